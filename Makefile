@@ -1,0 +1,49 @@
+# Two commands: `make run` (everything up on embedded PostgreSQL + Redis, with demo data) and `make test`.
+# DATABASE_URL / REDIS_URL point them at real servers instead.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint fmt venv stack-up stack-down bench-api clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"' || exit 1
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq python3-venv; \
+	  else echo "Install the venv module: sudo apt-get install python3-venv"; exit 1; fi; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "Could not create a virtualenv: sudo apt-get install python3-venv"; rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip wheel
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/python scripts/stack.py run
+
+test: venv
+	$(BIN)/python scripts/stack.py test -- $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=evplatform.settings.test $(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+stack-up: venv
+	@$(BIN)/python scripts/stack.py up
+
+stack-down: venv
+	@$(BIN)/python scripts/stack.py down
+
+clean:
+	$(BIN)/python scripts/stack.py down || true
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""KPIs, alerts and notifications (layer 4)."""

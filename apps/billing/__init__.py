@@ -1,0 +1,1 @@
+"""Invoices, credit notes, payments (layer 4)."""

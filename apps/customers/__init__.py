@@ -1,0 +1,1 @@
+"""Drivers, business customers and contracts, tokens, vehicles (layer 2)."""

@@ -1,0 +1,1 @@
+"""Demo data for `make run` (composition layer above all apps)."""

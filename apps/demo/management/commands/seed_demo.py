@@ -1,0 +1,19 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from apps.demo.services import seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo network (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logins, keys = seed_demo()
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  {'tenant':<15} {'username':<18} {'password':<15} role")
+        for login in logins:
+            self.stdout.write(f"  {login.tenant:<15} {login.username:<18} {login.password:<15} {login.role}")
+        self.stdout.write("  API keys (header `Authorization: Api-Key <key>`):")
+        for key in keys:
+            self.stdout.write(f"  {key.tenant:<15} {key.key}")

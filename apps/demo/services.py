@@ -1,0 +1,118 @@
+"""Demo data for `make run`: idempotent, so running it again changes nothing.
+
+Later features add their part here (stations, drivers, tariffs, sessions), each through its own services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from apps.tenants import services as tenant_services
+from apps.tenants.models import ApiKey, Membership, Role, Tenant, User
+
+DEMO_PASSWORD = "demo-password"
+SUPERUSER = ("admin", "admin")
+
+TENANTS = [
+    {
+        "slug": "voltnet",
+        "name": "Voltnet Mobility",
+        "legal_name": "Voltnet Mobility GmbH",
+        "address_line": "Energiestraße 12",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+        "vat_id": "DE312345678",
+        "bank_name": "Berliner Sparkasse",
+        "iban": "DE89370400440532013000",
+        "bic": "COBADEFFXXX",
+        "currency": "EUR",
+        "timezone": "Europe/Berlin",
+        "default_vat_rate": Decimal("19.00"),
+        "primary_colour": "#0B5FFF",
+        "secondary_colour": "#0F172A",
+        "sender_email": "billing@voltnet.example",
+        "ocpi_country_code": "DE",
+        "ocpi_party_id": "VLT",
+        "oicp_operator_id": "DE*VLT",
+        "oicp_provider_id": "DE-VLT",
+    },
+    {
+        "slug": "fjord",
+        "name": "Fjordlading",
+        "legal_name": "Fjordlading AS",
+        "address_line": "Bryggen 5",
+        "postal_code": "5003",
+        "city": "Bergen",
+        "country": "NO",
+        "vat_id": "NO923456789MVA",
+        "bank_name": "DNB",
+        "iban": "NO9386011117947",
+        "bic": "DNBANOKKXXX",
+        "currency": "NOK",
+        "timezone": "Europe/Oslo",
+        "default_vat_rate": Decimal("25.00"),
+        "primary_colour": "#00875A",
+        "secondary_colour": "#1F2937",
+        "sender_email": "faktura@fjordlading.example",
+        "ocpi_country_code": "NO",
+        "ocpi_party_id": "FJL",
+        "oicp_operator_id": "NO*FJL",
+        "oicp_provider_id": "NO-FJL",
+    },
+]
+
+ROLE_USERS = [("admin", Role.ADMIN), ("ops", Role.OPERATIONS), ("finance", Role.FINANCE), ("viewer", Role.READ_ONLY)]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    tenant: str
+    username: str
+    password: str
+    role: str
+
+
+@dataclass(frozen=True)
+class DemoApiKey:
+    tenant: str
+    key: str
+
+
+def demo_api_key(slug: str) -> tuple[str, str]:
+    """A fixed, documented demo key per tenant (prefix, secret): demo data only, never in production."""
+    return f"{slug[:8]}demo", f"demo-key-for-{slug}-not-secret"
+
+
+@transaction.atomic
+def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
+    logins: list[DemoLogin] = []
+    keys: list[DemoApiKey] = []
+    if not User.objects.filter(username=SUPERUSER[0]).exists():
+        User.objects.create_superuser(username=SUPERUSER[0], password=SUPERUSER[1], email="admin@evplatform.local")
+    logins.append(DemoLogin("(all tenants)", SUPERUSER[0], SUPERUSER[1], "platform superuser"))
+
+    for data in TENANTS:
+        fields = dict(data)
+        tenant, _ = Tenant.objects.update_or_create(slug=fields.pop("slug"), defaults=fields)
+        for suffix, role in ROLE_USERS:
+            username = f"{tenant.slug}-{suffix}"
+            if not Membership.objects.filter(tenant=tenant, user__username=username).exists():
+                tenant_services.membership_create(
+                    tenant=tenant,
+                    username=username,
+                    role=role,
+                    email=f"{suffix}@{tenant.slug}.example",
+                    password=DEMO_PASSWORD,
+                )
+            logins.append(DemoLogin(tenant.slug, username, DEMO_PASSWORD, role.label))
+        prefix, secret = demo_api_key(tenant.slug)
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            tenant_services.api_key_create(
+                tenant=tenant, name="Demo integration", scopes=["*"], prefix=prefix, secret=secret
+            )
+        keys.append(DemoApiKey(tenant.slug, f"evp_{prefix}_{secret}"))
+    return logins, keys

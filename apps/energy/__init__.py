@@ -1,0 +1,1 @@
+"""Electrical model of sites and the smart-charging optimizer (layer 4)."""

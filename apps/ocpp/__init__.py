@@ -1,0 +1,1 @@
+"""OCPP 1.6-J protocol adapter (layer 5)."""

@@ -1,0 +1,1 @@
+"""Export jobs (layer 4)."""

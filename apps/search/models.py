@@ -1,0 +1,1 @@
+"""Search indexing on PostgreSQL, optional Elasticsearch (layer 4)."""

@@ -1,0 +1,1 @@
+"""Charging sessions, meter values, CDRs, reservations, session limits (layer 3)."""

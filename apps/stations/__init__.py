@@ -1,0 +1,1 @@
+"""Locations, charge points, EVSEs, connectors, and commands to chargers (layer 2)."""

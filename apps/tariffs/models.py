@@ -1,0 +1,1 @@
+"""OCPI tariffs, contract price lists and the pricing engine (layer 2)."""

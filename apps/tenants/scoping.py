@@ -1,0 +1,200 @@
+"""Tenant scoping for every API view and admin page, in one place.
+
+Who may see what:
+- platform superusers see every tenant;
+- staff users see the tenants they have a membership in, and may write where their role allows;
+- an API key sees its own tenant, with the read/write scopes it was given.
+
+Views and admin classes of every app build on `TenantScopedViewSet` / `TenantScopedAdmin`, so a caller of
+tenant A gets 404 for tenant B's objects everywhere, without each app re-implementing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from rest_framework import serializers, viewsets
+
+from apps.core.api.serializers import StrictModelSerializer
+from apps.tenants.access import DEFAULT_WRITE_ROLES, NO_ACCESS, Access, access_for, scope_queryset
+from apps.tenants.models import Tenant
+from apps.tenants.permissions import TenantRolePermission
+
+__all__ = [
+    "Access",
+    "ScopedRelatedField",
+    "TenantField",
+    "TenantOwnedSerializer",
+    "TenantRolePermission",
+    "TenantScopedAdmin",
+    "TenantScopedViewSet",
+    "access_for",
+    "scope_queryset",
+]
+
+# --------------------------------------------------------------------------- API
+
+
+class TenantField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """The owning tenant: optional when the caller can write to exactly one tenant; fixed after creation."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "Owning tenant; defaults to the caller's tenant when there is only one.")
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Tenant]:
+        access: Access = self.context.get("access", NO_ACCESS)
+        write_roles = self.context.get("write_roles", DEFAULT_WRITE_ROLES)
+        ids = access.writable_tenant_ids(write_roles)
+        queryset = Tenant.objects.all()
+        return queryset if ids is None else queryset.filter(pk__in=ids)
+
+
+class ScopedRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A foreign key to another tenant-owned row: only rows of the caller's tenants are valid choices."""
+
+    def __init__(self, *, tenant_field: str = "tenant", **kwargs: Any) -> None:
+        self.tenant_field = tenant_field
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        assert queryset is not None
+        return scope_queryset(queryset, self.context.get("access", NO_ACCESS), self.tenant_field)
+
+
+class TenantOwnedSerializer(StrictModelSerializer):
+    """Base serializer of tenant-owned rows: the tenant cannot be changed once set."""
+
+    tenant = TenantField()
+
+    def validate_tenant(self, value: Tenant) -> Tenant:
+        if self.instance is not None and value.pk != self.instance.tenant_id:
+            raise serializers.ValidationError("An object cannot be moved to another tenant.")
+        return value
+
+
+class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
+    """CRUD over a tenant-owned model, scoped to the caller's tenants."""
+
+    tenant_field: ClassVar[str] = "tenant"
+    scope_area: ClassVar[str]
+    write_roles: ClassVar[tuple[str, ...]] = DEFAULT_WRITE_ROLES
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    @property
+    def access(self) -> Access:
+        return access_for(self.request)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return scope_queryset(super().get_queryset(), self.access, self.tenant_field)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        context["access"] = self.access
+        context["write_roles"] = self.write_roles
+        return context
+
+    def object_tenant_id(self, obj: models.Model) -> int | None:
+        value: Any = obj
+        for part in self.tenant_field.split("__"):
+            value = getattr(value, part)
+        return value if isinstance(value, int) else getattr(value, "pk", None)
+
+    def resolve_tenant(self, tenant: Tenant | None) -> Tenant:
+        """The tenant a new object goes to: the one given, or the caller's only writable tenant."""
+        if tenant is not None:
+            return tenant
+        ids = self.access.writable_tenant_ids(self.write_roles)
+        if ids is not None and len(ids) == 1:
+            return Tenant.objects.get(pk=next(iter(ids)))
+        raise serializers.ValidationError({"tenant": ["This field is required when you can write to several tenants."]})
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        tenant = self.resolve_tenant(serializer.validated_data.get("tenant"))  # type: ignore[union-attr]
+        serializer.save(tenant=tenant)
+
+
+# --------------------------------------------------------------------------- admin
+
+
+class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Admin pages scoped to the staff user's tenants; permissions follow the tenant role."""
+
+    tenant_field: ClassVar[str] = "tenant"
+    write_roles: ClassVar[tuple[str, ...]] = DEFAULT_WRITE_ROLES
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
+
+    def _object_tenant_id(self, obj: models.Model) -> int | None:
+        value: Any = obj
+        for part in self.tenant_field.split("__"):
+            value = getattr(value, part, None)
+        return value if isinstance(value, int) or value is None else getattr(value, "pk", None)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        access = access_for(request)
+        return access.is_superuser or bool(access.roles)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        access = access_for(request)
+        if obj is None:
+            return access.is_superuser or bool(access.roles)
+        tenant_id = self._object_tenant_id(obj)
+        return access.is_superuser or (tenant_id is not None and access.can_read(tenant_id))
+
+    def _can_write(self, request: HttpRequest, obj: Any) -> bool:
+        access = access_for(request)
+        if obj is None:
+            ids = access.writable_tenant_ids(self.write_roles)
+            return ids is None or bool(ids)
+        tenant_id = self._object_tenant_id(obj)
+        return access.is_superuser or (tenant_id is not None and access.can_write(tenant_id, self.write_roles))
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._can_write(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._can_write(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        access = access_for(request)
+        related = db_field.remote_field.model
+        if related is Tenant:
+            ids = access.writable_tenant_ids(self.write_roles)
+            if ids is not None:
+                kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif any(f.name == "tenant" for f in related._meta.get_fields()) and access.tenant_ids is not None:
+            kwargs["queryset"] = related._default_manager.filter(tenant__in=access.tenant_ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _ensure_visible(self, request: HttpRequest, object_id: str | None) -> None:
+        if object_id is None:
+            return
+        try:
+            visible = self.get_queryset(request).filter(pk=object_id).exists()
+        except (ValueError, TypeError):
+            visible = False
+        if not visible:
+            raise Http404("No such object.")
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        self._ensure_visible(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        self._ensure_visible(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        self._ensure_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)

@@ -1,0 +1,41 @@
+"""Reads for tenancy."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.services import hash_api_key, parse_api_key
+
+
+def api_key_lookup(*, raw_key: str) -> ApiKey | None:
+    """The key whose hash matches, whatever its state (the caller decides about expiry/revocation)."""
+    prefix = parse_api_key(raw_key)
+    if prefix is None:
+        return None
+    key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if key is None or not _constant_time_equal(key.key_hash, hash_api_key(raw_key)):
+        return None
+    return key
+
+
+def _constant_time_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a, b)
+
+
+def tenant_list() -> QuerySet[Tenant]:
+    return Tenant.objects.all()
+
+
+def membership_list() -> QuerySet[Membership]:
+    return Membership.objects.select_related("user", "tenant")
+
+
+def api_key_list() -> QuerySet[ApiKey]:
+    return ApiKey.objects.select_related("tenant", "created_by")
+
+
+def roles_for_user(user_id: int) -> dict[int, str]:
+    return dict(Membership.objects.filter(user_id=user_id, tenant__is_active=True).values_list("tenant_id", "role"))

@@ -1,0 +1,10 @@
+from rest_framework.routers import SimpleRouter
+
+from apps.tenants.api.views import ApiKeyViewSet, StaffUserViewSet, TenantViewSet
+
+router = SimpleRouter()
+router.register("tenants", TenantViewSet, basename="tenant")
+router.register("staff-users", StaffUserViewSet, basename="staff-user")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+urlpatterns = router.urls

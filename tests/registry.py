@@ -1,0 +1,41 @@
+"""How to make one row of each API/admin model for a given tenant.
+
+The route and admin walkers (tests/test_tenant_isolation.py, tests/test_bad_input.py) visit every registered
+API route and admin page; a model without an entry here makes them fail, so every new endpoint gets
+the isolation and bad-input checks automatically. Add your model's maker when you add a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+
+from apps.tenants.models import ApiKey, Membership, Tenant
+from tests.tenants.factories import ApiKeyFactory, MembershipFactory
+
+Maker = Callable[[Tenant], models.Model]
+
+MAKERS: dict[type[models.Model], Maker] = {
+    Tenant: lambda tenant: tenant,
+    Membership: lambda tenant: MembershipFactory(tenant=tenant),
+    ApiKey: lambda tenant: ApiKeyFactory(tenant=tenant),
+}
+
+
+def make_for(model: type[models.Model], tenant: Tenant) -> Any:
+    try:
+        maker = MAKERS[model]
+    except KeyError:
+        raise AssertionError(
+            f"No maker for {model.__name__} in tests/registry.py: add one so the walkers cover its routes."
+        ) from None
+    return maker(tenant)
+
+
+def snapshot(obj: models.Model) -> dict[str, Any]:
+    """Every stored column of the row, to prove a refused request changed nothing."""
+    row = type(obj)._default_manager.filter(pk=obj.pk).values().first()
+    assert row is not None, f"{type(obj).__name__} {obj.pk} vanished"
+    return row
