@@ -24,6 +24,7 @@ import glob
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -383,9 +384,23 @@ def cmd_run() -> int:
         stack.down()
 
 
+def drop_stale_test_databases(datadir: Path) -> None:
+    """Test runs name their database after their pid; drop those whose process is gone (killed runs)."""
+    import psycopg
+
+    with psycopg.connect(host=str(datadir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")]
+        for name in names:
+            match = re.match(r"^test_.+_(\d+)(_gw\d+)?$", name)
+            if match and not Path(f"/proc/{match.group(1)}").exists():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def cmd_test(pytest_args: list[str]) -> int:
     stack = Stack(purpose="test")
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
+    if stack.pg_dir is not None:
+        drop_stale_test_databases(stack.pg_dir)
     try:
         return subprocess.run([venv_python(), "-m", "pytest", *pytest_args], env=env, cwd=ROOT, check=False).returncode
     finally:

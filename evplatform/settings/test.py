@@ -14,3 +14,5 @@ CACHES["default"]["KEY_PREFIX"] = f"evp-test-{_run}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"evp-test-{_run}"  # type: ignore[index]
 CELERY_TASK_ALWAYS_EAGER = False
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
+# a throwaway database per test process, so concurrent runs on one server never collide
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
