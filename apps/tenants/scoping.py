@@ -39,11 +39,27 @@ __all__ = [
 # --------------------------------------------------------------------------- API
 
 
+class CallerTenantDefault:
+    """Default of the tenant field: the caller's only writable tenant (else the field is required)."""
+
+    requires_context = True
+
+    def __call__(self, field: serializers.Field) -> Tenant:  # type: ignore[type-arg]
+        access: Access = field.context.get("access", NO_ACCESS)
+        ids = access.writable_tenant_ids(field.context.get("write_roles", DEFAULT_WRITE_ROLES))
+        if ids is not None and len(ids) == 1:
+            return Tenant.objects.get(pk=next(iter(ids)))
+        raise serializers.ValidationError("This field is required when you can write to several tenants.")
+
+    def __repr__(self) -> str:
+        return "CallerTenantDefault()"
+
+
 class TenantField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
-    """The owning tenant: optional when the caller can write to exactly one tenant; fixed after creation."""
+    """The owning tenant: defaults to the caller's tenant when there is only one; fixed after creation."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", CallerTenantDefault())
         kwargs.setdefault("help_text", "Owning tenant; defaults to the caller's tenant when there is only one.")
         super().__init__(**kwargs)
 

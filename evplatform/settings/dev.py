@@ -4,3 +4,11 @@ from .base import *  # noqa: F403
 from .base import env_bool
 
 DEBUG = env_bool("DEBUG", True)
+# daphne serves static files through WhiteNoise straight from the apps (no collectstatic in development)
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # served from the apps by the finders; collectstatic is for production images
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -13,6 +13,12 @@ _run = os.environ.get("PYTEST_XDIST_WORKER", "main") + "-" + str(os.getpid())
 CACHES["default"]["KEY_PREFIX"] = f"evp-test-{_run}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"evp-test-{_run}"  # type: ignore[index]
 CELERY_TASK_ALWAYS_EAGER = False
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # served from the apps by the finders; collectstatic is for production images
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
 # a throwaway database per test process, so concurrent runs on one server never collide
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
