@@ -1,1 +1,420 @@
-"""Locations, charge points, EVSEs, connectors, and commands to chargers (layer 2)."""
+"""Locations, charge points, EVSEs, connectors, and commands to chargers (layer 2).
+
+OCPP is only one transport for this state: the `ocpp` app (layer 5) writes here through `services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TimeStampedModel
+from apps.tenants.models import TenantOwned, country_code, validate_timezone
+
+# OCPP-J puts the identity in the URL path: keep it to URL-safe characters (OCPP 1.6 CiString25 max 48 in 2.0).
+identity_validator = RegexValidator(r"^[A-Za-z0-9._:*\-]{1,48}$", "Use 1-48 characters: letters, digits and . _ : * -")
+evse_uid_validator = RegexValidator(
+    r"^[A-Za-z0-9*\-]{1,48}$", "Use an eMI3 EVSE id such as DE*VLT*E1234*1 (letters, digits, * and -)."
+)
+
+
+class Location(TenantOwned, TimeStampedModel):
+    """A site with one or more charge points (OCPI Location)."""
+
+    class ParkingType(models.TextChoices):
+        ALONG_MOTORWAY = "ALONG_MOTORWAY"
+        PARKING_GARAGE = "PARKING_GARAGE"
+        PARKING_LOT = "PARKING_LOT"
+        ON_DRIVEWAY = "ON_DRIVEWAY"
+        ON_STREET = "ON_STREET"
+        UNDERGROUND_GARAGE = "UNDERGROUND_GARAGE"
+
+    name = models.CharField(max_length=255)
+    ocpi_id = models.CharField(
+        max_length=36, blank=True, default="", help_text="OCPI location id; unique per tenant when set."
+    )
+    address = models.CharField(max_length=255)
+    postal_code = models.CharField(max_length=10, blank=True, default="")
+    city = models.CharField(max_length=45)
+    country = models.CharField(max_length=2, default="DE", validators=[country_code])
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    parking_type = models.CharField(max_length=20, choices=ParkingType.choices, blank=True, default="")
+    publish = models.BooleanField(default=True, help_text="Shown to roaming partners and driver apps.")
+    opening_24_7 = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "ocpi_id"],
+                condition=~Q(ocpi_id=""),
+                name="location_unique_ocpi_id_per_tenant",
+                violation_error_message="Another location of this tenant already uses this OCPI id.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RegistrationStatus(models.TextChoices):
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class ChargePointStatus(models.TextChoices):
+    """OCPP 1.6 ChargePointStatus (StatusNotification.status)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+    UNKNOWN = "Unknown", "Unknown (never reported)"
+
+
+class ChargePoint(TenantOwned, TimeStampedModel):
+    """One OCPP charge station. `identity` is its OCPP id, globally unique because `/ocpp/<identity>` has no tenant."""
+
+    class RateUnit(models.TextChoices):
+        AMPERE = "A"
+        WATT = "W"
+
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="charge_points"
+    )
+    identity = models.CharField(max_length=48, unique=True, validators=[identity_validator])
+    password_hash = models.CharField(
+        max_length=200, blank=True, default="", editable=False, help_text="Basic-auth secret (hashed); empty = none."
+    )
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    registration_status = models.CharField(
+        max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
+    )
+    lenient = models.BooleanField(
+        default=False, help_text="Accept known vendor quirks (numbers as strings, unknown measurands) with a warning."
+    )
+
+    # what the charger says about itself (BootNotification)
+    vendor = models.CharField(max_length=20, blank=True, default="", db_index=True)
+    model = models.CharField(max_length=20, blank=True, default="")
+    serial_number = models.CharField(max_length=25, blank=True, default="")
+    charge_box_serial_number = models.CharField(max_length=25, blank=True, default="")
+    firmware_version = models.CharField(max_length=50, blank=True, default="")
+    iccid = models.CharField(max_length=20, blank=True, default="")
+    imsi = models.CharField(max_length=20, blank=True, default="")
+    meter_type = models.CharField(max_length=25, blank=True, default="")
+    meter_serial_number = models.CharField(max_length=25, blank=True, default="")
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+
+    # electrical
+    max_power_w = models.PositiveIntegerField(null=True, blank=True)
+    phases = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(3)])
+    charging_rate_unit = models.CharField(max_length=1, choices=RateUnit.choices, default=RateUnit.AMPERE)
+
+    # liveness
+    heartbeat_interval = models.PositiveIntegerField(default=300, validators=[MinValueValidator(10)])
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    online = models.BooleanField(default=False, db_index=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connection_id = models.CharField(max_length=64, blank=True, default="", editable=False)
+
+    # connector 0 (the charger as a whole)
+    status = models.CharField(max_length=20, choices=ChargePointStatus.choices, default=ChargePointStatus.UNKNOWN)
+    error_code = models.CharField(max_length=30, blank=True, default="")
+    vendor_error_code = models.CharField(max_length=50, blank=True, default="")
+    status_info = models.CharField(max_length=50, blank=True, default="")
+    status_at = models.DateTimeField(null=True, blank=True)
+
+    # snapshots
+    configuration = models.JSONField(default=dict, blank=True, help_text="Last GetConfiguration answer, by key.")
+    configuration_read_at = models.DateTimeField(null=True, blank=True)
+    local_list_version = models.IntegerField(default=0)
+    firmware_status = models.CharField(max_length=30, blank=True, default="")
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(max_length=30, blank=True, default="")
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["identity"]
+        indexes = [models.Index(fields=["tenant", "online"], name="cp_tenant_online")]
+
+    def __str__(self) -> str:
+        return self.identity
+
+
+class Evse(TenantOwned, TimeStampedModel):
+    """One OCPP connector id >= 1 of a charge point (OCPI EVSE); its connectors are the plugs or cables."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="evses")
+    connector_id = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    evse_uid = models.CharField(max_length=48, validators=[evse_uid_validator], help_text="eMI3 id: DE*VLT*E1234*1")
+    status = models.CharField(max_length=20, choices=ChargePointStatus.choices, default=ChargePointStatus.UNKNOWN)
+    error_code = models.CharField(max_length=30, blank=True, default="")
+    vendor_error_code = models.CharField(max_length=50, blank=True, default="")
+    status_info = models.CharField(max_length=50, blank=True, default="")
+    status_at = models.DateTimeField(null=True, blank=True, help_text="Charger's timestamp of the last status.")
+    status_received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["charge_point_id", "connector_id"]
+        verbose_name = "EVSE"
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "connector_id"], name="evse_unique_connector_id"),
+            models.UniqueConstraint(
+                fields=["tenant", "evse_uid"],
+                name="evse_unique_uid_per_tenant",
+                violation_error_message="Another EVSE of this tenant already uses this EVSE id.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.evse_uid
+
+
+class Connector(TimeStampedModel):
+    """A plug or cable of an EVSE (OCPI Connector)."""
+
+    class Standard(models.TextChoices):
+        IEC_62196_T2 = "IEC_62196_T2"
+        IEC_62196_T2_COMBO = "IEC_62196_T2_COMBO"
+        IEC_62196_T1 = "IEC_62196_T1"
+        IEC_62196_T1_COMBO = "IEC_62196_T1_COMBO"
+        CHADEMO = "CHADEMO"
+        DOMESTIC_F = "DOMESTIC_F"
+        TESLA_S = "TESLA_S"
+
+    class Format(models.TextChoices):
+        SOCKET = "SOCKET"
+        CABLE = "CABLE"
+
+    class PowerType(models.TextChoices):
+        AC_1_PHASE = "AC_1_PHASE"
+        AC_3_PHASE = "AC_3_PHASE"
+        DC = "DC"
+
+    evse = models.ForeignKey(Evse, on_delete=models.CASCADE, related_name="connectors")
+    standard = models.CharField(max_length=24, choices=Standard.choices, default=Standard.IEC_62196_T2)
+    format = models.CharField(max_length=6, choices=Format.choices, default=Format.SOCKET)
+    power_type = models.CharField(max_length=10, choices=PowerType.choices, default=PowerType.AC_3_PHASE)
+    max_voltage = models.PositiveIntegerField(default=400)
+    max_amperage = models.PositiveIntegerField(default=32)
+    max_electric_power = models.PositiveIntegerField(null=True, blank=True, help_text="W")
+
+    class Meta:
+        ordering = ["evse_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.evse} {self.standard}"
+
+
+class StatusEvent(models.Model):
+    """Status history: every StatusNotification and online/offline change, per charger and connector."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="status_events")
+    connector_id = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=20)
+    error_code = models.CharField(max_length=30, blank=True, default="")
+    vendor_error_code = models.CharField(max_length=50, blank=True, default="")
+    info = models.CharField(max_length=50, blank=True, default="")
+    timestamp = models.DateTimeField(help_text="When it happened (charger's clock where given).")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-timestamp"], name="statusevent_cp_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}/{self.connector_id} {self.status}"
+
+
+class CommandStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    OFFLINE = "offline"
+
+
+COMMAND_FINAL = frozenset(
+    {CommandStatus.ACCEPTED, CommandStatus.REJECTED, CommandStatus.ERROR, CommandStatus.TIMEOUT, CommandStatus.OFFLINE}
+)
+
+
+class Command(TenantOwned):
+    """One server-initiated OCPP CALL to a charger, with its answer. Written only by `services`."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=40, db_index=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="OCPP request payload, as sent on the wire.")
+    status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.QUEUED)
+    response = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=20, default="system", help_text="api, admin, campaign, system, ...")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["charge_point", "-id"], name="command_cp_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} → {self.charge_point_id} ({self.status})"
+
+
+class CommandEvent(models.Model):
+    """Audit of a command's state changes (who asked, what the charger answered, when)."""
+
+    command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=10, choices=CommandStatus.choices)
+    detail = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class LocalListEntry(models.Model):
+    """What we believe is in a charger's local authorization list (after an accepted SendLocalList)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="local_list")
+    id_tag = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, default="Accepted")
+    expiry_date = models.DateTimeField(null=True, blank=True)
+    parent_id_tag = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta:
+        ordering = ["id_tag"]
+        constraints = [models.UniqueConstraint(fields=["charge_point", "id_tag"], name="locallist_unique_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.id_tag} ({self.status})"
+
+
+class ChargingProfile(models.Model):
+    """A charging profile installed on a charger/connector (after an accepted SetChargingProfile)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="charging_profiles")
+    connector_id = models.PositiveSmallIntegerField(default=0)
+    profile_id = models.IntegerField()
+    stack_level = models.PositiveIntegerField(default=0)
+    purpose = models.CharField(max_length=30)
+    kind = models.CharField(max_length=10)
+    transaction_id = models.IntegerField(null=True, blank=True)
+    payload = models.JSONField(help_text="csChargingProfiles as sent.")
+    installed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connector_id", "stack_level"]
+        constraints = [models.UniqueConstraint(fields=["charge_point", "profile_id"], name="chargingprofile_unique_id")]
+
+    def __str__(self) -> str:
+        return f"profile {self.profile_id} ({self.purpose})"
+
+
+def _token() -> str:
+    return uuid.uuid4().hex
+
+
+class FirmwareImage(TenantOwned, TimeStampedModel):
+    """A firmware file served by the platform to chargers (UpdateFirmware location)."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    vendor = models.CharField(max_length=20, blank=True, default="")
+    file = models.FileField(upload_to="firmware/")
+    token = models.CharField(max_length=32, unique=True, default=_token, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class FirmwareCampaign(TenantOwned, TimeStampedModel):
+    """UpdateFirmware over a set of chargers, with progress per charger."""
+
+    name = models.CharField(max_length=100)
+    firmware = models.ForeignKey(FirmwareImage, on_delete=models.PROTECT, related_name="campaigns")
+    retrieve_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FirmwareCampaignTarget(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        REFUSED = "refused"
+        DOWNLOADING = "Downloading"
+        DOWNLOADED = "Downloaded"
+        INSTALLING = "Installing"
+        INSTALLED = "Installed"
+        DOWNLOAD_FAILED = "DownloadFailed"
+        INSTALLATION_FAILED = "InstallationFailed"
+
+    campaign = models.ForeignKey(FirmwareCampaign, on_delete=models.CASCADE, related_name="targets")
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+")
+    command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    detail = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "charge_point"], name="campaigntarget_unique_cp")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}: {self.state}"
+
+
+class DiagnosticsUpload(TenantOwned):
+    """A GetDiagnostics request and the file the charger uploaded for it over HTTP."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="diagnostics")
+    token = models.CharField(max_length=32, unique=True, default=_token, editable=False)
+    command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.FileField(upload_to="diagnostics/", blank=True)
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.file_name or f"diagnostics {self.token[:8]}"

@@ -145,6 +145,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
 
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "tenants.User"
@@ -260,3 +262,16 @@ LOGGING = {
 
 # --------------------------------------------------------------------------- platform
 API_KEY_PREFIX = "evp"
+# dotted paths of apps.customers.authorization.RoamingAuthorizer implementations, asked in order about
+# tokens we do not know (the roaming apps add theirs)
+ROAMING_AUTHORIZERS: list[str] = []
+
+# --------------------------------------------------------------------------- OCPP (apps.ocpp, apps.stations)
+# a slug: unknown charger ids connecting to /ocpp/<id> are registered there as Pending (empty = refused)
+OCPP_AUTO_REGISTER_TENANT = env_str("OCPP_AUTO_REGISTER_TENANT")
+OCPP_OFFLINE_FACTOR = 2.5  # offline after heartbeat_interval x this without any frame
+OCPP_MESSAGE_LOG = env_bool("OCPP_MESSAGE_LOG", True)
+OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30)
+OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
+# base URL chargers use to download firmware and upload diagnostics (the platform's public HTTP address)
+OCPP_FILES_BASE_URL = env_str("OCPP_FILES_BASE_URL", "http://127.0.0.1:8000")

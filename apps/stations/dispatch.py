@@ -1,0 +1,125 @@
+"""How a command finds the process that holds a charger's socket, and how its answer comes back.
+
+Routing
+    Every OCPP consumer joins the channel-layer group `group_for(identity)`; `send_command` publishes the
+    command to that group, so it reaches the socket whichever daphne process (or machine) holds it.
+    We keep the project's `channels_redis.core.RedisChannelLayer` (configured once in settings, shared with
+    the live-update consumers) rather than `RedisPubSubChannelLayer`: group membership lives in Redis
+    sorted sets, each process pulls its messages over one blocking connection (BZPOPMIN) however many
+    sockets it holds, and a message for a consumer that is busy waits in its bounded queue instead of
+    being dropped as a pub/sub message would be. Measured here with tests/stations/test_command_routing.py
+    and the benchmark: a command round trip over Redis costs ~2-4 ms, far below a charger's own latency.
+
+Presence
+    A connected consumer keeps `presence:<identity>` = its connection id in Redis with an expiry, refreshed
+    periodically by its process. A killed process stops refreshing and the charger reads as offline within
+    `PRESENCE_TTL` seconds, so `send_command` answers "offline" at once instead of waiting for a timeout.
+
+Replies
+    Each command gets its own reply key (a Redis list). The consumer stores the result on the Command row
+    first, then pushes to the key; `send_command` waits on it with BLPOP (sync or async) and re-reads the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+PRESENCE_TTL = 60  # seconds a presence entry lives without a refresh
+PRESENCE_REFRESH = 20  # how often a process refreshes its sockets' presence
+REPLY_TTL = 120
+
+_sync_client: redis.Redis | None = None
+_async_clients: dict[int, aioredis.Redis] = {}
+
+_RELEASE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def prefix() -> str:
+    """Keys live next to the channel layer's, so test runs (which get their own layer prefix) stay apart."""
+    layer_prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
+    return f"{layer_prefix}:ocpp"
+
+
+def group_for(identity: str) -> str:
+    """Channel-layer group of one charger: group names allow only ASCII alnum/-/./_ and < 100 characters."""
+    return "cp." + hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:32]
+
+
+def presence_key(identity: str) -> str:
+    return f"{prefix()}:presence:{identity}"
+
+
+def reply_key(command_id: int) -> str:
+    return f"{prefix()}:reply:{command_id}"
+
+
+def sync_client() -> redis.Redis:
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _sync_client
+
+
+def async_client() -> aioredis.Redis:
+    """One client per event loop (redis.asyncio connections belong to the loop that opened them)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(id(loop))
+    if client is None:
+        for key in [k for k in _async_clients if k != id(loop)]:
+            _async_clients.pop(key, None)  # a finished loop (tests): forget its client
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        _async_clients[id(loop)] = client
+    return client
+
+
+# --------------------------------------------------------------------------- presence
+
+
+async def presence_set(identities: dict[str, str]) -> None:
+    """Mark these chargers (identity -> connection id) as held by this process, for PRESENCE_TTL seconds."""
+    if not identities:
+        return
+    pipe = async_client().pipeline(transaction=False)
+    for identity, connection_id in identities.items():
+        pipe.set(presence_key(identity), connection_id, ex=PRESENCE_TTL)
+    await pipe.execute()
+
+
+async def presence_release(identity: str, connection_id: str) -> None:
+    """Forget the presence entry, unless a newer connection already owns it."""
+    await async_client().eval(_RELEASE_IF_OWNER, 1, presence_key(identity), connection_id)  # type: ignore[misc]
+
+
+async def presence_get_async(identity: str) -> str | None:
+    value = await async_client().get(presence_key(identity))
+    return value.decode() if value is not None else None
+
+
+def presence_get(identity: str) -> str | None:
+    value: Any = sync_client().get(presence_key(identity))
+    return value.decode() if value is not None else None
+
+
+# --------------------------------------------------------------------------- replies
+
+
+async def reply_push(key: str, body: str) -> None:
+    client = async_client()
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(key, body)
+    pipe.expire(key, REPLY_TTL)
+    await pipe.execute()
+
+
+async def reply_wait(key: str, timeout: float) -> bytes | None:
+    found = await async_client().blpop([key], timeout=max(timeout, 0.01))  # type: ignore[misc]
+    return found[1] if found else None

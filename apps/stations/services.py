@@ -1,0 +1,720 @@
+"""Writes of the stations domain: charge point registration and state, and commands to chargers.
+
+`send_command` is THE one way anyone commands a charger (admin, API, sessions, energy): see `dispatch.py`
+for how a command reaches whichever process holds the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from jsonschema.exceptions import ValidationError as SchemaError
+from ocpp.messages import get_validator
+
+from apps.core.errors import ApplicationError, Conflict
+from apps.stations import dispatch
+from apps.stations.hashers import check_secret, generate_secret, hash_secret
+from apps.stations.models import (
+    COMMAND_FINAL,
+    ChargePoint,
+    ChargingProfile,
+    Command,
+    CommandEvent,
+    CommandStatus,
+    Connector,
+    DiagnosticsUpload,
+    Evse,
+    FirmwareCampaign,
+    FirmwareCampaignTarget,
+    FirmwareImage,
+    LocalListEntry,
+    Location,
+    RegistrationStatus,
+    StatusEvent,
+)
+from apps.tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# OCPP 1.6 actions the central system may send (all six feature profiles)
+SERVER_ACTIONS: tuple[str, ...] = (
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+)
+ACCEPTED_ANSWERS = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked"})
+DEFAULT_COMMAND_TIMEOUT = 30.0
+
+
+class ChargePointOffline(ApplicationError):
+    status_code = 409
+
+    def __init__(self, identity: str) -> None:
+        super().__init__(f"Charge point {identity} is not connected.", code="charge_point_offline")
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@transaction.atomic
+def charge_point_register(
+    *,
+    tenant: Tenant,
+    identity: str,
+    location: Location | None = None,
+    password: str | None = None,
+    with_password: bool = True,
+    **fields: Any,
+) -> tuple[ChargePoint, str | None]:
+    """Register a charger; returns it and its Basic-auth password (generated unless given), shown only once."""
+    if location is not None and location.tenant_id != tenant.pk:
+        raise ApplicationError("The location belongs to another tenant.", fields={"location": ["Not found."]})
+    if ChargePoint.objects.filter(identity=identity).exists():
+        raise Conflict("A charge point with this identity already exists.", fields={"identity": ["Taken."]})
+    raw = (password or generate_secret()) if with_password else None
+    charge_point = ChargePoint(tenant=tenant, identity=identity, location=location, **fields)
+    if raw:
+        charge_point.password_hash = hash_secret(raw)
+        charge_point.password_changed_at = timezone.now()
+    charge_point.full_clean()
+    charge_point.save()
+    return charge_point, raw
+
+
+@transaction.atomic
+def charge_point_set_password(*, charge_point: ChargePoint, password: str | None = None) -> str:
+    """Store a new Basic-auth secret (generated unless given) and return it in clear, once."""
+    raw = password or generate_secret()
+    charge_point.password_hash = hash_secret(raw)
+    charge_point.password_changed_at = timezone.now()
+    charge_point.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+    return raw
+
+
+def charge_point_rotate_password(
+    *, charge_point: ChargePoint, requested_by: Any = None, timeout: float = DEFAULT_COMMAND_TIMEOUT
+) -> tuple[str, Command | None]:
+    """New secret. An online charger is told first (ChangeConfiguration AuthorizationKey) and the secret is only
+    stored once it accepted; an offline one gets it stored at once (configure the charger by hand)."""
+    raw = generate_secret()
+    if dispatch.presence_get(charge_point.identity) is None:
+        charge_point_set_password(charge_point=charge_point, password=raw)
+        return raw, None
+    command = send_command(
+        charge_point=charge_point,
+        action="ChangeConfiguration",
+        payload={"key": "AuthorizationKey", "value": raw},
+        record_payload={"key": "AuthorizationKey", "value": "********"},
+        requested_by=requested_by,
+        timeout=timeout,
+        source="rotate_password",
+    )
+    if command.status != CommandStatus.ACCEPTED:
+        raise ApplicationError(
+            f"The charger did not accept the new key ({command.status}); the old password stays valid.",
+            code="password_not_rotated",
+            fields={"command": [str(command.pk)]},
+            status_code=409,
+        )
+    charge_point_set_password(charge_point=charge_point, password=raw)
+    return raw, command
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What the OCPP endpoint needs to know about a charger at connect time."""
+
+    charge_point_id: int
+    tenant_id: int
+    identity: str
+    registration_status: str
+    heartbeat_interval: int
+    lenient: bool
+    vendor: str
+
+
+def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake | None:
+    """The charger behind a WebSocket handshake, or None (unknown id, wrong password).
+
+    A charger with a stored secret must present it (HTTP Basic, security profile 1); one without a secret
+    connects on its identity alone (profile 0, only behind a trusted network or TLS client auth). Unknown
+    ids are refused, unless settings.OCPP_AUTO_REGISTER_TENANT names a tenant: then the charger is
+    registered there as Pending (no secret) and an operator accepts it.
+    """
+    charge_point = ChargePoint.objects.filter(identity=identity).first()
+    if charge_point is None:
+        slug = getattr(settings, "OCPP_AUTO_REGISTER_TENANT", "")
+        tenant = Tenant.objects.filter(slug=slug, is_active=True).first() if slug else None
+        if tenant is None:
+            return None
+        try:
+            charge_point, _ = charge_point_register(
+                tenant=tenant,
+                identity=identity,
+                with_password=False,
+                registration_status=RegistrationStatus.PENDING,
+            )
+        except (ApplicationError, Exception):
+            logger.warning("auto-registration of %r failed", identity, exc_info=True)
+            return None
+    elif charge_point.password_hash and not check_secret(password or "", charge_point.password_hash):
+        return None
+    return Handshake(
+        charge_point_id=charge_point.pk,
+        tenant_id=charge_point.tenant_id,
+        identity=charge_point.identity,
+        registration_status=charge_point.registration_status,
+        heartbeat_interval=charge_point.heartbeat_interval,
+        lenient=charge_point.lenient,
+        vendor=charge_point.vendor,
+    )
+
+
+# --------------------------------------------------------------------------- liveness
+
+
+def charge_point_connected(*, charge_point_id: int, connection_id: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        was_online = ChargePoint.objects.filter(pk=charge_point_id, online=True).exists()
+        ChargePoint.objects.filter(pk=charge_point_id).update(
+            online=True, connection_id=connection_id, connected_at=now, last_seen_at=now
+        )
+        if not was_online:
+            StatusEvent.objects.create(charge_point_id=charge_point_id, status="Online", timestamp=now)
+
+
+def charge_point_disconnected(*, charge_point_id: int, connection_id: str) -> bool:
+    """Offline, unless a newer connection of the same charger took over meanwhile (the newest wins)."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = ChargePoint.objects.filter(pk=charge_point_id, connection_id=connection_id).update(
+            online=False, connection_id=""
+        )
+        if changed:
+            StatusEvent.objects.create(charge_point_id=charge_point_id, status="Offline", timestamp=now)
+    return bool(changed)
+
+
+def charge_points_mark_offline(*, factor: float | None = None, now: datetime | None = None) -> list[int]:
+    """Chargers that sent no frame for heartbeat_interval x factor go offline (Celery beat)."""
+    now = now or timezone.now()
+    factor = factor if factor is not None else getattr(settings, "OCPP_OFFLINE_FACTOR", 2.5)
+    stale = Q(last_seen_at__isnull=True) | Q(
+        last_seen_at__lt=now - F("heartbeat_interval") * timedelta(seconds=1) * factor
+    )
+    with transaction.atomic():
+        ids = list(
+            ChargePoint.objects.select_for_update(skip_locked=True)
+            .filter(stale, online=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            ChargePoint.objects.filter(pk__in=ids).update(online=False, connection_id="")
+            StatusEvent.objects.bulk_create(
+                [
+                    StatusEvent(charge_point_id=pk, status="Offline", info="no frame (timeout)", timestamp=now)
+                    for pk in ids
+                ]
+            )
+    return ids
+
+
+def charge_point_touch(*, charge_point_ids: Iterable[int], at: datetime | None = None) -> None:
+    """Bulk 'last seen' (frames that need no other write)."""
+    ids = list(charge_point_ids)
+    if ids:
+        ChargePoint.objects.filter(pk__in=ids).update(last_seen_at=at or timezone.now(), online=True)
+
+
+# --------------------------------------------------------------------------- what the charger reports
+
+
+@dataclass(frozen=True)
+class BootResult:
+    status: str
+    interval: int
+    current_time: datetime
+
+
+def charge_point_boot(*, charge_point_id: int, info: dict[str, Any]) -> BootResult:
+    """BootNotification: store what the charger says about itself; answer with its registration status."""
+    now = timezone.now()
+    fields = {
+        "vendor": info.get("charge_point_vendor", ""),
+        "model": info.get("charge_point_model", ""),
+        "serial_number": info.get("charge_point_serial_number") or "",
+        "charge_box_serial_number": info.get("charge_box_serial_number") or "",
+        "firmware_version": info.get("firmware_version") or "",
+        "iccid": info.get("iccid") or "",
+        "imsi": info.get("imsi") or "",
+        "meter_type": info.get("meter_type") or "",
+        "meter_serial_number": info.get("meter_serial_number") or "",
+    }
+    rows = ChargePoint.objects.filter(pk=charge_point_id).update(
+        last_boot_at=now, last_seen_at=now, online=True, **fields
+    )
+    if not rows:
+        return BootResult(RegistrationStatus.REJECTED, 300, now)
+    status, interval = ChargePoint.objects.filter(pk=charge_point_id).values_list(
+        "registration_status", "heartbeat_interval"
+    )[0]
+    return BootResult(status, interval, now)
+
+
+def charge_point_heartbeat(*, charge_point_id: int) -> datetime:
+    now = timezone.now()
+    ChargePoint.objects.filter(pk=charge_point_id).update(last_heartbeat_at=now, last_seen_at=now, online=True)
+    return now
+
+
+@transaction.atomic
+def status_record(
+    *,
+    charge_point_id: int,
+    connector_id: int,
+    status: str,
+    error_code: str = "NoError",
+    info: str = "",
+    vendor_error_code: str = "",
+    timestamp: datetime | None = None,
+) -> None:
+    """StatusNotification: connector 0 is the charger itself; an unknown connector id gets an EVSE row."""
+    now = timezone.now()
+    at = timestamp or now
+    error = "" if error_code == "NoError" else error_code
+    values = {
+        "status": status,
+        "error_code": error,
+        "vendor_error_code": vendor_error_code or "",
+        "status_info": info or "",
+        "status_at": at,
+    }
+    if connector_id == 0:
+        ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now, **values)
+    else:
+        # a late (queued) status must not overwrite a newer one
+        newer = Q(status_at__isnull=True) | Q(status_at__lte=at)
+        updated = Evse.objects.filter(newer, charge_point_id=charge_point_id, connector_id=connector_id).update(
+            status_received_at=now, **values
+        )
+        if not updated and not Evse.objects.filter(charge_point_id=charge_point_id, connector_id=connector_id).exists():
+            identity, tenant_id = ChargePoint.objects.filter(pk=charge_point_id).values_list("identity", "tenant_id")[0]
+            Evse.objects.create(
+                tenant_id=tenant_id,
+                charge_point_id=charge_point_id,
+                connector_id=connector_id,
+                evse_uid=_auto_evse_uid(identity, connector_id),
+                status_received_at=now,
+                **values,
+            )
+        ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now)
+    StatusEvent.objects.create(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        status=status,
+        error_code=error,
+        vendor_error_code=vendor_error_code or "",
+        info=info or "",
+        timestamp=at,
+    )
+
+
+def _auto_evse_uid(identity: str, connector_id: int) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "*-" else "-" for ch in identity)[:44]
+    return f"{cleaned}*{connector_id}"
+
+
+@transaction.atomic
+def firmware_status_record(*, charge_point_id: int, status: str) -> None:
+    now = timezone.now()
+    ChargePoint.objects.filter(pk=charge_point_id).update(
+        firmware_status=status, firmware_status_at=now, last_seen_at=now
+    )
+    target = (
+        FirmwareCampaignTarget.objects.select_for_update()
+        .filter(charge_point_id=charge_point_id)
+        .exclude(state__in=[FirmwareCampaignTarget.State.PENDING, FirmwareCampaignTarget.State.REFUSED])
+        .order_by("-id")
+        .first()
+    )
+    if target is not None and status in FirmwareCampaignTarget.State.values:
+        target.state = status
+        target.save(update_fields=["state", "updated_at"])
+
+
+def diagnostics_status_record(*, charge_point_id: int, status: str) -> None:
+    now = timezone.now()
+    ChargePoint.objects.filter(pk=charge_point_id).update(
+        diagnostics_status=status, diagnostics_status_at=now, last_seen_at=now
+    )
+
+
+def diagnostics_request_create(*, charge_point: ChargePoint) -> DiagnosticsUpload:
+    return DiagnosticsUpload.objects.create(tenant_id=charge_point.tenant_id, charge_point=charge_point)
+
+
+@transaction.atomic
+def diagnostics_store(*, upload: DiagnosticsUpload, name: str, content: Any) -> DiagnosticsUpload:
+    """The charger uploaded its diagnostics file (HTTP POST/PUT to the location given in GetDiagnostics)."""
+    from django.core.files.base import ContentFile
+
+    data = content if isinstance(content, bytes) else content.read()
+    safe = "".join(ch for ch in name if ch.isalnum() or ch in "._-")[:100] or "diagnostics.bin"
+    upload.file.save(f"{upload.charge_point.identity}-{upload.token[:8]}-{safe}", ContentFile(data), save=False)
+    upload.file_name = safe
+    upload.size = len(data)
+    upload.uploaded_at = timezone.now()
+    upload.save(update_fields=["file", "file_name", "size", "uploaded_at"])
+    return upload
+
+
+# --------------------------------------------------------------------------- EVSEs
+
+
+@transaction.atomic
+def evse_create(*, charge_point: ChargePoint, connector_id: int, evse_uid: str, **fields: Any) -> Evse:
+    evse = Evse(
+        tenant_id=charge_point.tenant_id, charge_point=charge_point, connector_id=connector_id, evse_uid=evse_uid
+    )
+    for key, value in fields.items():
+        setattr(evse, key, value)
+    evse.full_clean()
+    evse.save()
+    return evse
+
+
+@transaction.atomic
+def connector_create(*, evse: Evse, **fields: Any) -> Connector:
+    connector = Connector(evse=evse, **fields)
+    connector.full_clean()
+    connector.save()
+    return connector
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def validate_command(action: str, payload: dict[str, Any]) -> None:
+    """Refuse a command the charger would answer with a CallError anyway, before anything is recorded."""
+    if action not in SERVER_ACTIONS:
+        raise ApplicationError(f"Unknown OCPP 1.6 command {action!r}.", code="unknown_command")
+    validator = get_validator(2, action, "1.6")
+    try:
+        validator.validate(payload)
+    except SchemaError as error:
+        where = ".".join(str(p) for p in error.absolute_path) or "payload"
+        raise ApplicationError(
+            f"Invalid {action} payload: {error.message}", code="invalid_payload", fields={where: [error.message]}
+        ) from None
+
+
+def _command_create(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: dict[str, Any],
+    record_payload: dict[str, Any] | None,
+    requested_by: Any,
+    source: str,
+) -> Command:
+    with transaction.atomic():
+        command = Command.objects.create(
+            tenant_id=charge_point.tenant_id,
+            charge_point=charge_point,
+            action=action,
+            payload=record_payload if record_payload is not None else payload,
+            requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+            source=source,
+        )
+        CommandEvent.objects.create(command=command, status=CommandStatus.QUEUED, detail=f"by {requested_by or source}")
+    return command
+
+
+def command_mark_sent(*, command_id: int) -> None:
+    with transaction.atomic():
+        if Command.objects.filter(pk=command_id, status=CommandStatus.QUEUED).update(
+            status=CommandStatus.SENT, sent_at=timezone.now()
+        ):
+            CommandEvent.objects.create(command_id=command_id, status=CommandStatus.SENT)
+
+
+def classify_answer(response: dict[str, Any]) -> str:
+    answer = response.get("status")
+    if answer is None or answer in ACCEPTED_ANSWERS:
+        return CommandStatus.ACCEPTED
+    return CommandStatus.REJECTED
+
+
+@transaction.atomic
+def command_record_result(
+    *,
+    command_id: int,
+    status: str,
+    response: dict[str, Any] | None = None,
+    error: str = "",
+    request_payload: dict[str, Any] | None = None,
+) -> Command | None:
+    """Store the charger's answer (or the failure) once; apply what an accepted command changed."""
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None or command.status in COMMAND_FINAL:
+        return command
+    command.status = status
+    command.response = response
+    command.error = error
+    command.completed_at = timezone.now()
+    command.save(update_fields=["status", "response", "error", "completed_at"])
+    CommandEvent.objects.create(
+        command=command, status=status, detail=error or json.dumps(response or {}, default=str)[:2000]
+    )
+    if status == CommandStatus.ACCEPTED:
+        _apply_accepted(command, request_payload if request_payload is not None else command.payload, response or {})
+    if command.action == "UpdateFirmware":
+        FirmwareCampaignTarget.objects.filter(command=command).update(
+            state=FirmwareCampaignTarget.State.SENT
+            if status == CommandStatus.ACCEPTED
+            else FirmwareCampaignTarget.State.REFUSED,
+            detail=error or status,
+        )
+    return command
+
+
+def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[str, Any]) -> None:
+    charge_point_id = command.charge_point_id
+    action = command.action
+    if action == "GetConfiguration":
+        snapshot = {
+            item["key"]: {"value": item.get("value"), "readonly": item.get("readonly", False)}
+            for item in response.get("configurationKey", [])
+            if item.get("key") != "AuthorizationKey"
+        }
+        cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
+        cp.configuration = snapshot if not payload.get("key") else {**cp.configuration, **snapshot}
+        cp.configuration_read_at = timezone.now()
+        cp.save(update_fields=["configuration", "configuration_read_at"])
+    elif action == "ChangeConfiguration":
+        key, value = payload.get("key"), payload.get("value")
+        cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
+        if key != "AuthorizationKey":
+            current = cp.configuration.get(key, {}) if isinstance(cp.configuration, dict) else {}
+            cp.configuration = {**cp.configuration, key: {**current, "value": value}}
+        if key == "HeartbeatInterval" and str(value).isdigit():
+            cp.heartbeat_interval = max(int(value), 10)
+        cp.save(update_fields=["configuration", "heartbeat_interval"])
+    elif action == "SendLocalList":
+        entries = payload.get("localAuthorizationList", [])
+        if payload.get("updateType") == "Full":
+            LocalListEntry.objects.filter(charge_point_id=charge_point_id).delete()
+        for entry in entries:
+            info = entry.get("idTagInfo")
+            if info is None:
+                LocalListEntry.objects.filter(charge_point_id=charge_point_id, id_tag=entry["idTag"]).delete()
+                continue
+            LocalListEntry.objects.update_or_create(
+                charge_point_id=charge_point_id,
+                id_tag=entry["idTag"],
+                defaults={
+                    "status": info.get("status", "Accepted"),
+                    "expiry_date": info.get("expiryDate"),
+                    "parent_id_tag": info.get("parentIdTag") or "",
+                },
+            )
+        ChargePoint.objects.filter(pk=charge_point_id).update(local_list_version=payload["listVersion"])
+    elif action == "GetLocalListVersion":
+        ChargePoint.objects.filter(pk=charge_point_id).update(local_list_version=response.get("listVersion", 0))
+    elif action == "SetChargingProfile":
+        profile = payload["csChargingProfiles"]
+        ChargingProfile.objects.update_or_create(
+            charge_point_id=charge_point_id,
+            profile_id=profile["chargingProfileId"],
+            defaults={
+                "connector_id": payload["connectorId"],
+                "stack_level": profile["stackLevel"],
+                "purpose": profile["chargingProfilePurpose"],
+                "kind": profile["chargingProfileKind"],
+                "transaction_id": profile.get("transactionId"),
+                "payload": profile,
+            },
+        )
+    elif action == "ClearChargingProfile":
+        profiles = ChargingProfile.objects.filter(charge_point_id=charge_point_id)
+        if "id" in payload:
+            profiles = profiles.filter(profile_id=payload["id"])
+        if "connectorId" in payload:
+            profiles = profiles.filter(connector_id=payload["connectorId"])
+        if "chargingProfilePurpose" in payload:
+            profiles = profiles.filter(purpose=payload["chargingProfilePurpose"])
+        if "stackLevel" in payload:
+            profiles = profiles.filter(stack_level=payload["stackLevel"])
+        profiles.delete()
+
+
+async def send_command_async(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: dict[str, Any],
+    requested_by: Any = None,
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    source: str = "system",
+    record_payload: dict[str, Any] | None = None,
+) -> Command:
+    """Send one OCPP CALL to a charger wherever its socket is, wait for the answer, return the Command.
+
+    Raises ChargePointOffline (nothing sent, command stored as offline) when no process holds the socket.
+    Otherwise the returned command is final: accepted / rejected / error (CallError) / timeout.
+    Commands to one charger are queued by its consumer (one outstanding CALL per charger, OCPP-J rule),
+    so `timeout` includes the time spent waiting behind earlier commands.
+    """
+    validate_command(action, payload)
+    command = await sync_to_async(_command_create)(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        record_payload=record_payload,
+        requested_by=requested_by,
+        source=source,
+    )
+    if await dispatch.presence_get_async(charge_point.identity) is None:
+        await sync_to_async(command_record_result)(
+            command_id=command.pk, status=CommandStatus.OFFLINE, error="Charge point not connected."
+        )
+        raise ChargePointOffline(charge_point.identity)
+    reply_to = dispatch.reply_key(command.pk)
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    await layer.group_send(
+        dispatch.group_for(charge_point.identity),
+        {
+            "type": "ocpp.command",
+            "command_id": command.pk,
+            "action": action,
+            "payload": payload,
+            "record_payload": record_payload,
+            "reply_to": reply_to,
+            "deadline": time.time() + timeout,
+        },
+    )
+    answer = await dispatch.reply_wait(reply_to, timeout)
+    if answer is None:
+        await sync_to_async(command_record_result)(
+            command_id=command.pk, status=CommandStatus.TIMEOUT, error=f"No answer within {timeout:g} s."
+        )
+    return await sync_to_async(Command.objects.select_related("charge_point").get)(pk=command.pk)
+
+
+def send_command(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: dict[str, Any],
+    requested_by: Any = None,
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    source: str = "system",
+    record_payload: dict[str, Any] | None = None,
+) -> Command:
+    """Sync wrapper of `send_command_async` for views, admin actions and Celery tasks.
+
+    Must not run inside a transaction: the process holding the socket records the answer on the command
+    row, which it can only see once it is committed.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("send_command waits for a charger: call it outside transaction.atomic().")
+    return async_to_sync(send_command_async)(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        requested_by=requested_by,
+        timeout=timeout,
+        source=source,
+        record_payload=record_payload,
+    )
+
+
+# --------------------------------------------------------------------------- firmware campaigns
+
+
+@transaction.atomic
+def firmware_campaign_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    firmware: FirmwareImage,
+    charge_points: Iterable[ChargePoint],
+    retrieve_at: datetime | None = None,
+    created_by: Any = None,
+) -> FirmwareCampaign:
+    targets = list(charge_points)
+    if firmware.tenant_id != tenant.pk or any(cp.tenant_id != tenant.pk for cp in targets):
+        raise ApplicationError("Firmware and chargers of a campaign must belong to its tenant.", code="cross_tenant")
+    campaign = FirmwareCampaign.objects.create(
+        tenant=tenant,
+        name=name,
+        firmware=firmware,
+        retrieve_at=retrieve_at or timezone.now(),
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+    )
+    FirmwareCampaignTarget.objects.bulk_create(
+        [FirmwareCampaignTarget(campaign=campaign, charge_point=cp) for cp in targets]
+    )
+    return campaign
+
+
+def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout: float = 30) -> None:
+    """Send UpdateFirmware to every pending target (Celery task); progress follows FirmwareStatusNotification."""
+    location = f"{base_url.rstrip('/')}/ocpp-files/firmware/{campaign.firmware.token}/"
+    location += campaign.firmware.file.name.rsplit("/", 1)[-1]
+    retrieve = campaign.retrieve_at.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    targets = campaign.targets.select_related("charge_point").filter(state=FirmwareCampaignTarget.State.PENDING)
+    for target in targets:
+        cp = target.charge_point
+        try:
+            command = send_command(
+                charge_point=cp,
+                action="UpdateFirmware",
+                payload={"location": location, "retrieveDate": retrieve},
+                timeout=timeout,
+                source="campaign",
+                requested_by=campaign.created_by,
+            )
+        except ChargePointOffline as error:
+            FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
+                state=FirmwareCampaignTarget.State.REFUSED, detail=error.message
+            )
+            continue
+        FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
+            command=command,
+            state=FirmwareCampaignTarget.State.SENT
+            if command.status == CommandStatus.ACCEPTED
+            else FirmwareCampaignTarget.State.REFUSED,
+            detail=command.error or command.status,
+        )
