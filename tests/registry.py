@@ -12,7 +12,15 @@ from typing import Any
 
 from django.db import models
 
+from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.tenants.models import ApiKey, Membership, Tenant
+from tests.customers.factories import (
+    BusinessCustomerFactory,
+    ContractFactory,
+    DriverFactory,
+    TokenFactory,
+    VehicleFactory,
+)
 from tests.tenants.factories import ApiKeyFactory, MembershipFactory
 
 Maker = Callable[[Tenant], models.Model]
@@ -21,6 +29,11 @@ MAKERS: dict[type[models.Model], Maker] = {
     Tenant: lambda tenant: tenant,
     Membership: lambda tenant: MembershipFactory(tenant=tenant),
     ApiKey: lambda tenant: ApiKeyFactory(tenant=tenant),
+    BusinessCustomer: lambda tenant: BusinessCustomerFactory(tenant=tenant),
+    Driver: lambda tenant: DriverFactory(tenant=tenant),
+    Contract: lambda tenant: ContractFactory(tenant=tenant),
+    Token: lambda tenant: TokenFactory(tenant=tenant),
+    Vehicle: lambda tenant: VehicleFactory(tenant=tenant),
 }
 
 

@@ -10,179 +10,578 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BusinessCustomer',
+            name="BusinessCustomer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=200)),
-                ('legal_name', models.CharField(blank=True, max_length=200)),
-                ('vat_id', models.CharField(blank=True, max_length=30, verbose_name='VAT id')),
-                ('registration_number', models.CharField(blank=True, help_text='Commercial register number.', max_length=50)),
-                ('billing_email', models.EmailField(blank=True, max_length=254)),
-                ('billing_address_line', models.CharField(blank=True, max_length=200)),
-                ('billing_postal_code', models.CharField(blank=True, max_length=20)),
-                ('billing_city', models.CharField(blank=True, max_length=100)),
-                ('billing_country', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[A-Z]{2}$', 'Use an ISO 3166-1 alpha-2 country code such as DE.')])),
-                ('payment_method', models.CharField(choices=[('invoice', 'Invoice (bank transfer)'), ('sepa_direct_debit', 'SEPA direct debit'), ('card', 'Card')], default='invoice', max_length=30)),
-                ('payment_reference', models.CharField(blank=True, help_text='Placeholder: mandate id or payment provider reference.', max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=200)),
+                ("legal_name", models.CharField(blank=True, max_length=200)),
+                ("vat_id", models.CharField(blank=True, max_length=30, verbose_name="VAT id")),
+                (
+                    "registration_number",
+                    models.CharField(blank=True, help_text="Commercial register number.", max_length=50),
+                ),
+                ("billing_email", models.EmailField(blank=True, max_length=254)),
+                ("billing_address_line", models.CharField(blank=True, max_length=200)),
+                ("billing_postal_code", models.CharField(blank=True, max_length=20)),
+                ("billing_city", models.CharField(blank=True, max_length=100)),
+                (
+                    "billing_country",
+                    models.CharField(
+                        blank=True,
+                        max_length=2,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code such as DE."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "payment_method",
+                    models.CharField(
+                        choices=[
+                            ("invoice", "Invoice (bank transfer)"),
+                            ("sepa_direct_debit", "SEPA direct debit"),
+                            ("card", "Card"),
+                        ],
+                        default="invoice",
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "payment_reference",
+                    models.CharField(
+                        blank=True, help_text="Placeholder: mandate id or payment provider reference.", max_length=100
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Contract',
+            name="Contract",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('number', models.CharField(max_length=50)),
-                ('valid_from', models.DateTimeField()),
-                ('valid_until', models.DateTimeField(blank=True, help_text='Exclusive; empty means open-ended.', null=True)),
-                ('priority', models.SmallIntegerField(default=0, help_text='Higher wins when smart charging shares power.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('max_session_duration', models.DurationField(blank=True, help_text='E.g. 00:30:00 for 30 minutes.', null=True)),
-                ('max_session_energy_wh', models.PositiveIntegerField(blank=True, null=True)),
-                ('limit_action', models.CharField(choices=[('stop', 'Stop the session (RemoteStopTransaction)'), ('zero_current', 'Hold at 0 A (TxProfile), session stays open')], default='stop', max_length=20)),
-                ('time_windows', models.JSONField(blank=True, default=list, help_text='When charging is allowed, in local time: [{"days_of_week": [1, 2, 3, 4, 5], "start_time": "07:00", "end_time": "19:00"}]. Monday is 1. An end before the start crosses midnight. Empty: any time.', validators=[apps.customers.models.validate_time_windows])),
-                ('business_customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contracts', to='customers.businesscustomer')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("number", models.CharField(max_length=50)),
+                ("valid_from", models.DateTimeField()),
+                (
+                    "valid_until",
+                    models.DateTimeField(blank=True, help_text="Exclusive; empty means open-ended.", null=True),
+                ),
+                (
+                    "priority",
+                    models.SmallIntegerField(
+                        default=0,
+                        help_text="Higher wins when smart charging shares power.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "max_session_duration",
+                    models.DurationField(blank=True, help_text="E.g. 00:30:00 for 30 minutes.", null=True),
+                ),
+                ("max_session_energy_wh", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "limit_action",
+                    models.CharField(
+                        choices=[
+                            ("stop", "Stop the session (RemoteStopTransaction)"),
+                            ("zero_current", "Hold at 0 A (TxProfile), session stays open"),
+                        ],
+                        default="stop",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "time_windows",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='When charging is allowed, in local time: [{"days_of_week": [1, 2, 3, 4, 5], "start_time": "07:00", "end_time": "19:00"}]. Monday is 1. An end before the start crosses midnight. Empty: any time.',
+                        validators=[apps.customers.models.validate_time_windows],
+                    ),
+                ),
+                (
+                    "business_customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="contracts",
+                        to="customers.businesscustomer",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['business_customer_id', 'number'],
+                "ordering": ["business_customer_id", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Driver',
+            name="Driver",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(max_length=100)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=30)),
-                ('language', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[a-z]{2}$', 'Use an ISO 639-1 language code such as de.')])),
-                ('address_line', models.CharField(blank=True, max_length=200)),
-                ('postal_code', models.CharField(blank=True, max_length=20)),
-                ('city', models.CharField(blank=True, max_length=100)),
-                ('country', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[A-Z]{2}$', 'Use an ISO 3166-1 alpha-2 country code such as DE.')])),
-                ('is_active', models.BooleanField(default=True)),
-                ('business_customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='drivers', to='customers.businesscustomer')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(max_length=100)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=30)),
+                (
+                    "language",
+                    models.CharField(
+                        blank=True,
+                        max_length=2,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z]{2}$", "Use an ISO 639-1 language code such as de."
+                            )
+                        ],
+                    ),
+                ),
+                ("address_line", models.CharField(blank=True, max_length=200)),
+                ("postal_code", models.CharField(blank=True, max_length=20)),
+                ("city", models.CharField(blank=True, max_length=100)),
+                (
+                    "country",
+                    models.CharField(
+                        blank=True,
+                        max_length=2,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code such as DE."
+                            )
+                        ],
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "business_customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="drivers",
+                        to="customers.businesscustomer",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['last_name', 'first_name', 'pk'],
+                "ordering": ["last_name", "first_name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Token',
+            name="Token",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('uid', models.CharField(help_text='The OCPP idTag / OCPI uid (RFID uid, app token id).', max_length=36)),
-                ('type', models.CharField(choices=[('AD_HOC_USER', 'Ad hoc user'), ('APP_USER', 'App user'), ('OTHER', 'Other'), ('RFID', 'RFID')], default='RFID', max_length=20)),
-                ('contract_id', models.CharField(blank=True, max_length=36, verbose_name='contract id (eMAID)')),
-                ('visual_number', models.CharField(blank=True, max_length=64)),
-                ('issuer', models.CharField(blank=True, max_length=64)),
-                ('group_id', models.CharField(blank=True, help_text='Groups tokens that work as one; sent to chargers as parentIdTag.', max_length=36)),
-                ('valid', models.BooleanField(default=True)),
-                ('whitelist', models.CharField(choices=[('ALWAYS', 'Always (no real-time authorization)'), ('ALLOWED', 'Allowed'), ('ALLOWED_OFFLINE', 'Allowed when offline'), ('NEVER', 'Never (real-time authorization only)')], default='ALLOWED', max_length=20)),
-                ('language', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[a-z]{2}$', 'Use an ISO 639-1 language code such as de.')])),
-                ('default_profile_type', models.CharField(blank=True, choices=[('CHEAP', 'Cheap'), ('FAST', 'Fast'), ('GREEN', 'Green'), ('REGULAR', 'Regular')], max_length=10)),
-                ('energy_contract_supplier_name', models.CharField(blank=True, max_length=64)),
-                ('energy_contract_id', models.CharField(blank=True, max_length=64)),
-                ('country_code', models.CharField(blank=True, max_length=2, validators=[django.core.validators.RegexValidator('^[A-Z]{2}$', 'Use an ISO 3166-1 alpha-2 country code such as DE.')])),
-                ('party_id', models.CharField(blank=True, max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{3}$', 'Use a 3-character OCPI party id such as TNM.')])),
-                ('source', models.CharField(choices=[('local', 'Issued by this tenant'), ('roaming', 'Cached from a roaming partner')], default='local', max_length=10)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('blocked', models.BooleanField(default=False, help_text='Blocked by the operator (lost card, unpaid bills).')),
-                ('business_contract', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tokens', to='customers.contract')),
-                ('business_customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tokens', to='customers.businesscustomer')),
-                ('driver', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tokens', to='customers.driver')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "uid",
+                    models.CharField(help_text="The OCPP idTag / OCPI uid (RFID uid, app token id).", max_length=36),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("AD_HOC_USER", "Ad hoc user"),
+                            ("APP_USER", "App user"),
+                            ("OTHER", "Other"),
+                            ("RFID", "RFID"),
+                        ],
+                        default="RFID",
+                        max_length=20,
+                    ),
+                ),
+                ("contract_id", models.CharField(blank=True, max_length=36, verbose_name="contract id (eMAID)")),
+                ("visual_number", models.CharField(blank=True, max_length=64)),
+                ("issuer", models.CharField(blank=True, max_length=64)),
+                (
+                    "group_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Groups tokens that work as one; sent to chargers as parentIdTag.",
+                        max_length=36,
+                    ),
+                ),
+                ("valid", models.BooleanField(default=True)),
+                (
+                    "whitelist",
+                    models.CharField(
+                        choices=[
+                            ("ALWAYS", "Always (no real-time authorization)"),
+                            ("ALLOWED", "Allowed"),
+                            ("ALLOWED_OFFLINE", "Allowed when offline"),
+                            ("NEVER", "Never (real-time authorization only)"),
+                        ],
+                        default="ALLOWED",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        blank=True,
+                        max_length=2,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z]{2}$", "Use an ISO 639-1 language code such as de."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "default_profile_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[("CHEAP", "Cheap"), ("FAST", "Fast"), ("GREEN", "Green"), ("REGULAR", "Regular")],
+                        max_length=10,
+                    ),
+                ),
+                ("energy_contract_supplier_name", models.CharField(blank=True, max_length=64)),
+                ("energy_contract_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "country_code",
+                    models.CharField(
+                        blank=True,
+                        max_length=2,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code such as DE."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "party_id",
+                    models.CharField(
+                        blank=True,
+                        max_length=3,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{3}$", "Use a 3-character OCPI party id such as TNM."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("local", "Issued by this tenant"), ("roaming", "Cached from a roaming partner")],
+                        default="local",
+                        max_length=10,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "blocked",
+                    models.BooleanField(default=False, help_text="Blocked by the operator (lost card, unpaid bills)."),
+                ),
+                (
+                    "business_contract",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tokens",
+                        to="customers.contract",
+                    ),
+                ),
+                (
+                    "business_customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tokens",
+                        to="customers.businesscustomer",
+                    ),
+                ),
+                (
+                    "driver",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tokens",
+                        to="customers.driver",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['uid'],
+                "ordering": ["uid"],
             },
         ),
         migrations.CreateModel(
-            name='Vehicle',
+            name="Vehicle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('make', models.CharField(max_length=50)),
-                ('model', models.CharField(max_length=100)),
-                ('battery_kwh', models.DecimalField(decimal_places=1, max_digits=6, validators=[django.core.validators.MinValueValidator(1)], verbose_name='battery (kWh)')),
-                ('ac_phases', models.PositiveSmallIntegerField(choices=[(1, '1'), (3, '3')], default=3, verbose_name='AC phases')),
-                ('ac_max_current_a', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(6), django.core.validators.MaxValueValidator(80)], verbose_name='AC max current (A)')),
-                ('dc_max_power_w', models.PositiveIntegerField(blank=True, help_text='Empty when the vehicle cannot charge DC.', null=True, verbose_name='DC max power (W)')),
-                ('connector_types', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('CHADEMO', 'CHAdeMO'), ('CHAOJI', 'ChaoJi'), ('DOMESTIC_A', 'Domestic type A'), ('DOMESTIC_B', 'Domestic type B'), ('DOMESTIC_C', 'Domestic type C'), ('DOMESTIC_D', 'Domestic type D'), ('DOMESTIC_E', 'Domestic type E'), ('DOMESTIC_F', 'Domestic type F (Schuko)'), ('DOMESTIC_G', 'Domestic type G'), ('DOMESTIC_H', 'Domestic type H'), ('DOMESTIC_I', 'Domestic type I'), ('DOMESTIC_J', 'Domestic type J'), ('DOMESTIC_K', 'Domestic type K'), ('DOMESTIC_L', 'Domestic type L'), ('DOMESTIC_M', 'Domestic type M'), ('DOMESTIC_N', 'Domestic type N'), ('DOMESTIC_O', 'Domestic type O'), ('GBT_AC', 'GB/T AC'), ('GBT_DC', 'GB/T DC'), ('IEC_60309_2_single_16', 'IEC 60309-2 single phase 16 A'), ('IEC_60309_2_three_16', 'IEC 60309-2 three phases 16 A'), ('IEC_60309_2_three_32', 'IEC 60309-2 three phases 32 A'), ('IEC_60309_2_three_64', 'IEC 60309-2 three phases 64 A'), ('IEC_62196_T1', 'Type 1 (SAE J1772)'), ('IEC_62196_T1_COMBO', 'CCS Combo 1'), ('IEC_62196_T2', 'Type 2 (Mennekes)'), ('IEC_62196_T2_COMBO', 'CCS Combo 2'), ('IEC_62196_T3A', 'Type 3A'), ('IEC_62196_T3C', 'Type 3C (Scame)'), ('NEMA_5_20', 'NEMA 5-20'), ('NEMA_6_30', 'NEMA 6-30'), ('NEMA_6_50', 'NEMA 6-50'), ('NEMA_10_30', 'NEMA 10-30'), ('NEMA_10_50', 'NEMA 10-50'), ('NEMA_14_30', 'NEMA 14-30'), ('NEMA_14_50', 'NEMA 14-50'), ('PANTOGRAPH_BOTTOM_UP', 'Pantograph bottom-up'), ('PANTOGRAPH_TOP_DOWN', 'Pantograph top-down'), ('TESLA_R', 'Tesla Roadster'), ('TESLA_S', 'Tesla Model S')], max_length=30), blank=True, default=list, help_text='OCPI connector standards the vehicle accepts.', size=None)),
-                ('licence_plate', models.CharField(blank=True, max_length=20)),
-                ('vin', models.CharField(blank=True, max_length=17, validators=[django.core.validators.RegexValidator('^[A-HJ-NPR-Z0-9]{17}$', 'A VIN has 17 characters (digits and capitals, no I, O, Q).')], verbose_name='VIN')),
-                ('business_customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='vehicles', to='customers.businesscustomer')),
-                ('driver', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='vehicles', to='customers.driver')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("make", models.CharField(max_length=50)),
+                ("model", models.CharField(max_length=100)),
+                (
+                    "battery_kwh",
+                    models.DecimalField(
+                        decimal_places=1,
+                        max_digits=6,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                        verbose_name="battery (kWh)",
+                    ),
+                ),
+                (
+                    "ac_phases",
+                    models.PositiveSmallIntegerField(choices=[(1, "1"), (3, "3")], default=3, verbose_name="AC phases"),
+                ),
+                (
+                    "ac_max_current_a",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(6),
+                            django.core.validators.MaxValueValidator(80),
+                        ],
+                        verbose_name="AC max current (A)",
+                    ),
+                ),
+                (
+                    "dc_max_power_w",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Empty when the vehicle cannot charge DC.",
+                        null=True,
+                        verbose_name="DC max power (W)",
+                    ),
+                ),
+                (
+                    "connector_types",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("CHADEMO", "CHAdeMO"),
+                                ("CHAOJI", "ChaoJi"),
+                                ("DOMESTIC_A", "Domestic type A"),
+                                ("DOMESTIC_B", "Domestic type B"),
+                                ("DOMESTIC_C", "Domestic type C"),
+                                ("DOMESTIC_D", "Domestic type D"),
+                                ("DOMESTIC_E", "Domestic type E"),
+                                ("DOMESTIC_F", "Domestic type F (Schuko)"),
+                                ("DOMESTIC_G", "Domestic type G"),
+                                ("DOMESTIC_H", "Domestic type H"),
+                                ("DOMESTIC_I", "Domestic type I"),
+                                ("DOMESTIC_J", "Domestic type J"),
+                                ("DOMESTIC_K", "Domestic type K"),
+                                ("DOMESTIC_L", "Domestic type L"),
+                                ("DOMESTIC_M", "Domestic type M"),
+                                ("DOMESTIC_N", "Domestic type N"),
+                                ("DOMESTIC_O", "Domestic type O"),
+                                ("GBT_AC", "GB/T AC"),
+                                ("GBT_DC", "GB/T DC"),
+                                ("IEC_60309_2_single_16", "IEC 60309-2 single phase 16 A"),
+                                ("IEC_60309_2_three_16", "IEC 60309-2 three phases 16 A"),
+                                ("IEC_60309_2_three_32", "IEC 60309-2 three phases 32 A"),
+                                ("IEC_60309_2_three_64", "IEC 60309-2 three phases 64 A"),
+                                ("IEC_62196_T1", "Type 1 (SAE J1772)"),
+                                ("IEC_62196_T1_COMBO", "CCS Combo 1"),
+                                ("IEC_62196_T2", "Type 2 (Mennekes)"),
+                                ("IEC_62196_T2_COMBO", "CCS Combo 2"),
+                                ("IEC_62196_T3A", "Type 3A"),
+                                ("IEC_62196_T3C", "Type 3C (Scame)"),
+                                ("NEMA_5_20", "NEMA 5-20"),
+                                ("NEMA_6_30", "NEMA 6-30"),
+                                ("NEMA_6_50", "NEMA 6-50"),
+                                ("NEMA_10_30", "NEMA 10-30"),
+                                ("NEMA_10_50", "NEMA 10-50"),
+                                ("NEMA_14_30", "NEMA 14-30"),
+                                ("NEMA_14_50", "NEMA 14-50"),
+                                ("PANTOGRAPH_BOTTOM_UP", "Pantograph bottom-up"),
+                                ("PANTOGRAPH_TOP_DOWN", "Pantograph top-down"),
+                                ("TESLA_R", "Tesla Roadster"),
+                                ("TESLA_S", "Tesla Model S"),
+                            ],
+                            max_length=30,
+                        ),
+                        blank=True,
+                        default=list,
+                        help_text="OCPI connector standards the vehicle accepts.",
+                        size=None,
+                    ),
+                ),
+                ("licence_plate", models.CharField(blank=True, max_length=20)),
+                (
+                    "vin",
+                    models.CharField(
+                        blank=True,
+                        max_length=17,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-HJ-NPR-Z0-9]{17}$", "A VIN has 17 characters (digits and capitals, no I, O, Q)."
+                            )
+                        ],
+                        verbose_name="VIN",
+                    ),
+                ),
+                (
+                    "business_customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="vehicles",
+                        to="customers.businesscustomer",
+                    ),
+                ),
+                (
+                    "driver",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="vehicles",
+                        to="customers.driver",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['make', 'model', 'pk'],
+                "ordering": ["make", "model", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='businesscustomer',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='businesscustomer_unique_name_per_tenant', violation_error_message='A business customer with this name exists.'),
+            model_name="businesscustomer",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "name"),
+                name="businesscustomer_unique_name_per_tenant",
+                violation_error_message="A business customer with this name exists.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contract',
-            constraint=models.UniqueConstraint(fields=('tenant', 'number'), name='contract_unique_number_per_tenant', violation_error_message='A contract with this number exists.'),
+            model_name="contract",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "number"),
+                name="contract_unique_number_per_tenant",
+                violation_error_message="A contract with this number exists.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contract',
-            constraint=models.CheckConstraint(condition=models.Q(('valid_until__isnull', True), ('valid_until__gt', models.F('valid_from')), _connector='OR'), name='contract_valid_until_after_from', violation_error_message='valid_until must be after valid_from.'),
+            model_name="contract",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("valid_until__isnull", True), ("valid_until__gt", models.F("valid_from")), _connector="OR"
+                ),
+                name="contract_valid_until_after_from",
+                violation_error_message="valid_until must be after valid_from.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contract',
-            constraint=models.CheckConstraint(condition=models.Q(('max_session_duration__isnull', True), ('max_session_duration__gt', datetime.timedelta(0)), _connector='OR'), name='contract_max_duration_positive', violation_error_message='max_session_duration must be positive.'),
+            model_name="contract",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_session_duration__isnull", True),
+                    ("max_session_duration__gt", datetime.timedelta(0)),
+                    _connector="OR",
+                ),
+                name="contract_max_duration_positive",
+                violation_error_message="max_session_duration must be positive.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contract',
-            constraint=models.CheckConstraint(condition=models.Q(('max_session_energy_wh__isnull', True), ('max_session_energy_wh__gt', 0), _connector='OR'), name='contract_max_energy_positive', violation_error_message='max_session_energy_wh must be positive.'),
+            model_name="contract",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_session_energy_wh__isnull", True), ("max_session_energy_wh__gt", 0), _connector="OR"
+                ),
+                name="contract_max_energy_positive",
+                violation_error_message="max_session_energy_wh must be positive.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='driver',
-            constraint=models.UniqueConstraint(models.F('tenant'), django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='driver_unique_email_per_tenant', violation_error_message='A driver with this e-mail exists.'),
+            model_name="driver",
+            constraint=models.UniqueConstraint(
+                models.F("tenant"),
+                django.db.models.functions.text.Lower("email"),
+                condition=models.Q(("email", ""), _negated=True),
+                name="driver_unique_email_per_tenant",
+                violation_error_message="A driver with this e-mail exists.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='token',
-            index=models.Index(fields=['tenant', 'group_id'], name='token_tenant_group'),
+            model_name="token",
+            index=models.Index(fields=["tenant", "group_id"], name="token_tenant_group"),
         ),
         migrations.AddConstraint(
-            model_name='token',
-            constraint=models.UniqueConstraint(models.F('tenant'), django.db.models.functions.text.Lower('uid'), name='token_unique_uid_per_tenant', violation_error_message='A token with this uid exists (uids are compared ignoring case).'),
+            model_name="token",
+            constraint=models.UniqueConstraint(
+                models.F("tenant"),
+                django.db.models.functions.text.Lower("uid"),
+                name="token_unique_uid_per_tenant",
+                violation_error_message="A token with this uid exists (uids are compared ignoring case).",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='token',
-            constraint=models.CheckConstraint(condition=models.Q(('uid', ''), _negated=True), name='token_uid_not_empty', violation_error_message='uid is required.'),
+            model_name="token",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("uid", ""), _negated=True),
+                name="token_uid_not_empty",
+                violation_error_message="uid is required.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vehicle',
-            constraint=models.CheckConstraint(condition=models.Q(('driver__isnull', False), ('business_customer__isnull', False), _connector='OR'), name='vehicle_has_owner', violation_error_message='A vehicle belongs to a driver or a business customer.'),
+            model_name="vehicle",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("driver__isnull", False), ("business_customer__isnull", False), _connector="OR"),
+                name="vehicle_has_owner",
+                violation_error_message="A vehicle belongs to a driver or a business customer.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vehicle',
-            constraint=models.CheckConstraint(condition=models.Q(('dc_max_power_w__isnull', True), ('dc_max_power_w__gt', 0), _connector='OR'), name='vehicle_dc_power_positive', violation_error_message='dc_max_power_w must be positive (leave it empty for AC-only vehicles).'),
+            model_name="vehicle",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("dc_max_power_w__isnull", True), ("dc_max_power_w__gt", 0), _connector="OR"),
+                name="vehicle_dc_power_positive",
+                violation_error_message="dc_max_power_w must be positive (leave it empty for AC-only vehicles).",
+            ),
         ),
     ]

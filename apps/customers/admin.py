@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from apps.core.errors import ApplicationError
+from apps.customers import services
+from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.customers.token_import import COLUMNS
+from apps.tenants.models import Tenant
+from apps.tenants.scoping import TenantScopedAdmin, access_for
+
+
+@admin.register(BusinessCustomer)
+class BusinessCustomerAdmin(TenantScopedAdmin):
+    list_display = ["name", "tenant", "vat_id", "billing_email", "payment_method", "is_active"]
+    list_filter = ["is_active", "payment_method", "tenant"]
+    search_fields = ["name", "legal_name", "vat_id", "billing_email"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(Driver)
+class DriverAdmin(TenantScopedAdmin):
+    list_display = ["__str__", "email", "tenant", "business_customer", "language", "is_active"]
+    list_filter = ["is_active", "language", "tenant"]
+    search_fields = ["first_name", "last_name", "email", "phone"]
+    list_select_related = ["tenant", "business_customer"]
+    raw_id_fields = ["business_customer"]
+
+
+@admin.register(Contract)
+class ContractAdmin(TenantScopedAdmin):
+    list_display = [
+        "number",
+        "business_customer",
+        "tenant",
+        "valid_from",
+        "valid_until",
+        "priority",
+        "max_session_duration",
+        "max_session_energy_wh",
+        "limit_action",
+    ]
+    list_filter = ["limit_action", "tenant"]
+    search_fields = ["number", "business_customer__name"]
+    list_select_related = ["tenant", "business_customer"]
+    raw_id_fields = ["business_customer"]
+    date_hierarchy = "valid_from"
+
+
+class TokenImportForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
+    file = forms.FileField(help_text=f"UTF-8 CSV with a header line. Columns: {', '.join(COLUMNS)} (uid required).")
+
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: forms.ModelChoiceField = self.fields["tenant"]  # type: ignore[assignment]
+        field.queryset = tenants
+        if tenants.count() == 1:
+            field.initial = tenants.first()
+
+
+@admin.register(Token)
+class TokenAdmin(TenantScopedAdmin):
+    list_display = [
+        "uid",
+        "type",
+        "tenant",
+        "contract_id",
+        "driver",
+        "business_customer",
+        "whitelist",
+        "valid",
+        "blocked",
+        "expires_at",
+        "source",
+    ]
+    list_filter = ["type", "whitelist", "valid", "blocked", "source", "tenant"]
+    search_fields = ["uid", "contract_id", "visual_number", "group_id", "driver__email", "driver__last_name"]
+    list_select_related = ["tenant", "driver", "business_customer"]
+    raw_id_fields = ["driver", "business_customer", "business_contract"]
+    readonly_fields = ["source", "created_at", "updated_at"]
+    actions = ["block", "unblock"]
+    change_list_template = "admin/customers/token/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        urls: list[URLPattern] = [
+            path("import/", self.admin_site.admin_view(self.import_view), name="customers_token_import"),
+        ]
+        return urls + super().get_urls()  # type: ignore[operator]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        ids = access_for(request).writable_tenant_ids(self.write_roles)
+        tenants = Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+        form = TokenImportForm(request.POST or None, request.FILES or None, tenants=tenants)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = services.token_import_csv(tenant=form.cleaned_data["tenant"], file=form.cleaned_data["file"])
+            except ApplicationError as exc:
+                form.add_error("file", exc.message)
+            else:
+                level = messages.SUCCESS if not report.errors else messages.WARNING
+                self.message_user(
+                    request, f"{report.created} tokens imported, {report.failed} rows refused.", level=level
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import tokens from CSV",
+            "form": form,
+            "report": report,
+            "columns": COLUMNS,
+        }
+        return TemplateResponse(request, "admin/customers/token/import.html", context)
+
+    @admin.action(description="Block selected tokens")
+    def block(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
+        self._set_blocked(request, queryset, blocked=True)
+
+    @admin.action(description="Unblock selected tokens")
+    def unblock(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
+        self._set_blocked(request, queryset, blocked=False)
+
+    def _set_blocked(self, request: HttpRequest, queryset: QuerySet[Token], *, blocked: bool) -> None:
+        changed = 0
+        for token in queryset.order_by("pk"):
+            if self._can_write(request, token):
+                services.token_set_blocked(token=token, blocked=blocked)
+                changed += 1
+        self.message_user(request, f"{changed} tokens {'blocked' if blocked else 'unblocked'}.")
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(TenantScopedAdmin):
+    list_display = [
+        "__str__",
+        "tenant",
+        "driver",
+        "business_customer",
+        "battery_kwh",
+        "ac_phases",
+        "ac_max_current_a",
+        "dc_max_power_w",
+    ]
+    list_filter = ["make", "ac_phases", "tenant"]
+    search_fields = ["make", "model", "licence_plate", "vin", "driver__last_name", "business_customer__name"]
+    list_select_related = ["tenant", "driver", "business_customer"]
+    raw_id_fields = ["driver", "business_customer"]

@@ -1,0 +1,179 @@
+"""The vocabulary of token authorization, shared by the OCPP layer (Authorize, StartTransaction, local list)
+and the roaming layer (which plugs in authorizers for tokens we do not know).
+
+The decision itself is `apps.customers.services.token_authorize`. Concurrent transactions (ConcurrentTx)
+are not decided here: the sessions layer knows which sessions run.
+
+Reason codes (`AuthorizationResult.reason`, listed in `Reason`) are stable, so protocol adapters can map
+them (e.g. `location_not_allowed` -> OCPI AllowedType NOT_ALLOWED).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from apps.customers.models import TokenType, WhitelistType, parse_hhmm
+
+if TYPE_CHECKING:
+    from apps.customers.models import Token
+    from apps.tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+class AuthorizationStatus:
+    """OCPP 1.6 AuthorizationStatus values decided here (ConcurrentTx belongs to the sessions layer)."""
+
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+
+    ALL = (ACCEPTED, BLOCKED, EXPIRED, INVALID)
+
+
+class Reason:
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"  # no such token and no roaming authorizer knew it
+    BLOCKED = "blocked"  # the operator blocked the token
+    NOT_VALID = "not_valid"  # the token's OCPI `valid` flag is false
+    TOKEN_EXPIRED = "token_expired"
+    PARENT_BLOCKED = "parent_blocked"  # the token named by group_id is blocked or not valid
+    DRIVER_INACTIVE = "driver_inactive"
+    CUSTOMER_INACTIVE = "customer_inactive"
+    CONTRACT_NOT_STARTED = "contract_not_started"
+    CONTRACT_EXPIRED = "contract_expired"
+    LOCATION_NOT_ALLOWED = "location_not_allowed"
+    OUTSIDE_TIME_WINDOW = "outside_time_window"
+    ROAMING = "roaming"  # decided by a roaming authorizer (its own reason follows after a colon)
+    ROAMING_NO_ANSWER = "roaming_no_answer"  # real-time authorization required, nobody answered
+
+
+@dataclass(frozen=True)
+class AuthorizationResult:
+    status: str  # "Accepted" | "Blocked" | "Expired" | "Invalid"
+    token: Token | None
+    parent_id_tag: str | None
+    expiry_date: dt.datetime | None
+    reason: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == AuthorizationStatus.ACCEPTED
+
+
+# --------------------------------------------------------------------------- roaming
+
+
+@dataclass(frozen=True)
+class RoamingToken:
+    """What a roaming partner tells us about its token (OCPI Token fields), cached as a Token row."""
+
+    uid: str
+    contract_id: str
+    issuer: str
+    country_code: str
+    party_id: str
+    type: str = TokenType.RFID
+    visual_number: str = ""
+    group_id: str = ""
+    valid: bool = True
+    whitelist: str = WhitelistType.ALLOWED
+    language: str = ""
+    default_profile_type: str = ""
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class RoamingAuthorization:
+    """A roaming partner's answer. `token`, when given, creates or refreshes a cached roaming Token row."""
+
+    status: str  # one of AuthorizationStatus.ALL
+    reason: str = ""
+    expiry_date: dt.datetime | None = None
+    token: RoamingToken | None = None
+
+
+@runtime_checkable
+class RoamingAuthorizer(Protocol):
+    """Asks a roaming partner (OCPI eMSP, Hubject) about a token. Return None when the partner does not know
+    it (the next authorizer is asked). Must not raise for ordinary "no"; a raised error counts as no answer."""
+
+    def authorize(
+        self, *, tenant: Tenant, id_tag: str, location_id: Any | None, at: dt.datetime
+    ) -> RoamingAuthorization | None: ...
+
+
+def roaming_authorizers() -> list[RoamingAuthorizer]:
+    """The authorizers named in `settings.ROAMING_AUTHORIZERS` (dotted paths to classes or instances), in order."""
+    found: list[RoamingAuthorizer] = []
+    for path in getattr(settings, "ROAMING_AUTHORIZERS", []):
+        obj = import_string(path)
+        authorizer = obj() if isinstance(obj, type) else obj
+        if not isinstance(authorizer, RoamingAuthorizer):
+            raise TypeError(f"{path} does not implement RoamingAuthorizer.authorize(*, tenant, id_tag, ...)")
+        found.append(authorizer)
+    return found
+
+
+def ask_roaming_authorizers(
+    *, tenant: Tenant, id_tag: str, location_id: Any | None, at: dt.datetime
+) -> RoamingAuthorization | None:
+    """The first answer of the configured authorizers; None when none knows the token or none is configured."""
+    for authorizer in roaming_authorizers():
+        try:
+            answer = authorizer.authorize(tenant=tenant, id_tag=id_tag, location_id=location_id, at=at)
+        except Exception:  # a partner outage must not break Authorize: counts as no answer
+            logger.exception("Roaming authorizer %r failed for id tag %s", authorizer, id_tag)
+            continue
+        if answer is None:
+            continue
+        if answer.status not in AuthorizationStatus.ALL:
+            logger.error("Roaming authorizer %r answered an unknown status %r", authorizer, answer.status)
+            continue
+        return answer
+    return None
+
+
+# --------------------------------------------------------------------------- local auth list
+
+
+@dataclass(frozen=True)
+class LocalAuthEntry:
+    """One entry of an OCPP SendLocalList. `status` None means "remove this id tag" (in a differential update)."""
+
+    id_tag: str
+    status: str | None
+    expiry_date: dt.datetime | None = None
+    parent_id_tag: str | None = None
+
+
+# --------------------------------------------------------------------------- time windows
+
+
+def within_time_windows(windows: list[dict[str, Any]], local: dt.datetime) -> bool:
+    """Is the local wall-clock time inside one of the (already validated) windows? Empty means always.
+
+    A window ending before it starts crosses midnight: it belongs to the day it starts, so
+    Friday 22:00-06:00 covers Friday 22:00 to Saturday 05:59.
+    """
+    if not windows:
+        return True
+    day = local.isoweekday()
+    previous_day = 7 if day == 1 else day - 1
+    now = local.time().replace(tzinfo=None)
+    for window in windows:
+        start, end = parse_hhmm(window["start_time"]), parse_hhmm(window["end_time"])
+        days = window["days_of_week"]
+        if start < end:
+            if day in days and start <= now < end:
+                return True
+        elif (day in days and now >= start) or (previous_day in days and now < end):
+            return True
+    return False

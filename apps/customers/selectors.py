@@ -1,0 +1,112 @@
+"""Reads for customers, and the OCPP local authorization list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.customers.authorization import AuthorizationStatus, LocalAuthEntry
+from apps.customers.models import LOCAL_WHITELIST_TYPES, BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.customers.services import token_expiry, token_status
+from apps.tenants.models import Tenant
+
+
+def business_customer_list() -> QuerySet[BusinessCustomer]:
+    return BusinessCustomer.objects.all()
+
+
+def driver_list() -> QuerySet[Driver]:
+    return Driver.objects.all()
+
+
+def contract_list() -> QuerySet[Contract]:
+    return Contract.objects.all()
+
+
+def token_list() -> QuerySet[Token]:
+    return Token.objects.all()
+
+
+def vehicle_list() -> QuerySet[Vehicle]:
+    return Vehicle.objects.all()
+
+
+def token_get(*, tenant: Tenant, uid: str) -> Token | None:
+    """The tenant's token with this uid, ignoring letter case (chargers differ in how they print uids)."""
+    return (
+        Token.objects.select_related("business_contract", "business_customer", "driver")
+        .alias(uid_ci=Lower("uid"))
+        .filter(tenant=tenant, uid_ci=Lower(Value(uid)))
+        .first()
+    )
+
+
+# --------------------------------------------------------------------------- OCPP local authorization list
+
+
+def local_auth_list_tokens(*, tenant: Tenant) -> QuerySet[Token]:
+    """Tokens a charger may decide about on its own.
+
+    Whitelist ALWAYS, ALLOWED or ALLOWED_OFFLINE only (NEVER means real-time authorization). Tokens whose
+    contract restricts locations or time windows are left out: a charger's list cannot express those rules,
+    so the charger has to ask us.
+    """
+    return (
+        Token.objects.filter(tenant=tenant, whitelist__in=LOCAL_WHITELIST_TYPES)
+        .filter(Q(business_contract__isnull=True) | Q(business_contract__time_windows=[]))
+        .select_related("business_contract", "business_customer", "driver")
+        .order_by("uid", "pk")
+    )
+
+
+def local_auth_list(
+    *, tenant: Tenant, charge_point_id: Any | None = None, at: dt.datetime | None = None
+) -> list[LocalAuthEntry]:
+    """The OCPP local authorization list: every locally usable token with its status now.
+
+    Blocked, expired and invalid tokens stay in the list with that status, so a charger that cached them as
+    Accepted learns otherwise. `charge_point_id` is accepted for the OCPP layer's convenience; the list is
+    the same for every charge point of the tenant (location-restricted tokens are not in it).
+    Entries are sorted by id tag, so equal lists compare equal.
+    """
+    at = at or timezone.now()
+    entries = []
+    for token in local_auth_list_tokens(tenant=tenant).iterator(chunk_size=2000):
+        status, _ = token_status(token=token, at=at)
+        entries.append(
+            LocalAuthEntry(
+                id_tag=token.uid,
+                status=status,
+                expiry_date=token_expiry(token) if status == AuthorizationStatus.ACCEPTED else None,
+                parent_id_tag=token.group_id or None,
+            )
+        )
+    return entries
+
+
+def local_auth_list_hash(entries: Iterable[LocalAuthEntry]) -> str:
+    """A stable digest of a list's content: the OCPP layer compares it with what it sent last and, when it
+    differs, bumps the charger's listVersion and sends `local_auth_list_diff`."""
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda entry: entry.id_tag):
+        expiry = entry.expiry_date.isoformat() if entry.expiry_date else ""
+        digest.update(f"{entry.id_tag}\x1f{entry.status}\x1f{expiry}\x1f{entry.parent_id_tag or ''}\x1e".encode())
+    return digest.hexdigest()
+
+
+def local_auth_list_diff(
+    *, previous: Iterable[LocalAuthEntry], current: Iterable[LocalAuthEntry]
+) -> list[LocalAuthEntry]:
+    """The entries of a differential SendLocalList: new or changed entries as they are now, and removed id
+    tags with `status=None` (OCPP: an entry without idTagInfo is deleted from the charger's list)."""
+    before = {entry.id_tag: entry for entry in previous}
+    after = {entry.id_tag: entry for entry in current}
+    changed = [entry for tag, entry in after.items() if before.get(tag) != entry]
+    removed = [LocalAuthEntry(id_tag=tag, status=None) for tag in before if tag not in after]
+    return sorted(changed + removed, key=lambda entry: entry.id_tag)

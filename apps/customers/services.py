@@ -1,0 +1,295 @@
+"""Writes for customers: drivers, business customers, contracts, tokens, vehicles; token authorization.
+
+Every write validates the row (`full_clean`: field rules, constraints, and that linked rows belong to the
+same tenant) before saving, so the API, the admin, imports and protocol adapters share one set of rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import IO, Any, TypeVar
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.customers import token_import
+from apps.customers.authorization import (
+    AuthorizationResult,
+    AuthorizationStatus,
+    Reason,
+    RoamingAuthorization,
+    RoamingToken,
+    ask_roaming_authorizers,
+    within_time_windows,
+)
+from apps.customers.models import (
+    BusinessCustomer,
+    Contract,
+    Driver,
+    Token,
+    TokenSource,
+    Vehicle,
+    WhitelistType,
+)
+from apps.customers.token_import import ImportReport, RowError
+from apps.tenants.models import Tenant
+
+__all__ = [
+    "ImportReport",
+    "RowError",
+    "business_customer_create",
+    "business_customer_update",
+    "contract_create",
+    "contract_update",
+    "driver_create",
+    "driver_update",
+    "token_authorize",
+    "token_cache_roaming",
+    "token_create",
+    "token_import_csv",
+    "token_set_blocked",
+    "token_update",
+    "vehicle_create",
+    "vehicle_update",
+]
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _save(instance: M, fields: dict[str, Any]) -> M:
+    m2m = {name: fields.pop(name) for name in list(fields) if _is_m2m(instance, name)}
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save()
+    for name, value in m2m.items():
+        getattr(instance, name).set(value)
+    return instance
+
+
+def _is_m2m(instance: models.Model, name: str) -> bool:
+    try:
+        return bool(instance._meta.get_field(name).many_to_many)
+    except FieldDoesNotExist:
+        return False
+
+
+# --------------------------------------------------------------------------- CRUD
+
+
+@transaction.atomic
+def business_customer_create(*, tenant: Tenant, **fields: Any) -> BusinessCustomer:
+    return _save(BusinessCustomer(tenant=tenant), fields)
+
+
+@transaction.atomic
+def business_customer_update(*, business_customer: BusinessCustomer, **fields: Any) -> BusinessCustomer:
+    return _save(business_customer, fields)
+
+
+@transaction.atomic
+def driver_create(*, tenant: Tenant, **fields: Any) -> Driver:
+    return _save(Driver(tenant=tenant), fields)
+
+
+@transaction.atomic
+def driver_update(*, driver: Driver, **fields: Any) -> Driver:
+    return _save(driver, fields)
+
+
+@transaction.atomic
+def contract_create(*, tenant: Tenant, **fields: Any) -> Contract:
+    return _save(Contract(tenant=tenant), fields)
+
+
+@transaction.atomic
+def contract_update(*, contract: Contract, **fields: Any) -> Contract:
+    return _save(contract, fields)
+
+
+def _token_links(fields: dict[str, Any]) -> dict[str, Any]:
+    """A token on a contract is on that contract's business customer unless one is given explicitly."""
+    contract = fields.get("business_contract")
+    if contract is not None and fields.get("business_customer") is None:
+        fields["business_customer"] = contract.business_customer
+    return fields
+
+
+@transaction.atomic
+def token_create(*, tenant: Tenant, **fields: Any) -> Token:
+    return _save(Token(tenant=tenant), _token_links(fields))
+
+
+@transaction.atomic
+def token_update(*, token: Token, **fields: Any) -> Token:
+    return _save(token, _token_links(fields))
+
+
+@transaction.atomic
+def token_set_blocked(*, token: Token, blocked: bool) -> Token:
+    if token.blocked != blocked:
+        token.blocked = blocked
+        token.save(update_fields=["blocked", "updated_at"])
+    return token
+
+
+@transaction.atomic
+def vehicle_create(*, tenant: Tenant, **fields: Any) -> Vehicle:
+    return _save(Vehicle(tenant=tenant), fields)
+
+
+@transaction.atomic
+def vehicle_update(*, vehicle: Vehicle, **fields: Any) -> Vehicle:
+    return _save(vehicle, fields)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def token_import_csv(*, tenant: Tenant, file: IO[Any], chunk_size: int = token_import.CHUNK_SIZE) -> ImportReport:
+    """Import tokens from a CSV file (format and transaction rules: `apps.customers.token_import`)."""
+    return token_import.import_tokens(tenant=tenant, file=file, chunk_size=chunk_size)
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+def _token_by_uid(tenant: Tenant, uid: str) -> Token | None:
+    return (
+        Token.objects.select_related("business_contract", "business_customer", "driver")
+        .alias(uid_ci=Lower("uid"))
+        .filter(tenant=tenant, uid_ci=Lower(Value(uid)))
+        .first()
+    )
+
+
+@transaction.atomic
+def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
+    """Create or refresh the cached row of a roaming partner's token. Our own tokens are never overwritten."""
+    fields = {
+        "type": data.type,
+        "contract_id": data.contract_id,
+        "visual_number": data.visual_number,
+        "issuer": data.issuer,
+        "group_id": data.group_id,
+        "valid": data.valid,
+        "whitelist": data.whitelist,
+        "language": data.language,
+        "default_profile_type": data.default_profile_type,
+        "country_code": data.country_code,
+        "party_id": data.party_id,
+        "expires_at": data.expires_at,
+    }
+    token = (
+        Token.objects.select_for_update()
+        .alias(uid_ci=Lower("uid"))
+        .filter(tenant=tenant, uid_ci=Lower(Value(data.uid)))
+        .first()
+    )
+    if token is None:
+        return _save(Token(tenant=tenant, uid=data.uid, source=TokenSource.ROAMING), fields)
+    if token.source != TokenSource.ROAMING:
+        return token
+    return _save(token, fields)
+
+
+def _result(status: str, token: Token | None, reason: str, expiry: dt.datetime | None = None) -> AuthorizationResult:
+    parent = (token.group_id or None) if token is not None else None
+    return AuthorizationResult(status=status, token=token, parent_id_tag=parent, expiry_date=expiry, reason=reason)
+
+
+def token_status(*, token: Token, at: dt.datetime) -> tuple[str, str]:
+    """The token's own status (flags, expiry, owner, contract dates), without location and time rules."""
+    contract = token.business_contract
+    if token.blocked:
+        return AuthorizationStatus.BLOCKED, Reason.BLOCKED
+    if not token.valid:
+        return AuthorizationStatus.INVALID, Reason.NOT_VALID
+    if token.expires_at is not None and at >= token.expires_at:
+        return AuthorizationStatus.EXPIRED, Reason.TOKEN_EXPIRED
+    if token.driver is not None and not token.driver.is_active:
+        return AuthorizationStatus.BLOCKED, Reason.DRIVER_INACTIVE
+    if token.business_customer is not None and not token.business_customer.is_active:
+        return AuthorizationStatus.BLOCKED, Reason.CUSTOMER_INACTIVE
+    if contract is not None:
+        if at < contract.valid_from:
+            return AuthorizationStatus.INVALID, Reason.CONTRACT_NOT_STARTED
+        if contract.valid_until is not None and at >= contract.valid_until:
+            return AuthorizationStatus.EXPIRED, Reason.CONTRACT_EXPIRED
+    return AuthorizationStatus.ACCEPTED, Reason.ACCEPTED
+
+
+def token_expiry(token: Token) -> dt.datetime | None:
+    """Until when an acceptance holds: the earlier of the token's and its contract's end."""
+    ends = [token.expires_at]
+    if token.business_contract is not None:
+        ends.append(token.business_contract.valid_until)
+    known = [end for end in ends if end is not None]
+    return min(known) if known else None
+
+
+def _from_roaming(tenant: Tenant, answer: RoamingAuthorization, cached: Token | None) -> AuthorizationResult:
+    token = token_cache_roaming(tenant=tenant, data=answer.token) if answer.token is not None else cached
+    reason = f"{Reason.ROAMING}:{answer.reason}" if answer.reason else Reason.ROAMING
+    expiry = answer.expiry_date if answer.expiry_date is not None else (token.expires_at if token else None)
+    return _result(answer.status, token, reason, expiry if answer.status == AuthorizationStatus.ACCEPTED else None)
+
+
+def token_authorize(
+    *,
+    tenant: Tenant,
+    id_tag: str,
+    location_id: Any | None = None,
+    at: dt.datetime | None = None,
+    tz: str | dt.tzinfo | None = None,
+) -> AuthorizationResult:
+    """May `id_tag` charge (at `location_id`, at `at`)? For OCPP Authorize and StartTransaction.
+
+    Decides Accepted / Blocked / Expired / Invalid with a stable `reason` (see `Reason`); ConcurrentTx is
+    the sessions layer's call. Time windows of the token's contract are read in `tz` (the location's time
+    zone; the tenant's when not given). Tokens we do not know, and cached roaming tokens that need real-time
+    authorization (whitelist NEVER, or ALLOWED_OFFLINE while the partner answers), are asked of the roaming
+    authorizers (`settings.ROAMING_AUTHORIZERS`); their answer is honoured. No transaction is held while a
+    partner is asked: only caching the partner's token writes.
+    """
+    at = at or timezone.now()
+    token = _token_by_uid(tenant, id_tag)
+
+    if token is None or (token.source == TokenSource.ROAMING and token.whitelist != WhitelistType.ALWAYS):
+        answer = ask_roaming_authorizers(tenant=tenant, id_tag=id_tag, location_id=location_id, at=at)
+        if answer is not None:
+            return _from_roaming(tenant, answer, token)
+        if token is None:
+            return _result(AuthorizationStatus.INVALID, None, Reason.UNKNOWN)
+        if token.whitelist == WhitelistType.NEVER:
+            return _result(AuthorizationStatus.INVALID, token, Reason.ROAMING_NO_ANSWER)
+        # ALLOWED / ALLOWED_OFFLINE: the partner is silent, the cached token decides
+
+    status, reason = token_status(token=token, at=at)
+    if status != AuthorizationStatus.ACCEPTED:
+        return _result(status, token, reason)
+
+    if token.group_id and token.group_id.lower() != token.uid.lower():
+        parent = _token_by_uid(tenant, token.group_id)
+        if parent is not None and (parent.blocked or not parent.valid):
+            return _result(AuthorizationStatus.BLOCKED, token, Reason.PARENT_BLOCKED)
+
+    contract = token.business_contract
+    if contract is not None:
+        if location_id is not None and not _location_allowed(contract, location_id):
+            return _result(AuthorizationStatus.INVALID, token, Reason.LOCATION_NOT_ALLOWED)
+        if contract.time_windows:
+            zone = tz if isinstance(tz, dt.tzinfo) else zoneinfo.ZoneInfo(tz or tenant.timezone)
+            if not within_time_windows(contract.time_windows, at.astimezone(zone)):
+                return _result(AuthorizationStatus.INVALID, token, Reason.OUTSIDE_TIME_WINDOW)
+
+    return _result(AuthorizationStatus.ACCEPTED, token, Reason.ACCEPTED, token_expiry(token))
+
+
+def _location_allowed(contract: Contract, location_id: Any) -> bool:
+    """Contracts restricted to locations allow only those. (No restriction stored yet: allowed everywhere.)"""
+    return True
