@@ -35,8 +35,35 @@ class DriverAdmin(TenantScopedAdmin):
     raw_id_fields = ["business_customer"]
 
 
+class ContractAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Contract
+        fields = [
+            "tenant",
+            "business_customer",
+            "number",
+            "valid_from",
+            "valid_until",
+            "priority",
+            "max_session_duration",
+            "max_session_energy_wh",
+            "limit_action",
+            "allowed_locations",
+            "time_windows",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        locations = data.get("allowed_locations") or []
+        if tenant is not None and any(location.tenant_id != tenant.pk for location in locations):
+            self.add_error("allowed_locations", "Allowed locations must belong to the contract's tenant.")
+        return data
+
+
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
+    form = ContractAdminForm
     list_display = [
         "number",
         "business_customer",
@@ -52,7 +79,14 @@ class ContractAdmin(TenantScopedAdmin):
     search_fields = ["number", "business_customer__name"]
     list_select_related = ["tenant", "business_customer"]
     raw_id_fields = ["business_customer"]
+    filter_horizontal = ["allowed_locations"]
     date_hierarchy = "valid_from"
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        ids = access_for(request).tenant_ids
+        if db_field.name == "allowed_locations" and ids is not None:
+            kwargs["queryset"] = db_field.remote_field.model._default_manager.filter(tenant__in=ids)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class TokenImportForm(forms.Form):

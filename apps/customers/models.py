@@ -268,6 +268,12 @@ class Contract(TenantOwned, TimeStampedModel):
     max_session_duration = models.DurationField(null=True, blank=True, help_text="E.g. 00:30:00 for 30 minutes.")
     max_session_energy_wh = models.PositiveIntegerField(null=True, blank=True)
     limit_action = models.CharField(max_length=20, choices=LimitAction.choices, default=LimitAction.STOP)
+    allowed_locations = models.ManyToManyField(
+        "stations.Location",
+        blank=True,
+        related_name="+",
+        help_text="Where the contract's tokens may charge; none means every location.",
+    )
     time_windows = models.JSONField(
         default=list,
         blank=True,

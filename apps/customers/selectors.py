@@ -60,6 +60,7 @@ def local_auth_list_tokens(*, tenant: Tenant) -> QuerySet[Token]:
     return (
         Token.objects.filter(tenant=tenant, whitelist__in=LOCAL_WHITELIST_TYPES)
         .filter(Q(business_contract__isnull=True) | Q(business_contract__time_windows=[]))
+        .exclude(business_contract__allowed_locations__isnull=False)
         .select_related("business_contract", "business_customer", "driver")
         .order_by("uid", "pk")
     )

@@ -10,7 +10,7 @@ import datetime as dt
 import zoneinfo
 from typing import IO, Any, TypeVar
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
@@ -101,14 +101,22 @@ def driver_update(*, driver: Driver, **fields: Any) -> Driver:
     return _save(driver, fields)
 
 
+def _check_locations(tenant_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    locations = fields.get("allowed_locations")
+    if locations is not None and any(location.tenant_id != tenant_id for location in locations):
+        raise ValidationError({"allowed_locations": "Belongs to another tenant."})
+    return fields
+
+
 @transaction.atomic
 def contract_create(*, tenant: Tenant, **fields: Any) -> Contract:
-    return _save(Contract(tenant=tenant), fields)
+    """`allowed_locations` (stations.Location rows of the same tenant) restricts where its tokens charge."""
+    return _save(Contract(tenant=tenant), _check_locations(tenant.pk, fields))
 
 
 @transaction.atomic
 def contract_update(*, contract: Contract, **fields: Any) -> Contract:
-    return _save(contract, fields)
+    return _save(contract, _check_locations(contract.tenant_id, fields))
 
 
 def _token_links(fields: dict[str, Any]) -> dict[str, Any]:
@@ -291,5 +299,6 @@ def token_authorize(
 
 
 def _location_allowed(contract: Contract, location_id: Any) -> bool:
-    """Contracts restricted to locations allow only those. (No restriction stored yet: allowed everywhere.)"""
-    return True
+    """A contract with allowed locations allows only those; one without allows every location."""
+    allowed = {str(pk) for pk in contract.allowed_locations.values_list("pk", flat=True)}
+    return not allowed or str(location_id) in allowed

@@ -68,8 +68,18 @@ class DriverSerializer(TenantOwnedSerializer):
         validators: list[Any] = []
 
 
+# stations.Location, reached through the string relation (customers and stations do not import each other)
+_Location = Contract._meta.get_field("allowed_locations").related_model
+
+
 class ContractSerializer(TenantOwnedSerializer):
     business_customer = ScopedRelatedField(queryset=BusinessCustomer.objects.all())
+    allowed_locations = ScopedRelatedField(
+        queryset=_Location._default_manager.all(),  # type: ignore[union-attr]
+        many=True,
+        required=False,
+        help_text="Location ids where the contract's tokens may charge; empty means every location.",
+    )
 
     class Meta:
         model = Contract
@@ -84,6 +94,7 @@ class ContractSerializer(TenantOwnedSerializer):
             "max_session_duration",
             "max_session_energy_wh",
             "limit_action",
+            "allowed_locations",
             "time_windows",
             "created_at",
             "updated_at",
