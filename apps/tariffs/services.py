@@ -1,0 +1,230 @@
+"""Writes for tariffs, tariff assignments and contract price lists. Every way in (API, admin, demo, roaming)
+comes through here, and every write is validated in full (`full_clean`: field validators including the
+OCPI element validator, check and unique constraints) before it is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
+from apps.tenants.models import Tenant
+
+_UNSET: Any = object()
+
+TARIFF_FIELDS = (
+    "ocpi_id",
+    "currency",
+    "type",
+    "tariff_alt_text",
+    "tariff_alt_url",
+    "min_price",
+    "max_price",
+    "elements",
+    "start_date_time",
+    "end_date_time",
+    "energy_mix",
+)
+
+
+def _set_tariff_fields(tariff: Tariff, changes: Mapping[str, Any]) -> None:
+    unknown = set(changes) - set(TARIFF_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown tariff fields: {sorted(unknown)}")
+    for name, value in changes.items():
+        if name in ("min_price", "max_price"):
+            price = value or {}
+            setattr(tariff, f"{name}_excl_vat", _decimal_or_none(price.get("excl_vat")))
+            setattr(tariff, f"{name}_incl_vat", _decimal_or_none(price.get("incl_vat")))
+        elif name == "elements":
+            tariff.elements = canonical_elements(value)
+        elif name == "tariff_alt_text":
+            tariff.tariff_alt_text = canonical(DisplayTextSerializer, value or [], many=True, name=name)
+        elif name == "energy_mix":
+            tariff.energy_mix = None if value is None else canonical(EnergyMixSerializer, value, many=False, name=name)
+        elif name in ("type", "tariff_alt_url"):
+            setattr(tariff, name, value or "")
+        elif name == "currency":
+            tariff.currency = str(value).upper()
+        else:
+            setattr(tariff, name, value)
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@transaction.atomic
+def tariff_create(
+    *,
+    tenant: Tenant,
+    currency: str,
+    elements: list[Mapping[str, Any]],
+    ocpi_id: str | None = None,
+    type: str = "",
+    tariff_alt_text: list[Mapping[str, Any]] | None = None,
+    tariff_alt_url: str = "",
+    min_price: Mapping[str, Any] | None = None,
+    max_price: Mapping[str, Any] | None = None,
+    start_date_time: dt.datetime | None = None,
+    end_date_time: dt.datetime | None = None,
+    energy_mix: Mapping[str, Any] | None = None,
+) -> Tariff:
+    tariff = Tariff(tenant=tenant)
+    _set_tariff_fields(
+        tariff,
+        {
+            "ocpi_id": ocpi_id or str(uuid.uuid4()),
+            "currency": currency,
+            "type": type,
+            "tariff_alt_text": tariff_alt_text or [],
+            "tariff_alt_url": tariff_alt_url,
+            "min_price": min_price,
+            "max_price": max_price,
+            "elements": elements,
+            "start_date_time": start_date_time,
+            "end_date_time": end_date_time,
+            "energy_mix": energy_mix,
+        },
+    )
+    tariff.full_clean()
+    tariff.save()
+    return tariff
+
+
+@transaction.atomic
+def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
+    """Change some of a tariff's OCPI fields (a PUT passes them all). `last_updated` moves with every change."""
+    tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
+    if changes.get("ocpi_id") is None:
+        changes.pop("ocpi_id", None)
+    _set_tariff_fields(tariff, changes)
+    tariff.full_clean()
+    tariff.save()
+    return tariff
+
+
+@transaction.atomic
+def tariff_delete(*, tariff: Tariff) -> None:
+    """Refused (409, via ProtectedError) while an assignment still uses the tariff."""
+    tariff.delete()
+
+
+# --------------------------------------------------------------------------- assignments
+
+
+ASSIGNMENT_FIELDS = {"tariff", "location", "charge_point", "evse", "ad_hoc", "valid_from", "valid_until"}
+
+
+def _check_assignment(assignment: TariffAssignment) -> None:
+    """Tariff and target must be the assignment's tenant's; then the model's own rules."""
+    errors = {
+        name: ["Belongs to another tenant."]
+        for name in ("tariff", "location", "charge_point", "evse")
+        if getattr(assignment, f"{name}_id") is not None and getattr(assignment, name).tenant_id != assignment.tenant_id
+    }
+    if errors:
+        raise ValidationError(errors)
+    assignment.full_clean()
+
+
+@transaction.atomic
+def tariff_assignment_create(
+    *,
+    tenant: Tenant,
+    tariff: Tariff,
+    location: Any = None,
+    charge_point: Any = None,
+    evse: Any = None,
+    ad_hoc: bool = False,
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+) -> TariffAssignment:
+    """Attach `tariff` to an EVSE, a charge point or a location (stations models), or to none: tenant default."""
+    assignment = TariffAssignment(
+        tenant=tenant,
+        tariff=tariff,
+        location=location,
+        charge_point=charge_point,
+        evse=evse,
+        ad_hoc=ad_hoc,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    _check_assignment(assignment)
+    assignment.save()
+    return assignment
+
+
+@transaction.atomic
+def tariff_assignment_update(*, assignment: TariffAssignment, **changes: Any) -> TariffAssignment:
+    if set(changes) - ASSIGNMENT_FIELDS:
+        raise TypeError(f"unknown assignment fields: {sorted(set(changes) - ASSIGNMENT_FIELDS)}")
+    assignment = TariffAssignment.objects.select_for_update().get(pk=assignment.pk)
+    for name, value in changes.items():
+        setattr(assignment, name, value)
+    _check_assignment(assignment)
+    assignment.save()
+    return assignment
+
+
+@transaction.atomic
+def tariff_assignment_delete(*, assignment: TariffAssignment) -> None:
+    assignment.delete()
+
+
+# --------------------------------------------------------------------------- contract price lists
+
+PRICE_LIST_FIELDS = {
+    "business_customer",
+    "name",
+    "currency",
+    "discount_percent",
+    "energy_price_per_kwh",
+    "session_fee",
+    "monthly_fee",
+    "vat_rate",
+    "valid_from",
+    "valid_until",
+}
+
+
+def _check_price_list(price_list: ContractPriceList) -> None:
+    if price_list.business_customer.tenant_id != price_list.tenant_id:
+        raise ValidationError({"business_customer": ["Belongs to another tenant."]})
+    price_list.currency = price_list.currency.upper()
+    price_list.full_clean()
+
+
+@transaction.atomic
+def contract_price_list_create(*, tenant: Tenant, **fields: Any) -> ContractPriceList:
+    if set(fields) - PRICE_LIST_FIELDS:
+        raise TypeError(f"unknown price list fields: {sorted(set(fields) - PRICE_LIST_FIELDS)}")
+    price_list = ContractPriceList(tenant=tenant, **fields)
+    _check_price_list(price_list)
+    price_list.save()
+    return price_list
+
+
+@transaction.atomic
+def contract_price_list_update(*, price_list: ContractPriceList, **changes: Any) -> ContractPriceList:
+    if set(changes) - PRICE_LIST_FIELDS:
+        raise TypeError(f"unknown price list fields: {sorted(set(changes) - PRICE_LIST_FIELDS)}")
+    price_list = ContractPriceList.objects.select_for_update().get(pk=price_list.pk)
+    for name, value in changes.items():
+        setattr(price_list, name, value)
+    _check_price_list(price_list)
+    price_list.save()
+    return price_list
+
+
+@transaction.atomic
+def contract_price_list_delete(*, price_list: ContractPriceList) -> None:
+    price_list.delete()
