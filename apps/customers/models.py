@@ -23,6 +23,9 @@ from apps.tenants.models import TenantOwned, country_code
 
 language_code = RegexValidator(r"^[a-z]{2}$", "Use an ISO 639-1 language code such as de.")
 vin_validator = RegexValidator(r"^[A-HJ-NPR-Z0-9]{17}$", "A VIN has 17 characters (digits and capitals, no I, O, Q).")
+token_uid_validator = RegexValidator(
+    r"^[!-~]+$", "Use printable ASCII characters without spaces (OCPI CiString, OCPP idTag)."
+)
 party_id_validator = RegexValidator(r"^[A-Z0-9]{3}$", "Use a 3-character OCPI party id such as TNM.")
 
 
@@ -319,7 +322,11 @@ class Contract(TenantOwned, TimeStampedModel):
 class Token(TenantOwned, TimeStampedModel):
     """An OCPI 2.2.1 Token plus our links. `uid` is the OCPP idTag; `group_id` its parentIdTag."""
 
-    uid = models.CharField(max_length=36, help_text="The OCPP idTag / OCPI uid (RFID uid, app token id).")
+    uid = models.CharField(
+        max_length=36,
+        validators=[token_uid_validator],
+        help_text="The OCPP idTag / OCPI uid (RFID uid, app token id).",
+    )
     type = models.CharField(max_length=20, choices=TokenType.choices, default=TokenType.RFID)
     contract_id = models.CharField("contract id (eMAID)", max_length=36, blank=True)
     visual_number = models.CharField(max_length=64, blank=True)
