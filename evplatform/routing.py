@@ -2,4 +2,7 @@
 
 from django.urls import URLPattern
 
+from apps.ocpp.routing import websocket_urlpatterns as ocpp_routes
+
 websocket_urlpatterns: list[URLPattern] = []
+websocket_urlpatterns += ocpp_routes  # /ocpp/<identity>: chargers authenticate by HTTP Basic in the consumer

@@ -57,6 +57,14 @@ def id_tag_authorize(
     return IdTagInfo(result.status, result.parent_id_tag, result.expiry_date)
 
 
+def id_tag_authorize_at(*, charge_point_id: int, id_tag: str) -> IdTagInfo:
+    """OCPP Authorize from a charger."""
+    charge_point = _charge_point(charge_point_id)
+    return id_tag_authorize(
+        tenant=charge_point.tenant, id_tag=id_tag, location_id=charge_point.location_id, at=timezone.now()
+    )
+
+
 def _charge_point(charge_point_id: int) -> ChargePoint:
     return ChargePoint.objects.select_related("tenant").get(pk=charge_point_id)
 

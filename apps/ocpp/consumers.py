@@ -1,0 +1,221 @@
+"""`ws(s)://<host>/ocpp/<identity>`: one consumer per charger socket.
+
+- Subprotocol `ocpp1.6` is required; anything else is accepted only to be closed with a reason (1002).
+- The charger authenticates with HTTP Basic (security profile 1) in the handshake; unknown ids and wrong
+  passwords are refused at the handshake (HTTP 403).
+- Frames go into an asyncio.Queue read by the ChargePoint's own task, so a CALL to the charger (commands,
+  run in their own task, one at a time) never waits behind the charger's own messages.
+- A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
+from apps.ocpp.dbcall import run_db
+from apps.stations import dispatch
+from apps.stations import services as station_services
+from apps.stations.models import CommandStatus
+from apps.stations.services import Handshake
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+
+
+class _Registry:
+    """Sockets held by this process; keeps their presence entries alive in Redis."""
+
+    def __init__(self) -> None:
+        self.consumers: dict[str, OcppConsumer] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, consumer: OcppConsumer) -> None:
+        self.consumers[consumer.connection_id] = consumer
+        if self._task is None or self._task.done() or self._task.get_loop() is not asyncio.get_running_loop():
+            self._task = asyncio.get_running_loop().create_task(self._refresh())
+
+    def remove(self, consumer: OcppConsumer) -> None:
+        self.consumers.pop(getattr(consumer, "connection_id", ""), None)
+
+    async def _refresh(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(dispatch.PRESENCE_REFRESH)
+            live = {c.handshake.identity: c.connection_id for c in list(self.consumers.values()) if not c.closing}
+            try:
+                await dispatch.presence_set(live)
+                await run_db(
+                    station_services.charge_point_touch,
+                    charge_point_ids=[c.handshake.charge_point_id for c in self.consumers.values()],
+                )
+            except Exception:
+                logger.exception("presence refresh failed")
+
+
+registry = _Registry()
+
+
+def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, encoded = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            try:
+                user, _, password = base64.b64decode(encoded.strip()).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return user, password
+    return None
+
+
+class _Transport:
+    def __init__(self, consumer: OcppConsumer) -> None:
+        self.consumer = consumer
+
+    async def recv(self) -> str:
+        return await self.consumer.inbox.get()
+
+    async def send(self, message: str) -> None:
+        await self.consumer.send(text_data=message)
+
+
+class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    handshake: Handshake
+    connection_id: str = ""
+    closing = False
+
+    async def connect(self) -> None:
+        self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
+        self.tasks: list[asyncio.Task[Any]] = []
+        offered = self.scope.get("subprotocols") or []
+        if SUBPROTOCOL not in offered:
+            logger.warning("ocpp %s refused: subprotocols %s offered, %s required", self.identity, offered, SUBPROTOCOL)
+            await self.accept()
+            await self.close(code=1002, reason=f"Unsupported subprotocol {offered or 'none'}: use {SUBPROTOCOL}")
+            return
+        credentials = basic_auth(self.scope.get("headers", []))
+        if credentials is not None and credentials[0] != self.identity:
+            logger.warning("ocpp %s refused: Basic user %r is not the charge point id", self.identity, credentials[0])
+            await self.close()
+            return
+        handshake = await run_db(
+            station_services.charge_point_authenticate,
+            identity=self.identity,
+            password=credentials[1] if credentials else None,
+        )
+        if handshake is None:
+            logger.warning("ocpp %s refused: unknown charge point or wrong password", self.identity)
+            await self.close()
+            return
+        self.handshake = handshake
+        self.connection_id = uuid.uuid4().hex
+        self.group = dispatch.group_for(self.identity)
+        # the newest wins: tell any older socket of this charger (in any process) to go, then join
+        await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id})
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept(subprotocol=SUBPROTOCOL)
+        await dispatch.presence_set({self.identity: self.connection_id})
+        await run_db(
+            station_services.charge_point_connected,
+            charge_point_id=handshake.charge_point_id,
+            connection_id=self.connection_id,
+        )
+        registry.add(self)
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.cp = CentralChargePoint(handshake, _Transport(self))
+        self.tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._run_commands())]
+
+    async def _serve(self) -> None:
+        try:
+            await self.cp.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("ocpp %s: receive loop failed", self.identity)
+            await self.close(code=1011, reason="Internal error")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            logger.warning("ocpp %s: binary frame ignored (OCPP-J uses text frames)", self.identity)
+            return
+        self.inbox.put_nowait(text_data)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
+        if not self.connection_id:
+            return
+        registry.remove(self)
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        while not self.commands.empty():
+            await self._finish(self.commands.get_nowait(), CommandStatus.ERROR, error="Connection closed.")
+        try:
+            await dispatch.presence_release(self.identity, self.connection_id)
+            await run_db(
+                station_services.charge_point_disconnected,
+                charge_point_id=self.handshake.charge_point_id,
+                connection_id=self.connection_id,
+            )
+        except Exception:
+            logger.exception("ocpp %s: could not record the disconnect", self.identity)
+
+    # ------------------------------------------------------------------ channel-layer events
+    async def ocpp_replaced(self, event: dict[str, Any]) -> None:
+        if event["connection_id"] != self.connection_id and not self.closing:
+            logger.info("ocpp %s: replaced by a newer connection", self.identity)
+            self.closing = True
+            await self.close(code=1000, reason="Replaced by a newer connection")
+
+    async def ocpp_command(self, event: dict[str, Any]) -> None:
+        """Queued, never awaited here: Channels handles one event at a time per consumer."""
+        self.commands.put_nowait(event)
+
+    async def _run_commands(self) -> None:
+        while True:
+            event = await self.commands.get()
+            remaining = event["deadline"] - time.time()
+            if remaining <= 0:
+                continue  # the caller has given up and recorded the timeout
+            await run_db(station_services.command_mark_sent, command_id=event["command_id"])
+            try:
+                response = await self.cp.send_call(
+                    event["action"], event["payload"], timeout=remaining, log_payload=event.get("record_payload")
+                )
+            except CallErrorAnswer as error:
+                await self._finish(event, CommandStatus.ERROR, error=str(error), response={"details": error.details})
+            except TimeoutError:
+                await self._finish(event, CommandStatus.TIMEOUT, error=f"No answer within {remaining:.1f} s.")
+            except asyncio.CancelledError:
+                await self._finish(event, CommandStatus.ERROR, error="Connection closed.")
+                raise
+            else:
+                await self._finish(event, station_services.classify_answer(response), response=response)
+
+    async def _finish(
+        self, event: dict[str, Any], status: str, *, error: str = "", response: dict[str, Any] | None = None
+    ) -> None:
+        try:
+            await run_db(
+                station_services.command_record_result,
+                command_id=event["command_id"],
+                status=status,
+                response=response,
+                error=error,
+                request_payload=event["payload"],
+            )
+        finally:
+            await dispatch.reply_push(event["reply_to"], json.dumps({"status": status}))

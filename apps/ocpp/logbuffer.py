@@ -1,0 +1,100 @@
+"""The frame log, written off the hot path: frames are appended to an in-memory buffer and inserted in
+batches (every OCPP_MESSAGE_LOG_FLUSH_MS, or at 1,000 rows) by one task per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from apps.ocpp.dbcall import run_db
+from apps.ocpp.models import MessageLog
+
+logger = logging.getLogger(__name__)
+
+MAX_BUFFER = 1000
+MAX_BACKLOG = 100_000  # beyond this (database down) frames are dropped from the log, never from the socket
+
+
+def _insert(rows: list[MessageLog]) -> None:
+    MessageLog.objects.bulk_create(rows, batch_size=MAX_BUFFER)
+
+
+class MessageLogBuffer:
+    def __init__(self) -> None:
+        self.rows: list[MessageLog] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self.dropped = 0
+
+    def add(
+        self,
+        *,
+        tenant_id: int,
+        charge_point_id: int,
+        direction: str,
+        kind: int,
+        action: str = "",
+        unique_id: str = "",
+        payload: Any = None,
+        result: str = "",
+        latency_ms: float | None = None,
+        warning: str = "",
+    ) -> None:
+        if not settings.OCPP_MESSAGE_LOG:
+            return
+        if len(self.rows) >= MAX_BACKLOG:
+            self.dropped += 1
+            return
+        self.rows.append(
+            MessageLog(
+                tenant_id=tenant_id,
+                charge_point_id=charge_point_id,
+                created_at=dt.datetime.now(dt.UTC),
+                direction=direction,
+                kind=kind,
+                action=action[:40],
+                unique_id=str(unique_id)[:64],
+                payload=payload,
+                result=result[:200],
+                latency_ms=latency_ms,
+                warning=warning[:500],
+            )
+        )
+        self._ensure_task()
+        if len(self.rows) >= MAX_BUFFER:
+            self._wake.set()
+
+    def _ensure_task(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        interval = settings.OCPP_MESSAGE_LOG_FLUSH_MS / 1000
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        try:
+            await run_db(_insert, rows=rows)
+        except Exception:
+            logger.exception("could not write %d OCPP log rows; keeping them for the next flush", len(rows))
+            self.rows[:0] = rows
+
+
+buffer = MessageLogBuffer()

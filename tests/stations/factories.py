@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from tests.tenants.factories import TenantFactory
+
+
+class LocationFactory(DjangoModelFactory[Location]):
+    class Meta:
+        model = Location
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Site {n}")
+    address = "Energiestraße 1"
+    postal_code = "10115"
+    city = "Berlin"
+    country = "DE"
+    latitude = Decimal("52.520008")
+    longitude = Decimal("13.404954")
+
+
+class ChargePointFactory(DjangoModelFactory[ChargePoint]):
+    """Without a password; use `registered_charger` for a usable secret."""
+
+    class Meta:
+        model = ChargePoint
+
+    tenant = factory.SubFactory(TenantFactory)
+    location = factory.SubFactory(LocationFactory, tenant=factory.SelfAttribute("..tenant"))
+    identity = factory.Sequence(lambda n: f"CP-{n:05d}")
+
+
+class EvseFactory(DjangoModelFactory[Evse]):
+    class Meta:
+        model = Evse
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")
+    connector_id = 1
+    evse_uid = factory.Sequence(lambda n: f"DE*TST*E{n:05d}*1")
+
+
+class ConnectorFactory(DjangoModelFactory[Connector]):
+    class Meta:
+        model = Connector
+
+    evse = factory.SubFactory(EvseFactory)
+
+
+class CommandFactory(DjangoModelFactory[Command]):
+    class Meta:
+        model = Command
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")
+    action = "Reset"
+    payload = factory.LazyFunction(lambda: {"type": "Soft"})
