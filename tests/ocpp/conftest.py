@@ -40,7 +40,7 @@ async def server(transactional_db: None) -> AsyncIterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets-sansio"
+        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets"
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
