@@ -397,6 +397,14 @@ def _seconds_to_hours(seconds: Decimal) -> Decimal:
     return seconds / SECONDS_PER_HOUR
 
 
+HOURS_PLACES = Decimal("0.000001")
+
+
+def _report_hours(seconds: Decimal) -> Decimal:
+    """Session totals in hours for reports and CDRs, to 6 decimals (3.6 ms)."""
+    return (seconds / SECONDS_PER_HOUR).quantize(HOURS_PLACES, rounding=ROUND_HALF_UP)
+
+
 @dataclass(frozen=True)
 class _Context:
     """What restrictions are evaluated against, for one period."""
@@ -606,10 +614,10 @@ class CostBreakdown:
     total_excl_vat: Decimal
     total_incl_vat: Decimal
     total_energy: Decimal  # kWh
-    total_time: Decimal  # hours, charging and parking (OCPI CDR total_time)
-    total_charging_time: Decimal  # hours
-    total_parking_time: Decimal  # hours
-    total_reservation_time: Decimal  # hours
+    total_time: Decimal  # hours (6 decimals), charging and parking (OCPI CDR total_time)
+    total_charging_time: Decimal  # hours (6 decimals)
+    total_parking_time: Decimal  # hours (6 decimals)
+    total_reservation_time: Decimal  # hours (6 decimals)
     periods: tuple[AppliedPeriod, ...] = field(default=())
 
     def group_total(self, group: CostGroup) -> tuple[Decimal, Decimal]:
@@ -792,10 +800,10 @@ def _compute(
         total_excl_vat=sum((x.excl_vat for x in lines), ZERO),
         total_incl_vat=sum((x.incl_vat for x in lines), ZERO),
         total_energy=totals["energy"] / WH_PER_KWH,
-        total_time=_seconds_to_hours(totals["time"] + totals["parking"]),
-        total_charging_time=_seconds_to_hours(totals["time"]),
-        total_parking_time=_seconds_to_hours(totals["parking"]),
-        total_reservation_time=_seconds_to_hours(totals["reservation"]),
+        total_time=_report_hours(totals["time"] + totals["parking"]),
+        total_charging_time=_report_hours(totals["time"]),
+        total_parking_time=_report_hours(totals["parking"]),
+        total_reservation_time=_report_hours(totals["reservation"]),
         periods=tuple(applied),
     )
 
