@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from apps.demo.customers_demo import seed_customers
 from apps.tenants import services as tenant_services
 from apps.tenants.models import ApiKey, Membership, Role, Tenant, User
 
@@ -115,4 +116,5 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
                 tenant=tenant, name="Demo integration", scopes=["*"], prefix=prefix, secret=secret
             )
         keys.append(DemoApiKey(tenant.slug, f"evp_{prefix}_{secret}"))
+        seed_customers(tenant)
     return logins, keys

@@ -1,0 +1,207 @@
+"""Demo drivers, fleets with contracts (one with a 30-minute session limit), tokens and vehicles.
+
+Idempotent: every row is looked up by its natural key first and only created when missing, through the
+customers services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from apps.customers import services as customer_services
+from apps.customers.models import (
+    BusinessCustomer,
+    ConnectorStandard,
+    Contract,
+    Driver,
+    LimitAction,
+    PaymentMethod,
+    ProfileType,
+    Token,
+    TokenType,
+    Vehicle,
+    WhitelistType,
+)
+from apps.tenants.models import Tenant
+
+T2 = ConnectorStandard.IEC_62196_T2.value
+CCS2 = ConnectorStandard.IEC_62196_T2_COMBO.value
+CONTRACT_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+FLEETS = [
+    {
+        "name": "Stadtwerke Fuhrpark",
+        "legal_name": "Stadtwerke Fuhrpark GmbH",
+        "vat_id": "DE298765432",
+        "billing_email": "fuhrpark@stadtwerke.example",
+        "billing_address_line": "Am Kraftwerk 3",
+        "billing_postal_code": "10317",
+        "billing_city": "Berlin",
+        "billing_country": "DE",
+        "payment_method": PaymentMethod.SEPA_DIRECT_DEBIT,
+    },
+    {
+        "name": "Kurier Express",
+        "legal_name": "Kurier Express KG",
+        "vat_id": "DE276543210",
+        "billing_email": "buchhaltung@kurier.example",
+        "billing_address_line": "Logistikring 8",
+        "billing_postal_code": "12529",
+        "billing_city": "Schönefeld",
+        "billing_country": "DE",
+        "payment_method": PaymentMethod.INVOICE,
+    },
+]
+
+CONTRACTS = [
+    {
+        "fleet": "Stadtwerke Fuhrpark",
+        "number": "SWF-2025-01",
+        "valid_from": CONTRACT_START,
+        "priority": 10,
+        "max_session_duration": dt.timedelta(minutes=30),
+        "limit_action": LimitAction.STOP,
+    },
+    {
+        "fleet": "Kurier Express",
+        "number": "KEX-2025-01",
+        "valid_from": CONTRACT_START,
+        "priority": 20,
+        "max_session_energy_wh": 20_000,
+        "limit_action": LimitAction.ZERO_CURRENT,
+        "time_windows": [{"days_of_week": [1, 2, 3, 4, 5, 6], "start_time": "05:00", "end_time": "23:00"}],
+    },
+]
+
+DRIVERS = [
+    {"first_name": "Anna", "last_name": "Schmidt", "email": "anna.schmidt@example.com", "language": "de"},
+    {"first_name": "Jonas", "last_name": "Weber", "email": "jonas.weber@example.com", "language": "de"},
+    {
+        "first_name": "Lars",
+        "last_name": "Berg",
+        "email": "lars.berg@stadtwerke.example",
+        "language": "de",
+        "fleet": "Stadtwerke Fuhrpark",
+    },
+    {
+        "first_name": "Mia",
+        "last_name": "Keller",
+        "email": "mia.keller@kurier.example",
+        "language": "en",
+        "fleet": "Kurier Express",
+    },
+]
+
+TOKENS: list[dict[str, Any]] = [
+    # Anna's card and key fob work as one (group_id = OCPP parentIdTag)
+    {"uid": "04A1B2C3D4E5F6", "driver": "anna.schmidt@example.com", "visual_number": "VLT-0001-A", "group_id": "ANNA"},
+    {"uid": "04A1B2C3D4E5F7", "driver": "anna.schmidt@example.com", "visual_number": "VLT-0001-B", "group_id": "ANNA"},
+    {
+        "uid": "app-7f3a2c9e-jonas",
+        "type": TokenType.APP_USER,
+        "driver": "jonas.weber@example.com",
+        "whitelist": WhitelistType.NEVER,
+        "default_profile_type": ProfileType.GREEN,
+    },
+    {"uid": "04C0FFEE000001", "driver": "lars.berg@stadtwerke.example", "contract": "SWF-2025-01"},
+    {"uid": "04C0FFEE000002", "driver": "mia.keller@kurier.example", "contract": "KEX-2025-01"},
+    {"uid": "04DEADBEEF0001", "driver": "jonas.weber@example.com", "blocked": True, "visual_number": "VLT-0002 (lost)"},
+]
+
+VEHICLES: list[dict[str, Any]] = [
+    {
+        "licence_plate": "B-VL 3058",
+        "driver": "anna.schmidt@example.com",
+        "make": "Volkswagen",
+        "model": "ID.3 Pro",
+        "battery_kwh": Decimal("58.0"),
+        "ac_phases": 3,
+        "ac_max_current_a": 16,
+        "dc_max_power_w": 120_000,
+        "connector_types": [T2, CCS2],
+    },
+    {
+        "licence_plate": "B-SW 5200",
+        "driver": "lars.berg@stadtwerke.example",
+        "fleet": "Stadtwerke Fuhrpark",
+        "make": "Renault",
+        "model": "Zoe R135",
+        "battery_kwh": Decimal("52.0"),
+        "ac_phases": 3,
+        "ac_max_current_a": 32,
+        "dc_max_power_w": 50_000,
+        "connector_types": [T2, CCS2],
+    },
+    {
+        "licence_plate": "LDS-KX 303",
+        "driver": "mia.keller@kurier.example",
+        "fleet": "Kurier Express",
+        "make": "Tesla",
+        "model": "Model 3 RWD",
+        "battery_kwh": Decimal("57.5"),
+        "ac_phases": 3,
+        "ac_max_current_a": 16,
+        "dc_max_power_w": 170_000,
+        "connector_types": [T2, CCS2],
+    },
+]
+
+
+def seed_customers(tenant: Tenant) -> None:
+    fleets = {}
+    for data in FLEETS:
+        fleet = BusinessCustomer.objects.filter(tenant=tenant, name=data["name"]).first()
+        fleets[data["name"]] = fleet or customer_services.business_customer_create(tenant=tenant, **data)
+
+    contracts = {}
+    for data in CONTRACTS:
+        fields = dict(data)
+        fleet = fleets[fields.pop("fleet")]
+        contract = Contract.objects.filter(tenant=tenant, number=fields["number"]).first()
+        contracts[fields["number"]] = contract or customer_services.contract_create(
+            tenant=tenant, business_customer=fleet, **fields
+        )
+
+    drivers = {}
+    for data in DRIVERS:
+        fields = dict(data)
+        fleet_name = fields.pop("fleet", None)
+        driver = Driver.objects.filter(tenant=tenant, email=fields["email"]).first()
+        drivers[fields["email"]] = driver or customer_services.driver_create(
+            tenant=tenant, business_customer=fleets[fleet_name] if fleet_name else None, **fields
+        )
+
+    for data in TOKENS:
+        fields = dict(data)
+        if Token.objects.filter(tenant=tenant, uid=fields["uid"]).exists():
+            continue
+        driver = drivers[fields.pop("driver")]
+        contract_number = fields.pop("contract", None)
+        customer_services.token_create(
+            tenant=tenant,
+            driver=driver,
+            business_contract=contracts[contract_number] if contract_number else None,
+            contract_id=_emaid(tenant, fields["uid"]),
+            issuer=tenant.name[:64],
+            **fields,
+        )
+
+    for data in VEHICLES:
+        fields = dict(data)
+        if Vehicle.objects.filter(tenant=tenant, licence_plate=fields["licence_plate"]).exists():
+            continue
+        fleet_name = fields.pop("fleet", None)
+        customer_services.vehicle_create(
+            tenant=tenant,
+            driver=drivers[fields.pop("driver")],
+            business_customer=fleets[fleet_name] if fleet_name else None,
+            **fields,
+        )
+
+
+def _emaid(tenant: Tenant, uid: str) -> str:
+    """A stable, readable eMAID per demo token (no randomness, so re-running changes nothing)."""
+    digits = sum((index + 1) * ord(char) for index, char in enumerate(uid)) % 10**8
+    return f"{tenant.ocpi_country_code or 'DE'}-{tenant.ocpi_party_id or 'XXX'}-C{digits:08d}"
