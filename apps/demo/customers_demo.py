@@ -30,7 +30,7 @@ T2 = ConnectorStandard.IEC_62196_T2.value
 CCS2 = ConnectorStandard.IEC_62196_T2_COMBO.value
 CONTRACT_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
-FLEETS = [
+FLEETS: list[dict[str, Any]] = [
     {
         "name": "Stadtwerke Fuhrpark",
         "legal_name": "Stadtwerke Fuhrpark GmbH",
@@ -55,7 +55,7 @@ FLEETS = [
     },
 ]
 
-CONTRACTS = [
+CONTRACTS: list[dict[str, Any]] = [
     {
         "fleet": "Stadtwerke Fuhrpark",
         "number": "SWF-2025-01",
@@ -75,7 +75,7 @@ CONTRACTS = [
     },
 ]
 
-DRIVERS = [
+DRIVERS: list[dict[str, Any]] = [
     {"first_name": "Anna", "last_name": "Schmidt", "email": "anna.schmidt@example.com", "language": "de"},
     {"first_name": "Jonas", "last_name": "Weber", "email": "jonas.weber@example.com", "language": "de"},
     {
