@@ -13,7 +13,7 @@ otherwise drop data silently)::
 - `driver_email`: links the token to the tenant's driver with that e-mail (ignoring case).
 - `contract_number`: links the token to that contract and the contract's business customer.
 
-Transactions: all good rows go in ONE transaction, inserted in chunks with `bulk_create`. Bad rows never
+Transactions: all good rows go in ONE transaction, inserted in chunks with COPY. Bad rows never
 stop good ones (they are checked before insertion); but a file that cannot be read to the end (not
 UTF-8, broken CSV) or a uid inserted concurrently by someone else rolls the whole import back, so the
 outcome is always "the report is exactly what happened" and a corrected file can simply be re-run.
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
 from apps.core.errors import ApplicationError, Conflict
@@ -76,6 +76,9 @@ _PLAIN = (
     "energy_contract_supplier_name",
     "energy_contract_id",
 )
+_CLEANED = {"uid", "language", *_PLAIN}
+_NOT_CLEANED = [f.name for f in Token._meta.concrete_fields if f.name not in _CLEANED]
+_INSERTED = [f for f in Token._meta.concrete_fields if not f.primary_key]
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def import_tokens(*, tenant: Tenant, file: IO[Any] | Iterable[str], chunk_size: 
                         report.errors.append(RowError(row.line, row.uid, tuple(row.reasons)))
                     else:
                         good.append(row.token)
-                Token.objects.bulk_create(good)
+                _copy_in(good)
                 report.created += len(good)
     except UnicodeDecodeError as exc:
         raise ApplicationError(
@@ -238,11 +241,9 @@ def _parse(tenant: Tenant, line: int, data: dict[str, str]) -> _Row:
     token = Token(tenant=tenant, uid=uid, **fields)
     if uid:
         try:
-            token.full_clean(
-                exclude=["tenant", "driver", "business_customer", "business_contract"],
-                validate_unique=False,
-                validate_constraints=False,
-            )
+            # the model's own rules for the free-text fields (length, patterns); the enums, flags and dates are
+            # parsed above, links are resolved per chunk and duplicates checked per chunk
+            token.clean_fields(exclude=_NOT_CLEANED)
         except ValidationError as exc:
             reported = {r.split(":", 1)[0] for r in reasons}
             for name, messages in exc.message_dict.items():
@@ -290,6 +291,20 @@ def _resolve_links(
             else:
                 row.token.business_contract = contract
                 row.token.business_customer_id = contract.business_customer_id
+
+
+def _copy_in(tokens: list[Token]) -> None:
+    """Insert with COPY (several times faster than INSERT for large files); values are prepared by the model
+    fields exactly as `save()` would, and PostgreSQL still enforces every constraint."""
+    if not tokens:
+        return
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in _INSERTED)
+    table = connection.ops.quote_name(Token._meta.db_table)
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    # the raw psycopg cursor: wrap its errors so a unique violation arrives as Django's IntegrityError
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for token in tokens:
+            copy.write_row([f.get_db_prep_save(f.pre_save(token, add=True), connection=connection) for f in _INSERTED])
 
 
 def _check_duplicates(tenant: Tenant, chunk: list[_Row], seen: dict[str, int]) -> None:

@@ -182,3 +182,18 @@ def test_duplicates_are_found_across_chunks(tenant_a: Tenant) -> None:
 
     assert report.created == 25
     assert report.errors == [RowError(27, "u3", ("uid: duplicate of line 5 in this file.",))]
+
+
+def test_uid_stored_concurrently_rolls_the_import_back(tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given another writer stores "RACE" between our duplicate check and our insert (simulated by skipping
+    # the check, which is exactly what a concurrent insert looks like to this transaction)
+    from apps.core.errors import Conflict
+    from apps.customers import token_import
+
+    TokenFactory(tenant=tenant_a, uid="race")
+    monkeypatch.setattr(token_import, "_check_duplicates", lambda tenant, chunk, seen: None)
+
+    with pytest.raises(Conflict):
+        token_import_csv(tenant=tenant_a, file=csv_file("uid\nFIRST\nRACE\n"))
+
+    assert list(Token.objects.values_list("uid", flat=True)) == ["race"]
