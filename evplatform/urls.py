@@ -10,6 +10,7 @@ from apps.core import views as core_views
 api_v1 = [
     path("", include("apps.tenants.urls")),
     path("", include("apps.customers.urls")),
+    path("", include("apps.billing.urls")),
 ]
 
 urlpatterns = [

@@ -12,8 +12,10 @@ from typing import Any
 
 from django.db import models
 
+from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.tenants.models import ApiKey, Membership, Tenant
+from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -27,6 +29,10 @@ Maker = Callable[[Tenant], models.Model]
 
 MAKERS: dict[type[models.Model], Maker] = {
     Tenant: lambda tenant: tenant,
+    Invoice: lambda tenant: draft_invoice(tenant),
+    Payment: lambda tenant: PaymentFactory(tenant=tenant),
+    PaymentRule: lambda tenant: PaymentRuleFactory(tenant=tenant),
+    Payout: lambda tenant: PayoutFactory(tenant=tenant),
     Membership: lambda tenant: MembershipFactory(tenant=tenant),
     ApiKey: lambda tenant: ApiKeyFactory(tenant=tenant),
     BusinessCustomer: lambda tenant: BusinessCustomerFactory(tenant=tenant),

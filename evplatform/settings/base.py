@@ -209,7 +209,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "apps.billing.models.InvoiceStatus",
+        "PaymentStatusEnum": "apps.billing.models.PaymentStatus",
+        "PayoutStatusEnum": "apps.billing.models.PayoutStatus",
+        "BillingPartyEnum": "apps.billing.models.Party",
+    },
 }
 
 # --------------------------------------------------------------------------- i18n, files

@@ -1,0 +1,237 @@
+"""Finance's admin: invoices (PDF/Excel downloads, issue, void, credit), payments, rules and payouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.billing import services
+from apps.billing.documents import render_invoice_xlsx
+from apps.billing.models import (
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentEvent,
+    PaymentRule,
+    Payout,
+)
+from apps.core.errors import ApplicationError
+from apps.tenants.access import access_for
+from apps.tenants.models import Role, User
+from apps.tenants.scoping import TenantScopedAdmin
+
+FINANCE = (Role.ADMIN, Role.FINANCE)
+
+
+def _actor(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+class InvoiceLineInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "position",
+        "session_reference",
+        "location_name",
+        "started_at",
+        "energy_wh",
+        "vat_rate",
+        "total_excl_vat",
+        "total_incl_vat",
+        "meter_verification",
+    )
+    readonly_fields = tuple(fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class InvoiceEventInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = InvoiceEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "action", "from_status", "to_status", "actor", "detail")
+    readonly_fields = tuple(fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(TenantScopedAdmin):
+    """Read-only documents: every change goes through a service (actions), never the form."""
+
+    write_roles = FINANCE
+    list_display = [
+        "__str__",
+        "tenant",
+        "kind",
+        "status",
+        "customer_name",
+        "period_start",
+        "total_incl_vat",
+        "currency",
+        "downloads",
+    ]
+    list_filter = ["kind", "status", "tenant"]
+    search_fields = ["number", "customer_name"]
+    list_select_related = ["tenant"]
+    inlines = [InvoiceLineInline, InvoiceEventInline]
+    actions = ["issue_selected", "render_pdfs", "send_selected"]
+    readonly_fields = [f.name for f in Invoice._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and obj.status == InvoiceStatus.DRAFT and super().has_delete_permission(request, obj)
+
+    @admin.display(description="Downloads")
+    def downloads(self, obj: Invoice) -> str:
+        if obj.status == InvoiceStatus.DRAFT:
+            return "-"
+        return format_html(
+            '<a class="button" href="{}">PDF</a> <a class="button" href="{}">Excel</a>',
+            reverse("admin:billing_invoice_pdf", args=[obj.pk]),
+            reverse("admin:billing_invoice_xlsx", args=[obj.pk]),
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_invoice_pdf"),
+            path("<int:pk>/xlsx/", self.admin_site.admin_view(self.xlsx_view), name="billing_invoice_xlsx"),
+            *super().get_urls(),
+        ]
+
+    def _visible(self, request: HttpRequest, pk: int) -> Invoice:
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def pdf_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        invoice = self._visible(request, pk)
+        response = HttpResponse(services.invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
+        return response
+
+    def xlsx_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        invoice = self._visible(request, pk)
+        response = HttpResponse(
+            render_invoice_xlsx(invoice),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.pk}-sessions.xlsx"'
+        return response
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Invoice], apply: Any, done: str) -> None:
+        access = access_for(request)
+        count = 0
+        for invoice in queryset.order_by("pk"):
+            if not access.can_write(invoice.tenant_id, self.write_roles):
+                continue
+            try:
+                apply(invoice)
+                count += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
+        self.message_user(request, f"{count} invoice(s) {done}.")
+
+    @admin.action(description="Issue selected drafts")
+    def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        self._each(request, queryset, lambda i: services.invoice_issue(invoice=i, actor=_actor(request)), "issued")
+
+    @admin.action(description="Render PDFs of selected invoices")
+    def render_pdfs(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        self._each(request, queryset, lambda i: services.invoice_render_pdf(invoice=i), "rendered")
+
+    @admin.action(description="E-mail selected invoices to the customers")
+    def send_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        self._each(request, queryset, lambda i: services.invoice_send(invoice=i, actor=_actor(request)), "queued")
+
+
+class PaymentEventInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = PaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "action", "from_status", "to_status", "amount", "request_id", "detail")
+    readonly_fields = tuple(fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(TenantScopedAdmin):
+    write_roles = FINANCE
+    list_display = [
+        "merchant_reference",
+        "tenant",
+        "provider",
+        "status",
+        "amount_authorized",
+        "amount_captured",
+        "currency",
+        "invoice",
+    ]
+    list_filter = ["provider", "status"]
+    search_fields = ["merchant_reference", "provider_reference", "bank_reference"]
+    list_select_related = ["tenant", "invoice"]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+    inlines = [PaymentEventInline]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PaymentRule)
+class PaymentRuleAdmin(TenantScopedAdmin):
+    write_roles = FINANCE
+    list_display = [
+        "name",
+        "tenant",
+        "payer",
+        "payee",
+        "location",
+        "platform_fee_flat",
+        "platform_fee_percent",
+        "is_active",
+    ]
+    list_filter = ["payer", "payee", "is_active"]
+    search_fields = ["name", "payee_name"]
+    list_select_related = ["tenant", "location"]
+
+
+@admin.register(Payout)
+class PayoutAdmin(TenantScopedAdmin):
+    write_roles = FINANCE
+    list_display = [
+        "payee_name",
+        "tenant",
+        "period_start",
+        "period_end",
+        "status",
+        "gross_excl_vat",
+        "fee_total",
+        "net_amount",
+        "currency",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["tenant", "rule"]
+    readonly_fields = [f.name for f in Payout._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False

@@ -1,0 +1,95 @@
+"""The invoice line builder: the ONE function that turns a session and its price into a printed line."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from apps.billing.costing import SessionPrice
+from apps.billing.models import InvoiceLine
+from apps.sessions.models import ChargingSession
+
+TRANSPARENCY_SOFTWARE = "S.A.F.E. Transparenzsoftware (https://www.safe-ev.de)"
+
+
+def session_reference(session: ChargingSession) -> str:
+    """The id printed on the line and used in the CDR: charge point identity and OCPP transaction id."""
+    return f"{session.charge_point.identity}-{session.pk}"
+
+
+def meter_verification_reference(session: ChargingSession) -> str:
+    """Eichrecht: what a customer needs to verify the signed meter data of this session.
+
+    The signed OCMF record itself is kept with the session's meter values; the line prints where it comes
+    from (meter, transaction) and which transparency software checks it.
+    """
+    charge_point = session.charge_point
+    meter = " ".join(part for part in (charge_point.meter_type, charge_point.meter_serial_number) if part)
+    parts = [
+        f"OCMF transaction {session_reference(session)}",
+        f"meter {meter}" if meter else "meter: see charge point label",
+        f"readings {session.meter_start_wh} Wh -> {session.meter_stop_wh} Wh",
+        f"verify with {TRANSPARENCY_SOFTWARE}",
+    ]
+    return "; ".join(parts)
+
+
+def invoice_line_from_session(*, session: ChargingSession, price: SessionPrice, position: int) -> InvoiceLine:
+    """An unsaved invoice line copying everything it prints from the session and its priced breakdown.
+
+    Expects `session.charge_point.location` and `session.evse` loaded (select_related) to stay query-free.
+    """
+    charge_point = session.charge_point
+    location = charge_point.location
+    address = ""
+    if location is not None:
+        address = ", ".join(
+            part
+            for part in (location.address, f"{location.postal_code} {location.city}".strip(), location.country)
+            if part
+        )
+    duration = 0
+    if session.stopped_at is not None:
+        duration = max(0, int((session.stopped_at - session.started_at).total_seconds()))
+    energy_wh = session.energy_wh if session.energy_wh is not None else 0
+    return InvoiceLine(
+        position=position,
+        description=f"Charging session {session_reference(session)}"
+        + (f" at {location.name}" if location is not None else ""),
+        session_id=session.pk,
+        session_reference=session_reference(session),
+        location_id=location.pk if location is not None else None,
+        location_name=location.name if location is not None else "",
+        location_address=address,
+        evse_reference=session.evse.evse_uid
+        if session.evse is not None
+        else f"{charge_point.identity}/{session.connector_id}",
+        started_at=session.started_at,
+        stopped_at=session.stopped_at,
+        duration_seconds=duration,
+        energy_wh=energy_wh,
+        components=[
+            {
+                "dimension": d.dimension,
+                "description": d.description,
+                "excl_vat": f"{d.excl_vat:.2f}",
+                "vat_rate": f"{d.vat_rate:.2f}",
+                "incl_vat": f"{d.incl_vat:.2f}",
+            }
+            for d in price.dimensions
+        ],
+        vat_rate=price.vat_rate,
+        total_excl_vat=price.total_excl_vat,
+        total_vat=price.total_vat,
+        total_incl_vat=price.total_incl_vat,
+        meter_verification=meter_verification_reference(session),
+    )
+
+
+def line_vat_parts(line: InvoiceLine) -> list[tuple[Decimal, Decimal, Decimal]]:
+    """(rate, net, vat) of a line, per component rate (a line may mix rates)."""
+    if not line.components:
+        return [(Decimal(line.vat_rate), Decimal(line.total_excl_vat), Decimal(line.total_vat))]
+    return [
+        (Decimal(c["vat_rate"]), Decimal(c["excl_vat"]), Decimal(c["incl_vat"]) - Decimal(c["excl_vat"]))
+        for c in line.components
+    ]

@@ -1,0 +1,1 @@
+"""Payment providers: the interface billing's services use, and its implementations."""

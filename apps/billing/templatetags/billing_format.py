@@ -1,0 +1,27 @@
+"""Formatting for invoice documents: money, kWh from Wh, durations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def money(value: Any) -> str:
+    return f"{Decimal(value):,.2f}"
+
+
+@register.filter
+def kwh(value: Any) -> str:
+    return f"{Decimal(int(value or 0)) / 1000:,.3f}"
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    total = int(seconds or 0)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
