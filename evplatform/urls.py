@@ -10,6 +10,7 @@ from apps.core import views as core_views
 api_v1 = [
     path("", include("apps.tenants.urls")),
     path("", include("apps.customers.urls")),
+    path("", include("apps.tariffs.urls")),
     path("", include("apps.billing.urls")),
 ]
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("ocpp-files/", include("apps.stations.file_urls")),  # firmware downloads, diagnostics uploads
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

@@ -14,6 +14,7 @@ from django.db import models
 
 from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Membership, Tenant
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
 from tests.customers.factories import (
@@ -23,6 +24,7 @@ from tests.customers.factories import (
     TokenFactory,
     VehicleFactory,
 )
+from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import ApiKeyFactory, MembershipFactory
 
 Maker = Callable[[Tenant], models.Model]
@@ -40,6 +42,9 @@ MAKERS: dict[type[models.Model], Maker] = {
     Contract: lambda tenant: ContractFactory(tenant=tenant),
     Token: lambda tenant: TokenFactory(tenant=tenant),
     Vehicle: lambda tenant: VehicleFactory(tenant=tenant),
+    Tariff: lambda tenant: TariffFactory(tenant=tenant),
+    TariffAssignment: lambda tenant: TariffAssignmentFactory(tenant=tenant),
+    ContractPriceList: lambda tenant: ContractPriceListFactory(tenant=tenant),
 }
 
 

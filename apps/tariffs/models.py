@@ -113,6 +113,21 @@ class Tariff(TenantOwned, TimeStampedModel):
     def last_updated(self) -> Any:
         return self.updated_at
 
+    @property
+    def min_price(self) -> dict[str, Decimal] | None:
+        return _price(self.min_price_excl_vat, self.min_price_incl_vat)
+
+    @property
+    def max_price(self) -> dict[str, Decimal] | None:
+        return _price(self.max_price_excl_vat, self.max_price_incl_vat)
+
+
+def _price(excl: Decimal | None, incl: Decimal | None) -> dict[str, Decimal] | None:
+    """An OCPI Price object from two columns."""
+    if excl is None:
+        return None
+    return {"excl_vat": excl} if incl is None else {"excl_vat": excl, "incl_vat": incl}
+
 
 class TariffAssignment(TenantOwned, TimeStampedModel):
     """Attaches a tariff to the network. Precedence: EVSE > charge point > location > tenant default.

@@ -575,15 +575,21 @@ class CostLine:
         if self.group == CostGroup.PRICE_LIMIT:
             return "minimum/maximum price adjustment"
         if self.unit == "Wh":
-            return f"{_trim(self.billed_volume / WH_PER_KWH)} kWh at {_trim(self.price)}/kWh"
+            return f"{_trim(self.billed_volume / WH_PER_KWH)} kWh at {_price_text(self.price)}/kWh"
         if self.unit == "s":
-            return f"{_duration(self.billed_volume)} at {_trim(self.price)}/h"
-        return f"fee {_trim(self.price)}"
+            return f"{_duration(self.billed_volume)} at {_price_text(self.price)}/h"
+        return f"fee {_price_text(self.price)}"
 
 
 def _trim(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
+
+
+def _price_text(value: Decimal) -> str:
+    """A unit price with at least two decimals: 0.50, 0.255."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return format(normal if isinstance(exponent, int) and exponent < -2 else value.quantize(Decimal("0.01")), "f")
 
 
 def _duration(seconds: Decimal) -> str:
