@@ -20,7 +20,9 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
@@ -95,6 +97,24 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     handshake: Handshake
     connection_id: str = ""
     closing = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels 4.3 runs `close_old_connections` on the ONE thread-sensitive thread before every event; for
+        OCPP that is a thread hop per frame, and a stall of every socket whenever that thread is busy. Our DB
+        work runs through `run_db`, which cleans connections around each call on its own threads."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        try:
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except AttributeError:
+            pass
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])

@@ -65,7 +65,7 @@ def reply_key(command_id: int) -> str:
 def sync_client() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL)
+        _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5)
     return _sync_client
 
 
@@ -76,7 +76,8 @@ def async_client() -> aioredis.Redis:
     if client is None:
         for key in [k for k in _async_clients if k != id(loop)]:
             _async_clients.pop(key, None)  # a finished loop (tests): forget its client
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        # no read timeout: BLPOP waits as long as the command may take (redis-py 8 defaults to 5 s)
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5)
         _async_clients[id(loop)] = client
     return client
 

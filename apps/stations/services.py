@@ -6,6 +6,7 @@ for how a command reaches whichever process holds the socket.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -693,7 +694,7 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
     """Send UpdateFirmware to every pending target (Celery task); progress follows FirmwareStatusNotification."""
     location = f"{base_url.rstrip('/')}/ocpp-files/firmware/{campaign.firmware.token}/"
     location += campaign.firmware.file.name.rsplit("/", 1)[-1]
-    retrieve = campaign.retrieve_at.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    retrieve = campaign.retrieve_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     targets = campaign.targets.select_related("charge_point").filter(state=FirmwareCampaignTarget.State.PENDING)
     for target in targets:
         cp = target.charge_point
@@ -718,3 +719,28 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
             else FirmwareCampaignTarget.State.REFUSED,
             detail=command.error or command.status,
         )
+
+
+def diagnostics_request(
+    *,
+    charge_point: ChargePoint,
+    requested_by: Any = None,
+    base_url: str | None = None,
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    source: str = "system",
+    **options: Any,
+) -> tuple[DiagnosticsUpload, Command]:
+    """GetDiagnostics with an upload location served by the platform (options: retries, startTime, ...)."""
+    upload = diagnostics_request_create(charge_point=charge_point)
+    base = (base_url or settings.OCPP_FILES_BASE_URL).rstrip("/")
+    command = send_command(
+        charge_point=charge_point,
+        action="GetDiagnostics",
+        payload={"location": f"{base}/ocpp-files/diagnostics/{upload.token}/", **options},
+        requested_by=requested_by,
+        timeout=timeout,
+        source=source,
+    )
+    DiagnosticsUpload.objects.filter(pk=upload.pk).update(command=command)
+    upload.command = command
+    return upload, command
