@@ -154,6 +154,39 @@ class LocalAuthEntry:
     parent_id_tag: str | None = None
 
 
+# --------------------------------------------------------------------------- the token's own status
+
+
+def token_status(*, token: Token, at: dt.datetime) -> tuple[str, str]:
+    """The token's own status (flags, expiry, owner, contract dates), without location and time rules."""
+    contract = token.business_contract
+    if token.blocked:
+        return AuthorizationStatus.BLOCKED, Reason.BLOCKED
+    if not token.valid:
+        return AuthorizationStatus.INVALID, Reason.NOT_VALID
+    if token.expires_at is not None and at >= token.expires_at:
+        return AuthorizationStatus.EXPIRED, Reason.TOKEN_EXPIRED
+    if token.driver is not None and not token.driver.is_active:
+        return AuthorizationStatus.BLOCKED, Reason.DRIVER_INACTIVE
+    if token.business_customer is not None and not token.business_customer.is_active:
+        return AuthorizationStatus.BLOCKED, Reason.CUSTOMER_INACTIVE
+    if contract is not None:
+        if at < contract.valid_from:
+            return AuthorizationStatus.INVALID, Reason.CONTRACT_NOT_STARTED
+        if contract.valid_until is not None and at >= contract.valid_until:
+            return AuthorizationStatus.EXPIRED, Reason.CONTRACT_EXPIRED
+    return AuthorizationStatus.ACCEPTED, Reason.ACCEPTED
+
+
+def token_expiry(token: Token) -> dt.datetime | None:
+    """Until when an acceptance holds: the earlier of the token's and its contract's end."""
+    ends = [token.expires_at]
+    if token.business_contract is not None:
+        ends.append(token.business_contract.valid_until)
+    known = [end for end in ends if end is not None]
+    return min(known) if known else None
+
+
 # --------------------------------------------------------------------------- time windows
 
 

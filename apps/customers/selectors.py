@@ -11,9 +11,8 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.customers.authorization import AuthorizationStatus, LocalAuthEntry
+from apps.customers.authorization import AuthorizationStatus, LocalAuthEntry, token_expiry, token_status
 from apps.customers.models import LOCAL_WHITELIST_TYPES, BusinessCustomer, Contract, Driver, Token, Vehicle
-from apps.customers.services import token_expiry, token_status
 from apps.tenants.models import Tenant
 
 
