@@ -113,7 +113,9 @@ def _describe_restrictions(r: pricing.TariffRestrictions | None) -> str:
         return ""
     bits = []
     if r.start_time or r.end_time:
-        bits.append(f"{r.start_time or '00:00'}-{r.end_time or '24:00'} local")
+        start = r.start_time.strftime("%H:%M") if r.start_time else "00:00"
+        end = r.end_time.strftime("%H:%M") if r.end_time else "24:00"
+        bits.append(f"{start}-{end} local")
     if r.day_of_week:
         bits.append(", ".join(d.value.title()[:3] for d in pricing.WEEKDAYS if d in r.day_of_week))
     if r.start_date or r.end_date:
