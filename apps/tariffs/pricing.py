@@ -420,12 +420,16 @@ class _Context:
     reservation_expired: bool
 
 
+MIDNIGHT = dt.time(0, 0)
+
+
 def _in_time_window(t: dt.time, start: dt.time | None, end: dt.time | None) -> bool:
-    if start is None and end is None:
-        return True
-    if start is not None and end is not None and end <= start:  # wraps past midnight (end 00:00 = end of day)
+    """start inclusive, end exclusive; end before start wraps past midnight; end 00:00 is the end of the day."""
+    if start is not None and end is not None and end <= start:
         return t >= start or t < end
-    return (start is None or t >= start) and (end is None or t < end)
+    if start is not None and t < start:
+        return False
+    return end is None or end == MIDNIGHT or t < end
 
 
 def restrictions_match(r: TariffRestrictions | None, ctx: _Context) -> bool:

@@ -88,6 +88,34 @@ def test_end_time_midnight_means_end_of_day() -> None:
     assert lines(result) == [(0, D(3600), D("2.40")), (1, D(3600), D("1.00"))]
 
 
+@pytest.mark.parametrize(
+    ("restrictions", "local_times", "active"),
+    [
+        (
+            {"start_time": "22:00", "end_time": "06:00"},
+            ["21:59", "22:00", "23:59", "00:00", "05:59", "06:00"],
+            [0, 1, 1, 1, 1, 0],
+        ),
+        ({"start_time": "20:00", "end_time": "00:00"}, ["19:59", "20:00", "23:59", "00:00"], [0, 1, 1, 0]),
+        ({"end_time": "00:00"}, ["00:00", "12:00", "23:59"], [1, 1, 1]),
+        ({"start_time": "00:00", "end_time": "17:00"}, ["00:00", "16:59", "17:00"], [1, 1, 0]),
+        ({"start_time": "09:00"}, ["08:59", "09:00", "23:59"], [0, 1, 1]),
+        ({"end_time": "09:00"}, ["00:00", "08:59", "09:00"], [1, 1, 0]),
+    ],
+)
+def test_time_of_day_windows(restrictions: dict[str, str], local_times: list[str], active: list[int]) -> None:
+    # element 0 (5.00/h) when its window matches, else element 1 (1.00/h); one minute at each local time
+    t = tariff(time_element("5.00", **restrictions), time_element("1.00"))
+
+    used = []
+    for hhmm in local_times:
+        start = local(f"2024-01-15 {hhmm}")
+        result = price_session(t, [period(start, TIME=D(1) / 60)], end=start + dt.timedelta(minutes=1), time_zone=TZ)
+        used.append(1 if result.lines[0].element_index == 0 else 0)
+
+    assert used == active
+
+
 def test_spring_forward_night_is_five_real_hours() -> None:
     # 2024-03-31 00:00 CET (23:00 UTC) to 07:00 CEST (05:00 UTC) = 6 real hours; 02:00-03:00 does not exist.
     #   night rate until 06:00 local (04:00 UTC): 5 h x 1.00 = 5.00; 06:00-07:00: 1 h x 3.00 = 3.00
