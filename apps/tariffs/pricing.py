@@ -330,6 +330,11 @@ class ContractTerms:
     energy_price_per_kwh: Decimal | None = None
     session_fee: Decimal = ZERO
     session_fee_vat: Decimal | None = None
+    currency: str | None = None  # when given, must be the tariff's
+
+
+class PricingError(ValueError):
+    """The inputs cannot be priced together (e.g. a price list in another currency than the tariff)."""
 
 
 def tariff_with_contract(tariff: Tariff, terms: ContractTerms) -> Tariff:
@@ -691,6 +696,8 @@ def price_session(
 ) -> CostBreakdown:
     """Price a session (open or closed: pass `end=now` for the live cost so far)."""
     if contract is not None:
+        if contract.currency is not None and contract.currency.upper() != tariff.currency:
+            raise PricingError(f"The price list is in {contract.currency}, the tariff in {tariff.currency}.")
         tariff = tariff_with_contract(tariff, contract)
     zone = zoneinfo.ZoneInfo(time_zone)
     with localcontext() as context:

@@ -117,6 +117,7 @@ def contract_terms(price_list: ContractPriceList) -> pricing.ContractTerms:
         energy_price_per_kwh=price_list.energy_price_per_kwh,
         session_fee=price_list.session_fee,
         session_fee_vat=price_list.vat_rate,
+        currency=price_list.currency,
     )
 
 

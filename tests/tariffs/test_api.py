@@ -512,3 +512,24 @@ def test_quote_with_another_tenants_price_list_is_refused(
     assert as_tenant_admin.status_code == 400
     assert as_superuser.status_code == 400
     assert as_superuser.json()["fields"] == {"price_list": ["Belongs to another tenant."]}
+
+
+def test_quote_with_a_price_list_in_another_currency_is_refused(
+    admin_a: APIClient, tenant_a: Tenant, tariff_10: Tariff
+) -> None:
+    price_list = ContractPriceListFactory(tenant=tenant_a, currency="CHF")
+    body = {"start": "2024-01-15T09:00:00Z", "duration_minutes": 60, "energy_kwh": "5", "price_list": price_list.pk}
+
+    response = admin_a.post(quote_url(tariff_10), body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"non_field_errors": ["The price list is in CHF, the tariff in EUR."]}
+
+
+def test_price_list_list_query_count(admin_a: APIClient, tenant_a: Tenant, django_assert_num_queries: Any) -> None:
+    ContractPriceListFactory.create_batch(3, tenant=tenant_a)
+
+    with django_assert_num_queries(2):
+        response = admin_a.get(PRICE_LISTS)
+
+    assert len(response.json()["results"]) == 3

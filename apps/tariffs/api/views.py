@@ -158,7 +158,7 @@ class TariffQuoteViewSet(TenantScopedViewSet):
                 vat_rate=data.get("vat_rate", tariff.tenant.default_vat_rate),
                 contract=selectors.contract_terms(price_list) if price_list is not None else None,
             )
-        except pricing.QuoteError as exc:
+        except (pricing.QuoteError, pricing.PricingError) as exc:
             raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
         body = QuoteSerializer(_quote_body(tariff, periods, breakdown)).data
         return Response(body)
