@@ -163,7 +163,7 @@ def _prefix(tenant: Tenant) -> str:
 
 
 def _lock(invoice: Invoice) -> Invoice:
-    return Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
+    return Invoice.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invoice.pk)
 
 
 def _render_after_commit(invoice_id: int) -> None:

@@ -1,0 +1,322 @@
+"""Invoices: line snapshots, issuing and numbering, immutability, void and credit notes, the monthly run, receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from apps.billing import services
+from apps.billing.costing import SessionPrice
+from apps.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceNumberSequence, InvoiceStatus
+from apps.core.errors import ApplicationError, Conflict
+from apps.sessions.models import ChargingSession
+from apps.tenants.models import Tenant
+from tests.billing.factories import ChargingSessionFactory, draft_invoice, issued_invoice, price
+from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
+from tests.stations.factories import EvseFactory
+
+pytestmark = pytest.mark.django_db
+
+ISSUED_AT = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def test_line_copies_what_it_prints_from_session_and_breakdown(tenant_a: Tenant) -> None:
+    evse = EvseFactory(
+        charge_point__tenant=tenant_a,
+        charge_point__location__name="Parkhaus Mitte",
+        charge_point__meter_type="EM340",
+        charge_point__meter_serial_number="SN77",
+        evse_uid="DE*ALP*E1*1",
+    )
+    session = ChargingSessionFactory(
+        tenant=tenant_a,
+        charge_point=evse.charge_point,
+        evse=evse,
+        started_at=dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC),
+        stopped_at=dt.datetime(2026, 3, 10, 8, 45, tzinfo=dt.UTC),
+    )
+
+    invoice = services.invoice_create_draft(
+        tenant=tenant_a,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=[(session, price(energy="8.10", time="0.90", flat="1.00"))],
+    )
+
+    line = invoice.lines.get()
+    assert line.session_id == session.pk
+    assert line.session_reference == f"{evse.charge_point.identity}-{session.pk}"
+    assert line.location_name == "Parkhaus Mitte"
+    assert line.location_address == "Energiestraße 1, 10115 Berlin, DE"
+    assert line.evse_reference == "DE*ALP*E1*1"
+    assert (line.started_at, line.stopped_at, line.duration_seconds) == (session.started_at, session.stopped_at, 2700)
+    assert line.energy_wh == 22_500
+    assert [(c["dimension"], c["excl_vat"], c["incl_vat"]) for c in line.components] == [
+        ("ENERGY", "8.10", "9.64"),
+        ("TIME", "0.90", "1.07"),
+        ("FLAT", "1.00", "1.19"),
+    ]
+    assert (line.vat_rate, line.total_excl_vat, line.total_vat, line.total_incl_vat) == (
+        Decimal("19.00"),
+        Decimal("10.00"),
+        Decimal("1.90"),
+        Decimal("11.90"),
+    )
+    assert "OCMF transaction" in line.meter_verification
+    assert "meter EM340 SN77" in line.meter_verification
+    assert "Transparenzsoftware" in line.meter_verification
+    # the line is a snapshot: changing the session later changes nothing on it
+    ChargingSession.objects.filter(pk=session.pk).update(energy_wh=1)
+    line.refresh_from_db()
+    assert line.energy_wh == 22_500
+
+
+def test_invoice_total_is_the_sum_of_its_sessions_to_the_cent_and_vat_per_rate(tenant_a: Tenant) -> None:
+    priced = [
+        (ChargingSessionFactory(tenant=tenant_a), price(energy="3.33", time="0.00", flat="0.00")),  # 3.96 gross
+        (ChargingSessionFactory(tenant=tenant_a), price(energy="3.33", time="0.00", flat="0.00")),
+        (ChargingSessionFactory(tenant=tenant_a), price(energy="5.00", time="0.00", flat="0.00", vat="7.00")),
+    ]
+
+    invoice = services.invoice_create_draft(
+        tenant=tenant_a, period_start=dt.date(2026, 3, 1), period_end=dt.date(2026, 3, 31), priced_sessions=priced
+    )
+
+    assert invoice.total_incl_vat == sum((p.total_incl_vat for _, p in priced), Decimal(0)) == Decimal("13.27")
+    assert invoice.total_excl_vat == Decimal("11.66")
+    assert invoice.vat_breakdown == [
+        {"rate": "7.00", "net": "5.00", "vat": "0.35", "gross": "5.35"},
+        {"rate": "19.00", "net": "6.66", "vat": "1.26", "gross": "7.92"},
+    ]
+
+
+def test_issue_numbers_gapless_per_tenant_and_year(tenant_a: Tenant, tenant_b: Tenant) -> None:
+    first = services.invoice_issue(invoice=draft_invoice(tenant_a), issued_at=ISSUED_AT, render=False)
+    second = services.invoice_issue(invoice=draft_invoice(tenant_a), issued_at=ISSUED_AT, render=False)
+    other = services.invoice_issue(invoice=draft_invoice(tenant_b), issued_at=ISSUED_AT, render=False)
+    next_year = services.invoice_issue(
+        invoice=draft_invoice(tenant_a), issued_at=dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC), render=False
+    )
+
+    assert [first.number, second.number, other.number] == ["ALP-2026-000001", "ALP-2026-000002", "BET-2026-000001"]
+    # 23:30 UTC on 31 December is already 2027 in Berlin, the tenant's time zone
+    assert next_year.number == "ALP-2027-000001"
+    assert first.status == InvoiceStatus.ISSUED
+    assert first.due_date == dt.date(2026, 4, 15)
+    assert list(first.events.values_list("action", "from_status", "to_status")) == [
+        ("created", "", "draft"),
+        ("issued", "draft", "issued"),
+    ]
+
+
+def test_issuing_twice_is_refused_and_does_not_consume_a_number(tenant_a: Tenant) -> None:
+    invoice = issued_invoice(tenant_a)
+
+    with pytest.raises(Conflict) as exc:
+        services.invoice_issue(invoice=invoice, render=False)
+
+    assert exc.value.code == "invoice_not_draft"
+    assert InvoiceNumberSequence.objects.get(tenant=tenant_a).last_number == 1
+
+
+def test_failed_issue_rolls_its_number_back(tenant_a: Tenant) -> None:
+    empty = Invoice.objects.create(
+        tenant=tenant_a, customer_name="X", period_start=dt.date(2026, 3, 1), period_end=dt.date(2026, 3, 31)
+    )
+
+    with pytest.raises(ApplicationError):
+        services.invoice_issue(invoice=empty, render=False)
+    issued = services.invoice_issue(invoice=draft_invoice(tenant_a), issued_at=ISSUED_AT, render=False)
+
+    assert issued.number == "ALP-2026-000001"
+    assert Invoice.objects.get(pk=empty.pk).status == InvoiceStatus.DRAFT
+
+
+def test_issued_invoice_refuses_changes_in_services_and_in_the_database(tenant_a: Tenant) -> None:
+    invoice = issued_invoice(tenant_a)
+    line = invoice.lines.get()
+
+    with pytest.raises(Conflict):
+        services.invoice_update_draft(invoice=invoice, notes="changed")
+    with pytest.raises(Conflict):
+        services.invoice_delete_draft(invoice=invoice)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(total_incl_vat=Decimal("1.00"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(pk=line.pk).update(total_excl_vat=Decimal("0.01"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            position=99,
+            description="sneaked in",
+            vat_rate=19,
+            total_excl_vat=1,
+            total_vat=0,
+            total_incl_vat=1,
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).delete()
+
+    fresh = Invoice.objects.get(pk=invoice.pk)
+    assert fresh.total_incl_vat == invoice.total_incl_vat
+    assert fresh.lines.count() == 1
+    # life-cycle columns may still change
+    assert Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.SENT) == 1
+
+
+def test_draft_can_change_and_be_deleted(tenant_a: Tenant) -> None:
+    invoice = draft_invoice(tenant_a)
+
+    services.invoice_update_draft(invoice=invoice, notes="Thanks")
+    assert Invoice.objects.get(pk=invoice.pk).notes == "Thanks"
+    services.invoice_delete_draft(invoice=invoice)
+
+    assert not Invoice.objects.filter(pk=invoice.pk).exists()
+    assert not InvoiceLine.objects.filter(invoice_id=invoice.pk).exists()
+
+
+def test_credit_note_negates_the_original_and_gets_the_next_number(tenant_a: Tenant) -> None:
+    original = issued_invoice(tenant_a, sessions=2)
+
+    note = services.invoice_credit_note_create(invoice=original, reason="wrong tariff")
+
+    original.refresh_from_db()
+    assert note.kind == InvoiceKind.CREDIT_NOTE
+    assert note.status == InvoiceStatus.ISSUED
+    assert note.number.endswith("-000002")
+    assert note.credited_invoice_id == original.pk
+    assert note.total_incl_vat == -original.total_incl_vat
+    assert note.vat_breakdown == [{"rate": "19.00", "net": "-20.00", "vat": "-3.80", "gross": "-23.80"}]
+    assert [line.total_excl_vat for line in note.lines.all()] == [Decimal("-10.00"), Decimal("-10.00")]
+    assert original.status == InvoiceStatus.CREDITED
+    assert list(original.events.values_list("action", flat=True)) == ["created", "issued", "credited"]
+    with pytest.raises(Conflict):
+        services.invoice_credit_note_create(invoice=original, reason="again")
+
+
+def test_void_keeps_the_number_and_refuses_paid_invoices(tenant_a: Tenant) -> None:
+    invoice = issued_invoice(tenant_a)
+    paid = issued_invoice(tenant_a)
+    services.invoice_mark_paid(invoice=paid)
+
+    voided = services.invoice_void(invoice=invoice, reason="duplicate")
+    with pytest.raises(Conflict):
+        services.invoice_void(invoice=paid, reason="no")
+
+    assert (voided.status, voided.number) == (InvoiceStatus.VOID, invoice.number)
+    assert Invoice.objects.get(pk=paid.pk).status == InvoiceStatus.PAID
+
+
+def test_draft_from_another_tenants_session_is_refused(tenant_a: Tenant, tenant_b: Tenant) -> None:
+    with pytest.raises(ApplicationError) as exc:
+        services.invoice_create_draft(
+            tenant=tenant_a,
+            period_start=dt.date(2026, 3, 1),
+            period_end=dt.date(2026, 3, 31),
+            priced_sessions=[(ChargingSessionFactory(tenant=tenant_b), price())],
+        )
+
+    assert exc.value.code == "wrong_tenant"
+    assert Invoice.objects.count() == 0
+
+
+# --------------------------------------------------------------------------- the monthly run
+
+
+def fleet_sessions(tenant: Tenant, count: int, when: dt.datetime) -> tuple[object, list[ChargingSession]]:
+    customer = BusinessCustomerFactory(tenant=tenant, billing_email="ap@fleet.example")
+    token = TokenFactory(tenant=tenant, business_customer=customer)
+    sessions = [
+        ChargingSessionFactory(tenant=tenant, id_tag=token.uid.lower(), started_at=when + dt.timedelta(hours=i))
+        for i in range(count)
+    ]
+    return customer, sessions
+
+
+def fixed_price(session: ChargingSession) -> SessionPrice:
+    return price(energy=f"{session.pk % 7 + 1}.37", time="0.45", flat="0.00")
+
+
+def test_monthly_run_issues_one_invoice_per_customer_and_twice_issues_nothing_twice(tenant_a: Tenant) -> None:
+    customer, sessions = fleet_sessions(tenant_a, 3, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    other, _others = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 20, 10, tzinfo=dt.UTC))
+    ChargingSessionFactory(tenant=tenant_a, id_tag="UNKNOWN", started_at=dt.datetime(2026, 3, 6, tzinfo=dt.UTC))
+    ChargingSessionFactory(
+        tenant=tenant_a, id_tag=sessions[0].id_tag, started_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC)
+    )
+
+    first = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
+    second = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
+
+    assert len(first.issued) == 2
+    assert second.issued == []
+    assert second.skipped_existing == 2
+    invoices = Invoice.objects.filter(tenant=tenant_a).order_by("number")
+    assert [i.business_customer_id for i in invoices] == sorted([customer.pk, other.pk])  # type: ignore[attr-defined]
+    mine = invoices.get(business_customer=customer)
+    assert sorted(mine.lines.values_list("session_id", flat=True)) == sorted(s.pk for s in sessions)
+    assert mine.total_incl_vat == sum((fixed_price(s).total_incl_vat for s in sessions), Decimal(0))
+    assert (mine.period_start, mine.period_end) == (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+
+
+def test_monthly_run_resumes_a_draft_left_by_a_crash(tenant_a: Tenant) -> None:
+    customer, sessions = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    left = services.invoice_create_draft(
+        tenant=tenant_a,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=[(s, fixed_price(s)) for s in sessions],
+        business_customer=customer,  # type: ignore[arg-type]
+    )
+
+    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
+
+    left.refresh_from_db()
+    assert report.issued == [left.number]
+    assert left.status == InvoiceStatus.ISSUED
+    assert Invoice.objects.count() == 1
+
+
+def test_unique_constraint_stops_a_second_invoice_for_the_same_customer_and_period(tenant_a: Tenant) -> None:
+    customer = BusinessCustomerFactory(tenant=tenant_a)
+    draft_invoice(tenant_a, business_customer=customer)
+
+    with pytest.raises(Conflict) as exc:
+        draft_invoice(tenant_a, business_customer=customer)
+
+    assert exc.value.code == "invoice_exists"
+    assert Invoice.objects.filter(business_customer=customer).count() == 1
+
+
+def test_session_receipt_for_an_ad_hoc_driver_is_issued_once(tenant_a: Tenant) -> None:
+    driver = DriverFactory(tenant=tenant_a, email="dana@example.com")
+    token = TokenFactory(tenant=tenant_a, driver=driver)
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+
+    receipt = services.session_receipt_issue(session=session, pricer=fixed_price)
+    again = services.session_receipt_issue(session=session, pricer=fixed_price)
+
+    assert receipt is not None
+    assert again is not None
+    assert receipt.pk == again.pk
+    assert receipt.kind == InvoiceKind.RECEIPT
+    assert receipt.status == InvoiceStatus.ISSUED
+    assert receipt.driver_id == driver.pk
+    assert receipt.customer_email == "dana@example.com"
+    assert receipt.total_incl_vat == fixed_price(session).total_incl_vat
+
+
+def test_fleet_sessions_get_no_receipt(tenant_a: Tenant) -> None:
+    _, sessions = fleet_sessions(tenant_a, 1, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+
+    assert services.session_receipt_issue(session=sessions[0], pricer=fixed_price) is None
+    assert Invoice.objects.count() == 0
+
+
+def test_db_trigger_exists() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'billing_%' ORDER BY tgname")
+        assert [r[0] for r in cursor.fetchall()] == ["billing_invoice_immutable", "billing_invoiceline_immutable"]
