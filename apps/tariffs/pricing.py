@@ -50,6 +50,7 @@ Live "cost so far" is this same function on an open session with `end=now`.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import enum
 import itertools
@@ -958,7 +959,7 @@ class _Curve:
         if not points:
             points = [(start, ZERO, None)]
         self.points = points
-        # clip to [start, stop], extending the first/last register flat
+        # before the first and after the last sample the register is taken as flat
         self.times = [t for t, _, _ in points]
 
     def energy_at(self, t: dt.datetime) -> Decimal:
@@ -967,22 +968,17 @@ class _Curve:
             return points[0][1]
         if t >= points[-1][0]:
             return points[-1][1]
-        for (t0, e0, _), (t1, e1, _) in itertools.pairwise(points):
-            if t0 <= t <= t1:
-                if t1 == t0:
-                    return e1
-                value = e0 + (e1 - e0) * seconds_between(t0, t) / seconds_between(t0, t1)
-                return value.quantize(MILLI_WH, rounding=ROUND_HALF_UP)
-        return points[-1][1]  # pragma: no cover
+        i = bisect.bisect_right(self.times, t)  # points[i - 1] <= t < points[i]
+        (t0, e0, _), (t1, e1, _) = points[i - 1], points[i]
+        if t == t0 or t1 == t0:
+            return e0
+        value = e0 + (e1 - e0) * seconds_between(t0, t) / seconds_between(t0, t1)
+        return value.quantize(MILLI_WH, rounding=ROUND_HALF_UP)
 
     def power_at(self, t: dt.datetime) -> Decimal | None:
         """Measured power (W) of the segment that starts at or before t, if the sample carried one."""
-        power = None
-        for ts, _, p in self.points:
-            if ts <= t:
-                power = p
-            else:
-                break
+        i = bisect.bisect_right(self.times, t)
+        power = self.points[i - 1][2] if i else None
         return None if power is None else Decimal(power)
 
     def crossing(self, base: Decimal, amount_wh: Decimal) -> dt.datetime | None:
