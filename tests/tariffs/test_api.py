@@ -201,6 +201,27 @@ def test_patch_replaces_elements_and_moves_last_updated(admin_a: APIClient, tena
     assert tariff.updated_at > before
 
 
+def test_put_replaces_the_whole_document_and_patch_keeps_what_it_does_not_name(
+    admin_a: APIClient, tenant_a: Tenant
+) -> None:
+    tariff = services.tariff_create(
+        tenant=tenant_a,
+        currency="EUR",
+        elements=example("tariff_12_025kwh_min_price.json")["elements"],
+        min_price={"excl_vat": "0.50", "incl_vat": "0.55"},
+        type="REGULAR",
+    )
+    doc = example("tariff_8_simple_025kwh.json")
+
+    patched = admin_a.patch(detail(tariff), {"tariff_alt_url": "https://example.com/t"}, format="json").json()
+    put = admin_a.put(detail(tariff), doc, format="json").json()
+
+    assert (patched["min_price"], patched["type"]) == ({"excl_vat": 0.5, "incl_vat": 0.55}, "REGULAR")
+    assert (put["min_price"], put["type"], put["tariff_alt_url"], put["ocpi_id"]) == (None, None, None, "16")
+    tariff.refresh_from_db()
+    assert (tariff.min_price_excl_vat, tariff.type, tariff.tariff_alt_url) == (None, "", "")
+
+
 def test_put_needs_the_whole_tariff(admin_a: APIClient, tenant_a: Tenant) -> None:
     tariff = TariffFactory(tenant=tenant_a)
     before = Tariff.objects.filter(pk=tariff.pk).values().get()

@@ -76,6 +76,24 @@ class TariffViewSet(_ServiceViewSet):
     delete_service = staticmethod(services.tariff_delete)
     instance_kwarg = "tariff"
 
+    # a PUT replaces the whole OCPI document: optional fields it leaves out are cleared (PATCH keeps them)
+    CLEARED_BY_PUT: ClassVar[dict[str, Any]] = {
+        "type": "",
+        "tariff_alt_text": [],
+        "tariff_alt_url": "",
+        "min_price": None,
+        "max_price": None,
+        "start_date_time": None,
+        "end_date_time": None,
+        "energy_mix": None,
+    }
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        if not serializer.partial:
+            missing = {k: v for k, v in self.CLEARED_BY_PUT.items() if k not in serializer.validated_data}  # type: ignore[operator]
+            serializer.validated_data.update(missing)  # type: ignore[union-attr]
+        super().perform_update(serializer)
+
 
 class TariffAssignmentViewSet(_ServiceViewSet):
     """Which tariff applies where: EVSE > charge point > location > tenant default; `ad_hoc` for drivers
