@@ -1,1 +1,94 @@
-"""Export jobs (layer 4)."""
+"""Export jobs (layer 4): who asked for which sessions in which format, and how far the export got."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+from apps.tenants.models import TenantOwned
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    CSV_GZ = "csv.gz", "CSV, gzip-compressed"
+    XLSX = "xlsx", "Excel (XLSX)"
+
+
+class CsvSeparator(models.TextChoices):
+    COMMA = ",", "Comma (,)"
+    SEMICOLON = ";", "Semicolon (;) with decimal comma, for German Excel"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+EXPORT_ACTIVE = (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+class ExportJob(TenantOwned):
+    """One export of charging sessions to a file. Written only by `services` (and progress by the runner)."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_via = models.CharField(max_length=10, default="api", help_text="api or admin")
+    # filters
+    date_from = models.DateTimeField(null=True, blank=True, help_text="Sessions started at or after (inclusive).")
+    date_to = models.DateTimeField(null=True, blank=True, help_text="Sessions started before (exclusive).")
+    location_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    charge_point_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    business_customer_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    driver_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    statuses = ArrayField(models.CharField(max_length=10), default=list, blank=True)
+    # output
+    format = models.CharField(max_length=6, choices=ExportFormat.choices, default=ExportFormat.CSV)
+    csv_separator = models.CharField(max_length=1, choices=CsvSeparator.choices, default=CsvSeparator.COMMA)
+    personal_data = models.BooleanField(
+        default=False, help_text="Driver and customer names and unmasked tokens; set from the requester's role."
+    )
+    # progress and outcome
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(null=True, blank=True, help_text="Exact count, or the planner's estimate.")
+    row_count = models.BigIntegerField(null=True, blank=True)
+    sheet_count = models.PositiveIntegerField(null=True, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    file_name = models.CharField(max_length=200, blank=True, default="", help_text="Relative to the export folder.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the file is deleted.")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-id"], name="exportjob_tenant_recent"),
+            models.Index(fields=["expires_at"], name="exportjob_expires", condition=Q(expires_at__isnull=False)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(date_from__isnull=True) | Q(date_to__isnull=True) | Q(date_to__gt=models.F("date_from")),
+                name="exportjob_date_range_ordered",
+                violation_error_message="date_to must be after date_from.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def progress_percent(self) -> int | None:
+        if self.status == ExportStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return None
+        return min(99, int(self.rows_done * 100 / self.rows_total))

@@ -1,0 +1,49 @@
+"""Settings of the exports, with their defaults (override any of them in the Django settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.tenants.models import Role
+
+
+def export_dir() -> Path:
+    """Where export files live (a local or shared volume that the web and worker processes both see)."""
+    return Path(getattr(settings, "REPORTS_EXPORT_DIR", Path(settings.MEDIA_ROOT) / "exports"))
+
+
+def rows_per_sheet() -> int:
+    """Data rows per XLSX sheet: Excel's 1,048,576 rows minus the header (tests use a small number)."""
+    return int(getattr(settings, "REPORTS_XLSX_ROWS_PER_SHEET", 1_048_575))
+
+
+def progress_every() -> int:
+    """Rows between two progress updates (one small UPDATE each)."""
+    return int(getattr(settings, "REPORTS_PROGRESS_EVERY", 100_000))
+
+
+def exact_count_below() -> int:
+    """Below this planner estimate the total is counted exactly before the export starts."""
+    return int(getattr(settings, "REPORTS_EXACT_COUNT_BELOW", 2_000_000))
+
+
+def retention_seconds() -> int:
+    """How long a finished export's file (and the job) is kept."""
+    return int(getattr(settings, "REPORTS_RETENTION_SECONDS", 7 * 24 * 3600))
+
+
+def link_max_age() -> int:
+    """How long a signed download link is valid, in seconds."""
+    return int(getattr(settings, "REPORTS_DOWNLOAD_LINK_MAX_AGE", 15 * 60))
+
+
+def stale_after_seconds() -> int:
+    """A job still running after this long is considered lost (worker died) and marked failed."""
+    return int(getattr(settings, "REPORTS_STALE_AFTER_SECONDS", 6 * 3600))
+
+
+def personal_data_roles() -> tuple[str, ...]:
+    """Tenant roles that see driver and customer names and unmasked token uids."""
+    return tuple(getattr(settings, "REPORTS_PERSONAL_DATA_ROLES", (Role.ADMIN, Role.FINANCE)))

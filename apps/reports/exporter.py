@@ -1,0 +1,473 @@
+"""Streams sessions out of PostgreSQL into CSV, CSV.gz and XLSX files, with flat memory.
+
+How, and why (measured on this 2-core machine, see `benchmarks/export_bench.py` for the figures):
+- One dedicated psycopg 3 connection runs one REPEATABLE READ READ ONLY transaction, so the file is one
+  consistent snapshot; it takes only ACCESS SHARE locks, so writers are never blocked. Progress goes
+  through another connection (the caller's), so it is visible while the export runs.
+- CSV: `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, DELIMITER ...)`: PostgreSQL formats and quotes;
+  Python only appends the chunks to the file behind a UTF-8 BOM (gzip: zlib level 1, in blocks of 1 MiB).
+- XLSX: PostgreSQL builds each sheet row's XML (`<row><c ...><v>..</v></c>...</row>`) in the SELECT and
+  COPY streams it; Python writes it into a deflated zip entry opened in streaming mode and starts a new
+  sheet (header repeated) at the row limit. Text is XML-escaped in SQL (& < > CR LF, control characters
+  dropped) and sent as inline strings; numbers as numbers; dates as Excel serial numbers with a date
+  format; money with a 0.00 format. COPY uses FORMAT csv with a quote and delimiter that never occur in
+  the row (both are control characters removed by the escaping), so rows come out verbatim.
+- Both: no ORM objects, no per-row Python beyond counting rows; writes are batched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+
+from apps.reports.columns import SESSIONS_TABLE, Column, ColumnType, joins_for, visible_columns
+
+BOM = "\ufeff".encode()
+WRITE_BLOCK = 1 << 20  # bytes gathered before a write
+MAX_SHEET_ROWS = 1_048_576  # Excel's limit, header included
+
+FORMAT_CSV = "csv"
+FORMAT_CSV_GZ = "csv.gz"
+FORMAT_XLSX = "xlsx"
+
+# XLSX cell style ids (cellXfs in styles.xml)
+STYLE_DECIMAL2, STYLE_DECIMAL3, STYLE_DATETIME, STYLE_DURATION, STYLE_HEADER = 1, 2, 3, 4, 5
+_XLSX_STYLE = {
+    ColumnType.DECIMAL2: STYLE_DECIMAL2,
+    ColumnType.DECIMAL3: STYLE_DECIMAL3,
+    ColumnType.DATETIME: STYLE_DATETIME,
+    ColumnType.DURATION: STYLE_DURATION,
+}
+_XLSX_WIDTH = {
+    ColumnType.TEXT: 22,
+    ColumnType.INT: 12,
+    ColumnType.DECIMAL2: 12,
+    ColumnType.DECIMAL3: 12,
+    ColumnType.DATETIME: 20,
+    ColumnType.DURATION: 11,
+}
+# characters XML 1.0 does not allow (TAB, LF and CR are allowed; LF and CR are escaped separately)
+_XML_FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13))
+
+
+class ExportCancelled(Exception):
+    """The job was cancelled while it ran."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export: one tenant's sessions, filtered, with or without personal data."""
+
+    tenant_id: int
+    timezone: str
+    personal_data: bool
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    location_ids: tuple[int, ...] = ()
+    charge_point_ids: tuple[int, ...] = ()
+    business_customer_ids: tuple[int, ...] = ()
+    driver_ids: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[Column]:
+        return visible_columns(personal_data=self.personal_data)
+
+
+@dataclass
+class ExportResult:
+    rows: int = 0
+    file_size: int = 0
+    sheets: int = 0
+    total: int | None = None
+    total_exact: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[int, int | None], bool]  # (rows done, total) -> keep going?
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _where(spec: ExportSpec) -> tuple[sql.Composable, set[str]]:
+    """The WHERE clause and the join aliases the filters need."""
+    parts: list[sql.Composable] = [sql.SQL("s.tenant_id = {}").format(sql.Literal(spec.tenant_id))]
+    aliases: set[str] = set()
+    if spec.date_from is not None:
+        parts.append(sql.SQL("s.started_at >= {}").format(sql.Literal(spec.date_from)))
+    if spec.date_to is not None:
+        parts.append(sql.SQL("s.started_at < {}").format(sql.Literal(spec.date_to)))
+    if spec.statuses:
+        parts.append(sql.SQL("s.status = ANY({}::text[])").format(sql.Literal(list(spec.statuses))))
+    if spec.charge_point_ids:
+        parts.append(sql.SQL("s.charge_point_id = ANY({}::bigint[])").format(sql.Literal(list(spec.charge_point_ids))))
+    if spec.location_ids:
+        aliases.add("cp")
+        parts.append(sql.SQL("cp.location_id = ANY({}::bigint[])").format(sql.Literal(list(spec.location_ids))))
+    customers: list[sql.Composable] = []
+    if spec.driver_ids:
+        aliases.add("tok")
+        customers.append(sql.SQL("tok.driver_id = ANY({}::bigint[])").format(sql.Literal(list(spec.driver_ids))))
+    if spec.business_customer_ids:
+        aliases.add("bc")
+        customers.append(sql.SQL("bc.id = ANY({}::bigint[])").format(sql.Literal(list(spec.business_customer_ids))))
+    if customers:
+        parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(customers)))
+    return sql.SQL(" AND ").join(parts), aliases
+
+
+def _from(spec: ExportSpec, columns: list[Column]) -> sql.Composable:
+    where, aliases = _where(spec)
+    for column in columns:
+        aliases.update(column.joins)
+    joins = " ".join(joins_for(aliases))
+    return sql.SQL("FROM {} s {} WHERE {}").format(sql.Identifier(SESSIONS_TABLE), sql.SQL(joins), where)
+
+
+def _value(spec: ExportSpec, column: Column) -> str:
+    """The column's expression, masked where the caller may not see it."""
+    if column.token and not spec.personal_data:
+        v = f"({column.sql})"
+        return f"CASE WHEN length({v}) > 4 THEN repeat('*', length({v}) - 4) || right({v}, 4) ELSE repeat('*', length({v})) END"
+    return f"({column.sql})"
+
+
+def _tz(spec: ExportSpec) -> str:
+    return "'" + spec.timezone.replace("'", "''") + "'"
+
+
+def _csv_expr(spec: ExportSpec, column: Column, decimal_comma: bool) -> str:
+    v = _value(spec, column)
+    match column.type:
+        case ColumnType.DECIMAL2 | ColumnType.DECIMAL3:
+            places = 2 if column.type is ColumnType.DECIMAL2 else 3
+            rounded = f"round({v}::numeric, {places})"
+            return f"replace({rounded}::text, '.', ',')" if decimal_comma else rounded
+        case ColumnType.DATETIME:
+            return f"date_trunc('second', {v} AT TIME ZONE {_tz(spec)})"
+        case ColumnType.DURATION:
+            return f"to_char(make_interval(secs => {v}), 'HH24:MI:SS')"
+        case _:
+            return v
+
+
+_XML_FORBIDDEN_SQL = "".join(f"\\x{ord(c):02x}" for c in _XML_FORBIDDEN)  # as E'' escapes
+
+
+def _xml_text(v: str) -> str:
+    """XML-escaped text. Most values need nothing: one regex test per value keeps them on the fast path
+    (measured: the full chain of translate + replaces on every value was 7x slower)."""
+    escaped = f"translate({v}, E'{_XML_FORBIDDEN_SQL}', '')"
+    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\\n", "&#10;"), ("\\r", "&#13;")):
+        escaped = f"replace({escaped}, E'{raw}', '{entity}')"
+    return f"CASE WHEN {v} ~ E'[&<>\\x01-\\x1f]' THEN {escaped} ELSE {v} END"
+
+
+def _xlsx_expr(spec: ExportSpec, column: Column) -> str:
+    v = _value(spec, column)
+    match column.type:
+        case ColumnType.TEXT:
+            return f"""coalesce('<c t="inlineStr"><is><t>' || {_xml_text(v)} || '</t></is></c>', '<c/>')"""
+        case ColumnType.INT:
+            return f"coalesce('<c><v>' || {v} || '</v></c>', '<c/>')"
+        case ColumnType.DECIMAL2 | ColumnType.DECIMAL3:
+            places = 2 if column.type is ColumnType.DECIMAL2 else 3
+            number = f"round({v}::numeric, {places})"
+        case ColumnType.DATETIME:
+            number = f"(date_part('epoch', {v} AT TIME ZONE {_tz(spec)}) / 86400.0 + 25569)"
+        case ColumnType.DURATION:
+            number = f"({v} / 86400.0::float8)"
+    return f"""coalesce('<c s="{_XLSX_STYLE[column.type]}"><v>' || {number} || '</v></c>', '<c/>')"""
+
+
+def header(spec: ExportSpec, column: Column) -> str:
+    return f"{column.header} ({spec.timezone})" if column.type is ColumnType.DATETIME else column.header
+
+
+def csv_query(spec: ExportSpec, *, separator: str = ",") -> sql.Composed:
+    """The COPY statement of the CSV export (also the floor the benchmark compares with)."""
+    columns = spec.columns
+    decimal_comma = separator == ";"
+    select = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.SQL(_csv_expr(spec, c, decimal_comma)), sql.Identifier(header(spec, c)))
+        for c in columns
+    )
+    return sql.SQL("COPY (SELECT {} {} ORDER BY s.id) TO STDOUT (FORMAT csv, HEADER, DELIMITER {})").format(
+        select, _from(spec, columns), sql.Literal(separator)
+    )
+
+
+def xlsx_query(spec: ExportSpec) -> sql.Composed:
+    """The COPY statement that yields one `<row>...</row>` line per session."""
+    columns = spec.columns
+    cells = " || ".join(_xlsx_expr(spec, c) for c in columns)
+    return sql.SQL(
+        "COPY (SELECT '<row>' || {} || '</row>' {} ORDER BY s.id) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+    ).format(sql.SQL(cells), _from(spec, columns))
+
+
+def count_query(spec: ExportSpec) -> sql.Composed:
+    where, aliases = _where(spec)
+    joins = " ".join(joins_for(aliases))
+    return sql.SQL("SELECT count(*) FROM {} s {} WHERE {}").format(
+        sql.Identifier(SESSIONS_TABLE), sql.SQL(joins), where
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+@contextlib.contextmanager
+def snapshot(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """One REPEATABLE READ READ ONLY transaction; its snapshot is taken by the first statement."""
+    conn.autocommit = False
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    try:
+        conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        conn.execute("SET LOCAL statement_timeout = 0")
+        yield conn
+    finally:
+        conn.rollback()
+
+
+def estimate_total(conn: psycopg.Connection[Any], spec: ExportSpec, *, exact_below: int) -> tuple[int, bool]:
+    """The planner's row estimate, replaced by an exact count when it is small enough to be cheap."""
+    plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(count_query(spec))).fetchone()
+    assert plan is not None
+    estimate = int(plan[0][0]["Plan"]["Plans"][0]["Plan Rows"]) if plan[0][0]["Plan"].get("Plans") else 0
+    if estimate < exact_below:
+        row = conn.execute(count_query(spec)).fetchone()
+        assert row is not None
+        return int(row[0]), True
+    return estimate, False
+
+
+class _Progress:
+    def __init__(self, fn: ProgressFn | None, every: int, total: int | None) -> None:
+        self.fn, self.every, self.total = fn, max(1, every), total
+        self.next_at = self.every
+
+    def __call__(self, rows: int) -> None:
+        if rows >= self.next_at:
+            self.next_at = rows - rows % self.every + self.every
+            if self.fn is not None and not self.fn(rows, self.total):
+                raise ExportCancelled
+
+
+def export(
+    conn: psycopg.Connection[Any],
+    spec: ExportSpec,
+    *,
+    fmt: str,
+    path: Path,
+    separator: str = ",",
+    progress: ProgressFn | None = None,
+    progress_every: int = 100_000,
+    rows_per_sheet: int = MAX_SHEET_ROWS - 1,
+    exact_count_below: int = 2_000_000,
+    after_snapshot: Callable[[], None] | None = None,
+) -> ExportResult:
+    """Write the export to `path` (replaced atomically: a partial file never has the final name)."""
+    partial = path.with_name(path.name + ".partial")
+    result = ExportResult()
+    try:
+        with snapshot(conn):
+            result.total, result.total_exact = estimate_total(conn, spec, exact_below=exact_count_below)
+            if after_snapshot is not None:
+                after_snapshot()
+            tick = _Progress(progress, progress_every, result.total)
+            if progress is not None:
+                progress(0, result.total)
+            if fmt == FORMAT_XLSX:
+                result.rows, result.sheets = _write_xlsx(conn, spec, partial, rows_per_sheet, tick)
+            else:
+                result.rows = _write_csv(conn, spec, partial, separator, fmt == FORMAT_CSV_GZ, tick)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    result.file_size = path.stat().st_size
+    return result
+
+
+class _Blocks:
+    """Gathers small chunks and hands them on in blocks of ~1 MiB."""
+
+    def __init__(self, sink: Callable[[bytes], Any]) -> None:
+        self.sink, self.parts, self.size = sink, list[bytes](), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.size += len(chunk)
+        if self.size >= WRITE_BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.sink(b"".join(self.parts))
+            self.parts, self.size = [], 0
+
+
+def _write_csv(
+    conn: psycopg.Connection[Any], spec: ExportSpec, path: Path, separator: str, gzip: bool, tick: _Progress
+) -> int:
+    lines = 0
+    with open(path, "wb") as file:
+        if gzip:
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: gzip container
+            blocks = _Blocks(lambda data: file.write(compressor.compress(data)))
+        else:
+            blocks = _Blocks(file.write)
+        blocks.add(BOM)
+        with conn.cursor().copy(csv_query(spec, separator=separator)) as copy:
+            for chunk in copy:
+                blocks.add(chunk)  # type: ignore[arg-type]
+                lines += 1
+                if lines >= tick.next_at:
+                    tick(lines - 1)
+        blocks.flush()
+        if gzip:
+            file.write(compressor.flush())
+    return lines - 1  # the header line
+
+
+# --------------------------------------------------------------------------- XLSX package
+
+_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+STYLES_XML = (
+    _XML_DECL + f'<styleSheet xmlns="{_NS}">'
+    '<numFmts count="3"><numFmt numFmtId="164" formatCode="0.000"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="166" formatCode="[h]:mm:ss"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+
+
+def _escape(text: str) -> str:
+    text = text.translate({ord(c): None for c in _XML_FORBIDDEN})
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _sheet_start(spec: ExportSpec) -> bytes:
+    columns = spec.columns
+    cols = "".join(
+        f'<col min="{i}" max="{i}" width="{_XLSX_WIDTH[c.type]}" customWidth="1"/>' for i, c in enumerate(columns, 1)
+    )
+    head = "".join(
+        f'<c t="inlineStr" s="{STYLE_HEADER}"><is><t>{_escape(header(spec, c))}</t></is></c>' for c in columns
+    )
+    return (
+        _XML_DECL + f'<worksheet xmlns="{_NS}" xmlns:r="{_REL_NS}"><sheetViews><sheetView workbookViewId="0">'
+        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+        f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData><row r="1">{head}</row>\n'
+    ).encode()
+
+
+_SHEET_END = b"</sheetData></worksheet>"
+
+
+def _package_parts(sheets: int) -> dict[str, str]:
+    sheet_overrides = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        for i in range(1, sheets + 1)
+    )
+    names = ["Sessions"] + [f"Sessions {i}" for i in range(2, sheets + 1)]
+    return {
+        "[Content_Types].xml": _XML_DECL
+        + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        f"{sheet_overrides}</Types>",
+        "_rels/.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_REL_NS}">'
+        f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": _XML_DECL + f'<workbook xmlns="{_NS}" xmlns:r="{_REL_NS}">'
+        "<bookViews><workbookView/></bookViews><sheets>"
+        + "".join(f'<sheet name="{name}" sheetId="{i}" r:id="rId{i}"/>' for i, name in enumerate(names, 1))
+        + "</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels": _XML_DECL
+        + f'<Relationships xmlns="{_PKG_REL_NS}">'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, sheets + 1)
+        )
+        + f'<Relationship Id="rId{sheets + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/></Relationships>',
+        "xl/styles.xml": STYLES_XML,
+    }
+
+
+def _write_xlsx(
+    conn: psycopg.Connection[Any], spec: ExportSpec, path: Path, rows_per_sheet: int, tick: _Progress
+) -> tuple[int, int]:
+    start = _sheet_start(spec)
+    rows = 0
+    sheets = 0
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        entry: IO[bytes] | None = None
+        blocks: _Blocks | None = None
+        in_sheet = rows_per_sheet  # forces a first sheet
+
+        def new_sheet() -> None:
+            nonlocal entry, blocks, sheets, in_sheet
+            close_sheet()
+            sheets += 1
+            entry = archive.open(f"xl/worksheets/sheet{sheets}.xml", "w")
+            blocks = _Blocks(entry.write)
+            blocks.add(start)
+            in_sheet = 0
+
+        def close_sheet() -> None:
+            if entry is not None and blocks is not None:
+                blocks.add(_SHEET_END)
+                blocks.flush()
+                entry.close()
+
+        with conn.cursor().copy(xlsx_query(spec)) as copy:
+            for chunk in copy:  # one row per chunk (psycopg: "an unparsed row")
+                if in_sheet >= rows_per_sheet:
+                    new_sheet()
+                assert blocks is not None
+                blocks.add(chunk)  # type: ignore[arg-type]
+                in_sheet += 1
+                rows += 1
+                if rows >= tick.next_at:
+                    tick(rows)
+        if sheets == 0:
+            new_sheet()
+        close_sheet()
+        for name, content in _package_parts(sheets).items():
+            archive.writestr(name, content)
+    return rows, sheets

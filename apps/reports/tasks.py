@@ -1,0 +1,17 @@
+"""Celery tasks of the exports: they take ids, call a service, and may run twice without harm."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.reports import services
+
+
+@shared_task(name="reports.run_export", ignore_result=True, acks_late=True)
+def run_export(job_id: int) -> None:
+    services.export_job_run(job_id=job_id)
+
+
+@shared_task(name="reports.purge_exports", ignore_result=True)
+def purge_exports() -> int:
+    return services.export_jobs_purge()
