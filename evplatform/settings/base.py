@@ -147,6 +147,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "tenants.User"
