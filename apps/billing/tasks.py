@@ -78,7 +78,9 @@ def session_receipt(session_id: int, send: bool = True) -> None:
     except ApplicationError as exc:
         logger.warning("no receipt for session %s: %s", session_id, exc.message)
         return
-    if send and receipt is not None and receipt.customer_email and receipt.sent_at is None:
+    if receipt is None or not send or not receipt.customer_email:
+        return
+    if receipt.sent_at is None and not receipt.events.filter(action="send_queued").exists():
         services.invoice_send(invoice=receipt)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,3 +16,10 @@ def billing_triggers(django_db_setup: Any, django_db_blocker: Any) -> None:
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(migration.BACKWARD)
         cursor.execute(migration.FORWARD)
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    """Rendered PDFs go to a fresh folder per test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT  # type: ignore[no-any-return]

@@ -352,7 +352,15 @@ def invoice_send(*, invoice: Invoice, actor: User | None = None) -> Invoice:
         raise ApplicationError("The customer has no e-mail address.", code="no_recipient")
     invoice_id = invoice.pk
     actor_id = actor.pk if actor is not None else None
-    transaction.on_commit(lambda: tasks.invoice_deliver_email.delay(invoice_id, actor_id))
+    with transaction.atomic():
+        invoice_event_record(
+            invoice=invoice,
+            action="send_queued",
+            from_status=invoice.status,
+            actor=actor,
+            detail={"to": invoice.customer_email},
+        )
+        transaction.on_commit(lambda: tasks.invoice_deliver_email.delay(invoice_id, actor_id))
     return invoice
 
 

@@ -1,0 +1,166 @@
+"""The branded PDF (rendered to PNG and inspected), the Excel annex and the e-mail that delivers them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pypdfium2
+import pytest
+from django.core import mail
+from openpyxl import load_workbook
+
+from apps.billing import services, tasks
+from apps.billing.documents import XLSX_COLUMNS, render_invoice_pdf
+from apps.billing.models import Invoice, InvoiceStatus
+from apps.tenants.models import Tenant
+from tests.billing.factories import ChargingSessionFactory, price
+from tests.customers.factories import BusinessCustomerFactory
+from tests.stations.factories import ChargePointFactory
+
+pytestmark = pytest.mark.django_db
+
+BRAND = (0xC2, 0x18, 0x5B)  # a colour nothing else on the page uses
+PNG_OUT = Path(__file__).resolve().parents[2] / ".data" / "test-artifacts" / "invoice-page1.png"
+
+
+@pytest.fixture
+def branded(tenant_a: Tenant) -> Tenant:
+    tenant_a.primary_colour = "#C2185B"
+    tenant_a.legal_name = "Alpha Charge GmbH"
+    tenant_a.address_line = "Stromweg 5"
+    tenant_a.postal_code = "80331"
+    tenant_a.city = "München"
+    tenant_a.vat_id = "DE123456789"
+    tenant_a.bank_name = "Volksbank"
+    tenant_a.iban = "DE89370400440532013000"
+    tenant_a.bic = "COBADEFFXXX"
+    tenant_a.sender_email = "billing@alpha.example"
+    tenant_a.save()
+    return tenant_a
+
+
+def issued(tenant: Tenant, sessions: int = 4) -> Invoice:
+    customer = BusinessCustomerFactory(
+        tenant=tenant,
+        legal_name="Fleet Logistics GmbH",
+        billing_address_line="Hafenstraße 2",
+        billing_postal_code="20457",
+        billing_city="Hamburg",
+        billing_country="DE",
+        vat_id="DE999999999",
+        billing_email="ap@fleet.example",
+    )
+    charge_point = ChargePointFactory(
+        tenant=tenant, location__name="Parkhaus Mitte", meter_type="EM340", meter_serial_number="SN-0042"
+    )
+    priced = [
+        (
+            ChargingSessionFactory(
+                tenant=tenant, charge_point=charge_point, started_at=dt.datetime(2026, 3, 2 + i, 7, 30, tzinfo=dt.UTC)
+            ),
+            price(energy=f"{7 + i}.20", time="0.60", flat="1.00"),
+        )
+        for i in range(sessions)
+    ]
+    draft = services.invoice_create_draft(
+        tenant=tenant,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=priced,
+        business_customer=customer,
+    )
+    return services.invoice_issue(invoice=draft, issued_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC), render=False)
+
+
+def test_pdf_page_one_renders_with_the_tenant_colour_and_content(branded: Tenant) -> None:
+    invoice = issued(branded)
+
+    pdf = render_invoice_pdf(invoice)
+
+    document = pypdfium2.PdfDocument(pdf)
+    assert len(document) == 1
+    page = document[0]
+    text = page.get_textpage().get_text_range()
+    image = page.render(scale=1.5).to_pil().convert("RGB")
+    PNG_OUT.parent.mkdir(parents=True, exist_ok=True)
+    image.save(PNG_OUT)
+    pixels = list(image.get_flattened_data())
+    non_white = sum(1 for p in pixels if min(p) < 240)
+    brand = sum(1 for p in pixels if all(abs(a - b) <= 6 for a, b in zip(p, BRAND, strict=True)))
+    assert non_white > 0.05 * len(pixels)
+    assert brand > 5_000  # the header band and table heads in the tenant's primary colour
+    assert invoice.number in text
+    assert "Fleet Logistics GmbH" in text
+    assert "Parkhaus Mitte" in text
+    assert "DE89370400440532013000" in text
+    assert "Eichrecht" in text
+    assert "SN-0042" in text
+    assert f"{invoice.total_incl_vat:,.2f}" in text
+    # the @page margin boxes rendered (their font is set in @page), with the number as plain text
+    assert f"{invoice.number} · page 1 of 1" in text
+    assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT DE123456789" in text
+
+
+def test_xlsx_annex_has_one_row_per_session(branded: Tenant) -> None:
+    invoice = issued(branded, sessions=3)
+
+    from apps.billing.documents import render_invoice_xlsx
+
+    workbook = load_workbook(io.BytesIO(render_invoice_xlsx(invoice)))
+    rows = list(workbook["Sessions"].iter_rows(values_only=True))
+
+    assert list(rows[0]) == XLSX_COLUMNS
+    assert len(rows) == 4
+    first = dict(zip(XLSX_COLUMNS, rows[1], strict=True))
+    assert first["Invoice"] == invoice.number
+    assert first["Start (local)"] == dt.datetime(2026, 3, 2, 8, 30)  # Berlin time, naive for Excel
+    assert first["Energy (kWh)"] == 22.5
+    assert first["Energy cost excl. VAT"] == 7.2
+    assert first["Total incl. VAT"] == 10.47
+    assert sum(Decimal(str(r[19])) for r in rows[1:]) == invoice.total_incl_vat
+
+
+def test_delivery_mails_the_pdf_from_the_tenant_sender_and_marks_sent_once(branded: Tenant) -> None:
+    invoice = issued(branded, sessions=1)
+
+    tasks.invoice_deliver_email(invoice.pk)
+    tasks.invoice_deliver_email(invoice.pk)  # a re-run sends nothing twice
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.from_email == "Alpha Charge <billing@alpha.example>"
+    assert message.to == ["ap@fleet.example"]
+    assert message.subject == f"Invoice {invoice.number} from Alpha Charge"
+    name, content, mimetype = message.attachments[0]
+    assert (name, mimetype) == (f"{invoice.number}.pdf", "application/pdf")
+    assert content[:5] == b"%PDF-"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.SENT
+    assert invoice.sent_at is not None
+    assert list(invoice.events.values_list("action", flat=True)) == ["created", "issued", "sent"]
+
+
+def test_per_tenant_mail_template_wins(branded: Tenant, tmp_path: Path, settings: object) -> None:
+    folder = tmp_path / "billing" / "email" / branded.slug
+    folder.mkdir(parents=True)
+    (folder / "invoice_subject.txt").write_text("Ihre Rechnung {{ invoice.number }}")
+    engine = settings.TEMPLATES[0]  # type: ignore[attr-defined]
+    settings.TEMPLATES = [{**engine, "DIRS": [tmp_path, *engine["DIRS"]]}]  # type: ignore[attr-defined]
+    invoice = issued(branded, sessions=1)
+
+    services.invoice_deliver_email(invoice=invoice)
+
+    assert mail.outbox[0].subject == f"Ihre Rechnung {invoice.number}"
+
+
+def test_render_task_stores_the_pdf_and_a_draft_has_none(branded: Tenant) -> None:
+    invoice = issued(branded, sessions=1)
+
+    tasks.invoice_render_pdf(invoice.pk)
+
+    invoice.refresh_from_db()
+    assert invoice.pdf.name.endswith(f"{invoice.number}.pdf")
+    assert services.invoice_pdf_bytes(invoice=invoice)[:5] == b"%PDF-"

@@ -1,0 +1,62 @@
+"""Celery interfaces: the monthly run for every tenant, receipts after ad hoc sessions, capture reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from apps.billing import costing, tasks
+from apps.billing.models import Invoice, InvoiceKind, Payment, PaymentStatus
+from apps.tenants.models import Tenant
+from tests.billing.factories import ChargingSessionFactory, price
+from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def priced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the one seam to the pricing engine (tariffs app); every session costs 11.90 incl. VAT here
+    monkeypatch.setattr(costing, "session_final_cost", lambda session, **kw: price())
+
+
+def test_monthly_task_invoices_every_tenant_and_a_rerun_issues_nothing(
+    tenant_a: Tenant, tenant_b: Tenant, priced: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    for tenant in (tenant_a, tenant_b):
+        token = TokenFactory(tenant=tenant, business_customer=BusinessCustomerFactory(tenant=tenant))
+        ChargingSessionFactory(tenant=tenant, id_tag=token.uid, started_at=dt.datetime(2026, 2, 10, tzinfo=dt.UTC))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = tasks.invoicing_run_month(year=2026, month=2)
+    second = tasks.invoicing_run_month(year=2026, month=2)
+
+    assert first == {"issued": 2, "skipped": 0, "failed": 0}
+    assert second == {"issued": 0, "skipped": 2, "failed": 0}
+    assert len(callbacks) == 2  # one PDF rendering job per issued invoice, queued after commit
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == ["ALP-2026-000001", "BET-2026-000001"]
+
+
+def test_receipt_task_issues_and_queues_the_mail(
+    tenant_a: Tenant, priced: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        tasks.session_receipt(session.pk)
+        tasks.session_receipt(session.pk)
+
+    receipt = Invoice.objects.get(kind=InvoiceKind.RECEIPT)
+    assert receipt.total_incl_vat == Decimal("11.90")
+    assert len(callbacks) == 2  # PDF rendering + one e-mail delivery; the re-run queues nothing
+    assert list(receipt.events.values_list("action", flat=True)) == ["created", "issued", "send_queued"]
+
+
+def test_reconcile_task_leaves_unknown_captures_alone_without_a_claim(tenant_a: Tenant) -> None:
+    Payment.objects.create(tenant=tenant_a, provider="fiserv", status=PaymentStatus.CAPTURING, merchant_reference="X1")
+
+    assert tasks.capture_reconcile() == 0
