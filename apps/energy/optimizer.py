@@ -668,6 +668,15 @@ class _Run:
                 best, which = r, c
         return best, which
 
+    def _binding(self, i: int) -> tuple[float, int]:
+        """Like `_room`, but among (nearly) equally full constraints the one nearest the car is named."""
+        best, _ = self._room(i)
+        cap, load = self.c_cap, self.c_load
+        for c, coef in reversed(self.s_cons[i]):
+            if (cap[c] - load[c]) / coef <= best + 1e-9:
+                return best, c
+        return best, -1
+
     def _add(self, i: int, delta: float) -> None:
         self.val[i] += delta
         load = self.c_load
@@ -972,14 +981,18 @@ class _Run:
             smax = self.s_max[i]
             src = self.s_max_src[i]
             if v <= 0.0 and smax < self.s_min[i] - _EPS:
-                reason = Reason.BELOW_MINIMUM
-                binding = src.removeprefix("node ") if src.startswith("node ") else None
+                if src.startswith("node "):  # a node it has to itself has no room for the minimum
+                    reason = Reason.NO_CAPACITY
+                    binding = src.removeprefix("node ")
+                    room = smax
+                else:  # the car (or its draw) cannot take the minimum
+                    reason = Reason.BELOW_MINIMUM
             elif v > 0.0 and v >= smax - _EPS:
                 reason = Reason.AT_MAXIMUM
                 binding = src.removeprefix("node ") if src.startswith("node ") else None
             else:
                 reason = Reason.NO_CAPACITY if v <= 0.0 else Reason.NODE_LIMIT
-                room, which = self._room(i)
+                room, which = self._binding(i)
                 if which >= 0:
                     binding = tree.nodes[self.c_node[which]].node.id
                     ph = self.c_phase[which]
