@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.customers import services as customer_services
 from apps.sessions.models import ChargingSession, MeterValue, SessionStatus, TransactionAnomaly
 from apps.stations.models import ChargePoint, Evse
@@ -126,6 +127,9 @@ def session_start(
     )
     session.auth_status = info.status
     session.save(update_fields=["auth_status", "flags"])
+    events.publish(
+        events.SessionStarted(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
+    )
     return session, info
 
 
@@ -230,6 +234,16 @@ def session_add_meter_values(
         if session is None:
             _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")
     _apply_samples(charge_point, session, connector_id, parse_meter_values(meter_value))
+    if session is not None:
+        events.publish(
+            events.SessionMeterUpdated(
+                tenant_id=session.tenant_id,
+                session_id=session.pk,
+                charge_point_id=charge_point_id,
+                energy_wh=(session.last_meter_wh or 0) - session.meter_start_wh,
+                power_w=None,
+            )
+        )
     return session
 
 
@@ -294,4 +308,7 @@ def session_stop(
     session.stop_reason = reason or ""
     session.stop_id_tag = id_tag or ""
     session.save()
+    events.publish(
+        events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
+    )
     return session, info

@@ -24,6 +24,7 @@ from django.utils import timezone
 from jsonschema.exceptions import ValidationError as SchemaError
 from ocpp.messages import get_validator
 
+from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
 from apps.stations import dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
@@ -211,6 +212,14 @@ def charge_point_connected(*, charge_point_id: int, connection_id: str) -> None:
         )
         if not was_online:
             StatusEvent.objects.create(charge_point_id=charge_point_id, status="Online", timestamp=now)
+            events.publish(
+                events.ChargePointConnectionChanged(
+                    tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
+                    charge_point_id=charge_point_id,
+                    online=True,
+                    at=now,
+                )
+            )
 
 
 def charge_point_disconnected(*, charge_point_id: int, connection_id: str) -> bool:
@@ -222,6 +231,14 @@ def charge_point_disconnected(*, charge_point_id: int, connection_id: str) -> bo
         )
         if changed:
             StatusEvent.objects.create(charge_point_id=charge_point_id, status="Offline", timestamp=now)
+            events.publish(
+                events.ChargePointConnectionChanged(
+                    tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
+                    charge_point_id=charge_point_id,
+                    online=False,
+                    at=now,
+                )
+            )
     return bool(changed)
 
 
@@ -247,6 +264,10 @@ def charge_points_mark_offline(*, factor: float | None = None, now: datetime | N
                     for pk in ids
                 ]
             )
+            for pk, tenant_id in ChargePoint.objects.filter(pk__in=ids).values_list("pk", "tenant_id"):
+                events.publish(
+                    events.ChargePointConnectionChanged(tenant_id=tenant_id, charge_point_id=pk, online=False, at=now)
+                )
     return ids
 
 
@@ -347,6 +368,17 @@ def status_record(
         vendor_error_code=vendor_error_code or "",
         info=info or "",
         timestamp=at,
+    )
+    events.publish(
+        events.ConnectorStatusChanged(
+            tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
+            charge_point_id=charge_point_id,
+            connector_id=connector_id,
+            status=status,
+            error_code=error,
+            previous_status="",
+            at=at,
+        )
     )
 
 
@@ -496,6 +528,15 @@ def command_record_result(
     command.save(update_fields=["status", "response", "error", "completed_at"])
     CommandEvent.objects.create(
         command=command, status=status, detail=error or json.dumps(response or {}, default=str)[:2000]
+    )
+    events.publish(
+        events.CommandFinished(
+            tenant_id=command.tenant_id,
+            command_id=command.pk,
+            charge_point_id=command.charge_point_id,
+            action=command.action,
+            status=status,
+        )
     )
     if status == CommandStatus.ACCEPTED:
         _apply_accepted(command, request_payload if request_payload is not None else command.payload, response or {})
