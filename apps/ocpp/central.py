@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -23,7 +24,6 @@ from ocpp.exceptions import (
     InternalError,
     NotSupportedError,
     OCPPError,
-    ProtocolError,
     SecurityError,
 )
 from ocpp.exceptions import (
@@ -45,6 +45,7 @@ from apps.stations.services import Handshake
 
 logger = logging.getLogger(__name__)
 
+_UNIQUE_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"]{1,64})"')
 RECENT_ANSWERS = 64  # answers kept per connection for repeated unique ids
 CHARGER_ACTIONS = frozenset(
     {
@@ -142,15 +143,14 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             self._on_answer(msg)
 
     async def _refuse_unparsable(self, raw: str, error: OCPPError) -> None:
-        try:
-            unique_id = json.loads(raw)[1]
-        except Exception:  # noqa: BLE001 - nothing identifies the frame: nothing to answer
-            unique_id = None
+        found = _UNIQUE_ID.match(raw)  # the JSON may be broken: find the id the charger waits for anyway
+        unique_id = found.group(1) if found else None
         self._log("in", 0, payload={"raw": raw[:4000]}, result=f"{error.code}", warning=str(error.details)[:500])
         if isinstance(unique_id, str):
-            code_error = (
-                error if not isinstance(error, (ProtocolError,)) else FormationViolationError(details=error.details)
-            )
+            # 1.6 spells it FormationViolation (the package raises the 2.0 FormatViolation / ProtocolError)
+            code_error: OCPPError = error
+            if error.code in ("FormatViolation", "ProtocolError"):
+                code_error = FormationViolationError(details=error.details)
             answer = CallError(unique_id, code_error.code, code_error.description, code_error.details).to_json()
             await self._send(answer)
             self._log("out", 4, unique_id=unique_id, result=code_error.code)

@@ -20,9 +20,9 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.consumer import get_handler_name
 
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
@@ -119,7 +119,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
-        offered = self.scope.get("subprotocols") or []
+        offered = [p for p in self.scope.get("subprotocols") or [] if p]
         if SUBPROTOCOL not in offered:
             logger.warning("ocpp %s refused: subprotocols %s offered, %s required", self.identity, offered, SUBPROTOCOL)
             await self.accept()

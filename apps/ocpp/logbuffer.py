@@ -4,6 +4,7 @@ batches (every OCPP_MESSAGE_LOG_FLUSH_MS, or at 1,000 rows) by one task per even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -79,10 +80,8 @@ class MessageLogBuffer:
     async def _run(self) -> None:
         interval = settings.OCPP_MESSAGE_LOG_FLUSH_MS / 1000
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush()
 

@@ -263,6 +263,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "ocpp": {"level": "WARNING"},  # the ocpp package logs every frame at INFO; our frame log is the MessageLog
     },
 }
 

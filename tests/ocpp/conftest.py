@@ -40,7 +40,13 @@ async def server(transactional_db: None) -> AsyncIterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets"
+        application,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        ws="websockets",
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())

@@ -41,15 +41,34 @@ CASES: list[tuple[str, dict[str, Any], Any, str]] = [
     ("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}, {"status": "Scheduled"}, "accepted"),
     ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "60"}, {"status": "Rejected"}, "rejected"),
     ("ClearCache", {}, {"status": "Accepted"}, "accepted"),
-    ("DataTransfer", {"vendorId": "com.alfen", "messageId": "Ping", "data": "x"}, {"status": "UnknownVendorId"}, "rejected"),
-    ("GetCompositeSchedule", {"connectorId": 1, "duration": 3600}, {"status": "Accepted", "connectorId": 1}, "accepted"),
+    (
+        "DataTransfer",
+        {"vendorId": "com.alfen", "messageId": "Ping", "data": "x"},
+        {"status": "UnknownVendorId"},
+        "rejected",
+    ),
+    (
+        "GetCompositeSchedule",
+        {"connectorId": 1, "duration": 3600},
+        {"status": "Accepted", "connectorId": 1},
+        "accepted",
+    ),
     ("GetLocalListVersion", {}, {"listVersion": 12}, "accepted"),
     ("RemoteStartTransaction", {"connectorId": 1, "idTag": "TAG1"}, {"status": "Accepted"}, "accepted"),
     ("RemoteStopTransaction", {"transactionId": 44}, {"status": "Rejected"}, "rejected"),
-    ("ReserveNow", {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "TAG1", "reservationId": 3},
-     {"status": "Occupied"}, "rejected"),
+    (
+        "ReserveNow",
+        {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "TAG1", "reservationId": 3},
+        {"status": "Occupied"},
+        "rejected",
+    ),
     ("Reset", {"type": "Soft"}, {"status": "Accepted"}, "accepted"),
-    ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}, {"status": "Accepted"}, "accepted"),
+    (
+        "TriggerMessage",
+        {"requestedMessage": "StatusNotification", "connectorId": 1},
+        {"status": "Accepted"},
+        "accepted",
+    ),
     ("UnlockConnector", {"connectorId": 2}, {"status": "Unlocked"}, "accepted"),
     ("UpdateFirmware", {"location": "http://x/fw.bin", "retrieveDate": "2030-01-01T00:00:00Z"}, {}, "accepted"),
 ]
@@ -64,23 +83,25 @@ async def online_charger(station: Station, connect: ConnectCharger, **answers: A
 
 async def send(station: Station, action: str, payload: dict[str, Any], timeout: float = 5) -> Command:
     cp = await db(ChargePoint.objects.get)(pk=station.charge_point.pk)
-    return await services.send_command_async(charge_point=cp, action=action, payload=payload, timeout=timeout, source="test")
+    return await services.send_command_async(
+        charge_point=cp, action=action, payload=payload, timeout=timeout, source="test"
+    )
 
 
-@pytest.mark.parametrize(("action", "payload", "answer", "expected"), CASES, ids=[c[0] for c in CASES])
-async def test_command_reaches_charger_and_answer_is_stored(
-    station: Station, connect: ConnectCharger, action: str, payload: dict[str, Any], answer: Any, expected: str
-) -> None:
-    charger = await online_charger(station, connect, **{action: answer})
+async def test_every_command_reaches_charger_and_answer_is_stored(station: Station, connect: ConnectCharger) -> None:
+    charger = await online_charger(station, connect, **{action: answer for action, _, answer, _ in CASES})
 
-    command = await send(station, action, payload)
+    for action, payload, answer, expected in CASES:
+        command = await send(station, action, payload)
 
-    assert [call[2:] for call in charger.received_calls] == [[action, payload]]
-    assert command.status == expected
-    assert command.response == answer
-    assert command.completed_at is not None
-    events = await db(lambda: list(CommandEvent.objects.filter(command=command).values_list("status", flat=True)))()
-    assert events == ["queued", "sent", expected]
+        assert charger.received_calls[-1][2:] == [action, payload], action
+        assert (command.action, command.status, command.response) == (action, expected, answer)
+        assert command.completed_at is not None
+        events = await db(
+            lambda c=command: list(CommandEvent.objects.filter(command=c).values_list("status", flat=True))
+        )()
+        assert events == ["queued", "sent", expected], action
+    assert len(charger.received_calls) == len(CASES)
 
 
 async def test_get_and_change_configuration_keep_a_snapshot(station: Station, connect: ConnectCharger) -> None:
@@ -90,7 +111,10 @@ async def test_get_and_change_configuration_keep_a_snapshot(station: Station, co
         {"key": "AuthorizationKey", "readonly": False, "value": "secret"},
     ]
     await online_charger(
-        station, connect, GetConfiguration={"configurationKey": keys, "unknownKey": []}, ChangeConfiguration={"status": "Accepted"}
+        station,
+        connect,
+        GetConfiguration={"configurationKey": keys, "unknownKey": []},
+        ChangeConfiguration={"status": "Accepted"},
     )
 
     read = await send(station, "GetConfiguration", {})
@@ -119,14 +143,21 @@ async def test_send_local_list_full_then_differential(station: Station, connect:
     diff = {
         "listVersion": 2,
         "updateType": "Differential",
-        "localAuthorizationList": [{"idTag": "A"}, {"idTag": "C", "idTagInfo": {"status": "Accepted", "parentIdTag": "G"}}],
+        "localAuthorizationList": [
+            {"idTag": "A"},
+            {"idTag": "C", "idTagInfo": {"status": "Accepted", "parentIdTag": "G"}},
+        ],
     }
 
     await send(station, "SendLocalList", full)
     await send(station, "SendLocalList", diff)
 
     entries = await db(
-        lambda: list(LocalListEntry.objects.filter(charge_point=station.charge_point).values_list("id_tag", "status", "parent_id_tag"))
+        lambda: list(
+            LocalListEntry.objects.filter(charge_point=station.charge_point).values_list(
+                "id_tag", "status", "parent_id_tag"
+            )
+        )
     )()
     assert entries == [("B", "Blocked", ""), ("C", "Accepted", "G")]
     assert (await db(ChargePoint.objects.get)(pk=station.charge_point.pk)).local_list_version == 2
@@ -198,7 +229,9 @@ async def test_commands_to_one_charger_are_sent_one_at_a_time(station: Station, 
     assert most == 1
 
 
-async def test_firmware_campaign_progress_follows_status_notifications(station: Station, connect: ConnectCharger) -> None:
+async def test_firmware_campaign_progress_follows_status_notifications(
+    station: Station, connect: ConnectCharger
+) -> None:
     charger = await online_charger(station, connect, UpdateFirmware={})
     image = await db(FirmwareImage.objects.create)(
         tenant=station.tenant, name="Eve", version="6.2.0", file=ContentFile(b"FIRMWARE", name="eve-6.2.0.bin")
@@ -229,9 +262,13 @@ async def test_get_diagnostics_and_upload(station: Station, connect: ConnectChar
     )
     location = charger.received_calls[-1][3]["location"]
     posted = await db(
-        lambda: Client().put(location.removeprefix("http://testserver") + "diag.zip", b"LOGS", content_type="application/zip")
+        lambda: Client().put(
+            location.removeprefix("http://testserver") + "diag.zip", b"LOGS", content_type="application/zip"
+        )
     )()
-    again = await db(lambda: Client().put(location.removeprefix("http://testserver") + "diag.zip", b"X", content_type="x"))()
+    again = await db(
+        lambda: Client().put(location.removeprefix("http://testserver") + "diag.zip", b"X", content_type="x")
+    )()
     await charger.ok("DiagnosticsStatusNotification", {"status": "Uploaded"})
 
     assert command.status == "accepted"
