@@ -14,6 +14,7 @@ from django.db import models
 
 from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.reports.models import ExportJob
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Membership, Tenant
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
@@ -24,6 +25,7 @@ from tests.customers.factories import (
     TokenFactory,
     VehicleFactory,
 )
+from tests.reports.factories import ExportJobFactory
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import ApiKeyFactory, MembershipFactory
 
@@ -45,6 +47,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     Tariff: lambda tenant: TariffFactory(tenant=tenant),
     TariffAssignment: lambda tenant: TariffAssignmentFactory(tenant=tenant),
     ContractPriceList: lambda tenant: ContractPriceListFactory(tenant=tenant),
+    ExportJob: lambda tenant: ExportJobFactory(tenant=tenant),
 }
 
 

@@ -59,7 +59,8 @@ JOINS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "drv": (f"LEFT JOIN {_table(Driver)} drv ON drv.id = tok.driver_id", ("tok",)),
     "bc": (
-        f"LEFT JOIN {_table(BusinessCustomer)} bc ON bc.id = coalesce(tok.business_customer_id, drv.business_customer_id)",
+        f"LEFT JOIN {_table(BusinessCustomer)} bc"
+        " ON bc.id = coalesce(tok.business_customer_id, drv.business_customer_id)",
         ("tok", "drv"),
     ),
 }

@@ -69,9 +69,9 @@ def export_job_create(
     for name, value in (("date_from", date_from), ("date_to", date_to)):
         if value is not None and timezone.is_naive(value):
             errors[name] = ["Give a time zone offset (ISO 8601, e.g. 2025-01-01T00:00:00+01:00)."]
-    if date_from is not None and date_to is not None and "date_from" not in errors and "date_to" not in errors:
-        if date_to <= date_from:
-            errors["date_to"] = ["Must be after date_from."]
+    dates_ok = date_from is not None and date_to is not None and not {"date_from", "date_to"} & set(errors)
+    if dates_ok and date_to <= date_from:  # type: ignore[operator]
+        errors["date_to"] = ["Must be after date_from."]
     bad_status = sorted(set(statuses) - set(SessionStatus.values))
     if bad_status:
         errors["statuses"] = [f"Unknown status {', '.join(bad_status)}; use {', '.join(SessionStatus.values)}."]
