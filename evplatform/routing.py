@@ -2,7 +2,9 @@
 
 from django.urls import URLPattern
 
+from apps.analytics.routing import websocket_urlpatterns as analytics_routes
 from apps.ocpp.routing import websocket_urlpatterns as ocpp_routes
 
 websocket_urlpatterns: list[URLPattern] = []
 websocket_urlpatterns += ocpp_routes  # /ocpp/<identity>: chargers authenticate by HTTP Basic in the consumer
+websocket_urlpatterns += analytics_routes  # /ws/dashboard/: ops dashboard, admin session + tenant scope

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.customers.urls")),
     path("", include("apps.tariffs.urls")),
     path("", include("apps.billing.urls")),
+    path("", include("apps.analytics.urls")),
     path("", include("apps.reports.urls")),
 ]
 

@@ -95,6 +95,15 @@ def ensure_pango() -> None:
         log("WARNING: Pango is missing; PDF invoices need `apt-get install libpango-1.0-0 libpangoft2-1.0-0`")
 
 
+def ensure_chromium() -> None:
+    """The dashboard's end-to-end test drives Debian's Chromium through Playwright (`playwright install`
+    cannot download browsers here); the test skips when /usr/bin/chromium is absent."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    if not apt_install(["chromium"]):
+        log("WARNING: Chromium is missing; the dashboard browser test will skip (`apt-get install chromium`)")
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 
@@ -398,6 +407,7 @@ def drop_stale_test_databases(datadir: Path) -> None:
 
 def cmd_test(pytest_args: list[str]) -> int:
     stack = Stack(purpose="test")
+    ensure_chromium()
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
     if stack.pg_dir is not None:
         drop_stale_test_databases(stack.pg_dir)

@@ -76,12 +76,12 @@ class SessionEnded(Event):
 
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
-    ConnectorStatusChanged: [],
-    ChargePointConnectionChanged: [],
-    CommandFinished: [],
-    SessionStarted: [],
-    SessionMeterUpdated: [],
-    SessionEnded: [],
+    ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
+    ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
+    CommandFinished: ["apps.analytics.subscribers.command_finished"],
+    SessionStarted: ["apps.analytics.subscribers.session_started"],
+    SessionMeterUpdated: ["apps.analytics.subscribers.session_meter_updated"],
+    SessionEnded: ["apps.analytics.subscribers.session_ended"],
 }
 
 

@@ -147,6 +147,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate_alerts", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_webhooks", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_platform_metrics", "schedule": 15.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 
 # --------------------------------------------------------------------------- auth
@@ -215,6 +219,10 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "apps.billing.models.PaymentStatus",
         "PayoutStatusEnum": "apps.billing.models.PayoutStatus",
         "BillingPartyEnum": "apps.billing.models.Party",
+        "AlertKindEnum": "apps.analytics.models.AlertKind",
+        "AlertStatusEnum": "apps.analytics.models.AlertStatus",
+        "WebhookDeliveryStatusEnum": "apps.analytics.models.DeliveryStatus",
+        "InvoiceKindEnum": "apps.billing.models.InvoiceKind",  # "kind" also names the alert kinds
     },
 }
 

@@ -1,0 +1,80 @@
+"""Event subscribers of analytics (listed in apps/core/events.py SUBSCRIBERS): alerts, facts, live push and
+webhook events. They run after the publishing transaction committed; each is quick."""
+
+from __future__ import annotations
+
+from apps.analytics import live, notifications, rules, services
+from apps.analytics.models import SessionFact
+from apps.core import events, metrics
+from apps.stations.models import ChargePoint
+
+
+def _identity(charge_point_id: int) -> str:
+    return ChargePoint.objects.filter(pk=charge_point_id).values_list("identity", flat=True).first() or ""
+
+
+def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
+    rules.on_status(event)
+    document = {
+        "charge_point_id": event.charge_point_id,
+        "identity": _identity(event.charge_point_id),
+        "connector_id": event.connector_id,
+        "status": event.status,
+        "error_code": event.error_code,
+        "previous_status": event.previous_status,
+        "at": event.at.isoformat(),
+    }
+    live.push(event.tenant_id, {"event": "status", **document})
+    notifications.notification_emit(tenant_id=event.tenant_id, type="connector.status_changed", payload=document)
+
+
+def connection_changed(event: events.ChargePointConnectionChanged) -> None:
+    rules.on_connection(event)
+    document = {
+        "charge_point_id": event.charge_point_id,
+        "identity": _identity(event.charge_point_id),
+        "online": event.online,
+        "at": event.at.isoformat(),
+    }
+    live.push(event.tenant_id, {"event": "connection", **document})
+    notifications.notification_emit(tenant_id=event.tenant_id, type="charge_point.connection_changed", payload=document)
+
+
+def command_finished(event: events.CommandFinished) -> None:
+    metrics.COMMAND_RESULTS.labels(action=event.action, status=event.status).inc()
+    rules.on_command(event)
+    notifications.notification_emit(
+        tenant_id=event.tenant_id,
+        type="command.finished",
+        payload={
+            "command_id": event.command_id,
+            "charge_point_id": event.charge_point_id,
+            "action": event.action,
+            "status": event.status,
+        },
+    )
+
+
+def session_started(event: events.SessionStarted) -> None:
+    services.session_fact_record(session_id=event.session_id, kind=SessionFact.Kind.STARTED)
+    live.push(event.tenant_id, {"event": "session_started", "session_id": event.session_id})
+    notifications.notification_emit(
+        tenant_id=event.tenant_id,
+        type="session.started",
+        payload={"session_id": event.session_id, "charge_point_id": event.charge_point_id},
+    )
+
+
+def session_meter_updated(event: events.SessionMeterUpdated) -> None:
+    rules.on_meter(event)
+    live.push(event.tenant_id, {"event": "meter", "session_id": event.session_id, "energy_wh": event.energy_wh})
+
+
+def session_ended(event: events.SessionEnded) -> None:
+    fact = services.session_fact_record(session_id=event.session_id, kind=SessionFact.Kind.ENDED)
+    rules.on_session_ended(event)
+    live.push(event.tenant_id, {"event": "session_ended", "session_id": event.session_id})
+    payload = {"session_id": event.session_id, "charge_point_id": event.charge_point_id}
+    if fact is not None:
+        payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}
+    notifications.notification_emit(tenant_id=event.tenant_id, type="session.ended", payload=payload)
