@@ -55,6 +55,10 @@ Ranking and the fairness tie-breaker
   (time to departure minus the time needed at the car's maximum), then as equal share. Step 3a gives
   each car its needed rate in that order; the rest is shared as in equal share.
 
+Idle sessions (known to need no more energy, or drawing nothing so that the draw cap is the minimum)
+are ranked last in a tier of their own, whatever the strategy: they keep the minimum only when room
+is left after everyone else has been served.
+
 Redistribution of unused power
 ------------------------------
 A car whose measured draw is more than ``unused_threshold_a`` (DC: ``unused_threshold_w``) below the
@@ -71,7 +75,7 @@ import math
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from apps.energy.limits import (
@@ -198,6 +202,7 @@ class OptimizerConfig:
     default_ac_max_current_a: float = 32.0  # when neither the car nor any node says
     default_dc_max_power_w: float = 50_000.0
     default_dwell: timedelta = timedelta(hours=8)  # departure when unknown: start + dwell
+    default_departure_local: time | None = None  # or: the next such local time after the start (depots)
     default_battery_wh: float = 60_000.0
     default_need_fraction: float = 0.8  # need when unknown: this share of the battery minus delivered
     departure_safety: float = 0.9  # aim to be done after this share of the time left
@@ -683,8 +688,28 @@ class _Run:
         for c, coef in self.s_cons[i]:
             load[c] += coef * delta
 
+    def _default_departure(self, s: Session) -> datetime:
+        cfg = self.cfg
+        start = s.started_at or self.at
+        if cfg.default_departure_local is None:
+            return start + cfg.default_dwell
+        # The next wall-clock `default_departure_local` after the start, in the site's zone (DST-safe).
+        tz = zone(self.site.timezone)
+        local = start.astimezone(tz)
+        candidate = datetime.combine(local.date(), cfg.default_departure_local, tzinfo=tz)
+        if candidate <= local:
+            candidate = datetime.combine(local.date() + timedelta(days=1), cfg.default_departure_local, tzinfo=tz)
+        return candidate.astimezone(start.tzinfo)
+
     def _needed_level(self, i: int) -> tuple[float, float]:
-        """(level needed to finish by the departure, laxity in hours)."""
+        """(level needed to finish by the departure, laxity in hours).
+
+        Unknown need: ``default_need_fraction`` of the battery minus what was delivered. Unknown
+        departure: ``default_departure_local`` (next such local time after the start) or start +
+        ``default_dwell``; once that guess has passed the session has no deadline (needed level 0,
+        infinite laxity): it still gets its fair share, but no urgency it cannot justify.
+        A known departure in the past means "late": it is the most urgent (its maximum).
+        """
         s, cfg = self.sessions[i], self.cfg
         if s.energy_needed_wh is not None:
             need = max(float(s.energy_needed_wh), 0.0)
@@ -694,7 +719,9 @@ class _Run:
         if s.departure is not None:
             dep = s.departure
         else:
-            dep = max((s.started_at or self.at) + cfg.default_dwell, self.at + timedelta(hours=1))
+            dep = self._default_departure(s)
+            if dep <= self.at:
+                return 0.0, INF
         hours = (dep - self.at).total_seconds() / 3600.0
         if need <= 0:
             return 0.0, INF
@@ -707,29 +734,44 @@ class _Run:
 
     # ---------------------------------------------------------------------------------------------
     def _rank(self) -> list[list[int]]:
-        """Tiers of controllable session indices, each in rank order."""
+        """Tiers of controllable session indices, each in rank order.
+
+        Idle sessions (known to need nothing more, or drawing nothing: capped at the minimum by their
+        measured draw) form a last tier, so they keep the minimum only if room is left after the others.
+        """
         cfg = self.cfg
         q = cfg.rotation_quantum_wh
         idx = [i for i in range(len(self.sessions)) if self.s_control[i]]
         ss = self.sessions
         self.need_level: dict[int, float] = {}
+        idle = {
+            i: (ss[i].energy_needed_wh is not None and ss[i].energy_needed_wh <= 0)
+            or (self.draw_capped[i] and self.s_max[i] <= self.s_min[i] + _EPS)
+            for i in idx
+        }
+        lax: dict[int, float] = {}
         if self.strat is Strategy.DEPARTURE_AWARE:
-            lax: dict[int, float] = {}
             for i in idx:
                 self.need_level[i], lax[i] = self._needed_level(i)
-            key = {i: (-ss[i].priority, lax[i], math.floor(ss[i].energy_delivered_wh / q), _crc(ss[i].id)) for i in idx}
-        else:
-            key = {i: (-ss[i].priority, 0.0, math.floor(ss[i].energy_delivered_wh / q), _crc(ss[i].id)) for i in idx}
+        key = {
+            i: (
+                idle[i],
+                -ss[i].priority,
+                lax.get(i, 0.0),
+                math.floor(ss[i].energy_delivered_wh / q),
+                _crc(ss[i].id),
+            )
+            for i in idx
+        }
         idx.sort(key=key.__getitem__)
         self.rank_pos = {i: pos for pos, i in enumerate(idx)}
-        if self.strat is Strategy.EQUAL_SHARE:
-            return [idx] if idx else []
         tiers: list[list[int]] = []
-        last: int | None = None
+        last: tuple[bool, int] | None = None
         for i in idx:
-            if ss[i].priority != last:
+            tier_key = (idle[i], 0 if self.strat is Strategy.EQUAL_SHARE or idle[i] else ss[i].priority)
+            if tier_key != last:
                 tiers.append([])
-                last = ss[i].priority
+                last = tier_key
             tiers[-1].append(i)
         return tiers
 

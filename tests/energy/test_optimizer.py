@@ -389,12 +389,23 @@ def test_redistribution_is_stable_and_gives_power_back_when_the_car_wants_more()
     assert (hungry.sessions["s0"].level_a, hungry.sessions["s1"].level_a) == (16.0, 16.0)
 
 
-def test_a_paused_car_keeps_the_minimum() -> None:
-    site = site_with(2, grid_a=32.0)
+def test_a_paused_car_keeps_the_minimum_only_when_room_is_left_after_the_others() -> None:
+    paused = ac(0, measured_current_a=0.0, previous_limit_a=16.0)
 
-    result = run(site, [ac(0, measured_current_a=0.0, previous_limit_a=16.0), ac(1)])
+    tight = run(site_with(2, grid_a=32.0), [paused, ac(1)])
+    roomy = run(site_with(2, grid_a=40.0), [paused, ac(1)])
 
-    assert levels(result) == {"s0": 6.0, "s1": 26.0}
+    assert levels(tight) == {"s0": 0.0, "s1": 32.0}
+    assert levels(roomy) == {"s0": 6.0, "s1": 32.0}
+
+
+def test_a_car_known_to_need_nothing_more_is_served_last_even_with_a_higher_priority() -> None:
+    site = site_with(2, grid_a=32.0, strategy=Strategy.PRIORITY)
+    done = ac(0, priority=9, energy_needed_wh=0.0)
+
+    result = run(site, [done, ac(1, priority=0)])
+
+    assert levels(result) == {"s0": 0.0, "s1": 32.0}
 
 
 def test_dc_redistribution_works_in_watts() -> None:
