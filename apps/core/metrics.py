@@ -25,7 +25,7 @@ OCPP_LATENCY = Histogram(
 COMMAND_RESULTS = Counter("evp_command_results_total", "Final results of commands to chargers", ["action", "status"])
 
 # --- background work
-CELERY_QUEUE_DEPTH = Gauge("evp_celery_queue_depth", "Messages waiting in a Celery queue (Redis list length)", ["queue"])
+CELERY_QUEUE_DEPTH = Gauge("evp_celery_queue_depth", "Messages waiting in a Celery queue (Redis length)", ["queue"])
 JOB_DURATION = Histogram(
     "evp_job_duration_seconds",
     "Duration of background jobs",
