@@ -12,11 +12,18 @@ from typing import Any
 
 from django.db import models
 
+from apps.analytics.models import Alert, AlertRule, WebhookDelivery, WebhookSubscription
 from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.reports.models import ExportJob
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Membership, Tenant
+from tests.analytics.factories import (
+    AlertFactory,
+    AlertRuleFactory,
+    WebhookDeliveryFactory,
+    WebhookSubscriptionFactory,
+)
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
 from tests.customers.factories import (
     BusinessCustomerFactory,
@@ -47,6 +54,10 @@ MAKERS: dict[type[models.Model], Maker] = {
     Tariff: lambda tenant: TariffFactory(tenant=tenant),
     TariffAssignment: lambda tenant: TariffAssignmentFactory(tenant=tenant),
     ContractPriceList: lambda tenant: ContractPriceListFactory(tenant=tenant),
+    AlertRule: lambda tenant: AlertRuleFactory(tenant=tenant),
+    Alert: lambda tenant: AlertFactory(tenant=tenant),
+    WebhookSubscription: lambda tenant: WebhookSubscriptionFactory(tenant=tenant),
+    WebhookDelivery: lambda tenant: WebhookDeliveryFactory(tenant=tenant),
     ExportJob: lambda tenant: ExportJobFactory(tenant=tenant),
 }
 
