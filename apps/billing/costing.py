@@ -97,12 +97,15 @@ def _energy_samples(session: ChargingSession) -> list[Any]:
     return samples
 
 
-def session_final_cost(session: ChargingSession, *, ad_hoc: bool = False) -> SessionPrice:
+def session_final_cost(
+    session: ChargingSession, *, ad_hoc: bool = False, business_customer_id: int | None = None
+) -> SessionPrice:
     """ADAPTER: a completed session's final cost. The one place billing asks the pricing engine.
 
     Today it prices the session from its meter values with the tariff that applied at its start
-    (`apps.tariffs.selectors.tariff_for` + `session_cost`). Replace the body with a read of the stored
-    CDR cost once sessions keep one.
+    (`apps.tariffs.selectors.tariff_for` + `session_cost`), with the business customer's contract price list
+    valid at the start when there is one. Replace the body with a read of the stored CDR cost once sessions
+    keep one.
     """
     from apps.tariffs import selectors as tariff_selectors
 
@@ -120,15 +123,51 @@ def session_final_cost(session: ChargingSession, *, ad_hoc: bool = False) -> Ses
     )
     if tariff is None:
         raise ApplicationError(f"No tariff applies to session {session.pk}.", code="session_not_priced")
-    _periods, breakdown = tariff_selectors.session_cost(
-        tariff=tariff,
-        samples=_energy_samples(session),
-        start=session.started_at,
-        stop=session.stopped_at,
-        time_zone=location.timezone if location is not None else session.tenant.timezone,
-        vat_rate=session.tenant.default_vat_rate,
+    price_list = (
+        tariff_selectors.price_list_for(business_customer_id=business_customer_id, at=session.started_at)
+        if business_customer_id is not None
+        else None
     )
+    try:
+        _periods, breakdown = tariff_selectors.session_cost(
+            tariff=tariff,
+            samples=_energy_samples(session),
+            start=session.started_at,
+            stop=session.stopped_at,
+            time_zone=location.timezone if location is not None else session.tenant.timezone,
+            vat_rate=session.tenant.default_vat_rate,
+            price_list=price_list,
+        )
+    except ValueError as exc:  # the engine's PricingError / TariffFormatError
+        raise ApplicationError(f"Session {session.pk} cannot be priced: {exc}", code="session_not_priced") from exc
     return price_from_breakdown(breakdown)
+
+
+def contract_monthly_fee(
+    *, business_customer_id: int, tenant_vat_rate: Decimal, at: dt.datetime
+) -> tuple[str, PricedDimension] | None:
+    """ADAPTER: the monthly fee of the business customer's contract price list valid at `at` (the period's
+    start), as an invoice line's price. The pricing engine leaves monthly fees to the invoice run."""
+    from apps.tariffs import selectors as tariff_selectors
+    from apps.tariffs.pricing import round_money
+
+    price_list = tariff_selectors.price_list_for(business_customer_id=business_customer_id, at=at)
+    if price_list is None or not price_list.monthly_fee:
+        return None
+    rate = price_list.vat_rate if price_list.vat_rate is not None else tenant_vat_rate
+    fee = Decimal(price_list.monthly_fee)
+    excl = round_money(fee, price_list.currency)
+    incl = round_money(fee * (1 + Decimal(rate) / 100), price_list.currency)
+    return (
+        f"Monthly fee ({price_list.name})",
+        PricedDimension(
+            dimension="MONTHLY_FEE",
+            description=f"monthly fee {excl}",
+            excl_vat=excl,
+            vat_rate=Decimal(rate).quantize(Decimal("0.01")),
+            incl_vat=incl,
+        ),
+    )
 
 
 def vat_summary(prices: Iterable[tuple[Decimal, Decimal, Decimal]]) -> list[dict[str, str]]:

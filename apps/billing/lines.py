@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from apps.billing.costing import SessionPrice
+from apps.billing.costing import PricedDimension, SessionPrice
 from apps.billing.models import InvoiceLine
 from apps.sessions.models import ChargingSession
 
@@ -82,6 +82,27 @@ def invoice_line_from_session(*, session: ChargingSession, price: SessionPrice, 
         total_vat=price.total_vat,
         total_incl_vat=price.total_incl_vat,
         meter_verification=meter_verification_reference(session),
+    )
+
+
+def invoice_fee_line(*, description: str, price: PricedDimension, position: int) -> InvoiceLine:
+    """An unsaved line for a fee that belongs to no session (e.g. a contract's monthly fee)."""
+    return InvoiceLine(
+        position=position,
+        description=description,
+        components=[
+            {
+                "dimension": price.dimension,
+                "description": price.description,
+                "excl_vat": f"{price.excl_vat:.2f}",
+                "vat_rate": f"{price.vat_rate:.2f}",
+                "incl_vat": f"{price.incl_vat:.2f}",
+            }
+        ],
+        vat_rate=price.vat_rate,
+        total_excl_vat=price.excl_vat,
+        total_vat=price.vat,
+        total_incl_vat=price.incl_vat,
     )
 
 

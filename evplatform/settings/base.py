@@ -152,6 +152,9 @@ CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedul
 CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_webhooks", "schedule": 30.0}
 CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_platform_metrics", "schedule": 15.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
+# the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
+CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
+CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_reconcile", "schedule": 300.0}
 
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "tenants.User"

@@ -320,3 +320,32 @@ def test_db_trigger_exists() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'billing_%' ORDER BY tgname")
         assert [r[0] for r in cursor.fetchall()] == ["billing_invoice_immutable", "billing_invoiceline_immutable"]
+
+
+# --------------------------------------------------------------------------- with the real pricing engine
+
+
+def test_monthly_run_prices_through_the_tariffs_engine_with_the_contract_price_list(tenant_a: Tenant) -> None:
+    # given the tenant's default tariff 0.39/kWh + 19 % VAT and the fleet's price list: 10 % off, 0.50 per
+    # session, 9.90 per month (19 % VAT)
+    from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory
+
+    TariffAssignmentFactory(tenant=tenant_a)
+    customer, _sessions = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    ContractPriceListFactory(tenant=tenant_a, business_customer=customer, vat_rate=Decimal("19"))
+
+    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
+
+    # per session: 22.5 kWh x 0.351 = 7.8975 -> 7.90 excl., x 1.19 = 9.398025 -> 9.40 incl.; session fee 0.50
+    # -> 0.595 -> 0.60 incl.; monthly fee 9.90 -> 11.781 -> 11.78 incl.
+    # invoice: excl. 2 x (7.90 + 0.50) + 9.90 = 26.70; incl. 2 x (9.40 + 0.60) + 11.78 = 31.78
+    assert report.unpriced_sessions == {}
+    invoice = Invoice.objects.get(business_customer=customer)
+    assert invoice.number == report.issued[0]
+    assert (invoice.total_excl_vat, invoice.total_incl_vat) == (Decimal("26.70"), Decimal("31.78"))
+    lines = list(invoice.lines.order_by("position"))
+    assert [line.total_incl_vat for line in lines] == [Decimal("10.00"), Decimal("10.00"), Decimal("11.78")]
+    assert [c["dimension"] for c in lines[0].components] == ["ENERGY", "CONTRACT_FEE"]
+    assert lines[2].session_id is None
+    assert lines[2].description.startswith("Monthly fee")
+    assert invoice.total_incl_vat == sum((line.total_incl_vat for line in lines), Decimal(0))

@@ -17,8 +17,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.billing import costing
-from apps.billing.costing import SessionPrice, vat_summary
-from apps.billing.lines import invoice_line_from_session, line_vat_parts
+from apps.billing.costing import PricedDimension, SessionPrice, vat_summary
+from apps.billing.lines import invoice_fee_line, invoice_line_from_session, line_vat_parts
 from apps.billing.models import (
     Invoice,
     InvoiceEvent,
@@ -101,6 +101,7 @@ def invoice_create_draft(
     business_customer: BusinessCustomer | None = None,
     driver: Driver | None = None,
     receipt_session_id: int | None = None,
+    fees: Sequence[tuple[str, PricedDimension]] = (),
     actor: User | None = None,
 ) -> Invoice:
     """A draft with one line per session, built by `invoice_line_from_session`. Raises Conflict on a duplicate."""
@@ -133,6 +134,10 @@ def invoice_create_draft(
         for index, (session, price) in enumerate(
             sorted(priced_sessions, key=lambda sp: (sp[0].started_at, sp[0].pk)), 1
         )
+    ]
+    lines += [
+        invoice_fee_line(description=description, price=fee, position=len(lines) + index)
+        for index, (description, fee) in enumerate(fees, 1)
     ]
     _set_totals(invoice, lines)
     try:
@@ -493,7 +498,7 @@ def invoice_draft_for_customer(
         tenant=tenant, period_start=period_start, period_end=period_end, business_customer_id=business_customer.pk
     ).get(business_customer.pk, [])
     unpriced: dict[int, str] = {}
-    priced = _priced(tenant, sessions, pricer or costing.session_final_cost, unpriced)
+    priced = _priced(tenant, sessions, pricer or _contract_pricer(business_customer.pk), unpriced)
     if unpriced:
         raise ApplicationError(
             f"{len(unpriced)} session(s) cannot be priced.",
@@ -508,8 +513,23 @@ def invoice_draft_for_customer(
         period_end=period_end,
         priced_sessions=priced,
         business_customer=business_customer,
+        fees=_monthly_fees(tenant, business_customer.pk, period_start),
         actor=actor,
     )
+
+
+def _contract_pricer(business_customer_id: int) -> Pricer:
+    return lambda session: costing.session_final_cost(session, business_customer_id=business_customer_id)
+
+
+def _monthly_fees(
+    tenant: Tenant, business_customer_id: int, period_start: dt.date
+) -> list[tuple[str, PricedDimension]]:
+    start = dt.datetime.combine(period_start, dt.time(), tzinfo=zoneinfo.ZoneInfo(tenant.timezone))
+    fee = costing.contract_monthly_fee(
+        business_customer_id=business_customer_id, tenant_vat_rate=tenant.default_vat_rate, at=start
+    )
+    return [fee] if fee is not None else []
 
 
 def invoicing_run_month(
@@ -522,7 +542,6 @@ def invoicing_run_month(
     instead of issuing twice), a draft left behind by a crash is issued. Sessions count for the month in
     which they stopped (tenant's local time) and are never billed twice.
     """
-    price = pricer or costing.session_final_cost
     period_start, period_end = _month_bounds(year, month)
     by_customer = _customer_sessions(tenant=tenant, period_start=period_start, period_end=period_end)
     report = RunReport()
@@ -541,6 +560,7 @@ def invoicing_run_month(
             continue
         try:
             if existing is None:
+                price = pricer or _contract_pricer(customer_id)
                 priced = _priced(tenant, by_customer[customer_id], price, report.unpriced_sessions)
                 if not priced:
                     continue
@@ -550,6 +570,7 @@ def invoicing_run_month(
                     period_end=period_end,
                     priced_sessions=priced,
                     business_customer=customer,
+                    fees=_monthly_fees(tenant, customer_id, period_start),
                 )
             issued = invoice_issue(invoice=existing, render=render)
             report.issued.append(issued.number)
