@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.billing.urls")),
     path("", include("apps.analytics.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.stations.urls")),
 ]
 
 urlpatterns = [

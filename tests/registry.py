@@ -15,7 +15,19 @@ from django.db import models
 from apps.analytics.models import Alert, AlertRule, WebhookDelivery, WebhookSubscription
 from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
+from apps.sessions.models import ChargingSession, TransactionAnomaly
+from apps.stations.models import (
+    ChargePoint,
+    Command,
+    Connector,
+    DiagnosticsUpload,
+    Evse,
+    FirmwareCampaign,
+    FirmwareImage,
+    Location,
+)
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Membership, Tenant
 from tests.analytics.factories import (
@@ -25,6 +37,7 @@ from tests.analytics.factories import (
     WebhookSubscriptionFactory,
 )
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
+from tests.charging.factories import ChargingSessionFactory, TransactionAnomalyFactory
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -32,7 +45,18 @@ from tests.customers.factories import (
     TokenFactory,
     VehicleFactory,
 )
+from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
+from tests.stations.factories import (
+    ChargePointFactory,
+    CommandFactory,
+    ConnectorFactory,
+    DiagnosticsUploadFactory,
+    EvseFactory,
+    FirmwareCampaignFactory,
+    FirmwareImageFactory,
+    LocationFactory,
+)
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import ApiKeyFactory, MembershipFactory
 
@@ -59,6 +83,17 @@ MAKERS: dict[type[models.Model], Maker] = {
     WebhookSubscription: lambda tenant: WebhookSubscriptionFactory(tenant=tenant),
     WebhookDelivery: lambda tenant: WebhookDeliveryFactory(tenant=tenant),
     ExportJob: lambda tenant: ExportJobFactory(tenant=tenant),
+    Location: lambda tenant: LocationFactory(tenant=tenant),
+    ChargePoint: lambda tenant: ChargePointFactory(tenant=tenant),
+    Evse: lambda tenant: EvseFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    Connector: lambda tenant: ConnectorFactory(evse=EvseFactory(charge_point=ChargePointFactory(tenant=tenant))),
+    Command: lambda tenant: CommandFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    FirmwareImage: lambda tenant: FirmwareImageFactory(tenant=tenant),
+    FirmwareCampaign: lambda tenant: FirmwareCampaignFactory(tenant=tenant),
+    DiagnosticsUpload: lambda tenant: DiagnosticsUploadFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    MessageLog: lambda tenant: MessageLogFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    ChargingSession: lambda tenant: ChargingSessionFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    TransactionAnomaly: lambda tenant: TransactionAnomalyFactory(charge_point=ChargePointFactory(tenant=tenant)),
 }
 
 

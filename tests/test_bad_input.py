@@ -21,7 +21,7 @@ CASES = [(r, m) for r in WRITE_ROUTES for m in r.actions if m in ("post", "put",
 
 
 def writable_fields(route: Route) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
-    serializer = route.viewset.serializer_class()  # type: ignore[misc]
+    serializer = (route.serializer_class or route.viewset.serializer_class)()  # type: ignore[misc]
     return {name: field for name, field in serializer.fields.items() if not field.read_only}
 
 

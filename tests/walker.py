@@ -18,6 +18,7 @@ class Route:
     viewset: type[TenantScopedViewSet]
     actions: dict[str, str]  # HTTP method -> viewset action
     detail: bool
+    serializer_class: Any = None  # an @action's own input serializer (`@action(serializer_class=...)`), if any
 
     @property
     def model(self) -> type[models.Model]:
@@ -46,7 +47,8 @@ def api_routes() -> list[Route]:
             continue
         assert issubclass(cls, TenantScopedViewSet), f"{path}: API viewsets must build on TenantScopedViewSet"
         assert pattern.name is not None
-        routes.append(Route(pattern.name, cls, dict(actions), detail="<pk>" in path))
+        serializer_class = getattr(pattern.callback, "initkwargs", {}).get("serializer_class")
+        routes.append(Route(pattern.name, cls, dict(actions), detail="<pk>" in path, serializer_class=serializer_class))
     assert routes, "no API routes found"
     return routes
 

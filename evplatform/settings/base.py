@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "apps.analytics.models.AlertStatus",
         "WebhookDeliveryStatusEnum": "apps.analytics.models.DeliveryStatus",
         "InvoiceKindEnum": "apps.billing.models.InvoiceKind",  # "kind" also names the alert kinds
+        "ChargePointStatusEnum": "apps.stations.models.ChargePointStatus",
+        "CommandStatusEnum": "apps.stations.models.CommandStatus",
     },
 }
 

@@ -143,26 +143,33 @@ class Charger:
 ConnectCharger = Callable[..., Awaitable[Charger]]
 
 
+async def open_charger(
+    base_url: str, identity: str, password: str | None, *, subprotocols: tuple[str, ...] = ("ocpp1.6",)
+) -> Charger:
+    headers = auth_header(identity, password) if password is not None else {}
+    ws = await websockets.connect(
+        f"{base_url}/ocpp/{identity}",
+        subprotocols=list(subprotocols),  # type: ignore[arg-type]
+        additional_headers=headers,
+        open_timeout=10,
+    )
+    charger = Charger(ws)
+    charger.start()
+    return charger
+
+
 @pytest.fixture
 async def connect(server: str) -> AsyncIterator[ConnectCharger]:
     opened: list[Charger] = []
 
-    async def open_charger(
+    async def connect_charger(
         identity: str, password: str | None, *, subprotocols: tuple[str, ...] = ("ocpp1.6",)
     ) -> Charger:
-        headers = auth_header(identity, password) if password is not None else {}
-        ws = await websockets.connect(
-            f"{server}/ocpp/{identity}",
-            subprotocols=list(subprotocols),  # type: ignore[arg-type]
-            additional_headers=headers,
-            open_timeout=10,
-        )
-        charger = Charger(ws)
-        charger.start()
+        charger = await open_charger(server, identity, password, subprotocols=subprotocols)
         opened.append(charger)
         return charger
 
-    yield open_charger
+    yield connect_charger
     for charger in opened:
         await charger.close()
 

@@ -3,9 +3,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.stations.models import (
+    ChargePoint,
+    Command,
+    Connector,
+    DiagnosticsUpload,
+    Evse,
+    FirmwareCampaign,
+    FirmwareImage,
+    Location,
+)
 from tests.tenants.factories import TenantFactory
 
 
@@ -59,3 +69,31 @@ class CommandFactory(DjangoModelFactory[Command]):
     tenant = factory.SelfAttribute("charge_point.tenant")
     action = "Reset"
     payload = factory.LazyFunction(lambda: {"type": "Soft"})
+
+
+class FirmwareImageFactory(DjangoModelFactory[FirmwareImage]):
+    class Meta:
+        model = FirmwareImage
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "Eve firmware"
+    version = factory.Sequence(lambda n: f"6.{n}.0")
+    file = factory.django.FileField(filename="firmware.bin", data=b"FW")
+
+
+class FirmwareCampaignFactory(DjangoModelFactory[FirmwareCampaign]):
+    class Meta:
+        model = FirmwareCampaign
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    firmware = factory.SubFactory(FirmwareImageFactory, tenant=factory.SelfAttribute("..tenant"))
+    retrieve_at = factory.LazyFunction(timezone.now)
+
+
+class DiagnosticsUploadFactory(DjangoModelFactory[DiagnosticsUpload]):
+    class Meta:
+        model = DiagnosticsUpload
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")

@@ -1,0 +1,265 @@
+"""The ops console: charge points with live status, their frames, and every OCPP command as a button.
+
+It lives in the interface layer because it shows the frame log (`MessageLog`) next to the domain state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from apps.core.errors import ApplicationError
+from apps.ocpp.models import MessageLog
+from apps.stations import services as station_services
+from apps.stations.models import ChargePoint, Evse, FirmwareImage
+from apps.stations.tasks import firmware_campaign_run
+from apps.tenants.scoping import TenantScopedAdmin
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "CancelReservation": {"reservationId": 1},
+    "ChangeAvailability": {"connectorId": 0, "type": "Inoperative"},
+    "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
+    "ClearCache": {},
+    "ClearChargingProfile": {"id": 1},
+    "DataTransfer": {"vendorId": "com.vendor", "messageId": "", "data": ""},
+    "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
+    "GetConfiguration": {},
+    "GetDiagnostics": {},
+    "GetLocalListVersion": {},
+    "RemoteStartTransaction": {"connectorId": 1, "idTag": "OPS"},
+    "RemoteStopTransaction": {"transactionId": 1},
+    "ReserveNow": {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "OPS", "reservationId": 1},
+    "Reset": {"type": "Soft"},
+    "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
+    "SetChargingProfile": {
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
+        },
+    },
+    "TriggerMessage": {"requestedMessage": "StatusNotification"},
+    "UnlockConnector": {"connectorId": 1},
+    "UpdateFirmware": {"location": "https://…/firmware.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
+}
+
+
+class CommandForm(forms.Form):
+    payload = forms.JSONField(help_text="OCPP 1.6 request payload (camelCase, as on the wire).")
+    timeout = forms.IntegerField(min_value=1, max_value=120, initial=30)
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    firmware = forms.ModelChoiceField(queryset=FirmwareImage.objects.none())
+    retrieve_at = forms.DateTimeField(initial=timezone.now)
+
+
+class EvseInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Evse
+    extra = 0
+    fields = ["connector_id", "evse_uid", "status", "error_code", "status_info", "status_at"]
+    readonly_fields = ["status", "error_code", "status_info", "status_at"]
+
+
+class OnlineFilter(admin.SimpleListFilter):
+    title = "connection"
+    parameter_name = "connection"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("online", "Online"), ("offline", "Offline")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in ("online", "offline"):
+            return queryset.filter(online=self.value() == "online")
+        return queryset
+
+
+@admin.register(ChargePoint)
+class ChargePointAdmin(TenantScopedAdmin):
+    change_form_template = "admin/ocpp/chargepoint/change_form.html"
+    list_display = [
+        "identity", "tenant", "location", "connection", "status", "last_seen_at", "vendor", "model",
+        "firmware_version", "registration_status",
+    ]  # fmt: skip
+    list_filter = [OnlineFilter, "status", "registration_status", "vendor", "tenant"]
+    search_fields = ["identity", "vendor", "model", "serial_number", "charge_box_serial_number", "location__name"]
+    list_select_related = ["tenant", "location"]
+    autocomplete_fields: list[str] = []
+    readonly_fields = [
+        "online", "last_seen_at", "last_heartbeat_at", "last_boot_at", "connected_at", "status", "error_code",
+        "vendor_error_code", "status_info", "status_at", "vendor", "model", "serial_number",
+        "charge_box_serial_number", "firmware_version", "iccid", "imsi", "meter_type", "meter_serial_number",
+        "configuration", "configuration_read_at", "local_list_version", "firmware_status", "firmware_status_at",
+        "diagnostics_status", "diagnostics_status_at", "password_changed_at", "recent_messages",
+    ]  # fmt: skip
+    inlines = [EvseInline]
+    actions = ["soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
+
+    @admin.display(description="connection", ordering="online")
+    def connection(self, obj: ChargePoint) -> str:
+        colour, label = ("#15803d", "online") if obj.online else ("#b91c1c", "offline")
+        return format_html('<b style="color:{}">●</b> {}', colour, label)
+
+    @admin.display(description="recent frames")
+    def recent_messages(self, obj: ChargePoint) -> str:
+        rows = MessageLog.objects.filter(charge_point=obj).order_by("-created_at", "-id")[:25]
+        url = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={obj.pk}"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+                    row.direction,
+                    row.get_kind_display(),
+                    row.action,
+                    row.result,
+                    json.dumps(row.payload)[:160],
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>at</th><th>dir</th><th>type</th><th>action</th><th>result</th><th>payload</th></tr>{}"
+            '</table><a href="{}">all frames of this charger</a>',
+            body,
+            url,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<path:object_id>/command/<str:action>/",
+                self.admin_site.admin_view(self.command_view),
+                name="ocpp_chargepoint_command",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra_context = {**(extra_context or {}), "ocpp_commands": station_services.SERVER_ACTIONS}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def command_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        self._ensure_visible(request, object_id)
+        charge_point = self.get_queryset(request).get(pk=object_id)
+        if action not in station_services.SERVER_ACTIONS:
+            raise Http404("Unknown command.")
+        if not self.has_change_permission(request, charge_point):
+            raise Http404("No such object.")
+        form = CommandForm(request.POST or None, initial={"payload": EXAMPLES.get(action, {}), "timeout": 30})
+        if request.method == "POST" and form.is_valid():
+            self._send(request, charge_point, action, form.cleaned_data["payload"], form.cleaned_data["timeout"])
+            return HttpResponseRedirect(reverse("admin:stations_chargepoint_change", args=[charge_point.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{action} → {charge_point.identity}",
+            "form": form,
+            "charge_point": charge_point,
+            "opts": self.model._meta,
+            "action": action,
+        }
+        return TemplateResponse(request, "admin/ocpp/chargepoint/command.html", context)
+
+    def _send(self, request: HttpRequest, charge_point: ChargePoint, action: str, payload: Any, timeout: int) -> None:
+        try:
+            if action == "GetDiagnostics" and "location" not in payload:
+                _, command = station_services.diagnostics_request(
+                    charge_point=charge_point, requested_by=request.user, timeout=timeout, source="admin", **payload
+                )
+            else:
+                command = station_services.send_command(
+                    charge_point=charge_point,
+                    action=action,
+                    payload=payload,
+                    requested_by=request.user,
+                    timeout=timeout,
+                    source="admin",
+                )
+        except ApplicationError as error:
+            messages.error(request, f"{charge_point.identity}: {action}: {error.message}")
+            return
+        level = messages.SUCCESS if command.status == "accepted" else messages.WARNING
+        detail = command.error or json.dumps(command.response)
+        messages.add_message(request, level, f"{charge_point.identity}: {action} {command.status}: {detail}")
+
+    def _bulk(self, request: HttpRequest, queryset: Any, action: str, payload: dict[str, Any]) -> None:
+        for charge_point in queryset:
+            if self.has_change_permission(request, charge_point):
+                self._send(request, charge_point, action, payload, timeout=15)
+
+    @admin.action(description="Reset (soft) selected charge points")
+    def soft_reset(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, "Reset", {"type": "Soft"})
+
+    @admin.action(description="Trigger a StatusNotification")
+    def trigger_status(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
+
+    @admin.action(description="Read configuration (GetConfiguration)")
+    def read_configuration(self, request: HttpRequest, queryset: Any) -> None:
+        self._bulk(request, queryset, "GetConfiguration", {})
+
+    @admin.action(description="Start a firmware update campaign")
+    def start_firmware_campaign(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        chargers = [cp for cp in queryset if self.has_change_permission(request, cp)]
+        tenants = {cp.tenant_id for cp in chargers}
+        if len(tenants) != 1:
+            messages.error(request, "Select chargers of exactly one tenant (that you may operate).")
+            return None
+        form = CampaignForm(request.POST if "apply" in request.POST else None)
+        form.fields["firmware"].queryset = FirmwareImage.objects.filter(tenant_id__in=tenants)  # type: ignore[attr-defined]
+        if "apply" in request.POST and form.is_valid():
+            with transaction.atomic():
+                campaign = station_services.firmware_campaign_create(
+                    tenant=chargers[0].tenant,
+                    name=form.cleaned_data["name"],
+                    firmware=form.cleaned_data["firmware"],
+                    charge_points=chargers,
+                    retrieve_at=form.cleaned_data["retrieve_at"],
+                    created_by=request.user,
+                )
+                transaction.on_commit(lambda: firmware_campaign_run.delay(campaign.pk))
+            messages.success(request, f"Campaign {campaign.name} started for {len(chargers)} charge points.")
+            return HttpResponseRedirect(reverse("admin:stations_firmwarecampaign_change", args=[campaign.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Firmware update campaign",
+            "form": form,
+            "chargers": chargers,
+            "opts": self.model._meta,
+            "action_name": "start_firmware_campaign",
+            "files_base_url": settings.OCPP_FILES_BASE_URL,
+        }
+        return TemplateResponse(request, "admin/ocpp/chargepoint/campaign.html", context)
+
+
+@admin.register(MessageLog)
+class MessageLogAdmin(TenantScopedAdmin):
+    """Every OCPP frame in and out; filter by charger, search by unique id or action."""
+
+    list_display = ["created_at", "charge_point", "direction", "kind", "action", "unique_id", "result", "latency_ms"]
+    list_filter = ["direction", "kind", "action", "tenant"]
+    search_fields = ["=unique_id", "action", "charge_point__identity"]
+    list_select_related = ["charge_point"]
+    readonly_fields = [f.name for f in MessageLog._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

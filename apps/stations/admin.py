@@ -1,0 +1,112 @@
+"""Admin of the network: locations, EVSEs, commands, firmware and diagnostics. The charge point console
+(live status, commands, frame log) lives in `apps.ocpp.admin`, the interface layer above."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.stations.models import (
+    Command,
+    CommandEvent,
+    Connector,
+    DiagnosticsUpload,
+    Evse,
+    FirmwareCampaign,
+    FirmwareCampaignTarget,
+    FirmwareImage,
+    Location,
+)
+from apps.tenants.scoping import TenantScopedAdmin
+
+
+@admin.register(Location)
+class LocationAdmin(TenantScopedAdmin):
+    list_display = ["name", "tenant", "city", "country", "publish"]
+    list_filter = ["tenant", "country", "publish"]
+    search_fields = ["name", "address", "city", "ocpi_id"]
+
+
+class ConnectorInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Connector
+    extra = 0
+
+
+@admin.register(Evse)
+class EvseAdmin(TenantScopedAdmin):
+    list_display = ["evse_uid", "charge_point", "connector_id", "status", "error_code", "status_at", "tenant"]
+    list_filter = ["status", "tenant"]
+    search_fields = ["evse_uid", "charge_point__identity"]
+    list_select_related = ["charge_point", "tenant"]
+    raw_id_fields = ["charge_point"]
+    readonly_fields = ["status", "error_code", "vendor_error_code", "status_info", "status_at", "status_received_at"]
+    inlines = [ConnectorInline]
+
+
+class CommandEventInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = CommandEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["status", "detail", "at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Command)
+class CommandAdmin(TenantScopedAdmin):
+    """The command log with its audit trail. Commands are sent from the charge point console."""
+
+    list_display = ["id", "charge_point", "action", "status", "source", "requested_by", "created_at", "completed_at"]
+    list_filter = ["status", "action", "source", "tenant"]
+    search_fields = ["charge_point__identity", "action"]
+    list_select_related = ["charge_point", "requested_by"]
+    readonly_fields = [f.name for f in Command._meta.fields]
+    inlines = [CommandEventInline]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FirmwareImage)
+class FirmwareImageAdmin(TenantScopedAdmin):
+    list_display = ["name", "version", "vendor", "tenant", "created_at"]
+    list_filter = ["tenant", "vendor"]
+    search_fields = ["name", "version"]
+
+
+class CampaignTargetInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = FirmwareCampaignTarget
+    extra = 0
+    can_delete = False
+    fields = ["charge_point", "state", "detail", "command", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FirmwareCampaign)
+class FirmwareCampaignAdmin(TenantScopedAdmin):
+    """Progress per charger follows the FirmwareStatusNotifications. Start campaigns from the charge point list."""
+
+    list_display = ["name", "firmware", "tenant", "retrieve_at", "created_at"]
+    list_filter = ["tenant"]
+    readonly_fields = ["created_by"]
+    inlines = [CampaignTargetInline]
+
+
+@admin.register(DiagnosticsUpload)
+class DiagnosticsUploadAdmin(TenantScopedAdmin):
+    list_display = ["charge_point", "file_name", "size", "created_at", "uploaded_at", "tenant"]
+    list_filter = ["tenant"]
+    search_fields = ["charge_point__identity", "file_name"]
+    readonly_fields = ["charge_point", "command", "file", "file_name", "size", "uploaded_at", "token"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False

@@ -1,0 +1,176 @@
+"""API serializers of locations, charge points, EVSEs, connectors and commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cache
+from typing import Any
+
+from ocpp.messages import get_validator
+from rest_framework import serializers
+
+from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
+from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.tenants.scoping import ScopedRelatedField, TenantOwnedSerializer
+
+
+class LocationSerializer(TenantOwnedSerializer):
+    class Meta:
+        model = Location
+        fields = [
+            "id", "tenant", "name", "ocpi_id", "address", "postal_code", "city", "country", "latitude",
+            "longitude", "timezone", "parking_type", "publish", "opening_24_7", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class ChargePointSerializer(TenantOwnedSerializer):
+    location = ScopedRelatedField(queryset=Location.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = ChargePoint
+        fields = [
+            "id", "tenant", "location", "identity", "registration_status", "lenient", "max_power_w", "phases",
+            "charging_rate_unit", "heartbeat_interval",
+            # reported by the charger / the platform
+            "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
+            "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
+            "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
+            "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
+            "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+        ]  # fmt: skip
+
+    def validate_identity(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.identity:
+            raise serializers.ValidationError("The identity cannot change: register a new charge point.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        location = attrs.get("location")
+        tenant = attrs.get("tenant") or getattr(self.instance, "tenant", None)
+        if location is not None and tenant is not None and location.tenant_id != tenant.pk:
+            raise serializers.ValidationError({"location": ["The location belongs to another tenant."]})
+        return attrs
+
+
+class ChargePointCreateSerializer(ChargePointSerializer):
+    password = serializers.CharField(
+        write_only=True, required=False, min_length=16, max_length=40, help_text="Generated when omitted."
+    )
+
+    class Meta(ChargePointSerializer.Meta):
+        fields = [*ChargePointSerializer.Meta.fields, "password"]
+
+
+class ChargePointCreatedSerializer(ChargePointSerializer):
+    password = serializers.CharField(read_only=True, help_text="HTTP Basic password; shown only once.")
+
+    class Meta(ChargePointSerializer.Meta):
+        fields = [*ChargePointSerializer.Meta.fields, "password"]
+
+
+class EvseSerializer(TenantOwnedSerializer):
+    charge_point = ScopedRelatedField(queryset=ChargePoint.objects.all())
+
+    class Meta:
+        model = Evse
+        fields = [
+            "id", "tenant", "charge_point", "connector_id", "evse_uid", "status", "error_code", "vendor_error_code",
+            "status_info", "status_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["status", "error_code", "vendor_error_code", "status_info", "status_at", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        charge_point = attrs.get("charge_point") or getattr(self.instance, "charge_point", None)
+        tenant = attrs.get("tenant")
+        if charge_point is not None and tenant is not None and charge_point.tenant_id != tenant.pk:
+            raise serializers.ValidationError({"charge_point": ["The charge point belongs to another tenant."]})
+        if self.instance is not None and charge_point is not None and charge_point.pk != self.instance.charge_point_id:
+            raise serializers.ValidationError({"charge_point": ["An EVSE cannot move to another charge point."]})
+        return attrs
+
+
+class ConnectorSerializer(StrictModelSerializer):
+    evse = ScopedRelatedField(queryset=Evse.objects.all())
+
+    class Meta:
+        model = Connector
+        fields = [
+            "id", "evse", "standard", "format", "power_type", "max_voltage", "max_amperage", "max_electric_power",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class CommandSerializer(StrictModelSerializer):
+    class Meta:
+        model = Command
+        fields = [
+            "id", "tenant", "charge_point", "action", "payload", "status", "response", "error", "requested_by",
+            "source", "created_at", "sent_at", "completed_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RotatedPasswordSerializer(serializers.Serializer[Any]):
+    password = serializers.CharField(help_text="The new HTTP Basic password; shown only once.")
+    command = CommandSerializer(allow_null=True, help_text="The ChangeConfiguration AuthorizationKey sent, if online.")
+
+
+class EmptySerializer(StrictSerializer):
+    pass
+
+
+# --------------------------------------------------------------------------- command inputs from the OCPP schemas
+
+
+def slug_for(action: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", action).lower()
+
+
+def _field_for(name: str, schema: dict[str, Any], required: bool) -> serializers.Field[Any, Any, Any, Any]:
+    kwargs: dict[str, Any] = {"required": required}
+    kind = schema.get("type")
+    if "enum" in schema:
+        return serializers.ChoiceField(choices=schema["enum"], **kwargs)
+    if kind == "string" and schema.get("format") == "date-time":
+        return serializers.DateTimeField(**kwargs)
+    if kind == "string":
+        return serializers.CharField(max_length=schema.get("maxLength"), allow_blank=True, **kwargs)
+    if kind == "integer":
+        return serializers.IntegerField(**kwargs)
+    if kind == "number":
+        return serializers.FloatField(**kwargs)
+    if kind == "boolean":
+        return serializers.BooleanField(**kwargs)
+    if kind == "array":
+        return serializers.ListField(child=serializers.DictField(), **kwargs)
+    return serializers.DictField(**kwargs)
+
+
+@cache
+def command_serializer(action: str) -> type[StrictSerializer]:
+    """A strict serializer for an OCPP 1.6 command, built from the package's JSON schema (camelCase, as on the
+    wire); nested objects are checked against the full schema by `services.validate_command`."""
+    schema = get_validator(2, action, "1.6").schema
+    required = set(schema.get("required", []))
+    if action == "GetDiagnostics":
+        required.discard("location")  # the platform's own upload URL when omitted
+    fields = {name: _field_for(name, spec, name in required) for name, spec in schema.get("properties", {}).items()}
+
+    def to_payload(self: StrictSerializer) -> dict[str, Any]:
+        payload = {}
+        for key, value in self.validated_data.items():
+            payload[key] = (
+                value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, dt.datetime) else value
+            )
+        return payload
+
+    attrs: dict[str, Any] = {**fields, "to_payload": to_payload, "__doc__": f"OCPP 1.6 {action}.req payload."}
+    return type(f"{action}CommandSerializer", (StrictSerializer,), attrs)

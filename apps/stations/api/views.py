@@ -1,0 +1,207 @@
+"""Stations API: locations, charge points (register, rotate password, one endpoint per OCPP command),
+EVSEs, connectors, and the command log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.serializers import ErrorSerializer
+from apps.stations import selectors, services
+from apps.stations.api.serializers import (
+    ChargePointCreatedSerializer,
+    ChargePointCreateSerializer,
+    ChargePointSerializer,
+    CommandSerializer,
+    ConnectorSerializer,
+    EmptySerializer,
+    EvseSerializer,
+    LocationSerializer,
+    RotatedPasswordSerializer,
+    command_serializer,
+    slug_for,
+)
+from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.tenants.scoping import TenantScopedViewSet
+
+ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+class LocationFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+
+    class Meta:
+        model = Location
+        fields = ["tenant", "city", "country", "publish"]
+
+
+class LocationViewSet(TenantScopedViewSet):
+    """Sites with charge points (OCPI Locations)."""
+
+    queryset = selectors.location_list()
+    serializer_class = LocationSerializer
+    filterset_class = LocationFilter
+    scope_area = "stations"
+
+
+class ChargePointFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    location_id = django_filters.NumberFilter(field_name="location_id")
+
+    class Meta:
+        model = ChargePoint
+        fields = ["tenant", "location", "online", "status", "vendor", "registration_status", "identity"]
+
+
+def _command_view(ocpp_action: str) -> Any:
+    input_serializer = command_serializer(ocpp_action)
+
+    def view(self: ChargePointViewSet, request: Request, pk: str | None = None) -> Response:
+        charge_point = self.get_object()
+        data = input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payload = data.to_payload()  # type: ignore[attr-defined]
+        user = request.user if getattr(request.user, "pk", None) else None
+        if ocpp_action == "GetDiagnostics" and "location" not in payload:
+            _, command = services.diagnostics_request(
+                charge_point=charge_point, requested_by=user, source="api", **payload
+            )
+        else:
+            command = services.send_command(
+                charge_point=charge_point, action=ocpp_action, payload=payload, requested_by=user, source="api"
+            )
+        return Response(CommandSerializer(command).data)
+
+    view.__name__ = slug_for(ocpp_action).replace("-", "_")
+    view.__doc__ = f"Send {ocpp_action} to the charger and wait for its answer."
+    schema = extend_schema(
+        request=input_serializer,
+        responses={200: CommandSerializer, **ERRORS},
+        description=(
+            f"Send OCPP 1.6 `{ocpp_action}` (payload in camelCase, as on the wire) to the charger, wherever its "
+            "socket is, and wait up to 30 s. The command record comes back with `status` accepted, rejected, "
+            "error (CallError) or timeout; a charger that is not connected answers 409 `charge_point_offline`."
+            + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
+        ),
+    )
+    return schema(
+        action(
+            detail=True,
+            methods=["post"],
+            url_path=f"commands/{slug_for(ocpp_action)}",
+            url_name=f"command-{slug_for(ocpp_action)}",
+            serializer_class=input_serializer,
+        )(view)
+    )
+
+
+class ChargePointViewSet(TenantScopedViewSet):
+    """OCPP charge points. Registering returns the HTTP Basic password once; every OCPP 1.6 command has its own
+    endpoint under `/charge-points/{id}/commands/<command>`."""
+
+    queryset = selectors.charge_point_list()
+    serializer_class = ChargePointSerializer
+    filterset_class = ChargePointFilter
+    scope_area = "stations"
+
+    @extend_schema(request=ChargePointCreateSerializer, responses={201: ChargePointCreatedSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ChargePointCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data: dict[str, Any] = dict(serializer.validated_data)
+        tenant = self.resolve_tenant(data.pop("tenant", None))
+        if data.get("location") is not None and data["location"].tenant_id != tenant.pk:
+            raise serializers.ValidationError({"location": ["The location belongs to another tenant."]})
+        charge_point, raw = services.charge_point_register(tenant=tenant, password=data.pop("password", None), **data)
+        body = ChargePointCreatedSerializer(charge_point, context=self.get_serializer_context()).data
+        body["password"] = raw
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=EmptySerializer,
+        responses={200: RotatedPasswordSerializer, **ERRORS},
+        description=(
+            "New HTTP Basic password. A connected charger is sent ChangeConfiguration AuthorizationKey first and "
+            "the password changes only when it accepts (409 otherwise); an offline one changes at once."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-password", serializer_class=EmptySerializer)
+    def rotate_password(self, request: Request, pk: str | None = None) -> Response:
+        charge_point = self.get_object()
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        user = request.user if getattr(request.user, "pk", None) else None
+        raw, command = services.charge_point_rotate_password(charge_point=charge_point, requested_by=user)
+        return Response({"password": raw, "command": CommandSerializer(command).data if command else None})
+
+    for _ocpp_action in services.SERVER_ACTIONS:
+        locals()[slug_for(_ocpp_action).replace("-", "_")] = _command_view(_ocpp_action)
+    del _ocpp_action
+
+
+class EvseFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
+
+    class Meta:
+        model = Evse
+        fields = ["tenant", "charge_point", "status", "evse_uid"]
+
+
+class EvseViewSet(TenantScopedViewSet):
+    """EVSEs (one per OCPP connector id >= 1)."""
+
+    queryset = selectors.evse_list()
+    serializer_class = EvseSerializer
+    filterset_class = EvseFilter
+    scope_area = "stations"
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
+        data.pop("tenant", None)
+        serializer.instance = services.evse_create(**data)
+
+
+class ConnectorFilter(django_filters.FilterSet):
+    evse_id = django_filters.NumberFilter(field_name="evse_id")
+
+    class Meta:
+        model = Connector
+        fields = ["evse", "standard", "power_type"]
+
+
+class ConnectorViewSet(TenantScopedViewSet):
+    """Plugs and cables of EVSEs (OCPI Connectors)."""
+
+    queryset = selectors.connector_list()
+    serializer_class = ConnectorSerializer
+    filterset_class = ConnectorFilter
+    scope_area = "stations"
+    tenant_field = "evse__tenant"
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        serializer.instance = services.connector_create(**serializer.validated_data)  # type: ignore[arg-type]
+
+
+class CommandFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
+
+    class Meta:
+        model = Command
+        fields = ["tenant", "charge_point", "action", "status", "source"]
+
+
+class CommandViewSet(TenantScopedViewSet):
+    """The command log (read-only): every CALL sent to chargers and its answer."""
+
+    queryset = selectors.command_list()
+    serializer_class = CommandSerializer
+    filterset_class = CommandFilter
+    scope_area = "stations"
+    http_method_names = ["get", "head", "options"]

@@ -1,0 +1,85 @@
+"""Real daphne processes for the cross-process and crash tests: same test database, same Redis, same
+channel-layer prefix as the test process (so groups and presence are shared), each on its own loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the server, pointing at this test run's database."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + quote(settings.DATABASES["default"]["NAME"])))
+
+
+class Daphne:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(f"/tmp/ocpp-test-daphne-{os.getpid()}-{self.port}.log")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Daphne:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev",
+            "DATABASE_URL": test_database_url(),
+            "CHANNEL_LAYER_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+            "DEBUG": "0",
+            "DB_CONN_MAX_AGE": "0",
+            "OCPP_MESSAGE_LOG_FLUSH_MS": "100",
+        }
+        daphne = str(Path(sys.executable).parent / "daphne")
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [daphne, "-b", "127.0.0.1", "-p", str(self.port), "evplatform.asgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited: {self.log.read_text()[-2000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("daphne did not start")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.unlink(missing_ok=True)
