@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_GET
 
 from apps.core.errors import ApplicationError
@@ -16,7 +16,7 @@ _CONTENT_TYPES = {
 
 
 @require_GET
-def export_file(request: HttpRequest, token: str) -> HttpResponse:
+def export_file(request: HttpRequest, token: str) -> HttpResponseBase:
     """Stream the export file after checking the link's signature and age."""
     try:
         job, path = services.export_download_resolve(token=token)
