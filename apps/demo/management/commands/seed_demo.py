@@ -17,3 +17,12 @@ class Command(BaseCommand):
         self.stdout.write("  API keys (header `Authorization: Api-Key <key>`):")
         for key in keys:
             self.stdout.write(f"  {key.tenant:<15} {key.key}")
+        from apps.demo.stations_demo import DEMO_CHARGER_PASSWORD, demo_charger_ids
+        from apps.tenants.models import Tenant
+
+        chargers = [
+            i for t in Tenant.objects.order_by("slug") for i in demo_charger_ids(t) if t.slug in ("voltnet", "fjord")
+        ]
+        self.stdout.write(
+            f"  Simulated chargers (ws://…/ocpp/<id>, Basic password {DEMO_CHARGER_PASSWORD}): {', '.join(chargers)}"
+        )

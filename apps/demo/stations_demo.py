@@ -1,0 +1,75 @@
+"""Demo network of charge points (idempotent): one location per tenant, simulated chargers with two EVSEs.
+
+`make run` starts the simulator (Procfile `sim:`) with these ids and the password below."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from apps.stations import services as station_services
+from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.tenants.models import Tenant
+
+DEMO_CHARGER_PASSWORD = "demo-charger-password"  # demo data only: every simulated charger uses it
+SITES = {
+    "voltnet": ("Voltnet Hub Mitte", "Invalidenstraße 50", "10115", "Berlin", "DE", "52.530600", "13.384600"),
+    "fjord": ("Fjordlading Bryggen", "Bryggen 5", "5003", "Bergen", "NO", "60.397100", "5.324500"),
+}
+CHARGERS_PER_TENANT = 3
+
+
+def demo_charger_ids(tenant: Tenant) -> list[str]:
+    party = tenant.ocpi_party_id or tenant.slug[:3].upper()
+    return [f"{party}-SIM-{n:02d}" for n in range(1, CHARGERS_PER_TENANT + 1)]
+
+
+def seed_stations(tenant: Tenant) -> list[str]:
+    site = SITES.get(tenant.slug)
+    if site is None:
+        return []
+    name, address, postal_code, city, country, lat, lon = site
+    location, _ = Location.objects.get_or_create(
+        tenant=tenant,
+        name=name,
+        defaults={
+            "address": address,
+            "postal_code": postal_code,
+            "city": city,
+            "country": country,
+            "latitude": Decimal(lat),
+            "longitude": Decimal(lon),
+            "timezone": tenant.timezone,
+            "parking_type": Location.ParkingType.PARKING_LOT,
+        },
+    )
+    ids = demo_charger_ids(tenant)
+    operator = f"{tenant.ocpi_country_code or 'DE'}*{tenant.ocpi_party_id or 'XXX'}"
+    for number, identity in enumerate(ids, start=1):
+        if ChargePoint.objects.filter(identity=identity).exists():
+            continue
+        dc = number == CHARGERS_PER_TENANT
+        charge_point, _ = station_services.charge_point_register(
+            tenant=tenant,
+            identity=identity,
+            location=location,
+            password=DEMO_CHARGER_PASSWORD,
+            heartbeat_interval=60,
+            max_power_w=150_000 if dc else 22_000,
+        )
+        for connector_id in (1, 2):
+            evse = station_services.evse_create(
+                charge_point=charge_point,
+                connector_id=connector_id,
+                evse_uid=f"{operator}*E{number:04d}*{connector_id}",
+            )
+            station_services.connector_create(
+                evse=evse,
+                standard=Connector.Standard.IEC_62196_T2_COMBO if dc else Connector.Standard.IEC_62196_T2,
+                format=Connector.Format.CABLE if dc else Connector.Format.SOCKET,
+                power_type=Connector.PowerType.DC if dc else Connector.PowerType.AC_3_PHASE,
+                max_voltage=920 if dc else 400,
+                max_amperage=200 if dc else 32,
+                max_electric_power=150_000 if dc else 22_000,
+            )
+    assert Evse.objects.filter(charge_point__identity__in=ids).count() == 2 * len(ids)
+    return ids

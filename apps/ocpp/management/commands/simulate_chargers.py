@@ -1,0 +1,60 @@
+"""`manage.py simulate_chargers --count N --url ws://127.0.0.1:8000`: a simulated charger fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.ocpp.simulator import SimConfig, run_charger
+
+
+class Command(BaseCommand):
+    help = "Run simulated OCPP 1.6 chargers against a central system (boot, heartbeat, status, transactions)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", required=True, help="ws://host:port or http://host:port of the platform")
+        parser.add_argument("--count", type=int, default=1, help="chargers named <prefix>001.. (unless --ids)")
+        parser.add_argument("--prefix", default="SIM-")
+        parser.add_argument("--ids", default="", help="comma-separated charge point ids (overrides --count)")
+        parser.add_argument("--password", default=None, help="HTTP Basic password (same for all)")
+        parser.add_argument("--id-tags", default="SIM-TAG", help="comma-separated id tags used for sessions")
+        parser.add_argument("--connectors", type=int, default=2)
+        parser.add_argument("--heartbeat", type=float, default=None, help="seconds (default: server's interval)")
+        parser.add_argument("--meter-interval", type=float, default=15.0)
+        parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.getLogger("apps.ocpp.simulator").setLevel(logging.INFO)
+        url = options["url"].replace("http://", "ws://").replace("https://", "wss://")
+        ids = [i for i in options["ids"].split(",") if i] or [
+            f"{options['prefix']}{n:03d}" for n in range(1, options["count"] + 1)
+        ]
+        config = SimConfig(
+            url=url,
+            password=options["password"],
+            id_tags=[t for t in options["id_tags"].split(",") if t],
+            connectors=options["connectors"],
+            heartbeat=options["heartbeat"],
+            meter_interval=options["meter_interval"],
+        )
+        self.stdout.write(
+            f"Simulating {len(ids)} chargers against {url}: {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}"
+        )
+        asyncio.run(self._run(ids, config, options["duration"]))
+
+    async def _run(self, ids: list[str], config: SimConfig, duration: float | None) -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(run_charger(identity, config, stop)) for identity in ids]
+        try:
+            if duration is None:
+                await asyncio.gather(*tasks)
+            else:
+                await asyncio.sleep(duration)
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
