@@ -53,7 +53,8 @@ Ranking and the fairness tie-breaker
   equal share.
 * ``DEPARTURE_AWARE``: tiers per contract priority; inside a tier rank by least laxity
   (time to departure minus the time needed at the car's maximum), then as equal share. Step 3a gives
-  each car its needed rate in that order; the rest is shared as in equal share.
+  each car its needed rate in that order; the rest is shared as in equal share. Sessions that cannot
+  finish even at their maximum (negative laxity) come after all that can (triage), closest first.
 
 Idle sessions (known to need no more energy, or drawing nothing so that the draw cap is the minimum)
 are ranked last in a tier of their own, whatever the strategy: they keep the minimum only when room
@@ -203,6 +204,7 @@ class OptimizerConfig:
     default_dc_max_power_w: float = 50_000.0
     default_dwell: timedelta = timedelta(hours=8)  # departure when unknown: start + dwell
     default_departure_local: time | None = None  # or: the next such local time after the start (depots)
+    default_dwell_dc: timedelta = timedelta(minutes=45)  # DC stays are short: start + this when unknown
     default_battery_wh: float = 60_000.0
     default_need_fraction: float = 0.8  # need when unknown: this share of the battery minus delivered
     departure_safety: float = 0.9  # aim to be done after this share of the time left
@@ -691,6 +693,8 @@ class _Run:
     def _default_departure(self, s: Session) -> datetime:
         cfg = self.cfg
         start = s.started_at or self.at
+        if s.supply is Supply.DC:
+            return start + cfg.default_dwell_dc
         if cfg.default_departure_local is None:
             return start + cfg.default_dwell
         # The next wall-clock `default_departure_local` after the start, in the site's zone (DST-safe).
@@ -705,10 +709,13 @@ class _Run:
         """(level needed to finish by the departure, laxity in hours).
 
         Unknown need: ``default_need_fraction`` of the battery minus what was delivered. Unknown
-        departure: ``default_departure_local`` (next such local time after the start) or start +
-        ``default_dwell``; once that guess has passed the session has no deadline (needed level 0,
-        infinite laxity): it still gets its fair share, but no urgency it cannot justify.
-        A known departure in the past means "late": it is the most urgent (its maximum).
+        departure: DC start + ``default_dwell_dc``; AC ``default_departure_local`` (next such local
+        time after the start) or start + ``default_dwell``; once that guess has passed the session has
+        no deadline (needed level 0, infinite laxity): it still gets its fair share, but no urgency it
+        cannot justify.
+        A session that cannot finish even at its maximum (negative laxity, e.g. a known departure in
+        the past) asks for its maximum but is ranked after all sessions that can still finish
+        (triage: otherwise hopeless sessions would take the power that lets others make it).
         """
         s, cfg = self.sessions[i], self.cfg
         if s.energy_needed_wh is not None:
@@ -728,9 +735,9 @@ class _Run:
         pco = self.s_pcoef[i]
         max_w = self.s_max[i] * pco
         laxity = hours - (need / max_w if max_w > 0 else INF)
-        if hours <= 0:
+        if laxity < 0:  # cannot finish even at its maximum: as much as it can get, after those that can
             return self.s_max[i], laxity
-        return need / (hours * self.cfg.departure_safety) / pco, laxity
+        return min(need / (hours * self.cfg.departure_safety) / pco, self.s_max[i]), laxity
 
     # ---------------------------------------------------------------------------------------------
     def _rank(self) -> list[list[int]]:
@@ -744,11 +751,12 @@ class _Run:
         idx = [i for i in range(len(self.sessions)) if self.s_control[i]]
         ss = self.sessions
         self.need_level: dict[int, float] = {}
-        idle = {
-            i: (ss[i].energy_needed_wh is not None and ss[i].energy_needed_wh <= 0)
-            or (self.draw_capped[i] and self.s_max[i] <= self.s_min[i] + _EPS)
-            for i in idx
-        }
+        idle: dict[int, bool] = {}
+        for i in idx:
+            needed = ss[i].energy_needed_wh
+            idle[i] = (needed is not None and needed <= 0) or (
+                self.draw_capped[i] and self.s_max[i] <= self.s_min[i] + _EPS
+            )
         lax: dict[int, float] = {}
         if self.strat is Strategy.DEPARTURE_AWARE:
             for i in idx:
@@ -757,7 +765,8 @@ class _Run:
             i: (
                 idle[i],
                 -ss[i].priority,
-                lax.get(i, 0.0),
+                lax.get(i, 0.0) < 0,  # hopeless: served after every session that can still make it
+                abs(lax.get(i, 0.0)),  # least laxity first; among hopeless ones the closest to making it
                 math.floor(ss[i].energy_delivered_wh / q),
                 _crc(ss[i].id),
             )
@@ -896,26 +905,37 @@ class _Run:
         self._recount()
 
     def _fill_up(self, order: list[int]) -> None:
-        """Raise sessions by one step (or admit at the minimum) while room allows, in rank order."""
-        val, smax = self.val, self.s_max
-        for _ in range(10_000):
-            moved = False
-            for i in order:
+        """Raise sessions by one step (or admit at the minimum) while room allows, in rank order.
+
+        Loads only grow here, so a session that does not fit once never fits later in this pass:
+        each round only revisits the sessions that moved.
+        """
+        val, smax, smin, step = self.val, self.s_max, self.s_min, self.s_step
+        cap, load, s_cons = self.c_cap, self.c_load, self.s_cons
+        active = order
+        while active:
+            moved: list[int] = []
+            for i in active:
                 v = val[i]
                 if v <= 0.0:
-                    if smax[i] < self.s_min[i] - _EPS:
+                    if smax[i] < smin[i] - _EPS:
                         continue
-                    delta = self.s_min[i]
+                    delta = smin[i]
                 else:
-                    delta = min(self.s_step[i], smax[i] - v)
+                    delta = min(step[i], smax[i] - v)
                     if delta <= _EPS:
                         continue
-                room, _ = self._room(i)
-                if room >= delta - _EPS:
-                    self._add(i, delta)
-                    moved = True
-            if not moved:
-                return
+                need = delta - _EPS
+                cons = s_cons[i]
+                for c, coef in cons:
+                    if cap[c] - load[c] < coef * need:
+                        break
+                else:
+                    val[i] = v + delta
+                    for c, coef in cons:
+                        load[c] += coef * delta
+                    moved.append(i)
+            active = moved
 
     # ---------------------------------------------------------------------------------------------
     def _allocate(self) -> None:

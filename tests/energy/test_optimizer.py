@@ -208,14 +208,15 @@ def test_departure_aware_uses_defaults_when_departure_and_need_are_unknown() -> 
     assert levels(result) == {"s0": 6.0, "s1": 7.0}
 
 
-def test_a_car_past_its_departure_is_most_urgent() -> None:
-    site = site_with(2, grid_a=40.0, strategy=Strategy.DEPARTURE_AWARE)
-    late = ac(0, departure=NOW - timedelta(minutes=5), energy_needed_wh=5_000.0)
-    early = ac(1, departure=NOW + timedelta(hours=1), energy_needed_wh=5_000.0)
+def test_a_car_that_cannot_make_it_anyway_is_served_after_those_that_can() -> None:
+    site = site_with(2, grid_a=20.0, strategy=Strategy.DEPARTURE_AWARE)
+    late = ac(0, departure=NOW - timedelta(minutes=5), energy_needed_wh=5_000.0)  # already past its departure
+    early = ac(1, departure=NOW + timedelta(hours=1), energy_needed_wh=5_000.0)  # needs 8.05 A / 0.9
 
     result = run(site, [late, early])
 
-    assert levels(result) == {"s0": 32.0, "s1": 8.0}
+    assert levels(result) == {"s1": 9.0, "s0": 11.0}
+    assert result.sessions["s1"].rank == 1
 
 
 # ---------------------------------------------------------------------------------------------- phases
