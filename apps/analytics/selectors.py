@@ -73,8 +73,8 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]
     )
     active_energy = sum(max((s["last_meter_wh"] or 0) - s["meter_start_wh"], 0) for s in active)
     power = sum(latest_power_w(s["id"]) or 0 for s in active)
-    days = scope.filter(KpiBucket.objects.filter(granularity=Granularity.DAY, bucket__gte=month))
-    energy = days.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket__gte=today)))
+    days = scope.filter(KpiBucket.objects.filter(granularity=Granularity.DAY, bucket__gte=month, bucket__lte=today))
+    energy = days.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket=today)))
     faulted = list(
         scope.filter(
             Evse.objects.filter(status="Faulted"), cp_field="charge_point_id", loc_field="charge_point__location_id"
@@ -305,7 +305,7 @@ def vehicle_models(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> lis
         .annotate(sessions=Count("id"), failed=Count("id", filter=Q(successful=False)))
         .order_by("vehicle_model", "charge_point_id")
     )
-    return [
+    found = [
         {
             "vehicle_model": r["vehicle_model"] or "unknown",
             "charge_point_id": r["charge_point_id"],
@@ -315,6 +315,7 @@ def vehicle_models(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> lis
         }
         for r in rows
     ]
+    return sorted(found, key=lambda r: (r["vehicle_model"], r["charge_point_id"]))
 
 
 # --------------------------------------------------------------------------- querysets for API/admin
