@@ -81,7 +81,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
     SessionStarted: ["apps.analytics.subscribers.session_started"],
     SessionMeterUpdated: ["apps.analytics.subscribers.session_meter_updated"],
-    SessionEnded: ["apps.analytics.subscribers.session_ended"],
+    SessionEnded: ["apps.analytics.subscribers.session_ended", "apps.billing.subscribers.session_ended"],
 }
 
 

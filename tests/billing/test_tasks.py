@@ -60,3 +60,16 @@ def test_reconcile_task_leaves_unknown_captures_alone_without_a_claim(tenant_a: 
     Payment.objects.create(tenant=tenant_a, provider="fiserv", status=PaymentStatus.CAPTURING, merchant_reference="X1")
 
     assert tasks.capture_reconcile() == 0
+
+
+def test_session_end_event_queues_the_receipt_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.core import events
+
+    queued: list[int] = []
+    # the Celery broker is shared: record the enqueue instead of sending it
+    monkeypatch.setattr(tasks.session_receipt, "delay", lambda session_id: queued.append(session_id))
+    monkeypatch.setattr(events, "SUBSCRIBERS", {events.SessionEnded: ["apps.billing.subscribers.session_ended"]})
+
+    events.deliver(events.SessionEnded(tenant_id=1, session_id=42, charge_point_id=3))
+
+    assert queued == [42]
