@@ -164,3 +164,22 @@ def test_render_task_stores_the_pdf_and_a_draft_has_none(branded: Tenant) -> Non
     invoice.refresh_from_db()
     assert invoice.pdf.name.endswith(f"{invoice.number}.pdf")
     assert services.invoice_pdf_bytes(invoice=invoice)[:5] == b"%PDF-"
+
+
+def test_tenant_logo_is_printed(branded: Tenant) -> None:
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (240, 80), (0x1E, 0xC8, 0x3C)).save(buffer, format="PNG")  # a green no one else uses
+    branded.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+    invoice = issued(branded, sessions=1)
+
+    image = pypdfium2.PdfDocument(render_invoice_pdf(invoice))[0].render(scale=1).to_pil().convert("RGB")
+
+    green = sum(
+        1
+        for p in image.get_flattened_data()
+        if all(abs(a - b) <= 6 for a, b in zip(p, (0x1E, 0xC8, 0x3C), strict=True))
+    )
+    assert green > 1_000
