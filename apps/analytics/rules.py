@@ -145,10 +145,15 @@ def _offline(rule: AlertRule, now: dt.datetime) -> Violations:
     rows = ChargePoint.objects.filter(
         tenant_id=rule.tenant_id, online=False, last_seen_at__isnull=False, last_seen_at__lte=since
     ).values_list("pk", "identity", "last_seen_at")
-    return {
-        f"cp:{pk}": (f"{identity} offline since {seen:%Y-%m-%d %H:%M} UTC", pk, {"last_seen_at": seen.isoformat()})
-        for pk, identity, seen in rows
-    }
+    found: Violations = {}
+    for pk, identity, seen in rows:
+        assert seen is not None  # filtered above
+        found[f"cp:{pk}"] = (
+            f"{identity} offline since {seen:%Y-%m-%d %H:%M} UTC",
+            pk,
+            {"last_seen_at": seen.isoformat()},
+        )
+    return found
 
 
 def _too_long(rule: AlertRule, now: dt.datetime) -> Violations:
