@@ -211,7 +211,7 @@ class OptimizerConfig:
     rotation_quantum_wh: float = 1_000.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and 2,000 are built per run
 class SessionAllocation:
     """What one session gets, and why (``explanation`` renders the structured reason as text)."""
 
@@ -285,7 +285,7 @@ class SessionAllocation:
         return f"{text} ({'; '.join(extra)})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeAllocation:
     node_id: str
     kind: NodeKind
@@ -307,7 +307,7 @@ class NodeAllocation:
         return self.allocated_w + self.uncontrolled_w
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AllocationResult:
     at: datetime
     strategy: Strategy
@@ -432,24 +432,30 @@ class _Run:
         unc_w = [0.0] * nn
         for cn in tree.nodes:
             node = cn.node
-            if node.windows or node.signals or node.safety_margin_pct:
-                eff = effective_limit(
-                    max_power_w=node.max_power_w,
-                    max_current_a=node.max_current_a,
-                    safety_margin_pct=node.safety_margin_pct,
-                    windows=node.windows,
-                    signals=node.signals,
-                    at=at,
-                    tz=tz,
-                )
-                pw, cur, src = eff.max_power_w, eff.max_current_a, eff.sources
+            if node.max_power_w is None and node.max_current_a is None and not node.windows and not node.signals:
+                # No limit (most connectors): nothing to resolve.
+                self.limit_a.append([INF, INF, INF])
+                self.limit_w.append(INF)
+                self.sources.append(())
             else:
-                pw = INF if node.max_power_w is None else float(node.max_power_w)
-                cur = static_currents(node.max_current_a)
-                src = ("static",) if (pw != INF or min(cur) != INF) else ()
-            self.limit_a.append(_to_site_phases(cur, cn, INF))
-            self.limit_w.append(pw)
-            self.sources.append(src)
+                if node.windows or node.signals or node.safety_margin_pct:
+                    eff = effective_limit(
+                        max_power_w=node.max_power_w,
+                        max_current_a=node.max_current_a,
+                        safety_margin_pct=node.safety_margin_pct,
+                        windows=node.windows,
+                        signals=node.signals,
+                        at=at,
+                        tz=tz,
+                    )
+                    pw, cur, src = eff.max_power_w, eff.max_current_a, eff.sources
+                else:
+                    pw = INF if node.max_power_w is None else float(node.max_power_w)
+                    cur = static_currents(node.max_current_a)
+                    src = ("static",) if (pw != INF or min(cur) != INF) else ()
+                self.limit_a.append(_to_site_phases(cur, cn, INF))
+                self.limit_w.append(pw)
+                self.sources.append(src)
             if node.other_load_a is not None or node.other_load_w is not None:
                 k = len(cn.connected) or 1
                 if node.other_load_a is not None:
@@ -564,7 +570,9 @@ class _Run:
         ns = len(self.sessions)
         nn = len(tree.nodes)
         # headroom of each node after uncontrolled load
-        self.head_a = [[self.limit_a[n][r] - self.sub_unc_a[n][r] for r in range(3)] for n in range(nn)]
+        self.head_a = [
+            [la[0] - ua[0], la[1] - ua[1], la[2] - ua[2]] for la, ua in zip(self.limit_a, self.sub_unc_a, strict=True)
+        ]
         self.head_w = [self.limit_w[n] - self.sub_unc_w[n] for n in range(nn)]
         node_sessions: list[list[int]] = [[] for _ in range(nn)]
         for i in range(ns):
@@ -793,6 +801,8 @@ class _Run:
         cap, load = self.c_cap, self.c_load
         s_cons = self.s_cons
         nc = len(cap)
+        saved_load = load[:]  # the event loop moves loads by rates; they are re-added exactly at the end
+        saved_val = [val[i] for i in members]
         rate = [0.0] * nc
         ref = [0.0] * nc
         version = [0] * nc
@@ -876,33 +886,30 @@ class _Run:
             for c in dirty:
                 if not done[c]:
                     reschedule(c, level)
-        # Bring loads up to date is unnecessary: recompute exactly from the levels.
         for i in members:
             if state[i] == 1:  # cannot happen (maxima are finite) but keep the books right
                 val[i] = level if level != INF else val[i]
-        self._recount()
-
-    def _recount(self) -> None:
-        load = [0.0] * len(self.c_cap)
-        val = self.val
-        for i, cons in enumerate(self.s_cons):
-            v = val[i]
-            if v:
-                for c, coef in cons:
-                    load[c] += coef * v
-        self.c_load = load
+        load[:] = saved_load
+        for i, before in zip(members, saved_val, strict=True):
+            d = val[i] - before
+            if d:
+                for c, coef in s_cons[i]:
+                    load[c] += coef * d
 
     def _round_down(self, members: list[int], floors: dict[int, float]) -> None:
+        val, smax, load = self.val, self.s_max, self.c_load
         for i in members:
-            v = self.val[i]
-            if v <= 0.0 or v >= self.s_max[i] - _EPS:
-                if v > self.s_max[i]:
-                    self.val[i] = self.s_max[i]
-                continue
-            step = self.s_step[i]
-            r = math.floor(v / step + 1e-9) * step
-            self.val[i] = max(r, floors.get(i, 0.0))
-        self._recount()
+            v = val[i]
+            if v <= 0.0 or v >= smax[i] - _EPS:
+                new = min(v, smax[i])
+            else:
+                step = self.s_step[i]
+                new = max(math.floor(v / step + 1e-9) * step, floors.get(i, 0.0))
+            if new != v:
+                val[i] = new
+                d = new - v
+                for c, coef in self.s_cons[i]:
+                    load[c] += coef * d
 
     def _fill_up(self, order: list[int]) -> None:
         """Raise sessions by one step (or admit at the minimum) while room allows, in rank order.
