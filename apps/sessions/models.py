@@ -5,7 +5,8 @@ Minimal for now (what OCPP needs): a session per OCPP transaction, its meter val
 
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
 
 from apps.core.models import TimeStampedModel
@@ -13,8 +14,39 @@ from apps.tenants.models import TenantOwned
 
 
 class SessionStatus(models.TextChoices):
+    PENDING = "pending"
     ACTIVE = "active"
+    SUSPENDED = "suspended"
+    FINISHING = "finishing"
     COMPLETED = "completed"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+# the allowed transitions of the session state machine (services.session_transition enforces them)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    SessionStatus.PENDING: frozenset({SessionStatus.ACTIVE, SessionStatus.FAILED, SessionStatus.INVALID}),
+    SessionStatus.ACTIVE: frozenset(
+        {SessionStatus.SUSPENDED, SessionStatus.FINISHING, SessionStatus.COMPLETED, SessionStatus.FAILED}
+    ),
+    SessionStatus.SUSPENDED: frozenset(
+        {SessionStatus.ACTIVE, SessionStatus.FINISHING, SessionStatus.COMPLETED, SessionStatus.FAILED}
+    ),
+    SessionStatus.FINISHING: frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED}),
+    SessionStatus.COMPLETED: frozenset(),
+    SessionStatus.FAILED: frozenset(),
+    SessionStatus.INVALID: frozenset(),
+}
+# a session in one of these states holds its connector and its token (ConcurrentTx)
+RUNNING_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.SUSPENDED, SessionStatus.FINISHING)
+
+
+class LimitOutcome(models.TextChoices):
+    STOPPED = "stopped", "RemoteStopTransaction accepted"
+    ZERO_CURRENT = "zero_current", "Held at 0 A (TxProfile accepted)"
+    REJECTED = "rejected", "The charger refused the command"
+    OFFLINE = "offline", "The charger was offline"
+    ERROR = "error", "The command failed (error or timeout)"
 
 
 class ChargingSession(TenantOwned, TimeStampedModel):
@@ -39,6 +71,47 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     stop_id_tag = models.CharField(max_length=20, blank=True, default="")
     flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
 
+    # links, filled at start from the charge point, the token and its contract (nullable: unknown tokens charge too)
+    location = models.ForeignKey(
+        "stations.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    evse_connector = models.ForeignKey(
+        "stations.Connector", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    business_customer = models.ForeignKey(
+        "customers.BusinessCustomer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    contract = models.ForeignKey(
+        "customers.Contract", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    auth_method = models.CharField(
+        max_length=20, blank=True, default="", help_text="OCPI AuthMethod: AUTH_REQUEST, COMMAND or WHITELIST."
+    )
+    auth_reason = models.CharField(max_length=40, blank=True, default="")
+    failure_reason = models.CharField(max_length=200, blank=True, default="")
+    max_power_w = models.IntegerField(null=True, blank=True)
+    last_power_w = models.IntegerField(null=True, blank=True)
+    # session limits copied from the contract at start, and what happened when one was reached
+    limit_duration = models.DurationField(null=True, blank=True)
+    limit_energy_wh = models.BigIntegerField(null=True, blank=True)
+    limit_action = models.CharField(max_length=20, blank=True, default="")
+    limit_reached = models.CharField(max_length=10, blank=True, default="", help_text="duration or energy")
+    limit_reached_at = models.DateTimeField(null=True, blank=True)
+    limit_outcome = models.CharField(max_length=20, choices=LimitOutcome.choices, blank=True, default="")
+    limit_command_id = models.IntegerField(null=True, blank=True)
+    # cost, priced by the tariffs engine at completion
+    tariff = models.ForeignKey("tariffs.Tariff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    currency = models.CharField(max_length=3, blank=True, default="")
+    cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    cost_breakdown = models.JSONField(null=True, blank=True)
+    # data quality: a suspicious session keeps its reasons (see services.session_quality_reasons)
+    suspicious = models.BooleanField(default=False, db_index=True)
+    suspicious_reasons = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+
     class Meta:
         ordering = ["-id"]
         constraints = [
@@ -51,6 +124,7 @@ class ChargingSession(TenantOwned, TimeStampedModel):
         indexes = [
             models.Index(fields=["charge_point", "status"], name="session_cp_status"),
             models.Index(fields=["tenant", "id_tag", "status"], name="session_tag_status"),
+            models.Index(fields=["driver", "-id"], name="session_driver_id"),
         ]
 
     def __str__(self) -> str:
@@ -116,3 +190,148 @@ class TransactionAnomaly(TenantOwned):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "transaction anomalies"
+
+
+class SessionEvent(models.Model):
+    """Audit row of every state change of a session, written in the transaction of the change."""
+
+    session = models.ForeignKey(ChargingSession, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, blank=True, default="")
+    to_status = models.CharField(max_length=10)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class SignedMeterValue(models.Model):
+    """A signed meter value (OCPP sampledValue with format SignedData, e.g. OCMF), stored verbatim."""
+
+    session = models.ForeignKey(
+        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="signed_values"
+    )
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    connector_id = models.PositiveSmallIntegerField()
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=50, blank=True, default="")
+    context = models.CharField(max_length=30, blank=True, default="")
+    data = models.TextField(help_text="The value exactly as the charger sent it.")
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point", "connector_id", "timestamp", "measurand", "context"],
+                name="signedvalue_unique_sample",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"signed {self.measurand} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class TsTzRange(models.Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class ReservationStatus(models.TextChoices):
+    PENDING = "pending", "Sent to the charger"
+    ACTIVE = "active"
+    USED = "used", "Used by a session"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected", "Refused by the charger"
+
+
+# a reservation in one of these states holds its connector (the exclusion constraint below)
+HOLDING_RESERVATION = (ReservationStatus.PENDING, ReservationStatus.ACTIVE)
+
+
+class Reservation(TenantOwned, TimeStampedModel):
+    """A connector (connector_id 0: any connector of the charger) held for a driver until `expires_at`.
+
+    Its primary key is the OCPP reservationId. Two holding reservations of one connector never overlap in
+    time (exclusion constraint, btree_gist); connector 0 against a specific connector is checked by the
+    service under a lock on the charge point.
+    """
+
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    connector_id = models.PositiveSmallIntegerField(default=0, help_text="0 = any connector of the charger.")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    id_tag = models.CharField(max_length=20)
+    parent_id_tag = models.CharField(max_length=20, blank=True, default="")
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.PENDING)
+    command_id = models.IntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("starts_at")), name="reservation_expires_after_start"
+            ),
+            ExclusionConstraint(
+                name="reservation_no_overlap",
+                expressions=[
+                    ("charge_point", RangeOperators.EQUAL),
+                    ("connector_id", RangeOperators.EQUAL),
+                    (TsTzRange("starts_at", "expires_at", RangeBoundary()), RangeOperators.OVERLAPS),
+                ],
+                condition=models.Q(status__in=["pending", "active"]),
+                violation_error_message="This connector is already reserved for that time.",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="reservation_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk}"
+
+
+class Cdr(TenantOwned):
+    """An OCPI 2.2.1 CDR of a completed session: written once, never updated (service + DB trigger)."""
+
+    session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, related_name="cdr")
+    ocpi_id = models.CharField(max_length=39, help_text="OCPI CDR.id")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    start_date_time = models.DateTimeField()
+    end_date_time = models.DateTimeField()
+    cdr_token = models.JSONField()
+    auth_method = models.CharField(max_length=20)
+    authorization_reference = models.CharField(max_length=36, blank=True, default="")
+    cdr_location = models.JSONField()
+    meter_id = models.CharField(max_length=255, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    tariffs = models.JSONField(default=list)
+    charging_periods = models.JSONField(default=list)
+    signed_data = models.JSONField(null=True, blank=True)
+    energy_wh = models.BigIntegerField(help_text="Exact register difference (total_energy is this in kWh).")
+    total_cost = models.JSONField()
+    total_fixed_cost = models.JSONField(null=True, blank=True)
+    total_energy = models.DecimalField(max_digits=14, decimal_places=4)
+    total_energy_cost = models.JSONField(null=True, blank=True)
+    total_time = models.DecimalField(max_digits=12, decimal_places=6)
+    total_time_cost = models.JSONField(null=True, blank=True)
+    total_parking_time = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    total_parking_cost = models.JSONField(null=True, blank=True)
+    remark = models.CharField(max_length=255, blank=True, default="")
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "ocpi_id"], name="cdr_unique_ocpi_id_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"CDR {self.ocpi_id}"

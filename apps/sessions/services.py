@@ -20,12 +20,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import events
+from apps.core.errors import Conflict
 from apps.customers import services as customer_services
-from apps.sessions.models import ChargingSession, MeterValue, SessionStatus, TransactionAnomaly
-from apps.stations.models import ChargePoint, Evse
+from apps.sessions.models import (
+    RUNNING_STATUSES,
+    TRANSITIONS,
+    ChargingSession,
+    MeterValue,
+    SessionEvent,
+    SessionStatus,
+    SignedMeterValue,
+    TransactionAnomaly,
+)
+from apps.stations.models import ChargePoint, Connector, Evse
 from apps.tenants.models import Tenant
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
@@ -50,7 +61,7 @@ def id_tag_authorize(
     result = customer_services.token_authorize(tenant=tenant, id_tag=id_tag, location_id=location_id, at=at)
     if not result.accepted:
         return IdTagInfo(result.status, result.parent_id_tag, None)
-    running = ChargingSession.objects.filter(tenant=tenant, id_tag__iexact=id_tag, status=SessionStatus.ACTIVE)
+    running = ChargingSession.objects.filter(tenant=tenant, id_tag__iexact=id_tag, status__in=RUNNING_STATUSES)
     if exclude_session_id is not None:
         running = running.exclude(pk=exclude_session_id)
     if running.exists():
@@ -64,6 +75,33 @@ def id_tag_authorize_at(*, charge_point_id: int, id_tag: str) -> IdTagInfo:
     return id_tag_authorize(
         tenant=charge_point.tenant, id_tag=id_tag, location_id=charge_point.location_id, at=timezone.now()
     )
+
+
+class TransitionNotAllowed(Conflict):
+    def __init__(self, session: ChargingSession, to: str) -> None:
+        super().__init__(
+            f"Session {session.pk} cannot go from {session.status} to {to}.", code="session_transition_not_allowed"
+        )
+
+
+def session_transition(
+    *, session: ChargingSession, to: str, reason: str = "", detail: dict[str, Any] | None = None
+) -> ChargingSession:
+    """The one way a session changes state: checks the transition and writes the audit row (same transaction).
+
+    The caller holds the row (select_for_update) and saves the session's other fields itself; the status is
+    saved here.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("session_transition must run inside transaction.atomic()")
+    if to not in TRANSITIONS[session.status]:
+        raise TransitionNotAllowed(session, to)
+    SessionEvent.objects.create(
+        session=session, from_status=session.status, to_status=to, reason=reason[:200], detail=detail or {}
+    )
+    session.status = to
+    ChargingSession.objects.filter(pk=session.pk).update(status=to, updated_at=timezone.now())
+    return session
 
 
 def _charge_point(charge_point_id: int) -> ChargePoint:
@@ -111,12 +149,16 @@ def session_start(
         connector_id=connector_id,
         id_tag=id_tag,
         auth_status="Pending",
+        status=SessionStatus.PENDING,
         reservation_id=reservation_id,
         started_at=timestamp,
         meter_start_wh=meter_start,
         last_meter_wh=meter_start,
         last_meter_at=timestamp,
+        location_id=location_id,
+        evse_connector=Connector.objects.filter(evse=evse).order_by("pk").first() if evse is not None else None,
     )
+    SessionEvent.objects.create(session=session, to_status=SessionStatus.PENDING, reason="StartTransaction")
     if evse is None:
         _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_CONNECTOR, session=session, connector_id=connector_id)
     if timestamp > timezone.now() + FUTURE_TOLERANCE:
@@ -126,7 +168,16 @@ def session_start(
         tenant=charge_point.tenant, id_tag=id_tag, location_id=location_id, at=timestamp, exclude_session_id=session.pk
     )
     session.auth_status = info.status
-    session.save(update_fields=["auth_status", "flags"])
+    from apps.sessions import start_rules  # the links, reservation and limits of a start (kept apart)
+
+    info = start_rules.session_apply_start(session=session, info=info, charge_point=charge_point)
+    session.auth_status = info.status
+    session.save()
+    session_transition(
+        session=session,
+        to=SessionStatus.ACTIVE if info.status == "Accepted" else SessionStatus.INVALID,
+        reason=f"idTag {info.status}" + (f" ({session.auth_reason})" if session.auth_reason else ""),
+    )
     events.publish(
         events.SessionStarted(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
     )
@@ -186,6 +237,12 @@ def _apply_samples(
         if sample.timestamp > now + FUTURE_TOLERANCE:
             flags.append(TransactionAnomaly.Kind.FUTURE_TIMESTAMP)
         is_register = sample.measurand == ENERGY_REGISTER and not sample.phase
+        if session is not None and sample.measurand == POWER_IMPORT and not sample.phase:
+            watts = _to_wh(sample.value, "kWh" if sample.unit == "kW" else "W")
+            newest = session.last_meter_at is None or sample.timestamp >= session.last_meter_at
+            if newest:
+                session.last_power_w = watts
+            session.max_power_w = max(session.max_power_w or 0, watts)
         if session is not None and is_register:
             wh = _to_wh(sample.value, sample.unit)
             newer = session.last_meter_at is None or sample.timestamp >= session.last_meter_at
@@ -217,7 +274,40 @@ def _apply_samples(
         )
     MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
     if session is not None:
-        session.save(update_fields=["last_meter_wh", "last_meter_at", "flags", "updated_at"])
+        session.save(
+            update_fields=["last_meter_wh", "last_meter_at", "flags", "max_power_w", "last_power_w", "updated_at"]
+        )
+
+
+def parse_signed_values(meter_value: list[dict[str, Any]]) -> list[tuple[dt.datetime, str, str, str]]:
+    """The SignedData sampled values (OCMF and the like): (timestamp, measurand, context, value verbatim)."""
+    found = []
+    for entry in meter_value:
+        stamp = entry["timestamp"]
+        at = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        for sampled in entry.get("sampled_value", []):
+            if sampled.get("format") == "SignedData" and isinstance(sampled.get("value"), str):
+                found.append((at, sampled.get("measurand") or "", sampled.get("context") or "", sampled["value"]))
+    return found
+
+
+def _store_signed(
+    charge_point: ChargePoint, session: ChargingSession | None, connector_id: int, meter_value: list[dict[str, Any]]
+) -> None:
+    rows = [
+        SignedMeterValue(
+            session=session,
+            charge_point=charge_point,
+            connector_id=connector_id,
+            timestamp=at,
+            measurand=measurand,
+            context=context,
+            data=data,
+        )
+        for at, measurand, context, data in parse_signed_values(meter_value)
+    ]
+    if rows:
+        SignedMeterValue.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 @transaction.atomic
@@ -234,6 +324,7 @@ def session_add_meter_values(
         if session is None:
             _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")
     _apply_samples(charge_point, session, connector_id, parse_meter_values(meter_value))
+    _store_signed(charge_point, session, connector_id, meter_value)
     if session is not None:
         events.publish(
             events.SessionMeterUpdated(
@@ -241,7 +332,7 @@ def session_add_meter_values(
                 session_id=session.pk,
                 charge_point_id=charge_point_id,
                 energy_wh=(session.last_meter_wh or 0) - session.meter_start_wh,
-                power_w=None,
+                power_w=session.last_power_w,
             )
         )
     return session
@@ -279,7 +370,7 @@ def session_stop(
             timestamp=timestamp.isoformat(),
         )
         return None, info
-    if session.status == SessionStatus.COMPLETED:
+    if session.status == SessionStatus.COMPLETED or session.stopped_at is not None:
         _anomaly(
             charge_point,
             TransactionAnomaly.Kind.DUPLICATE_STOP,
@@ -290,6 +381,7 @@ def session_stop(
         return session, info
     if transaction_data:
         _apply_samples(charge_point, session, session.connector_id, parse_meter_values(transaction_data))
+        _store_signed(charge_point, session, session.connector_id, transaction_data)
     energy = meter_stop - session.meter_start_wh
     if energy < 0:
         session.flags.append(TransactionAnomaly.Kind.NEGATIVE_ENERGY)
@@ -300,7 +392,6 @@ def session_stop(
         _anomaly(
             charge_point, TransactionAnomaly.Kind.FUTURE_TIMESTAMP, session=session, timestamp=timestamp.isoformat()
         )
-    session.status = SessionStatus.COMPLETED
     session.stopped_at = timestamp
     session.meter_stop_wh = meter_stop
     session.energy_wh = energy
@@ -308,6 +399,14 @@ def session_stop(
     session.stop_reason = reason or ""
     session.stop_id_tag = id_tag or ""
     session.save()
+    if session.status in RUNNING_STATUSES:
+        if session.status == SessionStatus.PENDING:
+            session_transition(session=session, to=SessionStatus.FAILED, reason=f"stopped before it started: {reason}")
+        else:
+            session_transition(session=session, to=SessionStatus.COMPLETED, reason=f"StopTransaction {reason}".strip())
+            from apps.sessions import completion  # pricing, CDR and data quality of a completed session
+
+            completion.session_complete(session=session)
     events.publish(
         events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
     )

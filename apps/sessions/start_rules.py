@@ -1,0 +1,90 @@
+"""What a StartTransaction means beyond the id tag: the session's links, its reservation, its contract limits.
+
+Called by `services.session_start` inside its transaction, after the id tag was authorized:
+- links: token, driver, business customer, contract (the token's), the reservation's vehicle;
+- reservation: a holding reservation of this charger (the connector or connector 0) is honoured when the
+  charger names it (reservationId) or when the id tag (or its parent group) is the reservation's; a
+  connector reserved for someone else refuses the start (idTagInfo Invalid, auth_reason connector_reserved);
+- limits: the contract's max duration / energy and action are copied onto the session (what applied then).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q
+
+from apps.customers import selectors as customer_selectors
+from apps.sessions.models import HOLDING_RESERVATION, ChargingSession, Reservation, ReservationStatus
+from apps.sessions.services import IdTagInfo
+from apps.stations.models import ChargePoint, Command
+
+REMOTE_START_WINDOW = dt.timedelta(minutes=10)
+
+
+def _matches(reservation: Reservation, id_tag: str, group_id: str) -> bool:
+    tags = {id_tag.lower()} | ({group_id.lower()} if group_id else set())
+    return reservation.id_tag.lower() in tags or (
+        bool(reservation.parent_id_tag) and reservation.parent_id_tag.lower() in tags
+    )
+
+
+def holding_reservations(*, charge_point_id: int, connector_id: int, at: dt.datetime) -> list[Reservation]:
+    """Reservations holding this connector (or the whole charger) at `at`, locked."""
+    return list(
+        Reservation.objects.select_for_update()
+        .filter(
+            charge_point_id=charge_point_id,
+            status__in=HOLDING_RESERVATION,
+            starts_at__lte=at,
+            expires_at__gt=at,
+        )
+        .filter(Q(connector_id=connector_id) | Q(connector_id=0))
+        .order_by("pk")
+    )
+
+
+def session_apply_start(*, session: ChargingSession, info: IdTagInfo, charge_point: ChargePoint) -> IdTagInfo:
+    token = customer_selectors.token_get(tenant=charge_point.tenant, uid=session.id_tag)
+    group_id = ""
+    if token is not None:
+        group_id = token.group_id
+        session.token = token
+        session.driver_id = token.driver_id
+        session.business_customer_id = token.business_customer_id
+        contract = token.business_contract
+        if contract is not None:
+            session.contract = contract
+            session.business_customer_id = session.business_customer_id or contract.business_customer_id
+            session.limit_duration = contract.max_session_duration
+            session.limit_energy_wh = contract.max_session_energy_wh
+            if contract.max_session_duration or contract.max_session_energy_wh:
+                session.limit_action = contract.limit_action
+    remote = Command.objects.filter(
+        charge_point=charge_point,
+        action="RemoteStartTransaction",
+        payload__idTag=session.id_tag,
+        status="accepted",
+        created_at__gte=session.started_at - REMOTE_START_WINDOW,
+    ).exists()
+    session.auth_method = "COMMAND" if remote else "AUTH_REQUEST"
+
+    held = holding_reservations(
+        charge_point_id=charge_point.pk, connector_id=session.connector_id, at=session.started_at
+    )
+    mine = [r for r in held if _matches(r, session.id_tag, group_id)]
+    named = [r for r in mine if session.reservation_id is not None and r.pk == session.reservation_id]
+    chosen = (named or mine or [None])[0]
+    if chosen is not None and info.status == "Accepted":
+        chosen.status = ReservationStatus.USED
+        chosen.detail = f"used by session {session.pk}"
+        chosen.save(update_fields=["status", "detail", "updated_at"])
+        session.reservation_id = chosen.pk
+        session.vehicle_id = chosen.vehicle_id
+        session.driver_id = session.driver_id or chosen.driver_id
+        return info
+    others = [r for r in held if r.connector_id == session.connector_id and not _matches(r, session.id_tag, group_id)]
+    if others and info.status == "Accepted":
+        session.auth_reason = "connector_reserved"
+        return IdTagInfo("Invalid", info.parent_id_tag, None)
+    return info
