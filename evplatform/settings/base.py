@@ -128,7 +128,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis' blocking
+            # BZPOPMIN: idle consumers then die with "Timeout reading" (seen under daphne). Read timeout > 5 s.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "evp-asgi"),
             "capacity": 1000,
             "expiry": 30,
@@ -151,6 +153,8 @@ CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate
 CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_webhooks", "schedule": 30.0}
 CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_platform_metrics", "schedule": 15.0}
+CELERY_BEAT_SCHEDULE["charging-expire-reservations"] = {"task": "charging.expire_reservations", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["charging-enforce-limits"] = {"task": "charging.enforce_limits", "schedule": 30.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 # the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}

@@ -1,0 +1,325 @@
+"""OCPP load benchmark: N chargers against the platform (daphne) and against a bare `ocpp` + `websockets`
+server (the floor), in the same run, with the same client.
+
+    python benchmarks/ocpp_bench.py --chargers 1000 --duration 30 --interval 5
+
+Each simulated charger connects (HTTP Basic, subprotocol ocpp1.6), sends BootNotification, then alternates
+Heartbeat and StatusNotification every `--interval` seconds (jittered) and times every round trip. Prints
+connected chargers, messages/s, p50/p99 round-trip latency, errors and the server's RSS, for both servers.
+
+Without --url, the platform is started here: `daphne` on a free loopback port with the environment's
+DATABASE_URL / REDIS_URL (run `eval $(python scripts/stack.py up | grep export)` first), and N charge points
+BENCH-00001.. are registered (idempotent) for the first tenant. The message log stays on (it is part of the
+platform's cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-charger-password-0001"
+
+
+@dataclass
+class Stats:
+    connected: int = 0
+    connect_errors: int = 0
+    errors: int = 0
+    messages: int = 0
+    latencies: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(text)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- the floor server
+
+
+def floor_server(port: int) -> None:
+    """A bare ocpp + websockets central system: validates inline and answers at once, no database."""
+    import ocpp.messages
+    from ocpp.routing import on
+    from ocpp.v16 import ChargePoint, call_result
+
+    ocpp.messages.ASYNC_VALIDATION = False
+    import logging
+
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+
+    def now() -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    class Floor(ChargePoint):  # type: ignore[misc]
+        @on("BootNotification")
+        def boot(self, **_: object) -> call_result.BootNotification:
+            return call_result.BootNotification(current_time=now(), interval=300, status="Accepted")
+
+        @on("Heartbeat")
+        def heartbeat(self, **_: object) -> call_result.Heartbeat:
+            return call_result.Heartbeat(current_time=now())
+
+        @on("StatusNotification")
+        def status(self, **_: object) -> call_result.StatusNotification:
+            return call_result.StatusNotification()
+
+    async def handler(ws: websockets.ServerConnection) -> None:
+        charger = Floor(ws.request.path.rsplit("/", 1)[-1] if ws.request else "?", ws)
+        try:
+            await charger.start()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def main() -> None:
+        async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], max_queue=64):  # type: ignore[list-item]
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the load
+
+
+async def charger(
+    url: str, identity: str, stats: Stats, interval: float, stop_at: float, measure_from: list[float]
+) -> None:
+    token = base64.b64encode(f"{identity}:{PASSWORD}".encode()).decode()
+    try:
+        ws = await websockets.connect(
+            f"{url}/ocpp/{identity}",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Basic {token}"},
+            open_timeout=60,
+            ping_interval=None,
+        )
+    except Exception as error:  # noqa: BLE001 - counted, the run goes on
+        stats.connect_errors += 1
+        stats.error(f"connect: {error!r}")
+        return
+    stats.connected += 1
+    counter = 0
+
+    async def rpc(action: str, payload: dict[str, object]) -> None:
+        nonlocal counter
+        counter += 1
+        unique_id = f"{identity}-{counter}"
+        started = time.perf_counter()
+        await ws.send(json.dumps([2, unique_id, action, payload]))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        elapsed = (time.perf_counter() - started) * 1000
+        if answer[0] != 3 or answer[1] != unique_id:
+            stats.error(f"{action}: {answer!r}"[:200])
+        elif time.monotonic() >= measure_from[0]:
+            stats.messages += 1
+            stats.latencies.append(elapsed)
+
+    try:
+        await rpc("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B1"})
+        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311
+        status = ("Available", "Preparing", "Charging", "Finishing")
+        while time.monotonic() < stop_at:
+            await rpc("Heartbeat", {})
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+            if time.monotonic() >= stop_at:
+                break
+            payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}  # noqa: S311
+            await rpc("StatusNotification", payload)
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+    except Exception as error:  # noqa: BLE001
+        stats.error(f"{error!r}"[:200])
+    finally:
+        await ws.close()
+
+
+async def drive(url: str, ids: list[str], interval: float, duration: float, ramp: float) -> tuple[Stats, float]:
+    stats = Stats()
+    loop_start = time.monotonic()
+    stop_at = loop_start + ramp + duration
+    measure_from = [loop_start + ramp]  # latencies of the steady state only (not the connection storm)
+    tasks = []
+    for n, identity in enumerate(ids):
+        tasks.append(asyncio.create_task(charger(url, identity, stats, interval, stop_at, measure_from)))
+        if n % 50 == 49:
+            await asyncio.sleep(ramp * 50 / len(ids))
+    await asyncio.gather(*tasks)
+    return stats, duration
+
+
+def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[str, object]:
+    lat = sorted(stats.latencies)
+    p50 = statistics.median(lat) if lat else float("nan")
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+    row = {
+        "server": name,
+        "connected": stats.connected,
+        "msgs_per_s": round(stats.messages / seconds, 1),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "errors": stats.errors,
+        "rss_mb": round(rss, 1) if rss is not None else None,
+    }
+    print(
+        f"{name:<10} connected={stats.connected:<5} msgs/s={row['msgs_per_s']:<8} p50={row['p50_ms']} ms "
+        f"p99={row['p99_ms']} ms errors={stats.errors} rss={row['rss_mb']} MB"
+    )
+    for sample in stats.error_samples:
+        print(f"           error: {sample}")
+    return row
+
+
+# --------------------------------------------------------------------------- the platform
+
+
+def register_chargers(count: int) -> list[str]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings.dev")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from apps.stations.hashers import hash_secret
+    from apps.stations.models import ChargePoint
+    from apps.tenants.models import Tenant
+
+    tenant = Tenant.objects.order_by("pk").first() or Tenant.objects.create(name="Bench", slug="bench")
+    ids = [f"BENCH-{n:05d}" for n in range(1, count + 1)]
+    existing = set(ChargePoint.objects.filter(identity__in=ids).values_list("identity", flat=True))
+    secret = hash_secret(PASSWORD)  # one hash for all: registration cost is not what we measure
+    ChargePoint.objects.bulk_create(
+        [
+            ChargePoint(tenant=tenant, identity=i, password_hash=secret, heartbeat_interval=300)
+            for i in ids
+            if i not in existing
+        ]
+    )
+    ChargePoint.objects.filter(identity__in=ids).update(password_hash=secret)
+    return ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chargers", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=30, help="measured seconds per server")
+    parser.add_argument("--interval", type=float, default=5, help="seconds between a charger's messages")
+    parser.add_argument("--ramp", type=float, default=20, help="seconds to connect everyone (not measured)")
+    parser.add_argument("--url", default="", help="a running platform (ws://host:port); default: start daphne")
+    parser.add_argument("--pid", type=int, default=None, help="pid of that running daphne, for its RSS")
+    parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_server:
+        floor_server(args.floor_server)
+        return
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    ids = register_chargers(args.chargers)
+    print(f"load averages before: {os.getloadavg()}")
+    rows = []
+
+    # the platform
+    daphne = None
+    url, pid = args.url, args.pid
+    if not url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev",
+            "DEBUG": "0",
+            "DB_CONN_MAX_AGE": "300",
+        }
+        daphne = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "evplatform.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=None,
+        )
+        wait_port(port, daphne)
+        url, pid = f"ws://127.0.0.1:{port}", daphne.pid
+    try:
+        stats, seconds = asyncio.run(drive(url, ids, args.interval, args.duration, args.ramp))
+        rows.append(report("platform", stats, seconds, rss_mb(pid)))
+        print(f"load averages after platform run: {os.getloadavg()}")
+    finally:
+        if daphne is not None:
+            daphne.send_signal(signal.SIGTERM)
+            daphne.wait(30)
+
+    # the floor
+    port = free_port()
+    floor = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port)], cwd=ROOT)
+    try:
+        wait_port(port, floor)
+        stats, seconds = asyncio.run(drive(f"ws://127.0.0.1:{port}", ids, args.interval, args.duration, args.ramp))
+        rows.append(report("floor", stats, seconds, rss_mb(floor.pid)))
+    finally:
+        floor.send_signal(signal.SIGTERM)
+        floor.wait(30)
+    print(f"load averages after: {os.getloadavg()}")
+    platform, bare = rows
+    if bare["p99_ms"] and platform["p99_ms"]:
+        print(
+            f"ratio platform/floor: p50 x{platform['p50_ms'] / bare['p50_ms']:.1f}, "  # type: ignore[operator]
+            f"p99 x{platform['p99_ms'] / bare['p99_ms']:.1f}, "  # type: ignore[operator]
+            f"RSS x{(platform['rss_mb'] or 0) / (bare['rss_mb'] or 1):.1f}"  # type: ignore[operator]
+        )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
