@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
@@ -114,10 +115,8 @@ def floor_server(port: int) -> None:
 
     async def handler(ws: websockets.ServerConnection) -> None:
         charger = Floor(ws.request.path.rsplit("/", 1)[-1] if ws.request else "?", ws)
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await charger.start()
-        except websockets.ConnectionClosed:
-            pass
 
     async def main() -> None:
         async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], max_queue=64):  # type: ignore[list-item]
@@ -164,16 +163,16 @@ async def charger(
 
     try:
         await rpc("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B1"})
-        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311
+        await asyncio.sleep(random.uniform(0, interval))
         status = ("Available", "Preparing", "Charging", "Finishing")
         while time.monotonic() < stop_at:
             await rpc("Heartbeat", {})
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             if time.monotonic() >= stop_at:
                 break
-            payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}  # noqa: S311
+            payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}
             await rpc("StatusNotification", payload)
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
     except Exception as error:  # noqa: BLE001
         stats.error(f"{error!r}"[:200])
     finally:
@@ -258,7 +257,7 @@ def main() -> None:
         floor_server(args.floor_server)
         return
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     ids = register_chargers(args.chargers)
     print(f"load averages before: {os.getloadavg()}")
