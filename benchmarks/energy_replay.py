@@ -1,6 +1,6 @@
 """Replay a synthetic day through the real smart-charging optimizer, with and without smart charging.
 
-    .venv/bin/python benchmarks/energy_replay.py            # everything (about a minute on 2 cores)
+    .venv/bin/python benchmarks/energy_replay.py            # everything (3-5 minutes on 2 shared cores)
     .venv/bin/python benchmarks/energy_replay.py --only depot|public|timing [--seed N] [--step-minutes M]
 
 Scenarios (seeded RNG, so the figures repeat):
@@ -9,19 +9,22 @@ Scenarios (seeded RNG, so the figures repeat):
     2 % safety margin), four sub-distributions of 160 A per phase, 180 AC chargers (22 kW, wired
     RST/STR/TRS in turn) and 20 DC chargers (50 kW). 180 vans (70 % 11 kW three-phase, 20 % 22 kW,
     10 % 7.4 kW one-phase; one in ten draws at most 10 A whatever it is allowed) arrive 14:00-21:00 and
-    leave 04:30-09:00 needing 5-45 kWh; 20 e-trucks need 40-140 kWh. The fleet system knows
-    departure and need for 90 %; the rest get the optimizer's defaults.
+    leave 04:30-09:00 needing 5-45 kWh; 20 e-trucks (40/50 kW) arrive 17:30-22:00 needing 40-140 kWh.
+    The fleet system tells departure and need for 90 % each; for the rest the optimizer uses the
+    site's defaults (fleet leaves from 05:30, an unknown need is half the battery).
 (b) Public site, Tuesday 00:00-24:00: 200 kW connection with a weekday 17:00-20:00 peak window at
     60 %, a DSO curtailment signal to 120 kW 12:00-13:00 UTC, a measured supermarket load
     (15-60 kW) subtracted from the headroom, 12 AC chargers x 2 connectors (one charger rejects
     profiles and is reserved at full rating) and 4 DC chargers of 150 kW. Cars arrive through the day
-    (Poisson, busier at 8-10, 12-14 and 16-19), stay 20 min-5 h; a third tell departure and need.
+    (Poisson, busier at 8-10, 12-14 and 16-19; a car finding no free connector drives on), stay
+    20 min-5 h (DC 12-75 min); a third tell departure and need, 60 % declare their maximum; defaults
+    from the site's history: 2 h AC / 30 min DC, 18 kWh. The day runs until the last car has left.
 
 Each minute the active sessions (with last minute's measured draw and limit) go through `optimize`,
 every car draws min(limit, what it can really take, what it still needs). "Uncontrolled" lets every
 car draw its maximum. The feasibility bound: a session is "possible" when it can get its need at its
 real maximum rate within its stay, and the set of such sessions fits the site's capacity over time
-(max-flow over 15-minute slots through every node of the tree in kWh; phases and the 6 A minimum
+(max-flow over 15-minute slots through every limited node above the chargers, in Wh; phases and the 6 A minimum
 are relaxed, so this bound is optimistic, which makes the target harder, not easier).
 """
 
