@@ -87,12 +87,12 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now
 def notification_emit(*, tenant_id: int, type: str, payload: dict[str, Any]) -> NotificationEvent | None:
     """Record an event and one delivery per interested active subscription; deliveries go out after commit.
     Without any interested subscription nothing is stored."""
+    subscriptions = [
+        s for s in WebhookSubscription.objects.filter(tenant_id=tenant_id, is_active=True) if s.wants(type)
+    ]
+    if not subscriptions:
+        return None
     with transaction.atomic():
-        subscriptions = [
-            s for s in WebhookSubscription.objects.filter(tenant_id=tenant_id, is_active=True) if s.wants(type)
-        ]
-        if not subscriptions:
-            return None
         event = NotificationEvent.objects.create(tenant_id=tenant_id, type=type, payload=payload)
         deliveries = WebhookDelivery.objects.bulk_create(
             [

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.analytics import services
 from apps.analytics.models import AlertKind, AlertRule
 from apps.core import events
-from apps.sessions.models import ChargingSession, MeterValue, SessionStatus
+from apps.sessions.models import RUNNING_STATUSES, ChargingSession, MeterValue
 from apps.stations.models import ChargePoint, Connector
 
 POWER_MEASURAND = "Power.Active.Import"
@@ -159,7 +159,7 @@ def _offline(rule: AlertRule, now: dt.datetime) -> Violations:
 def _too_long(rule: AlertRule, now: dt.datetime) -> Violations:
     since = now - dt.timedelta(minutes=rule.threshold_minutes)
     rows = ChargingSession.objects.filter(
-        tenant_id=rule.tenant_id, status=SessionStatus.ACTIVE, started_at__lte=since
+        tenant_id=rule.tenant_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True, started_at__lte=since
     ).values_list("pk", "charge_point_id", "started_at")
     return {
         f"session:{pk}": (f"Session {pk} running since {started:%Y-%m-%d %H:%M} UTC", cp, {"session_id": pk})
@@ -171,7 +171,8 @@ def _no_energy(rule: AlertRule, now: dt.datetime) -> Violations:
     since = now - dt.timedelta(minutes=rule.threshold_minutes)
     rows = ChargingSession.objects.filter(
         tenant_id=rule.tenant_id,
-        status=SessionStatus.ACTIVE,
+        status__in=RUNNING_STATUSES,
+        stopped_at__isnull=True,
         started_at__lte=since,
         last_meter_wh__lte=F("meter_start_wh"),
     ).values_list("pk", "charge_point_id")
@@ -198,9 +199,9 @@ def _energy_without_session(rule: AlertRule, now: dt.datetime) -> Violations:
         .annotate(low=Min("value"), high=Max("value"))
     )
     active = set(
-        ChargingSession.objects.filter(tenant_id=rule.tenant_id, status=SessionStatus.ACTIVE).values_list(
-            "charge_point_id", "connector_id"
-        )
+        ChargingSession.objects.filter(
+            tenant_id=rule.tenant_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True
+        ).values_list("charge_point_id", "connector_id")
     )
     found: Violations = {}
     for row in rows:

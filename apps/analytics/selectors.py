@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.analytics.models import Alert, Granularity, KpiBucket, SessionFact, WebhookDelivery
 from apps.analytics.rules import latest_power_w
-from apps.sessions.models import ChargingSession, SessionStatus
+from apps.sessions.models import RUNNING_STATUSES, ChargingSession
 from apps.stations.models import ChargePoint, Evse, StatusEvent
 
 UP = frozenset({"Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"})
@@ -67,7 +67,10 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]
     total_chargers = chargers.count()
     offline = list(chargers.filter(online=False).values("id", "identity", "last_seen_at").order_by("identity"))
     active = list(
-        scope.filter(ChargingSession.objects.filter(status=SessionStatus.ACTIVE), loc_field="charge_point__location_id")
+        scope.filter(
+            ChargingSession.objects.filter(status__in=RUNNING_STATUSES, stopped_at__isnull=True),
+            loc_field="charge_point__location_id",
+        )
         .values("id", "last_meter_wh", "meter_start_wh")
         .order_by("id")
     )

@@ -39,9 +39,13 @@ ROLLUP_LAG = dt.timedelta(seconds=30)
 
 
 def _vehicle_model(session: ChargingSession) -> str:
-    """The car behind a session: the vehicle of the token's driver when the driver has exactly one.
-    (The sessions model has no vehicle; a driver with several cars stays unknown.)"""
-    driver_id = (
+    """The car behind a session: the session's vehicle (set from a reservation), else the only vehicle of the
+    session's driver (or of the token's driver); a driver with several cars stays unknown."""
+    if session.vehicle_id is not None:
+        vehicle = Vehicle.objects.filter(pk=session.vehicle_id).values_list("make", "model").first()
+        if vehicle is not None:
+            return f"{vehicle[0]} {vehicle[1]}"
+    driver_id = session.driver_id or (
         Token.objects.filter(tenant_id=session.tenant_id, uid__iexact=session.id_tag)
         .values_list("driver_id", flat=True)
         .first()
@@ -52,15 +56,16 @@ def _vehicle_model(session: ChargingSession) -> str:
     return f"{vehicles[0][0]} {vehicles[0][1]}" if len(vehicles) == 1 else ""
 
 
-def session_successful(*, energy_wh: int | None, stop_reason: str) -> bool:
-    return (energy_wh or 0) > 0 and stop_reason in NORMAL_STOP_REASONS
+def session_successful(*, status: str, energy_wh: int | None, stop_reason: str) -> bool:
+    """Delivered energy and ended normally (completed, not failed or refused, with a normal stop reason)."""
+    return status == SessionStatus.COMPLETED and (energy_wh or 0) > 0 and stop_reason in NORMAL_STOP_REASONS
 
 
 @transaction.atomic
 def session_fact_record(*, session_id: int, kind: str) -> SessionFact | None:
     """Capture what a session contributes (idempotent: a second call for the same session and kind is a no-op)."""
     session = ChargingSession.objects.select_related("charge_point").filter(pk=session_id).first()
-    if session is None or (kind == SessionFact.Kind.ENDED and session.status != SessionStatus.COMPLETED):
+    if session is None or (kind == SessionFact.Kind.ENDED and session.stopped_at is None):
         return None
     fact = SessionFact(
         tenant_id=session.tenant_id,
@@ -78,7 +83,9 @@ def session_fact_record(*, session_id: int, kind: str) -> SessionFact | None:
         fact.energy_wh = session.energy_wh or 0
         fact.duration_s = max(int((session.stopped_at - session.started_at).total_seconds()), 0)
         fact.stop_reason = session.stop_reason
-        fact.successful = session_successful(energy_wh=session.energy_wh, stop_reason=session.stop_reason)
+        fact.successful = session_successful(
+            status=session.status, energy_wh=session.energy_wh, stop_reason=session.stop_reason
+        )
     created = SessionFact.objects.bulk_create([fact], ignore_conflicts=True)
     return created[0] if created and created[0].pk else None
 
@@ -219,21 +226,25 @@ def alert_raise(
 raise_alert = alert_raise  # the name other apps know it by
 
 
+_RESOLVE_ALERT = """
+UPDATE analytics_alert SET status = 'resolved', resolved_at = %(at)s
+WHERE tenant_id = %(tenant_id)s AND kind = %(kind)s AND subject = %(subject)s AND status = 'open'
+RETURNING id
+"""
+
+
 def alert_resolve(*, tenant_id: int, kind: str, subject: str, at: dt.datetime | None = None) -> Alert | None:
-    """The condition cleared: close the open alert on this subject, if any (notifies once)."""
-    with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update()
-            .filter(tenant_id=tenant_id, kind=kind, subject=subject, status=AlertStatus.OPEN)
-            .first()
+    """The condition cleared: close the open alert on this subject, if any (notifies once). One statement, as
+    it runs for every status change a charger reports."""
+    with connection.cursor() as cursor:  # a single statement: atomic on its own, no BEGIN/COMMIT round trips
+        cursor.execute(
+            _RESOLVE_ALERT, {"at": at or timezone.now(), "tenant_id": tenant_id, "kind": kind, "subject": subject}
         )
-        if alert is None:
-            return None
-        alert.status = AlertStatus.RESOLVED
-        alert.resolved_at = at or timezone.now()
-        alert.save(update_fields=["status", "resolved_at"])
-        _notify_on_commit(alert.pk, "resolved")
-        return alert
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    _notify_on_commit(row[0], "resolved")
+    return Alert.objects.get(pk=row[0])
 
 
 def alert_acknowledge(*, alert: Alert, user: Any, comment: str) -> Alert:

@@ -20,6 +20,7 @@ from apps.analytics.notifications import verify
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Connector
 from tests.analytics.conftest import Receiver, SimCharger, open_charger, wait_for
+from tests.customers.factories import TokenFactory
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
@@ -57,6 +58,7 @@ def _make_rig(kind: str, threshold: int, server: str, receiver: Receiver) -> Rig
         power_type=Connector.PowerType.AC_3_PHASE,
         max_electric_power=11000,
     )
+    TokenFactory(tenant=tenant, uid="SIMTAG-1")  # a valid token: its sessions run (active)
     AlertRule.objects.create(tenant=tenant, kind=kind, threshold_minutes=threshold, notify_emails=["ops@alpha.example"])
     subscription = WebhookSubscription.objects.create(
         tenant=tenant, name="Fleet", url=receiver.url, event_types=["alert.opened", "alert.resolved"]
@@ -123,7 +125,7 @@ async def status(charger: SimCharger, state: str, error: str = "NoError") -> Non
 async def start_tx(charger: SimCharger, meter: int = 1000, at: dt.datetime | None = None) -> int:
     answer = await charger.call(
         "StartTransaction",
-        {"connectorId": 1, "idTag": "UNKNOWN-TAG", "meterStart": meter, "timestamp": iso(at or timezone.now())},
+        {"connectorId": 1, "idTag": "SIMTAG-1", "meterStart": meter, "timestamp": iso(at or timezone.now())},
     )
     return int(answer["transactionId"])
 

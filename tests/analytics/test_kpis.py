@@ -120,10 +120,11 @@ FROM charging_chargingsession WHERE tenant_id = %(t)s AND started_at >= %(s)s AN
 """
 SQL_ENDED = """
 SELECT date_trunc(%(g)s, stopped_at, 'UTC') AS b, count(*),
-       count(*) FILTER (WHERE energy_wh > 0 AND stop_reason IN ('', 'Local', 'Remote', 'EVDisconnected')),
+       count(*) FILTER (WHERE status = 'completed' AND energy_wh > 0
+                        AND stop_reason IN ('', 'Local', 'Remote', 'EVDisconnected')),
        sum(energy_wh), sum(extract(epoch FROM stopped_at - started_at))::bigint
 FROM charging_chargingsession
-WHERE tenant_id = %(t)s AND status = 'completed' AND stopped_at >= %(s)s AND stopped_at < %(e)s GROUP BY 1
+WHERE tenant_id = %(t)s AND stopped_at >= %(s)s AND stopped_at < %(e)s GROUP BY 1
 """
 SQL_STATE_TIMES = """
 WITH conns AS (
@@ -159,12 +160,14 @@ WITH sole AS (
     SELECT v.driver_id, min(v.make || ' ' || v.model) AS name FROM customers_vehicle v
     GROUP BY v.driver_id HAVING count(*) = 1
 )
-SELECT coalesce(sole.name, 'unknown') AS model, s.charge_point_id, count(*),
-       count(*) FILTER (WHERE NOT (s.energy_wh > 0 AND s.stop_reason IN ('', 'Local', 'Remote', 'EVDisconnected')))
+SELECT coalesce(sv.make || ' ' || sv.model, sole.name, 'unknown') AS model, s.charge_point_id, count(*),
+       count(*) FILTER (WHERE NOT (s.status = 'completed' AND s.energy_wh > 0
+                                   AND s.stop_reason IN ('', 'Local', 'Remote', 'EVDisconnected')))
 FROM charging_chargingsession s
+LEFT JOIN customers_vehicle sv ON sv.id = s.vehicle_id
 LEFT JOIN customers_token tok ON tok.tenant_id = s.tenant_id AND upper(tok.uid) = upper(s.id_tag)
-LEFT JOIN sole ON sole.driver_id = tok.driver_id
-WHERE s.tenant_id = %(t)s AND s.status = 'completed' AND s.stopped_at >= %(s)s AND s.stopped_at < %(e)s
+LEFT JOIN sole ON sole.driver_id = coalesce(s.driver_id, tok.driver_id)
+WHERE s.tenant_id = %(t)s AND s.stopped_at IS NOT NULL AND s.stopped_at >= %(s)s AND s.stopped_at < %(e)s
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -283,12 +286,12 @@ def test_live_figures(history: tuple[Tenant, list[ChargePoint]]) -> None:
 
     active = sql(
         "SELECT count(*), coalesce(sum(greatest(last_meter_wh - meter_start_wh, 0)), 0) FROM charging_chargingsession"
-        " WHERE tenant_id = %(t)s AND status = 'active'",
+        " WHERE tenant_id = %(t)s AND status IN ('pending', 'active', 'suspended', 'finishing') AND stopped_at IS NULL",
         t=tenant.pk,
     )[0]
     today = sql(
         "SELECT coalesce(sum(energy_wh), 0) FROM charging_chargingsession WHERE tenant_id = %(t)s"
-        " AND status = 'completed' AND stopped_at >= %(s)s AND stopped_at < %(e)s",
+        " AND stopped_at >= %(s)s AND stopped_at < %(e)s",
         t=tenant.pk,
         s=DAY,
         e=DAY + dt.timedelta(days=1),
