@@ -142,8 +142,12 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.handshake = handshake
         self.connection_id = uuid.uuid4().hex
         self.group = dispatch.group_for(self.identity)
-        # the newest wins: tell any older socket of this charger (in any process) to go, then join
-        await self.channel_layer.group_send(self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id})
+        # the newest wins: tell an older socket of this charger (in any process) to go, then join. Only when
+        # one is present: a reconnect storm of a whole fleet then costs one GET per charger, not a group_send.
+        if await dispatch.presence_get_async(self.identity) is not None:
+            await self.channel_layer.group_send(
+                self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
+            )
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=SUBPROTOCOL)
         await dispatch.presence_set({self.identity: self.connection_id})
@@ -180,7 +184,10 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not self.connection_id:
             return
         registry.remove(self)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except Exception:  # the group entry expires anyway; never let cleanup crash the disconnect
+            logger.warning("ocpp %s: group_discard failed", self.identity, exc_info=True)
         while not self.commands.empty():
             await self._finish(self.commands.get_nowait(), CommandStatus.ERROR, error="Connection closed.")
         try:

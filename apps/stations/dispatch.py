@@ -77,7 +77,11 @@ def async_client() -> aioredis.Redis:
         for key in [k for k in _async_clients if k != id(loop)]:
             _async_clients.pop(key, None)  # a finished loop (tests): forget its client
         # no read timeout: BLPOP waits as long as the command may take (redis-py 8 defaults to 5 s)
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5)
+        # and a blocking pool: a reconnect storm waits for a free connection instead of failing
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=64, timeout=30, socket_timeout=None, socket_connect_timeout=5
+        )
+        client = aioredis.Redis(connection_pool=pool)
         _async_clients[id(loop)] = client
     return client
 
