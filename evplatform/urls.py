@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.analytics.urls")),
     path("", include("apps.reports.urls")),
     path("", include("apps.stations.urls")),
+    path("", include("apps.sessions.urls")),
 ]
 
 urlpatterns = [

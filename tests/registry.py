@@ -17,7 +17,7 @@ from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
-from apps.sessions.models import ChargingSession, TransactionAnomaly
+from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     ChargePoint,
     Command,
@@ -37,7 +37,7 @@ from tests.analytics.factories import (
     WebhookSubscriptionFactory,
 )
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
-from tests.charging.factories import ChargingSessionFactory, TransactionAnomalyFactory
+from tests.charging.factories import CdrFactory, ChargingSessionFactory, ReservationFactory, TransactionAnomalyFactory
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -93,6 +93,8 @@ MAKERS: dict[type[models.Model], Maker] = {
     DiagnosticsUpload: lambda tenant: DiagnosticsUploadFactory(charge_point=ChargePointFactory(tenant=tenant)),
     MessageLog: lambda tenant: MessageLogFactory(charge_point=ChargePointFactory(tenant=tenant)),
     ChargingSession: lambda tenant: ChargingSessionFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    Reservation: lambda tenant: ReservationFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    Cdr: lambda tenant: CdrFactory(session__charge_point=ChargePointFactory(tenant=tenant)),
     TransactionAnomaly: lambda tenant: TransactionAnomalyFactory(charge_point=ChargePointFactory(tenant=tenant)),
 }
 

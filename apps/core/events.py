@@ -79,9 +79,16 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
     ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
-    SessionStarted: ["apps.analytics.subscribers.session_started"],
-    SessionMeterUpdated: ["apps.analytics.subscribers.session_meter_updated"],
-    SessionEnded: ["apps.analytics.subscribers.session_ended", "apps.billing.subscribers.session_ended"],
+    SessionStarted: ["apps.analytics.subscribers.session_started", "apps.sessions.subscribers.session_started"],
+    SessionMeterUpdated: [
+        "apps.analytics.subscribers.session_meter_updated",
+        "apps.sessions.subscribers.session_meter_updated",
+    ],
+    SessionEnded: [
+        "apps.analytics.subscribers.session_ended",
+        "apps.billing.subscribers.session_ended",
+        "apps.sessions.subscribers.session_ended",
+    ],
 }
 
 

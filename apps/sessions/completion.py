@@ -237,7 +237,8 @@ def session_complete(*, session: ChargingSession) -> Cdr:
     )
     if Cdr.objects.filter(session=session).exists():
         raise Conflict(f"Session {session.pk} already has a CDR.", code="cdr_exists")
-    assert session.stopped_at is not None and session.meter_stop_wh is not None
+    assert session.stopped_at is not None
+    assert session.meter_stop_wh is not None
     remark = ""
     tariffs: list[dict[str, Any]] = []
     periods_json: list[dict[str, Any]] = []

@@ -232,6 +232,9 @@ SPECTACULAR_SETTINGS = {
         "InvoiceKindEnum": "apps.billing.models.InvoiceKind",  # "kind" also names the alert kinds
         "ChargePointStatusEnum": "apps.stations.models.ChargePointStatus",
         "CommandStatusEnum": "apps.stations.models.CommandStatus",
+        "SessionStatusEnum": "apps.sessions.models.SessionStatus",
+        "ReservationStatusEnum": "apps.sessions.models.ReservationStatus",
+        "TokenTypeEnum": "apps.customers.models.TokenType",
     },
 }
 

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
+from apps.customers.models import Driver, Token, Vehicle
+from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent
+from apps.stations.models import ChargePoint, Location
+from apps.tenants.scoping import ScopedRelatedField
+
+
+class SessionEventSerializer(StrictModelSerializer):
+    class Meta:
+        model = SessionEvent
+        fields = ["from_status", "to_status", "reason", "at"]
+
+
+class SessionSerializer(StrictModelSerializer):
+    energy_wh_so_far = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChargingSession
+        fields = [
+            "id",
+            "tenant",
+            "status",
+            "charge_point",
+            "location",
+            "evse",
+            "connector_id",
+            "id_tag",
+            "auth_status",
+            "auth_method",
+            "auth_reason",
+            "token",
+            "driver",
+            "business_customer",
+            "contract",
+            "vehicle",
+            "reservation_id",
+            "started_at",
+            "stopped_at",
+            "stop_reason",
+            "meter_start_wh",
+            "meter_stop_wh",
+            "energy_wh",
+            "energy_wh_so_far",
+            "max_power_w",
+            "last_power_w",
+            "limit_duration",
+            "limit_energy_wh",
+            "limit_action",
+            "limit_reached",
+            "limit_reached_at",
+            "limit_outcome",
+            "currency",
+            "cost_excl_vat",
+            "cost_incl_vat",
+            "tariff",
+            "suspicious",
+            "suspicious_reasons",
+            "flags",
+        ]
+        read_only_fields = fields
+
+    def get_energy_wh_so_far(self, obj: ChargingSession) -> int:
+        if obj.energy_wh is not None:
+            return obj.energy_wh
+        return (obj.last_meter_wh or obj.meter_start_wh) - obj.meter_start_wh
+
+
+class LiveCostSerializer(serializers.Serializer[Any]):
+    currency = serializers.CharField()
+    excl_vat = serializers.CharField()
+    incl_vat = serializers.CharField()
+
+
+class SessionLiveSerializer(SessionSerializer):
+    duration_s = serializers.IntegerField(read_only=True)
+    cost_so_far = LiveCostSerializer(read_only=True, allow_null=True)
+    events = SessionEventSerializer(many=True, read_only=True)
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "duration_s", "cost_so_far", "events"]
+        read_only_fields = fields
+
+
+class CdrSerializer(StrictModelSerializer):
+    class Meta:
+        model = Cdr
+        exclude: list[str] = []
+        read_only_fields = [f.name for f in Cdr._meta.fields]
+
+
+class ReservationSerializer(StrictModelSerializer):
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "tenant",
+            "charge_point",
+            "connector_id",
+            "driver",
+            "token",
+            "vehicle",
+            "id_tag",
+            "starts_at",
+            "expires_at",
+            "status",
+            "command_id",
+            "detail",
+        ]
+        read_only_fields = fields
+
+
+class ReservationCreateSerializer(StrictSerializer):
+    driver = ScopedRelatedField(queryset=Driver.objects.all())
+    charge_point = ScopedRelatedField(queryset=ChargePoint.objects.all())
+    connector_id = serializers.IntegerField(min_value=0, max_value=99, default=0)
+    expires_at = serializers.DateTimeField()
+    vehicle = ScopedRelatedField(queryset=Vehicle.objects.all(), required=False, allow_null=True)
+    token_uid = serializers.CharField(required=False, max_length=36)
+
+
+class SessionStartSerializer(StrictSerializer):
+    """Start by charge point (+ connector) or by the QR code's payload (an EVSE id such as DE*VLT*E1234*1)."""
+
+    driver = ScopedRelatedField(queryset=Driver.objects.all())
+    charge_point = ScopedRelatedField(queryset=ChargePoint.objects.all(), required=False)
+    connector_id = serializers.IntegerField(min_value=1, max_value=99, required=False)
+    qr = serializers.CharField(required=False, max_length=255)
+    token_uid = serializers.CharField(required=False, max_length=36)
+    reservation = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("qr") and attrs.get("charge_point") is None:
+            raise serializers.ValidationError({"charge_point": ["Give a charge point or a QR payload."]})
+        return attrs
+
+
+class RemoteStartSerializer(serializers.Serializer[Any]):
+    command_id = serializers.IntegerField()
+    charge_point_id = serializers.IntegerField()
+    connector_id = serializers.IntegerField()
+    id_tag = serializers.CharField()
+    reservation_id = serializers.IntegerField(allow_null=True)
+
+
+class EmptySerializer(StrictSerializer):
+    pass
+
+
+class StationSerializer(StrictModelSerializer):
+    distance_km = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Location
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "address",
+            "city",
+            "country",
+            "latitude",
+            "longitude",
+            "distance_km",
+            "summary",
+        ]
+        read_only_fields = fields
+
+    def get_distance_km(self, obj: Location) -> float | None:
+        value = getattr(obj, "distance_km", None)
+        return round(value, 3) if value is not None else None
+
+    def get_summary(self, obj: Location) -> dict[str, Any]:
+        from apps.sessions.selectors import location_summary
+
+        return location_summary(obj)
+
+
+class DriverTokenSerializer(StrictModelSerializer):
+    class Meta:
+        model = Token
+        fields = [
+            "id",
+            "tenant",
+            "uid",
+            "type",
+            "contract_id",
+            "visual_number",
+            "valid",
+            "blocked",
+            "expires_at",
+            "driver",
+        ]
+        read_only_fields = fields
+
+
+class DriverVehicleSerializer(StrictModelSerializer):
+    class Meta:
+        model = Vehicle
+        fields = [
+            "id",
+            "tenant",
+            "driver",
+            "make",
+            "model",
+            "battery_kwh",
+            "ac_phases",
+            "ac_max_current_a",
+            "dc_max_power_w",
+            "connector_types",
+            "licence_plate",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,232 @@
+"""Charging API: sessions (operator view), CDRs, reservations, and the driver API for white-label apps.
+
+Driver API scheme: a tenant API key with the `driver` scope (or staff) acts on behalf of the driver named
+in the request (`driver` in the body of writes; `?driver=<id>` to filter reads). Everything stays scoped
+to the caller's tenants: a driver, charge point or session of another tenant is 404.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import django_filters
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.serializers import ErrorSerializer
+from apps.customers import selectors as customer_selectors
+from apps.sessions import commands, completion, selectors
+from apps.sessions.api.serializers import (
+    CdrSerializer,
+    DriverTokenSerializer,
+    DriverVehicleSerializer,
+    EmptySerializer,
+    RemoteStartSerializer,
+    ReservationCreateSerializer,
+    ReservationSerializer,
+    SessionLiveSerializer,
+    SessionSerializer,
+    SessionStartSerializer,
+    StationSerializer,
+)
+from apps.sessions.models import ChargingSession, Reservation
+from apps.stations import selectors as station_selectors
+from apps.tenants.scoping import TenantScopedViewSet
+
+ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+READ_ONLY = ["get", "head", "options"]
+
+
+class SessionFilter(django_filters.FilterSet):
+    driver = django_filters.NumberFilter(field_name="driver_id")
+    charge_point = django_filters.NumberFilter(field_name="charge_point_id")
+    business_customer = django_filters.NumberFilter(field_name="business_customer_id")
+
+    class Meta:
+        model = ChargingSession
+        fields = ["status", "suspicious", "limit_reached"]
+
+
+class SessionViewSet(TenantScopedViewSet):
+    """Charging sessions (read-only): state, links, energy, limits, cost, data-quality flags."""
+
+    queryset = selectors.session_list()
+    serializer_class = SessionSerializer
+    filterset_class = SessionFilter
+    scope_area = "charging"
+    http_method_names = READ_ONLY
+
+
+class CdrViewSet(TenantScopedViewSet):
+    """OCPI 2.2.1 CDRs of completed sessions (immutable)."""
+
+    queryset = selectors.cdr_list()
+    serializer_class = CdrSerializer
+    scope_area = "charging"
+    http_method_names = READ_ONLY
+
+
+class ReservationFilter(django_filters.FilterSet):
+    driver = django_filters.NumberFilter(field_name="driver_id")
+
+    class Meta:
+        model = Reservation
+        fields = ["status", "charge_point"]
+
+
+class ReservationViewSet(TenantScopedViewSet):
+    """Reservations: POST reserves (ReserveNow is sent; 409 when taken or refused), `cancel` cancels."""
+
+    queryset = selectors.reservation_list()
+    serializer_class = ReservationCreateSerializer
+    filterset_class = ReservationFilter
+    scope_area = "driver"
+    write_roles = ("admin", "operations")
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_serializer_class(self) -> Any:
+        return ReservationSerializer if self.request.method.lower() in READ_ONLY else ReservationCreateSerializer
+
+    @extend_schema(request=ReservationCreateSerializer, responses={201: ReservationSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(ReservationCreateSerializer, request, self.get_serializer_context())
+        driver = data["driver"]
+        if not self.access.can_write(driver.tenant_id, self.write_roles):
+            raise serializers.ValidationError({"driver": ["You cannot act for this driver."]})
+        reservation = commands.reservation_create(
+            tenant=driver.tenant,
+            driver=driver,
+            charge_point=data["charge_point"],
+            connector_id=data["connector_id"],
+            expires_at=data["expires_at"],
+            vehicle=data.get("vehicle"),
+            token_uid=data.get("token_uid"),
+        )
+        reservation = commands.reservation_send(reservation=reservation)
+        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EmptySerializer, responses={200: ReservationSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        _valid(EmptySerializer, request, {})
+        reservation = commands.reservation_cancel(reservation=self.get_object())
+        return Response(ReservationSerializer(reservation).data)
+
+
+def _valid(cls: Any, request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    serializer = cls(data=request.data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class DriverSessionViewSet(TenantScopedViewSet):
+    """Driver app: POST starts charging (RemoteStartTransaction; by charge point or QR payload), GET lists the
+    history (`?driver=`), a detail is the live view (energy, power, duration, cost so far), `stop` stops."""
+
+    queryset = selectors.session_list().prefetch_related("events")
+    serializer_class = SessionStartSerializer
+    filterset_class = SessionFilter
+    scope_area = "driver"
+    write_roles = ("admin", "operations")
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_serializer_class(self) -> Any:
+        if self.request.method.lower() in READ_ONLY:
+            return SessionLiveSerializer if self.action == "retrieve" else SessionSerializer
+        return SessionStartSerializer
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        session = self.get_object()
+        now = timezone.now()
+        session.duration_s = int(((session.stopped_at or now) - session.started_at).total_seconds())  # type: ignore[attr-defined]
+        session.cost_so_far = completion.live_cost(session, now=now)  # type: ignore[attr-defined]
+        return Response(SessionLiveSerializer(session).data)
+
+    @extend_schema(request=SessionStartSerializer, responses={202: RemoteStartSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _valid(SessionStartSerializer, request, self.get_serializer_context())
+        driver = data["driver"]
+        if not self.access.can_write(driver.tenant_id, self.write_roles):
+            raise serializers.ValidationError({"driver": ["You cannot act for this driver."]})
+        started = commands.session_remote_start(
+            tenant=driver.tenant,
+            driver=driver,
+            charge_point=data.get("charge_point"),
+            connector_id=data.get("connector_id"),
+            qr=data.get("qr", ""),
+            token_uid=data.get("token_uid"),
+            reservation_id=data.get("reservation"),
+        )
+        return Response(RemoteStartSerializer(started).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=EmptySerializer, responses={200: SessionSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        _valid(EmptySerializer, request, {})
+        session = commands.session_remote_stop(session=self.get_object())
+        return Response(SessionSerializer(session).data)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value not in (None, "") else None
+    except InvalidOperation as exc:
+        raise serializers.ValidationError({"lat": ["Not a number."]}) from exc
+
+
+class DriverStationViewSet(TenantScopedViewSet):
+    """Stations near a point (`?lat=&lon=&radius_km=`), nearest first, with availability, plugs and power."""
+
+    queryset = station_selectors.location_list()
+    serializer_class = StationSerializer
+    scope_area = "driver"
+    http_method_names = READ_ONLY
+
+    def get_queryset(self) -> Any:
+        params = self.request.query_params
+        radius = _decimal(params.get("radius_km"))
+        return selectors.stations_near(
+            super().get_queryset(),
+            lat=_decimal(params.get("lat")),
+            lon=_decimal(params.get("lon")),
+            radius_km=float(radius) if radius is not None else None,
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lat", float, required=False),
+            OpenApiParameter("lon", float, required=False),
+            OpenApiParameter("radius_km", float, required=False),
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
+class DriverFilter(django_filters.FilterSet):
+    driver = django_filters.NumberFilter(field_name="driver_id")
+
+
+class DriverTokenViewSet(TenantScopedViewSet):
+    """A driver's tokens (`?driver=`)."""
+
+    queryset = customer_selectors.token_list()
+    serializer_class = DriverTokenSerializer
+    filterset_class = DriverFilter
+    scope_area = "driver"
+    http_method_names = READ_ONLY
+
+
+class DriverVehicleViewSet(TenantScopedViewSet):
+    """A driver's vehicles (`?driver=`)."""
+
+    queryset = customer_selectors.vehicle_list()
+    serializer_class = DriverVehicleSerializer
+    filterset_class = DriverFilter
+    scope_area = "driver"
+    http_method_names = READ_ONLY

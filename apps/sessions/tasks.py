@@ -1,0 +1,26 @@
+"""Celery tasks of charging sessions: beat jobs for reservations and session limits; they take ids, are idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.sessions import commands
+
+
+@shared_task(name="charging.expire_reservations")
+def expire_reservations() -> int:
+    return commands.reservations_expire()
+
+
+@shared_task(name="charging.enforce_limits")
+def enforce_limits() -> int:
+    """Beat: every active session at its contract limit is stopped or held at 0 A."""
+    due = commands.session_limits_due()
+    for session_id in due:
+        commands.session_limit_enforce(session_id=session_id)
+    return len(due)
+
+
+@shared_task(name="charging.enforce_limit")
+def enforce_limit(session_id: int) -> None:
+    commands.session_limit_enforce(session_id=session_id)
