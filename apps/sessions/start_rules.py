@@ -74,7 +74,7 @@ def session_apply_start(*, session: ChargingSession, info: IdTagInfo, charge_poi
     )
     mine = [r for r in held if _matches(r, session.id_tag, group_id)]
     named = [r for r in mine if session.reservation_id is not None and r.pk == session.reservation_id]
-    chosen = (named or mine or [None])[0]
+    chosen: Reservation | None = (named or mine)[0] if (named or mine) else None
     if chosen is not None and info.status == "Accepted":
         chosen.status = ReservationStatus.USED
         chosen.detail = f"used by session {session.pk}"

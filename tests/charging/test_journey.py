@@ -34,8 +34,8 @@ from tests.tenants.factories import api_key_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _setup(station: Station) -> dict[str, Any]:
-    tenant = station.tenant
+def _setup(stn: Station) -> dict[str, Any]:
+    tenant = stn.tenant
     fleet = BusinessCustomerFactory(tenant=tenant)
     contract = ContractFactory(
         tenant=tenant,

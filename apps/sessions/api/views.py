@@ -90,7 +90,9 @@ class ReservationViewSet(TenantScopedViewSet):
     http_method_names = ["get", "post", "head", "options"]
 
     def get_serializer_class(self) -> Any:
-        return ReservationSerializer if self.request.method.lower() in READ_ONLY else ReservationCreateSerializer
+        return (
+            ReservationSerializer if (self.request.method or "").lower() in READ_ONLY else ReservationCreateSerializer
+        )
 
     @extend_schema(request=ReservationCreateSerializer, responses={201: ReservationSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -136,7 +138,7 @@ class DriverSessionViewSet(TenantScopedViewSet):
     http_method_names = ["get", "post", "head", "options"]
 
     def get_serializer_class(self) -> Any:
-        if self.request.method.lower() in READ_ONLY:
+        if (self.request.method or "").lower() in READ_ONLY:
             return SessionLiveSerializer if self.action == "retrieve" else SessionSerializer
         return SessionStartSerializer
 
