@@ -82,6 +82,20 @@ def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
     return None
 
 
+_gates: dict[int, asyncio.Semaphore] = {}
+
+
+def gate() -> asyncio.Semaphore:
+    """Bounds the handshakes and cleanups a process runs at once (per event loop): a fleet reconnecting at
+    once after a deploy queues here instead of exhausting the Redis pool (redis-py raises past 100) or the
+    database threads."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _gates:
+        _gates.clear()
+        _gates[loop_id] = asyncio.Semaphore(32)
+    return _gates[loop_id]
+
+
 class _Transport:
     def __init__(self, consumer: OcppConsumer) -> None:
         self.consumer = consumer
@@ -117,6 +131,10 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def connect(self) -> None:
+        async with gate():
+            await self._connect()
+
+    async def _connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
         offered = [p for p in self.scope.get("subprotocols") or [] if p]
@@ -183,6 +201,10 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             task.cancel()
         if not self.connection_id:
             return
+        async with gate():
+            await self._cleanup()
+
+    async def _cleanup(self) -> None:
         registry.remove(self)
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -2,23 +2,39 @@
 
 `database_sync_to_async` defaults to `thread_sensitive=True`: every call of every socket of the process
 would queue on ONE thread. OCPP handlers are independent per charger, so they run on their own pool of
-threads (each with its own persistent DB connection when DB_CONN_MAX_AGE > 0).
+threads, each keeping its DB connection for DB_CONN_MAX_AGE. Unlike `database_sync_to_async` we do not run
+`close_old_connections` before every call: with CONN_HEALTH_CHECKS that costs a `SELECT 1` round trip per
+OCPP message. A connection is closed after a call when it errored and is unusable, or is older than
+CONN_MAX_AGE (so DB_CONN_MAX_AGE=0 still means a fresh connection per call, as tests need).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
+from django.db import connection
 
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("OCPP_DB_THREADS", "8")), thread_name_prefix="ocpp-db")
 
 
+def _call(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    try:
+        return func(**kwargs)
+    except Exception:
+        connection.close_if_unusable_or_obsolete()
+        raise
+    finally:
+        close_at = connection.close_at
+        if connection.connection is not None and close_at is not None and time.monotonic() >= close_at:
+            connection.close()
+
+
 async def run_db(func: Callable[..., T], /, **kwargs: Any) -> T:
-    call = database_sync_to_async(func, thread_sensitive=False, executor=_executor)  # type: ignore[call-arg]
-    return await call(**kwargs)  # type: ignore[no-any-return]
+    return await asyncio.get_running_loop().run_in_executor(_executor, _call, func, kwargs)
