@@ -97,7 +97,6 @@ class ChargePointAdmin(TenantScopedAdmin):
     list_filter = [OnlineFilter, "status", "registration_status", "vendor", "tenant"]
     search_fields = ["identity", "vendor", "model", "serial_number", "charge_box_serial_number", "location__name"]
     list_select_related = ["tenant", "location"]
-    autocomplete_fields: list[str] = []
     readonly_fields = [
         "online", "last_seen_at", "last_heartbeat_at", "last_boot_at", "connected_at", "status", "error_code",
         "vendor_error_code", "status_info", "status_at", "vendor", "model", "serial_number",

@@ -85,7 +85,7 @@ class CampaignTargetInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
     fields = ["charge_point", "state", "detail", "command", "updated_at"]
-    readonly_fields = fields
+    readonly_fields = ["charge_point", "state", "detail", "command", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

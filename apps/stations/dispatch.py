@@ -45,7 +45,8 @@ return 0
 
 def prefix() -> str:
     """Keys live next to the channel layer's, so test runs (which get their own layer prefix) stay apart."""
-    layer_prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
+    config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    layer_prefix = config.get("prefix", "asgi")
     return f"{layer_prefix}:ocpp"
 
 
@@ -105,8 +106,8 @@ async def presence_release(identity: str, connection_id: str) -> None:
 
 
 async def presence_get_async(identity: str) -> str | None:
-    value = await async_client().get(presence_key(identity))
-    return value.decode() if value is not None else None
+    value: Any = await async_client().get(presence_key(identity))
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def presence_get(identity: str) -> str | None:
@@ -126,5 +127,5 @@ async def reply_push(key: str, body: str) -> None:
 
 
 async def reply_wait(key: str, timeout: float) -> bytes | None:
-    found = await async_client().blpop([key], timeout=max(timeout, 0.01))  # type: ignore[misc]
+    found: Any = await async_client().blpop([key], timeout=max(timeout, 0.01))  # type: ignore[misc]
     return found[1] if found else None

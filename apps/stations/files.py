@@ -17,7 +17,9 @@ MAX_DIAGNOSTICS_BYTES = 100 * 1024 * 1024
 @require_http_methods(["GET", "HEAD"])
 def firmware_download(request: HttpRequest, token: str, name: str = "") -> FileResponse:
     image = get_object_or_404(FirmwareImage, token=token)
-    return FileResponse(image.file.open("rb"), as_attachment=True, filename=image.file.name.rsplit("/", 1)[-1])
+    return FileResponse(
+        image.file.open("rb"), as_attachment=True, filename=(image.file.name or "firmware.bin").rsplit("/", 1)[-1]
+    )
 
 
 @csrf_exempt
@@ -29,6 +31,7 @@ def diagnostics_upload(request: HttpRequest, token: str, name: str = "") -> Http
         return JsonResponse({"code": "conflict", "message": "Already uploaded.", "fields": {}}, status=409)
     if request.method == "POST" and request.FILES:
         file = next(iter(request.FILES.values()))
+        assert not isinstance(file, list)
         if file.size and file.size > MAX_DIAGNOSTICS_BYTES:
             return JsonResponse({"code": "too_large", "message": "File too large.", "fields": {}}, status=413)
         services.diagnostics_store(upload=upload, name=file.name or name, content=file)

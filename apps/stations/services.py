@@ -570,7 +570,7 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
             current = cp.configuration.get(key, {}) if isinstance(cp.configuration, dict) else {}
             cp.configuration = {**cp.configuration, key: {**current, "value": value}}
         if key == "HeartbeatInterval" and str(value).isdigit():
-            cp.heartbeat_interval = max(int(value), 10)
+            cp.heartbeat_interval = max(int(str(value)), 10)
         cp.save(update_fields=["configuration", "heartbeat_interval"])
     elif action == "SendLocalList":
         entries = payload.get("localAuthorizationList", [])
@@ -734,7 +734,7 @@ def firmware_campaign_create(
 def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout: float = 30) -> None:
     """Send UpdateFirmware to every pending target (Celery task); progress follows FirmwareStatusNotification."""
     location = f"{base_url.rstrip('/')}/ocpp-files/firmware/{campaign.firmware.token}/"
-    location += campaign.firmware.file.name.rsplit("/", 1)[-1]
+    location += (campaign.firmware.file.name or "firmware.bin").rsplit("/", 1)[-1]
     retrieve = campaign.retrieve_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     targets = campaign.targets.select_related("charge_point").filter(state=FirmwareCampaignTarget.State.PENDING)
     for target in targets:
