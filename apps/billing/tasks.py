@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.billing import services
 from apps.billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from apps.core.errors import ApplicationError
+from apps.core.metrics import timed_job
 from apps.sessions.models import ChargingSession
 from apps.tenants.models import Tenant, User
 
@@ -34,7 +35,8 @@ def invoicing_run_month(
             run_year, run_month = last.year, last.month
         else:
             run_year, run_month = year, month
-        report = services.invoicing_run_month(tenant=tenant, year=run_year, month=run_month)
+        with timed_job("invoicing"):
+            report = services.invoicing_run_month(tenant=tenant, year=run_year, month=run_month)
         summary["issued"] += len(report.issued)
         summary["skipped"] += report.skipped_existing
         summary["failed"] += len(report.failed)

@@ -7,6 +7,10 @@ command statuses, queue names, job kinds), never ids.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # --- chargers and OCPP (recorded by the ocpp consumer; connected chargers also by analytics from events)
@@ -36,3 +40,13 @@ JOB_DURATION = Histogram(
 # --- alerts and notifications (recorded by analytics)
 ALERTS_OPENED = Counter("evp_alerts_opened_total", "Alerts opened", ["kind"])
 WEBHOOK_ATTEMPTS = Counter("evp_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])  # ok/failed
+
+
+@contextmanager
+def timed_job(job: str) -> Iterator[None]:
+    """Record the block's wall time in JOB_DURATION under `job`, whether it succeeds or fails."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        JOB_DURATION.labels(job=job).observe(time.perf_counter() - started)

@@ -35,6 +35,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo as WireIdTagInfo
 from ocpp.v16.enums import Action
 
+from apps.core import metrics
 from apps.core.errors import ApplicationError
 from apps.ocpp.dbcall import run_db
 from apps.ocpp.logbuffer import buffer as log
@@ -42,6 +43,8 @@ from apps.ocpp.validation import check_call, format_datetime, parse_datetime
 from apps.sessions import services as session_services
 from apps.stations import services as station_services
 from apps.stations.services import Handshake
+
+_KIND_NAMES = {2: "call", 3: "result", 4: "error"}  # OCPP-J message type ids
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +125,10 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ frames
     def _log(self, direction: str, kind: int, **fields: Any) -> None:
+        action = str(getattr(fields.get("action"), "value", fields.get("action")) or "")
+        metrics.OCPP_MESSAGES.labels(action, direction, _KIND_NAMES.get(kind, "unparsable")).inc()
+        if fields.get("latency_ms") is not None:
+            metrics.OCPP_LATENCY.labels(action, direction).observe(fields["latency_ms"] / 1000)
         log.add(
             tenant_id=self.handshake.tenant_id,
             charge_point_id=self.handshake.charge_point_id,

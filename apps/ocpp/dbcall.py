@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,3 +39,15 @@ def _call(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
 
 async def run_db(func: Callable[..., T], /, **kwargs: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_executor, _call, func, kwargs)
+
+
+def drain(timeout: float = 10.0) -> None:
+    """Block until every DB thread has finished what it was given (graceful shutdown, test teardown).
+
+    Each worker thread is handed one barrier task; the barrier opens only when all of them (and we) wait on
+    it, that is when no thread is still busy with earlier work."""
+    workers = _executor._max_workers
+    barrier = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        _executor.submit(barrier.wait, timeout)
+    barrier.wait(timeout)

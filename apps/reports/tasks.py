@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.core.metrics import timed_job
 from apps.reports import services
 
 
 @shared_task(name="reports.run_export", ignore_result=True, acks_late=True)
 def run_export(job_id: int) -> None:
-    services.export_job_run(job_id=job_id)
+    with timed_job("export"):
+        services.export_job_run(job_id=job_id)
 
 
 @shared_task(name="reports.purge_exports", ignore_result=True)

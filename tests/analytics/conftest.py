@@ -7,7 +7,6 @@ import asyncio
 import base64
 import itertools
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,16 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
 from evplatform.celery import app as celery_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.asgi_server import free_port, serve_asgi
 
 
 @pytest.fixture
@@ -99,29 +92,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def ocpp_server(transactional_db: None) -> AsyncIterator[str]:
-    from apps.ocpp.logbuffer import buffer
-    from evplatform.asgi import application
-
-    port = free_port()
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-        ws="websockets",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
-    await buffer.flush()
+    async with serve_asgi() as url:
+        yield url
 
 
 @dataclass

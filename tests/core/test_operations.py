@@ -59,3 +59,23 @@ def test_unauthenticated_api_call_is_401_in_error_shape(client: Client) -> None:
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Api-Key"
     assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+def test_platform_metrics_are_exposed_and_recorded(client: Client) -> None:
+    from apps.core.metrics import JOB_DURATION, timed_job
+
+    before = JOB_DURATION.labels(job="export")._sum.get()
+    with timed_job("export"):
+        pass
+
+    text = client.get("/metrics").content.decode()
+
+    assert JOB_DURATION.labels(job="export")._sum.get() > before
+    for name in (
+        "evp_connected_chargers",
+        "evp_ocpp_messages_total",
+        "evp_command_results_total",
+        "evp_job_duration_seconds",
+    ):
+        assert name in text, name

@@ -10,54 +10,26 @@ import asyncio
 import base64
 import itertools
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from asgiref.sync import sync_to_async
 
-from apps.ocpp.logbuffer import buffer
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Connector
 from apps.tenants.models import Tenant
+from tests.asgi_server import serve_asgi
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def server(transactional_db: None) -> AsyncIterator[str]:
-    from evplatform.asgi import application
-
-    port = free_port()
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-        ws="websockets",
-    )
-    instance = uvicorn.Server(config)
-    task = asyncio.create_task(instance.serve())
-    for _ in range(200):
-        if instance.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    instance.should_exit = True
-    await asyncio.wait_for(task, 10)
-    await buffer.flush()
+    async with serve_asgi() as url:
+        yield url
 
 
 @dataclass

@@ -14,13 +14,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 
+from tests.asgi_server import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_database_url() -> str:

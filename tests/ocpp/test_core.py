@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import websockets
 
+from apps.core import metrics
 from apps.customers.models import Token
 from apps.ocpp.logbuffer import buffer
 from apps.ocpp.models import MessageLog
@@ -267,3 +268,16 @@ async def test_message_log_records_every_frame_with_latency(station: Station, co
     assert rows[0]["latency_ms"] is None
     assert rows[1]["latency_ms"] > 0
     assert {r["tenant_id"] for r in rows} == {station.tenant.pk}
+
+
+async def test_frames_and_latency_are_recorded_for_prometheus(station: Station, connect: ConnectCharger) -> None:
+    calls = metrics.OCPP_MESSAGES.labels("Heartbeat", "in", "call")
+    answers = metrics.OCPP_LATENCY.labels("Heartbeat", "out")
+    calls_before, answers_before = calls._value.get(), answers._sum.get()
+    charger = await connect(station.charge_point.identity, station.password)
+    await charger.ok("BootNotification", BOOT)
+
+    await charger.ok("Heartbeat", {})
+
+    assert calls._value.get() == calls_before + 1
+    assert answers._sum.get() > answers_before
