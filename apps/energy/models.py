@@ -1,1 +1,235 @@
-"""Electrical model of sites and the smart-charging optimizer (layer 4)."""
+"""Electrical model of sites and the smart-charging records (layer 4).
+
+A site's tree: a root (grid connection or site) -> sub-distributions -> charge points (leaf nodes linked to a
+`stations.ChargePoint`; its connectors are added from the station's EVSEs when the optimizer input is built).
+Limits change with `TimeOfUseLimit` windows (site local time) and `GridSignal` rows (never updated: the rows
+are the audit trail). Every recompute leaves a `SiteRecompute` row and one `Allocation` per session.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TimeStampedModel
+from apps.tenants.models import TenantOwned
+
+
+class NodeKind(models.TextChoices):
+    GRID_CONNECTION = "grid_connection", "Grid connection"
+    SITE = "site", "Site"
+    SUB_DISTRIBUTION = "sub_distribution", "Sub-distribution"
+    CHARGE_POINT = "charge_point", "Charge point"
+
+
+class Strategy(models.TextChoices):
+    EQUAL_SHARE = "equal_share", "Equal share"
+    PRIORITY = "priority", "Priority"
+    DEPARTURE_AWARE = "departure_aware", "Departure-aware"
+
+
+class PhaseRotation(models.TextChoices):
+    RST = "RST"
+    RTS = "RTS"
+    SRT = "SRT"
+    STR = "STR"
+    TRS = "TRS"
+    TSR = "TSR"
+
+
+class GridNode(TenantOwned, TimeStampedModel):
+    """One node of a site's electrical tree. The root carries the site's strategy."""
+
+    location = models.ForeignKey("stations.Location", on_delete=models.CASCADE, related_name="+")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=NodeKind.choices)
+    charge_point = models.OneToOneField(
+        "stations.ChargePoint", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    max_power_w = models.PositiveIntegerField(null=True, blank=True, help_text="All phases together (W).")
+    max_current_a = models.PositiveIntegerField(null=True, blank=True, help_text="Per phase (A).")
+    phases = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(3)])
+    voltage_v = models.PositiveSmallIntegerField(default=230, help_text="Phase to neutral (V).")
+    safety_margin_pct = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(90)])
+    strategy = models.CharField(
+        max_length=20, choices=Strategy.choices, default=Strategy.EQUAL_SHARE, help_text="Used on the root."
+    )
+    phase_rotation = models.CharField(max_length=3, choices=PhaseRotation.choices, default=PhaseRotation.RST)
+    rejects_profiles = models.BooleanField(
+        default=False, help_text="Charge points: refused a profile; reserved at full rating until cleared."
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="charge_point", charge_point__isnull=False)
+                | (~Q(kind="charge_point") & Q(charge_point__isnull=True)),
+                name="gridnode_charge_point_leaf",
+            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="gridnode_not_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class TimeOfUseLimit(TenantOwned, TimeStampedModel):
+    """A recurring window in the site's local time, e.g. weekdays 17:00-20:00 at 60 %."""
+
+    node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="tou_limits")
+    label = models.CharField(max_length=100, blank=True, default="")
+    weekdays = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]), help_text="0 = Monday ... 6 = Sunday."
+    )
+    start = models.TimeField()
+    end = models.TimeField(help_text="Exclusive; end <= start runs past midnight.")
+    percent = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
+    max_power_w = models.PositiveIntegerField(null=True, blank=True)
+    max_current_a = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent__isnull=False) | Q(max_power_w__isnull=False) | Q(max_current_a__isnull=False),
+                name="tou_has_a_limit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or 'window'} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class GridSignal(TenantOwned):
+    """A capacity limit posted by the grid operator / energy company for a node. Never updated (audit trail)."""
+
+    node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="signals")
+    max_power_w = models.PositiveIntegerField(null=True, blank=True)
+    max_current_a = models.PositiveIntegerField(null=True, blank=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    source = models.CharField(max_length=100, blank=True, default="", help_text="Who sent it (e.g. DSO name).")
+    reference = models.CharField(max_length=100, blank=True, default="", help_text="Sender's id of the signal.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("tenants.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_until__gt=models.F("valid_from")), name="gridsignal_window"),
+            models.CheckConstraint(
+                condition=Q(max_power_w__isnull=False) | Q(max_current_a__isnull=False), name="gridsignal_has_a_limit"
+            ),
+        ]
+        indexes = [models.Index(fields=["node", "valid_until"], name="gridsignal_node_until")]
+
+    def __str__(self) -> str:
+        return f"signal {self.pk} on node {self.node_id}"
+
+
+class BuildingLoadReading(TenantOwned):
+    """Measured non-EV load below a node (subtracted from its headroom)."""
+
+    node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="load_readings")
+    at = models.DateTimeField()
+    power_w = models.PositiveIntegerField(null=True, blank=True)
+    current_l1_a = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    current_l2_a = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    current_l3_a = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(power_w__isnull=False)
+                | Q(current_l1_a__isnull=False, current_l2_a__isnull=False, current_l3_a__isnull=False),
+                name="loadreading_has_a_value",
+            )
+        ]
+        indexes = [models.Index(fields=["node", "-at"], name="loadreading_node_at")]
+
+    def __str__(self) -> str:
+        return f"load {self.power_w} W @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class SiteRecompute(TenantOwned):
+    """One run of the optimizer for a site: the root's limit vs what was allocated vs what was measured."""
+
+    site = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="recomputes")
+    at = models.DateTimeField(db_index=True)
+    trigger = models.CharField(max_length=30, default="beat")
+    strategy = models.CharField(max_length=20, choices=Strategy.choices)
+    limit_w = models.BigIntegerField(null=True, blank=True, help_text="Root's effective limit (None: unlimited).")
+    allocated_w = models.BigIntegerField(default=0)
+    uncontrolled_w = models.BigIntegerField(default=0)
+    measured_w = models.BigIntegerField(default=0, help_text="EV draw measured + building load.")
+    sessions = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["site", "-at"], name="siterecompute_site_at")]
+
+
+class Allocation(TenantOwned):
+    """What one session got in one recompute, and why (the optimizer's reason and explanation)."""
+
+    recompute = models.ForeignKey(SiteRecompute, on_delete=models.CASCADE, related_name="allocations")
+    session = models.ForeignKey("charging.ChargingSession", on_delete=models.CASCADE, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    connector_id = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    controlled = models.BooleanField(default=True)
+    limit = models.DecimalField(max_digits=10, decimal_places=1, help_text="In `unit`, as sent.")
+    unit = models.CharField(max_length=1)
+    power_w = models.IntegerField()
+    current_l1_a = models.DecimalField(max_digits=7, decimal_places=2)
+    current_l2_a = models.DecimalField(max_digits=7, decimal_places=2)
+    current_l3_a = models.DecimalField(max_digits=7, decimal_places=2)
+    reason = models.CharField(max_length=30)
+    explanation = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "pk"]
+        indexes = [models.Index(fields=["session", "-at"], name="allocation_session_at")]
+
+
+class ChargePointProfileState(models.Model):
+    """The last profile sent per charger / connector / purpose, to send nothing when nothing changed."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        ERROR = "error"
+        TIMEOUT = "timeout"
+        OFFLINE = "offline"
+
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    connector_id = models.PositiveSmallIntegerField(default=0)
+    purpose = models.CharField(max_length=30)
+    profile_id = models.IntegerField()
+    transaction_id = models.IntegerField(null=True, blank=True)
+    limit = models.DecimalField(max_digits=10, decimal_places=1)
+    unit = models.CharField(max_length=1)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    rejected = models.BooleanField(default=False)
+    command_id = models.BigIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "connector_id", "purpose"], name="profilestate_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.limit} {self.unit} ({self.status})"
