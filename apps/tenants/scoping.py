@@ -11,9 +11,12 @@ tenant A gets 404 for tenant B's objects everywhere, without each app re-impleme
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -134,6 +137,48 @@ class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         tenant = self.resolve_tenant(serializer.validated_data.get("tenant"))  # type: ignore[union-attr]
         serializer.save(tenant=tenant)
+
+
+def call_validated(service: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a service; model validation errors become API validation errors (`__all__` -> `non_field_errors`)."""
+    try:
+        return service(**kwargs)
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+        raise serializers.ValidationError(
+            {("non_field_errors" if k == NON_FIELD_ERRORS else k): v for k, v in detail.items()}
+        ) from exc
+
+
+class ServiceViewSet(TenantScopedViewSet):
+    """CRUD whose writes go through the app's services, so the API and the admin share the same rules.
+
+    `create_service(tenant=..., **fields)`, `update_service(<instance_kwarg>=instance, **fields)` and, when set,
+    `delete_service(<instance_kwarg>=instance)`; without a delete service the row is deleted plainly."""
+
+    create_service: ClassVar[Callable[..., Any]]
+    update_service: ClassVar[Callable[..., Any]]
+    delete_service: ClassVar[Callable[..., Any] | None] = None
+    instance_kwarg: ClassVar[str]
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
+        tenant = self.resolve_tenant(data.pop("tenant", None))
+        serializer.instance = call_validated(type(self).create_service, tenant=tenant, **data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
+        data.pop("tenant", None)  # cannot change (TenantOwnedSerializer)
+        serializer.instance = call_validated(
+            type(self).update_service, **{self.instance_kwarg: serializer.instance}, **data
+        )
+
+    def perform_destroy(self, instance: Any) -> None:
+        delete = type(self).delete_service
+        if delete is None:
+            super().perform_destroy(instance)
+        else:
+            delete(**{self.instance_kwarg: instance})
 
 
 # --------------------------------------------------------------------------- admin

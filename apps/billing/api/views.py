@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -39,7 +37,7 @@ from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import ApplicationError, NotFound
 from apps.tenants.access import access_for, scope_queryset
 from apps.tenants.models import Role, User
-from apps.tenants.scoping import TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet
 
 FINANCE_WRITE: tuple[str, ...] = (Role.ADMIN, Role.FINANCE)
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -327,7 +325,7 @@ class BankStatementImportViewSet(_FinanceViewSet):
         return Response(StatementReportSerializer(report).data)
 
 
-class PaymentRuleViewSet(TenantScopedViewSet):
+class PaymentRuleViewSet(ServiceViewSet):
     """Per-partner payment rules: who pays whom, and the platform fee (flat + %)."""
 
     queryset = selectors.payment_rule_list()
@@ -335,26 +333,9 @@ class PaymentRuleViewSet(TenantScopedViewSet):
     filterset_fields = ["payer", "payee", "location", "is_active"]
     scope_area = "billing"
     write_roles: ClassVar[tuple[str, ...]] = FINANCE_WRITE
-
-    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        tenant = self.resolve_tenant(data.pop("tenant", None))
-        serializer.instance = _validated(services.payment_rule_create, tenant=tenant, **data)
-
-    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        data.pop("tenant", None)
-        serializer.instance = _validated(services.payment_rule_update, rule=serializer.instance, **data)
-
-
-def _validated(service: Any, **kwargs: Any) -> Any:
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
-        raise serializers.ValidationError(
-            {("non_field_errors" if k == NON_FIELD_ERRORS else k): v for k, v in detail.items()}
-        ) from exc
+    create_service = staticmethod(services.payment_rule_create)
+    update_service = staticmethod(services.payment_rule_update)
+    instance_kwarg = "rule"
 
 
 class PayoutViewSet(_FinanceViewSet):

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,39 +19,10 @@ from apps.customers.api.serializers import (
     VehicleSerializer,
 )
 from apps.customers.filters import BusinessCustomerFilter, ContractFilter, DriverFilter, TokenFilter, VehicleFilter
-from apps.tenants.scoping import TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet
 
 
-class _ServiceViewSet(TenantScopedViewSet):
-    """Creates and updates through the app's services, so the API and the admin share the same rules."""
-
-    create_service: ClassVar[Callable[..., Any]]
-    update_service: ClassVar[Callable[..., Any]]
-    update_kwarg: ClassVar[str]
-
-    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        tenant = self.resolve_tenant(data.pop("tenant", None))
-        serializer.instance = _validated(type(self).create_service, tenant=tenant, **data)
-
-    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        data.pop("tenant", None)  # cannot change (TenantOwnedSerializer)
-        serializer.instance = _validated(type(self).update_service, **{self.update_kwarg: serializer.instance}, **data)
-
-
-def _validated(service: Callable[..., Any], **kwargs: Any) -> Any:
-    """Model validation errors as API validation errors (`__all__` becomes `non_field_errors`)."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
-        raise serializers.ValidationError(
-            {("non_field_errors" if k == NON_FIELD_ERRORS else k): v for k, v in detail.items()}
-        ) from exc
-
-
-class BusinessCustomerViewSet(_ServiceViewSet):
+class BusinessCustomerViewSet(ServiceViewSet):
     """Fleets and companies whose drivers charge on their account."""
 
     queryset = selectors.business_customer_list()
@@ -63,10 +31,10 @@ class BusinessCustomerViewSet(_ServiceViewSet):
     scope_area = "customers"
     create_service = staticmethod(services.business_customer_create)
     update_service = staticmethod(services.business_customer_update)
-    update_kwarg = "business_customer"
+    instance_kwarg = "business_customer"
 
 
-class DriverViewSet(_ServiceViewSet):
+class DriverViewSet(ServiceViewSet):
     """A tenant's end users."""
 
     queryset = selectors.driver_list()
@@ -75,10 +43,10 @@ class DriverViewSet(_ServiceViewSet):
     scope_area = "customers"
     create_service = staticmethod(services.driver_create)
     update_service = staticmethod(services.driver_update)
-    update_kwarg = "driver"
+    instance_kwarg = "driver"
 
 
-class ContractViewSet(_ServiceViewSet):
+class ContractViewSet(ServiceViewSet):
     """Business customers' contracts: validity, priority, session limits, time windows."""
 
     queryset = selectors.contract_list()
@@ -87,10 +55,10 @@ class ContractViewSet(_ServiceViewSet):
     scope_area = "customers"
     create_service = staticmethod(services.contract_create)
     update_service = staticmethod(services.contract_update)
-    update_kwarg = "contract"
+    instance_kwarg = "contract"
 
 
-class TokenViewSet(_ServiceViewSet):
+class TokenViewSet(ServiceViewSet):
     """Charging tokens (OCPI 2.2.1 Token fields): RFID cards, app and ad hoc tokens."""
 
     queryset = selectors.token_list()
@@ -99,10 +67,10 @@ class TokenViewSet(_ServiceViewSet):
     scope_area = "tokens"
     create_service = staticmethod(services.token_create)
     update_service = staticmethod(services.token_update)
-    update_kwarg = "token"
+    instance_kwarg = "token"
 
 
-class VehicleViewSet(_ServiceViewSet):
+class VehicleViewSet(ServiceViewSet):
     """Drivers' and fleets' vehicles."""
 
     queryset = selectors.vehicle_list()
@@ -111,7 +79,7 @@ class VehicleViewSet(_ServiceViewSet):
     scope_area = "customers"
     create_service = staticmethod(services.vehicle_create)
     update_service = staticmethod(services.vehicle_update)
-    update_kwarg = "vehicle"
+    instance_kwarg = "vehicle"
 
 
 class TokenImportViewSet(TenantScopedViewSet):

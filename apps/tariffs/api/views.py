@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -23,47 +20,12 @@ from apps.tariffs.filters import ContractPriceListFilter, TariffAssignmentFilter
 from apps.tariffs.models import Tariff
 from apps.tenants.access import access_for
 from apps.tenants.models import Role
-from apps.tenants.scoping import TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet
 
 PRICE_WRITERS = (Role.ADMIN, Role.OPERATIONS, Role.FINANCE)
 
 
-def _validated(service: Callable[..., Any], **kwargs: Any) -> Any:
-    """Model validation errors as API validation errors (`__all__` becomes `non_field_errors`)."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
-        raise serializers.ValidationError(
-            {("non_field_errors" if k == NON_FIELD_ERRORS else k): v for k, v in detail.items()}
-        ) from exc
-
-
-class _ServiceViewSet(TenantScopedViewSet):
-    """Creates, updates and deletes through the app's services, so the API and the admin share the same rules."""
-
-    create_service: ClassVar[Callable[..., Any]]
-    update_service: ClassVar[Callable[..., Any]]
-    delete_service: ClassVar[Callable[..., Any]]
-    instance_kwarg: ClassVar[str]
-
-    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        tenant = self.resolve_tenant(data.pop("tenant", None))
-        serializer.instance = _validated(type(self).create_service, tenant=tenant, **data)
-
-    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
-        data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
-        data.pop("tenant", None)  # cannot change (TenantOwnedSerializer)
-        serializer.instance = _validated(
-            type(self).update_service, **{self.instance_kwarg: serializer.instance}, **data
-        )
-
-    def perform_destroy(self, instance: Any) -> None:
-        type(self).delete_service(**{self.instance_kwarg: instance})
-
-
-class TariffViewSet(_ServiceViewSet):
+class TariffViewSet(ServiceViewSet):
     """OCPI 2.2.1 tariffs of the tenant (CPO). Deleting a tariff that is still assigned is refused (409)."""
 
     queryset = selectors.tariff_list()
@@ -95,7 +57,7 @@ class TariffViewSet(_ServiceViewSet):
         super().perform_update(serializer)
 
 
-class TariffAssignmentViewSet(_ServiceViewSet):
+class TariffAssignmentViewSet(ServiceViewSet):
     """Which tariff applies where: EVSE > charge point > location > tenant default; `ad_hoc` for drivers
     without a contract."""
 
@@ -110,7 +72,7 @@ class TariffAssignmentViewSet(_ServiceViewSet):
     instance_kwarg = "assignment"
 
 
-class ContractPriceListViewSet(_ServiceViewSet):
+class ContractPriceListViewSet(ServiceViewSet):
     """Business customers' negotiated prices (discount, fixed per-kWh price, session and monthly fees)."""
 
     queryset = selectors.contract_price_list_list()
