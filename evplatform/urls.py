@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.reports.urls")),
     path("", include("apps.stations.urls")),
     path("", include("apps.sessions.urls")),
+    path("", include("apps.energy.urls")),
 ]
 
 urlpatterns = [

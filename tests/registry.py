@@ -15,6 +15,7 @@ from django.db import models
 from apps.analytics.models import Alert, AlertRule, WebhookDelivery, WebhookSubscription
 from apps.billing.models import Invoice, Payment, PaymentRule, Payout
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
@@ -44,6 +45,12 @@ from tests.customers.factories import (
     DriverFactory,
     TokenFactory,
     VehicleFactory,
+)
+from tests.energy.factories import (
+    BuildingLoadReadingFactory,
+    GridNodeFactory,
+    GridSignalFactory,
+    TimeOfUseLimitFactory,
 )
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
@@ -96,6 +103,10 @@ MAKERS: dict[type[models.Model], Maker] = {
     Reservation: lambda tenant: ReservationFactory(charge_point=ChargePointFactory(tenant=tenant)),
     Cdr: lambda tenant: CdrFactory(session__charge_point=ChargePointFactory(tenant=tenant)),
     TransactionAnomaly: lambda tenant: TransactionAnomalyFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    GridNode: lambda tenant: GridNodeFactory(tenant=tenant),
+    TimeOfUseLimit: lambda tenant: TimeOfUseLimitFactory(node=GridNodeFactory(tenant=tenant)),
+    GridSignal: lambda tenant: GridSignalFactory(node=GridNodeFactory(tenant=tenant)),
+    BuildingLoadReading: lambda tenant: BuildingLoadReadingFactory(node=GridNodeFactory(tenant=tenant)),
 }
 
 

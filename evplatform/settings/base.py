@@ -155,6 +155,7 @@ CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_web
 CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_platform_metrics", "schedule": 15.0}
 CELERY_BEAT_SCHEDULE["charging-expire-reservations"] = {"task": "charging.expire_reservations", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["charging-enforce-limits"] = {"task": "charging.enforce_limits", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["energy-recompute-all"] = {"task": "energy.recompute_all", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 # the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
