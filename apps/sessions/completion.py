@@ -8,10 +8,12 @@ Live cost while charging: `live_cost` (the same engine, `stop=now`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from decimal import Decimal
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -267,7 +269,8 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         fixed_cost = _price(*groups["FLAT"]) if "FLAT" in groups else None
         session.tariff = tariff
         session.cost_breakdown = _breakdown_json(breakdown)
-        tariffs = [tariff_selectors.tariff_document(tariff)]
+        # the OCPI document carries Decimal numbers and datetimes: stored JSON-safe (decimal strings, ISO 8601)
+        tariffs = [json.loads(json.dumps(tariff_selectors.tariff_document(tariff), cls=DjangoJSONEncoder))]
         periods_json = _periods_json(periods, tariff.ocpi_id)
     session.currency = currency
     session.cost_excl_vat, session.cost_incl_vat = excl, incl
