@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.demo.customers_demo import seed_customers
+from apps.demo.history_demo import seed_history_demo
 from apps.demo.stations_demo import seed_stations
 from apps.tenants import services as tenant_services
 from apps.tenants.models import ApiKey, Membership, Role, Tenant, User
@@ -119,4 +120,5 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
         keys.append(DemoApiKey(tenant.slug, f"evp_{prefix}_{secret}"))
         seed_customers(tenant)
         seed_stations(tenant)
+        seed_history_demo(tenant)
     return logins, keys
