@@ -424,10 +424,11 @@ def profiles_send(*, orders: list[ProfileOrder], timeout: float = COMMAND_TIMEOU
     """Send each order (outside any transaction) and remember what the charger answered."""
     charge_points = ChargePoint.objects.in_bulk({o.charge_point_id for o in orders})
     states = []
+    refused: set[int] = set()
     for order in orders:
         cp = charge_points.get(order.charge_point_id)
-        if cp is None:
-            continue
+        if cp is None or cp.pk in refused:
+            continue  # a charger that just refused one profile gets no more
         try:
             command = station_services.send_command(
                 charge_point=cp, action="SetChargingProfile", payload=order.payload(), timeout=timeout, source="energy"
@@ -435,7 +436,10 @@ def profiles_send(*, orders: list[ProfileOrder], timeout: float = COMMAND_TIMEOU
             status, command_id, error = command.status, command.pk, command.error
         except station_services.ChargePointOffline:
             status, command_id, error = ChargePointProfileState.Status.OFFLINE, None, "offline"
-        states.append(profile_state_record(order=order, status=status, command_id=command_id, error=error))
+        state = profile_state_record(order=order, status=status, command_id=command_id, error=error)
+        if state.rejected:
+            refused.add(cp.pk)
+        states.append(state)
     return states
 
 
@@ -485,7 +489,7 @@ def _alert_profile_rejected(*, node: GridNode, order: ProfileOrder, status: str,
     analytics_services.alert_raise(
         tenant_id=node.tenant_id,
         kind="profile_rejected",
-        subject=f"charge_point:{cp.pk}",
+        subject=f"cp:{cp.pk}/SetChargingProfile",  # analytics' subject for a failed profile: one alert, not two
         message=(
             f"Charger {cp.identity} answered {status} to a {order.purpose} of {order.limit} {order.unit}: "
             "it is no longer controlled and is reserved at its full rating."
