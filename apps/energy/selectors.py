@@ -125,7 +125,7 @@ def _descendants(root: GridNode, rows: Iterable[GridNode]) -> dict[int, GridNode
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
     out: dict[int, GridNode] = {}
-    stack = [root]
+    stack = [r for r in children.get(root.parent_id, []) if r.pk == root.pk] or [root]  # the prefetched row
     while stack:
         node = stack.pop()
         if node.pk in out:
