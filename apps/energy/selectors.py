@@ -159,7 +159,7 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
         .order_by("node_id", "-at", "-pk")
         .distinct("node_id")
     }
-    charge_points = {n.charge_point_id: n.charge_point for n in nodes.values() if n.charge_point is not None}
+    charge_points = {n.charge_point.pk: n.charge_point for n in nodes.values() if n.charge_point is not None}
     connectors: dict[tuple[int, int], Connector] = {}
     for connector in (
         Connector.objects.filter(evse__charge_point_id__in=list(charge_points))
@@ -197,7 +197,7 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
         max_power = row.max_power_w
         rate_unit = opt.RateUnit.AMPS
         if row.charge_point is not None:
-            node_of_cp[row.charge_point_id] = row
+            node_of_cp[row.charge_point.pk] = row
             max_power = max_power or row.charge_point.max_power_w
             rate_unit = opt.RateUnit(row.charge_point.charging_rate_unit)
         opt_nodes.append(

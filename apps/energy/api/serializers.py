@@ -26,7 +26,8 @@ def _same_tenant(attrs: dict[str, Any], instance: Any, *names: str) -> None:
 
 class GridNodeSerializer(TenantOwnedSerializer):
     location = ScopedRelatedField(queryset=Location.objects.all())
-    parent = ScopedRelatedField(queryset=GridNode.objects.all(), required=False, allow_null=True)
+    # `parent` shadows Field.parent (the enclosing serializer) for mypy only; DRF binds fields by name
+    parent = ScopedRelatedField(queryset=GridNode.objects.all(), required=False, allow_null=True)  # type: ignore[assignment]
     charge_point = ScopedRelatedField(queryset=ChargePoint.objects.all(), required=False, allow_null=True)
 
     class Meta:
