@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -69,16 +70,24 @@ def _peak_rss_mb() -> float:
 
 
 def child_seed_dimensions() -> dict[str, Any]:
-    """Tenants, locations, charge points, EVSEs, business customers, drivers, tokens (ORM bulk_create)."""
+    """Tenants, locations, charge points, EVSEs and connectors, business customers with contracts, drivers,
+    vehicles, tokens and tariffs (ORM bulk_create)."""
     _setup_django()
     from decimal import Decimal
 
-    from apps.customers.models import BusinessCustomer, Driver, Token
-    from apps.stations.models import ChargePoint, Evse, Location
+    from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
+    from apps.stations.models import ChargePoint, Connector, Evse, Location
+    from apps.tariffs.models import Tariff
     from apps.tenants.models import Tenant
 
     started = time.monotonic()
-    main = Tenant.objects.create(name="Bench Charge", slug=MAIN_TENANT_SLUG, timezone="Europe/Berlin")
+    main = Tenant.objects.create(
+        name="Bench Charge",
+        slug=MAIN_TENANT_SLUG,
+        timezone="Europe/Berlin",
+        ocpi_country_code="DE",
+        ocpi_party_id="BCH",
+    )
     Tenant.objects.create(name="Other Volt", slug="bench-other", timezone="Europe/Amsterdam")
     streets = ["Hauptstraße", "Bahnhofstraße", "Am Markt", 'Parkhaus "Zentrum"', "Müller & Söhne Weg", "Ring <Nord>"]
     cities = ["Berlin", "München", "Köln", "Hamburg", "Frankfurt am Main", "Düsseldorf"]
@@ -98,13 +107,34 @@ def child_seed_dimensions() -> dict[str, Any]:
         ChargePoint(tenant=main, location=locations[i % 300], identity=f"DE-BCH-{i:05d}", vendor="ABB", model="Terra")
         for i in range(1500)
     )
-    Evse.objects.bulk_create(
+    evses = Evse.objects.bulk_create(
         Evse(tenant=main, charge_point=cp, connector_id=c, evse_uid=f"DE*BCH*E{cp.pk:05d}*{c}")
         for cp in cps
         for c in (1, 2)
     )
+    # every 5th charge point is a DC fast charger (CCS, 150 kW), the others AC 22 kW (Type 2)
+    Connector.objects.bulk_create(
+        (
+            Connector(
+                evse=evse,
+                standard="IEC_62196_T2_COMBO",
+                format="CABLE",
+                power_type="DC",
+                max_voltage=920,
+                max_amperage=200,
+                max_electric_power=150_000,
+            )
+            if i // 2 % 5 == 0
+            else Connector(evse=evse, max_electric_power=22_000)
+        )
+        for i, evse in enumerate(evses)
+    )
     customers = BusinessCustomer.objects.bulk_create(
         BusinessCustomer(tenant=main, name=f"Fleet {i} GmbH") for i in range(100)
+    )
+    contracts = Contract.objects.bulk_create(
+        Contract(tenant=main, business_customer=c, number=f"K-{i:05d}", valid_from=datetime(2022, 1, 1, tzinfo=UTC))
+        for i, c in enumerate(customers)
     )
     drivers = Driver.objects.bulk_create(
         (
@@ -119,6 +149,24 @@ def child_seed_dimensions() -> dict[str, Any]:
         ),
         batch_size=5000,
     )
+    models = [("Volkswagen", "ID.3", 58), ("Tesla", "Model Y", 75), ("Hyundai", "Ioniq 5", 77), ("Renault", "Zoe", 52)]
+    Vehicle.objects.bulk_create(
+        (
+            Vehicle(
+                tenant=main,
+                driver=drivers[i],
+                business_customer=drivers[i].business_customer,
+                make=models[i % 4][0],
+                model=models[i % 4][1],
+                battery_kwh=Decimal(models[i % 4][2]),
+                ac_max_current_a=32 if i % 4 != 3 else 16,
+                dc_max_power_w=None if i % 4 == 3 else 150_000,
+                licence_plate=f"B-EV {i:04d}",
+            )
+            for i in range(0, 20_000, 3)  # a third of the drivers registered their car
+        ),
+        batch_size=5000,
+    )
     Token.objects.bulk_create(
         (
             Token(
@@ -127,44 +175,122 @@ def child_seed_dimensions() -> dict[str, Any]:
                 contract_id=f"DEBCHC{i:08d}",
                 driver=drivers[i % 20_000],
                 business_customer=customers[i % 100] if i % 4 == 0 else None,
+                business_contract=contracts[i % 100] if i % 4 == 0 else None,
             )
             for i in range(25_000)
         ),
         batch_size=5000,
     )
+    element = [{"price_components": [{"type": "ENERGY", "price": "0.49", "vat": "19", "step_size": 1}]}]
+    Tariff.objects.bulk_create(
+        Tariff(tenant=main, ocpi_id=name, currency="EUR", elements=element)
+        for name in ("AC-STANDARD", "DC-FAST", "FLEET-2024")
+    )
     return {"seconds": round(time.monotonic() - started, 1)}
 
 
+# Sessions as the platform writes them: links filled at start (location, EVSE connector, token, driver, business
+# customer, contract, vehicle), cost priced at completion (tariff, currency, excl./incl. VAT and the breakdown
+# JSON), max power, data-quality flags, and a CDR for every completed session. 2% are roaming tokens we do not
+# know (no token, driver or customer); 1 in 5,000 is still running (no stop, no cost, no CDR).
 SESSIONS_SQL = """
-WITH dims AS (
-    SELECT array_agg(id ORDER BY id) AS evs, array_agg(charge_point_id ORDER BY id) AS cps,
-           array_agg(connector_id ORDER BY id) AS conns, count(*)::int AS n
-    FROM stations_evse WHERE tenant_id = %(tenant)s
-), toks AS (
-    SELECT array_agg(uid ORDER BY id) AS uids, count(*)::int AS n FROM customers_token WHERE tenant_id = %(tenant)s
+WITH ev AS (
+    SELECT array_agg(e.id ORDER BY e.id) AS ids, array_agg(e.charge_point_id ORDER BY e.id) AS cps,
+           array_agg(e.connector_id ORDER BY e.id) AS conns, array_agg(cp.location_id ORDER BY e.id) AS locs,
+           array_agg(c.id ORDER BY e.id) AS plugs, array_agg(c.max_electric_power ORDER BY e.id) AS kw,
+           count(*)::int AS n
+    FROM stations_evse e JOIN stations_chargepoint cp ON cp.id = e.charge_point_id
+    JOIN stations_connector c ON c.evse_id = e.id
+    WHERE e.tenant_id = %(tenant)s
+), tk AS (
+    SELECT array_agg(t.uid ORDER BY t.id) AS uids, array_agg(t.id ORDER BY t.id) AS ids,
+           array_agg(t.driver_id ORDER BY t.id) AS drivers,
+           array_agg(coalesce(t.business_customer_id, d.business_customer_id) ORDER BY t.id) AS bcs,
+           array_agg(t.business_contract_id ORDER BY t.id) AS contracts,
+           array_agg((SELECT min(v.id) FROM customers_vehicle v WHERE v.driver_id = t.driver_id) ORDER BY t.id) AS cars,
+           count(*)::int AS n
+    FROM customers_token t LEFT JOIN customers_driver d ON d.id = t.driver_id WHERE t.tenant_id = %(tenant)s
+), tf AS (
+    SELECT array_agg(id ORDER BY id) AS ids FROM tariffs_tariff WHERE tenant_id = %(tenant)s
 )
 INSERT INTO charging_chargingsession (
-    tenant_id, charge_point_id, evse_id, connector_id, id_tag, auth_status, reservation_id, status,
+    id, tenant_id, charge_point_id, evse_id, connector_id, id_tag, auth_status, reservation_id, status,
     started_at, stopped_at, meter_start_wh, meter_stop_wh, energy_wh, last_meter_wh, last_meter_at,
-    stop_reason, stop_id_tag, flags, created_at, updated_at)
-SELECT %(tenant)s, dims.cps[k], dims.evs[k], dims.conns[k],
-       CASE WHEN g %% 50 = 0 THEN 'ROAM' || g ELSE toks.uids[(1 + (g * 31) %% toks.n)::int] END,
+    stop_reason, stop_id_tag, flags, created_at, updated_at,
+    location_id, evse_connector_id, token_id, driver_id, business_customer_id, contract_id, vehicle_id,
+    auth_method, auth_reason, failure_reason, max_power_w, last_power_w, limit_action, limit_reached, limit_outcome,
+    tariff_id, currency, cost_excl_vat, cost_incl_vat, cost_breakdown, suspicious, suspicious_reasons)
+SELECT g, %(tenant)s, ev.cps[k], ev.ids[k], ev.conns[k],
+       CASE WHEN roaming THEN 'ROAM' || g ELSE tk.uids[t] END,
        'Accepted', NULL,
-       CASE WHEN g %% 5000 = 0 THEN 'active' ELSE 'completed' END,
-       st, CASE WHEN g %% 5000 = 0 THEN NULL ELSE st + dur END,
-       ms, CASE WHEN g %% 5000 = 0 THEN NULL ELSE ms + e END, CASE WHEN g %% 5000 = 0 THEN NULL ELSE e END,
+       CASE WHEN running THEN 'active' ELSE 'completed' END,
+       st, CASE WHEN running THEN NULL ELSE st + dur END,
+       ms, CASE WHEN running THEN NULL ELSE ms + e END, CASE WHEN running THEN NULL ELSE e END,
        ms + e, st + dur,
        (ARRAY['Local', 'EVDisconnected', 'Remote', 'PowerLoss', ''])[(1 + g %% 5)::int], '',
        CASE WHEN g %% 997 = 0 THEN ARRAY['meter_backwards'] ELSE '{}'::varchar[] END,
-       st, st + dur
+       st, st + dur,
+       ev.locs[k], ev.plugs[k],
+       CASE WHEN NOT roaming THEN tk.ids[t] END, CASE WHEN NOT roaming THEN tk.drivers[t] END,
+       CASE WHEN NOT roaming THEN tk.bcs[t] END, CASE WHEN NOT roaming THEN tk.contracts[t] END,
+       CASE WHEN NOT roaming THEN tk.cars[t] END,
+       CASE WHEN roaming THEN 'AUTH_REQUEST' ELSE 'WHITELIST' END, '', '',
+       pw, pw * 3 / 4, '', '', '',
+       CASE WHEN NOT running THEN tf.ids[1 + (CASE WHEN fast THEN 1 WHEN g %% 4 = 0 THEN 2 ELSE 0 END)] END,
+       CASE WHEN NOT running THEN 'EUR' ELSE '' END,
+       CASE WHEN NOT running THEN excl END, CASE WHEN NOT running THEN round(excl * 1.19, 4) END,
+       CASE WHEN NOT running THEN jsonb_build_object(
+           'lines', jsonb_build_array(jsonb_build_object(
+               'group', 'charging', 'dimension', 'ENERGY', 'description', 'Energy',
+               'price', price::text, 'vat', '19', 'volume', (e / 1000.0)::text, 'billed_volume', (e / 1000.0)::text,
+               'excl_vat', excl::text, 'incl_vat', round(excl * 1.19, 4)::text)),
+           'by_dimension', jsonb_build_object(
+               'ENERGY', jsonb_build_object('excl_vat', excl::text, 'incl_vat', round(excl * 1.19, 4)::text)))
+       END,
+       g %% 997 = 0, CASE WHEN g %% 997 = 0 THEN ARRAY['energy_above_capacity'] ELSE '{}'::varchar[] END
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
-CROSS JOIN dims CROSS JOIN toks
+CROSS JOIN ev CROSS JOIN tk CROSS JOIN tf
 CROSS JOIN LATERAL (SELECT
-    (1 + (g * 7919) %% dims.n)::int AS k,
+    (1 + (g * 7919) %% ev.n)::int AS k,
+    (1 + (g * 31) %% tk.n)::int AS t,
+    g %% 50 = 0 AS roaming,
+    g %% 5000 = 0 AS running,
     timestamptz '2023-01-01 00:00:00+00' + g * interval '3 seconds' AS st,
     make_interval(secs => 600 + (g * 2654435761) %% 14400) AS dur,
     (g * 40503) %% 60000 + 500 AS e,
     (g * 37) %% 100000000 AS ms) AS v
+CROSS JOIN LATERAL (SELECT ev.kw[k] > 22000 AS fast) AS f
+CROSS JOIN LATERAL (SELECT
+    CASE WHEN fast THEN 0.69 ELSE 0.49 END::numeric AS price,
+    least(ev.kw[k], 3700 + (g * 104729) %% 150000)::int AS pw) AS p
+CROSS JOIN LATERAL (SELECT round(e / 1000.0 * price, 4) AS excl) AS c
+"""
+
+CDRS_SQL = """
+INSERT INTO charging_cdr (
+    tenant_id, session_id, ocpi_id, country_code, party_id, start_date_time, end_date_time, cdr_token, auth_method,
+    authorization_reference, cdr_location, meter_id, currency, tariffs, charging_periods, signed_data, energy_wh,
+    total_cost, total_fixed_cost, total_energy, total_energy_cost, total_time, total_time_cost,
+    total_parking_time, total_parking_cost, remark, last_updated)
+SELECT s.tenant_id, s.id, 'BCH' || s.id, 'DE', 'BCH', s.started_at, s.stopped_at,
+       jsonb_build_object('uid', s.id_tag, 'type', 'RFID', 'contract_id', 'DEBCHC' || s.token_id, 'country_code', 'DE',
+                          'party_id', 'BCH'),
+       s.auth_method, '',
+       jsonb_build_object('id', s.location_id::text, 'name', 'Location ' || s.location_id, 'address', 'Hauptstraße 1',
+                          'city', 'Berlin', 'postal_code', '10115', 'country', 'DEU',
+                          'coordinates', jsonb_build_object('latitude', '52.520', 'longitude', '13.405'),
+                          'evse_uid', s.evse_id::text, 'evse_id', 'DE*BCH*E' || s.evse_id, 'connector_id', '1',
+                          'connector_standard', 'IEC_62196_T2', 'connector_format', 'SOCKET',
+                          'connector_power_type', 'AC_3_PHASE'),
+       '', s.currency, '[]'::jsonb,
+       jsonb_build_array(jsonb_build_object('start_date_time', s.started_at, 'dimensions',
+           jsonb_build_array(jsonb_build_object('type', 'ENERGY', 'volume', (s.energy_wh / 1000.0)::text)))),
+       NULL, s.energy_wh,
+       jsonb_build_object('excl_vat', s.cost_excl_vat::text, 'incl_vat', s.cost_incl_vat::text), NULL,
+       s.energy_wh / 1000.0, s.cost_breakdown -> 'by_dimension' -> 'ENERGY',
+       date_part('epoch', s.stopped_at - s.started_at) / 3600.0, NULL, NULL, NULL, '', s.stopped_at
+FROM charging_chargingsession s
+WHERE s.id BETWEEN %(first)s AND %(last)s AND s.status = 'completed'
 """
 
 
@@ -180,7 +306,10 @@ def child_seed_sessions(first: int, last: int) -> dict[str, Any]:
         cursor.execute("SET session_replication_role = replica")  # no FK triggers while loading
         cursor.execute("SET maintenance_work_mem = '256MB'")
         cursor.execute(SESSIONS_SQL, {"tenant": tenant.pk, "first": first, "last": last})
-        cursor.execute("ANALYZE charging_chargingsession")
+        cursor.execute(CDRS_SQL, {"first": first, "last": last})
+        cursor.execute("SELECT setval(pg_get_serial_sequence('charging_chargingsession', 'id'), %s)", [last])
+        cursor.execute("VACUUM (ANALYZE) charging_chargingsession")
+        cursor.execute("VACUUM (ANALYZE) charging_cdr")
     return {"seconds": round(time.monotonic() - started, 1)}
 
 
@@ -216,7 +345,7 @@ def child_floor() -> dict[str, Any]:
     rows = -1
     with (
         services.export_connection() as conn,
-        exporter.snapshot(conn),
+        exporter.snapshot(conn, spec.timezone),
         conn.cursor().copy(exporter.csv_query(spec)) as copy,
     ):
         for _ in copy:
@@ -237,16 +366,13 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
 
     tenant = Tenant.objects.get(slug=MAIN_TENANT_SLUG)
     spec = exporter.ExportSpec(tenant_id=tenant.pk, timezone=tenant.timezone, personal_data=True)
-    tz = exporter._tz(spec)
     exprs = []
     for column in spec.columns:
         value = exporter._value(spec, column)
         if column.type is ColumnType.DATETIME:
-            value = f"date_trunc('second', {value} AT TIME ZONE {tz})"
-        elif column.type is ColumnType.DURATION:
-            value = f"make_interval(secs => {value})"
-        elif column.type in (ColumnType.DECIMAL2, ColumnType.DECIMAL3):
-            value = f"round({value}::numeric, 3)"
+            value = f"date_trunc('second', {value})::timestamp"  # local: the snapshot's TimeZone is the tenant's
+        elif column.type in (ColumnType.MONEY, ColumnType.KWH, ColumnType.KW):
+            value = exporter._number(column.type, value)
         exprs.append(value)
     query = sql.SQL("SELECT {} {} LIMIT {}").format(
         sql.SQL(", ".join(exprs)), exporter._from(spec, spec.columns), sql.Literal(limit)
@@ -257,7 +383,7 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("Sessions")
     sheet.append([exporter.header(spec, c) for c in spec.columns])
-    with services.export_connection() as conn, exporter.snapshot(conn):
+    with services.export_connection() as conn, exporter.snapshot(conn, spec.timezone):
         conn.execute("SET LOCAL cursor_tuple_fraction = 1")  # plan for all rows, as the exports do
         with conn.cursor(name="bench") as cursor:
             cursor.itersize = 10_000

@@ -49,18 +49,20 @@ FORMAT_CSV_GZ = "csv.gz"
 FORMAT_XLSX = "xlsx"
 
 # XLSX cell style ids (cellXfs in styles.xml)
-STYLE_DECIMAL2, STYLE_DECIMAL3, STYLE_DATETIME, STYLE_DURATION, STYLE_HEADER = 1, 2, 3, 4, 5
+STYLE_DECIMAL2, STYLE_DECIMAL3, STYLE_DATETIME, STYLE_DURATION, STYLE_HEADER, STYLE_DECIMAL1 = 1, 2, 3, 4, 5, 6
 _XLSX_STYLE = {
-    ColumnType.DECIMAL2: STYLE_DECIMAL2,
-    ColumnType.DECIMAL3: STYLE_DECIMAL3,
+    ColumnType.MONEY: STYLE_DECIMAL2,
+    ColumnType.KWH: STYLE_DECIMAL3,
+    ColumnType.KW: STYLE_DECIMAL1,
     ColumnType.DATETIME: STYLE_DATETIME,
     ColumnType.DURATION: STYLE_DURATION,
 }
 _XLSX_WIDTH = {
     ColumnType.TEXT: 22,
     ColumnType.INT: 12,
-    ColumnType.DECIMAL2: 12,
-    ColumnType.DECIMAL3: 12,
+    ColumnType.MONEY: 12,
+    ColumnType.KWH: 12,
+    ColumnType.KW: 10,
     ColumnType.DATETIME: 20,
     ColumnType.DURATION: 11,
 }
@@ -121,15 +123,14 @@ def _where(spec: ExportSpec) -> tuple[sql.Composable, set[str]]:
     if spec.charge_point_ids:
         parts.append(sql.SQL("s.charge_point_id = ANY({}::bigint[])").format(sql.Literal(list(spec.charge_point_ids))))
     if spec.location_ids:
-        aliases.add("cp")
-        parts.append(sql.SQL("cp.location_id = ANY({}::bigint[])").format(sql.Literal(list(spec.location_ids))))
+        parts.append(sql.SQL("s.location_id = ANY({}::bigint[])").format(sql.Literal(list(spec.location_ids))))
     customers: list[sql.Composable] = []
     if spec.driver_ids:
-        aliases.add("tok")
-        customers.append(sql.SQL("tok.driver_id = ANY({}::bigint[])").format(sql.Literal(list(spec.driver_ids))))
+        customers.append(sql.SQL("s.driver_id = ANY({}::bigint[])").format(sql.Literal(list(spec.driver_ids))))
     if spec.business_customer_ids:
-        aliases.add("bc")
-        customers.append(sql.SQL("bc.id = ANY({}::bigint[])").format(sql.Literal(list(spec.business_customer_ids))))
+        customers.append(
+            sql.SQL("s.business_customer_id = ANY({}::bigint[])").format(sql.Literal(list(spec.business_customer_ids)))
+        )
     if customers:
         parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(customers)))
     return sql.SQL(" AND ").join(parts), aliases
@@ -154,23 +155,31 @@ def _value(spec: ExportSpec, column: Column) -> str:
     return f"({column.sql})"
 
 
-def _tz(spec: ExportSpec) -> str:
-    return "'" + spec.timezone.replace("'", "''") + "'"
-
-
 def _csv_expr(spec: ExportSpec, column: Column, decimal_comma: bool) -> str:
     v = _value(spec, column)
     match column.type:
-        case ColumnType.DECIMAL2 | ColumnType.DECIMAL3:
-            places = 2 if column.type is ColumnType.DECIMAL2 else 3
-            rounded = f"round({v}::numeric, {places})"
-            return f"replace({rounded}::text, '.', ',')" if decimal_comma else rounded
+        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
+            number = _number(column.type, v)
+            return f"replace(({number})::text, '.', ',')" if decimal_comma else number
         case ColumnType.DATETIME:
-            return f"date_trunc('second', {v} AT TIME ZONE {_tz(spec)})"
+            # the transaction's TimeZone is the tenant's (see `snapshot`): the cast gives local time
+            return f"date_trunc('second', {v})::timestamp"
         case ColumnType.DURATION:
-            return f"to_char(make_interval(secs => {v}), 'HH24:MI:SS')"
+            # via seconds: to_char of the interval itself drops its days (26 h would print as 02:00:00)
+            return f"to_char(make_interval(secs => date_part('epoch', {v})), 'HH24:MI:SS')"
         case _:
             return v
+
+
+def _number(kind: ColumnType, v: str) -> str:
+    """A numeric with a fixed scale; an integer times 0.001 is exact and cheaper than a division."""
+    match kind:
+        case ColumnType.MONEY:
+            return f"round({v}, 2)"
+        case ColumnType.KWH:
+            return f"({v} * 0.001)"
+        case _:  # KW
+            return f"round({v} * 0.001, 1)"
 
 
 _XML_FORBIDDEN_SQL = "".join(f"\\x{ord(c):02x}" for c in _XML_FORBIDDEN)  # as E'' escapes
@@ -192,13 +201,13 @@ def _xlsx_expr(spec: ExportSpec, column: Column) -> str:
             return f"""coalesce('<c t="inlineStr"><is><t>' || {_xml_text(v)} || '</t></is></c>', '<c/>')"""
         case ColumnType.INT:
             return f"coalesce('<c><v>' || {v} || '</v></c>', '<c/>')"
-        case ColumnType.DECIMAL2 | ColumnType.DECIMAL3:
-            places = 2 if column.type is ColumnType.DECIMAL2 else 3
-            number = f"round({v}::numeric, {places})"
+        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
+            number = _number(column.type, v)
         case ColumnType.DATETIME:
-            number = f"(date_part('epoch', {v} AT TIME ZONE {_tz(spec)}) / 86400.0 + 25569)"
+            # Excel serial: days since 1899-12-30, local time (the transaction's TimeZone is the tenant's)
+            number = f"(date_part('epoch', date_trunc('second', {v})::timestamp) / 86400 + 25569)"
         case ColumnType.DURATION:
-            number = f"({v} / 86400.0::float8)"
+            number = f"(date_part('epoch', {v}) / 86400)"
     return f"""coalesce('<c s="{_XLSX_STYLE[column.type]}"><v>' || {number} || '</v></c>', '<c/>')"""
 
 
@@ -240,14 +249,18 @@ def count_query(spec: ExportSpec) -> sql.Composed:
 
 
 @contextlib.contextmanager
-def snapshot(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-    """One REPEATABLE READ READ ONLY transaction; its snapshot is taken by the first statement."""
+def snapshot(conn: psycopg.Connection[Any], timezone: str = "UTC") -> Iterator[psycopg.Connection[Any]]:
+    """One REPEATABLE READ READ ONLY transaction in `timezone`; its snapshot is taken by the first statement."""
     conn.autocommit = False
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     try:
         conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         conn.execute("SET LOCAL statement_timeout = 0")
+        # JIT compiles the ~100 expressions of the export query on every run: measured 24.6 s with it vs
+        # 12.1 s without (EXPLAIN ANALYZE, 1M sessions); rows are simple, the interpreter is fast enough
+        conn.execute("SET LOCAL jit = off")
+        conn.execute("SELECT set_config('TimeZone', %s, true)", [timezone])
         yield conn
     finally:
         conn.rollback()
@@ -294,7 +307,7 @@ def export(
     partial = path.with_name(path.name + ".partial")
     result = ExportResult()
     try:
-        with snapshot(conn):
+        with snapshot(conn, spec.timezone):
             result.total, result.total_exact = estimate_total(conn, spec, exact_below=exact_count_below)
             if after_snapshot is not None:
                 after_snapshot()
@@ -371,20 +384,22 @@ _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 STYLES_XML = (
     _XML_DECL + f'<styleSheet xmlns="{_NS}">'
-    '<numFmts count="3"><numFmt numFmtId="164" formatCode="0.000"/>'
-    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="166" formatCode="[h]:mm:ss"/></numFmts>'
+    '<numFmts count="4"><numFmt numFmtId="164" formatCode="0.000"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="166" formatCode="[h]:mm:ss"/>'
+    '<numFmt numFmtId="167" formatCode="0.0"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="7"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )

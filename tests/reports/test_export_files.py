@@ -15,15 +15,18 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.db.models import F
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.reports import services
 from apps.reports.models import ExportJob, ExportStatus
 from apps.sessions.models import ChargingSession
 from apps.tenants.models import Tenant
-from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
+from tests.charging.factories import CdrFactory
+from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory, VehicleFactory
 from tests.reports.factories import ExportJobFactory, make_sessions
-from tests.stations.factories import EvseFactory
+from tests.stations.factories import ConnectorFactory, EvseFactory
+from tests.tariffs.factories import TariffFactory
 from tests.tenants.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,6 +115,63 @@ def test_xlsx_escapes_text_and_keeps_empty_cells_in_place(tenant: Tenant, export
     assert row["Suspicious"] == "no"  # the cells after the empty ones did not shift
 
 
+def test_links_cost_cdr_and_quality_columns_come_from_the_session(tenant: Tenant, export_dir: Path) -> None:
+    # given a priced, suspicious session on a CCS connector with a CDR, and an unpriced one without links
+    evse = EvseFactory(charge_point__tenant=tenant, charge_point__location__tenant=tenant)
+    ConnectorFactory(evse=evse, standard="IEC_62196_T2_COMBO")
+    tariff = TariffFactory(tenant=tenant, ocpi_id="AC-STANDARD")
+    priced, unpriced = make_sessions(tenant, 2, evse=evse, tariff=tariff)
+    ChargingSession.objects.filter(pk=priced.pk).update(
+        evse_connector=evse.connectors.get(), suspicious=True, suspicious_reasons=["too_short", "zero_energy"]
+    )
+    ChargingSession.objects.filter(pk=unpriced.pk).update(
+        stopped_at=F("started_at") + dt.timedelta(days=1, hours=2, seconds=5),
+        tariff=None,
+        currency="",
+        cost_excl_vat=None,
+        cost_incl_vat=None,
+        max_power_w=None,
+        location=None,
+    )
+    CdrFactory(tenant=tenant, session=priced, ocpi_id="VLT1234")
+    csv_job = ExportJobFactory(tenant=tenant, format="csv", csv_separator=";", personal_data=True)
+    xlsx_job = ExportJobFactory(tenant=tenant, format="xlsx", personal_data=True)
+
+    # when exported to CSV (German Excel) and XLSX
+    csv_done, xlsx_done = run(csv_job), run(xlsx_job)
+
+    # then the CSV holds the links and the cost as text, decimal comma
+    text = (export_dir / csv_done.file_name).read_text(encoding="utf-8-sig")
+    rows = {int(r["Session id"]): r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
+    first, second = rows[priced.pk], rows[unpriced.pk]
+    assert first["CDR id"] == "VLT1234"
+    assert first["Location"] == evse.charge_point.location.name
+    assert first["Connector type"] == "IEC_62196_T2_COMBO"
+    assert first["Tariff"] == "AC-STANDARD"
+    assert (first["Cost excl. VAT"], first["VAT"], first["Cost incl. VAT"]) == ("0,60", "0,11", "0,71")
+    assert first["Currency"] == "EUR"
+    assert first["Max power (kW)"] == "11,0"
+    assert (first["Suspicious"], first["Suspicious reasons"]) == ("yes", "too_short zero_energy")
+    assert (second["CDR id"], second["Location"], second["Connector type"], second["Tariff"]) == ("", "", "", "")
+    assert (second["Cost excl. VAT"], second["VAT"], second["Currency"], second["Max power (kW)"]) == ("", "", "", "")
+    assert (second["Suspicious"], second["Suspicious reasons"]) == ("no", "")
+    assert second["Duration"] == "26:00:05"  # past a day: hours keep counting
+
+    # and the XLSX holds numbers with two (money) and one (kW) decimals
+    sheet = openpyxl.load_workbook(export_dir / xlsx_done.file_name).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    cells = {row[0].value: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)}
+    cost = cells[priced.pk]
+    assert cost["Cost excl. VAT"].value == pytest.approx(0.60)
+    assert cost["Cost incl. VAT"].value == pytest.approx(0.71)
+    assert cost["VAT"].value == pytest.approx(0.11)
+    assert cost["Cost incl. VAT"].number_format == "0.00"
+    assert cost["Max power (kW)"].value == pytest.approx(11.0)
+    assert cost["Max power (kW)"].number_format == "0.0"
+    assert cost["CDR id"].value == "VLT1234"
+    assert cells[unpriced.pk]["Cost excl. VAT"].value is None
+
+
 @pytest.mark.parametrize("separator", [",", ";"])
 def test_csv_has_bom_header_and_separator(tenant: Tenant, export_dir: Path, separator: str) -> None:
     make_sessions(tenant, 3)
@@ -173,8 +233,9 @@ def test_export_is_a_consistent_snapshot_while_sessions_are_written(tenant: Tena
 def test_role_without_personal_data_gets_no_names_and_masked_tokens(tenant: Tenant, export_dir: Path) -> None:
     customer = BusinessCustomerFactory(tenant=tenant, name="Fleet Nord GmbH")
     driver = DriverFactory(tenant=tenant, first_name="Dana", last_name="Berg", business_customer=customer)
-    TokenFactory(tenant=tenant, uid="04A1B2C3D4", driver=driver, contract_id="DEVLTC00000042")
-    make_sessions(tenant, 1)
+    token = TokenFactory(tenant=tenant, uid="04A1B2C3D4", driver=driver, contract_id="DEVLTC00000042")
+    vehicle = VehicleFactory(tenant=tenant, driver=driver, make="Kia", model="EV6", licence_plate="B-XY 123")
+    make_sessions(tenant, 1, token=token, vehicle=vehicle)
     allowed = ExportJobFactory(tenant=tenant, format="csv", personal_data=True)
     restricted = ExportJobFactory(tenant=tenant, format="xlsx", personal_data=False)
 
@@ -186,11 +247,13 @@ def test_role_without_personal_data_gets_no_names_and_masked_tokens(tenant: Tena
     assert row["Business customer"] == "Fleet Nord GmbH"
     assert row["Token"] == "04A1B2C3D4"
     assert row["Contract id (eMAID)"] == "DEVLTC00000042"
+    assert row["Vehicle"] == "Kia EV6 B-XY 123"
     sheet = openpyxl.load_workbook(export_dir / masked.file_name).worksheets[0]
     header = [c.value for c in sheet[1]]
     values = dict(zip(header, [c.value for c in sheet[2]], strict=True))
     assert "Driver" not in header
     assert "Business customer" not in header
+    assert "Vehicle" not in header
     assert values["Token"] == "******C3D4"
     assert values["Contract id (eMAID)"] == "**********0042"
     assert values["Token type"] == "RFID"
