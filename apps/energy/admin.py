@@ -130,8 +130,7 @@ class TimeOfUseLimitAdmin(TenantScopedAdmin):
     list_display = ("node", "label", "weekdays", "start", "end", "percent", "max_power_w", "max_current_a")
 
     def save_model(self, request: HttpRequest, obj: TimeOfUseLimit, form: Any, change: bool) -> None:
-        obj.save()
-        services.recompute_request(site_id=selectors.site_root(obj.node).pk, trigger="tou_changed")
+        services.tou_limit_save(window=obj)
 
     def delete_model(self, request: HttpRequest, obj: TimeOfUseLimit) -> None:
         services.tou_limit_delete(window=obj)

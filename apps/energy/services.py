@@ -210,6 +210,16 @@ def tou_limit_update(*, window: TimeOfUseLimit, **fields: Any) -> TimeOfUseLimit
 
 
 @transaction.atomic
+def tou_limit_save(*, window: TimeOfUseLimit) -> TimeOfUseLimit:
+    """Save a window edited in the admin (already validated by its form); the site is recomputed."""
+    _same_tenant(window.tenant, window.node)
+    window.weekdays = sorted(set(window.weekdays))
+    window.save()
+    _after_limit_change(window.node, "tou_changed")
+    return window
+
+
+@transaction.atomic
 def tou_limit_delete(*, window: TimeOfUseLimit) -> None:
     node = window.node
     window.delete()

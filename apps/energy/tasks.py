@@ -40,6 +40,15 @@ def recompute_debounced(*, site_id: int, trigger: str) -> bool:
     return first
 
 
+def _first(site_id: int, boundary: dt.datetime) -> bool:
+    """One task per site and boundary, however many recomputes saw it coming."""
+    key = f"energy:boundary:{site_id}:{int(boundary.timestamp())}"
+    try:
+        return bool(_redis().set(key, 1, nx=True, ex=int(BEAT_SECONDS) * 2))
+    except redis.RedisError:
+        return True
+
+
 @shared_task(name="energy.site_recompute")
 def site_recompute(site_id: int, trigger: str = "task") -> int:
     """Recompute one site and send what changed; schedule one more run at the next limit boundary if it comes
@@ -47,7 +56,7 @@ def site_recompute(site_id: int, trigger: str = "task") -> int:
     now = timezone.now()
     outcome = services.site_recompute(site_id=site_id, at=now, trigger=trigger)
     boundary = services.next_boundary(site_id=site_id, after=now)
-    if boundary is not None and boundary - now < dt.timedelta(seconds=BEAT_SECONDS):
+    if boundary is not None and boundary - now < dt.timedelta(seconds=BEAT_SECONDS) and _first(site_id, boundary):
         site_recompute.apply_async(kwargs={"site_id": site_id, "trigger": "boundary"}, eta=boundary)
     return len(outcome.orders)
 

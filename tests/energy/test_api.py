@@ -184,3 +184,23 @@ def test_charge_point_nodes_name_a_charger_of_their_site(client_for: Callable[..
     assert "charge_point" in missing.json()["fields"]
     assert "charge_point" in other_site.json()["fields"]
     assert GridNode.objects.filter(kind=NodeKind.CHARGE_POINT).count() == 1
+
+
+def test_editing_a_time_of_use_limit_asks_for_a_recompute(
+    client_for: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
+) -> None:
+    node = GridNodeFactory()
+    client = client_for(node.tenant)
+    body = {"node": node.pk, "weekdays": [4, 0, 0], "start": "17:00", "end": "20:00", "percent": 60}
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        created = client.post("/api/v1/energy/tou-limits/", body, format="json")
+    bad = client.post("/api/v1/energy/tou-limits/", body | {"weekdays": [7]}, format="json")
+    no_limit = client.post("/api/v1/energy/tou-limits/", body | {"percent": None}, format="json")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["weekdays"] == [0, 4]
+    assert len(callbacks) == 1
+    assert (bad.status_code, no_limit.status_code) == (400, 400)
+    assert "weekdays" in bad.json()["fields"]
+    assert "percent" in no_limit.json()["fields"]
