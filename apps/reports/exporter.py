@@ -16,10 +16,17 @@ How, and why (measured on this 2-core machine, see `benchmarks/export_bench.py` 
   10M joined rows spills gigabytes to disk; rows come in storage order (for sessions, which are appended,
   close to start order), and Excel users sort anyway.
 
-Measured (benchmarks/export_bench.py, 1M sessions x 22 columns, 7 joins, load average 5-8 on 2 shared cores,
-so absolute rates are far below an idle machine's): COPY floor 44.0k rows/s; CSV 34.6k (79% of the floor);
-CSV.gz 33.8k; XLSX 28.0k (63%); openpyxl write_only 0.8k (on 200k rows); peak RSS 113-118 MB (of which
-~110 MB is the Django process itself). XML escaping: a regex guard before the replace() chain made the text
+Measured (benchmarks/export_bench.py --sizes 1000000 --reuse --keep --openpyxl-rows 50000; 1M sessions x 32
+columns, 11 joins, all along foreign keys; load average 5.3 before and 3.5 after on 2 shared cores, so the figures
+are noisy and far below an idle machine's): COPY floor 26.7 s (37.5k rows/s); CSV 17.9 s (55.9k: faster than the
+floor run before it, i.e. noise); CSV.gz 35.0 s (28.5k); XLSX 59.2 s (16.9k); openpyxl write_only 1.4k rows/s (on
+50k rows); peak RSS 122-126 MB (of which ~110 MB is the Django process itself). Where the time goes (EXPLAIN
+ANALYZE of the SELECT, 1M rows): JIT compilation of the ~100 expressions doubled it (24.6 s on, 12.1 s off), hence
+`jit = off`; the joins are memoized nested loops on the small tables and a merge join on the CDR's unique session
+index (a hash join instead: 12.4 s). Per 1M rows (`SELECT count(expr)`): date_trunc + cast in the transaction's
+TimeZone 0.59 s vs AT TIME ZONE 0.67 s vs to_char 0.93 s; duration via to_char(make_interval(seconds)) 0.70 s
+vs to_char(interval) 0.98 s (and wrong past 24 h) vs integer arithmetic + lpad 1.90 s; kWh as Wh * 0.001
+0.51 s vs round(Wh / 1000.0, 3) 0.59 s. XML escaping: a regex guard before the replace() chain made the text
 cells 7x cheaper than escaping every value (0.59 s vs 4.39 s per 100k rows x 6 text columns).
 """
 
