@@ -203,21 +203,28 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
 # --------------------------------------------------------------------------- liveness
 
 
+_CONNECTED_SQL = """
+WITH old AS (SELECT online FROM stations_chargepoint WHERE id = %(cp)s)
+UPDATE stations_chargepoint
+SET online = true, connection_id = %(connection)s, connected_at = %(now)s, last_seen_at = %(now)s
+WHERE id = %(cp)s RETURNING tenant_id, (SELECT online FROM old)
+"""
+_DISCONNECTED_SQL = """
+UPDATE stations_chargepoint SET online = false, connection_id = ''
+WHERE id = %(cp)s AND connection_id = %(connection)s RETURNING tenant_id
+"""
+
+
 def charge_point_connected(*, charge_point_id: int, connection_id: str) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        was_online = ChargePoint.objects.filter(pk=charge_point_id, online=True).exists()
-        ChargePoint.objects.filter(pk=charge_point_id).update(
-            online=True, connection_id=connection_id, connected_at=now, last_seen_at=now
-        )
-        if not was_online:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CONNECTED_SQL, {"cp": charge_point_id, "connection": connection_id, "now": now})
+        row = cursor.fetchone()
+        if row is not None and not row[1]:
             StatusEvent.objects.create(charge_point_id=charge_point_id, status="Online", timestamp=now)
             events.publish(
                 events.ChargePointConnectionChanged(
-                    tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
-                    charge_point_id=charge_point_id,
-                    online=True,
-                    at=now,
+                    tenant_id=row[0], charge_point_id=charge_point_id, online=True, at=now
                 )
             )
 
@@ -225,21 +232,17 @@ def charge_point_connected(*, charge_point_id: int, connection_id: str) -> None:
 def charge_point_disconnected(*, charge_point_id: int, connection_id: str) -> bool:
     """Offline, unless a newer connection of the same charger took over meanwhile (the newest wins)."""
     now = timezone.now()
-    with transaction.atomic():
-        changed = ChargePoint.objects.filter(pk=charge_point_id, connection_id=connection_id).update(
-            online=False, connection_id=""
-        )
-        if changed:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_DISCONNECTED_SQL, {"cp": charge_point_id, "connection": connection_id})
+        row = cursor.fetchone()
+        if row is not None:
             StatusEvent.objects.create(charge_point_id=charge_point_id, status="Offline", timestamp=now)
             events.publish(
                 events.ChargePointConnectionChanged(
-                    tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
-                    charge_point_id=charge_point_id,
-                    online=False,
-                    at=now,
+                    tenant_id=row[0], charge_point_id=charge_point_id, online=False, at=now
                 )
             )
-    return bool(changed)
+    return row is not None
 
 
 def charge_points_mark_offline(*, factor: float | None = None, now: datetime | None = None) -> list[int]:
@@ -319,7 +322,63 @@ def charge_point_heartbeat(*, charge_point_id: int) -> datetime:
     return now
 
 
-@transaction.atomic
+def charge_points_heartbeat(*, beats: dict[int, datetime]) -> None:
+    """Heartbeats of many chargers (charge point id -> when) in one statement; never moves a time back."""
+    if not beats:
+        return
+    rows = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(beats))
+    params: list[Any] = [value for pair in beats.items() for value in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE stations_chargepoint AS cp SET online = true,"  # noqa: S608 - placeholders only
+            " last_heartbeat_at = GREATEST(cp.last_heartbeat_at, beat.at),"
+            " last_seen_at = GREATEST(cp.last_seen_at, beat.at)"
+            f" FROM (VALUES {rows}) AS beat(id, at) WHERE cp.id = beat.id",
+            params,
+        )
+
+
+# One statement per StatusNotification (it is the hottest write of the OCPP endpoint): update the charger
+# (connector 0) or the EVSE (a late, queued status never overwrites a newer one) and last_seen_at, append the
+# status history, and return what the event needs (tenant, previous status, whether the EVSE exists).
+_STATUS_SQL = """
+WITH old AS (
+    SELECT {old_id} AS id, status FROM {old_table} WHERE {old_where}
+), cp AS (
+    UPDATE stations_chargepoint SET last_seen_at = %(now)s{cp_values}
+    WHERE id = %(cp)s RETURNING tenant_id, identity
+), evse AS (
+    {evse_update}
+), history AS (
+    INSERT INTO stations_statusevent
+        (charge_point_id, connector_id, status, error_code, vendor_error_code, info, "timestamp", received_at)
+    SELECT %(cp)s, %(connector)s, %(status)s, %(error)s, %(vendor)s, %(info)s, %(at)s, %(now)s FROM cp
+)
+SELECT cp.tenant_id, cp.identity, (SELECT status FROM old), (SELECT count(*) FROM old) FROM cp
+"""
+_STATUS_VALUES = (
+    "status = %(status)s, error_code = %(error)s, vendor_error_code = %(vendor)s, status_info = %(info)s, "
+    "status_at = %(at)s"
+)
+_STATUS_SQL_CHARGER = _STATUS_SQL.format(
+    old_id="id",
+    old_table="stations_chargepoint",
+    old_where="id = %(cp)s",
+    cp_values=", " + _STATUS_VALUES,
+    evse_update="SELECT 1",
+)
+_STATUS_SQL_CONNECTOR = _STATUS_SQL.format(
+    old_id="id",
+    old_table="stations_evse",
+    old_where="charge_point_id = %(cp)s AND connector_id = %(connector)s",
+    cp_values="",
+    evse_update=(  # built from the constants above; every value is a query parameter
+        "UPDATE stations_evse SET " + _STATUS_VALUES + ", status_received_at = %(now)s "  # noqa: S608
+        "WHERE id IN (SELECT id FROM old) AND (status_at IS NULL OR status_at <= %(at)s) RETURNING id"
+    ),
+)
+
+
 def status_record(
     *,
     charge_point_id: int,
@@ -330,53 +389,51 @@ def status_record(
     vendor_error_code: str = "",
     timestamp: datetime | None = None,
 ) -> None:
-    """StatusNotification: connector 0 is the charger itself; an unknown connector id gets an EVSE row."""
+    """StatusNotification: connector 0 is the charger itself; an unknown connector id gets an EVSE row.
+
+    One round trip in the usual case (a single statement is atomic on its own); the first status of an
+    unknown connector creates its EVSE with a second one."""
     now = timezone.now()
     at = timestamp or now
     error = "" if error_code == "NoError" else error_code
-    values = {
+    params: dict[str, Any] = {
+        "cp": charge_point_id,
+        "connector": connector_id,
         "status": status,
-        "error_code": error,
-        "vendor_error_code": vendor_error_code or "",
-        "status_info": info or "",
-        "status_at": at,
+        "error": error,
+        "vendor": vendor_error_code or "",
+        "info": info or "",
+        "at": at,
+        "now": now,
     }
-    if connector_id == 0:
-        ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now, **values)
-    else:
-        # a late (queued) status must not overwrite a newer one
-        newer = Q(status_at__isnull=True) | Q(status_at__lte=at)
-        updated = Evse.objects.filter(newer, charge_point_id=charge_point_id, connector_id=connector_id).update(
-            status_received_at=now, **values
+    with connection.cursor() as cursor:
+        cursor.execute(_STATUS_SQL_CHARGER if connector_id == 0 else _STATUS_SQL_CONNECTOR, params)
+        row = cursor.fetchone()
+    if row is None:  # the charger was deleted meanwhile: nothing recorded
+        logger.warning("status of unknown charge point %s ignored", charge_point_id)
+        return
+    tenant_id, identity, previous_status, found = row
+    if connector_id != 0 and not found:
+        Evse.objects.create(
+            tenant_id=tenant_id,
+            charge_point_id=charge_point_id,
+            connector_id=connector_id,
+            evse_uid=_auto_evse_uid(identity, connector_id),
+            status_received_at=now,
+            status=status,
+            error_code=error,
+            vendor_error_code=vendor_error_code or "",
+            status_info=info or "",
+            status_at=at,
         )
-        if not updated and not Evse.objects.filter(charge_point_id=charge_point_id, connector_id=connector_id).exists():
-            identity, tenant_id = ChargePoint.objects.filter(pk=charge_point_id).values_list("identity", "tenant_id")[0]
-            Evse.objects.create(
-                tenant_id=tenant_id,
-                charge_point_id=charge_point_id,
-                connector_id=connector_id,
-                evse_uid=_auto_evse_uid(identity, connector_id),
-                status_received_at=now,
-                **values,
-            )
-        ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now)
-    StatusEvent.objects.create(
-        charge_point_id=charge_point_id,
-        connector_id=connector_id,
-        status=status,
-        error_code=error,
-        vendor_error_code=vendor_error_code or "",
-        info=info or "",
-        timestamp=at,
-    )
     events.publish(
         events.ConnectorStatusChanged(
-            tenant_id=ChargePoint.objects.values_list("tenant_id", flat=True).get(pk=charge_point_id),
+            tenant_id=tenant_id,
             charge_point_id=charge_point_id,
             connector_id=connector_id,
             status=status,
             error_code=error,
-            previous_status="",
+            previous_status=previous_status or "",
             at=at,
         )
     )
