@@ -151,9 +151,12 @@ def _deliver_and_tidy(event: Event) -> None:
 
 def _hand_off(event: Event, background: bool) -> None:
     if background:
-        _background.submit(_deliver_and_tidy, event)
-    else:
-        deliver(event)
+        try:
+            _background.submit(_deliver_and_tidy, event)
+            return
+        except RuntimeError:  # the interpreter is shutting down (late disconnects): deliver here instead
+            pass
+    deliver(event)
 
 
 def publish(event: Event) -> None:
