@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from django.utils import timezone
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import (
     FormationViolationError,
@@ -37,6 +38,7 @@ from ocpp.v16.enums import Action
 
 from apps.core import metrics
 from apps.core.errors import ApplicationError
+from apps.ocpp import heartbeats
 from apps.ocpp.dbcall import run_db
 from apps.ocpp.logbuffer import buffer as log
 from apps.ocpp.validation import check_call, format_datetime, parse_datetime
@@ -122,6 +124,7 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
         self.registration_status = handshake.registration_status
         self._answers: OrderedDict[str, str] = OrderedDict()
         self._outstanding: tuple[str, str, float] | None = None
+        self._heartbeat_written = False
 
     # ------------------------------------------------------------------ frames
     def _log(self, direction: str, kind: int, **fields: Any) -> None:
@@ -293,7 +296,12 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
-        now = await run_db(station_services.charge_point_heartbeat, charge_point_id=self.handshake.charge_point_id)
+        if not self._heartbeat_written:  # the first of a connection at once, later ones batched (heartbeats.py)
+            now = await run_db(station_services.charge_point_heartbeat, charge_point_id=self.handshake.charge_point_id)
+            self._heartbeat_written = True
+        else:
+            now = timezone.now()
+            heartbeats.batch.add(self.handshake.charge_point_id, now)
         return call_result.Heartbeat(current_time=format_datetime(now))
 
     @on(Action.status_notification)
