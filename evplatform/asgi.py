@@ -10,15 +10,10 @@ ms in 70 s, the benchmark's p99). Once the application is loaded, everything imp
 apps, the ocpp schemas) is moved out of the collector's sight with `gc.freeze()`, and the thresholds are
 raised so that young collections are rarer and full ones happen only after a large growth. Cycles are still
 collected; reference counting frees everything else at once as usual.
-
-GIL switch interval: every OCPP message crosses threads twice (event loop -> database thread -> event loop);
-while the other threads run Python, each crossing can wait the whole switch interval (5 ms by default) for the
-GIL. 1 ms bounds that wait.
 """
 
 import gc
 import os
-import sys
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -49,8 +44,6 @@ application = ProtocolTypeRouter(
 )
 
 GC_THRESHOLDS = (10_000, 20, 100)  # CPython's defaults: (700, 10, 10)
-SWITCH_INTERVAL_S = 0.001  # CPython's default: 0.005
 gc.collect()
 gc.freeze()
 gc.set_threshold(*GC_THRESHOLDS)
-sys.setswitchinterval(SWITCH_INTERVAL_S)
