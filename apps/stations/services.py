@@ -274,11 +274,18 @@ def charge_points_mark_offline(*, factor: float | None = None, now: datetime | N
     return ids
 
 
+TOUCH_SKIP_SEEN_S = 10  # a charger seen this recently (its own frames) is left alone by a bulk touch
+
+
 def charge_point_touch(*, charge_point_ids: Iterable[int], at: datetime | None = None) -> None:
-    """Bulk 'last seen' (frames that need no other write)."""
+    """Bulk 'last seen' for sockets that are open (the presence refresh). Rows seen in the last
+    TOUCH_SKIP_SEEN_S seconds and online are skipped: rewriting (and row-locking) every charger of a busy fleet
+    at once made their own StatusNotification updates wait behind it."""
     ids = list(charge_point_ids)
     if ids:
-        ChargePoint.objects.filter(pk__in=ids).update(last_seen_at=at or timezone.now(), online=True)
+        at = at or timezone.now()
+        fresh = Q(online=True, last_seen_at__gte=at - timedelta(seconds=TOUCH_SKIP_SEEN_S))
+        ChargePoint.objects.filter(pk__in=ids).exclude(fresh).update(last_seen_at=at, online=True)
 
 
 # --------------------------------------------------------------------------- what the charger reports
