@@ -363,6 +363,8 @@ def cmd_run() -> int:
     stack = Stack(purpose="run")
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev", "PYTHONUNBUFFERED": "1"}
     env.setdefault("PORT", "8000")
+    # honcho gives every process its own PORT (+100 each); daphne and the simulators share this one
+    env["EVP_HTTP_PORT"] = env["PORT"]
     env["PATH"] = f"{Path(venv_python()).parent}:{env.get('PATH', '')}"
     procs: subprocess.Popen[bytes] | None = None
     try:
