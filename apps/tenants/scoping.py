@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.contrib import admin
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
@@ -192,6 +193,21 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """Filters on foreign keys offer only the values present in the caller's rows, never other tenants'
+        names (a plain related filter lists every row of the related table)."""
+        filters = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and not access_for(request).is_superuser:
+                try:
+                    field = get_fields_from_path(self.model, entry)[-1]
+                except FieldDoesNotExist:
+                    field = None
+                if field is not None and field.is_relation:
+                    entry = (entry, admin.RelatedOnlyFieldListFilter)
+            filters.append(entry)
+        return filters
 
     def _object_tenant_id(self, obj: models.Model) -> int | None:
         value: Any = obj

@@ -74,3 +74,17 @@ def test_platform_users_page_is_superuser_only(
     client.force_login(make_staff(tenant_a, Role.ADMIN))
 
     assert client.get("/admin/tenants/user/").status_code == 403
+
+
+def test_related_filters_do_not_list_other_tenants(
+    client: Client, make_staff: Callable[..., User], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    ApiKeyFactory(tenant=tenant_a)
+    ApiKeyFactory(tenant=tenant_b)
+    client.force_login(make_staff(tenant_a, Role.ADMIN))
+
+    response = client.get("/admin/tenants/apikey/")
+
+    assert response.status_code == 200
+    assert b"Alpha Charge" in response.content
+    assert b"Beta Volt" not in response.content
