@@ -359,7 +359,13 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([venv_python(), str(ROOT / "manage.py"), *args], check=True, env=env, cwd=ROOT)
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run() -> int:
+    # `kill <pid>` (SIGTERM) stops everything like Ctrl-C does, servers included
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     stack = Stack(purpose="run")
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev", "PYTHONUNBUFFERED": "1"}
     env.setdefault("PORT", "8000")
@@ -388,6 +394,8 @@ def cmd_run() -> int:
         return procs.wait()
     except KeyboardInterrupt:
         if procs is not None:
+            if procs.poll() is None:  # SIGTERM reached only us (not the terminal's whole process group)
+                procs.send_signal(signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired, KeyboardInterrupt):
                 procs.wait(timeout=20)
         return 0
