@@ -56,12 +56,19 @@ def apt_allowed() -> bool:
     return IS_ROOT and shutil.which("apt-get") is not None and os.environ.get("EVP_NO_APT") != "1"
 
 
+_apt_lists_fresh = False
+
+
 def apt_install(packages: list[str]) -> bool:
+    """Install Debian packages as root; the package lists are refreshed once per run, not per call."""
+    global _apt_lists_fresh
     if not apt_allowed():
         return False
     log(f"installing Debian packages: {' '.join(packages)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    if not _apt_lists_fresh:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        _apt_lists_fresh = True
     result = subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=False, env=env)
     return result.returncode == 0
 
