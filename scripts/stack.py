@@ -292,7 +292,9 @@ def redis_start(datadir: Path, persistent: bool) -> tuple[int, subprocess.Popen[
     ]
     args += ["--save", "60 1", "--dbfilename", "dump.rdb"] if persistent else ["--save", ""]
     log(f"starting Redis on 127.0.0.1:{port}")
-    proc = subprocess.Popen(args, start_new_session=True)
+    proc = subprocess.Popen(
+        args, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     for _ in range(100):
         if redis_alive(port):
             portfile.write_text(str(port))
