@@ -8,16 +8,15 @@ Live cost while charging: `live_cost` (the same engine, `stop=now`).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from decimal import Decimal
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict
+from apps.sessions import ocpi_json
 from apps.sessions.models import Cdr, ChargingSession, SignedMeterValue
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
@@ -109,6 +108,11 @@ def _price(excl: Decimal, incl: Decimal) -> dict[str, str]:
     return {"excl_vat": str(excl), "incl_vat": str(incl)}
 
 
+def _ocpi_price(excl: Decimal, incl: Decimal) -> dict[str, Decimal]:
+    """An OCPI Price: numbers (the CDR's JSON fields store Decimal as exact JSON numbers)."""
+    return {"excl_vat": excl, "incl_vat": incl}
+
+
 def _cost(session: ChargingSession, stop: dt.datetime) -> tuple[Any, list[pricing.ChargingPeriod], Any] | None:
     """(tariff, periods, breakdown) of the session up to `stop`, or None when no tariff applies."""
     tariff = tariff_selectors.tariff_for(
@@ -187,7 +191,7 @@ def _periods_json(periods: list[pricing.ChargingPeriod], tariff_id: str) -> list
     return [
         {
             "start_date_time": p.start_date_time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-            "dimensions": [{"type": str(d.type), "volume": str(d.volume)} for d in p.dimensions],
+            "dimensions": [{"type": str(d.type), "volume": d.volume} for d in p.dimensions],
             "tariff_id": tariff_id,
         }
         for p in periods
@@ -263,14 +267,14 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         excl, incl = breakdown.total_excl_vat, breakdown.total_incl_vat
         total_time, total_parking = breakdown.total_time, breakdown.total_parking_time
         groups = breakdown.by_dimension
-        energy_cost = _price(*groups["ENERGY"]) if "ENERGY" in groups else None
-        time_cost = _price(*groups["TIME"]) if "TIME" in groups else None
-        parking_cost = _price(*groups["PARKING_TIME"]) if "PARKING_TIME" in groups else None
-        fixed_cost = _price(*groups["FLAT"]) if "FLAT" in groups else None
+        energy_cost = _ocpi_price(*groups["ENERGY"]) if "ENERGY" in groups else None
+        time_cost = _ocpi_price(*groups["TIME"]) if "TIME" in groups else None
+        parking_cost = _ocpi_price(*groups["PARKING_TIME"]) if "PARKING_TIME" in groups else None
+        fixed_cost = _ocpi_price(*groups["FLAT"]) if "FLAT" in groups else None
         session.tariff = tariff
         session.cost_breakdown = _breakdown_json(breakdown)
-        # the OCPI document carries Decimal numbers and datetimes: stored JSON-safe (decimal strings, ISO 8601)
-        tariffs = [json.loads(json.dumps(tariff_selectors.tariff_document(tariff), cls=DjangoJSONEncoder))]
+        # the OCPI Tariff object as stored: Decimal prices as exact JSON numbers, datetimes as ISO 8601 (ocpi_json)
+        tariffs = [ocpi_json.loads(ocpi_json.dumps(tariff_selectors.tariff_document(tariff)))]
         periods_json = _periods_json(periods, tariff.ocpi_id)
     session.currency = currency
     session.cost_excl_vat, session.cost_incl_vat = excl, incl
@@ -321,7 +325,7 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         charging_periods=periods_json,
         signed_data=signed_data,
         energy_wh=energy_wh,
-        total_cost=_price(excl, incl),
+        total_cost=_ocpi_price(excl, incl),
         total_fixed_cost=fixed_cost,
         total_energy=Decimal(energy_wh) / 1000,
         total_energy_cost=energy_cost,

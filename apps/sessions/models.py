@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, Range
 from django.db import models
 
 from apps.core.models import TimeStampedModel
+from apps.sessions.ocpi_json import DecimalNumberDecoder, DecimalNumberEncoder
 from apps.tenants.models import TenantOwned
 
 
@@ -298,7 +299,10 @@ class Reservation(TenantOwned, TimeStampedModel):
 
 
 class Cdr(TenantOwned):
-    """An OCPI 2.2.1 CDR of a completed session: written once, never updated (service + DB trigger)."""
+    """An OCPI 2.2.1 CDR of a completed session: written once, never updated nor deleted (service + DB triggers).
+
+    Its OCPI objects carry numbers (prices, volumes) as exact JSON numbers, read back as Decimal (ocpi_json).
+    """
 
     session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, related_name="cdr")
     ocpi_id = models.CharField(max_length=39, help_text="OCPI CDR.id")
@@ -306,24 +310,32 @@ class Cdr(TenantOwned):
     party_id = models.CharField(max_length=3)
     start_date_time = models.DateTimeField()
     end_date_time = models.DateTimeField()
-    cdr_token = models.JSONField()
+    cdr_token = models.JSONField(encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     auth_method = models.CharField(max_length=20)
     authorization_reference = models.CharField(max_length=36, blank=True, default="")
-    cdr_location = models.JSONField()
+    cdr_location = models.JSONField(encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     meter_id = models.CharField(max_length=255, blank=True, default="")
     currency = models.CharField(max_length=3)
-    tariffs = models.JSONField(default=list)
-    charging_periods = models.JSONField(default=list)
-    signed_data = models.JSONField(null=True, blank=True)
+    tariffs = models.JSONField(default=list, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
+    charging_periods = models.JSONField(default=list, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
+    signed_data = models.JSONField(null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     energy_wh = models.BigIntegerField(help_text="Exact register difference (total_energy is this in kWh).")
-    total_cost = models.JSONField()
-    total_fixed_cost = models.JSONField(null=True, blank=True)
+    total_cost = models.JSONField(encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
+    total_fixed_cost = models.JSONField(
+        null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder
+    )
     total_energy = models.DecimalField(max_digits=14, decimal_places=4)
-    total_energy_cost = models.JSONField(null=True, blank=True)
+    total_energy_cost = models.JSONField(
+        null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder
+    )
     total_time = models.DecimalField(max_digits=12, decimal_places=6)
-    total_time_cost = models.JSONField(null=True, blank=True)
+    total_time_cost = models.JSONField(
+        null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder
+    )
     total_parking_time = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    total_parking_cost = models.JSONField(null=True, blank=True)
+    total_parking_cost = models.JSONField(
+        null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder
+    )
     remark = models.CharField(max_length=255, blank=True, default="")
     last_updated = models.DateTimeField()
 
