@@ -90,6 +90,51 @@ def session_fact_record(*, session_id: int, kind: str) -> SessionFact | None:
     return created[0] if created and created[0].pk else None
 
 
+_BACKFILL_SQL = """
+INSERT INTO analytics_sessionfact (
+    tenant_id, kind, session_id, charge_point_id, location_id, connector_id, started_at, stopped_at,
+    energy_wh, duration_s, successful, stop_reason, vehicle_model, created_at)
+SELECT s.tenant_id, k.kind, s.id, s.charge_point_id, cp.location_id, s.connector_id, s.started_at,
+       CASE WHEN k.kind = 'ended' THEN s.stopped_at END,
+       CASE WHEN k.kind = 'ended' THEN coalesce(s.energy_wh, 0) ELSE 0 END,
+       CASE WHEN k.kind = 'ended' THEN greatest(extract(epoch FROM s.stopped_at - s.started_at)::bigint, 0) ELSE 0 END,
+       k.kind = 'ended' AND s.status = %(completed)s AND coalesce(s.energy_wh, 0) > 0
+           AND s.stop_reason = ANY(%(normal)s),
+       CASE WHEN k.kind = 'ended' THEN s.stop_reason ELSE '' END,
+       coalesce(
+           (SELECT v.make || ' ' || v.model FROM customers_vehicle v WHERE v.id = s.vehicle_id),
+           (SELECT min(v.make || ' ' || v.model) FROM customers_vehicle v
+            WHERE v.driver_id = coalesce(
+                s.driver_id,
+                (SELECT t.driver_id FROM customers_token t
+                 WHERE t.tenant_id = s.tenant_id AND upper(t.uid) = upper(s.id_tag) ORDER BY t.id LIMIT 1))
+            HAVING count(*) = 1),
+           ''),
+       now()
+FROM charging_chargingsession s
+JOIN stations_chargepoint cp ON cp.id = s.charge_point_id
+CROSS JOIN (VALUES ('started'), ('ended')) AS k(kind)
+WHERE s.tenant_id = %(tenant_id)s AND s.started_at IS NOT NULL
+  AND (k.kind = 'started' OR s.stopped_at IS NOT NULL)
+ON CONFLICT (session_id, kind) DO NOTHING
+"""
+
+
+@transaction.atomic
+def session_facts_backfill(*, tenant_id: int) -> int:
+    """Record the facts of every session of a tenant that has none yet (sessions imported or bulk-created
+    without going through the charger path, such as migrated history or demo data); returns how many facts
+    were added. Idempotent; the next `rollup_run` folds them into the KPI buckets. The vehicle is the
+    session's own, else the only one of the session's (or its token's) driver, as in
+    `session_fact_record`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BACKFILL_SQL,
+            {"tenant_id": tenant_id, "completed": SessionStatus.COMPLETED.value, "normal": sorted(NORMAL_STOP_REASONS)},
+        )
+        return int(cursor.rowcount)
+
+
 # --------------------------------------------------------------------------- rollups
 
 _TRUNC = {Granularity.MINUTE: "minute", Granularity.HOUR: "hour", Granularity.DAY: "day"}

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.analytics import services as analytics_services
 from apps.billing import services as billing_services
 from apps.customers.models import BusinessCustomer, Token, Vehicle
 from apps.demo.customers_demo import CONTRACT_START
@@ -325,4 +326,7 @@ def seed_history_demo(tenant: Tenant) -> None:
     now = timezone.now()
     seed_tariffs(tenant, since=now - dt.timedelta(days=HISTORY_DAYS))
     seed_history(tenant, now=now)
+    # the history was bulk-created, not charged through chargers: give the dashboard its figures
+    analytics_services.session_facts_backfill(tenant_id=tenant.pk)
+    analytics_services.rollup_run(lag=dt.timedelta(0))
     seed_invoices(tenant, now=now)

@@ -156,3 +156,11 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def history(db: None, django_capture_on_commit_callbacks: Any) -> tuple[Any, Any]:
+    """A generated day of KPI history for two tenants (see tests/analytics/kpi_history.py)."""
+    from tests.analytics.kpi_history import kpi_history
+
+    return kpi_history(django_capture_on_commit_callbacks)

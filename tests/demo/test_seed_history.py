@@ -8,6 +8,7 @@ from io import StringIO
 from django.core.management import call_command
 from django.db.models import Sum
 
+from apps.analytics.models import KpiBucket
 from apps.billing.models import Invoice, InvoiceLine
 from apps.demo.history_demo import DEMO_FLAG
 from apps.sessions.models import Cdr, ChargingSession
@@ -42,6 +43,9 @@ def test_seed_demo_history_is_idempotent_priced_and_invoiced(db: None) -> None:
         assert not sessions.filter(cost_incl_vat__isnull=True).exists()
         assert not sessions.filter(tariff__isnull=True).exists()
         assert not sessions.filter(suspicious=True).exists()
+        # the dashboard's figures include the history (facts backfilled, rolled up)
+        day_energy = KpiBucket.objects.filter(tenant__slug=slug, granularity="day").aggregate(e=Sum("energy_wh"))["e"]
+        assert day_energy == sessions.aggregate(e=Sum("energy_wh"))["e"]
         assert sessions.filter(tariff__ocpi_id__endswith="-NIGHT").exists()
         assert sessions.filter(tariff__ocpi_id__endswith="-FAST").exists()
         assert sessions.filter(tariff__ocpi_id__endswith="-ADHOC").exists()
