@@ -6,6 +6,8 @@ from typing import Any
 import pytest
 from django.db import connection, migrations
 
+from tests.ocpp.conftest import connect, server, station  # noqa: F401 (fixtures: a real WebSocket server and charger)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def cdr_triggers(django_db_setup: Any, django_db_blocker: Any) -> None:
