@@ -280,8 +280,11 @@ def session_complete(*, session: ChargingSession) -> Cdr:
     session.cost_excl_vat, session.cost_incl_vat = excl, incl
     session.suspicious_reasons = session_quality_reasons(session)
     session.suspicious = bool(session.suspicious_reasons)
+    tenant = session.tenant
+    session.cdr_ocpi_id = f"{tenant.ocpi_party_id or 'EVP'}{session.pk}"
     session.save(
         update_fields=[
+            "cdr_ocpi_id",
             "tariff",
             "cost_breakdown",
             "currency",
@@ -306,11 +309,10 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         else None
     )
     energy_wh = session.energy_wh or 0
-    tenant = session.tenant
     return Cdr.objects.create(
         tenant_id=session.tenant_id,
         session=session,
-        ocpi_id=f"{tenant.ocpi_party_id or 'EVP'}{session.pk}",
+        ocpi_id=session.cdr_ocpi_id,
         country_code=tenant.ocpi_country_code or tenant.country,
         party_id=tenant.ocpi_party_id or "EVP",
         start_date_time=session.started_at,

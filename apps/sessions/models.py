@@ -112,6 +112,12 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     # data quality: a suspicious session keeps its reasons (see services.session_quality_reasons)
     suspicious = models.BooleanField(default=False, db_index=True)
     suspicious_reasons = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    # the other side of a roaming session: the OCPI party ("DE*ABC": country code and party id) or OICP operator
+    # id of the eMSP whose driver charged here; blank for the own network's drivers
+    roaming_partner = models.CharField(max_length=20, blank=True, default="")
+    # the public id of the session's CDR, stored with it at completion, so lists and the session export need no
+    # join with the (large) CDR table
+    cdr_ocpi_id = models.CharField(max_length=39, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
