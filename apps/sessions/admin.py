@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.errors import ApplicationError
+from apps.sessions import commands, completion
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent, TransactionAnomaly
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -17,6 +20,20 @@ class SessionEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class SuspiciousReasonFilter(admin.SimpleListFilter):
+    """Suspicious sessions by the reason they were flagged for (completion.Quality)."""
+
+    title = "suspicious reason"
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, value.replace("_", " ")) for value in completion.QUALITY_REASONS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(suspicious_reasons__contains=[value]) if value else queryset
 
 
 @admin.register(ChargingSession)
@@ -35,7 +52,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
         "cost_incl_vat",
         "suspicious",
     ]
-    list_filter = ["status", "suspicious", "limit_reached", "limit_outcome", "tenant"]
+    list_filter = ["status", "suspicious", SuspiciousReasonFilter, "limit_reached", "limit_outcome", "tenant"]
     inlines = [SessionEventInline]
     search_fields = ["=id", "id_tag", "charge_point__identity"]
     list_select_related = ["charge_point"]
@@ -63,9 +80,28 @@ class ReservationAdmin(TenantScopedAdmin):
     search_fields = ["=id", "id_tag", "charge_point__identity"]
     list_select_related = ["charge_point", "driver"]
     readonly_fields = [f.name for f in Reservation._meta.fields]
+    actions = ["cancel_selected"]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # reservations go through the API (ReserveNow must reach the charger)
+
+    @admin.action(description="Cancel the selected reservations (CancelReservation)", permissions=["change"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
+        """Each one through the service: cancelled here at once, then CancelReservation to its charger."""
+        for reservation in queryset.select_related("charge_point").order_by("pk"):
+            if not self.has_change_permission(request, reservation):
+                self.message_user(request, f"{reservation}: you cannot change it.", messages.ERROR)
+                continue
+            try:
+                done = commands.reservation_cancel(reservation=reservation)
+            except ApplicationError as exc:
+                self.message_user(request, f"{reservation}: {exc.message}", messages.WARNING)
+                continue
+            self.message_user(
+                request,
+                f"{done}: cancelled ({done.detail or 'not sent: it was not active on the charger'}).",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Cdr)

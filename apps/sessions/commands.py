@@ -217,14 +217,20 @@ def reservation_cancel(*, reservation: Reservation, timeout: float = COMMAND_TIM
                 timeout=timeout,
                 source="api",
             )
-            _set_reservation(
-                reservation, ReservationStatus.CANCELLED, f"CancelReservation: {command.status}", command.pk
-            )
+            _set_reservation(reservation, ReservationStatus.CANCELLED, _cancel_detail(command.status), command.pk)
         except station_services.ChargePointOffline:
             _set_reservation(
                 reservation, ReservationStatus.CANCELLED, "charger offline; it expires the reservation itself"
             )
     return reservation
+
+
+def _cancel_detail(status: str) -> str:
+    if status == "accepted":
+        return "CancelReservation: accepted"
+    if status == "rejected":  # OCPP 1.6: the charger has no reservation with this id (any more)
+        return "CancelReservation: rejected (the charger holds no such reservation)"
+    return f"CancelReservation: {status}; the charger expires the reservation itself"
 
 
 @transaction.atomic

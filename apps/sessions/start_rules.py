@@ -83,6 +83,9 @@ def session_apply_start(*, session: ChargingSession, info: IdTagInfo, charge_poi
         session.vehicle_id = chosen.vehicle_id
         session.driver_id = session.driver_id or chosen.driver_id
         return info
+    # a reservationId the charger named but that holds nothing now (expired, cancelled, someone else's):
+    # the session is not linked to it (it would claim a reservation it did not use, e.g. in the CDR)
+    session.reservation_id = None
     others = [r for r in held if r.connector_id == session.connector_id and not _matches(r, session.id_tag, group_id)]
     if others and info.status == "Accepted":
         session.auth_reason = "connector_reserved"
