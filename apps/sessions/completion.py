@@ -12,6 +12,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,7 +27,6 @@ logger = logging.getLogger(__name__)
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 # data quality thresholds
 SHORT_SESSION = dt.timedelta(minutes=1)
-TOO_LONG_SESSION = dt.timedelta(hours=48)
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 DEFAULT_MAX_POWER_W = 350_000  # when the connector's power is unknown
 
@@ -39,6 +39,14 @@ class Quality:
     TOO_SHORT = "too_short"
     ZERO_ENERGY = "zero_energy"
     TOO_LONG = "too_long"
+
+
+QUALITY_REASONS = [value for name, value in vars(Quality).items() if name.isupper()]
+
+
+def too_long_after() -> dt.timedelta:
+    """A session running longer than this is suspicious (setting CHARGING_SESSION_TOO_LONG_HOURS)."""
+    return dt.timedelta(hours=settings.CHARGING_SESSION_TOO_LONG_HOURS)
 
 
 def connector_max_power_w(session: ChargingSession) -> int:
@@ -82,7 +90,7 @@ def session_quality_reasons(session: ChargingSession, *, now: dt.datetime | None
         hours = Decimal(max(elapsed.total_seconds(), 1)) / 3600
         if energy > 0 and Decimal(energy) > Decimal(connector_max_power_w(session)) * hours * Decimal("1.05"):
             reasons.append(Quality.ENERGY_ABOVE_CAPACITY)
-    if (session.stopped_at or now) - session.started_at > TOO_LONG_SESSION:
+    if (session.stopped_at or now) - session.started_at > too_long_after():
         reasons.append(Quality.TOO_LONG)
     return reasons
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.contrib.postgres.fields import ArrayField
+from django.db import models, transaction
+from django.db.models import Func, Q, Value
 from django.utils import timezone
 
 from apps.core import events
@@ -411,3 +413,31 @@ def session_stop(
         events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
     )
     return session, info
+
+
+@transaction.atomic
+def sessions_flag_too_long(*, now: dt.datetime | None = None, after: dt.timedelta | None = None) -> int:
+    """Beat: running sessions (active or suspended) older than the threshold become suspicious, reason
+    "too_long", once: one UPDATE whose WHERE skips sessions already carrying the reason (PostgreSQL re-checks
+    it on rows another run changed meanwhile, so two runs never add it twice). Returns how many were flagged."""
+    from apps.sessions import completion
+
+    reason = completion.Quality.TOO_LONG
+    now = now or timezone.now()
+    after = after if after is not None else completion.too_long_after()
+    return (
+        ChargingSession.objects.filter(
+            status__in=(SessionStatus.ACTIVE, SessionStatus.SUSPENDED), started_at__lt=now - after
+        )
+        .filter(~Q(suspicious_reasons__contains=[reason]))
+        .update(
+            suspicious=True,
+            suspicious_reasons=Func(
+                models.F("suspicious_reasons"),
+                Value(reason),
+                function="array_append",
+                output_field=ArrayField(models.CharField(max_length=40)),
+            ),
+            updated_at=now,
+        )
+    )

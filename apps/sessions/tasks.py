@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.sessions import commands
+from apps.sessions import commands, services
 
 
 @shared_task(name="charging.expire_reservations")
@@ -24,3 +24,9 @@ def enforce_limits() -> int:
 @shared_task(name="charging.enforce_limit")
 def enforce_limit(session_id: int) -> None:
     commands.session_limit_enforce(session_id=session_id)
+
+
+@shared_task(name="charging.flag_too_long")
+def flag_too_long() -> int:
+    """Beat: running sessions past CHARGING_SESSION_TOO_LONG_HOURS are flagged suspicious ("too_long"), once."""
+    return services.sessions_flag_too_long()

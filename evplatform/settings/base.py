@@ -155,6 +155,7 @@ CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_web
 CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_platform_metrics", "schedule": 15.0}
 CELERY_BEAT_SCHEDULE["charging-expire-reservations"] = {"task": "charging.expire_reservations", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["charging-enforce-limits"] = {"task": "charging.enforce_limits", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["charging-flag-too-long"] = {"task": "charging.flag_too_long", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["energy-recompute-all"] = {"task": "energy.recompute_all", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 # the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
@@ -298,6 +299,8 @@ ROAMING_AUTHORIZERS: list[str] = []
 # a slug: unknown charger ids connecting to /ocpp/<id> are registered there as Pending (empty = refused)
 OCPP_AUTO_REGISTER_TENANT = env_str("OCPP_AUTO_REGISTER_TENANT")
 OCPP_OFFLINE_FACTOR = 2.5  # offline after heartbeat_interval x this without any frame
+# data quality: a session running (or having run) longer than this is suspicious ("too_long")
+CHARGING_SESSION_TOO_LONG_HOURS = env_int("CHARGING_SESSION_TOO_LONG_HOURS", 24)
 OCPP_MESSAGE_LOG = env_bool("OCPP_MESSAGE_LOG", True)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30)
 OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
