@@ -31,6 +31,9 @@ class ExportJobAddForm(forms.ModelForm):  # type: ignore[type-arg]
     business_customers = forms.ModelMultipleChoiceField(queryset=BusinessCustomer.objects.none(), required=False)
     drivers = forms.ModelMultipleChoiceField(queryset=Driver.objects.none(), required=False)
     session_statuses = forms.MultipleChoiceField(choices=SessionStatus.choices, required=False)
+    roaming_partners = forms.CharField(
+        required=False, help_text='Roaming partner ids separated by spaces ("DE*ABC"); "-" for the own network.'
+    )
 
     class Meta:
         model = ExportJob
@@ -58,6 +61,10 @@ class ExportJobAddForm(forms.ModelForm):  # type: ignore[type-arg]
         date_from, date_to = data.get("date_from"), data.get("date_to")
         if date_from and date_to and date_to <= date_from:
             self.add_error("date_to", "Must be after the start of the range.")
+        partners = (data.get("roaming_partners") or "").split()
+        bad = [p for p in partners if p != services.OWN_NETWORK and not services.ROAMING_PARTNER.fullmatch(p)]
+        if bad:
+            self.add_error("roaming_partners", f"Not a roaming partner id: {', '.join(bad)} (use DE*ABC).")
         return data
 
 
@@ -74,6 +81,7 @@ def _started_by_admin(form: ExportJobAddForm) -> dict[str, Any]:
         "business_customer_ids": [row.pk for row in data.get("business_customers") or []],
         "driver_ids": [row.pk for row in data.get("drivers") or []],
         "statuses": list(data.get("session_statuses") or []),
+        "roaming_partners": (data.get("roaming_partners") or "").split(),
     }
 
 
@@ -125,6 +133,7 @@ class ExportJobAdmin(TenantScopedAdmin):
                 "business_customers",
                 "drivers",
                 "session_statuses",
+                "roaming_partners",
             ]
         names: list[Any] = [f.name for f in ExportJob._meta.fields if f.name != "id"]
         return [*names, "progress", "size", self._download(request)]

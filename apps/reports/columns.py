@@ -1,15 +1,16 @@
 """The session export's columns: ONE declarative list.
 
-Each column names an SQL expression over the table aliases below and a type; the exporter renders it per
-format (CSV text, XLSX cell XML) and leaves out or masks what the caller's role may not see. A new column is
-one line here, plus a join in `JOINS` when it reads a new table.
+Each column names an SQL expression and a type; the exporter renders it per format (CSV text, XLSX cell XML)
+and leaves out or masks what the caller's role may not see. A new column is one line here (plus an entry in
+`DIMENSIONS` when it reads a new table).
 
-Aliases: `s` session, `tn` tenant, `cp` charge point, `loc` location, `ev` EVSE, `plug` connector, and the
-links the session stored at start: `tok` token, `drv` driver, `bc` business customer, `car` vehicle; `tr` the
-tariff that priced it and `cdr` its CDR. Every join follows a foreign key of the session (or the CDR's unique
-session key), so each is a plain hash join on an integer.
-
-Not exported: the roaming partner (no session field records it yet).
+A column reads either the session row (`s`, `dim=None`) or one dimension row the session links to by a
+foreign key: `tn` tenant, `cp` charge point, `loc` location, `ev` EVSE, `plug` connector, `tok` token, `drv`
+driver, `bc` business customer, `car` vehicle, `tr` tariff. A dimension column's expression is evaluated once
+per dimension row (thousands), not once per session (millions): the exporter renders each run of
+consecutive columns of one dimension into ONE ready-made text fragment in a small grouped subquery and the
+session row only looks it up with a hash join (see `exporter`). The CDR's id is stored on the session, so the
+10M-row CDR table is not joined at all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import enum
 from dataclasses import dataclass
 
 from apps.customers.models import BusinessCustomer, Driver, Token, Vehicle
-from apps.sessions.models import Cdr, ChargingSession
+from apps.sessions.models import ChargingSession
 from apps.stations.models import ChargePoint, Connector, Evse, Location
 from apps.tariffs.models import Tariff
 from apps.tenants.models import Tenant
@@ -40,9 +41,12 @@ class Column:
     header: str
     sql: str
     type: ColumnType
-    joins: tuple[str, ...] = ()
+    dim: str | None = None  # the dimension (alias in DIMENSIONS) whose row `sql` reads; None: the session `s`
     personal: bool = False  # left out for roles without access to personal data
     token: bool = False  # masked (all but the last 4 characters) for roles without access to personal data
+    # a session text the platform itself writes from a closed set (status, codes, ISO currency): it never holds
+    # a separator, quote, line break or XML special character, so it needs no per-row quoting or escaping
+    plain: bool = False
 
 
 def _table(model: type) -> str:
@@ -51,58 +55,68 @@ def _table(model: type) -> str:
 
 SESSIONS_TABLE = _table(ChargingSession)
 
-# alias -> (join clause, aliases it needs first); emitted in this order
-JOINS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "tn": (f"JOIN {_table(Tenant)} tn ON tn.id = s.tenant_id", ()),
-    "cp": (f"JOIN {_table(ChargePoint)} cp ON cp.id = s.charge_point_id", ()),
-    "loc": (f"LEFT JOIN {_table(Location)} loc ON loc.id = s.location_id", ()),
-    "ev": (f"LEFT JOIN {_table(Evse)} ev ON ev.id = s.evse_id", ()),
-    "plug": (f"LEFT JOIN {_table(Connector)} plug ON plug.id = s.evse_connector_id", ()),
-    "tok": (f"LEFT JOIN {_table(Token)} tok ON tok.id = s.token_id", ()),
-    "drv": (f"LEFT JOIN {_table(Driver)} drv ON drv.id = s.driver_id", ()),
-    "bc": (f"LEFT JOIN {_table(BusinessCustomer)} bc ON bc.id = s.business_customer_id", ()),
-    "car": (f"LEFT JOIN {_table(Vehicle)} car ON car.id = s.vehicle_id", ()),
-    "tr": (f"LEFT JOIN {_table(Tariff)} tr ON tr.id = s.tariff_id", ()),
-    "cdr": (f"LEFT JOIN {_table(Cdr)} cdr ON cdr.session_id = s.id", ()),
+
+@dataclass(frozen=True)
+class Dimension:
+    table: str
+    session_key: str  # the session's foreign key column
+    tenant_filter: str  # SQL over the dimension's alias restricting it to the tenant ({tenant} is replaced)
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "tn": Dimension(_table(Tenant), "tenant_id", "tn.id = {tenant}"),
+    "cp": Dimension(_table(ChargePoint), "charge_point_id", "cp.tenant_id = {tenant}"),
+    "loc": Dimension(_table(Location), "location_id", "loc.tenant_id = {tenant}"),
+    "ev": Dimension(_table(Evse), "evse_id", "ev.tenant_id = {tenant}"),
+    "plug": Dimension(
+        _table(Connector),
+        "evse_connector_id",
+        f"plug.evse_id IN (SELECT id FROM {_table(Evse)} WHERE tenant_id = {{tenant}})",  # noqa: S608
+    ),
+    "tok": Dimension(_table(Token), "token_id", "tok.tenant_id = {tenant}"),
+    "drv": Dimension(_table(Driver), "driver_id", "drv.tenant_id = {tenant}"),
+    "bc": Dimension(_table(BusinessCustomer), "business_customer_id", "bc.tenant_id = {tenant}"),
+    "car": Dimension(_table(Vehicle), "vehicle_id", "car.tenant_id = {tenant}"),
+    "tr": Dimension(_table(Tariff), "tariff_id", "tr.tenant_id = {tenant}"),
 }
 
 T = ColumnType
 
 COLUMNS: tuple[Column, ...] = (
     Column("session_id", "Session id", "s.id", T.INT),
-    Column("status", "Status", "s.status", T.TEXT),
-    Column("tenant", "Tenant", "tn.name", T.TEXT, ("tn",)),
-    Column("cdr_id", "CDR id", "cdr.ocpi_id", T.TEXT, ("cdr",)),
-    Column("location", "Location", "loc.name", T.TEXT, ("loc",)),
+    Column("status", "Status", "s.status", T.TEXT, plain=True),
+    Column("tenant", "Tenant", "tn.name", T.TEXT, "tn"),
+    Column("cdr_id", "CDR id", "nullif(s.cdr_ocpi_id, '')", T.TEXT),
+    Column("location", "Location", "loc.name", T.TEXT, "loc"),
     Column(
         "location_address",
         "Location address",
         "concat_ws(', ', nullif(loc.address, ''), nullif(trim(loc.postal_code || ' ' || loc.city), ''), loc.country)",
         T.TEXT,
-        ("loc",),
+        "loc",
     ),
-    Column("charge_point", "Charge point", "cp.identity", T.TEXT, ("cp",)),
-    Column("evse_id", "EVSE id", "ev.evse_uid", T.TEXT, ("ev",)),
+    Column("charge_point", "Charge point", "cp.identity", T.TEXT, "cp"),
+    Column("evse_id", "EVSE id", "ev.evse_uid", T.TEXT, "ev"),
     Column("connector", "Connector", "s.connector_id", T.INT),
-    Column("connector_type", "Connector type", "plug.standard", T.TEXT, ("plug",)),
+    Column("connector_type", "Connector type", "plug.standard", T.TEXT, "plug"),
     Column("token_uid", "Token", "s.id_tag", T.TEXT, token=True),
-    Column("token_type", "Token type", "tok.type", T.TEXT, ("tok",)),
-    Column("contract_id", "Contract id (eMAID)", "nullif(tok.contract_id, '')", T.TEXT, ("tok",), token=True),
+    Column("token_type", "Token type", "tok.type", T.TEXT, "tok"),
+    Column("contract_id", "Contract id (eMAID)", "nullif(tok.contract_id, '')", T.TEXT, "tok", token=True),
     Column(
         "driver",
         "Driver",
         "nullif(concat_ws(' ', nullif(drv.first_name, ''), drv.last_name), '')",
         T.TEXT,
-        ("drv",),
+        "drv",
         personal=True,
     ),
-    Column("business_customer", "Business customer", "bc.name", T.TEXT, ("bc",), personal=True),
+    Column("business_customer", "Business customer", "bc.name", T.TEXT, "bc", personal=True),
     Column(
         "vehicle",
         "Vehicle",
         "nullif(concat_ws(' ', car.make, car.model, nullif(car.licence_plate, '')), '')",
         T.TEXT,
-        ("car",),
+        "car",
         personal=True,  # the licence plate identifies a person
     ),
     Column("start", "Start", "s.started_at", T.DATETIME),
@@ -112,21 +126,29 @@ COLUMNS: tuple[Column, ...] = (
     Column("max_power_kw", "Max power (kW)", "s.max_power_w", T.KW),
     Column("meter_start_wh", "Meter start (Wh)", "s.meter_start_wh", T.INT),
     Column("meter_stop_wh", "Meter stop (Wh)", "s.meter_stop_wh", T.INT),
-    Column("tariff", "Tariff", "tr.ocpi_id", T.TEXT, ("tr",)),
+    Column("tariff", "Tariff", "tr.ocpi_id", T.TEXT, "tr"),
     Column("cost_excl_vat", "Cost excl. VAT", "s.cost_excl_vat", T.MONEY),
     # rounded first, so that excl. + VAT = incl. in every row
     Column("vat", "VAT", "round(s.cost_incl_vat, 2) - round(s.cost_excl_vat, 2)", T.MONEY),
     Column("cost_incl_vat", "Cost incl. VAT", "s.cost_incl_vat", T.MONEY),
-    Column("currency", "Currency", "nullif(s.currency, '')", T.TEXT),
-    Column("stop_reason", "Stop reason", "nullif(s.stop_reason, '')", T.TEXT),
-    Column("suspicious", "Suspicious", "CASE WHEN s.suspicious THEN 'yes' ELSE 'no' END", T.TEXT),
+    Column("currency", "Currency", "nullif(s.currency, '')", T.TEXT, plain=True),
+    Column("stop_reason", "Stop reason", "nullif(s.stop_reason, '')", T.TEXT, plain=True),
+    Column("roaming_partner", "Roaming partner", "nullif(s.roaming_partner, '')", T.TEXT),
+    Column("suspicious", "Suspicious", "CASE WHEN s.suspicious THEN 'yes' ELSE 'no' END", T.TEXT, plain=True),
     Column(
         "suspicious_reasons",
         "Suspicious reasons",
         "CASE WHEN s.suspicious THEN array_to_string(s.suspicious_reasons, ' ') END",
         T.TEXT,
+        plain=True,
     ),
-    Column("flags", "Flags", "CASE WHEN cardinality(s.flags) > 0 THEN array_to_string(s.flags, ' ') END", T.TEXT),
+    Column(
+        "flags",
+        "Flags",
+        "CASE WHEN cardinality(s.flags) > 0 THEN array_to_string(s.flags, ' ') END",
+        T.TEXT,
+        plain=True,
+    ),
 )
 
 COLUMNS_BY_NAME = {column.name: column for column in COLUMNS}
@@ -136,18 +158,3 @@ assert len(COLUMNS_BY_NAME) == len(COLUMNS), "column names must be unique"
 def visible_columns(*, personal_data: bool) -> list[Column]:
     """The columns a caller gets: personal columns only with access to personal data."""
     return [column for column in COLUMNS if personal_data or not column.personal]
-
-
-def joins_for(aliases: set[str]) -> list[str]:
-    """The join clauses for these aliases and what they depend on, in a valid order."""
-    wanted: set[str] = set()
-
-    def add(alias: str) -> None:
-        if alias not in wanted:
-            wanted.add(alias)
-            for dependency in JOINS[alias][1]:
-                add(dependency)
-
-    for alias in aliases:
-        add(alias)
-    return [clause for alias, (clause, _) in JOINS.items() if alias in wanted]

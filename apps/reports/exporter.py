@@ -33,6 +33,8 @@ cells 7x cheaper than escaping every value (0.59 s vs 4.39 s per 100k rows x 6 t
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import zipfile
 import zlib
@@ -43,9 +45,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
-from psycopg import sql
+import psycopg.errors
+from psycopg import pq, sql
 
-from apps.reports.columns import SESSIONS_TABLE, Column, ColumnType, joins_for, visible_columns
+from apps.reports.columns import DIMENSIONS, SESSIONS_TABLE, Column, ColumnType, visible_columns
 
 BOM = "\ufeff".encode()
 WRITE_BLOCK = 1 << 20  # bytes gathered before a write
@@ -95,6 +98,8 @@ class ExportSpec:
     business_customer_ids: tuple[int, ...] = ()
     driver_ids: tuple[int, ...] = ()
     statuses: tuple[str, ...] = ()
+    roaming_partners: tuple[str, ...] = ()
+    parallel_workers: int | None = None  # per export; None: the server's max_parallel_workers_per_gather
 
     @property
     def columns(self) -> list[Column]:
@@ -117,10 +122,8 @@ ProgressFn = Callable[[int, int | None], bool]  # (rows done, total) -> keep goi
 # --------------------------------------------------------------------------- SQL
 
 
-def _where(spec: ExportSpec) -> tuple[sql.Composable, set[str]]:
-    """The WHERE clause and the join aliases the filters need."""
+def _where(spec: ExportSpec) -> sql.Composable:
     parts: list[sql.Composable] = [sql.SQL("s.tenant_id = {}").format(sql.Literal(spec.tenant_id))]
-    aliases: set[str] = set()
     if spec.date_from is not None:
         parts.append(sql.SQL("s.started_at >= {}").format(sql.Literal(spec.date_from)))
     if spec.date_to is not None:
@@ -131,6 +134,8 @@ def _where(spec: ExportSpec) -> tuple[sql.Composable, set[str]]:
         parts.append(sql.SQL("s.charge_point_id = ANY({}::bigint[])").format(sql.Literal(list(spec.charge_point_ids))))
     if spec.location_ids:
         parts.append(sql.SQL("s.location_id = ANY({}::bigint[])").format(sql.Literal(list(spec.location_ids))))
+    if spec.roaming_partners:
+        parts.append(sql.SQL("s.roaming_partner = ANY({}::text[])").format(sql.Literal(list(spec.roaming_partners))))
     customers: list[sql.Composable] = []
     if spec.driver_ids:
         customers.append(sql.SQL("s.driver_id = ANY({}::bigint[])").format(sql.Literal(list(spec.driver_ids))))
@@ -140,15 +145,7 @@ def _where(spec: ExportSpec) -> tuple[sql.Composable, set[str]]:
         )
     if customers:
         parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(customers)))
-    return sql.SQL(" AND ").join(parts), aliases
-
-
-def _from(spec: ExportSpec, columns: list[Column]) -> sql.Composable:
-    where, aliases = _where(spec)
-    for column in columns:
-        aliases.update(column.joins)
-    joins = " ".join(joins_for(aliases))
-    return sql.SQL("FROM {} s {} WHERE {}").format(sql.Identifier(SESSIONS_TABLE), sql.SQL(joins), where)
+    return sql.SQL(" AND ").join(parts)
 
 
 def _value(spec: ExportSpec, column: Column) -> str:
@@ -162,22 +159,6 @@ def _value(spec: ExportSpec, column: Column) -> str:
     return f"({column.sql})"
 
 
-def _csv_expr(spec: ExportSpec, column: Column, decimal_comma: bool) -> str:
-    v = _value(spec, column)
-    match column.type:
-        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
-            number = _number(column.type, v)
-            return f"replace(({number})::text, '.', ',')" if decimal_comma else number
-        case ColumnType.DATETIME:
-            # the transaction's TimeZone is the tenant's (see `snapshot`): the cast gives local time
-            return f"date_trunc('second', {v})::timestamp"
-        case ColumnType.DURATION:
-            # via seconds: to_char of the interval itself drops its days (26 h would print as 02:00:00)
-            return f"to_char(make_interval(secs => date_part('epoch', {v})), 'HH24:MI:SS')"
-        case _:
-            return v
-
-
 def _number(kind: ColumnType, v: str) -> str:
     """A numeric with a fixed scale; an integer times 0.001 is exact and cheaper than a division."""
     match kind:
@@ -187,6 +168,39 @@ def _number(kind: ColumnType, v: str) -> str:
             return f"({v} * 0.001)"
         case _:  # KW
             return f"round({v} * 0.001, 1)"
+
+
+def _local_time(v: str) -> str:
+    # the transaction's TimeZone is the tenant's (see `snapshot`): the cast gives local time. Truncated after
+    # the cast: date_trunc of a timestamptz in a zone other than UTC converts twice (measured 3.4 s vs 1.1 s
+    # per 1M values)
+    return f"date_trunc('second', ({v})::timestamp)"
+
+
+def _csv_quoted(v: str, separator: str) -> str:
+    """CSV quoting where needed (NULL stays NULL); strpos is ~3x cheaper than a regex test per value."""
+    return (
+        f"""CASE WHEN strpos({v}, '{separator}') + strpos({v}, '"') + strpos({v}, E'\\n') + strpos({v}, E'\\r') = 0 """
+        f"""THEN {v} ELSE '"' || replace({v}, '"', '""') || '"' END"""
+    )
+
+
+def _csv_cell(spec: ExportSpec, column: Column, separator: str) -> str:
+    """The CSV text of one cell, or NULL for an empty cell (`concat` writes NULL as nothing)."""
+    v = _value(spec, column)
+    match column.type:
+        case ColumnType.TEXT:
+            return v if column.plain else _csv_quoted(v, separator)
+        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
+            number = _number(column.type, v)
+            return f"replace(({number})::text, '.', ',')" if separator == ";" else number
+        case ColumnType.DATETIME:
+            return _local_time(v)
+        case ColumnType.DURATION:
+            # via seconds: to_char of the interval itself drops its days (26 h would print as 02:00:00)
+            return f"to_char(make_interval(secs => date_part('epoch', {v})), 'HH24:MI:SS')"
+        case _:
+            return v
 
 
 _XML_FORBIDDEN_SQL = "".join(f"\\x{ord(c):02x}" for c in _XML_FORBIDDEN)  # as E'' escapes
@@ -201,63 +215,134 @@ def _xml_text(v: str) -> str:
     return f"CASE WHEN {v} ~ E'[&<>\\x01-\\x1f]' THEN {escaped} ELSE {v} END"
 
 
-def _xlsx_expr(spec: ExportSpec, column: Column) -> str:
+def _xlsx_cell(spec: ExportSpec, column: Column) -> str:
+    """The `<c>` element of one cell (never NULL: an empty cell is `<c/>`, so later cells keep their place)."""
     v = _value(spec, column)
     match column.type:
         case ColumnType.TEXT:
-            return f"""coalesce('<c t="inlineStr"><is><t>' || {_xml_text(v)} || '</t></is></c>', '<c/>')"""
+            text = v if column.plain else _xml_text(v)
+            return f"""coalesce('<c t="inlineStr"><is><t>' || {text} || '</t></is></c>', '<c/>')"""
         case ColumnType.INT:
             return f"coalesce('<c><v>' || {v} || '</v></c>', '<c/>')"
         case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
             number = _number(column.type, v)
         case ColumnType.DATETIME:
-            # Excel serial: days since 1899-12-30, local time (the transaction's TimeZone is the tenant's)
-            number = f"(date_part('epoch', date_trunc('second', {v})::timestamp) / 86400 + 25569)"
+            # Excel serial: days since 1899-12-30, local time
+            number = f"(date_part('epoch', {_local_time(v)}) / 86400 + 25569)"
         case ColumnType.DURATION:
             number = f"(date_part('epoch', {v}) / 86400)"
     return f"""coalesce('<c s="{_XLSX_STYLE[column.type]}"><v>' || {number} || '</v></c>', '<c/>')"""
+
+
+def _concat(parts: list[str]) -> str:
+    """concat() of any number of parts (a function takes at most 100 arguments)."""
+    if len(parts) <= 90:
+        return f"concat({', '.join(parts)})"
+    return _concat([_concat(parts[i : i + 90]) for i in range(0, len(parts), 90)])
+
+
+def _line(spec: ExportSpec, fmt: str, separator: str) -> tuple[str, list[str]]:
+    """The SELECT expression that renders one whole output line, and the dimension joins it needs.
+
+    Consecutive columns of one dimension become ONE text fragment, rendered in a grouped subquery over the
+    dimension's rows (GROUP BY keeps it from being flattened into the outer query, which would evaluate the
+    formatting per session again; OFFSET 0 would do the same but forbids a parallel plan)."""
+    runs: list[tuple[str | None, list[Column]]] = []
+    for column in spec.columns:
+        if column.dim is not None and runs and runs[-1][0] == column.dim:
+            runs[-1][1].append(column)
+        else:
+            runs.append((column.dim, [column]))
+    xlsx = fmt == FORMAT_XLSX
+    fragments: dict[str, list[str]] = {}
+    parts: list[str] = []
+    for dim, columns in runs:
+        if dim is None:
+            for column in columns:
+                parts.append(_xlsx_cell(spec, column) if xlsx else _csv_cell(spec, column, separator))
+            continue
+        if xlsx:
+            fragment = " || ".join(_xlsx_cell(spec, c) for c in columns)
+            empty = "<c/>" * len(columns)
+        else:
+            fragment = _concat(_separated([_csv_cell(spec, c, separator) for c in columns], separator))
+            empty = separator * (len(columns) - 1)
+        fragments.setdefault(dim, []).append(fragment)
+        parts.append(f"coalesce({dim}.f{len(fragments[dim]) - 1}, '{empty}')")
+    line = _concat(["'<row>'", *parts, "'</row>'"]) if xlsx else _concat(_separated(parts, separator))
+    joins = []
+    for dim, dim_fragments in fragments.items():
+        d = DIMENSIONS[dim]
+        outputs = ", ".join(f"{fragment} AS f{i}" for i, fragment in enumerate(dim_fragments))
+        where = d.tenant_filter.format(tenant=int(spec.tenant_id))
+        joins.append(
+            # names from DIMENSIONS and COLUMNS, the tenant an int: nothing here comes from the request
+            f"LEFT JOIN (SELECT {dim}.id, {outputs} FROM {d.table} {dim} WHERE {where} GROUP BY {dim}.id) {dim} "  # noqa: S608
+            f"ON {dim}.id = s.{d.session_key}"
+        )
+    return line, joins
+
+
+def _separated(parts: list[str], separator: str) -> list[str]:
+    """The parts with the separator (a literal) between them."""
+    out: list[str] = []
+    for part in parts:
+        if out:
+            out.append(f"'{separator}'")
+        out.append(part)
+    return out
 
 
 def header(spec: ExportSpec, column: Column) -> str:
     return f"{column.header} ({spec.timezone})" if column.type is ColumnType.DATETIME else column.header
 
 
+def csv_header(spec: ExportSpec, separator: str = ",") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=separator, lineterminator="\n").writerow(header(spec, c) for c in spec.columns)
+    return buffer.getvalue().encode()
+
+
+def select_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, separator: str = ",") -> sql.Composed:
+    """The SELECT that yields one ready-made output line per session (a CSV line or a sheet's `<row>`)."""
+    line, joins = _line(spec, fmt, separator)
+    return sql.SQL("SELECT {} FROM {} s {} WHERE {}").format(
+        sql.SQL(line), sql.Identifier(SESSIONS_TABLE), sql.SQL(" ".join(joins)), _where(spec)
+    )
+
+
+def copy_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, separator: str = ",") -> sql.Composed:
+    """COPY of `select_query`. FORMAT csv with a quote and delimiter (control characters 1 and 2) that hardly
+    ever occur, so each line comes out verbatim; a line that holds one of them or a line break is wrapped in
+    quotes by COPY and unwrapped again by `_unwrap`."""
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')").format(
+        select_query(spec, fmt=fmt, separator=separator)
+    )
+
+
 def csv_query(spec: ExportSpec, *, separator: str = ",") -> sql.Composed:
-    """The COPY statement of the CSV export (also the floor the benchmark compares with)."""
-    columns = spec.columns
-    decimal_comma = separator == ";"
-    select = sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(sql.SQL(_csv_expr(spec, c, decimal_comma)), sql.Identifier(header(spec, c)))
-        for c in columns
-    )
-    return sql.SQL("COPY (SELECT {} {}) TO STDOUT (FORMAT csv, HEADER, DELIMITER {})").format(
-        select, _from(spec, columns), sql.Literal(separator)
-    )
+    """The COPY statement of the CSV export (also what the benchmark's floor drains)."""
+    return copy_query(spec, fmt=FORMAT_CSV, separator=separator)
 
 
 def xlsx_query(spec: ExportSpec) -> sql.Composed:
     """The COPY statement that yields one `<row>...</row>` line per session."""
-    columns = spec.columns
-    cells = " || ".join(_xlsx_expr(spec, c) for c in columns)
-    return sql.SQL(
-        "COPY (SELECT '<row>' || {} || '</row>' {}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
-    ).format(sql.SQL(cells), _from(spec, columns))
+    return copy_query(spec, fmt=FORMAT_XLSX)
 
 
 def count_query(spec: ExportSpec) -> sql.Composed:
-    where, aliases = _where(spec)
-    joins = " ".join(joins_for(aliases))
-    return sql.SQL("SELECT count(*) FROM {} s {} WHERE {}").format(
-        sql.Identifier(SESSIONS_TABLE), sql.SQL(joins), where
-    )
+    return sql.SQL("SELECT count(*) FROM {} s WHERE {}").format(sql.Identifier(SESSIONS_TABLE), _where(spec))
 
 
 # --------------------------------------------------------------------------- running
 
 
 @contextlib.contextmanager
-def snapshot(conn: psycopg.Connection[Any], timezone: str = "UTC") -> Iterator[psycopg.Connection[Any]]:
-    """One REPEATABLE READ READ ONLY transaction in `timezone`; its snapshot is taken by the first statement."""
+def snapshot(
+    conn: psycopg.Connection[Any], timezone: str = "UTC", *, parallel_workers: int | None = None
+) -> Iterator[psycopg.Connection[Any]]:
+    """One REPEATABLE READ READ ONLY transaction in `timezone`; its snapshot is taken by the first statement.
+    Parallel workers share the leader's snapshot, so a parallel plan reads the same consistent data."""
     conn.autocommit = False
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
@@ -267,6 +352,12 @@ def snapshot(conn: psycopg.Connection[Any], timezone: str = "UTC") -> Iterator[p
         # JIT compiles the ~100 expressions of the export query on every run: measured 24.6 s with it vs
         # 12.1 s without (EXPLAIN ANALYZE, 1M sessions); rows are simple, the interpreter is fast enough
         conn.execute("SET LOCAL jit = off")
+        # the workers format the lines and send the leader ONE text column per row; at the default
+        # parallel_tuple_cost (0.1 per row) the planner keeps 1M+ rows in a single process
+        conn.execute("SET LOCAL parallel_setup_cost = 100")
+        conn.execute("SET LOCAL parallel_tuple_cost = 0.001")
+        if parallel_workers is not None:
+            conn.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [str(parallel_workers)])
         conn.execute("SELECT set_config('TimeZone', %s, true)", [timezone])
         yield conn
     finally:
@@ -275,9 +366,12 @@ def snapshot(conn: psycopg.Connection[Any], timezone: str = "UTC") -> Iterator[p
 
 def estimate_total(conn: psycopg.Connection[Any], spec: ExportSpec, *, exact_below: int) -> tuple[int, bool]:
     """The planner's row estimate, replaced by an exact count when it is small enough to be cheap."""
-    plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(count_query(spec))).fetchone()
+    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT s.id FROM {} s WHERE {}").format(
+        sql.Identifier(SESSIONS_TABLE), _where(spec)
+    )
+    plan = conn.execute(query).fetchone()
     assert plan is not None
-    estimate = int(plan[0][0]["Plan"]["Plans"][0]["Plan Rows"]) if plan[0][0]["Plan"].get("Plans") else 0
+    estimate = int(plan[0][0]["Plan"]["Plan Rows"])
     if estimate < exact_below:
         row = conn.execute(count_query(spec)).fetchone()
         assert row is not None
@@ -307,14 +401,14 @@ def export(
     progress: ProgressFn | None = None,
     progress_every: int = 100_000,
     rows_per_sheet: int = MAX_SHEET_ROWS - 1,
-    exact_count_below: int = 2_000_000,
+    exact_count_below: int = 200_000,
     after_snapshot: Callable[[], None] | None = None,
 ) -> ExportResult:
     """Write the export to `path` (replaced atomically: a partial file never has the final name)."""
     partial = path.with_name(path.name + ".partial")
     result = ExportResult()
     try:
-        with snapshot(conn, spec.timezone):
+        with snapshot(conn, spec.timezone, parallel_workers=spec.parallel_workers):
             result.total, result.total_exact = estimate_total(conn, spec, exact_below=exact_count_below)
             if after_snapshot is not None:
                 after_snapshot()
@@ -334,52 +428,95 @@ def export(
     return result
 
 
-class _Blocks:
-    """Gathers small chunks and hands them on in blocks of ~1 MiB."""
+COPY_BLOCK_ROWS = 4096  # rows handed on at once (~1 MB of CSV)
 
-    def __init__(self, sink: Callable[[bytes], Any]) -> None:
-        self.sink, self.parts, self.size = sink, list[bytes](), 0
 
-    def add(self, chunk: bytes) -> None:
-        self.parts.append(chunk)
-        self.size += len(chunk)
-        if self.size >= WRITE_BLOCK:
-            self.flush()
+def copy_blocks(conn: psycopg.Connection[Any], query: sql.Composable) -> Iterator[list[bytes]]:
+    """The lines of `COPY ... TO STDOUT`, as sent, in lists of up to COPY_BLOCK_ROWS.
 
-    def flush(self) -> None:
-        if self.parts:
-            self.sink(b"".join(self.parts))
-            self.parts, self.size = [], 0
+    Straight on libpq (PQgetCopyData, blocking): psycopg's Copy iterator costs ~1.05 us of Python per row,
+    this loop ~0.45 us (measured on 1M rows), i.e. 6 s less client CPU per 10M rows. Stopped early (an
+    exception, a cancelled export), it cancels the statement and drains the connection."""
+    pgconn = conn.pgconn
+    pgconn.send_query(query.as_bytes(conn))
+    first = pgconn.get_result()
+    if first is None or first.status != pq.ExecStatus.COPY_OUT:
+        _copy_finish(conn, first)
+    get = pgconn.get_copy_data
+    rows: list[bytes] = []
+    append = rows.append
+    streaming, done = True, False
+    try:
+        while True:
+            nbytes, data = get(0)
+            if nbytes < 0:
+                streaming = False
+                break
+            append(data)  # type: ignore[arg-type]  # a memoryview: joined without a copy of its own
+            if len(rows) == COPY_BLOCK_ROWS:
+                yield rows
+                rows = []
+                append = rows.append
+        if rows:
+            yield rows
+        done = True
+    finally:
+        if streaming:
+            conn.cancel_safe()
+            while get(0)[0] >= 0:
+                pass
+        _copy_finish(conn, None, quiet=not done)
+
+
+def _copy_finish(conn: psycopg.Connection[Any], result: pq.abc.PGresult | None, *, quiet: bool = False) -> None:
+    """Collect the statement's results; raise the first error (unless `quiet`)."""
+    error: Exception | None = None
+    while True:
+        if result is not None and result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.COPY_OUT):
+            error = error or psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+        result = conn.pgconn.get_result()
+        if result is None:
+            break
+    if error is not None and not quiet:
+        raise error
+
+
+def _unwrap(block: list[bytes]) -> bytes:
+    """The lines COPY wrapped in quotes (control character 1) because they held a line break or character 1
+    or 2, unwrapped again: rare, so checked once per block."""
+    out = []
+    for line in block:
+        raw = bytes(line)
+        if raw[:1] == b"\x01":
+            raw = raw[1:-2].replace(b"\x01\x01", b"\x01") + b"\n"
+        out.append(raw)
+    return b"".join(out)
+
+
+def _joined(block: list[bytes]) -> bytes:
+    data = b"".join(block)
+    return _unwrap(block) if b"\x01" in data else data
 
 
 def _write_csv(
     conn: psycopg.Connection[Any], spec: ExportSpec, path: Path, separator: str, gzip: bool, tick: _Progress
 ) -> int:
-    lines = 0
-    with (
-        open(path, "wb", buffering=WRITE_BLOCK) as file,
-        conn.cursor().copy(csv_query(spec, separator=separator)) as copy,
-    ):
-        if gzip:
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1, wbits 31: a gzip container
-            blocks = _Blocks(lambda data: file.write(compressor.compress(data)))
-            blocks.add(BOM)
-            for chunk in copy:
-                blocks.add(chunk)  # type: ignore[arg-type]
-                lines += 1
-                if lines >= tick.next_at:
-                    tick(lines - 1)
-            blocks.flush()
+    rows = 0
+    with open(path, "wb") as file:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None  # level 1; wbits 31: gzip
+        write: Callable[[bytes], Any] = (
+            file.write if compressor is None else (lambda data: file.write(compressor.compress(data)))
+        )
+        write(BOM + csv_header(spec, separator))
+        with contextlib.closing(copy_blocks(conn, csv_query(spec, separator=separator))) as blocks:
+            for block in blocks:
+                write(_joined(block))
+                rows += len(block)
+                if rows >= tick.next_at:
+                    tick(rows)
+        if compressor is not None:
             file.write(compressor.flush())
-        else:
-            file.write(BOM)
-            write = file.write  # buffered: one row per call is a memcpy
-            for chunk in copy:
-                write(chunk)
-                lines += 1
-                if lines >= tick.next_at:
-                    tick(lines - 1)
-    return lines - 1  # the header line
+    return rows
 
 
 # --------------------------------------------------------------------------- XLSX package
@@ -476,39 +613,40 @@ def _write_xlsx(
     start = _sheet_start(spec)
     rows = 0
     sheets = 0
+    in_sheet = rows_per_sheet  # forces a first sheet
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         entry: IO[bytes] | None = None
-        blocks: _Blocks | None = None
-        in_sheet = rows_per_sheet  # forces a first sheet
 
-        def new_sheet() -> None:
-            nonlocal entry, blocks, sheets, in_sheet
-            close_sheet()
+        def new_sheet() -> IO[bytes]:
+            nonlocal entry, sheets, in_sheet
+            if entry is not None:
+                entry.write(_SHEET_END)
+                entry.close()
             sheets += 1
             entry = archive.open(f"xl/worksheets/sheet{sheets}.xml", "w")
-            blocks = _Blocks(entry.write)
-            blocks.add(start)
+            entry.write(start)
             in_sheet = 0
+            return entry
 
-        def close_sheet() -> None:
-            if entry is not None and blocks is not None:
-                blocks.add(_SHEET_END)
-                blocks.flush()
-                entry.close()
-
-        with conn.cursor().copy(xlsx_query(spec)) as copy:
-            for chunk in copy:  # one row per chunk (psycopg: "an unparsed row")
-                if in_sheet >= rows_per_sheet:
-                    new_sheet()
-                assert blocks is not None
-                blocks.add(chunk)  # type: ignore[arg-type]
-                in_sheet += 1
-                rows += 1
+        with contextlib.closing(copy_blocks(conn, xlsx_query(spec))) as blocks:
+            for block in blocks:
+                i = 0
+                while i < len(block):
+                    if in_sheet >= rows_per_sheet or entry is None:
+                        new_sheet()
+                    assert entry is not None
+                    take = min(len(block) - i, rows_per_sheet - in_sheet)
+                    entry.write(_joined(block[i : i + take]) if take < len(block) else _joined(block))
+                    in_sheet += take
+                    i += take
+                rows += len(block)
                 if rows >= tick.next_at:
                     tick(rows)
-        if sheets == 0:
+        if entry is None:
             new_sheet()
-        close_sheet()
+        assert entry is not None
+        entry.write(_SHEET_END)
+        entry.close()
         for name, content in _package_parts(sheets).items():
             archive.writestr(name, content)
     return rows, sheets

@@ -47,6 +47,12 @@ class ExportJob(TenantOwned):
     business_customer_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     driver_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     statuses = ArrayField(models.CharField(max_length=10), default=list, blank=True)
+    roaming_partners = ArrayField(
+        models.CharField(max_length=20),
+        default=list,
+        blank=True,
+        help_text='Roaming partners ("DE*ABC"); "-" stands for sessions of the own network (no partner).',
+    )
     # output
     format = models.CharField(max_length=6, choices=ExportFormat.choices, default=ExportFormat.CSV)
     csv_separator = models.CharField(max_length=1, choices=CsvSeparator.choices, default=CsvSeparator.COMMA)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,9 @@ from apps.tenants.models import Tenant, User
 logger = logging.getLogger(__name__)
 
 _SIGNING_SALT = "reports.export-download"
+# an OCPI party (country code, party id: "DE*ABC") or an OICP operator id of the same shape
+ROAMING_PARTNER = re.compile(r"[A-Z]{2}\*[A-Z0-9]{3}")
+OWN_NETWORK = "-"
 _EXTENSIONS = {ExportFormat.CSV: "csv", ExportFormat.CSV_GZ: "csv.gz", ExportFormat.XLSX: "xlsx"}
 
 
@@ -57,6 +61,7 @@ def export_job_create(
     business_customer_ids: Sequence[int] = (),
     driver_ids: Sequence[int] = (),
     statuses: Sequence[str] = (),
+    roaming_partners: Sequence[str] = (),
     requested_via: str = "api",
 ) -> ExportJob:
     """Record an export job and run it in the background after commit. Filters that name rows of another
@@ -75,6 +80,12 @@ def export_job_create(
     bad_status = sorted(set(statuses) - set(SessionStatus.values))
     if bad_status:
         errors["statuses"] = [f"Unknown status {', '.join(bad_status)}; use {', '.join(SessionStatus.values)}."]
+    bad_partners = sorted({p for p in roaming_partners if p != OWN_NETWORK and not ROAMING_PARTNER.fullmatch(p)})
+    if bad_partners:
+        errors["roaming_partners"] = [
+            f"Not a roaming partner id: {', '.join(bad_partners)}; use country code * party id (DE*ABC), "
+            f"or {OWN_NETWORK} for the own network."
+        ]
     location_ids = _check_ids(errors, "location_ids", Location, location_ids, tenant)
     charge_point_ids = _check_ids(errors, "charge_point_ids", ChargePoint, charge_point_ids, tenant)
     business_customer_ids = _check_ids(errors, "business_customer_ids", BusinessCustomer, business_customer_ids, tenant)
@@ -97,6 +108,7 @@ def export_job_create(
             business_customer_ids=business_customer_ids,
             driver_ids=driver_ids,
             statuses=sorted(set(statuses)),
+            roaming_partners=sorted(set(roaming_partners)),
         )
         job_id = job.pk
         transaction.on_commit(lambda: _enqueue(job_id))
@@ -132,6 +144,8 @@ def _spec(job: ExportJob) -> exporter.ExportSpec:
         business_customer_ids=tuple(job.business_customer_ids),
         driver_ids=tuple(job.driver_ids),
         statuses=tuple(job.statuses),
+        roaming_partners=tuple("" if p == OWN_NETWORK else p for p in job.roaming_partners),
+        parallel_workers=conf.parallel_workers(),
     )
 
 

@@ -16,17 +16,19 @@ from pathlib import Path
 import openpyxl
 import pytest
 from django.db.models import F
+from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.reports import services
 from apps.reports.models import ExportJob, ExportStatus
-from apps.sessions.models import ChargingSession
+from apps.sessions import services as charging
+from apps.sessions.models import Cdr, ChargingSession
 from apps.tenants.models import Tenant
 from tests.charging.factories import CdrFactory
 from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory, VehicleFactory
 from tests.reports.factories import ExportJobFactory, make_sessions
-from tests.stations.factories import ConnectorFactory, EvseFactory
-from tests.tariffs.factories import TariffFactory
+from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory
+from tests.tariffs.factories import TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,7 +124,11 @@ def test_links_cost_cdr_and_quality_columns_come_from_the_session(tenant: Tenant
     tariff = TariffFactory(tenant=tenant, ocpi_id="AC-STANDARD")
     priced, unpriced = make_sessions(tenant, 2, evse=evse, tariff=tariff)
     ChargingSession.objects.filter(pk=priced.pk).update(
-        evse_connector=evse.connectors.get(), suspicious=True, suspicious_reasons=["too_short", "zero_energy"]
+        evse_connector=evse.connectors.get(),
+        suspicious=True,
+        suspicious_reasons=["too_short", "zero_energy"],
+        cdr_ocpi_id="VLT1234",  # stored with the CDR at completion
+        roaming_partner="NL*EMS",
     )
     ChargingSession.objects.filter(pk=unpriced.pk).update(
         stopped_at=F("started_at") + dt.timedelta(days=1, hours=2, seconds=5),
@@ -152,6 +158,7 @@ def test_links_cost_cdr_and_quality_columns_come_from_the_session(tenant: Tenant
     assert first["Currency"] == "EUR"
     assert first["Max power (kW)"] == "11,0"
     assert (first["Suspicious"], first["Suspicious reasons"]) == ("yes", "too_short zero_energy")
+    assert (first["Roaming partner"], second["Roaming partner"]) == ("NL*EMS", "")
     assert (second["CDR id"], second["Location"], second["Connector type"], second["Tariff"]) == ("", "", "", "")
     assert (second["Cost excl. VAT"], second["VAT"], second["Currency"], second["Max power (kW)"]) == ("", "", "", "")
     assert (second["Suspicious"], second["Suspicious reasons"]) == ("no", "")
@@ -294,3 +301,29 @@ def test_run_is_idempotent_and_cancel_stops_a_running_export(
     assert cancelled.status == ExportStatus.CANCELLED
     assert cancelled.file_name == ""
     assert sorted(p.name for p in export_dir.iterdir()) == [done.file_name]
+
+
+def test_the_cdr_id_comes_from_the_completed_session_without_joining_cdrs(tenant: Tenant, export_dir: Path) -> None:
+    # given a session started and stopped through the charging services (which write its CDR)
+    cp = ChargePointFactory(tenant=tenant)
+    ConnectorFactory(evse=EvseFactory(charge_point=cp, connector_id=1), max_electric_power=22_000)
+    TariffAssignmentFactory(tenant=tenant, tariff=TariffFactory(tenant=tenant))
+    TokenFactory(tenant=tenant, uid="CDR-1")
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=2)
+    session, info = charging.session_start(
+        charge_point_id=cp.pk, connector_id=1, id_tag="CDR-1", meter_start=1_000, timestamp=start
+    )
+    assert info.status == "Accepted"
+    charging.session_stop(
+        charge_point_id=cp.pk, transaction_id=session.pk, meter_stop=11_000, timestamp=start + dt.timedelta(hours=1)
+    )
+    cdr = Cdr.objects.get(session=session)
+
+    # when exported
+    done = run(ExportJobFactory(tenant=tenant, format="csv", personal_data=True))
+
+    # then the session carries its CDR's id, and the export shows it
+    session.refresh_from_db()
+    assert session.cdr_ocpi_id == cdr.ocpi_id != ""
+    rows = list(csv.DictReader(io.StringIO((export_dir / done.file_name).read_text(encoding="utf-8-sig"))))
+    assert [(r["Session id"], r["CDR id"]) for r in rows] == [(str(session.pk), cdr.ocpi_id)]

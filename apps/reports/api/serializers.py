@@ -32,6 +32,11 @@ class ExportJobSerializer(TenantOwnedSerializer):
     statuses = serializers.ListField(
         child=serializers.ChoiceField(choices=SessionStatus.choices), required=False, help_text="Session statuses."
     )
+    roaming_partners = serializers.ListField(
+        child=serializers.CharField(max_length=20),
+        required=False,
+        help_text='Only sessions with these roaming partners ("DE*ABC"); "-" for the own network\'s sessions.',
+    )
     progress_percent = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
@@ -48,6 +53,7 @@ class ExportJobSerializer(TenantOwnedSerializer):
             "business_customer_ids",
             "driver_ids",
             "statuses",
+            "roaming_partners",
             "personal_data",
             "status",
             "rows_done",
