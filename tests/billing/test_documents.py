@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pypdfium2
 import pytest
@@ -183,3 +184,106 @@ def test_tenant_logo_is_printed(branded: Tenant) -> None:
         if all(abs(a - b) <= 6 for a, b in zip(p, (0x1E, 0xC8, 0x3C), strict=True))
     )
     assert green > 1_000
+
+
+def _count_colour(image: Any, colour: tuple[int, int, int]) -> int:
+    return sum(1 for p in image.get_flattened_data() if all(abs(a - b) <= 6 for a, b in zip(p, colour, strict=True)))
+
+
+def test_every_page_of_a_long_invoice_carries_its_number_in_the_footer(branded: Tenant) -> None:
+    invoice = issued(branded, sessions=30)
+
+    document = pypdfium2.PdfDocument(render_invoice_pdf(invoice))
+
+    pages = len(document)
+    assert pages == 4
+    for index in range(pages):
+        text = document[index].get_textpage().get_text_range()
+        assert f"{invoice.number} · page {index + 1} of {pages}" in text
+        assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT DE123456789" in text
+
+
+def test_brand_stylesheets_are_kept_per_brand_and_follow_a_colour_change(branded: Tenant, tenant_b: Tenant) -> None:
+    tenant_b.primary_colour = "#1EC83C"  # green, nothing else on the page is
+    tenant_b.save()
+    alpha = issued(branded, sessions=1)
+    beta = issued(tenant_b, sessions=1)
+
+    alpha_page = pypdfium2.PdfDocument(render_invoice_pdf(alpha))[0].render(scale=1).to_pil().convert("RGB")
+    beta_page = pypdfium2.PdfDocument(render_invoice_pdf(beta))[0].render(scale=1).to_pil().convert("RGB")
+    branded.primary_colour = "#1E3CC8"  # the tenant re-brands: blue
+    branded.save()
+    alpha.tenant.refresh_from_db()
+    rebranded = pypdfium2.PdfDocument(render_invoice_pdf(alpha))[0].render(scale=1).to_pil().convert("RGB")
+
+    assert _count_colour(alpha_page, BRAND) > 2_000
+    assert _count_colour(alpha_page, (0x1E, 0xC8, 0x3C)) == 0
+    assert _count_colour(beta_page, (0x1E, 0xC8, 0x3C)) > 2_000
+    assert _count_colour(beta_page, BRAND) == 0
+    assert _count_colour(rebranded, (0x1E, 0x3C, 0xC8)) > 2_000
+    assert _count_colour(rebranded, BRAND) == 0
+
+
+def test_a_replaced_logo_is_printed_not_the_one_read_before(branded: Tenant) -> None:
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    def logo(colour: tuple[int, int, int]) -> ContentFile[bytes]:
+        buffer = io.BytesIO()
+        Image.new("RGB", (240, 80), colour).save(buffer, format="PNG")
+        return ContentFile(buffer.getvalue())
+
+    green, blue = (0x1E, 0xC8, 0x3C), (0x1E, 0x3C, 0xC8)
+    branded.logo.save("logo.png", logo(green), save=True)
+    invoice = issued(branded, sessions=1)
+    first = pypdfium2.PdfDocument(render_invoice_pdf(invoice))[0].render(scale=1).to_pil().convert("RGB")
+
+    branded.logo.save("logo.png", logo(blue), save=True)  # a new upload (the storage picks a new name)
+    invoice.tenant.refresh_from_db()
+    second = pypdfium2.PdfDocument(render_invoice_pdf(invoice))[0].render(scale=1).to_pil().convert("RGB")
+
+    assert _count_colour(first, green) > 1_000
+    assert _count_colour(second, blue) > 1_000
+    assert _count_colour(second, green) == 0
+
+
+def test_an_unreadable_logo_prints_the_tenant_name_instead(branded: Tenant, caplog: pytest.LogCaptureFixture) -> None:
+    branded.logo.name = "tenants/logos/missing.png"  # the row names a file the storage no longer has
+    branded.save()
+    invoice = issued(branded, sessions=1)
+
+    text = pypdfium2.PdfDocument(render_invoice_pdf(invoice))[0].get_textpage().get_text_range()
+
+    assert text.splitlines()[0].startswith("Alpha Charge")
+    assert f"logo of tenant {branded.pk} cannot be read: tenants/logos/missing.png" in caplog.messages
+
+
+def test_the_renderer_fetches_nothing_but_logos_in_memory_and_inline_data() -> None:
+    from apps.billing.documents import _local_only_fetcher
+
+    fetcher = _local_only_fetcher()
+    refused = ["http://127.0.0.1:9/logo.png", "https://example.com/x.css", "file:///etc/hostname", "evp-logo:nope"]
+
+    for url in refused:
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+    assert fetcher.fetch("data:text/plain,ok").read() == b"ok"
+
+
+def test_renders_from_another_thread_use_their_own_resources(branded: Tenant) -> None:
+    import threading
+
+    from django.db.models import prefetch_related_objects
+
+    invoice = issued(branded, sessions=1)
+    prefetch_related_objects([invoice], "lines")  # the thread's own connection would not see this test's rows
+    here = render_invoice_pdf(invoice)
+    there: list[bytes] = []
+    worker = threading.Thread(target=lambda: there.append(render_invoice_pdf(invoice)))
+
+    worker.start()
+    worker.join()
+
+    assert there[0][:5] == b"%PDF-"
+    text = pypdfium2.PdfDocument(there[0])[0].get_textpage().get_text_range()
+    assert text == pypdfium2.PdfDocument(here)[0].get_textpage().get_text_range()
