@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
@@ -152,9 +153,36 @@ class EmptySerializer(StrictSerializer):
     pass
 
 
+class StationPriceSerializer(serializers.Serializer[Any]):
+    excl_vat = serializers.CharField()
+    incl_vat = serializers.CharField()
+
+
+class StationPriceSummarySerializer(serializers.Serializer[Any]):
+    """The tariff that would price the caller's session starting now, in short (decimal strings)."""
+
+    tariff_id = serializers.CharField(help_text="OCPI Tariff.id")
+    currency = serializers.CharField()
+    per_kwh = StationPriceSerializer(allow_null=True)
+    per_minute = StationPriceSerializer(allow_null=True, help_text="While charging (OCPI TIME).")
+    parking_per_minute = StationPriceSerializer(allow_null=True, help_text="OCPI PARKING_TIME.")
+    per_session = StationPriceSerializer(allow_null=True, help_text="OCPI FLAT.")
+    text = serializers.CharField(help_text="e.g. 0.4641 EUR/kWh + 0.5950 EUR per session incl. VAT")
+
+
+class StationEvseSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    evse_id = serializers.CharField()
+    status = serializers.CharField()
+    connector_types = serializers.ListField(child=serializers.CharField())
+    max_power_w = serializers.IntegerField(allow_null=True)
+    price = StationPriceSummarySerializer(allow_null=True, help_text="Null: no tariff applies.")
+
+
 class StationSerializer(StrictModelSerializer):
     distance_km = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
+    evses = serializers.SerializerMethodField()
 
     class Meta:
         model = Location
@@ -169,6 +197,7 @@ class StationSerializer(StrictModelSerializer):
             "longitude",
             "distance_km",
             "summary",
+            "evses",
         ]
         read_only_fields = fields
 
@@ -180,6 +209,26 @@ class StationSerializer(StrictModelSerializer):
         from apps.sessions.selectors import location_summary
 
         return location_summary(obj)
+
+    @extend_schema_field(StationEvseSerializer(many=True))
+    def get_evses(self, obj: Location) -> list[dict[str, Any]]:
+        """Each EVSE with its plugs, power and the price for the caller (`prices` in the context, by EVSE id)."""
+        prices = self.context.get("prices", {})
+        return [
+            {
+                "id": evse.pk,
+                "evse_id": evse.evse_uid,
+                "status": evse.status,
+                "connector_types": sorted({c.standard for c in evse.connectors.all()}),
+                "max_power_w": max(
+                    (c.max_electric_power or c.max_voltage * c.max_amperage for c in evse.connectors.all()),
+                    default=None,
+                ),
+                "price": prices.get(evse.pk),
+            }
+            for cp in obj.charge_points.all()
+            for evse in cp.evses.all()
+        ]
 
 
 class DriverTokenSerializer(StrictModelSerializer):

@@ -19,7 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.serializers import ErrorSerializer
+from apps.core.errors import NotFound
 from apps.customers import selectors as customer_selectors
+from apps.customers.models import Driver
 from apps.sessions import commands, completion, selectors
 from apps.sessions.api.serializers import (
     CdrSerializer,
@@ -36,6 +38,7 @@ from apps.sessions.api.serializers import (
 )
 from apps.sessions.models import ChargingSession, Reservation
 from apps.stations import selectors as station_selectors
+from apps.tenants.access import scope_queryset
 from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -199,15 +202,38 @@ class DriverStationViewSet(TenantScopedViewSet):
             radius_km=float(radius) if radius is not None else None,
         )
 
+    def _driver(self) -> Driver | None:
+        raw = self.request.query_params.get("driver")
+        if raw in (None, ""):
+            return None
+        if not raw.isdigit():
+            raise serializers.ValidationError({"driver": ["A driver id."]})
+        driver = scope_queryset(Driver.objects.all(), self.access).filter(pk=int(raw)).first()
+        if driver is None:
+            raise NotFound("No such driver.", code="driver_not_found")
+        return driver
+
     @extend_schema(
         parameters=[
             OpenApiParameter("lat", float, required=False),
             OpenApiParameter("lon", float, required=False),
             OpenApiParameter("radius_km", float, required=False),
+            OpenApiParameter(
+                "driver", int, required=False, description="Price for this driver (contract); none: ad hoc price."
+            ),
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        driver = self._driver()
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        locations = list(page) if page is not None else list(queryset)
+        context = {
+            **self.get_serializer_context(),
+            "prices": selectors.station_prices(locations, driver=driver, at=timezone.now()),
+        }
+        data = StationSerializer(locations, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
 
 
 class DriverFilter(django_filters.FilterSet):
