@@ -3,18 +3,14 @@ a local HTTP webhook receiver on 127.0.0.1 that can be down and come back, and e
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import itertools
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import websockets
 
 from evplatform.celery import app as celery_app
 from tests.asgi_server import free_port, serve_asgi
@@ -94,68 +90,6 @@ def receiver() -> Iterator[Receiver]:
 async def ocpp_server(transactional_db: None) -> AsyncIterator[str]:
     async with serve_asgi() as url:
         yield url
-
-
-@dataclass
-class SimCharger:
-    """A raw OCPP 1.6-J charger: sends CALLs, answers the server's CALLs from `answers[action]`
-    (a payload; None = never answer)."""
-
-    ws: Any
-    answers: dict[str, Any] = field(default_factory=dict)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _pending: dict[str, asyncio.Future[list[Any]]] = field(default_factory=dict)
-    _reader: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            frame = json.loads(raw)
-            if frame[0] == 2:
-                answer = self.answers.get(frame[2], {})
-                if answer is not None:
-                    await self.ws.send(json.dumps([3, frame[1], answer]))
-            else:
-                future = self._pending.pop(frame[1], None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        unique_id = f"m{next(self._ids)}"
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending[unique_id] = future
-        await self.ws.send(json.dumps([2, unique_id, action, payload]))
-        frame = await asyncio.wait_for(future, 10)
-        assert frame[0] == 3, frame
-        return frame[2]  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        await self.ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
-
-
-async def open_charger(base_url: str, identity: str, password: str) -> SimCharger:
-    token = base64.b64encode(f"{identity}:{password}".encode()).decode()
-    ws = await websockets.connect(
-        f"{base_url}/ocpp/{identity}",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        additional_headers={"Authorization": f"Basic {token}"},
-        open_timeout=10,
-    )
-    charger = SimCharger(ws)
-    charger.start()
-    return charger
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from apps.analytics.models import Alert, AlertKind, AlertRule, AlertStatus, Webh
 from apps.analytics.notifications import verify
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Connector
-from tests.analytics.conftest import Receiver, SimCharger, open_charger, wait_for
+from tests.analytics.conftest import Receiver
 from tests.customers.factories import TokenFactory
+from tests.ocpp.conftest import Charger, open_charger, wait_for
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
@@ -38,11 +39,11 @@ class Rig:
     subscription: WebhookSubscription
     receiver: Receiver
     server: str
-    charger: SimCharger | None = None
+    charger: Charger | None = None
 
-    async def connect(self) -> SimCharger:
+    async def connect(self) -> Charger:
         self.charger = await open_charger(self.server, self.charge_point.identity, self.password)
-        await self.charger.call("BootNotification", {"chargePointVendor": "SimCo", "chargePointModel": "Sim-22"})
+        await self.charger.ok("BootNotification", {"chargePointVendor": "SimCo", "chargePointModel": "Sim-22"})
         return self.charger
 
 
@@ -115,22 +116,22 @@ async def until_notified(rig: Rig, *, opened: int, resolved: int) -> None:
     assert_notified(rig, opened=opened, resolved=resolved)
 
 
-async def status(charger: SimCharger, state: str, error: str = "NoError") -> None:
-    await charger.call(
+async def status(charger: Charger, state: str, error: str = "NoError") -> None:
+    await charger.ok(
         "StatusNotification",
         {"connectorId": 1, "errorCode": error, "status": state, "timestamp": iso(timezone.now())},
     )
 
 
-async def start_tx(charger: SimCharger, meter: int = 1000, at: dt.datetime | None = None) -> int:
-    answer = await charger.call(
+async def start_tx(charger: Charger, meter: int = 1000, at: dt.datetime | None = None) -> int:
+    answer = await charger.ok(
         "StartTransaction",
         {"connectorId": 1, "idTag": "SIMTAG-1", "meterStart": meter, "timestamp": iso(at or timezone.now())},
     )
     return int(answer["transactionId"])
 
 
-async def meter(charger: SimCharger, tx: int | None, energy_wh: int, power_w: int | None = None) -> None:
+async def meter(charger: Charger, tx: int | None, energy_wh: int, power_w: int | None = None) -> None:
     sampled: list[dict[str, Any]] = [
         {"value": str(energy_wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
     ]
@@ -142,7 +143,7 @@ async def meter(charger: SimCharger, tx: int | None, energy_wh: int, power_w: in
     }
     if tx is not None:
         payload["transactionId"] = tx
-    await charger.call("MeterValues", payload)
+    await charger.ok("MeterValues", payload)
 
 
 evaluate = sync_to_async(rules.alerts_evaluate)
@@ -238,7 +239,7 @@ async def test_session_longer_than_x(make_rig: Callable[..., Awaitable[Rig]]) ->
     await until_alerts(AlertKind.SESSION_TOO_LONG, [(subject, AlertStatus.OPEN, 2)])
     await until_notified(rig, opened=1, resolved=0)
 
-    await charger.call(
+    await charger.ok(
         "StopTransaction", {"transactionId": tx, "meterStop": 9000, "timestamp": iso(timezone.now()), "reason": "Local"}
     )
     await until_alerts(AlertKind.SESSION_TOO_LONG, [(subject, AlertStatus.RESOLVED, 2)])

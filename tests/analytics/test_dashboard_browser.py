@@ -24,7 +24,8 @@ from apps.analytics import services
 from apps.sessions import services as session_services
 from apps.stations import services as station_services
 from apps.tenants.models import Membership, Role, User
-from tests.analytics.conftest import free_port, open_charger
+from tests.asgi_server import free_port
+from tests.ocpp.conftest import open_charger
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
@@ -122,8 +123,8 @@ def _send_status(base: str, identity: str, password: str, status: str, error: st
     async def drive() -> None:
         charger = await open_charger(base.replace("http", "ws"), identity, password)
         try:
-            await charger.call("BootNotification", {"chargePointVendor": "SimCo", "chargePointModel": "Sim-22"})
-            await charger.call(
+            await charger.ok("BootNotification", {"chargePointVendor": "SimCo", "chargePointModel": "Sim-22"})
+            await charger.ok(
                 "StatusNotification",
                 {"connectorId": 1, "errorCode": error, "status": status},
             )

@@ -146,7 +146,7 @@ async def connect(server: str) -> AsyncIterator[ConnectCharger]:
         await charger.close()
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.02)):
         if await predicate():
             return
