@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/energy_replay.py            # everything (3-5 minutes on 2 shared cores)
     .venv/bin/python benchmarks/energy_replay.py --only depot|public|timing [--seed N] [--step-minutes M]
+    .venv/bin/python benchmarks/energy_replay.py --only timing [--sizes 50,500,2000] [--runs 200]
 
 Scenarios (seeded RNG, so the figures repeat):
 
@@ -696,7 +697,7 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
-def timing(seed: int, sizes: tuple[int, ...] = (50, 500, 2000)) -> None:
+def timing(seed: int, sizes: tuple[int, ...] = (50, 500, 2000), runs_small: int = 200, runs_large: int = 40) -> None:
     load = os.getloadavg()
     print(
         "\n== Time per recompute: optimize() = tree compile + limits + allocation + result, every connector "
@@ -706,12 +707,12 @@ def timing(seed: int, sizes: tuple[int, ...] = (50, 500, 2000)) -> None:
         f"   load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs (shared machine)"
     )
     print(
-        f"{'connectors':>10} {'strategy':>16} {'runs':>5} {'p50 ms':>8} {'p99 ms':>8} {'min ms':>8} "
-        f"{'cpu p50':>8} {'charging':>10}"
+        f"{'connectors':>10} {'strategy':>16} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'min ms':>8} {'cpu p50':>8} {'charging':>10}"
     )
     for size in sizes:
         snapshots = [timing_site(size, seed + k) for k in range(5)]
-        runs = 200 if size <= 500 else 40
+        runs = runs_small if size <= 500 else runs_large
         for strategy in Strategy:
             times: list[float] = []
             cpu: list[float] = []
@@ -724,8 +725,9 @@ def timing(seed: int, sizes: tuple[int, ...] = (50, 500, 2000)) -> None:
                 cpu.append((time.process_time() - c0) * 1000)
                 charging = sum(1 for a in result.sessions.values() if a.power_w > 0)
             print(
-                f"{size:>10} {strategy.value:>16} {runs:>5} {pct(times, 0.5):>8.1f} {pct(times, 0.99):>8.1f} "
-                f"{min(times):>8.1f} {pct(cpu, 0.5):>8.1f} {charging:>5}/{len(sessions):<4}"
+                f"{size:>10} {strategy.value:>16} {runs:>5} {pct(times, 0.5):>8.1f} {pct(times, 0.95):>8.1f} "
+                f"{pct(times, 0.99):>8.1f} {max(times):>8.1f} {min(times):>8.1f} {pct(cpu, 0.5):>8.1f} "
+                f"{charging:>5}/{len(sessions):<4}"
             )
     load = os.getloadavg()
     print(f"   load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -761,6 +763,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["depot", "public", "timing"])
     parser.add_argument("--step-minutes", type=int, default=1, help="recompute every N minutes (cars draw each minute)")
     parser.add_argument("--strategies", default="departure_aware,equal_share,priority")
+    parser.add_argument("--sizes", default="50,500,2000", help="connector counts for --only timing")
+    parser.add_argument("--runs", type=int, default=200, help="recomputes per size and strategy (2,000+: a fifth)")
     args = parser.parse_args()
     strategies = [Strategy(s) for s in args.strategies.split(",") if s]
     print(f"energy replay, seed {args.seed}, recompute every {args.step_minutes} min, python {sys.version.split()[0]}")
@@ -783,7 +787,8 @@ def main() -> None:
         report(sc, runs, possible, individually)
         print(f"(feasibility bound computed in {t_bound:.1f} s; most sessions at once: {runs[-1].max_sessions})")
     if not args.only or args.only == "timing":
-        timing(args.seed)
+        sizes = tuple(int(x) for x in args.sizes.split(",") if x)
+        timing(args.seed, sizes, args.runs, max(args.runs // 5, 1))
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ class _CNode:
     parent: int  # -1 for a root
     voltage: float
     root_map: Rotation  # own phase -> site phase
-    connected: frozenset[int]  # own phases wired through to the root
+    connected: tuple[int, ...]  # own phases wired through to the root, ascending
     charge_point: int  # nearest charge point ancestor-or-self, -1 if none
     path: tuple[int, ...] = ()  # self and ancestors up to the root
 
@@ -338,66 +338,97 @@ class _Tree:
     by_id: dict[str, int]
 
 
+_ROTATIONS = frozenset({(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)})
+
+
+def _check_node(node: Node) -> None:
+    if node.phases not in (1, 2, 3):
+        raise ValueError(f"node {node.id!r}: phases must be 1, 2 or 3")
+    if sorted(node.rotation) != [0, 1, 2]:
+        raise ValueError(f"node {node.id!r}: rotation must be a permutation of (0, 1, 2)")
+
+
 def _compile(site: Site) -> _Tree:
     by_id: dict[str, Node] = {}
-    for node in site.nodes:
-        if node.id in by_id:
-            raise ValueError(f"duplicate node id {node.id!r}")
-        if node.phases not in (1, 2, 3):
-            raise ValueError(f"node {node.id!r}: phases must be 1, 2 or 3")
-        if sorted(node.rotation) != [0, 1, 2]:
-            raise ValueError(f"node {node.id!r}: rotation must be a permutation of (0, 1, 2)")
-        by_id[node.id] = node
     children: dict[str | None, list[Node]] = {}
+    rotations = _ROTATIONS
     for node in site.nodes:
-        if node.parent_id is not None and node.parent_id not in by_id:
-            raise ValueError(f"node {node.id!r}: unknown parent {node.parent_id!r}")
-        children.setdefault(node.parent_id, []).append(node)
+        nid = node.id
+        if nid in by_id:
+            raise ValueError(f"duplicate node id {nid!r}")
+        rot = node.rotation
+        if node.phases not in (1, 2, 3) or not isinstance(rot, tuple) or rot not in rotations:
+            _check_node(node)
+            rot_t = tuple(rot)
+            if rot_t not in rotations:  # pragma: no cover - _check_node raised already
+                raise ValueError(f"node {nid!r}: rotation must be a permutation of (0, 1, 2)")
+        by_id[nid] = node
+        kids = children.get(node.parent_id)
+        if kids is None:
+            children[node.parent_id] = [node]
+        else:
+            kids.append(node)
+    for pid in children:
+        if pid is not None and pid not in by_id:
+            bad = children[pid][0]
+            raise ValueError(f"node {bad.id!r}: unknown parent {pid!r}")
     out: list[_CNode] = []
     index: dict[str, int] = {}
+    charge_point_kind = NodeKind.CHARGE_POINT
+    # (parent index, rotation, phases) -> (root map, connected): siblings are mostly wired alike.
+    wiring: dict[tuple[int, Rotation, int], tuple[Rotation, tuple[int, ...]]] = {}
     stack: list[tuple[Node, int]] = [(n, -1) for n in reversed(children.get(None, []))]
     while stack:
         node, parent = stack.pop()
         i = len(out)
         index[node.id] = i
+        rot = node.rotation
+        if type(rot) is not tuple:
+            rot = tuple(rot)  # type: ignore[assignment]
         if parent < 0:
             voltage = node.voltage_v or 230.0
-            root_map = node.rotation
-            connected = frozenset(p for p in range(node.phases))
+            root_map = rot
+            connected: tuple[int, ...] = tuple(range(node.phases))
             cp = -1
             path: tuple[int, ...] = (i,)
         else:
             up = out[parent]
             voltage = node.voltage_v or up.voltage
-            root_map = (up.root_map[node.rotation[0]], up.root_map[node.rotation[1]], up.root_map[node.rotation[2]])
-            connected = frozenset(p for p in range(node.phases) if node.rotation[p] in up.connected)
+            key = (parent, rot, node.phases)
+            wired = wiring.get(key)
+            if wired is None:
+                urm, ucon = up.root_map, up.connected
+                wired = (
+                    (urm[rot[0]], urm[rot[1]], urm[rot[2]]),
+                    tuple(p for p in range(node.phases) if rot[p] in ucon),
+                )
+                wiring[key] = wired
+            root_map, connected = wired
             cp = up.charge_point
             path = (i, *up.path)
-        if node.kind is NodeKind.CHARGE_POINT:
+        if node.kind is charge_point_kind:
             cp = i
         out.append(_CNode(node, i, parent, voltage, root_map, connected, cp, path))
-        for child in reversed(children.get(node.id, [])):
-            stack.append((child, i))
+        kids = children.get(node.id)
+        if kids:
+            for child in reversed(kids):
+                stack.append((child, i))
     if len(out) != len(site.nodes):
         raise ValueError("the node parents form a cycle")
     return _Tree(out, index)
 
 
-def _to_site_phases(values: Sequence[float], cn: _CNode, fill: float) -> list[float]:
+def _to_site_phases(values: Sequence[float], cn: _CNode, fill: float) -> PhaseValues:
     """Own-phase values -> site phases (min where two own phases land on one site phase)."""
     res = [fill, fill, fill]
     for p in cn.connected:
         r = cn.root_map[p]
         res[r] = values[p] if res[r] == fill else min(res[r], values[p])
-    return res
+    return (res[0], res[1], res[2])
 
 
 # --------------------------------------------------------------------------------------------------
 # The optimizer
-
-
-def _crc(text: str) -> int:
-    return zlib.crc32(text.encode())
 
 
 def optimize(
@@ -416,46 +447,67 @@ def optimize(
     return _Run(site, list(sessions), at, cfg, strat).result()
 
 
+_NO_LIMIT: PhaseValues = (INF, INF, INF)
+_ZERO3: PhaseValues = (0.0, 0.0, 0.0)
+
+
 class _Run:
     def __init__(self, site: Site, sessions: list[Session], at: datetime, cfg: OptimizerConfig, strat: Strategy):
         self.site, self.at, self.cfg, self.strat = site, at, cfg, strat
         self.tree = tree = _compile(site)
         self.warnings: list[str] = []
         tz = zone(site.timezone)
-        nn = len(tree.nodes)
+        tnodes = tree.nodes
+        nn = len(tnodes)
 
         # Effective limits in site phases, and the uncontrolled load directly at each node.
-        self.limit_a: list[list[float]] = []
-        self.limit_w: list[float] = []
-        self.sources: list[tuple[str, ...]] = []
-        unc_a = [[0.0, 0.0, 0.0] for _ in range(nn)]
-        unc_w = [0.0] * nn
-        for cn in tree.nodes:
+        # Rows of nodes without a limit / without load share one immutable triple (most nodes).
+        limit_a: list[PhaseValues] = []
+        limit_w: list[float] = []
+        sources: list[tuple[str, ...]] = []
+        unc: dict[int, tuple[list[float], float]] = {}  # node -> (per site phase, W), only where there is load
+        no_limit, static_src = _NO_LIMIT, ("static",)
+        for cn in tnodes:
             node = cn.node
-            if node.max_power_w is None and node.max_current_a is None and not node.windows and not node.signals:
+            mp, mc = node.max_power_w, node.max_current_a
+            if mp is None and mc is None and not node.windows and not node.signals:
                 # No limit (most connectors): nothing to resolve.
-                self.limit_a.append([INF, INF, INF])
-                self.limit_w.append(INF)
-                self.sources.append(())
+                limit_a.append(no_limit)
+                limit_w.append(INF)
+                sources.append(())
             else:
                 if node.windows or node.signals or node.safety_margin_pct:
                     eff = effective_limit(
-                        max_power_w=node.max_power_w,
-                        max_current_a=node.max_current_a,
+                        max_power_w=mp,
+                        max_current_a=mc,
                         safety_margin_pct=node.safety_margin_pct,
                         windows=node.windows,
                         signals=node.signals,
                         at=at,
                         tz=tz,
                     )
-                    pw, cur, src = eff.max_power_w, eff.max_current_a, eff.sources
+                    pw, src = eff.max_power_w, eff.sources
+                    limit_a.append(_to_site_phases(eff.max_current_a, cn, INF))
+                elif mc is None or type(mc) is float or type(mc) is int:
+                    pw = INF if mp is None else float(mp)
+                    if mc is None:
+                        limit_a.append(no_limit)
+                        src = static_src if pw != INF else ()
+                    else:
+                        v = float(mc)
+                        rm = cn.root_map
+                        row = [INF, INF, INF]
+                        for p in cn.connected:
+                            row[rm[p]] = v
+                        limit_a.append((row[0], row[1], row[2]))
+                        src = static_src
                 else:
-                    pw = INF if node.max_power_w is None else float(node.max_power_w)
-                    cur = static_currents(node.max_current_a)
-                    src = ("static",) if (pw != INF or min(cur) != INF) else ()
-                self.limit_a.append(_to_site_phases(cur, cn, INF))
-                self.limit_w.append(pw)
-                self.sources.append(src)
+                    pw = INF if mp is None else float(mp)
+                    cur = static_currents(mc)
+                    src = static_src if (pw != INF or min(cur) != INF) else ()
+                    limit_a.append(_to_site_phases(cur, cn, INF))
+                limit_w.append(pw)
+                sources.append(src)
             if node.other_load_a is not None or node.other_load_w is not None:
                 k = len(cn.connected) or 1
                 if node.other_load_a is not None:
@@ -469,69 +521,102 @@ class _Run:
                     per = [0.0, 0.0, 0.0]
                     for p in cn.connected:
                         per[cn.root_map[p]] += w / (k * cn.voltage)
-                for r in range(3):
-                    unc_a[cn.index][r] += per[r]
-                unc_w[cn.index] += float(w)
+                unc[cn.index] = (per, float(w))
+        self.limit_a = limit_a
+        self.limit_w = limit_w
+        self.sources = sources
 
         # Sessions: controllable or reserved.
         self.sessions = sessions
         ns = len(sessions)
-        self.s_node: list[int] = [-1] * ns
-        self.s_phases: list[tuple[int, ...]] = [()] * ns
-        self.s_volt: list[float] = [230.0] * ns
-        self.s_pcoef: list[float] = [0.0] * ns  # W per level unit
-        self.s_control: list[bool] = [False] * ns
-        self.s_fixed_reason: list[Reason | None] = [None] * ns
+        s_node: list[int] = [-1] * ns
+        s_phases: list[tuple[int, ...]] = [()] * ns
+        s_volt: list[float] = [230.0] * ns
+        s_pcoef: list[float] = [0.0] * ns  # W per level unit
+        s_control: list[bool] = [False] * ns
+        s_fixed_reason: list[Reason | None] = [None] * ns
         self.reserved_cp: set[int] = set()
         seen_ids: set[str] = set()
+        by_id = tree.by_id
+        dc_supply = Supply.DC
+        all_phases = (0, 1, 2)
+        phase_sets: dict[tuple[Rotation, tuple[int, ...], int], tuple[int, ...]] = {}
         for i, s in enumerate(sessions):
-            if s.id in seen_ids:
-                raise ValueError(f"duplicate session id {s.id!r}")
-            seen_ids.add(s.id)
-            ni = tree.by_id.get(s.connector_id)
+            sid = s.id
+            if sid in seen_ids:
+                raise ValueError(f"duplicate session id {sid!r}")
+            seen_ids.add(sid)
+            ni = by_id.get(s.connector_id)
             if ni is None:
-                raise ValueError(f"session {s.id!r}: unknown connector {s.connector_id!r}")
-            cn = tree.nodes[ni]
-            self.s_node[i] = ni
-            self.s_volt[i] = cn.voltage
-            if s.supply is Supply.DC:
-                phases: tuple[int, ...] = (0, 1, 2)
+                raise ValueError(f"session {sid!r}: unknown connector {s.connector_id!r}")
+            cn = tnodes[ni]
+            s_node[i] = ni
+            volt = cn.voltage
+            s_volt[i] = volt
+            if s.supply is dc_supply:
+                phases: tuple[int, ...] = all_phases
+                s_pcoef[i] = 3 * volt
             else:
                 k = s.vehicle_phases or 3
-                phases = tuple(sorted({cn.root_map[p] for p in range(k) if p in cn.connected}))
-            self.s_phases[i] = phases
-            self.s_pcoef[i] = (3 if s.supply is Supply.DC else len(phases)) * cn.voltage
-            if cn.charge_point >= 0 and tree.nodes[cn.charge_point].node.rejects_profiles:
-                self.reserved_cp.add(cn.charge_point)
-                self.s_fixed_reason[i] = Reason.PROFILES_REJECTED
+                key = (cn.root_map, cn.connected, k)
+                phases_k = phase_sets.get(key)
+                if phases_k is None:
+                    rm, con = cn.root_map, cn.connected
+                    phases_k = tuple(sorted({rm[p] for p in range(k) if p in con}))
+                    phase_sets[key] = phases_k
+                phases = phases_k
+                s_pcoef[i] = len(phases) * volt
+            s_phases[i] = phases
+            cpi = cn.charge_point
+            if cpi >= 0 and tnodes[cpi].node.rejects_profiles:
+                self.reserved_cp.add(cpi)
+                s_fixed_reason[i] = Reason.PROFILES_REJECTED
             elif not phases:
-                self.s_fixed_reason[i] = Reason.NOT_CONNECTED
+                s_fixed_reason[i] = Reason.NOT_CONNECTED
             else:
-                self.s_control[i] = True
+                s_control[i] = True
+        self.s_node, self.s_phases, self.s_volt, self.s_pcoef = s_node, s_phases, s_volt, s_pcoef
+        self.s_control, self.s_fixed_reason = s_control, s_fixed_reason
 
         # Chargers that reject profiles: reserve their full static rating (whether or not a car is in).
-        for cn in tree.nodes:
-            if cn.node.kind is NodeKind.CHARGE_POINT and cn.node.rejects_profiles:
+        cp_kind = NodeKind.CHARGE_POINT
+        for cn in tnodes:
+            if cn.node.rejects_profiles and cn.node.kind is cp_kind:
                 self.reserved_cp.add(cn.index)
         self.reserved_a: dict[int, list[float]] = {}
         for cpi in sorted(self.reserved_cp):
             per, w = self._rating(cpi)
             self.reserved_a[cpi] = per
-            for r in range(3):
-                unc_a[cpi][r] += per[r]
-            unc_w[cpi] += w
+            own = unc.get(cpi)
+            if own is None:
+                unc[cpi] = (per[:], w)
+            else:
+                own_a = own[0]
+                own_a[0] += per[0]
+                own_a[1] += per[1]
+                own_a[2] += per[2]
+                unc[cpi] = (own_a, own[1] + w)
 
-        # Uncontrolled load of each subtree (children come after parents in tree.nodes).
-        self.sub_unc_a = [row[:] for row in unc_a]
-        self.sub_unc_w = unc_w[:]
-        for cn in reversed(tree.nodes):
-            if cn.parent >= 0:
-                pa = self.sub_unc_a[cn.parent]
-                ca = self.sub_unc_a[cn.index]
-                pa[0] += ca[0]
-                pa[1] += ca[1]
-                pa[2] += ca[2]
-                self.sub_unc_w[cn.parent] += self.sub_unc_w[cn.index]
+        # Uncontrolled load of each subtree: each loaded node (few: measured loads, reserved chargers)
+        # adds to itself and its ancestors; every other node shares one zero row.
+        sub_a: list[PhaseValues | list[float]] = [_ZERO3] * nn
+        sub_w = [0.0] * nn
+        if unc:
+            rows: dict[int, list[float]] = {}
+            for n in sorted(unc, reverse=True):
+                per, w = unc[n]
+                for m in tnodes[n].path:
+                    acc = rows.get(m)
+                    if acc is None:
+                        rows[m] = acc = [0.0, 0.0, 0.0]
+                    acc[0] += per[0]
+                    acc[1] += per[1]
+                    acc[2] += per[2]
+                    sub_w[m] += w
+            for m, acc in rows.items():
+                sub_a[m] = acc
+        self.sub_unc_a = sub_a
+        self.sub_unc_w = sub_w
 
         self._build_constraints()
 
@@ -567,61 +652,78 @@ class _Run:
     # ---------------------------------------------------------------------------------------------
     def _build_constraints(self) -> None:
         tree, cfg = self.tree, self.cfg
-        ns = len(self.sessions)
-        nn = len(tree.nodes)
-        # headroom of each node after uncontrolled load
-        self.head_a = [
-            [la[0] - ua[0], la[1] - ua[1], la[2] - ua[2]] for la, ua in zip(self.limit_a, self.sub_unc_a, strict=True)
-        ]
-        self.head_w = [self.limit_w[n] - self.sub_unc_w[n] for n in range(nn)]
-        node_sessions: list[list[int]] = [[] for _ in range(nn)]
+        tnodes = tree.nodes
+        sessions = self.sessions
+        ns = len(sessions)
+        nn = len(tnodes)
+        limit_a, limit_w, sub_a, sub_w = self.limit_a, self.limit_w, self.sub_unc_a, self.sub_unc_w
+        s_control, s_node, s_phases, s_pcoef = self.s_control, self.s_node, self.s_phases, self.s_pcoef
+        zero3, no_limit = _ZERO3, _NO_LIMIT
+
+        # Headroom of each node after uncontrolled load (unlimited, unloaded nodes share one row).
+        head_a: list[PhaseValues] = []
+        for la, ua in zip(limit_a, sub_a, strict=True):
+            if la is no_limit or ua is zero3:
+                head_a.append(la)
+            else:
+                head_a.append((la[0] - ua[0], la[1] - ua[1], la[2] - ua[2]))
+        head_w = [lw - uw if uw else lw for lw, uw in zip(limit_w, sub_w, strict=True)]
+        self.head_a, self.head_w = head_a, head_w
+        node_sessions: list[list[int] | None] = [None] * nn
+        controlled: list[int] = []
         for i in range(ns):
-            if self.s_control[i]:
-                for n in tree.nodes[self.s_node[i]].path:
-                    node_sessions[n].append(i)
+            if s_control[i]:
+                controlled.append(i)
+                for n in tnodes[s_node[i]].path:
+                    members = node_sessions[n]
+                    if members is None:
+                        node_sessions[n] = [i]
+                    else:
+                        members.append(i)
 
         # Session maximum (level units) from the vehicle, folded single-session nodes, draw cap.
-        self.s_max = [0.0] * ns
-        self.s_max_src: list[str] = [""] * ns
-        self.s_min = [0.0] * ns
-        self.s_step = [0.0] * ns
-        self.s_cons: list[list[tuple[int, float]]] = [[] for _ in range(ns)]
-        c_cap: list[float] = []
-        c_node: list[int] = []
-        c_phase: list[int] = []
-        c_sessions: list[list[int]] = []
-        self.draw_capped = [False] * ns
-        for i, s in enumerate(self.sessions):
-            if not self.s_control[i]:
-                continue
-            pco = self.s_pcoef[i]
-            if s.supply is Supply.DC:
+        s_max = [0.0] * ns
+        s_max_src: list[str] = [""] * ns
+        s_min = [0.0] * ns
+        s_step = [0.0] * ns
+        s_cons: list[list[tuple[int, float]]] = [[] for _ in range(ns)]
+        draw_capped = [False] * ns
+        dc_supply = Supply.DC
+        dc_min, ac_min = cfg.dc_min_power_w, cfg.min_current_a
+        p_step, a_step = cfg.power_step_w, cfg.current_step_a
+        for i in controlled:
+            s = sessions[i]
+            pco = s_pcoef[i]
+            dc = s.supply is dc_supply
+            if dc:
                 vmax = INF if s.vehicle_max_power_w is None else s.vehicle_max_power_w / pco
-                self.s_min[i] = cfg.dc_min_power_w / pco
-                self.s_step[i] = cfg.power_step_w / pco
+                s_min[i] = dc_min / pco
+                s_step[i] = p_step / pco
             else:
                 vmax = INF if s.vehicle_max_current_a is None else float(s.vehicle_max_current_a)
                 if s.vehicle_max_power_w is not None:
                     vmax = min(vmax, s.vehicle_max_power_w / pco)
-                self.s_min[i] = cfg.min_current_a
-                self.s_step[i] = cfg.current_step_a
+                s_min[i] = ac_min
+                s_step[i] = a_step
             src = "vehicle"
-            for n in tree.nodes[self.s_node[i]].path:
-                if len(node_sessions[n]) != 1:
+            phases = s_phases[i]
+            for n in tnodes[s_node[i]].path:
+                members = node_sessions[n]
+                if members is None or len(members) != 1:
                     continue
-                ha, hw = self.head_a[n], self.head_w[n]
-                m = hw / pco
-                for r in self.s_phases[i]:
-                    m = min(m, ha[r])
+                ha = head_a[n]
+                m = head_w[n] / pco
+                for r in phases:
+                    if ha[r] < m:
+                        m = ha[r]
                 if m < vmax:
                     vmax = m
-                    src = f"node {tree.nodes[n].node.id}"
+                    src = f"node {tnodes[n].node.id}"
             if vmax == INF:
-                dc = s.supply is Supply.DC
                 vmax = cfg.default_dc_max_power_w / pco if dc else cfg.default_ac_max_current_a
                 src = "default maximum"
             # Redistribution of unused power.
-            if s.supply is Supply.DC:
+            if dc:
                 meas, prev = s.measured_power_w, s.previous_limit_w
                 thr, head = cfg.unused_threshold_w, cfg.unused_headroom_w
             else:
@@ -629,42 +731,72 @@ class _Run:
                 thr, head = cfg.unused_threshold_a, cfg.unused_headroom_a
             if meas is not None and prev is not None and meas < prev - thr:
                 cap = meas + head
-                cap = cap / pco if s.supply is Supply.DC else cap
-                cap = max(cap, self.s_min[i])
+                cap = cap / pco if dc else cap
+                cap = max(cap, s_min[i])
                 if cap < vmax:
                     vmax = cap
                     src = "measured draw + headroom"
-                    self.draw_capped[i] = True
-            self.s_max[i] = max(vmax, 0.0)
-            self.s_max_src[i] = src
+                    draw_capped[i] = True
+            s_max[i] = max(vmax, 0.0)
+            s_max_src[i] = src
 
-        for cn in tree.nodes:
-            members = node_sessions[cn.index]
-            if len(members) < 2:
+        # Shared constraints, numbered in tree order, per node: L1, L2, L3, then power.
+        # A constraint that cannot bind (its sessions' maxima together fit under it, e.g. a 32 A
+        # charger with two 16 A cars) is left out: it would never saturate, and leaving it out
+        # changes no allocation but saves most of the work on large sites.
+        c_cap: list[float] = []
+        c_node: list[int] = []
+        c_phase: list[int] = []
+        c_sessions: list[list[int]] = []
+        level_max = s_max.__getitem__
+        s_wmax = [m * k for m, k in zip(s_max, s_pcoef, strict=True)]
+        watt_max = s_wmax.__getitem__
+        for n in range(nn):
+            members = node_sessions[n]
+            if members is None or len(members) < 2:
                 continue
-            n = cn.index
-            ha = self.head_a[n]
-            for r in range(3):
-                if ha[r] == INF:
-                    continue
-                users = [i for i in members if r in self.s_phases[i]]
-                if len(users) < 1:
-                    continue
+            ha = head_a[n]
+            if (
+                ha is not no_limit
+                and (ha[0] != INF or ha[1] != INF or ha[2] != INF)
+                and sum(map(level_max, members)) > min(ha)
+            ):
+                users: tuple[list[int], list[int], list[int]] = ([], [], [])
+                for i in members:
+                    for r in s_phases[i]:
+                        users[r].append(i)
+                kept = -1  # the last phase constraint made for this node
+                for r in (0, 1, 2):
+                    cap_r = ha[r]
+                    u = users[r]
+                    if cap_r == INF or not u or sum(map(level_max, u)) <= cap_r:
+                        continue
+                    if kept >= 0 and c_cap[kept] == cap_r and c_sessions[kept] == u:
+                        # Same sessions, same cap (e.g. 3-phase cars under a symmetric limit): one
+                        # constraint does for both. It is named after the later phase, the one a
+                        # scan from the car upwards would have reported among the equals.
+                        c_phase[kept] = r
+                        continue
+                    c = len(c_cap)
+                    kept = c
+                    c_cap.append(cap_r)
+                    c_node.append(n)
+                    c_phase.append(r)
+                    c_sessions.append(u)
+                    con = (c, 1.0)
+                    for i in u:
+                        s_cons[i].append(con)
+            hw = head_w[n]
+            if hw != INF and sum(map(watt_max, members)) > hw:
                 c = len(c_cap)
-                c_cap.append(ha[r])
-                c_node.append(n)
-                c_phase.append(r)
-                c_sessions.append(users)
-                for i in users:
-                    self.s_cons[i].append((c, 1.0))
-            if self.head_w[n] != INF:
-                c = len(c_cap)
-                c_cap.append(self.head_w[n])
+                c_cap.append(hw)
                 c_node.append(n)
                 c_phase.append(-1)
-                c_sessions.append(list(members))
+                c_sessions.append(members)
                 for i in members:
-                    self.s_cons[i].append((c, self.s_pcoef[i]))
+                    s_cons[i].append((c, s_pcoef[i]))
+        self.s_max, self.s_max_src, self.s_min, self.s_step = s_max, s_max_src, s_min, s_step
+        self.s_cons, self.draw_capped = s_cons, draw_capped
         self.c_cap = c_cap
         self.c_node = c_node
         self.c_phase = c_phase
@@ -673,31 +805,6 @@ class _Run:
         self.val = [0.0] * ns
 
     # ---------------------------------------------------------------------------------------------
-    def _room(self, i: int) -> tuple[float, int]:
-        """Largest level increase session i can take now and the constraint that limits it (-1: none)."""
-        best, which = INF, -1
-        cap, load = self.c_cap, self.c_load
-        for c, coef in self.s_cons[i]:
-            r = (cap[c] - load[c]) / coef
-            if r < best:
-                best, which = r, c
-        return best, which
-
-    def _binding(self, i: int) -> tuple[float, int]:
-        """Like `_room`, but among (nearly) equally full constraints the one nearest the car is named."""
-        best, _ = self._room(i)
-        cap, load = self.c_cap, self.c_load
-        for c, coef in reversed(self.s_cons[i]):
-            if (cap[c] - load[c]) / coef <= best + 1e-9:
-                return best, c
-        return best, -1
-
-    def _add(self, i: int, delta: float) -> None:
-        self.val[i] += delta
-        load = self.c_load
-        for c, coef in self.s_cons[i]:
-            load[c] += coef * delta
-
     def _default_departure(self, s: Session) -> datetime:
         cfg = self.cfg
         start = s.started_at or self.at
@@ -754,141 +861,180 @@ class _Run:
         Idle sessions (known to need nothing more, or drawing nothing: capped at the minimum by their
         measured draw) form a last tier, so they keep the minimum only if room is left after the others.
         """
-        cfg = self.cfg
-        q = cfg.rotation_quantum_wh
-        idx = [i for i in range(len(self.sessions)) if self.s_control[i]]
+        q = self.cfg.rotation_quantum_wh
         ss = self.sessions
+        s_control, draw_capped, s_max, s_min = self.s_control, self.draw_capped, self.s_max, self.s_min
+        departure_aware = self.strat is Strategy.DEPARTURE_AWARE
+        by_priority = self.strat is not Strategy.EQUAL_SHARE
         self.need_level: dict[int, float] = {}
-        idle: dict[int, bool] = {}
-        for i in idx:
-            needed = ss[i].energy_needed_wh
-            idle[i] = (needed is not None and needed <= 0) or (
-                self.draw_capped[i] and self.s_max[i] <= self.s_min[i] + _EPS
+        need_level = self.need_level
+        floor, crc = math.floor, zlib.crc32
+        keyed: list[tuple[tuple[bool, int, bool, float, int, int], int]] = []
+        for i, s in enumerate(ss):
+            if not s_control[i]:
+                continue
+            needed = s.energy_needed_wh
+            idle = (needed is not None and needed <= 0) or (draw_capped[i] and s_max[i] <= s_min[i] + _EPS)
+            lax = 0.0
+            if departure_aware:
+                need_level[i], lax = self._needed_level(i)
+            keyed.append(
+                (
+                    (
+                        idle,
+                        -s.priority,
+                        lax < 0,  # hopeless: served after every session that can still make it
+                        abs(lax),  # least laxity first; among hopeless ones the closest to making it
+                        floor(s.energy_delivered_wh / q),
+                        crc(s.id.encode()),
+                    ),
+                    i,  # equal keys keep the input order
+                )
             )
-        lax: dict[int, float] = {}
-        if self.strat is Strategy.DEPARTURE_AWARE:
-            for i in idx:
-                self.need_level[i], lax[i] = self._needed_level(i)
-        key = {
-            i: (
-                idle[i],
-                -ss[i].priority,
-                lax.get(i, 0.0) < 0,  # hopeless: served after every session that can still make it
-                abs(lax.get(i, 0.0)),  # least laxity first; among hopeless ones the closest to making it
-                math.floor(ss[i].energy_delivered_wh / q),
-                _crc(ss[i].id),
-            )
-            for i in idx
-        }
-        idx.sort(key=key.__getitem__)
-        self.rank_pos = {i: pos for pos, i in enumerate(idx)}
+        keyed.sort()
+        rank_pos = [-1] * len(ss)
         tiers: list[list[int]] = []
         last: tuple[bool, int] | None = None
-        for i in idx:
-            tier_key = (idle[i], 0 if self.strat is Strategy.EQUAL_SHARE or idle[i] else ss[i].priority)
+        tier: list[int] = []
+        for pos, (key, i) in enumerate(keyed):
+            rank_pos[i] = pos
+            idle = key[0]
+            tier_key = (idle, -key[1] if by_priority and not idle else 0)
             if tier_key != last:
-                tiers.append([])
+                tier = []
+                tiers.append(tier)
                 last = tier_key
-            tiers[-1].append(i)
+            tier.append(i)
+        self.rank_pos = rank_pos
         return tiers
 
     # ---------------------------------------------------------------------------------------------
     def _fill(self, members: list[int]) -> None:
-        """Progressive filling from the current levels (floors) of `members` up to their maxima."""
+        """Progressive filling from the current levels (floors) of `members` up to their maxima.
+
+        Event driven: a constraint's load grows at the sum of the coefficients of its rising sessions
+        (``rate``), so the level at which it saturates is known; the next event is the nearest
+        saturation, a session reaching its maximum, or a waiting session's floor being reached.
+        """
         if not members:
             return
         val, smax = self.val, self.s_max
         cap, load = self.c_cap, self.c_load
-        s_cons = self.s_cons
+        s_cons, c_sessions = self.s_cons, self.c_sessions
         nc = len(cap)
         saved_load = load[:]  # the event loop moves loads by rates; they are re-added exactly at the end
         saved_val = [val[i] for i in members]
         rate = [0.0] * nc
-        ref = [0.0] * nc
         version = [0] * nc
         done = [False] * nc
-        state: dict[int, int] = {}  # 0 waiting for its floor, 1 rising, 2 frozen
+        state: dict[int, int] = dict.fromkeys(members, 0)  # 0 waiting for its floor, 1 rising, 2 frozen
         order = sorted(members, key=val.__getitem__)
-        for i in members:
-            state[i] = 0
+        level = val[order[0]]
+        ref = [level] * nc  # level at which each constraint's load was last brought up to date
         heap_c: list[tuple[float, int, int]] = []
         heap_m: list[tuple[float, int]] = []
+        push, pop = heapq.heappush, heapq.heappop
         pos = 0
         n_members = len(order)
-        level = val[order[0]]
-        for c in range(nc):
-            ref[c] = level
-
-        def touch(c: int, at_level: float) -> None:
-            if rate[c] != 0.0:
-                load[c] += rate[c] * (at_level - ref[c])
-            ref[c] = at_level
-
-        def reschedule(c: int, at_level: float) -> None:
-            version[c] += 1
-            r = rate[c]
-            if r > _EPS:
-                room = cap[c] - load[c]
-                heapq.heappush(heap_c, (at_level + (room / r if room > 0 else 0.0), version[c], c))
-            else:
-                rate[c] = 0.0
-
-        def freeze(i: int, at_level: float, dirty: set[int]) -> None:
-            if state[i] == 1:
-                val[i] = at_level
-                for c, coef in s_cons[i]:
-                    touch(c, at_level)
-                    rate[c] -= coef
-                    dirty.add(c)
-            state[i] = 2
+        n_rising = 0
+        eps = _EPS
+        inf = INF
 
         while True:
-            while heap_c and (done[heap_c[0][2]] or heap_c[0][1] != version[heap_c[0][2]]):
-                heapq.heappop(heap_c)
+            while heap_c:
+                top = heap_c[0]
+                c = top[2]
+                if done[c] or top[1] != version[c]:
+                    pop(heap_c)
+                else:
+                    break
             while heap_m and state[heap_m[0][1]] == 2:
-                heapq.heappop(heap_m)
-            next_c = heap_c[0][0] if heap_c else INF
-            next_m = heap_m[0][0] if heap_m else INF
+                pop(heap_m)
+            next_c = heap_c[0][0] if heap_c else inf
+            next_m = heap_m[0][0] if heap_m else inf
             while pos < n_members and state[order[pos]] == 2:
                 pos += 1
-            next_a = val[order[pos]] if pos < n_members else INF
-            level = min(next_c, next_m, next_a)
-            if level == INF:
+            next_a = val[order[pos]] if pos < n_members else inf
+            level = next_c if next_c < next_m else next_m
+            if next_a < level:
+                level = next_a
+            if level == inf:
                 break
             dirty: set[int] = set()
             if next_c <= level:
-                _, _, c = heapq.heappop(heap_c)
+                c = pop(heap_c)[2]
                 done[c] = True
-                for i in self.c_sessions[c]:
-                    st = state.get(i)
-                    if st is not None and st != 2:
-                        freeze(i, level, dirty)
+                if pos >= n_members:
+                    rising = [i for i in c_sessions[c] if state.get(i) == 1]
+                    if len(rising) == n_rising:
+                        # Every session still rising is under this constraint and none waits for its
+                        # floor: they all stop here, and nothing is left to schedule.
+                        for i in rising:
+                            val[i] = level
+                            state[i] = 2
+                        n_rising = 0
+                        break
+                for i in c_sessions[c]:
+                    if state.get(i) == 1:  # freeze at this level
+                        n_rising -= 1
+                        val[i] = level
+                        for c2, coef in s_cons[i]:
+                            r = rate[c2]
+                            if r != 0.0:
+                                load[c2] += r * (level - ref[c2])
+                            ref[c2] = level
+                            rate[c2] = r - coef
+                            dirty.add(c2)
+                        state[i] = 2
+                    elif i in state:
+                        state[i] = 2
             elif next_m <= level:
                 while heap_m and heap_m[0][0] <= level:
-                    _, i = heapq.heappop(heap_m)
-                    if state[i] == 1:
-                        freeze(i, smax[i], dirty)
+                    i = pop(heap_m)[1]
+                    if state[i] == 1:  # freeze at its maximum
+                        n_rising -= 1
+                        at_level = smax[i]
+                        val[i] = at_level
+                        for c2, coef in s_cons[i]:
+                            r = rate[c2]
+                            if r != 0.0:
+                                load[c2] += r * (at_level - ref[c2])
+                            ref[c2] = at_level
+                            rate[c2] = r - coef
+                            dirty.add(c2)
+                        state[i] = 2
             else:
                 while pos < n_members and val[order[pos]] <= level:
                     i = order[pos]
                     pos += 1
                     if state[i] != 0:
                         continue
-                    if smax[i] <= level + _EPS:
+                    if smax[i] <= level + eps:
                         state[i] = 2
                         continue
                     state[i] = 1
-                    for c, coef in s_cons[i]:
-                        touch(c, level)
-                        rate[c] += coef
-                        dirty.add(c)
-                    heapq.heappush(heap_m, (smax[i], i))
+                    n_rising += 1
+                    for c2, coef in s_cons[i]:
+                        r = rate[c2]
+                        if r != 0.0:
+                            load[c2] += r * (level - ref[c2])
+                        ref[c2] = level
+                        rate[c2] = r + coef
+                        dirty.add(c2)
+                    push(heap_m, (smax[i], i))
             for c in dirty:
-                if not done[c]:
-                    reschedule(c, level)
+                if done[c]:
+                    continue
+                version[c] += 1
+                r = rate[c]
+                if r > eps:
+                    room = cap[c] - load[c]
+                    push(heap_c, (level + (room / r if room > 0 else 0.0), version[c], c))
+                else:
+                    rate[c] = 0.0
         for i in members:
             if state[i] == 1:  # cannot happen (maxima are finite) but keep the books right
-                val[i] = level if level != INF else val[i]
+                val[i] = level if level != inf else val[i]
         load[:] = saved_load
         for i, before in zip(members, saved_val, strict=True):
             d = val[i] - before
@@ -946,38 +1092,53 @@ class _Run:
 
     # ---------------------------------------------------------------------------------------------
     def _allocate(self) -> None:
-        val, smax, smin = self.val, self.s_max, self.s_min
-        self.admit_block: dict[int, int] = {}  # session -> constraint that refused the minimum
+        val, smax, smin, s_step = self.val, self.s_max, self.s_min, self.s_step
+        s_cons, cap, load = self.s_cons, self.c_cap, self.c_load
+        eps = _EPS
+        departure_aware = self.strat is Strategy.DEPARTURE_AWARE
         for tier in self._rank():
             floors: dict[int, float] = {}
-            if self.strat is Strategy.DEPARTURE_AWARE:
+            if departure_aware:
+                need_level = self.need_level
                 for i in tier:
-                    target = min(self.need_level.get(i, 0.0), smax[i])
-                    if target <= 0.0 or smax[i] < smin[i] - _EPS:
+                    target = min(need_level.get(i, 0.0), smax[i])
+                    if target <= 0.0 or smax[i] < smin[i] - eps:
                         continue
-                    step = self.s_step[i]
+                    step = s_step[i]
                     target = max(smin[i], min(math.ceil(target / step - 1e-9) * step, smax[i]))
-                    room, _ = self._room(i)
+                    room = INF
+                    for c, coef in s_cons[i]:
+                        r = (cap[c] - load[c]) / coef
+                        if r < room:
+                            room = r
                     give = min(target, room)
-                    if give < smax[i] - _EPS:
+                    if give < smax[i] - eps:
                         give = math.floor(give / step + 1e-9) * step
-                    if give >= smin[i] - _EPS:
-                        self._add(i, give)
+                    if give >= smin[i] - eps:
+                        val[i] += give
+                        for c, coef in s_cons[i]:
+                            load[c] += coef * give
                         floors[i] = give
+            # Admission in rank order: the minimum where every constraint it touches has room for it.
             admitted: list[int] = []
             for i in tier:
                 if val[i] > 0.0:
                     admitted.append(i)
                     continue
-                if smax[i] < smin[i] - _EPS:
+                lo = smin[i]
+                if smax[i] < lo - eps:
                     continue
-                room, which = self._room(i)
-                if room >= smin[i] - _EPS:
-                    self._add(i, smin[i])
-                    floors[i] = smin[i]
-                    admitted.append(i)
+                need = lo - eps
+                cons = s_cons[i]
+                for c, coef in cons:
+                    if (cap[c] - load[c]) / coef < need:
+                        break
                 else:
-                    self.admit_block[i] = which
+                    val[i] += lo
+                    for c, coef in cons:
+                        load[c] += coef * lo
+                    floors[i] = lo
+                    admitted.append(i)
             self._fill(admitted)
             self._round_down(admitted, floors)
             self._fill_up(tier)
@@ -986,151 +1147,194 @@ class _Run:
     def result(self) -> AllocationResult:
         self._allocate()
         tree = self.tree
-        nn = len(tree.nodes)
-        alloc_a = [[0.0, 0.0, 0.0] for _ in range(nn)]
+        tnodes = tree.nodes
+        nn = len(tnodes)
+        # Allocated load per node (only nodes above a session get a row; the others share a zero row).
+        alloc_a: list[list[float] | None] = [None] * nn
         alloc_w = [0.0] * nn
+        any_alloc = False
         out: dict[str, SessionAllocation] = {}
         strat = self.strat
+        val, s_max_l, s_min_l, s_max_src = self.val, self.s_max, self.s_min, self.s_max_src
+        s_cons, cap, load = self.s_cons, self.c_cap, self.c_load
+        c_node, c_phase = self.c_node, self.c_phase
+        rank_pos, need_level, draw_capped = self.rank_pos, self.need_level, self.draw_capped
+        dc_supply, amps_unit, watts_unit = Supply.DC, RateUnit.AMPS, RateUnit.WATTS
         for i, s in enumerate(self.sessions):
             ni = self.s_node[i]
-            cn = tree.nodes[ni]
-            cp = tree.nodes[cn.charge_point].node if cn.charge_point >= 0 else None
-            unit = cp.rate_unit if cp is not None else RateUnit.AMPS
+            cn = tnodes[ni]
+            cpi = cn.charge_point
+            cp = tnodes[cpi].node if cpi >= 0 else None
+            cp_id = cp.id if cp is not None else None
+            unit = cp.rate_unit if cp is not None else amps_unit
             phases = self.s_phases[i]
             volt = self.s_volt[i]
             pco = self.s_pcoef[i]
             binding: str | None = None
             binding_phase: str | None = None
             room = 0.0
-            current = [0.0, 0.0, 0.0]
             if not self.s_control[i]:
                 reason = self.s_fixed_reason[i] or Reason.NOT_CONNECTED
+                current = [0.0, 0.0, 0.0]
                 if reason is Reason.PROFILES_REJECTED and cp is not None:
-                    per = self.reserved_a.get(cn.charge_point, [0.0, 0.0, 0.0])
+                    per = self.reserved_a.get(cpi, [0.0, 0.0, 0.0])
                     current = [per[0], per[1], per[2]]
                     binding = cp.id
                 level = max(current)
                 out[s.id] = SessionAllocation(
-                    session_id=s.id,
-                    connector_id=s.connector_id,
-                    charge_point_id=cp.id if cp else None,
-                    supply=s.supply,
-                    controlled=False,
-                    level_a=level,
-                    current_a=(current[0], current[1], current[2]),
-                    power_w=sum(current) * volt,
-                    limit=0.0,
-                    unit=unit,
-                    number_phases=len(phases),
-                    max_level_a=level,
-                    min_level_a=0.0,
-                    reason=reason,
-                    binding_node_id=binding,
-                    binding_phase=None,
-                    room_a=0.0,
-                    max_source="",
-                    strategy=strat,
-                    rank=0,
-                    priority=s.priority,
-                    needed_level_a=None,
-                    draw_capped=False,
-                    watts_per_amp=pco,
+                    s.id,
+                    s.connector_id,
+                    cp_id,
+                    s.supply,
+                    False,
+                    level,
+                    (current[0], current[1], current[2]),
+                    sum(current) * volt,
+                    0.0,
+                    unit,
+                    len(phases),
+                    level,
+                    0.0,
+                    reason,
+                    binding,
+                    None,
+                    0.0,
+                    "",
+                    strat,
+                    0,
+                    s.priority,
+                    None,
+                    False,
+                    pco,
                 )
                 continue
-            v = self.val[i]
+            v = val[i]
             if v < 0.0:
                 v = 0.0
             power = v * pco
-            per_phase = v if s.supply is Supply.AC else power / (3 * volt)
-            a = alloc_a[ni]
-            for r in phases:
-                current[r] = per_phase
-                a[r] += per_phase
-            alloc_w[ni] += power
-            smax = self.s_max[i]
-            src = self.s_max_src[i]
-            if v <= 0.0 and smax < self.s_min[i] - _EPS:
+            dc = s.supply is dc_supply
+            per_phase = power / (3 * volt) if dc else v
+            if v > 0.0:
+                row = alloc_a[ni]
+                if row is None:
+                    alloc_a[ni] = row = [0.0, 0.0, 0.0]
+                    any_alloc = True
+                for r in phases:
+                    row[r] += per_phase
+                alloc_w[ni] += power
+            if len(phases) == 3:
+                current_t: PhaseValues = (per_phase, per_phase, per_phase)
+            else:
+                current = [0.0, 0.0, 0.0]
+                for r in phases:
+                    current[r] = per_phase
+                current_t = (current[0], current[1], current[2])
+            smax = s_max_l[i]
+            smin = s_min_l[i]
+            src = s_max_src[i]
+            if v <= 0.0 and smax < smin - _EPS:
                 if src.startswith("node "):  # a node it has to itself has no room for the minimum
                     reason = Reason.NO_CAPACITY
-                    binding = src.removeprefix("node ")
+                    binding = src[5:]
                     room = smax
                 else:  # the car (or its draw) cannot take the minimum
                     reason = Reason.BELOW_MINIMUM
             elif v > 0.0 and v >= smax - _EPS:
                 reason = Reason.AT_MAXIMUM
-                binding = src.removeprefix("node ") if src.startswith("node ") else None
+                binding = src[5:] if src.startswith("node ") else None
             else:
                 reason = Reason.NO_CAPACITY if v <= 0.0 else Reason.NODE_LIMIT
-                room, which = self._binding(i)
+                # The binding constraint: the fullest one; among (nearly) equally full ones the nearest the car.
+                cons = s_cons[i]
+                best = INF
+                for c, coef in cons:
+                    rr = (cap[c] - load[c]) / coef
+                    if rr < best:
+                        best = rr
+                room = best
+                which = -1
+                for c, coef in reversed(cons):
+                    if (cap[c] - load[c]) / coef <= best + 1e-9:
+                        which = c
+                        break
                 if which >= 0:
-                    binding = tree.nodes[self.c_node[which]].node.id
-                    ph = self.c_phase[which]
+                    binding = tnodes[c_node[which]].node.id
+                    ph = c_phase[which]
                     binding_phase = "power" if ph < 0 else PHASE_NAMES[ph]
             # The value on the wire is rounded down (0.1 A / 1 W) so a charger never gets more than allocated.
-            if unit is RateUnit.WATTS:
-                limit = float(math.floor(power + 1e-6))
-            else:
-                limit = math.floor(per_phase * 10 + 1e-6) / 10
+            limit = float(math.floor(power + 1e-6)) if unit is watts_unit else math.floor(per_phase * 10 + 1e-6) / 10
             out[s.id] = SessionAllocation(
-                session_id=s.id,
-                connector_id=s.connector_id,
-                charge_point_id=cp.id if cp else None,
-                supply=s.supply,
-                controlled=True,
-                level_a=v,
-                current_a=(current[0], current[1], current[2]),
-                power_w=power,
-                limit=limit,
-                unit=unit,
-                number_phases=len(phases),
-                max_level_a=smax,
-                min_level_a=self.s_min[i],
-                reason=reason,
-                binding_node_id=binding,
-                binding_phase=binding_phase,
-                room_a=max(room, 0.0),
-                max_source=src,
-                strategy=strat,
-                rank=self.rank_pos.get(i, -1) + 1,
-                priority=s.priority,
-                needed_level_a=self.need_level.get(i),
-                draw_capped=self.draw_capped[i],
-                watts_per_amp=pco,
+                s.id,
+                s.connector_id,
+                cp_id,
+                s.supply,
+                True,
+                v,
+                current_t,
+                power,
+                limit,
+                unit,
+                len(phases),
+                smax,
+                smin,
+                reason,
+                binding,
+                binding_phase,
+                room if room > 0.0 else 0.0,
+                src,
+                strat,
+                rank_pos[i] + 1,
+                s.priority,
+                need_level.get(i),
+                draw_capped[i],
+                pco,
             )
 
         # Allocated load was put on the connectors; roll it up (children come after their parents).
-        for cn in reversed(tree.nodes):
-            if cn.parent >= 0:
-                pa, ca = alloc_a[cn.parent], alloc_a[cn.index]
-                pa[0] += ca[0]
-                pa[1] += ca[1]
-                pa[2] += ca[2]
-                alloc_w[cn.parent] += alloc_w[cn.index]
+        if any_alloc:
+            for n in range(nn - 1, -1, -1):
+                ca = alloc_a[n]
+                if ca is None:
+                    continue
+                parent = tnodes[n].parent
+                if parent >= 0:
+                    pa = alloc_a[parent]
+                    if pa is None:
+                        alloc_a[parent] = pa = [0.0, 0.0, 0.0]
+                    pa[0] += ca[0]
+                    pa[1] += ca[1]
+                    pa[2] += ca[2]
+                    alloc_w[parent] += alloc_w[n]
         nodes_out: dict[str, NodeAllocation] = {}
-        for cn in tree.nodes:
-            n = cn.index
-            la = self.limit_a[n]
-            ua = self.sub_unc_a[n]
+        limit_a, limit_w, sub_a, sub_w, sources = (
+            self.limit_a,
+            self.limit_w,
+            self.sub_unc_a,
+            self.sub_unc_w,
+            self.sources,
+        )
+        zero3 = _ZERO3
+        for n in range(nn):
+            node = tnodes[n].node
+            la = limit_a[n]
+            ua = sub_a[n]
             aa = alloc_a[n]
-            nodes_out[cn.node.id] = NodeAllocation(
-                node_id=cn.node.id,
-                kind=cn.node.kind,
-                limit_a=(la[0], la[1], la[2]),
-                limit_w=self.limit_w[n],
-                allocated_a=(aa[0], aa[1], aa[2]),
-                allocated_w=alloc_w[n],
-                uncontrolled_a=(ua[0], ua[1], ua[2]),
-                uncontrolled_w=self.sub_unc_w[n],
-                sources=self.sources[n],
+            lw = limit_w[n]
+            uw = sub_w[n]
+            nodes_out[node.id] = NodeAllocation(
+                node.id,
+                node.kind,
+                la,
+                lw,
+                zero3 if aa is None else (aa[0], aa[1], aa[2]),
+                alloc_w[n],
+                ua if ua is zero3 else (ua[0], ua[1], ua[2]),
+                uw,
+                sources[n],
             )
-            if (
-                ua[0] > la[0] + 1e-6
-                or ua[1] > la[1] + 1e-6
-                or ua[2] > la[2] + 1e-6
-                or self.sub_unc_w[n] > self.limit_w[n]
-            ):
+            if ua[0] > la[0] + 1e-6 or ua[1] > la[1] + 1e-6 or ua[2] > la[2] + 1e-6 or uw > lw:
                 self.warnings.append(
-                    f"node {cn.node.id!r}: uncontrolled load (non-EV load, chargers rejecting profiles) "
+                    f"node {node.id!r}: uncontrolled load (non-EV load, chargers rejecting profiles) "
                     f"is above its limit; controlled sessions below it get nothing"
                 )
         return AllocationResult(
