@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from tests.customers.factories import (
     VehicleFactory,
 )
 from tests.ocpp.conftest import Station, db, server, station, wait_for  # noqa: F401 (fixtures)
+from tests.tariffs.factories import TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import api_key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,6 +53,8 @@ def _setup(stn: Station) -> dict[str, Any]:
     )
     other = DriverFactory(tenant=tenant)
     TokenFactory(tenant=tenant, uid="OTHER-1", driver=other)
+    energy_only = [{"price_components": [{"type": "ENERGY", "price": "0.39", "vat": "19", "step_size": 1}]}]
+    TariffAssignmentFactory(tenant=tenant, tariff=TariffFactory(tenant=tenant, ocpi_id="KWH", elements=energy_only))
     _, raw = api_key_for(tenant, ["driver:write"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
@@ -86,6 +89,10 @@ async def test_driver_journey_reserve_start_by_qr_live_updates_limit_stop_exact_
         row = next(r for r in found.json()["results"] if r["id"] == cp.location_id)
         assert row["summary"]["connector_types"] == ["IEC_62196_T2"]
         assert row["distance_km"] < 1
+        assert {e["evse_id"]: e["price"]["text"] for e in row["evses"]} == {
+            "DE*TST*E1*1": "0.4641 EUR/kWh incl. VAT",
+            "DE*TST*E1*2": "0.4641 EUR/kWh incl. VAT",
+        }
 
         # reserves connector 1 for 20 minutes with a vehicle that fits
         expires = timezone.now() + dt.timedelta(minutes=20)
@@ -103,15 +110,21 @@ async def test_driver_journey_reserve_start_by_qr_live_updates_limit_stop_exact_
         assert reserved.status_code == 201, reserved.content
         reservation_id = reserved.json()["id"]
         assert reserved.json()["status"] == "active"
+        reserve_now = await db(Command.objects.get)(pk=reserved.json()["command_id"])
+        assert (reserve_now.action, reserve_now.status, reserve_now.payload["reservationId"]) == (
+            "ReserveNow",
+            "accepted",
+            reservation_id,
+        )
 
-        # someone else cannot take the reserved connector: 409, and nothing sent
-        commands_before = await db(Command.objects.count)()
+        # someone else cannot take the reserved connector: 409, and nothing sent or written
+        before = await db(_state)()
         refused = await db(client.post)(
             "/api/v1/driver/sessions/", {"driver": given["other"].pk, "qr": "DE*TST*E1*1"}, format="json"
         )
         assert refused.status_code == 409
         assert refused.json()["code"] == "connector_reserved"
-        assert await db(Command.objects.count)() == commands_before
+        assert await db(_state)() == before
 
         # the driver starts by QR payload
         started = await db(client.post)(
@@ -148,6 +161,12 @@ async def test_driver_journey_reserve_start_by_qr_live_updates_limit_stop_exact_
             assert await db(commands.session_limits_due)(now=later) == [session.pk]
             limited = await db(commands.session_limit_enforce)(session_id=session.pk, now=later)
             assert (limited.limit_reached, limited.limit_outcome) == ("duration", "stopped")
+            stop_command = await db(Command.objects.get)(pk=limited.limit_command_id)
+            assert (stop_command.action, stop_command.payload, stop_command.source) == (
+                "RemoteStopTransaction",
+                {"transactionId": session.pk},
+                "session_limit",
+            )
 
             messages = []
             while not messages or messages[-1]["event"] != "ended":
@@ -173,12 +192,24 @@ async def test_driver_journey_reserve_start_by_qr_live_updates_limit_stop_exact_
     assert session.meter_stop_wh == int(last_register)
     assert cdr.energy_wh == session.energy_wh == session.meter_stop_wh - session.meter_start_wh > 0
     assert cdr.total_energy == Decimal(cdr.energy_wh) / 1000
+    kwh = Decimal(cdr.energy_wh) / 1000
+    assert sum(d["volume"] for p in cdr.charging_periods for d in p["dimensions"] if d["type"] == "ENERGY") == kwh
+    assert cdr.total_energy_cost["excl_vat"] == (kwh * Decimal("0.39")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert cdr.total_cost["excl_vat"] == session.cost_excl_vat
     assert cdr.cdr_token["uid"] == "JOURNEY-1"
     assert cdr.cdr_location["evse_id"] == "DE*TST*E1*1"
     assert (session.limit_reached, session.limit_outcome) == ("duration", "stopped")
     assert (await db(Reservation.objects.get)(pk=reservation_id)).status == "used"
     states = await db(lambda: list(SessionEvent.objects.filter(session=session).values_list("to_status", flat=True)))()
     assert states == ["pending", "active", "finishing", "completed"]
+
+
+def _state() -> tuple[list[object], ...]:
+    return (
+        list(Command.objects.order_by("pk").values_list("pk", "status")),
+        list(ChargingSession.objects.order_by("pk").values_list("pk", "status")),
+        list(Reservation.objects.order_by("pk").values_list("pk", "status")),
+    )
 
 
 def _online(charge_point_id: int) -> bool:
