@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
+from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
 from apps.sessions.ocpi_json import DecimalNumberDecoder, DecimalNumberEncoder
@@ -118,6 +119,10 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     # the public id of the session's CDR, stored with it at completion, so lists and the session export need no
     # join with the (large) CDR table
     cdr_ocpi_id = models.CharField(max_length=39, blank=True, default="")
+    # the driver's charging preferences (OCPI 2.2.1 ChargingPreferences): when the car leaves and how much
+    # energy it wants in this session; smart charging uses them (defaults from the vehicle and the site)
+    departure_at = models.DateTimeField(null=True, blank=True)
+    energy_need_wh = models.PositiveIntegerField(null=True, blank=True, help_text="Energy wanted in this session.")
 
     class Meta:
         ordering = ["-id"]
@@ -126,6 +131,10 @@ class ChargingSession(TenantOwned, TimeStampedModel):
             models.UniqueConstraint(
                 fields=["charge_point", "connector_id", "started_at", "meter_start_wh"],
                 name="session_unique_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(energy_need_wh__isnull=True) | models.Q(energy_need_wh__gt=0),
+                name="session_energy_need_positive",
             ),
         ]
         indexes = [
@@ -140,6 +149,32 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     @property
     def transaction_id(self) -> int:
         return self.pk
+
+
+class StartPreferences(TenantOwned):
+    """Charging preferences a driver gave with a remote start, until the charger's StartTransaction opens the
+    session that takes them over (matched by charge point and idTag, like the remote start itself)."""
+
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    id_tag = models.CharField(max_length=20)
+    departure_at = models.DateTimeField(null=True, blank=True)
+    energy_need_wh = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    session = models.OneToOneField(
+        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Taken by."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["charge_point", "id_tag", "-created_at"], name="startpref_cp_tag")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(energy_need_wh__isnull=True) | models.Q(energy_need_wh__gt=0),
+                name="startpref_energy_need_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"preferences {self.id_tag} @ {self.charge_point_id}"
 
 
 class MeterValue(models.Model):
