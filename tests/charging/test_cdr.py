@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.sessions import services
 from apps.sessions.models import Cdr
-from apps.tenants.models import Tenant
+from apps.tenants.models import Role, Tenant
 from tests.charging.factories import CdrFactory
 from tests.customers.factories import TokenFactory
 from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory
@@ -127,6 +129,22 @@ def test_the_cdr_stores_ocpi_numbers_as_exact_json_numbers(tenant_a: Tenant) -> 
         }
     ]
     assert cdr.energy_wh == 10_000
+
+
+def test_the_cdr_api_renders_the_numbers_as_json_numbers(
+    tenant_a: Tenant, client_for: Callable[..., APIClient]
+) -> None:
+    cdr = _completed_cdr(tenant_a)
+
+    response = client_for(tenant_a, Role.FINANCE).get(f"/api/v1/cdrs/{cdr.pk}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["total_cost"], body["total_energy_cost"]) == (
+        {"excl_vat": 5.6, "incl_vat": 6.67},
+        {"excl_vat": 3.9, "incl_vat": 4.64},
+    )
+    assert body["tariffs"][0]["elements"][0]["price_components"][0]["price"] == 0.39
 
 
 @pytest.mark.parametrize(
