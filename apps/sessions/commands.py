@@ -351,7 +351,8 @@ def session_limit_enforce(
     *, session_id: int, now: dt.datetime | None = None, timeout: float = COMMAND_TIMEOUT
 ) -> ChargingSession | None:
     """At the contract's limit: RemoteStopTransaction (limit_action stop) or a TxProfile of 0 A (zero_current,
-    the session stays open, suspended). Idempotent: a session's limit is acted on once."""
+    the session stays open, suspended; a charger that refuses the profile gets RemoteStopTransaction instead).
+    Idempotent: a session's limit is acted on once."""
     now = now or timezone.now()
     with transaction.atomic():
         session = (
@@ -403,9 +404,40 @@ def session_limit_enforce(
             outcome = LimitOutcome.REJECTED if command.status == "rejected" else LimitOutcome.ERROR
     except station_services.ChargePointOffline:
         pass
+    if hold and outcome in (LimitOutcome.REJECTED, LimitOutcome.ERROR):
+        outcome, command_id = _stop_instead_of_hold(session, outcome, command_id, timeout)
     ChargingSession.objects.filter(pk=session.pk).update(limit_outcome=outcome, limit_command_id=command_id)
     session.limit_outcome, session.limit_command_id = outcome, command_id
     return session
+
+
+def _stop_instead_of_hold(
+    session: ChargingSession, refused: str, command_id: int | None, timeout: float
+) -> tuple[str, int | None]:
+    """The charger would not hold the car at 0 A (no smart charging, or it failed): the contract's limit still
+    applies, so the session is stopped instead. Refused again: the first outcome stays."""
+    try:
+        command = station_services.send_command(
+            charge_point=session.charge_point,
+            action="RemoteStopTransaction",
+            payload={"transactionId": session.pk},
+            timeout=timeout,
+            source="session_limit",
+        )
+    except station_services.ChargePointOffline:
+        return refused, command_id
+    if command.status != "accepted":
+        return refused, command_id
+    with transaction.atomic():
+        locked = ChargingSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == SessionStatus.SUSPENDED:
+            services.session_transition(
+                session=locked,
+                to=SessionStatus.FINISHING,
+                reason=f"0 A TxProfile {refused}: RemoteStopTransaction instead",
+            )
+        session.status = locked.status
+    return LimitOutcome.STOPPED, command.pk
 
 
 def session_limits_due(*, now: dt.datetime | None = None) -> list[int]:

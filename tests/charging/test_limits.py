@@ -140,19 +140,60 @@ async def test_zero_current_limit_holds_the_session_at_0_a_and_keeps_it_open(
     ]
 
 
-async def test_zero_current_refused_by_the_charger_is_visible_on_the_session(
+async def test_zero_current_refused_by_the_charger_stops_the_session_instead(
     station: Station, connect: ConnectCharger
 ) -> None:
     charger, session = await _charging(station, connect)
     charger.answers["SetChargingProfile"] = {"status": "Rejected"}
+    charger.answers["RemoteStopTransaction"] = {"status": "Accepted"}
+    later = session.started_at + dt.timedelta(minutes=31)
+
+    await db(commands.session_limit_enforce)(session_id=session.pk, now=later)
+
+    session = await db(ChargingSession.objects.get)(pk=session.pk)
+    profile, stop = await db(lambda: list(Command.objects.order_by("pk")))()
+    assert [(f[2], f[3].get("transactionId")) for f in charger.received_calls] == [
+        ("SetChargingProfile", None),
+        ("RemoteStopTransaction", session.pk),
+    ]
+    assert (profile.action, profile.status, stop.action, stop.status) == (
+        "SetChargingProfile",
+        "rejected",
+        "RemoteStopTransaction",
+        "accepted",
+    )
+    assert (session.status, session.limit_reached, session.limit_outcome, session.limit_command_id) == (
+        SessionStatus.FINISHING,
+        "duration",
+        "stopped",
+        stop.pk,
+    )
+    reasons = await db(lambda: list(SessionEvent.objects.filter(session=session).values_list("to_status", "reason")))()
+    assert reasons[-2:] == [
+        ("suspended", "duration limit reached"),
+        ("finishing", "0 A TxProfile rejected: RemoteStopTransaction instead"),
+    ]
+
+
+async def test_zero_current_refused_and_stop_refused_is_visible_on_the_session(
+    station: Station, connect: ConnectCharger
+) -> None:
+    charger, session = await _charging(station, connect)
+    charger.answers["SetChargingProfile"] = {"status": "Rejected"}
+    charger.answers["RemoteStopTransaction"] = {"status": "Rejected"}
     later = session.started_at + dt.timedelta(minutes=31)
 
     await db(commands.session_limit_enforce)(session_id=session.pk, now=later)
 
     session = await db(ChargingSession.objects.get)(pk=session.pk)
     command = await db(Command.objects.get)(pk=session.limit_command_id)
-    assert [frame[2] for frame in charger.received_calls] == ["SetChargingProfile"]
-    assert (session.limit_reached, session.limit_outcome, command.status) == ("duration", "rejected", "rejected")
+    assert [frame[2] for frame in charger.received_calls] == ["SetChargingProfile", "RemoteStopTransaction"]
+    assert (session.status, session.limit_reached, session.limit_outcome) == (
+        SessionStatus.SUSPENDED,
+        "duration",
+        "rejected",
+    )
+    assert (command.action, command.status) == ("SetChargingProfile", "rejected")
 
 
 async def test_zero_current_with_the_charger_offline_is_recorded_as_offline(
