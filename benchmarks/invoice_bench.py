@@ -2,7 +2,7 @@
 
     eval $(.venv/bin/python scripts/stack.py up | grep export)
     .venv/bin/python benchmarks/invoice_bench.py --count 300                 # while others work
-    .venv/bin/python benchmarks/invoice_bench.py --count 10000 --workers 2   # the full run (~1 h on 2 cores)
+    .venv/bin/python benchmarks/invoice_bench.py --count 10000 --workers 2   # the full run
 
 It creates its own database `evp_bench_invoice` on the server of DATABASE_URL (dropped at the end unless
 --keep), migrates it (so the immutability triggers are in place), creates one tenant with N business
@@ -13,8 +13,15 @@ customers, one token each and `--lines` completed sessions per customer, then ru
    (number from the locked per-tenant sequence row): the same services the monthly run calls;
 2. render: `invoice_render_pdf` (weasyprint, the branded template, stored under a temporary MEDIA_ROOT).
 
+Memory stays bounded whatever N: rows are created, issued and rendered in batches of `BATCH` (keyset pages
+of primary keys, worker k takes the rows with pk % workers == k), nothing holds a list of all rows, the
+children run with DEBUG off (no query log), and the numbering check is one SQL aggregate. Each worker
+reports its peak RSS and its RSS after the first batch, so growth across the run is visible. Progress goes
+to stderr as the children work.
+
 Session prices are a fixed synthetic breakdown (ENERGY + TIME + FLAT at 19 % VAT): the benchmark measures
-billing, not the tariffs app's pricing engine. At the end it checks that the numbers are 1..N without gaps.
+billing, not the tariffs app's pricing engine. At the end it checks in SQL that the numbers are 1..N without
+gaps or duplicates and that every invoice has its PDF; it exits 1 if not.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "evp_bench_invoice"
 SLUG = "bench-invoice"
+BATCH = 200  # rows per keyset page in every phase
+PROGRESS_EVERY = 500  # a progress line per worker every this many invoices
 
 
 def bench_url(url: str, dbname: str) -> str:
@@ -50,20 +59,21 @@ def child_env(url: str, media: str) -> dict[str, str]:
 
 
 def spawn(url: str, media: str, *args: str) -> subprocess.Popen[str]:
+    """A child on the bench database; its stderr (progress, tracebacks) goes straight to ours."""
     return subprocess.Popen(
         [sys.executable, __file__, *args],
         env=child_env(url, media),
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=None,
         text=True,
     )
 
 
 def collect(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = proc.communicate()
+    out, _ = proc.communicate()
     if proc.returncode != 0:
-        raise SystemExit(f"child failed:\n{out}\n{err}")
+        raise SystemExit(f"child failed (exit {proc.returncode}); its traceback is above:\n{out[-2000:]}")
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -81,12 +91,43 @@ def run_children(
 
 def _setup_django() -> None:
     import django
+    from django.conf import settings
 
     django.setup()
+    settings.DEBUG = False  # no query log growing with every statement
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _progress(phase: str, worker: int, done: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    print(
+        f"  [{phase} w{worker}] {done} in {elapsed:.0f} s ({done / elapsed:.1f}/s), RSS {_rss_mb():.0f} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _my_pages(queryset: Any, worker: int, workers: int) -> Any:
+    """Yield lists of at most BATCH primary keys of `queryset` that belong to this worker (pk % workers),
+    in pk order, one keyset page at a time."""
+    from django.db.models import F
+
+    mine = queryset.alias(slot=F("pk") % workers).filter(slot=worker).order_by("pk")
+    last = 0
+    while True:
+        page = list(mine.filter(pk__gt=last).values_list("pk", flat=True)[:BATCH])
+        if not page:
+            return
+        yield page
+        last = page[-1]
 
 
 def child_migrate() -> dict[str, Any]:
@@ -143,47 +184,51 @@ def child_populate(count: int, lines: int) -> dict[str, Any]:
             for i in range(20)
         ]
     )
-    customers = BusinessCustomer.objects.bulk_create(
-        [
-            BusinessCustomer(
-                tenant=tenant,
-                name=f"Fleet {i:05d}",
-                legal_name=f"Fleet {i:05d} GmbH",
-                billing_address_line="Hafenstraße 2",
-                billing_postal_code="20457",
-                billing_city="Hamburg",
-                billing_country="DE",
-                billing_email=f"ap{i}@fleet.example",
-            )
-            for i in range(count)
-        ],
-        batch_size=2000,
-    )
-    Token.objects.bulk_create(
-        [Token(tenant=tenant, uid=f"BENCH{c.pk:08d}", business_customer=c) for c in customers], batch_size=2000
-    )
     start = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
-    sessions = []
-    for index, customer in enumerate(customers):
-        for n in range(lines):
-            began = start + dt.timedelta(days=n * 5 % 27, minutes=index % 600)
-            sessions.append(
-                ChargingSession(
+    customers_made = sessions_made = 0
+    for first in range(0, count, BATCH):  # one batch of customers, their tokens and sessions at a time
+        customers = BusinessCustomer.objects.bulk_create(
+            [
+                BusinessCustomer(
                     tenant=tenant,
-                    charge_point=charge_points[(index + n) % len(charge_points)],
-                    connector_id=1,
-                    id_tag=f"BENCH{customer.pk:08d}",
-                    auth_status="Accepted",
-                    status=SessionStatus.COMPLETED,
-                    started_at=began,
-                    stopped_at=began + dt.timedelta(minutes=45),
-                    meter_start_wh=1_000_000 + n,
-                    meter_stop_wh=1_022_500 + n,
-                    energy_wh=22_500,
+                    name=f"Fleet {i:05d}",
+                    legal_name=f"Fleet {i:05d} GmbH",
+                    billing_address_line="Hafenstraße 2",
+                    billing_postal_code="20457",
+                    billing_city="Hamburg",
+                    billing_country="DE",
+                    billing_email=f"ap{i}@fleet.example",
                 )
-            )
-    ChargingSession.objects.bulk_create(sessions, batch_size=5000)
-    return {"customers": len(customers), "sessions": len(sessions), "peak_mb": _peak_mb()}
+                for i in range(first, min(first + BATCH, count))
+            ]
+        )
+        Token.objects.bulk_create(
+            [Token(tenant=tenant, uid=f"BENCH{c.pk:08d}", business_customer=c) for c in customers]
+        )
+        sessions = []
+        for offset, customer in enumerate(customers):
+            index = first + offset
+            for n in range(lines):
+                began = start + dt.timedelta(days=n * 5 % 27, minutes=index % 600)
+                sessions.append(
+                    ChargingSession(
+                        tenant=tenant,
+                        charge_point=charge_points[(index + n) % len(charge_points)],
+                        connector_id=1,
+                        id_tag=f"BENCH{customer.pk:08d}",
+                        auth_status="Accepted",
+                        status=SessionStatus.COMPLETED,
+                        started_at=began,
+                        stopped_at=began + dt.timedelta(minutes=45),
+                        meter_start_wh=1_000_000 + n,
+                        meter_stop_wh=1_022_500 + n,
+                        energy_wh=22_500,
+                    )
+                )
+        ChargingSession.objects.bulk_create(sessions)
+        customers_made += len(customers)
+        sessions_made += len(sessions)
+    return {"customers": customers_made, "sessions": sessions_made, "peak_mb": _peak_mb()}
 
 
 def _price() -> Any:
@@ -217,26 +262,38 @@ def child_issue(worker: int, workers: int) -> dict[str, Any]:
 
     tenant = Tenant.objects.get(slug=SLUG)
     price = _price()
-    customer_ids = list(BusinessCustomer.objects.filter(tenant=tenant).order_by("pk").values_list("pk", flat=True))
-    mine = customer_ids[worker::workers]
     issued_at = dt.datetime(2026, 4, 1, 6, 0, tzinfo=dt.UTC)
     started = time.perf_counter()
     done = 0
-    for customer in BusinessCustomer.objects.filter(pk__in=mine).order_by("pk").iterator(chunk_size=500):
-        tag = Token.objects.filter(business_customer=customer).values_list("uid", flat=True).get()
-        sessions = list(
-            ChargingSession.objects.filter(tenant=tenant, id_tag=tag).select_related("charge_point__location", "evse")
-        )
-        draft = services.invoice_create_draft(
-            tenant=tenant,
-            period_start=dt.date(2026, 3, 1),
-            period_end=dt.date(2026, 3, 31),
-            priced_sessions=[(s, price) for s in sessions],
-            business_customer=customer,
-        )
-        services.invoice_issue(invoice=draft, issued_at=issued_at, render=False)
-        done += 1
-    return {"worker": worker, "issued": done, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+    rss_first = 0.0
+    for page in _my_pages(BusinessCustomer.objects.filter(tenant=tenant), worker, workers):
+        tags = dict(Token.objects.filter(business_customer_id__in=page).values_list("business_customer_id", "uid"))
+        for customer in BusinessCustomer.objects.filter(pk__in=page).order_by("pk"):
+            sessions = list(
+                ChargingSession.objects.filter(tenant=tenant, id_tag=tags[customer.pk]).select_related(
+                    "charge_point__location", "evse"
+                )
+            )
+            draft = services.invoice_create_draft(
+                tenant=tenant,
+                period_start=dt.date(2026, 3, 1),
+                period_end=dt.date(2026, 3, 31),
+                priced_sessions=[(s, price) for s in sessions],
+                business_customer=customer,
+            )
+            services.invoice_issue(invoice=draft, issued_at=issued_at, render=False)
+            done += 1
+            if done % PROGRESS_EVERY == 0:
+                _progress("issue", worker, done, started)
+        rss_first = rss_first or _rss_mb()
+    return {
+        "worker": worker,
+        "issued": done,
+        "seconds": time.perf_counter() - started,
+        "rss_first_batch_mb": rss_first,
+        "rss_end_mb": _rss_mb(),
+        "peak_mb": _peak_mb(),
+    }
 
 
 def child_render(worker: int, workers: int) -> dict[str, Any]:
@@ -246,31 +303,57 @@ def child_render(worker: int, workers: int) -> dict[str, Any]:
     from apps.tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug=SLUG)
-    ids = list(Invoice.objects.filter(tenant=tenant).order_by("pk").values_list("pk", flat=True))[worker::workers]
     started = time.perf_counter()
     pages = 0
     size = 0
-    for pk in ids:
-        invoice = Invoice.objects.select_related("tenant", "credited_invoice").get(pk=pk)
-        services.invoice_render_pdf(invoice=invoice)
-        size += invoice.pdf.size
-        pages += 1
+    rss_first = 0.0
+    for page in _my_pages(Invoice.objects.filter(tenant=tenant), worker, workers):
+        for invoice in Invoice.objects.filter(pk__in=page).select_related("tenant", "credited_invoice").order_by("pk"):
+            services.invoice_render_pdf(invoice=invoice)
+            size += invoice.pdf.size
+            pages += 1
+            if pages % PROGRESS_EVERY == 0:
+                _progress("render", worker, pages, started)
+        rss_first = rss_first or _rss_mb()
     return {
         "worker": worker,
         "rendered": pages,
         "bytes": size,
         "seconds": time.perf_counter() - started,
+        "rss_first_batch_mb": rss_first,
+        "rss_end_mb": _rss_mb(),
         "peak_mb": _peak_mb(),
     }
 
 
 def child_verify(count: int) -> dict[str, Any]:
+    """Numbers BEN-2026-000001 .. N, each once: one aggregate over the table, nothing loaded."""
     _setup_django()
-    from apps.billing.models import Invoice
+    from django.db import connection
 
-    numbers = sorted(Invoice.objects.filter(tenant__slug=SLUG).values_list("number", flat=True))
-    expected = [f"BEN-2026-{n:06d}" for n in range(1, count + 1)]
-    return {"gapless_unique": numbers == expected, "invoices": len(numbers)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), count(DISTINCT i.number),
+                   min(substring(i.number from '^BEN-2026-([0-9]{6})$')::int),
+                   max(substring(i.number from '^BEN-2026-([0-9]{6})$')::int),
+                   count(*) FILTER (WHERE i.number !~ '^BEN-2026-[0-9]{6}$'),
+                   count(*) FILTER (WHERE i.pdf = '')
+            FROM billing_invoice i JOIN tenants_tenant t ON t.id = i.tenant_id
+            WHERE t.slug = %s
+            """,
+            [SLUG],
+        )
+        total, distinct, low, high, malformed, without_pdf = cursor.fetchone()
+    return {
+        "invoices": total,
+        "distinct": distinct,
+        "min": low,
+        "max": high,
+        "malformed": malformed,
+        "without_pdf": without_pdf,
+        "gapless_unique": total == distinct == count and low == 1 and high == count and malformed == 0,
+    }
 
 
 # --------------------------------------------------------------------------- parent side
@@ -283,12 +366,16 @@ def admin_execute(url: str, sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=300, help="invoices to issue and render (default 300)")
     parser.add_argument("--lines", type=int, default=5, help="session lines per invoice (default 5)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes per phase (default 1)")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per phase (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database and the PDFs")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL")
@@ -299,9 +386,14 @@ def main() -> None:
     admin_execute(base, f'CREATE DATABASE "{BENCH_DB}"')
     media = tempfile.mkdtemp(prefix="invoice-bench-")
     try:
+        print(f"load average at start: {_load()}", flush=True)
         collect(spawn(url, media, "migrate"))
         populated = collect(spawn(url, media, "populate", "--count", str(args.count), "--lines", str(args.lines)))
-        print(f"populated: {populated['customers']} customers, {populated['sessions']} sessions")
+        print(
+            f"populated: {populated['customers']} customers, {populated['sessions']} sessions "
+            f"(peak RSS {populated['peak_mb']:.0f} MB)",
+            flush=True,
+        )
 
         issue_wall, issued = run_children(url, media, "issue", args.workers, [])
         n_issued = sum(r["issued"] for r in issued)
@@ -309,7 +401,13 @@ def main() -> None:
         print(
             f"issue:  {n_issued} invoices x {args.lines} lines in {issue_wall:.1f} s wall incl. process start "
             f"({issue_busy:.1f} s issuing = {n_issued / issue_busy:.1f} invoices/s) with {args.workers} worker(s); "
-            f"peak RSS per worker {max(r['peak_mb'] for r in issued):.0f} MB"
+            + "; ".join(
+                f"w{r['worker']} RSS {r['rss_first_batch_mb']:.0f} MB after the first batch, "
+                f"{r['rss_end_mb']:.0f} MB at the end, peak {r['peak_mb']:.0f} MB"
+                for r in issued
+            )
+            + f"; load {_load()}",
+            flush=True,
         )
 
         render_wall, rendered = run_children(url, media, "render", args.workers, [])
@@ -319,19 +417,27 @@ def main() -> None:
         avg_kib = sum(r["bytes"] for r in rendered) / max(n_pdf, 1) / 1024
         print(
             f"render: {n_pdf} PDFs in {render_wall:.1f} s wall incl. process start ({render_busy:.1f} s rendering "
-            f"= {n_pdf / render_busy:.2f} PDFs/s) "
-            f"({per_pdf:.3f} s per PDF per worker, avg {avg_kib:.0f} KiB); "
-            f"peak RSS per worker {max(r['peak_mb'] for r in rendered):.0f} MB"
+            f"= {n_pdf / render_busy:.2f} PDFs/s) ({per_pdf * 1000:.0f} ms per PDF per worker, avg {avg_kib:.0f} "
+            "KiB); "
+            + "; ".join(
+                f"w{r['worker']} RSS {r['rss_first_batch_mb']:.0f} MB after the first batch, "
+                f"{r['rss_end_mb']:.0f} MB at the end, peak {r['peak_mb']:.0f} MB"
+                for r in rendered
+            )
+            + f"; load {_load()}",
+            flush=True,
         )
 
         total = issue_wall + render_wall
         check = collect(spawn(url, media, "verify", "--count", str(args.count)))
         print(
-            f"total:  {args.count} invoices with PDFs in {total:.1f} s = {args.count / total:.2f} invoices/s; "
-            f"numbers gapless and unique: {check['gapless_unique']}"
+            f"total:  {args.count} invoices with PDFs in {total:.1f} s end to end (issue + render, wall) = "
+            f"{args.count / total:.2f} invoices/s; numbers gapless and unique: {check['gapless_unique']} "
+            f"({check['invoices']} invoices, {check['distinct']} distinct numbers, {check['min']}..{check['max']}, "
+            f"{check['malformed']} malformed, {check['without_pdf']} without PDF)"
         )
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"peak RSS of the largest child process: {children_peak:.0f} MB")
+        print(f"peak RSS of the largest child process: {children_peak:.0f} MB; load average at the end: {_load()}")
         print(
             json.dumps(
                 {
@@ -342,18 +448,31 @@ def main() -> None:
                     "render_seconds": round(render_wall, 2),
                     "issue_busy_seconds": round(issue_busy, 2),
                     "render_busy_seconds": round(render_busy, 2),
+                    "invoices_issued_per_second": round(n_issued / issue_busy, 2),
+                    "pdfs_per_second": round(n_pdf / render_busy, 2),
+                    "ms_per_pdf_per_worker": round(per_pdf * 1000),
+                    "end_to_end_seconds": round(total, 2),
                     "invoices_per_second": round(args.count / total, 3),
+                    "peak_rss_mb_per_worker": {
+                        "issue": [round(r["peak_mb"]) for r in issued],
+                        "render": [round(r["peak_mb"]) for r in rendered],
+                    },
                     "peak_child_mb": round(children_peak),
                     "gapless_unique": check["gapless_unique"],
+                    "without_pdf": check["without_pdf"],
                 }
             )
         )
+        if not check["gapless_unique"] or check["without_pdf"]:
+            raise SystemExit(1)
     finally:
         if not args.keep:
             admin_execute(base, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        import shutil
+            import shutil
 
-        shutil.rmtree(media, ignore_errors=True)
+            shutil.rmtree(media, ignore_errors=True)
+        else:
+            print(f"kept: database {BENCH_DB}, PDFs in {media}")
 
 
 def child_main(argv: list[str]) -> None:

@@ -286,6 +286,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "ocpp": {"level": "WARNING"},  # the ocpp package logs every frame at INFO; our frame log is the MessageLog
+        "weasyprint.progress": {"level": "WARNING"},  # seven INFO lines per rendered PDF
     },
 }
 

@@ -287,3 +287,25 @@ def test_renders_from_another_thread_use_their_own_resources(branded: Tenant) ->
     assert there[0][:5] == b"%PDF-"
     text = pypdfium2.PdfDocument(there[0])[0].get_textpage().get_text_range()
     assert text == pypdfium2.PdfDocument(here)[0].get_textpage().get_text_range()
+
+
+def test_session_references_of_production_length_stay_on_one_line(branded: Tenant) -> None:
+    customer = BusinessCustomerFactory(tenant=branded)
+    charge_point = ChargePointFactory(tenant=branded, identity="ALP-BERLIN-0042")  # + "-<session id>"
+    priced = [(ChargingSessionFactory(tenant=branded, charge_point=charge_point), price()) for _ in range(2)]
+    draft = services.invoice_create_draft(
+        tenant=branded,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=priced,
+        business_customer=customer,
+    )
+    invoice = services.invoice_issue(invoice=draft, issued_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC), render=False)
+    lines = list(invoice.lines.order_by("position").values_list("position", "session_reference"))
+
+    text = pypdfium2.PdfDocument(render_invoice_pdf(invoice))[0].get_textpage().get_text_range()
+
+    printed = text.replace("\ufffe", "-").split("\r\n")  # pdfium reports some hyphens as U+FFFE
+    assert [len(r) for _, r in lines] == [len("ALP-BERLIN-0042-") + len(str(s.pk)) for s, _ in priced]
+    for position, reference in lines:
+        assert f"{position} {reference}" in printed  # the cell's first line, not broken before its end
