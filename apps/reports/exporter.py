@@ -38,7 +38,7 @@ import io
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -431,7 +431,7 @@ def export(
 COPY_BLOCK_ROWS = 4096  # rows handed on at once (~1 MB of CSV)
 
 
-def copy_blocks(conn: psycopg.Connection[Any], query: sql.Composable) -> Iterator[list[bytes]]:
+def copy_blocks(conn: psycopg.Connection[Any], query: sql.Composable) -> Generator[list[bytes], None, None]:
     """The lines of `COPY ... TO STDOUT`, as sent, in lists of up to COPY_BLOCK_ROWS.
 
     Straight on libpq (PQgetCopyData, blocking): psycopg's Copy iterator costs ~1.05 us of Python per row,
