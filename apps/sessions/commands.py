@@ -412,8 +412,8 @@ def session_limit_enforce(
 
 
 def _stop_instead_of_hold(
-    session: ChargingSession, refused: str, command_id: int | None, timeout: float
-) -> tuple[str, int | None]:
+    session: ChargingSession, refused: LimitOutcome, command_id: int | None, timeout: float
+) -> tuple[LimitOutcome, int | None]:
     """The charger would not hold the car at 0 A (no smart charging, or it failed): the contract's limit still
     applies, so the session is stopped instead. Refused again: the first outcome stays."""
     try:
@@ -434,7 +434,7 @@ def _stop_instead_of_hold(
             services.session_transition(
                 session=locked,
                 to=SessionStatus.FINISHING,
-                reason=f"0 A TxProfile {refused}: RemoteStopTransaction instead",
+                reason=f"0 A TxProfile {refused.value}: RemoteStopTransaction instead",
             )
         session.status = locked.status
     return LimitOutcome.STOPPED, command.pk
