@@ -2,7 +2,8 @@
 
 A burst of triggers for one site (meter values of many sessions, a signal and a TOU edit) gives one
 recompute: the first trigger takes a short Redis lock and enqueues the task with a small countdown; the
-ones that follow within the lock find it taken and do nothing.
+ones that follow within the lock find it taken and do nothing (the queued run will see their change). The
+run releases the lock before it reads, so a change that commits after that enqueues the next run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def _first(site_id: int, boundary: dt.datetime) -> bool:
 def site_recompute(site_id: int, trigger: str = "task") -> int:
     """Recompute one site and send what changed; schedule one more run at the next limit boundary if it comes
     before the next beat. Returns the number of profiles sent."""
+    # Open the debounce window again before reading: a change committed from now on enqueues its own run. (Held
+    # until the end, a trigger arriving while this run already read the database would be dropped until beat.)
+    try:
+        _redis().delete(_LOCK_KEY.format(site_id=site_id))
+    except redis.RedisError:
+        logger.warning("energy: Redis unavailable, debounce lock of site %s not released", site_id)
     now = timezone.now()
     outcome = services.site_recompute(site_id=site_id, at=now, trigger=trigger)
     boundary = services.next_boundary(site_id=site_id, after=now)

@@ -130,3 +130,25 @@ def test_site_load_view_of_another_tenant_is_404(make_staff: Any) -> None:
     response = client.get(f"/admin/energy/gridnode/{root.pk}/load/")
 
     assert response.status_code == 404
+
+
+def test_a_trigger_after_a_run_started_enqueues_the_next_run(
+    enqueued: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a site whose recompute was enqueued, and a second trigger of the same burst
+    root, _cp, _session = _site_with_session()
+    key = f"test:{uuid.uuid4().hex}:energy:recompute:{{site_id}}"  # apart from other test processes' sites
+    monkeypatch.setattr(tasks, "_LOCK_KEY", key)
+    try:
+        first = tasks.recompute_debounced(site_id=root.pk, trigger="grid_signal")
+        burst = tasks.recompute_debounced(site_id=root.pk, trigger="meter")
+
+        # when the run starts, and a limit change commits while it works
+        tasks.site_recompute.run(site_id=root.pk, trigger="grid_signal")
+        after = tasks.recompute_debounced(site_id=root.pk, trigger="grid_signal")
+    finally:
+        redis.Redis.from_url(settings.REDIS_URL).delete(key.format(site_id=root.pk))
+
+    # then the burst gave one run, and the later change gets its own instead of waiting for beat
+    assert (first, burst, after) == (True, False, True)
+    assert [c["kwargs"]["site_id"] for c in enqueued] == [root.pk, root.pk]
