@@ -84,6 +84,14 @@ class SessionEnded(Event):
     charge_point_id: int
 
 
+@dataclass(frozen=True)
+class SessionPreferencesChanged(Event):
+    """The driver changed a running session's departure time or energy need."""
+
+    session_id: int
+    charge_point_id: int
+
+
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
@@ -105,6 +113,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.sessions.subscribers.session_ended",
         "apps.energy.subscribers.session_ended",
     ],
+    SessionPreferencesChanged: ["apps.energy.subscribers.session_preferences_changed"],
 }
 
 

@@ -64,7 +64,7 @@ class GridNodeAdmin(TenantScopedAdmin):
         root = selectors.site_root(GridNode.objects.get(pk=pk))
         now = timezone.now()
         inp = selectors.site_input(site_id=root.pk, at=now)
-        result = optimize(inp.site, inp.sessions, at=now)
+        result = optimize(inp.site, inp.sessions, at=now, config=inp.config)
         by_parent: dict[str, list[Any]] = {}
         for alloc in result.sessions.values():
             row = inp.session_rows[int(alloc.session_id)]

@@ -59,6 +59,13 @@ class GridNode(TenantOwned, TimeStampedModel):
         max_length=20, choices=Strategy.choices, default=Strategy.EQUAL_SHARE, help_text="Used on the root."
     )
     phase_rotation = models.CharField(max_length=3, choices=PhaseRotation.choices, default=PhaseRotation.RST)
+    default_dwell_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="Used on the root: how long an AC car stays when the driver gave no departure time "
+        "(departure-aware strategy; empty: 8 h).",
+    )
     rejects_profiles = models.BooleanField(
         default=False, help_text="Charge points: refused a profile; reserved at full rating until cleared."
     )

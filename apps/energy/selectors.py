@@ -95,6 +95,7 @@ class SiteInput:
     building_load_w: float
     windows: list[limits.TimeOfUseWindow] = field(default_factory=list)
     signals: list[limits.GridSignal] = field(default_factory=list)
+    config: opt.OptimizerConfig = field(default_factory=opt.OptimizerConfig)
 
 
 def _window(row: TimeOfUseLimit) -> limits.TimeOfUseWindow:
@@ -295,6 +296,12 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
                 if s.max_power_w
                 else None,
                 priority=s.contract.priority if s.contract is not None else 0,
+                # the driver's preferences; where absent (or the given departure has passed) the optimizer
+                # defaults from the vehicle's battery and the site's dwell
+                departure=s.departure_at if s.departure_at is not None and s.departure_at > at else None,
+                energy_needed_wh=max(float(s.energy_need_wh) - max(delivered, 0.0), 0.0)
+                if s.energy_need_wh is not None
+                else None,
                 battery_capacity_wh=float(vehicle.battery_kwh) * 1000 if vehicle is not None else None,
                 energy_delivered_wh=max(delivered, 0.0),
                 started_at=s.started_at,
@@ -320,7 +327,15 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
         building_load_w=building_load_w,
         windows=windows,
         signals=signals,
+        config=site_config(root),
     )
+
+
+def site_config(root: GridNode) -> opt.OptimizerConfig:
+    """The optimizer settings of a site (its root node): the default dwell of a car without a departure time."""
+    if root.default_dwell_minutes:
+        return opt.OptimizerConfig(default_dwell=dt.timedelta(minutes=root.default_dwell_minutes))
+    return opt.OptimizerConfig()
 
 
 def site_history(*, site_id: int, since: dt.datetime) -> QuerySet[SiteRecompute]:

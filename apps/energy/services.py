@@ -406,7 +406,7 @@ def site_recompute(
     with transaction.atomic():
         inp = selectors.site_input(site_id=site_id, at=at)
         started = time.perf_counter()
-        result = opt.optimize(inp.site, inp.sessions, at=at)
+        result = opt.optimize(inp.site, inp.sessions, at=at, config=inp.config)
         took_ms = (time.perf_counter() - started) * 1000
         recompute = _record(inp, result, trigger, took_ms)
         orders = _orders(inp, result)

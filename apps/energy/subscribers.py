@@ -33,3 +33,7 @@ def session_meter_updated(event: events.SessionMeterUpdated) -> None:
     )
     if allocated is None or abs(allocated - event.power_w) >= POWER_CHANGE_W:
         _request(event.charge_point_id, "meter")
+
+
+def session_preferences_changed(event: events.SessionPreferencesChanged) -> None:
+    _request(event.charge_point_id, "preferences")

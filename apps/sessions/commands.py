@@ -27,6 +27,7 @@ from apps.sessions.models import (
     Reservation,
     ReservationStatus,
     SessionStatus,
+    StartPreferences,
 )
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Connector, Evse
@@ -263,15 +264,21 @@ def session_remote_start(
     qr: str = "",
     token_uid: str | None = None,
     reservation_id: int | None = None,
+    departure_at: dt.datetime | None = None,
+    energy_need_wh: int | None = None,
     now: dt.datetime | None = None,
     timeout: float = COMMAND_TIMEOUT,
 ) -> RemoteStart:
     """RemoteStartTransaction for a driver, by charge point (+ connector) or by the QR code's EVSE id.
 
     Refused before anything is sent: unknown/blocked/expired token (403), token already charging,
-    connector busy, connector reserved by someone else, reservation expired or not the driver's (409).
+    connector busy, connector reserved by someone else, reservation expired or not the driver's (409),
+    a departure time not in the future or an energy need of 0 (400).
+    The charging preferences (departure time, energy need) are stored before the command goes out, so the
+    session the charger's StartTransaction opens takes them over; a refused start drops them.
     """
     now = now or timezone.now()
+    services.charging_preferences_check(departure_at=departure_at, energy_need_wh=energy_need_wh, now=now)
     if driver.tenant_id != tenant.pk:
         raise NotFound()
     if qr:
@@ -306,11 +313,25 @@ def session_remote_start(
     payload: dict[str, object] = {"idTag": token.uid[:20]}
     if connector_id:
         payload["connectorId"] = connector_id
-    command = station_services.send_command(
-        charge_point=charge_point, action="RemoteStartTransaction", payload=payload, timeout=timeout, source="api"
-    )
-    if command.status != "accepted":
-        raise Conflict(f"The charger did not start ({command.status}).", code="remote_start_refused")
+    prefs = None
+    if departure_at is not None or energy_need_wh is not None:
+        prefs = StartPreferences.objects.create(
+            tenant=tenant,
+            charge_point=charge_point,
+            id_tag=token.uid[:20],
+            departure_at=departure_at,
+            energy_need_wh=energy_need_wh,
+        )
+    try:
+        command = station_services.send_command(
+            charge_point=charge_point, action="RemoteStartTransaction", payload=payload, timeout=timeout, source="api"
+        )
+        if command.status != "accepted":
+            raise Conflict(f"The charger did not start ({command.status}).", code="remote_start_refused")
+    except Exception:
+        if prefs is not None:  # nothing will start: the preferences go (unless a session took them meanwhile)
+            StartPreferences.objects.filter(pk=prefs.pk, session__isnull=True).delete()
+        raise
     return RemoteStart(command.pk, charge_point.pk, connector_id or 0, token.uid, reservation_id)
 
 

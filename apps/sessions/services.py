@@ -22,7 +22,7 @@ from django.db.models import Func, Q, Value
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import Conflict
+from apps.core.errors import ApplicationError, Conflict
 from apps.customers import services as customer_services
 from apps.sessions.models import (
     RUNNING_STATUSES,
@@ -441,3 +441,76 @@ def sessions_flag_too_long(*, now: dt.datetime | None = None, after: dt.timedelt
             updated_at=now,
         )
     )
+
+
+# --------------------------------------------------------------------------- charging preferences
+
+
+class _Keep:
+    """Marker: leave this preference as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+# a stop was asked for once the session is finishing: nothing left to plan
+PREFERENCE_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.SUSPENDED)
+
+
+def charging_preferences_check(
+    *, departure_at: dt.datetime | _Keep | None = KEEP, energy_need_wh: int | _Keep | None = KEEP, now: dt.datetime
+) -> None:
+    """OCPI ChargingPreferences rules: a departure time in the future, an energy need above 0 (None clears)."""
+    fields: dict[str, list[str]] = {}
+    if isinstance(departure_at, dt.datetime) and departure_at <= now:
+        fields["departure_at"] = ["The departure time must be in the future."]
+    if isinstance(energy_need_wh, int) and energy_need_wh <= 0:
+        fields["energy_need_wh"] = ["The energy need must be above 0 Wh."]
+    if fields:
+        raise ApplicationError("Invalid charging preferences.", code="invalid_preferences", fields=fields)
+
+
+def session_preferences_set(
+    *,
+    session: ChargingSession,
+    departure_at: dt.datetime | _Keep | None = KEEP,
+    energy_need_wh: int | _Keep | None = KEEP,
+    now: dt.datetime | None = None,
+) -> ChargingSession:
+    """The driver tells (or corrects) when the car leaves and how much energy it wants in this session.
+
+    Only while the session runs (409 otherwise). The change is audited (a session event with the old and new
+    values) and, after commit, smart charging recomputes the site (SessionPreferencesChanged).
+    """
+    now = now or timezone.now()
+    charging_preferences_check(departure_at=departure_at, energy_need_wh=energy_need_wh, now=now)
+    with transaction.atomic():
+        locked = ChargingSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status not in PREFERENCE_STATUSES:
+            raise Conflict(f"The session is {locked.status}.", code="session_not_running")
+        before = {"departure_at": locked.departure_at, "energy_need_wh": locked.energy_need_wh}
+        if not isinstance(departure_at, _Keep):
+            locked.departure_at = departure_at
+        if not isinstance(energy_need_wh, _Keep):
+            locked.energy_need_wh = energy_need_wh
+        after = {"departure_at": locked.departure_at, "energy_need_wh": locked.energy_need_wh}
+        if after == before:
+            return locked
+        locked.save(update_fields=["departure_at", "energy_need_wh", "updated_at"])
+        SessionEvent.objects.create(
+            session=locked,
+            from_status=locked.status,
+            to_status=locked.status,
+            reason="charging preferences",
+            detail={
+                "before": {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in before.items()},
+                "after": {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in after.items()},
+            },
+        )
+        events.publish(
+            events.SessionPreferencesChanged(
+                tenant_id=locked.tenant_id, session_id=locked.pk, charge_point_id=locked.charge_point_id
+            )
+        )
+    return locked

@@ -15,7 +15,13 @@ import datetime as dt
 from django.db.models import Q
 
 from apps.customers import selectors as customer_selectors
-from apps.sessions.models import HOLDING_RESERVATION, ChargingSession, Reservation, ReservationStatus
+from apps.sessions.models import (
+    HOLDING_RESERVATION,
+    ChargingSession,
+    Reservation,
+    ReservationStatus,
+    StartPreferences,
+)
 from apps.sessions.services import IdTagInfo
 from apps.stations.models import ChargePoint, Command
 
@@ -68,6 +74,7 @@ def session_apply_start(*, session: ChargingSession, info: IdTagInfo, charge_poi
         created_at__gte=session.started_at - REMOTE_START_WINDOW,
     ).exists()
     session.auth_method = "COMMAND" if remote else "AUTH_REQUEST"
+    _take_start_preferences(session=session, charge_point=charge_point)
 
     held = holding_reservations(
         charge_point_id=charge_point.pk, connector_id=session.connector_id, at=session.started_at
@@ -91,3 +98,25 @@ def session_apply_start(*, session: ChargingSession, info: IdTagInfo, charge_poi
         session.auth_reason = "connector_reserved"
         return IdTagInfo("Invalid", info.parent_id_tag, None)
     return info
+
+
+def _take_start_preferences(*, session: ChargingSession, charge_point: ChargePoint) -> None:
+    """The departure time and energy need given with the remote start of this idTag on this charger (the latest,
+    within the remote-start window) become the session's; the row records which session took them."""
+    prefs = (
+        StartPreferences.objects.select_for_update(skip_locked=True)
+        .filter(
+            charge_point=charge_point,
+            id_tag=session.id_tag,
+            session__isnull=True,
+            created_at__gte=session.started_at - REMOTE_START_WINDOW,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if prefs is None:
+        return
+    session.departure_at = prefs.departure_at
+    session.energy_need_wh = prefs.energy_need_wh
+    prefs.session = session
+    prefs.save(update_fields=["session"])

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.sessions.api.serializers import EmptySerializer
+from apps.sessions.api.serializers import EmptySerializer, SessionPreferencesSerializer
 from apps.sessions.api.views import (
     CdrViewSet,
     DriverSessionViewSet,
@@ -33,6 +33,11 @@ urlpatterns = [
         "driver/sessions/<pk>/stop/",
         DriverSessionViewSet.as_view({"post": "stop"}, serializer_class=EmptySerializer),
         name="driver-session-stop",
+    ),
+    path(
+        "driver/sessions/<pk>/preferences/",
+        DriverSessionViewSet.as_view({"post": "preferences"}, serializer_class=SessionPreferencesSerializer),
+        name="driver-session-preferences",
     ),
     path("driver/stations/", DriverStationViewSet.as_view({"get": "list"}), name="driver-station-list"),
     path("driver/tokens/", DriverTokenViewSet.as_view({"get": "list"}), name="driver-token-list"),

@@ -46,6 +46,7 @@ class GridNodeSerializer(TenantOwnedSerializer):
             "voltage_v",
             "safety_margin_pct",
             "strategy",
+            "default_dwell_minutes",
             "phase_rotation",
             "rejects_profiles",
             "created_at",

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -60,6 +62,8 @@ class SessionSerializer(StrictModelSerializer):
             "cost_excl_vat",
             "cost_incl_vat",
             "tariff",
+            "departure_at",
+            "energy_need_wh",
             "suspicious",
             "suspicious_reasons",
             "flags",
@@ -134,10 +138,42 @@ class SessionStartSerializer(StrictSerializer):
     qr = serializers.CharField(required=False, max_length=255)
     token_uid = serializers.CharField(required=False, max_length=36)
     reservation = serializers.IntegerField(required=False, min_value=1)
+    departure_at = serializers.DateTimeField(
+        required=False, help_text="When the car leaves (in the future): smart charging plans for it."
+    )
+    energy_need_wh = serializers.IntegerField(
+        required=False, min_value=1, max_value=2_000_000, help_text="Energy wanted in this session (Wh)."
+    )
+
+    def validate_departure_at(self, value: dt.datetime) -> dt.datetime:
+        return _future(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("qr") and attrs.get("charge_point") is None:
             raise serializers.ValidationError({"charge_point": ["Give a charge point or a QR payload."]})
+        return attrs
+
+
+def _future(value: dt.datetime) -> dt.datetime:
+    if value <= timezone.now():
+        raise serializers.ValidationError("The departure time must be in the future.")
+    return value
+
+
+class SessionPreferencesSerializer(StrictSerializer):
+    """OCPI ChargingPreferences of a running session: give one or both; null clears a value."""
+
+    departure_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When the car leaves.")
+    energy_need_wh = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2_000_000, help_text="Energy wanted in this session."
+    )
+
+    def validate_departure_at(self, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else _future(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError({"departure_at": ["Give departure_at and/or energy_need_wh."]})
         return attrs
 
 

@@ -22,7 +22,7 @@ from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import NotFound
 from apps.customers import selectors as customer_selectors
 from apps.customers.models import Driver
-from apps.sessions import commands, completion, selectors
+from apps.sessions import commands, completion, selectors, services
 from apps.sessions.api.serializers import (
     CdrSerializer,
     DriverTokenSerializer,
@@ -32,6 +32,7 @@ from apps.sessions.api.serializers import (
     ReservationCreateSerializer,
     ReservationSerializer,
     SessionLiveSerializer,
+    SessionPreferencesSerializer,
     SessionSerializer,
     SessionStartSerializer,
     StationSerializer,
@@ -166,8 +167,24 @@ class DriverSessionViewSet(TenantScopedViewSet):
             qr=data.get("qr", ""),
             token_uid=data.get("token_uid"),
             reservation_id=data.get("reservation"),
+            departure_at=data.get("departure_at"),
+            energy_need_wh=data.get("energy_need_wh"),
         )
         return Response(RemoteStartSerializer(started).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=SessionPreferencesSerializer, responses={200: SessionSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=SessionPreferencesSerializer)
+    def preferences(self, request: Request, pk: str | None = None) -> Response:
+        """Departure time and/or energy need of a running session (OCPI ChargingPreferences); smart charging
+        recomputes the site. 400 for a departure not in the future or a need of 0, 409 once it is finishing."""
+        session = self.get_object()
+        data = _valid(SessionPreferencesSerializer, request, {})
+        session = services.session_preferences_set(
+            session=session,
+            departure_at=data.get("departure_at", services.KEEP),
+            energy_need_wh=data.get("energy_need_wh", services.KEEP),
+        )
+        return Response(SessionSerializer(session).data)
 
     @extend_schema(request=EmptySerializer, responses={200: SessionSerializer, **ERRORS})
     @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
