@@ -220,8 +220,10 @@ def child_populate(count: int, lines: int) -> dict[str, Any]:
                         status=SessionStatus.COMPLETED,
                         started_at=began,
                         stopped_at=began + dt.timedelta(minutes=45),
-                        meter_start_wh=1_000_000 + n,
-                        meter_stop_wh=1_022_500 + n,
+                        # unique per session: (charge point, connector, start, meter start) is a unique key,
+                        # and start times repeat every 600 customers
+                        meter_start_wh=1_000_000 + index * lines + n,
+                        meter_stop_wh=1_022_500 + index * lines + n,
                         energy_wh=22_500,
                     )
                 )
