@@ -111,6 +111,14 @@ def ensure_chromium() -> None:
         log("WARNING: Chromium is missing; the dashboard browser test will skip (`apt-get install chromium`)")
 
 
+def ensure_poppler() -> None:
+    """The invoice PDF test renders page 1 to PNG with poppler's `pdftoppm` (pypdfium2 when it is absent)."""
+    if shutil.which("pdftoppm"):
+        return
+    if not apt_install(["poppler-utils"]):
+        log("WARNING: pdftoppm is missing; the invoice PDF test uses pypdfium2 (`apt-get install poppler-utils`)")
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 
@@ -427,6 +435,7 @@ def drop_stale_test_databases(datadir: Path) -> None:
 def cmd_test(pytest_args: list[str]) -> int:
     stack = Stack(purpose="test")
     ensure_chromium()
+    ensure_poppler()
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
     if stack.pg_dir is not None:
         drop_stale_test_databases(stack.pg_dir)

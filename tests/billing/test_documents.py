@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
+import subprocess
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import pypdfium2
 import pytest
 from django.core import mail
 from openpyxl import load_workbook
+from PIL import Image
 
 from apps.billing import services, tasks
 from apps.billing.documents import XLSX_COLUMNS, render_invoice_pdf
@@ -76,6 +80,25 @@ def issued(tenant: Tenant, sessions: int = 4) -> Invoice:
     return services.invoice_issue(invoice=draft, issued_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC), render=False)
 
 
+def page_one_png(pdf: bytes) -> Image.Image:
+    """Page 1 rendered to PNG by poppler's pdftoppm (108 dpi), kept in .data/test-artifacts/ to look at;
+    by pypdfium2 where poppler-utils is not installed (`make test` installs it as root)."""
+    PNG_OUT.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("pdftoppm"):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "invoice.pdf"
+            source.write_bytes(pdf)
+            subprocess.run(
+                ["pdftoppm", "-png", "-r", "108", "-f", "1", "-l", "1", "-singlefile", str(source), str(PNG_OUT)[:-4]],
+                check=True,
+                timeout=60,
+            )
+    else:
+        pypdfium2.PdfDocument(pdf)[0].render(scale=1.5).to_pil().save(PNG_OUT)
+    with Image.open(PNG_OUT) as image:
+        return image.convert("RGB")
+
+
 def test_pdf_page_one_renders_with_the_tenant_colour_and_content(branded: Tenant) -> None:
     invoice = issued(branded)
 
@@ -83,11 +106,8 @@ def test_pdf_page_one_renders_with_the_tenant_colour_and_content(branded: Tenant
 
     document = pypdfium2.PdfDocument(pdf)
     assert len(document) == 1
-    page = document[0]
-    text = page.get_textpage().get_text_range()
-    image = page.render(scale=1.5).to_pil().convert("RGB")
-    PNG_OUT.parent.mkdir(parents=True, exist_ok=True)
-    image.save(PNG_OUT)
+    text = document[0].get_textpage().get_text_range()
+    image = page_one_png(pdf)
     pixels = list(image.get_flattened_data())
     non_white = sum(1 for p in pixels if min(p) < 240)
     brand = sum(1 for p in pixels if all(abs(a - b) <= 6 for a, b in zip(p, BRAND, strict=True)))
@@ -169,7 +189,6 @@ def test_render_task_stores_the_pdf_and_a_draft_has_none(branded: Tenant) -> Non
 
 def test_tenant_logo_is_printed(branded: Tenant) -> None:
     from django.core.files.base import ContentFile
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (240, 80), (0x1E, 0xC8, 0x3C)).save(buffer, format="PNG")  # a green no one else uses
@@ -226,7 +245,6 @@ def test_brand_stylesheets_are_kept_per_brand_and_follow_a_colour_change(branded
 
 def test_a_replaced_logo_is_printed_not_the_one_read_before(branded: Tenant) -> None:
     from django.core.files.base import ContentFile
-    from PIL import Image
 
     def logo(colour: tuple[int, int, int]) -> ContentFile[bytes]:
         buffer = io.BytesIO()
