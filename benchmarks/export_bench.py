@@ -6,11 +6,14 @@
 
 It creates its own database `evp_bench_export` on the server of DATABASE_URL (dropped at the end unless
 --keep), migrates it, generates realistic sessions in SQL (generate_series over real locations, charge
-points, EVSEs, drivers, business customers and tokens), and runs each export in a child process through
-the same service the Celery task calls (`export_job_run`, so progress updates are included), reading each
-child's own peak RSS. "COPY floor" drains `COPY (the CSV export's SELECT) TO STDOUT (FORMAT csv)` without
-writing anything; "openpyxl" streams the same columns through a server-side cursor into openpyxl's
-write_only workbook (only on the first --openpyxl-rows rows: it is ~10x slower).
+points, EVSEs, drivers, business customers and tokens), renders their export lines as beat does when sessions
+complete (`session_lines_render`, timed: the write side, once per session), and runs each export in a child
+process through the same service the Celery task calls (`export_job_run`, so progress updates are included),
+reading each child's own peak RSS. "COPY floor" drains the CSV export's own `COPY (...) TO STDOUT` straight from
+libpq as the export does, converting and writing nothing; "COPY, rendered live" is the same with every column
+rendered at export time (no stored lines: what an export costs without them, first size only); "openpyxl"
+streams the same columns through a server-side cursor into openpyxl's write_only workbook (only on the first
+--openpyxl-rows rows: it is ~20x slower).
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ def child_seed_dimensions() -> dict[str, Any]:
 # Sessions as the platform writes them: links filled at start (location, EVSE connector, token, driver, business
 # customer, contract, vehicle), cost priced at completion (tariff, currency, excl./incl. VAT and the breakdown
 # JSON), max power, data-quality flags, and a CDR for every completed session. 2% are roaming tokens we do not
-# know (no token, driver or customer); 1 in 5,000 is still running (no stop, no cost, no CDR).
+# know (no token, driver or customer, a roaming partner); 1 in 5,000 is still running (no stop, cost or CDR).
 SESSIONS_SQL = """
 WITH ev AS (
     SELECT array_agg(e.id ORDER BY e.id) AS ids, array_agg(e.charge_point_id ORDER BY e.id) AS cps,
@@ -219,7 +222,8 @@ INSERT INTO charging_chargingsession (
     stop_reason, stop_id_tag, flags, created_at, updated_at,
     location_id, evse_connector_id, token_id, driver_id, business_customer_id, contract_id, vehicle_id,
     auth_method, auth_reason, failure_reason, max_power_w, last_power_w, limit_action, limit_reached, limit_outcome,
-    tariff_id, currency, cost_excl_vat, cost_incl_vat, cost_breakdown, suspicious, suspicious_reasons)
+    tariff_id, currency, cost_excl_vat, cost_incl_vat, cost_breakdown, suspicious, suspicious_reasons,
+    cdr_ocpi_id, roaming_partner)
 SELECT g, %(tenant)s, ev.cps[k], ev.ids[k], ev.conns[k],
        CASE WHEN roaming THEN 'ROAM' || g ELSE tk.uids[t] END,
        'Accepted', NULL,
@@ -247,7 +251,9 @@ SELECT g, %(tenant)s, ev.cps[k], ev.ids[k], ev.conns[k],
            'by_dimension', jsonb_build_object(
                'ENERGY', jsonb_build_object('excl_vat', excl::text, 'incl_vat', round(excl * 1.19, 4)::text)))
        END,
-       g %% 997 = 0, CASE WHEN g %% 997 = 0 THEN ARRAY['energy_above_capacity'] ELSE '{}'::varchar[] END
+       g %% 997 = 0, CASE WHEN g %% 997 = 0 THEN ARRAY['energy_above_capacity'] ELSE '{}'::varchar[] END,
+       CASE WHEN NOT running THEN 'BCH' || g ELSE '' END,
+       CASE WHEN roaming THEN (ARRAY['DE*HBS', 'NL*EVB', 'AT*SMA'])[(1 + g %% 3)::int] ELSE '' END
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
 CROSS JOIN ev CROSS JOIN tk CROSS JOIN tf
 CROSS JOIN LATERAL (SELECT
@@ -307,10 +313,32 @@ def child_seed_sessions(first: int, last: int) -> dict[str, Any]:
         cursor.execute("SET maintenance_work_mem = '256MB'")
         cursor.execute(SESSIONS_SQL, {"tenant": tenant.pk, "first": first, "last": last})
         cursor.execute(CDRS_SQL, {"first": first, "last": last})
+        # the triggers are off while loading: queue the new sessions' export lines as the insert trigger does
+        cursor.execute(
+            "INSERT INTO reports_pendingline (session_id, tenant_id, queued_at) SELECT id, tenant_id, now() "
+            "FROM charging_chargingsession WHERE id BETWEEN %s AND %s ON CONFLICT DO NOTHING",
+            [first, last],
+        )
         cursor.execute("SELECT setval(pg_get_serial_sequence('charging_chargingsession', 'id'), %s)", [last])
         cursor.execute("VACUUM (ANALYZE) charging_chargingsession")
         cursor.execute("VACUUM (ANALYZE) charging_cdr")
     return {"seconds": round(time.monotonic() - started, 1)}
+
+
+def child_render_lines() -> dict[str, Any]:
+    """The write side: render the queued sessions' export lines (what beat does as sessions complete)."""
+    _setup_django()
+    from django.db import connection
+
+    from apps.reports import services
+
+    started = time.monotonic()
+    rows = services.session_lines_render(batch_size=20_000, max_seconds=float("inf"))
+    wall = time.monotonic() - started
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) reports_sessionline")
+        cursor.execute("VACUUM (ANALYZE) reports_pendingline")
+    return {"rows": rows, "wall": wall, "rss_mb": _peak_rss_mb(), "file_mb": 0.0}
 
 
 def child_export(fmt: str, export_dir: str) -> dict[str, Any]:
@@ -334,7 +362,9 @@ def child_export(fmt: str, export_dir: str) -> dict[str, Any]:
     return {"rows": done.row_count, "wall": wall, "rss_mb": _peak_rss_mb(), "file_mb": (done.file_size or 0) / 2**20}
 
 
-def child_floor() -> dict[str, Any]:
+def child_floor(stored: bool) -> dict[str, Any]:
+    """The floor: the CSV export's own COPY drained as fast as the export reads it (straight from libpq), nothing
+    converted or written. `stored=False`: every session rendered live instead of its stored line."""
     _setup_django()
     from apps.reports import exporter, services
     from apps.tenants.models import Tenant
@@ -342,14 +372,14 @@ def child_floor() -> dict[str, Any]:
     tenant = Tenant.objects.get(slug=MAIN_TENANT_SLUG)
     spec = exporter.ExportSpec(tenant_id=tenant.pk, timezone=tenant.timezone, personal_data=True)
     started = time.monotonic()
-    rows = -1
+    rows = 0
     with (
         services.export_connection() as conn,
-        exporter.snapshot(conn, spec.timezone),
-        conn.cursor().copy(exporter.csv_query(spec)) as copy,
+        exporter.snapshot(conn, spec.timezone, parallel_workers=spec.parallel_workers),
+        exporter.CopyLines(conn, exporter.copy_query(spec, stored=stored)) as copy,
     ):
-        for _ in copy:
-            rows += 1
+        while n := copy.read()[1]:
+            rows += n
     wall = time.monotonic() - started
     return {"rows": rows, "wall": wall, "rss_mb": _peak_rss_mb(), "file_mb": 0.0}
 
@@ -361,7 +391,7 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
     from psycopg import sql
 
     from apps.reports import exporter, services
-    from apps.reports.columns import ColumnType
+    from apps.reports.columns import DIMENSIONS, SESSIONS_TABLE, ColumnType
     from apps.tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug=MAIN_TENANT_SLUG)
@@ -374,8 +404,16 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
         elif column.type in (ColumnType.MONEY, ColumnType.KWH, ColumnType.KW):
             value = exporter._number(column.type, value)
         exprs.append(value)
-    query = sql.SQL("SELECT {} {} LIMIT {}").format(
-        sql.SQL(", ".join(exprs)), exporter._from(spec, spec.columns), sql.Literal(limit)
+    joins = " ".join(
+        f"LEFT JOIN {DIMENSIONS[dim].table} {dim} ON {dim}.id = s.{DIMENSIONS[dim].session_key}"
+        for dim in dict.fromkeys(c.dim for c in spec.columns if c.dim is not None)
+    )
+    query = sql.SQL("SELECT {} FROM {} s {} WHERE {} LIMIT {}").format(
+        sql.SQL(", ".join(exprs)),
+        sql.Identifier(SESSIONS_TABLE),
+        sql.SQL(joins),
+        exporter._where(spec),
+        sql.Literal(limit),
     )
     path = Path(export_dir) / "openpyxl.xlsx"
     started = time.monotonic()
@@ -406,6 +444,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--formats", nargs="+", default=["csv", "csv.gz", "xlsx"])
     parser.add_argument("--openpyxl-rows", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument(
+        "--no-live-floor", dest="live_floor", action="store_false", help="skip the floor of rendering at export time"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", action="store_true", help="reuse an existing benchmark database")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -417,7 +458,9 @@ def main() -> None:
             "dims": lambda: child_seed_dimensions(),
             "sessions": lambda: child_seed_sessions(int(rest[0]), int(rest[1])),
             "export": lambda: child_export(rest[0], rest[1]),
-            "floor": lambda: child_floor(),
+            "floor": lambda: child_floor(stored=True),
+            "floor-live": lambda: child_floor(stored=False),
+            "lines": lambda: child_render_lines(),
             "openpyxl": lambda: child_openpyxl(int(rest[0]), rest[1]),
         }
         print(json.dumps(handlers[kind]()))
@@ -453,8 +496,18 @@ def main() -> None:
                 seconds = run_child(url, "--child", "sessions", str(loaded + 1), str(size))["seconds"]
                 print(f"  sessions {loaded + 1:,}..{size:,}: {seconds} s", flush=True)
                 loaded = size
+            rendered = run_child(url, "--child", "lines")
+            if rendered["rows"]:
+                results.append((size, "lines rendered", rendered))
+                print(
+                    f"  export lines rendered: {rendered['rows']:,} in {rendered['wall']:.1f} s "
+                    f"({rendered['rows'] / rendered['wall']:,.0f}/s, the write side: once per session)",
+                    flush=True,
+                )
             print(f"load average before {size:,}: {Path('/proc/loadavg').read_text().strip()}", flush=True)
             runs = [("COPY floor", ("floor",))]
+            if args.live_floor and size == sizes[0]:
+                runs.append(("COPY, rendered live", ("floor-live",)))
             runs += [(fmt, ("export", fmt, export_dir)) for fmt in args.formats]
             if args.openpyxl_rows and size == sizes[0]:
                 runs.append(("openpyxl write_only", ("openpyxl", str(min(args.openpyxl_rows, size)), export_dir)))
@@ -478,7 +531,7 @@ def main() -> None:
         floor = next(r for s, label, r in results if s == size and label == "COPY floor")
         floor_rate = floor["rows"] / floor["wall"]
         for s, label, r in results:
-            if s != size:
+            if s != size or label == "lines rendered":
                 continue
             rate = r["rows"] / r["wall"]
             print(

@@ -4,30 +4,22 @@ How, and why (measured on this 2-core machine, see `benchmarks/export_bench.py` 
 - One dedicated psycopg 3 connection runs one REPEATABLE READ READ ONLY transaction, so the file is one
   consistent snapshot; it takes only ACCESS SHARE locks, so writers are never blocked. Progress goes
   through another connection (the caller's), so it is visible while the export runs.
-- CSV: `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, DELIMITER ...)`: PostgreSQL formats and quotes;
-  Python only appends the chunks to the file behind a UTF-8 BOM (gzip: zlib level 1, in blocks of 1 MiB).
-- XLSX: PostgreSQL builds each sheet row's XML (`<row><c ...><v>..</v></c>...</row>`) in the SELECT and
-  COPY streams it; Python writes it into a deflated zip entry opened in streaming mode and starts a new
-  sheet (header repeated) at the row limit. Text is XML-escaped in SQL (& < > CR LF, control characters
-  dropped) and sent as inline strings; numbers as numbers; dates as Excel serial numbers with a date
-  format; money with a 0.00 format. COPY uses FORMAT csv with a quote and delimiter that never occur in
-  the row (both are control characters removed by the escaping), so rows come out verbatim.
-- Both: no ORM objects, no per-row Python beyond counting rows; writes are batched. No ORDER BY: sorting
-  10M joined rows spills gigabytes to disk; rows come in storage order (for sessions, which are appended,
-  close to start order), and Excel users sort anyway.
-
-Measured (benchmarks/export_bench.py --sizes 1000000 --reuse --keep --openpyxl-rows 50000; 1M sessions x 32
-columns, 11 joins, all along foreign keys; load average 5.3 before and 3.5 after on 2 shared cores, so the figures
-are noisy and far below an idle machine's): COPY floor 26.7 s (37.5k rows/s); CSV 17.9 s (55.9k: faster than the
-floor run before it, i.e. noise); CSV.gz 35.0 s (28.5k); XLSX 59.2 s (16.9k); openpyxl write_only 1.4k rows/s (on
-50k rows); peak RSS 122-126 MB (of which ~110 MB is the Django process itself). Where the time goes (EXPLAIN
-ANALYZE of the SELECT, 1M rows): JIT compilation of the ~100 expressions doubled it (24.6 s on, 12.1 s off), hence
-`jit = off`; the joins are memoized nested loops on the small tables and a merge join on the CDR's unique session
-index (a hash join instead: 12.4 s). Per 1M rows (`SELECT count(expr)`): date_trunc + cast in the transaction's
-TimeZone 0.59 s vs AT TIME ZONE 0.67 s vs to_char 0.93 s; duration via to_char(make_interval(seconds)) 0.70 s
-vs to_char(interval) 0.98 s (and wrong past 24 h) vs integer arithmetic + lpad 1.90 s; kWh as Wh * 0.001
-0.51 s vs round(Wh / 1000.0, 3) 0.59 s. XML escaping: a regex guard before the replace() chain made the text
-cells 7x cheaper than escaping every value (0.59 s vs 4.39 s per 100k rows x 6 text columns).
+- The rows are the sessions' stored export lines (`apps.reports.lines`: rendered once per session, in SQL),
+  plus the sessions queued for (re)rendering, rendered live by the same SQL in the same snapshot. PostgreSQL
+  assembles each line from its stored parts for the caller's rights and format, and `COPY ... TO STDOUT`
+  streams it (FORMAT csv with a quote and delimiter that never occur in a line, so lines come out verbatim).
+  Rendering every column at export time instead cost ~6 us per session in PostgreSQL (1M sessions: 6.2 s in
+  one process, 4.0 s with two parallel workers); assembling stored lines 0.6-0.9 s.
+- The lines are encoded with control-character markers (see `lines`). Python turns a block of 4,096 lines into
+  CSV with one `bytes.translate` (separator, decimal point and quotes in place, the rest deleted), or into
+  sheet XML with one translate and a few `bytes.replace` after escaping & < > once per block. No per-row
+  Python beyond reading COPY's lines (straight from libpq, see `CopyLines`).
+- XLSX: `<row><c t="inlineStr"><is><t>..</t></is></c><c s="3"><v>..</v></c>..</row>`, inline strings, numbers
+  as numbers, dates as Excel serials with a date format, money with a 0.00 format; written into a deflated zip
+  entry (level 1) by a thread of its own (zlib releases the GIL), a new sheet with the header repeated at the
+  row limit.
+- No ORDER BY: sorting 10M rows spills gigabytes to disk; rows come in storage order (for sessions, which are
+  appended, close to start order), and Excel users sort anyway.
 """
 
 from __future__ import annotations
@@ -36,9 +28,11 @@ import contextlib
 import csv
 import io
 import os
+import queue
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,10 +42,10 @@ import psycopg
 import psycopg.errors
 from psycopg import pq, sql
 
-from apps.reports.columns import DIMENSIONS, SESSIONS_TABLE, Column, ColumnType, visible_columns
+from apps.reports import lines
+from apps.reports.columns import Column, ColumnType, visible_columns
 
 BOM = "\ufeff".encode()
-WRITE_BLOCK = 1 << 20  # bytes gathered before a write
 MAX_SHEET_ROWS = 1_048_576  # Excel's limit, header included
 
 FORMAT_CSV = "csv"
@@ -60,13 +54,6 @@ FORMAT_XLSX = "xlsx"
 
 # XLSX cell style ids (cellXfs in styles.xml)
 STYLE_DECIMAL2, STYLE_DECIMAL3, STYLE_DATETIME, STYLE_DURATION, STYLE_HEADER, STYLE_DECIMAL1 = 1, 2, 3, 4, 5, 6
-_XLSX_STYLE = {
-    ColumnType.MONEY: STYLE_DECIMAL2,
-    ColumnType.KWH: STYLE_DECIMAL3,
-    ColumnType.KW: STYLE_DECIMAL1,
-    ColumnType.DATETIME: STYLE_DATETIME,
-    ColumnType.DURATION: STYLE_DURATION,
-}
 _XLSX_WIDTH = {
     ColumnType.TEXT: 22,
     ColumnType.INT: 12,
@@ -76,7 +63,7 @@ _XLSX_WIDTH = {
     ColumnType.DATETIME: 20,
     ColumnType.DURATION: 11,
 }
-# characters XML 1.0 does not allow (TAB, LF and CR are allowed; LF and CR are escaped separately)
+# characters XML 1.0 does not allow (TAB, LF and CR are allowed)
 _XML_FORBIDDEN = "".join(chr(c) for c in range(1, 32) if c not in (9, 10, 13))
 
 
@@ -122,175 +109,94 @@ ProgressFn = Callable[[int, int | None], bool]  # (rows done, total) -> keep goi
 # --------------------------------------------------------------------------- SQL
 
 
-def _where(spec: ExportSpec) -> sql.Composable:
-    parts: list[sql.Composable] = [sql.SQL("s.tenant_id = {}").format(sql.Literal(spec.tenant_id))]
+def _where(spec: ExportSpec, alias: str) -> sql.Composable:
+    """The filters, over the sessions (`s`) or their stored lines (`l`: the same column names)."""
+    a = sql.Identifier(alias)
+    parts: list[sql.Composable] = [sql.SQL("{}.tenant_id = {}").format(a, sql.Literal(spec.tenant_id))]
     if spec.date_from is not None:
-        parts.append(sql.SQL("s.started_at >= {}").format(sql.Literal(spec.date_from)))
+        parts.append(sql.SQL("{}.started_at >= {}").format(a, sql.Literal(spec.date_from)))
     if spec.date_to is not None:
-        parts.append(sql.SQL("s.started_at < {}").format(sql.Literal(spec.date_to)))
-    if spec.statuses:
-        parts.append(sql.SQL("s.status = ANY({}::text[])").format(sql.Literal(list(spec.statuses))))
-    if spec.charge_point_ids:
-        parts.append(sql.SQL("s.charge_point_id = ANY({}::bigint[])").format(sql.Literal(list(spec.charge_point_ids))))
-    if spec.location_ids:
-        parts.append(sql.SQL("s.location_id = ANY({}::bigint[])").format(sql.Literal(list(spec.location_ids))))
-    if spec.roaming_partners:
-        parts.append(sql.SQL("s.roaming_partner = ANY({}::text[])").format(sql.Literal(list(spec.roaming_partners))))
+        parts.append(sql.SQL("{}.started_at < {}").format(a, sql.Literal(spec.date_to)))
+    for column, values, kind in (
+        ("status", spec.statuses, "text"),
+        ("charge_point_id", spec.charge_point_ids, "bigint"),
+        ("location_id", spec.location_ids, "bigint"),
+        ("roaming_partner", spec.roaming_partners, "text"),
+    ):
+        if values:
+            parts.append(
+                sql.SQL("{}.{} = ANY({}::{}[])").format(
+                    a, sql.Identifier(column), sql.Literal(list(values)), sql.SQL(kind)
+                )
+            )
     customers: list[sql.Composable] = []
     if spec.driver_ids:
-        customers.append(sql.SQL("s.driver_id = ANY({}::bigint[])").format(sql.Literal(list(spec.driver_ids))))
+        customers.append(sql.SQL("{}.driver_id = ANY({}::bigint[])").format(a, sql.Literal(list(spec.driver_ids))))
     if spec.business_customer_ids:
         customers.append(
-            sql.SQL("s.business_customer_id = ANY({}::bigint[])").format(sql.Literal(list(spec.business_customer_ids)))
+            sql.SQL("{}.business_customer_id = ANY({}::bigint[])").format(
+                a, sql.Literal(list(spec.business_customer_ids))
+            )
         )
     if customers:
         parts.append(sql.SQL("({})").format(sql.SQL(" OR ").join(customers)))
     return sql.SQL(" AND ").join(parts)
 
 
-def _value(spec: ExportSpec, column: Column) -> str:
-    """The column's expression, masked where the caller may not see it."""
-    if column.token and not spec.personal_data:
-        v = f"({column.sql})"
-        return (
-            f"CASE WHEN length({v}) > 4 THEN repeat('*', length({v}) - 4) || right({v}, 4) "
-            f"ELSE repeat('*', length({v})) END"
-        )
-    return f"({column.sql})"
+def _branches(spec: ExportSpec, *, stored: bool, select: Callable[[str | None], str]) -> sql.Composed:
+    """UNION ALL of `select(parts)` over every exported session: `parts` is the stored `parts` array expression,
+    or None where the session is rendered live (over `s` and its dimensions). `stored`: the stored lines of the
+    sessions not queued, and the queued ones rendered live; else every session rendered live (the stored lines
+    follow another layout than the code's). Each branch computes its own select list, so the workers of a
+    parallel scan assemble the lines, not the leader."""
 
+    def live(where: sql.Composable) -> sql.Composed:
+        return sql.SQL("SELECT {} {} WHERE {}").format(sql.SQL(select(None)), sql.SQL(lines.from_sql()), where)
 
-def _number(kind: ColumnType, v: str) -> str:
-    """A numeric with a fixed scale; an integer times 0.001 is exact and cheaper than a division."""
-    match kind:
-        case ColumnType.MONEY:
-            return f"round({v}, 2)"
-        case ColumnType.KWH:
-            return f"({v} * 0.001)"
-        case _:  # KW
-            return f"round({v} * 0.001, 1)"
-
-
-def _local_time(v: str) -> str:
-    # the transaction's TimeZone is the tenant's (see `snapshot`): the cast gives local time. Truncated after
-    # the cast: date_trunc of a timestamptz in a zone other than UTC converts twice (measured 3.4 s vs 1.1 s
-    # per 1M values)
-    return f"date_trunc('second', ({v})::timestamp)"
-
-
-def _csv_quoted(v: str, separator: str) -> str:
-    """CSV quoting where needed (NULL stays NULL); strpos is ~3x cheaper than a regex test per value."""
-    return (
-        f"""CASE WHEN strpos({v}, '{separator}') + strpos({v}, '"') + strpos({v}, E'\\n') + strpos({v}, E'\\r') = 0 """
-        f"""THEN {v} ELSE '"' || replace({v}, '"', '""') || '"' END"""
+    if not stored:
+        return live(_where(spec, "s"))
+    pending = sql.Identifier(lines.PENDING_TABLE)
+    # ANY(ARRAY(...)): the queued sessions by their primary key, not a scan of every session joined to the queue
+    queued = sql.SQL("{} AND s.id = ANY(ARRAY(SELECT p.session_id FROM {} p WHERE p.tenant_id = {}))").format(
+        _where(spec, "s"), pending, sql.Literal(spec.tenant_id)
+    )
+    return sql.SQL(
+        "SELECT {line} FROM {lines} l WHERE {where} "
+        "AND NOT EXISTS (SELECT 1 FROM {pending} p WHERE p.session_id = l.session_id) UNION ALL {live}"
+    ).format(
+        line=sql.SQL(select("l.parts")),
+        lines=sql.Identifier(lines.LINES_TABLE),
+        where=_where(spec, "l"),
+        pending=pending,
+        live=live(queued),
     )
 
 
-def _csv_cell(spec: ExportSpec, column: Column, separator: str) -> str:
-    """The CSV text of one cell, or NULL for an empty cell (`concat` writes NULL as nothing)."""
-    v = _value(spec, column)
-    match column.type:
-        case ColumnType.TEXT:
-            return v if column.plain else _csv_quoted(v, separator)
-        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
-            number = _number(column.type, v)
-            return f"replace(({number})::text, '.', ',')" if separator == ";" else number
-        case ColumnType.DATETIME:
-            return _local_time(v)
-        case ColumnType.DURATION:
-            # via seconds: to_char of the interval itself drops its days (26 h would print as 02:00:00)
-            return f"to_char(make_interval(secs => date_part('epoch', {v})), 'HH24:MI:SS')"
-        case _:
-            return v
+def select_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, stored: bool = True) -> sql.Composed:
+    """The SELECT that yields one encoded line per session (see `lines`)."""
 
-
-_XML_FORBIDDEN_SQL = "".join(f"\\x{ord(c):02x}" for c in _XML_FORBIDDEN)  # as E'' escapes
-
-
-def _xml_text(v: str) -> str:
-    """XML-escaped text. Most values need nothing: one regex test per value keeps them on the fast path
-    (measured: the full chain of translate + replaces on every value was 7x slower)."""
-    escaped = f"translate({v}, E'{_XML_FORBIDDEN_SQL}', '')"
-    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\\n", "&#10;"), ("\\r", "&#13;")):
-        escaped = f"replace({escaped}, E'{raw}', '{entity}')"
-    return f"CASE WHEN {v} ~ E'[&<>\\x01-\\x1f]' THEN {escaped} ELSE {v} END"
-
-
-def _xlsx_cell(spec: ExportSpec, column: Column) -> str:
-    """The `<c>` element of one cell (never NULL: an empty cell is `<c/>`, so later cells keep their place)."""
-    v = _value(spec, column)
-    match column.type:
-        case ColumnType.TEXT:
-            text = v if column.plain else _xml_text(v)
-            return f"""coalesce('<c t="inlineStr"><is><t>' || {text} || '</t></is></c>', '<c/>')"""
-        case ColumnType.INT:
-            return f"coalesce('<c><v>' || {v} || '</v></c>', '<c/>')"
-        case ColumnType.MONEY | ColumnType.KWH | ColumnType.KW:
-            number = _number(column.type, v)
-        case ColumnType.DATETIME:
-            # Excel serial: days since 1899-12-30, local time
-            number = f"(date_part('epoch', {_local_time(v)}) / 86400 + 25569)"
-        case ColumnType.DURATION:
-            number = f"(date_part('epoch', {v}) / 86400)"
-    return f"""coalesce('<c s="{_XLSX_STYLE[column.type]}"><v>' || {number} || '</v></c>', '<c/>')"""
-
-
-def _concat(parts: list[str]) -> str:
-    """concat() of any number of parts (a function takes at most 100 arguments)."""
-    if len(parts) <= 90:
-        return f"concat({', '.join(parts)})"
-    return _concat([_concat(parts[i : i + 90]) for i in range(0, len(parts), 90)])
-
-
-def _line(spec: ExportSpec, fmt: str, separator: str) -> tuple[str, list[str]]:
-    """The SELECT expression that renders one whole output line, and the dimension joins it needs.
-
-    Consecutive columns of one dimension become ONE text fragment, rendered in a grouped subquery over the
-    dimension's rows (GROUP BY keeps it from being flattened into the outer query, which would evaluate the
-    formatting per session again; OFFSET 0 would do the same but forbids a parallel plan)."""
-    runs: list[tuple[str | None, list[Column]]] = []
-    for column in spec.columns:
-        if column.dim is not None and runs and runs[-1][0] == column.dim:
-            runs[-1][1].append(column)
-        else:
-            runs.append((column.dim, [column]))
-    xlsx = fmt == FORMAT_XLSX
-    fragments: dict[str, list[str]] = {}
-    parts: list[str] = []
-    for dim, columns in runs:
-        if dim is None:
-            for column in columns:
-                parts.append(_xlsx_cell(spec, column) if xlsx else _csv_cell(spec, column, separator))
-            continue
-        if xlsx:
-            fragment = " || ".join(_xlsx_cell(spec, c) for c in columns)
-            empty = "<c/>" * len(columns)
-        else:
-            fragment = _concat(_separated([_csv_cell(spec, c, separator) for c in columns], separator))
-            empty = separator * (len(columns) - 1)
-        fragments.setdefault(dim, []).append(fragment)
-        parts.append(f"coalesce({dim}.f{len(fragments[dim]) - 1}, '{empty}')")
-    line = _concat(["'<row>'", *parts, "'</row>'"]) if xlsx else _concat(_separated(parts, separator))
-    joins = []
-    for dim, dim_fragments in fragments.items():
-        d = DIMENSIONS[dim]
-        outputs = ", ".join(f"{fragment} AS f{i}" for i, fragment in enumerate(dim_fragments))
-        where = d.tenant_filter.format(tenant=int(spec.tenant_id))
-        joins.append(
-            # names from DIMENSIONS and COLUMNS, the tenant an int: nothing here comes from the request
-            f"LEFT JOIN (SELECT {dim}.id, {outputs} FROM {d.table} {dim} WHERE {where} GROUP BY {dim}.id) {dim} "  # noqa: S608
-            f"ON {dim}.id = s.{d.session_key}"
+    def line(parts: str | None) -> str:
+        return lines.line_sql(
+            parts, personal_data=spec.personal_data, xlsx=fmt == FORMAT_XLSX, tenant_id=spec.tenant_id
         )
-    return line, joins
+
+    return _branches(spec, stored=stored, select=line)
 
 
-def _separated(parts: list[str], separator: str) -> list[str]:
-    """The parts with the separator (a literal) between them."""
-    out: list[str] = []
-    for part in parts:
-        if out:
-            out.append(f"'{separator}'")
-        out.append(part)
-    return out
+def copy_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, stored: bool = True) -> sql.Composed:
+    """COPY of `select_query`, in the binary format: PostgreSQL sends each line as it is (the text formats scan
+    every character for what to escape: measured 1.6 s vs 1.2 s per 1M lines, both ends together)."""
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select_query(spec, fmt=fmt, stored=stored))
+
+
+def count_query(spec: ExportSpec, *, stored: bool = True) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM ({}) x").format(_branches(spec, stored=stored, select=lambda _parts: "1"))
+
+
+def stored_lines_current(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database's stored lines follow this code's layout (else the export renders live)."""
+    row = conn.execute(lines.installed_version_sql()).fetchone()
+    return row is not None and row[0] == lines.LAYOUT_VERSION
 
 
 def header(spec: ExportSpec, column: Column) -> str:
@@ -301,37 +207,6 @@ def csv_header(spec: ExportSpec, separator: str = ",") -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=separator, lineterminator="\n").writerow(header(spec, c) for c in spec.columns)
     return buffer.getvalue().encode()
-
-
-def select_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, separator: str = ",") -> sql.Composed:
-    """The SELECT that yields one ready-made output line per session (a CSV line or a sheet's `<row>`)."""
-    line, joins = _line(spec, fmt, separator)
-    return sql.SQL("SELECT {} FROM {} s {} WHERE {}").format(
-        sql.SQL(line), sql.Identifier(SESSIONS_TABLE), sql.SQL(" ".join(joins)), _where(spec)
-    )
-
-
-def copy_query(spec: ExportSpec, *, fmt: str = FORMAT_CSV, separator: str = ",") -> sql.Composed:
-    """COPY of `select_query`. FORMAT csv with a quote and delimiter (control characters 1 and 2) that hardly
-    ever occur, so each line comes out verbatim; a line that holds one of them or a line break is wrapped in
-    quotes by COPY and unwrapped again by `_unwrap`."""
-    return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')").format(
-        select_query(spec, fmt=fmt, separator=separator)
-    )
-
-
-def csv_query(spec: ExportSpec, *, separator: str = ",") -> sql.Composed:
-    """The COPY statement of the CSV export (also what the benchmark's floor drains)."""
-    return copy_query(spec, fmt=FORMAT_CSV, separator=separator)
-
-
-def xlsx_query(spec: ExportSpec) -> sql.Composed:
-    """The COPY statement that yields one `<row>...</row>` line per session."""
-    return copy_query(spec, fmt=FORMAT_XLSX)
-
-
-def count_query(spec: ExportSpec) -> sql.Composed:
-    return sql.SQL("SELECT count(*) FROM {} s WHERE {}").format(sql.Identifier(SESSIONS_TABLE), _where(spec))
 
 
 # --------------------------------------------------------------------------- running
@@ -349,10 +224,10 @@ def snapshot(
     try:
         conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         conn.execute("SET LOCAL statement_timeout = 0")
-        # JIT compiles the ~100 expressions of the export query on every run: measured 24.6 s with it vs
-        # 12.1 s without (EXPLAIN ANALYZE, 1M sessions); rows are simple, the interpreter is fast enough
+        # JIT compiles the ~100 expressions of a live rendering on every run: measured 24.6 s with it vs
+        # 12.1 s without (EXPLAIN ANALYZE, 1M sessions rendered live); rows are simple, the interpreter is fast
         conn.execute("SET LOCAL jit = off")
-        # the workers format the lines and send the leader ONE text column per row; at the default
+        # the workers assemble the lines and send the leader ONE text column per row; at the default
         # parallel_tuple_cost (0.1 per row) the planner keeps 1M+ rows in a single process
         conn.execute("SET LOCAL parallel_setup_cost = 100")
         conn.execute("SET LOCAL parallel_tuple_cost = 0.001")
@@ -364,16 +239,16 @@ def snapshot(
         conn.rollback()
 
 
-def estimate_total(conn: psycopg.Connection[Any], spec: ExportSpec, *, exact_below: int) -> tuple[int, bool]:
+def estimate_total(
+    conn: psycopg.Connection[Any], spec: ExportSpec, *, exact_below: int, stored: bool = True
+) -> tuple[int, bool]:
     """The planner's row estimate, replaced by an exact count when it is small enough to be cheap."""
-    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT s.id FROM {} s WHERE {}").format(
-        sql.Identifier(SESSIONS_TABLE), _where(spec)
-    )
-    plan = conn.execute(query).fetchone()
+    rows = _branches(spec, stored=stored, select=lambda _parts: "1")
+    plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(rows)).fetchone()
     assert plan is not None
     estimate = int(plan[0][0]["Plan"]["Plan Rows"])
     if estimate < exact_below:
-        row = conn.execute(count_query(spec)).fetchone()
+        row = conn.execute(count_query(spec, stored=stored)).fetchone()
         assert row is not None
         return int(row[0]), True
     return estimate, False
@@ -409,16 +284,22 @@ def export(
     result = ExportResult()
     try:
         with snapshot(conn, spec.timezone, parallel_workers=spec.parallel_workers):
-            result.total, result.total_exact = estimate_total(conn, spec, exact_below=exact_count_below)
+            stored = stored_lines_current(conn)
+            result.extra["stored_lines"] = stored
+            result.total, result.total_exact = estimate_total(conn, spec, exact_below=exact_count_below, stored=stored)
             if after_snapshot is not None:
                 after_snapshot()
             tick = _Progress(progress, progress_every, result.total)
             if progress is not None:
                 progress(0, result.total)
             if fmt == FORMAT_XLSX:
-                result.rows, result.sheets = _write_xlsx(conn, spec, partial, rows_per_sheet, tick)
+                result.rows, result.sheets = _write_xlsx(
+                    conn, copy_query(spec, fmt=fmt, stored=stored), spec, partial, rows_per_sheet, tick
+                )
             else:
-                result.rows = _write_csv(conn, spec, partial, separator, fmt == FORMAT_CSV_GZ, tick)
+                result.rows = _write_csv(
+                    conn, copy_query(spec, fmt=fmt, stored=stored), spec, partial, separator, fmt == FORMAT_CSV_GZ, tick
+                )
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -428,44 +309,75 @@ def export(
     return result
 
 
-COPY_BLOCK_ROWS = 4096  # rows handed on at once (~1 MB of CSV)
+COPY_BLOCK_ROWS = 4096  # rows handed on at once (~1.4 MB of encoded lines)
 
 
-def copy_blocks(conn: psycopg.Connection[Any], query: sql.Composable) -> Generator[list[bytes], None, None]:
-    """The lines of `COPY ... TO STDOUT`, as sent, in lists of up to COPY_BLOCK_ROWS.
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_BINARY_HEADER = 19  # signature, flags (int32), header extension length (int32, 0)
 
-    Straight on libpq (PQgetCopyData, blocking): psycopg's Copy iterator costs ~1.05 us of Python per row,
-    this loop ~0.45 us (measured on 1M rows), i.e. 6 s less client CPU per 10M rows. Stopped early (an
-    exception, a cancelled export), it cancels the statement and drains the connection."""
-    pgconn = conn.pgconn
-    pgconn.send_query(query.as_bytes(conn))
-    first = pgconn.get_result()
-    if first is None or first.status != pq.ExecStatus.COPY_OUT:
-        _copy_finish(conn, first)
-    get = pgconn.get_copy_data
-    rows: list[bytes] = []
-    append = rows.append
-    streaming, done = True, False
-    try:
-        while True:
+
+class CopyLines:
+    """The lines of a one-column `COPY ... TO STDOUT (FORMAT binary)`, read in blocks straight from libpq
+    (PQgetCopyData, blocking). Each message is one row: a 2-byte field count and a 4-byte length before the
+    line (every line ends with ROW_END and is never NULL); the first message starts with the format's header,
+    the last is its 2-byte trailer.
+
+    Measured on 1M lines of ~350 bytes: this loop, appending each line to a bytearray, 0.5-0.7 s of client CPU;
+    psycopg's `Copy.read()` 0.8-1.1 s; keeping the lines as memoryviews in a list until a block is joined 2.4-3.6 s
+    (each holds a libpq buffer). Closed before the end (an exception, a cancelled export), it cancels the
+    statement and drains the connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any], query: sql.Composable) -> None:
+        self.conn = conn
+        pgconn = conn.pgconn
+        pgconn.send_query(query.as_bytes(conn))
+        first = pgconn.get_result()
+        if first is None or first.status != pq.ExecStatus.COPY_OUT:
+            _copy_finish(conn, first)
+        self._get = pgconn.get_copy_data
+        self._streaming, self._done, self._first = True, False, True
+
+    def read(self, max_rows: int = COPY_BLOCK_ROWS) -> tuple[bytes, int]:
+        """Up to `max_rows` whole lines and how many; (b"", 0) at the end."""
+        if not self._streaming:
+            return b"", 0
+        get, block, n = self._get, bytearray(), 0
+        if self._first:  # the header (19 bytes) comes in one message with the first row
+            self._first = False
             nbytes, data = get(0)
             if nbytes < 0:
-                streaming = False
-                break
-            append(data)  # type: ignore[arg-type]  # a memoryview: joined without a copy of its own
-            if len(rows) == COPY_BLOCK_ROWS:
-                yield rows
-                rows = []
-                append = rows.append
-        if rows:
-            yield rows
-        done = True
-    finally:
-        if streaming:
-            conn.cancel_safe()
-            while get(0)[0] >= 0:
+                self._streaming, self._done = False, True
+                return b"", 0
+            if bytes(data[:11]) != _BINARY_SIGNATURE:
+                raise psycopg.DataError("COPY did not start with the binary format's header")
+            if nbytes > _BINARY_HEADER + 2:
+                block += data[_BINARY_HEADER + 6 :]
+                n = 1
+        while n < max_rows:
+            nbytes, data = get(0)
+            if nbytes <= 2:  # the trailer (-1 as int16), or the end (-1)
+                if nbytes < 0:
+                    self._streaming = False
+                    self._done = True
+                    break
+                continue
+            block += data[6:]
+            n += 1
+        return bytes(block), n
+
+    def close(self) -> None:
+        if self._streaming:
+            self._streaming = False
+            self.conn.cancel_safe()
+            while self._get(0)[0] >= 0:
                 pass
-        _copy_finish(conn, None, quiet=not done)
+        _copy_finish(self.conn, None, quiet=not self._done)
+
+    def __enter__(self) -> CopyLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _copy_finish(conn: psycopg.Connection[Any], result: pq.abc.PGresult | None, *, quiet: bool = False) -> None:
@@ -481,39 +393,143 @@ def _copy_finish(conn: psycopg.Connection[Any], result: pq.abc.PGresult | None, 
         raise error
 
 
-def _unwrap(block: list[bytes]) -> bytes:
-    """The lines COPY wrapped in quotes (control character 1) because they held a line break or character 1
-    or 2, unwrapped again: rare, so checked once per block."""
-    out = []
-    for line in block:
-        raw = bytes(line)
-        if raw[:1] == b"\x01":
-            raw = raw[1:-2].replace(b"\x01\x01", b"\x01") + b"\n"
-        out.append(raw)
-    return b"".join(out)
+# --------------------------------------------------------------------------- from encoded lines to files
 
 
-def _joined(block: list[bytes]) -> bytes:
-    data = b"".join(block)
-    return _unwrap(block) if b"\x01" in data else data
+def _marker(text: str) -> bytes:
+    return text.encode("ascii")
+
+
+_CELL_MARKERS = b"".join(_marker(m) for m in (lines.EMPTY, lines.END_TEXT, lines.END_NUMBER, *lines.OPEN.values()))
+
+
+def csv_table(separator: str) -> bytes:
+    """bytes.translate table: separator, decimal point (a comma with `;`), quote, apostrophe and line end."""
+    decimal = b"," if separator == ";" else b"."
+    return bytes.maketrans(
+        _marker(lines.SEP + lines.DOT + lines.QUOTE + lines.APOS + lines.ROW_END),
+        separator.encode() + decimal + b"\"'\n",
+    )
+
+
+def to_csv(data: bytes, table: bytes) -> bytes:
+    """Encoded lines -> CSV lines: quotes inside values doubled, then one translate (cell markers deleted)."""
+    if b'"' in data:
+        data = data.replace(b'"', b'""')
+    return data.translate(table, _CELL_MARKERS)
+
+
+_ROW_END = _marker(lines.ROW_END)
+_XLSX_TABLE = bytes.maketrans(_marker(lines.DOT), b".")
+_XLSX_DELETE = _marker(lines.SEP + lines.QUOTE + lines.APOS)
+_XLSX_STYLE = {
+    ColumnType.MONEY: STYLE_DECIMAL2,
+    ColumnType.KWH: STYLE_DECIMAL3,
+    ColumnType.KW: STYLE_DECIMAL1,
+    ColumnType.DATETIME: STYLE_DATETIME,
+    ColumnType.DURATION: STYLE_DURATION,
+}
+_XLSX_CELLS: tuple[tuple[bytes, bytes], ...] = (
+    (_marker(lines.EMPTY), b"<c/>"),
+    (_marker(lines.END_TEXT), b"</t></is></c>"),
+    (_marker(lines.END_NUMBER), b"</v></c>"),
+    *(
+        (
+            _marker(marker),
+            b'<c t="inlineStr"><is><t>'
+            if kind is ColumnType.TEXT
+            else b"<c><v>"
+            if kind is ColumnType.INT
+            else f'<c s="{_XLSX_STYLE[kind]}"><v>'.encode(),
+        )
+        for kind, marker in lines.OPEN.items()
+    ),
+)
+
+
+def to_sheet_rows(data: bytes) -> bytes:
+    """Encoded lines -> `<row>...</row>` elements: & < > escaped, one translate (decimal point; separators,
+    quote and apostrophe markers deleted), a replace per cell marker."""
+    if b"&" in data:
+        data = data.replace(b"&", b"&amp;")
+    if b"<" in data:
+        data = data.replace(b"<", b"&lt;")
+    if b">" in data:
+        data = data.replace(b">", b"&gt;")
+    data = data.translate(_XLSX_TABLE, _XLSX_DELETE)
+    if b"\n" in data or b"\r" in data:  # line breaks inside values: character references, kept as they are
+        data = data.replace(b"\n", b"&#10;").replace(b"\r", b"&#13;")
+    for marker, xml in _XLSX_CELLS:
+        data = data.replace(marker, xml)
+    return b"<row>" + data.replace(_ROW_END, b"</row>\n<row>")[:-5]
+
+
+class _Background:
+    """Calls `handle(item)` for every item put, in order, on a thread of its own, so that compressing and
+    writing the file overlap reading and converting the next block (zlib and file writes release the GIL). An
+    error on the thread is raised in the caller at its next `put`, or at `close`."""
+
+    _END = object()
+
+    def __init__(self, handle: Callable[[Any], None], depth: int = 3) -> None:
+        self._handle = handle
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)  # blocks in flight: bounded memory
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="export-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not self._END:
+            if self._error is None:
+                try:
+                    self._handle(item)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller
+                    self._error = error
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Wait until everything is handled; raise the thread's error, if any."""
+        self._queue.put(self._END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _write_csv(
-    conn: psycopg.Connection[Any], spec: ExportSpec, path: Path, separator: str, gzip: bool, tick: _Progress
+    conn: psycopg.Connection[Any],
+    query: sql.Composable,
+    spec: ExportSpec,
+    path: Path,
+    separator: str,
+    gzip: bool,
+    tick: _Progress,
 ) -> int:
     rows = 0
+    table = csv_table(separator)
     with open(path, "wb") as file:
         compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None  # level 1; wbits 31: gzip
-        write: Callable[[bytes], Any] = (
-            file.write if compressor is None else (lambda data: file.write(compressor.compress(data)))
-        )
+
+        def write(data: bytes) -> None:
+            file.write(data if compressor is None else compressor.compress(data))
+
         write(BOM + csv_header(spec, separator))
-        with contextlib.closing(copy_blocks(conn, csv_query(spec, separator=separator))) as blocks:
-            for block in blocks:
-                write(_joined(block))
-                rows += len(block)
-                if rows >= tick.next_at:
-                    tick(rows)
+        writer = _Background(write)
+        try:
+            with CopyLines(conn, query) as copy:
+                while True:
+                    block, n = copy.read()
+                    if not n:
+                        break
+                    writer.put(to_csv(block, table))
+                    rows += n
+                    if rows >= tick.next_at:
+                        tick(rows)
+        finally:
+            writer.close()
         if compressor is not None:
             file.write(compressor.flush())
     return rows
@@ -608,44 +624,55 @@ def _package_parts(sheets: int) -> dict[str, str]:
 
 
 def _write_xlsx(
-    conn: psycopg.Connection[Any], spec: ExportSpec, path: Path, rows_per_sheet: int, tick: _Progress
+    conn: psycopg.Connection[Any],
+    query: sql.Composable,
+    spec: ExportSpec,
+    path: Path,
+    rows_per_sheet: int,
+    tick: _Progress,
 ) -> tuple[int, int]:
-    start = _sheet_start(spec)
-    rows = 0
-    sheets = 0
+    rows = sheets = 0
     in_sheet = rows_per_sheet  # forces a first sheet
+    start = _sheet_start(spec)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         entry: IO[bytes] | None = None
 
-        def new_sheet() -> IO[bytes]:
-            nonlocal entry, sheets, in_sheet
+        def write(item: bytes | int) -> None:  # on the writer thread: rows, or the number of a new sheet
+            nonlocal entry
+            if isinstance(item, bytes):
+                assert entry is not None
+                entry.write(item)
+                return
             if entry is not None:
                 entry.write(_SHEET_END)
                 entry.close()
-            sheets += 1
-            entry = archive.open(f"xl/worksheets/sheet{sheets}.xml", "w")
+            entry = archive.open(f"xl/worksheets/sheet{item}.xml", "w")
             entry.write(start)
-            in_sheet = 0
-            return entry
 
-        with contextlib.closing(copy_blocks(conn, xlsx_query(spec))) as blocks:
-            for block in blocks:
-                i = 0
-                while i < len(block):
-                    if in_sheet >= rows_per_sheet or entry is None:
-                        new_sheet()
-                    assert entry is not None
-                    take = min(len(block) - i, rows_per_sheet - in_sheet)
-                    entry.write(_joined(block[i : i + take]) if take < len(block) else _joined(block))
-                    in_sheet += take
-                    i += take
-                rows += len(block)
-                if rows >= tick.next_at:
-                    tick(rows)
-        if entry is None:
-            new_sheet()
+        writer = _Background(write)
+        try:
+            with CopyLines(conn, query) as copy:
+                while True:
+                    room = rows_per_sheet - in_sheet if in_sheet < rows_per_sheet else rows_per_sheet
+                    block, n = copy.read(min(COPY_BLOCK_ROWS, room))
+                    if not n:
+                        break
+                    if in_sheet >= rows_per_sheet:  # a sheet only when a row needs it: none empty at the end
+                        sheets += 1
+                        writer.put(sheets)
+                        in_sheet = 0
+                    writer.put(to_sheet_rows(block))
+                    in_sheet += n
+                    rows += n
+                    if rows >= tick.next_at:
+                        tick(rows)
+            if sheets == 0:  # no rows: one sheet with the header
+                sheets = 1
+                writer.put(sheets)
+            writer.put(_SHEET_END)
+        finally:
+            writer.close()
         assert entry is not None
-        entry.write(_SHEET_END)
         entry.close()
         for name, content in _package_parts(sheets).items():
             archive.writestr(name, content)

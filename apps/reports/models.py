@@ -98,3 +98,43 @@ class ExportJob(TenantOwned):
         if not self.rows_total:
             return None
         return min(99, int(self.rows_done * 100 / self.rows_total))
+
+
+class SessionLine(models.Model):
+    """A session's export row, rendered once (see `apps.reports.lines`): the filter columns, copied from the
+    session, and the encoded `parts` of the line. Written only by `services.session_lines_render`."""
+
+    session = models.OneToOneField(
+        "charging.ChargingSession", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tenant_id = models.BigIntegerField()
+    started_at = models.DateTimeField()
+    status = models.CharField(max_length=10)
+    location_id = models.BigIntegerField(null=True)
+    charge_point_id = models.BigIntegerField()
+    driver_id = models.BigIntegerField(null=True)
+    business_customer_id = models.BigIntegerField(null=True)
+    roaming_partner = models.CharField(max_length=20)
+    parts = ArrayField(models.TextField())
+    rendered_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant_id", "started_at"], name="sessionline_tenant_start")]
+
+    def __str__(self) -> str:
+        return f"export line of session {self.session_id}"
+
+
+class PendingLine(models.Model):
+    """A session whose export line is missing or out of date: queued by database triggers (insert, a change of
+    a final session, a change of an exported column of a location, token, driver ...); exports render these
+    live until `services.session_lines_render` has stored their line."""
+
+    session = models.OneToOneField(
+        "charging.ChargingSession", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tenant_id = models.BigIntegerField(db_index=True)
+    queued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"pending export line of session {self.session_id}"

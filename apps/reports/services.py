@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, Conflict, NotFound
 from apps.customers.models import BusinessCustomer, Driver
-from apps.reports import conf, exporter
+from apps.reports import conf, exporter, lines
 from apps.reports.models import EXPORT_ACTIVE, CsvSeparator, ExportFormat, ExportJob, ExportStatus
 from apps.sessions.models import SessionStatus
 from apps.stations.models import ChargePoint, Location
@@ -288,3 +288,40 @@ def export_jobs_purge(*, now: dt.datetime | None = None) -> int:
             (folder / file_name).unlink(missing_ok=True)
     deleted, _ = ExportJob.objects.filter(pk__in=[pk for pk, _ in expired]).delete()
     return deleted
+
+
+# --------------------------------------------------------------------------- stored export lines
+
+
+def session_lines_layout_install() -> bool:
+    """Make the database's export lines follow this code's layout: when the installed layout version differs
+    (new or changed columns), reinstall the queueing triggers and queue every session again, in one transaction
+    (exports render the queued sessions live meanwhile). Returns whether it had to."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.session_lines.layout'))")
+        cursor.execute(lines.installed_version_sql())
+        row = cursor.fetchone()
+        if row is not None and row[0] == lines.LAYOUT_VERSION:
+            return False
+        cursor.execute(lines.install_sql())
+        cursor.execute(lines.queue_all_sql())
+        queued = cursor.rowcount
+    logger.info("export lines: layout %s installed, %s sessions queued", lines.LAYOUT_VERSION, queued)
+    return True
+
+
+def session_lines_render(*, batch_size: int = 5000, max_seconds: float = 50.0) -> int:
+    """Render queued final sessions into their stored export lines, a batch per transaction, until the queue
+    holds none or `max_seconds` have passed. Safe to run concurrently (batches skip each other's rows).
+    Returns how many lines were written."""
+    written = 0
+    deadline = time.monotonic() + max_seconds
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")  # the CSV text of the times
+            cursor.execute("SET LOCAL jit = off")  # ~100 expressions, compiled for every batch otherwise
+            cursor.execute(lines.render_batch_sql(batch_size))
+            done = cursor.rowcount
+        written += done
+        if done < batch_size or time.monotonic() > deadline:
+            return written

@@ -17,3 +17,11 @@ def run_export(job_id: int) -> None:
 @shared_task(name="reports.purge_exports", ignore_result=True)
 def purge_exports() -> int:
     return services.export_jobs_purge()
+
+
+@shared_task(name="reports.render_lines", ignore_result=True)
+def render_lines() -> int:
+    """Beat: keep the stored export lines current (a new layout first, then the queued sessions)."""
+    with timed_job("export_lines"):
+        services.session_lines_layout_install()
+        return services.session_lines_render()

@@ -158,6 +158,7 @@ CELERY_BEAT_SCHEDULE["charging-enforce-limits"] = {"task": "charging.enforce_lim
 CELERY_BEAT_SCHEDULE["charging-flag-too-long"] = {"task": "charging.flag_too_long", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["energy-recompute-all"] = {"task": "energy.recompute_all", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["reports-render-lines"] = {"task": "reports.render_lines", "schedule": 15.0}
 # the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_reconcile", "schedule": 300.0}

@@ -2,7 +2,8 @@
 a consistent snapshot while sessions are written, and what a role without personal data gets.
 
 These run the real export (its own connection, REPEATABLE READ): the data must be committed, hence
-`transactional_db`."""
+`transactional_db`. Each runs twice: with the sessions' export lines stored (rendered before the export), and
+with them still queued (the export renders them live); both must give the same files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import csv
 import datetime as dt
 import gzip
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openpyxl
@@ -20,7 +21,8 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.reports import services
-from apps.reports.models import ExportJob, ExportStatus
+from apps.reports.lines import FINAL_STATUSES
+from apps.reports.models import ExportJob, ExportStatus, PendingLine
 from apps.sessions import services as charging
 from apps.sessions.models import Cdr, ChargingSession
 from apps.tenants.models import Tenant
@@ -39,7 +41,22 @@ def tenant() -> Tenant:
     return TenantFactory(name="Alpha Charge", slug="alpha", timezone="Europe/Berlin")
 
 
+LINES = "stored"
+
+
+@pytest.fixture(autouse=True, params=["stored", "live"])
+def lines_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Whether `run` renders the queued export lines before it exports (else they are rendered live)."""
+    global LINES  # read by `run`, which the tests call directly
+    LINES = request.param
+    yield request.param
+    LINES = "stored"
+
+
 def run(job: ExportJob, after_snapshot: Callable[[], None] | None = None) -> ExportJob:
+    if LINES == "stored":
+        services.session_lines_render()
+        assert not PendingLine.objects.filter(session__status__in=FINAL_STATUSES).exists()
     done = services.export_job_run(job_id=job.pk, after_snapshot=after_snapshot)
     assert done is not None
     assert done.status == ExportStatus.DONE, done.error
