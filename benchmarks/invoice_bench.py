@@ -11,7 +11,8 @@ customers, one token each and `--lines` completed sessions per customer, then ru
 
 1. issue: per customer `invoice_create_draft` (lines built by `invoice_line_from_session`) + `invoice_issue`
    (number from the locked per-tenant sequence row): the same services the monthly run calls;
-2. render: `invoice_render_pdf` (weasyprint, the branded template, stored under a temporary MEDIA_ROOT).
+2. render: `invoice_render_pdf` (weasyprint, the branded template, stored under a temporary MEDIA_ROOT),
+   printed next to its floor: weasyprint itself on a minimal one-page HTML, in one process of the same run.
 
 Memory stays bounded whatever N: rows are created, issued and rendered in batches of `BATCH` (keyset pages
 of primary keys, worker k takes the rows with pk % workers == k), nothing holds a list of all rows, the
@@ -328,6 +329,24 @@ def child_render(worker: int, workers: int) -> dict[str, Any]:
     }
 
 
+FLOOR_HTML = (
+    "<html><head><style>@page { size: A4; margin: 2cm } body { font-family: DejaVu Sans; font-size: 10pt }"
+    "</style></head><body><h1>Invoice</h1><p>One line of text, no table, no image.</p></body></html>"
+)
+
+
+def child_floor(runs: int) -> dict[str, Any]:
+    """The floor of the render phase: weasyprint itself on a minimal one-page HTML (same fonts), in this process."""
+    _setup_django()
+    from weasyprint import HTML
+
+    HTML(string=FLOOR_HTML).write_pdf()  # fonts and caches warm, as in a worker after its first invoice
+    started = time.perf_counter()
+    for _ in range(runs):
+        HTML(string=FLOOR_HTML).write_pdf()
+    return {"runs": runs, "ms_per_pdf": (time.perf_counter() - started) * 1000 / runs, "peak_mb": _peak_mb()}
+
+
 def child_verify(count: int) -> dict[str, Any]:
     """Numbers BEN-2026-000001 .. N, each once: one aggregate over the table, nothing loaded."""
     _setup_django()
@@ -430,6 +449,13 @@ def main() -> None:
             flush=True,
         )
 
+        floor = collect(spawn(url, media, "floor", "--count", "30"))
+        print(
+            f"floor:  weasyprint on a minimal one-page HTML, one process: {floor['ms_per_pdf']:.0f} ms per PDF "
+            f"(the invoice: {per_pdf * 1000:.0f} ms per PDF per worker, x{per_pdf * 1000 / floor['ms_per_pdf']:.1f})",
+            flush=True,
+        )
+
         total = issue_wall + render_wall
         check = collect(spawn(url, media, "verify", "--count", str(args.count)))
         print(
@@ -453,6 +479,7 @@ def main() -> None:
                     "invoices_issued_per_second": round(n_issued / issue_busy, 2),
                     "pdfs_per_second": round(n_pdf / render_busy, 2),
                     "ms_per_pdf_per_worker": round(per_pdf * 1000),
+                    "floor_ms_per_minimal_pdf": round(floor["ms_per_pdf"]),
                     "end_to_end_seconds": round(total, 2),
                     "invoices_per_second": round(args.count / total, 3),
                     "peak_rss_mb_per_worker": {
@@ -493,13 +520,15 @@ def child_main(argv: list[str]) -> None:
         result = child_issue(args.worker, args.workers)
     elif args.phase == "render":
         result = child_render(args.worker, args.workers)
+    elif args.phase == "floor":
+        result = child_floor(args.count)
     else:
         result = child_verify(args.count)
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in {"migrate", "populate", "issue", "render", "verify"}:
+    if len(sys.argv) > 1 and sys.argv[1] in {"migrate", "populate", "issue", "render", "floor", "verify"}:
         child_main(sys.argv[1:])
     else:
         main()
