@@ -160,6 +160,14 @@ class InvoiceLine(models.Model):
         default="",
         help_text="Eichrecht: how to verify the signed meter data (OCMF reference, meter, transparency software).",
     )
+    credits_line = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credited_by",
+        help_text="On a credit note: the invoice line it reverses.",
+    )
 
     class Meta:
         ordering = ["invoice_id", "position"]

@@ -80,6 +80,27 @@ def test_credit_note_and_void_through_the_api(tenant_a: Tenant, client_for: Call
     assert missing_reason.json()["fields"] == {"reason": ["This field is required."]}
 
 
+def test_partial_credit_note_through_the_api(tenant_a: Tenant, client_for: Callable[..., APIClient]) -> None:
+    client = client_for(tenant_a, Role.FINANCE)
+    invoice = issued_invoice(tenant_a, sessions=2)
+    url = f"/api/v1/invoices/{invoice.pk}/credit-note/"
+
+    note = client.post(url, {"reason": "one wrong session", "positions": [1]}, format="json")
+    again = client.post(url, {"reason": "again", "positions": [1]}, format="json")
+    unknown = client.post(url, {"reason": "typo", "positions": [7]}, format="json")
+    empty = client.post(url, {"reason": "nothing", "positions": []}, format="json")
+
+    assert note.status_code == 201
+    assert Decimal(note.json()["total_excl_vat"]) == -invoice.lines.get(position=1).total_excl_vat
+    assert (again.status_code, again.json()["code"]) == (400, "invalid_positions")
+    assert again.json()["fields"]["positions"] == [f"Line 1 of invoice {invoice.number} is credited already."]
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "invalid_positions")
+    assert empty.status_code == 400
+    assert Invoice.objects.filter(credited_invoice=invoice).count() == 1
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED
+
+
 def test_pdf_and_xlsx_downloads_and_other_tenants_get_404(
     tenant_a: Tenant, tenant_b: Tenant, client_for: Callable[..., APIClient]
 ) -> None:

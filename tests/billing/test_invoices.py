@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from apps.billing import services
+from apps.billing.services import invoices
 from apps.billing.costing import SessionPrice
 from apps.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceNumberSequence, InvoiceStatus
 from apps.core.errors import ApplicationError, Conflict
@@ -195,6 +196,53 @@ def test_credit_note_negates_the_original_and_gets_the_next_number(tenant_a: Ten
     assert list(original.events.values_list("action", flat=True)) == ["created", "issued", "credited"]
     with pytest.raises(Conflict):
         services.invoice_credit_note_create(invoice=original, reason="again")
+
+
+def test_partial_credit_notes_reverse_chosen_lines_until_the_invoice_is_credited(tenant_a: Tenant) -> None:
+    # given an issued invoice with three sessions of 10.00 net each
+    original = issued_invoice(tenant_a, sessions=3)
+    lines = list(original.lines.order_by("position"))
+
+    # when its second line is credited
+    first = services.invoice_credit_note_create(invoice=original, reason="session 2 was a test", positions=[2])
+
+    # then the note reverses that line only, and the invoice stays issued, with the lines it still bills
+    original.refresh_from_db()
+    assert [(x.position, x.session_id, x.total_excl_vat) for x in first.lines.all()] == [
+        (1, lines[1].session_id, Decimal("-10.00"))
+    ]
+    assert first.lines.get().credits_line_id == lines[1].pk
+    assert (first.total_excl_vat, first.total_incl_vat) == (Decimal("-10.00"), Decimal("-11.90"))
+    assert first.notes == f"Credit note for invoice {original.number}, lines 2: session 2 was a test"
+    assert original.status == InvoiceStatus.ISSUED
+    assert invoices._billed_session_ids(tenant_a.pk, [x.session_id for x in lines]) == {
+        lines[0].session_id,
+        lines[2].session_id,
+    }
+    event = original.events.order_by("-pk").first()
+    assert event is not None
+    assert (event.action, event.detail["positions"]) == ("partially_credited", [2])
+
+    # when a line is credited again, or a position does not exist: refused, nothing changed
+    notes_before = Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE).count()
+    for positions, message in (([2], "Line 2 of invoice"), ([1, 9], "has no line 9")):
+        with pytest.raises(ApplicationError) as refused:
+            services.invoice_credit_note_create(invoice=original, reason="again", positions=positions)
+        assert refused.value.code == "invalid_positions"
+        assert message in refused.value.message
+    assert Invoice.objects.filter(kind=InvoiceKind.CREDIT_NOTE).count() == notes_before
+    original.refresh_from_db()
+    assert original.status == InvoiceStatus.ISSUED
+
+    # when the rest is credited without naming lines: the other two, and the invoice is credited
+    rest = services.invoice_credit_note_create(invoice=original, reason="contract cancelled")
+    original.refresh_from_db()
+    assert [x.credits_line_id for x in rest.lines.all()] == [lines[0].pk, lines[2].pk]
+    assert first.total_incl_vat + rest.total_incl_vat == -original.total_incl_vat
+    assert original.status == InvoiceStatus.CREDITED
+    assert rest.number.endswith("-000003")
+    with pytest.raises(Conflict):
+        services.invoice_credit_note_create(invoice=original, reason="once more")
 
 
 def test_void_keeps_the_number_and_refuses_paid_invoices(tenant_a: Tenant) -> None:

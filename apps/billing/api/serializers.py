@@ -121,6 +121,16 @@ class ReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500)
 
 
+class CreditNoteSerializer(ReasonSerializer):
+    positions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        max_length=10_000,
+        help_text="Line positions to credit; without: every line not credited yet.",
+    )
+
+
 class EmptySerializer(StrictSerializer):
     """No input."""
 

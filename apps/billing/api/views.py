@@ -28,6 +28,7 @@ from apps.billing.api.serializers import (
     PayoutComputeSerializer,
     PayoutSerializer,
     PayoutStatusSerializer,
+    CreditNoteSerializer,
     ReasonSerializer,
     StatementReportSerializer,
 )
@@ -166,15 +167,18 @@ class InvoiceViewSet(_FinanceViewSet):
         return Response(InvoiceSerializer(invoice).data)
 
     @extend_schema(
-        request=ReasonSerializer,
+        request=CreditNoteSerializer,
         responses={201: InvoiceSerializer, **ERRORS},
-        description="Issue a full credit note for this invoice; the invoice becomes `credited`.",
+        description="Issue a credit note for the lines at `positions`, or for every line not credited yet; the "
+        "invoice becomes `credited` once all its lines are. 400 for unknown or already credited positions.",
     )
     @action(detail=True, methods=["post"], url_path="credit-note")
     def credit_note(self, request: Request, pk: str | None = None) -> Response:
         invoice = self.get_object()
-        data = self._input(ReasonSerializer, request)
-        note = services.invoice_credit_note_create(invoice=invoice, reason=data["reason"], actor=_actor(request))
+        data = self._input(CreditNoteSerializer, request)
+        note = services.invoice_credit_note_create(
+            invoice=invoice, reason=data["reason"], positions=data.get("positions"), actor=_actor(request)
+        )
         return Response(InvoiceSerializer(note).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

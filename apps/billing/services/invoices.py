@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import zoneinfo
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -238,9 +239,25 @@ def invoice_void(*, invoice: Invoice, reason: str, actor: User | None = None) ->
     return invoice
 
 
+def _credited_line_ids(invoice: Invoice) -> set[int]:
+    """Lines of `invoice` reversed by a credit note that stands (not void)."""
+    return set(
+        InvoiceLine.objects.filter(credits_line__invoice=invoice)
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .values_list("credits_line_id", flat=True)
+    )
+
+
 @transaction.atomic
-def invoice_credit_note_create(*, invoice: Invoice, reason: str, actor: User | None = None) -> Invoice:
-    """A full credit note for an issued invoice, issued at once; the original becomes `credited`."""
+def invoice_credit_note_create(
+    *, invoice: Invoice, reason: str, positions: Sequence[int] | None = None, actor: User | None = None
+) -> Invoice:
+    """A credit note reversing lines of an issued invoice, issued at once: the lines at `positions`, or every line
+    not credited yet. The original becomes `credited` once all its lines are; a partial credit note leaves its
+    status as it was and records which lines it reversed.
+
+    Refused, with nothing changed: a draft, void, credit note or fully credited invoice (409); positions the
+    invoice does not have or that are credited already (400)."""
     original = _lock(invoice)
     if original.kind == InvoiceKind.CREDIT_NOTE or original.status in (
         InvoiceStatus.DRAFT,
@@ -248,6 +265,27 @@ def invoice_credit_note_create(*, invoice: Invoice, reason: str, actor: User | N
         InvoiceStatus.CREDITED,
     ):
         raise Conflict(f"Invoice {original} ({original.status}) cannot be credited.", code="invoice_not_creditable")
+    originals = list(original.lines.all())
+    credited = _credited_line_ids(original)
+    if positions is None:
+        chosen = [line for line in originals if line.pk not in credited]
+    else:
+        by_position = {line.position: line for line in originals}
+        wanted = sorted(set(positions))
+        unknown = [p for p in wanted if p not in by_position]
+        again = [p for p in wanted if p in by_position and by_position[p].pk in credited]
+        problems = [f"Invoice {original} has no line {p}." for p in unknown]
+        problems += [f"Line {p} of invoice {original} is credited already." for p in again]
+        if problems or not wanted:
+            raise ApplicationError(
+                problems[0] if problems else "Give at least one line position.",
+                code="invalid_positions",
+                fields={"positions": problems or ["Give at least one line position."]},
+            )
+        chosen = [by_position[p] for p in wanted]
+    if not chosen:
+        raise Conflict(f"Every line of invoice {original} is credited already.", code="invoice_not_creditable")
+    full = len(credited) + len(chosen) == len(originals)
     note = Invoice.objects.create(
         tenant=original.tenant,
         kind=InvoiceKind.CREDIT_NOTE,
@@ -261,12 +299,20 @@ def invoice_credit_note_create(*, invoice: Invoice, reason: str, actor: User | N
         period_end=original.period_end,
         credited_invoice=original,
         currency=original.currency,
-        notes=f"Credit note for invoice {original.number}: {reason}",
+        notes=(
+            f"Credit note for invoice {original.number}: {reason}"
+            if positions is None
+            else f"Credit note for invoice {original.number}, lines {', '.join(str(x.position) for x in chosen)}: "
+            f"{reason}"
+        ),
     )
     lines = []
-    for line in original.lines.all():
+    for number, source in enumerate(chosen, 1):
+        line = copy.copy(source)  # the original line, negated
         line.pk = None
         line.invoice = note
+        line.position = number
+        line.credits_line = source
         line.total_excl_vat = -line.total_excl_vat
         line.total_vat = -line.total_vat
         line.total_incl_vat = -line.total_incl_vat
@@ -278,16 +324,18 @@ def invoice_credit_note_create(*, invoice: Invoice, reason: str, actor: User | N
     InvoiceLine.objects.bulk_create(lines)
     _set_totals(note, lines)
     note.save(update_fields=["total_excl_vat", "total_vat", "total_incl_vat", "vat_breakdown"])
+    detail = {"reason": reason, "credit_note_id": note.pk, "positions": [x.position for x in chosen]}
     invoice_event_record(invoice=note, action="created", from_status="", actor=actor, detail={"reason": reason})
     before = original.status
-    original.status = InvoiceStatus.CREDITED
-    original.save(update_fields=["status", "updated_at"])
+    if full:
+        original.status = InvoiceStatus.CREDITED
+        original.save(update_fields=["status", "updated_at"])
     invoice_event_record(
         invoice=original,
-        action="credited",
+        action="credited" if full else "partially_credited",
         from_status=before,
         actor=actor,
-        detail={"reason": reason, "credit_note_id": note.pk},
+        detail=detail,
     )
     return invoice_issue(invoice=note, actor=actor)
 
@@ -393,12 +441,14 @@ def invoice_deliver_email(*, invoice: Invoice, actor: User | None = None) -> Inv
 
 def _billed_session_ids(tenant_id: int, session_ids: Sequence[int]) -> set[int]:
     """Sessions already on a live (not void, not credited) invoice or receipt."""
+    reversed_line = InvoiceLine.objects.filter(credits_line=OuterRef("pk")).exclude(invoice__status=InvoiceStatus.VOID)
     return {
         pk
         for pk in InvoiceLine.objects.filter(
             invoice__tenant_id=tenant_id, session_id__in=session_ids, invoice__kind__in=["invoice", "receipt"]
         )
         .exclude(invoice__status__in=[InvoiceStatus.VOID, InvoiceStatus.CREDITED])
+        .exclude(Exists(reversed_line))  # credited by a partial credit note
         .values_list("session_id", flat=True)
         if pk is not None
     }
