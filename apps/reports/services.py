@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,21 @@ def session_lines_layout_install() -> bool:
         queued = cursor.rowcount
     logger.info("export lines: layout %s installed, %s sessions queued", lines.LAYOUT_VERSION, queued)
     return True
+
+
+@contextlib.contextmanager
+def session_lines_single_renderer() -> Iterator[bool]:
+    """Whether this process may render export lines now (a PostgreSQL advisory lock, released at the end)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext('reports.session_lines.render'))")
+        row = cursor.fetchone()
+    alone = bool(row and row[0])
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext('reports.session_lines.render'))")
 
 
 def session_lines_render(*, batch_size: int = 5000, max_seconds: float = 50.0) -> int:

@@ -21,7 +21,10 @@ def purge_exports() -> int:
 
 @shared_task(name="reports.render_lines", ignore_result=True)
 def render_lines() -> int:
-    """Beat: keep the stored export lines current (a new layout first, then the queued sessions)."""
-    with timed_job("export_lines"):
+    """Beat: keep the stored export lines current (a new layout first, then the queued sessions). One run at a
+    time: a large backlog (a new layout queues every session) does not fill the worker pool with renderers."""
+    with timed_job("export_lines"), services.session_lines_single_renderer() as alone:
+        if not alone:
+            return 0
         services.session_lines_layout_install()
         return services.session_lines_render()

@@ -322,3 +322,20 @@ def test_copy_lines_reads_blocks_and_a_stream_closed_early_leaves_the_connection
         with CopyLines(conn, psycopg.sql.SQL(query.format(1_000_000))) as copy:  # type: ignore[arg-type]
             assert copy.read(2) == (b"1\x162\x16", 2)  # then closed with ~a million lines unread
         assert conn.execute("SELECT 42").fetchone() == (42,)
+
+
+def test_the_beat_task_renders_the_queue_and_only_one_runs_at_a_time(tenant: Tenant) -> None:
+    from apps.reports import tasks
+
+    sessions = make_sessions(tenant, 4)
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    with psycopg.connect(**params, autocommit=True) as other:  # another worker is rendering
+        other.execute("SELECT pg_advisory_lock(hashtext('reports.session_lines.render'))")
+        assert tasks.render_lines.run() == 0
+        assert queued() == {s.pk for s in sessions}
+        other.execute("SELECT pg_advisory_unlock(hashtext('reports.session_lines.render'))")  # it is done
+    assert tasks.render_lines.run() == 4
+    assert queued() == set()
+    assert stored() == {s.pk for s in sessions}
