@@ -9,9 +9,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from apps.billing import services
-from apps.billing.services import invoices
 from apps.billing.costing import SessionPrice
 from apps.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceNumberSequence, InvoiceStatus
+from apps.billing.services import invoices
 from apps.core.errors import ApplicationError, Conflict
 from apps.sessions.models import ChargingSession
 from apps.tenants.models import Tenant

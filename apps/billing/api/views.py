@@ -18,6 +18,7 @@ from apps.billing.api.serializers import (
     AmountSerializer,
     BankStatementSerializer,
     BankTransferSerializer,
+    CreditNoteSerializer,
     EmptySerializer,
     InvoiceDetailSerializer,
     InvoiceDraftSerializer,
@@ -28,7 +29,6 @@ from apps.billing.api.serializers import (
     PayoutComputeSerializer,
     PayoutSerializer,
     PayoutStatusSerializer,
-    CreditNoteSerializer,
     ReasonSerializer,
     StatementReportSerializer,
 )
