@@ -396,14 +396,13 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
 
     tenant = Tenant.objects.get(slug=MAIN_TENANT_SLUG)
     spec = exporter.ExportSpec(tenant_id=tenant.pk, timezone=tenant.timezone, personal_data=True)
-    exprs = []
-    for column in spec.columns:
-        value = exporter._value(spec, column)
-        if column.type is ColumnType.DATETIME:
-            value = f"date_trunc('second', {value})::timestamp"  # local: the snapshot's TimeZone is the tenant's
-        elif column.type in (ColumnType.MONEY, ColumnType.KWH, ColumnType.KW):
-            value = exporter._number(column.type, value)
-        exprs.append(value)
+    typed = {  # the values as the export shows them (personal data allowed: nothing masked)
+        ColumnType.DATETIME: "date_trunc('second', ({}))::timestamp",  # local: the snapshot's TimeZone is the tenant's
+        ColumnType.MONEY: "round(({}), 2)",
+        ColumnType.KWH: "(({}) * 0.001)",
+        ColumnType.KW: "round(({}) * 0.001, 1)",
+    }
+    exprs = [typed.get(column.type, "({})").format(column.sql) for column in spec.columns]
     joins = " ".join(
         f"LEFT JOIN {DIMENSIONS[dim].table} {dim} ON {dim}.id = s.{DIMENSIONS[dim].session_key}"
         for dim in dict.fromkeys(c.dim for c in spec.columns if c.dim is not None)
@@ -412,7 +411,7 @@ def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
         sql.SQL(", ".join(exprs)),
         sql.Identifier(SESSIONS_TABLE),
         sql.SQL(joins),
-        exporter._where(spec),
+        exporter._where(spec, "s"),
         sql.Literal(limit),
     )
     path = Path(export_dir) / "openpyxl.xlsx"
