@@ -24,7 +24,6 @@ import os
 import random
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import websockets
+from servers import free_port, wait_port  # benchmarks/servers.py (the script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-charger-password-0001"
@@ -51,24 +51,6 @@ class Stats:
         self.errors += 1
         if len(self.error_samples) < 5:
             self.error_samples.append(text)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
 def rss_mb(pid: int | None) -> float | None:

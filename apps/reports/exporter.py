@@ -337,17 +337,17 @@ class CopyLines:
         self._get = pgconn.get_copy_data
         self._streaming, self._done, self._first = True, False, True
 
-    def read(self, max_rows: int = COPY_BLOCK_ROWS) -> tuple[bytes, int]:
-        """Up to `max_rows` whole lines and how many; (b"", 0) at the end."""
+    def read(self, max_rows: int = COPY_BLOCK_ROWS) -> tuple[bytearray, int]:
+        """Up to `max_rows` whole lines and how many; (empty, 0) at the end."""
         if not self._streaming:
-            return b"", 0
+            return bytearray(), 0
         get, block, n = self._get, bytearray(), 0
         if self._first:  # the header (19 bytes) comes in one message with the first row
             self._first = False
             nbytes, data = get(0)
             if nbytes < 0:
                 self._streaming, self._done = False, True
-                return b"", 0
+                return bytearray(), 0
             if bytes(data[:11]) != _BINARY_SIGNATURE:
                 raise psycopg.DataError("COPY did not start with the binary format's header")
             if nbytes > _BINARY_HEADER + 2:
@@ -363,7 +363,7 @@ class CopyLines:
                 continue
             block += data[6:]
             n += 1
-        return bytes(block), n
+        return block, n
 
     def close(self) -> None:
         if self._streaming:
@@ -412,7 +412,7 @@ def csv_table(separator: str) -> bytes:
     )
 
 
-def to_csv(data: bytes, table: bytes) -> bytes:
+def to_csv(data: bytes | bytearray, table: bytes) -> bytes | bytearray:
     """Encoded lines -> CSV lines: quotes inside values doubled, then one translate (cell markers deleted)."""
     if b'"' in data:
         data = data.replace(b'"', b'""')
@@ -447,7 +447,7 @@ _XLSX_CELLS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-def to_sheet_rows(data: bytes) -> bytes:
+def to_sheet_rows(data: bytes | bytearray) -> bytes:
     """Encoded lines -> `<row>...</row>` elements: & < > escaped, one translate (decimal point; separators,
     quote and apostrophe markers deleted), a replace per cell marker."""
     if b"&" in data:
@@ -513,7 +513,7 @@ def _write_csv(
     with open(path, "wb") as file:
         compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None  # level 1; wbits 31: gzip
 
-        def write(data: bytes) -> None:
+        def write(data: bytes | bytearray) -> None:
             file.write(data if compressor is None else compressor.compress(data))
 
         write(BOM + csv_header(spec, separator))
