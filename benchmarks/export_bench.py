@@ -9,9 +9,11 @@ It creates its own database `evp_bench_export` on the server of DATABASE_URL (dr
 points, EVSEs, drivers, business customers and tokens), renders their export lines as beat does when sessions
 complete (`session_lines_render`, timed: the write side, once per session), and runs each export in a child
 process through the same service the Celery task calls (`export_job_run`, so progress updates are included),
-reading each child's own peak RSS. "COPY floor" drains the CSV export's own `COPY (...) TO STDOUT` straight from
-libpq as the export does, converting and writing nothing; "COPY, rendered live" is the same with every column
-rendered at export time (no stored lines: what an export costs without them, first size only); "openpyxl"
+reading each child's own peak RSS. "COPY floor" is the issue's floor with the standard tool: `psql` runs
+`\\copy (the CSV export's SELECT) TO 'file' (FORMAT csv)` into a file on the same disk (the "% floor" column is
+against it); "COPY drained" reads the export's own binary COPY straight from libpq as the export does, converting
+and writing nothing (a stricter bound: no file); "COPY, rendered live" is the same with every column rendered at
+export time (no stored lines: what an export costs without them, first size only); "openpyxl"
 streams the same columns through a server-side cursor into openpyxl's write_only workbook (only on the first
 --openpyxl-rows rows: it is ~20x slower).
 """
@@ -384,6 +386,41 @@ def child_floor(stored: bool) -> dict[str, Any]:
     return {"rows": rows, "wall": wall, "rss_mb": _peak_rss_mb(), "file_mb": 0.0}
 
 
+def child_floor_psql(export_dir: str) -> dict[str, Any]:
+    """The issue's floor, with the standard tool: `psql`'s \\copy of the CSV export's SELECT in FORMAT csv into a
+    file on the same disk (PostgreSQL formats, psql's C loop writes; the same session settings as the export)."""
+    _setup_django()
+    import psycopg
+
+    from apps.reports import exporter
+    from apps.tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=MAIN_TENANT_SLUG)
+    spec = exporter.ExportSpec(tenant_id=tenant.pk, timezone=tenant.timezone, personal_data=True)
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        select = exporter.select_query(spec).as_string(conn).replace("\n", " ")
+    path = Path(export_dir) / "floor.csv"
+    settings_sql = [
+        "SET jit = off",
+        "SET parallel_setup_cost = 100",
+        "SET parallel_tuple_cost = 0.001",
+        f"SET TimeZone = '{tenant.timezone}'",
+        "SET DateStyle = 'ISO, YMD'",
+    ]
+    command = ["psql", os.environ["DATABASE_URL"], "-X", "-v", "ON_ERROR_STOP=1"]
+    for statement in settings_sql:
+        command += ["-c", statement]
+    command += ["-c", f"\\copy ({select}) TO '{path}' (FORMAT csv)"]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.monotonic() - started
+    rows = int(done.stdout.strip().splitlines()[-1].split()[-1])  # "COPY 10000000"
+    size = path.stat().st_size / 2**20
+    path.unlink()
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"rows": rows, "wall": wall, "rss_mb": rss, "file_mb": size}
+
+
 def child_openpyxl(limit: int, export_dir: str) -> dict[str, Any]:
     """openpyxl write_only, fed by a server-side cursor with the same columns as typed values."""
     _setup_django()
@@ -459,6 +496,7 @@ def main() -> None:
             "export": lambda: child_export(rest[0], rest[1]),
             "floor": lambda: child_floor(stored=True),
             "floor-live": lambda: child_floor(stored=False),
+            "floor-psql": lambda: child_floor_psql(rest[0]),
             "lines": lambda: child_render_lines(),
             "openpyxl": lambda: child_openpyxl(int(rest[0]), rest[1]),
         }
@@ -504,7 +542,7 @@ def main() -> None:
                     flush=True,
                 )
             print(f"load average before {size:,}: {Path('/proc/loadavg').read_text().strip()}", flush=True)
-            runs = [("COPY floor", ("floor",))]
+            runs = [("COPY floor", ("floor-psql", export_dir)), ("COPY drained", ("floor",))]
             if args.live_floor and size == sizes[0]:
                 runs.append(("COPY, rendered live", ("floor-live",)))
             runs += [(fmt, ("export", fmt, export_dir)) for fmt in args.formats]
@@ -524,18 +562,21 @@ def main() -> None:
     print()
     print(
         f"{'sessions':>11} {'format':<20} {'rows':>11} {'wall s':>8} {'rows/s':>10} {'% floor':>8} "
-        f"{'peak RSS MB':>12} {'file MB':>9}"
+        f"{'% drained':>10} {'peak RSS MB':>12} {'file MB':>9}"
     )
     for size in sizes:
-        floor = next(r for s, label, r in results if s == size and label == "COPY floor")
-        floor_rate = floor["rows"] / floor["wall"]
+        floor, drained = (
+            next(r for s, label, r in results if s == size and label == name) for name in ("COPY floor", "COPY drained")
+        )
+        floor_rate, drained_rate = (x["rows"] / x["wall"] for x in (floor, drained))
         for s, label, r in results:
             if s != size or label == "lines rendered":
                 continue
             rate = r["rows"] / r["wall"]
             print(
                 f"{size:>11,} {label:<20} {r['rows']:>11,} {r['wall']:>8.1f} {rate:>10,.0f} "
-                f"{rate / floor_rate * 100:>7.0f}% {r['rss_mb']:>12.0f} {r['file_mb']:>9.0f}"
+                f"{rate / floor_rate * 100:>7.0f}% {rate / drained_rate * 100:>9.0f}% {r['rss_mb']:>12.0f} "
+                f"{r['file_mb']:>9.0f}"
             )
 
 
