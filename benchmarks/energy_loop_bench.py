@@ -290,7 +290,9 @@ async def run_site(ws_url: str, http: str, site: Site, rounds: int, quiet: float
         rows = []
         for r in range(rounds):
             target = (10, 14, 8, 12, 9)[r % 5]
-            power = int(n * 3 * V * (target + 0.5))  # equal share: every car gets `target` A after rounding down
+            # equal share: every car gets `target` A, and the half amp left per car goes to half of them as one
+            # amp more (nothing allocatable is left unused), so a charger gets `target` or `target` + 1
+            power = int(n * 3 * V * (target + 0.5))
             before = {i: len(fleet.received[i]) for i in site.identities}
             since = datetime.now(UTC)
             t0 = time.time()
@@ -301,9 +303,17 @@ async def run_site(ws_url: str, http: str, site: Site, rounds: int, quiet: float
 
             def arrived(i: str, t: float = target, b: dict[str, int] = before) -> float | None:
                 for rec in fleet.received[i][b[i] :]:
-                    if rec.purpose == "TxProfile" and rec.limit == t:
+                    if rec.purpose == "TxProfile" and rec.limit in (t, t + 1):
                         return rec.at
                 return None
+
+            def limits(b: dict[str, int] = before) -> list[float]:
+                return [
+                    rec.limit
+                    for i in site.identities
+                    for rec in fleet.received[i][b[i] :]
+                    if rec.purpose == "TxProfile"
+                ]
 
             await wait_until(lambda: all(arrived(i) is not None for i in site.identities), 60)
             times = [((arrived(i) or float("nan")) - t0) * 1000 for i in site.identities]
@@ -324,6 +334,7 @@ async def run_site(ws_url: str, http: str, site: Site, rounds: int, quiet: float
                     "recompute_row_ms": round(row_ms, 1),
                     "recompute_took_ms": round(float(took), 1),
                     "missing": missing,
+                    "limits": sorted(set(limits())),
                     "recomputes": len(recomputes),
                 }
             )
@@ -428,7 +439,8 @@ def main() -> None:
                     f"  round {row['round']}: -> {row['target_a']} A  "
                     f"POST {row['post_status']} in {row['post_ms']} ms; "
                     f"chargers p50 {row['p50_ms']} ms, last {row['max_ms']} ms; recompute started at "
-                    f"{row['recompute_row_ms']} ms (optimizer {row['recompute_took_ms']} ms); missing {row['missing']}"
+                    f"{row['recompute_row_ms']} ms (optimizer {row['recompute_took_ms']} ms); "
+                    f"limits sent {row['limits']}; missing {row['missing']}"
                 )
             if res["errors"]:
                 print(f"  charger errors: {res['errors'][:3]}")
