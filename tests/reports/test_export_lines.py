@@ -339,3 +339,11 @@ def test_the_beat_task_renders_the_queue_and_only_one_runs_at_a_time(tenant: Ten
     assert tasks.render_lines.run() == 4
     assert queued() == set()
     assert stored() == {s.pk for s in sessions}
+
+
+def test_the_markers_are_distinct_control_characters_that_text_values_never_keep() -> None:
+    cleaned = re.compile(lines._CONTROL)  # what rendering removes from every text value
+
+    assert len(set(lines.MARKERS)) == len(lines.MARKERS)
+    assert not set(lines.MARKERS) & {"\x01", "\x02", "\t", "\n", "\r"}  # COPY's quote/delimiter; allowed text
+    assert all(cleaned.fullmatch(marker) for marker in lines.MARKERS)
