@@ -10,6 +10,7 @@ import pytest
 
 from apps.billing import costing, tasks
 from apps.billing.models import Invoice, InvoiceKind, Payment, PaymentStatus
+from apps.sessions.models import SessionStatus
 from apps.tenants.models import Tenant
 from tests.billing.factories import ChargingSessionFactory, price
 from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
@@ -54,6 +55,21 @@ def test_receipt_task_issues_and_queues_the_mail(
     assert receipt.total_incl_vat == Decimal("11.90")
     assert len(callbacks) == 2  # PDF rendering + one e-mail delivery; the re-run queues nothing
     assert list(receipt.events.values_list("action", flat=True)) == ["created", "issued", "send_queued"]
+
+
+@pytest.mark.parametrize("status", [SessionStatus.INVALID, SessionStatus.FAILED])
+def test_a_session_that_did_not_complete_gets_no_receipt_and_the_task_ends_quietly(
+    tenant_a: Tenant, priced: None, status: str
+) -> None:
+    # given an ad hoc driver's session that ended without charging (e.g. refused at StartTransaction)
+    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, status=status)
+
+    # when its end event's receipt job runs
+    tasks.session_receipt(session.pk)
+
+    # then nothing was billed (it raised DoesNotExist before)
+    assert not Invoice.objects.exists()
 
 
 def test_reconcile_task_leaves_unknown_captures_alone_without_a_claim(tenant_a: Tenant) -> None:

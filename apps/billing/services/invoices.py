@@ -635,14 +635,17 @@ def session_receipt_issue(*, session: ChargingSession, pricer: Pricer | None = N
     """The receipt of an ad hoc session (a driver without a business customer, or an anonymous card payer).
 
     Idempotent: a second call returns the existing receipt. Sessions of business customers get none (they
-    are on the monthly invoice).
+    are on the monthly invoice), nor do sessions that did not complete (failed, invalid: nothing to bill).
     """
     existing = Invoice.objects.filter(
         tenant_id=session.tenant_id, kind=InvoiceKind.RECEIPT, receipt_session_id=session.pk
     ).first()
     if existing is not None:
         return existing
-    session = _sessions(session.tenant).get(pk=session.pk)
+    completed = _sessions(session.tenant).filter(pk=session.pk).first()
+    if completed is None:
+        return None
+    session = completed
     token = _token_owners(session.tenant, {session.id_tag}).get(session.id_tag.lower())
     if _business_customer_id(token) is not None:
         return None
