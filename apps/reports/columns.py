@@ -1,16 +1,15 @@
 """The session export's columns: ONE declarative list.
 
-Each column names an SQL expression and a type; the exporter renders it per format (CSV text, XLSX cell XML)
-and leaves out or masks what the caller's role may not see. A new column is one line here (plus an entry in
-`DIMENSIONS` when it reads a new table).
+Each column names an SQL expression and a type; `lines` renders it into each session's stored export line
+(CSV and XLSX from one encoding) and leaves out or masks what the caller's role may not see. A new column is
+one line here (plus an entry in `DIMENSIONS` when it reads a new table); the stored lines' layout version
+changes with it, and beat re-renders every session.
 
 A column reads either the session row (`s`, `dim=None`) or one dimension row the session links to by a
 foreign key: `tn` tenant, `cp` charge point, `loc` location, `ev` EVSE, `plug` connector, `tok` token, `drv`
-driver, `bc` business customer, `car` vehicle, `tr` tariff. A dimension column's expression is evaluated once
-per dimension row (thousands), not once per session (millions): the exporter renders each run of
-consecutive columns of one dimension into ONE ready-made text fragment in a small grouped subquery and the
-session row only looks it up with a hash join (see `exporter`). The CDR's id is stored on the session, so the
-10M-row CDR table is not joined at all.
+driver, `bc` business customer, `car` vehicle, `tr` tariff. The dimension columns a cell reads (`loc.name`)
+are watched by triggers that queue the dimension's sessions again when they change. The CDR's id is stored on
+the session, so the 10M-row CDR table is not joined at all.
 """
 
 from __future__ import annotations
@@ -60,24 +59,19 @@ SESSIONS_TABLE = _table(ChargingSession)
 class Dimension:
     table: str
     session_key: str  # the session's foreign key column
-    tenant_filter: str  # SQL over the dimension's alias restricting it to the tenant ({tenant} is replaced)
 
 
 DIMENSIONS: dict[str, Dimension] = {
-    "tn": Dimension(_table(Tenant), "tenant_id", "tn.id = {tenant}"),
-    "cp": Dimension(_table(ChargePoint), "charge_point_id", "cp.tenant_id = {tenant}"),
-    "loc": Dimension(_table(Location), "location_id", "loc.tenant_id = {tenant}"),
-    "ev": Dimension(_table(Evse), "evse_id", "ev.tenant_id = {tenant}"),
-    "plug": Dimension(
-        _table(Connector),
-        "evse_connector_id",
-        f"plug.evse_id IN (SELECT id FROM {_table(Evse)} WHERE tenant_id = {{tenant}})",  # noqa: S608
-    ),
-    "tok": Dimension(_table(Token), "token_id", "tok.tenant_id = {tenant}"),
-    "drv": Dimension(_table(Driver), "driver_id", "drv.tenant_id = {tenant}"),
-    "bc": Dimension(_table(BusinessCustomer), "business_customer_id", "bc.tenant_id = {tenant}"),
-    "car": Dimension(_table(Vehicle), "vehicle_id", "car.tenant_id = {tenant}"),
-    "tr": Dimension(_table(Tariff), "tariff_id", "tr.tenant_id = {tenant}"),
+    "tn": Dimension(_table(Tenant), "tenant_id"),
+    "cp": Dimension(_table(ChargePoint), "charge_point_id"),
+    "loc": Dimension(_table(Location), "location_id"),
+    "ev": Dimension(_table(Evse), "evse_id"),
+    "plug": Dimension(_table(Connector), "evse_connector_id"),
+    "tok": Dimension(_table(Token), "token_id"),
+    "drv": Dimension(_table(Driver), "driver_id"),
+    "bc": Dimension(_table(BusinessCustomer), "business_customer_id"),
+    "car": Dimension(_table(Vehicle), "vehicle_id"),
+    "tr": Dimension(_table(Tariff), "tariff_id"),
 }
 
 T = ColumnType

@@ -269,14 +269,14 @@ def line_sql(parts: str | None, *, personal_data: bool, xlsx: bool, tenant_id: i
 
 def _watched(dim: str) -> list[str]:
     """The columns of a dimension that stored cells read (found in the columns' SQL: `loc.name` -> name)."""
+    if dim == "tn":  # the tenant's name is rendered per export; its time zone is in every stored time
+        return ["timezone"]
     pattern = re.compile(rf"\b{re.escape(dim)}\.(\w+)")
     found: dict[str, None] = {}
     for column in COLUMNS:
         if column.dim == dim:
             for name in pattern.findall(column.sql):
                 found[name] = None
-    if dim == "tn":  # the tenant's name is rendered per export; its time zone is in every stored time
-        return ["timezone"]
     return list(found)
 
 
@@ -318,10 +318,10 @@ END $$ LANGUAGE plpgsql""",  # noqa: S608
         f"WHEN (NEW.status IN ({_FINAL}) AND OLD.* IS DISTINCT FROM NEW.*) "
         "EXECUTE FUNCTION reports_line_queue_session()",
     ]
-    for dim in DIMENSIONS:
-        d = DIMENSIONS[dim]
+    stored = set(_dims())
+    for dim, d in DIMENSIONS.items():
         statements.append(f"DROP TRIGGER IF EXISTS reports_line_{dim} ON {d.table}")
-        watched = _watched(dim) if dim in _dims_set() else []
+        watched = _watched(dim) if dim in stored else []
         if not watched:
             continue
         changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in watched)
@@ -330,10 +330,6 @@ END $$ LANGUAGE plpgsql""",  # noqa: S608
             f"WHEN ({changed}) EXECUTE FUNCTION reports_line_queue_sessions_of('{d.session_key}')"
         )
     return ";\n".join(statements)
-
-
-def _dims_set() -> set[str]:
-    return set(_dims())
 
 
 def installed_version_sql() -> str:

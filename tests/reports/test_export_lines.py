@@ -222,18 +222,16 @@ def test_a_change_committed_while_a_batch_renders_is_never_lost(tenant: Tenant, 
     # given a completed session, queued
     evse = EvseFactory(charge_point__tenant=tenant, charge_point__location__tenant=tenant)
     (session,) = make_sessions(tenant, 1, evse=evse)
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
 
     # when a batch renders it (not committed yet) while another writer renames its location
-    with psycopg.connect(**params) as renderer:
+    with services.export_connection() as renderer:
         renderer.execute("SET DateStyle = 'ISO, YMD'")
         rendered = renderer.execute(lines.render_batch_sql(100)).fetchall()
         assert [r[0] for r in rendered] == [session.pk]
 
         def rename() -> None:
-            with psycopg.connect(**params, autocommit=True) as writer:
+            with services.export_connection() as writer:
+                writer.autocommit = True
                 writer.execute(
                     "UPDATE stations_location SET name = 'New name' WHERE id = %s", [evse.charge_point.location_id]
                 )
@@ -310,11 +308,9 @@ def test_an_export_without_sessions_holds_the_header_only(tenant: Tenant, export
 def test_copy_lines_reads_blocks_and_a_stream_closed_early_leaves_the_connection_usable() -> None:
     from apps.reports.exporter import CopyLines
 
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
     query = "COPY (SELECT i::text || chr(22) FROM generate_series(1, {}) i) TO STDOUT (FORMAT binary)"
-    with psycopg.connect(**params, autocommit=True) as conn:
+    with services.export_connection() as conn:
+        conn.autocommit = True
         with CopyLines(conn, psycopg.sql.SQL(query.format(5))) as copy:  # type: ignore[arg-type]
             assert copy.read(3) == (b"1\x162\x163\x16", 3)
             assert copy.read(3) == (b"4\x165\x16", 2)
@@ -328,10 +324,8 @@ def test_the_beat_task_renders_the_queue_and_only_one_runs_at_a_time(tenant: Ten
     from apps.reports import tasks
 
     sessions = make_sessions(tenant, 4)
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    with psycopg.connect(**params, autocommit=True) as other:  # another worker is rendering
+    with services.export_connection() as other:  # another worker is rendering
+        other.autocommit = True
         other.execute("SELECT pg_advisory_lock(hashtext('reports.session_lines.render'))")
         assert tasks.render_lines.run() == 0
         assert queued() == {s.pk for s in sessions}
