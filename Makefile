@@ -32,6 +32,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=evplatform.settings.test $(BIN)/mypy
+	DJANGO_SETTINGS_MODULE=evplatform.settings.test $(BIN)/python -W "ignore:Got an error checking a consistent:RuntimeWarning" manage.py makemigrations --check --dry-run
 	$(BIN)/lint-imports
 
 fmt: venv

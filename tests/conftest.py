@@ -1,23 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
-from apps.reports import lines
 from apps.tenants.models import Role, Tenant, User
 from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
-
-
-@pytest.fixture(scope="session", autouse=True)
-def export_line_triggers(django_db_setup: Any, django_db_blocker: Any) -> None:
-    """Tests build the schema from the models (--no-migrations): install the export lines' queueing triggers as
-    migration reports/0003 does, so every test runs with them, as production does."""
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(lines.install_sql())
 
 
 @pytest.fixture
