@@ -1,22 +1,25 @@
 """Drivers, business customers and contracts, tokens, vehicles (layer 2).
 
-Tokens follow the OCPI 2.2.1 Token object (mod_tokens): `uid` is what a charger sends as the OCPP idTag,
-`group_id` is the OCPP parentIdTag. Uids are unique per tenant regardless of letter case, because chargers
-differ in how they print an RFID uid.
+Tokens follow the OCPI 2.2.1 Token object (mod_tokens): `uid` is the token's identity (OCPI allows 36 characters),
+`wire_id` what a charger sends as the OCPP idTag (OCPP 1.6 allows 20): the uid itself when it fits, else a short id
+derived from it. `group_id` is the OCPP parentIdTag (sent in its wire form, `wire_id_for`). Uids and wire ids are
+unique per tenant regardless of letter case, because chargers differ in how they print an RFID uid.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import MD5, Concat, Length, Lower, Substr, Upper
+from django.db.models.lookups import LessThanOrEqual
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code
@@ -27,6 +30,33 @@ token_uid_validator = RegexValidator(
     r"^[!-~]+$", "Use printable ASCII characters without spaces (OCPI CiString, OCPP idTag)."
 )
 party_id_validator = RegexValidator(r"^[A-Z0-9]{3}$", "Use a 3-character OCPI party id such as TNM.")
+
+
+# OCPP 1.6 idTag / parentIdTag: CiString20Type
+WIRE_ID_LENGTH = 20
+WIRE_ID_PREFIX = "X"  # not a hex digit: a derived wire id never equals a hex-printed RFID uid
+
+
+def wire_id_for(value: str) -> str:
+    """The OCPP idTag of a token uid (or parentIdTag of a group id): the value itself when it fits in 20
+    characters, else "X" and 19 hex digits of the MD5 of its lower-case form (stable, printable, case-blind).
+
+    The database computes the same for `Token.wire_id` (`WIRE_ID_SQL`); both must stay equal."""
+    if len(value) <= WIRE_ID_LENGTH:
+        return value
+    digest = hashlib.md5(value.lower().encode(), usedforsecurity=False).hexdigest()
+    return WIRE_ID_PREFIX + digest[: WIRE_ID_LENGTH - len(WIRE_ID_PREFIX)].upper()
+
+
+WIRE_ID_SQL = Case(
+    When(LessThanOrEqual(Length("uid"), WIRE_ID_LENGTH), then=F("uid")),
+    default=Concat(
+        Value(WIRE_ID_PREFIX),
+        Upper(Substr(MD5(Lower("uid")), 1, WIRE_ID_LENGTH - len(WIRE_ID_PREFIX))),
+        output_field=models.CharField(max_length=WIRE_ID_LENGTH),
+    ),
+    output_field=models.CharField(max_length=WIRE_ID_LENGTH),
+)
 
 
 class TokenType(models.TextChoices):
@@ -320,12 +350,20 @@ class Contract(TenantOwned, TimeStampedModel):
 
 
 class Token(TenantOwned, TimeStampedModel):
-    """An OCPI 2.2.1 Token plus our links. `uid` is the OCPP idTag; `group_id` its parentIdTag."""
+    """An OCPI 2.2.1 Token plus our links. `wire_id` is its OCPP idTag (the uid when it fits); `group_id` its
+    parentIdTag (in its wire form)."""
 
     uid = models.CharField(
         max_length=36,
         validators=[token_uid_validator],
-        help_text="The OCPP idTag / OCPI uid (RFID uid, app token id).",
+        help_text="The OCPI uid (RFID uid, app token id); the OCPP idTag when it fits in 20 characters.",
+    )
+    wire_id = models.GeneratedField(
+        expression=WIRE_ID_SQL,
+        output_field=models.CharField(max_length=WIRE_ID_LENGTH),
+        db_persist=True,
+        verbose_name="OCPP idTag",
+        help_text="What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it.",
     )
     type = models.CharField(max_length=20, choices=TokenType.choices, default=TokenType.RFID)
     contract_id = models.CharField("contract id (eMAID)", max_length=36, blank=True)
@@ -363,7 +401,15 @@ class Token(TenantOwned, TimeStampedModel):
                 F("tenant"),
                 Lower("uid"),
                 name="token_unique_uid_per_tenant",
+                violation_error_code="uid_taken",
                 violation_error_message="A token with this uid exists (uids are compared ignoring case).",
+            ),
+            models.UniqueConstraint(
+                F("tenant"),
+                Lower("wire_id"),
+                name="token_unique_wire_id_per_tenant",
+                violation_error_code="wire_id_taken",
+                violation_error_message="This uid is the OCPP idTag of another token (compared ignoring case).",
             ),
             models.CheckConstraint(
                 condition=~Q(uid=""), name="token_uid_not_empty", violation_error_message="uid is required."
@@ -373,6 +419,17 @@ class Token(TenantOwned, TimeStampedModel):
 
     def __str__(self) -> str:
         return self.uid
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        """A duplicate uid is reported once, not also as a duplicate wire id (a short uid is its own wire id)."""
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict({})
+            found = errors.get(NON_FIELD_ERRORS, [])
+            if any(getattr(e, "code", None) == "uid_taken" for e in found):
+                errors[NON_FIELD_ERRORS] = [e for e in found if getattr(e, "code", None) != "wire_id_taken"]
+            raise ValidationError(errors) from None
 
     def clean(self) -> None:
         _check_same_tenant(self, "driver", "business_customer", "business_contract")

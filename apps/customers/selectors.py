@@ -12,7 +12,15 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.customers.authorization import AuthorizationStatus, LocalAuthEntry, token_expiry, token_status
-from apps.customers.models import LOCAL_WHITELIST_TYPES, BusinessCustomer, Contract, Driver, Token, Vehicle
+from apps.customers.models import (
+    LOCAL_WHITELIST_TYPES,
+    BusinessCustomer,
+    Contract,
+    Driver,
+    Token,
+    Vehicle,
+    wire_id_for,
+)
 from apps.tenants.models import Tenant
 
 
@@ -37,11 +45,14 @@ def vehicle_list() -> QuerySet[Vehicle]:
 
 
 def token_get(*, tenant: Tenant, uid: str) -> Token | None:
-    """The tenant's token with this uid, ignoring letter case (chargers differ in how they print uids)."""
+    """The tenant's token with this uid or OCPP idTag (its wire id), ignoring letter case (chargers differ in how
+    they print uids). At most one token matches: a wire id is the uid itself or never another token's uid."""
+    key = Lower(Value(uid))
     return (
         Token.objects.select_related("business_contract", "business_customer", "driver")
-        .alias(uid_ci=Lower("uid"))
-        .filter(tenant=tenant, uid_ci=Lower(Value(uid)))
+        .alias(uid_ci=Lower("uid"), wire_ci=Lower("wire_id"))
+        .filter(Q(uid_ci=key) | Q(wire_ci=key), tenant=tenant)
+        .order_by("pk")
         .first()
     )
 
@@ -68,7 +79,8 @@ def local_auth_list_tokens(*, tenant: Tenant) -> QuerySet[Token]:
 def local_auth_list(
     *, tenant: Tenant, charge_point_id: Any | None = None, at: dt.datetime | None = None
 ) -> list[LocalAuthEntry]:
-    """The OCPP local authorization list: every locally usable token with its status now.
+    """The OCPP local authorization list: every locally usable token with its status now, by its OCPP idTag
+    (`Token.wire_id`, at most 20 characters; the parentIdTag likewise).
 
     Blocked, expired and invalid tokens stay in the list with that status, so a charger that cached them as
     Accepted learns otherwise. `charge_point_id` is accepted for the OCPP layer's convenience; the list is
@@ -81,10 +93,10 @@ def local_auth_list(
         status, _ = token_status(token=token, at=at)
         entries.append(
             LocalAuthEntry(
-                id_tag=token.uid,
+                id_tag=token.wire_id,
                 status=status,
                 expiry_date=token_expiry(token) if status == AuthorizationStatus.ACCEPTED else None,
-                parent_id_tag=token.group_id or None,
+                parent_id_tag=wire_id_for(token.group_id) if token.group_id else None,
             )
         )
     return entries

@@ -16,7 +16,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.customers import token_import
+from apps.customers import selectors, token_import
 from apps.customers.authorization import (
     AuthorizationResult,
     AuthorizationStatus,
@@ -36,6 +36,7 @@ from apps.customers.models import (
     TokenSource,
     Vehicle,
     WhitelistType,
+    wire_id_for,
 )
 from apps.customers.token_import import ImportReport, RowError
 from apps.tenants.models import Tenant
@@ -169,12 +170,8 @@ def token_import_csv(*, tenant: Tenant, file: IO[Any], chunk_size: int = token_i
 
 
 def _token_by_uid(tenant: Tenant, uid: str) -> Token | None:
-    return (
-        Token.objects.select_related("business_contract", "business_customer", "driver")
-        .alias(uid_ci=Lower("uid"))
-        .filter(tenant=tenant, uid_ci=Lower(Value(uid)))
-        .first()
-    )
+    """By uid or OCPP idTag (the token's wire id), ignoring case."""
+    return selectors.token_get(tenant=tenant, uid=uid)
 
 
 @transaction.atomic
@@ -208,7 +205,7 @@ def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
 
 
 def _result(status: str, token: Token | None, reason: str, expiry: dt.datetime | None = None) -> AuthorizationResult:
-    parent = (token.group_id or None) if token is not None else None
+    parent = wire_id_for(token.group_id) if token is not None and token.group_id else None
     return AuthorizationResult(status=status, token=token, parent_id_tag=parent, expiry_date=expiry, reason=reason)
 
 

@@ -35,10 +35,11 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 
 from apps.core.errors import ApplicationError, Conflict
-from apps.customers.models import Contract, Driver, ProfileType, Token, TokenType, WhitelistType
+from apps.customers.models import Contract, Driver, ProfileType, Token, TokenType, WhitelistType, wire_id_for
 from apps.tenants.models import Tenant
 
 COLUMNS = (
@@ -78,7 +79,7 @@ _PLAIN = (
 )
 _CLEANED = {"uid", "language", *_PLAIN}
 _NOT_CLEANED = [f.name for f in Token._meta.concrete_fields if f.name not in _CLEANED]
-_INSERTED = [f for f in Token._meta.concrete_fields if not f.primary_key]
+_INSERTED = [f for f in Token._meta.concrete_fields if not f.primary_key and not f.generated]
 
 
 @dataclass(frozen=True)
@@ -308,19 +309,27 @@ def _copy_in(tokens: list[Token]) -> None:
 
 
 def _check_duplicates(tenant: Tenant, chunk: list[_Row], seen: dict[str, int]) -> None:
+    """A uid may not repeat (ignoring case), nor its OCPP idTag (`wire_id_for`: the uid itself when it fits in 20
+    characters), in the file or against the stored tokens."""
     keys = {row.uid.lower() for row in chunk if row.uid}
-    stored = set(
-        Token.objects.filter(tenant=tenant)
-        .annotate(uid_ci=Lower("uid"))
-        .filter(uid_ci__in=keys)
-        .values_list("uid_ci", flat=True)
-    )
+    wires = {wire_id_for(row.uid).lower() for row in chunk if row.uid}
+    stored = Token.objects.filter(tenant=tenant).annotate(uid_ci=Lower("uid"), wire_ci=Lower("wire_id"))
+    stored_uids: set[str] = set()
+    stored_wires: set[str] = set()
+    for uid_ci, wire_ci in stored.filter(Q(uid_ci__in=keys) | Q(wire_ci__in=wires)).values_list("uid_ci", "wire_ci"):
+        stored_uids.add(uid_ci)
+        stored_wires.add(wire_ci)
     for row in chunk:
         if not row.uid:
             continue
-        key = row.uid.lower()
+        key, wire = row.uid.lower(), wire_id_for(row.uid).lower()
         first = seen.setdefault(key, row.line)
+        first_wire = seen.setdefault(f" {wire}", row.line)  # a space: never part of a uid
         if first != row.line:
             row.reasons.append(f"uid: duplicate of line {first} in this file.")
-        elif key in stored:
+        elif key in stored_uids:
             row.reasons.append("uid: a token with this uid exists already.")
+        elif first_wire != row.line:
+            row.reasons.append(f"uid: its OCPP idTag {wire_id_for(row.uid)} is that of line {first_wire} in this file.")
+        elif wire in stored_wires:
+            row.reasons.append(f"uid: its OCPP idTag {wire_id_for(row.uid)} is that of another token.")

@@ -116,6 +116,7 @@ class TokenSerializer(TenantOwnedSerializer):
             "id",
             "tenant",
             "uid",
+            "wire_id",
             "type",
             "contract_id",
             "visual_number",
@@ -138,7 +139,7 @@ class TokenSerializer(TenantOwnedSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "source", "created_at", "updated_at"]
+        read_only_fields = ["id", "wire_id", "source", "created_at", "updated_at"]
         validators: list[Any] = []
 
 
