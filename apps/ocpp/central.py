@@ -117,6 +117,26 @@ def _id_tag_info(info: session_services.IdTagInfo | None) -> WireIdTagInfo | Non
     )
 
 
+def _boot(*, charge_point_id: int, info: dict[str, Any]) -> station_services.BootResult:
+    """BootNotification: recorded by stations; then sessions (stations cannot import it): the charger restarted,
+    so the transactions of its running sessions are over (closed unless their StopTransaction comes)."""
+    result = station_services.charge_point_boot(charge_point_id=charge_point_id, info=info)
+    session_services.sessions_on_boot(charge_point_id=charge_point_id)
+    return result
+
+
+def _status(*, charge_point_id: int, connector_id: int, status: str, timestamp: Any, **fields: Any) -> None:
+    """StatusNotification: recorded by stations; then sessions, in the same DB thread hop, when the status says
+    whether a transaction runs on the connector (Available/Preparing: none; Charging/Suspended*: one)."""
+    station_services.status_record(
+        charge_point_id=charge_point_id, connector_id=connector_id, status=status, timestamp=timestamp, **fields
+    )
+    if connector_id != 0 and status in session_services.CONNECTOR_STATUSES_OF_INTEREST:
+        session_services.sessions_on_connector_status(
+            charge_point_id=charge_point_id, connector_id=connector_id, status=status, at=timestamp
+        )
+
+
 class CentralChargePoint(ChargePoint):  # type: ignore[misc]
     def __init__(self, handshake: Handshake, transport: Transport, response_timeout: float = 30) -> None:
         super().__init__(handshake.identity, transport, response_timeout=response_timeout)
@@ -286,9 +306,7 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
     # ------------------------------------------------------------------ Core profile
     @on(Action.boot_notification)
     async def on_boot_notification(self, **info: Any) -> call_result.BootNotification:
-        result = await run_db(
-            station_services.charge_point_boot, charge_point_id=self.handshake.charge_point_id, info=info
-        )
+        result = await run_db(_boot, charge_point_id=self.handshake.charge_point_id, info=info)
         self.registration_status = result.status
         return call_result.BootNotification(
             current_time=format_datetime(result.current_time), interval=result.interval, status=result.status
@@ -309,7 +327,7 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
         self, connector_id: int, error_code: str, status: str, **extra: Any
     ) -> call_result.StatusNotification:
         await run_db(
-            station_services.status_record,
+            _status,
             charge_point_id=self.handshake.charge_point_id,
             connector_id=connector_id,
             status=status,
@@ -370,7 +388,7 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             transaction_id=transaction_id,
             meter_stop=meter_stop,
             timestamp=parse_datetime(timestamp),
-            reason=extra.get("reason") or "",
+            reason=extra.get("reason") or session_services.DEFAULT_STOP_REASON,  # 1.6: omitted means Local
             id_tag=extra.get("id_tag") or "",
             transaction_data=data,
         )

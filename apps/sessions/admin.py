@@ -23,13 +23,14 @@ class SessionEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 class SuspiciousReasonFilter(admin.SimpleListFilter):
-    """Suspicious sessions by the reason they were flagged for (completion.Quality)."""
+    """Suspicious sessions by the reason they were flagged for (completion.Quality, and closed_without_stop)."""
 
     title = "suspicious reason"
     parameter_name = "reason"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(value, value.replace("_", " ")) for value in completion.QUALITY_REASONS]
+        reasons = [*completion.QUALITY_REASONS, TransactionAnomaly.Kind.CLOSED_WITHOUT_STOP.value]
+        return [(value, value.replace("_", " ")) for value in dict.fromkeys(reasons)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()

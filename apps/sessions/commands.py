@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, Conflict, NotFound
-from apps.customers.models import Driver, Token, Vehicle
+from apps.customers.models import Driver, Token, Vehicle, wire_id_for
 from apps.sessions import services
 from apps.sessions.models import (
     HOLDING_RESERVATION,
@@ -160,8 +160,8 @@ def reservation_create(
                 driver=driver,
                 token=token,
                 vehicle=vehicle,
-                id_tag=token.uid[:20],
-                parent_id_tag=token.group_id[:20],
+                id_tag=token.wire_id,
+                parent_id_tag=wire_id_for(token.group_id) if token.group_id else "",
                 starts_at=now,
                 expires_at=expires_at,
             )
@@ -249,9 +249,11 @@ def reservations_expire(*, now: dt.datetime | None = None) -> int:
 @dataclass(frozen=True)
 class RemoteStart:
     command_id: int
+    session_id: int  # reserved: the session the charger's StartTransaction opens gets this id
     charge_point_id: int
     connector_id: int
-    id_tag: str
+    id_tag: str  # as sent to the charger (the token's wire id)
+    token_uid: str
     reservation_id: int | None
 
 
@@ -274,8 +276,11 @@ def session_remote_start(
     Refused before anything is sent: unknown/blocked/expired token (403), token already charging,
     connector busy, connector reserved by someone else, reservation expired or not the driver's (409),
     a departure time not in the future or an energy need of 0 (400).
-    The charging preferences (departure time, energy need) are stored before the command goes out, so the
-    session the charger's StartTransaction opens takes them over; a refused start drops them.
+    The idTag sent is the token's wire id (OCPP 1.6 allows 20 characters; a longer uid, e.g. an app token's
+    UUID, has a short one), mapped back to the token when the charger starts.
+    A session id is reserved and returned (`RemoteStart.session_id`): with the charging preferences (departure
+    time, energy need) it is stored before the command goes out, so the session the charger's StartTransaction
+    opens gets that id and takes them over; a refused start drops them.
     """
     now = now or timezone.now()
     services.charging_preferences_check(departure_at=departure_at, energy_need_wh=energy_need_wh, now=now)
@@ -310,18 +315,18 @@ def session_remote_start(
         held = held.filter(connector_id=connector_id)
     if held.exists():
         raise Conflict("The connector is reserved by someone else.", code="connector_reserved")
-    payload: dict[str, object] = {"idTag": token.uid[:20]}
+    payload: dict[str, object] = {"idTag": token.wire_id}
     if connector_id:
         payload["connectorId"] = connector_id
-    prefs = None
-    if departure_at is not None or energy_need_wh is not None:
-        prefs = StartPreferences.objects.create(
-            tenant=tenant,
-            charge_point=charge_point,
-            id_tag=token.uid[:20],
-            departure_at=departure_at,
-            energy_need_wh=energy_need_wh,
-        )
+    # what the charger's StartTransaction will take over: the session id returned now, the preferences
+    handover = StartPreferences.objects.create(
+        tenant=tenant,
+        charge_point=charge_point,
+        id_tag=token.wire_id,
+        reserved_session_id=services.session_id_reserve(),
+        departure_at=departure_at,
+        energy_need_wh=energy_need_wh,
+    )
     try:
         command = station_services.send_command(
             charge_point=charge_point, action="RemoteStartTransaction", payload=payload, timeout=timeout, source="api"
@@ -329,10 +334,20 @@ def session_remote_start(
         if command.status != "accepted":
             raise Conflict(f"The charger did not start ({command.status}).", code="remote_start_refused")
     except Exception:
-        if prefs is not None:  # nothing will start: the preferences go (unless a session took them meanwhile)
-            StartPreferences.objects.filter(pk=prefs.pk, session__isnull=True).delete()
+        # nothing will start: the handover goes (unless a session took it meanwhile)
+        StartPreferences.objects.filter(pk=handover.pk, session__isnull=True).delete()
         raise
-    return RemoteStart(command.pk, charge_point.pk, connector_id or 0, token.uid, reservation_id)
+    StartPreferences.objects.filter(pk=handover.pk).update(command_id=command.pk)
+    assert handover.reserved_session_id is not None
+    return RemoteStart(
+        command_id=command.pk,
+        session_id=handover.reserved_session_id,
+        charge_point_id=charge_point.pk,
+        connector_id=connector_id or 0,
+        id_tag=token.wire_id,
+        token_uid=token.uid,
+        reservation_id=reservation_id,
+    )
 
 
 def session_remote_stop(*, session: ChargingSession, timeout: float = COMMAND_TIMEOUT) -> ChargingSession:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, RangeBoundary, RangeOperators
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
@@ -58,7 +59,10 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="sessions")
     evse = models.ForeignKey("stations.Evse", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
     connector_id = models.PositiveSmallIntegerField()
-    id_tag = models.CharField(max_length=20)
+    id_tag = models.CharField(
+        max_length=36,
+        help_text="The token's uid (OCPI, up to 36 characters) when the token is known, else the OCPP idTag as sent.",
+    )
     auth_status = models.CharField(max_length=20, help_text="idTagInfo.status answered to StartTransaction.")
     reservation_id = models.IntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.ACTIVE)
@@ -72,6 +76,10 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     stop_reason = models.CharField(max_length=20, blank=True, default="")
     stop_id_tag = models.CharField(max_length=20, blank=True, default="")
     flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    # the charger said its transaction is over (an Available/Preparing status of the connector, "status:Available",
+    # or a BootNotification, "boot") but its StopTransaction has not come: closed after a grace period without it
+    end_evidence = models.CharField(max_length=30, blank=True, default="")
+    end_evidence_at = models.DateTimeField(null=True, blank=True)
 
     # links, filled at start from the charge point, the token and its contract (nullable: unknown tokens charge too)
     location = models.ForeignKey(
@@ -132,6 +140,14 @@ class ChargingSession(TenantOwned, TimeStampedModel):
                 fields=["charge_point", "connector_id", "started_at", "meter_start_wh"],
                 name="session_unique_start",
             ),
+            # one running session per token (ConcurrentTx), even when two chargers start it at the same instant
+            models.UniqueConstraint(
+                models.F("tenant"),
+                Lower("id_tag"),
+                condition=models.Q(status__in=[s.value for s in RUNNING_STATUSES]),
+                name="session_one_running_per_tag",
+                violation_error_message="This token is already charging (ConcurrentTx).",
+            ),
             models.CheckConstraint(
                 condition=models.Q(energy_need_wh__isnull=True) | models.Q(energy_need_wh__gt=0),
                 name="session_energy_need_positive",
@@ -141,6 +157,11 @@ class ChargingSession(TenantOwned, TimeStampedModel):
             models.Index(fields=["charge_point", "status"], name="session_cp_status"),
             models.Index(fields=["tenant", "id_tag", "status"], name="session_tag_status"),
             models.Index(fields=["driver", "-id"], name="session_driver_id"),
+            models.Index(
+                fields=["end_evidence_at"],
+                condition=models.Q(stopped_at__isnull=True, end_evidence_at__isnull=False),
+                name="session_end_noted",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -152,11 +173,16 @@ class ChargingSession(TenantOwned, TimeStampedModel):
 
 
 class StartPreferences(TenantOwned):
-    """Charging preferences a driver gave with a remote start, until the charger's StartTransaction opens the
-    session that takes them over (matched by charge point and idTag, like the remote start itself)."""
+    """What a remote start hands over to the session the charger's StartTransaction opens (matched by charge point
+    and the idTag sent, within the remote-start window): the session id reserved for it (returned by the API at
+    once), the command, and the driver's charging preferences."""
 
     charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
-    id_tag = models.CharField(max_length=20)
+    id_tag = models.CharField(max_length=20, help_text="The idTag sent in RemoteStartTransaction (wire id).")
+    reserved_session_id = models.IntegerField(
+        null=True, blank=True, unique=True, help_text="The id (OCPP transactionId) the session will have."
+    )
+    command_id = models.IntegerField(null=True, blank=True, help_text="The RemoteStartTransaction command.")
     departure_at = models.DateTimeField(null=True, blank=True)
     energy_need_wh = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -214,6 +240,9 @@ class TransactionAnomaly(TenantOwned):
     class Kind(models.TextChoices):
         UNKNOWN_TRANSACTION = "unknown_transaction"
         DUPLICATE_STOP = "duplicate_stop"
+        LATE_METER_VALUES = "late_meter_values"  # MeterValues of a session already ended: stored, flagged "late"
+        CLOSED_WITHOUT_STOP = "closed_without_stop"  # closed from evidence, its StopTransaction never came
+        STOP_AFTER_CLOSE = "stop_after_close"  # its StopTransaction came after it was closed from evidence
         METER_BACKWARDS = "meter_backwards"
         FUTURE_TIMESTAMP = "future_timestamp"
         NEGATIVE_ENERGY = "negative_energy"

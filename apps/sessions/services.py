@@ -7,6 +7,14 @@ Rules that protect energy totals:
 - energy_wh = meter_stop - meter_start, set once; meter values are deduplicated by their sample key.
 - A register reading lower than an earlier one (by timestamp) and timestamps in the future are flagged;
   old timestamps (messages the charger queued while offline) are simply accepted in order.
+- One running session per token: the database refuses a second one (partial unique index), and starts of one
+  tag are decided one at a time (a transaction-scoped advisory lock), so the loser of two chargers starting it at
+  the same instant is answered ConcurrentTx; its session is still created (invalid), so energy is never lost.
+- An ended session never changes: MeterValues that arrive after its end are stored as late samples (flag "late",
+  anomaly), a StopTransaction after it was closed from evidence is recorded, never re-priced.
+- A session whose StopTransaction never comes is closed from evidence (a new StartTransaction or an Available /
+  Preparing status on its connector, a BootNotification of its charger, no news for
+  CHARGING_SESSION_CLOSE_AFTER_HOURS), priced from its last meter value and flagged closed_without_stop.
 """
 
 from __future__ import annotations
@@ -16,14 +24,17 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.db import models, transaction
-from django.db.models import Func, Q, Value
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Func, Q, QuerySet, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers import services as customer_services
+from apps.customers.models import Token
 from apps.sessions.models import (
     RUNNING_STATUSES,
     TRANSITIONS,
@@ -40,6 +51,8 @@ from apps.tenants.models import Tenant
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+LATE = "late"  # flag of a meter value that arrived after its session ended
+CLOSED_WITHOUT_STOP = TransactionAnomaly.Kind.CLOSED_WITHOUT_STOP  # session flag and suspicious reason too
 
 
 @dataclass(frozen=True)
@@ -58,25 +71,66 @@ def id_tag_authorize(
     location_id: int | None = None,
     at: dt.datetime | None = None,
     exclude_session_id: int | None = None,
+    concurrent: bool = True,
 ) -> IdTagInfo:
-    """May this id tag charge? The token decision is the customers app's; a tag already charging is ConcurrentTx."""
+    """May this id tag charge? The token decision is the customers app's; with `concurrent`, a tag already charging
+    is ConcurrentTx (OCPP 1.6 defines that status for StartTransaction only: Authorize and StopTransaction pass
+    concurrent=False)."""
     result = customer_services.token_authorize(tenant=tenant, id_tag=id_tag, location_id=location_id, at=at)
     if not result.accepted:
         return IdTagInfo(result.status, result.parent_id_tag, None)
-    running = ChargingSession.objects.filter(tenant=tenant, id_tag__iexact=id_tag, status__in=RUNNING_STATUSES)
-    if exclude_session_id is not None:
-        running = running.exclude(pk=exclude_session_id)
-    if running.exists():
-        return IdTagInfo("ConcurrentTx", result.parent_id_tag, result.expiry_date)
+    if concurrent:
+        running = running_of_tag(tenant_id=tenant.pk, tag=_tag_key(result.token, id_tag))
+        if exclude_session_id is not None:
+            running = running.exclude(pk=exclude_session_id)
+        if running.exists():
+            return IdTagInfo("ConcurrentTx", result.parent_id_tag, result.expiry_date)
     return IdTagInfo(result.status, result.parent_id_tag, result.expiry_date)
 
 
 def id_tag_authorize_at(*, charge_point_id: int, id_tag: str) -> IdTagInfo:
-    """OCPP Authorize from a charger."""
+    """OCPP Authorize from a charger: the token's status. A tag charging elsewhere is Accepted here, as major
+    central systems answer (ConcurrentTx is not an Authorize status in 1.6); its StartTransaction decides."""
     charge_point = _charge_point(charge_point_id)
     return id_tag_authorize(
-        tenant=charge_point.tenant, id_tag=id_tag, location_id=charge_point.location_id, at=timezone.now()
+        tenant=charge_point.tenant,
+        id_tag=id_tag,
+        location_id=charge_point.location_id,
+        at=timezone.now(),
+        concurrent=False,
     )
+
+
+def _tag_key(token: Token | None, id_tag: str) -> str:
+    """What a session stores as its id_tag, and what ConcurrentTx compares: the token's uid when the token is
+    known (whatever the charger sent: its uid or its wire id), else the idTag as sent."""
+    return token.uid if token is not None else id_tag
+
+
+def running_of_tag(*, tenant_id: int, tag: str) -> QuerySet[ChargingSession]:
+    """Running sessions of a tag (token uid, or idTag of an unknown token), ignoring case (the partial unique
+    index session_one_running_per_tag serves this)."""
+    return ChargingSession.objects.alias(tag_ci=Lower("id_tag")).filter(
+        tenant_id=tenant_id, tag_ci=Lower(Value(tag)), status__in=RUNNING_STATUSES
+    )
+
+
+def _lock_tag(tenant_id: int, id_tag: str) -> None:
+    """Starts of one tag are decided one at a time, until the deciding transaction ends (a token is always sent
+    as the same idTag, ignoring case, so the idTag as sent is the key; unknown tags have no row to lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('charging.id_tag'), hashtext(%s))", [f"{tenant_id}:{id_tag.lower()}"]
+        )
+
+
+def session_id_reserve() -> int:
+    """An id for a session that does not exist yet (a remote start returns it at once; the StartTransaction it
+    leads to opens the session with it). Drawn from the sessions' own sequence, so never used by another."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [ChargingSession._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0])
 
 
 class TransitionNotAllowed(Conflict):
@@ -135,55 +189,99 @@ def session_start(
     reservation_id: int | None = None,
 ) -> tuple[ChargingSession, IdTagInfo]:
     """StartTransaction. The session is created whatever the tag decision (the charger already started; a
-    refused tag makes it stop, and the stop closes the session), so energy is never lost."""
+    refused tag makes it stop, and the stop closes the session), so energy is never lost.
+
+    A session still open on this connector, started before, never got its StopTransaction: this start is the
+    evidence that it ended, and it is closed first. A tag already charging elsewhere is ConcurrentTx: decided
+    under a lock on the tag, and guaranteed by the database (one running session per tag)."""
     charge_point = _charge_point(charge_point_id)
     existing = ChargingSession.objects.filter(
         charge_point=charge_point, connector_id=connector_id, started_at=timestamp, meter_start_wh=meter_start
     ).first()
     if existing is not None:  # resent StartTransaction: same transaction id, same answer
         return existing, IdTagInfo(existing.auth_status)
-    evse = Evse.objects.filter(charge_point=charge_point, connector_id=connector_id).first()
+    _lock_tag(charge_point.tenant_id, id_tag)
+    for stale in _open_sessions(charge_point_id=charge_point.pk, connector_id=connector_id, before=timestamp):
+        _close_without_stop(stale, evidence=EVIDENCE_NEW_START, at=timestamp)
     location_id = charge_point.location_id
-    session = ChargingSession.objects.create(
-        tenant_id=charge_point.tenant_id,
-        charge_point=charge_point,
-        evse=evse,
-        connector_id=connector_id,
-        id_tag=id_tag,
-        auth_status="Pending",
-        status=SessionStatus.PENDING,
-        reservation_id=reservation_id,
-        started_at=timestamp,
-        meter_start_wh=meter_start,
-        last_meter_wh=meter_start,
-        last_meter_at=timestamp,
-        location_id=location_id,
-        evse_connector=Connector.objects.filter(evse=evse).order_by("pk").first() if evse is not None else None,
+    result = customer_services.token_authorize(
+        tenant=charge_point.tenant, id_tag=id_tag, location_id=location_id, at=timestamp
     )
-    SessionEvent.objects.create(session=session, to_status=SessionStatus.PENDING, reason="StartTransaction")
+    info = IdTagInfo(result.status, result.parent_id_tag, result.expiry_date if result.accepted else None)
+    tag = _tag_key(result.token, id_tag)
+    for noted in running_of_tag(tenant_id=charge_point.tenant_id, tag=tag).exclude(end_evidence="").order_by("pk"):
+        # its charger said its transaction is over, and the token starts here: confirmed
+        _close_one(noted.pk, evidence=None, at=timestamp, confirmed_by_session_on=charge_point.identity)
+    concurrent = running_of_tag(tenant_id=charge_point.tenant_id, tag=tag).order_by("pk").first()
+    if concurrent is not None and info.status == "Accepted":
+        info = IdTagInfo("ConcurrentTx", info.parent_id_tag, info.expiry_date)
+
+    from apps.sessions import start_rules  # the links, reservation and limits of a start (kept apart)
+
+    handover = start_rules.remote_start_handover(charge_point=charge_point, id_tag=id_tag, at=timestamp)
+    evse = Evse.objects.filter(charge_point=charge_point, connector_id=connector_id).first()
+    fields: dict[str, Any] = {
+        "tenant_id": charge_point.tenant_id,
+        "charge_point": charge_point,
+        "evse": evse,
+        "connector_id": connector_id,
+        "id_tag": tag,
+        "reservation_id": reservation_id,
+        "started_at": timestamp,
+        "meter_start_wh": meter_start,
+        "last_meter_wh": meter_start,
+        "last_meter_at": timestamp,
+        "location_id": location_id,
+        "evse_connector": Connector.objects.filter(evse=evse).order_by("pk").first() if evse is not None else None,
+    }
+    if handover is not None and handover.reserved_session_id is not None:
+        fields["id"] = handover.reserved_session_id
+    session: ChargingSession | None = None
+    if concurrent is None:
+        try:
+            with transaction.atomic():
+                session = ChargingSession.objects.create(**fields, auth_status="Pending", status=SessionStatus.PENDING)
+        except IntegrityError as error:  # the database's guarantee, for a writer that did not take the tag lock
+            if _constraint(error) != "session_one_running_per_tag":
+                raise
+            info = IdTagInfo("ConcurrentTx", info.parent_id_tag, info.expiry_date)
+    if session is None:  # a refused start of a tag that runs elsewhere: created ended (invalid), never running
+        session = ChargingSession.objects.create(**fields, auth_status=info.status, status=SessionStatus.INVALID)
+        running = running_of_tag(tenant_id=charge_point.tenant_id, tag=tag).order_by("pk").first()
+        SessionEvent.objects.create(
+            session=session,
+            to_status=SessionStatus.INVALID,
+            reason=f"StartTransaction: idTag {info.status}",
+            detail={"running_session_id": running.pk if running is not None else None},
+        )
+    else:
+        SessionEvent.objects.create(session=session, to_status=SessionStatus.PENDING, reason="StartTransaction")
     if evse is None:
         _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_CONNECTOR, session=session, connector_id=connector_id)
     if timestamp > timezone.now() + FUTURE_TOLERANCE:
         session.flags.append(TransactionAnomaly.Kind.FUTURE_TIMESTAMP)
         _anomaly(charge_point, TransactionAnomaly.Kind.FUTURE_TIMESTAMP, session=session, timestamp=str(timestamp))
-    info = id_tag_authorize(
-        tenant=charge_point.tenant, id_tag=id_tag, location_id=location_id, at=timestamp, exclude_session_id=session.pk
-    )
     session.auth_status = info.status
-    from apps.sessions import start_rules  # the links, reservation and limits of a start (kept apart)
-
-    info = start_rules.session_apply_start(session=session, info=info, charge_point=charge_point)
+    info = start_rules.session_apply_start(
+        session=session, info=info, charge_point=charge_point, sent_id_tag=id_tag, handover=handover
+    )
     session.auth_status = info.status
     session.save()
-    session_transition(
-        session=session,
-        to=SessionStatus.ACTIVE if info.status == "Accepted" else SessionStatus.INVALID,
-        reason=f"idTag {info.status}" + (f" ({session.auth_reason})" if session.auth_reason else ""),
-    )
+    if session.status == SessionStatus.PENDING:
+        session_transition(
+            session=session,
+            to=SessionStatus.ACTIVE if info.status == "Accepted" else SessionStatus.INVALID,
+            reason=f"idTag {info.status}" + (f" ({session.auth_reason})" if session.auth_reason else ""),
+        )
     events.publish(
         events.SessionStarted(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
     )
     return session, info
+
+
+def _constraint(error: IntegrityError) -> str:
+    diag = getattr(error.__cause__, "diag", None)
+    return str(getattr(diag, "constraint_name", "") or "")
 
 
 def _to_wh(value: Decimal, unit: str) -> int:
@@ -312,11 +410,45 @@ def _store_signed(
         SignedMeterValue.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def _ended(session: ChargingSession) -> bool:
+    """Ended for good: stopped (by its StopTransaction or closed from evidence), or completed/failed."""
+    return session.stopped_at is not None or session.status in (SessionStatus.COMPLETED, SessionStatus.FAILED)
+
+
+def _store_late(
+    charge_point: ChargePoint, session: ChargingSession, connector_id: int, meter_value: list[dict[str, Any]]
+) -> list[Sample]:
+    """Samples of an ended session: stored with it, flagged "late", and nothing about the session changes."""
+    samples = parse_meter_values(meter_value)
+    MeterValue.objects.bulk_create(
+        [
+            MeterValue(
+                session=session,
+                charge_point=charge_point,
+                connector_id=connector_id,
+                timestamp=sample.timestamp,
+                measurand=sample.measurand,
+                phase=sample.phase,
+                location=sample.location,
+                context=sample.context,
+                unit=sample.unit,
+                value=sample.value,
+                flags=[LATE],
+            )
+            for sample in samples
+        ],
+        ignore_conflicts=True,  # a resent frame: its samples are stored once
+    )
+    _store_signed(charge_point, session, connector_id, meter_value)
+    return samples
+
+
 @transaction.atomic
 def session_add_meter_values(
     *, charge_point_id: int, connector_id: int, transaction_id: int | None, meter_value: list[dict[str, Any]]
 ) -> ChargingSession | None:
-    """MeterValues: stored (deduplicated); the transaction's register reading advances, backwards is flagged."""
+    """MeterValues: stored (deduplicated); the transaction's register reading advances, backwards is flagged.
+    Values of a session that has ended are kept as late samples and change nothing of it."""
     charge_point = _charge_point(charge_point_id)
     session = None
     if transaction_id is not None:
@@ -325,7 +457,27 @@ def session_add_meter_values(
         )
         if session is None:
             _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")
-    _apply_samples(charge_point, session, connector_id, parse_meter_values(meter_value))
+    if session is not None and _ended(session):
+        samples = _store_late(charge_point, session, connector_id, meter_value)
+        stamps = sorted(sample.timestamp for sample in samples)
+        _anomaly(
+            charge_point,
+            TransactionAnomaly.Kind.LATE_METER_VALUES,
+            session=session,
+            detail=f"MeterValues after the session ended ({session.status})",
+            samples=len(samples),
+            first=stamps[0].isoformat() if stamps else None,
+            last=stamps[-1].isoformat() if stamps else None,
+        )
+        return session
+    samples = parse_meter_values(meter_value)
+    if (
+        session is not None
+        and session.end_evidence
+        and _is_news(session, max((x.timestamp for x in samples), default=None))
+    ):
+        _withdraw_end(session, "MeterValues")
+    _apply_samples(charge_point, session, connector_id, samples)
     _store_signed(charge_point, session, connector_id, meter_value)
     if session is not None:
         events.publish(
@@ -340,6 +492,9 @@ def session_add_meter_values(
     return session
 
 
+DEFAULT_STOP_REASON = "Local"  # OCPP 1.6 StopTransaction.req: reason may be omitted only when it is Local
+
+
 @transaction.atomic
 def session_stop(
     *,
@@ -347,20 +502,20 @@ def session_stop(
     transaction_id: int,
     meter_stop: int,
     timestamp: dt.datetime,
-    reason: str = "",
+    reason: str = DEFAULT_STOP_REASON,
     id_tag: str = "",
     transaction_data: list[dict[str, Any]] | None = None,
 ) -> tuple[ChargingSession | None, IdTagInfo | None]:
-    """StopTransaction, idempotent: the first stop sets the totals; later ones are recorded and change nothing."""
+    """StopTransaction, idempotent: the first stop sets the totals; later ones are recorded and change nothing.
+    A stop of a session already closed from evidence (its StopTransaction was missing) is recorded (anomaly,
+    session event, its transaction data as late samples) and never re-prices it."""
+    reason = reason or DEFAULT_STOP_REASON
     charge_point = _charge_point(charge_point_id)
     session = ChargingSession.objects.select_for_update().filter(pk=transaction_id, charge_point=charge_point).first()
     info = None
     if id_tag:
         info = id_tag_authorize(
-            tenant=charge_point.tenant,
-            id_tag=id_tag,
-            location_id=charge_point.location_id,
-            exclude_session_id=transaction_id,
+            tenant=charge_point.tenant, id_tag=id_tag, location_id=charge_point.location_id, concurrent=False
         )
     if session is None:
         _anomaly(
@@ -372,6 +527,30 @@ def session_stop(
             timestamp=timestamp.isoformat(),
         )
         return None, info
+    if TransactionAnomaly.Kind.CLOSED_WITHOUT_STOP in session.flags:
+        said: dict[str, Any] = {
+            "meter_stop": meter_stop,
+            "timestamp": timestamp.isoformat(),
+            "reason": reason,
+            "id_tag": id_tag,
+        }
+        _anomaly(
+            charge_point,
+            TransactionAnomaly.Kind.STOP_AFTER_CLOSE,
+            session=session,
+            detail="StopTransaction after the session was closed without it; not re-priced",
+            **said,
+        )
+        if transaction_data:
+            _store_late(charge_point, session, session.connector_id, transaction_data)
+        SessionEvent.objects.create(
+            session=session,
+            from_status=session.status,
+            to_status=session.status,
+            reason="StopTransaction after the session was closed without it (recorded, not re-priced)",
+            detail=said,
+        )
+        return session, info
     if session.status == SessionStatus.COMPLETED or session.stopped_at is not None:
         _anomaly(
             charge_point,
@@ -398,7 +577,7 @@ def session_stop(
     session.meter_stop_wh = meter_stop
     session.energy_wh = energy
     session.last_meter_wh = max(meter_stop, session.last_meter_wh or 0)
-    session.stop_reason = reason or ""
+    session.stop_reason = reason
     session.stop_id_tag = id_tag or ""
     session.save()
     if session.status in RUNNING_STATUSES:
@@ -413,6 +592,263 @@ def session_stop(
         events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
     )
     return session, info
+
+
+# --------------------------------------------------------------------------- sessions closed from evidence
+#
+# A session whose StopTransaction never comes (the charger rebooted, lost its queue, the socket died for good) is
+# closed from evidence, priced from its last meter value and flagged closed_without_stop:
+# - a new StartTransaction on its connector closes it at once: transaction messages come in order, so its stop
+#   would have come first;
+# - an Available or Preparing status of its connector, or a BootNotification of its charger, is noted on it
+#   (end_evidence) and it is closed CHARGING_SESSION_CLOSE_GRACE_SECONDS later unless its StopTransaction comes
+#   meanwhile: a charger that reconnects reports its status, or boots, before it delivers the stop it queued, and
+#   that stop carries the exact energy. News of the transaction (MeterValues, a charging status) withdraws the note
+#   (some chargers send BootNotification on every reconnect and charge on). A start of the same token elsewhere
+#   confirms the note at once;
+# - no news at all for CHARGING_SESSION_CLOSE_AFTER_HOURS (beat).
+
+EVIDENCE_NEW_START = "new_start"
+EVIDENCE_STATUS = "status"
+EVIDENCE_BOOT = "boot"
+EVIDENCE_TIMEOUT = "timeout"
+# OCPP 1.6 ChargePointStatus of a connector with no transaction, and with one
+NO_TRANSACTION_STATUSES = ("Available", "Preparing")
+TRANSACTION_STATUSES = ("Charging", "SuspendedEV", "SuspendedEVSE")
+CONNECTOR_STATUSES_OF_INTEREST = frozenset(NO_TRANSACTION_STATUSES + TRANSACTION_STATUSES)
+NEWS_TOLERANCE = dt.timedelta(seconds=60)  # charger clocks synchronised at boot (BootNotification.conf) drift little
+
+
+def close_after() -> dt.timedelta:
+    """A running session with no news for this long is closed (setting CHARGING_SESSION_CLOSE_AFTER_HOURS)."""
+    return dt.timedelta(hours=settings.CHARGING_SESSION_CLOSE_AFTER_HOURS)
+
+
+def close_grace() -> dt.timedelta:
+    """How long a noted end waits for the StopTransaction (setting CHARGING_SESSION_CLOSE_GRACE_SECONDS)."""
+    return dt.timedelta(seconds=settings.CHARGING_SESSION_CLOSE_GRACE_SECONDS)
+
+
+def _open_sessions(
+    *, charge_point_id: int, connector_id: int | None = None, before: dt.datetime | None = None
+) -> list[ChargingSession]:
+    """Sessions of a charger (connector) that have not ended yet, started before `before`, locked in id order:
+    running ones, and refused (invalid) ones the charger has not stopped yet."""
+    found = ChargingSession.objects.select_for_update(of=("self",)).filter(
+        Q(status__in=RUNNING_STATUSES) | Q(status=SessionStatus.INVALID),
+        charge_point_id=charge_point_id,
+        stopped_at__isnull=True,
+    )
+    if connector_id is not None:
+        found = found.filter(connector_id=connector_id)
+    if before is not None:
+        found = found.filter(started_at__lt=before)
+    return list(found.select_related("charge_point").order_by("pk"))
+
+
+def _why(evidence: str, **detail: Any) -> str:
+    if evidence == EVIDENCE_NEW_START:
+        return "a new StartTransaction on its connector"
+    if evidence == EVIDENCE_STATUS:
+        return f"connector {detail.get('status', '')}"
+    if evidence == EVIDENCE_BOOT:
+        return "the charger rebooted (BootNotification)"
+    return f"no news for {detail.get('hours', '?')} h"
+
+
+def _close_without_stop(session: ChargingSession, *, evidence: str, at: dt.datetime, **detail: Any) -> None:
+    """Close a session (locked, not ended) whose StopTransaction never came: stopped at its last meter value,
+    priced from it (completion), flagged closed_without_stop (session flag, suspicious reason, anomaly), and the
+    evidence recorded on the session event."""
+    charge_point = session.charge_point
+    meter_stop = session.last_meter_wh if session.last_meter_wh is not None else session.meter_start_wh
+    stopped_at = max(session.last_meter_at or session.started_at, session.started_at)
+    session.stopped_at = stopped_at
+    session.meter_stop_wh = meter_stop
+    session.energy_wh = max(meter_stop - session.meter_start_wh, 0)
+    session.stop_reason = "Other"
+    if CLOSED_WITHOUT_STOP not in session.flags:
+        session.flags.append(CLOSED_WITHOUT_STOP)
+    session.save()
+    why = f"closed without StopTransaction: {_why(evidence, **detail)}"
+    record = {
+        "evidence": evidence,
+        "at": at.isoformat(),
+        "stopped_at": stopped_at.isoformat(),
+        "meter_stop_wh": meter_stop,
+        **detail,
+    }
+    _anomaly(charge_point, TransactionAnomaly.Kind.CLOSED_WITHOUT_STOP, session=session, detail=why, **record)
+    if session.status == SessionStatus.PENDING:
+        session_transition(session=session, to=SessionStatus.FAILED, reason=why, detail=record)
+    elif session.status in RUNNING_STATUSES:
+        session_transition(session=session, to=SessionStatus.COMPLETED, reason=why, detail=record)
+        from apps.sessions import completion  # pricing, CDR and data quality of a completed session
+
+        completion.session_complete(session=session)
+        reasons = ChargingSession.objects.values_list("suspicious_reasons", flat=True).get(pk=session.pk)
+        if CLOSED_WITHOUT_STOP not in reasons:
+            reasons.append(CLOSED_WITHOUT_STOP)
+        ChargingSession.objects.filter(pk=session.pk).update(suspicious=True, suspicious_reasons=reasons)
+    else:  # refused (invalid): it never ran; the audit row says it ended
+        SessionEvent.objects.create(
+            session=session, from_status=session.status, to_status=session.status, reason=why, detail=record
+        )
+    events.publish(
+        events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=session.charge_point_id)
+    )
+
+
+def _evidence_detail(session: ChargingSession) -> dict[str, Any]:
+    """The end noted on a session, as `_close_without_stop` records it."""
+    noted = session.end_evidence.split(":", 1)
+    detail: dict[str, Any] = {"noted_at": session.end_evidence_at.isoformat() if session.end_evidence_at else None}
+    if len(noted) == 2:
+        detail["status"] = noted[1]
+    return detail
+
+
+def _note_end(ids: list[int], *, evidence: str, at: dt.datetime, now: dt.datetime, **detail: Any) -> list[int]:
+    """Note on running sessions that their transaction is over on the charger (the first note counts); the beat
+    job closes them after the grace period unless their StopTransaction comes. Ids noted."""
+    noted = []
+    label = f"{evidence}:{detail['status']}" if "status" in detail else evidence
+    with transaction.atomic():
+        for session in (
+            ChargingSession.objects.select_for_update()
+            .filter(pk__in=ids, status__in=RUNNING_STATUSES, stopped_at__isnull=True, end_evidence="")
+            .order_by("pk")
+        ):
+            session.end_evidence, session.end_evidence_at = label, now
+            session.save(update_fields=["end_evidence", "end_evidence_at", "updated_at"])
+            SessionEvent.objects.create(
+                session=session,
+                from_status=session.status,
+                to_status=session.status,
+                reason=f"transaction over on the charger: {_why(evidence, **detail)}; closed in "
+                f"{int(close_grace().total_seconds())} s unless its StopTransaction comes",
+                detail={"evidence": evidence, "at": at.isoformat(), **detail},
+            )
+            noted.append(session.pk)
+    return noted
+
+
+def _is_news(session: ChargingSession, at: dt.datetime | None) -> bool:
+    """Is a message stamped `at` (charger's clock) news of the transaction after its end was noted (our clock)?
+    Messages the charger queued before (delivered after a reboot, before its stop) are not."""
+    noted = session.end_evidence_at
+    return noted is None or at is None or at >= noted - NEWS_TOLERANCE
+
+
+def _withdraw_end(session: ChargingSession, why: str) -> None:
+    """News of the transaction after an end was noted: it runs on; the note goes (the session is locked)."""
+    SessionEvent.objects.create(
+        session=session,
+        from_status=session.status,
+        to_status=session.status,
+        reason=f"transaction still running ({why}): end note withdrawn",
+        detail={"withdrawn": session.end_evidence, "noted_at": _evidence_detail(session)["noted_at"]},
+    )
+    session.end_evidence, session.end_evidence_at = "", None
+    ChargingSession.objects.filter(pk=session.pk).update(end_evidence="", end_evidence_at=None)
+
+
+def _running_ids(charge_point_id: int, connector_id: int | None = None, before: dt.datetime | None = None) -> list[int]:
+    found = ChargingSession.objects.filter(
+        charge_point_id=charge_point_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True
+    )
+    if connector_id is not None:
+        found = found.filter(connector_id=connector_id)
+    if before is not None:
+        found = found.filter(started_at__lt=before)
+    return list(found.order_by("pk").values_list("pk", flat=True))
+
+
+def sessions_on_connector_status(
+    *, charge_point_id: int, connector_id: int, status: str, at: dt.datetime | None = None
+) -> list[int]:
+    """StatusNotification of a connector. Available or Preparing: no transaction runs there, so running sessions
+    on it that started before that status (charger's clock) have ended: noted (closed after the grace period
+    unless their StopTransaction comes). Charging or suspended: a noted end is withdrawn. Ids noted."""
+    if connector_id == 0:
+        return []
+    now = timezone.now()
+    at = at or now
+    if status in NO_TRANSACTION_STATUSES:
+        ids = _running_ids(charge_point_id, connector_id, before=at)
+        return _note_end(ids, evidence=EVIDENCE_STATUS, at=at, now=now, status=status) if ids else []
+    if status in TRANSACTION_STATUSES:
+        noted = list(
+            ChargingSession.objects.filter(
+                charge_point_id=charge_point_id,
+                connector_id=connector_id,
+                status__in=RUNNING_STATUSES,
+                stopped_at__isnull=True,
+                end_evidence_at__isnull=False,
+            ).values_list("pk", flat=True)
+        )
+        for session_id in noted:
+            with transaction.atomic():
+                session = ChargingSession.objects.select_for_update().filter(pk=session_id).first()
+                if (
+                    session is not None
+                    and session.end_evidence
+                    and session.stopped_at is None
+                    and _is_news(session, at)
+                ):
+                    _withdraw_end(session, f"connector {status}")
+    return []
+
+
+def sessions_on_boot(*, charge_point_id: int) -> list[int]:
+    """BootNotification: the charger restarted, so its running sessions have ended: noted (closed after the grace
+    period unless their StopTransaction, which the charger may have queued, comes). Ids noted."""
+    now = timezone.now()
+    ids = _running_ids(charge_point_id)
+    return _note_end(ids, evidence=EVIDENCE_BOOT, at=now, now=now) if ids else []
+
+
+def _close_one(session_id: int, *, evidence: str | None, at: dt.datetime, **detail: Any) -> bool:
+    """Close one running session in its own transaction (evidence None: the one noted on it); one that ended or
+    was heard from meanwhile is left alone."""
+    with transaction.atomic():
+        session = (
+            ChargingSession.objects.select_for_update(of=("self",))
+            .select_related("charge_point")
+            .filter(pk=session_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True)
+            .first()
+        )
+        if session is None or (evidence is None and not session.end_evidence):
+            return False
+        if evidence is None:
+            evidence = session.end_evidence.split(":", 1)[0]
+            detail = {**_evidence_detail(session), **detail}
+        _close_without_stop(session, evidence=evidence, at=at, **detail)
+        return True
+
+
+def sessions_close_stale(*, now: dt.datetime | None = None, after: dt.timedelta | None = None) -> list[int]:
+    """Beat: running sessions whose end was noted more than the grace period ago, and running sessions with no news
+    for CHARGING_SESSION_CLOSE_AFTER_HOURS, neither by the charger's clock (last meter value, or the start) nor by
+    ours (last change), are closed. Ids closed."""
+    now = now or timezone.now()
+    after = after if after is not None else close_after()
+    running = ChargingSession.objects.filter(status__in=RUNNING_STATUSES, stopped_at__isnull=True)
+    noted = list(
+        running.filter(end_evidence_at__lt=now - close_grace()).exclude(end_evidence="").values_list("pk", flat=True)
+    )
+    closed = [pk for pk in sorted(noted) if _close_one(pk, evidence=None, at=now)]
+    cutoff = now - after
+    silent = (
+        running.filter(Q(last_meter_at__lt=cutoff) | Q(last_meter_at__isnull=True, started_at__lt=cutoff))
+        .filter(updated_at__lt=cutoff)
+        .exclude(pk__in=closed)
+    )
+    hours = after.total_seconds() / 3600
+    for pk in silent.order_by("pk").values_list("pk", flat=True):
+        if _close_one(pk, evidence=EVIDENCE_TIMEOUT, at=now, hours=int(hours) if hours.is_integer() else hours):
+            closed.append(pk)
+    return closed
 
 
 @transaction.atomic

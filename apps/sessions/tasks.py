@@ -30,3 +30,9 @@ def enforce_limit(session_id: int) -> None:
 def flag_too_long() -> int:
     """Beat: running sessions past CHARGING_SESSION_TOO_LONG_HOURS are flagged suspicious ("too_long"), once."""
     return services.sessions_flag_too_long()
+
+
+@shared_task(name="charging.close_stale")
+def close_stale() -> int:
+    """Beat: sessions with no news for CHARGING_SESSION_CLOSE_AFTER_HOURS are closed (closed_without_stop)."""
+    return len(services.sessions_close_stale())

@@ -156,6 +156,7 @@ CELERY_BEAT_SCHEDULE["analytics-platform-metrics"] = {"task": "analytics.sample_
 CELERY_BEAT_SCHEDULE["charging-expire-reservations"] = {"task": "charging.expire_reservations", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["charging-enforce-limits"] = {"task": "charging.enforce_limits", "schedule": 30.0}
 CELERY_BEAT_SCHEDULE["charging-flag-too-long"] = {"task": "charging.flag_too_long", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["charging-close-stale"] = {"task": "charging.close_stale", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["energy-recompute-all"] = {"task": "energy.recompute_all", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["reports-purge-exports"] = {"task": "reports.purge_exports", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["reports-render-lines"] = {"task": "reports.render_lines", "schedule": 15.0}
@@ -303,6 +304,13 @@ OCPP_AUTO_REGISTER_TENANT = env_str("OCPP_AUTO_REGISTER_TENANT")
 OCPP_OFFLINE_FACTOR = 2.5  # offline after heartbeat_interval x this without any frame
 # data quality: a session running (or having run) longer than this is suspicious ("too_long")
 CHARGING_SESSION_TOO_LONG_HOURS = env_int("CHARGING_SESSION_TOO_LONG_HOURS", 24)
+# a running session with no news (no meter value by the charger's clock, no change by ours) for this long never got
+# its StopTransaction: the beat job closes it, priced from its last meter value and flagged closed_without_stop
+CHARGING_SESSION_CLOSE_AFTER_HOURS = env_int("CHARGING_SESSION_CLOSE_AFTER_HOURS", 48)
+# once a charger said a session's transaction is over (Available/Preparing connector, BootNotification), its
+# StopTransaction (which it may deliver from its queue after reconnecting) is awaited this long before the session is
+# closed without it; a start of the same token elsewhere closes it at once
+CHARGING_SESSION_CLOSE_GRACE_SECONDS = env_int("CHARGING_SESSION_CLOSE_GRACE_SECONDS", 900)
 OCPP_MESSAGE_LOG = env_bool("OCPP_MESSAGE_LOG", True)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30)
 OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)

@@ -55,24 +55,30 @@ def make_history(
         VehicleFactory(tenant=tenant, driver=driver, make="Make", model=f"M{i % 3}")
         if i == 2:
             VehicleFactory(tenant=tenant, driver=driver, make="Make", model="Second")
+    running: list[dict[str, Any]] = []
     for _ in range(sessions):
         cp = rng.choice(points)
         began = at(rng, start - dt.timedelta(hours=2), 28)
-        session, _ = session_services.session_start(
+        start_args = {
+            "charge_point_id": cp.pk,
+            "connector_id": rng.choice([1, 2]),
+            "id_tag": rng.choice(tags),
+            "meter_start": 1000,
+            "timestamp": began,
+        }
+        if rng.random() >= 0.85:  # some are still running: started last, as a running session is the newest of its
+            running.append(start_args)  # connector (a later start there ends it) and holds its tag (ConcurrentTx)
+            continue
+        session, _ = session_services.session_start(**start_args)
+        session_services.session_stop(
             charge_point_id=cp.pk,
-            connector_id=rng.choice([1, 2]),
-            id_tag=rng.choice(tags),
-            meter_start=1000,
-            timestamp=began,
+            transaction_id=session.pk,
+            meter_stop=1000 + rng.choice([0, 0, 1500, 7300, 22_000]),
+            timestamp=began + dt.timedelta(seconds=rng.randrange(60, 5 * 3600)),
+            reason=rng.choice(REASONS),
         )
-        if rng.random() < 0.85:  # some are still running
-            session_services.session_stop(
-                charge_point_id=cp.pk,
-                transaction_id=session.pk,
-                meter_stop=1000 + rng.choice([0, 0, 1500, 7300, 22_000]),
-                timestamp=began + dt.timedelta(seconds=rng.randrange(60, 5 * 3600)),
-                reason=rng.choice(REASONS),
-            )
+    for start_args in sorted(running, key=lambda args: args["timestamp"]):
+        session_services.session_start(**start_args)
     for cp in points:
         StatusEvent.objects.create(charge_point=cp, status="Online", timestamp=start - dt.timedelta(hours=3))
         for n in (1, 2):

@@ -17,7 +17,8 @@ class ChargingSessionFactory(DjangoModelFactory[ChargingSession]):
     charge_point = factory.SubFactory(ChargePointFactory)
     tenant = factory.SelfAttribute("charge_point.tenant")
     connector_id = 1
-    id_tag = "TAG1"
+    # one running session per tag (the database refuses a second): each session its own tag unless given
+    id_tag = factory.Sequence(lambda n: f"TAG{n + 1}")
     auth_status = "Accepted"
     started_at = factory.LazyFunction(timezone.now)
     meter_start_wh = 0

@@ -136,7 +136,7 @@ async def test_zero_current_limit_holds_the_session_at_0_a_and_keeps_it_open(
         ("pending", "StartTransaction"),
         ("active", "idTag Accepted"),
         ("suspended", "duration limit reached"),
-        ("completed", "StopTransaction"),
+        ("completed", "StopTransaction Local"),  # no reason given: OCPP 1.6's default, Local
     ]
 
 

@@ -178,10 +178,28 @@ class SessionPreferencesSerializer(StrictSerializer):
 
 
 class RemoteStartSerializer(serializers.Serializer[Any]):
-    command_id = serializers.IntegerField()
+    """202: the charger accepted RemoteStartTransaction; it opens the session when the car is connected (its
+    StartTransaction). The session gets `session_id` at once: no need to poll lists."""
+
+    session_id = serializers.IntegerField(
+        help_text=(
+            "The id the session gets (its OCPP transactionId) when the charger starts it: "
+            "`GET /api/v1/driver/sessions/{session_id}/` answers 404 until then, then the live view (status "
+            "`active`, or `invalid` when the charger's start was refused); live updates on "
+            "`/ws/sessions/{session_id}`. No session follows if the car is never connected (the charger gives up "
+            "after its connection timeout)."
+        )
+    )
+    command_id = serializers.IntegerField(
+        help_text="The RemoteStartTransaction command (`GET /api/v1/commands/{command_id}/`)."
+    )
     charge_point_id = serializers.IntegerField()
-    connector_id = serializers.IntegerField()
-    id_tag = serializers.CharField()
+    connector_id = serializers.IntegerField(help_text="0: the charger chooses the connector.")
+    id_tag = serializers.CharField(
+        help_text="The OCPP idTag sent to the charger: the token's uid, or its short wire id when the uid is longer "
+        "than 20 characters."
+    )
+    token_uid = serializers.CharField(help_text="The token's uid (OCPI), as in the session and its CDR.")
     reservation_id = serializers.IntegerField(allow_null=True)
 
 
@@ -274,6 +292,7 @@ class DriverTokenSerializer(StrictModelSerializer):
             "id",
             "tenant",
             "uid",
+            "wire_id",
             "type",
             "contract_id",
             "visual_number",
