@@ -189,6 +189,24 @@ class EmptySerializer(StrictSerializer):
     pass
 
 
+class StationSearchSerializer(serializers.Serializer[Any]):
+    """Where to search (query parameters): a point, and optionally a radius around it."""
+
+    lat = serializers.FloatField(required=False, min_value=-90, max_value=90, help_text="Latitude (WGS 84).")
+    lon = serializers.FloatField(required=False, min_value=-180, max_value=180, help_text="Longitude (WGS 84).")
+    radius_km = serializers.FloatField(
+        required=False, min_value=0, max_value=20_100, help_text="Only stations this close to the point (km)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("lat" in attrs) != ("lon" in attrs):
+            missing = "lon" if "lat" in attrs else "lat"
+            raise serializers.ValidationError({missing: ["Give both lat and lon, or neither."]})
+        if "radius_km" in attrs and "lat" not in attrs:
+            raise serializers.ValidationError({"radius_km": ["A radius needs a point: give lat and lon too."]})
+        return attrs
+
+
 class StationPriceSerializer(serializers.Serializer[Any]):
     excl_vat = serializers.CharField()
     incl_vat = serializers.CharField()
