@@ -3,15 +3,15 @@
 
 1. the embedded PostgreSQL and Redis of `make test` (scripts/stack.py; DATABASE_URL / REDIS_URL replace them);
 2. a throwaway database `evp_fuzz_<pid>`, migrated and seeded with the demo data (`manage.py seed_demo`);
-3. daphne on a free 127.0.0.1 port with the test settings (DEBUG off, as in production);
-4. `st run` (config: scripts/schemathesis.toml, hooks and the error-shape check: scripts/api_fuzz_hooks.py)
-   once per demo tenant's API key, one after the other;
-5. daphne stopped, the database dropped, the servers this run started stopped.
+3. per demo tenant, a daphne on a free 127.0.0.1 port with the test settings (DEBUG off, as in production) and
+   `st run` with that tenant's API key against it (config: scripts/schemathesis.toml; hooks and the
+   error-shape check: scripts/api_fuzz_hooks.py); both tenants side by side, on the same database;
+4. daphne stopped, the database dropped, the servers this run started stopped.
 
 Fails (exit 1) on any 5xx, any response that breaks its schema or content type, any status an operation does
 not document, and any error body that is not JSON in the one error shape. Schemathesis prints each failure
 with the operation, the status, the check and a curl line to reproduce it (against `make run`); the server's
-tracebacks are in `.data/fuzz/daphne.log` and their last lines are printed when the run fails.
+tracebacks are in `.data/fuzz/daphne-<tenant>.log` and their last lines are printed when the run fails.
 
 Extra arguments go to every `st run` (e.g. `make api-fuzz API_FUZZ_ARGS="--include-path-regex driver"`).
 `API_FUZZ_SEED` changes the seed (default fixed, so a run is repeatable; `random` for a fresh one).
@@ -79,9 +79,9 @@ def drop_database(server_url: str, dbname: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
-def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_daphne(env: dict[str, str], port: int, tenant: str) -> subprocess.Popen[bytes]:
     FUZZ_DIR.mkdir(parents=True, exist_ok=True)
-    logfile = (FUZZ_DIR / "daphne.log").open("wb")
+    logfile = (FUZZ_DIR / f"daphne-{tenant}.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
         env=env,
@@ -94,13 +94,13 @@ def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"daphne exited with {proc.returncode}; see {FUZZ_DIR / 'daphne.log'}")
+            raise SystemExit(f"daphne exited with {proc.returncode}; see {FUZZ_DIR / f'daphne-{tenant}.log'}")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return proc
         time.sleep(0.2)
     stop(proc)
-    raise SystemExit(f"daphne did not answer /healthz within 60 s; see {FUZZ_DIR / 'daphne.log'}")
+    raise SystemExit(f"daphne did not answer /healthz within 60 s; see {FUZZ_DIR / f'daphne-{tenant}.log'}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -128,9 +128,11 @@ def own_access(base_url: str, key: str) -> tuple[int, int]:
     raise SystemExit(f"GET /api/v1/api-keys/ does not list the fuzzing key {prefix}")
 
 
-def run_schemathesis(base_url: str, tenant: str, key: str, seed: str, extra: list[str], env: dict[str, str]) -> KeyRun:
+def start_schemathesis(
+    base_url: str, tenant: str, key: str, seed: str, extra: list[str], env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path, float]:
     key_id, tenant_id = own_access(base_url, key)
-    log(f"schemathesis with {tenant}'s key (key {key_id}, tenant {tenant_id}), seed {seed}")
+    log(f"schemathesis with {tenant}'s key (key {key_id}, tenant {tenant_id}) against {base_url}, seed {seed}")
     command = [
         str(BIN / "st"),
         "--config-file",
@@ -150,31 +152,33 @@ def run_schemathesis(base_url: str, tenant: str, key: str, seed: str, extra: lis
         "EVP_FUZZ_API_KEY_ID": str(key_id),
         "EVP_FUZZ_TENANT_ID": str(tenant_id),
     }
-    started = time.monotonic()
-    proc = subprocess.Popen(command, env=run_env, cwd=FUZZ_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for raw in proc.stdout:
-        line = raw.decode(errors="replace")
-        lines.append(line)
-        sys.stdout.write(line)
-        sys.stdout.flush()
+    output = FUZZ_DIR / f"schemathesis-{tenant}.log"
+    workdir = FUZZ_DIR / tenant
+    workdir.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(command, env=run_env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
+    return proc, output, time.monotonic()
+
+
+def finish_schemathesis(tenant: str, proc: subprocess.Popen[bytes], output_path: Path, started: float) -> KeyRun:
     returncode = proc.wait()
-    output = "".join(lines)
+    seconds = time.monotonic() - started
+    output = output_path.read_text(errors="replace")
+    print(f"\n[api-fuzz] ===== {tenant} =====\n{output}", flush=True)
     tested = re.search(r"Tested:\s+(\d+)", output)
     selected = re.search(r"Selected:\s+(\d+/\d+)", output)
     cases = re.search(r"Test cases:\s*\n\s*(.+)", output)
     return KeyRun(
         tenant=tenant,
         returncode=returncode,
-        seconds=time.monotonic() - started,
+        seconds=seconds,
         operations=f"{tested.group(1) if tested else '?'} tested of {selected.group(1) if selected else '?'}",
         cases=cases.group(1).strip() if cases else "?",
     )
 
 
-def server_tracebacks(limit: int = 80) -> str:
-    path = FUZZ_DIR / "daphne.log"
+def server_tracebacks(tenant: str, limit: int = 80) -> str:
+    path = FUZZ_DIR / f"daphne-{tenant}.log"
     if not path.exists():
         return ""
     lines = path.read_text(errors="replace").splitlines()
@@ -190,7 +194,12 @@ def server_tracebacks(limit: int = 80) -> str:
     return "\n".join(out[-limit:])
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # `kill` cleans up like Ctrl-C: daphne, database, servers
     started = time.monotonic()
     seed = os.environ.get("API_FUZZ_SEED", DEFAULT_SEED)
     if seed == "random":
@@ -199,7 +208,8 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test", "PYTHONUNBUFFERED": "1"}
     server_url = env["DATABASE_URL"]
     dbname = f"evp_fuzz_{os.getpid()}"
-    daphne: subprocess.Popen[bytes] | None = None
+    daphnes: list[subprocess.Popen[bytes]] = []
+    fuzzers: list[subprocess.Popen[bytes]] = []
     runs: list[KeyRun] = []
     try:
         create_database(server_url, dbname)
@@ -213,14 +223,23 @@ def main(argv: list[str]) -> int:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
-        port = free_port()
-        daphne = start_daphne(env, port)
-        base_url = f"http://127.0.0.1:{port}"
-        log(f"daphne up at {base_url} (log: {FUZZ_DIR / 'daphne.log'})")
+        # one daphne and one schemathesis per tenant, side by side: each pair keeps about one core busy
+        started_runs = []
         for tenant, key in DEMO_KEYS.items():
-            runs.append(run_schemathesis(base_url, tenant, key, seed, argv, env))
+            port = free_port()
+            daphnes.append(start_daphne(env, port, tenant))
+            proc, output, began = start_schemathesis(f"http://127.0.0.1:{port}", tenant, key, seed, argv, env)
+            fuzzers.append(proc)
+            started_runs.append((tenant, proc, output, began))
+        log(f"fuzzing ({', '.join(DEMO_KEYS)}); logs in {FUZZ_DIR}")
+        for tenant, proc, output, began in started_runs:
+            runs.append(finish_schemathesis(tenant, proc, output, began))
     finally:
-        if daphne is not None:
+        for proc in fuzzers:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        for daphne in daphnes:
             stop(daphne)
         drop_database(server_url, dbname)
         stack.down()
@@ -230,9 +249,10 @@ def main(argv: list[str]) -> int:
         print(f"[api-fuzz]   {run.tenant:<8} {verdict}: {run.operations} operations, {run.cases}, {run.seconds:.0f} s")
     failed = len(runs) != len(DEMO_KEYS) or any(run.returncode != 0 for run in runs)
     if failed:
-        tracebacks = server_tracebacks()
-        if tracebacks:
-            print("[api-fuzz] the server's last tracebacks (.data/fuzz/daphne.log):\n" + tracebacks, flush=True)
+        for tenant in DEMO_KEYS:
+            tracebacks = server_tracebacks(tenant)
+            if tracebacks:
+                print(f"[api-fuzz] the server's last tracebacks (.data/fuzz/daphne-{tenant}.log):\n{tracebacks}")
         print(
             "[api-fuzz] FAILED: each failure above names its operation, status and check, with a curl line", flush=True
         )

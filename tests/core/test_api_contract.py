@@ -34,7 +34,8 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
     """The response is `status`, JSON, in the one error shape; returns the body."""
     content = getattr(response, "content", b"")
     assert response.status_code == status, (response.status_code, content[:300])
-    assert response["Content-Type"].split(";")[0] == "application/json", (response["Content-Type"], content[:300])
+    content_type = response.headers.get("Content-Type", "")
+    assert content_type.split(";")[0] == "application/json", (content_type, content[:300])
     body = json.loads(content)
     assert set(body) == ERROR_KEYS, body
     assert isinstance(body["code"], str)
@@ -386,3 +387,120 @@ def test_creating_a_staff_user_with_is_active_is_a_400_not_a_500(tenant_a: Tenan
 
     assert body["fields"] == {"is_active": ["Set it with an update, not on creation."]}
     assert (User.objects.count(), Membership.objects.count()) == before
+
+
+# --------------------------------------------------------------------------- under a real daphne
+
+
+@pytest.mark.slow
+def test_daphne_hands_an_unparseable_multipart_body_to_django(tmp_path: Any) -> None:
+    """Twisted answered a multipart body without parts with a bare 400 (no Content-Type, no body) before
+    Django saw it; now Django answers, in the error shape (here 401: no credentials)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daphne = Path(sys.executable).parent / "daphne"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
+    log = (tmp_path / "daphne.log").open("wb")
+    proc = subprocess.Popen(
+        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        boundary = "c637e12e2b1a998d80d1b087531af51c"
+
+        response = requests.post(
+            f"{base}/api/v1/payments/bank-statement/",
+            data=f"--{boundary}--\r\n".encode(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            timeout=10,
+        )
+
+        assert error_of(response, 401)["code"] == "not_authenticated"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# --------------------------------------------------------------------------- one name per filter, CDR filters
+
+
+def test_list_filters_have_one_name_per_field_and_refuse_unknown_ones(tenant_a: Tenant, admin_a: APIClient) -> None:
+    from tests.customers.factories import DriverFactory, TokenFactory
+
+    driver = DriverFactory(tenant=tenant_a)
+    mine = TokenFactory(tenant=tenant_a, driver=driver)
+    TokenFactory(tenant=tenant_a)
+
+    by_field = admin_a.get(f"/api/v1/tokens/?driver={driver.pk}")
+    by_alias = admin_a.get(f"/api/v1/tokens/?driver_id={driver.pk}")
+    typo = admin_a.get(f"/api/v1/tokens/?drivr={driver.pk}")
+
+    assert [row["id"] for row in by_field.json()["results"]] == [mine.pk]
+    assert error_of(by_alias, 400)["fields"] == {"driver_id": ["Unknown query parameter."]}
+    assert error_of(typo, 400)["fields"] == {"drivr": ["Unknown query parameter."]}
+
+
+def test_cdrs_filter_by_session_location_and_start_time(tenant_a: Tenant, admin_a: APIClient) -> None:
+    import datetime as dt
+
+    from tests.charging.factories import CdrFactory
+
+    here = LocationFactory(tenant=tenant_a)
+    cp_here = ChargePointFactory(tenant=tenant_a, location=here)
+    cp_there = ChargePointFactory(tenant=tenant_a, location=LocationFactory(tenant=tenant_a))
+    t0 = dt.datetime(2026, 11, 1, 8, tzinfo=dt.UTC)
+    early = CdrFactory(
+        session__charge_point=cp_here, session__location=here, session__tenant=tenant_a, session__started_at=t0
+    )
+    late = CdrFactory(
+        session__charge_point=cp_here,
+        session__location=here,
+        session__tenant=tenant_a,
+        session__started_at=t0 + dt.timedelta(days=2),
+    )
+    elsewhere = CdrFactory(
+        session__charge_point=cp_there,
+        session__location=cp_there.location,
+        session__tenant=tenant_a,
+        session__started_at=t0,
+    )
+
+    def ids(query: str) -> list[int]:
+        response = admin_a.get(f"/api/v1/cdrs/?{query}")
+        assert response.status_code == 200, response.content
+        return sorted(row["id"] for row in response.json()["results"])
+
+    assert ids(f"session={late.session_id}") == [late.pk]
+    assert ids(f"location={here.pk}") == sorted([early.pk, late.pk])
+    assert ids("date_from=2026-11-02T00:00:00Z") == [late.pk]
+    assert ids("date_to=2026-11-02T00:00:00Z") == sorted([early.pk, elsewhere.pk])
+    assert ids(f"location={here.pk}&date_to=2026-11-02T00:00:00Z") == [early.pk]
+    assert error_of(admin_a.get("/api/v1/cdrs/?date_from=yesterday"), 400)["code"] == "validation_error"
+
+
+def test_a_date_time_filter_with_an_offset_postgresql_cannot_store_is_read_in_utc(
+    tenant_a: Tenant, admin_a: APIClient
+) -> None:
+    response = admin_a.get("/api/v1/cdrs/?date_from=0738-02-06T06:40:29.899844-17:30")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []

@@ -175,6 +175,9 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
     paths: dict[str, Any] = result.get("paths", {})
     ops = _operation_ids(paths)
     cap = max_list_items()
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            _walk_request_arrays(component, cap)
     for path, item in paths.items():
         for method, operation in item.items():
             if not isinstance(operation, dict):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.money import money_as_strings
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 from apps.customers.models import Driver, Token, Vehicle
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent
@@ -93,10 +94,15 @@ class SessionLiveSerializer(SessionSerializer):
 
 
 class CdrSerializer(StrictModelSerializer):
+    """The OCPI CDR; amounts (`price`, `excl_vat`, `incl_vat`) as decimal strings, the API's money format."""
+
     class Meta:
         model = Cdr
         exclude: list[str] = []
         read_only_fields = [f.name for f in Cdr._meta.fields]
+
+    def to_representation(self, instance: Cdr) -> dict[str, Any]:
+        return money_as_strings(super().to_representation(instance))  # type: ignore[no-any-return]
 
 
 class ReservationSerializer(StrictModelSerializer):

@@ -39,7 +39,7 @@ from apps.sessions.api.serializers import (
     StationSearchSerializer,
     StationSerializer,
 )
-from apps.sessions.models import ChargingSession, Reservation
+from apps.sessions.models import Cdr, ChargingSession, Reservation
 from apps.stations import selectors as station_selectors
 from apps.tenants.access import scope_queryset
 from apps.tenants.scoping import TenantScopedViewSet
@@ -69,11 +69,27 @@ class SessionViewSet(TenantScopedViewSet):
     http_method_names = READ_ONLY
 
 
+class CdrFilter(django_filters.FilterSet):
+    session = django_filters.NumberFilter(field_name="session_id")
+    location = django_filters.NumberFilter(field_name="session__location_id")
+    date_from = django_filters.IsoDateTimeFilter(
+        field_name="start_date_time", lookup_expr="gte", help_text="Sessions that started at or after this time."
+    )
+    date_to = django_filters.IsoDateTimeFilter(
+        field_name="start_date_time", lookup_expr="lt", help_text="Sessions that started before this time."
+    )
+
+    class Meta:
+        model = Cdr
+        fields = ["session", "location", "date_from", "date_to"]
+
+
 class CdrViewSet(TenantScopedViewSet):
-    """OCPI 2.2.1 CDRs of completed sessions (immutable)."""
+    """OCPI 2.2.1 CDRs of completed sessions (immutable); filter by session, location and start time."""
 
     queryset = selectors.cdr_list()
     serializer_class = CdrSerializer
+    filterset_class = CdrFilter
     scope_area = "charging"
     http_method_names = READ_ONLY
 
@@ -205,6 +221,7 @@ class DriverStationViewSet(TenantScopedViewSet):
     scope_area = "driver"
     http_method_names = READ_ONLY
     pagination_class = DistanceCursorPagination
+    extra_query_params = (*SEARCH, "driver")
 
     def get_queryset(self) -> Any:
         query = StationSearchSerializer(data={k: v for k, v in self.request.query_params.items() if k in SEARCH})
