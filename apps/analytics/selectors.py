@@ -50,7 +50,7 @@ class Scope:
         if self.location_id is not None and loc_field is None:
             located = ChargePoint.objects.filter(location_id=self.location_id).values("pk")
             qs = qs.filter(**{f"{cp_field}__in": located})
-        elif self.location_id is not None:
+        elif self.location_id is not None and loc_field is not None:
             qs = qs.filter(**{loc_field: self.location_id})
         if self.charge_point_id is not None:
             qs = qs.filter(**{cp_field: self.charge_point_id})

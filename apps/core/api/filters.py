@@ -47,7 +47,7 @@ def canonical(filterset_class: type[filters.FilterSet]) -> type[filters.FilterSe
         (filterset_class,),
         {"__module__": filterset_class.__module__, "filter_queryset": _filter_queryset_in_utc},
     )
-    subclass.base_filters = renamed  # set after the metaclass, which would collect the declared ones again
+    subclass.base_filters = renamed  # type: ignore[attr-defined]  # set after the metaclass, which would collect the declared ones again
     return subclass
 
 

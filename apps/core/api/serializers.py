@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from django.conf import settings
@@ -62,7 +62,9 @@ class StrictSerializerMixin:
 
 
 class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer[Any]):
-    def include_extra_kwargs(self, kwargs: dict[str, Any], extra_kwargs: dict[str, Any]) -> dict[str, Any]:
+    def include_extra_kwargs(
+        self, kwargs: MutableMapping[str, Any], extra_kwargs: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         """Read-only choice fields keep `allow_blank` of a `blank=True` model field, so the schema's enum lists
         the "" the API really returns (DRF drops it for read-only fields)."""
         allow_blank = kwargs.get("allow_blank", False)
