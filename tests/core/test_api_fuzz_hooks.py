@@ -17,7 +17,8 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("EVP_FUZZ_API_KEY_ID", "7")
     monkeypatch.setenv("EVP_FUZZ_TENANT_ID", "3")
     spec = importlib.util.spec_from_file_location("evp_api_fuzz_hooks_under_test", HOOKS)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
