@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test lint fmt venv stack-up stack-down bench-api clean
+.PHONY: run test api-fuzz lint fmt venv stack-up stack-down bench-api clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ run: venv
 
 test: venv
 	$(BIN)/python scripts/stack.py test -- $(PYTEST_ARGS)
+
+# schemathesis over every API operation against a real daphne on a seeded throwaway database (scripts/api_fuzz.py)
+api-fuzz: venv
+	$(BIN)/python scripts/api_fuzz.py -- $(API_FUZZ_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

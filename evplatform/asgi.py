@@ -24,6 +24,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.core.api.middleware import ApiBodyLimit  # noqa: E402
 from apps.ocpp.routing import websocket_urlpatterns as ocpp_routes  # noqa: E402
 from evplatform.routing import websocket_urlpatterns  # noqa: E402
 
@@ -38,7 +39,7 @@ async def websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ApiBodyLimit(django_asgi_app),  # an oversize API body is a 413 before Django reads it
         "websocket": websocket,
     }
 )

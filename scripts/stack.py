@@ -338,7 +338,7 @@ class Stack:
         self.purpose = purpose
         self.pg_started = False
         self.redis_proc: subprocess.Popen[bytes] | None = None
-        self.redis_dir = DATA / ("redis" if purpose == "run" else "redis-test")
+        self.redis_dir = DATA / {"run": "redis", "fuzz": "redis-fuzz"}.get(purpose, "redis-test")
         self.pg_dir: Path | None = None
         self.bindir: Path | None = None
         self.env: dict[str, str] = {}
@@ -455,6 +455,7 @@ def cmd_up() -> int:
 def cmd_down() -> int:
     redis_stop(DATA / "redis", None)
     redis_stop(DATA / "redis-test", None)
+    redis_stop(DATA / "redis-fuzz", None)
     if not os.environ.get("DATABASE_URL"):
         bindir = pg_bindir()
         datadir = pg_datadir()

@@ -40,10 +40,17 @@ class Scope:
             qs = qs.filter(pk=self.charge_point_id)
         return qs
 
-    def filter(self, qs: QuerySet[Any], cp_field: str = "charge_point_id", loc_field: str = "location_id") -> Any:
+    def filter(
+        self, qs: QuerySet[Any], cp_field: str = "charge_point_id", loc_field: str | None = "location_id"
+    ) -> Any:
+        """`loc_field=None`: the rows have no location, only a charge point id (alerts): a location is matched
+        through the charge points it has."""
         if self.tenant_ids is not None:
             qs = qs.filter(tenant_id__in=self.tenant_ids)
-        if self.location_id is not None:
+        if self.location_id is not None and loc_field is None:
+            located = ChargePoint.objects.filter(location_id=self.location_id).values("pk")
+            qs = qs.filter(**{f"{cp_field}__in": located})
+        elif self.location_id is not None and loc_field is not None:
             qs = qs.filter(**{loc_field: self.location_id})
         if self.charge_point_id is not None:
             qs = qs.filter(**{cp_field: self.charge_point_id})
@@ -111,7 +118,7 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]
             for f in faulted
         ],
         "connectors_by_status": states,
-        "open_alerts": scope.filter(Alert.objects.filter(status="open")).count(),
+        "open_alerts": scope.filter(Alert.objects.filter(status="open"), loc_field=None).count(),
     }
 
 

@@ -25,8 +25,8 @@ urlpatterns = [
         BankStatementImportViewSet.as_view({"post": "create"}),
         name="payment-bank-statement",
     ),
-    path("invoices/<int:pk>/pdf", InvoicePdfView.as_view(), name="invoice-pdf"),
-    path("invoices/<int:pk>/xlsx", InvoiceXlsxView.as_view(), name="invoice-xlsx"),
+    path("invoices/<int:pk>/pdf/", InvoicePdfView.as_view(), name="invoice-pdf"),
+    path("invoices/<int:pk>/xlsx/", InvoiceXlsxView.as_view(), name="invoice-xlsx"),
     path("payment-notifications/fiserv/", FiservNotificationView.as_view(), name="payment-notification-fiserv"),
     *router.urls,
 ]

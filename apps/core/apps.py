@@ -5,3 +5,8 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from apps.core import daphne_http
+
+        daphne_http.install()

@@ -1,4 +1,4 @@
-"""django-filter FilterSets of the customers API. Every foreign key also filters as `<fk>_id`."""
+"""django-filter FilterSets of the customers API (published with one name per field: apps.core.api.filters)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,13 @@ def _number(**kwargs: Any) -> serializers.DecimalField:
     kwargs.setdefault("max_digits", 16)
     kwargs.setdefault("decimal_places", 4)
     kwargs.setdefault("min_value", Decimal(0))
-    return serializers.DecimalField(coerce_to_string=False, **kwargs)
+    kwargs.setdefault("coerce_to_string", False)
+    return serializers.DecimalField(**kwargs)
+
+
+def _money(**kwargs: Any) -> serializers.DecimalField:
+    """An amount: read as a number or a decimal string, answered as a decimal string (the API's money format)."""
+    return _number(coerce_to_string=True, **kwargs)
 
 
 def _optional_number(**kwargs: Any) -> serializers.DecimalField:
@@ -56,7 +62,7 @@ class OcpiDateField(serializers.RegexField):
 
 class PriceComponentSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=[d.value for d in TariffDimensionType])
-    price = _number(help_text="Price per unit excl. VAT: per kWh (ENERGY), per hour (TIME, PARKING_TIME), or once.")
+    price = _money(help_text="Price per unit excl. VAT: per kWh (ENERGY), per hour (TIME, PARKING_TIME), or once.")
     vat = _optional_number(max_digits=7, max_value=Decimal(100), help_text="VAT percent; omitted: no VAT given.")
     step_size = serializers.IntegerField(
         min_value=0, max_value=2**31 - 1, help_text="Billing block: Wh (ENERGY) or seconds; ignored for FLAT."
@@ -133,8 +139,8 @@ class DisplayTextSerializer(StrictSerializer):
 
 
 class PriceSerializer(StrictSerializer):
-    excl_vat = _number()
-    incl_vat = _optional_number()
+    excl_vat = _money()
+    incl_vat = _money(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         incl = attrs.get("incl_vat")

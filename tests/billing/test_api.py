@@ -107,10 +107,10 @@ def test_pdf_and_xlsx_downloads_and_other_tenants_get_404(
     invoice = issued_invoice(tenant_a)
     mine, theirs = client_for(tenant_a, Role.READ_ONLY), client_for(tenant_b, Role.ADMIN)
 
-    pdf = mine.get(f"/api/v1/invoices/{invoice.pk}/pdf")
-    xlsx = mine.get(f"/api/v1/invoices/{invoice.pk}/xlsx")
-    foreign_pdf = theirs.get(f"/api/v1/invoices/{invoice.pk}/pdf")
-    foreign_xlsx = theirs.get(f"/api/v1/invoices/{invoice.pk}/xlsx")
+    pdf = mine.get(f"/api/v1/invoices/{invoice.pk}/pdf/")
+    xlsx = mine.get(f"/api/v1/invoices/{invoice.pk}/xlsx/")
+    foreign_pdf = theirs.get(f"/api/v1/invoices/{invoice.pk}/pdf/")
+    foreign_xlsx = theirs.get(f"/api/v1/invoices/{invoice.pk}/xlsx/")
 
     assert pdf.status_code == 200
     assert pdf["Content-Type"] == "application/pdf"

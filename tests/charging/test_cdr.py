@@ -131,9 +131,7 @@ def test_the_cdr_stores_ocpi_numbers_as_exact_json_numbers(tenant_a: Tenant) -> 
     assert cdr.energy_wh == 10_000
 
 
-def test_the_cdr_api_renders_the_numbers_as_json_numbers(
-    tenant_a: Tenant, client_for: Callable[..., APIClient]
-) -> None:
+def test_the_cdr_api_renders_amounts_as_decimal_strings(tenant_a: Tenant, client_for: Callable[..., APIClient]) -> None:
     cdr = _completed_cdr(tenant_a)
 
     response = client_for(tenant_a, Role.FINANCE).get(f"/api/v1/cdrs/{cdr.pk}/")
@@ -141,10 +139,10 @@ def test_the_cdr_api_renders_the_numbers_as_json_numbers(
     assert response.status_code == 200
     body = response.json()
     assert (body["total_cost"], body["total_energy_cost"]) == (
-        {"excl_vat": 5.6, "incl_vat": 6.67},
-        {"excl_vat": 3.9, "incl_vat": 4.64},
+        {"excl_vat": "5.60", "incl_vat": "6.67"},
+        {"excl_vat": "3.90", "incl_vat": "4.64"},
     )
-    assert body["tariffs"][0]["elements"][0]["price_components"][0]["price"] == 0.39
+    assert body["tariffs"][0]["elements"][0]["price_components"][0]["price"] == "0.3900"
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,19 @@ def example(name: str) -> dict[str, Any]:
     return json.loads((EXAMPLES / name).read_text())  # type: ignore[no-any-return]
 
 
+def as_answered(value: Any) -> Any:
+    """A posted OCPI document as the API answers it: amounts (price, excl_vat, incl_vat) as decimal strings
+    with the field's 4 places, the API's one money format; other numbers as they were."""
+    if isinstance(value, dict):
+        return {
+            k: f"{Decimal(str(v)):.4f}" if k in ("price", "excl_vat", "incl_vat") and v is not None else as_answered(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [as_answered(v) for v in value]
+    return value
+
+
 def detail(tariff: Tariff) -> str:
     return reverse("tariff-detail", kwargs={"pk": tariff.pk})
 
@@ -71,7 +84,7 @@ def test_every_ocpi_example_posts_as_is_and_reads_back_the_same(
     # party fields come from the tenant, not the document (DE/ALL in the examples)
     assert (body["country_code"], body["party_id"]) == ("DE", "ALP")
     for field in OCPI_FIELDS:
-        assert body[field] == doc.get(field, [] if field == "tariff_alt_text" else None), field
+        assert body[field] == as_answered(doc.get(field, [] if field == "tariff_alt_text" else None)), field
     assert admin_a.get(detail(tariff)).json() == body
 
 
@@ -196,7 +209,7 @@ def test_patch_replaces_elements_and_moves_last_updated(admin_a: APIClient, tena
 
     assert response.status_code == 200, response.content
     tariff.refresh_from_db()
-    assert response.json()["elements"] == new_elements
+    assert response.json()["elements"] == as_answered(new_elements)
     assert tariff.elements[0]["price_components"][0] == {"type": "FLAT", "price": "0.5", "vat": "20", "step_size": 1}
     assert tariff.updated_at > before
 
@@ -216,7 +229,7 @@ def test_put_replaces_the_whole_document_and_patch_keeps_what_it_does_not_name(
     patched = admin_a.patch(detail(tariff), {"tariff_alt_url": "https://example.com/t"}, format="json").json()
     put = admin_a.put(detail(tariff), doc, format="json").json()
 
-    assert (patched["min_price"], patched["type"]) == ({"excl_vat": 0.5, "incl_vat": 0.55}, "REGULAR")
+    assert (patched["min_price"], patched["type"]) == ({"excl_vat": "0.5000", "incl_vat": "0.5500"}, "REGULAR")
     assert (put["min_price"], put["type"], put["tariff_alt_url"], put["ocpi_id"]) == (None, None, None, "16")
     tariff.refresh_from_db()
     assert (tariff.min_price_excl_vat, tariff.type, tariff.tariff_alt_url) == (None, "", "")

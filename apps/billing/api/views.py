@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from apps.billing.api.serializers import (
 )
 from apps.billing.documents import render_invoice_xlsx
 from apps.billing.payments.provider import NotificationRejected
+from apps.core.api.parsers import JSONParser
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import ApplicationError, NotFound
 from apps.tenants.access import access_for, scope_queryset

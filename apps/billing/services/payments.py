@@ -512,9 +512,14 @@ def bank_statement_import(*, tenant: Tenant, file: IO[Any], actor: User | None =
     """Import bank statement lines (CSV: date, amount, reference[, counterparty]); an invoice number in the
     reference matches the line to an invoice. A line already imported (same date, amount, reference) is skipped."""
     raw = file.read()
-    text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = "The file is not UTF-8 text." if isinstance(exc, UnicodeDecodeError) else f"Not a CSV file: {exc}."
+        raise ApplicationError(f"{reason} Nothing was imported.", code="bad_file", fields={"file": [reason]}) from exc
     report = StatementReport()
-    for index, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+    for index, row in enumerate(rows, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         try:
             received_on = dt.date.fromisoformat(row.get("date", ""))

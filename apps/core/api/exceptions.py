@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
@@ -39,9 +40,20 @@ def _first_message(fields: Mapping[str, Any]) -> str:
     return "Invalid input."
 
 
+VALIDATION_CODE = "validation_error"  # the one code of every refused input, whoever refused it
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        code = VALIDATION_CODE if exc.code == "invalid" else exc.code
+        return Response(error_body(code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        from apps.core.api.middleware import body_limit
+
+        limit = body_limit(context["request"].META.get("CONTENT_TYPE", "")) if context.get("request") else 0
+        return Response(error_body("request_too_large", f"The request body is larger than {limit} bytes."), status=413)
+    if isinstance(exc, RecursionError):  # a parser other than ours (e.g. multipart values) nesting too deep
+        return Response(error_body("parse_error", "The request is nested too deeply."), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):
@@ -61,7 +73,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _validation_fields(exc.detail)
-        response.data = error_body("validation_error", _first_message(fields), fields)
+        response.data = error_body(VALIDATION_CODE, _first_message(fields), fields)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code

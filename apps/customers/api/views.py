@@ -4,10 +4,11 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.parsers import JSONParser
 from apps.customers import selectors, services
 from apps.customers.api.serializers import (
     BusinessCustomerSerializer,

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import ApplicationError
 from apps.reports import selectors, services
 from apps.reports.api.serializers import DownloadLinkSerializer, ExportCancelSerializer, ExportJobSerializer
@@ -51,7 +52,7 @@ class ExportJobViewSet(TenantScopedViewSet):
         job = services.export_job_cancel(job=job)
         return Response(ExportJobSerializer(job, context=self.get_serializer_context()).data)
 
-    @extend_schema(responses={200: DownloadLinkSerializer})
+    @extend_schema(responses={200: DownloadLinkSerializer, 409: ErrorSerializer})
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> Response:
         """A signed, expiring link to the finished file (409 while it is not ready; 403 when the file has

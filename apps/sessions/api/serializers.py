@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.money import money_as_strings
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 from apps.customers.models import Driver, Token, Vehicle
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent
@@ -93,10 +94,15 @@ class SessionLiveSerializer(SessionSerializer):
 
 
 class CdrSerializer(StrictModelSerializer):
+    """The OCPI CDR; amounts (`price`, `excl_vat`, `incl_vat`) as decimal strings, the API's money format."""
+
     class Meta:
         model = Cdr
         exclude: list[str] = []
         read_only_fields = [f.name for f in Cdr._meta.fields]
+
+    def to_representation(self, instance: Cdr) -> dict[str, Any]:
+        return money_as_strings(super().to_representation(instance))  # type: ignore[no-any-return]
 
 
 class ReservationSerializer(StrictModelSerializer):
@@ -205,6 +211,24 @@ class RemoteStartSerializer(serializers.Serializer[Any]):
 
 class EmptySerializer(StrictSerializer):
     pass
+
+
+class StationSearchSerializer(serializers.Serializer[Any]):
+    """Where to search (query parameters): a point, and optionally a radius around it."""
+
+    lat = serializers.FloatField(required=False, min_value=-90, max_value=90, help_text="Latitude (WGS 84).")
+    lon = serializers.FloatField(required=False, min_value=-180, max_value=180, help_text="Longitude (WGS 84).")
+    radius_km = serializers.FloatField(
+        required=False, min_value=0, max_value=20_100, help_text="Only stations this close to the point (km)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("lat" in attrs) != ("lon" in attrs):
+            missing = "lon" if "lat" in attrs else "lat"
+            raise serializers.ValidationError({missing: ["Give both lat and lon, or neither."]})
+        if "radius_km" in attrs and "lat" not in attrs:
+            raise serializers.ValidationError({"radius_km": ["A radius needs a point: give lat and lon too."]})
+        return attrs
 
 
 class StationPriceSerializer(serializers.Serializer[Any]):

@@ -7,7 +7,7 @@ to the caller's tenants: a driver, charge point or session of another tenant is 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import django_filters
@@ -18,6 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.pagination import DistanceCursorPagination
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import NotFound
 from apps.customers import selectors as customer_selectors
@@ -35,15 +36,17 @@ from apps.sessions.api.serializers import (
     SessionPreferencesSerializer,
     SessionSerializer,
     SessionStartSerializer,
+    StationSearchSerializer,
     StationSerializer,
 )
-from apps.sessions.models import ChargingSession, Reservation
+from apps.sessions.models import Cdr, ChargingSession, Reservation
 from apps.stations import selectors as station_selectors
 from apps.tenants.access import scope_queryset
 from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 READ_ONLY = ["get", "head", "options"]
+SEARCH = ("lat", "lon", "radius_km")
 
 
 class SessionFilter(django_filters.FilterSet):
@@ -66,11 +69,27 @@ class SessionViewSet(TenantScopedViewSet):
     http_method_names = READ_ONLY
 
 
+class CdrFilter(django_filters.FilterSet):
+    session = django_filters.NumberFilter(field_name="session_id")
+    location = django_filters.NumberFilter(field_name="session__location_id")
+    date_from = django_filters.IsoDateTimeFilter(
+        field_name="start_date_time", lookup_expr="gte", help_text="Sessions that started at or after this time."
+    )
+    date_to = django_filters.IsoDateTimeFilter(
+        field_name="start_date_time", lookup_expr="lt", help_text="Sessions that started before this time."
+    )
+
+    class Meta:
+        model = Cdr
+        fields = ["session", "location", "date_from", "date_to"]
+
+
 class CdrViewSet(TenantScopedViewSet):
-    """OCPI 2.2.1 CDRs of completed sessions (immutable)."""
+    """OCPI 2.2.1 CDRs of completed sessions (immutable); filter by session, location and start time."""
 
     queryset = selectors.cdr_list()
     serializer_class = CdrSerializer
+    filterset_class = CdrFilter
     scope_area = "charging"
     http_method_names = READ_ONLY
 
@@ -194,13 +213,6 @@ class DriverSessionViewSet(TenantScopedViewSet):
         return Response(SessionSerializer(session).data)
 
 
-def _decimal(value: str | None) -> Decimal | None:
-    try:
-        return Decimal(value) if value not in (None, "") else None
-    except InvalidOperation as exc:
-        raise serializers.ValidationError({"lat": ["Not a number."]}) from exc
-
-
 class DriverStationViewSet(TenantScopedViewSet):
     """Stations near a point (`?lat=&lon=&radius_km=`), nearest first, with availability, plugs and power."""
 
@@ -208,15 +220,18 @@ class DriverStationViewSet(TenantScopedViewSet):
     serializer_class = StationSerializer
     scope_area = "driver"
     http_method_names = READ_ONLY
+    pagination_class = DistanceCursorPagination
+    extra_query_params = (*SEARCH, "driver")
 
     def get_queryset(self) -> Any:
-        params = self.request.query_params
-        radius = _decimal(params.get("radius_km"))
+        query = StationSearchSerializer(data={k: v for k, v in self.request.query_params.items() if k in SEARCH})
+        query.is_valid(raise_exception=True)
+        point = query.validated_data
         return selectors.stations_near(
             super().get_queryset(),
-            lat=_decimal(params.get("lat")),
-            lon=_decimal(params.get("lon")),
-            radius_km=float(radius) if radius is not None else None,
+            lat=Decimal(repr(point["lat"])) if "lat" in point else None,
+            lon=Decimal(repr(point["lon"])) if "lon" in point else None,
+            radius_km=point.get("radius_km"),
         )
 
     def _driver(self) -> Driver | None:
@@ -232,9 +247,7 @@ class DriverStationViewSet(TenantScopedViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("lat", float, required=False),
-            OpenApiParameter("lon", float, required=False),
-            OpenApiParameter("radius_km", float, required=False),
+            StationSearchSerializer,
             OpenApiParameter(
                 "driver", int, required=False, description="Price for this driver (contract); none: ad hoc price."
             ),

@@ -67,6 +67,8 @@ class StaffUserViewSet(TenantScopedViewSet):
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
         user = data.pop("user")
+        if "is_active" in user:  # membership_create takes no is_active (was a 500 found by make api-fuzz)
+            raise serializers.ValidationError({"is_active": ["Set it with an update, not on creation."]})
         tenant = self.resolve_tenant(data.get("tenant"))
         serializer.instance = services.membership_create(
             tenant=tenant,
