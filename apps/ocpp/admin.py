@@ -57,8 +57,29 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 class CommandForm(forms.Form):
+    """One OCPP command to one charger; the payload is checked as `send_command` checks it (1.6 schema and
+    specification, this charger's connectors, configuration and list version), errors shown on the form."""
+
     payload = forms.JSONField(help_text="OCPP 1.6 request payload (camelCase, as on the wire).")
     timeout = forms.IntegerField(min_value=1, max_value=120, initial=30)
+
+    def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.charge_point = charge_point
+        self.action = action
+
+    def clean_payload(self) -> Any:
+        payload = self.cleaned_data["payload"]
+        probe = payload
+        if self.action == "GetDiagnostics" and isinstance(payload, dict) and "location" not in payload:
+            probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
+        try:
+            station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
+        except station_services.InvalidCommand as error:
+            raise forms.ValidationError(
+                [f"{where}: {message}" for where, messages in error.fields.items() for message in messages]
+            ) from None
+        return payload
 
 
 class CampaignForm(forms.Form):
@@ -159,7 +180,12 @@ class ChargePointAdmin(TenantScopedAdmin):
             raise Http404("Unknown command.")
         if not self.has_change_permission(request, charge_point):
             raise Http404("No such object.")
-        form = CommandForm(request.POST or None, initial={"payload": EXAMPLES.get(action, {}), "timeout": 30})
+        form = CommandForm(
+            request.POST or None,
+            initial={"payload": EXAMPLES.get(action, {}), "timeout": 30},
+            charge_point=charge_point,
+            action=action,
+        )
         if request.method == "POST" and form.is_valid():
             self._send(request, charge_point, action, form.cleaned_data["payload"], form.cleaned_data["timeout"])
             return HttpResponseRedirect(reverse("admin:stations_chargepoint_change", args=[charge_point.pk]))

@@ -21,12 +21,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from jsonschema.exceptions import ValidationError as SchemaError
-from ocpp.messages import get_validator
 
 from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
-from apps.stations import dispatch
+from apps.stations import command_validation, dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
 from apps.stations.models import (
     COMMAND_FINAL,
@@ -521,18 +519,17 @@ def connector_create(*, evse: Evse, **fields: Any) -> Connector:
 # --------------------------------------------------------------------------- commands
 
 
-def validate_command(action: str, payload: dict[str, Any]) -> None:
-    """Refuse a command the charger would answer with a CallError anyway, before anything is recorded."""
+InvalidCommand = command_validation.InvalidCommand
+
+
+def command_validate(*, charge_point: ChargePoint, action: str, payload: Any) -> None:
+    """Refuse, before anything is recorded or sent, a payload that is wrong for the OCPP 1.6 schema, the
+    specification or this charger (`command_validation`): InvalidCommand (400) naming each field. The API
+    serializers and the admin forms call it too, so all three say the same."""
     if action not in SERVER_ACTIONS:
         raise ApplicationError(f"Unknown OCPP 1.6 command {action!r}.", code="unknown_command")
-    validator = get_validator(2, action, "1.6")
-    try:
-        validator.validate(payload)
-    except SchemaError as error:
-        where = ".".join(str(p) for p in error.absolute_path) or "payload"
-        raise ApplicationError(
-            f"Invalid {action} payload: {error.message}", code="invalid_payload", fields={where: [error.message]}
-        ) from None
+    facts = command_validation.facts_for(charge_point.pk)
+    command_validation.check_command(action=action, payload=payload, facts=facts)
 
 
 def _command_create(
@@ -555,6 +552,26 @@ def _command_create(
         )
         CommandEvent.objects.create(command=command, status=CommandStatus.QUEUED, detail=f"by {requested_by or source}")
     return command
+
+
+def _command_prepare(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: dict[str, Any],
+    record_payload: dict[str, Any] | None,
+    requested_by: Any,
+    source: str,
+) -> Command:
+    command_validate(charge_point=charge_point, action=action, payload=payload)
+    return _command_create(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        record_payload=record_payload,
+        requested_by=requested_by,
+        source=source,
+    )
 
 
 def command_mark_sent(*, command_id: int) -> None:
@@ -624,9 +641,11 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
             if item.get("key") != "AuthorizationKey"
         }
         cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
-        cp.configuration = snapshot if not payload.get("key") else {**cp.configuration, **snapshot}
+        full = not payload.get("key")
+        cp.configuration = snapshot if full else {**cp.configuration, **snapshot}
+        cp.configuration_complete = full or cp.configuration_complete
         cp.configuration_read_at = timezone.now()
-        cp.save(update_fields=["configuration", "configuration_read_at"])
+        cp.save(update_fields=["configuration", "configuration_complete", "configuration_read_at"])
     elif action == "ChangeConfiguration":
         key, value = payload.get("key"), payload.get("value")
         cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
@@ -696,13 +715,13 @@ async def send_command_async(
 ) -> Command:
     """Send one OCPP CALL to a charger wherever its socket is, wait for the answer, return the Command.
 
-    Raises ChargePointOffline (nothing sent, command stored as offline) when no process holds the socket.
-    Otherwise the returned command is final: accepted / rejected / error (CallError) / timeout.
-    Commands to one charger are queued by its consumer (one outstanding CALL per charger, OCPP-J rule),
-    so `timeout` includes the time spent waiting behind earlier commands.
+    Raises InvalidCommand (400, nothing recorded or sent) for a payload that is wrong for the 1.6 schema, the
+    specification or this charger, and ChargePointOffline (nothing sent, command stored as offline) when no
+    process holds the socket. Otherwise the returned command is final: accepted / rejected / error (CallError) /
+    timeout, as committed. Commands to one charger are queued by its consumer (one outstanding CALL per charger,
+    OCPP-J rule), so `timeout` includes the time spent waiting behind earlier commands.
     """
-    validate_command(action, payload)
-    command = await sync_to_async(_command_create)(
+    command = await sync_to_async(_command_prepare)(
         charge_point=charge_point,
         action=action,
         payload=payload,
@@ -812,9 +831,9 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
                 source="campaign",
                 requested_by=campaign.created_by,
             )
-        except ChargePointOffline as error:
+        except (ChargePointOffline, InvalidCommand) as error:
             FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
-                state=FirmwareCampaignTarget.State.REFUSED, detail=error.message
+                state=FirmwareCampaignTarget.State.REFUSED, detail=error.message[:200]
             )
             continue
         FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
@@ -826,6 +845,11 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
         )
 
 
+def diagnostics_location(*, token: str, base_url: str | None = None) -> str:
+    """Where a charger uploads a diagnostics file for the platform (GetDiagnostics.location)."""
+    return f"{(base_url or settings.OCPP_FILES_BASE_URL).rstrip('/')}/ocpp-files/diagnostics/{token}/"
+
+
 def diagnostics_request(
     *,
     charge_point: ChargePoint,
@@ -835,13 +859,18 @@ def diagnostics_request(
     source: str = "system",
     **options: Any,
 ) -> tuple[DiagnosticsUpload, Command]:
-    """GetDiagnostics with an upload location served by the platform (options: retries, startTime, ...)."""
+    """GetDiagnostics with an upload location served by the platform (options: retries, startTime, ...).
+    Invalid options are refused before the upload slot is created."""
+    command_validate(
+        charge_point=charge_point,
+        action="GetDiagnostics",
+        payload={"location": diagnostics_location(token="0" * 32, base_url=base_url), **options},
+    )
     upload = diagnostics_request_create(charge_point=charge_point)
-    base = (base_url or settings.OCPP_FILES_BASE_URL).rstrip("/")
     command = send_command(
         charge_point=charge_point,
         action="GetDiagnostics",
-        payload={"location": f"{base}/ocpp-files/diagnostics/{upload.token}/", **options},
+        payload={"location": diagnostics_location(token=upload.token, base_url=base_url), **options},
         requested_by=requested_by,
         timeout=timeout,
         source=source,

@@ -196,11 +196,11 @@ async def test_call_error_answer_timeout_and_offline(station: Station, connect: 
 
 
 async def test_invalid_command_payload_is_refused_before_anything_is_recorded(station: Station) -> None:
-    with pytest.raises(services.ApplicationError) as refused:
+    with pytest.raises(services.InvalidCommand) as refused:
         await send(station, "Reset", {"type": "Sideways"})
 
-    assert refused.value.code == "invalid_payload"
-    assert "type" in refused.value.fields
+    assert refused.value.code == "validation_error"
+    assert refused.value.fields == {"type": ["'Sideways' is not one of: Hard, Soft."]}
     assert await db(Command.objects.count)() == 0
 
 

@@ -25,6 +25,7 @@ from apps.stations.api.serializers import (
     LocationSerializer,
     RotatedPasswordSerializer,
     command_serializer,
+    flat_errors,
     slug_for,
 )
 from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
@@ -64,9 +65,10 @@ def _command_view(ocpp_action: str) -> Any:
 
     def view(self: ChargePointViewSet, request: Request, pk: str | None = None) -> Response:
         charge_point = self.get_object()
-        data = input_serializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        payload = data.to_payload()  # type: ignore[attr-defined]
+        data = input_serializer(data=request.data, context={"charge_point": charge_point})
+        if not data.is_valid():
+            raise serializers.ValidationError(flat_errors(data.errors))
+        payload = data.to_payload()
         user = request.user if getattr(request.user, "pk", None) else None
         if ocpp_action == "GetDiagnostics" and "location" not in payload:
             _, command = services.diagnostics_request(
@@ -85,8 +87,13 @@ def _command_view(ocpp_action: str) -> Any:
         responses={200: CommandSerializer, **ERRORS},
         description=(
             f"Send OCPP 1.6 `{ocpp_action}` (payload in camelCase, as on the wire) to the charger, wherever its "
-            "socket is, and wait up to 30 s. The command record comes back with `status` accepted, rejected, "
-            "error (CallError) or timeout; a charger that is not connected answers 409 `charge_point_offline`."
+            "socket is, and wait up to 30 s. The payload is checked first against the OCPP 1.6 schema and "
+            "specification and against this charger (its connectors, its last configuration read, its local list "
+            "version): a wrong one is a 400 naming each field by its dotted path in the payload (e.g. "
+            "`csChargingProfiles.chargingSchedule.chargingSchedulePeriod.1.startPeriod`), and nothing is recorded "
+            "or sent. The "
+            "command record comes back with `status` accepted, rejected, error (CallError) or timeout, as stored; "
+            "a charger that is not connected answers 409 `charge_point_offline`."
             + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
         ),
     )
