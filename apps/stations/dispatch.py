@@ -17,7 +17,10 @@ Presence
 
 Replies
     Each command gets its own reply key (a Redis list). The consumer stores the result on the Command row
-    first, then pushes to the key; `send_command` waits on it with BLPOP (sync or async) and re-reads the row.
+    first (shielded from its own cancellation: a socket that closes right after the charger answered still
+    gets its answer recorded), then pushes the result to the key; `send_command` waits on it with BLPOP and
+    reads the committed row, recording the pushed result itself if the consumer's write failed. So a caller
+    never sees `sent` once the charger has answered.
 """
 
 from __future__ import annotations

@@ -703,6 +703,14 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
         profiles.delete()
 
 
+REPLY_GRACE = 5.0  # how long past its timeout a caller waits for the holding process's own final answer
+
+
+def reply_body(*, status: str, response: dict[str, Any] | None = None, error: str = "") -> str:
+    """What the process holding the socket pushes to the caller, once it has recorded the result."""
+    return json.dumps({"status": status, "response": response, "error": error}, default=str)
+
+
 async def send_command_async(
     *,
     charge_point: ChargePoint,
@@ -749,12 +757,32 @@ async def send_command_async(
             "deadline": time.time() + timeout,
         },
     )
-    answer = await dispatch.reply_wait(reply_to, timeout)
+    # The holding process gives up on the charger at the deadline and answers; the grace covers its own
+    # recording. Without any answer by then (that process died) the command timed out.
+    answer = await dispatch.reply_wait(reply_to, timeout + REPLY_GRACE)
+    return await sync_to_async(_command_settle)(command_id=command.pk, answer=answer, payload=payload, timeout=timeout)
+
+
+def _command_settle(*, command_id: int, answer: bytes | None, payload: dict[str, Any], timeout: float) -> Command:
+    """The command as committed. The holding process records the result before it answers; should its write
+    have failed, the result it sent along is recorded here (once: `command_record_result` keeps the first)."""
+    command = Command.objects.select_related("charge_point").get(pk=command_id)
+    if command.status in COMMAND_FINAL:
+        return command
     if answer is None:
-        await sync_to_async(command_record_result)(
-            command_id=command.pk, status=CommandStatus.TIMEOUT, error=f"No answer within {timeout:g} s."
+        command_record_result(
+            command_id=command_id, status=CommandStatus.TIMEOUT, error=f"No answer within {timeout:g} s."
         )
-    return await sync_to_async(Command.objects.select_related("charge_point").get)(pk=command.pk)
+    else:
+        result = json.loads(answer)
+        command_record_result(
+            command_id=command_id,
+            status=result["status"],
+            response=result.get("response"),
+            error=result.get("error") or "",
+            request_payload=payload,
+        )
+    return Command.objects.select_related("charge_point").get(pk=command_id)
 
 
 def send_command(
