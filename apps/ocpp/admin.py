@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from apps.core.errors import ApplicationError
 from apps.ocpp.models import MessageLog
 from apps.stations import services as station_services
-from apps.stations.models import ChargePoint, Evse, FirmwareImage
+from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -123,10 +123,10 @@ class ChargePointAdmin(TenantScopedAdmin):
         "vendor_error_code", "status_info", "status_at", "vendor", "model", "serial_number",
         "charge_box_serial_number", "firmware_version", "iccid", "imsi", "meter_type", "meter_serial_number",
         "configuration", "configuration_read_at", "local_list_version", "firmware_status", "firmware_status_at",
-        "diagnostics_status", "diagnostics_status_at", "password_changed_at", "recent_messages",
+        "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
     ]  # fmt: skip
     inlines = [EvseInline]
-    actions = ["soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
+    actions = ["accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
 
     @admin.display(description="connection", ordering="online")
     def connection(self, obj: ChargePoint) -> str:
@@ -225,6 +225,37 @@ class ChargePointAdmin(TenantScopedAdmin):
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._send(request, charge_point, action, payload, timeout=15)
+
+    def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
+        """Accepting a charger here does what the accept action does (after the save is committed)."""
+        accepted = (
+            change
+            and "registration_status" in form.changed_data
+            and obj.registration_status == RegistrationStatus.ACCEPTED
+        )
+        super().save_model(request, obj, form, change)
+        if accepted:
+            transaction.on_commit(lambda: self._accept(request, obj))
+
+    def _accept(self, request: HttpRequest, charge_point: ChargePoint) -> None:
+        try:
+            accepted = station_services.charge_point_accept(charge_point=charge_point, requested_by=request.user)
+        except ApplicationError as error:
+            messages.error(request, f"{charge_point.identity}: {error.message}")
+            return
+        if not accepted.online:
+            level, detail = messages.SUCCESS, "it is told at its next connection"
+        elif accepted.password_pending:
+            level, detail = messages.WARNING, "told, but it did not take its own password (retried later)"
+        else:
+            level, detail = messages.SUCCESS, "told (BootNotification triggered); it has its own password"
+        messages.add_message(request, level, f"{accepted.identity} accepted: {detail}.")
+
+    @admin.action(description="Accept selected charge points (tell connected ones at once)")
+    def accept(self, request: HttpRequest, queryset: Any) -> None:
+        for charge_point in queryset:
+            if self.has_change_permission(request, charge_point):
+                self._accept(request, charge_point)
 
     @admin.action(description="Reset (soft) selected charge points")
     def soft_reset(self, request: HttpRequest, queryset: Any) -> None:

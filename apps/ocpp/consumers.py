@@ -233,6 +233,14 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.commands.put_nowait(event)
 
     async def _run_commands(self) -> None:
+        if self.handshake.password_pending:  # accepted while offline: its own password, then boot into Accepted
+            self.tasks.append(
+                asyncio.create_task(
+                    station_services.charge_point_provision_async(
+                        charge_point_id=self.handshake.charge_point_id, delay=PROVISION_DELAY
+                    )
+                )
+            )
         while True:
             event = await self.commands.get()
             remaining = event["deadline"] - time.time()
@@ -271,6 +279,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
 
 _finishing: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+PROVISION_DELAY = 1.0  # seconds after the handshake: the charger's own BootNotification goes first
 
 
 async def _record_and_reply(event: dict[str, Any], status: str, *, error: str, response: dict[str, Any] | None) -> None:

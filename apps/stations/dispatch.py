@@ -132,3 +132,19 @@ async def reply_push(key: str, body: str) -> None:
 async def reply_wait(key: str, timeout: float) -> bytes | None:
     found: Any = await async_client().blpop([key], timeout=max(timeout, 0.01))  # type: ignore[misc]
     return found[1] if found else None
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def provision_key(identity: str) -> str:
+    return f"{prefix()}:provision:{identity}"
+
+
+async def provision_lock(identity: str, *, ttl: int) -> bool:
+    """One password provisioning per charger at a time, across processes (the acceptance and a reconnect)."""
+    return bool(await async_client().set(provision_key(identity), "1", nx=True, ex=ttl))
+
+
+async def provision_unlock(identity: str) -> None:
+    await async_client().delete(provision_key(identity))

@@ -6,6 +6,7 @@ for how a command reaches whichever process holds the socket.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -115,7 +116,8 @@ def charge_point_set_password(*, charge_point: ChargePoint, password: str | None
     raw = password or generate_secret()
     charge_point.password_hash = hash_secret(raw)
     charge_point.password_changed_at = timezone.now()
-    charge_point.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+    charge_point.password_pending = False
+    charge_point.save(update_fields=["password_hash", "password_changed_at", "password_pending", "updated_at"])
     return raw
 
 
@@ -148,6 +150,121 @@ def charge_point_rotate_password(
     return raw, command
 
 
+# --------------------------------------------------------------------------- acceptance of pending chargers
+
+PROVISION_TIMEOUT = 15.0
+
+
+@transaction.atomic
+def charge_point_registration_set(*, charge_point: ChargePoint, status: str) -> ChargePoint:
+    """Pending or Rejected (the charger hears it at its next BootNotification). Accepting: `charge_point_accept`."""
+    if status not in RegistrationStatus.values:
+        raise ApplicationError(f"Unknown registration status {status!r}.", fields={"registration_status": ["Invalid."]})
+    if status == RegistrationStatus.ACCEPTED:
+        raise ApplicationError("Accept a charge point with charge_point_accept.", code="use_accept")
+    ChargePoint.objects.filter(pk=charge_point.pk).update(registration_status=status, updated_at=timezone.now())
+    charge_point.registration_status = status
+    return charge_point
+
+
+def charge_point_accept(
+    *, charge_point: ChargePoint, requested_by: Any = None, timeout: float = PROVISION_TIMEOUT
+) -> ChargePoint:
+    """An operator accepts a (pending or rejected) charger.
+
+    A charger without a password of its own (auto-registered) is now pending a password. If it is connected it
+    is told at once: it is given its own password (ChangeConfiguration AuthorizationKey; stored, hashed, only
+    once it answered Accepted) and asked to boot again (TriggerMessage BootNotification), which it does into
+    Accepted. If it is offline, or did not take the key, the same happens at its next connection (and
+    `charge_points_provision` retries the key for connected ones). From then on its password is required.
+    Must run outside a transaction (it waits for the charger).
+    """
+    with transaction.atomic():
+        locked = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+        locked.registration_status = RegistrationStatus.ACCEPTED
+        locked.password_pending = not locked.password_hash
+        locked.save(update_fields=["registration_status", "password_pending", "updated_at"])
+    if dispatch.presence_get(locked.identity) is not None:
+        charge_point_provision(charge_point_id=locked.pk, requested_by=requested_by, timeout=timeout)
+    locked.refresh_from_db()
+    return locked
+
+
+async def charge_point_provision_async(
+    *,
+    charge_point_id: int,
+    requested_by: Any = None,
+    timeout: float = PROVISION_TIMEOUT,
+    delay: float = 0.0,
+    tell: bool = True,
+) -> bool | None:
+    """Give an accepted, connected charger its own password if it still needs one, then (`tell`) have it boot
+    again into Accepted. True: the charger took its password; False: it did not (it stays pending a password);
+    None: nothing to do, offline, or already being provisioned by another process."""
+    if delay:
+        await asyncio.sleep(delay)
+    cp = await sync_to_async(ChargePoint.objects.filter(pk=charge_point_id).first)()
+    if cp is None or cp.registration_status != RegistrationStatus.ACCEPTED:
+        return None
+    if not await dispatch.provision_lock(cp.identity, ttl=int(timeout * 3) + 5):
+        return None
+    taken: bool | None = None
+    try:
+        if cp.password_pending:
+            raw = generate_secret()
+            command = await send_command_async(
+                charge_point=cp,
+                action="ChangeConfiguration",
+                payload={"key": "AuthorizationKey", "value": raw},
+                record_payload={"key": "AuthorizationKey", "value": "********"},
+                requested_by=requested_by,
+                timeout=timeout,
+                source="provision",
+            )
+            taken = command.status == CommandStatus.ACCEPTED
+            if taken:
+                await sync_to_async(charge_point_set_password)(charge_point=cp, password=raw)
+            else:
+                logger.warning(
+                    "%s did not take its AuthorizationKey (%s); it stays pending", cp.identity, command.status
+                )
+        if tell:
+            await send_command_async(
+                charge_point=cp,
+                action="TriggerMessage",
+                payload={"requestedMessage": "BootNotification"},
+                requested_by=requested_by,
+                timeout=timeout,
+                source="provision",
+            )
+    except ChargePointOffline:
+        return None
+    finally:
+        await dispatch.provision_unlock(cp.identity)
+    return taken
+
+
+def charge_point_provision(
+    *, charge_point_id: int, requested_by: Any = None, timeout: float = PROVISION_TIMEOUT, tell: bool = True
+) -> bool | None:
+    """Sync `charge_point_provision_async` (admin, API, Celery); outside any transaction."""
+    if connection.in_atomic_block:
+        raise RuntimeError("charge_point_provision waits for a charger: call it outside transaction.atomic().")
+    return async_to_sync(charge_point_provision_async)(
+        charge_point_id=charge_point_id, requested_by=requested_by, timeout=timeout, tell=tell
+    )
+
+
+def charge_points_provision(*, timeout: float = PROVISION_TIMEOUT) -> int:
+    """Beat: retry the password of connected, accepted chargers still pending one (they were told already)."""
+    ids = list(
+        ChargePoint.objects.filter(
+            password_pending=True, registration_status=RegistrationStatus.ACCEPTED, online=True
+        ).values_list("pk", flat=True)
+    )
+    return sum(1 for pk in ids if charge_point_provision(charge_point_id=pk, timeout=timeout, tell=False))
+
+
 @dataclass(frozen=True)
 class Handshake:
     """What the OCPP endpoint needs to know about a charger at connect time."""
@@ -159,6 +276,7 @@ class Handshake:
     heartbeat_interval: int
     lenient: bool
     vendor: str
+    password_pending: bool = False
 
 
 def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake | None:
@@ -195,6 +313,8 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
         heartbeat_interval=charge_point.heartbeat_interval,
         lenient=charge_point.lenient,
         vendor=charge_point.vendor,
+        password_pending=charge_point.password_pending
+        and charge_point.registration_status == RegistrationStatus.ACCEPTED,
     )
 
 

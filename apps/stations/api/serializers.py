@@ -38,13 +38,15 @@ class ChargePointSerializer(TenantOwnedSerializer):
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
-            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = [
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
-            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
+            "created_at",
         ]  # fmt: skip
 
     def validate_identity(self, value: str) -> str:
