@@ -77,7 +77,7 @@ class CommandForm(forms.Form):
             station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
         except station_services.InvalidCommand as error:
             raise forms.ValidationError(
-                [f"{where}: {message}" for where, messages in error.fields.items() for message in messages]
+                [f"{where}: {message}" for where, messages in error.paths.items() for message in messages]
             ) from None
         return payload
 

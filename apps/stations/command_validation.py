@@ -38,14 +38,36 @@ from apps.core.errors import ApplicationError
 
 
 class InvalidCommand(ApplicationError):
-    """The command payload is wrong for the OCPP 1.6 schema, the specification or this charger (HTTP 400)."""
+    """The command payload is wrong for the OCPP 1.6 schema, the specification or this charger (HTTP 400).
 
-    def __init__(self, action: str, fields: dict[str, list[str]]) -> None:
-        where, messages = next(iter(fields.items()))
-        super().__init__(
-            f"Invalid {action}: {where}: {messages[0]}", code="validation_error", fields=fields, status_code=400
-        )
+    `paths`: messages by dotted path in the payload; `fields`: the same nested as the payload, the API's error
+    shape (`{"csChargingProfiles": {"chargingSchedule": {"chargingSchedulePeriod": {"1": {"startPeriod": [...]}}}}}`);
+    the message names the first field by its dotted path."""
+
+    def __init__(self, action: str, paths: dict[str, list[str]]) -> None:
+        where, messages = next(iter(paths.items()))
+        super().__init__(f"{where}: {messages[0]}", code="validation_error", fields=nested(paths), status_code=400)
         self.action = action
+        self.paths = paths
+
+
+def nested(paths: dict[str, list[str]]) -> dict[str, Any]:
+    """{"a.0.b": [m]} -> {"a": {"0": {"b": [m]}}}; messages about a field that also has nested errors go under
+    its `non_field_errors`, as DRF does."""
+    tree: dict[str, Any] = {}
+    for path, messages in paths.items():
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if isinstance(child, list):
+                child = node[part] = {"non_field_errors": child}
+            node = child
+        if isinstance(node.get(leaf), dict):
+            node[leaf].setdefault("non_field_errors", []).extend(messages)
+        else:
+            node.setdefault(leaf, []).extend(messages)
+    return tree
 
 
 # --------------------------------------------------------------------------- what we know of the charger

@@ -35,3 +35,17 @@ class Api:
 async def api_for(server: str, tenant: Tenant) -> Api:
     _, key = await db(api_key_for)(tenant, ["*"])
     return Api(server, key)
+
+
+def flat(fields: Any, path: str = "") -> dict[str, list[str]]:
+    """The API's nested field errors as {dotted path: messages} (DRF nests dicts, and lists for lists of objects)."""
+    found: dict[str, list[str]] = {}
+    if isinstance(fields, dict):
+        for key, value in fields.items():
+            found.update(flat(value, f"{path}.{key}" if path else str(key)))
+    elif isinstance(fields, list) and all(isinstance(item, str) for item in fields):
+        found[path] = list(fields)
+    elif isinstance(fields, list):
+        for index, value in enumerate(fields):
+            found.update(flat(value, f"{path}.{index}" if path else str(index)))
+    return found

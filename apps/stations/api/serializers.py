@@ -201,28 +201,10 @@ class CommandInputSerializer(StrictSerializer):
             payload = _wire(dict(attrs))
             if self.ocpp_action == "GetDiagnostics" and "location" not in payload:
                 payload["location"] = services.diagnostics_location(token="0" * 32)
-            try:
-                services.command_validate(charge_point=charge_point, action=self.ocpp_action, payload=payload)
-            except services.InvalidCommand as error:
-                raise serializers.ValidationError(error.fields) from None
+            # InvalidCommand (an ApplicationError) goes to the API's error handler as it is: fields nested as the
+            # payload, the message naming the first field by its dotted path
+            services.command_validate(charge_point=charge_point, action=self.ocpp_action, payload=payload)
         return attrs
-
-
-def flat_errors(detail: Any, path: str = "") -> dict[str, list[str]]:
-    """DRF's nested errors as {dotted path: messages}, the way the command checks name fields
-    (`csChargingProfiles.chargingSchedule.chargingSchedulePeriod.1.limit`)."""
-    found: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            found.update(flat_errors(value, f"{path}.{key}" if path else str(key)))
-    elif isinstance(detail, list) and all(isinstance(item, str) for item in detail):
-        found[path or "non_field_errors"] = [str(item) for item in detail]
-    elif isinstance(detail, list):
-        for index, value in enumerate(detail):
-            found.update(flat_errors(value, f"{path}.{index}" if path else str(index)))
-    elif detail:
-        found[path or "non_field_errors"] = [str(detail)]
-    return found
 
 
 @cache

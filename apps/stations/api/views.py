@@ -25,7 +25,6 @@ from apps.stations.api.serializers import (
     LocationSerializer,
     RotatedPasswordSerializer,
     command_serializer,
-    flat_errors,
     slug_for,
 )
 from apps.stations.models import ChargePoint, Command, Connector, Evse, Location, RegistrationStatus
@@ -66,8 +65,7 @@ def _command_view(ocpp_action: str) -> Any:
     def view(self: ChargePointViewSet, request: Request, pk: str | None = None) -> Response:
         charge_point = self.get_object()
         data = input_serializer(data=request.data, context={"charge_point": charge_point})
-        if not data.is_valid():
-            raise serializers.ValidationError(flat_errors(data.errors))
+        data.is_valid(raise_exception=True)
         payload = data.to_payload()
         user = request.user if getattr(request.user, "pk", None) else None
         if ocpp_action == "GetDiagnostics" and "location" not in payload:
@@ -89,9 +87,10 @@ def _command_view(ocpp_action: str) -> Any:
             f"Send OCPP 1.6 `{ocpp_action}` (payload in camelCase, as on the wire) to the charger, wherever its "
             "socket is, and wait up to 30 s. The payload is checked first against the OCPP 1.6 schema and "
             "specification and against this charger (its connectors, its last configuration read, its local list "
-            "version): a wrong one is a 400 naming each field by its dotted path in the payload (e.g. "
-            "`csChargingProfiles.chargingSchedule.chargingSchedulePeriod.1.startPeriod`), and nothing is recorded "
-            "or sent. The "
+            "version): a wrong one is a 400 `validation_error` with the fields nested as in the payload (the "
+            "message names the first by its dotted path, e.g. "
+            "`csChargingProfiles.chargingSchedule.chargingSchedulePeriod.1.startPeriod: ...`), and nothing is "
+            "recorded or sent. The "
             "command record comes back with `status` accepted, rejected, error (CallError) or timeout, as stored; "
             "a charger that is not connected answers 409 `charge_point_offline`."
             + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
