@@ -446,6 +446,8 @@ def profiles_send(*, orders: list[ProfileOrder], timeout: float = COMMAND_TIMEOU
             status, command_id, error = command.status, command.pk, command.error
         except station_services.ChargePointOffline:
             status, command_id, error = ChargePointProfileState.Status.OFFLINE, None, "offline"
+        except station_services.InvalidCommand as invalid:  # the charger's facts forbid it: nothing was sent
+            status, command_id, error = ChargePointProfileState.Status.ERROR, None, invalid.message
         state = profile_state_record(order=order, status=status, command_id=command_id, error=error)
         if state.rejected:
             refused.add(cp.pk)

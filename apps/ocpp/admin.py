@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from apps.core.errors import ApplicationError
 from apps.ocpp.models import MessageLog
 from apps.stations import services as station_services
-from apps.stations.models import ChargePoint, Evse, FirmwareImage
+from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -57,8 +57,29 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 class CommandForm(forms.Form):
+    """One OCPP command to one charger; the payload is checked as `send_command` checks it (1.6 schema and
+    specification, this charger's connectors, configuration and list version), errors shown on the form."""
+
     payload = forms.JSONField(help_text="OCPP 1.6 request payload (camelCase, as on the wire).")
     timeout = forms.IntegerField(min_value=1, max_value=120, initial=30)
+
+    def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.charge_point = charge_point
+        self.action = action
+
+    def clean_payload(self) -> Any:
+        payload = self.cleaned_data["payload"]
+        probe = payload
+        if self.action == "GetDiagnostics" and isinstance(payload, dict) and "location" not in payload:
+            probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
+        try:
+            station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
+        except station_services.InvalidCommand as error:
+            raise forms.ValidationError(
+                [f"{where}: {message}" for where, messages in error.paths.items() for message in messages]
+            ) from None
+        return payload
 
 
 class CampaignForm(forms.Form):
@@ -102,10 +123,10 @@ class ChargePointAdmin(TenantScopedAdmin):
         "vendor_error_code", "status_info", "status_at", "vendor", "model", "serial_number",
         "charge_box_serial_number", "firmware_version", "iccid", "imsi", "meter_type", "meter_serial_number",
         "configuration", "configuration_read_at", "local_list_version", "firmware_status", "firmware_status_at",
-        "diagnostics_status", "diagnostics_status_at", "password_changed_at", "recent_messages",
+        "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
     ]  # fmt: skip
     inlines = [EvseInline]
-    actions = ["soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
+    actions = ["accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
 
     @admin.display(description="connection", ordering="online")
     def connection(self, obj: ChargePoint) -> str:
@@ -159,7 +180,12 @@ class ChargePointAdmin(TenantScopedAdmin):
             raise Http404("Unknown command.")
         if not self.has_change_permission(request, charge_point):
             raise Http404("No such object.")
-        form = CommandForm(request.POST or None, initial={"payload": EXAMPLES.get(action, {}), "timeout": 30})
+        form = CommandForm(
+            request.POST or None,
+            initial={"payload": EXAMPLES.get(action, {}), "timeout": 30},
+            charge_point=charge_point,
+            action=action,
+        )
         if request.method == "POST" and form.is_valid():
             self._send(request, charge_point, action, form.cleaned_data["payload"], form.cleaned_data["timeout"])
             return HttpResponseRedirect(reverse("admin:stations_chargepoint_change", args=[charge_point.pk]))
@@ -199,6 +225,37 @@ class ChargePointAdmin(TenantScopedAdmin):
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._send(request, charge_point, action, payload, timeout=15)
+
+    def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
+        """Accepting a charger here does what the accept action does (after the save is committed)."""
+        accepted = (
+            change
+            and "registration_status" in form.changed_data
+            and obj.registration_status == RegistrationStatus.ACCEPTED
+        )
+        super().save_model(request, obj, form, change)
+        if accepted:
+            transaction.on_commit(lambda: self._accept(request, obj))
+
+    def _accept(self, request: HttpRequest, charge_point: ChargePoint) -> None:
+        try:
+            accepted = station_services.charge_point_accept(charge_point=charge_point, requested_by=request.user)
+        except ApplicationError as error:
+            messages.error(request, f"{charge_point.identity}: {error.message}")
+            return
+        if not accepted.online:
+            level, detail = messages.SUCCESS, "it is told at its next connection"
+        elif accepted.password_pending:
+            level, detail = messages.WARNING, "told, but it did not take its own password (retried later)"
+        else:
+            level, detail = messages.SUCCESS, "told (BootNotification triggered); it has its own password"
+        messages.add_message(request, level, f"{accepted.identity} accepted: {detail}.")
+
+    @admin.action(description="Accept selected charge points (tell connected ones at once)")
+    def accept(self, request: HttpRequest, queryset: Any) -> None:
+        for charge_point in queryset:
+            if self.has_change_permission(request, charge_point):
+                self._accept(request, charge_point)
 
     @admin.action(description="Reset (soft) selected charge points")
     def soft_reset(self, request: HttpRequest, queryset: Any) -> None:

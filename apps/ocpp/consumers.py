@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import time
 import uuid
@@ -234,13 +233,24 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.commands.put_nowait(event)
 
     async def _run_commands(self) -> None:
+        if self.handshake.password_pending:  # accepted while offline: its own password, then boot into Accepted
+            self.tasks.append(
+                asyncio.create_task(
+                    station_services.charge_point_provision_async(
+                        charge_point_id=self.handshake.charge_point_id, delay=PROVISION_DELAY
+                    )
+                )
+            )
         while True:
             event = await self.commands.get()
             remaining = event["deadline"] - time.time()
             if remaining <= 0:
-                continue  # the caller has given up and recorded the timeout
-            await run_db(station_services.command_mark_sent, command_id=event["command_id"])
+                await self._finish(
+                    event, CommandStatus.TIMEOUT, error="Not sent: waited past its timeout in the queue."
+                )
+                continue
             try:
+                await run_db(station_services.command_mark_sent, command_id=event["command_id"])
                 response = await self.cp.send_call(
                     event["action"], event["payload"], timeout=remaining, log_payload=event.get("record_payload")
                 )
@@ -251,20 +261,44 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             except asyncio.CancelledError:
                 await self._finish(event, CommandStatus.ERROR, error="Connection closed.")
                 raise
+            except Exception as error:  # the socket went away under the send: this command fails, the next may not
+                logger.warning("ocpp %s: %s not sent: %r", self.identity, event["action"], error, exc_info=True)
+                await self._finish(event, CommandStatus.ERROR, error=f"Not sent: {error!r}"[:500])
             else:
                 await self._finish(event, station_services.classify_answer(response), response=response)
 
     async def _finish(
         self, event: dict[str, Any], status: str, *, error: str = "", response: dict[str, Any] | None = None
     ) -> None:
-        try:
-            await run_db(
-                station_services.command_record_result,
-                command_id=event["command_id"],
-                status=status,
-                response=response,
-                error=error,
-                request_payload=event["payload"],
-            )
-        finally:
-            await dispatch.reply_push(event["reply_to"], json.dumps({"status": status}))
+        """Record the result, then answer the caller, in a task of its own: cancelling this consumer (the socket
+        closed right after the charger answered) neither loses the result nor answers before it is committed."""
+        task = asyncio.ensure_future(_record_and_reply(event, status, error=error, response=response))
+        _finishing.add(task)
+        task.add_done_callback(_finishing.discard)
+        await asyncio.shield(task)
+
+
+_finishing: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+PROVISION_DELAY = 1.0  # seconds after the handshake: the charger's own BootNotification goes first
+
+
+async def _record_and_reply(event: dict[str, Any], status: str, *, error: str, response: dict[str, Any] | None) -> None:
+    body = station_services.reply_body(status=status, response=response, error=error)
+    try:
+        await run_db(
+            station_services.command_record_result,
+            command_id=event["command_id"],
+            status=status,
+            response=response,
+            error=error,
+            request_payload=event["payload"],
+        )
+    except Exception:  # the caller records the result it is sent (send_command_async), so nothing is lost
+        logger.exception("command %s: could not record its result", event["command_id"])
+    except asyncio.CancelledError:  # the loop is closing: still answer (the caller records it, after this write)
+        await dispatch.reply_push(event["reply_to"], body)
+        raise
+    try:
+        await dispatch.reply_push(event["reply_to"], body)
+    except Exception:  # the caller reads the stored result when its wait ends
+        logger.exception("command %s: could not answer its caller", event["command_id"])

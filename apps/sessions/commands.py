@@ -193,6 +193,9 @@ def reservation_send(*, reservation: Reservation, timeout: float = COMMAND_TIMEO
     except station_services.ChargePointOffline:
         _set_reservation(reservation, ReservationStatus.REJECTED, "charge point offline")
         raise
+    except station_services.InvalidCommand as invalid:  # nothing was sent
+        _set_reservation(reservation, ReservationStatus.REJECTED, invalid.message)
+        raise
     answer = (command.response or {}).get("status", command.status)
     if command.status != "accepted":
         _set_reservation(reservation, ReservationStatus.REJECTED, f"ReserveNow: {answer}", command.pk)
@@ -440,6 +443,8 @@ def session_limit_enforce(
             outcome = LimitOutcome.REJECTED if command.status == "rejected" else LimitOutcome.ERROR
     except station_services.ChargePointOffline:
         pass
+    except station_services.InvalidCommand:  # e.g. a stack level above the charger's: nothing was sent
+        outcome = LimitOutcome.ERROR
     if hold and outcome in (LimitOutcome.REJECTED, LimitOutcome.ERROR):
         outcome, command_id = _stop_instead_of_hold(session, outcome, command_id, timeout)
     ChargingSession.objects.filter(pk=session.pk).update(limit_outcome=outcome, limit_command_id=command_id)

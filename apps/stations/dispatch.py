@@ -17,7 +17,10 @@ Presence
 
 Replies
     Each command gets its own reply key (a Redis list). The consumer stores the result on the Command row
-    first, then pushes to the key; `send_command` waits on it with BLPOP (sync or async) and re-reads the row.
+    first (shielded from its own cancellation: a socket that closes right after the charger answered still
+    gets its answer recorded), then pushes the result to the key; `send_command` waits on it with BLPOP and
+    reads the committed row, recording the pushed result itself if the consumer's write failed. So a caller
+    never sees `sent` once the charger has answered.
 """
 
 from __future__ import annotations
@@ -129,3 +132,19 @@ async def reply_push(key: str, body: str) -> None:
 async def reply_wait(key: str, timeout: float) -> bytes | None:
     found: Any = await async_client().blpop([key], timeout=max(timeout, 0.01))  # type: ignore[misc]
     return found[1] if found else None
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def provision_key(identity: str) -> str:
+    return f"{prefix()}:provision:{identity}"
+
+
+async def provision_lock(identity: str, *, ttl: int) -> bool:
+    """One password provisioning per charger at a time, across processes (the acceptance and a reconnect)."""
+    return bool(await async_client().set(provision_key(identity), "1", nx=True, ex=ttl))
+
+
+async def provision_unlock(identity: str) -> None:
+    await async_client().delete(provision_key(identity))

@@ -103,6 +103,12 @@ class ChargePoint(TenantOwned, TimeStampedModel):
         max_length=200, blank=True, default="", editable=False, help_text="Basic-auth secret (hashed); empty = none."
     )
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    password_pending = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Accepted without a password of its own (auto-registered): it is given one "
+        "(ChangeConfiguration AuthorizationKey) as soon as it is connected.",
+    )
     registration_status = models.CharField(
         max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
@@ -145,6 +151,9 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     # snapshots
     configuration = models.JSONField(default=dict, blank=True, help_text="Last GetConfiguration answer, by key.")
     configuration_read_at = models.DateTimeField(null=True, blank=True)
+    configuration_complete = models.BooleanField(
+        default=False, help_text="The snapshot is a full GetConfiguration answer (every key the charger has)."
+    )
     local_list_version = models.IntegerField(default=0)
     firmware_status = models.CharField(max_length=30, blank=True, default="")
     firmware_status_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,7 @@ for how a command reaches whichever process holds the socket.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -21,12 +22,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from jsonschema.exceptions import ValidationError as SchemaError
-from ocpp.messages import get_validator
 
 from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
-from apps.stations import dispatch
+from apps.stations import command_validation, dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
 from apps.stations.models import (
     COMMAND_FINAL,
@@ -117,7 +116,8 @@ def charge_point_set_password(*, charge_point: ChargePoint, password: str | None
     raw = password or generate_secret()
     charge_point.password_hash = hash_secret(raw)
     charge_point.password_changed_at = timezone.now()
-    charge_point.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+    charge_point.password_pending = False
+    charge_point.save(update_fields=["password_hash", "password_changed_at", "password_pending", "updated_at"])
     return raw
 
 
@@ -150,6 +150,121 @@ def charge_point_rotate_password(
     return raw, command
 
 
+# --------------------------------------------------------------------------- acceptance of pending chargers
+
+PROVISION_TIMEOUT = 15.0
+
+
+@transaction.atomic
+def charge_point_registration_set(*, charge_point: ChargePoint, status: str) -> ChargePoint:
+    """Pending or Rejected (the charger hears it at its next BootNotification). Accepting: `charge_point_accept`."""
+    if status not in RegistrationStatus.values:
+        raise ApplicationError(f"Unknown registration status {status!r}.", fields={"registration_status": ["Invalid."]})
+    if status == RegistrationStatus.ACCEPTED:
+        raise ApplicationError("Accept a charge point with charge_point_accept.", code="use_accept")
+    ChargePoint.objects.filter(pk=charge_point.pk).update(registration_status=status, updated_at=timezone.now())
+    charge_point.registration_status = status
+    return charge_point
+
+
+def charge_point_accept(
+    *, charge_point: ChargePoint, requested_by: Any = None, timeout: float = PROVISION_TIMEOUT
+) -> ChargePoint:
+    """An operator accepts a (pending or rejected) charger.
+
+    A charger without a password of its own (auto-registered) is now pending a password. If it is connected it
+    is told at once: it is given its own password (ChangeConfiguration AuthorizationKey; stored, hashed, only
+    once it answered Accepted) and asked to boot again (TriggerMessage BootNotification), which it does into
+    Accepted. If it is offline, or did not take the key, the same happens at its next connection (and
+    `charge_points_provision` retries the key for connected ones). From then on its password is required.
+    Must run outside a transaction (it waits for the charger).
+    """
+    with transaction.atomic():
+        locked = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+        locked.registration_status = RegistrationStatus.ACCEPTED
+        locked.password_pending = not locked.password_hash
+        locked.save(update_fields=["registration_status", "password_pending", "updated_at"])
+    if dispatch.presence_get(locked.identity) is not None:
+        charge_point_provision(charge_point_id=locked.pk, requested_by=requested_by, timeout=timeout)
+    locked.refresh_from_db()
+    return locked
+
+
+async def charge_point_provision_async(
+    *,
+    charge_point_id: int,
+    requested_by: Any = None,
+    timeout: float = PROVISION_TIMEOUT,
+    delay: float = 0.0,
+    tell: bool = True,
+) -> bool | None:
+    """Give an accepted, connected charger its own password if it still needs one, then (`tell`) have it boot
+    again into Accepted. True: the charger took its password; False: it did not (it stays pending a password);
+    None: nothing to do, offline, or already being provisioned by another process."""
+    if delay:
+        await asyncio.sleep(delay)
+    cp = await sync_to_async(ChargePoint.objects.filter(pk=charge_point_id).first)()
+    if cp is None or cp.registration_status != RegistrationStatus.ACCEPTED:
+        return None
+    if not await dispatch.provision_lock(cp.identity, ttl=int(timeout * 3) + 5):
+        return None
+    taken: bool | None = None
+    try:
+        if cp.password_pending:
+            raw = generate_secret()
+            command = await send_command_async(
+                charge_point=cp,
+                action="ChangeConfiguration",
+                payload={"key": "AuthorizationKey", "value": raw},
+                record_payload={"key": "AuthorizationKey", "value": "********"},
+                requested_by=requested_by,
+                timeout=timeout,
+                source="provision",
+            )
+            taken = command.status == CommandStatus.ACCEPTED
+            if taken:
+                await sync_to_async(charge_point_set_password)(charge_point=cp, password=raw)
+            else:
+                logger.warning(
+                    "%s did not take its AuthorizationKey (%s); it stays pending", cp.identity, command.status
+                )
+        if tell:
+            await send_command_async(
+                charge_point=cp,
+                action="TriggerMessage",
+                payload={"requestedMessage": "BootNotification"},
+                requested_by=requested_by,
+                timeout=timeout,
+                source="provision",
+            )
+    except ChargePointOffline:
+        return None
+    finally:
+        await dispatch.provision_unlock(cp.identity)
+    return taken
+
+
+def charge_point_provision(
+    *, charge_point_id: int, requested_by: Any = None, timeout: float = PROVISION_TIMEOUT, tell: bool = True
+) -> bool | None:
+    """Sync `charge_point_provision_async` (admin, API, Celery); outside any transaction."""
+    if connection.in_atomic_block:
+        raise RuntimeError("charge_point_provision waits for a charger: call it outside transaction.atomic().")
+    return async_to_sync(charge_point_provision_async)(
+        charge_point_id=charge_point_id, requested_by=requested_by, timeout=timeout, tell=tell
+    )
+
+
+def charge_points_provision(*, timeout: float = PROVISION_TIMEOUT) -> int:
+    """Beat: retry the password of connected, accepted chargers still pending one (they were told already)."""
+    ids = list(
+        ChargePoint.objects.filter(
+            password_pending=True, registration_status=RegistrationStatus.ACCEPTED, online=True
+        ).values_list("pk", flat=True)
+    )
+    return sum(1 for pk in ids if charge_point_provision(charge_point_id=pk, timeout=timeout, tell=False))
+
+
 @dataclass(frozen=True)
 class Handshake:
     """What the OCPP endpoint needs to know about a charger at connect time."""
@@ -161,6 +276,7 @@ class Handshake:
     heartbeat_interval: int
     lenient: bool
     vendor: str
+    password_pending: bool = False
 
 
 def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake | None:
@@ -197,6 +313,8 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
         heartbeat_interval=charge_point.heartbeat_interval,
         lenient=charge_point.lenient,
         vendor=charge_point.vendor,
+        password_pending=charge_point.password_pending
+        and charge_point.registration_status == RegistrationStatus.ACCEPTED,
     )
 
 
@@ -521,18 +639,17 @@ def connector_create(*, evse: Evse, **fields: Any) -> Connector:
 # --------------------------------------------------------------------------- commands
 
 
-def validate_command(action: str, payload: dict[str, Any]) -> None:
-    """Refuse a command the charger would answer with a CallError anyway, before anything is recorded."""
+InvalidCommand = command_validation.InvalidCommand
+
+
+def command_validate(*, charge_point: ChargePoint, action: str, payload: Any) -> None:
+    """Refuse, before anything is recorded or sent, a payload that is wrong for the OCPP 1.6 schema, the
+    specification or this charger (`command_validation`): InvalidCommand (400) naming each field. The API
+    serializers and the admin forms call it too, so all three say the same."""
     if action not in SERVER_ACTIONS:
         raise ApplicationError(f"Unknown OCPP 1.6 command {action!r}.", code="unknown_command")
-    validator = get_validator(2, action, "1.6")
-    try:
-        validator.validate(payload)
-    except SchemaError as error:
-        where = ".".join(str(p) for p in error.absolute_path) or "payload"
-        raise ApplicationError(
-            f"Invalid {action} payload: {error.message}", code="invalid_payload", fields={where: [error.message]}
-        ) from None
+    facts = command_validation.facts_for(charge_point.pk)
+    command_validation.check_command(action=action, payload=payload, facts=facts)
 
 
 def _command_create(
@@ -555,6 +672,26 @@ def _command_create(
         )
         CommandEvent.objects.create(command=command, status=CommandStatus.QUEUED, detail=f"by {requested_by or source}")
     return command
+
+
+def _command_prepare(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    payload: dict[str, Any],
+    record_payload: dict[str, Any] | None,
+    requested_by: Any,
+    source: str,
+) -> Command:
+    command_validate(charge_point=charge_point, action=action, payload=payload)
+    return _command_create(
+        charge_point=charge_point,
+        action=action,
+        payload=payload,
+        record_payload=record_payload,
+        requested_by=requested_by,
+        source=source,
+    )
 
 
 def command_mark_sent(*, command_id: int) -> None:
@@ -624,9 +761,11 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
             if item.get("key") != "AuthorizationKey"
         }
         cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
-        cp.configuration = snapshot if not payload.get("key") else {**cp.configuration, **snapshot}
+        full = not payload.get("key")
+        cp.configuration = snapshot if full else {**cp.configuration, **snapshot}
+        cp.configuration_complete = full or cp.configuration_complete
         cp.configuration_read_at = timezone.now()
-        cp.save(update_fields=["configuration", "configuration_read_at"])
+        cp.save(update_fields=["configuration", "configuration_complete", "configuration_read_at"])
     elif action == "ChangeConfiguration":
         key, value = payload.get("key"), payload.get("value")
         cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
@@ -684,6 +823,14 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
         profiles.delete()
 
 
+REPLY_GRACE = 5.0  # how long past its timeout a caller waits for the holding process's own final answer
+
+
+def reply_body(*, status: str, response: dict[str, Any] | None = None, error: str = "") -> str:
+    """What the process holding the socket pushes to the caller, once it has recorded the result."""
+    return json.dumps({"status": status, "response": response, "error": error}, default=str)
+
+
 async def send_command_async(
     *,
     charge_point: ChargePoint,
@@ -696,13 +843,13 @@ async def send_command_async(
 ) -> Command:
     """Send one OCPP CALL to a charger wherever its socket is, wait for the answer, return the Command.
 
-    Raises ChargePointOffline (nothing sent, command stored as offline) when no process holds the socket.
-    Otherwise the returned command is final: accepted / rejected / error (CallError) / timeout.
-    Commands to one charger are queued by its consumer (one outstanding CALL per charger, OCPP-J rule),
-    so `timeout` includes the time spent waiting behind earlier commands.
+    Raises InvalidCommand (400, nothing recorded or sent) for a payload that is wrong for the 1.6 schema, the
+    specification or this charger, and ChargePointOffline (nothing sent, command stored as offline) when no
+    process holds the socket. Otherwise the returned command is final: accepted / rejected / error (CallError) /
+    timeout, as committed. Commands to one charger are queued by its consumer (one outstanding CALL per charger,
+    OCPP-J rule), so `timeout` includes the time spent waiting behind earlier commands.
     """
-    validate_command(action, payload)
-    command = await sync_to_async(_command_create)(
+    command = await sync_to_async(_command_prepare)(
         charge_point=charge_point,
         action=action,
         payload=payload,
@@ -730,12 +877,32 @@ async def send_command_async(
             "deadline": time.time() + timeout,
         },
     )
-    answer = await dispatch.reply_wait(reply_to, timeout)
+    # The holding process gives up on the charger at the deadline and answers; the grace covers its own
+    # recording. Without any answer by then (that process died) the command timed out.
+    answer = await dispatch.reply_wait(reply_to, timeout + REPLY_GRACE)
+    return await sync_to_async(_command_settle)(command_id=command.pk, answer=answer, payload=payload, timeout=timeout)
+
+
+def _command_settle(*, command_id: int, answer: bytes | None, payload: dict[str, Any], timeout: float) -> Command:
+    """The command as committed. The holding process records the result before it answers; should its write
+    have failed, the result it sent along is recorded here (once: `command_record_result` keeps the first)."""
+    command = Command.objects.select_related("charge_point").get(pk=command_id)
+    if command.status in COMMAND_FINAL:
+        return command
     if answer is None:
-        await sync_to_async(command_record_result)(
-            command_id=command.pk, status=CommandStatus.TIMEOUT, error=f"No answer within {timeout:g} s."
+        command_record_result(
+            command_id=command_id, status=CommandStatus.TIMEOUT, error=f"No answer within {timeout:g} s."
         )
-    return await sync_to_async(Command.objects.select_related("charge_point").get)(pk=command.pk)
+    else:
+        result = json.loads(answer)
+        command_record_result(
+            command_id=command_id,
+            status=result["status"],
+            response=result.get("response"),
+            error=result.get("error") or "",
+            request_payload=payload,
+        )
+    return Command.objects.select_related("charge_point").get(pk=command_id)
 
 
 def send_command(
@@ -812,9 +979,9 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
                 source="campaign",
                 requested_by=campaign.created_by,
             )
-        except ChargePointOffline as error:
+        except (ChargePointOffline, InvalidCommand) as error:
             FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
-                state=FirmwareCampaignTarget.State.REFUSED, detail=error.message
+                state=FirmwareCampaignTarget.State.REFUSED, detail=error.message[:200]
             )
             continue
         FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
@@ -826,6 +993,11 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
         )
 
 
+def diagnostics_location(*, token: str, base_url: str | None = None) -> str:
+    """Where a charger uploads a diagnostics file for the platform (GetDiagnostics.location)."""
+    return f"{(base_url or settings.OCPP_FILES_BASE_URL).rstrip('/')}/ocpp-files/diagnostics/{token}/"
+
+
 def diagnostics_request(
     *,
     charge_point: ChargePoint,
@@ -835,13 +1007,18 @@ def diagnostics_request(
     source: str = "system",
     **options: Any,
 ) -> tuple[DiagnosticsUpload, Command]:
-    """GetDiagnostics with an upload location served by the platform (options: retries, startTime, ...)."""
+    """GetDiagnostics with an upload location served by the platform (options: retries, startTime, ...).
+    Invalid options are refused before the upload slot is created."""
+    command_validate(
+        charge_point=charge_point,
+        action="GetDiagnostics",
+        payload={"location": diagnostics_location(token="0" * 32, base_url=base_url), **options},
+    )
     upload = diagnostics_request_create(charge_point=charge_point)
-    base = (base_url or settings.OCPP_FILES_BASE_URL).rstrip("/")
     command = send_command(
         charge_point=charge_point,
         action="GetDiagnostics",
-        payload={"location": f"{base}/ocpp-files/diagnostics/{upload.token}/", **options},
+        payload={"location": diagnostics_location(token=upload.token, base_url=base_url), **options},
         requested_by=requested_by,
         timeout=timeout,
         source=source,

@@ -15,6 +15,12 @@ def mark_offline() -> int:
     return len(services.charge_points_mark_offline())
 
 
+@shared_task(name="stations.provision_passwords")
+def provision_passwords() -> int:
+    """Beat: connected, accepted chargers still without their own password are offered one again."""
+    return services.charge_points_provision()
+
+
 @shared_task(name="stations.firmware_campaign_run")
 def firmware_campaign_run(campaign_id: int) -> None:
     campaign = FirmwareCampaign.objects.select_related("firmware").filter(pk=campaign_id).first()

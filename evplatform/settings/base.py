@@ -150,6 +150,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["ocpp-provision-passwords"] = {"task": "stations.provision_passwords", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate_alerts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}

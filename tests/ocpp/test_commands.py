@@ -4,11 +4,13 @@ with the answers' effects, CallError/timeout/offline outcomes; and the firmware/
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
+from django.db import connection, transaction
 from django.test import Client
 
 from apps.stations import services
@@ -196,12 +198,47 @@ async def test_call_error_answer_timeout_and_offline(station: Station, connect: 
 
 
 async def test_invalid_command_payload_is_refused_before_anything_is_recorded(station: Station) -> None:
-    with pytest.raises(services.ApplicationError) as refused:
+    with pytest.raises(services.InvalidCommand) as refused:
         await send(station, "Reset", {"type": "Sideways"})
 
-    assert refused.value.code == "invalid_payload"
-    assert "type" in refused.value.fields
+    assert refused.value.code == "validation_error"
+    assert refused.value.fields == {"type": ["'Sideways' is not one of: Hard, Soft."]}
     assert await db(Command.objects.count)() == 0
+
+
+async def test_a_charger_that_answers_then_closes_leaves_the_caller_its_committed_answer(
+    station: Station, connect: ConnectCharger
+) -> None:
+    """The charger answers and drops its socket while its answer is being stored (the row is held by another
+    transaction for a second): the caller gets the stored final result, never `sent` with no response."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_command_row() -> None:
+        try:
+            with transaction.atomic():
+                list(Command.objects.select_for_update().filter(action="Reset"))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    charger = await online_charger(station, connect)
+
+    def answer_then_close(_payload: dict[str, Any]) -> dict[str, str]:
+        threading.Thread(target=hold_the_command_row, daemon=True).start()
+        assert locked.wait(5)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, lambda: loop.create_task(charger.ws.close()))
+        loop.call_later(1.0, release.set)
+        return {"status": "Accepted"}
+
+    charger.answers["Reset"] = answer_then_close
+
+    command = await send(station, "Reset", {"type": "Hard"}, timeout=5)
+
+    assert (command.status, command.response, command.error) == ("accepted", {"status": "Accepted"}, "")
+    events = await db(lambda: list(CommandEvent.objects.filter(command=command).values_list("status", flat=True)))()
+    assert events == ["queued", "sent", "accepted"]
 
 
 async def test_commands_to_one_charger_are_sent_one_at_a_time(station: Station, connect: ConnectCharger) -> None:

@@ -11,6 +11,7 @@ from ocpp.messages import get_validator
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
+from apps.stations import services
 from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
 from apps.tenants.scoping import ScopedRelatedField, TenantOwnedSerializer
 
@@ -37,13 +38,15 @@ class ChargePointSerializer(TenantOwnedSerializer):
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
-            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = [
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
-            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "created_at",
+            "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
+            "created_at",
         ]  # fmt: skip
 
     def validate_identity(self, value: str) -> str:
@@ -134,7 +137,9 @@ def slug_for(action: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", action).lower()
 
 
-def _field_for(name: str, schema: dict[str, Any], required: bool) -> serializers.Field[Any, Any, Any, Any]:
+def _field_for(path: str, schema: dict[str, Any], required: bool) -> serializers.Field[Any, Any, Any, Any]:
+    """One DRF field for one JSON-schema property, nested objects and arrays included (so the OpenAPI document
+    shows the wire shape, and unknown nested fields are refused)."""
     kwargs: dict[str, Any] = {"required": required}
     kind = schema.get("type")
     if "enum" in schema:
@@ -142,7 +147,9 @@ def _field_for(name: str, schema: dict[str, Any], required: bool) -> serializers
     if kind == "string" and schema.get("format") == "date-time":
         return serializers.DateTimeField(**kwargs)
     if kind == "string":
-        return serializers.CharField(max_length=schema.get("maxLength"), allow_blank=True, **kwargs)
+        return serializers.CharField(
+            max_length=schema.get("maxLength"), allow_blank=True, trim_whitespace=False, **kwargs
+        )
     if kind == "integer":
         return serializers.IntegerField(**kwargs)
     if kind == "number":
@@ -150,27 +157,67 @@ def _field_for(name: str, schema: dict[str, Any], required: bool) -> serializers
     if kind == "boolean":
         return serializers.BooleanField(**kwargs)
     if kind == "array":
-        return serializers.ListField(child=serializers.DictField(), **kwargs)
+        items = schema.get("items", {})
+        if items.get("type") == "object":
+            return _object_serializer(path, items)(many=True, **kwargs)
+        return serializers.ListField(child=_field_for(path, items, True), **kwargs)
+    if kind == "object" and "properties" in schema:
+        return _object_serializer(path, schema)(**kwargs)
     return serializers.DictField(**kwargs)
 
 
+def _object_serializer(path: str, schema: dict[str, Any]) -> type[StrictSerializer]:
+    required = set(schema.get("required", []))
+    fields = {
+        name: _field_for(f"{path}{name[:1].upper()}{name[1:]}", spec, name in required)
+        for name, spec in schema.get("properties", {}).items()
+    }
+    return type(f"{path}Serializer", (StrictSerializer,), {**fields, "__doc__": schema.get("title", path)})
+
+
+def _wire(value: Any) -> Any:
+    """Validated data as JSON values: dates in UTC with a Z, nested serializer output as plain dicts/lists."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wire(item) for item in value]
+    return value
+
+
+class CommandInputSerializer(StrictSerializer):
+    """Base of the generated command inputs: the payload is then checked as `send_command` will check it
+    (1.6 schema and specification, and the charger in the context: connectors, configuration, list version)."""
+
+    ocpp_action: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        return _wire(dict(self.validated_data))  # type: ignore[no-any-return]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        charge_point = self.context.get("charge_point")
+        if charge_point is not None:
+            payload = _wire(dict(attrs))
+            if self.ocpp_action == "GetDiagnostics" and "location" not in payload:
+                payload["location"] = services.diagnostics_location(token="0" * 32)
+            # InvalidCommand (an ApplicationError) goes to the API's error handler as it is: fields nested as the
+            # payload, the message naming the first field by its dotted path
+            services.command_validate(charge_point=charge_point, action=self.ocpp_action, payload=payload)
+        return attrs
+
+
 @cache
-def command_serializer(action: str) -> type[StrictSerializer]:
+def command_serializer(action: str) -> type[CommandInputSerializer]:
     """A strict serializer for an OCPP 1.6 command, built from the package's JSON schema (camelCase, as on the
-    wire); nested objects are checked against the full schema by `services.validate_command`."""
+    wire, nested objects and arrays as in the schema)."""
     schema = get_validator(2, action, "1.6").schema
     required = set(schema.get("required", []))
     if action == "GetDiagnostics":
         required.discard("location")  # the platform's own upload URL when omitted
-    fields = {name: _field_for(name, spec, name in required) for name, spec in schema.get("properties", {}).items()}
-
-    def to_payload(self: StrictSerializer) -> dict[str, Any]:
-        payload = {}
-        for key, value in self.validated_data.items():
-            payload[key] = (
-                value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, dt.datetime) else value
-            )
-        return payload
-
-    attrs: dict[str, Any] = {**fields, "to_payload": to_payload, "__doc__": f"OCPP 1.6 {action}.req payload."}
-    return type(f"{action}CommandSerializer", (StrictSerializer,), attrs)
+    fields = {
+        name: _field_for(f"{action}Command{name[:1].upper()}{name[1:]}", spec, name in required)
+        for name, spec in schema.get("properties", {}).items()
+    }
+    attrs: dict[str, Any] = {**fields, "ocpp_action": action, "__doc__": f"OCPP 1.6 {action}.req payload."}
+    return type(f"{action}CommandSerializer", (CommandInputSerializer,), attrs)

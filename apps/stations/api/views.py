@@ -27,7 +27,7 @@ from apps.stations.api.serializers import (
     command_serializer,
     slug_for,
 )
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.stations.models import ChargePoint, Command, Connector, Evse, Location, RegistrationStatus
 from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -64,9 +64,9 @@ def _command_view(ocpp_action: str) -> Any:
 
     def view(self: ChargePointViewSet, request: Request, pk: str | None = None) -> Response:
         charge_point = self.get_object()
-        data = input_serializer(data=request.data)
+        data = input_serializer(data=request.data, context={"charge_point": charge_point})
         data.is_valid(raise_exception=True)
-        payload = data.to_payload()  # type: ignore[attr-defined]
+        payload = data.to_payload()
         user = request.user if getattr(request.user, "pk", None) else None
         if ocpp_action == "GetDiagnostics" and "location" not in payload:
             _, command = services.diagnostics_request(
@@ -85,8 +85,14 @@ def _command_view(ocpp_action: str) -> Any:
         responses={200: CommandSerializer, **ERRORS},
         description=(
             f"Send OCPP 1.6 `{ocpp_action}` (payload in camelCase, as on the wire) to the charger, wherever its "
-            "socket is, and wait up to 30 s. The command record comes back with `status` accepted, rejected, "
-            "error (CallError) or timeout; a charger that is not connected answers 409 `charge_point_offline`."
+            "socket is, and wait up to 30 s. The payload is checked first against the OCPP 1.6 schema and "
+            "specification and against this charger (its connectors, its last configuration read, its local list "
+            "version): a wrong one is a 400 `validation_error` with the fields nested as in the payload (the "
+            "message names the first by its dotted path, e.g. "
+            "`csChargingProfiles.chargingSchedule.chargingSchedulePeriod.1.startPeriod: ...`), and nothing is "
+            "recorded or sent. The "
+            "command record comes back with `status` accepted, rejected, error (CallError) or timeout, as stored; "
+            "a charger that is not connected answers 409 `charge_point_offline`."
             + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
         ),
     )
@@ -138,6 +144,40 @@ class ChargePointViewSet(TenantScopedViewSet):
         user = request.user if getattr(request.user, "pk", None) else None
         raw, command = services.charge_point_rotate_password(charge_point=charge_point, requested_by=user)
         return Response({"password": raw, "command": CommandSerializer(command).data if command else None})
+
+    @extend_schema(
+        request=EmptySerializer,
+        responses={200: ChargePointSerializer, **ERRORS},
+        description=(
+            "Accept a pending (or rejected) charger. A charger without a password of its own (auto-registered) "
+            "is given one (ChangeConfiguration AuthorizationKey, stored only once it answered Accepted) and asked "
+            "to boot again (TriggerMessage BootNotification), at once if it is connected, else at its next "
+            "connection; from then on its password is required. `password_pending` tells whether it still waits "
+            "for its password."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="accept", serializer_class=EmptySerializer)
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        charge_point = self.get_object()
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        user = request.user if getattr(request.user, "pk", None) else None
+        charge_point = services.charge_point_accept(charge_point=charge_point, requested_by=user)
+        return Response(ChargePointSerializer(charge_point, context=self.get_serializer_context()).data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        """A registration status change goes through its service: accepting a charger tells it (see `accept`)."""
+        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
+        status_to = data.pop("registration_status", None)
+        before = serializer.instance.registration_status if serializer.instance is not None else None
+        serializer.save()
+        charge_point = serializer.instance
+        if status_to is None or status_to == before or charge_point is None:
+            return
+        user = self.request.user if getattr(self.request.user, "pk", None) else None
+        if status_to == RegistrationStatus.ACCEPTED:
+            serializer.instance = services.charge_point_accept(charge_point=charge_point, requested_by=user)
+        else:
+            serializer.instance = services.charge_point_registration_set(charge_point=charge_point, status=status_to)
 
     for _ocpp_action in services.SERVER_ACTIONS:
         locals()[slug_for(_ocpp_action).replace("-", "_")] = _command_view(_ocpp_action)
