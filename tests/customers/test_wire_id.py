@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from apps.customers import selectors, services
 from apps.customers.models import Token, TokenType, wire_id_for
-from apps.stations import services as station_services
+from apps.stations import command_validation
 from apps.tenants.models import Role, Tenant
 from tests.customers.factories import TokenFactory
 
@@ -117,9 +117,9 @@ def test_the_local_auth_list_names_tokens_and_groups_by_their_wire_ids(tenant_a:
         [("04AA", "Accepted", "SHORT"), (wire_id_for(UUID), "Accepted", wire_id_for(group))]
     )
     # and a SendLocalList of them is a valid OCPP 1.6 payload (idTag and parentIdTag: 20 characters at most)
-    station_services.validate_command(
-        "SendLocalList",
-        {
+    command_validation.check_command(
+        action="SendLocalList",
+        payload={
             "listVersion": 1,
             "updateType": "Full",
             "localAuthorizationList": [
