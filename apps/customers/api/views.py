@@ -32,6 +32,7 @@ class BusinessCustomerViewSet(ServiceViewSet):
     create_service = staticmethod(services.business_customer_create)
     update_service = staticmethod(services.business_customer_update)
     instance_kwarg = "business_customer"
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
 
 class DriverViewSet(ServiceViewSet):
@@ -44,6 +45,7 @@ class DriverViewSet(ServiceViewSet):
     create_service = staticmethod(services.driver_create)
     update_service = staticmethod(services.driver_update)
     instance_kwarg = "driver"
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
 
 class ContractViewSet(ServiceViewSet):
@@ -56,6 +58,7 @@ class ContractViewSet(ServiceViewSet):
     create_service = staticmethod(services.contract_create)
     update_service = staticmethod(services.contract_update)
     instance_kwarg = "contract"
+    delete_instead = "end it instead (PATCH valid_until)"
 
 
 class TokenViewSet(ServiceViewSet):
@@ -68,6 +71,7 @@ class TokenViewSet(ServiceViewSet):
     create_service = staticmethod(services.token_create)
     update_service = staticmethod(services.token_update)
     instance_kwarg = "token"
+    delete_instead = "block it instead (PATCH blocked: true)"
 
 
 class VehicleViewSet(ServiceViewSet):
