@@ -438,3 +438,22 @@ def test_a_location_without_history_is_deleted(root_api: APIClient, tenant_a: Te
 
     assert response.status_code == 204
     assert not Location.objects.filter(pk=location.pk).exists()
+
+
+def test_the_admin_deletes_a_draft_through_the_service_and_keeps_its_events(
+    tenant_a: Tenant, make_staff: Callable[..., User], client: Client
+) -> None:
+    draft = draft_invoice(tenant_a)
+    finance = make_staff(tenant_a, "finance")
+    client.force_login(finance)
+
+    page = client.get(_admin_url(Invoice, "delete", draft.pk))
+    confirmed = client.post(_admin_url(Invoice, "delete", draft.pk), {"post": "yes"})
+
+    assert page.status_code == 200
+    assert confirmed.status_code == 302
+    assert not Invoice.objects.filter(pk=draft.pk).exists()
+    assert list(InvoiceEvent.objects.filter(invoice_ref=draft.pk).values_list("action", "actor")) == [
+        ("created", None),
+        ("deleted", finance.pk),
+    ]
