@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.analytics import notifications, selectors, services
 from apps.analytics.models import Alert, AlertRule, Dashboard, Granularity, WebhookDelivery, WebhookSubscription
+from apps.core.admin import AuditInline
 from apps.tenants.access import access_for
 from apps.tenants.models import Tenant
 from apps.tenants.scoping import TenantScopedAdmin
@@ -159,16 +160,11 @@ def replay(modeladmin: Any, request: HttpRequest, queryset: QuerySet[WebhookDeli
     modeladmin.message_user(request, f"{queryset.count()} delivery(ies) replayed.", messages.SUCCESS)
 
 
-class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+class AttemptInline(AuditInline):
     from apps.analytics.models import DeliveryAttempt
 
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     readonly_fields = ("number", "at", "status_code", "latency_ms", "error", "succeeded", "replay")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(WebhookDelivery)

@@ -20,7 +20,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
 
 
@@ -30,7 +30,7 @@ class Granularity(models.TextChoices):
     DAY = "day"
 
 
-class SessionFact(TenantOwned):
+class SessionFact(TenantOwned, AuditLog):
     """What a session contributed to the KPIs, captured once when it started and once when it ended."""
 
     class Kind(models.TextChoices):
@@ -194,7 +194,7 @@ class WebhookSubscription(TenantOwned, TimeStampedModel):
         return not self.event_types or event_type in self.event_types
 
 
-class NotificationEvent(TenantOwned):
+class NotificationEvent(TenantOwned, AuditLog):
     """Something a subscriber may hear about. Its UUID is the idempotency key receivers dedupe on."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -215,11 +215,11 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed (gave up)"
 
 
-class WebhookDelivery(TenantOwned):
+class WebhookDelivery(TenantOwned, AuditLog):
     """One event to one subscription; retried with backoff until it succeeds or the attempts run out."""
 
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(NotificationEvent, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.ForeignKey(NotificationEvent, on_delete=models.PROTECT, related_name="deliveries")
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -238,10 +238,10 @@ class WebhookDelivery(TenantOwned):
         return f"{self.event_id} → {self.subscription_id} ({self.status})"
 
 
-class DeliveryAttempt(models.Model):
+class DeliveryAttempt(AuditLog):
     """The delivery log: every HTTP attempt with its answer, latency or error."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_log")
     number = models.PositiveIntegerField()
     at = models.DateTimeField(auto_now_add=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -23,6 +23,7 @@ from apps.billing.models import (
     PaymentRule,
     Payout,
 )
+from apps.core.admin import AuditInline, refuse_protected
 from apps.core.errors import ApplicationError
 from apps.tenants.access import access_for
 from apps.tenants.models import Role, User
@@ -59,15 +60,10 @@ class InvoiceLineInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-class InvoiceEventInline(admin.TabularInline):  # type: ignore[type-arg]
+class InvoiceEventInline(AuditInline):
     model = InvoiceEvent
-    extra = 0
-    can_delete = False
     fields = ("at", "action", "from_status", "to_status", "actor", "detail")
     readonly_fields = tuple(fields)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Invoice)
@@ -97,7 +93,23 @@ class InvoiceAdmin(TenantScopedAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is not None and obj.status == InvoiceStatus.DRAFT and super().has_delete_permission(request, obj)
+        """Drafts only (issued invoices are history: void or credit them), through the service."""
+        return obj is not None and obj.status == InvoiceStatus.DRAFT and self._can_write(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """A draft goes with its lines (copies); anything else depending on it (a payment) keeps it."""
+        refused = refuse_protected(objs, ignore=(InvoiceLine,))
+        if refused is not None:
+            return refused
+        drafts = list(objs)
+        return [str(invoice) for invoice in drafts], {"invoices": len(drafts)}, set(), []
+
+    def delete_model(self, request: HttpRequest, obj: Invoice) -> None:
+        services.invoice_delete_draft(invoice=obj, actor=_actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset.order_by("pk"):
+            services.invoice_delete_draft(invoice=invoice, actor=_actor(request))
 
     @admin.display(description="Downloads")
     def downloads(self, obj: Invoice) -> str:
@@ -160,15 +172,10 @@ class InvoiceAdmin(TenantScopedAdmin):
         self._each(request, queryset, lambda i: services.invoice_send(invoice=i, actor=_actor(request)), "queued")
 
 
-class PaymentEventInline(admin.TabularInline):  # type: ignore[type-arg]
+class PaymentEventInline(AuditInline):
     model = PaymentEvent
-    extra = 0
-    can_delete = False
     fields = ("at", "action", "from_status", "to_status", "amount", "request_id", "detail")
     readonly_fields = tuple(fields)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Payment)
@@ -191,9 +198,6 @@ class PaymentAdmin(TenantScopedAdmin):
     inlines = [PaymentEventInline]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.tenants.models import TenantOwned, currency_code
 
 ZERO = Decimal("0.00")
@@ -35,7 +35,7 @@ class InvoiceStatus(models.TextChoices):
     CREDITED = "credited", "Credited"
 
 
-class Invoice(TenantOwned, TimeStampedModel):
+class Invoice(TenantOwned, TimeStampedModel, History):
     """An invoice, a per-session receipt, or a credit note. Numbered only when issued."""
 
     kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
@@ -128,10 +128,10 @@ class Invoice(TenantOwned, TimeStampedModel):
         return self.kind == InvoiceKind.CREDIT_NOTE
 
 
-class InvoiceLine(models.Model):
+class InvoiceLine(History):
     """One session (or a fee) on an invoice, copied at the time the invoice was built."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     position = models.PositiveIntegerField()
     description = models.CharField(max_length=300)
     session_id = models.IntegerField(null=True, blank=True, help_text="The charging session (not a FK: a snapshot).")
@@ -194,14 +194,17 @@ class InvoiceNumberSequence(TenantOwned):
         return f"{self.tenant_id}/{self.year}: {self.last_number}"
 
 
-class InvoiceEvent(TenantOwned):
-    """Audit row of every invoice state change, written in the same transaction."""
+class InvoiceEvent(TenantOwned, AuditLog):
+    """Audit row of every invoice state change, written in the same transaction.
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    A deleted draft's events stay: the link is cleared (SET_NULL) and `invoice_ref` keeps which invoice it was."""
+
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    invoice_ref = models.IntegerField(help_text="The invoice's id, kept after a deleted draft's link is cleared.")
     action = models.CharField(max_length=30)
     from_status = models.CharField(max_length=10, blank=True, default="")
     to_status = models.CharField(max_length=10)
-    actor = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     detail = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
@@ -209,7 +212,7 @@ class InvoiceEvent(TenantOwned):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.invoice_id} {self.action}"
+        return f"{self.invoice_ref} {self.action}"
 
 
 # --------------------------------------------------------------------------- payments
@@ -231,7 +234,7 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Payment(TenantOwned, TimeStampedModel):
+class Payment(TenantOwned, TimeStampedModel, History):
     """Money moving for an invoice or a session: a card pre-authorisation and its capture, or a bank transfer."""
 
     provider = models.CharField(max_length=20, choices=PaymentProviderName.choices)
@@ -264,10 +267,10 @@ class Payment(TenantOwned, TimeStampedModel):
         return self.merchant_reference
 
 
-class PaymentEvent(TenantOwned):
+class PaymentEvent(TenantOwned, AuditLog):
     """Audit row of every payment state change and every provider call, written in the same transaction."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="events")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=30)
     from_status = models.CharField(max_length=12, blank=True, default="")
     to_status = models.CharField(max_length=12)
@@ -343,7 +346,7 @@ class PayoutStatus(models.TextChoices):
     PAID = "paid", "Paid"
 
 
-class Payout(TenantOwned, TimeStampedModel):
+class Payout(TenantOwned, TimeStampedModel, History):
     """A payout statement: what a payee earned under a rule in a period, minus the platform fee."""
 
     rule = models.ForeignKey(PaymentRule, on_delete=models.PROTECT, related_name="payouts")

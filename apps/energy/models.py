@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
 
 
@@ -112,10 +112,10 @@ class TimeOfUseLimit(TenantOwned, TimeStampedModel):
         return f"{self.label or 'window'} {self.start:%H:%M}-{self.end:%H:%M}"
 
 
-class GridSignal(TenantOwned):
+class GridSignal(TenantOwned, AuditLog):
     """A capacity limit posted by the grid operator / energy company for a node. Never updated (audit trail)."""
 
-    node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="signals")
+    node = models.ForeignKey(GridNode, on_delete=models.PROTECT, related_name="signals")
     max_power_w = models.PositiveIntegerField(null=True, blank=True)
     max_current_a = models.PositiveIntegerField(null=True, blank=True)
     valid_from = models.DateTimeField()
@@ -123,9 +123,9 @@ class GridSignal(TenantOwned):
     source = models.CharField(max_length=100, blank=True, default="", help_text="Who sent it (e.g. DSO name).")
     reference = models.CharField(max_length=100, blank=True, default="", help_text="Sender's id of the signal.")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    api_key = models.ForeignKey("tenants.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("tenants.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -142,10 +142,10 @@ class GridSignal(TenantOwned):
         return f"signal {self.pk} on node {self.node_id}"
 
 
-class BuildingLoadReading(TenantOwned):
+class BuildingLoadReading(TenantOwned, AuditLog):
     """Measured non-EV load below a node (subtracted from its headroom)."""
 
-    node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="load_readings")
+    node = models.ForeignKey(GridNode, on_delete=models.PROTECT, related_name="load_readings")
     at = models.DateTimeField()
     power_w = models.PositiveIntegerField(null=True, blank=True)
     current_l1_a = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
@@ -168,10 +168,10 @@ class BuildingLoadReading(TenantOwned):
         return f"load {self.power_w} W @ {self.at:%Y-%m-%d %H:%M}"
 
 
-class SiteRecompute(TenantOwned):
+class SiteRecompute(TenantOwned, AuditLog):
     """One run of the optimizer for a site: the root's limit vs what was allocated vs what was measured."""
 
-    site = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="recomputes")
+    site = models.ForeignKey(GridNode, on_delete=models.PROTECT, related_name="recomputes")
     at = models.DateTimeField(db_index=True)
     trigger = models.CharField(max_length=30, default="beat")
     strategy = models.CharField(max_length=20, choices=Strategy.choices)
@@ -188,12 +188,12 @@ class SiteRecompute(TenantOwned):
         indexes = [models.Index(fields=["site", "-at"], name="siterecompute_site_at")]
 
 
-class Allocation(TenantOwned):
+class Allocation(TenantOwned, AuditLog):
     """What one session got in one recompute, and why (the optimizer's reason and explanation)."""
 
-    recompute = models.ForeignKey(SiteRecompute, on_delete=models.CASCADE, related_name="allocations")
-    session = models.ForeignKey("charging.ChargingSession", on_delete=models.CASCADE, related_name="+")
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    recompute = models.ForeignKey(SiteRecompute, on_delete=models.PROTECT, related_name="allocations")
+    session = models.ForeignKey("charging.ChargingSession", on_delete=models.PROTECT, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
     connector_id = models.PositiveSmallIntegerField()
     at = models.DateTimeField()
     controlled = models.BooleanField(default=True)

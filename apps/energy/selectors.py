@@ -69,10 +69,14 @@ def site_root_id_for_charge_point(*, charge_point_id: int) -> int | None:
 
 
 def site_root_ids() -> list[int]:
-    """Roots of every tree that has at least one charge point (beat)."""
+    """Roots of every tree that has at least one charge point in service (beat)."""
     return list(
         GridNode.objects.filter(
-            parent__isnull=True, location__in=GridNode.objects.filter(kind=NodeKind.CHARGE_POINT).values("location")
+            parent__isnull=True,
+            location__decommissioned_at__isnull=True,
+            location__in=GridNode.objects.filter(
+                kind=NodeKind.CHARGE_POINT, charge_point__decommissioned_at__isnull=True
+            ).values("location"),
         )
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -151,7 +155,12 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
             ),
         )
     )
-    nodes = _descendants(root, rows)
+    # decommissioned chargers leave smart charging: their leaves drop out of the tree
+    nodes = {
+        pk: node
+        for pk, node in _descendants(root, rows).items()
+        if node.charge_point is None or node.charge_point.decommissioned_at is None
+    }
     loads: dict[int, BuildingLoadReading] = {
         r.node_id: r
         for r in BuildingLoadReading.objects.filter(
@@ -163,7 +172,7 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
     charge_points = {n.charge_point.pk: n.charge_point for n in nodes.values() if n.charge_point is not None}
     connectors: dict[tuple[int, int], Connector] = {}
     for connector in (
-        Connector.objects.filter(evse__charge_point_id__in=list(charge_points))
+        Connector.objects.filter(evse__charge_point_id__in=list(charge_points), evse__decommissioned_at__isnull=True)
         .select_related("evse")
         .order_by("evse__charge_point_id", "evse__connector_id", "pk")
     ):

@@ -17,8 +17,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import DecommissionedListFilter
 from apps.core.errors import ApplicationError
 from apps.ocpp.models import MessageLog
+from apps.stations import decommission
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
@@ -91,8 +93,8 @@ class CampaignForm(forms.Form):
 class EvseInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Evse
     extra = 0
-    fields = ["connector_id", "evse_uid", "status", "error_code", "status_info", "status_at"]
-    readonly_fields = ["status", "error_code", "status_info", "status_at"]
+    fields = ["connector_id", "evse_uid", "status", "error_code", "status_info", "status_at", "decommissioned_at"]
+    readonly_fields = ["status", "error_code", "status_info", "status_at", "decommissioned_at"]
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -115,7 +117,7 @@ class ChargePointAdmin(TenantScopedAdmin):
         "identity", "tenant", "location", "connection", "status", "last_seen_at", "vendor", "model",
         "firmware_version", "registration_status",
     ]  # fmt: skip
-    list_filter = [OnlineFilter, "status", "registration_status", "vendor", "tenant"]
+    list_filter = [DecommissionedListFilter, OnlineFilter, "status", "registration_status", "vendor", "tenant"]
     search_fields = ["identity", "vendor", "model", "serial_number", "charge_box_serial_number", "location__name"]
     list_select_related = ["tenant", "location"]
     readonly_fields = [
@@ -124,9 +126,14 @@ class ChargePointAdmin(TenantScopedAdmin):
         "charge_box_serial_number", "firmware_version", "iccid", "imsi", "meter_type", "meter_serial_number",
         "configuration", "configuration_read_at", "local_list_version", "firmware_status", "firmware_status_at",
         "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
+        "decommissioned_at",
     ]  # fmt: skip
     inlines = [EvseInline]
-    actions = ["accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign"]
+    actions = [
+        "accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign",
+        "decommission_selected",
+    ]  # fmt: skip
+    delete_instead = 'Use the "Decommission selected" action instead: it keeps the history.'
 
     @admin.display(description="connection", ordering="online")
     def connection(self, obj: ChargePoint) -> str:
@@ -268,6 +275,15 @@ class ChargePointAdmin(TenantScopedAdmin):
     @admin.action(description="Read configuration (GetConfiguration)")
     def read_configuration(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "GetConfiguration", {})
+
+    @admin.action(description="Decommission selected charge points (with their EVSEs)")
+    def decommission_selected(self, request: HttpRequest, queryset: Any) -> None:
+        done = 0
+        for charge_point in queryset.order_by("pk"):
+            if self.has_change_permission(request, charge_point):
+                decommission.charge_point_decommission(charge_point=charge_point)
+                done += 1
+        messages.success(request, f"{done} decommissioned.")
 
     @admin.action(description="Start a firmware update campaign")
     def start_firmware_campaign(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.models import AuditLog
 
-class MessageLog(models.Model):
+
+class MessageLog(AuditLog):
     """One WebSocket frame in or out, written in batches off the hot path (see `apps.ocpp.logbuffer`)."""
 
     class Direction(models.TextChoices):
@@ -18,8 +20,8 @@ class MessageLog(models.Model):
         ERROR = 4, "CALLERROR"
         INVALID = 0, "unparsable"
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+", db_index=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+", db_index=False)
     created_at = models.DateTimeField(db_index=True)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     kind = models.PositiveSmallIntegerField(choices=Kind.choices)

@@ -6,20 +6,16 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import AuditInline
 from apps.core.errors import ApplicationError
 from apps.sessions import commands, completion
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent, TransactionAnomaly
 from apps.tenants.scoping import TenantScopedAdmin
 
 
-class SessionEventInline(admin.TabularInline):  # type: ignore[type-arg]
+class SessionEventInline(AuditInline):
     model = SessionEvent
-    extra = 0
-    can_delete = False
     readonly_fields = ["from_status", "to_status", "reason", "detail", "at"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SuspiciousReasonFilter(admin.SimpleListFilter):

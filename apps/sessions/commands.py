@@ -30,6 +30,7 @@ from apps.sessions.models import (
     StartPreferences,
 )
 from apps.stations import services as station_services
+from apps.stations.decommission import ensure_in_service
 from apps.stations.models import ChargePoint, Connector, Evse
 from apps.tenants.models import Tenant
 
@@ -120,6 +121,7 @@ def reservation_create(
         raise NotFound()
     if vehicle is not None and vehicle.tenant_id != tenant.pk:
         raise NotFound()
+    ensure_in_service(charge_point=charge_point, connector_id=connector_id)
     if expires_at <= now:
         raise ApplicationError(
             "expires_at must be in the future.", code="invalid", fields={"expires_at": ["In the past."]}
@@ -294,6 +296,7 @@ def session_remote_start(
         charge_point, connector_id = evse.charge_point, evse.connector_id
     if charge_point is None or charge_point.tenant_id != tenant.pk:
         raise NotFound("No such charge point.", code="charge_point_not_found")
+    ensure_in_service(charge_point=charge_point, connector_id=connector_id)
     token = driver_token(driver=driver, uid=token_uid)
     _authorized(tenant=tenant, token=token, charge_point=charge_point)
     if reservation_id is not None:

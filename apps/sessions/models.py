@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.sessions.ocpi_json import DecimalNumberDecoder, DecimalNumberEncoder
 from apps.tenants.models import TenantOwned
 
@@ -52,12 +52,12 @@ class LimitOutcome(models.TextChoices):
     ERROR = "error", "The command failed (error or timeout)"
 
 
-class ChargingSession(TenantOwned, TimeStampedModel):
+class ChargingSession(TenantOwned, TimeStampedModel, History):
     """One charging transaction. Its primary key is the OCPP transactionId (int32): the platform owns the ids."""
 
     id = models.AutoField(primary_key=True)
     charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="sessions")
-    evse = models.ForeignKey("stations.Evse", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    evse = models.ForeignKey("stations.Evse", null=True, blank=True, on_delete=models.PROTECT, related_name="sessions")
     connector_id = models.PositiveSmallIntegerField()
     id_tag = models.CharField(
         max_length=36,
@@ -82,21 +82,19 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     end_evidence_at = models.DateTimeField(null=True, blank=True)
 
     # links, filled at start from the charge point, the token and its contract (nullable: unknown tokens charge too)
-    location = models.ForeignKey(
-        "stations.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    location = models.ForeignKey("stations.Location", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     evse_connector = models.ForeignKey(
-        "stations.Connector", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "stations.Connector", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     business_customer = models.ForeignKey(
-        "customers.BusinessCustomer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "customers.BusinessCustomer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     contract = models.ForeignKey(
-        "customers.Contract", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "customers.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     auth_method = models.CharField(
         max_length=20, blank=True, default="", help_text="OCPI AuthMethod: AUTH_REQUEST, COMMAND or WHITELIST."
     )
@@ -113,7 +111,7 @@ class ChargingSession(TenantOwned, TimeStampedModel):
     limit_outcome = models.CharField(max_length=20, choices=LimitOutcome.choices, blank=True, default="")
     limit_command_id = models.IntegerField(null=True, blank=True)
     # cost, priced by the tariffs engine at completion
-    tariff = models.ForeignKey("tariffs.Tariff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tariff = models.ForeignKey("tariffs.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     currency = models.CharField(max_length=3, blank=True, default="")
     cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
@@ -203,13 +201,13 @@ class StartPreferences(TenantOwned):
         return f"preferences {self.id_tag} @ {self.charge_point_id}"
 
 
-class MeterValue(models.Model):
+class MeterValue(History):
     """One sampled value. Resent frames are ignored (unique key), so totals never count twice."""
 
     session = models.ForeignKey(
-        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
+        ChargingSession, null=True, blank=True, on_delete=models.PROTECT, related_name="meter_values"
     )
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
     connector_id = models.PositiveSmallIntegerField()
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=50, default="Energy.Active.Import.Register")
@@ -234,7 +232,7 @@ class MeterValue(models.Model):
         return f"{self.measurand} {self.value} {self.unit} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
-class TransactionAnomaly(TenantOwned):
+class TransactionAnomaly(TenantOwned, AuditLog):
     """Something a charger sent that we accepted but did not believe: recorded, never crashing the socket."""
 
     class Kind(models.TextChoices):
@@ -248,9 +246,9 @@ class TransactionAnomaly(TenantOwned):
         NEGATIVE_ENERGY = "negative_energy"
         UNKNOWN_CONNECTOR = "unknown_connector"
 
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
     session = models.ForeignKey(
-        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="anomalies"
+        ChargingSession, null=True, blank=True, on_delete=models.PROTECT, related_name="anomalies"
     )
     transaction_id = models.IntegerField(null=True, blank=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -263,10 +261,10 @@ class TransactionAnomaly(TenantOwned):
         verbose_name_plural = "transaction anomalies"
 
 
-class SessionEvent(models.Model):
+class SessionEvent(AuditLog):
     """Audit row of every state change of a session, written in the transaction of the change."""
 
-    session = models.ForeignKey(ChargingSession, on_delete=models.CASCADE, related_name="events")
+    session = models.ForeignKey(ChargingSession, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=10, blank=True, default="")
     to_status = models.CharField(max_length=10)
     reason = models.CharField(max_length=200, blank=True, default="")
@@ -280,13 +278,13 @@ class SessionEvent(models.Model):
         return f"{self.from_status or '-'} -> {self.to_status}"
 
 
-class SignedMeterValue(models.Model):
+class SignedMeterValue(History):
     """A signed meter value (OCPP sampledValue with format SignedData, e.g. OCMF), stored verbatim."""
 
     session = models.ForeignKey(
-        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="signed_values"
+        ChargingSession, null=True, blank=True, on_delete=models.PROTECT, related_name="signed_values"
     )
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
     connector_id = models.PositiveSmallIntegerField()
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=50, blank=True, default="")
@@ -324,7 +322,7 @@ class ReservationStatus(models.TextChoices):
 HOLDING_RESERVATION = (ReservationStatus.PENDING, ReservationStatus.ACTIVE)
 
 
-class Reservation(TenantOwned, TimeStampedModel):
+class Reservation(TenantOwned, TimeStampedModel, History):
     """A connector (connector_id 0: any connector of the charger) held for a driver until `expires_at`.
 
     Its primary key is the OCPP reservationId. Two holding reservations of one connector never overlap in
@@ -332,11 +330,11 @@ class Reservation(TenantOwned, TimeStampedModel):
     service under a lock on the charge point.
     """
 
-    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
     connector_id = models.PositiveSmallIntegerField(default=0, help_text="0 = any connector of the charger.")
-    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     id_tag = models.CharField(max_length=20)
     parent_id_tag = models.CharField(max_length=20, blank=True, default="")
     starts_at = models.DateTimeField()
@@ -368,7 +366,7 @@ class Reservation(TenantOwned, TimeStampedModel):
         return f"reservation {self.pk}"
 
 
-class Cdr(TenantOwned):
+class Cdr(TenantOwned, History):
     """An OCPI 2.2.1 CDR of a completed session: written once, never updated nor deleted (service + DB triggers).
 
     Its OCPI objects carry numbers (prices, volumes) as exact JSON numbers, read back as Decimal (ocpi_json).

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from apps.customers.models import Driver
 from apps.sessions.models import Cdr, ChargingSession, Reservation
-from apps.stations.models import Evse, Location
+from apps.stations.models import ChargePoint, Evse, Location
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
 from apps.tariffs.models import Tariff, TariffAssignment
@@ -42,8 +42,13 @@ HAVERSINE_KM = (
 def stations_near(
     queryset: QuerySet[Location], *, lat: Decimal | None, lon: Decimal | None, radius_km: float | None
 ) -> QuerySet[Location]:
-    """Published locations with their EVSEs and connectors, nearest first when a point is given."""
-    queryset = queryset.filter(publish=True).prefetch_related("charge_points__evses__connectors")
+    """Published locations in service with their EVSEs and connectors in service, nearest first when a point is given
+    (decommissioned locations, charge points and EVSEs are not offered to drivers)."""
+    queryset = queryset.filter(publish=True, decommissioned_at__isnull=True).prefetch_related(
+        Prefetch("charge_points", queryset=ChargePoint.objects.filter(decommissioned_at__isnull=True)),
+        Prefetch("charge_points__evses", queryset=Evse.objects.filter(decommissioned_at__isnull=True)),
+        "charge_points__evses__connectors",
+    )
     if lat is None or lon is None:
         return queryset.order_by("pk")
     distance = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)

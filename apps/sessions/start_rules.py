@@ -7,7 +7,8 @@ Called by `services.session_start` inside its transaction, after the id tag was 
 - reservation: a holding reservation of this charger (the connector or connector 0) is honoured when the
   charger names it (reservationId) or when the id tag (or its parent group) is the reservation's; a
   connector reserved for someone else refuses the start (idTagInfo Invalid, auth_reason connector_reserved);
-- limits: the contract's max duration / energy and action are copied onto the session (what applied then).
+- limits: the contract's max duration / energy and action are copied onto the session (what applied then);
+- a decommissioned charger, location or EVSE refuses the start (idTagInfo Invalid, auth_reason decommissioned).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from apps.sessions.models import (
     StartPreferences,
 )
 from apps.sessions.services import IdTagInfo
+from apps.stations.decommission import decommissioned_reason
 from apps.stations.models import ChargePoint, Command
 
 REMOTE_START_WINDOW = dt.timedelta(minutes=10)
@@ -113,6 +115,11 @@ def session_apply_start(
     session.auth_method = "COMMAND" if remote else "AUTH_REQUEST"
     if handover is not None:
         _take_start_preferences(session=session, handover=handover)
+    if info.status == "Accepted" and decommissioned_reason(
+        charge_point=charge_point, connector_id=session.connector_id
+    ):
+        session.auth_reason = "decommissioned"  # taken out of service: the charger is told to stop at once
+        return IdTagInfo("Invalid", info.parent_id_tag, None)
 
     held = holding_reservations(
         charge_point_id=charge_point.pk, connector_id=session.connector_id, at=session.started_at

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import AuditInline, DecommissionedListFilter
+from apps.stations import decommission
 from apps.stations.models import (
     Command,
     CommandEvent,
@@ -21,12 +25,32 @@ from apps.stations.models import (
 )
 from apps.tenants.scoping import TenantScopedAdmin
 
+DECOMMISSION_INSTEAD = 'Use the "Decommission selected" action instead: it keeps the history.'
+
+
+def _decommission_each(
+    model_admin: TenantScopedAdmin, request: HttpRequest, queryset: QuerySet[Any], service: Callable[[Any], Any]
+) -> None:
+    done = 0
+    for obj in queryset.order_by("pk"):
+        if model_admin.has_change_permission(request, obj):
+            service(obj)
+            done += 1
+    model_admin.message_user(request, f"{done} decommissioned.", messages.SUCCESS)
+
 
 @admin.register(Location)
 class LocationAdmin(TenantScopedAdmin):
-    list_display = ["name", "tenant", "city", "country", "publish"]
-    list_filter = ["tenant", "country", "publish"]
+    list_display = ["name", "tenant", "city", "country", "publish", "decommissioned_at"]
+    list_filter = [DecommissionedListFilter, "tenant", "country", "publish"]
     search_fields = ["name", "address", "city", "ocpi_id"]
+    readonly_fields = ["decommissioned_at"]
+    actions = ["decommission_selected"]
+    delete_instead = DECOMMISSION_INSTEAD
+
+    @admin.action(description="Decommission selected locations (with their charge points and EVSEs)")
+    def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Location]) -> None:
+        _decommission_each(self, request, queryset, lambda obj: decommission.location_decommission(location=obj))
 
 
 class ConnectorInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -36,23 +60,29 @@ class ConnectorInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Evse)
 class EvseAdmin(TenantScopedAdmin):
-    list_display = ["evse_uid", "charge_point", "connector_id", "status", "error_code", "status_at", "tenant"]
-    list_filter = ["status", "tenant"]
+    list_display = [
+        "evse_uid", "charge_point", "connector_id", "status", "error_code", "status_at", "tenant", "decommissioned_at",
+    ]  # fmt: skip
+    list_filter = [DecommissionedListFilter, "status", "tenant"]
     search_fields = ["evse_uid", "charge_point__identity"]
     list_select_related = ["charge_point", "tenant"]
     raw_id_fields = ["charge_point"]
-    readonly_fields = ["status", "error_code", "vendor_error_code", "status_info", "status_at", "status_received_at"]
+    readonly_fields = [
+        "status", "error_code", "vendor_error_code", "status_info", "status_at", "status_received_at",
+        "decommissioned_at",
+    ]  # fmt: skip
     inlines = [ConnectorInline]
+    actions = ["decommission_selected"]
+    delete_instead = DECOMMISSION_INSTEAD
+
+    @admin.action(description="Decommission selected EVSEs")
+    def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Evse]) -> None:
+        _decommission_each(self, request, queryset, lambda obj: decommission.evse_decommission(evse=obj))
 
 
-class CommandEventInline(admin.TabularInline):  # type: ignore[type-arg]
+class CommandEventInline(AuditInline):
     model = CommandEvent
-    extra = 0
-    can_delete = False
     readonly_fields = ["status", "detail", "at"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Command)

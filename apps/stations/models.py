@@ -12,13 +12,19 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code, validate_timezone
 
 # OCPP-J puts the identity in the URL path: keep it to URL-safe characters (OCPP 1.6 CiString25 max 48 in 2.0).
 identity_validator = RegexValidator(r"^[A-Za-z0-9._:*\-]{1,48}$", "Use 1-48 characters: letters, digits and . _ : * -")
 evse_uid_validator = RegexValidator(
     r"^[A-Za-z0-9*\-]{1,48}$", "Use an eMI3 EVSE id such as DE*VLT*E1234*1 (letters, digits, * and -)."
+)
+
+
+DECOMMISSIONED_HELP = (
+    "Taken out of service (OCPI status REMOVED): gone from operational lists, driver search and smart charging, "
+    "no new sessions; kept with its history. Set by the decommission action, never by a delete."
 )
 
 
@@ -51,6 +57,7 @@ class Location(TenantOwned, TimeStampedModel):
     parking_type = models.CharField(max_length=20, choices=ParkingType.choices, blank=True, default="")
     publish = models.BooleanField(default=True, help_text="Shown to roaming partners and driver apps.")
     opening_24_7 = models.BooleanField(default=True)
+    decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
     class Meta:
         ordering = ["name"]
@@ -96,7 +103,7 @@ class ChargePoint(TenantOwned, TimeStampedModel):
         WATT = "W"
 
     location = models.ForeignKey(
-        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="charge_points"
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="charge_points"
     )
     identity = models.CharField(max_length=48, unique=True, validators=[identity_validator])
     password_hash = models.CharField(
@@ -159,6 +166,7 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     firmware_status_at = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=30, blank=True, default="")
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
     class Meta:
         ordering = ["identity"]
@@ -180,6 +188,7 @@ class Evse(TenantOwned, TimeStampedModel):
     status_info = models.CharField(max_length=50, blank=True, default="")
     status_at = models.DateTimeField(null=True, blank=True, help_text="Charger's timestamp of the last status.")
     status_received_at = models.DateTimeField(null=True, blank=True)
+    decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
     class Meta:
         ordering = ["charge_point_id", "connector_id"]
@@ -233,10 +242,10 @@ class Connector(TimeStampedModel):
         return f"{self.evse} {self.standard}"
 
 
-class StatusEvent(models.Model):
+class StatusEvent(AuditLog):
     """Status history: every StatusNotification and online/offline change, per charger and connector."""
 
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="status_events")
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="status_events")
     connector_id = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=20)
     error_code = models.CharField(max_length=30, blank=True, default="")
@@ -268,17 +277,17 @@ COMMAND_FINAL = frozenset(
 )
 
 
-class Command(TenantOwned):
+class Command(TenantOwned, AuditLog):
     """One server-initiated OCPP CALL to a charger, with its answer. Written only by `services`."""
 
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="commands")
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="commands")
     action = models.CharField(max_length=40, db_index=True)
     payload = models.JSONField(default=dict, blank=True, help_text="OCPP request payload, as sent on the wire.")
     status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.QUEUED)
     response = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     source = models.CharField(max_length=20, default="system", help_text="api, admin, campaign, system, ...")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -293,10 +302,10 @@ class Command(TenantOwned):
         return f"{self.action} → {self.charge_point_id} ({self.status})"
 
 
-class CommandEvent(models.Model):
+class CommandEvent(AuditLog):
     """Audit of a command's state changes (who asked, what the charger answered, when)."""
 
-    command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="events")
+    command = models.ForeignKey(Command, on_delete=models.PROTECT, related_name="events")
     status = models.CharField(max_length=10, choices=CommandStatus.choices)
     detail = models.TextField(blank=True, default="")
     at = models.DateTimeField(auto_now_add=True)

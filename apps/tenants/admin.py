@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import refuse_protected
 from apps.tenants import services
 from apps.tenants.models import ApiKey, Membership, Role, Tenant, User
 from apps.tenants.scoping import TenantScopedAdmin, access_for
@@ -72,6 +73,11 @@ class PlatformUserAdmin(UserAdmin):  # type: ignore[type-arg]
 
     has_change_permission = has_view_permission
     has_delete_permission = has_view_permission
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """A user who left history (commands sent, invoices issued, grid signals posted) is deactivated, not deleted."""
+        refused = refuse_protected(objs, instead="Deactivate the user instead (untick Active).")
+        return refused if refused is not None else super().get_deleted_objects(objs, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return access_for(request).is_superuser

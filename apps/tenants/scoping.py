@@ -21,9 +21,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from apps.core.api.serializers import StrictModelSerializer
+from apps.core.admin import protect_inline_deletes, refuse_protected
+from apps.core.api.serializers import ErrorSerializer, StrictModelSerializer
+from apps.core.deletion import ensure_deletable
+from apps.core.models import AuditLog, History
 from apps.tenants.access import DEFAULT_WRITE_ROLES, NO_ACCESS, Access, access_for, scope_queryset
 from apps.tenants.models import Tenant
 from apps.tenants.permissions import TenantRolePermission
@@ -99,13 +105,32 @@ class TenantOwnedSerializer(StrictModelSerializer):
         return value
 
 
+PROTECTED_DELETE_RESPONSES: dict[int, Any] = {
+    204: OpenApiResponse(description="Deleted: nothing depended on it."),
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "`protected`: history or other rows depend on it (charging sessions, CDRs, invoices, payments, audit "
+            "logs, ...), so nothing was deleted. The message names them, `fields.dependents` counts them per kind "
+            '(`{"charging.chargingsession": 338, "stations.chargepoint": 2}`) and `fields.instead` says what to '
+            "do instead (e.g. decommission, deactivate)."
+        ),
+    ),
+}
+
+
 class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
-    """CRUD over a tenant-owned model, scoped to the caller's tenants."""
+    """CRUD over a tenant-owned model, scoped to the caller's tenants.
+
+    DELETE removes only what nothing depends on: an object that history (sessions, CDRs, invoices, payments,
+    audit logs) or other rows point to is refused with 409 `protected` (see `apps.core.deletion`), whatever the
+    caller's role; `delete_instead` is the advice given in that answer."""
 
     tenant_field: ClassVar[str] = "tenant"
     scope_area: ClassVar[str]
     write_roles: ClassVar[tuple[str, ...]] = DEFAULT_WRITE_ROLES
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    delete_instead: ClassVar[str] = ""
 
     @property
     def access(self) -> Access:
@@ -138,6 +163,17 @@ class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         tenant = self.resolve_tenant(serializer.validated_data.get("tenant"))  # type: ignore[union-attr]
         serializer.save(tenant=tenant)
+
+    def delete_instead_for(self, instance: Any) -> str:
+        return self.delete_instead
+
+    @extend_schema(responses=PROTECTED_DELETE_RESPONSES)
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Any) -> None:
+        ensure_deletable(instance, instead=self.delete_instead_for(instance))
+        super().perform_destroy(instance)
 
 
 def call_validated(service: Callable[..., Any], **kwargs: Any) -> Any:
@@ -179,6 +215,7 @@ class ServiceViewSet(TenantScopedViewSet):
         if delete is None:
             super().perform_destroy(instance)
         else:
+            ensure_deletable(instance, instead=self.delete_instead_for(instance))
             delete(**{self.instance_kwarg: instance})
 
 
@@ -186,10 +223,16 @@ class ServiceViewSet(TenantScopedViewSet):
 
 
 class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Admin pages scoped to the staff user's tenants; permissions follow the tenant role."""
+    """Admin pages scoped to the staff user's tenants; permissions follow the tenant role.
+
+    History is never deleted here: audit logs (`core.models.AuditLog`) are read-only for everyone, superusers
+    included; other history rows (`core.models.History`) are never deleted; and the delete view, the "delete
+    selected" action and inline deletes refuse any object something depends on, naming the dependents
+    (`delete_instead` is the advice shown with them)."""
 
     tenant_field: ClassVar[str] = "tenant"
     write_roles: ClassVar[tuple[str, ...]] = DEFAULT_WRITE_ROLES
+    delete_instead: ClassVar[str] = ""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
@@ -234,14 +277,26 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         tenant_id = self._object_tenant_id(obj)
         return access.is_superuser or (tenant_id is not None and access.can_write(tenant_id, self.write_roles))
 
+    @property
+    def is_audit_log(self) -> bool:
+        return issubclass(self.model, AuditLog)
+
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return self._can_write(request, None)
+        return not self.is_audit_log and self._can_write(request, None)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can_write(request, obj)
+        return not self.is_audit_log and self._can_write(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can_write(request, obj)
+        return not issubclass(self.model, History) and self._can_write(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        refused = refuse_protected(objs, instead=self.delete_instead)
+        return refused if refused is not None else super().get_deleted_objects(objs, request)
+
+    def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            yield protect_inline_deletes(formset), inline
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         access = access_for(request)

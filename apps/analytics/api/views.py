@@ -70,6 +70,7 @@ class WebhookSubscriptionViewSet(TenantScopedViewSet):
     serializer_class = WebhookSubscriptionSerializer
     scope_area = "analytics"
     write_roles: ClassVar[tuple[str, ...]] = OPS_WRITE
+    delete_instead = "deactivate it instead (PATCH is_active: false): its delivery log stays"
 
 
 class WebhookDeliveryViewSet(TenantScopedViewSet):

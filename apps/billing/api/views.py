@@ -341,6 +341,7 @@ class PaymentRuleViewSet(ServiceViewSet):
     create_service = staticmethod(services.payment_rule_create)
     update_service = staticmethod(services.payment_rule_update)
     instance_kwarg = "rule"
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
 
 class PayoutViewSet(_FinanceViewSet):

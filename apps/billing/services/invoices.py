@@ -28,6 +28,7 @@ from apps.billing.models import (
     InvoiceNumberSequence,
     InvoiceStatus,
 )
+from apps.core.deletion import ensure_deletable
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers.models import BusinessCustomer, Driver, Token
 from apps.sessions.models import ChargingSession, SessionStatus
@@ -45,6 +46,7 @@ def invoice_event_record(
     return InvoiceEvent.objects.create(
         tenant_id=invoice.tenant_id,
         invoice=invoice,
+        invoice_ref=invoice.pk,
         action=action,
         from_status=from_status,
         to_status=invoice.status,
@@ -214,10 +216,28 @@ def invoice_issue(
 
 
 @transaction.atomic
-def invoice_delete_draft(*, invoice: Invoice) -> None:
+def invoice_delete_draft(*, invoice: Invoice, actor: User | None = None) -> None:
+    """Delete a draft and its lines (copies, nothing was billed yet). Its audit events stay, with a "deleted" one
+    that keeps what the draft was; their link to the invoice is cleared (`InvoiceEvent.invoice_ref` keeps the id)."""
     invoice = _lock(invoice)
     if invoice.status != InvoiceStatus.DRAFT:
         raise Conflict("Only drafts can be deleted; void or credit an issued invoice.", code="invoice_not_draft")
+    ensure_deletable(invoice, ignore=(InvoiceLine,))
+    invoice_event_record(
+        invoice=invoice,
+        action="deleted",
+        from_status=invoice.status,
+        actor=actor,
+        detail={
+            "customer_name": invoice.customer_name,
+            "period_start": invoice.period_start.isoformat(),
+            "period_end": invoice.period_end.isoformat(),
+            "lines": invoice.lines.count(),
+            "total_incl_vat": str(invoice.total_incl_vat),
+            "currency": invoice.currency,
+        },
+    )
+    invoice.lines.all().delete()
     invoice.delete()
 
 

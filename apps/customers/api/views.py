@@ -33,6 +33,7 @@ class BusinessCustomerViewSet(ServiceViewSet):
     create_service = staticmethod(services.business_customer_create)
     update_service = staticmethod(services.business_customer_update)
     instance_kwarg = "business_customer"
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
 
 class DriverViewSet(ServiceViewSet):
@@ -45,6 +46,7 @@ class DriverViewSet(ServiceViewSet):
     create_service = staticmethod(services.driver_create)
     update_service = staticmethod(services.driver_update)
     instance_kwarg = "driver"
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
 
 class ContractViewSet(ServiceViewSet):
@@ -57,6 +59,7 @@ class ContractViewSet(ServiceViewSet):
     create_service = staticmethod(services.contract_create)
     update_service = staticmethod(services.contract_update)
     instance_kwarg = "contract"
+    delete_instead = "end it instead (PATCH valid_until)"
 
 
 class TokenViewSet(ServiceViewSet):
@@ -69,6 +72,7 @@ class TokenViewSet(ServiceViewSet):
     create_service = staticmethod(services.token_create)
     update_service = staticmethod(services.token_update)
     instance_kwarg = "token"
+    delete_instead = "block it instead (PATCH blocked: true)"
 
 
 class VehicleViewSet(ServiceViewSet):

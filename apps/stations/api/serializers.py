@@ -22,8 +22,9 @@ class LocationSerializer(TenantOwnedSerializer):
         fields = [
             "id", "tenant", "name", "ocpi_id", "address", "postal_code", "city", "country", "latitude",
             "longitude", "timezone", "parking_type", "publish", "opening_24_7", "created_at", "updated_at",
+            "decommissioned_at",
         ]  # fmt: skip
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at", "decommissioned_at"]
 
 
 class ChargePointSerializer(TenantOwnedSerializer):
@@ -39,14 +40,14 @@ class ChargePointSerializer(TenantOwnedSerializer):
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
             "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
-            "created_at",
+            "created_at", "decommissioned_at",
         ]  # fmt: skip
         read_only_fields = [
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
             "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
-            "created_at",
+            "created_at", "decommissioned_at",
         ]  # fmt: skip
 
     def validate_identity(self, value: str) -> str:
@@ -85,9 +86,11 @@ class EvseSerializer(TenantOwnedSerializer):
         model = Evse
         fields = [
             "id", "tenant", "charge_point", "connector_id", "evse_uid", "status", "error_code", "vendor_error_code",
-            "status_info", "status_at", "created_at",
+            "status_info", "status_at", "created_at", "decommissioned_at",
         ]  # fmt: skip
-        read_only_fields = ["status", "error_code", "vendor_error_code", "status_info", "status_at", "created_at"]
+        read_only_fields = [
+            "status", "error_code", "vendor_error_code", "status_info", "status_at", "created_at", "decommissioned_at",
+        ]  # fmt: skip
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         charge_point = attrs.get("charge_point") or getattr(self.instance, "charge_point", None)

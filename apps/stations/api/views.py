@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from apps.core.api.serializers import ErrorSerializer
-from apps.stations import selectors, services
+from apps.stations import decommission, selectors, services
 from apps.stations.api.serializers import (
     ChargePointCreatedSerializer,
     ChargePointCreateSerializer,
@@ -33,7 +35,55 @@ from apps.tenants.scoping import TenantScopedViewSet
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
 
-class LocationFilter(django_filters.FilterSet):
+class DecommissionedFilter(django_filters.FilterSet):
+    """`decommissioned=true` lists only decommissioned rows; without it (or `false`) lists show what is in service."""
+
+    decommissioned_field: str = "decommissioned_at"
+    decommissioned = django_filters.BooleanFilter(
+        method="filter_decommissioned",
+        label="Decommissioned (OCPI REMOVED) rows only; without this filter, lists show only rows in service.",
+    )
+
+    def filter_decommissioned(self, queryset: QuerySet[Any], name: str, value: bool | None) -> QuerySet[Any]:
+        if value is None:
+            return queryset
+        return queryset.filter(**{f"{self.decommissioned_field}__isnull": not value})
+
+
+class DecommissionMixin:
+    """Lists show what is in service unless `?decommissioned=` is given; `POST .../{id}/decommission/` takes an
+    object out of service; a DELETE refused because history depends on the object points to that action."""
+
+    decommissioned_field = "decommissioned_at"
+    decommission_url_name = ""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset()  # type: ignore[misc]
+        view: Any = self
+        if view.action == "list" and view.request.query_params.get("decommissioned") in (None, ""):
+            queryset = queryset.filter(**{f"{self.decommissioned_field}__isnull": True})
+        return queryset
+
+    def delete_instead_for(self, instance: Any) -> str:
+        if not self.decommission_url_name:
+            return "decommission its EVSE instead"
+        url = reverse(self.decommission_url_name, kwargs={"pk": instance.pk})
+        return f"decommission it instead (POST {url})"
+
+
+def _decommission_schema(serializer: type[serializers.Serializer[Any]], what: str) -> Any:
+    return extend_schema(
+        request=EmptySerializer,
+        responses={200: serializer, **ERRORS},
+        description=(
+            f"Take the {what} out of service (OCPI status REMOVED) instead of deleting it: it leaves the lists (see "
+            "`?decommissioned=`), the driver station search and smart charging, no new session or reservation can "
+            "start on it, and it stays readable with its history. Idempotent; there is no way back."
+        ),
+    )
+
+
+class LocationFilter(DecommissionedFilter):
     tenant_id = django_filters.NumberFilter(field_name="tenant_id")
 
     class Meta:
@@ -41,16 +91,25 @@ class LocationFilter(django_filters.FilterSet):
         fields = ["tenant", "city", "country", "publish"]
 
 
-class LocationViewSet(TenantScopedViewSet):
+class LocationViewSet(DecommissionMixin, TenantScopedViewSet):
     """Sites with charge points (OCPI Locations)."""
 
     queryset = selectors.location_list()
     serializer_class = LocationSerializer
     filterset_class = LocationFilter
     scope_area = "stations"
+    decommission_url_name = "location-decommission"
+
+    @_decommission_schema(LocationSerializer, "location, every charge point and every EVSE at it,")
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def decommission(self, request: Request, pk: str | None = None) -> Response:
+        location = self.get_object()
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        location = decommission.location_decommission(location=location)
+        return Response(LocationSerializer(location, context=self.get_serializer_context()).data)
 
 
-class ChargePointFilter(django_filters.FilterSet):
+class ChargePointFilter(DecommissionedFilter):
     tenant_id = django_filters.NumberFilter(field_name="tenant_id")
     location_id = django_filters.NumberFilter(field_name="location_id")
 
@@ -107,7 +166,7 @@ def _command_view(ocpp_action: str) -> Any:
     )
 
 
-class ChargePointViewSet(TenantScopedViewSet):
+class ChargePointViewSet(DecommissionMixin, TenantScopedViewSet):
     """OCPP charge points. Registering returns the HTTP Basic password once; every OCPP 1.6 command has its own
     endpoint under `/charge-points/{id}/commands/<command>`."""
 
@@ -115,6 +174,15 @@ class ChargePointViewSet(TenantScopedViewSet):
     serializer_class = ChargePointSerializer
     filterset_class = ChargePointFilter
     scope_area = "stations"
+    decommission_url_name = "charge-point-decommission"
+
+    @_decommission_schema(ChargePointSerializer, "charge point and its EVSEs")
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def decommission(self, request: Request, pk: str | None = None) -> Response:
+        charge_point = self.get_object()
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        charge_point = decommission.charge_point_decommission(charge_point=charge_point)
+        return Response(ChargePointSerializer(charge_point, context=self.get_serializer_context()).data)
 
     @extend_schema(request=ChargePointCreateSerializer, responses={201: ChargePointCreatedSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -184,7 +252,7 @@ class ChargePointViewSet(TenantScopedViewSet):
     del _ocpp_action
 
 
-class EvseFilter(django_filters.FilterSet):
+class EvseFilter(DecommissionedFilter):
     tenant_id = django_filters.NumberFilter(field_name="tenant_id")
     charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
 
@@ -193,13 +261,22 @@ class EvseFilter(django_filters.FilterSet):
         fields = ["tenant", "charge_point", "status", "evse_uid"]
 
 
-class EvseViewSet(TenantScopedViewSet):
+class EvseViewSet(DecommissionMixin, TenantScopedViewSet):
     """EVSEs (one per OCPP connector id >= 1)."""
 
     queryset = selectors.evse_list()
     serializer_class = EvseSerializer
     filterset_class = EvseFilter
     scope_area = "stations"
+    decommission_url_name = "evse-decommission"
+
+    @_decommission_schema(EvseSerializer, "EVSE")
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def decommission(self, request: Request, pk: str | None = None) -> Response:
+        evse = self.get_object()
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        evse = decommission.evse_decommission(evse=evse)
+        return Response(EvseSerializer(evse, context=self.get_serializer_context()).data)
 
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         data: dict[str, Any] = dict(serializer.validated_data)  # type: ignore[arg-type]
@@ -207,7 +284,8 @@ class EvseViewSet(TenantScopedViewSet):
         serializer.instance = services.evse_create(**data)
 
 
-class ConnectorFilter(django_filters.FilterSet):
+class ConnectorFilter(DecommissionedFilter):
+    decommissioned_field = "evse__decommissioned_at"
     evse_id = django_filters.NumberFilter(field_name="evse_id")
 
     class Meta:
@@ -215,8 +293,10 @@ class ConnectorFilter(django_filters.FilterSet):
         fields = ["evse", "standard", "power_type"]
 
 
-class ConnectorViewSet(TenantScopedViewSet):
-    """Plugs and cables of EVSEs (OCPI Connectors)."""
+class ConnectorViewSet(DecommissionMixin, TenantScopedViewSet):
+    """Plugs and cables of EVSEs (OCPI Connectors); a connector's EVSE is what gets decommissioned."""
+
+    decommissioned_field = "evse__decommissioned_at"
 
     queryset = selectors.connector_list()
     serializer_class = ConnectorSerializer

@@ -37,6 +37,7 @@ class TariffViewSet(ServiceViewSet):
     update_service = staticmethod(services.tariff_update)
     delete_service = staticmethod(services.tariff_delete)
     instance_kwarg = "tariff"
+    delete_instead = "end it instead (PATCH end_date_time)"
 
     # a PUT replaces the whole OCPI document: optional fields it leaves out are cleared (PATCH keeps them)
     CLEARED_BY_PUT: ClassVar[dict[str, Any]] = {

@@ -40,6 +40,7 @@ class TenantViewSet(TenantScopedViewSet):
     scope_area = "tenants"
     write_roles = (Role.ADMIN,)
     superuser_only_actions = frozenset({"create", "destroy"})
+    delete_instead = "deactivate it instead (PATCH is_active: false)"
 
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         serializer.save()
