@@ -585,7 +585,7 @@ class CostLine:
         if self.group == CostGroup.PRICE_LIMIT:
             return "minimum/maximum price adjustment"
         if self.unit == "Wh":
-            return f"{_trim(self.billed_volume / WH_PER_KWH)} kWh at {_price_text(self.price)}/kWh"
+            return f"{_kwh_text(self.billed_volume)} kWh at {_price_text(self.price)}/kWh"
         if self.unit == "s":
             return f"{_duration(self.billed_volume)} at {_price_text(self.price)}/h"
         return f"fee {_price_text(self.price)}"
@@ -593,6 +593,13 @@ class CostLine:
 
 def _trim(value: Decimal) -> str:
     return format(value.normalize(), "f")
+
+
+def _kwh_text(wh: Decimal) -> str:
+    """kWh as people read a meter: to the Wh (3 decimals) at most, trailing zeros dropped (the engine's volumes
+    are exact to 0.001 Wh; those digits are not printed)."""
+    kwh = (wh / WH_PER_KWH).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return _trim(kwh) if kwh else "0"
 
 
 def _price_text(value: Decimal) -> str:
