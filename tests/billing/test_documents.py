@@ -423,6 +423,10 @@ def test_a_long_invoice_keeps_positions_whole_and_each_line_with_its_breakdown_o
         page = texts[holding[0]]
         assert f"OCMF transaction {line.session_reference};" in page
         assert line.components[0]["description"] in page
+    # the totals and the payment request are not torn apart either
+    closing = [i for i, text in enumerate(texts) if "Total excl. VAT" in text]
+    assert closing == [i for i, text in enumerate(texts) if "Total incl. VAT" in text]
+    assert closing == [i for i, text in enumerate(texts) if "Please transfer" in text]
 
 
 def test_component_energies_print_at_most_three_decimals(branded: Tenant) -> None:
