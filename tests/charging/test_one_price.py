@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.billing import services as billing_services
@@ -25,6 +26,7 @@ from apps.tenants.models import Role, Tenant
 from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
 from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
+from tests.tenants.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -261,6 +263,11 @@ def test_a_session_no_tariff_prices_is_visible_as_not_priced_and_never_billed(
         billing_services.session_receipt_issue(session=session)
     assert exc.value.code == "session_not_priced"
     assert not Invoice.objects.exists()
+    # ops find it in the admin
+    admin = Client()
+    admin.force_login(MembershipFactory(tenant=tenant_a, role=Role.READ_ONLY, user=UserFactory()).user)
+    page = admin.get("/admin/charging/chargingsession/", {"priced": "no"})
+    assert [obj.pk for obj in page.context["cl"].result_list] == [session.pk]
 
 
 def test_a_contract_price_list_in_another_currency_is_not_applied_silently(
