@@ -78,5 +78,5 @@ def session_ended(event: events.SessionEnded) -> None:
     payload = {"session_id": event.session_id, "charge_point_id": event.charge_point_id}
     if fact is not None:
         payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}
-    payload |= session_selectors.session_price(session_id=event.session_id)
+    payload |= session_selectors.session_stored_price(session_id=event.session_id)
     notifications.notification_emit(tenant_id=event.tenant_id, type="session.ended", payload=payload)

@@ -26,7 +26,7 @@ def cdr_list() -> QuerySet[Cdr]:
     return Cdr.objects.all()
 
 
-def session_price(*, session_id: int) -> dict[str, Any]:
+def session_stored_price(*, session_id: int) -> dict[str, Any]:
     """The session's one price as stored at completion, for webhooks and messages: `cost` is None while it
     runs or when it could not be priced (`pricing_error` says why)."""
     row = (
