@@ -6,6 +6,7 @@ from __future__ import annotations
 from apps.analytics import live, notifications, rules, services
 from apps.analytics.models import SessionFact
 from apps.core import events, metrics
+from apps.sessions import selectors as session_selectors
 from apps.stations.models import ChargePoint
 
 
@@ -77,4 +78,5 @@ def session_ended(event: events.SessionEnded) -> None:
     payload = {"session_id": event.session_id, "charge_point_id": event.charge_point_id}
     if fact is not None:
         payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}
+    payload |= session_selectors.session_stored_price(session_id=event.session_id)
     notifications.notification_emit(tenant_id=event.tenant_id, type="session.ended", payload=payload)

@@ -1,21 +1,21 @@
-"""What billing needs to know about a session's price, and the ONE place it gets it.
+"""What billing needs to know about a session's price, and the ONE place it gets it: the price stored at completion.
 
 `SessionPrice` is billing's own, small view of a priced session: per dimension (ENERGY, TIME, PARKING_TIME,
-FLAT, ...) the amount excl. VAT, the VAT rate and the amount incl. VAT, plus the totals. The invoice line
-builder (`apps.billing.lines.invoice_line_from_session`) takes a session and a `SessionPrice`.
+FLAT, CONTRACT_FEE, PRICE_LIMIT) and VAT rate the amount excl. VAT and incl. VAT, plus the totals. The invoice
+line builder (`apps.billing.lines.invoice_line_from_session`) takes a session and a `SessionPrice`.
 
-`session_final_cost(session)` is the adapter between billing and the pricing engine of the `tariffs`
-app (`apps/tariffs/pricing.py`, `apps.tariffs.selectors.tariff_for` / `session_cost`). The session has no
-stored final cost (no CDR cost field) yet, so the adapter prices the session from its meter values with
-the tariff that applied at its start. When sessions store their final cost (a CDR), point this one
-function at it; nothing else in billing changes. `price_from_breakdown` converts the engine's
-`CostBreakdown` (duck-typed, so billing does not depend on its internals).
+`session_final_cost(session)` reads the price the sessions app stored when the session completed
+(`apps.sessions.completion`: the tariff the driver was shown, the contract price list of the business customer
+who pays, idle time from evidence): `cost_breakdown["lines"]`, one line per tariff element and dimension, rounded
+once. Billing never prices a session itself, so a receipt or an invoice line is the session's and its CDR's
+cost to the cent. A session that could not be priced (`pricing_error`) is refused here (`session_not_priced`),
+never billed as 0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -66,81 +66,62 @@ class SessionPrice:
         return max(self.dimensions, key=lambda d: (abs(d.excl_vat), d.vat_rate)).vat_rate
 
 
-def price_from_breakdown(breakdown: Any) -> SessionPrice:
-    """The pricing engine's `CostBreakdown` as billing's `SessionPrice`: one entry per (cost group, VAT rate)."""
-    grouped: dict[tuple[str, Decimal], list[Any]] = {}
-    for line in breakdown.lines:
-        group = str(getattr(line.group, "value", line.group))
-        grouped.setdefault((group, Decimal(line.vat)), []).append(line)
+def price_from_lines(currency: str, lines: Sequence[Mapping[str, Any]]) -> SessionPrice:
+    """Breakdown lines (the engine's, or as stored on the session) as billing's `SessionPrice`: one entry per
+    (cost group, VAT rate), in the order the lines come."""
+    grouped: dict[tuple[str, Decimal], list[Mapping[str, Any]]] = {}
+    for line in lines:
+        group = str(getattr(line["group"], "value", line["group"]))
+        grouped.setdefault((group, Decimal(str(line["vat"]))), []).append(line)
     dimensions = tuple(
         PricedDimension(
             dimension=group,
-            description="; ".join(str(line.description) for line in lines),
-            excl_vat=sum((Decimal(line.excl_vat) for line in lines), ZERO),
+            description="; ".join(str(line["description"]) for line in parts),
+            excl_vat=sum((Decimal(str(line["excl_vat"])) for line in parts), ZERO),
             vat_rate=rate.quantize(Decimal("0.01")),
-            incl_vat=sum((Decimal(line.incl_vat) for line in lines), ZERO),
+            incl_vat=sum((Decimal(str(line["incl_vat"])) for line in parts), ZERO),
         )
-        for (group, rate), lines in grouped.items()
+        for (group, rate), parts in grouped.items()
     )
-    return SessionPrice(currency=str(breakdown.currency), dimensions=dimensions)
+    return SessionPrice(currency=currency, dimensions=dimensions)
 
 
-def _energy_samples(session: ChargingSession) -> list[Any]:
-    from apps.tariffs.pricing import MeterSample
+def price_from_breakdown(breakdown: Any) -> SessionPrice:
+    """The pricing engine's `CostBreakdown` (duck-typed) as billing's `SessionPrice` (for quotes and tests)."""
+    lines = [
+        {
+            "group": line.group,
+            "vat": line.vat,
+            "description": line.description,
+            "excl_vat": line.excl_vat,
+            "incl_vat": line.incl_vat,
+        }
+        for line in breakdown.lines
+    ]
+    return price_from_lines(str(breakdown.currency), lines)
 
-    samples = [MeterSample(session.started_at, session.meter_start_wh)]
-    for value in session.meter_values.filter(measurand="Energy.Active.Import.Register").order_by("timestamp"):
-        wh = value.value * 1000 if value.unit.lower() == "kwh" else value.value
-        samples.append(MeterSample(value.timestamp, wh))
-    if session.stopped_at is not None and session.meter_stop_wh is not None:
-        samples.append(MeterSample(session.stopped_at, session.meter_stop_wh))
-    return samples
 
+def session_final_cost(session: ChargingSession) -> SessionPrice:
+    """The completed session's price, exactly as stored at completion (never priced again).
 
-def session_final_cost(
-    session: ChargingSession, *, ad_hoc: bool = False, business_customer_id: int | None = None
-) -> SessionPrice:
-    """ADAPTER: a completed session's final cost. The one place billing asks the pricing engine.
-
-    Today it prices the session from its meter values with the tariff that applied at its start
-    (`apps.tariffs.selectors.tariff_for` + `session_cost`), with the business customer's contract price list
-    valid at the start when there is one. Replace the body with a read of the stored CDR cost once sessions
-    keep one.
+    Raises ApplicationError `session_running` for a running session and `session_not_priced` for a session that
+    could not be priced (its `pricing_error` says why) or whose stored breakdown does not add up to its cost.
     """
-    from apps.tariffs import selectors as tariff_selectors
-
     if session.stopped_at is None:
         raise ApplicationError(f"Session {session.pk} is still running.", code="session_running")
-    charge_point = session.charge_point
-    location = charge_point.location
-    tariff = tariff_selectors.tariff_for(
-        tenant_id=session.tenant_id,
-        at=session.started_at,
-        ad_hoc=ad_hoc,
-        evse_id=session.evse_id,
-        charge_point_id=charge_point.pk,
-        location_id=location.pk if location is not None else None,
-    )
-    if tariff is None:
-        raise ApplicationError(f"No tariff applies to session {session.pk}.", code="session_not_priced")
-    price_list = (
-        tariff_selectors.price_list_for(business_customer_id=business_customer_id, at=session.started_at)
-        if business_customer_id is not None
-        else None
-    )
-    try:
-        _periods, breakdown = tariff_selectors.session_cost(
-            tariff=tariff,
-            samples=_energy_samples(session),
-            start=session.started_at,
-            stop=session.stopped_at,
-            time_zone=location.timezone if location is not None else session.tenant.timezone,
-            vat_rate=session.tenant.default_vat_rate,
-            price_list=price_list,
+    breakdown = session.cost_breakdown or {}
+    lines = breakdown.get("lines") if isinstance(breakdown, Mapping) else None
+    if session.pricing_error or session.cost_excl_vat is None or session.cost_incl_vat is None or lines is None:
+        reason = session.pricing_error or "no price was stored at completion"
+        raise ApplicationError(f"Session {session.pk} is not priced: {reason}.", code="session_not_priced")
+    price = price_from_lines(session.currency, lines)
+    if (price.total_excl_vat, price.total_incl_vat) != (session.cost_excl_vat, session.cost_incl_vat):
+        raise ApplicationError(
+            f"Session {session.pk}: its stored breakdown ({price.total_excl_vat}/{price.total_incl_vat}) does not add "
+            f"up to its cost ({session.cost_excl_vat}/{session.cost_incl_vat}).",
+            code="session_not_priced",
         )
-    except ValueError as exc:  # the engine's PricingError / TariffFormatError
-        raise ApplicationError(f"Session {session.pk} cannot be priced: {exc}", code="session_not_priced") from exc
-    return price_from_breakdown(breakdown)
+    return price
 
 
 def contract_monthly_fee(

@@ -17,7 +17,14 @@ from django.template.loader import render_to_string, select_template
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
-from apps.billing.models import Invoice, InvoiceKind
+from apps.billing.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    PaymentProviderName,
+    PaymentStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +35,59 @@ def _title(invoice: Invoice) -> str:
     return TITLES.get(InvoiceKind(invoice.kind), "Invoice")
 
 
+DATE = "%Y-%m-%d"
+DATE_TIME = "%Y-%m-%d %H:%M"
+
+
+def _line_zone(line: InvoiceLine, tenant: Any) -> zoneinfo.ZoneInfo:
+    """The zone a line's times are printed in: the location's, copied on the line (older lines: the tenant's)."""
+    return zoneinfo.ZoneInfo(line.time_zone or tenant.timezone)
+
+
+def _payment_note(invoice: Invoice) -> dict[str, Any]:
+    """What the document says about paying: a credit note is set off, a paid or card-paid document asks for
+    nothing, anything else asks for a transfer."""
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return {"kind": "credit_note"}
+    cards = [
+        p
+        for p in invoice.payments.all()
+        if p.provider == PaymentProviderName.FISERV
+        and p.status in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURING, PaymentStatus.CAPTURED)
+    ]
+    if cards:
+        captured = all(p.status == PaymentStatus.CAPTURED for p in cards)
+        return {"kind": "card_paid" if captured else "card_charged", "reference": cards[0].merchant_reference}
+    if invoice.status == InvoiceStatus.PAID:
+        zone = zoneinfo.ZoneInfo(invoice.tenant.timezone)
+        return {"kind": "paid", "on": invoice.paid_at.astimezone(zone).strftime(DATE) if invoice.paid_at else ""}
+    return {"kind": "transfer"}
+
+
 def _context(invoice: Invoice) -> dict[str, Any]:
+    """Everything the template prints, times already as text in their zone: the template never formats a
+    datetime (its `|date` would convert it back to the active time zone, UTC)."""
     tenant = invoice.tenant
-    zone = zoneinfo.ZoneInfo(tenant.timezone)
     lines = list(invoice.lines.all())
+    zones: list[str] = []
     for line in lines:
-        line.started_local = line.started_at.astimezone(zone) if line.started_at else None  # type: ignore[attr-defined]
-        line.stopped_local = line.stopped_at.astimezone(zone) if line.stopped_at else None  # type: ignore[attr-defined]
+        zone = _line_zone(line, tenant)
+        if zone.key not in zones:
+            zones.append(zone.key)
+        line.started_text = line.started_at.astimezone(zone).strftime(DATE_TIME) if line.started_at else ""  # type: ignore[attr-defined]
+        line.stopped_text = line.stopped_at.astimezone(zone).strftime(DATE_TIME) if line.stopped_at else ""  # type: ignore[attr-defined]
+        line.zone_name = zone.key  # type: ignore[attr-defined]
+    issued_zone = zoneinfo.ZoneInfo(tenant.timezone)
     return {
         "invoice": invoice,
         "tenant": tenant,
         "lines": lines,
         "title": _title(invoice),
         "logo_url": _logo_url(tenant),
-        "zone_name": tenant.timezone,
-        "issued_local": invoice.issued_at.astimezone(zone) if invoice.issued_at else None,
+        # one zone for every line: named in the column head; several: named on each line
+        "zone_name": zones[0] if len(zones) == 1 else "",
+        "issued_date": invoice.issued_at.astimezone(issued_zone).strftime(DATE) if invoice.issued_at else "",
+        "payment": _payment_note(invoice),
     }
 
 
@@ -203,6 +248,7 @@ XLSX_COLUMNS = [
     "EVSE",
     "Start (local)",
     "Stop (local)",
+    "Time zone",
     "Duration (s)",
     "Energy (kWh)",
     "Energy cost excl. VAT",
@@ -221,14 +267,15 @@ _DIMENSION_COLUMN = {"ENERGY": 0, "TIME": 1, "PARKING_TIME": 2, "FLAT": 3}
 
 
 def render_invoice_xlsx(invoice: Invoice) -> bytes:
-    """The session lines as an Excel annex. Datetimes become naive local times (openpyxl refuses aware ones)."""
+    """The session lines as an Excel annex. Datetimes become naive local times of the line's zone (openpyxl refuses
+    aware ones), the zone in its own column."""
     from decimal import Decimal
 
-    zone = zoneinfo.ZoneInfo(invoice.tenant.timezone)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Sessions")
     sheet.append(XLSX_COLUMNS)
     for line in invoice.lines.all():
+        zone = _line_zone(line, invoice.tenant)
         costs = [Decimal("0.00")] * 5
         for component in line.components:
             costs[_DIMENSION_COLUMN.get(component["dimension"], 4)] += Decimal(component["excl_vat"])
@@ -243,6 +290,7 @@ def render_invoice_xlsx(invoice: Invoice) -> bytes:
                 line.evse_reference,
                 line.started_at.astimezone(zone).replace(tzinfo=None) if line.started_at else None,
                 line.stopped_at.astimezone(zone).replace(tzinfo=None) if line.stopped_at else None,
+                zone.key if line.started_at else None,
                 line.duration_seconds,
                 Decimal(line.energy_wh) / 1000,
                 *costs,

@@ -36,7 +36,8 @@ def meter_verification_reference(session: ChargingSession) -> str:
 def invoice_line_from_session(*, session: ChargingSession, price: SessionPrice, position: int) -> InvoiceLine:
     """An unsaved invoice line copying everything it prints from the session and its priced breakdown.
 
-    Expects `session.charge_point.location` and `session.evse` loaded (select_related) to stay query-free.
+    Expects `session.charge_point.location`, `session.evse` and `session.tenant` loaded (select_related) to stay
+    query-free. Times are printed in the location's time zone (copied as `time_zone`).
     """
     charge_point = session.charge_point
     location = charge_point.location
@@ -65,6 +66,7 @@ def invoice_line_from_session(*, session: ChargingSession, price: SessionPrice, 
         else f"{charge_point.identity}/{session.connector_id}",
         started_at=session.started_at,
         stopped_at=session.stopped_at,
+        time_zone=(location.timezone if location is not None and location.timezone else "") or session.tenant.timezone,
         duration_seconds=duration,
         energy_wh=energy_wh,
         components=[

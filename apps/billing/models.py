@@ -142,6 +142,9 @@ class InvoiceLine(History):
     evse_reference = models.CharField(max_length=64, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    time_zone = models.CharField(
+        max_length=64, blank=True, default="", help_text="The location's IANA time zone: times are printed in it."
+    )
     duration_seconds = models.PositiveIntegerField(default=0)
     energy_wh = models.BigIntegerField(default=0)
     components = models.JSONField(

@@ -57,6 +57,19 @@ def token_get(*, tenant: Tenant, uid: str) -> Token | None:
     )
 
 
+def token_business_customer_id(token: Token) -> int | None:
+    """Who pays for a token's sessions when a business customer does: the token's own business customer, else its
+    contract's, else its driver's employer. The one rule: the session stores it at start, its price uses that
+    customer's contract price list, and the monthly invoice of that customer bills it."""
+    if token.business_customer_id is not None:
+        return token.business_customer_id
+    if token.business_contract is not None:
+        return token.business_contract.business_customer_id
+    if token.driver is not None:
+        return token.driver.business_customer_id
+    return None
+
+
 # --------------------------------------------------------------------------- OCPP local authorization list
 
 

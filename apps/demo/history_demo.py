@@ -22,12 +22,13 @@ from django.utils import timezone
 
 from apps.analytics import services as analytics_services
 from apps.billing import services as billing_services
+from apps.customers import selectors as customer_selectors
 from apps.customers.models import BusinessCustomer, Token, Vehicle
 from apps.demo.customers_demo import CONTRACT_START
 from apps.demo.stations_demo import demo_charger_ids
 from apps.sessions import completion
 from apps.sessions.models import ChargingSession, MeterValue, SessionStatus
-from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.stations.models import ChargePoint, Connector, Evse, Location, StatusEvent
 from apps.tariffs import services as tariff_services
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment, TariffType
 from apps.tenants.models import Tenant
@@ -61,7 +62,10 @@ def _tariff_specs(tenant: Tenant) -> list[dict[str, Any]]:
     return [
         {
             "ocpi_id": f"{party}-STANDARD",
-            "tariff_alt_text": [{"language": "en", "text": "Energy, charging time and parking after charging."}],
+            "tariff_alt_text": [
+                {"language": "en", "text": "Energy, charging time and parking from 15 minutes after charging."}
+            ],
+            "parking_grace_minutes": 15,
             "elements": [
                 {
                     "price_components": [
@@ -233,11 +237,7 @@ def _session_row(
         evse_connector=connector,
         token=token,
         driver=token.driver if token is not None else None,
-        business_customer=(
-            token.business_customer or (contract.business_customer if contract is not None else None)
-            if token is not None
-            else None
-        ),
+        business_customer_id=customer_selectors.token_business_customer_id(token) if token is not None else None,
         contract=contract,
         vehicle=vehicle,
         auth_method="WHITELIST" if token is not None else "AUTH_REQUEST",
@@ -292,8 +292,26 @@ def seed_history(tenant: Tenant, *, now: dt.datetime) -> int:
             rows.append((session, charged_until))
             meter, at = session.meter_stop_wh, session.stopped_at
     sessions = ChargingSession.objects.bulk_create([session for session, _ in rows])
-    # where the car stayed parked after charging, one register reading marks the end of charging (the
-    # pricing engine then bills that stretch as parking time)
+    # what the charger said: Charging at the start and, where the car stayed parked after charging, SuspendedEV
+    # when it stopped drawing (the evidence the pricing engine bills parking from, after the tariff's grace
+    # period), with a register reading at that moment; Available after the stop
+    StatusEvent.objects.bulk_create(
+        [
+            StatusEvent(
+                charge_point_id=session.charge_point_id,
+                connector_id=session.connector_id,
+                status=status,
+                timestamp=at,
+            )
+            for session, (_, charged_until) in zip(sessions, rows, strict=True)
+            for status, at in (
+                ("Charging", session.started_at),
+                ("SuspendedEV", charged_until),
+                ("Available", (session.stopped_at or session.started_at) + dt.timedelta(seconds=5)),
+            )
+            if at is not None
+        ]
+    )
     MeterValue.objects.bulk_create(
         [
             MeterValue(

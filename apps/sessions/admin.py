@@ -33,6 +33,23 @@ class SuspiciousReasonFilter(admin.SimpleListFilter):
         return queryset.filter(suspicious_reasons__contains=[value]) if value else queryset
 
 
+class PricedFilter(admin.SimpleListFilter):
+    """Completed sessions that could not be priced (not billed; `pricing_error` says why)."""
+
+    title = "price"
+    parameter_name = "priced"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "not priced"), ("yes", "priced")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "no":
+            return queryset.exclude(pricing_error="")
+        if self.value() == "yes":
+            return queryset.filter(cost_incl_vat__isnull=False)
+        return queryset
+
+
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(TenantScopedAdmin):
     list_display = [
@@ -47,9 +64,18 @@ class ChargingSessionAdmin(TenantScopedAdmin):
         "limit_reached",
         "limit_outcome",
         "cost_incl_vat",
+        "pricing_error",
         "suspicious",
     ]
-    list_filter = ["status", "suspicious", SuspiciousReasonFilter, "limit_reached", "limit_outcome", "tenant"]
+    list_filter = [
+        "status",
+        PricedFilter,
+        "suspicious",
+        SuspiciousReasonFilter,
+        "limit_reached",
+        "limit_outcome",
+        "tenant",
+    ]
     inlines = [SessionEventInline]
     search_fields = ["=id", "id_tag", "charge_point__identity"]
     list_select_related = ["charge_point"]

@@ -1,14 +1,27 @@
 """A session ends: its cost (tariffs engine), its immutable OCPI 2.2.1 CDR and its data-quality flags.
 
-Called by `services.session_stop` in the stop's transaction. Pricing failures (no tariff, a tariff the
-engine refuses) never lose the stop: the CDR is written with zero cost and the remark says why.
-Live cost while charging: `live_cost` (the same engine, `stop=now`).
+Called by `services.session_stop` in the stop's transaction. The price computed here, stored on the session
+(`cost_excl_vat`, `cost_incl_vat`, `cost_breakdown` per tariff element and dimension) and on its CDR, is the ONLY
+price of the session: receipts, invoices, exports, the driver API, webhooks and e-mails read it; nothing prices
+a completed session again.
+
+* Which tariff: `tariffs.selectors.pricing_selection` with the session's party (`selectors.session_pricing_party`):
+  the same rule that chose the price the driver API showed (`selectors.station_prices`), incl. the paying
+  business customer's contract price list, applied here.
+* Idle (parking) time: from evidence only (`pricing.idle_spans`): the connector statuses the charger reported
+  (stations' status history) and the meter readings it sent; the tariff's (or tenant's) grace period first.
+* Not priced: no tariff applies, a price list in another currency, or a tariff the engine refuses. The stop is
+  never lost: the session keeps an empty cost and `pricing_error` says why (it is not billed, never as 0); the
+  CDR (OCPI needs a total) says 0 with the remark "not priced: ...".
+
+Live cost while charging: `live_cost` (the same selection, evidence and engine, `stop=now`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,14 +30,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict
-from apps.sessions import ocpi_json
-from apps.sessions.models import Cdr, ChargingSession, SignedMeterValue
+from apps.sessions import ocpi_json, selectors
+from apps.sessions.models import Cdr, ChargingSession, MeterValue, SignedMeterValue
+from apps.stations import selectors as station_selectors
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
 
 logger = logging.getLogger(__name__)
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
 # data quality thresholds
 SHORT_SESSION = dt.timedelta(minutes=1)
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
@@ -96,16 +111,41 @@ def session_quality_reasons(session: ChargingSession, *, now: dt.datetime | None
 
 
 def energy_samples(session: ChargingSession, *, until: dt.datetime | None = None) -> list[pricing.MeterSample]:
+    """The StartTransaction register, every register reading the charger sent (with the power it measured at the
+    same instant, where it sent one), and the StopTransaction register."""
     samples = [pricing.MeterSample(session.started_at, session.meter_start_wh)]
-    values = session.meter_values.filter(measurand=ENERGY_REGISTER, phase="").order_by("timestamp")
-    for value in values.values_list("timestamp", "value", "unit"):
-        stamp, amount, unit = value
+    rows = (
+        MeterValue.objects.filter(session=session, measurand__in=(ENERGY_REGISTER, POWER_IMPORT), phase="")
+        .order_by("timestamp", "pk")
+        .values_list("timestamp", "measurand", "value", "unit")
+    )
+    registers: dict[dt.datetime, Decimal] = {}
+    powers: dict[dt.datetime, Decimal] = {}
+    for stamp, measurand, amount, unit in rows:
         if stamp < session.started_at or (until is not None and stamp > until):
             continue
-        samples.append(pricing.MeterSample(stamp, amount * 1000 if unit.lower() == "kwh" else amount))
+        if measurand == ENERGY_REGISTER:
+            registers[stamp] = max(registers.get(stamp, amount), amount * 1000 if unit.lower() == "kwh" else amount)
+        else:
+            powers[stamp] = amount * 1000 if unit.lower() == "kw" else amount
+    for stamp in sorted(registers):
+        samples.append(pricing.MeterSample(stamp, registers[stamp], powers.get(stamp)))
     if session.stopped_at is not None and session.meter_stop_wh is not None:
         samples.append(pricing.MeterSample(session.stopped_at, session.meter_stop_wh))
     return samples
+
+
+def status_changes(session: ChargingSession, *, until: dt.datetime) -> list[pricing.StatusChange]:
+    """What the connector reported during the session (stations' status history)."""
+    return [
+        pricing.StatusChange(stamp, status)
+        for stamp, status in station_selectors.connector_status_history(
+            charge_point_id=session.charge_point_id,
+            connector_id=session.connector_id,
+            since=session.started_at,
+            until=until,
+        )
+    ]
 
 
 def _money(value: Decimal) -> str:
@@ -121,53 +161,68 @@ def _ocpi_price(excl: Decimal, incl: Decimal) -> dict[str, Decimal]:
     return {"excl_vat": excl, "incl_vat": incl}
 
 
-def _cost(session: ChargingSession, stop: dt.datetime) -> tuple[Any, list[pricing.ChargingPeriod], Any] | None:
-    """(tariff, periods, breakdown) of the session up to `stop`, or None when no tariff applies."""
-    tariff = tariff_selectors.tariff_for(
-        tenant_id=session.tenant_id,
+class NotPriced(Exception):
+    """The session cannot be priced; the message says why."""
+
+
+@dataclass(frozen=True)
+class Priced:
+    selection: tariff_selectors.PricingSelection
+    periods: list[pricing.ChargingPeriod]
+    breakdown: pricing.CostBreakdown
+    idle: list[pricing.IdleSpan]
+
+    @property
+    def tariff(self) -> Any:
+        return self.selection.tariff
+
+
+def session_price(session: ChargingSession, stop: dt.datetime) -> Priced:
+    """The session priced up to `stop` (its end, or now for the cost so far). Raises NotPriced."""
+    selection = tariff_selectors.pricing_selection(
+        site=selectors.session_pricing_site(session),
         at=session.started_at,
-        ad_hoc=session.token_id is None,
-        evse_id=session.evse_id,
-        charge_point_id=session.charge_point_id,
-        location_id=session.location_id,
+        party=selectors.session_pricing_party(session),
     )
-    if tariff is None:
-        return None
-    price_list = (
-        tariff_selectors.price_list_for(business_customer_id=session.business_customer_id, at=session.started_at)
-        if session.business_customer_id is not None
-        else None
-    )
+    if not selection.priceable or selection.tariff is None:
+        raise NotPriced(selection.problem or "no tariff applies")
+    stop = max(stop, session.started_at)
     zone = session.location.timezone if session.location is not None else session.tenant.timezone
-    periods, breakdown = tariff_selectors.session_cost(
-        tariff=tariff,
-        samples=energy_samples(session, until=stop),
-        start=session.started_at,
-        stop=max(stop, session.started_at),
-        time_zone=zone,
-        vat_rate=session.tenant.default_vat_rate,
-        price_list=price_list,
+    samples = energy_samples(session, until=stop)
+    idle = pricing.idle_spans(
+        samples=samples, statuses=status_changes(session, until=stop), start=session.started_at, stop=stop
     )
-    return tariff, periods, breakdown
+    try:
+        periods, breakdown = tariff_selectors.session_cost(
+            tariff=selection.tariff,
+            samples=samples,
+            start=session.started_at,
+            stop=stop,
+            time_zone=zone,
+            vat_rate=session.tenant.default_vat_rate,
+            price_list=selection.price_list,
+            idle=idle,
+        )
+    except ValueError as exc:  # the engine's PricingError / TariffFormatError
+        raise NotPriced(str(exc)) from exc
+    return Priced(selection, periods, breakdown, idle)
 
 
 def live_cost(session: ChargingSession, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
-    """Cost so far of a running session (or the stored cost of an ended one)."""
+    """Cost so far of a running session (or the stored cost of an ended one; None: not priced)."""
     if session.stopped_at is not None:
-        if session.cost_incl_vat is None:
+        if session.cost_incl_vat is None or session.cost_excl_vat is None:
             return None
+        places = Decimal(1).scaleb(-pricing.minor_units(session.currency or "EUR"))
         return {
             "currency": session.currency,
-            "excl_vat": str(session.cost_excl_vat),
-            "incl_vat": str(session.cost_incl_vat),
+            "excl_vat": str(session.cost_excl_vat.quantize(places)),
+            "incl_vat": str(session.cost_incl_vat.quantize(places)),
         }
     try:
-        found = _cost(session, now or timezone.now())
-    except ValueError:
+        breakdown = session_price(session, now or timezone.now()).breakdown
+    except NotPriced:
         return None
-    if found is None:
-        return None
-    _, _, breakdown = found
     return {
         "currency": breakdown.currency,
         "excl_vat": str(breakdown.total_excl_vat),
@@ -175,8 +230,13 @@ def live_cost(session: ChargingSession, *, now: dt.datetime | None = None) -> di
     }
 
 
-def _breakdown_json(breakdown: Any) -> dict[str, Any]:
+def _breakdown_json(priced: Priced) -> dict[str, Any]:
+    """What the session's price is made of, as stored with it: billing builds invoice lines from `lines`."""
+    breakdown, selection = priced.breakdown, priced.selection
     return {
+        "currency": breakdown.currency,
+        "total_excl_vat": str(breakdown.total_excl_vat),
+        "total_incl_vat": str(breakdown.total_incl_vat),
         "lines": [
             {
                 "group": str(line.group),
@@ -192,6 +252,20 @@ def _breakdown_json(breakdown: Any) -> dict[str, Any]:
             for line in breakdown.lines
         ],
         "by_dimension": {k: _price(*v) for k, v in breakdown.by_dimension.items()},
+        "price_list": (
+            {"id": selection.price_list.pk, "name": selection.price_list.name}
+            if selection.price_list is not None
+            else None
+        ),
+        "parking_grace_minutes": selection.parking_grace_minutes,
+        "idle": [
+            {
+                "start": span.start.astimezone(dt.UTC).isoformat(),
+                "end": span.end.astimezone(dt.UTC).isoformat(),
+                "evidence": span.evidence,
+            }
+            for span in priced.idle
+        ],
     }
 
 
@@ -262,15 +336,19 @@ def session_complete(*, session: ChargingSession) -> Cdr:
     energy_cost = time_cost = parking_cost = fixed_cost = None
     total_time = Decimal(max((session.stopped_at - session.started_at).total_seconds(), 0)) / 3600
     total_parking: Decimal | None = None
+    priced: Priced | None = None
     try:
         with transaction.atomic():
-            found = _cost(session, session.stopped_at)
-    except ValueError as exc:
-        found, remark = None, f"not priced: {exc}"[:255]
-    if found is None and not remark:
-        remark = "not priced: no tariff applies"
-    if found is not None:
-        tariff, periods, breakdown = found
+            priced = session_price(session, session.stopped_at)
+    except NotPriced as exc:
+        session.pricing_error = str(exc)[:255]
+        remark = f"not priced: {exc}"[:255]
+    if priced is None:
+        session.tariff = None
+        session.cost_breakdown = None
+        session.cost_excl_vat = session.cost_incl_vat = None
+    else:
+        tariff, breakdown = priced.tariff, priced.breakdown
         currency = breakdown.currency
         excl, incl = breakdown.total_excl_vat, breakdown.total_incl_vat
         total_time, total_parking = breakdown.total_time, breakdown.total_parking_time
@@ -280,12 +358,13 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         parking_cost = _ocpi_price(*groups["PARKING_TIME"]) if "PARKING_TIME" in groups else None
         fixed_cost = _ocpi_price(*groups["FLAT"]) if "FLAT" in groups else None
         session.tariff = tariff
-        session.cost_breakdown = _breakdown_json(breakdown)
+        session.cost_breakdown = _breakdown_json(priced)
+        session.pricing_error = ""
+        session.cost_excl_vat, session.cost_incl_vat = excl, incl
         # the OCPI Tariff object as stored: Decimal prices as exact JSON numbers, datetimes as ISO 8601 (ocpi_json)
         tariffs = [ocpi_json.loads(ocpi_json.dumps(tariff_selectors.tariff_document(tariff)))]
-        periods_json = _periods_json(periods, tariff.ocpi_id)
+        periods_json = _periods_json(priced.periods, tariff.ocpi_id)
     session.currency = currency
-    session.cost_excl_vat, session.cost_incl_vat = excl, incl
     session.suspicious_reasons = session_quality_reasons(session)
     session.suspicious = bool(session.suspicious_reasons)
     tenant = session.tenant
@@ -298,6 +377,7 @@ def session_complete(*, session: ChargingSession) -> Cdr:
             "currency",
             "cost_excl_vat",
             "cost_incl_vat",
+            "pricing_error",
             "suspicious",
             "suspicious_reasons",
             "updated_at",

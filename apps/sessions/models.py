@@ -116,6 +116,9 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     cost_breakdown = models.JSONField(null=True, blank=True)
+    # a completed session that could not be priced (no tariff applies, a price list in another currency, a tariff
+    # the engine refuses): its cost stays empty, it is never billed as 0, and this says why
+    pricing_error = models.CharField(max_length=255, blank=True, default="")
     # data quality: a suspicious session keeps its reasons (see services.session_quality_reasons)
     suspicious = models.BooleanField(default=False, db_index=True)
     suspicious_reasons = ArrayField(models.CharField(max_length=40), default=list, blank=True)

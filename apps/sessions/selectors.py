@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, FloatField, Prefetch, Q, QuerySet
+from django.db.models import F, FloatField, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
-from apps.customers.models import Driver
+from apps.customers.models import Driver, TokenType
 from apps.sessions.models import Cdr, ChargingSession, Reservation
 from apps.stations.models import ChargePoint, Evse, Location
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
-from apps.tariffs.models import Tariff, TariffAssignment
 
 
 def session_list() -> QuerySet[ChargingSession]:
@@ -25,6 +24,26 @@ def session_list() -> QuerySet[ChargingSession]:
 
 def cdr_list() -> QuerySet[Cdr]:
     return Cdr.objects.all()
+
+
+def session_stored_price(*, session_id: int) -> dict[str, Any]:
+    """The session's one price as stored at completion, for webhooks and messages: `cost` is None while it
+    runs or when it could not be priced (`pricing_error` says why)."""
+    row = (
+        ChargingSession.objects.filter(pk=session_id)
+        .values_list("currency", "cost_excl_vat", "cost_incl_vat", "pricing_error")
+        .first()
+    )
+    if row is None:
+        return {"cost": None, "pricing_error": ""}
+    currency, excl, incl, error = row
+    if excl is None or incl is None:
+        return {"cost": None, "pricing_error": error}
+    places = Decimal(1).scaleb(-pricing.minor_units(currency or "EUR"))
+    return {
+        "cost": {"currency": currency, "excl_vat": str(excl.quantize(places)), "incl_vat": str(incl.quantize(places))},
+        "pricing_error": "",
+    }
 
 
 def reservation_list() -> QuerySet[Reservation]:
@@ -77,22 +96,38 @@ def location_summary(location: Location) -> dict[str, Any]:
 MONEY_PLACES = Decimal("0.0001")
 
 
-def _tariff_valid_at(at: dt.datetime) -> Q:
-    """The assignment and its tariff are valid at `at` (the same rule as tariffs.selectors.tariff_for)."""
-    return (
-        (Q(valid_from__isnull=True) | Q(valid_from__lte=at))
-        & (Q(valid_until__isnull=True) | Q(valid_until__gt=at))
-        & (Q(tariff__start_date_time__isnull=True) | Q(tariff__start_date_time__lte=at))
-        & (Q(tariff__end_date_time__isnull=True) | Q(tariff__end_date_time__gt=at))
+def driver_pricing_party(driver: Driver | None) -> tariff_selectors.PricingParty:
+    """The price a driver app shows: a known driver is identified (regular tariffs, the employer's contract price
+    list); no driver is an ad hoc caller. Same rule as `session_pricing_party`."""
+    if driver is None:
+        return tariff_selectors.AD_HOC
+    return tariff_selectors.PricingParty(identified=True, business_customer_id=driver.business_customer_id)
+
+
+def session_pricing_party(session: ChargingSession) -> tariff_selectors.PricingParty:
+    """The price a session gets, from its links set at start: a business customer pays, or the id tag was a token
+    of ours that is not a one-time ad hoc token (OCPI AD_HOC_USER: a card terminal's or a payment page's), or a
+    known driver (a reservation's): identified. Otherwise (no token, an AD_HOC_USER token) ad hoc. Same rule as
+    `driver_pricing_party`, which the driver API's station prices use."""
+    if session.business_customer_id is not None:
+        identified = True
+    elif session.token_id is not None:
+        identified = session.token is not None and session.token.type != TokenType.AD_HOC_USER
+    else:
+        identified = session.driver_id is not None
+    return tariff_selectors.PricingParty(identified=identified, business_customer_id=session.business_customer_id)
+
+
+def session_pricing_site(session: ChargingSession) -> tariff_selectors.PricingSite:
+    location_id = session.location_id
+    if location_id is None and session.charge_point_id is not None:
+        location_id = session.charge_point.location_id
+    return tariff_selectors.PricingSite(
+        tenant_id=session.tenant_id,
+        evse_id=session.evse_id,
+        charge_point_id=session.charge_point_id,
+        location_id=location_id,
     )
-
-
-def _level(evse_id: int | None, charge_point_id: int | None, location_id: int | None) -> int:
-    if evse_id is not None:
-        return 0
-    if charge_point_id is not None:
-        return 1
-    return 2 if location_id is not None else 3
 
 
 def _evse_power_w(evse: Evse) -> int | None:
@@ -131,10 +166,16 @@ def _money(value: Decimal) -> str:
 
 
 def price_summary(
-    tariff: pricing.Tariff, *, local: dt.datetime, vat_default: Decimal | None, power_w: int | None
+    tariff: pricing.Tariff,
+    *,
+    local: dt.datetime,
+    vat_default: Decimal | None,
+    power_w: int | None,
+    parking_grace_minutes: int = 0,
 ) -> dict[str, Any]:
     """What a session starting now costs, per dimension: per kWh, per minute (charging, parking), per session;
-    excl. and incl. VAT (the component's VAT, else the tenant's rate), as decimal strings."""
+    excl. and incl. VAT (the component's VAT, else the tenant's rate), as decimal strings; parking after the
+    grace period of every idle stretch."""
     power_kw = Decimal(power_w) / 1000 if power_w else None
     found: dict[str, pricing.PriceComponent] = {}
     for element in tariff.elements:
@@ -157,14 +198,16 @@ def price_summary(
         "per_kwh": price("ENERGY"),
         "per_minute": price("TIME", 60),  # OCPI TIME is priced per hour
         "parking_per_minute": price("PARKING_TIME", 60),
+        "parking_grace_minutes": parking_grace_minutes,
         "per_session": price("FLAT"),
     }
+    parking = " parking" + (f" after {parking_grace_minutes} min idle" if parking_grace_minutes else "")
     parts = [
         f"{summary[key]['incl_vat']} {tariff.currency}{unit}"  # type: ignore[index]
         for key, unit in (
             ("per_kwh", "/kWh"),
             ("per_minute", "/min"),
-            ("parking_per_minute", "/min parking"),
+            ("parking_per_minute", "/min" + parking),
             ("per_session", " per session"),
         )
         if summary[key] is not None
@@ -176,55 +219,32 @@ def price_summary(
 def station_prices(
     locations: Sequence[Location], *, driver: Driver | None, at: dt.datetime
 ) -> dict[int, dict[str, Any] | None]:
-    """EVSE id -> the price summary of the tariff that would price `driver`'s session starting `at` there
-    (None: no tariff applies). No driver: an ad hoc (contract-less) caller. The driver's business customer's
-    price list, when one is valid, is applied. Three queries, whatever the number of locations."""
+    """EVSE id -> the price summary of what would price `driver`'s session starting `at` there: the same
+    selection as at completion (`tariffs.selectors.pricing_selections` with `driver_pricing_party`). None: no
+    session there can be priced for this caller (no tariff applies, or the contract price list is in another
+    currency than the tariff). Four queries, whatever the number of locations."""
     evses = [(loc, cp, evse) for loc in locations for cp in loc.charge_points.all() for evse in cp.evses.all()]
     if not evses:
         return {}
-    targets = (
-        Q(evse__isnull=True, charge_point__isnull=True, location__isnull=True)
-        | Q(evse_id__in=[e.pk for _, _, e in evses])
-        | Q(charge_point_id__in={cp.pk for _, cp, _ in evses})
-        | Q(location_id__in={loc.pk for loc, _, _ in evses})
-    )
-    rows = list(
-        TariffAssignment.objects.filter(
-            _tariff_valid_at(at), targets, tenant_id__in={loc.tenant_id for loc in locations}
-        ).values_list(
-            "pk", "tariff_id", "ad_hoc", "valid_from", "evse_id", "charge_point_id", "location_id", "tenant_id"
-        )
-    )
-    ad_hoc = driver is None
-    chosen: dict[int, int | None] = {}
-    for loc, cp, evse in evses:
-        candidates = [
-            tariff_selectors.Candidate(pk, tariff_id, is_ad_hoc, _level(e, c, lo), valid_from)
-            for pk, tariff_id, is_ad_hoc, valid_from, e, c, lo, tenant_id in rows
-            if tenant_id == loc.tenant_id
-            and (e == evse.pk or c == cp.pk or lo == loc.pk or (e is None and c is None and lo is None))
-        ]
-        chosen[evse.pk] = tariff_selectors.choose_tariff(candidates, ad_hoc=ad_hoc)
-    tariffs = Tariff.objects.in_bulk({t for t in chosen.values() if t is not None})
-    price_list = (
-        tariff_selectors.price_list_for(business_customer_id=driver.business_customer_id, at=at)
-        if driver is not None and driver.business_customer_id is not None
-        else None
+    sites = {evse.pk: tariff_selectors.PricingSite(loc.tenant_id, evse.pk, cp.pk, loc.pk) for loc, cp, evse in evses}
+    selections = tariff_selectors.pricing_selections(
+        sites=list(sites.values()), at=at, party=driver_pricing_party(driver)
     )
     engines: dict[int, pricing.Tariff] = {}
     prices: dict[int, dict[str, Any] | None] = {}
     for loc, _, evse in evses:
-        tariff = tariffs.get(chosen[evse.pk] or 0)
-        if tariff is None:
+        selection = selections[sites[evse.pk]]
+        if not selection.priceable or selection.tariff is None:
             prices[evse.pk] = None
             continue
-        if tariff.pk not in engines:
-            engine = tariff_selectors.pricing_tariff(tariff)
-            if price_list is not None and price_list.currency == tariff.currency:
-                engine = pricing.tariff_with_contract(engine, tariff_selectors.contract_terms(price_list))
-            engines[tariff.pk] = engine
+        if selection.tariff.pk not in engines:
+            engines[selection.tariff.pk] = selection.engine_tariff()
         local = at.astimezone(zoneinfo.ZoneInfo(loc.timezone or loc.tenant.timezone))
         prices[evse.pk] = price_summary(
-            engines[tariff.pk], local=local, vat_default=loc.tenant.default_vat_rate, power_w=_evse_power_w(evse)
+            engines[selection.tariff.pk],
+            local=local,
+            vat_default=loc.tenant.default_vat_rate,
+            power_w=_evse_power_w(evse),
+            parking_grace_minutes=selection.parking_grace_minutes,
         )
     return prices

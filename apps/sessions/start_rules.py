@@ -93,11 +93,10 @@ def session_apply_start(
         group_id = token.group_id
         session.token = token
         session.driver_id = token.driver_id
-        session.business_customer_id = token.business_customer_id
+        session.business_customer_id = customer_selectors.token_business_customer_id(token)
         contract = token.business_contract
         if contract is not None:
             session.contract = contract
-            session.business_customer_id = session.business_customer_id or contract.business_customer_id
             session.limit_duration = contract.max_session_duration
             session.limit_energy_wh = contract.max_session_energy_wh
             if contract.max_session_duration or contract.max_session_energy_wh:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.stations.models import ChargePoint, Command, Connector, Evse, Location, StatusEvent
 
 
 def location_list() -> QuerySet[Location]:
@@ -25,3 +27,17 @@ def connector_list() -> QuerySet[Connector]:
 
 def command_list() -> QuerySet[Command]:
     return Command.objects.select_related("tenant", "charge_point", "requested_by")
+
+
+def connector_status_history(
+    *, charge_point_id: int, connector_id: int, since: datetime, until: datetime
+) -> list[tuple[datetime, str]]:
+    """The statuses a connector reported (StatusNotification, charger's timestamp) in [since, until), oldest
+    first: (timestamp, status). What a session's idle time is priced from."""
+    return list(
+        StatusEvent.objects.filter(
+            charge_point_id=charge_point_id, connector_id=connector_id, timestamp__gte=since, timestamp__lt=until
+        )
+        .order_by("timestamp", "id")
+        .values_list("timestamp", "status")
+    )

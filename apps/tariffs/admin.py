@@ -69,6 +69,7 @@ class TariffAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             "tariff_alt_text",
             "tariff_alt_url",
             "energy_mix",
+            "parking_grace_minutes",
         ]
 
     def clean_elements(self) -> Any:

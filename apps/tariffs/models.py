@@ -70,6 +70,13 @@ class Tariff(TenantOwned, TimeStampedModel):
     energy_mix = models.JSONField(
         null=True, blank=True, validators=[validate_energy_mix], help_text="OCPI EnergyMix, optional."
     )
+    # not OCPI: how long a car may stand idle (SuspendedEV, Finishing, no power drawn) before PARKING_TIME is billed
+    parking_grace_minutes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="Minutes of every idle stretch that are not billed as parking; empty: the tenant's default.",
+    )
 
     class Meta:
         ordering = ["ocpi_id"]

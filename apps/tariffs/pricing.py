@@ -585,7 +585,7 @@ class CostLine:
         if self.group == CostGroup.PRICE_LIMIT:
             return "minimum/maximum price adjustment"
         if self.unit == "Wh":
-            return f"{_trim(self.billed_volume / WH_PER_KWH)} kWh at {_price_text(self.price)}/kWh"
+            return f"{_kwh_text(self.billed_volume)} kWh at {_price_text(self.price)}/kWh"
         if self.unit == "s":
             return f"{_duration(self.billed_volume)} at {_price_text(self.price)}/h"
         return f"fee {_price_text(self.price)}"
@@ -593,6 +593,13 @@ class CostLine:
 
 def _trim(value: Decimal) -> str:
     return format(value.normalize(), "f")
+
+
+def _kwh_text(wh: Decimal) -> str:
+    """kWh as people read a meter: to the Wh (3 decimals) at most, trailing zeros dropped (the engine's volumes
+    are exact to 0.001 Wh; those digits are not printed)."""
+    kwh = (wh / WH_PER_KWH).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return _trim(kwh) if kwh else "0"
 
 
 def _price_text(value: Decimal) -> str:
@@ -694,16 +701,24 @@ def price_session(
     vat_rate: Decimal | None = None,
     reservation_expired: bool = False,
     contract: ContractTerms | None = None,
+    parking_grace_seconds: int = 0,
 ) -> CostBreakdown:
-    """Price a session (open or closed: pass `end=now` for the live cost so far)."""
+    """Price a session (open or closed: pass `end=now` for the live cost so far).
+
+    `parking_grace_seconds`: the first so many seconds of every idle stretch (consecutive PARKING_TIME periods)
+    are not billed; they still count as parking time in the totals."""
     if contract is not None:
         if contract.currency is not None and contract.currency.upper() != tariff.currency:
             raise PricingError(f"The price list is in {contract.currency}, the tariff in {tariff.currency}.")
         tariff = tariff_with_contract(tariff, contract)
+    if parking_grace_seconds < 0:
+        raise PricingError("The parking grace period must not be negative.")
     zone = zoneinfo.ZoneInfo(time_zone)
     with localcontext() as context:
         context.prec = 40
-        return _compute(tariff, periods, end, zone, vat_rate, reservation_expired, contract)
+        return _compute(
+            tariff, periods, end, zone, vat_rate, reservation_expired, contract, Decimal(parking_grace_seconds)
+        )
 
 
 def _compute(
@@ -714,8 +729,10 @@ def _compute(
     vat_rate: Decimal | None,
     reservation_expired: bool,
     contract: ContractTerms | None,
+    grace: Decimal,
 ) -> CostBreakdown:
     contexts = _contexts(periods, end, zone, reservation_expired)
+    grace_left = grace  # of the current idle stretch; a charging period starts a new one
     energy_entries: list[_Entry] = []
     time_entries: list[_Entry] = []
     reservation_entries: list[_Entry] = []
@@ -739,6 +756,8 @@ def _compute(
             if found:
                 energy_entries.append(_Entry(index, found[0], found[1], CostGroup.ENERGY, energy_wh))
                 used[CdrDimensionType.ENERGY] = found[0]
+            if p.volume(CdrDimensionType.PARKING_TIME) is None:
+                grace_left = grace  # charging: the next idle stretch has its own grace period
             for kind, dimension, key in (
                 (CdrDimensionType.TIME, TariffDimensionType.TIME, "time"),
                 (CdrDimensionType.PARKING_TIME, TariffDimensionType.PARKING_TIME, "parking"),
@@ -748,9 +767,16 @@ def _compute(
                     continue
                 seconds = hours_to_seconds(hours)
                 totals[key] += seconds
+                billed = seconds
+                if kind == CdrDimensionType.PARKING_TIME:
+                    free = min(seconds, grace_left)
+                    grace_left -= free
+                    billed = seconds - free
+                    if billed <= 0:
+                        continue  # inside the grace period: parking time, not billed
                 found = _find(tariff, dimension, ctx)
                 if found:
-                    time_entries.append(_Entry(index, found[0], found[1], CostGroup(dimension.value), seconds))
+                    time_entries.append(_Entry(index, found[0], found[1], CostGroup(dimension.value), billed))
                     used[kind] = found[0]
         if ctx.reservation not in flats:
             found = _find(tariff, TariffDimensionType.FLAT, ctx)
@@ -903,6 +929,122 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+# --------------------------------------------------------------------------- idle time from evidence
+
+# OCPP 1.6 connector statuses that say the car is connected but not drawing: SuspendedEV (the car does not take
+# energy) and Finishing (the transaction stopped, the car is still there). SuspendedEVSE is the charger's own
+# pause (smart charging, a 0 A profile): not the driver's idle time.
+IDLE_STATUSES = frozenset({"SuspendedEV", "Finishing"})
+# "measured power ~ 0": the register rose by less than this average power over a metering interval ...
+IDLE_POWER_W = Decimal(50)
+# ... and the register stood (nearly) still for at least this long, between readings the charger sent
+IDLE_MIN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A connector status the charger reported (StatusNotification), at the charger's timestamp."""
+
+    timestamp: dt.datetime  # aware
+    status: str  # OCPP 1.6 ChargePointStatus: Charging, SuspendedEV, SuspendedEVSE, Finishing, ...
+
+
+@dataclass(frozen=True)
+class IdleSpan:
+    """A stretch of the session in which the car was connected but not drawing, and what says so."""
+
+    start: dt.datetime
+    end: dt.datetime
+    evidence: str  # "status:SuspendedEV", "status:Finishing", "meter", or several joined by "+"
+
+    @property
+    def seconds(self) -> Decimal:
+        return seconds_between(self.start, self.end)
+
+
+def idle_spans(
+    *, samples: Sequence[MeterSample], statuses: Sequence[StatusChange], start: dt.datetime, stop: dt.datetime
+) -> list[IdleSpan]:
+    """When the car was idle during [start, stop), from what the charger said, never from a guess.
+
+    Evidence (either is enough):
+    * status: from a StatusNotification SuspendedEV or Finishing (at or after `start`) until the next other
+      status (Charging, SuspendedEVSE, ...) or `stop`;
+    * meter: readings (`samples`: the StartTransaction register and the MeterValues readings, with the power
+      measured at the same instant where the charger sent it) between which the register rose by less than
+      IDLE_POWER_W on average, with no measured power above it, for at least IDLE_MIN_SECONDS in a row. When the
+      last reading before `stop` ends such a stretch, the car stays idle until `stop`.
+    The time between the last reading and `stop` is never evidence by itself: a register that did not move in
+    the 0.05 s before a StopTransaction says nothing about the car. No evidence: no idle time.
+    """
+    start, stop = _utc(start), _utc(stop)
+    found: list[IdleSpan] = []
+
+    since: dt.datetime | None = None
+    reason = ""
+    for change in sorted(statuses, key=lambda c: _utc(c.timestamp)):
+        at = _utc(change.timestamp)
+        if at < start or at >= stop:
+            continue
+        if change.status in IDLE_STATUSES:
+            if since is None:
+                since, reason = at, f"status:{change.status}"
+        elif since is not None:
+            found.append(IdleSpan(since, at, reason))
+            since = None
+    if since is not None:
+        found.append(IdleSpan(since, stop, reason))
+
+    readings: dict[dt.datetime, tuple[Decimal, Decimal | None]] = {}
+    for sample in samples:
+        at = _utc(sample.timestamp)
+        if start <= at < stop:
+            energy = Decimal(sample.energy_wh)
+            power = None if sample.power_w is None else Decimal(sample.power_w)
+            old = readings.get(at)
+            if old is not None:  # two readings of one instant (contexts): the higher register, the higher power
+                energy = max(energy, old[0])
+                power = old[1] if power is None else power if old[1] is None else max(power, old[1])
+            readings[at] = (energy, power)
+    points = sorted(readings.items())
+    flat_from: dt.datetime | None = None
+    flat_to: dt.datetime | None = None
+
+    def close_flat() -> None:
+        if flat_from is not None and flat_to is not None and seconds_between(flat_from, flat_to) >= IDLE_MIN_SECONDS:
+            end = stop if flat_to == points[-1][0] else flat_to
+            found.append(IdleSpan(flat_from, end, "meter"))
+
+    for (t0, (e0, p0)), (t1, (e1, p1)) in itertools.pairwise(points):
+        seconds = seconds_between(t0, t1)
+        drawn = (e1 - e0) * SECONDS_PER_HOUR >= IDLE_POWER_W * seconds or any(
+            p is not None and p >= IDLE_POWER_W for p in (p0, p1)
+        )
+        if drawn:
+            close_flat()
+            flat_from = flat_to = None
+        else:
+            flat_from = flat_from or t0
+            flat_to = t1
+    close_flat()
+    return _merge_spans(found)
+
+
+def _merge_spans(spans: Iterable[IdleSpan]) -> list[IdleSpan]:
+    merged: list[IdleSpan] = []
+    for span in sorted(spans, key=lambda s: (s.start, s.end)):
+        if span.end <= span.start:
+            continue
+        if merged and span.start <= merged[-1].end:
+            last = merged[-1]
+            evidence = last.evidence.split("+")
+            evidence += [e for e in span.evidence.split("+") if e not in evidence]
+            merged[-1] = IdleSpan(last.start, max(last.end, span.end), "+".join(evidence))
+        else:
+            merged.append(span)
+    return merged
+
+
 def dst_transitions(start: dt.datetime, stop: dt.datetime, zone: zoneinfo.ZoneInfo) -> list[dt.datetime]:
     """UTC instants in (start, stop) where the zone's offset changes (to the second)."""
     found = []
@@ -1000,16 +1142,18 @@ def charging_periods_from_samples(
     start: dt.datetime,
     stop: dt.datetime,
     time_zone: str,
+    idle: Sequence[IdleSpan] = (),
     reserved_from: dt.datetime | None = None,
     reservation_expired: bool = False,
 ) -> list[ChargingPeriod]:
     """OCPI charging periods from meter values, split at every tariff-relevant boundary.
 
-    A stretch between two samples is charging (TIME) when the register rose, parking (PARKING_TIME) when it
-    did not. Energy between samples is interpolated linearly (to 0.001 Wh, so period energies add up exactly
-    to the register difference). Power is the sample's power (W) where given, else the stretch's average.
-    Adjacent stretches that the tariff prices identically are merged into one period. `reserved_from` adds
-    a reservation period (RESERVATION_TIME) from then until `start`.
+    Time inside an `idle` span (see `idle_spans`: what the charger said) is parking (PARKING_TIME), the rest is
+    charging time (TIME): without evidence of idling there is no parking. Energy between samples is
+    interpolated linearly (to 0.001 Wh, so period energies add up exactly to the register difference). Power
+    is the sample's power (W) where given (0 while idle), else the stretch's average. Adjacent stretches that
+    the tariff prices identically are merged into one period. `reserved_from` adds a reservation period
+    (RESERVATION_TIME) from then until `start`.
     """
     start, stop = _utc(start), _utc(stop)
     zone = zoneinfo.ZoneInfo(time_zone)
@@ -1019,7 +1163,7 @@ def charging_periods_from_samples(
         if reserved_from is not None and _utc(reserved_from) < start:
             periods += _reservation_periods(tariff, _utc(reserved_from), start, zone, reservation_expired)
         if stop > start or not periods:
-            periods += _session_periods(tariff, samples, start, max(stop, start), zone)
+            periods += _session_periods(tariff, samples, start, max(stop, start), zone, idle)
     return periods
 
 
@@ -1058,12 +1202,20 @@ class _Stretch:
 
 
 def _session_periods(
-    tariff: Tariff, samples: Sequence[MeterSample], start: dt.datetime, stop: dt.datetime, zone: zoneinfo.ZoneInfo
+    tariff: Tariff,
+    samples: Sequence[MeterSample],
+    start: dt.datetime,
+    stop: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    idle: Sequence[IdleSpan],
 ) -> list[ChargingPeriod]:
     curve = _Curve(samples, start, stop)
     base = curve.energy_at(start)
     cuts = {start, stop, *_local_boundaries(tariff, start, stop, zone)}
     cuts.update(t for t in curve.times if start < t < stop)
+    spans = [(max(_utc(s.start), start), min(_utc(s.end), stop)) for s in idle]
+    spans = [(a, b) for a, b in spans if a < b]
+    cuts.update(t for span in spans for t in span)
     for element in tariff.elements:
         r = element.restrictions
         if r is None:
@@ -1083,7 +1235,7 @@ def _session_periods(
     for a, b in itertools.pairwise(ordered):
         seconds = seconds_between(a, b)
         energy = curve.energy_at(b) - curve.energy_at(a)
-        charging = energy > 0
+        charging = not any(low <= a and b <= high for low, high in spans)
         measured = curve.power_at(a)
         if measured is not None:
             power = measured if charging else ZERO
@@ -1185,6 +1337,16 @@ def quote_samples(request: QuoteRequest) -> list[MeterSample]:
     return samples
 
 
+def quote_idle(request: QuoteRequest, samples: Sequence[MeterSample]) -> list[IdleSpan]:
+    """The hypothetical session's idle time: from the end of charging (the register's last rise, or
+    `stop - parking` without energy) to `stop`."""
+    stop = _utc(request.stop)
+    stamps = sorted(_utc(s.timestamp) for s in samples)
+    # quote_samples: start, then the end of charging (when after start), then stop (when after that)
+    charging_end = stamps[1] if len(stamps) > 2 else stop - dt.timedelta(seconds=request.parking_seconds)
+    return [IdleSpan(charging_end, stop, "quote")] if charging_end < stop else []
+
+
 def quote(
     tariff: Tariff,
     request: QuoteRequest,
@@ -1192,12 +1354,24 @@ def quote(
     time_zone: str,
     vat_rate: Decimal | None = None,
     contract: ContractTerms | None = None,
+    parking_grace_seconds: int = 0,
 ) -> tuple[list[ChargingPeriod], CostBreakdown]:
     samples = quote_samples(request)
     periods = charging_periods_from_samples(
-        tariff=tariff, samples=samples, start=request.start, stop=request.stop, time_zone=time_zone
+        tariff=tariff,
+        samples=samples,
+        start=request.start,
+        stop=request.stop,
+        time_zone=time_zone,
+        idle=quote_idle(request, samples),
     )
     breakdown = price_session(
-        tariff, periods, end=_utc(request.stop), time_zone=time_zone, vat_rate=vat_rate, contract=contract
+        tariff,
+        periods,
+        end=_utc(request.stop),
+        time_zone=time_zone,
+        vat_rate=vat_rate,
+        contract=contract,
+        parking_grace_seconds=parking_grace_seconds,
     )
     return periods, breakdown

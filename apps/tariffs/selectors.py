@@ -168,6 +168,136 @@ def _valid_at(at: dt.datetime) -> Q:
     )
 
 
+@dataclass(frozen=True)
+class PricingParty:
+    """Who a price is for: the ONE rule that picks ad hoc or regular tariffs and the contract price list, used for
+    the price a driver is shown (driver API stations) and for the price applied when the session completes.
+
+    * identified (`identified=True`): the session's id tag is a token we know (a driver's card or app token, a
+      business customer's card, a roaming partner's token), or the driver app asks for a known driver: the
+      regular (non ad hoc) tariffs, and the contract price list of the business customer who pays, if any;
+    * not identified: an id tag without a token (card terminal, QR payment), or a driver app without a driver:
+      the ad hoc tariffs first (AD_HOC assignments), the regular ones where there is none.
+    """
+
+    identified: bool
+    business_customer_id: int | None = None
+
+    @property
+    def ad_hoc(self) -> bool:
+        return not self.identified
+
+
+AD_HOC = PricingParty(identified=False)
+
+
+@dataclass(frozen=True)
+class PricingSite:
+    """Where a session is (or would be): pass every id known (the EVSE's charge point and its location)."""
+
+    tenant_id: int
+    evse_id: int | None = None
+    charge_point_id: int | None = None
+    location_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PricingSelection:
+    """The tariff and contract price list that price a session, or why none can (`problem`)."""
+
+    tariff: Tariff | None
+    price_list: ContractPriceList | None = None
+    problem: str = ""
+
+    @property
+    def priceable(self) -> bool:
+        return self.tariff is not None and not self.problem
+
+    def contract(self) -> pricing.ContractTerms | None:
+        return contract_terms(self.price_list) if self.price_list is not None else None
+
+    def engine_tariff(self) -> pricing.Tariff:
+        """The engine's tariff with the contract's prices applied (what the driver is shown)."""
+        assert self.tariff is not None
+        engine = pricing_tariff(self.tariff)
+        terms = self.contract()
+        return pricing.tariff_with_contract(engine, terms) if terms is not None else engine
+
+    @property
+    def parking_grace_minutes(self) -> int:
+        return parking_grace_minutes(self.tariff) if self.tariff is not None else 0
+
+
+def parking_grace_minutes(tariff: Tariff) -> int:
+    """Idle minutes before parking is billed: the tariff's own, else its tenant's default."""
+    if tariff.parking_grace_minutes is not None:
+        return int(tariff.parking_grace_minutes)
+    return int(tariff.tenant.parking_grace_minutes)
+
+
+def pricing_selections(
+    *, sites: Sequence[PricingSite], at: dt.datetime, party: PricingParty
+) -> dict[PricingSite, PricingSelection]:
+    """For each site, what prices `party`'s session starting `at` there (three queries, whatever the count).
+
+    The tariff: the most specific valid assignment (EVSE > charge point > location > tenant default; ad hoc or
+    regular by `party`, see `choose_tariff`), assignment and tariff validity both checked at `at`. The price
+    list: the paying business customer's, valid at `at`. A price list in another currency than the tariff
+    cannot apply: the selection says so (`problem`) rather than silently pricing without it.
+    """
+    if not sites:
+        return {}
+    targets = Q(evse__isnull=True, charge_point__isnull=True, location__isnull=True)
+    for name in ("evse", "charge_point", "location"):
+        ids = {getattr(site, f"{name}_id") for site in sites} - {None}
+        if ids:
+            targets |= Q(**{f"{name}_id__in": ids})
+    rows = list(
+        TariffAssignment.objects.filter(_valid_at(at), targets, tenant_id__in={s.tenant_id for s in sites}).values_list(
+            "pk", "tariff_id", "ad_hoc", "valid_from", "evse_id", "charge_point_id", "location_id", "tenant_id"
+        )
+    )
+    chosen: dict[PricingSite, int | None] = {}
+    for site in sites:
+        candidates = [
+            Candidate(pk, tariff_id, is_ad_hoc, _level(evse, cp, loc), valid_from)
+            for pk, tariff_id, is_ad_hoc, valid_from, evse, cp, loc, tenant_id in rows
+            if tenant_id == site.tenant_id
+            and (
+                (evse is not None and evse == site.evse_id)
+                or (cp is not None and cp == site.charge_point_id)
+                or (loc is not None and loc == site.location_id)
+                or (evse is None and cp is None and loc is None)
+            )
+        ]
+        chosen[site] = choose_tariff(candidates, ad_hoc=party.ad_hoc)
+    tariffs = Tariff.objects.select_related("tenant").in_bulk({t for t in chosen.values() if t is not None})
+    price_list = (
+        price_list_for(business_customer_id=party.business_customer_id, at=at)
+        if party.business_customer_id is not None
+        else None
+    )
+    result: dict[PricingSite, PricingSelection] = {}
+    for site in sites:
+        tariff = tariffs.get(chosen[site] or 0)
+        if tariff is None:
+            result[site] = PricingSelection(None, None, "no tariff applies")
+        elif price_list is not None and price_list.currency.upper() != tariff.currency.upper():
+            result[site] = PricingSelection(
+                tariff,
+                price_list,
+                f"the contract price list {price_list.name!r} is in {price_list.currency}, "
+                f"the tariff {tariff.ocpi_id} in {tariff.currency}",
+            )
+        else:
+            result[site] = PricingSelection(tariff, price_list)
+    return result
+
+
+def pricing_selection(*, site: PricingSite, at: dt.datetime, party: PricingParty) -> PricingSelection:
+    return pricing_selections(sites=[site], at=at, party=party)[site]
+
+
 def tariff_for(
     *,
     tenant_id: int,
@@ -177,27 +307,10 @@ def tariff_for(
     charge_point_id: int | None = None,
     location_id: int | None = None,
 ) -> Tariff | None:
-    """The tariff that prices a session starting `at` on this EVSE / charge point / location (two queries).
-
-    Pass every id you know (the EVSE's charge point and that charge point's location); the most specific
-    valid assignment wins, then the tenant default. Assignment and tariff validity are both checked at `at`.
-    """
-    targets = Q(evse__isnull=True, charge_point__isnull=True, location__isnull=True)
-    if evse_id is not None:
-        targets |= Q(evse_id=evse_id)
-    if charge_point_id is not None:
-        targets |= Q(charge_point_id=charge_point_id)
-    if location_id is not None:
-        targets |= Q(location_id=location_id)
-    rows = TariffAssignment.objects.filter(_valid_at(at), targets, tenant_id=tenant_id).values_list(
-        "pk", "tariff_id", "ad_hoc", "valid_from", "evse_id", "charge_point_id", "location_id"
-    )
-    candidates = [
-        Candidate(pk, tariff_id, is_ad_hoc, _level(evse, cp, loc), valid_from)
-        for pk, tariff_id, is_ad_hoc, valid_from, evse, cp, loc in rows
-    ]
-    tariff_id = choose_tariff(candidates, ad_hoc=ad_hoc)
-    return None if tariff_id is None else Tariff.objects.select_related("tenant").get(pk=tariff_id)
+    """The tariff that prices a session starting `at` on this EVSE / charge point / location (`pricing_selection`
+    without a price list)."""
+    site = PricingSite(tenant_id, evse_id, charge_point_id, location_id)
+    return pricing_selection(site=site, at=at, party=PricingParty(identified=not ad_hoc)).tariff
 
 
 def _level(evse_id: int | None, charge_point_id: int | None, location_id: int | None) -> int:
@@ -230,10 +343,12 @@ def session_cost(
     time_zone: str,
     vat_rate: Decimal | None,
     price_list: ContractPriceList | None = None,
+    idle: Sequence[pricing.IdleSpan] = (),
     reserved_from: dt.datetime | None = None,
     reservation_expired: bool = False,
 ) -> tuple[list[pricing.ChargingPeriod], pricing.CostBreakdown]:
-    """A session's OCPI charging periods and cost from its meter values. Open session: `stop=now`."""
+    """A session's OCPI charging periods and cost from its meter values and its idle evidence
+    (`pricing.idle_spans`), with the tariff's parking grace period. Open session: `stop=now`."""
     engine_tariff = pricing_tariff(tariff)
     periods = pricing.charging_periods_from_samples(
         tariff=engine_tariff,
@@ -241,6 +356,7 @@ def session_cost(
         start=start,
         stop=stop,
         time_zone=time_zone,
+        idle=idle,
         reserved_from=reserved_from,
         reservation_expired=reservation_expired,
     )
@@ -252,5 +368,6 @@ def session_cost(
         vat_rate=vat_rate,
         reservation_expired=reservation_expired,
         contract=contract_terms(price_list) if price_list is not None else None,
+        parking_grace_seconds=parking_grace_minutes(tariff) * 60,
     )
     return periods, breakdown

@@ -31,6 +31,7 @@ TARIFF_FIELDS = (
     "start_date_time",
     "end_date_time",
     "energy_mix",
+    "parking_grace_minutes",
 )
 
 
@@ -76,6 +77,7 @@ def tariff_create(
     start_date_time: dt.datetime | None = None,
     end_date_time: dt.datetime | None = None,
     energy_mix: Mapping[str, Any] | None = None,
+    parking_grace_minutes: int | None = None,
 ) -> Tariff:
     tariff = Tariff(tenant=tenant)
     _set_tariff_fields(
@@ -92,6 +94,7 @@ def tariff_create(
             "start_date_time": start_date_time,
             "end_date_time": end_date_time,
             "energy_mix": energy_mix,
+            "parking_grace_minutes": parking_grace_minutes,
         },
     )
     tariff.full_clean()

@@ -64,6 +64,11 @@ class Tenant(TimeStampedModel):
     default_vat_rate = models.DecimalField(
         max_digits=5, decimal_places=2, default=19, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
+    parking_grace_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="Idle time before parking (idle) fees start, per idle stretch, for tariffs that set none.",
+    )
 
     # roaming identities
     ocpi_country_code = models.CharField(max_length=2, blank=True, validators=[country_code])

@@ -17,9 +17,37 @@ from tests.tenants.factories import TenantFactory
 START = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)
 
 
+def stored_price(session_price: SessionPrice) -> dict[str, Any]:
+    """The price fields completion stores on a priced session (what billing reads): totals and the breakdown lines."""
+    return {
+        "currency": session_price.currency,
+        "cost_excl_vat": session_price.total_excl_vat,
+        "cost_incl_vat": session_price.total_incl_vat,
+        "cost_breakdown": {
+            "lines": [
+                {
+                    "group": d.dimension,
+                    "dimension": d.dimension,
+                    "description": d.description,
+                    "vat": str(d.vat_rate),
+                    "excl_vat": str(d.excl_vat),
+                    "incl_vat": str(d.incl_vat),
+                }
+                for d in session_price.dimensions
+            ]
+        },
+    }
+
+
 class ChargingSessionFactory(DjangoModelFactory[ChargingSession]):
+    """A completed session priced at completion (by default 10.00 excl. / 11.90 incl. VAT, see `price`); pass
+    `priced=price(...)` for another stored price."""
+
     class Meta:
         model = ChargingSession
+
+    class Params:
+        priced = factory.LazyFunction(lambda: price())
 
     tenant = factory.SubFactory(TenantFactory)
     charge_point = factory.SubFactory(ChargePointFactory, tenant=factory.SelfAttribute("..tenant"))
@@ -32,6 +60,10 @@ class ChargingSessionFactory(DjangoModelFactory[ChargingSession]):
     meter_start_wh = 1_000_000
     meter_stop_wh = 1_022_500
     energy_wh = 22_500
+    currency = factory.LazyAttribute(lambda o: stored_price(o.priced)["currency"])
+    cost_excl_vat = factory.LazyAttribute(lambda o: stored_price(o.priced)["cost_excl_vat"])
+    cost_incl_vat = factory.LazyAttribute(lambda o: stored_price(o.priced)["cost_incl_vat"])
+    cost_breakdown = factory.LazyAttribute(lambda o: stored_price(o.priced)["cost_breakdown"])
 
 
 def price(

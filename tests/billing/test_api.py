@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from apps.billing import costing, services
+from apps.billing import services
 from apps.billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentRule, Payout, PayoutStatus
 from apps.core.errors import Conflict
 from apps.tenants.models import Role, Tenant
@@ -146,14 +146,16 @@ def test_admin_download_of_another_tenants_invoice_is_404(
     assert client.get(f"/admin/billing/invoice/{invoice.pk}/xlsx/").status_code == 404
 
 
-def test_draft_via_api_prices_the_customers_unbilled_sessions(
-    tenant_a: Tenant, client_for: Callable[..., APIClient], monkeypatch: pytest.MonkeyPatch
+def test_draft_via_api_bills_the_customers_unbilled_sessions_at_their_stored_prices(
+    tenant_a: Tenant, client_for: Callable[..., APIClient]
 ) -> None:
     customer = BusinessCustomerFactory(tenant=tenant_a)
     token = TokenFactory(tenant=tenant_a, business_customer=customer)
-    sessions = [ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid) for _ in range(2)]
-    # the pricing engine's tariffs are another app's; the adapter is the one seam billing has
-    monkeypatch.setattr(costing, "session_final_cost", lambda session, **kw: price())
+    # priced at completion: 11.90 incl. VAT each
+    sessions = [
+        ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, token=token, business_customer=customer)
+        for _ in range(2)
+    ]
 
     response = client_for(tenant_a, Role.FINANCE).post(
         "/api/v1/invoices/",

@@ -47,7 +47,9 @@ def branded(tenant_a: Tenant) -> Tenant:
     return tenant_a
 
 
-def issued(tenant: Tenant, sessions: int = 4) -> Invoice:
+def issued(
+    tenant: Tenant, sessions: int = 4, issued_at: dt.datetime = dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC)
+) -> Invoice:
     customer = BusinessCustomerFactory(
         tenant=tenant,
         legal_name="Fleet Logistics GmbH",
@@ -77,7 +79,7 @@ def issued(tenant: Tenant, sessions: int = 4) -> Invoice:
         priced_sessions=priced,
         business_customer=customer,
     )
-    return services.invoice_issue(invoice=draft, issued_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC), render=False)
+    return services.invoice_issue(invoice=draft, issued_at=issued_at, render=False)
 
 
 def page_one_png(pdf: bytes) -> Image.Image:
@@ -141,7 +143,8 @@ def test_xlsx_annex_has_one_row_per_session(branded: Tenant) -> None:
     assert first["Energy (kWh)"] == 22.5
     assert first["Energy cost excl. VAT"] == 7.2
     assert first["Total incl. VAT"] == 10.47
-    assert sum(Decimal(str(r[19])) for r in rows[1:]) == invoice.total_incl_vat
+    assert first["Time zone"] == "Europe/Berlin"
+    assert sum(Decimal(str(r[XLSX_COLUMNS.index("Total incl. VAT")])) for r in rows[1:]) == invoice.total_incl_vat
 
 
 def test_delivery_mails_the_pdf_from_the_tenant_sender_and_marks_sent_once(branded: Tenant) -> None:
@@ -327,3 +330,206 @@ def test_session_references_of_production_length_stay_on_one_line(branded: Tenan
     assert [len(r) for _, r in lines] == [len("ALP-BERLIN-0042-") + len(str(s.pk)) for s, _ in priced]
     for position, reference in lines:
         assert f"{position} {reference}" in printed  # the cell's first line, not broken before its end
+
+
+# --------------------------------------------------------------------------- times, positions, pages, receipts
+
+ARTIFACTS = PNG_OUT.parent
+
+
+def pages_png(pdf: bytes, name: str) -> list[Path]:
+    """Every page rendered to PNG (poppler's pdftoppm, 80 dpi) in .data/test-artifacts/, to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob(f"{name}-*.png"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "doc.pdf"
+        source.write_bytes(pdf)
+        if shutil.which("pdftoppm"):
+            subprocess.run(["pdftoppm", "-png", "-r", "80", str(source), str(ARTIFACTS / name)], check=True, timeout=60)
+        else:
+            for index, page in enumerate(pypdfium2.PdfDocument(pdf)):
+                page.render(scale=80 / 72).to_pil().save(ARTIFACTS / f"{name}-{index + 1}.png")
+    return sorted(ARTIFACTS.glob(f"{name}-*.png"))
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    return [page.get_textpage().get_text_range().replace("\ufffe", "-") for page in pypdfium2.PdfDocument(pdf)]
+
+
+def flat(text: str) -> str:
+    """The page's words with single spaces (cells wrap their text where the column ends)."""
+    return " ".join(text.split())
+
+
+def test_times_are_printed_in_the_locations_time_zone_which_is_named(branded: Tenant) -> None:
+    # 07:30 UTC on 2 March is 08:30 in Berlin (CET); the invoice is issued at 23:30 UTC on 31 March, which is
+    # 1 April in Berlin (CEST)
+    invoice = issued(branded, sessions=1, issued_at=dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC))
+
+    pdf = render_invoice_pdf(invoice)
+
+    text = flat(page_texts(pdf)[0])
+    pages_png(pdf, "invoice-berlin")
+    assert "Start \u2013 stop (Europe/Berlin)" in text
+    assert "2026-03-02 08:30" in text
+    assert "2026-03-02 09:15" in text  # 45 minutes later
+    assert "07:30" not in text  # not UTC under a Berlin heading
+    assert "Date 2026-04-01" in text
+
+
+def test_lines_at_locations_in_several_zones_each_name_their_zone(branded: Tenant) -> None:
+    customer = BusinessCustomerFactory(tenant=branded)
+    berlin = ChargePointFactory(tenant=branded, location__name="Berlin Mitte")
+    helsinki = ChargePointFactory(tenant=branded, location__name="Helsinki Port", location__timezone="Europe/Helsinki")
+    start = dt.datetime(2026, 3, 2, 7, 30, tzinfo=dt.UTC)
+    priced = [
+        (ChargingSessionFactory(tenant=branded, charge_point=cp, started_at=start), price())
+        for cp in (berlin, helsinki)
+    ]
+    draft = services.invoice_create_draft(
+        tenant=branded,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=priced,
+        business_customer=customer,
+    )
+    invoice = services.invoice_issue(invoice=draft, render=False)
+
+    pdf = render_invoice_pdf(invoice)
+
+    text = flat(page_texts(pdf)[0])
+    pages_png(pdf, "invoice-two-zones")
+    assert "Start \u2013 stop (local time)" in text
+    assert "2026-03-02 08:30 2026-03-02 09:15 Europe/Berlin" in text
+    assert "2026-03-02 09:30 2026-03-02 10:15 Europe/Helsinki" in text
+
+
+def test_a_long_invoice_keeps_positions_whole_and_each_line_with_its_breakdown_on_one_page(branded: Tenant) -> None:
+    invoice = issued(branded, sessions=27)
+    lines = list(invoice.lines.order_by("position"))
+
+    pdf = render_invoice_pdf(invoice)
+
+    texts = page_texts(pdf)
+    pages_png(pdf, "invoice-27-lines")
+    assert len(texts) >= 3
+    for line in lines:
+        # the position and the session reference start the row's first line ("12 CP-00003-57"), not "1" / "2"
+        row = f"{line.position} {line.session_reference}"
+        holding = [i for i, text in enumerate(texts) if row in text.split("\r\n")]
+        assert len(holding) == 1, (row, holding)
+        # the breakdown and the Eichrecht reference of the line are on the same page as the line
+        page = texts[holding[0]]
+        assert f"OCMF transaction {line.session_reference};" in page
+        assert line.components[0]["description"] in page
+    # the totals and the payment request are not torn apart either
+    closing = [i for i, text in enumerate(texts) if "Total excl. VAT" in text]
+    assert closing == [i for i, text in enumerate(texts) if "Total incl. VAT" in text]
+    assert closing == [i for i, text in enumerate(texts) if "Please transfer" in text]
+
+
+def test_component_energies_print_at_most_three_decimals(branded: Tenant) -> None:
+    from apps.billing.costing import PricedDimension, SessionPrice
+
+    customer = BusinessCustomerFactory(tenant=branded)
+    # what the engine writes for 5.490123 kWh (volumes exact to 0.001 Wh) and what it used to
+    from apps.tariffs.pricing import CostGroup, CostLine, TariffDimensionType
+
+    line = CostLine(
+        group=CostGroup.ENERGY,
+        dimension=TariffDimensionType.ENERGY,
+        element_index=0,
+        price=Decimal("0.39"),
+        vat=Decimal(19),
+        step_size=1,
+        volume=Decimal("5490.123"),
+        billed_volume=Decimal("5490.123"),
+        excl_vat=Decimal("2.14"),
+        incl_vat=Decimal("2.55"),
+    )
+    dim = PricedDimension("ENERGY", line.description, Decimal("2.14"), Decimal("19.00"), Decimal("2.55"))
+    session = ChargingSessionFactory(tenant=branded, priced=SessionPrice("EUR", (dim,)))
+    draft = services.invoice_create_draft(
+        tenant=branded,
+        period_start=dt.date(2026, 3, 1),
+        period_end=dt.date(2026, 3, 31),
+        priced_sessions=[(session, SessionPrice("EUR", (dim,)))],
+        business_customer=customer,
+    )
+    invoice = services.invoice_issue(invoice=draft, render=False)
+
+    text = page_texts(render_invoice_pdf(invoice))[0]
+
+    assert line.description == "5.49 kWh at 0.39/kWh"
+    assert "ENERGY: 5.49 kWh at 0.39/kWh = 2.14 EUR" in text
+    assert "22.500" in text  # the line's energy column: kWh to the Wh
+
+
+def receipt_for(tenant: Tenant, **payment: Any) -> Invoice:
+    from tests.billing.factories import PaymentFactory
+    from tests.customers.factories import DriverFactory
+
+    driver = DriverFactory(tenant=tenant, first_name="Dana", last_name="Fahrer", email="dana@example.com")
+    session = ChargingSessionFactory(
+        tenant=tenant,
+        driver=driver,
+        charge_point=ChargePointFactory(tenant=tenant, location__name="Parkhaus Mitte"),
+        started_at=dt.datetime(2026, 3, 2, 7, 30, tzinfo=dt.UTC),
+    )
+    if payment:
+        PaymentFactory(tenant=tenant, session_id=session.pk, **payment)
+    receipt = services.session_receipt_issue(session=session)
+    assert receipt is not None
+    return receipt
+
+
+def test_a_one_line_receipt_asks_for_a_transfer(branded: Tenant) -> None:
+    receipt = receipt_for(branded)
+
+    pdf = render_invoice_pdf(receipt)
+
+    text = page_texts(pdf)[0]
+    pages_png(pdf, "receipt-transfer")
+    assert len(page_texts(pdf)) == 1
+    assert "Receipt" in text
+    assert "Please transfer 11.90 EUR by" in text
+    assert "IBAN DE89370400440532013000" in text
+    assert "Due" in text
+
+
+def test_a_receipt_paid_by_card_does_not_ask_for_a_transfer(branded: Tenant) -> None:
+    from apps.billing.models import PaymentStatus
+
+    receipt = receipt_for(
+        branded,
+        status=PaymentStatus.CAPTURED,
+        amount_authorized=Decimal("30.00"),
+        amount_captured=Decimal("11.90"),
+        merchant_reference="PA-card0001",
+    )
+
+    pdf = render_invoice_pdf(receipt)
+
+    text = page_texts(pdf)[0]
+    pages_png(pdf, "receipt-card")
+    assert receipt.status == InvoiceStatus.PAID  # the captured card payment settles it
+    assert list(receipt.payments.values_list("merchant_reference", flat=True)) == ["PA-card0001"]
+    assert "Paid by card (payment PA-card0001). Nothing to transfer." in text
+    assert "Please transfer" not in text
+    assert "IBAN" not in text
+    assert "Due" not in text
+
+
+def test_a_receipt_whose_card_is_only_authorised_says_the_card_will_be_charged(branded: Tenant) -> None:
+    from apps.billing.models import PaymentStatus
+
+    receipt = receipt_for(
+        branded, status=PaymentStatus.AUTHORIZED, amount_authorized=Decimal("30.00"), merchant_reference="PA-card0002"
+    )
+
+    text = page_texts(render_invoice_pdf(receipt))[0]
+
+    assert receipt.status == InvoiceStatus.ISSUED
+    assert "11.90 EUR will be charged to the card used for this session (payment PA-card0002)." in text
+    assert "Please transfer" not in text

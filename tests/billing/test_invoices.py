@@ -274,18 +274,27 @@ def test_draft_from_another_tenants_session_is_refused(tenant_a: Tenant, tenant_
 # --------------------------------------------------------------------------- the monthly run
 
 
+def fixed_price(n: int) -> SessionPrice:
+    return price(energy=f"{n % 7 + 1}.37", time="0.45", flat="0.00")
+
+
 def fleet_sessions(tenant: Tenant, count: int, when: dt.datetime) -> tuple[object, list[ChargingSession]]:
+    """A business customer's sessions, as session_start links them (the customer who pays) and completion prices
+    them (`fixed_price(i)` stored)."""
     customer = BusinessCustomerFactory(tenant=tenant, billing_email="ap@fleet.example")
     token = TokenFactory(tenant=tenant, business_customer=customer)
     sessions = [
-        ChargingSessionFactory(tenant=tenant, id_tag=token.uid.lower(), started_at=when + dt.timedelta(hours=i))
+        ChargingSessionFactory(
+            tenant=tenant,
+            id_tag=token.uid.lower(),
+            token=token,
+            business_customer=customer,
+            started_at=when + dt.timedelta(hours=i),
+            priced=fixed_price(i),
+        )
         for i in range(count)
     ]
     return customer, sessions
-
-
-def fixed_price(session: ChargingSession) -> SessionPrice:
-    return price(energy=f"{session.pk % 7 + 1}.37", time="0.45", flat="0.00")
 
 
 def test_monthly_run_issues_one_invoice_per_customer_and_twice_issues_nothing_twice(tenant_a: Tenant) -> None:
@@ -296,8 +305,8 @@ def test_monthly_run_issues_one_invoice_per_customer_and_twice_issues_nothing_tw
         tenant=tenant_a, id_tag=sessions[0].id_tag, started_at=dt.datetime(2026, 4, 1, 8, tzinfo=dt.UTC)
     )
 
-    first = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
-    second = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
+    first = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
+    second = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
 
     assert len(first.issued) == 2
     assert second.issued == []
@@ -306,7 +315,8 @@ def test_monthly_run_issues_one_invoice_per_customer_and_twice_issues_nothing_tw
     assert [i.business_customer_id for i in invoices] == sorted([customer.pk, other.pk])  # type: ignore[attr-defined]
     mine = invoices.get(business_customer=customer)
     assert sorted(mine.lines.values_list("session_id", flat=True)) == sorted(s.pk for s in sessions)
-    assert mine.total_incl_vat == sum((fixed_price(s).total_incl_vat for s in sessions), Decimal(0))
+    assert mine.total_incl_vat == sum((fixed_price(i).total_incl_vat for i in range(3)), Decimal(0))
+    assert mine.total_incl_vat == sum((s.cost_incl_vat for s in sessions), Decimal(0))
     assert (mine.period_start, mine.period_end) == (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 
 
@@ -316,11 +326,11 @@ def test_monthly_run_resumes_a_draft_left_by_a_crash(tenant_a: Tenant) -> None:
         tenant=tenant_a,
         period_start=dt.date(2026, 3, 1),
         period_end=dt.date(2026, 3, 31),
-        priced_sessions=[(s, fixed_price(s)) for s in sessions],
+        priced_sessions=[(s, fixed_price(i)) for i, s in enumerate(sessions)],
         business_customer=customer,  # type: ignore[arg-type]
     )
 
-    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, pricer=fixed_price, render=False)
+    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
 
     left.refresh_from_db()
     assert report.issued == [left.number]
@@ -342,10 +352,10 @@ def test_unique_constraint_stops_a_second_invoice_for_the_same_customer_and_peri
 def test_session_receipt_for_an_ad_hoc_driver_is_issued_once(tenant_a: Tenant) -> None:
     driver = DriverFactory(tenant=tenant_a, email="dana@example.com")
     token = TokenFactory(tenant=tenant_a, driver=driver)
-    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, token=token, driver=driver)
 
-    receipt = services.session_receipt_issue(session=session, pricer=fixed_price)
-    again = services.session_receipt_issue(session=session, pricer=fixed_price)
+    receipt = services.session_receipt_issue(session=session)
+    again = services.session_receipt_issue(session=session)
 
     assert receipt is not None
     assert again is not None
@@ -354,13 +364,13 @@ def test_session_receipt_for_an_ad_hoc_driver_is_issued_once(tenant_a: Tenant) -
     assert receipt.status == InvoiceStatus.ISSUED
     assert receipt.driver_id == driver.pk
     assert receipt.customer_email == "dana@example.com"
-    assert receipt.total_incl_vat == fixed_price(session).total_incl_vat
+    assert receipt.total_incl_vat == session.cost_incl_vat == Decimal("11.90")
 
 
 def test_fleet_sessions_get_no_receipt(tenant_a: Tenant) -> None:
     _, sessions = fleet_sessions(tenant_a, 1, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
 
-    assert services.session_receipt_issue(session=sessions[0], pricer=fixed_price) is None
+    assert services.session_receipt_issue(session=sessions[0]) is None
     assert Invoice.objects.count() == 0
 
 
@@ -373,14 +383,22 @@ def test_db_trigger_exists() -> None:
 # --------------------------------------------------------------------------- with the real pricing engine
 
 
-def test_monthly_run_prices_through_the_tariffs_engine_with_the_contract_price_list(tenant_a: Tenant) -> None:
+def test_the_contract_price_list_is_applied_at_completion_and_the_invoice_bills_that_price(tenant_a: Tenant) -> None:
     # given the tenant's default tariff 0.39/kWh + 19 % VAT and the fleet's price list: 10 % off, 0.50 per
-    # session, 9.90 per month (19 % VAT)
+    # session, 9.90 per month (19 % VAT); two fleet sessions of 22.5 kWh priced by completion
+    from apps.sessions import completion
+    from apps.sessions.models import Cdr
     from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory
 
     TariffAssignmentFactory(tenant=tenant_a)
-    customer, _sessions = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    customer, sessions = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
     ContractPriceListFactory(tenant=tenant_a, business_customer=customer, vat_rate=Decimal("19"))
+    ChargingSession.objects.filter(pk__in=[s.pk for s in sessions]).update(
+        cost_excl_vat=None, cost_incl_vat=None, cost_breakdown=None, currency=""
+    )
+    with transaction.atomic():
+        for session in sessions:
+            completion.session_complete(session=session)
 
     report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
 
@@ -397,3 +415,96 @@ def test_monthly_run_prices_through_the_tariffs_engine_with_the_contract_price_l
     assert lines[2].session_id is None
     assert lines[2].description.startswith("Monthly fee")
     assert invoice.total_incl_vat == sum((line.total_incl_vat for line in lines), Decimal(0))
+    # the line is the session's and its CDR's price, to the cent
+    for line in lines[:2]:
+        session = ChargingSession.objects.get(pk=line.session_id)
+        cdr = Cdr.objects.get(session=session)
+        assert (line.total_excl_vat, line.total_incl_vat) == (session.cost_excl_vat, session.cost_incl_vat)
+        assert cdr.total_cost == {"excl_vat": line.total_excl_vat, "incl_vat": line.total_incl_vat}
+
+
+def test_billing_never_prices_again_a_tariff_change_after_completion_changes_no_bill(tenant_a: Tenant) -> None:
+    # given a session priced and stored at completion (10.00 / 11.90) and a tariff that now says otherwise
+    from tests.tariffs.factories import TariffAssignmentFactory, TariffFactory
+
+    expensive = [{"price_components": [{"type": "ENERGY", "price": "9.99", "vat": "19", "step_size": 1}]}]
+    TariffAssignmentFactory(tenant=tenant_a, tariff=TariffFactory(tenant=tenant_a, elements=expensive))
+    TariffAssignmentFactory(tenant=tenant_a, tariff=TariffFactory(tenant=tenant_a, elements=expensive), ad_hoc=True)
+    driver = DriverFactory(tenant=tenant_a)
+    session = ChargingSessionFactory(tenant=tenant_a, driver=driver)
+    customer, fleet = fleet_sessions(tenant_a, 1, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+
+    receipt = services.session_receipt_issue(session=session)
+    services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
+
+    assert receipt is not None
+    assert (receipt.total_excl_vat, receipt.total_incl_vat) == (Decimal("10.00"), Decimal("11.90"))
+    line = Invoice.objects.get(business_customer=customer).lines.get()
+    assert (line.total_excl_vat, line.total_incl_vat) == (fleet[0].cost_excl_vat, fleet[0].cost_incl_vat)
+
+
+def test_a_session_that_was_not_priced_is_never_billed_as_zero(tenant_a: Tenant) -> None:
+    driver = DriverFactory(tenant=tenant_a)
+    unpriced = ChargingSessionFactory(
+        tenant=tenant_a,
+        driver=driver,
+        cost_excl_vat=None,
+        cost_incl_vat=None,
+        cost_breakdown=None,
+        pricing_error="no tariff applies",
+    )
+    customer, fleet = fleet_sessions(tenant_a, 2, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    ChargingSession.objects.filter(pk=fleet[1].pk).update(
+        cost_excl_vat=None, cost_incl_vat=None, cost_breakdown=None, pricing_error="no tariff applies"
+    )
+
+    with pytest.raises(ApplicationError) as exc:
+        services.session_receipt_issue(session=unpriced)
+    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
+
+    assert exc.value.code == "session_not_priced"
+    assert not Invoice.objects.filter(kind=InvoiceKind.RECEIPT).exists()
+    assert report.unpriced_sessions == {fleet[1].pk: f"Session {fleet[1].pk} is not priced: no tariff applies."}
+    invoice = Invoice.objects.get(business_customer=customer)
+    assert list(invoice.lines.values_list("session_id", flat=True)) == [fleet[0].pk]
+    with pytest.raises(ApplicationError) as refused:
+        services.invoice_draft_for_customer(
+            tenant=tenant_a,
+            business_customer=customer,  # type: ignore[arg-type]
+            period_start=dt.date(2026, 3, 1),
+            period_end=dt.date(2026, 3, 31),
+        )
+    assert refused.value.code == "session_not_priced"
+    assert refused.value.fields == {
+        "sessions": [f"{fleet[1].pk}: Session {fleet[1].pk} is not priced: no tariff applies."]
+    }
+
+
+def test_a_session_priced_in_another_currency_is_not_billed_in_the_tenants(tenant_a: Tenant) -> None:
+    # the tenant bills in EUR; a session was priced by a CHF tariff: it is not converted, it is reported
+    driver = DriverFactory(tenant=tenant_a)
+    session = ChargingSessionFactory(tenant=tenant_a, driver=driver, priced=price(currency="CHF"))
+    _, fleet = fleet_sessions(tenant_a, 1, dt.datetime(2026, 3, 5, 10, tzinfo=dt.UTC))
+    ChargingSession.objects.filter(pk=fleet[0].pk).update(currency="CHF")
+
+    with pytest.raises(ApplicationError) as exc:
+        services.session_receipt_issue(session=session)
+    report = services.invoicing_run_month(tenant=tenant_a, year=2026, month=3, render=False)
+
+    assert exc.value.code == "currency_mismatch"
+    assert report.unpriced_sessions == {
+        fleet[0].pk: f"Session {fleet[0].pk} is priced in CHF, the tenant bills in EUR."
+    }
+    assert not Invoice.objects.exists()
+
+
+def test_the_vat_rate_of_the_supply_stays_when_the_tenants_default_changes(tenant_a: Tenant) -> None:
+    # priced at completion with 19 %; the tenant's default is 7 % by the time the invoice is made
+    driver = DriverFactory(tenant=tenant_a)
+    session = ChargingSessionFactory(tenant=tenant_a, driver=driver)
+    Tenant.objects.filter(pk=tenant_a.pk).update(default_vat_rate=Decimal("7"))
+
+    receipt = services.session_receipt_issue(session=session)
+
+    assert receipt is not None
+    assert receipt.vat_breakdown == [{"rate": "19.00", "net": "10.00", "vat": "1.90", "gross": "11.90"}]

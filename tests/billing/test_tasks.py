@@ -8,28 +8,29 @@ from typing import Any
 
 import pytest
 
-from apps.billing import costing, tasks
+from apps.billing import tasks
 from apps.billing.models import Invoice, InvoiceKind, Payment, PaymentStatus
 from apps.sessions.models import SessionStatus
 from apps.tenants.models import Tenant
-from tests.billing.factories import ChargingSessionFactory, price
+from tests.billing.factories import ChargingSessionFactory
 from tests.customers.factories import BusinessCustomerFactory, DriverFactory, TokenFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def priced(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the one seam to the pricing engine (tariffs app); every session costs 11.90 incl. VAT here
-    monkeypatch.setattr(costing, "session_final_cost", lambda session, **kw: price())
-
-
 def test_monthly_task_invoices_every_tenant_and_a_rerun_issues_nothing(
-    tenant_a: Tenant, tenant_b: Tenant, priced: None, django_capture_on_commit_callbacks: Any
+    tenant_a: Tenant, tenant_b: Tenant, django_capture_on_commit_callbacks: Any
 ) -> None:
     for tenant in (tenant_a, tenant_b):
-        token = TokenFactory(tenant=tenant, business_customer=BusinessCustomerFactory(tenant=tenant))
-        ChargingSessionFactory(tenant=tenant, id_tag=token.uid, started_at=dt.datetime(2026, 2, 10, tzinfo=dt.UTC))
+        customer = BusinessCustomerFactory(tenant=tenant)
+        token = TokenFactory(tenant=tenant, business_customer=customer)
+        ChargingSessionFactory(
+            tenant=tenant,
+            id_tag=token.uid,
+            token=token,
+            business_customer=customer,
+            started_at=dt.datetime(2026, 2, 10, tzinfo=dt.UTC),
+        )
 
     with django_capture_on_commit_callbacks() as callbacks:
         first = tasks.invoicing_run_month(year=2026, month=2)
@@ -41,11 +42,10 @@ def test_monthly_task_invoices_every_tenant_and_a_rerun_issues_nothing(
     assert sorted(Invoice.objects.values_list("number", flat=True)) == ["ALP-2026-000001", "BET-2026-000001"]
 
 
-def test_receipt_task_issues_and_queues_the_mail(
-    tenant_a: Tenant, priced: None, django_capture_on_commit_callbacks: Any
-) -> None:
-    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
-    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+def test_receipt_task_issues_and_queues_the_mail(tenant_a: Tenant, django_capture_on_commit_callbacks: Any) -> None:
+    driver = DriverFactory(tenant=tenant_a, email="d@example.com")
+    token = TokenFactory(tenant=tenant_a, driver=driver)
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, token=token, driver=driver)  # 11.90
 
     with django_capture_on_commit_callbacks() as callbacks:
         tasks.session_receipt(session.pk)
@@ -59,11 +59,12 @@ def test_receipt_task_issues_and_queues_the_mail(
 
 @pytest.mark.parametrize("status", [SessionStatus.INVALID, SessionStatus.FAILED])
 def test_a_session_that_did_not_complete_gets_no_receipt_and_the_task_ends_quietly(
-    tenant_a: Tenant, priced: None, status: str
+    tenant_a: Tenant, status: str
 ) -> None:
     # given an ad hoc driver's session that ended without charging (e.g. refused at StartTransaction)
-    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
-    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, status=status)
+    driver = DriverFactory(tenant=tenant_a, email="d@example.com")
+    token = TokenFactory(tenant=tenant_a, driver=driver)
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, token=token, driver=driver, status=status)
 
     # when its end event's receipt job runs
     tasks.session_receipt(session.pk)

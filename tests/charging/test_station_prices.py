@@ -84,6 +84,7 @@ def test_a_driver_sees_the_tariff_of_each_evse_with_a_price_summary(
         "per_kwh": _p("0.3900", "0.4641"),
         "per_minute": None,
         "parking_per_minute": None,
+        "parking_grace_minutes": 0,
         "per_session": _p("0.5000", "0.5950"),
         "text": "0.4641 EUR/kWh + 0.5950 EUR per session incl. VAT",
     }
@@ -96,6 +97,7 @@ def test_a_driver_sees_the_tariff_of_each_evse_with_a_price_summary(
             "per_kwh": _p("0.6900", "0.8211"),
             "per_minute": _p("0.1000", "0.1190"),  # 6.00 per hour
             "parking_per_minute": None,
+            "parking_grace_minutes": 0,
             "per_session": None,
             "text": "0.8211 EUR/kWh + 0.1190 EUR/min incl. VAT",
         },

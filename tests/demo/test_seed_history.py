@@ -51,6 +51,14 @@ def test_seed_demo_history_is_idempotent_priced_and_invoiced(db: None) -> None:
         assert sessions.filter(tariff__ocpi_id__endswith="-ADHOC").exists()
         assert sessions.filter(tariff__ocpi_id__endswith="-STANDARD").exists()
         assert not Cdr.objects.filter(session__in=sessions, remark__startswith="not priced").exists()
+        # parking is billed only from what the charger said (SuspendedEV when charging ended), after the grace
+        parked = [s for s in sessions if s.cost_breakdown["idle"]]
+        assert parked
+        assert {span["evidence"] for s in parked for span in s.cost_breakdown["idle"]} == {"status:SuspendedEV"}
+        for session in sessions.filter(cdr__total_parking_cost__isnull=False):
+            assert session.cost_breakdown["idle"], session.pk  # no parking without evidence
+        standard = sessions.filter(tariff__ocpi_id__endswith="-STANDARD")
+        assert {s.cost_breakdown["parking_grace_minutes"] for s in standard} == {15}
         cdr = Cdr.objects.select_related("session__tariff").filter(session__in=sessions).order_by("pk").first()
         assert cdr is not None
         assert cdr.session.tariff is not None

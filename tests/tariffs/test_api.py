@@ -567,3 +567,56 @@ def test_price_list_list_query_count(admin_a: APIClient, tenant_a: Tenant, djang
         response = admin_a.get(PRICE_LISTS)
 
     assert len(response.json()["results"]) == 3
+
+
+# --------------------------------------------------------------------------- the parking grace period
+
+
+def test_a_tariff_carries_its_parking_grace_period_and_the_quote_honours_it(
+    admin_a: APIClient, tenant_a: Tenant
+) -> None:
+    doc = {**example("tariff_10_025kwh_parking_start.json"), "parking_grace_minutes": 15}
+
+    created = admin_a.post(LIST, doc, format="json")
+    tariff = Tariff.objects.get(pk=created.json()["id"])
+    # 20 kWh at 10 kW: 2 h charging, parked 40 min, 15 of them free: 25 -> 30 min (step 900) x 2.00/h = 1.00
+    quoted = admin_a.post(
+        quote_url(tariff),
+        {"start": "2024-01-15T09:00:00Z", "duration_minutes": 160, "energy_kwh": "20", "max_power_kw": "10"},
+        format="json",
+    )
+    cleared = admin_a.patch(detail(tariff), {"parking_grace_minutes": None}, format="json")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["parking_grace_minutes"] == 15
+    assert quoted.json()["by_dimension"]["PARKING_TIME"] == {"excl_vat": "1.00", "incl_vat": "1.20"}
+    assert quoted.json()["total_parking_time"] == "0.666667"  # grace is parking time too, just not billed
+    assert cleared.json()["parking_grace_minutes"] is None  # the tenant's default applies
+    tariff.refresh_from_db()
+    assert tariff.parking_grace_minutes is None
+
+
+@pytest.mark.parametrize("minutes", [-1, 1441, "soon"])
+def test_an_impossible_grace_period_is_refused_and_nothing_is_stored(minutes: Any, admin_a: APIClient) -> None:
+    response = admin_a.post(
+        LIST, {**example("tariff_10_025kwh_parking_start.json"), "parking_grace_minutes": minutes}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "parking_grace_minutes" in response.json()["fields"]
+    assert not Tariff.objects.exists()
+
+
+def test_the_tenants_default_grace_period_is_set_through_the_tenant_api(
+    tenant_a: Tenant, client_for: Callable[..., APIClient]
+) -> None:
+    client = client_for(tenant_a, Role.ADMIN)
+
+    response = client.patch(f"/api/v1/tenants/{tenant_a.pk}/", {"parking_grace_minutes": 20}, format="json")
+    refused = client.patch(f"/api/v1/tenants/{tenant_a.pk}/", {"parking_grace_minutes": -5}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["parking_grace_minutes"] == 20
+    assert refused.status_code == 400
+    tenant_a.refresh_from_db()
+    assert tenant_a.parking_grace_minutes == 20

@@ -24,8 +24,10 @@ from apps.tariffs.pricing import (
     CostGroup,
     CostLine,
     MeterSample,
+    StatusChange,
     Tariff,
     charging_periods_from_samples,
+    idle_spans,
     period,
     price_session,
     tariff_from_ocpi,
@@ -450,10 +452,25 @@ def samples(*points: tuple[str, int, int | None]) -> list[MeterSample]:
     return [MeterSample(local(t), D(wh), D(w) if w is not None else None) for t, wh, w in points]
 
 
-def priced(name: str, meter: list[MeterSample], start: str, stop: str, **kwargs: object) -> CostBreakdown:
+def priced(
+    name: str,
+    meter: list[MeterSample],
+    start: str,
+    stop: str,
+    statuses: tuple[tuple[str, str], ...] = (),
+    **kwargs: object,
+) -> CostBreakdown:
+    """Priced from the meter values and the connector statuses (local time, status) the charger sent; the last
+    sample is the StopTransaction's register."""
     tariff = load(name)
+    idle = idle_spans(
+        samples=meter[:-1],
+        statuses=[StatusChange(local(at), status) for at, status in statuses],
+        start=local(start),
+        stop=local(stop),
+    )
     periods = charging_periods_from_samples(
-        tariff=tariff, samples=meter, start=local(start), stop=local(stop), time_zone=TZ
+        tariff=tariff, samples=meter, start=local(start), stop=local(stop), time_zone=TZ, idle=idle
     )
     return price_session(tariff, periods, end=local(stop), time_zone=TZ, **kwargs)  # type: ignore[arg-type]
 
@@ -492,11 +509,17 @@ def test_max_duration_example_from_a_steady_meter_splits_at_30_and_60_minutes() 
     assert result.total_excl_vat == D("1.95")
 
 
-def test_tariff_10_from_meter_values_detects_parking() -> None:
-    # 20 kWh in 2 h, then the register stands still for 40 min: parking 40 -> 45 min = 1.50
+def test_tariff_10_parking_starts_when_the_charger_says_suspended_ev() -> None:
+    # 20 kWh in 2 h, then the charger reports SuspendedEV and the car stays 40 min: parking 40 -> 45 min = 1.50
     meter = samples((f"{MON} 10:00", 1000, 10000), (f"{MON} 12:00", 21000, 0), (f"{MON} 12:40", 21000, 0))
 
-    result = priced("tariff_10_025kwh_parking_start.json", meter, f"{MON} 10:00", f"{MON} 12:40")
+    result = priced(
+        "tariff_10_025kwh_parking_start.json",
+        meter,
+        f"{MON} 10:00",
+        f"{MON} 12:40",
+        statuses=((f"{MON} 10:00", "Charging"), (f"{MON} 12:00", "SuspendedEV")),
+    )
 
     assert (result.total_excl_vat, result.total_incl_vat) == (D("7.00"), D("7.90"))
     # hours, to 6 decimals: 40 min, 2 h, 2 h 40 min
@@ -508,10 +531,17 @@ def test_tariff_10_from_meter_values_detects_parking() -> None:
 
 
 def test_tariff_4_periods_are_split_at_the_parking_window() -> None:
-    # Monday: charging 07:30-08:30 (before the 09:00 parking window), parking 08:30-09:30:
+    # Monday: charging 07:30-08:30 (before the 09:00 parking window), parking 08:30-09:30 (the register stands
+    # still from the 08:30 reading through the 08:45 and 09:15 readings):
     #   TIME: no current known -> max_current/min_current elements do not match: charging is free;
     #   parking before 09:00 is free, 09:00-09:30 costs 5.00/h: 30 min = 2.50 (10 %: 2.75); FLAT 2.50 / 2.88
-    meter = samples((f"{MON} 07:30", 0, None), (f"{MON} 08:30", 11000, None), (f"{MON} 09:30", 11000, None))
+    meter = samples(
+        (f"{MON} 07:30", 0, None),
+        (f"{MON} 08:30", 11000, None),
+        (f"{MON} 08:45", 11000, None),
+        (f"{MON} 09:15", 11000, None),
+        (f"{MON} 09:30", 11000, None),
+    )
 
     result = priced("tariff_4_complex.json", meter, f"{MON} 07:30", f"{MON} 09:30")
 

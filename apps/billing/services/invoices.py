@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -14,7 +14,6 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.billing import costing
@@ -30,7 +29,7 @@ from apps.billing.models import (
 )
 from apps.core.deletion import ensure_deletable
 from apps.core.errors import ApplicationError, Conflict
-from apps.customers.models import BusinessCustomer, Driver, Token
+from apps.customers.models import BusinessCustomer, Driver
 from apps.sessions.models import ChargingSession, SessionStatus
 from apps.tenants.models import Tenant, User
 
@@ -476,36 +475,8 @@ def _billed_session_ids(tenant_id: int, session_ids: Sequence[int]) -> set[int]:
 
 def _sessions(tenant: Tenant) -> Any:
     return ChargingSession.objects.filter(tenant=tenant, status=SessionStatus.COMPLETED).select_related(
-        "charge_point__location", "evse", "tenant"
+        "charge_point__location", "evse", "tenant", "driver"
     )
-
-
-def _token_owners(tenant: Tenant, id_tags: set[str]) -> dict[str, Token]:
-    """The tokens behind these OCPP idTags (uids compare ignoring case, as the customers app stores them)."""
-    wanted = sorted({tag.lower() for tag in id_tags})
-    if not wanted:
-        return {}
-    tokens = (
-        Token.objects.annotate(uid_lower=Lower("uid"))
-        .filter(tenant=tenant, uid_lower__in=wanted)
-        .select_related("business_contract", "driver")
-    )
-    return {t.uid.lower(): t for t in tokens}
-
-
-def _business_customer_id(token: Token | None) -> int | None:
-    if token is None:
-        return None
-    if token.business_customer_id is not None:
-        return token.business_customer_id
-    if token.business_contract is not None:
-        return token.business_contract.business_customer_id
-    if token.driver is not None:
-        return token.driver.business_customer_id
-    return None
-
-
-Pricer = Callable[[ChargingSession], SessionPrice]
 
 
 @dataclass
@@ -513,6 +484,8 @@ class RunReport:
     issued: list[str] = field(default_factory=list)
     skipped_existing: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # business customer id -> reason
+    # completed sessions of the period left off the invoices, with why: not priced at completion, or priced in
+    # another currency than the tenant invoices in (never billed as 0, never converted silently)
     unpriced_sessions: dict[int, str] = field(default_factory=dict)
 
 
@@ -525,28 +498,38 @@ def _month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
 def _customer_sessions(
     *, tenant: Tenant, period_start: dt.date, period_end: dt.date, business_customer_id: int | None = None
 ) -> dict[int, list[ChargingSession]]:
-    """Completed sessions that stopped in the period (tenant's local days), by business customer."""
+    """Completed sessions that stopped in the period (tenant's local days), by the business customer who pays:
+    the session's own link, set at its start (the one whose contract price list priced it)."""
     since, until = costing.utc_day_bounds(period_start, period_end, zoneinfo.ZoneInfo(tenant.timezone))
-    sessions = list(_sessions(tenant).filter(stopped_at__gte=since, stopped_at__lt=until).order_by("pk"))
-    owners = _token_owners(tenant, {s.id_tag for s in sessions})
+    sessions = _sessions(tenant).filter(stopped_at__gte=since, stopped_at__lt=until, business_customer__isnull=False)
+    if business_customer_id is not None:
+        sessions = sessions.filter(business_customer_id=business_customer_id)
     by_customer: dict[int, list[ChargingSession]] = {}
-    for session in sessions:
-        customer_id = _business_customer_id(owners.get(session.id_tag.lower()))
-        if customer_id is not None and (business_customer_id is None or customer_id == business_customer_id):
-            by_customer.setdefault(customer_id, []).append(session)
+    for session in sessions.order_by("pk"):
+        assert session.business_customer_id is not None
+        by_customer.setdefault(session.business_customer_id, []).append(session)
     return by_customer
 
 
-def _priced(
-    tenant: Tenant, sessions: Sequence[ChargingSession], pricer: Pricer, unpriced: dict[int, str]
-) -> list[PricedSession]:
+def _billable_price(tenant: Tenant, session: ChargingSession) -> SessionPrice:
+    """The session's stored price, if this tenant can bill it: raises ApplicationError saying why not."""
+    price = costing.session_final_cost(session)
+    if price.currency != tenant.currency:
+        raise ApplicationError(
+            f"Session {session.pk} is priced in {price.currency}, the tenant bills in {tenant.currency}.",
+            code="currency_mismatch",
+        )
+    return price
+
+
+def _priced(tenant: Tenant, sessions: Sequence[ChargingSession], unpriced: dict[int, str]) -> list[PricedSession]:
     billed = _billed_session_ids(tenant.pk, [s.pk for s in sessions])
     priced: list[PricedSession] = []
     for session in sessions:
         if session.pk in billed:
             continue
         try:
-            priced.append((session, pricer(session)))
+            priced.append((session, _billable_price(tenant, session)))
         except ApplicationError as exc:
             unpriced[session.pk] = exc.message
     return priced
@@ -558,20 +541,20 @@ def invoice_draft_for_customer(
     business_customer: BusinessCustomer,
     period_start: dt.date,
     period_end: dt.date,
-    pricer: Pricer | None = None,
     actor: User | None = None,
 ) -> Invoice:
-    """A draft invoice of a business customer's not yet billed sessions in the period."""
+    """A draft invoice of a business customer's not yet billed sessions in the period, at their stored prices.
+    Refused (`session_not_priced`, listing them) while a session of the period cannot be billed."""
     if business_customer.tenant_id != tenant.pk:
         raise ApplicationError("The customer belongs to another tenant.", code="wrong_tenant")
     sessions = _customer_sessions(
         tenant=tenant, period_start=period_start, period_end=period_end, business_customer_id=business_customer.pk
     ).get(business_customer.pk, [])
     unpriced: dict[int, str] = {}
-    priced = _priced(tenant, sessions, pricer or _contract_pricer(business_customer.pk), unpriced)
+    priced = _priced(tenant, sessions, unpriced)
     if unpriced:
         raise ApplicationError(
-            f"{len(unpriced)} session(s) cannot be priced.",
+            f"{len(unpriced)} session(s) cannot be billed.",
             code="session_not_priced",
             fields={"sessions": [f"{pk}: {reason}" for pk, reason in sorted(unpriced.items())]},
         )
@@ -588,10 +571,6 @@ def invoice_draft_for_customer(
     )
 
 
-def _contract_pricer(business_customer_id: int) -> Pricer:
-    return lambda session: costing.session_final_cost(session, business_customer_id=business_customer_id)
-
-
 def _monthly_fees(
     tenant: Tenant, business_customer_id: int, period_start: dt.date
 ) -> list[tuple[str, PricedDimension]]:
@@ -602,15 +581,14 @@ def _monthly_fees(
     return [fee] if fee is not None else []
 
 
-def invoicing_run_month(
-    *, tenant: Tenant, year: int, month: int, pricer: Pricer | None = None, render: bool = True
-) -> RunReport:
+def invoicing_run_month(*, tenant: Tenant, year: int, month: int, render: bool = True) -> RunReport:
     """The monthly invoicing run for business customers: one issued invoice per customer with sessions.
 
     Idempotent and resumable: each customer is drafted and issued in its own transaction; an existing issued
     invoice for (customer, period, kind) is skipped (the unique constraint makes a parallel run lose the race
     instead of issuing twice), a draft left behind by a crash is issued. Sessions count for the month in
-    which they stopped (tenant's local time) and are never billed twice.
+    which they stopped (tenant's local time) and are never billed twice. Every line is the session's stored
+    price; sessions that cannot be billed are left off and listed in `unpriced_sessions`.
     """
     period_start, period_end = _month_bounds(year, month)
     by_customer = _customer_sessions(tenant=tenant, period_start=period_start, period_end=period_end)
@@ -630,8 +608,7 @@ def invoicing_run_month(
             continue
         try:
             if existing is None:
-                price = pricer or _contract_pricer(customer_id)
-                priced = _priced(tenant, by_customer[customer_id], price, report.unpriced_sessions)
+                priced = _priced(tenant, by_customer[customer_id], report.unpriced_sessions)
                 if not priced:
                     continue
                 existing = invoice_create_draft(
@@ -651,11 +628,16 @@ def invoicing_run_month(
     return report
 
 
-def session_receipt_issue(*, session: ChargingSession, pricer: Pricer | None = None) -> Invoice | None:
-    """The receipt of an ad hoc session (a driver without a business customer, or an anonymous card payer).
+def session_receipt_issue(*, session: ChargingSession) -> Invoice | None:
+    """The receipt of a session nobody invoices monthly (no business customer pays: a driver on their own
+    account, an anonymous card payer), at the session's stored price.
 
     Idempotent: a second call returns the existing receipt. Sessions of business customers get none (they
     are on the monthly invoice), nor do sessions that did not complete (failed, invalid: nothing to bill).
+    A session that was not priced, or was priced in another currency than the tenant bills in, gets none:
+    ApplicationError `session_not_priced` / `currency_mismatch` (the receipt job logs it; the session shows
+    its `pricing_error`). A card payment made for the session is attached to its receipt (which then says so,
+    instead of asking for a transfer) and settles it once captured.
     """
     existing = Invoice.objects.filter(
         tenant_id=session.tenant_id, kind=InvoiceKind.RECEIPT, receipt_session_id=session.pk
@@ -666,10 +648,9 @@ def session_receipt_issue(*, session: ChargingSession, pricer: Pricer | None = N
     if completed is None:
         return None
     session = completed
-    token = _token_owners(session.tenant, {session.id_tag}).get(session.id_tag.lower())
-    if _business_customer_id(token) is not None:
+    if session.business_customer_id is not None:
         return None
-    price = (pricer or (lambda s: costing.session_final_cost(s, ad_hoc=True)))(session)
+    price = _billable_price(session.tenant, session)
     assert session.stopped_at is not None
     day = session.stopped_at.astimezone(zoneinfo.ZoneInfo(session.tenant.timezone)).date()
     try:
@@ -679,12 +660,17 @@ def session_receipt_issue(*, session: ChargingSession, pricer: Pricer | None = N
             period_end=day,
             priced_sessions=[(session, price)],
             kind=InvoiceKind.RECEIPT,
-            driver=token.driver if token is not None else None,
+            driver=session.driver,
             receipt_session_id=session.pk,
         )
     except Conflict:
         return Invoice.objects.get(tenant_id=session.tenant_id, kind=InvoiceKind.RECEIPT, receipt_session_id=session.pk)
-    return invoice_issue(invoice=draft)
+    from apps.billing.services.payments import session_payments_attach
+
+    with transaction.atomic():
+        receipt = invoice_issue(invoice=draft)
+        session_payments_attach(receipt=receipt)
+    return Invoice.objects.get(pk=receipt.pk)
 
 
 def invoice_list_unrendered(*, tenant_id: int | None = None) -> Any:

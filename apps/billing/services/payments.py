@@ -547,3 +547,36 @@ def bank_statement_import(*, tenant: Tenant, file: IO[Any], actor: User | None =
             continue
         report.matched.append(invoice.number)
     return report
+
+
+def session_payments_attach(*, receipt: Invoice) -> list[Payment]:
+    """The card payments made for a receipt's session (pre-authorised or captured, not yet on an invoice) now
+    pay that receipt: attached to it, audited, and the receipt is settled when the captured money covers it."""
+    if receipt.receipt_session_id is None:
+        return []
+    attached = []
+    with transaction.atomic():
+        payments = (
+            Payment.objects.select_for_update()
+            .filter(
+                tenant_id=receipt.tenant_id,
+                session_id=receipt.receipt_session_id,
+                invoice__isnull=True,
+                status__in=(PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURING, PaymentStatus.CAPTURED),
+            )
+            .order_by("pk")
+        )
+        for payment in payments:
+            payment.invoice = receipt
+            payment.save(update_fields=["invoice", "updated_at"])
+            payment_event_record(
+                payment=payment,
+                action="attached_to_receipt",
+                from_status=payment.status,
+                detail={"invoice": receipt.number},
+            )
+            attached.append(payment)
+    for payment in attached:
+        if payment.status == PaymentStatus.CAPTURED:
+            _settle_invoice(payment)
+    return attached

@@ -62,6 +62,7 @@ class SessionSerializer(StrictModelSerializer):
             "currency",
             "cost_excl_vat",
             "cost_incl_vat",
+            "pricing_error",
             "tariff",
             "departure_at",
             "energy_need_wh",
@@ -243,7 +244,10 @@ class StationPriceSummarySerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
     per_kwh = StationPriceSerializer(allow_null=True)
     per_minute = StationPriceSerializer(allow_null=True, help_text="While charging (OCPI TIME).")
-    parking_per_minute = StationPriceSerializer(allow_null=True, help_text="OCPI PARKING_TIME.")
+    parking_per_minute = StationPriceSerializer(
+        allow_null=True, help_text="OCPI PARKING_TIME: idle time (the car connected, not drawing) after the grace."
+    )
+    parking_grace_minutes = serializers.IntegerField(help_text="Idle minutes of every idle stretch not billed.")
     per_session = StationPriceSerializer(allow_null=True, help_text="OCPI FLAT.")
     text = serializers.CharField(help_text="e.g. 0.4641 EUR/kWh + 0.5950 EUR per session incl. VAT")
 
@@ -254,7 +258,12 @@ class StationEvseSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     connector_types = serializers.ListField(child=serializers.CharField())
     max_power_w = serializers.IntegerField(allow_null=True)
-    price = StationPriceSummarySerializer(allow_null=True, help_text="Null: no tariff applies.")
+    price = StationPriceSummarySerializer(
+        allow_null=True,
+        help_text="What prices the caller's session started now, exactly as it will be priced at its end. Null: "
+        "no session here can be priced for the caller (no tariff applies, or the contract price list is in "
+        "another currency than the tariff); such a session is marked not priced and is not billed.",
+    )
 
 
 class StationSerializer(StrictModelSerializer):

@@ -50,6 +50,14 @@ class TariffSerializer(TenantOwnedSerializer):
     max_price = PriceSerializer(required=False, allow_null=True)
     elements = TariffElementSerializer(many=True, allow_empty=False)
     energy_mix = EnergyMixSerializer(required=False, allow_null=True)
+    parking_grace_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=24 * 60,
+        help_text="Not OCPI: minutes of every idle stretch (the car connected but not drawing) before PARKING_TIME "
+        "is billed; null: the tenant's `parking_grace_minutes`. Not sent to roaming partners.",
+    )
     last_updated = serializers.DateTimeField(source="updated_at", read_only=True)
 
     class Meta:
@@ -70,6 +78,7 @@ class TariffSerializer(TenantOwnedSerializer):
             "start_date_time",
             "end_date_time",
             "energy_mix",
+            "parking_grace_minutes",
             "last_updated",
             "created_at",
         ]

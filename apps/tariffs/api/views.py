@@ -138,6 +138,7 @@ class TariffQuoteViewSet(TenantScopedViewSet):
                 time_zone=data.get("time_zone") or tariff.tenant.timezone,
                 vat_rate=data.get("vat_rate", tariff.tenant.default_vat_rate),
                 contract=selectors.contract_terms(price_list) if price_list is not None else None,
+                parking_grace_seconds=selectors.parking_grace_minutes(tariff) * 60,
             )
         except (pricing.QuoteError, pricing.PricingError) as exc:
             raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc

@@ -33,6 +33,7 @@ class TenantSerializer(StrictModelSerializer):
             "currency",
             "timezone",
             "default_vat_rate",
+            "parking_grace_minutes",
             "ocpi_country_code",
             "ocpi_party_id",
             "oicp_operator_id",
