@@ -21,11 +21,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 
 from apps.core.api.serializers import StrictModelSerializer
 from apps.tenants.access import DEFAULT_WRITE_ROLES, NO_ACCESS, Access, access_for, scope_queryset
-from apps.tenants.models import Tenant
+from apps.tenants.models import Tenant, User
 from apps.tenants.permissions import TenantRolePermission
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "TenantOwnedSerializer",
     "TenantRolePermission",
     "TenantScopedAdmin",
+    "TenantScopedGenericViewSet",
     "TenantScopedViewSet",
     "access_for",
     "scope_queryset",
@@ -99,8 +100,9 @@ class TenantOwnedSerializer(StrictModelSerializer):
         return value
 
 
-class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
-    """CRUD over a tenant-owned model, scoped to the caller's tenants."""
+class TenantScopedGenericViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """The scoping of every API viewset; compose it with DRF's mixins for viewsets that offer less than CRUD
+    (an operation a viewset does not offer is then not routed at all, rather than routed to a 405)."""
 
     tenant_field: ClassVar[str] = "tenant"
     scope_area: ClassVar[str]
@@ -138,6 +140,17 @@ class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         tenant = self.resolve_tenant(serializer.validated_data.get("tenant"))  # type: ignore[union-attr]
         serializer.save(tenant=tenant)
+
+
+class TenantScopedViewSet(
+    TenantScopedGenericViewSet,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+):
+    """CRUD over a tenant-owned model, scoped to the caller's tenants."""
 
 
 def call_validated(service: Callable[..., Any], **kwargs: Any) -> Any:
@@ -250,6 +263,9 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ids = access.writable_tenant_ids(self.write_roles)
             if ids is not None:
                 kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif related is User and access.tenant_ids is not None:
+            # never list other tenants' people: only those who work for one of the caller's tenants
+            kwargs["queryset"] = User.objects.filter(memberships__tenant__in=access.tenant_ids).distinct()
         elif any(f.name == "tenant" for f in related._meta.get_fields()) and access.tenant_ids is not None:
             kwargs["queryset"] = related._default_manager.filter(tenant__in=access.tenant_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
