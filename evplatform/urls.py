@@ -6,6 +6,7 @@ from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.tenants import views as tenant_views
 
 api_v1 = [
     path("", include("apps.tenants.urls")),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("ocpp-files/", include("apps.stations.file_urls")),  # firmware downloads, diagnostics uploads
+    path("invitations/<str:token>/", tenant_views.invitation_accept_page, name="invitation-accept-page"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

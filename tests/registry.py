@@ -30,7 +30,7 @@ from apps.stations.models import (
     Location,
 )
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
-from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from tests.analytics.factories import (
     AlertFactory,
     AlertRuleFactory,
@@ -65,7 +65,7 @@ from tests.stations.factories import (
     LocationFactory,
 )
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
-from tests.tenants.factories import ApiKeyFactory, MembershipFactory
+from tests.tenants.factories import ApiKeyFactory, InvitationFactory, MembershipFactory
 
 Maker = Callable[[Tenant], models.Model]
 
@@ -77,6 +77,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     Payout: lambda tenant: PayoutFactory(tenant=tenant),
     Membership: lambda tenant: MembershipFactory(tenant=tenant),
     ApiKey: lambda tenant: ApiKeyFactory(tenant=tenant),
+    Invitation: lambda tenant: InvitationFactory(tenant=tenant),
     BusinessCustomer: lambda tenant: BusinessCustomerFactory(tenant=tenant),
     Driver: lambda tenant: DriverFactory(tenant=tenant),
     Contract: lambda tenant: ContractFactory(tenant=tenant),

@@ -104,13 +104,10 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
         for suffix, role in ROLE_USERS:
             username = f"{tenant.slug}-{suffix}"
             if not Membership.objects.filter(tenant=tenant, user__username=username).exists():
-                tenant_services.membership_create(
-                    tenant=tenant,
-                    username=username,
-                    role=role,
-                    email=f"{suffix}@{tenant.slug}.example",
-                    password=DEMO_PASSWORD,
+                user = User.objects.filter(username=username).first() or tenant_services.staff_user_create(
+                    username=username, password=DEMO_PASSWORD, email=f"{suffix}@{tenant.slug}.example"
                 )
+                tenant_services.membership_grant(user=user, tenant=tenant, role=role)
             logins.append(DemoLogin(tenant.slug, username, DEMO_PASSWORD, role.label))
         prefix, secret = demo_api_key(tenant.slug)
         if not ApiKey.objects.filter(prefix=prefix).exists():

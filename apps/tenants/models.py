@@ -1,4 +1,9 @@
-"""White-label operators (tenants), their staff and roles, and their API credentials."""
+"""White-label operators (tenants), their staff and roles, and their API credentials.
+
+A `User` is a person's own login (username, password, e-mail, name): it belongs to the person, not to any tenant.
+A `Membership` is what a tenant grants that person (a role, and whether the access is on). Tenants reach people only
+through invitations the person accepts (`Invitation`, see `apps.tenants.services`), never by naming a user.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
+from apps.tenants.scopes import scopes_cover, validate_scope
 
 hex_colour = RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Use a hex colour such as #0B5FFF.")
 currency_code = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code such as EUR.")
@@ -115,12 +122,30 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
 
 
+class MembershipSource(models.TextChoices):
+    INVITATION = "invitation", "Accepted invitation"
+    OIDC = "oidc", "Identity provider (OIDC claims)"
+    PLATFORM = "platform", "Granted by the platform operator"
+
+
 class Membership(TimeStampedModel):
-    """A staff user's role in one tenant. A user may belong to several tenants."""
+    """A staff user's role in one tenant. A user may belong to several tenants; each tenant holds only its own row.
+
+    Everything a tenant may change about one of its people lives here (role, access on/off), so no tenant ever
+    writes the person's account, which other tenants' access depends on too."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.READ_ONLY)
+    is_active = models.BooleanField(
+        default=True, help_text="Access to this tenant; off suspends it here only, never the person's other tenants."
+    )
+    source = models.CharField(
+        max_length=20,
+        choices=MembershipSource.choices,
+        default=MembershipSource.PLATFORM,
+        help_text="How the access was granted; OIDC logins re-sync only the memberships that came from claims.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")]
@@ -129,7 +154,54 @@ class Membership(TimeStampedModel):
         return f"{self.user} @ {self.tenant} ({self.get_role_display()})"
 
 
-scope_validator = RegexValidator(r"^(\*|[a-z_]+:(read|write))$", "Use '*' or '<area>:read' / '<area>:write'.")
+class Invitation(TimeStampedModel):
+    """A tenant's offer of a role to whoever reads the e-mail sent to `email`.
+
+    The tenant learns nothing about the address (whether an account uses it, in which tenants) until the person
+    accepts. Only a lookup key and a nonce are stored: the token in the e-mail is an HMAC over them with the
+    server's secret key, so neither the database alone nor the tenant's staff can accept on the person's behalf."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.READ_ONLY)
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    nonce = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    invited_by_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "tenant",
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_tenant_and_email",
+                violation_error_message="An open invitation for this address exists in this tenant.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} @ {self.tenant} ({self.get_role_display()})"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "pending"
 
 
 class ApiKey(TimeStampedModel):
@@ -139,7 +211,7 @@ class ApiKey(TimeStampedModel):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
-    scopes = ArrayField(models.CharField(max_length=40, validators=[scope_validator]), default=list, blank=True)
+    scopes = ArrayField(models.CharField(max_length=40, validators=[validate_scope]), default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -160,5 +232,4 @@ class ApiKey(TimeStampedModel):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     def allows(self, area: str, write: bool) -> bool:
-        wanted = f"{area}:{'write' if write else 'read'}"
-        return "*" in self.scopes or wanted in self.scopes or (not write and f"{area}:write" in self.scopes)
+        return scopes_cover(self.scopes, f"{area}:{'write' if write else 'read'}")

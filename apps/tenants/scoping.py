@@ -22,7 +22,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -31,7 +31,7 @@ from apps.core.api.serializers import ErrorSerializer, StrictModelSerializer
 from apps.core.deletion import ensure_deletable
 from apps.core.models import AuditLog, History
 from apps.tenants.access import DEFAULT_WRITE_ROLES, NO_ACCESS, Access, access_for, scope_queryset
-from apps.tenants.models import Tenant
+from apps.tenants.models import Tenant, User
 from apps.tenants.permissions import TenantRolePermission
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "TenantOwnedSerializer",
     "TenantRolePermission",
     "TenantScopedAdmin",
+    "TenantScopedGenericViewSet",
     "TenantScopedViewSet",
     "access_for",
     "scope_queryset",
@@ -119,12 +120,9 @@ PROTECTED_DELETE_RESPONSES: dict[int, Any] = {
 }
 
 
-class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
-    """CRUD over a tenant-owned model, scoped to the caller's tenants.
-
-    DELETE removes only what nothing depends on: an object that history (sessions, CDRs, invoices, payments,
-    audit logs) or other rows point to is refused with 409 `protected` (see `apps.core.deletion`), whatever the
-    caller's role; `delete_instead` is the advice given in that answer."""
+class TenantScopedGenericViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """The scoping of every API viewset; compose it with DRF's mixins for viewsets that offer less than CRUD
+    (an operation a viewset does not offer is then not routed at all, rather than routed to a 405)."""
 
     tenant_field: ClassVar[str] = "tenant"
     scope_area: ClassVar[str]
@@ -167,13 +165,31 @@ class TenantScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def delete_instead_for(self, instance: Any) -> str:
         return self.delete_instead
 
+
+class ProtectedDestroyModelMixin(mixins.DestroyModelMixin):
+    """DELETE removes only what nothing depends on: an object that history (sessions, CDRs, invoices, payments,
+    audit logs) or other rows point to is refused with 409 `protected` (see `apps.core.deletion`), whatever the
+    caller's role; `delete_instead` is the advice given in that answer. Every tenant-scoped viewset that offers
+    DELETE composes this mixin rather than DRF's."""
+
     @extend_schema(responses=PROTECTED_DELETE_RESPONSES)
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().destroy(request, *args, **kwargs)
 
     def perform_destroy(self, instance: Any) -> None:
-        ensure_deletable(instance, instead=self.delete_instead_for(instance))
-        super().perform_destroy(instance)
+        ensure_deletable(instance, instead=self.delete_instead_for(instance))  # type: ignore[attr-defined]
+        super().perform_destroy(instance)  # type: ignore[misc]
+
+
+class TenantScopedViewSet(
+    TenantScopedGenericViewSet,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    ProtectedDestroyModelMixin,
+    mixins.ListModelMixin,
+):
+    """CRUD over a tenant-owned model, scoped to the caller's tenants (DELETE as `ProtectedDestroyModelMixin`)."""
 
 
 def call_validated(service: Callable[..., Any], **kwargs: Any) -> Any:
@@ -305,6 +321,9 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ids = access.writable_tenant_ids(self.write_roles)
             if ids is not None:
                 kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        elif related is User and access.tenant_ids is not None:
+            # never list other tenants' people: only those who work for one of the caller's tenants
+            kwargs["queryset"] = User.objects.filter(memberships__tenant__in=access.tenant_ids).distinct()
         elif any(f.name == "tenant" for f in related._meta.get_fields()) and access.tenant_ids is not None:
             kwargs["queryset"] = related._default_manager.filter(tenant__in=access.tenant_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.tenants.models import ApiKey, Membership, Tenant
-from apps.tenants.services import hash_api_key, parse_api_key
+from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
+from apps.tenants.services import hash_api_key, invitation_token, parse_api_key
 
 
 def api_key_lookup(*, raw_key: str) -> ApiKey | None:
@@ -33,9 +33,27 @@ def membership_list() -> QuerySet[Membership]:
     return Membership.objects.select_related("user", "tenant")
 
 
+def invitation_list() -> QuerySet[Invitation]:
+    return Invitation.objects.select_related("tenant", "invited_by", "invited_by_key", "accepted_by")
+
+
+def invitation_open_by_token(*, token: str) -> Invitation | None:
+    """The open invitation behind a link's token, else None (unknown, expired, revoked, accepted)."""
+    key = token.partition(".")[0]
+    invitation = Invitation.objects.select_related("tenant").filter(key=key).first() if key else None
+    if invitation is None or not _constant_time_equal(invitation_token(invitation), token):
+        return None
+    return invitation if invitation.is_open and invitation.tenant.is_active else None
+
+
 def api_key_list() -> QuerySet[ApiKey]:
     return ApiKey.objects.select_related("tenant", "created_by")
 
 
 def roles_for_user(user_id: int) -> dict[int, str]:
-    return dict(Membership.objects.filter(user_id=user_id, tenant__is_active=True).values_list("tenant_id", "role"))
+    """The person's role per tenant, where that tenant and the tenant's grant of access are both on."""
+    return dict(
+        Membership.objects.filter(user_id=user_id, is_active=True, tenant__is_active=True).values_list(
+            "tenant_id", "role"
+        )
+    )

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from apps.tenants import services
-from apps.tenants.models import ApiKey, Membership, Role, Tenant, User
+from apps.tenants.models import ApiKey, Invitation, Membership, Role, Tenant, User
 
 
 class TenantFactory(DjangoModelFactory[Tenant]):
@@ -54,3 +57,25 @@ class ApiKeyFactory(DjangoModelFactory[ApiKey]):
     prefix = factory.Sequence(lambda n: f"f{n:07x}")
     key_hash = factory.Sequence(lambda n: f"{n:064x}")
     scopes = factory.LazyFunction(lambda: ["stations:read"])
+
+
+def invitation_for(
+    tenant: Tenant, email: str = "new.person@example.com", role: str = Role.OPERATIONS
+) -> tuple[Invitation, str]:
+    """A real invitation through the service, with the token its e-mail carries."""
+    invitation = services.invitation_create(tenant=tenant, email=email, role=role)
+    return invitation, services.invitation_token(invitation)
+
+
+class InvitationFactory(DjangoModelFactory[Invitation]):
+    """For rows only; use `invitation_for` when the token is needed."""
+
+    class Meta:
+        model = Invitation
+
+    tenant = factory.SubFactory(TenantFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = Role.READ_ONLY
+    key = factory.Sequence(lambda n: f"k{n:015x}")
+    nonce = factory.Sequence(lambda n: f"{n:032x}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
