@@ -60,7 +60,7 @@ from tests.stations.factories import (
     LocationFactory,
 )
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
-from tests.tenants.factories import ApiKeyFactory, MembershipFactory, UserFactory
+from tests.tenants.factories import ApiKeyFactory, InvitationFactory, MembershipFactory, UserFactory
 
 START = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)
 
@@ -71,6 +71,7 @@ class World:
     staff: User
     membership: Any
     api_key: Any
+    invitation: Any
     location: Any
     charge_point: Any
     evse: Any
@@ -135,6 +136,7 @@ def build_world(tenant: Tenant) -> World:
     staff = UserFactory()
     membership = MembershipFactory(tenant=tenant, user=staff, role=Role.OPERATIONS)
     api_key = ApiKeyFactory(tenant=tenant)
+    invitation = InvitationFactory(tenant=tenant, invited_by=staff, invited_by_key=api_key)
     location = LocationFactory(tenant=tenant, name="Depot Nord")
     charge_point = ChargePointFactory(tenant=tenant, location=location)
     evse = EvseFactory(charge_point=charge_point, connector_id=1)

@@ -38,7 +38,7 @@ from apps.reports import services as report_services
 from apps.reports.models import ExportJob, ExportStatus
 from apps.sessions.models import ChargingSession
 from apps.stations.models import ChargePoint, Location
-from apps.tenants.models import ApiKey, Tenant, User
+from apps.tenants.models import ApiKey, Invitation, Tenant, User
 from tests.billing.factories import draft_invoice
 from tests.charging.factories import ChargingSessionFactory
 from tests.history_world import World, build_world, history_models, history_snapshot, referenced_by_history
@@ -52,7 +52,7 @@ AUDIT_MODELS = sorted((m for m in apps.get_models() if issubclass(m, AuditLog)),
 ADMINS = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
 # A DELETE that does not delete: the row stays, changed (documented on the route).
-DELETE_IS_NOT_A_DELETE = {ApiKey: "revokes the key"}
+DELETE_IS_NOT_A_DELETE = {ApiKey: "revokes the key", Invitation: "revokes the invitation"}
 # The only foreign keys of history rows that are not PROTECT, and the snapshot that keeps what they pointed at.
 SET_NULL_WITH_SNAPSHOT = {(InvoiceEvent, "invoice"): "invoice_ref keeps the id of a deleted draft"}
 # What deleting a draft invoice changes: the draft and its lines go, its events stay (their link cleared).

@@ -607,6 +607,7 @@ def test_tenant_page_cannot_add_people_nor_disable_the_tenant(
         "default_vat_rate": "19",
         "ocpi_country_code": tenant_a.ocpi_country_code,
         "ocpi_party_id": tenant_a.ocpi_party_id,
+        "parking_grace_minutes": tenant_a.parking_grace_minutes,
         # is_active left out = unticked
         "memberships-TOTAL_FORMS": "1",
         "memberships-INITIAL_FORMS": "0",
