@@ -10,10 +10,10 @@ import websockets
 
 from apps.core import metrics
 from apps.customers.models import Token
-from apps.ocpp.logbuffer import buffer
 from apps.ocpp.models import MessageLog
 from apps.sessions.models import ChargingSession, MeterValue, SessionStatus, TransactionAnomaly
 from apps.stations.models import ChargePoint, Evse, StatusEvent
+from tests.asgi_server import flush_frame_log
 from tests.ocpp.conftest import ConnectCharger, Station, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -255,7 +255,7 @@ async def test_message_log_records_every_frame_with_latency(station: Station, co
     charger = await connect(station.charge_point.identity, station.password)
 
     await charger.call("Heartbeat", {}, unique_id="hb-1")
-    await buffer.flush()
+    await flush_frame_log()
 
     rows = await db(
         lambda: list(
