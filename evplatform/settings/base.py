@@ -129,8 +129,14 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis' blocking
-            # BZPOPMIN: idle consumers then die with "Timeout reading" (seen under daphne). Read timeout > 5 s.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            # BZPOPMIN: idle consumers then die with "Timeout reading" (seen under daphne). No socket timeout
+            # at all: with one, redis-py writes through asyncio.wait_for, which on Python 3.11 swallows a
+            # cancellation arriving as the write completes, and a consumer whose socket closed while its
+            # channel-layer connection was being opened hung until daphne killed it (application close
+            # timeout). Dead connections are found by TCP keepalive; connecting still times out.
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 5, "socket_keepalive": True}
+            ],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "evp-asgi"),
             "capacity": 1000,
             "expiry": 30,
