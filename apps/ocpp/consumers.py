@@ -1,11 +1,17 @@
 """`ws(s)://<host>/ocpp/<identity>`: one consumer per charger socket.
 
-- Subprotocol `ocpp1.6` is required; anything else is accepted only to be closed with a reason (1002).
-- The charger authenticates with HTTP Basic (security profile 1) in the handshake; unknown ids and wrong
-  passwords are refused at the handshake (HTTP 403).
-- Frames go into an asyncio.Queue read by the ChargePoint's own task, so a CALL to the charger (commands,
-  run in their own task, one at a time) never waits behind the charger's own messages.
-- A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
+The handshake says clearly why a charger is refused (README "Chargers"), logged with the charger id:
+- HTTP 404 (unknown charge point id), 401 (password missing or wrong, or a Basic user that is not the id), 403 (an
+  id that cannot be auto-registered), 503 (its database unreachable), with a
+  text body saying what to fix (the ASGI WebSocket Denial Response; `daphne_patch` adds it to daphne);
+- a subprotocol other than `ocpp1.6`: accepted without a subprotocol, then closed with 4406 and a reason (as OCPP
+  2.0.1 prescribes; daphne's WebSocket library refuses 1002).
+Wrong paths (`/ocpp`, `/ocpp/1.6/<id>`, `/ocpp16/<id>`) get a 404 naming the expected URL (`routing.wrong_path`).
+
+Frames go into an asyncio.Queue read by the ChargePoint's own task, so a CALL to the charger (commands, run in
+their own task, one at a time) never waits behind the charger's own messages.
+
+A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from urllib.parse import unquote
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
+from apps.core.errors import ApplicationError
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
 from apps.stations import dispatch
@@ -34,6 +42,8 @@ from apps.stations.services import Handshake
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+CLOSE_UNSUPPORTED_SUBPROTOCOL = 4406  # 4000 + HTTP 406 Not Acceptable
+DENIAL = "websocket.http.response"
 
 
 class _Registry:
@@ -82,6 +92,32 @@ def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
     return None
 
 
+async def deny(
+    scope: dict[str, Any], send: Any, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Refuse a WebSocket handshake with an HTTP status and a text body (ASGI WebSocket Denial Response); a server
+    without the extension can only refuse with its own 403."""
+    if DENIAL not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    await send(
+        {
+            "type": f"{DENIAL}.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
+        }
+    )
+    await send({"type": f"{DENIAL}.body", "body": (reason + "\n").encode()})
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or []
+
+
 _gates: dict[int, asyncio.Semaphore] = {}
 
 
@@ -92,7 +128,7 @@ def gate() -> asyncio.Semaphore:
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _gates:
         _gates.clear()
-        _gates[loop_id] = asyncio.Semaphore(32)
+        _gates[loop_id] = asyncio.Semaphore(settings.OCPP_HANDSHAKE_CONCURRENCY)
     return _gates[loop_id]
 
 
@@ -131,32 +167,45 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def connect(self) -> None:
-        async with gate():
-            await self._connect()
-
-    async def _connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
+        try:
+            async with gate():
+                await self._connect()
+        except Refused as refused:
+            logger.warning("ocpp %s refused (HTTP %s): %s", self.identity, refused.status, refused.reason)
+            await deny(self.scope, self.base_send, refused.status, refused.reason, refused.headers)
+
+    async def _connect(self) -> None:
         offered = [p for p in self.scope.get("subprotocols") or [] if p]
         if SUBPROTOCOL not in offered:
-            logger.warning("ocpp %s refused: subprotocols %s offered, %s required", self.identity, offered, SUBPROTOCOL)
+            reason = f"Unsupported subprotocol {', '.join(offered) or 'none'}: use {SUBPROTOCOL}"
+            logger.warning("ocpp %s refused (close %s): %s", self.identity, CLOSE_UNSUPPORTED_SUBPROTOCOL, reason)
             await self.accept()
-            await self.close(code=1002, reason=f"Unsupported subprotocol {offered or 'none'}: use {SUBPROTOCOL}")
+            await self.close(code=CLOSE_UNSUPPORTED_SUBPROTOCOL, reason=reason)
             return
         credentials = basic_auth(self.scope.get("headers", []))
         if credentials is not None and credentials[0] != self.identity:
-            logger.warning("ocpp %s refused: Basic user %r is not the charge point id", self.identity, credentials[0])
-            await self.close()
-            return
-        handshake = await run_db(
-            station_services.charge_point_authenticate,
-            identity=self.identity,
-            password=credentials[1] if credentials else None,
-        )
-        if handshake is None:
-            logger.warning("ocpp %s refused: unknown charge point or wrong password", self.identity)
-            await self.close()
-            return
+            raise Refused(
+                401,
+                f"The HTTP Basic user {credentials[0]!r} is not the charge point id {self.identity!r} of the URL: "
+                "use the charge point id as the user.",
+                [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')],
+            )
+        try:
+            handshake = await run_db(
+                station_services.charge_point_authenticate,
+                identity=self.identity,
+                password=credentials[1] if credentials else None,
+            )
+        except ApplicationError as error:
+            headers = (
+                [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')] if error.status_code == 401 else []
+            )
+            raise Refused(error.status_code, error.message, headers) from None
+        except Exception:
+            logger.exception("ocpp %s: handshake failed", self.identity)
+            raise Refused(503, "The central system cannot check chargers right now; retry later.") from None
         self.handshake = handshake
         self.connection_id = uuid.uuid4().hex
         self.group = dispatch.group_for(self.identity)
