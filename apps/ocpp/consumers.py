@@ -8,8 +8,10 @@ The handshake says clearly why a charger is refused (README "Chargers"), logged 
   2.0.1 prescribes; daphne's WebSocket library refuses 1002).
 Wrong paths (`/ocpp`, `/ocpp/1.6/<id>`, `/ocpp16/<id>`) get a 404 naming the expected URL (`routing.wrong_path`).
 
-Frames go into an asyncio.Queue read by the ChargePoint's own task, so a CALL to the charger (commands, run in
-their own task, one at a time) never waits behind the charger's own messages.
+Frames go into an asyncio.Queue read by this socket's own task, so a CALL to the charger (commands, run in their
+own task, one at a time) never waits behind the charger's own messages. When the socket closes, every frame
+received before the close is still applied in order and logged (answers to the closed socket are dropped quietly),
+within OCPP_CLOSE_DRAIN_SECONDS and OCPP_CLOSE_DRAIN_FRAMES; then the frame log is flushed.
 
 A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
 """
@@ -34,6 +36,7 @@ from django.conf import settings
 from apps.core.errors import ApplicationError
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
+from apps.ocpp.logbuffer import buffer as frame_log
 from apps.stations import dispatch
 from apps.stations import services as station_services
 from apps.stations.models import CommandStatus
@@ -44,6 +47,7 @@ logger = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 CLOSE_UNSUPPORTED_SUBPROTOCOL = 4406  # 4000 + HTTP 406 Not Acceptable
 DENIAL = "websocket.http.response"
+_CLOSED = None  # the inbox's end marker: the socket closed, nothing follows
 
 
 class _Registry:
@@ -136,10 +140,12 @@ class _Transport:
     def __init__(self, consumer: OcppConsumer) -> None:
         self.consumer = consumer
 
-    async def recv(self) -> str:
-        return await self.consumer.inbox.get()
+    async def recv(self) -> str:  # pragma: no cover - the consumer feeds route_message itself
+        raise NotImplementedError
 
     async def send(self, message: str) -> None:
+        if self.consumer.gone:  # an answer to a frame drained after the close: nobody to tell
+            return
         await self.consumer.send(text_data=message)
 
 
@@ -147,6 +153,8 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     handshake: Handshake
     connection_id: str = ""
     closing = False
+    gone = False  # the socket is closed (disconnect received)
+    serving: asyncio.Task[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels 4.3 runs `close_old_connections` on the ONE thread-sensitive thread before every event; for
@@ -224,19 +232,24 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             connection_id=self.connection_id,
         )
         registry.add(self)
-        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.cp = CentralChargePoint(handshake, _Transport(self))
-        self.tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._run_commands())]
+        self.serving = asyncio.create_task(self._serve())
+        self.tasks = [self.serving, asyncio.create_task(self._run_commands())]
 
     async def _serve(self) -> None:
-        try:
-            await self.cp.start()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("ocpp %s: receive loop failed", self.identity)
-            await self.close(code=1011, reason="Internal error")
+        """The charger's frames, one after another, until the end marker (the socket closed)."""
+        while True:
+            raw = await self.inbox.get()
+            if raw is _CLOSED:
+                return
+            try:
+                await self.cp.route_message(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one frame never ends the socket's processing
+                logger.exception("ocpp %s: frame could not be processed", self.identity)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -246,12 +259,53 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for task in self.tasks:
-            task.cancel()
+        self.gone = True
         if not self.connection_id:
             return
+        if self.serving is not None:
+            await self._drain()
+        for task in self.tasks:
+            task.cancel()
+        await frame_log.flush()  # what the socket said is in the log before the charger reads as offline
         async with gate():
             await self._cleanup()
+
+    async def _drain(self) -> None:
+        """Apply what the charger said before closing: every frame received, in order, within
+        OCPP_CLOSE_DRAIN_FRAMES and OCPP_CLOSE_DRAIN_SECONDS; a frame beyond them is logged as not processed."""
+        assert self.serving is not None
+        received: list[str | None] = []
+        while not self.inbox.empty():
+            received.append(self.inbox.get_nowait())
+        limit = settings.OCPP_CLOSE_DRAIN_FRAMES
+        beyond = [frame for frame in received[limit:] if frame is not _CLOSED]
+        for frame in received[:limit]:
+            self.inbox.put_nowait(frame)
+        self.inbox.put_nowait(_CLOSED)
+        started = time.monotonic()
+        late: list[str] = []
+        try:
+            await asyncio.wait_for(asyncio.shield(self.serving), timeout=settings.OCPP_CLOSE_DRAIN_SECONDS)
+        except TimeoutError:
+            self.serving.cancel()  # the frame being processed is logged by CentralChargePoint before its handler
+            await asyncio.gather(self.serving, return_exceptions=True)
+            while not self.inbox.empty():
+                frame = self.inbox.get_nowait()
+                if frame is not _CLOSED:
+                    late.append(frame)
+        left = late + beyond
+        for frame in left:
+            self.cp.log_unprocessed(frame, "not processed: the connection closed")
+        if received:
+            logger.info(
+                "ocpp %s: %d of %d frames received before the close processed after it, in %.0f ms",
+                self.identity,
+                len(received) - len(left),
+                len(received),
+                (time.monotonic() - started) * 1000,
+            )
+        if left:
+            logger.warning("ocpp %s: %d frames received before the close not processed", self.identity, len(left))
 
     async def _cleanup(self) -> None:
         registry.remove(self)
