@@ -2,7 +2,7 @@
 
 The handshake says clearly why a charger is refused (README "Chargers"), logged with the charger id:
 - HTTP 404 (unknown charge point id), 401 (password missing or wrong, or a Basic user that is not the id), 403 (an
-  id that cannot be auto-registered), 503 (its database unreachable), with a
+  id that cannot be auto-registered), 503 + Retry-After (the process is busy or its database unreachable), with a
   text body saying what to fix (the ASGI WebSocket Denial Response; `daphne_patch` adds it to daphne);
 - a subprotocol other than `ocpp1.6`: accepted without a subprotocol, then closed with 4406 and a reason (as OCPP
   2.0.1 prescribes; daphne's WebSocket library refuses 1002).
@@ -128,7 +128,8 @@ _gates: dict[int, asyncio.Semaphore] = {}
 def gate() -> asyncio.Semaphore:
     """Bounds the handshakes and cleanups a process runs at once (per event loop): a fleet reconnecting at
     once after a deploy queues here instead of exhausting the Redis pool (redis-py raises past 100) or the
-    database threads."""
+    database threads. A handshake waits for it at most half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's connect
+    timeout is set from (evplatform/server.py), so daphne never cuts a handshake that waits its turn."""
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _gates:
         _gates.clear()
@@ -177,9 +178,20 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
+        patience = settings.OCPP_HANDSHAKE_TIMEOUT / 2
         try:
-            async with gate():
+            try:
+                await asyncio.wait_for(gate().acquire(), timeout=patience)
+            except TimeoutError:
+                raise Refused(
+                    503,
+                    f"The central system is busy with other chargers' handshakes; retry in {int(patience)} s.",
+                    [(b"retry-after", str(int(patience)).encode())],
+                ) from None
+            try:
                 await self._connect()
+            finally:
+                gate().release()
         except Refused as refused:
             logger.warning("ocpp %s refused (HTTP %s): %s", self.identity, refused.status, refused.reason)
             await deny(self.scope, self.base_send, refused.status, refused.reason, refused.headers)

@@ -1,17 +1,22 @@
 """Onboarding mistakes get an answer a technician can act on (issue 20 item 7), under daphne as in production:
-the handshake's HTTP status and text body, or the close code and reason, and a log line with the charger id."""
+the handshake's HTTP status and text body, or the close code and reason, and a log line with the charger id.
+A fleet connecting at once completes every handshake, or gets a clear 503 (item 8)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 import pytest
 import websockets
 
 from apps.ocpp.models import MessageLog
+from apps.stations import dispatch
 from apps.stations.models import ChargePoint
-from tests.ocpp.conftest import ConnectCharger, Station, auth_header, db
+from tests.ocpp.conftest import ConnectCharger, Station, auth_header, db, wait_for
+from tests.stations.factories import ChargePointFactory
+from tests.tenants.factories import TenantFactory
 
 BASIC = 'Basic realm="OCPP", charset="UTF-8"'
 
@@ -130,3 +135,73 @@ async def test_right_path_and_password_connect(station: Station, connect: Connec
 
     assert charger.ws.subprotocol == "ocpp1.6"
     assert (await charger.ok("Heartbeat", {}))["currentTime"]
+
+
+# --------------------------------------------------------------------------- handshakes under load (item 8)
+
+
+def slow_handshakes(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every handshake takes `seconds` longer, inside the handshake gate (a busy Redis, say)."""
+    presence_get = dispatch.presence_get_async
+
+    async def slow_presence_get(identity: str) -> str | None:
+        await asyncio.sleep(seconds)
+        return await presence_get(identity)
+
+    monkeypatch.setattr(dispatch, "presence_get_async", slow_presence_get)
+
+
+async def online(prefix: str, count: int) -> bool:
+    return await db(ChargePoint.objects.filter(identity__startswith=prefix, online=True).count)() == count  # type: ignore[no-any-return]
+
+
+async def open_many(server: str, identities: list[str]) -> list[Any]:
+    async def one(identity: str) -> Any:
+        try:
+            return await websockets.connect(f"{server}/ocpp/{identity}", subprotocols=["ocpp1.6"], open_timeout=120)  # type: ignore[list-item]
+        except Exception as error:  # noqa: BLE001 - what the charger would see
+            return error
+
+    return await asyncio.gather(*(one(identity) for identity in identities))
+
+
+async def test_a_burst_larger_than_the_gate_completes_every_handshake(
+    server: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await db(TenantFactory)()
+    identities = [f"BURST-{n:03d}" for n in range(150)]
+    await db(lambda: [ChargePointFactory(tenant=tenant, identity=identity) for identity in identities])()
+    slow_handshakes(monkeypatch, 1.2)  # 150 / 32 at a time x 1.2 s: past daphne's former 5 s connect timeout
+
+    sockets = await open_many(server, identities)
+
+    failed = [s for s in sockets if isinstance(s, Exception)]
+    assert failed == []
+    assert [s.subprotocol for s in sockets] == ["ocpp1.6"] * 150
+    await wait_for(lambda: online("BURST-", 150))  # recorded just after the accept
+    await asyncio.gather(*(s.close() for s in sockets))
+
+
+async def test_a_handshake_that_cannot_get_its_turn_in_time_is_refused_with_503(
+    server: str, settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.OCPP_HANDSHAKE_TIMEOUT = 2  # the gate waits half of it: 1 s
+    gate = settings.OCPP_HANDSHAKE_CONCURRENCY
+    tenant = await db(TenantFactory)()
+    identities = [f"BUSY-{n:03d}" for n in range(gate + 5)]
+    await db(lambda: [ChargePointFactory(tenant=tenant, identity=identity) for identity in identities])()
+    slow_handshakes(monkeypatch, 1.5)
+
+    sockets = await open_many(server, identities)
+
+    opened = [s for s in sockets if not isinstance(s, Exception)]
+    refused = [s for s in sockets if isinstance(s, websockets.InvalidStatus)]
+    assert (len(opened), len(refused)) == (gate, 5)
+    reason = "The central system is busy with other chargers' handshakes; retry in 1 s."
+    assert {(r.response.status_code, r.response.headers["Retry-After"], r.response.body.decode()) for r in refused} == {
+        (503, "1", reason + "\n")
+    }
+    assert caplog.text.count(f"refused (HTTP 503): {reason}") == 5
+    await wait_for(lambda: online("BUSY-", gate))
+    assert await db(ChargePoint.objects.filter(identity__startswith="BUSY-", online=True).count)() == gate
+    await asyncio.gather(*(s.close() for s in opened))
