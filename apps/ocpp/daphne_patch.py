@@ -7,11 +7,19 @@ daphne is not installed.
   refuse a handshake with a bare `403 Access denied`. With the extension the application answers the handshake
   with its own status, headers and body (401 with `WWW-Authenticate`, 404 naming the expected URL, 503 with
   `Retry-After` ...). Scopes of WebSocket connections announce it in `extensions`, as the ASGI spec says.
+- A graceful stop: on SIGTERM/SIGINT daphne cancels every application at once, so a charger's frames received
+  but not yet processed, and the frame log's buffer, were lost at every restart. Now the open sockets are closed
+  first (1000, "The central system is restarting: reconnect"), each consumer drains and records its close as at
+  any close, and only what is still running after daphne's application close timeout is cancelled. This part
+  patches `daphne.server.Server`, so it is installed only where daphne's server is loaded (importing it installs
+  a Twisted reactor): the daphne process (`evplatform.server` imports it first) and the tests' server.
 """
 
 from __future__ import annotations
 
 import http
+import sys
+import time
 from typing import Any
 
 DENIAL = "websocket.http.response"
@@ -36,6 +44,8 @@ def install() -> None:
         from daphne.ws_protocol import WebSocketProtocol  # not daphne.server: importing it installs a reactor
     except ImportError:  # pragma: no cover - another ASGI server
         return
+    if "daphne.server" in sys.modules:
+        install_graceful_stop()
     if getattr(WebSocketProtocol, "_evp_patched", False):
         return
     original_reply = WebSocketProtocol.handle_reply
@@ -86,3 +96,45 @@ def install() -> None:
     WebSocketProtocol.sendHttpErrorResponse = send_http_error_response
     WebSocketProtocol.onConnect = on_connect
     WebSocketProtocol._evp_patched = True
+
+
+RESTARTING = "The central system is restarting: reconnect"
+
+
+def install_graceful_stop() -> None:
+    """Close the sockets and let the consumers finish before daphne cancels them (see the module doc)."""
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(Server, "_evp_graceful", False):
+        return
+    original_kill = Server.kill_all_applications
+
+    def kill_all_applications(self: Any) -> Any:
+        from twisted.internet import defer, reactor
+
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.sendClose(code=1000, reason=RESTARTING)
+        deadline = time.monotonic() + self.application_close_timeout
+        finished: defer.Deferred[None] = defer.Deferred()
+
+        def running() -> bool:
+            for details in list(self.connections.values()):
+                instance = details.get("application_instance")
+                if instance is not None and not instance.done():
+                    return True
+            return False
+
+        def check() -> None:
+            if running() and time.monotonic() < deadline:
+                reactor.callLater(0.05, check)  # type: ignore[attr-defined]
+            else:
+                finished.callback(None)
+
+        check()
+        finished.addCallback(lambda _: original_kill(self))
+        return finished
+
+    Server.kill_all_applications = kill_all_applications
+    Server._evp_graceful = True

@@ -4,6 +4,8 @@ is logged as not processed. Under daphne, over a raw WebSocket client."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -19,6 +21,7 @@ from apps.sessions.models import ChargingSession
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, StatusEvent
 from tests.ocpp.conftest import Station, auth_header, db, wait_for
+from tests.ocpp.processes import Daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,3 +150,33 @@ async def test_the_drain_stops_after_its_time_and_logs_what_is_left(
     assert processed + left == [f"s{n}" for n in range(1, 21)]  # every frame logged once, in order
     assert 2 <= len(processed) <= 6  # 1 s of 0.4 s frames, the one interrupted included (logged before its handler)
     assert took < 6
+
+
+@pytest.mark.slow
+async def test_a_restart_applies_and_logs_what_chargers_sent_before_it(station: Station) -> None:
+    """SIGTERM to daphne (a deploy): the sockets are closed with a reason and every frame received is still
+    applied and logged before the process exits."""
+    daphne = Daphne().start()
+    try:
+        ws = await booted(daphne.url, station)
+        frames = statuses(30)
+        for unique_id, payload in frames:
+            await ws.send(json.dumps([2, unique_id, "StatusNotification", payload]))
+
+        assert daphne.proc is not None
+        daphne.proc.terminate()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in ws:  # the answers sent before the close
+                pass
+        exit_code = await asyncio.to_thread(daphne.proc.wait, 30)
+    finally:
+        daphne.stop()
+
+    applied = await db(StatusEvent.objects.filter(charge_point=station.charge_point, connector_id=1).count)()
+    assert applied == 30
+    assert await db(logged_in)() == [
+        ("boot", "BootNotification", ""),
+        *((uid, "StatusNotification", "") for uid, _ in frames),
+    ]
+    assert (ws.close_code, ws.close_reason) == (1000, "The central system is restarting: reconnect")
+    assert exit_code == 0
