@@ -111,7 +111,10 @@ def install_graceful_stop() -> None:
     original_kill = Server.kill_all_applications
 
     def kill_all_applications(self: Any) -> Any:
-        from twisted.internet import defer, reactor
+        from twisted.internet import defer
+        from twisted.internet import reactor as twisted_reactor
+
+        reactor: Any = twisted_reactor
 
         for protocol in list(self.connections):
             if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
@@ -128,7 +131,7 @@ def install_graceful_stop() -> None:
 
         def check() -> None:
             if running() and time.monotonic() < deadline:
-                reactor.callLater(0.05, check)  # type: ignore[attr-defined]
+                reactor.callLater(0.05, check)
             else:
                 finished.callback(None)
 
