@@ -402,7 +402,7 @@ def main() -> None:
     port = free_port()
     bin_dir = Path(sys.executable).parent
     daphne = subprocess.Popen(
-        [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
+        [sys.executable, "-m", "evplatform.server", "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

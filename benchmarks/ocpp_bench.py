@@ -258,7 +258,9 @@ def main() -> None:
         }
         daphne = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "daphne"),
+                sys.executable,
+                "-m",
+                "evplatform.server",  # daphne with the settings' handshake and close timeouts
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from rest_framework.test import APIClient
 
 from apps.tenants.models import Role, Tenant, User
+from tests.asgi_server import DaphneThread, daphne_server, stop_daphne
 from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup: None) -> Iterator[DaphneThread]:
+    """This test process's daphne (tests/asgi_server.py), stopped before the test database is dropped."""
+    yield daphne_server()
+    stop_daphne()
 
 
 @pytest.fixture

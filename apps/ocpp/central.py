@@ -221,20 +221,21 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             await self._send(cached)
             return
         warnings: list[str] = []
+        logged = False
         try:
-            answer, result = await self._dispatch(msg, warnings)
+            handler, kwargs = self._prepare(msg, warnings)
+            # logged before the handler runs: a frame whose processing is interrupted (the socket closed and
+            # the drain ran out of time) is in the log all the same
+            self._log_call(msg, warnings)
+            logged = True
+            answer, result = await self._handle(msg, handler, kwargs)
         except OCPPError as error:
             answer = msg.create_call_error(error).to_json()
             result = error.code
+        finally:
+            if not logged:
+                self._log_call(msg, warnings)
         kind = 4 if answer.startswith("[4") else 3
-        self._log(
-            "in",
-            2,
-            action=msg.action,
-            unique_id=msg.unique_id,
-            payload=_redact(msg.action, msg.payload),
-            warning="; ".join(warnings),
-        )
         await self._send(answer)
         self._answers[msg.unique_id] = answer
         if len(self._answers) > RECENT_ANSWERS:
@@ -249,7 +250,37 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    async def _dispatch(self, msg: Call, warnings: list[str]) -> tuple[str, str]:
+    def _log_call(self, msg: Call, warnings: list[str]) -> None:
+        self._log(
+            "in",
+            2,
+            action=msg.action,
+            unique_id=msg.unique_id,
+            payload=_redact(msg.action, msg.payload),
+            warning="; ".join(warnings),
+        )
+
+    def log_unprocessed(self, raw: str, reason: str) -> None:
+        """Log a frame the charger sent that was never processed (left over when its socket closed)."""
+        try:
+            msg = unpack(raw)
+        except OCPPError:
+            self._log("in", 0, payload={"raw": raw[:4000]}, result=reason)
+            return
+        if isinstance(msg, Call):
+            self._log(
+                "in",
+                2,
+                action=msg.action,
+                unique_id=msg.unique_id,
+                payload=_redact(msg.action, msg.payload),
+                result=reason,
+            )
+        else:
+            self._log("in", msg.message_type_id, unique_id=msg.unique_id, payload=msg.payload, result=reason)
+
+    def _prepare(self, msg: Call, warnings: list[str]) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
+        """The handler of a CALL and its arguments, or the OCPPError that answers it (nothing done yet)."""
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:
             try:
@@ -263,9 +294,13 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             )
         checked = check_call(msg.action, msg.payload, lenient=self.handshake.lenient)
         warnings.extend(checked.warnings)
-        kwargs = camel_to_snake_case(checked.payload)
+        return handlers["_on_action"], camel_to_snake_case(checked.payload)
+
+    async def _handle(
+        self, msg: Call, handler: Callable[..., Awaitable[Any]], kwargs: dict[str, Any]
+    ) -> tuple[str, str]:
         try:
-            response = await handlers["_on_action"](**kwargs)
+            response = await handler(**kwargs)
         except OCPPError:
             raise
         except ApplicationError as error:

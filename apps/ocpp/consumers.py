@@ -1,11 +1,19 @@
 """`ws(s)://<host>/ocpp/<identity>`: one consumer per charger socket.
 
-- Subprotocol `ocpp1.6` is required; anything else is accepted only to be closed with a reason (1002).
-- The charger authenticates with HTTP Basic (security profile 1) in the handshake; unknown ids and wrong
-  passwords are refused at the handshake (HTTP 403).
-- Frames go into an asyncio.Queue read by the ChargePoint's own task, so a CALL to the charger (commands,
-  run in their own task, one at a time) never waits behind the charger's own messages.
-- A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
+The handshake says clearly why a charger is refused (README "Chargers"), logged with the charger id:
+- HTTP 404 (unknown charge point id), 401 (password missing or wrong, or a Basic user that is not the id), 403 (an
+  id that cannot be auto-registered), 503 + Retry-After (the process is busy or its database unreachable), with a
+  text body saying what to fix (the ASGI WebSocket Denial Response; `daphne_patch` adds it to daphne);
+- a subprotocol other than `ocpp1.6`: accepted without a subprotocol, then closed with 4406 and a reason (as OCPP
+  2.0.1 prescribes; daphne's WebSocket library refuses 1002).
+Wrong paths (`/ocpp`, `/ocpp/1.6/<id>`, `/ocpp16/<id>`) get a 404 naming the expected URL (`routing.wrong_path`).
+
+Frames go into an asyncio.Queue read by this socket's own task, so a CALL to the charger (commands, run in their
+own task, one at a time) never waits behind the charger's own messages. When the socket closes, every frame
+received before the close is still applied in order and logged (answers to the closed socket are dropped quietly),
+within OCPP_CLOSE_DRAIN_SECONDS and OCPP_CLOSE_DRAIN_FRAMES; then the frame log is flushed.
+
+A reconnect with the same identity replaces the older socket, wherever it is (the newest wins).
 """
 
 from __future__ import annotations
@@ -22,9 +30,12 @@ from urllib.parse import unquote
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
+from apps.core.errors import ApplicationError
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
+from apps.ocpp.logbuffer import buffer as frame_log
 from apps.stations import dispatch
 from apps.stations import services as station_services
 from apps.stations.models import CommandStatus
@@ -33,6 +44,9 @@ from apps.stations.services import Handshake
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+CLOSE_UNSUPPORTED_SUBPROTOCOL = 4406  # 4000 + HTTP 406 Not Acceptable
+DENIAL = "websocket.http.response"
+_CLOSED = None  # the inbox's end marker: the socket closed, nothing follows
 
 
 class _Registry:
@@ -81,17 +95,44 @@ def basic_auth(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
     return None
 
 
+async def deny(
+    scope: dict[str, Any], send: Any, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Refuse a WebSocket handshake with an HTTP status and a text body (ASGI WebSocket Denial Response); a server
+    without the extension can only refuse with its own 403."""
+    if DENIAL not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    await send(
+        {
+            "type": f"{DENIAL}.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
+        }
+    )
+    await send({"type": f"{DENIAL}.body", "body": (reason + "\n").encode()})
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or []
+
+
 _gates: dict[int, asyncio.Semaphore] = {}
 
 
 def gate() -> asyncio.Semaphore:
     """Bounds the handshakes and cleanups a process runs at once (per event loop): a fleet reconnecting at
     once after a deploy queues here instead of exhausting the Redis pool (redis-py raises past 100) or the
-    database threads."""
+    database threads. A handshake waits for it at most half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's connect
+    timeout is set from (evplatform/server.py), so daphne never cuts a handshake that waits its turn."""
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _gates:
         _gates.clear()
-        _gates[loop_id] = asyncio.Semaphore(32)
+        _gates[loop_id] = asyncio.Semaphore(settings.OCPP_HANDSHAKE_CONCURRENCY)
     return _gates[loop_id]
 
 
@@ -99,10 +140,12 @@ class _Transport:
     def __init__(self, consumer: OcppConsumer) -> None:
         self.consumer = consumer
 
-    async def recv(self) -> str:
-        return await self.consumer.inbox.get()
+    async def recv(self) -> str:  # pragma: no cover - the consumer feeds route_message itself
+        raise NotImplementedError
 
     async def send(self, message: str) -> None:
+        if self.consumer.gone:  # an answer to a frame drained after the close: nobody to tell
+            return
         await self.consumer.send(text_data=message)
 
 
@@ -110,6 +153,8 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     handshake: Handshake
     connection_id: str = ""
     closing = False
+    gone = False  # the socket is closed (disconnect received)
+    serving: asyncio.Task[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels 4.3 runs `close_old_connections` on the ONE thread-sensitive thread before every event; for
@@ -130,32 +175,56 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def connect(self) -> None:
-        async with gate():
-            await self._connect()
-
-    async def _connect(self) -> None:
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
+        patience = settings.OCPP_HANDSHAKE_TIMEOUT / 2
+        try:
+            try:
+                await asyncio.wait_for(gate().acquire(), timeout=patience)
+            except TimeoutError:
+                raise Refused(
+                    503,
+                    f"The central system is busy with other chargers' handshakes; retry in {int(patience)} s.",
+                    [(b"retry-after", str(int(patience)).encode())],
+                ) from None
+            try:
+                await self._connect()
+            finally:
+                gate().release()
+        except Refused as refused:
+            logger.warning("ocpp %s refused (HTTP %s): %s", self.identity, refused.status, refused.reason)
+            await deny(self.scope, self.base_send, refused.status, refused.reason, refused.headers)
+
+    async def _connect(self) -> None:
         offered = [p for p in self.scope.get("subprotocols") or [] if p]
         if SUBPROTOCOL not in offered:
-            logger.warning("ocpp %s refused: subprotocols %s offered, %s required", self.identity, offered, SUBPROTOCOL)
+            reason = f"Unsupported subprotocol {', '.join(offered) or 'none'}: use {SUBPROTOCOL}"
+            logger.warning("ocpp %s refused (close %s): %s", self.identity, CLOSE_UNSUPPORTED_SUBPROTOCOL, reason)
             await self.accept()
-            await self.close(code=1002, reason=f"Unsupported subprotocol {offered or 'none'}: use {SUBPROTOCOL}")
+            await self.close(code=CLOSE_UNSUPPORTED_SUBPROTOCOL, reason=reason)
             return
         credentials = basic_auth(self.scope.get("headers", []))
         if credentials is not None and credentials[0] != self.identity:
-            logger.warning("ocpp %s refused: Basic user %r is not the charge point id", self.identity, credentials[0])
-            await self.close()
-            return
-        handshake = await run_db(
-            station_services.charge_point_authenticate,
-            identity=self.identity,
-            password=credentials[1] if credentials else None,
-        )
-        if handshake is None:
-            logger.warning("ocpp %s refused: unknown charge point or wrong password", self.identity)
-            await self.close()
-            return
+            raise Refused(
+                401,
+                f"The HTTP Basic user {credentials[0]!r} is not the charge point id {self.identity!r} of the URL: "
+                "use the charge point id as the user.",
+                [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')],
+            )
+        try:
+            handshake = await run_db(
+                station_services.charge_point_authenticate,
+                identity=self.identity,
+                password=credentials[1] if credentials else None,
+            )
+        except ApplicationError as error:
+            headers = (
+                [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')] if error.status_code == 401 else []
+            )
+            raise Refused(error.status_code, error.message, headers) from None
+        except Exception:
+            logger.exception("ocpp %s: handshake failed", self.identity)
+            raise Refused(503, "The central system cannot check chargers right now; retry later.") from None
         self.handshake = handshake
         self.connection_id = uuid.uuid4().hex
         self.group = dispatch.group_for(self.identity)
@@ -174,19 +243,24 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             connection_id=self.connection_id,
         )
         registry.add(self)
-        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.cp = CentralChargePoint(handshake, _Transport(self))
-        self.tasks = [asyncio.create_task(self._serve()), asyncio.create_task(self._run_commands())]
+        self.serving = asyncio.create_task(self._serve())
+        self.tasks = [self.serving, asyncio.create_task(self._run_commands())]
 
     async def _serve(self) -> None:
-        try:
-            await self.cp.start()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("ocpp %s: receive loop failed", self.identity)
-            await self.close(code=1011, reason="Internal error")
+        """The charger's frames, one after another, until the end marker (the socket closed)."""
+        while True:
+            raw = await self.inbox.get()
+            if raw is _CLOSED:
+                return
+            try:
+                await self.cp.route_message(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one frame never ends the socket's processing
+                logger.exception("ocpp %s: frame could not be processed", self.identity)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -196,12 +270,53 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for task in self.tasks:
-            task.cancel()
+        self.gone = True
         if not self.connection_id:
             return
+        if self.serving is not None:
+            await self._drain()
+        for task in self.tasks:
+            task.cancel()
+        await frame_log.flush()  # what the socket said is in the log before the charger reads as offline
         async with gate():
             await self._cleanup()
+
+    async def _drain(self) -> None:
+        """Apply what the charger said before closing: every frame received, in order, within
+        OCPP_CLOSE_DRAIN_FRAMES and OCPP_CLOSE_DRAIN_SECONDS; a frame beyond them is logged as not processed."""
+        assert self.serving is not None
+        received: list[str | None] = []
+        while not self.inbox.empty():
+            received.append(self.inbox.get_nowait())
+        limit = settings.OCPP_CLOSE_DRAIN_FRAMES
+        beyond = [frame for frame in received[limit:] if frame is not _CLOSED]
+        for frame in received[:limit]:
+            self.inbox.put_nowait(frame)
+        self.inbox.put_nowait(_CLOSED)
+        started = time.monotonic()
+        late: list[str] = []
+        try:
+            await asyncio.wait_for(asyncio.shield(self.serving), timeout=settings.OCPP_CLOSE_DRAIN_SECONDS)
+        except TimeoutError:
+            self.serving.cancel()  # the frame being processed is logged by CentralChargePoint before its handler
+            await asyncio.gather(self.serving, return_exceptions=True)
+            while not self.inbox.empty():
+                frame = self.inbox.get_nowait()
+                if frame is not _CLOSED:
+                    late.append(frame)
+        left = late + beyond
+        for frame in left:
+            self.cp.log_unprocessed(frame, "not processed: the connection closed")
+        if received:
+            logger.info(
+                "ocpp %s: %d of %d frames received before the close processed after it, in %.0f ms",
+                self.identity,
+                len(received) - len(left),
+                len(received),
+                (time.monotonic() - started) * 1000,
+            )
+        if left:
+            logger.warning("ocpp %s: %d frames received before the close not processed", self.identity, len(left))
 
     async def _cleanup(self) -> None:
         registry.remove(self)

@@ -1,27 +1,143 @@
-"""daphne 4.2.3 drops the `reason` of an ASGI `websocket.close` (it calls `sendClose(code)` only). OCPP needs
-the reason in the close frame (why a charger was refused or replaced), so pass it through. Installed from
-the app config; a no-op when daphne is not the server (tests run uvicorn too, which sends reasons)."""
+"""What daphne 4.2.3 lacks for telling a charger why it is refused; installed from the app config, a no-op when
+daphne is not installed.
+
+- The `reason` of an ASGI `websocket.close`: daphne calls `sendClose(code)` only. OCPP needs it in the close frame
+  (why a charger was refused or replaced), so it is passed through.
+- The ASGI "WebSocket Denial Response" extension (`websocket.http.response.start` / `.body`): daphne can only
+  refuse a handshake with a bare `403 Access denied`. With the extension the application answers the handshake
+  with its own status, headers and body (401 with `WWW-Authenticate`, 404 naming the expected URL, 503 with
+  `Retry-After` ...). Scopes of WebSocket connections announce it in `extensions`, as the ASGI spec says.
+- A graceful stop: on SIGTERM/SIGINT daphne cancels every application at once, so a charger's frames received
+  but not yet processed, and the frame log's buffer, were lost at every restart. Now the open sockets are closed
+  first (1000, "The central system is restarting: reconnect"), each consumer drains and records its close as at
+  any close, and only what is still running after daphne's application close timeout is cancelled. This part
+  patches `daphne.server.Server`, so it is installed only where daphne's server is loaded (importing it installs
+  a Twisted reactor): the daphne process (`evplatform.server` imports it first) and the tests' server.
+"""
 
 from __future__ import annotations
 
+import http
+import sys
+import time
 from typing import Any
+
+DENIAL = "websocket.http.response"
+
+
+def _denial_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Refused"
+    lines = [f"HTTP/1.1 {status} {phrase}".encode()]
+    for name, value in headers:
+        if name.lower() not in (b"content-length", b"connection"):
+            lines.append(name + b": " + value)
+    lines += [b"Content-Length: " + str(len(body)).encode(), b"Connection: close", b"", b""]
+    return b"\r\n".join(lines) + body
 
 
 def install() -> None:
     try:
-        from daphne.ws_protocol import WebSocketProtocol
+        from autobahn.websocket.types import ConnectionDeny
+        from daphne.ws_protocol import WebSocketProtocol  # not daphne.server: importing it installs a reactor
     except ImportError:  # pragma: no cover - another ASGI server
         return
-    if getattr(WebSocketProtocol, "_evp_close_reason", False):
+    if "daphne.server" in sys.modules:
+        install_graceful_stop()
+    if getattr(WebSocketProtocol, "_evp_patched", False):
         return
-    original = WebSocketProtocol.handle_reply
+    original_reply = WebSocketProtocol.handle_reply
+    original_error_response = WebSocketProtocol.sendHttpErrorResponse
+    original_connect = WebSocketProtocol.onConnect
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.close" and message.get("reason") and self.state != self.STATE_CONNECTING:
+        kind = message.get("type")
+        if kind == "websocket.close" and message.get("reason") and self.state != self.STATE_CONNECTING:
             code = message.get("code") or 1000
             self.sendClose(code=code, reason=str(message["reason"])[:120])
             return
-        original(self, message)
+        if kind == f"{DENIAL}.start" and self.state == self.STATE_CONNECTING:
+            self._evp_denial = (int(message["status"]), list(message.get("headers") or []), [])
+            return
+        if kind == f"{DENIAL}.body" and getattr(self, "_evp_denial", None) is not None:
+            self._evp_denial[2].append(bytes(message.get("body") or b""))
+            if not message.get("more_body") and hasattr(self, "handshake_deferred"):
+                # as daphne's own serverReject, with our status: autobahn then writes the response (below)
+                self.handshake_deferred.errback(ConnectionDeny(code=self._evp_denial[0]))
+                del self.handshake_deferred
+                self.server.protocol_disconnected(self)
+            return
+        original_reply(self, message)
+
+    def send_http_error_response(self: Any, code: int, reason: str, response_headers: Any = None) -> None:
+        denial = getattr(self, "_evp_denial", None)
+        if denial is None:
+            original_error_response(self, code, reason, response_headers)
+            return
+        status, headers, chunks = denial
+        self.sendData(_denial_response(status, headers, b"".join(chunks)))
+
+    def on_connect(self: Any, request: Any) -> Any:
+        server = self.factory.server_class  # daphne's Server instance: announce the extension in its scopes
+        if not getattr(server, "_evp_denial", False):
+            create = server.create_application
+
+            def create_application(protocol: Any, scope: dict[str, Any]) -> Any:
+                scope["extensions"] = {**(scope.get("extensions") or {}), DENIAL: {}}
+                return create(protocol, scope)
+
+            server.create_application = create_application
+            server._evp_denial = True
+        return original_connect(self, request)
 
     WebSocketProtocol.handle_reply = handle_reply
-    WebSocketProtocol._evp_close_reason = True
+    WebSocketProtocol.sendHttpErrorResponse = send_http_error_response
+    WebSocketProtocol.onConnect = on_connect
+    WebSocketProtocol._evp_patched = True
+
+
+RESTARTING = "The central system is restarting: reconnect"
+
+
+def install_graceful_stop() -> None:
+    """Close the sockets and let the consumers finish before daphne cancels them (see the module doc)."""
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(Server, "_evp_graceful", False):
+        return
+    original_kill = Server.kill_all_applications
+
+    def kill_all_applications(self: Any) -> Any:
+        from twisted.internet import defer
+        from twisted.internet import reactor as twisted_reactor
+
+        reactor: Any = twisted_reactor
+
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.sendClose(code=1000, reason=RESTARTING)
+        deadline = time.monotonic() + self.application_close_timeout
+        finished: defer.Deferred[None] = defer.Deferred()
+
+        def running() -> bool:
+            for details in list(self.connections.values()):
+                instance = details.get("application_instance")
+                if instance is not None and not instance.done():
+                    return True
+            return False
+
+        def check() -> None:
+            if running() and time.monotonic() < deadline:
+                reactor.callLater(0.05, check)
+            else:
+                finished.callback(None)
+
+        check()
+        finished.addCallback(lambda _: original_kill(self))
+        return finished
+
+    Server.kill_all_applications = kill_all_applications
+    Server._evp_graceful = True

@@ -9,34 +9,80 @@ CONN_MAX_AGE (so DB_CONN_MAX_AGE=0 still means a fresh connection per call, as t
 
 Domain events published here are delivered after commit by `apps.core.events`' background delivery thread:
 the subscribers (analytics, live views, billing) no longer run before the charger gets its answer.
+
+A transient database error (a deadlock, a serialization failure, a lost or terminated connection) is retried
+before a charger ever sees it: the whole call again (every service is one transaction; nothing of a failed attempt
+was committed, its on-commit events were dropped), at most OCPP_DB_RETRIES more times with a short growing pause,
+each retry logged. Only what still fails becomes the charger's InternalError.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from apps.core import events
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("OCPP_DB_THREADS", "8")), thread_name_prefix="ocpp-db")
 
 
+RETRIES = int(os.environ.get("OCPP_DB_RETRIES", "3"))
+RETRY_PAUSE = 0.05  # seconds before the first retry, doubled for each next one (plus up to as much at random)
+# deadlock_detected, serialization_failure; admin_shutdown, crash_shutdown, cannot_connect_now (a restart)
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "57P01", "57P02", "57P03"})
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a failed call may succeed if run again as a whole: a deadlock or serialization failure (the
+    database rolled the transaction back), or a lost connection (class 08, a terminated backend, a connection
+    closed under us)."""
+    if not isinstance(error, DatabaseError):
+        return False
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
+    if sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08"):
+        return True
+    if isinstance(error, InterfaceError):  # "the connection is closed"
+        return True
+    if isinstance(error, OperationalError) and not sqlstate:  # "server closed the connection unexpectedly"
+        return connection.connection is None or bool(getattr(connection.connection, "closed", False))
+    return False
+
+
 def _call(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    attempt = 0
     try:
-        with events.deliver_in_background():
-            return func(**kwargs)
-    except Exception:
-        connection.close_if_unusable_or_obsolete()
-        raise
+        while True:
+            try:
+                with events.deliver_in_background():
+                    return func(**kwargs)
+            except Exception as error:
+                connection.close_if_unusable_or_obsolete()
+                if attempt >= RETRIES or connection.in_atomic_block or not transient(error):
+                    raise
+                attempt += 1
+                pause = RETRY_PAUSE * 2 ** (attempt - 1)
+                logger.warning(
+                    "%s: transient database error, retry %d of %d in %.0f ms: %s",
+                    getattr(func, "__qualname__", func),
+                    attempt,
+                    RETRIES,
+                    pause * 1000,
+                    str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                )
+                time.sleep(pause + random.uniform(0, pause))  # noqa: S311 - jitter, not a secret
     finally:
         close_at = connection.close_at
         if connection.connection is not None and close_at is not None and time.monotonic() >= close_at:

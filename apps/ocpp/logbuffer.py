@@ -1,5 +1,9 @@
 """The frame log, written off the hot path: frames are appended to an in-memory buffer and inserted in
-batches (every OCPP_MESSAGE_LOG_FLUSH_MS, or at 1,000 rows) by one task per event loop."""
+batches (every OCPP_MESSAGE_LOG_FLUSH_MS, or at 1,000 rows) by one task per event loop.
+
+`flush()` returns once every frame added before it was written (or failed and was kept for the next flush):
+flushes run one at a time, so a flush never returns while an earlier one still holds its rows. A closing socket
+flushes, so what a charger said is in the log when its close is done."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class MessageLogBuffer:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
         self.dropped = 0
 
     def add(
@@ -75,6 +80,7 @@ class MessageLogBuffer:
         if self._task is None or self._task.done() or self._loop is not loop:
             self._loop = loop
             self._wake = asyncio.Event()
+            self._lock = asyncio.Lock()
             self._task = loop.create_task(self._run())
 
     async def _run(self) -> None:
@@ -86,6 +92,13 @@ class MessageLogBuffer:
             await self.flush()
 
     async def flush(self) -> None:
+        if self._loop is not asyncio.get_running_loop():  # a loop of its own (a test's): no other flush to wait for
+            await self._write()
+            return
+        async with self._lock:
+            await self._write()
+
+    async def _write(self) -> None:
         rows, self.rows = self.rows, []
         if not rows:
             return

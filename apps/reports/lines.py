@@ -19,11 +19,18 @@ deleted) or into sheet XML with a few `bytes.replace` (see `exporter`).
 
 How it stays right (one invariant: every session is either in `PendingLine` or has a current `SessionLine`):
 - triggers queue a session into `PendingLine` when it is inserted, when a session in a final state (completed,
-  failed, invalid) is updated, and when a dimension row's exported column changes (a location renamed: all its
-  final sessions). They run in the writer's transaction, so an export snapshot never misses a change;
-- `render_pending` renders queued final sessions in batches (beat, and until empty) and deletes their queue rows
-  in the same transaction; it locks the queue rows (FOR UPDATE SKIP LOCKED) and a trigger's upsert takes the
-  same row lock, so a change that commits while a batch renders queues the session again after it;
+  failed, invalid) is updated, when a dimension row's exported column changes (a location renamed: all its
+  final sessions), and when it is deleted (a tombstone). They run in the writer's transaction, so an export
+  snapshot never misses a change;
+- the queue is insert-only: each change adds a row, with no unique key and no foreign key, so a trigger never
+  waits for anything (a charger's MeterValues or StopTransaction must never wait on a reporting job; the former
+  upsert waited for the render batch's lock on the queue row while the batch's foreign-key check waited for the
+  charger's session lock: a deadlock, answered InternalError, issue 20 item 2);
+- `render_pending` renders queued final sessions in batches (beat, and until empty) and, in the same statement,
+  deletes the queue rows of those sessions that its snapshot sees: a change committed while the batch renders is
+  in a row the batch cannot see, so the session stays queued and is rendered again. Nothing the batch writes
+  refers to the session (no foreign key to check at commit), so it takes no lock on session rows either; batches
+  run one at a time (an advisory lock only renderers take);
 - an export reads the stored lines of sessions not queued, plus the queued ones (running sessions, the not yet
   rendered) rendered live by the same SQL, in one REPEATABLE READ snapshot;
 - `LAYOUT_VERSION` (a hash of the parts' SQL) is installed with the triggers; when the code's layout differs from
@@ -289,12 +296,23 @@ _FINAL = ", ".join(f"'{s}'" for s in FINAL_STATUSES)
 
 def install_sql() -> str:
     """The queueing triggers and the installed layout version (idempotent: replaces what was there)."""
+    return f"{triggers_sql()};\n{version_sql()}"
+
+
+def triggers_sql() -> str:
+    """The queueing triggers alone (idempotent)."""
     # every name comes from the code
     statements = [
         f"""CREATE OR REPLACE FUNCTION reports_line_queue_session() RETURNS trigger AS $$
 BEGIN
-    INSERT INTO {PENDING_TABLE} (session_id, tenant_id, queued_at) VALUES (NEW.id, NEW.tenant_id, clock_timestamp())
-    ON CONFLICT (session_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
+    -- insert-only (no unique key, no foreign key): nothing to wait for in the writer's transaction
+    INSERT INTO {PENDING_TABLE} (session_id, tenant_id, queued_at) VALUES (NEW.id, NEW.tenant_id, clock_timestamp());
+    RETURN NULL;
+END $$ LANGUAGE plpgsql""",  # noqa: S608
+        f"""CREATE OR REPLACE FUNCTION reports_line_queue_deleted_session() RETURNS trigger AS $$
+BEGIN
+    -- a tombstone: exports stop reading the session's stored line at once, the renderer removes it
+    INSERT INTO {PENDING_TABLE} (session_id, tenant_id, queued_at) VALUES (OLD.id, OLD.tenant_id, clock_timestamp());
     RETURN NULL;
 END $$ LANGUAGE plpgsql""",  # noqa: S608
         f"""CREATE OR REPLACE FUNCTION reports_line_queue_sessions_of() RETURNS trigger AS $$
@@ -302,21 +320,21 @@ BEGIN
     -- TG_ARGV[0]: the session's foreign key to the changed row (a name from apps/reports/columns.py)
     EXECUTE format('INSERT INTO {PENDING_TABLE} (session_id, tenant_id, queued_at) '
                    'SELECT id, tenant_id, clock_timestamp() FROM {SESSIONS_TABLE} '
-                   'WHERE %I = $1 AND status IN ({_FINAL.replace("'", "''")}) '
-                   'ON CONFLICT (session_id) DO UPDATE SET queued_at = EXCLUDED.queued_at', TG_ARGV[0])
+                   'WHERE %I = $1 AND status IN ({_FINAL.replace("'", "''")})', TG_ARGV[0])
     USING NEW.id;
     RETURN NULL;
 END $$ LANGUAGE plpgsql""",  # noqa: S608
-        f"CREATE OR REPLACE FUNCTION reports_line_layout_version() RETURNS text AS $$ SELECT '{LAYOUT_VERSION}' $$ "
-        "LANGUAGE sql IMMUTABLE",
         f"DROP TRIGGER IF EXISTS reports_line_insert ON {SESSIONS_TABLE}",
         f"DROP TRIGGER IF EXISTS reports_line_update ON {SESSIONS_TABLE}",
+        f"DROP TRIGGER IF EXISTS reports_line_delete ON {SESSIONS_TABLE}",
         f"CREATE TRIGGER reports_line_insert AFTER INSERT ON {SESSIONS_TABLE} FOR EACH ROW "
         "EXECUTE FUNCTION reports_line_queue_session()",
         # running sessions are queued anyway (since their insert): only changes of final ones need it
         f"CREATE TRIGGER reports_line_update AFTER UPDATE ON {SESSIONS_TABLE} FOR EACH ROW "
         f"WHEN (NEW.status IN ({_FINAL}) AND OLD.* IS DISTINCT FROM NEW.*) "
         "EXECUTE FUNCTION reports_line_queue_session()",
+        f"CREATE TRIGGER reports_line_delete AFTER DELETE ON {SESSIONS_TABLE} FOR EACH ROW "
+        "EXECUTE FUNCTION reports_line_queue_deleted_session()",
     ]
     stored = set(_dims())
     for dim, d in DIMENSIONS.items():
@@ -332,6 +350,14 @@ END $$ LANGUAGE plpgsql""",  # noqa: S608
     return ";\n".join(statements)
 
 
+def version_sql() -> str:
+    """Mark the database's lines as following this code's layout."""
+    return (
+        f"CREATE OR REPLACE FUNCTION reports_line_layout_version() RETURNS text AS $$ SELECT '{LAYOUT_VERSION}' $$ "
+        "LANGUAGE sql IMMUTABLE"
+    )
+
+
 def installed_version_sql() -> str:
     """The layout version the database's lines follow (NULL before the first install)."""
     return (
@@ -344,8 +370,7 @@ def queue_all_sql() -> str:
     """Queue every session again (a new layout: every stored line is out of date)."""
     return (
         f"INSERT INTO {PENDING_TABLE} (session_id, tenant_id, queued_at) "  # noqa: S608 - names from the code
-        f"SELECT id, tenant_id, clock_timestamp() FROM {SESSIONS_TABLE} "
-        "ON CONFLICT (session_id) DO UPDATE SET queued_at = EXCLUDED.queued_at"
+        f"SELECT id, tenant_id, clock_timestamp() FROM {SESSIONS_TABLE}"
     )
 
 
@@ -363,14 +388,14 @@ FILTER_COLUMNS = (
 
 def render_batch_sql(batch_size: int) -> str:
     """Render up to `batch_size` queued final sessions into lines and take them off the queue, in one
-    statement (the caller's transaction); returns one row per rendered session."""
+    statement (the caller's transaction; one snapshot: the queue rows it deletes are the ones it saw, and a
+    change committed meanwhile keeps its session queued); returns one row per rendered session."""
     cols = ", ".join(FILTER_COLUMNS)
     return f"""
 WITH batch AS (
-    SELECT p.session_id FROM {PENDING_TABLE} p JOIN {SESSIONS_TABLE} q ON q.id = p.session_id
+    SELECT DISTINCT p.session_id FROM {PENDING_TABLE} p JOIN {SESSIONS_TABLE} q ON q.id = p.session_id
     WHERE q.status IN ({_FINAL})
     ORDER BY p.session_id LIMIT {int(batch_size)}
-    FOR UPDATE OF p SKIP LOCKED
 ), rendered AS (
     INSERT INTO {LINES_TABLE} (session_id, {cols}, parts, rendered_at)
     SELECT s.id, {", ".join(f"s.{c}" for c in FILTER_COLUMNS)}, {parts_sql()}, clock_timestamp()
@@ -378,8 +403,24 @@ WITH batch AS (
     ON CONFLICT (session_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in FILTER_COLUMNS)},
         parts = EXCLUDED.parts, rendered_at = EXCLUDED.rendered_at
     RETURNING session_id
+), taken AS (
+    DELETE FROM {PENDING_TABLE} p USING rendered r WHERE p.session_id = r.session_id
 )
-DELETE FROM {PENDING_TABLE} p USING rendered r WHERE p.session_id = r.session_id RETURNING p.session_id
+SELECT session_id FROM rendered
+"""  # noqa: S608 - every name comes from the code, the batch size is an int
+
+
+def tombstones_sql(batch_size: int) -> str:
+    """Remove the stored lines and queue rows of deleted sessions (queued by the delete trigger)."""
+    return f"""
+WITH gone AS (
+    SELECT DISTINCT p.session_id FROM {PENDING_TABLE} p
+    WHERE NOT EXISTS (SELECT 1 FROM {SESSIONS_TABLE} s WHERE s.id = p.session_id)
+    LIMIT {int(batch_size)}
+), lines AS (
+    DELETE FROM {LINES_TABLE} l USING gone g WHERE l.session_id = g.session_id
+)
+DELETE FROM {PENDING_TABLE} p USING gone g WHERE p.session_id = g.session_id
 """  # noqa: S608 - every name comes from the code, the batch size is an int
 
 
@@ -387,8 +428,10 @@ def uninstall_sql() -> str:
     statements = [
         f"DROP TRIGGER IF EXISTS reports_line_insert ON {SESSIONS_TABLE}",
         f"DROP TRIGGER IF EXISTS reports_line_update ON {SESSIONS_TABLE}",
+        f"DROP TRIGGER IF EXISTS reports_line_delete ON {SESSIONS_TABLE}",
         *(f"DROP TRIGGER IF EXISTS reports_line_{dim} ON {d.table}" for dim, d in DIMENSIONS.items()),
         "DROP FUNCTION IF EXISTS reports_line_queue_session()",
+        "DROP FUNCTION IF EXISTS reports_line_queue_deleted_session()",
         "DROP FUNCTION IF EXISTS reports_line_queue_sessions_of()",
         "DROP FUNCTION IF EXISTS reports_line_layout_version()",
     ]

@@ -102,11 +102,13 @@ class ExportJob(TenantOwned):
 
 class SessionLine(models.Model):
     """A session's export row, rendered once (see `apps.reports.lines`): the filter columns, copied from the
-    session, and the encoded `parts` of the line. Written only by `services.session_lines_render`."""
+    session, and the encoded `parts` of the line. Written only by `services.session_lines_render`.
 
-    session = models.OneToOneField(
-        "charging.ChargingSession", primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
+    `session_id` is no foreign key on purpose: checking one at the renderer's commit locked the session rows
+    (FOR KEY SHARE) against chargers' transactions (issue 20 item 2). A deleted session is queued as a tombstone
+    by a trigger, hidden from exports at once, and its line removed by the renderer."""
+
+    session_id = models.BigIntegerField(primary_key=True)
     tenant_id = models.BigIntegerField()
     started_at = models.DateTimeField()
     status = models.CharField(max_length=10)
@@ -127,12 +129,14 @@ class SessionLine(models.Model):
 
 class PendingLine(models.Model):
     """A session whose export line is missing or out of date: queued by database triggers (insert, a change of
-    a final session, a change of an exported column of a location, token, driver ...); exports render these
-    live until `services.session_lines_render` has stored their line."""
+    a final session, a change of an exported column of a location, token, driver ..., a delete); exports render
+    these live until `services.session_lines_render` has stored their line.
 
-    session = models.OneToOneField(
-        "charging.ChargingSession", primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
+    Insert-only: every change adds a row (a session may have several), nothing is unique and nothing refers to the
+    session, so a trigger in a charger's transaction never waits for anything; the renderer deletes the rows it
+    saw, in the snapshot it rendered from (issue 20 item 2)."""
+
+    session_id = models.BigIntegerField(db_index=True)
     tenant_id = models.BigIntegerField(db_index=True)
     queued_at = models.DateTimeField()
 

@@ -296,17 +296,26 @@ def export_jobs_purge(*, now: dt.datetime | None = None) -> int:
 
 def session_lines_layout_install() -> bool:
     """Make the database's export lines follow this code's layout: when the installed layout version differs
-    (new or changed columns), reinstall the queueing triggers and queue every session again, in one transaction
-    (exports render the queued sessions live meanwhile). Returns whether it had to."""
+    (new or changed columns), reinstall the queueing triggers, then queue every session again and set the version
+    (exports render everything live until then). Two transactions: the triggers' DDL locks the sessions table, so
+    it commits at once instead of holding chargers' writes while millions of sessions are queued. Returns whether
+    it had to."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.session_lines.layout'))")
         cursor.execute(lines.installed_version_sql())
         row = cursor.fetchone()
         if row is not None and row[0] == lines.LAYOUT_VERSION:
             return False
-        cursor.execute(lines.install_sql())
+        cursor.execute(lines.triggers_sql())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.session_lines.layout'))")
+        cursor.execute(lines.installed_version_sql())
+        row = cursor.fetchone()
+        if row is not None and row[0] == lines.LAYOUT_VERSION:  # another process finished it meanwhile
+            return False
         cursor.execute(lines.queue_all_sql())
         queued = cursor.rowcount
+        cursor.execute(lines.version_sql())
     logger.info("export lines: layout %s installed, %s sessions queued", lines.LAYOUT_VERSION, queued)
     return True
 
@@ -328,16 +337,20 @@ def session_lines_single_renderer() -> Iterator[bool]:
 
 def session_lines_render(*, batch_size: int = 5000, max_seconds: float = 50.0) -> int:
     """Render queued final sessions into their stored export lines, a batch per transaction, until the queue
-    holds none or `max_seconds` have passed. Safe to run concurrently (batches skip each other's rows).
+    holds none or `max_seconds` have passed, and remove the lines of deleted sessions. Batches run one at a time
+    (a transaction-level advisory lock that only renderers take; chargers' writes take nothing the batch holds).
     Returns how many lines were written."""
     written = 0
     deadline = time.monotonic() + max_seconds
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.session_lines.batch'))")
             cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")  # the CSV text of the times
             cursor.execute("SET LOCAL jit = off")  # ~100 expressions, compiled for every batch otherwise
             cursor.execute(lines.render_batch_sql(batch_size))
             done = cursor.rowcount
+            if done < batch_size:
+                cursor.execute(lines.tombstones_sql(batch_size))
         written += done
         if done < batch_size or time.monotonic() > deadline:
             return written

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import ApplicationError, Conflict
+from apps.core.errors import ApplicationError, Conflict, NotFound
 from apps.stations import command_validation, dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
 from apps.stations.models import (
@@ -279,8 +279,10 @@ class Handshake:
     password_pending: bool = False
 
 
-def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake | None:
-    """The charger behind a WebSocket handshake, or None (unknown id, wrong password).
+def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake:
+    """The charger behind a WebSocket handshake; refused with an `ApplicationError` whose `status_code` is the
+    handshake's HTTP answer and whose message tells the technician what to fix: 404 unknown id, 401 missing or
+    wrong password, 403 an id that cannot be auto-registered.
 
     A charger with a stored secret must present it (HTTP Basic, security profile 1); one without a secret
     connects on its identity alone (profile 0, only behind a trusted network or TLS client auth). Unknown
@@ -292,7 +294,11 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
         slug = getattr(settings, "OCPP_AUTO_REGISTER_TENANT", "")
         tenant = Tenant.objects.filter(slug=slug, is_active=True).first() if slug else None
         if tenant is None:
-            return None
+            raise NotFound(
+                f"Unknown charge point id {identity!r}: the last part of the URL must be the charge point id "
+                "registered in the back office (register it first).",
+                code="unknown_charge_point",
+            )
         try:
             charge_point, _ = charge_point_register(
                 tenant=tenant,
@@ -300,11 +306,27 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
                 with_password=False,
                 registration_status=RegistrationStatus.PENDING,
             )
-        except (ApplicationError, Exception):
-            logger.warning("auto-registration of %r failed", identity, exc_info=True)
-            return None
+        except ApplicationError as error:
+            logger.warning("auto-registration of %r failed: %s", identity, error.message)
+            raise ApplicationError(
+                f"Charge point id {identity!r} cannot be registered: {error.message}",
+                code="registration_refused",
+                status_code=403,
+            ) from None
+    elif charge_point.password_hash and password is None:
+        raise ApplicationError(
+            f"Charge point {identity!r} needs its password: HTTP Basic authentication, user = the charge point id, "
+            "password = its AuthorizationKey.",
+            code="password_required",
+            status_code=401,
+        )
     elif charge_point.password_hash and not check_secret(password or "", charge_point.password_hash):
-        return None
+        raise ApplicationError(
+            f"Wrong password for charge point {identity!r} (HTTP Basic: user = the charge point id, "
+            "password = its AuthorizationKey).",
+            code="wrong_password",
+            status_code=401,
+        )
     return Handshake(
         charge_point_id=charge_point.pk,
         tenant_id=charge_point.tenant_id,

@@ -131,8 +131,14 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis' blocking
-            # BZPOPMIN: idle consumers then die with "Timeout reading" (seen under daphne). Read timeout > 5 s.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            # BZPOPMIN: idle consumers then die with "Timeout reading" (seen under daphne). No socket timeout
+            # at all: with one, redis-py writes through asyncio.wait_for, which on Python 3.11 swallows a
+            # cancellation arriving as the write completes, and a consumer whose socket closed while its
+            # channel-layer connection was being opened hung until daphne killed it (application close
+            # timeout). Dead connections are found by TCP keepalive; connecting still times out.
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 5, "socket_keepalive": True}
+            ],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "evp-asgi"),
             "capacity": 1000,
             "expiry": 30,
@@ -327,5 +333,15 @@ CHARGING_SESSION_CLOSE_GRACE_SECONDS = env_int("CHARGING_SESSION_CLOSE_GRACE_SEC
 OCPP_MESSAGE_LOG = env_bool("OCPP_MESSAGE_LOG", True)
 OCPP_MESSAGE_LOG_RETENTION_DAYS = env_int("OCPP_MESSAGE_LOG_RETENTION_DAYS", 30)
 OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
+# seconds a charger's WebSocket handshake may take, waiting for its turn included: daphne's connect timeout and
+# autobahn's opening-handshake timeout (both set from this by evplatform/server.py, which every daphne command
+# line runs), and the handshake gate's patience (a handshake still queued at half of it is refused with 503)
+OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
+OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 32)  # handshakes and cleanups at once per process
+# at a close, frames the charger sent before it are still applied, answered (if the socket is open) and logged:
+# at most this many seconds and frames, so a dead socket cannot hold a process (daphne's application close
+# timeout is set above it by evplatform/server.py)
+OCPP_CLOSE_DRAIN_SECONDS = env_int("OCPP_CLOSE_DRAIN_SECONDS", 5)
+OCPP_CLOSE_DRAIN_FRAMES = env_int("OCPP_CLOSE_DRAIN_FRAMES", 1000)
 # base URL chargers use to download firmware and upload diagnostics (the platform's public HTTP address)
 OCPP_FILES_BASE_URL = env_str("OCPP_FILES_BASE_URL", "http://127.0.0.1:8000")

@@ -1,4 +1,4 @@
-"""Analytics test support: a real OCPP WebSocket server (uvicorn in the test's loop) with raw OCPP-J chargers,
+"""Analytics test support: a real OCPP WebSocket server (daphne, tests/asgi_server.py) with raw OCPP-J chargers,
 a local HTTP webhook receiver on 127.0.0.1 that can be down and come back, and eager Celery."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from evplatform.celery import app as celery_app
-from tests.asgi_server import free_port, serve_asgi
+from tests.asgi_server import DaphneThread, free_port, serve_asgi
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def ocpp_server(transactional_db: None) -> AsyncIterator[str]:
+async def ocpp_server(transactional_db: None, daphne: DaphneThread) -> AsyncIterator[str]:
     async with serve_asgi() as url:
         yield url
 

@@ -1,4 +1,4 @@
-"""The control loop against a simulated charger over a real WebSocket (uvicorn + the project's ASGI app).
+"""The control loop against a simulated charger over a real WebSocket (daphne + the project's ASGI app).
 
 The site recompute task is run directly: that is one control cycle. What the charger receives is asserted
 frame by frame.

@@ -1,7 +1,7 @@
-"""A real WebSocket server (uvicorn, in the test's event loop) in front of the project's ASGI application,
-and a raw OCPP-J test charger on the `websockets` client: every test speaks real frames over TCP.
+"""The project's ASGI application served by daphne as in production (tests/asgi_server.py), and a raw OCPP-J
+test charger on the `websockets` client: every test speaks real frames over TCP.
 
-The consumer does its DB work on other threads, so these tests use `transactional_db`.
+The server runs on threads of its own, so these tests use `transactional_db`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from asgiref.sync import sync_to_async
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Connector
 from apps.tenants.models import Tenant
-from tests.asgi_server import serve_asgi
+from tests.asgi_server import DaphneThread, serve_asgi
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
 
 @pytest.fixture
-async def server(transactional_db: None) -> AsyncIterator[str]:
+async def server(transactional_db: None, daphne: DaphneThread) -> AsyncIterator[str]:
     async with serve_asgi() as url:
         yield url
 

@@ -46,10 +46,18 @@ class Daphne:
             "DB_CONN_MAX_AGE": "0",
             "OCPP_MESSAGE_LOG_FLUSH_MS": "100",
         }
-        daphne = str(Path(sys.executable).parent / "daphne")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(self.port), "evplatform.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "evplatform.server",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "evplatform.asgi:application",
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
-import websockets
 
 from apps.core import metrics
 from apps.customers.models import Token
-from apps.ocpp.logbuffer import buffer
 from apps.ocpp.models import MessageLog
 from apps.sessions.models import ChargingSession, MeterValue, SessionStatus, TransactionAnomaly
 from apps.stations.models import ChargePoint, Evse, StatusEvent
+from tests.asgi_server import flush_frame_log
 from tests.ocpp.conftest import ConnectCharger, Station, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,36 +31,6 @@ BOOT = {
 
 def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-async def test_handshake_refuses_missing_subprotocol_with_reason(station: Station, connect: ConnectCharger) -> None:
-    charger = await connect(station.charge_point.identity, station.password, subprotocols=())
-
-    assert charger._reader is not None
-    await asyncio.wait_for(asyncio.gather(charger._reader, return_exceptions=True), 5)  # ends when closed
-
-    assert charger.ws.close_code == 1002
-    assert charger.ws.close_reason == "Unsupported subprotocol none: use ocpp1.6"
-    assert not await db(lambda: ChargePoint.objects.get(pk=station.charge_point.pk).online)()
-
-
-@pytest.mark.parametrize("password", ["wrong-password", None], ids=["wrong", "missing"])
-async def test_handshake_refuses_bad_credentials(
-    station: Station, connect: ConnectCharger, password: str | None
-) -> None:
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        await connect(station.charge_point.identity, password)
-
-    assert refused.value.response.status_code == 403
-    assert not await db(lambda: ChargePoint.objects.get(pk=station.charge_point.pk).online)()
-
-
-async def test_handshake_refuses_unknown_identity(station: Station, connect: ConnectCharger) -> None:
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        await connect("NOT-REGISTERED", "whatever")
-
-    assert refused.value.response.status_code == 403
-    assert not await db(ChargePoint.objects.filter(identity="NOT-REGISTERED").exists)()
 
 
 async def test_boot_heartbeat_and_status_are_stored(station: Station, connect: ConnectCharger) -> None:
@@ -257,7 +225,7 @@ async def test_message_log_records_every_frame_with_latency(station: Station, co
     charger = await connect(station.charge_point.identity, station.password)
 
     await charger.call("Heartbeat", {}, unique_id="hb-1")
-    await buffer.flush()
+    await flush_frame_log()
 
     rows = await db(
         lambda: list(

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from apps.ocpp.central import DATA_TRANSFER_HANDLERS, data_transfer_handler
-from apps.ocpp.logbuffer import buffer
 from apps.ocpp.models import MessageLog
 from apps.sessions.models import ChargingSession, MeterValue
 from apps.stations import services
 from apps.stations.models import ChargePoint, Command
 from apps.stations.services import Handshake
+from tests.asgi_server import flush_frame_log
 from tests.ocpp.conftest import ConnectCharger, Station, db, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +88,7 @@ async def test_lenient_charger_quirks_are_accepted_with_warning_strict_ones_refu
     charger = await connect(station.charge_point.identity, station.password)
 
     lenient = await charger.call("MeterValues", quirky, unique_id="lenient-1")
-    await buffer.flush()
+    await flush_frame_log()
 
     assert strict[0] == 4
     assert strict[2] == "TypeConstraintViolation"

@@ -8,8 +8,6 @@ import csv
 import datetime as dt
 import io
 import re
-import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -229,20 +227,13 @@ def test_a_change_committed_while_a_batch_renders_is_never_lost(tenant: Tenant, 
         rendered = renderer.execute(lines.render_batch_sql(100)).fetchall()
         assert [r[0] for r in rendered] == [session.pk]
 
-        def rename() -> None:
-            with services.export_connection() as writer:
-                writer.autocommit = True
-                writer.execute(
-                    "UPDATE stations_location SET name = 'New name' WHERE id = %s", [evse.charge_point.location_id]
-                )
-
-        writer = threading.Thread(target=rename)
-        writer.start()
-        time.sleep(0.5)  # the rename's trigger waits for the batch's lock on the queue row
-        assert writer.is_alive()
-        renderer.commit()  # the batch stored the old name
-        writer.join(10)
-        assert not writer.is_alive()
+        with services.export_connection() as writer:
+            writer.execute("SET lock_timeout = '2s'")  # the rename's trigger only inserts: it never waits
+            writer.execute(
+                "UPDATE stations_location SET name = 'New name' WHERE id = %s", [evse.charge_point.location_id]
+            )
+            writer.commit()
+        renderer.commit()  # the batch stored the old name, and took off the queue only the rows it saw
 
     # then the session is queued again, the export shows the new name, and the next render stores it
     assert queued() == {session.pk}
@@ -253,6 +244,26 @@ def test_a_change_committed_while_a_batch_renders_is_never_lost(tenant: Tenant, 
     services.session_lines_render()
     assert queued() == set()
     assert "New name" in "".join(SessionLine.objects.get(session_id=session.pk).parts)
+
+
+def test_a_deleted_session_leaves_the_export_at_once_and_its_line_at_the_next_render(
+    tenant: Tenant, export_dir: Path
+) -> None:
+    # given two rendered sessions
+    kept, deleted = make_sessions(tenant, 2)
+    services.session_lines_render()
+    assert stored() == {kept.pk, deleted.pk}
+
+    # when one is deleted
+    ChargingSession.objects.filter(pk=deleted.pk).delete()
+
+    # then the export no longer has it, before and after the renderer removed its line
+    for _ in range(2):
+        done = run(ExportJobFactory(tenant=tenant))
+        rows = list(csv.DictReader(io.StringIO((export_dir / done.file_name).read_text(encoding="utf-8-sig"))))
+        assert [r["Session id"] for r in rows] == [str(kept.pk)]
+        services.session_lines_render()
+    assert (stored(), queued()) == ({kept.pk}, set())
 
 
 def test_a_new_layout_renders_live_until_installed_then_queues_everything(tenant: Tenant, export_dir: Path) -> None:
