@@ -57,6 +57,12 @@ def token_get(*, tenant: Tenant, uid: str) -> Token | None:
     )
 
 
+def wire_id_of(id_tag: str) -> str:
+    """The OCPP idTag a charger knows a token (or group) by: the uid when it fits in 20 characters, else its
+    derived wire id (`Token.wire_id`, computed the same way without a query)."""
+    return wire_id_for(id_tag)
+
+
 def token_business_customer_id(token: Token) -> int | None:
     """Who pays for a token's sessions when a business customer does: the token's own business customer, else its
     contract's, else its driver's employer. The one rule: the session stores it at start, its price uses that

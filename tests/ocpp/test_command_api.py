@@ -210,3 +210,52 @@ async def test_get_diagnostics_without_location_uploads_to_the_platform(
     assert action == "GetDiagnostics"
     assert sent["retries"] == 1
     assert sent["location"].startswith(f"{settings.OCPP_FILES_BASE_URL.rstrip('/')}/ocpp-files/diagnostics/")
+
+
+LONG_UID = "0f8fad5b-d9cb-469f-a165-70867728950e"  # an app token's uid: longer than OCPP 1.6's 20-character idTag
+
+
+@pytest.mark.parametrize("slug", ["remote-start-transaction", "reserve-now"])
+async def test_a_long_token_uid_goes_to_the_charger_as_its_wire_id(
+    station: Station, connect: ConnectCharger, server: str, slug: str
+) -> None:
+    from apps.customers.models import Token
+    from tests.customers.factories import TokenFactory
+
+    token = await db(TokenFactory)(tenant=station.tenant, uid=LONG_UID)
+    wire_id = (await db(Token.objects.get)(pk=token.pk)).wire_id
+    action = _action(slug)
+    charger = await connect(station.charge_point.identity, station.password)
+    charger.answers[action] = {"status": "Accepted"}
+    await charger.ok("BootNotification", BOOT)
+    api = await api_for(server, station.tenant)
+    payload: dict[str, Any] = {"connectorId": 1, "idTag": LONG_UID}
+    if slug == "reserve-now":
+        payload |= {"reservationId": 7, "expiryDate": "2030-01-01T00:00:00Z"}
+
+    status, body = await api.post(f"/charge-points/{station.charge_point.pk}/commands/{slug}/", payload)
+
+    assert status == 200, body
+    assert len(wire_id) <= 20
+    assert [frame[2:] for frame in charger.received_calls] == [[action, {**payload, "idTag": wire_id}]]
+
+
+@pytest.mark.parametrize("slug", ["remote-start-transaction", "reserve-now"])
+async def test_nothing_starts_or_is_reserved_on_a_decommissioned_charger(
+    station: Station, connect: ConnectCharger, server: str, slug: str
+) -> None:
+    from apps.stations import decommission
+
+    charger = await connect(station.charge_point.identity, station.password)
+    await charger.ok("BootNotification", BOOT)
+    await db(decommission.charge_point_decommission)(charge_point=station.charge_point)
+    api = await api_for(server, station.tenant)
+    payload: dict[str, Any] = {"connectorId": 1, "idTag": "TAG-1"}
+    if slug == "reserve-now":
+        payload |= {"reservationId": 7, "expiryDate": "2030-01-01T00:00:00Z"}
+
+    status, body = await api.post(f"/charge-points/{station.charge_point.pk}/commands/{slug}/", payload)
+
+    assert (status, body["code"]) == (409, "decommissioned"), body
+    assert charger.received_calls == []
+    assert not await db(Command.objects.filter(charge_point=station.charge_point).exists)()

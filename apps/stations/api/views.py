@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from apps.core.api.serializers import ErrorSerializer
+from apps.customers import selectors as customer_selectors
 from apps.stations import decommission, selectors, services
 from apps.stations.api.serializers import (
     ChargePointCreatedSerializer,
@@ -118,12 +119,36 @@ class ChargePointFilter(DecommissionedFilter):
         fields = ["tenant", "location", "online", "status", "vendor", "registration_status", "identity"]
 
 
+STARTING_ACTIONS = frozenset({"RemoteStartTransaction", "ReserveNow"})
+ID_TAG_FIELDS = {"RemoteStartTransaction": ("idTag",), "ReserveNow": ("idTag", "parentIdTag")}
+
+
+def _connector_of(data: Any) -> int | None:
+    value = data.get("connectorId") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _wire_id_tags(ocpp_action: str, data: Any) -> Any:
+    """A token uid longer than OCPP 1.6's 20-character idTag (OCPI allows 36: app tokens' UUIDs) is sent as the
+    token's wire id, which the charger's Authorize/StartTransaction then maps back (`customers` wire ids)."""
+    fields = ID_TAG_FIELDS.get(ocpp_action, ())
+    if not isinstance(data, dict) or not any(isinstance(data.get(f), str) for f in fields):
+        return data
+    mapped = dict(data)
+    for name in fields:
+        if isinstance(mapped.get(name), str):
+            mapped[name] = customer_selectors.wire_id_of(mapped[name])
+    return mapped
+
+
 def _command_view(ocpp_action: str) -> Any:
     input_serializer = command_serializer(ocpp_action)
 
     def view(self: ChargePointViewSet, request: Request, pk: str | None = None) -> Response:
         charge_point = self.get_object()
-        data = input_serializer(data=request.data, context={"charge_point": charge_point})
+        if ocpp_action in STARTING_ACTIONS:
+            decommission.ensure_in_service(charge_point=charge_point, connector_id=_connector_of(request.data))
+        data = input_serializer(data=_wire_id_tags(ocpp_action, request.data), context={"charge_point": charge_point})
         data.is_valid(raise_exception=True)
         payload = data.to_payload()
         user = request.user if getattr(request.user, "pk", None) else None
@@ -153,6 +178,13 @@ def _command_view(ocpp_action: str) -> Any:
             "command record comes back with `status` accepted, rejected, error (CallError) or timeout, as stored; "
             "a charger that is not connected answers 409 `charge_point_offline`."
             + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
+            + (
+                " An `idTag` longer than OCPP 1.6's 20 characters (a token uid up to OCPI's 36) is sent as the "
+                "token's wire id, which the charger's Authorize and StartTransaction map back; a decommissioned "
+                "charger, location or EVSE answers 409 `decommissioned` and nothing is sent."
+                if ocpp_action in STARTING_ACTIONS
+                else ""
+            )
         ),
     )
     return schema(
