@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from jsonschema import Draft4Validator, FormatChecker
+from jsonschema import Draft4Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError as SchemaError
 from ocpp.v16.enums import Measurand
 
@@ -158,11 +158,38 @@ def _is_uri(value: object) -> bool:
     return bool(parts.scheme and parts.netloc) and not any(ch.isspace() for ch in value)
 
 
+MAX_DIGITS = 400  # a decimal with more digits than this between its magnitude and the step is no OCPP figure
+
+
+def _multiple_of(validator: Any, step: Any, instance: Any, schema: Any) -> Any:
+    """`multipleOf` on decimals at any magnitude: jsonschema's `instance % step` raises DivisionImpossible in the
+    default 28-digit context for values such as 6.3e+204 (a 500 found by make api-fuzz)."""
+    if not validator.is_type(instance, "number"):
+        return
+    value, unit = Decimal(str(instance)), Decimal(str(step))
+    if value == 0:
+        return
+    digits = abs(value.adjusted() - unit.adjusted()) + len(unit.as_tuple().digits) + 2
+    ok = False
+    if digits <= MAX_DIGITS:
+        try:
+            with localcontext() as context:
+                context.prec = max(28, digits)
+                ok = value % unit == 0
+        except InvalidOperation:
+            ok = False
+    if not ok:
+        yield SchemaError(f"{instance} is not a multiple of {step}")
+
+
+_DecimalValidator = validators.extend(Draft4Validator, {"multipleOf": _multiple_of})
+
+
 @cache
 def _validator(action: str) -> Draft4Validator:
     """The request schema of a 1.6 action, read with decimals (its `multipleOf: 0.1` needs them)."""
     text = (resources.files("ocpp.v16") / "schemas" / f"{action}.json").read_text(encoding="utf-8-sig")
-    return Draft4Validator(json.loads(text, parse_float=Decimal), format_checker=_FORMATS)
+    return _DecimalValidator(json.loads(text, parse_float=Decimal), format_checker=_FORMATS)  # type: ignore[no-any-return]
 
 
 def wire_form(payload: Any) -> Any:

@@ -125,6 +125,23 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         {"connectorId": 1, "csChargingProfiles": _profile(periods=[{"startPeriod": 0, "limit": -1}])},
         f"{PERIODS}.0.limit",
     ),
+    (  # make api-fuzz: a limit this large made the schema's multipleOf raise DivisionImpossible (a 500)
+        "set-charging-profile",
+        {
+            "connectorId": 1,
+            "csChargingProfiles": _profile(periods=[{"startPeriod": 0, "limit": -1.7976931348623157e308}]),
+        },
+        f"{PERIODS}.0.limit",
+    ),
+    (
+        "remote-start-transaction",
+        {
+            "connectorId": 1,
+            "idTag": "TAG-1",
+            "chargingProfile": _profile("TxProfile", periods=[{"startPeriod": 0, "limit": 1.3861601405819846e-19}]),
+        },
+        "chargingProfile.chargingSchedule.chargingSchedulePeriod.0.limit",
+    ),
     (
         "set-charging-profile",
         {

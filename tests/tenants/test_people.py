@@ -113,6 +113,20 @@ def test_invitation_refuses_account_fields(
     assert not Invitation.objects.exists()
 
 
+def test_an_invitation_without_a_role_is_a_400_naming_it(
+    tenant_a: Tenant, client_for: Callable[..., APIClient]
+) -> None:
+    """make api-fuzz found `POST /staff-invitations/ {"email": ...}` answered 500 (KeyError 'role')."""
+    admin = client_for(tenant_a, Role.ADMIN)
+
+    response = admin.post("/api/v1/staff-invitations/", {"email": "olga@alpha.example"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["role"]
+    assert not Invitation.objects.exists()
+
+
 def test_invitation_is_mailed_with_a_link_that_works(
     tenant_a: Tenant, client_for: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
 ) -> None:

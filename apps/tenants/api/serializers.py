@@ -127,6 +127,8 @@ class InvitationSerializer(TenantOwnedSerializer):
         ]
         read_only_fields = ["id", "expires_at", "sent_at", "accepted_at", "revoked_at", "created_at"]
         validators: list[Any] = []  # one open invitation per address: the service answers 409
+        # the role is a decision the inviter makes: required, never a silent default (POST without it was a 500)
+        extra_kwargs = {"role": {"required": True}}
 
     def get_invited_by(self, invitation: Invitation) -> str | None:
         if invitation.invited_by_key is not None:
