@@ -7,8 +7,8 @@ threads, each keeping its DB connection for DB_CONN_MAX_AGE. Unlike `database_sy
 OCPP message. A connection is closed after a call when it errored and is unusable, or is older than
 CONN_MAX_AGE (so DB_CONN_MAX_AGE=0 still means a fresh connection per call, as tests need).
 
-Domain events published here are delivered after commit by `apps.core.events`' background delivery thread:
-the subscribers (analytics, live views, billing) no longer run before the charger gets its answer.
+Domain events published here are written to the transactional outbox in the handler's transaction and
+delivered by Celery (`apps/core/outbox.py`): the subscribers never run before the charger gets its answer.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from typing import Any, TypeVar
 
 from django.db import connection
 
-from apps.core import events
-
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("OCPP_DB_THREADS", "8")), thread_name_prefix="ocpp-db")
@@ -32,8 +30,7 @@ _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("OCPP_DB_THREADS",
 
 def _call(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
     try:
-        with events.deliver_in_background():
-            return func(**kwargs)
+        return func(**kwargs)
     except Exception:
         connection.close_if_unusable_or_obsolete()
         raise
@@ -48,8 +45,7 @@ async def run_db(func: Callable[..., T], /, **kwargs: Any) -> T:
 
 
 def drain(timeout: float = 10.0) -> None:
-    """Block until every DB thread has finished what it was given, and the events it published were delivered
-    (graceful shutdown, test teardown).
+    """Block until every DB thread has finished what it was given (graceful shutdown, test teardown).
 
     Each worker thread is handed one barrier task; the barrier opens only when all of them (and we) wait on
     it, that is when no thread is still busy with earlier work."""
@@ -58,4 +54,3 @@ def drain(timeout: float = 10.0) -> None:
     for _ in range(workers):
         _executor.submit(barrier.wait, timeout)
     barrier.wait(timeout)
-    events.drain(timeout)  # and the events those calls published
