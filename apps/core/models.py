@@ -49,6 +49,8 @@ class OutboxDelivery(models.Model):
             ),
             # failed rows waiting for their retry (the sweep holds their streams' later rows behind them)
             models.Index(fields=["id"], condition=models.Q(state=0, attempts__gt=0), name="core_outbox_retrying"),
+            # dead letters, for the admin (nearly empty: costs an INSERT nothing)
+            models.Index(fields=["id"], condition=models.Q(state=2), name="core_outbox_dead"),
             # retention clean-up by age (BRIN: nearly free to maintain on an append-mostly table)
             BrinIndex(fields=["created_at"], autosummarize=True, name="core_outbox_created_brin"),
         ]

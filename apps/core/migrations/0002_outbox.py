@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'outbox delivery',
                 'verbose_name_plural': 'outbox deliveries',
-                'indexes': [models.Index(condition=models.Q(('state', 0)), fields=['available_at', 'id'], name='core_outbox_pending_due'), models.Index(condition=models.Q(('state', 0)), fields=['subject', 'subscriber', 'id'], name='core_outbox_pending_stream'), models.Index(condition=models.Q(('attempts__gt', 0), ('state', 0)), fields=['id'], name='core_outbox_retrying'), django.contrib.postgres.indexes.BrinIndex(autosummarize=True, fields=['created_at'], name='core_outbox_created_brin')],
+                'indexes': [models.Index(condition=models.Q(('state', 0)), fields=['available_at', 'id'], name='core_outbox_pending_due'), models.Index(condition=models.Q(('state', 0)), fields=['subject', 'subscriber', 'id'], name='core_outbox_pending_stream'), models.Index(condition=models.Q(('attempts__gt', 0), ('state', 0)), fields=['id'], name='core_outbox_retrying'), models.Index(condition=models.Q(('state', 2)), fields=['id'], name='core_outbox_dead'), django.contrib.postgres.indexes.BrinIndex(autosummarize=True, fields=['created_at'], name='core_outbox_created_brin')],
             },
         ),
         # a high-churn queue table: vacuum (dead tuples of delivered and purged rows) and analyze early
