@@ -272,10 +272,14 @@ def test_dead_lettered_after_the_last_attempt_then_the_stream_goes_on_and_an_ope
     # an operator sees it in the admin and puts it back
     dead = OutboxDelivery.objects.get(state=OutboxDelivery.State.DEAD)
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
-    page = client.get(reverse("admin:core_outboxdelivery_changelist") + "?state__exact=2")
+    changelist = reverse("admin:core_outboxdelivery_changelist")
+    page = client.get(changelist, {"state__exact": 2, "subscriber": f"{__name__}.flaky"})
     assert page.status_code == 200
     assert page.context["cl"].result_count == 1
     assert b"flaky" in page.content
+    assert (
+        client.get(changelist, {"subscriber": "apps.billing.subscribers.session_ended"}).context["cl"].result_count == 0
+    )
     answer = client.post(
         reverse("admin:core_outboxdelivery_changelist"),
         {"action": "retry", "_selected_action": [str(dead.pk)]},
