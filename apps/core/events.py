@@ -12,8 +12,8 @@ Subscribers are named by dotted path so that this kernel module never imports th
 subscriber is a plain function taking the event. Delivery is at least once: a subscriber may see the same
 event twice (after a crash, or when it failed after part of its work), so every subscriber is idempotent.
 `event_id` is the same on every delivery of one event: the key for deduplicating what a subscriber sends on.
-A subscriber runs inside a database transaction of the delivery (savepoint per delivery): its database writes
-commit together with the mark that it was delivered, and `transaction.on_commit` work runs after that commit.
+A subscriber runs inside the database transaction of its delivery: its database writes commit together with the
+mark that it was delivered (or vanish with a failure), and `transaction.on_commit` work runs after that commit.
 
 Events carry ids and small values, never model instances (they are stored as JSON and outlive the transaction).
 Fields added later get defaults, so that rows written by the previous release still load.

@@ -47,7 +47,7 @@ class OutboxDelivery(models.Model):
             models.Index(
                 fields=["subject", "subscriber", "id"], condition=models.Q(state=0), name="core_outbox_pending_stream"
             ),
-            # failed rows waiting for their retry (the sweep holds their streams' later rows behind them)
+            # failed rows waiting for their retry (worker passes hold their streams' later rows behind them)
             models.Index(fields=["id"], condition=models.Q(state=0, attempts__gt=0), name="core_outbox_retrying"),
             # dead letters, for the admin (nearly empty: costs an INSERT nothing)
             models.Index(fields=["id"], condition=models.Q(state=2), name="core_outbox_dead"),

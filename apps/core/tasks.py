@@ -18,12 +18,12 @@ def ping(key: str, ttl: int = 60) -> None:
 
 
 @shared_task(name="core.outbox_deliver", ignore_result=True)
-def outbox_deliver(sweep: bool = False) -> int:
+def outbox_deliver() -> int:
     """Deliver the outbox's due events (a kick after a commit, a retry's wake-up, or beat's sweep); returns how
     many were delivered. Runs on the outbox queue (`EVENTS_OUTBOX_QUEUE`)."""
     from apps.core import outbox
 
-    return outbox.worker_pass(sweep=sweep).delivered
+    return outbox.worker_pass().delivered
 
 
 @shared_task(name="core.outbox_purge", ignore_result=True)

@@ -181,7 +181,6 @@ CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE]
 CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
     "task": "core.outbox_deliver",
     "schedule": 5.0,
-    "kwargs": {"sweep": True},
     "options": {"queue": EVENTS_OUTBOX_QUEUE, "expires": 5.0},
 }
 CELERY_BEAT_SCHEDULE["core-outbox-purge"] = {

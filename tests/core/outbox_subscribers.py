@@ -30,11 +30,11 @@ def record(event: events.ConnectorStatusChanged) -> None:
     _report("record", event)
 
 
-def fail_twice(event: events.ConnectorStatusChanged) -> None:
-    attempt = _client().incr(key(f"attempts:{event.event_id}"))
-    if attempt <= 2:
-        raise ConnectionError(f"attempt {attempt}: partner down")
-    _report("fail_twice", event)
+def fail_while_down(event: events.ConnectorStatusChanged) -> None:
+    """Fails while the test keeps its partner down (a key in Redis)."""
+    if _client().exists(key("down")):
+        raise ConnectionError("partner down")
+    _report("fail_while_down", event)
 
 
 def hang_once(event: events.ConnectorStatusChanged) -> None:

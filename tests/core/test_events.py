@@ -27,7 +27,8 @@ from tests.tenants.factories import UserFactory
 
 received: list[events.Event] = []
 flaky_received: list[events.Event] = []
-failures_left: dict[str, int] = {}  # subject -> failures still to come for `flaky`
+down: set[str] = set()  # subjects for which `flaky`'s partner is down
+poison: set[int] = set()  # connector ids of events `flaky` always fails on
 
 
 def record(event: events.Event) -> None:
@@ -38,18 +39,29 @@ def explode(event: events.Event) -> None:
     raise RuntimeError("subscriber bug")
 
 
-def flaky(event: events.Event) -> None:
-    if failures_left.get(event.subject, 0) > 0:
-        failures_left[event.subject] -= 1
+def flaky(event: events.ConnectorStatusChanged) -> None:
+    if event.subject in down or event.connector_id in poison:
         raise ConnectionError("partner down")
     flaky_received.append(event)
+
+
+def relay(event: events.ConnectorStatusChanged) -> None:
+    """A subscriber whose work is a database write: it publishes an event of its own."""
+    events.publish(events.ChargePointConnectionChanged(tenant_id=1, charge_point_id=event.charge_point_id,
+                                                       online=True, at=event.at))  # fmt: skip
+
+
+def relay_then_explode(event: events.ConnectorStatusChanged) -> None:
+    relay(event)
+    raise RuntimeError("subscriber bug after its write")
 
 
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
     received.clear()
     flaky_received.clear()
-    failures_left.clear()
+    down.clear()
+    poison.clear()
     yield
     received.clear()
 
@@ -201,7 +213,7 @@ def test_a_failing_subscriber_is_retried_with_backoff_holds_only_its_own_stream_
 ) -> None:
     settings.EVENTS_OUTBOX_RETRY_BASE_S = 10
     use(monkeypatch, flaky, record)
-    failures_left["charge_point:2"] = 2  # the partner is down for the first two attempts
+    down.add("charge_point:2")  # flaky's partner is down for charge point 2
     first, second, elsewhere = status(1), status(2), status(3, charge_point_id=7)
     for event in (first, second, elsewhere):
         events.publish(event)
@@ -221,22 +233,39 @@ def test_a_failing_subscriber_is_retried_with_backoff_holds_only_its_own_stream_
     assert held.available_at == waiting.available_at
     assert 9 <= (waiting.available_at - timezone.now()).total_seconds() <= 10
 
-    # nothing is due before the backoff ran out
+    # nothing is due before the backoff ran out; the second attempt fails too and the backoff doubles
     assert outbox.deliver_pending(now=later(5)).claimed == 0
-    # the second attempt fails too (backoff doubles), the third goes through, and the order is kept
     assert outbox.deliver_pending(now=later(11)).failed == 1
     assert outbox.deliver_pending(now=later(25)).claimed == 0
+    # the partner is back: the third attempt goes through, in order
+    down.clear()
     assert outbox.deliver_pending(now=later(31)).delivered == 2
     assert flaky_received == [elsewhere, first, second]
     assert OutboxDelivery.objects.get(pk=waiting.pk).attempts == 3
     assert set(OutboxDelivery.objects.values_list("state", flat=True)) == {OutboxDelivery.State.DELIVERED}
 
 
-def test_rows_published_after_a_failure_are_held_behind_it_by_the_sweep(
+def test_a_subscribers_writes_commit_with_its_delivery_once_even_when_another_fails_in_the_same_round(
     monkeypatch: pytest.MonkeyPatch, db: None
 ) -> None:
+    # given two subscribers that write, the second failing after its write
+    use(monkeypatch, relay, relay_then_explode)
+    monkeypatch.setitem(events.SUBSCRIBERS, events.ChargePointConnectionChanged, [f"{__name__}.record"])
+    events.publish(status(1))
+
+    # when the outbox delivers them in one round (the failure makes it roll back and redo it with savepoints)
+    outcome = outbox.deliver_pending()
+
+    # then the failing subscriber's write is gone, the other's is there once: its event is delivered once
+    assert (outcome.delivered, outcome.failed) == (2, 1)  # relay, then the ConnectionChanged it published
+    relayed = OutboxDelivery.objects.filter(event_type="ChargePointConnectionChanged")
+    assert relayed.count() == 1
+    assert [type(e).__name__ for e in received] == ["ChargePointConnectionChanged"]
+
+
+def test_rows_published_after_a_failure_are_held_behind_it(monkeypatch: pytest.MonkeyPatch, db: None) -> None:
     use(monkeypatch, flaky)
-    failures_left["charge_point:2"] = 1
+    down.add("charge_point:2")
     events.publish(status(1))
     outbox.deliver_pending()
     failing = OutboxDelivery.objects.get()
@@ -256,7 +285,7 @@ def test_dead_lettered_after_the_last_attempt_then_the_stream_goes_on_and_an_ope
 ) -> None:
     settings.EVENTS_OUTBOX_MAX_ATTEMPTS = 2
     use(monkeypatch, flaky)
-    failures_left["charge_point:2"] = 2
+    poison.add(1)  # the first event always fails
     first, second = status(1), status(2)
     events.publish(first)
     events.publish(second)
@@ -271,6 +300,7 @@ def test_dead_lettered_after_the_last_attempt_then_the_stream_goes_on_and_an_ope
 
     # an operator sees it in the admin and puts it back
     dead = OutboxDelivery.objects.get(state=OutboxDelivery.State.DEAD)
+    poison.clear()  # the bug was fixed
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     changelist = reverse("admin:core_outboxdelivery_changelist")
     page = client.get(changelist, {"state__exact": 2, "subscriber": f"{__name__}.flaky"})
