@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import requests
@@ -84,16 +85,22 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now
 # --------------------------------------------------------------------------- events -> deliveries
 
 
-def notification_emit(*, tenant_id: int, type: str, payload: dict[str, Any]) -> NotificationEvent | None:
+def notification_emit(
+    *, tenant_id: int, type: str, payload: dict[str, Any], key: uuid.UUID | None = None
+) -> NotificationEvent | None:
     """Record an event and one delivery per interested active subscription; deliveries go out after commit.
-    Without any interested subscription nothing is stored."""
+    Without any interested subscription nothing is stored. `key` (the event's id, e.g. derived from a core
+    event's id) makes it idempotent: an event already recorded under that key is not emitted again."""
     subscriptions = [
         s for s in WebhookSubscription.objects.filter(tenant_id=tenant_id, is_active=True) if s.wants(type)
     ]
     if not subscriptions:
         return None
+    if key is not None and NotificationEvent.objects.filter(pk=key).exists():
+        return None  # a second delivery of the same core event (the outbox delivers at least once)
     with transaction.atomic():
-        event = NotificationEvent.objects.create(tenant_id=tenant_id, type=type, payload=payload)
+        event = NotificationEvent.objects.create(id=key or uuid.uuid4(), tenant_id=tenant_id, type=type,
+                                                 payload=payload)  # fmt: skip
         deliveries = WebhookDelivery.objects.bulk_create(
             [
                 WebhookDelivery(tenant_id=tenant_id, subscription=s, event=event, next_attempt_at=timezone.now())

@@ -1,13 +1,27 @@
 """Event subscribers of analytics (listed in apps/core/events.py SUBSCRIBERS): alerts, facts, live push and
-webhook events. They run after the publishing transaction committed; each is quick."""
+webhook events. They run after the publishing transaction committed, from the outbox, at least once: facts
+are inserted once per session and kind, alerts are upserted on their subject, webhook events are keyed on the
+core event's id (a second delivery emits nothing), and a repeated live push only repaints the dashboard."""
 
 from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
 
 from apps.analytics import live, notifications, rules, services
 from apps.analytics.models import SessionFact
 from apps.core import events, metrics
 from apps.sessions import selectors as session_selectors
 from apps.stations.models import ChargePoint
+
+
+def _emit(event: events.Event, type: str, payload: dict[str, Any]) -> None:
+    """The webhook event of a core event, once: its id is derived from the core event's id and the type."""
+    notifications.notification_emit(
+        tenant_id=event.tenant_id, type=type, payload=payload, key=uuid.uuid5(event.event_id, type)
+    )
 
 
 def _identity(charge_point_id: int) -> str:
@@ -26,7 +40,7 @@ def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
         "at": event.at.isoformat(),
     }
     live.push(event.tenant_id, {"event": "status", **document})
-    notifications.notification_emit(tenant_id=event.tenant_id, type="connector.status_changed", payload=document)
+    _emit(event, "connector.status_changed", document)
 
 
 def connection_changed(event: events.ChargePointConnectionChanged) -> None:
@@ -38,16 +52,17 @@ def connection_changed(event: events.ChargePointConnectionChanged) -> None:
         "at": event.at.isoformat(),
     }
     live.push(event.tenant_id, {"event": "connection", **document})
-    notifications.notification_emit(tenant_id=event.tenant_id, type="charge_point.connection_changed", payload=document)
+    _emit(event, "charge_point.connection_changed", document)
 
 
 def command_finished(event: events.CommandFinished) -> None:
-    metrics.COMMAND_RESULTS.labels(action=event.action, status=event.status).inc()
+    counter = metrics.COMMAND_RESULTS.labels(action=event.action, status=event.status)
+    transaction.on_commit(counter.inc)  # once per delivery that went through, not per attempt
     rules.on_command(event)
-    notifications.notification_emit(
-        tenant_id=event.tenant_id,
-        type="command.finished",
-        payload={
+    _emit(
+        event,
+        "command.finished",
+        {
             "command_id": event.command_id,
             "charge_point_id": event.charge_point_id,
             "action": event.action,
@@ -59,11 +74,7 @@ def command_finished(event: events.CommandFinished) -> None:
 def session_started(event: events.SessionStarted) -> None:
     services.session_fact_record(session_id=event.session_id, kind=SessionFact.Kind.STARTED)
     live.push(event.tenant_id, {"event": "session_started", "session_id": event.session_id})
-    notifications.notification_emit(
-        tenant_id=event.tenant_id,
-        type="session.started",
-        payload={"session_id": event.session_id, "charge_point_id": event.charge_point_id},
-    )
+    _emit(event, "session.started", {"session_id": event.session_id, "charge_point_id": event.charge_point_id})
 
 
 def session_meter_updated(event: events.SessionMeterUpdated) -> None:
@@ -79,4 +90,4 @@ def session_ended(event: events.SessionEnded) -> None:
     if fact is not None:
         payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}
     payload |= session_selectors.session_stored_price(session_id=event.session_id)
-    notifications.notification_emit(tenant_id=event.tenant_id, type="session.ended", payload=payload)
+    _emit(event, "session.ended", payload)

@@ -1,4 +1,4 @@
-"""Billing's subscribers of core events (listed in `apps.core.events.SUBSCRIBERS`). Quick: they enqueue jobs."""
+"""Billing's subscribers of core events (listed in `apps.core.events.SUBSCRIBERS`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from apps.core.events import SessionEnded
 
 
 def session_ended(event: SessionEnded) -> None:
-    """A session ended: issue (and mail) its receipt when it was ad hoc charging; the job decides."""
+    """A session ended: issue (and mail) its receipt when it was ad hoc charging; the job decides.
+
+    Done here, in the outbox's Celery delivery, rather than queued as one more task: a crash before the
+    delivery committed leaves the event pending, so the receipt is never lost. Delivery is at least once and
+    the job is idempotent: a second delivery finds the receipt issued and its mail queued, and does neither
+    again (the receipt and its `send_queued` record commit together with the delivery)."""
     from apps.billing import tasks
 
-    tasks.session_receipt.delay(event.session_id)
+    tasks.session_receipt(event.session_id)

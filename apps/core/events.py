@@ -1,34 +1,36 @@
 """The typed event registry: what happened in a lower layer, and who above cares, listed in one place.
 
-A service that changes something upper features care about publishes an event; the event is delivered
-after the surrounding transaction commits (never for a rolled-back change) to every subscriber listed in
-`SUBSCRIBERS` below. Subscribers are named by dotted path so that this kernel module never imports the
-apps above it; each subscriber is a plain function taking the event. One failing subscriber is logged and
-does not stop the others. Subscribers must be quick: heavy work enqueues a Celery task by id.
+A service that changes something upper features care about publishes an event. `publish` writes it to the
+transactional outbox (`apps.core.outbox`) in the caller's transaction, one row per subscriber listed in
+`SUBSCRIBERS` below: the change and its event commit together or not at all. After the commit, a Celery
+worker delivers each row to its subscriber, with retries, in order per subject (each event type names its
+`subject`: the charge point, the session, ...). A crash, a restart or a slow subscriber loses nothing and never
+slows the publisher; the design (table, claiming, ordering, retries, dead letters, clean-up, wake-ups) is
+described in `apps/core/outbox.py`.
 
-Where the publisher sits on a latency-critical path (the OCPP endpoint's database threads), it wraps its work
-in `deliver_in_background()`: its events are then handed, still only after commit, to ONE dedicated delivery
-thread, in publishing order, instead of running the subscribers on the publisher's thread before it can answer
-the charger. Everywhere else (requests, Celery, tests) delivery stays synchronous after commit. `drain()`
-waits until the background thread delivered everything handed to it (shutdown, tests).
+Subscribers are named by dotted path so that this kernel module never imports the apps above it; each
+subscriber is a plain function taking the event. Delivery is at least once: a subscriber may see the same
+event twice (after a crash, or when it failed after part of its work), so every subscriber is idempotent.
+`event_id` is the same on every delivery of one event: the key for deduplicating what a subscriber sends on.
+A subscriber runs inside the database transaction of its delivery: its database writes commit together with the
+mark that it was delivered (or vanish with a failure), and `transaction.on_commit` work runs after that commit.
 
-Events carry ids and small values, never model instances (they outlive the transaction).
+Events carry ids and small values, never model instances (they are stored as JSON and outlive the transaction).
+Fields added later get defaults, so that rows written by the previous release still load.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+import typing
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,20 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Event:
     tenant_id: int
+    # the same on every delivery of this event (idempotency key); not part of equality
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4, kw_only=True, compare=False)
+
+    types: ClassVar[dict[str, type[Event]]] = {}  # every event type by class name (stored in the outbox)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Event.types[cls.__name__] = cls
+
+    @property
+    def subject(self) -> str:
+        """What this event's deliveries are ordered by: a subscriber sees the events of one subject in the order
+        they were published. Override it with the narrowest thing whose order matters."""
+        return f"tenant:{self.tenant_id}"
 
 
 @dataclass(frozen=True)
@@ -48,12 +64,20 @@ class ConnectorStatusChanged(Event):
     previous_status: str
     at: datetime
 
+    @property
+    def subject(self) -> str:
+        return f"charge_point:{self.charge_point_id}"
+
 
 @dataclass(frozen=True)
 class ChargePointConnectionChanged(Event):
     charge_point_id: int
     online: bool
     at: datetime
+
+    @property
+    def subject(self) -> str:
+        return f"charge_point:{self.charge_point_id}"
 
 
 @dataclass(frozen=True)
@@ -63,11 +87,19 @@ class CommandFinished(Event):
     action: str
     status: str  # accepted / rejected / error / timeout / offline ...
 
+    @property
+    def subject(self) -> str:
+        return f"charge_point:{self.charge_point_id}"
+
 
 @dataclass(frozen=True)
 class SessionStarted(Event):
     session_id: int
     charge_point_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"session:{self.session_id}"
 
 
 @dataclass(frozen=True)
@@ -77,11 +109,19 @@ class SessionMeterUpdated(Event):
     energy_wh: int
     power_w: int | None
 
+    @property
+    def subject(self) -> str:
+        return f"session:{self.session_id}"
+
 
 @dataclass(frozen=True)
 class SessionEnded(Event):
     session_id: int
     charge_point_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"session:{self.session_id}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,10 @@ class SessionPreferencesChanged(Event):
 
     session_id: int
     charge_point_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"session:{self.session_id}"
 
 
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
@@ -122,8 +166,19 @@ def _resolve(path: str) -> Callable[[Any], Any]:
     return import_string(path)  # type: ignore[no-any-return]
 
 
+def publish(event: Event) -> None:
+    """Write `event` to the outbox in the current transaction (outside one: in its own), one row per subscriber,
+    and wake the outbox worker once it committed. Nothing is delivered for a rolled-back change."""
+    from apps.core import outbox
+
+    paths = SUBSCRIBERS.get(type(event), [])
+    if paths:
+        outbox.write(event, paths)
+
+
 def deliver(event: Event) -> None:
-    """Call each subscriber now; a failure is logged with the event and does not stop the others."""
+    """Call each subscriber now, in this thread, bypassing the outbox (tools and tests of subscribers); a failure
+    is logged and does not stop the others."""
     for path in SUBSCRIBERS.get(type(event), []):
         try:
             _resolve(path)(event)
@@ -131,49 +186,42 @@ def deliver(event: Event) -> None:
             logger.exception("event subscriber %s failed for %r", path, event)
 
 
-_local = threading.local()
-_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")  # one thread: publishing order
+# --------------------------------------------------------------------------- stored form
 
 
-@contextmanager
-def deliver_in_background() -> Iterator[None]:
-    """Events published by this thread inside the block are delivered by the background delivery thread."""
-    previous = getattr(_local, "background", False)
-    _local.background = True
-    try:
-        yield
-    finally:
-        _local.background = previous
+_datetime_fields_of: dict[type[Event], frozenset[str]] = {}
 
 
-def _deliver_and_tidy(event: Event) -> None:
-    """`deliver` on the delivery thread, which keeps its own DB connection like a request thread would."""
-    try:
-        deliver(event)
-    finally:  # like apps/ocpp/dbcall.py: no health-check round trip per event, close only a broken/old one
-        if connection.errors_occurred:
-            connection.close_if_unusable_or_obsolete()
-        close_at = connection.close_at
-        if connection.connection is not None and close_at is not None and time.monotonic() >= close_at:
-            connection.close()
+def _datetime_fields(cls: type[Event]) -> frozenset[str]:
+    found = _datetime_fields_of.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = frozenset(f.name for f in fields(cls) if hints[f.name] in (datetime, datetime | None))
+        _datetime_fields_of[cls] = found
+    return found
 
 
-def _hand_off(event: Event, background: bool) -> None:
-    if background:
-        try:
-            _background.submit(_deliver_and_tidy, event)
-            return
-        except RuntimeError:  # the interpreter is shutting down (late disconnects): deliver here instead
-            pass
-    deliver(event)
+def to_payload(event: Event) -> dict[str, Any]:
+    """The JSON document stored in the outbox (datetimes ISO 8601, the event id as text)."""
+    document: dict[str, Any] = {}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        document[f.name] = value
+    return document
 
 
-def publish(event: Event) -> None:
-    """Deliver `event` after the current transaction commits (at once outside a transaction)."""
-    background = getattr(_local, "background", False)  # read now: on_commit may run later, elsewhere
-    transaction.on_commit(lambda: _hand_off(event, background), robust=True)
-
-
-def drain(timeout: float = 10.0) -> None:
-    """Block until every event handed to the background delivery thread so far was delivered."""
-    _background.submit(lambda: None).result(timeout)
+def from_payload(event_type: str, document: dict[str, Any]) -> Event:
+    """The event back from its stored form; unknown keys (a field removed since) are ignored."""
+    cls = Event.types[event_type]
+    known = {f.name for f in fields(cls)}
+    values = {key: value for key, value in document.items() if key in known}
+    for name in _datetime_fields(cls):
+        if isinstance(values.get(name), str):
+            values[name] = datetime.fromisoformat(values[name])
+    if "event_id" in values:
+        values["event_id"] = uuid.UUID(values["event_id"])
+    return cls(**values)

@@ -37,6 +37,10 @@ JOB_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
 
+EVENT_DELIVERIES = Counter(
+    "evp_event_deliveries_total", "Outbox deliveries of events to subscribers", ["outcome"]
+)  # delivered / failed (retried later) / dead
+
 # --- alerts and notifications (recorded by analytics)
 ALERTS_OPENED = Counter("evp_alerts_opened_total", "Alerts opened", ["kind"])
 WEBHOOK_ATTEMPTS = Counter("evp_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])  # ok/failed

@@ -15,3 +15,20 @@ def ping(key: str, ttl: int = 60) -> None:
         client.set(key, "pong", ex=ttl)
     finally:
         client.close()
+
+
+@shared_task(name="core.outbox_deliver", ignore_result=True)
+def outbox_deliver() -> int:
+    """Deliver the outbox's due events (a kick after a commit, a retry's wake-up, or beat's sweep); returns how
+    many were delivered. Runs on the outbox queue (`EVENTS_OUTBOX_QUEUE`)."""
+    from apps.core import outbox
+
+    return outbox.worker_pass().delivered
+
+
+@shared_task(name="core.outbox_purge", ignore_result=True)
+def outbox_purge() -> int:
+    """Beat: delete delivered outbox rows past their retention, dead ones past theirs."""
+    from apps.core import outbox
+
+    return outbox.purge()

@@ -7,13 +7,13 @@ threads, each keeping its DB connection for DB_CONN_MAX_AGE. Unlike `database_sy
 OCPP message. A connection is closed after a call when it errored and is unusable, or is older than
 CONN_MAX_AGE (so DB_CONN_MAX_AGE=0 still means a fresh connection per call, as tests need).
 
-Domain events published here are delivered after commit by `apps.core.events`' background delivery thread:
-the subscribers (analytics, live views, billing) no longer run before the charger gets its answer.
+Domain events published here are written to the transactional outbox in the handler's transaction and
+delivered by Celery (`apps/core/outbox.py`): the subscribers never run before the charger gets its answer.
 
 A transient database error (a deadlock, a serialization failure, a lost or terminated connection) is retried
 before a charger ever sees it: the whole call again (every service is one transaction; nothing of a failed attempt
-was committed, its on-commit events were dropped), at most OCPP_DB_RETRIES more times with a short growing pause,
-each retry logged. Only what still fails becomes the charger's InternalError.
+was committed, its outbox rows included), at most OCPP_DB_RETRIES more times with a short growing pause, each
+retry logged. Only what still fails becomes the charger's InternalError.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-
-from apps.core import events
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +64,7 @@ def _call(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
     try:
         while True:
             try:
-                with events.deliver_in_background():
-                    return func(**kwargs)
+                return func(**kwargs)
             except Exception as error:
                 connection.close_if_unusable_or_obsolete()
                 if attempt >= RETRIES or connection.in_atomic_block or not transient(error):
@@ -94,8 +91,7 @@ async def run_db(func: Callable[..., T], /, **kwargs: Any) -> T:
 
 
 def drain(timeout: float = 10.0) -> None:
-    """Block until every DB thread has finished what it was given, and the events it published were delivered
-    (graceful shutdown, test teardown).
+    """Block until every DB thread has finished what it was given (graceful shutdown, test teardown).
 
     Each worker thread is handed one barrier task; the barrier opens only when all of them (and we) wait on
     it, that is when no thread is still busy with earlier work."""
@@ -104,4 +100,3 @@ def drain(timeout: float = 10.0) -> None:
     for _ in range(workers):
         _executor.submit(barrier.wait, timeout)
     barrier.wait(timeout)
-    events.drain(timeout)  # and the events those calls published

@@ -1,7 +1,11 @@
-"""Event subscribers of the charging app (listed in apps.core.events.SUBSCRIBERS): live pushes, limit checks."""
+"""Event subscribers of the charging app (listed in apps.core.events.SUBSCRIBERS): live pushes, limit checks.
+
+Delivered at least once by the outbox: a repeated snapshot repaints the driver's view with the current state,
+and a repeated limit check finds the limit already enforced."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core import events
@@ -45,7 +49,10 @@ def session_meter_updated(event: events.SessionMeterUpdated) -> None:
     if session is not None and commands.limit_due(session, timezone.now()):
         from apps.sessions.tasks import enforce_limit
 
-        enforce_limit.delay(session.pk)  # never command a charger from its own socket's handler
+        # a task, never a command from the charger's own socket; sent once the delivery committed (a lost send
+        # is caught by beat's charging.enforce_limits, a repeated one finds the limit already enforced)
+        session_id = session.pk
+        transaction.on_commit(lambda: enforce_limit.delay(session_id))
 
 
 def session_ended(event: events.SessionEnded) -> None:

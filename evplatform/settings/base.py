@@ -173,6 +173,32 @@ CELERY_BEAT_SCHEDULE["reports-render-lines"] = {"task": "reports.render_lines", 
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_reconcile", "schedule": 300.0}
 
+# --------------------------------------------------------------------------- events (transactional outbox)
+# apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue
+EVENTS_DELIVERY = env_str("EVENTS_DELIVERY", "celery")  # "inline": in the publishing thread after commit (tests)
+EVENTS_OUTBOX_QUEUE = env_str("EVENTS_OUTBOX_QUEUE", "events")
+EVENTS_OUTBOX_KICK_KEY = env_str("EVENTS_OUTBOX_KICK_KEY", "evp:outbox:kick")
+EVENTS_OUTBOX_MAX_ATTEMPTS = env_int("EVENTS_OUTBOX_MAX_ATTEMPTS", 10)  # then dead-lettered (admin)
+EVENTS_OUTBOX_RETRY_BASE_S = float(env_str("EVENTS_OUTBOX_RETRY_BASE_S", "5"))  # 5 s, 10 s, 20 s ... 15 min
+EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 1)  # delivered rows
+EVENTS_OUTBOX_DEAD_RETENTION_DAYS = env_int("EVENTS_OUTBOX_DEAD_RETENTION_DAYS", 30)
+CELERY_TASK_ROUTES = {
+    "core.outbox_deliver": {"queue": EVENTS_OUTBOX_QUEUE},
+    "core.outbox_purge": {"queue": EVENTS_OUTBOX_QUEUE},
+}
+CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE]
+# the sweep catches lost wake-ups; a sweep older than its period is dropped (a stopped worker finds one, not 700)
+CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
+    "task": "core.outbox_deliver",
+    "schedule": 5.0,
+    "options": {"queue": EVENTS_OUTBOX_QUEUE, "expires": 5.0},
+}
+CELERY_BEAT_SCHEDULE["core-outbox-purge"] = {
+    "task": "core.outbox_purge",
+    "schedule": 600.0,
+    "options": {"queue": EVENTS_OUTBOX_QUEUE},
+}
+
 # --------------------------------------------------------------------------- auth
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]

@@ -13,6 +13,10 @@ _run = os.environ.get("PYTEST_XDIST_WORKER", "main") + "-" + str(os.getpid())
 CACHES["default"]["KEY_PREFIX"] = f"evp-test-{_run}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"evp-test-{_run}"  # type: ignore[index]
 CELERY_TASK_ALWAYS_EAGER = False
+# events are delivered in the publishing thread right after commit (deterministic tests); tests of the Celery
+# path set EVENTS_DELIVERY=celery (and their own queue) for the worker they start
+EVENTS_DELIVERY = os.environ.get("EVENTS_DELIVERY", "inline")
+EVENTS_OUTBOX_KICK_KEY = os.environ.get("EVENTS_OUTBOX_KICK_KEY", f"evp-test-{_run}:outbox:kick")
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # served from the apps by the finders; collectstatic is for production images
 STORAGES = {

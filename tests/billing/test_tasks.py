@@ -79,14 +79,28 @@ def test_reconcile_task_leaves_unknown_captures_alone_without_a_claim(tenant_a: 
     assert tasks.capture_reconcile() == 0
 
 
-def test_session_end_event_queues_the_receipt_job(monkeypatch: pytest.MonkeyPatch) -> None:
-    from apps.core import events
+def test_a_session_end_delivered_twice_issues_one_receipt_and_queues_one_mail(
+    tenant_a: Tenant, priced: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from apps.core import events, outbox
+    from apps.core.models import OutboxDelivery
 
-    queued: list[int] = []
-    # the Celery broker is shared: record the enqueue instead of sending it
-    monkeypatch.setattr(tasks.session_receipt, "delay", lambda session_id: queued.append(session_id))
+    # given an ad hoc driver's session whose end is published (billing's subscriber only)
     monkeypatch.setattr(events, "SUBSCRIBERS", {events.SessionEnded: ["apps.billing.subscribers.session_ended"]})
+    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+    events.publish(
+        events.SessionEnded(tenant_id=tenant_a.pk, session_id=session.pk, charge_point_id=session.charge_point_id)
+    )
 
-    events.deliver(events.SessionEnded(tenant_id=1, session_id=42, charge_point_id=3))
+    # when the outbox delivers it, and delivers it again (a worker died before it could record the delivery)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert outbox.deliver_pending().delivered == 1
+        OutboxDelivery.objects.update(state=OutboxDelivery.State.PENDING)
+        assert outbox.deliver_pending().delivered == 1
 
-    assert queued == [42]
+    # then the receipt was issued once, in the delivery itself (no task to lose), and its mail queued once
+    receipt = Invoice.objects.get(kind=InvoiceKind.RECEIPT)
+    assert receipt.receipt_session_id == session.pk
+    assert list(receipt.events.values_list("action", flat=True)) == ["created", "issued", "send_queued"]
+    assert len(callbacks) == 2  # PDF rendering + one e-mail delivery
