@@ -538,8 +538,9 @@ def status_record(
 ) -> None:
     """StatusNotification: connector 0 is the charger itself; an unknown connector id gets an EVSE row.
 
-    One round trip in the usual case (a single statement is atomic on its own); the first status of an
-    unknown connector creates its EVSE with a second one."""
+    The status update and its event's outbox rows commit together (a crash between two autocommit statements
+    lost the event): three round trips in the usual case (update, outbox insert, commit); the first status of an
+    unknown connector creates its EVSE with one more."""
     now = timezone.now()
     at = timestamp or now
     error = "" if error_code == "NoError" else error_code
@@ -553,6 +554,21 @@ def status_record(
         "at": at,
         "now": now,
     }
+    with transaction.atomic():
+        _status_record(charge_point_id, connector_id, status, error, vendor_error_code, info, at, now, params)
+
+
+def _status_record(
+    charge_point_id: int,
+    connector_id: int,
+    status: str,
+    error: str,
+    vendor_error_code: str,
+    info: str,
+    at: datetime,
+    now: datetime,
+    params: dict[str, Any],
+) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_STATUS_SQL_CHARGER if connector_id == 0 else _STATUS_SQL_CONNECTOR, params)
         row = cursor.fetchone()

@@ -80,15 +80,16 @@ def test_reconcile_task_leaves_unknown_captures_alone_without_a_claim(tenant_a: 
 
 
 def test_a_session_end_delivered_twice_issues_one_receipt_and_queues_one_mail(
-    tenant_a: Tenant, priced: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     from apps.core import events, outbox
     from apps.core.models import OutboxDelivery
 
     # given an ad hoc driver's session whose end is published (billing's subscriber only)
     monkeypatch.setattr(events, "SUBSCRIBERS", {events.SessionEnded: ["apps.billing.subscribers.session_ended"]})
-    token = TokenFactory(tenant=tenant_a, driver=DriverFactory(tenant=tenant_a, email="d@example.com"))
-    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid)
+    driver = DriverFactory(tenant=tenant_a, email="d@example.com")
+    token = TokenFactory(tenant=tenant_a, driver=driver)
+    session = ChargingSessionFactory(tenant=tenant_a, id_tag=token.uid, token=token, driver=driver)  # 11.90
     events.publish(
         events.SessionEnded(tenant_id=tenant_a.pk, session_id=session.pk, charge_point_id=session.charge_point_id)
     )
