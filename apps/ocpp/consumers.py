@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from autobahn.exception import Disconnected as SocketGone  # daphne serves WebSockets with autobahn
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -146,7 +147,10 @@ class _Transport:
     async def send(self, message: str) -> None:
         if self.consumer.gone:  # an answer to a frame drained after the close: nobody to tell
             return
-        await self.consumer.send(text_data=message)
+        try:
+            await self.consumer.send(text_data=message)
+        except SocketGone:  # closed under us, before its disconnect reached the consumer: the frame was applied
+            logger.info("ocpp %s: answer not sent, the socket closed", self.consumer.identity)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
