@@ -1,22 +1,43 @@
 # ruff: noqa: S311 - simulation timings and readings, not secrets
 """Simulated OCPP 1.6 chargers on the `ocpp` package's client side (`ocpp.v16.ChargePoint` over `websockets`).
 
-Each charger boots, reports its connectors, heartbeats, runs transactions with meter values, answers every
-server command, and reconnects with backoff when the connection drops (so a restarted server gets its
-chargers back, with the queued transaction messages sent in order)."""
+A charger's state (meters, running transactions, configuration, charging profiles) lives in `ChargerState`
+and survives its connections; a `SimulatedCharger` is one WebSocket connection of it. Like a well-mannered
+charger:
+
+- it sends BootNotification when it (re)boots, not on every reconnect (a reboot closes open sessions on the
+  central system's side); on a reconnect it first sends its queued transaction messages, then the state of
+  its connectors;
+- transaction messages (StartTransaction, MeterValues of a transaction, StopTransaction) are sent until
+  answered: when the connection drops they wait for the next one and are sent again, in order per connector,
+  with the same payload (the central system recognises a resent StartTransaction by its connector, meter and
+  timestamp). Other messages are dropped while offline, as real chargers do;
+- every server command gets an answer; Reset stops the running transactions (reason SoftReset/HardReset)
+  and reboots; charging profiles are stored, limit the simulated power and shape GetCompositeSchedule.
+
+Fault injection for soak runs (`benchmarks/soak_bench.py`): abrupt closes (frames written, then the TCP
+socket closed without a WebSocket close, `SimConfig.abrupt_close_every`) and late MeterValues of a
+transaction already stopped (`SimConfig.late_meter_values`). What the fleet saw is counted in `SimStats`
+(frames written and answered, CallErrors by code, sessions with their meters) for comparison with what the
+central system stored."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
 import datetime as dt
+import json
 import logging
 import random
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import ocpp.messages
 import websockets
+from ocpp.exceptions import OCPPError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -24,9 +45,50 @@ from ocpp.v16.enums import Action
 ocpp.messages.ASYNC_VALIDATION = False
 logger = logging.getLogger(__name__)
 
+VOLTS = 230  # a profile in A is turned into W with this and the phases
+PHASES = 3
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+def now_iso(at: dt.datetime | None = None) -> str:
+    return (at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class SimSession:
+    """One transaction as the charger saw it."""
+
+    identity: str
+    connector: int
+    transaction_id: int
+    id_tag: str
+    status: str  # idTagInfo.status of StartTransaction.conf
+    meter_start: int
+    meter_stop: int | None = None
+    stop_reason: str = ""
+    stopped: bool = False  # StopTransaction answered
+
+
+@dataclass
+class SimStats:
+    """What a fleet of simulated chargers saw (shared by every charger of a run)."""
+
+    written: int = 0  # CALL frames written to a socket
+    answered: set[str] = field(default_factory=set)  # unique ids of CALLs answered (CALLRESULT or CALLERROR)
+    flushed: set[str] = field(default_factory=set)  # written before the charger closed its socket abruptly
+    unanswered: set[str] = field(default_factory=set)  # in flight when the central system closed or went away
+    call_errors: collections.Counter[str] = field(default_factory=collections.Counter)  # "Action: code"
+    timeouts: int = 0
+    resent: int = 0  # transaction messages sent again on a new connection
+    given_up: int = 0  # transaction messages refused 3 times with a CallError
+    connects: int = 0
+    boots: int = 0
+    abrupt_closes: int = 0
+    late_meter_values: int = 0
+    simulator_errors: int = 0  # exceptions inside the simulator itself (not the central system's answers)
+    sessions: dict[tuple[str, int], SimSession] = field(default_factory=dict)
+
+    def call_error(self, action: str, code: str) -> None:
+        self.call_errors[f"{action}: {code}"] += 1
 
 
 @dataclass
@@ -42,137 +104,108 @@ class SimConfig:
     power_w: int = 11_000
     vendor: str = "EVP-Sim"
     model: str = "Sim-22"
+    late_meter_values: float = 0.0  # probability that a stopped transaction gets one more MeterValues
+    abrupt_close_every: tuple[float, float] | None = None  # seconds between abrupt closes (None: never)
+    frames_before_close: int = 3  # CALLs written just before an abrupt close, not waiting for answers
+    stats: SimStats | None = None  # shared by a fleet; each charger makes its own when None
+
+
+class Disconnected(Exception):
+    """The connection a CALL was written to closed before its answer came."""
 
 
 class SimulatedCharger(ChargePoint):  # type: ignore[misc]
-    def __init__(self, identity: str, connection: Any, config: SimConfig) -> None:
+    """One WebSocket connection of a simulated charger; the charger itself is `state`."""
+
+    def __init__(self, identity: str, connection: Any, state: ChargerState) -> None:
         super().__init__(identity, connection, response_timeout=30)
-        self.config = config
-        self.meter_wh = random.randint(0, 500_000)
-        self.transactions: dict[int, int] = {}  # connector -> transaction id
-        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": str(int(config.meter_interval))}
-        self.local_list_version = 0
-        self.stop_requests: set[int] = set()
+        self.state = state
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight: set[str] = set()  # CALLs written on this connection, not answered yet
 
-    # ------------------------------------------------------------------ behaviour
-    async def run(self) -> None:
-        boot = await self.call(
-            call.BootNotification(
-                charge_point_vendor=self.config.vendor, charge_point_model=self.config.model, firmware_version="1.0.0"
-            )
-        )
-        interval = self.config.heartbeat or float(boot.interval)
-        await self.call(call.StatusNotification(connector_id=0, error_code="NoError", status="Available"))
-        for connector in range(1, self.config.connectors + 1):
-            await self.call(
-                call.StatusNotification(
-                    connector_id=connector, error_code="NoError", status="Available", timestamp=now_iso()
-                )
-            )
-        tasks = [asyncio.create_task(self._heartbeats(interval))]
-        tasks += [asyncio.create_task(self._sessions(c)) for c in range(1, self.config.connectors + 1)]
+    async def _send(self, message: str) -> None:
+        frame = json.loads(message)
+        if frame[0] == 2:
+            self.in_flight.add(frame[1])
+            self.state.stats.written += 1
+        await super()._send(message)
+
+    async def request(self, payload: Any) -> Any:
+        """One CALL on this connection: its answer, OCPPError on a CallError, Disconnected if the socket closed
+        before the answer, TimeoutError when none came in time."""
+        unique_id = str(uuid.uuid4())
+        pending = asyncio.ensure_future(self.call(payload, suppress=False, unique_id=unique_id))
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.wait({pending, self.closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
+            if not pending.done():  # the socket closed first, or the caller was cancelled
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+        try:
+            result = pending.result()
+        except (asyncio.CancelledError, websockets.ConnectionClosed) as error:
+            raise Disconnected from error
+        except OCPPError as error:
+            self.state.stats.answered.add(unique_id)
+            self.in_flight.discard(unique_id)
+            self.state.stats.call_error(payload.__class__.__name__, error.code)
+            raise
+        except TimeoutError:
+            self.state.stats.timeouts += 1
+            raise
+        self.state.stats.answered.add(unique_id)
+        self.in_flight.discard(unique_id)
+        return result
 
-    async def _heartbeats(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await self.call(call.Heartbeat())
+    async def serve(self) -> None:
+        """Until the socket closes: route what the server sends, and let the charger use this connection."""
+        listener = asyncio.create_task(self.start())
+        runner = asyncio.create_task(self.state.connected(self))
+        try:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await listener
+        finally:
+            self.closed.set_result(None)
+            self.state.disconnected(self)
+            runner.cancel()
+            listener.cancel()
+            await asyncio.gather(runner, listener, return_exceptions=True)
 
-    async def _sessions(self, connector: int) -> None:
-        while True:
-            await asyncio.sleep(random.uniform(*self.config.idle_seconds))
-            await self.charge(
-                connector, random.choice(self.config.id_tags), random.uniform(*self.config.session_seconds)
-            )
-
-    async def charge(self, connector: int, id_tag: str, seconds: float) -> None:
-        await self.call(
-            call.StatusNotification(
-                connector_id=connector, error_code="NoError", status="Preparing", timestamp=now_iso()
-            )
-        )
-        started = await self.call(
-            call.StartTransaction(connector_id=connector, id_tag=id_tag, meter_start=self.meter_wh, timestamp=now_iso())
-        )
-        tx = started.transaction_id
-        if started.id_tag_info["status"] != "Accepted":
-            await self.call(
-                call.StopTransaction(
-                    meter_stop=self.meter_wh, timestamp=now_iso(), transaction_id=tx, reason="DeAuthorized"
-                )
-            )
-            await self.call(
-                call.StatusNotification(
-                    connector_id=connector, error_code="NoError", status="Available", timestamp=now_iso()
-                )
-            )
-            return
-        self.transactions[connector] = tx
-        await self.call(
-            call.StatusNotification(
-                connector_id=connector, error_code="NoError", status="Charging", timestamp=now_iso()
-            )
-        )
-        elapsed = 0.0
-        step = self.config.meter_interval
-        while elapsed < seconds and tx not in self.stop_requests:
-            await asyncio.sleep(step)
-            elapsed += step
-            self.meter_wh += int(self.config.power_w * step / 3600)
-            await self.call(
-                call.MeterValues(
-                    connector_id=connector,
-                    transaction_id=tx,
-                    meter_value=[
-                        {
-                            "timestamp": now_iso(),
-                            "sampledValue": [
-                                {
-                                    "value": str(self.meter_wh),
-                                    "measurand": "Energy.Active.Import.Register",
-                                    "unit": "Wh",
-                                },
-                                {"value": str(self.config.power_w), "measurand": "Power.Active.Import", "unit": "W"},
-                            ],
-                        }
-                    ],
-                )
-            )
-        reason = "Remote" if tx in self.stop_requests else "Local"
-        await self.call(
-            call.StopTransaction(
-                meter_stop=self.meter_wh, timestamp=now_iso(), transaction_id=tx, reason=reason, id_tag=id_tag
-            )
-        )
-        self.transactions.pop(connector, None)
-        await self.call(
-            call.StatusNotification(
-                connector_id=connector, error_code="NoError", status="Available", timestamp=now_iso()
-            )
-        )
+    async def close_abruptly(self) -> None:
+        """Write a few CALLs and close the TCP socket without waiting for answers or a WebSocket close:
+        everything written is flushed to the server first (`transport.close`), which must apply and log it."""
+        for n in range(self.state.config.frames_before_close):
+            if n % 2:
+                frame = [2, str(uuid.uuid4()), "Heartbeat", {}]
+            else:
+                status = {"connectorId": 0, "errorCode": "NoError", "status": "Available", "timestamp": now_iso()}
+                frame = [2, str(uuid.uuid4()), "StatusNotification", status]
+            await self._send(json.dumps(frame))
+        self.state.stats.flushed |= self.in_flight
+        self.state.stats.abrupt_closes += 1
+        self._connection.transport.close()
 
     # ------------------------------------------------------------------ every server command answered
     @on(Action.reset)
     def on_reset(self, type: str, **_: Any) -> call_result.Reset:
+        asyncio.get_running_loop().create_task(self.state.reboot(f"{type}Reset"))
         return call_result.Reset(status="Accepted")
 
     @on(Action.change_availability)
     def on_change_availability(self, connector_id: int, type: str, **_: Any) -> call_result.ChangeAvailability:
-        return call_result.ChangeAvailability(status="Scheduled" if self.transactions else "Accepted")
+        busy = self.state.transactions if connector_id == 0 else connector_id in self.state.transactions
+        return call_result.ChangeAvailability(status="Scheduled" if busy else "Accepted")
 
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **_: Any) -> call_result.ChangeConfiguration:
-        self.configuration[key] = value
+        self.state.configuration[key] = value
         return call_result.ChangeConfiguration(status="Accepted")
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> call_result.GetConfiguration:
-        keys = [{"key": k, "readonly": False, "value": v} for k, v in self.configuration.items() if not key or k in key]
-        unknown = [k for k in key or [] if k not in self.configuration]
+        configuration = self.state.configuration
+        keys = [{"key": k, "readonly": False, "value": v} for k, v in configuration.items() if not key or k in key]
+        unknown = [k for k in key or [] if k not in configuration]
         return call_result.GetConfiguration(configuration_key=keys, unknown_key=unknown or None)
 
     @on(Action.clear_cache)
@@ -187,30 +220,32 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
     def on_remote_start(
         self, id_tag: str, connector_id: int | None = None, **_: Any
     ) -> call_result.RemoteStartTransaction:
-        connector = connector_id or next(
-            (c for c in range(1, self.config.connectors + 1) if c not in self.transactions), None
-        )
-        if connector is None or connector in self.transactions:
+        state = self.state
+        connector = connector_id or next((c for c in state.connector_ids if c not in state.transactions), None)
+        if connector is None or connector in state.transactions or connector not in state.connector_ids:
             return call_result.RemoteStartTransaction(status="Rejected")
-        asyncio.get_running_loop().create_task(
-            self.charge(connector, id_tag, random.uniform(*self.config.session_seconds))
-        )
+        state.spawn(state.charge(connector, id_tag, random.uniform(*state.config.session_seconds)))
         return call_result.RemoteStartTransaction(status="Accepted")
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int, **_: Any) -> call_result.RemoteStopTransaction:
-        if transaction_id not in self.transactions.values():
+        if transaction_id not in self.state.transactions.values():
             return call_result.RemoteStopTransaction(status="Rejected")
-        self.stop_requests.add(transaction_id)
+        self.state.stop_requests[transaction_id] = "Remote"
         return call_result.RemoteStopTransaction(status="Accepted")
 
     @on(Action.unlock_connector)
     def on_unlock(self, connector_id: int, **_: Any) -> call_result.UnlockConnector:
+        if connector_id not in self.state.connector_ids:
+            return call_result.UnlockConnector(status="NotSupported")
+        tx = self.state.transactions.get(connector_id)
+        if tx:
+            self.state.stop_requests[tx] = "UnlockCommand"
         return call_result.UnlockConnector(status="Unlocked")
 
     @on(Action.reserve_now)
     def on_reserve_now(self, connector_id: int, **_: Any) -> call_result.ReserveNow:
-        return call_result.ReserveNow(status="Occupied" if connector_id in self.transactions else "Accepted")
+        return call_result.ReserveNow(status="Occupied" if connector_id in self.state.transactions else "Accepted")
 
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int, **_: Any) -> call_result.CancelReservation:
@@ -218,38 +253,87 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
 
     @on(Action.send_local_list)
     def on_send_local_list(self, list_version: int, update_type: str, **_: Any) -> call_result.SendLocalList:
-        self.local_list_version = list_version
+        self.state.local_list_version = list_version
         return call_result.SendLocalList(status="Accepted")
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
-        return call_result.GetLocalListVersion(list_version=self.local_list_version)
+        return call_result.GetLocalListVersion(list_version=self.state.local_list_version)
 
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(self, **_: Any) -> call_result.SetChargingProfile:
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> call_result.SetChargingProfile:
+        profile = cs_charging_profiles  # the ocpp package hands nested keys over in snake_case
+        purpose = profile.get("charging_profile_purpose", "")
+        if connector_id != 0 and connector_id not in self.state.connector_ids:
+            return call_result.SetChargingProfile(status="Rejected")
+        if purpose == "TxProfile" and (connector_id == 0 or connector_id not in self.state.transactions):
+            return call_result.SetChargingProfile(status="Rejected")  # 1.6 §5.16.3: only on a running transaction
+        self.state.profiles[(connector_id, purpose, profile.get("stack_level", 0))] = profile
         return call_result.SetChargingProfile(status="Accepted")
 
     @on(Action.clear_charging_profile)
-    def on_clear_charging_profile(self, **_: Any) -> call_result.ClearChargingProfile:
-        return call_result.ClearChargingProfile(status="Accepted")
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> call_result.ClearChargingProfile:
+        profiles = self.state.profiles
+        doomed = [
+            k
+            for k, p in profiles.items()
+            if (id is None or p.get("charging_profile_id") == id)
+            and (connector_id is None or k[0] == connector_id)
+            and (charging_profile_purpose is None or k[1] == charging_profile_purpose)
+            and (stack_level is None or k[2] == stack_level)
+        ]
+        for key in doomed:
+            del profiles[key]
+        return call_result.ClearChargingProfile(status="Accepted" if doomed else "Unknown")
 
     @on(Action.get_composite_schedule)
-    def on_get_composite_schedule(self, connector_id: int, duration: int, **_: Any) -> call_result.GetCompositeSchedule:
-        return call_result.GetCompositeSchedule(status="Accepted", connector_id=connector_id)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> call_result.GetCompositeSchedule:
+        if connector_id != 0 and connector_id not in self.state.connector_ids:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        limit_w = self.state.limit_w(connector_id)
+        unit = charging_rate_unit or "W"
+        limit = limit_w if unit == "W" else round(limit_w / VOLTS / PHASES, 1)
+        schedule = {
+            "duration": duration,
+            "startSchedule": now_iso(),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
+        }
+        return call_result.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id, schedule_start=now_iso(), charging_schedule=schedule
+        )
 
     @on(Action.trigger_message)
-    def on_trigger_message(self, requested_message: str, **_: Any) -> call_result.TriggerMessage:
-        async def send() -> None:
-            if requested_message == "Heartbeat":
-                await self.call(call.Heartbeat())
-            elif requested_message == "StatusNotification":
-                await self.call(call.StatusNotification(connector_id=0, error_code="NoError", status="Available"))
-            elif requested_message == "BootNotification":
-                await self.call(
-                    call.BootNotification(charge_point_vendor=self.config.vendor, charge_point_model=self.config.model)
-                )
-
-        asyncio.get_running_loop().create_task(send())
+    def on_trigger_message(
+        self, requested_message: str, connector_id: int | None = None, **_: Any
+    ) -> call_result.TriggerMessage:
+        state = self.state
+        if requested_message == "BootNotification":
+            payload: Any = call.BootNotification(
+                charge_point_vendor=state.config.vendor, charge_point_model=state.config.model
+            )
+        elif requested_message == "Heartbeat":
+            payload = call.Heartbeat()
+        elif requested_message == "StatusNotification":
+            payload = state.status_of(connector_id or 0)
+        elif requested_message == "MeterValues":
+            payload = call.MeterValues(
+                connector_id=connector_id or 1, meter_value=state.sample(connector_id or 1, state.config.power_w)
+            )
+        else:
+            return call_result.TriggerMessage(status="NotImplemented")
+        state.spawn(state.send(payload))
         return call_result.TriggerMessage(status="Accepted")
 
     @on(Action.update_firmware)
@@ -257,42 +341,345 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
         async def progress() -> None:
             for status in ("Downloading", "Downloaded", "Installing", "Installed"):
                 await asyncio.sleep(1)
-                await self.call(call.FirmwareStatusNotification(status=status))
+                await self.state.send(call.FirmwareStatusNotification(status=status))
 
-        asyncio.get_running_loop().create_task(progress())
+        self.state.spawn(progress())
         return call_result.UpdateFirmware()
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
         async def upload() -> None:
-            await self.call(call.DiagnosticsStatusNotification(status="Uploading"))
-            await self.call(call.DiagnosticsStatusNotification(status="Uploaded"))
+            await self.state.send(call.DiagnosticsStatusNotification(status="Uploading"))
+            await self.state.send(call.DiagnosticsStatusNotification(status="Uploaded"))
 
-        asyncio.get_running_loop().create_task(upload())
+        self.state.spawn(upload())
         return call_result.GetDiagnostics(file_name=f"{self.id}-diagnostics.log")
 
 
-async def run_charger(identity: str, config: SimConfig, stop: asyncio.Event | None = None) -> None:
-    """Connect, run, and reconnect with backoff until `stop` is set."""
+class ChargerState:
+    """One simulated charger, across its connections."""
+
+    def __init__(self, identity: str, config: SimConfig) -> None:
+        self.identity = identity
+        self.config = config
+        self.stats = config.stats if config.stats is not None else SimStats()
+        self.connector_ids = list(range(1, config.connectors + 1))
+        self.meters = {c: random.randint(0, 500_000) for c in self.connector_ids}  # Wh, one meter per connector
+        self.transactions: dict[int, int] = {}  # connector -> transaction id (0 while the start is on its way)
+        self.stop_requests: dict[int, str] = {}  # transaction id -> stop reason
+        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": str(int(config.meter_interval))}
+        self.local_list_version = 0
+        self.profiles: dict[tuple[int, str, int], dict[str, Any]] = {}  # (connector, purpose, stack level)
+        self.connection: SimulatedCharger | None = None
+        self.online = asyncio.Event()  # booted and connected: transaction messages may go
+        self.booted = False
+        self.finishing = False  # no new sessions; running ones stop
+        self.tx_pending = 0  # transaction messages waiting for an answer
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def meter_wh(self) -> int:  # the charger's total, for those who read one figure
+        return sum(self.meters.values())
+
+    def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ connections
+    async def connected(self, connection: SimulatedCharger) -> None:
+        self.connection = connection
+        self.stats.connects += 1
+        try:
+            while not self.booted:
+                boot = await connection.request(
+                    call.BootNotification(
+                        charge_point_vendor=self.config.vendor,
+                        charge_point_model=self.config.model,
+                        firmware_version="1.0.0",
+                    )
+                )
+                if boot.status == "Accepted":
+                    self.booted = True
+                    self.stats.boots += 1
+                    self.configuration["HeartbeatInterval"] = str(boot.interval)
+                else:  # Pending / Rejected: ask again after the interval the server gave
+                    await asyncio.sleep(max(float(boot.interval), 1.0))
+            self.online.set()
+            for _ in range(300):  # queued transaction messages first, then the state of the connectors
+                if not self.tx_pending:
+                    break
+                await asyncio.sleep(0.1)
+            for connector in [0, *self.connector_ids]:
+                await self._quietly(connection, self.status_of(connector))
+            interval = self.config.heartbeat or float(self.configuration["HeartbeatInterval"])
+            while True:
+                await asyncio.sleep(interval)
+                await self._quietly(connection, call.Heartbeat())
+        except (TimeoutError, Disconnected):
+            return
+
+    async def _quietly(self, connection: SimulatedCharger, payload: Any) -> None:
+        with contextlib.suppress(OCPPError):
+            await connection.request(payload)
+
+    def disconnected(self, connection: SimulatedCharger) -> None:
+        self.stats.unanswered |= connection.in_flight - self.stats.flushed
+        if self.connection is connection:
+            self.connection = None
+            self.online.clear()
+
+    async def reboot(self, reason: str) -> None:
+        """Reset: stop the running transactions, close, boot again on the next connection."""
+        for tx in list(self.transactions.values()):
+            self.stop_requests[tx] = reason
+        for _ in range(300):
+            if not self.transactions and not self.tx_pending:
+                break
+            await asyncio.sleep(0.1)
+        self.booted = False
+        connection = self.connection
+        if connection is not None:
+            await connection._connection.close()
+
+    # ------------------------------------------------------------------ messages
+    async def send(self, payload: Any, *, transaction: bool = False) -> Any | None:
+        """One CALL: its answer, or None. A transaction message is sent until answered (again on the next
+        connection when this one drops; up to 3 times when refused with a CallError); others are dropped
+        when the charger is offline or the connection drops."""
+        refused = 0
+        if transaction:
+            self.tx_pending += 1
+        try:
+            while True:
+                connection = self.connection
+                if connection is None or not self.online.is_set():
+                    if not transaction:
+                        return None
+                    await self.online.wait()
+                    continue
+                try:
+                    return await connection.request(payload)
+                except Disconnected:
+                    if not transaction:
+                        return None
+                    self.stats.resent += 1
+                    while self.connection is connection:  # until this connection is noted as closed
+                        await asyncio.sleep(0.05)
+                except TimeoutError:
+                    if not transaction:
+                        return None
+                    self.stats.resent += 1
+                except OCPPError:
+                    refused += 1
+                    if not transaction or refused >= 3:
+                        self.stats.given_up += transaction
+                        return None
+                    await asyncio.sleep(refused)
+        finally:
+            if transaction:
+                self.tx_pending -= 1
+
+    def status_of(self, connector: int) -> Any:
+        charging = connector in self.transactions if connector else False
+        return call.StatusNotification(
+            connector_id=connector,
+            error_code="NoError",
+            status="Charging" if charging else "Available",
+            timestamp=now_iso(),
+        )
+
+    def sample(self, connector: int, power_w: int, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        return [
+            {
+                "timestamp": now_iso(at),
+                "sampledValue": [
+                    {"value": str(self.meters[connector]), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                    {"value": str(power_w), "measurand": "Power.Active.Import", "unit": "W"},
+                ],
+            }
+        ]
+
+    def limit_w(self, connector: int) -> int:
+        """The power the profiles allow on `connector` now (the first period of each; the lowest wins)."""
+        limits = [self.config.power_w]
+        for (profile_connector, _, _), profile in self.profiles.items():
+            if profile_connector not in (0, connector):
+                continue
+            schedule = profile.get("charging_schedule", {})
+            periods = schedule.get("charging_schedule_period") or []
+            if periods:
+                limit = float(periods[0]["limit"])
+                phases = int(periods[0].get("number_phases", PHASES))
+                limits.append(int(limit if schedule.get("charging_rate_unit") == "W" else limit * VOLTS * phases))
+        return max(min(limits), 0)
+
+    # ------------------------------------------------------------------ behaviour
+    async def sessions(self, connector: int) -> None:
+        while not self.finishing:
+            await asyncio.sleep(random.uniform(*self.config.idle_seconds))
+            if self.finishing:
+                break
+            await self.online.wait()
+            if connector in self.transactions:
+                continue
+            try:
+                await self.charge(
+                    connector, random.choice(self.config.id_tags), random.uniform(*self.config.session_seconds)
+                )
+            except Exception:  # a simulator bug: counted (a soak must show 0), and the connector goes on
+                self.stats.simulator_errors += 1
+                logger.exception("%s: connector %s", self.identity, connector)
+
+    async def charge(self, connector: int, id_tag: str, seconds: float) -> None:
+        if connector in self.transactions:
+            return
+        self.transactions[connector] = 0  # occupied while the start is on its way
+        try:
+            await self._charge(connector, id_tag, seconds)
+        finally:
+            self.transactions.pop(connector, None)
+            await self.send(self.status_of(connector))
+
+    async def _charge(self, connector: int, id_tag: str, seconds: float) -> None:
+        await self.send(
+            call.StatusNotification(
+                connector_id=connector, error_code="NoError", status="Preparing", timestamp=now_iso()
+            )
+        )
+        meter_start = self.meters[connector]
+        started = await self.send(
+            call.StartTransaction(connector_id=connector, id_tag=id_tag, meter_start=meter_start, timestamp=now_iso()),
+            transaction=True,
+        )
+        if started is None:
+            return
+        tx = started.transaction_id
+        status = started.id_tag_info["status"]
+        record = SimSession(self.identity, connector, tx, id_tag, status, meter_start)
+        self.stats.sessions[(self.identity, tx)] = record
+        self.transactions[connector] = tx
+        reason = "DeAuthorized"
+        if status == "Accepted":
+            await self.send(
+                call.StatusNotification(
+                    connector_id=connector, error_code="NoError", status="Charging", timestamp=now_iso()
+                )
+            )
+            elapsed, step = 0.0, self.config.meter_interval
+            while elapsed < seconds and tx not in self.stop_requests and not self.finishing:
+                await asyncio.sleep(step)
+                elapsed += step
+                power = self.limit_w(connector)
+                self.meters[connector] += int(power * step / 3600)
+                await self.send(
+                    call.MeterValues(
+                        connector_id=connector, transaction_id=tx, meter_value=self.sample(connector, power)
+                    ),
+                    transaction=True,
+                )
+            reason = self.stop_requests.pop(tx, "Local")
+        stopped_at = dt.datetime.now(dt.UTC)
+        record.meter_stop, record.stop_reason = self.meters[connector], reason
+        answer = await self.send(
+            call.StopTransaction(
+                meter_stop=record.meter_stop,
+                timestamp=now_iso(stopped_at),
+                transaction_id=tx,
+                reason=reason,
+                id_tag=id_tag,
+            ),
+            transaction=True,
+        )
+        record.stopped = answer is not None
+        if status == "Accepted" and random.random() < self.config.late_meter_values:
+            await self._late_meter_value(connector, tx, stopped_at)
+
+    async def _late_meter_value(self, connector: int, tx: int, stopped_at: dt.datetime) -> None:
+        """A MeterValues of a transaction already stopped: alternately a sample taken before the stop and
+        delivered late, and one taken after it (a charger that keeps metering): neither may change it."""
+        self.stats.late_meter_values += 1
+        before = self.stats.late_meter_values % 2
+        at = stopped_at - dt.timedelta(seconds=1) if before else dt.datetime.now(dt.UTC)
+        reading = self.meters[connector] + (-1 if before else 25)
+        value = [
+            {
+                "timestamp": now_iso(at),
+                "sampledValue": [
+                    {"value": str(max(reading, 0)), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                ],
+            }
+        ]
+        await self.send(
+            call.MeterValues(connector_id=connector, transaction_id=tx, meter_value=value), transaction=True
+        )
+
+    async def abrupt_closes(self) -> None:
+        low, high = self.config.abrupt_close_every or (0, 0)
+        while not self.finishing:
+            await asyncio.sleep(random.uniform(low, high))
+            connection = self.connection
+            if connection is not None and self.online.is_set() and not self.finishing:
+                await connection.close_abruptly()
+
+    async def finish(self) -> None:
+        """Start nothing new, stop what runs, and wait until every transaction message was answered."""
+        self.finishing = True
+        for tx in list(self.transactions.values()):
+            self.stop_requests.setdefault(tx, "Local")
+        while self.transactions or self.tx_pending:
+            await asyncio.sleep(0.1)
+
+
+async def run_charger(
+    identity: str, config: SimConfig, stop: asyncio.Event | None = None, finish: asyncio.Event | None = None
+) -> ChargerState:
+    """Connect, run, and reconnect with backoff until `stop` is set (at once) or `finish` is set (after the
+    running transactions were stopped and every transaction message was answered)."""
     headers = {}
     if config.password:
         token = base64.b64encode(f"{identity}:{config.password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
+    state = ChargerState(identity, config)
+    for connector in state.connector_ids:
+        state.spawn(state.sessions(connector))
+    if config.abrupt_close_every:
+        state.spawn(state.abrupt_closes())
+    done = asyncio.Event()
+
+    async def finisher() -> None:
+        assert finish is not None
+        await finish.wait()
+        await state.finish()
+        done.set()
+        if state.connection is not None:
+            await state.connection._connection.close()
+
+    if finish is not None:
+        state.spawn(finisher())
     backoff = 1.0
-    while stop is None or not stop.is_set():
-        try:
-            async with websockets.connect(
-                f"{config.url.rstrip('/')}/ocpp/{identity}",
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                additional_headers=headers,
-                open_timeout=20,
-            ) as ws:
-                backoff = 1.0
-                charger = SimulatedCharger(identity, ws, config)
-                await asyncio.gather(charger.start(), charger.run())
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a simulator reconnects whatever happened
-            logger.info("%s: %s; reconnecting in %.0f s", identity, error.__class__.__name__, backoff)
-        await asyncio.sleep(backoff + random.random())
-        backoff = min(backoff * 2, 30)
+    try:
+        while not done.is_set() and (stop is None or not stop.is_set()):
+            try:
+                async with websockets.connect(
+                    f"{config.url.rstrip('/')}/ocpp/{identity}",
+                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                    additional_headers=headers,
+                    open_timeout=20,
+                ) as ws:
+                    backoff = 1.0
+                    await SimulatedCharger(identity, ws, state).serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a simulator reconnects whatever happened
+                logger.info("%s: %s; reconnecting in %.0f s", identity, error.__class__.__name__, backoff)
+            if done.is_set() or (stop is not None and stop.is_set()):
+                break
+            await asyncio.sleep((backoff if state.booted else 0.5) + random.random())
+            backoff = min(backoff * 2, 30)
+    finally:
+        for task in list(state.tasks):
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+    return state
