@@ -241,11 +241,6 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=SUBPROTOCOL)
         await dispatch.presence_set({self.identity: self.connection_id})
-        await run_db(
-            station_services.charge_point_connected,
-            charge_point_id=handshake.charge_point_id,
-            connection_id=self.connection_id,
-        )
         registry.add(self)
         self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -254,7 +249,18 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.tasks = [self.serving, asyncio.create_task(self._run_commands())]
 
     async def _serve(self) -> None:
-        """The charger's frames, one after another, until the end marker (the socket closed)."""
+        """The connection recorded, then the charger's frames, one after another, until the end marker (the socket
+        closed). Recording the connection here rather than in the connect handler frees the consumer at once to
+        receive: on a busy machine a charger that spoke and closed while that write waited for a DB thread had
+        its frames still in daphne's queue when daphne killed the consumer at its close timeout (lost unlogged)."""
+        try:
+            await run_db(
+                station_services.charge_point_connected,
+                charge_point_id=self.handshake.charge_point_id,
+                connection_id=self.connection_id,
+            )
+        except Exception:  # the frames are processed all the same; the next connection or heartbeat records it
+            logger.exception("ocpp %s: could not record the connection", self.identity)
         while True:
             raw = await self.inbox.get()
             if raw is _CLOSED:
@@ -278,7 +284,12 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not self.connection_id:
             return
         if self.serving is not None:
-            await self._drain()
+            try:
+                await self._drain()
+            except asyncio.CancelledError:  # daphne killed us at its close timeout: what is left is logged
+                for frame in self._left():
+                    self.cp.log_unprocessed(frame, "not processed: the consumer was stopped")
+                raise
         for task in self.tasks:
             task.cancel()
         await frame_log.flush()  # what the socket said is in the log before the charger reads as offline
@@ -304,10 +315,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except TimeoutError:
             self.serving.cancel()  # the frame being processed is logged by CentralChargePoint before its handler
             await asyncio.gather(self.serving, return_exceptions=True)
-            while not self.inbox.empty():
-                frame = self.inbox.get_nowait()
-                if frame is not _CLOSED:
-                    late.append(frame)
+            late = self._left()
         left = late + beyond
         for frame in left:
             self.cp.log_unprocessed(frame, "not processed: the connection closed")
@@ -321,6 +329,14 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
         if left:
             logger.warning("ocpp %s: %d frames received before the close not processed", self.identity, len(left))
+
+    def _left(self) -> list[str]:
+        left = []
+        while not self.inbox.empty():
+            frame = self.inbox.get_nowait()
+            if frame is not _CLOSED:
+                left.append(frame)
+        return left
 
     async def _cleanup(self) -> None:
         registry.remove(self)

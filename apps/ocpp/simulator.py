@@ -621,7 +621,8 @@ class ChargerState:
             await asyncio.sleep(random.uniform(low, high))
             connection = self.connection
             if connection is not None and self.online.is_set() and not self.finishing:
-                await connection.close_abruptly()
+                with contextlib.suppress(websockets.ConnectionClosed):  # the server closed it first
+                    await connection.close_abruptly()
 
     async def finish(self) -> None:
         """Start nothing new, stop what runs, and wait until every transaction message was answered."""
