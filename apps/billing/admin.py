@@ -23,7 +23,7 @@ from apps.billing.models import (
     PaymentRule,
     Payout,
 )
-from apps.core.admin import AuditInline, refuse_protected
+from apps.core.admin import AuditInline, PageTabularInline, refuse_protected
 from apps.core.errors import ApplicationError
 from apps.tenants.access import access_for
 from apps.tenants.models import Role, User
@@ -36,7 +36,7 @@ def _actor(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
-class InvoiceLineInline(admin.TabularInline):  # type: ignore[type-arg]
+class InvoiceLineInline(PageTabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False

@@ -67,8 +67,34 @@ def protect_inline_deletes(formset: type[Any]) -> type[Any]:
     return ProtectedFormSet
 
 
-class AuditInline(admin.TabularInline):  # type: ignore[type-arg]
-    """Audit rows shown under their parent: read-only for every user, superusers included."""
+class PagePermissionInline(admin.options.InlineModelAdmin):  # type: ignore[type-arg]
+    """An inline seen and edited as its page is: the page's admin decides (the tenant role and scoping of
+    `TenantScopedAdmin`), not Django's per-model permissions, which tenant staff do not hold (they saw no EVSEs on
+    a charge point and no lines on an invoice). `obj` is the page's object, already scoped by the page."""
+
+    def _page_admin(self) -> Any:
+        return self.admin_site._registry[self.parent_model]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_view_permission(request, obj))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+
+class PageTabularInline(PagePermissionInline, admin.TabularInline):  # type: ignore[type-arg]
+    pass
+
+
+class AuditInline(PageTabularInline):
+    """Audit rows shown under their parent, to whoever sees the page: read-only for every user, superusers
+    included."""
 
     extra = 0
     can_delete = False

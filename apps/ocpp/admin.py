@@ -17,71 +17,15 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from apps.core.admin import DecommissionedListFilter
+from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.errors import ApplicationError
+from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
 from apps.stations import decommission
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
 from apps.tenants.scoping import TenantScopedAdmin
-
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "CancelReservation": {"reservationId": 1},
-    "ChangeAvailability": {"connectorId": 0, "type": "Inoperative"},
-    "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
-    "ClearCache": {},
-    "ClearChargingProfile": {"id": 1},
-    "DataTransfer": {"vendorId": "com.vendor", "messageId": "", "data": ""},
-    "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
-    "GetConfiguration": {},
-    "GetDiagnostics": {},
-    "GetLocalListVersion": {},
-    "RemoteStartTransaction": {"connectorId": 1, "idTag": "OPS"},
-    "RemoteStopTransaction": {"transactionId": 1},
-    "ReserveNow": {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "OPS", "reservationId": 1},
-    "Reset": {"type": "Soft"},
-    "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
-    "SetChargingProfile": {
-        "connectorId": 0,
-        "csChargingProfiles": {
-            "chargingProfileId": 1,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "ChargePointMaxProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
-        },
-    },
-    "TriggerMessage": {"requestedMessage": "StatusNotification"},
-    "UnlockConnector": {"connectorId": 1},
-    "UpdateFirmware": {"location": "https://…/firmware.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
-}
-
-
-class CommandForm(forms.Form):
-    """One OCPP command to one charger; the payload is checked as `send_command` checks it (1.6 schema and
-    specification, this charger's connectors, configuration and list version), errors shown on the form."""
-
-    payload = forms.JSONField(help_text="OCPP 1.6 request payload (camelCase, as on the wire).")
-    timeout = forms.IntegerField(min_value=1, max_value=120, initial=30)
-
-    def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.charge_point = charge_point
-        self.action = action
-
-    def clean_payload(self) -> Any:
-        payload = self.cleaned_data["payload"]
-        probe = payload
-        if self.action == "GetDiagnostics" and isinstance(payload, dict) and "location" not in payload:
-            probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
-        try:
-            station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
-        except station_services.InvalidCommand as error:
-            raise forms.ValidationError(
-                [f"{where}: {message}" for where, messages in error.paths.items() for message in messages]
-            ) from None
-        return payload
 
 
 class CampaignForm(forms.Form):
@@ -90,7 +34,9 @@ class CampaignForm(forms.Form):
     retrieve_at = forms.DateTimeField(initial=timezone.now)
 
 
-class EvseInline(admin.TabularInline):  # type: ignore[type-arg]
+class EvseInline(PageTabularInline):
+    """The charger's EVSEs (OCPP connector ids) with their live status, for whoever may see the charger."""
+
     model = Evse
     extra = 0
     fields = ["connector_id", "evse_uid", "status", "error_code", "status_info", "status_at", "decommissioned_at"]
@@ -128,6 +74,40 @@ class ChargePointAdmin(TenantScopedAdmin):
         "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
         "decommissioned_at",
     ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["identity", "tenant", "location", "registration_status", "lenient"]}),
+        (
+            "Connection and status",
+            {
+                "fields": [
+                    ("online", "connected_at"), ("last_seen_at", "last_heartbeat_at"), "last_boot_at",
+                    ("status", "status_at"), ("error_code", "vendor_error_code"), "status_info",
+                ]
+            },
+        ),
+        ("Power", {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
+        (
+            "Hardware",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("vendor", "model"), ("serial_number", "charge_box_serial_number"), "firmware_version",
+                    ("iccid", "imsi"), ("meter_type", "meter_serial_number"),
+                ],
+            },
+        ),
+        (
+            "Configuration, firmware and diagnostics",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "configuration_complete", "configuration", "configuration_read_at", "local_list_version",
+                    ("firmware_status", "firmware_status_at"), ("diagnostics_status", "diagnostics_status_at"),
+                    ("password_changed_at", "password_pending"), "decommissioned_at",
+                ],
+            },
+        ),
+    ]  # fmt: skip
     inlines = [EvseInline]
     actions = [
         "accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign",
@@ -160,8 +140,10 @@ class ChargePointAdmin(TenantScopedAdmin):
             ),
         )
         return format_html(
-            "<table><tr><th>at</th><th>dir</th><th>type</th><th>action</th><th>result</th><th>payload</th></tr>{}"
-            '</table><a href="{}">all frames of this charger</a>',
+            '<table class="console-table cp-frames"><colgroup><col style="width:11em"><col style="width:3em">'
+            '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
+            "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}"
+            '</table><p><a href="{}">All frames of this charger</a></p>',
             body,
             url,
         )
@@ -177,7 +159,10 @@ class ChargePointAdmin(TenantScopedAdmin):
         return custom + super().get_urls()
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
-        extra_context = {**(extra_context or {}), "ocpp_commands": station_services.SERVER_ACTIONS}
+        extra_context = {**(extra_context or {}), "command_groups": command_groups()}
+        charge_point = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        if charge_point is not None:
+            extra_context["recent_frames"] = self.recent_messages(charge_point)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def command_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
@@ -187,22 +172,20 @@ class ChargePointAdmin(TenantScopedAdmin):
             raise Http404("Unknown command.")
         if not self.has_change_permission(request, charge_point):
             raise Http404("No such object.")
-        form = CommandForm(
-            request.POST or None,
-            initial={"payload": EXAMPLES.get(action, {}), "timeout": 30},
-            charge_point=charge_point,
-            action=action,
-        )
+        form = CommandForm(request.POST or None, charge_point=charge_point, action=action)
         if request.method == "POST" and form.is_valid():
-            self._send(request, charge_point, action, form.cleaned_data["payload"], form.cleaned_data["timeout"])
+            self._send(request, charge_point, action, form.payload, form.cleaned_data["timeout"])
             return HttpResponseRedirect(reverse("admin:stations_chargepoint_change", args=[charge_point.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{action} → {charge_point.identity}",
+            "title": f"{form.spec.label}: {charge_point.identity}",
             "form": form,
+            "spec": form.spec,
             "charge_point": charge_point,
+            "original": charge_point,
             "opts": self.model._meta,
             "action": action,
+            "command_groups": command_groups(),
         }
         return TemplateResponse(request, "admin/ocpp/chargepoint/command.html", context)
 
@@ -222,16 +205,25 @@ class ChargePointAdmin(TenantScopedAdmin):
                     source="admin",
                 )
         except ApplicationError as error:
-            messages.error(request, f"{charge_point.identity}: {action}: {error.message}")
+            messages.error(request, f"{charge_point.identity}: {BY_ACTION[action].label}: {error.message}")
             return
         level = messages.SUCCESS if command.status == "accepted" else messages.WARNING
         detail = command.error or json.dumps(command.response)
-        messages.add_message(request, level, f"{charge_point.identity}: {action} {command.status}: {detail}")
+        label = BY_ACTION[action].label
+        messages.add_message(request, level, f"{charge_point.identity}: {label}: {command.status}: {detail}")
 
     def _bulk(self, request: HttpRequest, queryset: Any, action: str, payload: dict[str, Any]) -> None:
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._send(request, charge_point, action, payload, timeout=15)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """An EVSE added on the charger's page belongs to the charger's tenant."""
+        for inline_form in formset.forms:
+            instance = inline_form.instance
+            if isinstance(instance, Evse) and instance.pk is None:
+                instance.tenant_id = form.instance.tenant_id
+        super().save_formset(request, form, formset, change)
 
     def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
         """Accepting a charger here does what the accept action does (after the save is committed)."""

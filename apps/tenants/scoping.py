@@ -328,6 +328,22 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             kwargs["queryset"] = related._default_manager.filter(tenant__in=access.tenant_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False,
+        form_url: str = "", obj: Any = None,
+    ) -> Any:  # fmt: skip
+        """A page with nothing to edit (every field read-only, no inline row to add, change or delete) offers no
+        Save button: changes to such rows go through actions and services, and a Save that saves nothing misleads."""
+        adminform = context.get("adminform")
+        if change and adminform is not None and not adminform.form.fields:
+            editable_inline = any(
+                formset.has_add_permission or formset.has_change_permission or formset.formset.can_delete
+                for formset in context.get("inline_admin_formsets", [])
+            )
+            if not editable_inline:
+                context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def _ensure_visible(self, request: HttpRequest, object_id: str | None) -> None:
         if object_id is None:
             return
