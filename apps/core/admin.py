@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core import events, outbox
+from apps.core.admin_display import label_formfield
 from apps.core.deletion import dependents, describe
 from apps.core.models import OutboxDelivery
 
@@ -71,6 +72,9 @@ class PagePermissionInline(admin.options.InlineModelAdmin):  # type: ignore[type
     """An inline seen and edited as its page is: the page's admin decides (the tenant role and scoping of
     `TenantScopedAdmin`), not Django's per-model permissions, which tenant staff do not hold (they saw no EVSEs on
     a charge point and no lines on an invoice). `obj` is the page's object, already scoped by the page."""
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        return label_formfield(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
 
     def _page_admin(self) -> Any:
         return self.admin_site._registry[self.parent_model]

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
+from apps.core.admin_display import local_datetime
 from apps.core.errors import ApplicationError
 from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
@@ -129,7 +130,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             (
                 (
-                    f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+                    local_datetime(row.created_at),
                     row.direction,
                     row.get_kind_display(),
                     row.action,
@@ -140,7 +141,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             ),
         )
         return format_html(
-            '<table class="console-table cp-frames"><colgroup><col style="width:11em"><col style="width:3em">'
+            '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
             '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
             "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}"
             '</table><p><a href="{}">All frames of this charger</a></p>',

@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.admin import protect_inline_deletes, refuse_protected
+from apps.core.admin_display import label_formfield
 from apps.core.api.serializers import ErrorSerializer, StrictModelSerializer
 from apps.core.deletion import ensure_deletable
 from apps.core.models import AuditLog, History
@@ -313,6 +314,9 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         for formset, inline in super().get_formsets_with_inlines(request, obj):
             yield protect_inline_deletes(formset), inline
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        return label_formfield(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         access = access_for(request)
