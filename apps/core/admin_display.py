@@ -267,6 +267,18 @@ def _wrap_display(original: Callable[..., Any], *, in_list: bool) -> Callable[..
     return display_for_field
 
 
+def _wrap_value(original: Callable[..., Any], *, in_list: bool) -> Callable[..., Any]:
+    """Values of admin methods (`list_display` callables): a datetime in the user's zone like a field's."""
+
+    def display_for_value(value: Any, empty_value_display: str, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return local_datetime(value, seconds=not in_list)
+        return original(value, empty_value_display, *args, **kwargs)
+
+    display_for_value.__wrapped__ = original  # type: ignore[attr-defined]
+    return display_for_value
+
+
 def _wrap_label(original: Callable[..., Any]) -> Callable[..., Any]:
     def label_for_field(name: Any, model: Any, model_admin: Any = None, return_attr: bool = False, form: Any = None):  # type: ignore[no-untyped-def]
         result = original(name, model, model_admin, return_attr, form)
@@ -294,5 +306,7 @@ def install() -> None:
     for module, in_list in ((admin_list, True), (helpers, False)):
         if not hasattr(module.display_for_field, "__wrapped__"):
             module.display_for_field = _wrap_display(module.display_for_field, in_list=in_list)  # type: ignore[attr-defined]
+        if hasattr(module, "display_for_value") and not hasattr(module.display_for_value, "__wrapped__"):
+            module.display_for_value = _wrap_value(module.display_for_value, in_list=in_list)  # type: ignore[attr-defined]
         if not hasattr(module.label_for_field, "__wrapped__"):
             module.label_for_field = _wrap_label(module.label_for_field)  # type: ignore[attr-defined]
