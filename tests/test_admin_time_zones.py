@@ -61,7 +61,8 @@ def _date_columns(model: type[models.Model], model_admin: Any, request: Any) -> 
 def _shown(value: dt.datetime) -> str:
     local = value.astimezone(zoneinfo.ZoneInfo(ZONE))
     utc = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return f'<time datetime="{utc}" title="{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC">{local:%Y-%m-%d %H:%M} {local.tzname()}</time>'
+    title = f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f'<time datetime="{utc}" title="{title}">{local:%Y-%m-%d %H:%M} {local.tzname()}</time>'
 
 
 def test_every_admin_list_shows_dates_in_the_users_zone_with_the_zone_named(world: World, superuser: Any) -> None:
