@@ -22,9 +22,10 @@ from apps.core.admin_display import local_datetime
 from apps.core.errors import ApplicationError
 from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
+from apps.sessions import selectors as session_selectors
 from apps.stations import decommission
 from apps.stations import services as station_services
-from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
+from apps.stations.models import ChargePoint, ChargePointStatus, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -44,6 +45,13 @@ class EvseInline(PageTabularInline):
     readonly_fields = ["status", "error_code", "status_info", "status_at", "decommissioned_at"]
 
 
+STATUS_PRIORITY: list[str] = [
+    ChargePointStatus.FAULTED, ChargePointStatus.CHARGING, ChargePointStatus.SUSPENDED_EV,
+    ChargePointStatus.SUSPENDED_EVSE, ChargePointStatus.FINISHING, ChargePointStatus.PREPARING,
+    ChargePointStatus.RESERVED, ChargePointStatus.UNAVAILABLE, ChargePointStatus.AVAILABLE, ChargePointStatus.UNKNOWN,
+]  # fmt: skip
+
+
 class OnlineFilter(admin.SimpleListFilter):
     title = "connection"
     parameter_name = "connection"
@@ -61,8 +69,8 @@ class OnlineFilter(admin.SimpleListFilter):
 class ChargePointAdmin(TenantScopedAdmin):
     change_form_template = "admin/ocpp/chargepoint/change_form.html"
     list_display = [
-        "identity", "tenant", "location", "connection", "status", "last_seen_at", "vendor", "model",
-        "firmware_version", "registration_status",
+        "identity", "tenant", "location", "connection", "status_summary", "last_seen_at", "hardware", "firmware",
+        "registration",
     ]  # fmt: skip
     list_filter = [DecommissionedListFilter, OnlineFilter, "status", "registration_status", "vendor", "tenant"]
     search_fields = ["identity", "vendor", "model", "serial_number", "charge_box_serial_number", "location__name"]
@@ -115,6 +123,47 @@ class ChargePointAdmin(TenantScopedAdmin):
         "decommission_selected",
     ]  # fmt: skip
     delete_instead = 'Use the "Decommission selected" action instead: it keeps the history.'
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("evses")
+            .annotate(live_connectors=session_selectors.live_connectors_subquery())
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_summary(self, obj: ChargePoint) -> str:
+        """What the charger is doing: its connectors' most telling state ("Charging (1 of 2)"), since a charger's
+        own status (connector 0) says "Available" while a connector charges; a fault or unavailability of the
+        whole charger first."""
+        live = set(getattr(obj, "live_connectors", None) or [])
+        statuses = [
+            # a connector with a running session that last said Available (or nothing) is charging all the same
+            ChargePointStatus.CHARGING
+            if evse.connector_id in live and evse.status in (ChargePointStatus.AVAILABLE, ChargePointStatus.UNKNOWN)
+            else evse.status
+            for evse in obj.evses.all()
+            if evse.decommissioned_at is None
+        ]
+        if obj.status in (ChargePointStatus.FAULTED, ChargePointStatus.UNAVAILABLE) or not statuses:
+            return obj.get_status_display()
+        top = min(statuses, key=STATUS_PRIORITY.index)
+        label = str(ChargePointStatus(top).label)
+        count = statuses.count(top)
+        return label if count == len(statuses) else f"{label} ({count} of {len(statuses)})"
+
+    @admin.display(description="Firmware", ordering="firmware_version")
+    def firmware(self, obj: ChargePoint) -> str:
+        return obj.firmware_version or "-"
+
+    @admin.display(description="Registration", ordering="registration_status")
+    def registration(self, obj: ChargePoint) -> str:
+        return str(obj.get_registration_status_display())
+
+    @admin.display(description="Model", ordering="model")
+    def hardware(self, obj: ChargePoint) -> str:
+        return f"{obj.vendor} {obj.model}".strip() or "-"
 
     @admin.display(description="connection", ordering="online")
     def connection(self, obj: ChargePoint) -> str:

@@ -254,11 +254,25 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
 
+    def _one_tenant(self, request: HttpRequest) -> bool:
+        tenant_ids = access_for(request).tenant_ids
+        return tenant_ids is not None and len(tenant_ids) == 1
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """Staff of one tenant do not get a tenant column: every row is theirs, and the room goes to the data."""
+        columns = list(super().get_list_display(request))
+        if self._one_tenant(request) and len(columns) > 1:
+            columns = [column for column in columns if column != "tenant"]
+        return columns
+
     def get_list_filter(self, request: HttpRequest) -> Any:
         """Filters on foreign keys offer only the values present in the caller's rows, never other tenants'
-        names (a plain related filter lists every row of the related table)."""
+        names (a plain related filter lists every row of the related table); no tenant filter for staff of one
+        tenant."""
         filters = []
         for entry in super().get_list_filter(request):
+            if entry == "tenant" and self._one_tenant(request):
+                continue
             if isinstance(entry, str) and not access_for(request).is_superuser:
                 try:
                     field = get_fields_from_path(self.model, entry)[-1]

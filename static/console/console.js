@@ -7,3 +7,12 @@
     document.cookie = 'evp_tz=' + zone + '; path=/; max-age=31536000; samesite=lax';
   }
 })();
+
+// Below 1500 px the navigation starts folded (the « toggle opens it, and the choice is kept), so lists keep
+// their key columns in view at 1280 and 1440 px. Runs before Django's deferred nav_sidebar.js reads the setting.
+(function () {
+  try {
+    var key = 'django.admin.navSidebarIsOpen';
+    if (localStorage.getItem(key) === null && window.innerWidth < 1500) localStorage.setItem(key, 'false');
+  } catch (e) { /* storage disabled: Django's default (open) applies */ }
+})();
