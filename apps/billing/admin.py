@@ -23,7 +23,8 @@ from apps.billing.models import (
     PaymentRule,
     Payout,
 )
-from apps.core.admin import AuditInline, refuse_protected
+from apps.core import admin_display as human
+from apps.core.admin import AuditInline, PageTabularInline, refuse_protected
 from apps.core.errors import ApplicationError
 from apps.tenants.access import access_for
 from apps.tenants.models import Role, User
@@ -36,7 +37,7 @@ def _actor(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
-class InvoiceLineInline(admin.TabularInline):  # type: ignore[type-arg]
+class InvoiceLineInline(PageTabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False
@@ -78,8 +79,7 @@ class InvoiceAdmin(TenantScopedAdmin):
         "status",
         "customer_name",
         "period_start",
-        "total_incl_vat",
-        "currency",
+        "total",
         "downloads",
     ]
     list_filter = ["kind", "status", "tenant"]
@@ -110,6 +110,10 @@ class InvoiceAdmin(TenantScopedAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset.order_by("pk"):
             services.invoice_delete_draft(invoice=invoice, actor=_actor(request))
+
+    @admin.display(description="Total incl. VAT", ordering="total_incl_vat")
+    def total(self, obj: Invoice) -> str:
+        return human.money(obj.total_incl_vat, obj.currency)
 
     @admin.display(description="Downloads")
     def downloads(self, obj: Invoice) -> str:

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core import events, outbox
+from apps.core.admin_display import label_formfield
 from apps.core.deletion import dependents, describe
 from apps.core.models import OutboxDelivery
 
@@ -67,8 +68,37 @@ def protect_inline_deletes(formset: type[Any]) -> type[Any]:
     return ProtectedFormSet
 
 
-class AuditInline(admin.TabularInline):  # type: ignore[type-arg]
-    """Audit rows shown under their parent: read-only for every user, superusers included."""
+class PagePermissionInline(admin.options.InlineModelAdmin):  # type: ignore[type-arg]
+    """An inline seen and edited as its page is: the page's admin decides (the tenant role and scoping of
+    `TenantScopedAdmin`), not Django's per-model permissions, which tenant staff do not hold (they saw no EVSEs on
+    a charge point and no lines on an invoice). `obj` is the page's object, already scoped by the page."""
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        return label_formfield(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
+
+    def _page_admin(self) -> Any:
+        return self.admin_site._registry[self.parent_model]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_view_permission(request, obj))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(self._page_admin().has_change_permission(request, obj))
+
+
+class PageTabularInline(PagePermissionInline, admin.TabularInline):  # type: ignore[type-arg]
+    pass
+
+
+class AuditInline(PageTabularInline):
+    """Audit rows shown under their parent, to whoever sees the page: read-only for every user, superusers
+    included."""
 
     extra = 0
     can_delete = False

@@ -10,3 +10,7 @@ class CoreConfig(AppConfig):
         from apps.core import daphne_http
 
         daphne_http.install()
+
+        from apps.core import admin_display
+
+        admin_display.install()

@@ -32,12 +32,12 @@ class Strategy(models.TextChoices):
 
 
 class PhaseRotation(models.TextChoices):
-    RST = "RST"
-    RTS = "RTS"
-    SRT = "SRT"
-    STR = "STR"
-    TRS = "TRS"
-    TSR = "TSR"
+    RST = "RST", "RST (L1-L2-L3)"
+    RTS = "RTS", "RTS (L1-L3-L2)"
+    SRT = "SRT", "SRT (L2-L1-L3)"
+    STR = "STR", "STR (L2-L3-L1)"
+    TRS = "TRS", "TRS (L3-L1-L2)"
+    TSR = "TSR", "TSR (L3-L2-L1)"
 
 
 class GridNode(TenantOwned, TimeStampedModel):
@@ -100,6 +100,7 @@ class TimeOfUseLimit(TenantOwned, TimeStampedModel):
     max_current_a = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "time-of-use limit"
         ordering = ["pk"]
         constraints = [
             models.CheckConstraint(

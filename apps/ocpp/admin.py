@@ -17,71 +17,17 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from apps.core.admin import DecommissionedListFilter
+from apps.core.admin import DecommissionedListFilter, PageTabularInline
+from apps.core.admin_display import local_datetime
 from apps.core.errors import ApplicationError
+from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
+from apps.sessions import selectors as session_selectors
 from apps.stations import decommission
 from apps.stations import services as station_services
-from apps.stations.models import ChargePoint, Evse, FirmwareImage, RegistrationStatus
+from apps.stations.models import ChargePoint, ChargePointStatus, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
 from apps.tenants.scoping import TenantScopedAdmin
-
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "CancelReservation": {"reservationId": 1},
-    "ChangeAvailability": {"connectorId": 0, "type": "Inoperative"},
-    "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
-    "ClearCache": {},
-    "ClearChargingProfile": {"id": 1},
-    "DataTransfer": {"vendorId": "com.vendor", "messageId": "", "data": ""},
-    "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
-    "GetConfiguration": {},
-    "GetDiagnostics": {},
-    "GetLocalListVersion": {},
-    "RemoteStartTransaction": {"connectorId": 1, "idTag": "OPS"},
-    "RemoteStopTransaction": {"transactionId": 1},
-    "ReserveNow": {"connectorId": 1, "expiryDate": "2030-01-01T00:00:00Z", "idTag": "OPS", "reservationId": 1},
-    "Reset": {"type": "Soft"},
-    "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
-    "SetChargingProfile": {
-        "connectorId": 0,
-        "csChargingProfiles": {
-            "chargingProfileId": 1,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "ChargePointMaxProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
-        },
-    },
-    "TriggerMessage": {"requestedMessage": "StatusNotification"},
-    "UnlockConnector": {"connectorId": 1},
-    "UpdateFirmware": {"location": "https://…/firmware.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
-}
-
-
-class CommandForm(forms.Form):
-    """One OCPP command to one charger; the payload is checked as `send_command` checks it (1.6 schema and
-    specification, this charger's connectors, configuration and list version), errors shown on the form."""
-
-    payload = forms.JSONField(help_text="OCPP 1.6 request payload (camelCase, as on the wire).")
-    timeout = forms.IntegerField(min_value=1, max_value=120, initial=30)
-
-    def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.charge_point = charge_point
-        self.action = action
-
-    def clean_payload(self) -> Any:
-        payload = self.cleaned_data["payload"]
-        probe = payload
-        if self.action == "GetDiagnostics" and isinstance(payload, dict) and "location" not in payload:
-            probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
-        try:
-            station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
-        except station_services.InvalidCommand as error:
-            raise forms.ValidationError(
-                [f"{where}: {message}" for where, messages in error.paths.items() for message in messages]
-            ) from None
-        return payload
 
 
 class CampaignForm(forms.Form):
@@ -90,11 +36,20 @@ class CampaignForm(forms.Form):
     retrieve_at = forms.DateTimeField(initial=timezone.now)
 
 
-class EvseInline(admin.TabularInline):  # type: ignore[type-arg]
+class EvseInline(PageTabularInline):
+    """The charger's EVSEs (OCPP connector ids) with their live status, for whoever may see the charger."""
+
     model = Evse
     extra = 0
     fields = ["connector_id", "evse_uid", "status", "error_code", "status_info", "status_at", "decommissioned_at"]
     readonly_fields = ["status", "error_code", "status_info", "status_at", "decommissioned_at"]
+
+
+STATUS_PRIORITY: list[str] = [
+    ChargePointStatus.FAULTED, ChargePointStatus.CHARGING, ChargePointStatus.SUSPENDED_EV,
+    ChargePointStatus.SUSPENDED_EVSE, ChargePointStatus.FINISHING, ChargePointStatus.PREPARING,
+    ChargePointStatus.RESERVED, ChargePointStatus.UNAVAILABLE, ChargePointStatus.AVAILABLE, ChargePointStatus.UNKNOWN,
+]  # fmt: skip
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -114,8 +69,8 @@ class OnlineFilter(admin.SimpleListFilter):
 class ChargePointAdmin(TenantScopedAdmin):
     change_form_template = "admin/ocpp/chargepoint/change_form.html"
     list_display = [
-        "identity", "tenant", "location", "connection", "status", "last_seen_at", "vendor", "model",
-        "firmware_version", "registration_status",
+        "identity", "tenant", "location", "connection", "status_summary", "last_seen_at", "hardware", "firmware",
+        "registration",
     ]  # fmt: skip
     list_filter = [DecommissionedListFilter, OnlineFilter, "status", "registration_status", "vendor", "tenant"]
     search_fields = ["identity", "vendor", "model", "serial_number", "charge_box_serial_number", "location__name"]
@@ -128,12 +83,87 @@ class ChargePointAdmin(TenantScopedAdmin):
         "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
         "decommissioned_at",
     ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["identity", "tenant", "location", "registration_status", "lenient"]}),
+        (
+            "Connection and status",
+            {
+                "fields": [
+                    ("online", "connected_at"), ("last_seen_at", "last_heartbeat_at"), "last_boot_at",
+                    ("status", "status_at"), ("error_code", "vendor_error_code"), "status_info",
+                ]
+            },
+        ),
+        ("Power", {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
+        (
+            "Hardware",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("vendor", "model"), ("serial_number", "charge_box_serial_number"), "firmware_version",
+                    ("iccid", "imsi"), ("meter_type", "meter_serial_number"),
+                ],
+            },
+        ),
+        (
+            "Configuration, firmware and diagnostics",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "configuration_complete", "configuration", "configuration_read_at", "local_list_version",
+                    ("firmware_status", "firmware_status_at"), ("diagnostics_status", "diagnostics_status_at"),
+                    ("password_changed_at", "password_pending"), "decommissioned_at",
+                ],
+            },
+        ),
+    ]  # fmt: skip
     inlines = [EvseInline]
     actions = [
         "accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign",
         "decommission_selected",
     ]  # fmt: skip
     delete_instead = 'Use the "Decommission selected" action instead: it keeps the history.'
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("evses")
+            .annotate(live_connectors=session_selectors.live_connectors_subquery())
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_summary(self, obj: ChargePoint) -> str:
+        """What the charger is doing: its connectors' most telling state ("Charging (1 of 2)"), since a charger's
+        own status (connector 0) says "Available" while a connector charges; a fault or unavailability of the
+        whole charger first."""
+        live = set(getattr(obj, "live_connectors", None) or [])
+        statuses = [
+            # a connector with a running session that last said Available (or nothing) is charging all the same
+            ChargePointStatus.CHARGING
+            if evse.connector_id in live and evse.status in (ChargePointStatus.AVAILABLE, ChargePointStatus.UNKNOWN)
+            else evse.status
+            for evse in obj.evses.all()
+            if evse.decommissioned_at is None
+        ]
+        if obj.status in (ChargePointStatus.FAULTED, ChargePointStatus.UNAVAILABLE) or not statuses:
+            return obj.get_status_display()
+        top = min(statuses, key=STATUS_PRIORITY.index)
+        label = str(ChargePointStatus(top).label)
+        count = statuses.count(top)
+        return label if count == len(statuses) else f"{label} ({count} of {len(statuses)})"
+
+    @admin.display(description="Firmware", ordering="firmware_version")
+    def firmware(self, obj: ChargePoint) -> str:
+        return obj.firmware_version or "-"
+
+    @admin.display(description="Registration", ordering="registration_status")
+    def registration(self, obj: ChargePoint) -> str:
+        return str(obj.get_registration_status_display())
+
+    @admin.display(description="Model", ordering="model")
+    def hardware(self, obj: ChargePoint) -> str:
+        return f"{obj.vendor} {obj.model}".strip() or "-"
 
     @admin.display(description="connection", ordering="online")
     def connection(self, obj: ChargePoint) -> str:
@@ -149,7 +179,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             (
                 (
-                    f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+                    local_datetime(row.created_at),
                     row.direction,
                     row.get_kind_display(),
                     row.action,
@@ -160,8 +190,10 @@ class ChargePointAdmin(TenantScopedAdmin):
             ),
         )
         return format_html(
-            "<table><tr><th>at</th><th>dir</th><th>type</th><th>action</th><th>result</th><th>payload</th></tr>{}"
-            '</table><a href="{}">all frames of this charger</a>',
+            '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
+            '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
+            "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}"
+            '</table><p><a href="{}">All frames of this charger</a></p>',
             body,
             url,
         )
@@ -177,7 +209,10 @@ class ChargePointAdmin(TenantScopedAdmin):
         return custom + super().get_urls()
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
-        extra_context = {**(extra_context or {}), "ocpp_commands": station_services.SERVER_ACTIONS}
+        extra_context = {**(extra_context or {}), "command_groups": command_groups()}
+        charge_point = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        if charge_point is not None:
+            extra_context["recent_frames"] = self.recent_messages(charge_point)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def command_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
@@ -187,22 +222,20 @@ class ChargePointAdmin(TenantScopedAdmin):
             raise Http404("Unknown command.")
         if not self.has_change_permission(request, charge_point):
             raise Http404("No such object.")
-        form = CommandForm(
-            request.POST or None,
-            initial={"payload": EXAMPLES.get(action, {}), "timeout": 30},
-            charge_point=charge_point,
-            action=action,
-        )
+        form = CommandForm(request.POST or None, charge_point=charge_point, action=action)
         if request.method == "POST" and form.is_valid():
-            self._send(request, charge_point, action, form.cleaned_data["payload"], form.cleaned_data["timeout"])
+            self._send(request, charge_point, action, form.payload, form.cleaned_data["timeout"])
             return HttpResponseRedirect(reverse("admin:stations_chargepoint_change", args=[charge_point.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{action} → {charge_point.identity}",
+            "title": f"{form.spec.label}: {charge_point.identity}",
             "form": form,
+            "spec": form.spec,
             "charge_point": charge_point,
+            "original": charge_point,
             "opts": self.model._meta,
             "action": action,
+            "command_groups": command_groups(),
         }
         return TemplateResponse(request, "admin/ocpp/chargepoint/command.html", context)
 
@@ -222,16 +255,25 @@ class ChargePointAdmin(TenantScopedAdmin):
                     source="admin",
                 )
         except ApplicationError as error:
-            messages.error(request, f"{charge_point.identity}: {action}: {error.message}")
+            messages.error(request, f"{charge_point.identity}: {BY_ACTION[action].label}: {error.message}")
             return
         level = messages.SUCCESS if command.status == "accepted" else messages.WARNING
         detail = command.error or json.dumps(command.response)
-        messages.add_message(request, level, f"{charge_point.identity}: {action} {command.status}: {detail}")
+        label = BY_ACTION[action].label
+        messages.add_message(request, level, f"{charge_point.identity}: {label}: {command.status}: {detail}")
 
     def _bulk(self, request: HttpRequest, queryset: Any, action: str, payload: dict[str, Any]) -> None:
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._send(request, charge_point, action, payload, timeout=15)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """An EVSE added on the charger's page belongs to the charger's tenant."""
+        for inline_form in formset.forms:
+            instance = inline_form.instance
+            if isinstance(instance, Evse) and instance.pk is None:
+                instance.tenant_id = form.instance.tenant_id
+        super().save_formset(request, form, formset, change)
 
     def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
         """Accepting a charger here does what the accept action does (after the save is committed)."""

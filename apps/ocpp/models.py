@@ -33,6 +33,8 @@ class MessageLog(AuditLog):
     warning = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
+        verbose_name = "OCPP frame"
+        verbose_name_plural = "OCPP frames"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["charge_point", "-created_at"], name="msglog_cp_recent"),

@@ -94,7 +94,6 @@ class ExportJobAdmin(TenantScopedAdmin):
         "format",
         "status",
         "progress",
-        "row_count",
         "size",
         "duration",
         "personal_data",
@@ -194,7 +193,10 @@ class ExportJobAdmin(TenantScopedAdmin):
         return download
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        return [*self.list_display, self._download(request)]
+        """The file link next to the status, where it is seen without scrolling."""
+        columns = list(super().get_list_display(request))
+        columns.insert(columns.index("status") + 1, self._download(request))
+        return columns
 
     # --------------------------------------------------------------- live refresh and actions
 

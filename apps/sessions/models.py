@@ -411,6 +411,8 @@ class Cdr(TenantOwned, History):
     last_updated = models.DateTimeField()
 
     class Meta:
+        verbose_name = "CDR"
+        verbose_name_plural = "CDRs"
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "ocpi_id"], name="cdr_unique_ocpi_id_per_tenant"),

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, FloatField, Prefetch, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import F, FloatField, OuterRef, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
 from apps.customers.models import Driver, TokenType
-from apps.sessions.models import Cdr, ChargingSession, Reservation
+from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionStatus
 from apps.stations.models import ChargePoint, Evse, Location
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
@@ -248,3 +249,15 @@ def station_prices(
             parking_grace_minutes=selection.parking_grace_minutes,
         )
     return prices
+
+
+LIVE_SESSION_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.SUSPENDED, SessionStatus.FINISHING)
+
+
+def live_connectors_subquery() -> ArraySubquery:
+    """An annotation for a ChargePoint queryset: the connector ids with a session running on them."""
+    return ArraySubquery(
+        ChargingSession.objects.filter(charge_point=OuterRef("pk"), status__in=LIVE_SESSION_STATUSES)
+        .order_by()
+        .values("connector_id")
+    )

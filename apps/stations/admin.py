@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin import AuditInline, DecommissionedListFilter
+from apps.core.admin import AuditInline, DecommissionedListFilter, PageTabularInline
 from apps.stations import decommission
 from apps.stations.models import (
     Command,
@@ -53,7 +53,7 @@ class LocationAdmin(TenantScopedAdmin):
         _decommission_each(self, request, queryset, lambda obj: decommission.location_decommission(location=obj))
 
 
-class ConnectorInline(admin.TabularInline):  # type: ignore[type-arg]
+class ConnectorInline(PageTabularInline):
     model = Connector
     extra = 0
 
@@ -110,7 +110,7 @@ class FirmwareImageAdmin(TenantScopedAdmin):
     search_fields = ["name", "version"]
 
 
-class CampaignTargetInline(admin.TabularInline):  # type: ignore[type-arg]
+class CampaignTargetInline(PageTabularInline):
     model = FirmwareCampaignTarget
     extra = 0
     can_delete = False

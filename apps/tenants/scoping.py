@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.admin import protect_inline_deletes, refuse_protected
+from apps.core.admin_display import label_formfield
 from apps.core.api.serializers import ErrorSerializer, StrictModelSerializer
 from apps.core.deletion import ensure_deletable
 from apps.core.models import AuditLog, History
@@ -253,11 +254,25 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
 
+    def _one_tenant(self, request: HttpRequest) -> bool:
+        tenant_ids = access_for(request).tenant_ids
+        return tenant_ids is not None and len(tenant_ids) == 1
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """Staff of one tenant do not get a tenant column: every row is theirs, and the room goes to the data."""
+        columns = list(super().get_list_display(request))
+        if self._one_tenant(request) and len(columns) > 1:
+            columns = [column for column in columns if column != "tenant"]
+        return columns
+
     def get_list_filter(self, request: HttpRequest) -> Any:
         """Filters on foreign keys offer only the values present in the caller's rows, never other tenants'
-        names (a plain related filter lists every row of the related table)."""
+        names (a plain related filter lists every row of the related table); no tenant filter for staff of one
+        tenant."""
         filters = []
         for entry in super().get_list_filter(request):
+            if entry == "tenant" and self._one_tenant(request):
+                continue
             if isinstance(entry, str) and not access_for(request).is_superuser:
                 try:
                     field = get_fields_from_path(self.model, entry)[-1]
@@ -314,6 +329,9 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for formset, inline in super().get_formsets_with_inlines(request, obj):
             yield protect_inline_deletes(formset), inline
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        return label_formfield(db_field, super().formfield_for_dbfield(db_field, request, **kwargs))
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         access = access_for(request)
         related = db_field.remote_field.model
@@ -327,6 +345,22 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         elif any(f.name == "tenant" for f in related._meta.get_fields()) and access.tenant_ids is not None:
             kwargs["queryset"] = related._default_manager.filter(tenant__in=access.tenant_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False,
+        form_url: str = "", obj: Any = None,
+    ) -> Any:  # fmt: skip
+        """A page with nothing to edit (every field read-only, no inline row to add, change or delete) offers no
+        Save button: changes to such rows go through actions and services, and a Save that saves nothing misleads."""
+        adminform = context.get("adminform")
+        if change and adminform is not None and not adminform.form.fields:
+            editable_inline = any(
+                formset.has_add_permission or formset.has_change_permission or formset.formset.can_delete
+                for formset in context.get("inline_admin_formsets", [])
+            )
+            if not editable_inline:
+                context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _ensure_visible(self, request: HttpRequest, object_id: str | None) -> None:
         if object_id is None:

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.tenants.middleware.ConsoleTimeZoneMiddleware",  # admin pages in the user's zone (apps/tenants/middleware.py)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -290,6 +291,8 @@ SPECTACULAR_SETTINGS = {
 # --------------------------------------------------------------------------- i18n, files
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
+# the admin's zone for a user whose browser did not report one and whose tenants do not share one
+CONSOLE_TIME_ZONE = env_str("CONSOLE_TIME_ZONE", "Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
 

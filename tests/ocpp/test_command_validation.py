@@ -375,24 +375,24 @@ async def test_session_limit_profile_the_charger_cannot_take_stops_the_session_i
     assert actions == ["GetConfiguration", "RemoteStopTransaction"]
 
 
-def _admin_post(station: Station, action: str, payload: str) -> Any:
+def _admin_post(station: Station, action: str, fields: dict[str, Any]) -> Any:
     user = UserFactory()
     MembershipFactory(user=user, tenant=station.tenant, role=Role.OPERATIONS)
     client = Client()
     client.force_login(user)
     url = reverse("admin:ocpp_chargepoint_command", args=[station.charge_point.pk, action])
-    return client.post(url, {"payload": payload, "timeout": 5})
+    return client.post(url, {**fields, "timeout": 5})
 
 
 async def test_admin_command_form_shows_the_error_and_sends_nothing(station: Station, connect: ConnectCharger) -> None:
     charger = await _online(station, connect)
 
-    unlock = await db(_admin_post)(station, "UnlockConnector", '{"connectorId": -1}')
-    heartbeat = await db(_admin_post)(station, "ChangeConfiguration", '{"key": "HeartbeatInterval", "value": "-5"}')
+    unlock = await db(_admin_post)(station, "UnlockConnector", {"connectorId": "-1"})
+    heartbeat = await db(_admin_post)(station, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "-5"})
 
     assert (unlock.status_code, heartbeat.status_code) == (200, 200)  # the form again, not a redirect
-    assert unlock.context["form"].errors["payload"] == ["connectorId: Must be a connector id (1 or more)."]
-    assert heartbeat.context["form"].errors["payload"] == ["value: HeartbeatInterval must be greater than 0."]
+    assert unlock.context["form"].errors == {"connectorId": ["Must be a connector id (1 or more)."]}
+    assert heartbeat.context["form"].errors == {"value": ["HeartbeatInterval must be greater than 0."]}
     assert b"HeartbeatInterval must be greater than 0." in heartbeat.content
     await _nothing_recorded_or_sent(charger)
 
@@ -400,7 +400,7 @@ async def test_admin_command_form_shows_the_error_and_sends_nothing(station: Sta
 async def test_admin_command_form_sends_a_valid_payload(station: Station, connect: ConnectCharger) -> None:
     charger = await _online(station, connect, UnlockConnector={"status": "Unlocked"})
 
-    response = await db(_admin_post)(station, "UnlockConnector", '{"connectorId": 2}')
+    response = await db(_admin_post)(station, "UnlockConnector", {"connectorId": "2"})
 
     assert response.status_code == 302
     assert [frame[2:] for frame in charger.received_calls] == [["UnlockConnector", {"connectorId": 2}]]

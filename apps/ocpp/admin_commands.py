@@ -1,0 +1,437 @@
+"""The console's command forms: every OCPP 1.6 command a person can send from a charge point page, grouped, with
+a human name and a form of labelled fields (never a raw JSON box). A form builds the wire payload and has it
+checked exactly as the API's is (`stations.services.command_validate`: the 1.6 schema and specification, this
+charger's connectors, configuration and list version); each refusal is shown on the field it concerns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from apps.stations import services as station_services
+from apps.stations.models import ChargePoint
+
+AVAILABILITY = [("Operative", "Operative (available to drivers)"), ("Inoperative", "Inoperative (out of service)")]
+RESET_TYPES = [("Soft", "Soft (restart the software)"), ("Hard", "Hard (reboot the charger)")]
+PURPOSES = [
+    ("TxDefaultProfile", "Default for every transaction (TxDefaultProfile)"),
+    ("TxProfile", "This transaction only (TxProfile)"),
+    ("ChargePointMaxProfile", "Whole charger maximum (ChargePointMaxProfile)"),
+]
+KINDS = [("Absolute", "Absolute"), ("Recurring", "Recurring"), ("Relative", "Relative")]
+RECURRENCY = [("Daily", "Daily"), ("Weekly", "Weekly")]
+RATE_UNITS = [("A", "Ampere (A)"), ("W", "Watt (W)")]
+UPDATE_TYPES = [("Full", "Full (replace the whole list)"), ("Differential", "Differential (add, change, remove)")]
+TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+TRIGGERS = [
+    (name, name)
+    for name in (
+        "StatusNotification",
+        "BootNotification",
+        "Heartbeat",
+        "MeterValues",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+    )
+]
+
+
+def _optional(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [("", "—"), *choices]
+
+
+def _connector(*, required: bool = True, whole: bool = False, label: str = "Connector") -> forms.IntegerField:
+    help_text = "0 means the whole charger." if whole else ""
+    return forms.IntegerField(label=label, required=required, min_value=0 if whole else None, help_text=help_text)
+
+
+def _when(label: str, *, required: bool = True) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Form values to the wire: blanks left out (optional OCPP fields are absent, not null)."""
+    return {key: _wire(value) for key, value in data.items() if value not in (None, "")}
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    action: str
+    label: str
+    group: str
+    description: str
+    fields: Callable[[], dict[str, forms.Field]] = dict
+    build: Callable[[dict[str, Any]], dict[str, Any]] = _plain
+    # dotted wire path (prefix) -> form field, for paths that are not a top-level field of the same name
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def _local_list(data: dict[str, Any]) -> dict[str, Any]:
+    entries = []
+    for line in data["entries"].splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0].startswith("-"):
+            entries.append({"idTag": parts[0][1:]})
+            continue
+        status = parts[1] if len(parts) > 1 else "Accepted"
+        entries.append({"idTag": parts[0], "idTagInfo": {"status": status}})
+    return {
+        "listVersion": data["listVersion"],
+        "updateType": data["updateType"],
+        "localAuthorizationList": entries,
+    }
+
+
+def _clean_entries(value: str) -> str:
+    for number, line in enumerate(value.splitlines(), 1):
+        parts = line.split()
+        if len(parts) > 2 or (len(parts) == 2 and parts[1] not in TAG_STATUSES):
+            raise forms.ValidationError(
+                f"Line {number}: write an id tag, optionally followed by one of {', '.join(TAG_STATUSES)}."
+            )
+    return value
+
+
+class EntriesField(forms.CharField):
+    def clean(self, value: Any) -> Any:
+        return _clean_entries(super().clean(value))
+
+
+def _profile(data: dict[str, Any]) -> dict[str, Any]:
+    period: dict[str, Any] = {"startPeriod": 0, "limit": _wire(data["limit"])}
+    schedule = _plain(
+        {
+            "chargingRateUnit": data["chargingRateUnit"],
+            "duration": data.get("duration"),
+            "chargingSchedulePeriod": [period],
+        }
+    )
+    profile = _plain(
+        {
+            "chargingProfileId": data["chargingProfileId"],
+            "transactionId": data.get("transactionId"),
+            "stackLevel": data["stackLevel"],
+            "chargingProfilePurpose": data["chargingProfilePurpose"],
+            "chargingProfileKind": data["chargingProfileKind"],
+            "recurrencyKind": data.get("recurrencyKind"),
+            "chargingSchedule": schedule,
+        }
+    )
+    return {"connectorId": data["connectorId"], "csChargingProfiles": profile}
+
+
+def _get_configuration(data: dict[str, Any]) -> dict[str, Any]:
+    keys = [key.strip() for key in data.get("key", "").replace("\n", ",").split(",") if key.strip()]
+    return {"key": keys} if keys else {}
+
+
+SPECS: tuple[CommandSpec, ...] = (
+    # --- transactions
+    CommandSpec(
+        "RemoteStartTransaction",
+        "Remote start",
+        "Transactions",
+        "Ask the charger to start charging for an id tag, as if the tag had been presented.",
+        lambda: {
+            "connectorId": _connector(required=False),
+            "idTag": forms.CharField(label="Id tag", max_length=20, help_text="The tag the session is billed to."),
+        },
+    ),
+    CommandSpec(
+        "RemoteStopTransaction",
+        "Remote stop",
+        "Transactions",
+        "Ask the charger to stop a running transaction.",
+        lambda: {"transactionId": forms.IntegerField(label="Transaction id", help_text="The session's number.")},
+    ),
+    CommandSpec(
+        "UnlockConnector",
+        "Unlock connector",
+        "Transactions",
+        "Release a cable stuck in a connector (stops its transaction, if any).",
+        lambda: {"connectorId": _connector()},
+    ),
+    # --- reservations
+    CommandSpec(
+        "ReserveNow",
+        "Reserve now",
+        "Reservations",
+        "Hold a connector for an id tag until the expiry time.",
+        lambda: {
+            "connectorId": _connector(whole=True),
+            "idTag": forms.CharField(label="Id tag", max_length=20),
+            "parentIdTag": forms.CharField(label="Parent id tag", max_length=20, required=False),
+            "expiryDate": _when("Expires at"),
+            "reservationId": forms.IntegerField(label="Reservation id"),
+        },
+    ),
+    CommandSpec(
+        "CancelReservation",
+        "Cancel reservation",
+        "Reservations",
+        "Release a reservation made on this charger.",
+        lambda: {"reservationId": forms.IntegerField(label="Reservation id")},
+    ),
+    # --- availability
+    CommandSpec(
+        "ChangeAvailability",
+        "Change availability",
+        "Availability and reset",
+        "Take a connector (or the whole charger) in or out of service.",
+        lambda: {
+            "connectorId": _connector(whole=True),
+            "type": forms.ChoiceField(label="Availability", choices=AVAILABILITY),
+        },
+    ),
+    CommandSpec(
+        "Reset",
+        "Reset",
+        "Availability and reset",
+        "Restart the charger; running transactions are stopped first.",
+        lambda: {"type": forms.ChoiceField(label="Reset type", choices=RESET_TYPES)},
+    ),
+    CommandSpec(
+        "TriggerMessage",
+        "Trigger message",
+        "Availability and reset",
+        "Ask the charger to send one of its messages now (e.g. its status).",
+        lambda: {
+            "requestedMessage": forms.ChoiceField(label="Message", choices=TRIGGERS),
+            "connectorId": _connector(required=False),
+        },
+    ),
+    # --- configuration
+    CommandSpec(
+        "GetConfiguration",
+        "Read configuration",
+        "Configuration",
+        "Read the charger's configuration keys (all of them, or the ones named).",
+        lambda: {
+            "key": forms.CharField(
+                label="Keys", required=False, help_text="Comma-separated; leave empty to read every key."
+            )
+        },
+        _get_configuration,
+    ),
+    CommandSpec(
+        "ChangeConfiguration",
+        "Change configuration",
+        "Configuration",
+        "Set one configuration key to a new value.",
+        lambda: {
+            "key": forms.CharField(label="Key", max_length=50),
+            "value": forms.CharField(label="Value", max_length=500),
+        },
+    ),
+    CommandSpec(
+        "ClearCache",
+        "Clear authorization cache",
+        "Configuration",
+        "Empty the charger's cache of id tags it has seen.",
+    ),
+    CommandSpec(
+        "DataTransfer",
+        "Vendor data transfer",
+        "Configuration",
+        "Send a vendor-specific message.",
+        lambda: {
+            "vendorId": forms.CharField(label="Vendor id", max_length=255),
+            "messageId": forms.CharField(label="Message id", max_length=50, required=False),
+            "data": forms.CharField(label="Data", required=False, widget=forms.Textarea(attrs={"rows": 3})),
+        },
+    ),
+    # --- smart charging
+    CommandSpec(
+        "SetChargingProfile",
+        "Set charging limit",
+        "Smart charging",
+        "Send a charging profile with one limit from its start (a constant limit).",
+        lambda: {
+            "connectorId": _connector(whole=True),
+            "chargingProfilePurpose": forms.ChoiceField(label="Purpose", choices=PURPOSES),
+            "chargingProfileKind": forms.ChoiceField(label="Kind", choices=KINDS, initial="Absolute"),
+            "recurrencyKind": forms.ChoiceField(label="Recurrence", choices=_optional(RECURRENCY), required=False),
+            "transactionId": forms.IntegerField(
+                label="Transaction id", required=False, help_text="Only for a transaction's own profile."
+            ),
+            "chargingProfileId": forms.IntegerField(label="Profile id", min_value=0, initial=1),
+            "stackLevel": forms.IntegerField(label="Stack level", min_value=0, initial=0),
+            "chargingRateUnit": forms.ChoiceField(label="Unit", choices=RATE_UNITS),
+            "limit": forms.DecimalField(label="Limit", min_value=0, decimal_places=1, max_digits=9),
+            "duration": forms.IntegerField(
+                label="Duration (s)", required=False, min_value=1, help_text="Empty: until replaced."
+            ),
+        },
+        _profile,
+        {
+            "csChargingProfiles.chargingSchedule.chargingSchedulePeriod": "limit",
+            "csChargingProfiles.chargingSchedule.chargingRateUnit": "chargingRateUnit",
+            "csChargingProfiles.chargingSchedule.duration": "duration",
+            "csChargingProfiles.chargingProfileId": "chargingProfileId",
+            "csChargingProfiles.stackLevel": "stackLevel",
+            "csChargingProfiles.chargingProfilePurpose": "chargingProfilePurpose",
+            "csChargingProfiles.chargingProfileKind": "chargingProfileKind",
+            "csChargingProfiles.recurrencyKind": "recurrencyKind",
+            "csChargingProfiles.transactionId": "transactionId",
+        },
+    ),
+    CommandSpec(
+        "ClearChargingProfile",
+        "Clear charging limits",
+        "Smart charging",
+        "Remove charging profiles: the one with this id, or all that match the other fields (all, if empty).",
+        lambda: {
+            "id": forms.IntegerField(label="Profile id", required=False),
+            "connectorId": _connector(required=False, whole=True),
+            "chargingProfilePurpose": forms.ChoiceField(label="Purpose", choices=_optional(PURPOSES), required=False),
+            "stackLevel": forms.IntegerField(label="Stack level", required=False, min_value=0),
+        },
+    ),
+    CommandSpec(
+        "GetCompositeSchedule",
+        "Read the effective limit",
+        "Smart charging",
+        "Ask the charger what limits it will apply over the coming period.",
+        lambda: {
+            "connectorId": _connector(whole=True),
+            "duration": forms.IntegerField(label="Period (s)", min_value=1, initial=3600),
+            "chargingRateUnit": forms.ChoiceField(label="Unit", choices=_optional(RATE_UNITS), required=False),
+        },
+    ),
+    # --- local authorization list
+    CommandSpec(
+        "GetLocalListVersion",
+        "Read local list version",
+        "Local authorization list",
+        "Ask which version of the local id tag list the charger holds.",
+    ),
+    CommandSpec(
+        "SendLocalList",
+        "Send local list",
+        "Local authorization list",
+        "Give the charger id tags it may accept while offline.",
+        lambda: {
+            "listVersion": forms.IntegerField(label="List version", min_value=1),
+            "updateType": forms.ChoiceField(label="Update", choices=UPDATE_TYPES),
+            "entries": EntriesField(
+                label="Id tags",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 5}),
+                help_text=(
+                    "One id tag per line, optionally followed by a status (Accepted, Blocked, Expired, Invalid); "
+                    "in a differential update, -TAG removes a tag."
+                ),
+            ),
+        },
+        _local_list,
+        {"localAuthorizationList": "entries"},
+    ),
+    # --- firmware and diagnostics
+    CommandSpec(
+        "UpdateFirmware",
+        "Update firmware",
+        "Firmware and diagnostics",
+        "Tell the charger where to download a firmware image and when to install it.",
+        lambda: {
+            "location": forms.URLField(label="Firmware URL", max_length=1000),
+            "retrieveDate": _when("Download from"),
+            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+        },
+    ),
+    CommandSpec(
+        "GetDiagnostics",
+        "Fetch diagnostics",
+        "Firmware and diagnostics",
+        "Ask the charger to upload its diagnostics file to the platform (listed under Diagnostics uploads).",
+        lambda: {
+            "startTime": _when("From", required=False),
+            "stopTime": _when("Until", required=False),
+            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+        },
+    ),
+)
+
+BY_ACTION: dict[str, CommandSpec] = {spec.action: spec for spec in SPECS}
+assert set(BY_ACTION) == set(station_services.SERVER_ACTIONS), "every OCPP command needs a console form"
+
+
+def command_groups() -> list[tuple[str, list[CommandSpec]]]:
+    groups: dict[str, list[CommandSpec]] = {}
+    for spec in SPECS:
+        groups.setdefault(spec.group, []).append(spec)
+    return list(groups.items())
+
+
+class CommandForm(forms.Form):
+    """One OCPP command to one charger, its fields those of `BY_ACTION[action]`; the payload is checked as
+    `send_command` checks it and every refusal is shown on its field (or above the form)."""
+
+    timeout = forms.IntegerField(
+        label="Wait for the answer (s)", min_value=1, max_value=120, initial=30, widget=forms.NumberInput
+    )
+
+    def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.charge_point = charge_point
+        self.spec = BY_ACTION[action]
+        timeout = self.fields.pop("timeout")
+        self.fields.update(self.spec.fields())
+        connectors = sorted(charge_point.evses.values_list("connector_id", flat=True))
+        if "connectorId" in self.fields and connectors:
+            known = "Connectors of this charger: " + ", ".join(str(n) for n in connectors) + "."
+            help_text = self.fields["connectorId"].help_text
+            self.fields["connectorId"].help_text = f"{known} {help_text}".strip()
+        for form_field in self.fields.values():
+            if isinstance(form_field, forms.DateTimeField):
+                form_field.help_text = f"Time zone: {timezone.get_current_timezone_name()}."
+        self.fields["timeout"] = timeout
+        self.payload: dict[str, Any] = {}
+
+    def _field_for(self, path: str) -> str | None:
+        for prefix, name in sorted(self.spec.paths.items(), key=lambda item: -len(item[0])):
+            if path == prefix or path.startswith(prefix + "."):
+                return name
+        top = path.split(".", 1)[0]
+        return top if top in self.fields and top != "timeout" else None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        values = {name: data.get(name) for name in self.fields if name != "timeout"}
+        payload = self.spec.build(values)
+        probe = payload
+        if self.spec.action == "GetDiagnostics":
+            probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
+        try:
+            station_services.command_validate(charge_point=self.charge_point, action=self.spec.action, payload=probe)
+        except station_services.InvalidCommand as error:
+            for path, messages in error.paths.items():
+                name = self._field_for(path)
+                for message in messages:
+                    self.add_error(name, message if name else f"{path}: {message}")
+            return data
+        self.payload = payload
+        return data

@@ -1,0 +1,205 @@
+"""Every admin page in a real browser: Debian's Chromium driven by Playwright, against a real daphne process serving
+the test database, filled with a tenant's full history (tests/history_world.py: a row of every model).
+
+For a tenant's operations user and for the platform superuser, at 1280 and 1440 px, the walker opens every list the
+admin index links to and the first object of each list, and fails on any console error, any failed request (or an
+answer of 400 or more), and any element wider than the window. Screenshots go to `.data/screens/` (look at them)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+from django.db import connection
+
+from apps.tenants.models import Membership, Role, User
+from tests.asgi_server import free_port
+from tests.history_world import build_world
+from tests.tenants.factories import TenantFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[1]
+SCREENS = ROOT / ".data" / "screens"
+WIDTHS = (1280, 1440)
+PASSWORD = "console-walk-2026"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium): apt-get install chromium"
+    ),
+    pytest.mark.slow,
+]
+
+# elements wider than the window, and whether the page scrolls sideways (run in the page)
+TOO_WIDE = """() => {
+    const limit = window.innerWidth;
+    const wide = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const box = el.getBoundingClientRect();
+        if (box.width > limit + 1) {
+            const classes = typeof el.className === 'string' ? el.className.trim().split(/\\s+/).join('.') : '';
+            const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (classes ? '.' + classes : '');
+            wide.push(`${name} ${Math.round(box.width)}px`);
+        }
+    }
+    return {wide: wide.slice(0, 5), scroll: document.documentElement.scrollWidth - limit};
+}"""
+
+
+@pytest.fixture
+def served(transactional_db: None) -> Iterator[str]:
+    """A real daphne process serving the project against this test's database."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    database_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evplatform.settings.test",
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "daphne exited"
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "daphne did not come up"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _people() -> list[tuple[str, str]]:
+    world = build_world(TenantFactory(slug="walk", name="Walk Charge", timezone="Europe/Berlin"))
+    ops = User.objects.create_user(username="walk-ops", password=PASSWORD, is_staff=True)
+    Membership.objects.create(user=ops, tenant=world.tenant, role=Role.OPERATIONS)
+    User.objects.create_superuser(username="walk-root", password=PASSWORD, email="root@walk.example")
+    return [("walk-ops", "ops"), ("walk-root", "superuser")]
+
+
+class Walk:
+    """One browser context (a user at a width) and what went wrong on each page."""
+
+    def __init__(self, page: Any, base: str, name: str) -> None:
+        self.page = page
+        self.base = base
+        self.name = name
+        self.current = ""
+        self.problems: list[str] = []
+        self.shots = 0
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"{self.current}: page error: {error}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"{self.current}: console error: {message.text}")
+
+    def _failed(self, request: Any) -> None:
+        self.problems.append(f"{self.current}: request failed: {request.method} {request.url} ({request.failure})")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{self.current}: {response.status} for {response.request.method} {response.url}")
+
+    def visit(self, path: str, label: str) -> None:
+        self.current = path
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None
+        self.page.wait_for_timeout(150)  # scripts that run after load (charts, the live socket) have their turn
+        width = self.page.evaluate(TOO_WIDE)
+        if width["wide"] or width["scroll"] > 0:
+            self.problems.append(f"{path}: wider than the window: {width}")
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{label}".lower()).strip("-")
+        self.page.screenshot(path=str(SCREENS / f"{self.name}-{slug}.png"), full_page=True)
+        self.shots += 1
+
+
+def _lists(page: Any) -> list[str]:
+    hrefs = page.eval_on_selector_all(
+        "#content-main a[href^='/admin/']", "links => links.map(a => a.getAttribute('href'))"
+    )
+    return sorted({href for href in hrefs if re.fullmatch(r"/admin/[a-z_]+/[a-z_]+/", href)})
+
+
+def _first_object(page: Any) -> str | None:
+    link = page.query_selector("#result_list tbody tr a[href^='/admin/']")
+    return link.get_attribute("href") if link is not None else None
+
+
+def test_every_admin_list_and_page_in_chromium(served: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    people = _people()
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENS.glob("*.png"):
+        old.unlink()
+    problems: list[str] = []
+    visited: dict[str, int] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            for username, role in people:
+                for width in WIDTHS:
+                    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="Europe/Berlin")
+                    page = context.new_page()
+                    walk = Walk(page, served, f"{role}-{width}")
+                    walk.current = "/admin/login/"
+                    page.goto(f"{served}/admin/login/")
+                    page.fill("#id_username", username)
+                    page.fill("#id_password", PASSWORD)
+                    page.click("input[type=submit]")
+                    page.wait_for_url(f"{served}/admin/")
+                    walk.visit("/admin/", "index")
+                    lists = _lists(page)
+                    for path in lists:
+                        walk.visit(path, path.replace("/admin/", "") + "list")
+                        first = _first_object(page)
+                        if first is not None:
+                            walk.visit(first, path.replace("/admin/", "") + "change")
+                    problems += [f"{role} at {width} px: {problem}" for problem in walk.problems]
+                    visited[f"{role}-{width}"] = walk.shots
+                    context.close()
+        finally:
+            browser.close()
+
+    assert problems == []
+    # the walk reached the pages (an index that linked nothing would pass above): lists and their objects
+    assert visited["ops-1280"] >= 50, visited
+    assert visited["superuser-1280"] > visited["ops-1280"], visited
