@@ -69,6 +69,7 @@ def create_database(server_url: str, dbname: str) -> None:
     with psycopg.connect(with_database(server_url, dbname), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
 
 
 def drop_database(server_url: str, dbname: str) -> None:

@@ -246,10 +246,12 @@ def pg_ensure_database(datadir: Path, dbname: str) -> None:
     with psycopg.connect(host=str(datadir), user="postgres", dbname=dbname, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
     # the template the test runner copies from gets them too, so throwaway test databases have them
     with psycopg.connect(host=str(datadir), user="postgres", dbname="template1", autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
 
 
 # --------------------------------------------------------------------------- Redis

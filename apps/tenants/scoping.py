@@ -239,6 +239,14 @@ class ServiceViewSet(TenantScopedViewSet):
 # --------------------------------------------------------------------------- admin
 
 
+ChangelistSearch = Callable[[HttpRequest, QuerySet[Any], str], tuple[QuerySet[Any], bool]]
+
+# model label (`app_label.modelname`) -> the search behind that model's changelist search box. Registered by the
+# search app (layer 4, `apps/search/admin.py`), which owns the indexes; models without an entry keep Django's
+# `search_fields` search.
+CHANGELIST_SEARCH: dict[str, ChangelistSearch] = {}
+
+
 class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Admin pages scoped to the staff user's tenants; permissions follow the tenant role.
 
@@ -264,6 +272,15 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if self._one_tenant(request) and len(columns) > 1:
             columns = [column for column in columns if column != "tenant"]
         return columns
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """The indexed search (`CHANGELIST_SEARCH`) where the search app registered one, else `search_fields`."""
+        backend = CHANGELIST_SEARCH.get(self.model._meta.label_lower)
+        if backend is not None and search_term.strip():
+            return backend(request, queryset, search_term)
+        return super().get_search_results(request, queryset, search_term)
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         """Filters on foreign keys offer only the values present in the caller's rows, never other tenants'

@@ -1,0 +1,154 @@
+"""What the search finds: one `Kind` per searchable table, with the columns the migration indexed.
+
+The identifier and text columns here must match `migrations/0001_search_indexes.py` (a test compares them with
+the indexes in the database): the selector's SQL uses the very expressions the indexes were built on, else
+PostgreSQL would scan the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    area: str  # API-key scope area whose read access shows this kind
+    table: str
+    identifiers: tuple[str, ...]  # exact and prefix match (btree on search_norm(col) COLLATE "C")
+    numeric_id: bool  # the primary key is a number people quote (transaction id, customer number)
+    text: bool  # has the generated search_names (trigram) and search_document (tsvector) columns
+    title: str  # SQL over alias t (and the joins)
+    subtitle: str
+    joins: str = ""
+    admin_view: str = ""  # admin change view name
+    api_view: str = ""  # API detail route name
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        name="charge_point",
+        label="Charge points",
+        area="stations",
+        table="stations_chargepoint",
+        identifiers=("identity", "serial_number", "charge_box_serial_number"),
+        numeric_id=False,
+        text=True,
+        title="t.identity",
+        subtitle=(
+            "concat_ws(' · ', nullif(trim(t.vendor || ' ' || t.model), ''), nullif(t.serial_number, ''),"
+            " nullif(t.charge_box_serial_number, ''), l.name)"
+        ),
+        joins="LEFT JOIN stations_location l ON l.id = t.location_id",
+        admin_view="admin:stations_chargepoint_change",
+        api_view="charge-point-detail",
+    ),
+    Kind(
+        name="location",
+        label="Locations",
+        area="stations",
+        table="stations_location",
+        identifiers=("ocpi_id", "postal_code"),
+        numeric_id=False,
+        text=True,
+        title="t.name",
+        subtitle=(
+            "concat_ws(', ', nullif(t.address, ''), nullif(trim(t.postal_code || ' ' || t.city), ''), t.country)"
+        ),
+        admin_view="admin:stations_location_change",
+        api_view="location-detail",
+    ),
+    Kind(
+        name="evse",
+        label="EVSEs",
+        area="stations",
+        table="stations_evse",
+        identifiers=("evse_uid",),
+        numeric_id=False,
+        text=False,
+        title="t.evse_uid",
+        subtitle="concat_ws(' · ', cp.identity, t.status)",
+        joins="JOIN stations_chargepoint cp ON cp.id = t.charge_point_id",
+        admin_view="admin:stations_evse_change",
+        api_view="evse-detail",
+    ),
+    Kind(
+        name="token",
+        label="Tokens",
+        area="tokens",
+        table="customers_token",
+        identifiers=("uid", "visual_number", "contract_id"),
+        numeric_id=False,
+        text=False,
+        title="t.uid",
+        subtitle=(
+            "concat_ws(' · ', nullif(t.visual_number, ''), nullif(t.contract_id, ''),"
+            " nullif(trim(d.first_name || ' ' || d.last_name), ''),"
+            " CASE WHEN t.blocked THEN 'blocked' WHEN NOT t.valid THEN 'invalid' END)"
+        ),
+        joins="LEFT JOIN customers_driver d ON d.id = t.driver_id",
+        admin_view="admin:customers_token_change",
+        api_view="token-detail",
+    ),
+    Kind(
+        name="driver",
+        label="Drivers",
+        area="customers",
+        table="customers_driver",
+        identifiers=("email",),
+        numeric_id=True,
+        text=True,
+        title="trim(t.first_name || ' ' || t.last_name)",
+        subtitle="concat_ws(' · ', 'no. ' || t.id, nullif(t.email, ''), nullif(t.city, ''))",
+        admin_view="admin:customers_driver_change",
+        api_view="driver-detail",
+    ),
+    Kind(
+        name="business_customer",
+        label="Business customers",
+        area="customers",
+        table="customers_businesscustomer",
+        identifiers=("billing_email", "vat_id", "registration_number"),
+        numeric_id=True,
+        text=True,
+        title="t.name",
+        subtitle=(
+            "concat_ws(' · ', 'no. ' || t.id, nullif(t.billing_email, ''), nullif(t.vat_id, ''),"
+            " nullif(t.billing_city, ''))"
+        ),
+        admin_view="admin:customers_businesscustomer_change",
+        api_view="business-customer-detail",
+    ),
+    Kind(
+        name="session",
+        label="Charging sessions",
+        area="charging",
+        table="charging_chargingsession",
+        identifiers=("id_tag", "cdr_ocpi_id"),
+        numeric_id=True,
+        text=False,
+        title="'Session ' || t.id",
+        subtitle=(
+            "concat_ws(' · ', cp.identity, t.id_tag, nullif(t.cdr_ocpi_id, ''), t.status,"
+            " to_char(t.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC')"
+        ),
+        joins="JOIN stations_chargepoint cp ON cp.id = t.charge_point_id",
+        admin_view="admin:charging_chargingsession_change",
+        api_view="session-detail",
+    ),
+    Kind(
+        name="invoice",
+        label="Invoices",
+        area="billing",
+        table="billing_invoice",
+        identifiers=("number",),
+        numeric_id=False,
+        text=True,
+        title="coalesce(nullif(t.number, ''), initcap(replace(t.kind, '_', ' ')) || ' draft ' || t.id)",
+        subtitle="concat_ws(' · ', t.customer_name, t.status, t.total_incl_vat || ' ' || t.currency)",
+        admin_view="admin:billing_invoice_change",
+        api_view="invoice-detail",
+    ),
+)
+
+BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -1,0 +1,199 @@
+"""The search: one query string against every kind of `kinds.KINDS`, ranked, grouped by kind, tenant-scoped.
+
+Ranking, per result (`score`; the integer part is the tier, so a better tier always wins):
+
+- 4 `exact`: an identifier equals the query (accent- and case-blind), or the number is the object's id where
+  people quote it (a session's transaction id, a driver's or business customer's customer number);
+- 3 `prefix`: an identifier starts with the query (+ the share of the identifier the query covers);
+- 2 `text`: every word of the query starts a word of the object's names, addresses, e-mails (+ `ts_rank`, names
+  weigh more than addresses);
+- 1 `fuzzy`: the query is like a word of the object's names (pg_trgm word similarity, + that similarity).
+
+Every tier is its own index scan with its own LIMIT (an identifier prefix reads the btree in order and stops; the
+text and fuzzy tiers rank at most `CANDIDATES` matches), all in one SQL statement. Results never leave the
+tenants given: callers pass `Access.tenant_ids` (None only for platform superusers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from apps.search.highlight import mark
+from apps.search.kinds import BY_NAME, KINDS, Kind
+
+MAX_QUERY_LENGTH = 200
+DEFAULT_LIMIT = 5
+MAX_LIMIT = 50  # per kind, for the API and the admin page
+MAX_IDS = 1000  # per kind, for the admin changelists
+CANDIDATES = 1000  # rows ranked at most per kind in the text and fuzzy tiers
+WORD_SIMILARITY = 0.4  # pg_trgm.word_similarity_threshold for the fuzzy tier (default 0.6 misses one-letter typos)
+MIN_PREFIX = 2
+MIN_FUZZY = 3
+INT8_MAX = 2**63 - 1
+
+MATCHES = {4: "exact", 3: "prefix", 2: "text", 1: "fuzzy"}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str
+    id: int
+    tenant_id: int
+    score: float
+    title: str
+    subtitle: str
+
+    @property
+    def match(self) -> str:
+        return MATCHES.get(int(self.score), "fuzzy")
+
+
+@dataclass(frozen=True)
+class SearchGroup:
+    kind: str
+    label: str
+    hits: list[SearchHit]
+    has_more: bool
+
+    @property
+    def best(self) -> float:
+        return self.hits[0].score if self.hits else 0.0
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    groups: list[SearchGroup] = field(default_factory=list)
+
+    @property
+    def hits(self) -> list[SearchHit]:
+        """Every hit, best first (the order of the groups, then within each)."""
+        return sorted((hit for group in self.groups for hit in group.hits), key=lambda h: -h.score)
+
+    def highlight(self, text: str) -> str:
+        return mark(text, self.query)
+
+
+def normalize_query(query: str) -> str:
+    return " ".join(query.split())
+
+
+def _tenant_condition(tenant_ids: frozenset[int] | None) -> str:
+    return "TRUE" if tenant_ids is None else "t.tenant_id = ANY(%(tenants)s)"
+
+
+def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool) -> str:
+    """One kind's hits as (kind, id, tenant_id, score, title, subtitle), best first, at most %(n)s."""
+    table = kind.table
+    exact = [f'search_norm(t.{c}) COLLATE "C" = %(nq)s' for c in kind.identifiers]
+    if kind.numeric_id and number:
+        exact.append("t.id = %(number)s")
+    tiers = [
+        f"(SELECT t.id, 4.0::float8 AS score FROM {table} t WHERE {tenants} AND ({' OR '.join(exact)}) LIMIT %(n)s)"
+    ]
+    if prefix:
+        for c in kind.identifiers:
+            key = f'search_norm(t.{c}) COLLATE "C"'
+            tiers.append(
+                f"(SELECT t.id, 3 + length(%(nq)s)::float8 / greatest(length({key}), 1) AS score FROM {table} t"
+                f" WHERE {tenants} AND {key} LIKE %(like)s ORDER BY {key} LIMIT %(n)s)"
+            )
+    if kind.text and text:
+        tiers.append(
+            "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s), 32) AS score"
+            f" FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
+            " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s) LIMIT %(candidates)s) s"
+            " ORDER BY score DESC LIMIT %(n)s)"
+        )
+    if kind.text and fuzzy:
+        tiers.append(
+            "(SELECT s.id, 1 + word_similarity(%(nq)s, s.search_names) AS score"
+            f" FROM (SELECT t.id, t.search_names FROM {table} t WHERE {tenants}"
+            " AND %(nq)s <%% t.search_names LIMIT %(candidates)s) s ORDER BY score DESC LIMIT %(n)s)"
+        )
+    return (
+        f"(SELECT '{kind.name}' AS kind, t.id, t.tenant_id, m.score, {kind.title} AS title, {kind.subtitle} AS subtitle"
+        f" FROM (SELECT id, max(score) AS score FROM ({' UNION ALL '.join(tiers)}) u"
+        f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s) m JOIN {table} t ON t.id = m.id {kind.joins})"
+    )
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _tsquery(lexemes: Iterable[str]) -> str:
+    """AND of prefix terms, from the lexemes PostgreSQL's own parser found in the query."""
+    safe = [lexeme for lexeme in lexemes if lexeme and "'" not in lexeme and "\\" not in lexeme]
+    return " & ".join(f"'{lexeme}':*" for lexeme in safe)
+
+
+def search(
+    *,
+    query: str,
+    tenant_ids: Collection[int] | None,
+    kinds: Iterable[str] | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> SearchResults:
+    """Hits for `query` in the given tenants (None: every tenant, platform superusers only), at most `limit` per
+    kind, groups ordered by their best hit. `kinds` restricts the kinds searched (names of `kinds.KINDS`)."""
+    query = normalize_query(query)
+    if not query:
+        return SearchResults(query=query)
+    wanted = [BY_NAME[name] for name in kinds] if kinds is not None else list(KINDS)
+    tenants = None if tenant_ids is None else frozenset(tenant_ids)
+    if not wanted or tenants == frozenset():
+        return SearchResults(query=query)
+    limit = max(1, min(limit, MAX_IDS))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true), search_norm(%s),"
+            " ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
+            [str(WORD_SIMILARITY), query, query],
+        )
+        _, normalized, lexemes = cursor.fetchone()
+        tsq = _tsquery(lexemes)
+        number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
+        params: dict[str, Any] = {
+            "nq": normalized,
+            "like": _like_prefix(normalized),
+            "tsq": tsq,
+            "number": number,
+            "tenants": list(tenants) if tenants is not None else None,
+            "n": limit + 1,
+            "candidates": CANDIDATES,
+        }
+        sql = " UNION ALL ".join(
+            _kind_sql(
+                kind,
+                tenants=_tenant_condition(tenants),
+                prefix=len(normalized) >= MIN_PREFIX,
+                text=bool(tsq),
+                fuzzy=len(normalized) >= MIN_FUZZY,
+                number=number is not None,
+            )
+            for kind in wanted
+        )
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
+    for kind_name, pk, tenant_id, score, title, subtitle in rows:
+        by_kind[kind_name].append(SearchHit(kind_name, pk, tenant_id, float(score), title or "", subtitle or ""))
+    groups = []
+    for kind in wanted:
+        hits = sorted(by_kind[kind.name], key=lambda h: (-h.score, h.id))
+        if hits:
+            groups.append(SearchGroup(kind.name, kind.label, hits[:limit], len(hits) > limit))
+    order = {kind.name: index for index, kind in enumerate(KINDS)}
+    groups.sort(key=lambda g: (-g.best, order[g.kind]))
+    return SearchResults(query=query, groups=groups)
+
+
+def search_ids(*, kind: str, query: str, tenant_ids: Collection[int] | None, limit: int) -> list[int]:
+    """The ids of one kind's best hits, best first (the admin changelists' search box)."""
+    results = search(query=query, tenant_ids=tenant_ids, kinds=[kind], limit=limit)
+    return [hit.id for group in results.groups for hit in group.hits]
