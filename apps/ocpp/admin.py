@@ -55,6 +55,32 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "TriggerMessage": {"requestedMessage": "StatusNotification"},
     "UnlockConnector": {"connectorId": 1},
     "UpdateFirmware": {"location": "https://…/firmware.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
+    # security extension; GetLog without log.remoteLocation uploads to the platform
+    "CertificateSigned": {"certificateChain": "-----BEGIN CERTIFICATE-----\n…"},
+    "DeleteCertificate": {
+        "certificateHashData": {
+            "hashAlgorithm": "SHA256",
+            "issuerNameHash": "…",
+            "issuerKeyHash": "…",
+            "serialNumber": "…",
+        }
+    },
+    "ExtendedTriggerMessage": {"requestedMessage": "SignChargePointCertificate"},
+    "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
+    "GetLog": {"logType": "SecurityLog", "requestId": 1, "log": {}},
+    "InstallCertificate": {
+        "certificateType": "CentralSystemRootCertificate",
+        "certificate": "-----BEGIN CERTIFICATE-----\n…",
+    },
+    "SignedUpdateFirmware": {
+        "requestId": 1,
+        "firmware": {
+            "location": "https://…/firmware.bin",
+            "retrieveDateTime": "2030-01-01T00:00:00Z",
+            "signingCertificate": "-----BEGIN CERTIFICATE-----\n…",
+            "signature": "base64…",
+        },
+    },
 }
 
 
@@ -75,6 +101,9 @@ class CommandForm(forms.Form):
         probe = payload
         if self.action == "GetDiagnostics" and isinstance(payload, dict) and "location" not in payload:
             probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
+        if self.action == "GetLog" and isinstance(payload, dict) and isinstance(payload.get("log", {}), dict):
+            location = station_services.diagnostics_location(token="0" * 32)
+            probe = {**payload, "log": {"remoteLocation": location, **payload.get("log", {})}}
         try:
             station_services.command_validate(charge_point=self.charge_point, action=self.action, payload=probe)
         except station_services.InvalidCommand as error:
@@ -211,6 +240,14 @@ class ChargePointAdmin(TenantScopedAdmin):
             if action == "GetDiagnostics" and "location" not in payload:
                 _, command = station_services.diagnostics_request(
                     charge_point=charge_point, requested_by=request.user, timeout=timeout, source="admin", **payload
+                )
+            elif action == "GetLog":
+                _, command = station_services.log_request(
+                    charge_point=charge_point,
+                    payload=payload,
+                    requested_by=request.user,
+                    timeout=timeout,
+                    source="admin",
                 )
             else:
                 command = station_services.send_command(

@@ -380,7 +380,9 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 logger.warning("ocpp %s: %s not sent: %r", self.identity, event["action"], error, exc_info=True)
                 await self._finish(event, CommandStatus.ERROR, error=f"Not sent: {error!r}"[:500])
             else:
-                await self._finish(event, station_services.classify_answer(response), response=response)
+                await self._finish(
+                    event, station_services.classify_answer(response, event["action"]), response=response
+                )
 
     async def _finish(
         self, event: dict[str, Any], status: str, *, error: str = "", response: dict[str, Any] | None = None

@@ -70,8 +70,21 @@ SERVER_ACTIONS: tuple[str, ...] = (
     "TriggerMessage",
     "UnlockConnector",
     "UpdateFirmware",
+    # the security extension (OCPP 1.6 security whitepaper edition 3)
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "SignedUpdateFirmware",
 )
-ACCEPTED_ANSWERS = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked"})
+SECURITY_ACTIONS = frozenset(
+    {"CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds", "InstallCertificate"}
+)
+ACCEPTED_ANSWERS = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked", "AcceptedCanceled"})
+# answers that are a success for one action only: no certificate of the type asked is installed
+ACCEPTED_ANSWERS_OF = {"GetInstalledCertificateIds": frozenset({"NotFound"})}
 DEFAULT_COMMAND_TIMEOUT = 30.0
 
 
@@ -740,9 +753,9 @@ def command_mark_sent(*, command_id: int) -> None:
             CommandEvent.objects.create(command_id=command_id, status=CommandStatus.SENT)
 
 
-def classify_answer(response: dict[str, Any]) -> str:
+def classify_answer(response: dict[str, Any], action: str = "") -> str:
     answer = response.get("status")
-    if answer is None or answer in ACCEPTED_ANSWERS:
+    if answer is None or answer in ACCEPTED_ANSWERS or answer in ACCEPTED_ANSWERS_OF.get(action, ()):
         return CommandStatus.ACCEPTED
     return CommandStatus.REJECTED
 
@@ -792,7 +805,11 @@ def command_record_result(
 def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[str, Any]) -> None:
     charge_point_id = command.charge_point_id
     action = command.action
-    if action == "GetConfiguration":
+    if action in SECURITY_ACTIONS:
+        from apps.stations import security
+
+        security.apply_accepted(command, payload, response)  # the payloads were validated before sending
+    elif action == "GetConfiguration":
         snapshot = {
             item["key"]: {"value": item.get("value"), "readonly": item.get("readonly", False)}
             for item in response.get("configurationKey", [])
@@ -1034,6 +1051,49 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
 def diagnostics_location(*, token: str, base_url: str | None = None) -> str:
     """Where a charger uploads a diagnostics file for the platform (GetDiagnostics.location)."""
     return f"{(base_url or settings.OCPP_FILES_BASE_URL).rstrip('/')}/ocpp-files/diagnostics/{token}/"
+
+
+def log_request(
+    *,
+    charge_point: ChargePoint,
+    payload: dict[str, Any],
+    requested_by: Any = None,
+    base_url: str | None = None,
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    source: str = "system",
+) -> tuple[DiagnosticsUpload | None, Command]:
+    """GetLog (security whitepaper). Without `log.remoteLocation` the charger uploads to the platform (an upload
+    slot like GetDiagnostics', with the log type and request id); with one, it is sent as given."""
+    log = dict(payload.get("log") or {})
+    if log.get("remoteLocation"):
+        return None, send_command(
+            charge_point=charge_point,
+            action="GetLog",
+            payload=payload,
+            requested_by=requested_by,
+            timeout=timeout,
+            source=source,
+        )
+    placeholder = {**payload, "log": {**log, "remoteLocation": diagnostics_location(token="0" * 32, base_url=base_url)}}
+    command_validate(charge_point=charge_point, action="GetLog", payload=placeholder)
+    upload = DiagnosticsUpload.objects.create(
+        tenant_id=charge_point.tenant_id,
+        charge_point=charge_point,
+        log_type=str(payload.get("logType", "")),
+        request_id=payload.get("requestId"),
+    )
+    wire = {**payload, "log": {**log, "remoteLocation": diagnostics_location(token=upload.token, base_url=base_url)}}
+    command = send_command(
+        charge_point=charge_point,
+        action="GetLog",
+        payload=wire,
+        requested_by=requested_by,
+        timeout=timeout,
+        source=source,
+    )
+    DiagnosticsUpload.objects.filter(pk=upload.pk).update(command=command)
+    upload.command = command
+    return upload, command
 
 
 def diagnostics_request(
