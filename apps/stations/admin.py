@@ -158,6 +158,9 @@ class _ReadOnlyAdmin(TenantScopedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(_ReadOnlyAdmin):
