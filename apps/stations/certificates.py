@@ -30,7 +30,7 @@ class CertificateError(ValueError):
 
 
 def _fernet() -> MultiFernet:
-    secrets = [settings.SECRET_KEY, *getattr(settings, "OCPP_CA_KEY_SECRETS", [])]
+    secrets = [settings.SECRET_KEY, *settings.OCPP_CA_KEY_SECRETS]
     keys = [
         Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"evp-ca-key:{secret}".encode()).digest())) for secret in secrets
     ]

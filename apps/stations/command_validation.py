@@ -85,6 +85,7 @@ class ChargerFacts:
     configuration_complete: bool = False
     local_list_version: int = 0
     phases: int = 3
+    security_profile: int = 0
 
     def config(self, key: str) -> str | None:
         entry = self.configuration.get(key)
@@ -114,7 +115,9 @@ def facts_for(charge_point_id: int) -> ChargerFacts:
 
     row = (
         ChargePoint.objects.filter(pk=charge_point_id)
-        .values("identity", "configuration", "configuration_complete", "local_list_version", "phases")
+        .values(
+            "identity", "configuration", "configuration_complete", "local_list_version", "phases", "security_profile"
+        )
         .first()
     )
     if row is None:
@@ -127,6 +130,7 @@ def facts_for(charge_point_id: int) -> ChargerFacts:
         configuration_complete=row["configuration_complete"],
         local_list_version=row["local_list_version"],
         phases=row["phases"],
+        security_profile=row["security_profile"],
     )
     declared = facts.config_int("NumberOfConnectors")
     if declared:
@@ -445,6 +449,12 @@ def _configuration_value(errors: _Errors, facts: ChargerFacts, key: str, value: 
         return
     if spec is None:
         return
+    if key == "SecurityProfile" and re.fullmatch(r"\s*\d+\s*", value) and int(value) < facts.security_profile:
+        errors.add(
+            "value",
+            f"Charge point {facts.identity} uses security profile {facts.security_profile}: a profile is never "
+            "lowered (OCPP 1.6 security whitepaper).",
+        )
     if key == "AuthorizationKey" and not 16 <= len(value) <= 40:
         errors.add("value", "An AuthorizationKey has 16 to 40 characters.")
     if spec.kind == "bool" and value.strip().lower() not in ("true", "false"):

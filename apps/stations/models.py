@@ -95,6 +95,14 @@ class ChargePointStatus(models.TextChoices):
     UNKNOWN = "Unknown", "Unknown (never reported)"
 
 
+class SecurityProfile(models.IntegerChoices):
+    """OCPP 1.6 security whitepaper profiles."""
+
+    BASIC = 1, "1: HTTP Basic, no TLS"
+    BASIC_TLS = 2, "2: HTTP Basic over TLS"
+    CLIENT_CERTIFICATE = 3, "3: TLS with a client certificate"
+
+
 class ChargePoint(TenantOwned, TimeStampedModel):
     """One OCPP charge station. `identity` is its OCPP id, globally unique because `/ocpp/<identity>` has no tenant."""
 
@@ -121,6 +129,19 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     )
     lenient = models.BooleanField(
         default=False, help_text="Accept known vendor quirks (numbers as strings, unknown measurands) with a warning."
+    )
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        default=SecurityProfile.BASIC,
+        help_text="OCPP 1.6 security profile the charger must connect with; a connection below it is refused.",
+    )
+    security_profile_pending = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Accepted by the charger (ChangeConfiguration SecurityProfile); becomes its profile at its first "
+        "connection that meets it (until then it may fall back to its profile, as the whitepaper allows).",
     )
 
     # what the charger says about itself (BootNotification)

@@ -43,7 +43,8 @@ class ChargePointSerializer(TenantOwnedSerializer):
     class Meta:
         model = ChargePoint
         fields = [
-            "id", "tenant", "location", "identity", "registration_status", "lenient", "max_power_w", "phases",
+            "id", "tenant", "location", "identity", "registration_status", "lenient", "security_profile",
+            "security_profile_pending", "max_power_w", "phases",
             "charging_rate_unit", "heartbeat_interval",
             # reported by the charger / the platform
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
@@ -59,7 +60,7 @@ class ChargePointSerializer(TenantOwnedSerializer):
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
             "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
             "created_at", "decommissioned_at", "signed_firmware_status", "signed_firmware_status_at",
-            "signed_firmware_request_id", "log_status", "log_status_at", "log_request_id",
+            "signed_firmware_request_id", "log_status", "log_status_at", "log_request_id", "security_profile_pending",
         ]  # fmt: skip
 
     def validate_identity(self, value: str) -> str:
