@@ -50,6 +50,7 @@ from tests.energy.factories import BuildingLoadReadingFactory, GridNodeFactory, 
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.stations.factories import (
+    CertificateSigningRequestFactory,
     ChargePointFactory,
     CommandFactory,
     ConnectorFactory,
@@ -57,8 +58,11 @@ from tests.stations.factories import (
     EvseFactory,
     FirmwareCampaignFactory,
     FirmwareImageFactory,
+    InstalledCertificateFactory,
     LocationFactory,
+    SecurityEventFactory,
 )
+from tests.stations.factories import certificate_authority as certificate_authority_for
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import ApiKeyFactory, InvitationFactory, MembershipFactory, UserFactory
 
@@ -119,6 +123,10 @@ class World:
     firmware_image: Any
     firmware_campaign: Any
     diagnostics: Any
+    security_event: Any
+    signing_request: Any
+    installed_certificate: Any
+    certificate_authority: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -273,6 +281,10 @@ def build_world(tenant: Tenant) -> World:
     firmware_image = FirmwareImageFactory(tenant=tenant)
     firmware_campaign = FirmwareCampaignFactory(tenant=tenant, firmware=firmware_image)
     diagnostics = DiagnosticsUploadFactory(charge_point=charge_point, tenant=tenant)
+    security_event = SecurityEventFactory(charge_point=charge_point)
+    signing_request = CertificateSigningRequestFactory(charge_point=charge_point, command=command)
+    installed_certificate = InstalledCertificateFactory(charge_point=charge_point)
+    certificate_authority = certificate_authority_for(tenant)
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 

@@ -20,6 +20,8 @@ from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
     ChargePoint,
     Command,
     Connector,
@@ -27,7 +29,9 @@ from apps.stations.models import (
     Evse,
     FirmwareCampaign,
     FirmwareImage,
+    InstalledCertificate,
     Location,
+    SecurityEvent,
 )
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
@@ -55,6 +59,7 @@ from tests.energy.factories import (
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.stations.factories import (
+    CertificateSigningRequestFactory,
     ChargePointFactory,
     CommandFactory,
     ConnectorFactory,
@@ -62,7 +67,10 @@ from tests.stations.factories import (
     EvseFactory,
     FirmwareCampaignFactory,
     FirmwareImageFactory,
+    InstalledCertificateFactory,
     LocationFactory,
+    SecurityEventFactory,
+    certificate_authority,
 )
 from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFactory, TariffFactory
 from tests.tenants.factories import ApiKeyFactory, InvitationFactory, MembershipFactory
@@ -99,6 +107,12 @@ MAKERS: dict[type[models.Model], Maker] = {
     FirmwareImage: lambda tenant: FirmwareImageFactory(tenant=tenant),
     FirmwareCampaign: lambda tenant: FirmwareCampaignFactory(tenant=tenant),
     DiagnosticsUpload: lambda tenant: DiagnosticsUploadFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    SecurityEvent: lambda tenant: SecurityEventFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    CertificateSigningRequest: lambda tenant: CertificateSigningRequestFactory(
+        charge_point=ChargePointFactory(tenant=tenant)
+    ),
+    InstalledCertificate: lambda tenant: InstalledCertificateFactory(charge_point=ChargePointFactory(tenant=tenant)),
+    CertificateAuthority: certificate_authority,
     MessageLog: lambda tenant: MessageLogFactory(charge_point=ChargePointFactory(tenant=tenant)),
     ChargingSession: lambda tenant: ChargingSessionFactory(charge_point=ChargePointFactory(tenant=tenant)),
     Reservation: lambda tenant: ReservationFactory(charge_point=ChargePointFactory(tenant=tenant)),

@@ -104,6 +104,8 @@ class AlertKind(models.TextChoices):
     NO_ENERGY = "no_energy", "No energy after N minutes"
     COMMAND_FAILED = "command_failed", "Remote command failed or timed out"
     PROFILE_REJECTED = "profile_rejected", "Smart-charging profile rejected"
+    SECURITY_EVENT = "security_event", "Critical security event reported by a charger"
+    CERTIFICATE_EXPIRING = "certificate_expiring", "Charger certificate expiring within N minutes"
 
 
 class AlertRule(TenantOwned, TimeStampedModel):

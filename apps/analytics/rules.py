@@ -14,7 +14,7 @@ from apps.analytics import services
 from apps.analytics.models import AlertKind, AlertRule
 from apps.core import events
 from apps.sessions.models import RUNNING_STATUSES, ChargingSession, MeterValue
-from apps.stations.models import ChargePoint, Connector
+from apps.stations.models import ChargePoint, Connector, InstalledCertificate
 
 POWER_MEASURAND = "Power.Active.Import"
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -71,6 +71,19 @@ def on_command(event: events.CommandFinished) -> None:
         )
     elif event.status == "accepted":
         services.alert_resolve(tenant_id=event.tenant_id, kind=kind, subject=subject)
+
+
+def on_security_event(event: events.SecurityEventReceived) -> None:
+    """A critical security event (the whitepaper's list): one open alert per charger and event type."""
+    services.alert_raise(
+        tenant_id=event.tenant_id,
+        kind=AlertKind.SECURITY_EVENT,
+        subject=f"cp:{event.charge_point_id}/security/{event.type}"[:120],
+        charge_point_id=event.charge_point_id,
+        message=f"Security event {event.type}" + (f": {event.tech_info}" if event.tech_info else ""),
+        details={"security_event_id": event.security_event_id, "type": event.type},
+        at=event.at,
+    )
 
 
 def rated_power_w(charge_point_id: int, connector_id: int) -> int | None:
@@ -216,7 +229,30 @@ def _energy_without_session(rule: AlertRule, now: dt.datetime) -> Violations:
     return found
 
 
+CERTIFICATE_WARNING_DEFAULT_MINUTES = 30 * 24 * 60
+
+
+def _certificate_expiring(rule: AlertRule, now: dt.datetime) -> Violations:
+    """Certificates installed on chargers (as far as the platform knows) that expire within the threshold
+    (0: 30 days), or have expired."""
+    minutes = rule.threshold_minutes or CERTIFICATE_WARNING_DEFAULT_MINUTES
+    rows = InstalledCertificate.objects.filter(
+        tenant_id=rule.tenant_id, not_after__isnull=False, not_after__lte=now + dt.timedelta(minutes=minutes)
+    ).values_list("pk", "charge_point_id", "certificate_type", "serial_number", "not_after")
+    found: Violations = {}
+    for pk, cp, kind, serial, not_after in rows:
+        assert not_after is not None  # filtered above
+        verb = "expired" if not_after <= now else "expires"
+        found[f"cp:{cp}/cert/{serial}"[:120]] = (
+            f"{kind} {serial} {verb} {not_after:%Y-%m-%d %H:%M} UTC",
+            cp,
+            {"installed_certificate_id": pk, "not_after": not_after.isoformat()},
+        )
+    return found
+
+
 EVALUATORS = {
+    AlertKind.CERTIFICATE_EXPIRING: _certificate_expiring,
     AlertKind.CHARGER_OFFLINE: _offline,
     AlertKind.SESSION_TOO_LONG: _too_long,
     AlertKind.NO_ENERGY: _no_energy,

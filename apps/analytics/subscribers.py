@@ -91,3 +91,7 @@ def session_ended(event: events.SessionEnded) -> None:
         payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}
     payload |= session_selectors.session_stored_price(session_id=event.session_id)
     _emit(event, "session.ended", payload)
+
+
+def security_event_received(event: events.SecurityEventReceived) -> None:
+    rules.on_security_event(event)

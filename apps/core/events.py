@@ -136,11 +136,27 @@ class SessionPreferencesChanged(Event):
         return f"session:{self.session_id}"
 
 
+@dataclass(frozen=True)
+class SecurityEventReceived(Event):
+    """A charger reported a critical security event (OCPP 1.6 security whitepaper's list)."""
+
+    charge_point_id: int
+    security_event_id: int
+    type: str
+    tech_info: str
+    at: datetime
+
+    @property
+    def subject(self) -> str:
+        return f"charge_point:{self.charge_point_id}"
+
+
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
     ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
+    SecurityEventReceived: ["apps.analytics.subscribers.security_event_received"],
     SessionStarted: [
         "apps.analytics.subscribers.session_started",
         "apps.sessions.subscribers.session_started",

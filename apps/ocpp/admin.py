@@ -81,7 +81,9 @@ class ChargePointAdmin(TenantScopedAdmin):
         "charge_box_serial_number", "firmware_version", "iccid", "imsi", "meter_type", "meter_serial_number",
         "configuration", "configuration_read_at", "local_list_version", "firmware_status", "firmware_status_at",
         "diagnostics_status", "diagnostics_status_at", "password_changed_at", "password_pending", "recent_messages",
-        "decommissioned_at",
+        "decommissioned_at", "security_profile_pending", "signed_firmware_status", "signed_firmware_status_at",
+        "signed_firmware_request_id", "log_status", "log_status_at", "log_request_id", "certificates",
+        "recent_security_events",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["identity", "tenant", "location", "registration_status", "lenient"]}),
@@ -113,6 +115,17 @@ class ChargePointAdmin(TenantScopedAdmin):
                     "configuration_complete", "configuration", "configuration_read_at", "local_list_version",
                     ("firmware_status", "firmware_status_at"), ("diagnostics_status", "diagnostics_status_at"),
                     ("password_changed_at", "password_pending"), "decommissioned_at",
+                ],
+            },
+        ),
+        (
+            "Security",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("security_profile", "security_profile_pending"),
+                    ("signed_firmware_status", "signed_firmware_status_at"), "signed_firmware_request_id",
+                    ("log_status", "log_status_at"), "log_request_id", "certificates", "recent_security_events",
                 ],
             },
         ),
@@ -169,6 +182,50 @@ class ChargePointAdmin(TenantScopedAdmin):
     def connection(self, obj: ChargePoint) -> str:
         colour, label = ("#15803d", "online") if obj.online else ("#b91c1c", "offline")
         return format_html('<b style="color:{}">●</b> {}', colour, label)
+
+    @admin.display(description="certificates on the charger")
+    def certificates(self, obj: ChargePoint) -> str:
+        rows = obj.installed_certificates.order_by("certificate_type", "serial_number")[:50]
+        url = reverse("admin:stations_installedcertificate_changelist") + f"?charge_point__id__exact={obj.pk}"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    row.certificate_type,
+                    row.serial_number,
+                    row.subject,
+                    f"{row.not_after:%Y-%m-%d}" if row.not_after else "",
+                    row.source,
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>type</th><th>serial</th><th>subject</th><th>expires</th><th>from</th></tr>{}</table>"
+            '<a href="{}">all certificates of this charger</a>',
+            body,
+            url,
+        )
+
+    @admin.display(description="recent security events")
+    def recent_security_events(self, obj: ChargePoint) -> str:
+        rows = obj.security_events.order_by("-timestamp", "-id")[:10]
+        url = reverse("admin:stations_securityevent_changelist") + f"?charge_point__id__exact={obj.pk}"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (f"{row.timestamp:%Y-%m-%d %H:%M:%S}", row.type, "critical" if row.critical else "", row.tech_info)
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>at</th><th>type</th><th></th><th>info</th></tr>{}</table>"
+            '<a href="{}">all security events of this charger</a>',
+            body,
+            url,
+        )
 
     @admin.display(description="recent frames")
     def recent_messages(self, obj: ChargePoint) -> str:
@@ -244,6 +301,14 @@ class ChargePointAdmin(TenantScopedAdmin):
             if action == "GetDiagnostics" and "location" not in payload:
                 _, command = station_services.diagnostics_request(
                     charge_point=charge_point, requested_by=request.user, timeout=timeout, source="admin", **payload
+                )
+            elif action == "GetLog":
+                _, command = station_services.log_request(
+                    charge_point=charge_point,
+                    payload=payload,
+                    requested_by=request.user,
+                    timeout=timeout,
+                    source="admin",
                 )
             else:
                 command = station_services.send_command(

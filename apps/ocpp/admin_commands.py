@@ -145,6 +145,60 @@ def _get_configuration(data: dict[str, Any]) -> dict[str, Any]:
     return {"key": keys} if keys else {}
 
 
+CERTIFICATE_TYPES = [
+    ("CentralSystemRootCertificate", "Central system root (CentralSystemRootCertificate)"),
+    ("ManufacturerRootCertificate", "Manufacturer root (ManufacturerRootCertificate)"),
+]
+HASH_ALGORITHMS = [("SHA256", "SHA-256"), ("SHA384", "SHA-384"), ("SHA512", "SHA-512")]
+LOG_TYPES = [("DiagnosticsLog", "Diagnostics log"), ("SecurityLog", "Security log")]
+EXTENDED_TRIGGERS = [
+    (name, name)
+    for name in (
+        "BootNotification",
+        "LogStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "SignChargePointCertificate",
+        "StatusNotification",
+    )
+]
+
+
+def _pem(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label, widget=forms.Textarea(attrs={"rows": 6}), help_text="PEM, from -----BEGIN CERTIFICATE-----."
+    )
+
+
+def _certificate_hash(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "certificateHashData": {
+            key: data[key] for key in ("hashAlgorithm", "issuerNameHash", "issuerKeyHash", "serialNumber")
+        }
+    }
+
+
+def _get_log(data: dict[str, Any]) -> dict[str, Any]:
+    log = _plain({"oldestTimestamp": data.get("oldestTimestamp"), "latestTimestamp": data.get("latestTimestamp")})
+    extra = _plain({"retries": data.get("retries"), "retryInterval": data.get("retryInterval")})
+    return {"logType": data["logType"], "requestId": data["requestId"], "log": log, **extra}
+
+
+def _signed_firmware(data: dict[str, Any]) -> dict[str, Any]:
+    firmware = _plain(
+        {
+            "location": data["location"],
+            "retrieveDateTime": data["retrieveDateTime"],
+            "installDateTime": data.get("installDateTime"),
+            "signingCertificate": data["signingCertificate"],
+            "signature": data["signature"],
+        }
+    )
+    extra = _plain({"retries": data.get("retries"), "retryInterval": data.get("retryInterval")})
+    return {"requestId": data["requestId"], "firmware": firmware, **extra}
+
+
 SPECS: tuple[CommandSpec, ...] = (
     # --- transactions
     CommandSpec(
@@ -371,6 +425,97 @@ SPECS: tuple[CommandSpec, ...] = (
             "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
         },
     ),
+    # --- security extension (OCPP 1.6 security whitepaper, edition 3)
+    CommandSpec(
+        "InstallCertificate",
+        "Install root certificate",
+        "Security",
+        "Install a root certificate the charger uses to trust the central system or firmware signers.",
+        lambda: {
+            "certificateType": forms.ChoiceField(label="Certificate type", choices=CERTIFICATE_TYPES),
+            "certificate": _pem("Certificate"),
+        },
+    ),
+    CommandSpec(
+        "GetInstalledCertificateIds",
+        "List installed certificates",
+        "Security",
+        "Ask which root certificates of a type the charger holds (shown under its certificates).",
+        lambda: {"certificateType": forms.ChoiceField(label="Certificate type", choices=CERTIFICATE_TYPES)},
+    ),
+    CommandSpec(
+        "DeleteCertificate",
+        "Delete certificate",
+        "Security",
+        "Remove an installed root certificate, named by its hashes and serial number.",
+        lambda: {
+            "hashAlgorithm": forms.ChoiceField(label="Hash algorithm", choices=HASH_ALGORITHMS),
+            "issuerNameHash": forms.CharField(label="Issuer name hash", max_length=128),
+            "issuerKeyHash": forms.CharField(label="Issuer key hash", max_length=128),
+            "serialNumber": forms.CharField(label="Serial number", max_length=40),
+        },
+        _certificate_hash,
+        {"certificateHashData": "serialNumber"},
+    ),
+    CommandSpec(
+        "CertificateSigned",
+        "Send signed certificate",
+        "Security",
+        "Send the charger its signed client certificate chain (normally sent automatically after SignCertificate).",
+        lambda: {"certificateChain": _pem("Certificate chain")},
+    ),
+    CommandSpec(
+        "ExtendedTriggerMessage",
+        "Trigger message (extended)",
+        "Security",
+        "Ask the charger to send a message now, including a new certificate signing request.",
+        lambda: {
+            "requestedMessage": forms.ChoiceField(label="Message", choices=EXTENDED_TRIGGERS),
+            "connectorId": _connector(required=False),
+        },
+    ),
+    CommandSpec(
+        "GetLog",
+        "Fetch log",
+        "Security",
+        "Ask the charger to upload its diagnostics or security log to the platform.",
+        lambda: {
+            "logType": forms.ChoiceField(label="Log", choices=LOG_TYPES),
+            "requestId": forms.IntegerField(label="Request id", initial=1),
+            "oldestTimestamp": _when("From", required=False),
+            "latestTimestamp": _when("Until", required=False),
+            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+        },
+        _get_log,
+        {"log.oldestTimestamp": "oldestTimestamp", "log.latestTimestamp": "latestTimestamp"},
+    ),
+    CommandSpec(
+        "SignedUpdateFirmware",
+        "Update firmware (signed)",
+        "Security",
+        "Tell the charger where to download a signed firmware image, with its signing certificate and signature.",
+        lambda: {
+            "requestId": forms.IntegerField(label="Request id", initial=1),
+            "location": forms.URLField(label="Firmware URL", max_length=512),
+            "retrieveDateTime": _when("Download from"),
+            "installDateTime": _when("Install at", required=False),
+            "signingCertificate": _pem("Signing certificate"),
+            "signature": forms.CharField(
+                label="Signature (base64)", max_length=800, widget=forms.Textarea(attrs={"rows": 3})
+            ),
+            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+        },
+        _signed_firmware,
+        {
+            "firmware.location": "location",
+            "firmware.retrieveDateTime": "retrieveDateTime",
+            "firmware.installDateTime": "installDateTime",
+            "firmware.signingCertificate": "signingCertificate",
+            "firmware.signature": "signature",
+        },
+    ),
 )
 
 BY_ACTION: dict[str, CommandSpec] = {spec.action: spec for spec in SPECS}
@@ -425,6 +570,9 @@ class CommandForm(forms.Form):
         probe = payload
         if self.spec.action == "GetDiagnostics":
             probe = {**payload, "location": station_services.diagnostics_location(token="0" * 32)}
+        if self.spec.action == "GetLog":  # the upload address is the platform's, given when it is sent
+            location = station_services.diagnostics_location(token="0" * 32)
+            probe = {**payload, "log": {"remoteLocation": location, **payload.get("log", {})}}
         try:
             station_services.command_validate(charge_point=self.charge_point, action=self.spec.action, payload=probe)
         except station_services.InvalidCommand as error:

@@ -8,6 +8,7 @@ and domain errors mapped to CallErrors without ever closing the socket.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -43,6 +44,7 @@ from apps.ocpp.dbcall import run_db
 from apps.ocpp.logbuffer import buffer as log
 from apps.ocpp.validation import check_call, format_datetime, parse_datetime
 from apps.sessions import services as session_services
+from apps.stations import security as security_services
 from apps.stations import services as station_services
 from apps.stations.services import Handshake
 
@@ -64,6 +66,11 @@ CHARGER_ACTIONS = frozenset(
         "StartTransaction",
         "StatusNotification",
         "StopTransaction",
+        # the security extension (OCPP 1.6 security whitepaper edition 3)
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "SignCertificate",
+        "SignedFirmwareStatusNotification",
     }
 )
 ALLOWED_BEFORE_ACCEPTED = frozenset({"BootNotification", "Heartbeat"})
@@ -145,6 +152,9 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
         self._answers: OrderedDict[str, str] = OrderedDict()
         self._outstanding: tuple[str, str, float] | None = None
         self._heartbeat_written = False
+        # work a handler leaves for after its answer is sent (a CALL of ours that must follow the answer)
+        self._after_answer: list[Callable[[], Awaitable[Any]]] = []
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ frames
     def _log(self, direction: str, kind: int, **fields: Any) -> None:
@@ -237,6 +247,7 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
                 self._log_call(msg, warnings)
         kind = 4 if answer.startswith("[4") else 3
         await self._send(answer)
+        self._run_after_answer()
         self._answers[msg.unique_id] = answer
         if len(self._answers) > RECENT_ANSWERS:
             self._answers.popitem(last=False)
@@ -249,6 +260,21 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             result=result,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _run_after_answer(self) -> None:
+        work, self._after_answer = self._after_answer, []
+        for job in work:
+            task = asyncio.ensure_future(self._background_job(job))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _background_job(self, job: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await job()
+        except ApplicationError as error:
+            logger.warning("%s: follow-up work failed: %s", self.id, error.message)
+        except Exception:
+            logger.exception("%s: follow-up work failed", self.id)
 
     def _log_call(self, msg: Call, warnings: list[str]) -> None:
         self._log(
@@ -455,3 +481,49 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             station_services.diagnostics_status_record, charge_point_id=self.handshake.charge_point_id, status=status
         )
         return call_result.DiagnosticsStatusNotification()
+
+    # ------------------------------------------------------------------ Security extension (whitepaper edition 3)
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, **fields: Any) -> call_result.SecurityEventNotification:
+        await run_db(
+            security_services.security_event_record,
+            charge_point_id=self.handshake.charge_point_id,
+            type=fields["type"],
+            timestamp=parse_datetime(fields["timestamp"]),
+            tech_info=fields.get("tech_info") or "",
+        )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str, **_: Any) -> call_result.SignCertificate:
+        """Accepted when the CSR is valid and names this charger (CN = charge point id); the tenant's CA then
+        signs it and CertificateSigned follows, after this answer, through `send_command`."""
+        request = await run_db(
+            security_services.signing_request_record, charge_point_id=self.handshake.charge_point_id, csr=csr
+        )
+        if request.status != request.Status.RECEIVED:
+            return call_result.SignCertificate(status="Rejected")  # type: ignore[arg-type]
+        self._after_answer.append(lambda: security_services.signing_request_fulfil_async(request_id=request.pk))
+        return call_result.SignCertificate(status="Accepted")  # type: ignore[arg-type]
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(
+        self, status: str, **extra: Any
+    ) -> call_result.SignedFirmwareStatusNotification:
+        await run_db(
+            security_services.signed_firmware_status_record,
+            charge_point_id=self.handshake.charge_point_id,
+            status=status,
+            request_id=extra.get("request_id"),
+        )
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status: str, **extra: Any) -> call_result.LogStatusNotification:
+        await run_db(
+            security_services.log_status_record,
+            charge_point_id=self.handshake.charge_point_id,
+            status=status,
+            request_id=extra.get("request_id"),
+        )
+        return call_result.LogStatusNotification()

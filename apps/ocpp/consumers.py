@@ -4,6 +4,8 @@ The handshake says clearly why a charger is refused (README "Chargers"), logged 
 - HTTP 404 (unknown charge point id), 401 (password missing or wrong, or a Basic user that is not the id), 403 (an
   id that cannot be auto-registered), 503 + Retry-After (the process is busy or its database unreachable), with a
   text body saying what to fix (the ASGI WebSocket Denial Response; `daphne_patch` adds it to daphne);
+- a connection below the charger's security profile (no TLS for profile 2; no valid client certificate of the
+  tenant's CA naming the charger for profile 3; `apps.ocpp.tls` says what the transport proves): HTTP 403;
 - a subprotocol other than `ocpp1.6`: accepted without a subprotocol, then closed with 4406 and a reason (as OCPP
   2.0.1 prescribes; daphne's WebSocket library refuses 1002).
 Wrong paths (`/ocpp`, `/ocpp/1.6/<id>`, `/ocpp16/<id>`) get a 404 naming the expected URL (`routing.wrong_path`).
@@ -34,6 +36,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
+from apps.ocpp import tls
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
 from apps.ocpp.logbuffer import buffer as frame_log
@@ -215,11 +218,14 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 "use the charge point id as the user.",
                 [(b"www-authenticate", b'Basic realm="OCPP", charset="UTF-8"')],
             )
+        security = tls.transport_security(self.scope)
         try:
             handshake = await run_db(
                 station_services.charge_point_authenticate,
                 identity=self.identity,
                 password=credentials[1] if credentials else None,
+                tls=security.tls,
+                client_certificate=security.client_certificate,
             )
         except ApplicationError as error:
             headers = (
@@ -400,7 +406,9 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 logger.warning("ocpp %s: %s not sent: %r", self.identity, event["action"], error, exc_info=True)
                 await self._finish(event, CommandStatus.ERROR, error=f"Not sent: {error!r}"[:500])
             else:
-                await self._finish(event, station_services.classify_answer(response), response=response)
+                await self._finish(
+                    event, station_services.classify_answer(response, event["action"]), response=response
+                )
 
     async def _finish(
         self, event: dict[str, Any], status: str, *, error: str = "", response: dict[str, Any] | None = None

@@ -13,6 +13,8 @@ daphne is not installed.
   any close, and only what is still running after daphne's application close timeout is cancelled. This part
   patches `daphne.server.Server`, so it is installed only where daphne's server is loaded (importing it installs
   a Twisted reactor): the daphne process (`evplatform.server` imports it first) and the tests' server.
+- TLS for security profiles 2 and 3 (`apps.ocpp.tls`): the `ocpptls:` endpoint (asks for client certificates) and,
+  on its connections, the ASGI TLS extension (`client_cert_chain`) and `scheme` "wss" in WebSocket scopes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import http
 import sys
 import time
 from typing import Any
+
+from apps.ocpp import tls
 
 DENIAL = "websocket.http.response"
 
@@ -46,6 +50,7 @@ def install() -> None:
         return
     if "daphne.server" in sys.modules:
         install_graceful_stop()
+        tls.install()
     if getattr(WebSocketProtocol, "_evp_patched", False):
         return
     original_reply = WebSocketProtocol.handle_reply
@@ -86,6 +91,11 @@ def install() -> None:
 
             def create_application(protocol: Any, scope: dict[str, Any]) -> Any:
                 scope["extensions"] = {**(scope.get("extensions") or {}), DENIAL: {}}
+                if scope.get("type") == "websocket":  # served by the `ocpptls:` endpoint: the ASGI TLS extension
+                    tls_extension = tls.scope_extension(getattr(protocol, "transport", None))
+                    if tls_extension is not None:
+                        scope["extensions"]["tls"] = tls_extension
+                        scope["scheme"] = "wss"
                 return create(protocol, scope)
 
             server.create_application = create_application

@@ -13,6 +13,8 @@ from django.http import HttpRequest
 from apps.core.admin import AuditInline, DecommissionedListFilter, PageTabularInline
 from apps.stations import decommission
 from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
     Command,
     CommandEvent,
     Connector,
@@ -21,7 +23,9 @@ from apps.stations.models import (
     FirmwareCampaign,
     FirmwareCampaignTarget,
     FirmwareImage,
+    InstalledCertificate,
     Location,
+    SecurityEvent,
 )
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -140,3 +144,65 @@ class DiagnosticsUploadAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
+
+
+# --------------------------------------------------------------------------- OCPP 1.6 security extension
+
+
+class _ReadOnlyAdmin(TenantScopedAdmin):
+    """Written by chargers and commands only."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(_ReadOnlyAdmin):
+    """SecurityEventNotifications; critical ones (the whitepaper's list) also open a `security_event` alert."""
+
+    list_display = ["timestamp", "charge_point", "type", "critical", "tech_info", "tenant"]
+    list_filter = ["critical", "type", "tenant"]
+    search_fields = ["charge_point__identity", "type", "tech_info"]
+    list_select_related = ["charge_point", "tenant"]
+    readonly_fields = [f.name for f in SecurityEvent._meta.fields]
+
+
+@admin.register(CertificateSigningRequest)
+class CertificateSigningRequestAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "charge_point", "common_name", "status", "not_after", "created_at", "tenant"]
+    list_filter = ["status", "tenant"]
+    search_fields = ["charge_point__identity", "common_name", "serial_number"]
+    list_select_related = ["charge_point", "tenant"]
+    readonly_fields = [f.name for f in CertificateSigningRequest._meta.fields]
+
+
+@admin.register(InstalledCertificate)
+class InstalledCertificateAdmin(_ReadOnlyAdmin):
+    """Certificates on chargers as far as the platform knows; change them with the charge point's commands
+    (InstallCertificate, GetInstalledCertificateIds, DeleteCertificate)."""
+
+    list_display = ["charge_point", "certificate_type", "serial_number", "subject", "not_after", "source", "tenant"]
+    list_filter = ["certificate_type", "source", "tenant"]
+    search_fields = ["charge_point__identity", "serial_number", "subject"]
+    list_select_related = ["charge_point", "tenant"]
+    readonly_fields = [f.name for f in InstalledCertificate._meta.fields]
+
+
+@admin.register(CertificateAuthority)
+class CertificateAuthorityAdmin(_ReadOnlyAdmin):
+    """The tenant's CSMS CA (created when a charger first asks for a certificate). Its private key is stored
+    encrypted and never shown."""
+
+    list_display = ["tenant", "not_after", "created_at"]
+    list_filter = ["tenant"]
+    fields = ["tenant", "certificate", "not_after", "created_at"]
+    readonly_fields = ["tenant", "certificate", "not_after", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).defer("private_key_encrypted")

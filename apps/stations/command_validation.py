@@ -17,6 +17,8 @@ A payload that fails raises `InvalidCommand` naming each field (dotted path in t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import re
@@ -83,6 +85,7 @@ class ChargerFacts:
     configuration_complete: bool = False
     local_list_version: int = 0
     phases: int = 3
+    security_profile: int = 0
 
     def config(self, key: str) -> str | None:
         entry = self.configuration.get(key)
@@ -112,7 +115,9 @@ def facts_for(charge_point_id: int) -> ChargerFacts:
 
     row = (
         ChargePoint.objects.filter(pk=charge_point_id)
-        .values("identity", "configuration", "configuration_complete", "local_list_version", "phases")
+        .values(
+            "identity", "configuration", "configuration_complete", "local_list_version", "phases", "security_profile"
+        )
         .first()
     )
     if row is None:
@@ -125,6 +130,7 @@ def facts_for(charge_point_id: int) -> ChargerFacts:
         configuration_complete=row["configuration_complete"],
         local_list_version=row["local_list_version"],
         phases=row["phases"],
+        security_profile=row["security_profile"],
     )
     declared = facts.config_int("NumberOfConnectors")
     if declared:
@@ -443,6 +449,12 @@ def _configuration_value(errors: _Errors, facts: ChargerFacts, key: str, value: 
         return
     if spec is None:
         return
+    if key == "SecurityProfile" and re.fullmatch(r"\s*\d+\s*", value) and int(value) < facts.security_profile:
+        errors.add(
+            "value",
+            f"Charge point {facts.identity} uses security profile {facts.security_profile}: a profile is never "
+            "lowered (OCPP 1.6 security whitepaper).",
+        )
     if key == "AuthorizationKey" and not 16 <= len(value) <= 40:
         errors.add("value", "An AuthorizationKey has 16 to 40 characters.")
     if spec.kind == "bool" and value.strip().lower() not in ("true", "false"):
@@ -554,6 +566,79 @@ def _spec_errors(action: str, payload: dict[str, Any], facts: ChargerFacts, now:
                 _connector(errors, facts, "connectorId", get("connectorId"), zero=False, action=action)
     elif action == "UnlockConnector":
         _connector(errors, facts, "connectorId", get("connectorId"), zero=False, action=action)
+    else:
+        _security_errors(action, payload, facts, errors)
+
+
+def _pem(errors: _Errors, path: str, value: Any, *, chain: bool = False) -> list[Any]:
+    """An X.509 certificate (or a chain) in PEM; the parsed certificates, or [] with the error added."""
+    from apps.stations import certificates
+
+    if not isinstance(value, str):
+        return []
+    try:
+        return certificates.load_chain(value) if chain else [certificates.load_certificate(value)]
+    except certificates.CertificateError as error:
+        errors.add(path, str(error))
+        return []
+
+
+def _security_errors(action: str, payload: dict[str, Any], facts: ChargerFacts, errors: _Errors) -> None:
+    """The security whitepaper's commands (edition 3)."""
+    get = payload.get
+    if action == "InstallCertificate":
+        for cert in _pem(errors, "certificate", get("certificate")):
+            constraints = _basic_constraints(cert)
+            if constraints is not None and not constraints:
+                errors.add("certificate", "Not a CA certificate: InstallCertificate installs root certificates.")
+    elif action == "CertificateSigned":
+        chain = _pem(errors, "certificateChain", get("certificateChain"), chain=True)
+        if chain:
+            from apps.stations import certificates
+
+            name = certificates.common_name(chain[0].subject)
+            if facts.identity and name != facts.identity:
+                errors.add(
+                    "certificateChain",
+                    f"The certificate's common name {name!r} is not the charge point id {facts.identity!r}.",
+                )
+    elif action == "ExtendedTriggerMessage":
+        if "connectorId" in payload:
+            if get("requestedMessage") not in ("MeterValues", "StatusNotification"):
+                errors.add("connectorId", f"{get('requestedMessage')} is not about a connector: leave connectorId out.")
+            else:
+                _connector(errors, facts, "connectorId", get("connectorId"), zero=False, action=action)
+    elif action in ("GetLog", "SignedUpdateFirmware"):
+        _at_least(errors, "retries", get("retries"), 0)
+        _at_least(errors, "retryInterval", get("retryInterval"), 1, " seconds")
+        _at_least(errors, "requestId", get("requestId"), 0)
+        if action == "GetLog":
+            log = payload["log"] if isinstance(payload.get("log"), dict) else {}
+            oldest, latest = _when(log.get("oldestTimestamp")), _when(log.get("latestTimestamp"))
+            if oldest is not None and latest is not None and latest <= oldest:
+                errors.add("log.latestTimestamp", "Must be after oldestTimestamp.")
+        else:
+            firmware = payload["firmware"] if isinstance(payload.get("firmware"), dict) else {}
+            _pem(errors, "firmware.signingCertificate", firmware.get("signingCertificate"))
+            signature = firmware.get("signature")
+            if isinstance(signature, str):
+                try:
+                    base64.b64decode(signature, validate=True)
+                except (ValueError, binascii.Error):
+                    errors.add("firmware.signature", "Not base64 (the signature of the firmware file, base64-encoded).")
+            retrieve, install = _when(firmware.get("retrieveDateTime")), _when(firmware.get("installDateTime"))
+            if retrieve is not None and install is not None and install < retrieve:
+                errors.add("firmware.installDateTime", "Must not be before retrieveDateTime.")
+
+
+def _basic_constraints(cert: Any) -> bool | None:
+    """Whether the certificate says it is a CA (None: it does not say)."""
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _send_local_list(errors: _Errors, facts: ChargerFacts, payload: dict[str, Any]) -> None:

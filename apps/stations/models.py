@@ -95,6 +95,14 @@ class ChargePointStatus(models.TextChoices):
     UNKNOWN = "Unknown", "Unknown (never reported)"
 
 
+class SecurityProfile(models.IntegerChoices):
+    """OCPP 1.6 security whitepaper profiles."""
+
+    BASIC = 1, "1: HTTP Basic, no TLS"
+    BASIC_TLS = 2, "2: HTTP Basic over TLS"
+    CLIENT_CERTIFICATE = 3, "3: TLS with a client certificate"
+
+
 class ChargePoint(TenantOwned, TimeStampedModel):
     """One OCPP charge station. `identity` is its OCPP id, globally unique because `/ocpp/<identity>` has no tenant."""
 
@@ -121,6 +129,19 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     )
     lenient = models.BooleanField(
         default=False, help_text="Accept known vendor quirks (numbers as strings, unknown measurands) with a warning."
+    )
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        default=SecurityProfile.BASIC,
+        help_text="OCPP 1.6 security profile the charger must connect with; a connection below it is refused.",
+    )
+    security_profile_pending = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Accepted by the charger (ChangeConfiguration SecurityProfile); becomes its profile at its first "
+        "connection that meets it (until then it may fall back to its profile, as the whitepaper allows).",
     )
 
     # what the charger says about itself (BootNotification)
@@ -166,6 +187,12 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     firmware_status_at = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=30, blank=True, default="")
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    signed_firmware_status = models.CharField(max_length=30, blank=True, default="")
+    signed_firmware_status_at = models.DateTimeField(null=True, blank=True)
+    signed_firmware_request_id = models.IntegerField(null=True, blank=True)
+    log_status = models.CharField(max_length=30, blank=True, default="")
+    log_status_at = models.DateTimeField(null=True, blank=True)
+    log_request_id = models.IntegerField(null=True, blank=True)
     decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
     class Meta:
@@ -428,6 +455,13 @@ class DiagnosticsUpload(TenantOwned):
     file = models.FileField(upload_to="diagnostics/", blank=True)
     file_name = models.CharField(max_length=255, blank=True, default="")
     size = models.PositiveBigIntegerField(default=0)
+    log_type = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="GetLog logType (DiagnosticsLog, SecurityLog); empty: GetDiagnostics.",
+    )
+    request_id = models.IntegerField(null=True, blank=True, help_text="GetLog requestId.")
     created_at = models.DateTimeField(auto_now_add=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
 
@@ -436,3 +470,120 @@ class DiagnosticsUpload(TenantOwned):
 
     def __str__(self) -> str:
         return self.file_name or f"diagnostics {self.token[:8]}"
+
+
+# --------------------------------------------------------------------------- OCPP 1.6 security extension
+
+# The whitepaper's (edition 3, appendix 1) security events marked critical: the charger pushes them at once and
+# the platform raises an alert for them (analytics `security_event`).
+CRITICAL_SECURITY_EVENTS = frozenset(
+    {
+        "FirmwareUpdated",
+        "SettingSystemTime",
+        "StartupOfTheDevice",
+        "ResetOrReboot",
+        "SecurityLogWasCleared",
+        "MemoryExhaustion",
+        "TamperDetectionActivated",
+    }
+)
+
+
+class SecurityEvent(TenantOwned, AuditLog):
+    """A SecurityEventNotification from a charger (OCPP 1.6 security whitepaper)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="security_events")
+    type = models.CharField(max_length=50, db_index=True)
+    timestamp = models.DateTimeField(help_text="When it happened (the charger's clock).")
+    tech_info = models.CharField(max_length=255, blank=True, default="")
+    critical = models.BooleanField(default=False, help_text="Critical per the whitepaper's list: raises an alert.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-timestamp"], name="securityevent_cp_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.type}"
+
+
+class CertificateAuthority(TenantOwned, TimeStampedModel):
+    """The tenant's own CSMS certificate authority: signs its chargers' certificates (SignCertificate ->
+    CertificateSigned). The private key is stored encrypted (`apps.stations.certificates`), never shown."""
+
+    certificate = models.TextField(help_text="CA certificate (PEM).")
+    private_key_encrypted = models.TextField(editable=False)
+    not_after = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "certificate authority"
+        verbose_name_plural = "certificate authorities"
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="ca_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"CA of tenant {self.tenant_id}"
+
+
+class CertificateSigningRequest(TenantOwned):
+    """A SignCertificate from a charger: its CSR, whether it was accepted, and the certificate it got."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        REJECTED = "rejected"
+        SIGNED = "signed"
+        INSTALLED = "installed", "installed (CertificateSigned accepted)"
+        FAILED = "failed", "failed (CertificateSigned not accepted)"
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="signing_requests")
+    csr = models.TextField(help_text="PKCS#10 CSR (PEM), as the charger sent it.")
+    common_name = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    detail = models.CharField(max_length=300, blank=True, default="")
+    certificate = models.TextField(blank=True, default="", help_text="The signed certificate (PEM).")
+    serial_number = models.CharField(max_length=64, blank=True, default="")
+    not_after = models.DateTimeField(null=True, blank=True)
+    command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"CSR {self.pk} of {self.charge_point_id} ({self.status})"
+
+
+class InstalledCertificate(TenantOwned):
+    """A certificate a charger holds, as far as the platform knows: reported by GetInstalledCertificateIds, or
+    installed through an accepted InstallCertificate / CertificateSigned; gone after an accepted DeleteCertificate."""
+
+    class Type(models.TextChoices):
+        CENTRAL_SYSTEM_ROOT = "CentralSystemRootCertificate"
+        MANUFACTURER_ROOT = "ManufacturerRootCertificate"
+        CHARGE_POINT = "ChargePointCertificate"
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="installed_certificates")
+    certificate_type = models.CharField(max_length=30, choices=Type.choices)
+    hash_algorithm = models.CharField(max_length=10, default="SHA256")
+    issuer_name_hash = models.CharField(max_length=128)
+    issuer_key_hash = models.CharField(max_length=128)
+    serial_number = models.CharField(max_length=40)
+    certificate = models.TextField(blank=True, default="", help_text="PEM, when the platform sent it.")
+    subject = models.CharField(max_length=255, blank=True, default="")
+    not_after = models.DateTimeField(null=True, blank=True, db_index=True)
+    source = models.CharField(
+        max_length=30, help_text="InstallCertificate, CertificateSigned or GetInstalledCertificateIds"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["charge_point_id", "certificate_type", "serial_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point", "hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"],
+                name="installedcert_unique_hash",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_type} {self.serial_number}"

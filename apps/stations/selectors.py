@@ -6,7 +6,18 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location, StatusEvent
+from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
+    ChargePoint,
+    Command,
+    Connector,
+    Evse,
+    InstalledCertificate,
+    Location,
+    SecurityEvent,
+    StatusEvent,
+)
 
 
 def location_list() -> QuerySet[Location]:
@@ -27,6 +38,25 @@ def connector_list() -> QuerySet[Connector]:
 
 def command_list() -> QuerySet[Command]:
     return Command.objects.select_related("tenant", "charge_point", "requested_by")
+
+
+def security_event_list() -> QuerySet[SecurityEvent]:
+    return SecurityEvent.objects.select_related("tenant", "charge_point").order_by("-timestamp", "-id")
+
+
+def signing_request_list() -> QuerySet[CertificateSigningRequest]:
+    return CertificateSigningRequest.objects.select_related("tenant", "charge_point").order_by("-id")
+
+
+def installed_certificate_list() -> QuerySet[InstalledCertificate]:
+    return InstalledCertificate.objects.select_related("tenant", "charge_point").order_by(
+        "charge_point_id", "certificate_type", "serial_number"
+    )
+
+
+def certificate_authority_list() -> QuerySet[CertificateAuthority]:
+    """The tenants' CAs, without their (encrypted) private keys."""
+    return CertificateAuthority.objects.select_related("tenant").defer("private_key_encrypted").order_by("tenant_id")
 
 
 def connector_status_history(

@@ -29,6 +29,7 @@ from apps.stations import command_validation, dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
 from apps.stations.models import (
     COMMAND_FINAL,
+    CertificateAuthority,
     ChargePoint,
     ChargingProfile,
     Command,
@@ -43,6 +44,7 @@ from apps.stations.models import (
     LocalListEntry,
     Location,
     RegistrationStatus,
+    SecurityProfile,
     StatusEvent,
 )
 from apps.tenants.models import Tenant
@@ -70,8 +72,21 @@ SERVER_ACTIONS: tuple[str, ...] = (
     "TriggerMessage",
     "UnlockConnector",
     "UpdateFirmware",
+    # the security extension (OCPP 1.6 security whitepaper edition 3)
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "SignedUpdateFirmware",
 )
-ACCEPTED_ANSWERS = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked"})
+SECURITY_ACTIONS = frozenset(
+    {"CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds", "InstallCertificate"}
+)
+ACCEPTED_ANSWERS = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked", "AcceptedCanceled"})
+# answers that are a success for one action only: no certificate of the type asked is installed
+ACCEPTED_ANSWERS_OF = {"GetInstalledCertificateIds": frozenset({"NotFound"})}
 DEFAULT_COMMAND_TIMEOUT = 30.0
 
 
@@ -279,7 +294,9 @@ class Handshake:
     password_pending: bool = False
 
 
-def charge_point_authenticate(*, identity: str, password: str | None) -> Handshake:
+def charge_point_authenticate(
+    *, identity: str, password: str | None, tls: bool = False, client_certificate: str | None = None
+) -> Handshake:
     """The charger behind a WebSocket handshake; refused with an `ApplicationError` whose `status_code` is the
     handshake's HTTP answer and whose message tells the technician what to fix: 404 unknown id, 401 missing or
     wrong password, 403 an id that cannot be auto-registered.
@@ -288,6 +305,12 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
     connects on its identity alone (profile 0, only behind a trusted network or TLS client auth). Unknown
     ids are refused, unless settings.OCPP_AUTO_REGISTER_TENANT names a tenant: then the charger is
     registered there as Pending (no secret) and an operator accepts it.
+
+    Security profiles (OCPP 1.6 security whitepaper): what the connection offers is 1 (plain), 2 (TLS: `tls`) or 3
+    (TLS with a client certificate issued by the tenant's CA whose common name is the charge point id, valid now);
+    below the charger's `security_profile` it is refused (403, saying what is missing). Profile 3 needs no
+    password. A profile the charger accepted (`security_profile_pending`) becomes its profile at its first
+    connection that meets it.
     """
     charge_point = ChargePoint.objects.filter(identity=identity).first()
     if charge_point is None:
@@ -313,7 +336,17 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
                 code="registration_refused",
                 status_code=403,
             ) from None
-    elif charge_point.password_hash and password is None:
+    else:
+        offered = _security_profile_check(charge_point, tls=tls, client_certificate=client_certificate)
+        if offered < SecurityProfile.CLIENT_CERTIFICATE:
+            _password_check(charge_point, password)
+        charge_point = _security_profile_promote(charge_point, offered)
+    return _handshake(charge_point)
+
+
+def _password_check(charge_point: ChargePoint, password: str | None) -> None:
+    identity = charge_point.identity
+    if charge_point.password_hash and password is None:
         raise ApplicationError(
             f"Charge point {identity!r} needs its password: HTTP Basic authentication, user = the charge point id, "
             "password = its AuthorizationKey.",
@@ -327,6 +360,74 @@ def charge_point_authenticate(*, identity: str, password: str | None) -> Handsha
             code="wrong_password",
             status_code=401,
         )
+
+
+def _client_certificate_error(charge_point: ChargePoint, pem: str) -> str | None:
+    """Why this client certificate does not prove the charger (None: it does)."""
+    from cryptography.exceptions import InvalidSignature
+
+    from apps.stations import certificates
+
+    try:
+        cert = certificates.load_chain(pem)[0]
+    except (certificates.CertificateError, IndexError):
+        return "the client certificate is not a PEM X.509 certificate"
+    name = certificates.common_name(cert.subject)
+    if name != charge_point.identity:
+        return f"the client certificate's common name {name!r} is not the charge point id"
+    now = timezone.now()
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return (
+            f"the client certificate is not valid now (valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc})"
+        )
+    ca = CertificateAuthority.objects.filter(tenant_id=charge_point.tenant_id).only("certificate").first()
+    if ca is None:
+        return "the operator has no certificate authority yet (the charger gets its certificate by SignCertificate)"
+    try:
+        cert.verify_directly_issued_by(certificates.load_certificate(ca.certificate))
+    except (ValueError, TypeError, InvalidSignature):
+        return "the client certificate is not issued by the operator's certificate authority"
+    return None
+
+
+def _security_profile_check(charge_point: ChargePoint, *, tls: bool, client_certificate: str | None) -> int:
+    """The profile this connection offers; refused (403) below the charger's profile."""
+    certificate_error = None
+    if tls and client_certificate:
+        certificate_error = _client_certificate_error(charge_point, client_certificate)
+        offered = SecurityProfile.CLIENT_CERTIFICATE if certificate_error is None else SecurityProfile.BASIC_TLS
+    else:
+        offered = SecurityProfile.BASIC_TLS if tls else SecurityProfile.BASIC
+    required = charge_point.security_profile
+    if offered >= required:
+        return int(offered)
+    if not tls:
+        missing = "connect over TLS (wss://)"
+    elif certificate_error is not None:
+        missing = certificate_error
+    else:
+        missing = "present its client certificate (TLS client authentication)"
+    raise ApplicationError(
+        f"Charge point {charge_point.identity!r} uses security profile {required}: {missing}.",
+        code="security_profile",
+        status_code=403,
+    )
+
+
+def _security_profile_promote(charge_point: ChargePoint, offered: int) -> ChargePoint:
+    """The profile the charger accepted becomes its profile once it connects with it (never a downgrade)."""
+    pending = charge_point.security_profile_pending
+    if pending is not None and offered >= pending:
+        ChargePoint.objects.filter(pk=charge_point.pk).update(
+            security_profile=max(pending, charge_point.security_profile), security_profile_pending=None
+        )
+        charge_point.security_profile = max(pending, charge_point.security_profile)
+        charge_point.security_profile_pending = None
+        logger.info("%s now uses security profile %s", charge_point.identity, charge_point.security_profile)
+    return charge_point
+
+
+def _handshake(charge_point: ChargePoint) -> Handshake:
     return Handshake(
         charge_point_id=charge_point.pk,
         tenant_id=charge_point.tenant_id,
@@ -740,9 +841,9 @@ def command_mark_sent(*, command_id: int) -> None:
             CommandEvent.objects.create(command_id=command_id, status=CommandStatus.SENT)
 
 
-def classify_answer(response: dict[str, Any]) -> str:
+def classify_answer(response: dict[str, Any], action: str = "") -> str:
     answer = response.get("status")
-    if answer is None or answer in ACCEPTED_ANSWERS:
+    if answer is None or answer in ACCEPTED_ANSWERS or answer in ACCEPTED_ANSWERS_OF.get(action, ()):
         return CommandStatus.ACCEPTED
     return CommandStatus.REJECTED
 
@@ -792,7 +893,11 @@ def command_record_result(
 def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[str, Any]) -> None:
     charge_point_id = command.charge_point_id
     action = command.action
-    if action == "GetConfiguration":
+    if action in SECURITY_ACTIONS:
+        from apps.stations import security
+
+        security.apply_accepted(command, payload, response)  # the payloads were validated before sending
+    elif action == "GetConfiguration":
         snapshot = {
             item["key"]: {"value": item.get("value"), "readonly": item.get("readonly", False)}
             for item in response.get("configurationKey", [])
@@ -812,7 +917,9 @@ def _apply_accepted(command: Command, payload: dict[str, Any], response: dict[st
             cp.configuration = {**cp.configuration, key: {**current, "value": value}}
         if key == "HeartbeatInterval" and str(value).isdigit():
             cp.heartbeat_interval = max(int(str(value)), 10)
-        cp.save(update_fields=["configuration", "heartbeat_interval"])
+        if key == "SecurityProfile" and str(value).strip().isdigit() and int(str(value)) > cp.security_profile:
+            cp.security_profile_pending = int(str(value))  # its profile once it reconnects with it
+        cp.save(update_fields=["configuration", "heartbeat_interval", "security_profile_pending"])
     elif action == "SendLocalList":
         entries = payload.get("localAuthorizationList", [])
         if payload.get("updateType") == "Full":
@@ -1034,6 +1141,49 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
 def diagnostics_location(*, token: str, base_url: str | None = None) -> str:
     """Where a charger uploads a diagnostics file for the platform (GetDiagnostics.location)."""
     return f"{(base_url or settings.OCPP_FILES_BASE_URL).rstrip('/')}/ocpp-files/diagnostics/{token}/"
+
+
+def log_request(
+    *,
+    charge_point: ChargePoint,
+    payload: dict[str, Any],
+    requested_by: Any = None,
+    base_url: str | None = None,
+    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    source: str = "system",
+) -> tuple[DiagnosticsUpload | None, Command]:
+    """GetLog (security whitepaper). Without `log.remoteLocation` the charger uploads to the platform (an upload
+    slot like GetDiagnostics', with the log type and request id); with one, it is sent as given."""
+    log = dict(payload.get("log") or {})
+    if log.get("remoteLocation"):
+        return None, send_command(
+            charge_point=charge_point,
+            action="GetLog",
+            payload=payload,
+            requested_by=requested_by,
+            timeout=timeout,
+            source=source,
+        )
+    placeholder = {**payload, "log": {**log, "remoteLocation": diagnostics_location(token="0" * 32, base_url=base_url)}}
+    command_validate(charge_point=charge_point, action="GetLog", payload=placeholder)
+    upload = DiagnosticsUpload.objects.create(
+        tenant_id=charge_point.tenant_id,
+        charge_point=charge_point,
+        log_type=str(payload.get("logType", "")),
+        request_id=payload.get("requestId"),
+    )
+    wire = {**payload, "log": {**log, "remoteLocation": diagnostics_location(token=upload.token, base_url=base_url)}}
+    command = send_command(
+        charge_point=charge_point,
+        action="GetLog",
+        payload=wire,
+        requested_by=requested_by,
+        timeout=timeout,
+        source=source,
+    )
+    DiagnosticsUpload.objects.filter(pk=upload.pk).update(command=command)
+    upload.command = command
+    return upload, command
 
 
 def diagnostics_request(

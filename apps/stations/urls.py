@@ -2,11 +2,15 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.stations.api.views import (
+    CertificateAuthorityViewSet,
     ChargePointViewSet,
     CommandViewSet,
     ConnectorViewSet,
     EvseViewSet,
+    InstalledCertificateViewSet,
     LocationViewSet,
+    SecurityEventViewSet,
+    SigningRequestViewSet,
 )
 
 router = SimpleRouter()
@@ -21,3 +25,14 @@ urlpatterns = [
     path("commands/", CommandViewSet.as_view({"get": "list"}), name="command-list"),
     path("commands/<pk>/", CommandViewSet.as_view({"get": "retrieve"}), name="command-detail"),
 ]
+# the security extension's records are read-only too: chargers and commands write them
+for prefix, viewset, name in (
+    ("security-events", SecurityEventViewSet, "security-event"),
+    ("certificate-signing-requests", SigningRequestViewSet, "certificate-signing-request"),
+    ("installed-certificates", InstalledCertificateViewSet, "installed-certificate"),
+    ("certificate-authorities", CertificateAuthorityViewSet, "certificate-authority"),
+):
+    urlpatterns += [
+        path(f"{prefix}/", viewset.as_view({"get": "list"}), name=f"{name}-list"),
+        path(f"{prefix}/<pk>/", viewset.as_view({"get": "retrieve"}), name=f"{name}-detail"),
+    ]

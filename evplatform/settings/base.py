@@ -372,5 +372,11 @@ OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 32)  # handsh
 # timeout is set above it by evplatform/server.py)
 OCPP_CLOSE_DRAIN_SECONDS = env_int("OCPP_CLOSE_DRAIN_SECONDS", 5)
 OCPP_CLOSE_DRAIN_FRAMES = env_int("OCPP_CLOSE_DRAIN_FRAMES", 1000)
+# security profiles 2 and 3 behind a TLS-terminating proxy (apps/ocpp/tls.py): the proxies' addresses or networks whose
+# X-Forwarded-Proto and client-certificate header are believed (empty: none, only daphne's own `ocpptls:` endpoint)
+OCPP_TRUSTED_PROXIES = env_list("OCPP_TRUSTED_PROXIES")
+# earlier SECRET_KEY values: tenant CA keys encrypted with them stay readable (apps/stations/certificates.py)
+OCPP_CA_KEY_SECRETS = env_list("OCPP_CA_KEY_SECRETS")
+OCPP_PROXY_CLIENT_CERT_HEADER = env_str("OCPP_PROXY_CLIENT_CERT_HEADER", "X-Client-Cert")  # URL-encoded PEM
 # base URL chargers use to download firmware and upload diagnostics (the platform's public HTTP address)
 OCPP_FILES_BASE_URL = env_str("OCPP_FILES_BASE_URL", "http://127.0.0.1:8000")

@@ -12,6 +12,7 @@ from django.conf import settings
 from apps.stations.models import Command
 from tests.ocpp.conftest import ConnectCharger, Station, db
 from tests.ocpp.http import api_for
+from tests.ocpp.pki import make_ca, pem
 from tests.ocpp.test_core import BOOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +28,10 @@ SCHEDULE = {
     ],
     "minChargingRate": 6.0,
 }
+
+ROOT = make_ca()
+CHARGER_CERT, _ = ROOT.issue("CP-TEST-1", client=True)
+HASH_DATA = {"hashAlgorithm": "SHA256", "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32, "serialNumber": "1f"}
 
 # slug, payload sent to the API, what must arrive on the wire (None: the payload itself), the charger's answer
 CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any]]] = [
@@ -156,6 +161,60 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any]]] =
         },
         None,
         {},
+    ),
+    # the security extension
+    ("certificate-signed", {"certificateChain": pem(CHARGER_CERT) + ROOT.pem}, None, {"status": "Accepted"}),
+    ("delete-certificate", {"certificateHashData": HASH_DATA}, None, {"status": "Accepted"}),
+    (
+        "extended-trigger-message",
+        {"requestedMessage": "StatusNotification", "connectorId": 1},
+        None,
+        {"status": "Accepted"},
+    ),
+    (
+        "get-installed-certificate-ids",
+        {"certificateType": "CentralSystemRootCertificate"},
+        None,
+        {"status": "Accepted", "certificateHashData": [HASH_DATA]},
+    ),
+    (
+        "get-log",
+        {
+            "logType": "SecurityLog",
+            "requestId": 4,
+            "retries": 1,
+            "retryInterval": 30,
+            "log": {
+                "remoteLocation": "https://logs.example.com/up/",
+                "oldestTimestamp": "2030-01-01T00:00:00Z",
+                "latestTimestamp": "2030-01-02T00:00:00Z",
+            },
+        },
+        None,
+        {"status": "Accepted", "filename": "security.log"},
+    ),
+    (
+        "install-certificate",
+        {"certificateType": "CentralSystemRootCertificate", "certificate": ROOT.pem},
+        None,
+        {"status": "Accepted"},
+    ),
+    (
+        "signed-update-firmware",
+        {
+            "requestId": 9,
+            "retries": 2,
+            "retryInterval": 60,
+            "firmware": {
+                "location": "https://fw.example.com/eve-7.0.bin",
+                "retrieveDateTime": "2030-01-01T00:00:00Z",
+                "installDateTime": "2030-01-01T02:00:00Z",
+                "signingCertificate": ROOT.pem,
+                "signature": "c2lnbmF0dXJl",
+            },
+        },
+        None,
+        {"status": "Accepted"},
     ),
 ]
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from apps.stations import certificates
 from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
     ChargePoint,
     Command,
     Connector,
@@ -14,7 +18,9 @@ from apps.stations.models import (
     Evse,
     FirmwareCampaign,
     FirmwareImage,
+    InstalledCertificate,
     Location,
+    SecurityEvent,
 )
 from tests.tenants.factories import TenantFactory
 
@@ -97,3 +103,49 @@ class DiagnosticsUploadFactory(DjangoModelFactory[DiagnosticsUpload]):
 
     charge_point = factory.SubFactory(ChargePointFactory)
     tenant = factory.SelfAttribute("charge_point.tenant")
+
+
+class SecurityEventFactory(DjangoModelFactory[SecurityEvent]):
+    class Meta:
+        model = SecurityEvent
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")
+    type = "TamperDetectionActivated"
+    timestamp = factory.LazyFunction(timezone.now)
+    critical = True
+
+
+class CertificateSigningRequestFactory(DjangoModelFactory[CertificateSigningRequest]):
+    class Meta:
+        model = CertificateSigningRequest
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")
+    csr = "-----BEGIN CERTIFICATE REQUEST-----\n...\n-----END CERTIFICATE REQUEST-----\n"
+    common_name = factory.SelfAttribute("charge_point.identity")
+    status = CertificateSigningRequest.Status.REJECTED
+    detail = "test"
+
+
+class InstalledCertificateFactory(DjangoModelFactory[InstalledCertificate]):
+    class Meta:
+        model = InstalledCertificate
+
+    charge_point = factory.SubFactory(ChargePointFactory)
+    tenant = factory.SelfAttribute("charge_point.tenant")
+    certificate_type = InstalledCertificate.Type.CENTRAL_SYSTEM_ROOT
+    issuer_name_hash = "a" * 64
+    issuer_key_hash = "b" * 64
+    serial_number = factory.Sequence(lambda n: f"{n + 1:x}")
+    source = "GetInstalledCertificateIds"
+
+
+def certificate_authority(tenant: Any) -> CertificateAuthority:
+    issued = certificates.ca_create(name=tenant.name)
+    return CertificateAuthority.objects.create(
+        tenant=tenant,
+        certificate=issued.certificate_pem,
+        private_key_encrypted=issued.private_key_encrypted,
+        not_after=issued.not_after,
+    )

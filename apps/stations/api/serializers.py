@@ -12,7 +12,17 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 from apps.stations import services
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location
+from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
+    ChargePoint,
+    Command,
+    Connector,
+    Evse,
+    InstalledCertificate,
+    Location,
+    SecurityEvent,
+)
 from apps.tenants.scoping import ScopedRelatedField, TenantOwnedSerializer
 
 
@@ -33,21 +43,24 @@ class ChargePointSerializer(TenantOwnedSerializer):
     class Meta:
         model = ChargePoint
         fields = [
-            "id", "tenant", "location", "identity", "registration_status", "lenient", "max_power_w", "phases",
+            "id", "tenant", "location", "identity", "registration_status", "lenient", "security_profile",
+            "security_profile_pending", "max_power_w", "phases",
             "charging_rate_unit", "heartbeat_interval",
             # reported by the charger / the platform
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
             "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
-            "created_at", "decommissioned_at",
+            "created_at", "decommissioned_at", "signed_firmware_status", "signed_firmware_status_at",
+            "signed_firmware_request_id", "log_status", "log_status_at", "log_request_id",
         ]  # fmt: skip
         read_only_fields = [
             "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version", "iccid", "imsi",
             "meter_type", "meter_serial_number", "online", "last_seen_at", "last_heartbeat_at", "last_boot_at",
             "status", "error_code", "vendor_error_code", "status_info", "status_at", "configuration",
             "local_list_version", "firmware_status", "diagnostics_status", "password_changed_at", "password_pending",
-            "created_at", "decommissioned_at",
+            "created_at", "decommissioned_at", "signed_firmware_status", "signed_firmware_status_at",
+            "signed_firmware_request_id", "log_status", "log_status_at", "log_request_id", "security_profile_pending",
         ]  # fmt: skip
 
     def validate_identity(self, value: str) -> str:
@@ -121,6 +134,42 @@ class CommandSerializer(StrictModelSerializer):
             "id", "tenant", "charge_point", "action", "payload", "status", "response", "error", "requested_by",
             "source", "created_at", "sent_at", "completed_at",
         ]  # fmt: skip
+        read_only_fields = fields
+
+
+class SecurityEventSerializer(StrictModelSerializer):
+    class Meta:
+        model = SecurityEvent
+        fields = ["id", "tenant", "charge_point", "type", "timestamp", "tech_info", "critical", "received_at"]
+        read_only_fields = fields
+
+
+class SigningRequestSerializer(StrictModelSerializer):
+    class Meta:
+        model = CertificateSigningRequest
+        fields = [
+            "id", "tenant", "charge_point", "csr", "common_name", "status", "detail", "certificate", "serial_number",
+            "not_after", "command", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class InstalledCertificateSerializer(StrictModelSerializer):
+    class Meta:
+        model = InstalledCertificate
+        fields = [
+            "id", "tenant", "charge_point", "certificate_type", "hash_algorithm", "issuer_name_hash",
+            "issuer_key_hash", "serial_number", "subject", "not_after", "certificate", "source", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CertificateAuthoritySerializer(StrictModelSerializer):
+    """The tenant's CSMS CA: its certificate only (the private key never leaves the server)."""
+
+    class Meta:
+        model = CertificateAuthority
+        fields = ["id", "tenant", "certificate", "not_after", "created_at"]
         read_only_fields = fields
 
 
@@ -204,20 +253,42 @@ class CommandInputSerializer(StrictSerializer):
             payload = _wire(dict(attrs))
             if self.ocpp_action == "GetDiagnostics" and "location" not in payload:
                 payload["location"] = services.diagnostics_location(token="0" * 32)
+            if self.ocpp_action == "GetLog":
+                payload["log"] = {
+                    "remoteLocation": services.diagnostics_location(token="0" * 32),
+                    **payload.get("log", {}),
+                }
             # InvalidCommand (an ApplicationError) goes to the API's error handler as it is: fields nested as the
             # payload, the message naming the first field by its dotted path
             services.command_validate(charge_point=charge_point, action=self.ocpp_action, payload=payload)
         return attrs
 
 
+def _resolved(node: Any, definitions: dict[str, Any]) -> Any:
+    """The schema with its local `$ref`s (`#/definitions/X`, as the security messages' schemas use) inlined."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            return _resolved(definitions[ref.rsplit("/", 1)[-1]], definitions)
+        return {key: _resolved(value, definitions) for key, value in node.items() if key != "definitions"}
+    if isinstance(node, list):
+        return [_resolved(item, definitions) for item in node]
+    return node
+
+
 @cache
 def command_serializer(action: str) -> type[CommandInputSerializer]:
     """A strict serializer for an OCPP 1.6 command, built from the package's JSON schema (camelCase, as on the
     wire, nested objects and arrays as in the schema)."""
-    schema = get_validator(2, action, "1.6").schema
+    raw = get_validator(2, action, "1.6").schema
+    schema = _resolved(raw, raw.get("definitions", {}))
     required = set(schema.get("required", []))
     if action == "GetDiagnostics":
         required.discard("location")  # the platform's own upload URL when omitted
+    if action == "GetLog":  # the platform's own upload URL when `log` or its remoteLocation is omitted
+        required.discard("log")
+        log = schema["properties"]["log"]
+        log["required"] = [name for name in log.get("required", []) if name != "remoteLocation"]
     fields = {
         name: _field_for(f"{action}Command{name[:1].upper()}{name[1:]}", spec, name in required)
         for name, spec in schema.get("properties", {}).items()

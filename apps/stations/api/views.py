@@ -18,6 +18,7 @@ from apps.core.api.serializers import ErrorSerializer
 from apps.customers import selectors as customer_selectors
 from apps.stations import decommission, selectors, services
 from apps.stations.api.serializers import (
+    CertificateAuthoritySerializer,
     ChargePointCreatedSerializer,
     ChargePointCreateSerializer,
     ChargePointSerializer,
@@ -25,12 +26,26 @@ from apps.stations.api.serializers import (
     ConnectorSerializer,
     EmptySerializer,
     EvseSerializer,
+    InstalledCertificateSerializer,
     LocationSerializer,
     RotatedPasswordSerializer,
+    SecurityEventSerializer,
+    SigningRequestSerializer,
     command_serializer,
     slug_for,
 )
-from apps.stations.models import ChargePoint, Command, Connector, Evse, Location, RegistrationStatus
+from apps.stations.models import (
+    CertificateAuthority,
+    CertificateSigningRequest,
+    ChargePoint,
+    Command,
+    Connector,
+    Evse,
+    InstalledCertificate,
+    Location,
+    RegistrationStatus,
+    SecurityEvent,
+)
 from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -156,6 +171,10 @@ def _command_view(ocpp_action: str) -> Any:
             _, command = services.diagnostics_request(
                 charge_point=charge_point, requested_by=user, source="api", **payload
             )
+        elif ocpp_action == "GetLog":
+            _, command = services.log_request(
+                charge_point=charge_point, payload=payload, requested_by=user, source="api"
+            )
         else:
             command = services.send_command(
                 charge_point=charge_point, action=ocpp_action, payload=payload, requested_by=user, source="api"
@@ -178,6 +197,11 @@ def _command_view(ocpp_action: str) -> Any:
             "command record comes back with `status` accepted, rejected, error (CallError) or timeout, as stored; "
             "a charger that is not connected answers 409 `charge_point_offline`."
             + (" Without `location`, the platform's own upload URL is used." if ocpp_action == "GetDiagnostics" else "")
+            + (
+                " Without `log.remoteLocation`, the charger uploads to the platform (`/ocpp-files/diagnostics/...`)."
+                if ocpp_action == "GetLog"
+                else ""
+            )
             + (
                 " An `idTag` longer than OCPP 1.6's 20 characters (a token uid up to OCPI's 36) is sent as the "
                 "token's wire id, which the charger's Authorize and StartTransaction map back; a decommissioned "
@@ -355,5 +379,87 @@ class CommandViewSet(TenantScopedViewSet):
     queryset = selectors.command_list()
     serializer_class = CommandSerializer
     filterset_class = CommandFilter
+    scope_area = "stations"
+    http_method_names = ["get", "head", "options"]
+
+
+# --------------------------------------------------------------------------- OCPP 1.6 security extension (read-only)
+
+
+class SecurityEventFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
+
+    class Meta:
+        model = SecurityEvent
+        fields = ["tenant", "charge_point", "type", "critical"]
+
+
+class SecurityEventViewSet(TenantScopedViewSet):
+    """SecurityEventNotifications of chargers (read-only); critical ones also open a `security_event` alert."""
+
+    queryset = selectors.security_event_list()
+    serializer_class = SecurityEventSerializer
+    filterset_class = SecurityEventFilter
+    scope_area = "stations"
+    http_method_names = ["get", "head", "options"]
+
+
+class SigningRequestFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
+
+    class Meta:
+        model = CertificateSigningRequest
+        fields = ["tenant", "charge_point", "status"]
+
+
+class SigningRequestViewSet(TenantScopedViewSet):
+    """Chargers' SignCertificate requests (read-only): the CSR, accepted or rejected (and why), the certificate the
+    tenant's CA signed and whether the charger accepted it (CertificateSigned)."""
+
+    queryset = selectors.signing_request_list()
+    serializer_class = SigningRequestSerializer
+    filterset_class = SigningRequestFilter
+    scope_area = "stations"
+    http_method_names = ["get", "head", "options"]
+
+
+class InstalledCertificateFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+    charge_point_id = django_filters.NumberFilter(field_name="charge_point_id")
+
+    class Meta:
+        model = InstalledCertificate
+        fields = ["tenant", "charge_point", "certificate_type", "source"]
+
+
+class InstalledCertificateViewSet(TenantScopedViewSet):
+    """Certificates on chargers as far as the platform knows (read-only): installed by an accepted
+    InstallCertificate or CertificateSigned, reported by GetInstalledCertificateIds, removed by an accepted
+    DeleteCertificate. Change them with the charge point's commands."""
+
+    queryset = selectors.installed_certificate_list()
+    serializer_class = InstalledCertificateSerializer
+    filterset_class = InstalledCertificateFilter
+    scope_area = "stations"
+    http_method_names = ["get", "head", "options"]
+
+
+class CertificateAuthorityFilter(django_filters.FilterSet):
+    tenant_id = django_filters.NumberFilter(field_name="tenant_id")
+
+    class Meta:
+        model = CertificateAuthority
+        fields = ["tenant"]
+
+
+class CertificateAuthorityViewSet(TenantScopedViewSet):
+    """The tenant's CSMS certificate authority (read-only; created when a charger first asks for a certificate):
+    its certificate, to install on chargers as their CentralSystemRootCertificate. The key is never shown."""
+
+    queryset = selectors.certificate_authority_list()
+    serializer_class = CertificateAuthoritySerializer
+    filterset_class = CertificateAuthorityFilter
     scope_area = "stations"
     http_method_names = ["get", "head", "options"]
