@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("apps.stations.urls")),
     path("", include("apps.sessions.urls")),
     path("", include("apps.energy.urls")),
+    path("", include("apps.roaming.urls")),
 ]
 
 urlpatterns = [

@@ -25,6 +25,7 @@ SCOPE_AREAS: dict[str, str] = {
     "personal_data": "unmasked personal data (driver names, e-mails, full token ids) in exports",
     "analytics": "KPIs, alerts, alert rules, webhooks",
     "energy": "smart charging: grid nodes, limits, grid signals, building load",
+    "roaming": "roaming partners (OCPI parties, their handshake and tokens)",
 }
 
 WILDCARD = "*"
