@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("apps.sessions.urls")),
     path("", include("apps.energy.urls")),
     path("", include("apps.search.urls")),
+    path("", include("apps.roaming.urls")),
 ]
 
 urlpatterns = [

@@ -18,6 +18,7 @@ from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Veh
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
+from apps.roaming.models import RoamingPartner
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
@@ -58,6 +59,7 @@ from tests.energy.factories import (
 )
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
+from tests.roaming.factories import partner_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -122,6 +124,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     TimeOfUseLimit: lambda tenant: TimeOfUseLimitFactory(node=GridNodeFactory(tenant=tenant)),
     GridSignal: lambda tenant: GridSignalFactory(node=GridNodeFactory(tenant=tenant)),
     BuildingLoadReading: lambda tenant: BuildingLoadReadingFactory(node=GridNodeFactory(tenant=tenant)),
+    RoamingPartner: lambda tenant: partner_for(tenant)[0],
 }
 
 

@@ -1,1 +1,142 @@
-"""OCPI 2.2.1 and OICP 2.3 protocol adapters (layer 5)."""
+"""The roaming partner registry: one row per OCPI party a tenant roams with (configuration, not code).
+
+Credentials tokens (credentials.asciidoc), seen from our side:
+- the token a partner uses to call *us* ("ours") is CREDENTIALS_TOKEN_A while they have not registered with us
+  (only `versions` and `credentials` accept it), then CREDENTIALS_TOKEN_C (they registered with us: we generated
+  it in our answer to their POST) or CREDENTIALS_TOKEN_B (we registered with them: we sent it in our POST). Only
+  its SHA-256 is stored (`our_token_hash`, unique: it names the partner, and so the tenant, of every request),
+  with its first characters to recognise it; the plain token is shown once, when it is issued.
+- the token we use to call *them* ("theirs") is the CREDENTIALS_TOKEN_A they gave us out of band, then the B they
+  sent in their POST or the C they answered to ours. It is kept as it is (we must send it), and shown masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+from apps.tenants.models import TenantOwned, country_code, ocpi_party_id
+
+
+class Role(models.TextChoices):
+    """OCPI 2.2.1 Role enum (types.asciidoc)."""
+
+    CPO = "CPO"
+    EMSP = "EMSP"
+    HUB = "HUB"
+    NAP = "NAP"
+    NSP = "NSP"
+    OTHER = "OTHER"
+    SCSP = "SCSP"
+
+
+class Module(models.TextChoices):
+    """OCPI 2.2.1 ModuleID enum, less `credentials` (always on) and `hubclientinfo` (no hub role here)."""
+
+    CDRS = "cdrs"
+    CHARGINGPROFILES = "chargingprofiles"
+    COMMANDS = "commands"
+    LOCATIONS = "locations"
+    SESSIONS = "sessions"
+    TARIFFS = "tariffs"
+    TOKENS = "tokens"
+
+
+class TokenStyle(models.TextChoices):
+    OCPI_221 = "2.2.1", "2.2.1: Authorization: Token <base64(token)>"
+    OCPI_211 = "2.1.1", "2.1.1-style: the raw token accepted and sent"
+
+
+class TokenKind(models.TextChoices):
+    A = "A", "CREDENTIALS_TOKEN_A (registration only)"
+    B = "B", "CREDENTIALS_TOKEN_B"
+    C = "C", "CREDENTIALS_TOKEN_C"
+
+
+class PartnerStatus(models.TextChoices):
+    PENDING = "pending", "Pending (not registered)"
+    REGISTERED = "registered", "Registered"
+    SUSPENDED = "suspended", "Suspended"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def default_our_roles() -> list[str]:
+    return [Role.CPO]
+
+
+def default_modules() -> list[str]:
+    return [Module.LOCATIONS]
+
+
+class RoamingPartner(TenantOwned, TimeStampedModel):
+    """An OCPI 2.2.1 party a tenant roams with. Each tenant is its own party (`our_country_code`/`our_party_id`,
+    defaulting to the tenant's OCPI identity), so one platform answers for many tenants."""
+
+    name = models.CharField(max_length=100)
+    # who we are towards this partner: one party (country code + party id) in each of our roles
+    our_country_code = models.CharField(max_length=2, validators=[country_code])
+    our_party_id = models.CharField(max_length=3, validators=[ocpi_party_id])
+    our_roles = ArrayField(models.CharField(max_length=5, choices=Role.choices), default=default_our_roles)
+    # who they are
+    country_code = models.CharField(max_length=2, validators=[country_code])
+    party_id = models.CharField(max_length=3, validators=[ocpi_party_id])
+    roles = ArrayField(models.CharField(max_length=5, choices=Role.choices), default=list, blank=True)
+    credentials_roles = models.JSONField(
+        default=list, blank=True, help_text="The CredentialsRole list they sent in the handshake, as sent."
+    )
+    versions_url = models.URLField(max_length=255, blank=True, help_text="Their versions endpoint.")
+    version = models.CharField(max_length=10, blank=True, help_text="Negotiated OCPI version.")
+    endpoints = models.JSONField(default=list, blank=True, help_text="Their 2.2.1 endpoints (identifier, role, url).")
+    token_style = models.CharField(max_length=5, choices=TokenStyle.choices, default=TokenStyle.OCPI_221)
+    # the token they call us with: only its hash (see the module docstring)
+    our_token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    our_token_hint = models.CharField(max_length=8, blank=True, editable=False)
+    our_token_kind = models.CharField(max_length=1, choices=TokenKind.choices, blank=True, editable=False)
+    # the token we call them with
+    their_token = models.CharField(max_length=64, blank=True)
+    their_token_kind = models.CharField(max_length=1, choices=TokenKind.choices, blank=True)
+    enabled_modules = ArrayField(
+        models.CharField(max_length=20, choices=Module.choices), default=default_modules, blank=True
+    )
+    status = models.CharField(max_length=10, choices=PartnerStatus.choices, default=PartnerStatus.PENDING)
+    last_handshake_at = models.DateTimeField(null=True, blank=True)
+    # per module: {"credentials": {"at": "...Z", "message": "..."}}
+    last_errors = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "country_code", "party_id"], name="roamingpartner_unique_party_per_tenant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.party})"
+
+    @property
+    def party(self) -> str:
+        """ "DE*ABC": the form `charging.ChargingSession.roaming_partner` and the exports use."""
+        return f"{self.country_code}*{self.party_id}"
+
+    @property
+    def their_token_masked(self) -> str:
+        return mask(self.their_token)
+
+    def endpoint_url(self, identifier: str, role: str | None = None) -> str | None:
+        for endpoint in self.endpoints or []:
+            if endpoint.get("identifier") == identifier and (role is None or endpoint.get("role") == role):
+                return str(endpoint.get("url"))
+        return None
+
+
+def mask(token: str) -> str:
+    if not token:
+        return ""
+    return token[:4] + "…" if len(token) > 8 else "…"

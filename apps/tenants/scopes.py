@@ -26,6 +26,7 @@ SCOPE_AREAS: dict[str, str] = {
     "analytics": "KPIs, alerts, alert rules, webhooks",
     "energy": "smart charging: grid nodes, limits, grid signals, building load",
     "search": "the global search (it finds only the kinds the key's other read scopes reach)",
+    "roaming": "roaming partners (OCPI parties, their handshake and tokens)",
 }
 
 WILDCARD = "*"

@@ -285,6 +285,9 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "apps.sessions.models.SessionStatus",
         "ReservationStatusEnum": "apps.sessions.models.ReservationStatus",
         "TokenTypeEnum": "apps.customers.models.TokenType",
+        "RoamingPartnerStatusEnum": "apps.roaming.models.PartnerStatus",
+        "OcpiRoleEnum": "apps.roaming.models.Role",
+        "CredentialsTokenKindEnum": "apps.roaming.models.TokenKind",
     },
 }
 

@@ -1,0 +1,164 @@
+"""Roaming partners in the ops console: created, onboarded, suspended and removed without a deploy; the list shows
+each partner's handshake state and last error per module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+
+from apps.core.deletion import DeletionProtected
+from apps.core.errors import ApplicationError
+from apps.roaming import services
+from apps.roaming.models import RoamingPartner
+from apps.tenants.models import Role
+from apps.tenants.scoping import TenantScopedAdmin
+
+
+@admin.register(RoamingPartner)
+class RoamingPartnerAdmin(TenantScopedAdmin):
+    write_roles = (Role.ADMIN,)
+    delete_instead = services.DELETE_INSTEAD
+    list_display = [
+        "name",
+        "tenant",
+        "party",
+        "our_party",
+        "status",
+        "version",
+        "our_token_kind",
+        "their_token_kind",
+        "last_handshake_at",
+        "errors",
+    ]
+    list_filter = ["tenant", "status"]
+    search_fields = ["name", "party_id", "country_code"]
+    list_select_related = ["tenant"]
+    readonly_fields = [
+        "status",
+        "version",
+        "roles",
+        "credentials_roles",
+        "endpoints",
+        "our_token_hint",
+        "our_token_kind",
+        "their_token_masked",
+        "their_token_kind",
+        "last_handshake_at",
+        "errors",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["suspend", "reinstate", "issue_token_a"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        editable = [
+            "tenant",
+            "name",
+            "our_country_code",
+            "our_party_id",
+            "our_roles",
+            "country_code",
+            "party_id",
+            "versions_url",
+            "token_style",
+            "enabled_modules",
+        ]
+        if obj is None or obj.status != "registered":
+            editable.append("their_token")
+        return [*editable, *self.readonly_fields]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "their_token" in form.base_fields:
+            field = form.base_fields["their_token"]
+            field.help_text = "The CREDENTIALS_TOKEN_A they gave us, to register with them. Never shown again."
+            if obj is not None:
+                field.initial = ""
+                field.required = False
+        return form
+
+    @admin.display(description="Party")
+    def party(self, obj: RoamingPartner) -> str:
+        return obj.party
+
+    @admin.display(description="Our party")
+    def our_party(self, obj: RoamingPartner) -> str:
+        return f"{obj.our_country_code}*{obj.our_party_id} ({', '.join(obj.our_roles)})"
+
+    @admin.display(description="Last error per module")
+    def errors(self, obj: RoamingPartner) -> str:
+        items = sorted((obj.last_errors or {}).items())
+        if not items:
+            return "—"
+        return format_html_join(
+            "", "<div><b>{}</b> {}: {}</div>", ((m, e.get("at", ""), e.get("message", "")) for m, e in items)
+        )
+
+    def save_model(self, request: HttpRequest, obj: RoamingPartner, form: Any, change: bool) -> None:
+        fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        if change and not fields.get("their_token"):
+            fields.pop("their_token", None)  # left blank: keep it
+        try:
+            if change:
+                services.partner_update(partner=RoamingPartner.objects.get(pk=obj.pk), **fields)
+                return
+            tenant = fields.pop("tenant", None) or obj.tenant
+            partner, token_a = services.partner_create(tenant=tenant, **fields)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return
+        obj.pk = partner.pk
+        self.message_user(
+            request,
+            f"Partner created. Give them our versions URL and this CREDENTIALS_TOKEN_A now, it is not shown again: "
+            f"{token_a}",
+            level=messages.WARNING,
+        )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        refused = []
+        for partner in objs:
+            try:
+                services.partner_deletable(partner=partner)
+            except DeletionProtected as exc:
+                refused.append(exc.message)
+        if refused:
+            return [], {}, set(), refused
+        return super().get_deleted_objects(objs, request)
+
+    def delete_model(self, request: HttpRequest, obj: RoamingPartner) -> None:
+        services.partner_delete(partner=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            services.partner_delete(partner=partner)
+
+    @admin.action(description="Suspend selected partners")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if self._can_write(request, partner):
+                services.partner_suspend(partner=partner)
+        self.message_user(request, "Suspended.")
+
+    @admin.action(description="Reinstate selected partners")
+    def reinstate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if self._can_write(request, partner):
+                services.partner_reinstate(partner=partner)
+        self.message_user(request, "Reinstated.")
+
+    @admin.action(description="Issue a new registration token (CREDENTIALS_TOKEN_A)")
+    def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if not self._can_write(request, partner):
+                continue
+            try:
+                _, raw = services.partner_token_a_issue(partner=partner)
+            except ApplicationError as exc:
+                self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(request, f"{partner}: new CREDENTIALS_TOKEN_A (shown once): {raw}", messages.WARNING)
