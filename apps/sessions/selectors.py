@@ -261,6 +261,8 @@ def live_connectors_subquery() -> ArraySubquery:
         .order_by()
         .values("connector_id")
     )
+
+
 def session_count_for_roaming_partner(*, tenant_id: int, party: str) -> int:
     """Sessions of a tenant's network marked with a roaming partner ("DE*ABC"): what keeps the partner's row."""
     return ChargingSession.objects.filter(tenant_id=tenant_id, roaming_partner=party).count()

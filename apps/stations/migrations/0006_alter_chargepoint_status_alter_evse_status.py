@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stations', '0003_decommissioning_history_protected'),
+        ('stations', '0005_security_profile'),
     ]
 
     operations = [
