@@ -132,6 +132,8 @@ class Walk:
             self.problems.append(f"{self.current}: console error: {message.text}")
 
     def _failed(self, request: Any) -> None:
+        if request.failure == "net::ERR_ABORTED":
+            return  # cancelled by the browser as the walk navigates on (e.g. a favicon still loading), not refused
         self.problems.append(f"{self.current}: request failed: {request.method} {request.url} ({request.failure})")
 
     def _response(self, response: Any) -> None:

@@ -8,7 +8,7 @@ from django.test import Client
 
 from apps.tenants.models import ApiKey, Role, Tenant, User
 from tests.registry import snapshot
-from tests.tenants.factories import ApiKeyFactory
+from tests.tenants.factories import ApiKeyFactory, MembershipFactory, TenantFactory
 
 
 def test_admin_login_page_and_index(client: Client, make_staff: Callable[..., User], tenant_a: Tenant) -> None:
@@ -81,7 +81,10 @@ def test_related_filters_do_not_list_other_tenants(
 ) -> None:
     ApiKeyFactory(tenant=tenant_a)
     ApiKeyFactory(tenant=tenant_b)
-    client.force_login(make_staff(tenant_a, Role.ADMIN))
+    staff = make_staff(tenant_a, Role.ADMIN)
+    # staff of two tenants get the tenant column and filter (staff of one tenant get neither)
+    MembershipFactory(user=staff, tenant=TenantFactory(name="Gamma Grid", slug="gamma"), role=Role.READ_ONLY)
+    client.force_login(staff)
 
     response = client.get("/admin/tenants/apikey/")
 
