@@ -6,6 +6,7 @@ from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.roaming.ocpi import transport as ocpi_transport
 from apps.tenants import views as tenant_views
 
 api_v1 = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("ocpi/", include("apps.roaming.ocpi.urls")),  # OCPI 2.2.1, its own envelope (apps/roaming/ocpi/transport.py)
     path("ocpp-files/", include("apps.stations.file_urls")),  # firmware downloads, diagnostics uploads
     path("invitations/<str:token>/", tenant_views.invitation_accept_page, name="invitation-accept-page"),
     path("healthz", core_views.healthz, name="healthz"),
@@ -43,14 +45,18 @@ admin.site.index_title = "Operations console"
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """API paths answer in the one error shape; everything else gets Django's page."""
-    if request.path.startswith(("/api/", "/ocpi/")):
+    """API paths answer in the one error shape, OCPI paths in the OCPI envelope; everything else gets Django's page."""
+    if request.path.startswith("/ocpi/"):
+        return ocpi_transport.not_found(request)
+    if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "message": "No such endpoint.", "fields": {}}, status=404)
     return page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith(("/api/", "/ocpi/")):
+    if request.path.startswith("/ocpi/"):
+        return ocpi_transport.server_error(request)
+    if request.path.startswith("/api/"):
         return JsonResponse({"code": "server_error", "message": "Internal server error.", "fields": {}}, status=500)
     from django.views.defaults import server_error
 

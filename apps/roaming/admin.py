@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,6 +15,7 @@ from apps.core.deletion import DeletionProtected
 from apps.core.errors import ApplicationError
 from apps.roaming import services
 from apps.roaming.models import RoamingPartner
+from apps.roaming.ocpi import handshake
 from apps.tenants.models import Role
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -52,7 +54,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions = ["suspend", "reinstate", "issue_token_a"]
+    actions = ["register", "rotate", "unregister", "suspend", "reinstate", "issue_token_a"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = [
@@ -162,3 +164,32 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
                 continue
             self.message_user(request, f"{partner}: new CREDENTIALS_TOKEN_A (shown once): {raw}", messages.WARNING)
+
+    def _handshake(self, request: HttpRequest, queryset: QuerySet[RoamingPartner], step: str) -> None:
+        base = (settings.OCPI_BASE_URL or request.build_absolute_uri("/")).rstrip("/")
+        for partner in queryset.order_by("pk"):
+            if not self._can_write(request, partner):
+                continue
+            try:
+                if step == "register":
+                    handshake.register_with_partner(partner=partner, base_url=base)
+                elif step == "rotate":
+                    handshake.update_with_partner(partner=partner, base_url=base)
+                else:
+                    handshake.unregister_with_partner(partner=partner)
+            except ApplicationError as exc:
+                self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{partner}: {step} done.")
+
+    @admin.action(description="Register with the selected partners (their versions URL and token A)")
+    def register(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        self._handshake(request, queryset, "register")
+
+    @admin.action(description="Rotate the credentials tokens of the selected partners")
+    def rotate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        self._handshake(request, queryset, "rotate")
+
+    @admin.action(description="Unregister from the selected partners")
+    def unregister(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        self._handshake(request, queryset, "unregister")

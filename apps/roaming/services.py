@@ -235,3 +235,25 @@ def partner_unregistered(*, partner_id: int) -> RoamingPartner:
         partner.status = PartnerStatus.PENDING
     partner.save()
     return partner
+
+
+def partner_token_snapshot(*, partner_id: int) -> tuple[str | None, str, str]:
+    partner = RoamingPartner.objects.get(pk=partner_id)
+    return partner.our_token_hash, partner.our_token_hint, partner.our_token_kind
+
+
+@transaction.atomic
+def partner_token_rotate(*, partner_id: int) -> tuple[RoamingPartner, str]:
+    """A new token of ours of the same kind (before our credentials PUT: they fetch our versions with it)."""
+    partner = RoamingPartner.objects.select_for_update().select_related("tenant").get(pk=partner_id)
+    raw = _set_our_token(partner, partner.our_token_kind or TokenKind.B)
+    partner.save(update_fields=["our_token_hash", "our_token_hint", "our_token_kind", "updated_at"])
+    return partner, raw
+
+
+@transaction.atomic
+def partner_token_restore(*, partner_id: int, snapshot: tuple[str | None, str, str]) -> None:
+    """Put back our previous token after a failed rotation."""
+    partner = RoamingPartner.objects.select_for_update().get(pk=partner_id)
+    partner.our_token_hash, partner.our_token_hint, partner.our_token_kind = snapshot
+    partner.save(update_fields=["our_token_hash", "our_token_hint", "our_token_kind", "updated_at"])

@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # every answer under /api/ is JSON in the one error shape; body size limit (apps/core/api/middleware.py)
     "apps.core.api.middleware.ApiErrorMiddleware",
+    # every answer under /ocpi/ is the OCPI envelope (apps/roaming/ocpi/middleware.py)
+    "apps.roaming.ocpi.middleware.OcpiEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.core.api.middleware.ApiCommonMiddleware",  # CommonMiddleware without slash redirects under /api/
@@ -348,6 +350,13 @@ API_KEY_PREFIX = "evp"
 # dotted paths of apps.customers.authorization.RoamingAuthorizer implementations, asked in order about
 # tokens we do not know (the roaming apps add theirs)
 ROAMING_AUTHORIZERS: list[str] = []
+# OCPI 2.2.1 (apps/roaming/ocpi): our public base URL as partners reach it (empty: taken from each request; set it
+# behind a proxy, and for registering with partners from the admin, where there is no request to take it from),
+# the page size of every list, the timeout of calls to partners, and (when not empty) the only hosts we call
+OCPI_BASE_URL = env_str("OCPI_BASE_URL", "")
+OCPI_PAGE_LIMIT = int(env_str("OCPI_PAGE_LIMIT", "100"))
+OCPI_HTTP_TIMEOUT = float(env_str("OCPI_HTTP_TIMEOUT", "10"))
+OCPI_OUTBOUND_HOSTS: list[str] = [h for h in env_str("OCPI_OUTBOUND_HOSTS", "").split(",") if h]
 
 # --------------------------------------------------------------------------- OCPP (apps.ocpp, apps.stations)
 # a slug: unknown charger ids connecting to /ocpp/<id> are registered there as Pending (empty = refused)

@@ -26,3 +26,5 @@ STORAGES = {
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
 # a throwaway database per test process, so concurrent runs on one server never collide
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
+# tests and the API fuzz call OCPI partners (the partner simulator) on this machine only
+OCPI_OUTBOUND_HOSTS = ["127.0.0.1", "localhost"]

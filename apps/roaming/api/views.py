@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,10 +18,24 @@ from apps.roaming.api.serializers import (
     TokenASerializer,
 )
 from apps.roaming.models import RoamingPartner
+from apps.roaming.ocpi import handshake
 from apps.tenants.models import Role
 from apps.tenants.scoping import TenantScopedViewSet, call_validated
 
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+HANDSHAKE_ERRORS = {
+    **ERRORS,
+    502: OpenApiResponse(
+        ErrorSerializer,
+        description="`handshake_failed`: the partner could not be used; `fields.ocpi_status` is the OCPI status it "
+        "amounts to (3001 unreachable or unusable, 3002 no mutual version, 3003 no mutual endpoints, or theirs). "
+        "Also recorded in `last_errors.credentials`.",
+    ),
+}
+
+
+def _our_base_url(request: Request) -> str:
+    return (settings.OCPI_BASE_URL or request.build_absolute_uri("/")).rstrip("/")
 
 
 class RoamingPartnerViewSet(TenantScopedViewSet):
@@ -77,3 +92,28 @@ class RoamingPartnerViewSet(TenantScopedViewSet):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         _, raw = services.partner_token_a_issue(partner=self.get_object())
         return Response({"token_a": raw})
+
+    @extend_schema(request=EmptySerializer, responses={200: RoamingPartnerSerializer, **HANDSHAKE_ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def register(self, request: Request, pk: str | None = None) -> Response:
+        """We register with the partner: fetch their versions with their token A, pick 2.2.1, POST our
+        credentials (a new token B), store their token C."""
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        partner = handshake.register_with_partner(partner=self.get_object(), base_url=_our_base_url(request))
+        return Response(RoamingPartnerSerializer(partner, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=EmptySerializer, responses={200: RoamingPartnerSerializer, **HANDSHAKE_ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def rotate(self, request: Request, pk: str | None = None) -> Response:
+        """New credentials tokens both ways (PUT to their credentials endpoint)."""
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        partner = handshake.update_with_partner(partner=self.get_object(), base_url=_our_base_url(request))
+        return Response(RoamingPartnerSerializer(partner, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=EmptySerializer, responses={200: RoamingPartnerSerializer, **HANDSHAKE_ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def unregister(self, request: Request, pk: str | None = None) -> Response:
+        """End the connection (DELETE to their credentials endpoint); our side forgets both tokens."""
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        partner = handshake.unregister_with_partner(partner=self.get_object())
+        return Response(RoamingPartnerSerializer(partner, context=self.get_serializer_context()).data)
