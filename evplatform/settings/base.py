@@ -284,6 +284,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceKindEnum": "apps.billing.models.InvoiceKind",  # "kind" also names the alert kinds
         "ChargePointStatusEnum": "apps.stations.models.ChargePointStatus",
         "CommandStatusEnum": "apps.stations.models.CommandStatus",
+        "SecurityProfileEnum": "apps.stations.models.SecurityProfile",  # security_profile and its pending one
         "SessionStatusEnum": "apps.sessions.models.SessionStatus",
         "ReservationStatusEnum": "apps.sessions.models.ReservationStatus",
         "TokenTypeEnum": "apps.customers.models.TokenType",
