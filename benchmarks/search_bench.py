@@ -72,7 +72,7 @@ def sql_array(values: list[str]) -> str:
 
 
 def pick(array: list[str], expr: str) -> str:
-    return f"({sql_array(array)})[1 + ({expr}) %% {len(array)}]"
+    return f"({sql_array(array)})[(1 + ({expr}) %% {len(array)})::int]"
 
 
 LAST_NAME = (
@@ -99,7 +99,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
             '{code}L' || g, {pick(STREETS, "g / 8")} || ' ' || (1 + g %% 180),
             lpad((10000 + (g * 7919) %% 89999)::text, 5, '0'), {pick(CITIES, "g * 31")}, 'DE',
             47 + (g %% 1000) / 200.0, 6 + (g %% 1000) / 111.0, 'Europe/Berlin', '', true, true
-        FROM generate_series(1, %(n)s) g""",
+        FROM generate_series(1, %(n)s::bigint) g""",
         n["locations"],
     )
     run(
@@ -113,7 +113,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
             'Accepted', false, {pick(VENDORS, "g")}, 'Model ' || (g %% 12), 'SN' || upper(substr(md5(g::text), 1, 10)),
             'CB' || g, '1.0', '', '', '', '', 3, 'A', 300, false, '', 'Available', '', '', '', '{{}}'::jsonb, 0,
             '', '', true, false
-        FROM generate_series(1, %(n)s) g,
+        FROM generate_series(1, %(n)s::bigint) g,
             (SELECT min(id) AS id FROM stations_location WHERE tenant_id = %(tenant)s) l0""".replace(
             "%(locations)s", str(n["locations"])
         ),
@@ -139,7 +139,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
         SELECT {NOW}, {NOW}, %(tenant)s, {pick(FIRST_NAMES, "g * 3")}, {LAST_NAME},
             'driver' || g || '@mail.example', '', 'de', {pick(STREETS, "g")} || ' ' || (1 + g %% 99),
             lpad((10000 + (g * 104729) %% 89999)::text, 5, '0'), {pick(CITIES, "g")}, 'DE', true
-        FROM generate_series(1, %(n)s) g""",
+        FROM generate_series(1, %(n)s::bigint) g""",
         n["drivers"],
     )
     run(
@@ -150,7 +150,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
         SELECT {NOW}, {NOW}, %(tenant)s, 'Fuhrpark ' || {LAST_NAME} || ' ' || g, {LAST_NAME} || ' Logistik GmbH',
             'DE' || lpad((100000000 + g)::text, 9, '0'), 'HRB ' || g, 'billing' || g || '@fleet.example',
             {pick(STREETS, "g")} || ' 1', '10115', {pick(CITIES, "g")}, 'DE', 'invoice', '', true
-        FROM generate_series(1, %(n)s) g""",
+        FROM generate_series(1, %(n)s::bigint) g""",
         n["business_customers"],
     )
     run(
@@ -162,7 +162,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
         SELECT {NOW}, {NOW}, %(tenant)s, upper(substr(md5('{code}' || g), 1, 14)), 'RFID',
             'DE-{code}-C' || lpad(g::text, 8, '0'), 'VN-' || lpad(g::text, 8, '0'), 'Bench', '', true, 'ALLOWED',
             'de', '', '', '', 'DE', 'BCH', 'local', false, d0.id + g %% {n["drivers"]}
-        FROM generate_series(1, %(n)s) g,
+        FROM generate_series(1, %(n)s::bigint) g,
             (SELECT min(id) AS id FROM customers_driver WHERE tenant_id = %(tenant)s) d0""",
         n["tokens"],
     )
@@ -177,7 +177,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
         SELECT st, st, %(tenant)s, c0.id + k, e0.id + k, 1, upper(substr(md5('{code}' || t), 1, 14)), 'Accepted',
             'completed', st, st + interval '1 hour', g, g + 10000, 10000, 'Local', '', '{{}}', 'WHITELIST', '', 'EUR',
             '', '', '', '', false, '{{}}', '{code}CDR' || g, '', '', '', t0.id + t - 1, NULL
-        FROM generate_series(1, %(n)s) g
+        FROM generate_series(1, %(n)s::bigint) g
         CROSS JOIN (SELECT min(id) AS id FROM stations_chargepoint WHERE tenant_id = %(tenant)s) c0
         CROSS JOIN (SELECT min(id) AS id FROM stations_evse WHERE tenant_id = %(tenant)s) e0
         CROSS JOIN (SELECT min(id) AS id FROM customers_token WHERE tenant_id = %(tenant)s) t0
@@ -194,7 +194,7 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
             {pick(FIRST_NAMES, "g * 3")} || ' ' || {LAST_NAME}, {pick(STREETS, "g")} || ' 1, 10115 Berlin',
             'invoice' || g || '@mail.example', '', date '2026-01-01', date '2026-01-31', 'EUR', {NOW}, 10, 1.9, 11.9,
             '[]'::jsonb, '', ''
-        FROM generate_series(1, %(n)s) g""",
+        FROM generate_series(1, %(n)s::bigint) g""",
         n["invoices"],
     )
     return timings

@@ -203,9 +203,3 @@ def search(
     order = {kind.name: index for index, kind in enumerate(KINDS)}
     groups.sort(key=lambda g: (-g.best, order[g.kind]))
     return SearchResults(query=query, groups=groups)
-
-
-def search_ids(*, kind: str, query: str, tenant_ids: Collection[int] | None, limit: int) -> list[int]:
-    """The ids of one kind's best hits, best first (the admin changelists' search box)."""
-    results = search(query=query, tenant_ids=tenant_ids, kinds=[kind], limit=limit)
-    return [hit.id for group in results.groups for hit in group.hits]
