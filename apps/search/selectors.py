@@ -154,15 +154,15 @@ def search(
     if not wanted or tenants == frozenset():
         return SearchResults(query=query)
     limit = max(1, min(limit, MAX_IDS))
+    nested = connection.in_atomic_block  # then the settings below would outlive the search: put them back
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
-            " set_config('enable_seqscan', 'off', true),"
-            " search_norm(%s),"
-            " ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
+            "SELECT current_setting('pg_trgm.word_similarity_threshold'), current_setting('enable_seqscan'),"
+            " set_config('pg_trgm.word_similarity_threshold', %s, true), set_config('enable_seqscan', 'off', true),"
+            " search_norm(%s), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
             [str(WORD_SIMILARITY), query, query],
         )
-        _, _, normalized, lexemes = cursor.fetchone()
+        threshold, seqscan, _, _, normalized, lexemes = cursor.fetchone()
         tsq = _tsquery(lexemes)
         number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
         params: dict[str, Any] = {
@@ -192,6 +192,12 @@ def search(
         )
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+        if nested:
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
+                " set_config('enable_seqscan', %s, true)",
+                [threshold, seqscan],
+            )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
     for kind_name, pk, tenant_id, score, title, subtitle in rows:
         by_kind[kind_name].append(SearchHit(kind_name, pk, tenant_id, float(score), title or "", subtitle or ""))
