@@ -157,7 +157,7 @@ def search(
     nested = connection.in_atomic_block  # then the settings below would outlive the search: put them back
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT current_setting('pg_trgm.word_similarity_threshold'), current_setting('enable_seqscan'),"
+            "SELECT current_setting('pg_trgm.word_similarity_threshold', true), current_setting('enable_seqscan'),"
             " set_config('pg_trgm.word_similarity_threshold', %s, true), set_config('enable_seqscan', 'off', true),"
             " search_norm(%s), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
             [str(WORD_SIMILARITY), query, query],
@@ -196,7 +196,7 @@ def search(
             cursor.execute(
                 "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
                 " set_config('enable_seqscan', %s, true)",
-                [threshold, seqscan],
+                [threshold or "0.6", seqscan],  # (unset before pg_trgm's first use in the session: its default)
             )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
     for kind_name, pk, tenant_id, score, title, subtitle in rows:
