@@ -9,6 +9,9 @@ Ranking, per result (`score`; the integer part is the tier, so a better tier alw
   weigh more than addresses);
 - 1 `fuzzy`: the query is like a word of the object's names (pg_trgm word similarity, + that similarity).
 
+Sequential scans are off for the search's transaction: the planner prices pg_trgm's and full text's per-row
+tests as cheap and, with a row estimate of a few hundred, would read a table of 200k drivers in full to find none
+(measured: 50 ms per tier at a tenth of the benchmark's size); every tier has an index (tests/search/test_indexes.py).
 Every tier is its own index scan with its own LIMIT (an identifier prefix reads the btree in order and stops; the
 text and fuzzy tiers rank at most `CANDIDATES` matches), all in one SQL statement. Results never leave the
 tenants given: callers pass `Access.tenant_ids` (None only for platform superusers).
@@ -83,7 +86,9 @@ def normalize_query(query: str) -> str:
 
 
 def _tenant_condition(tenant_ids: frozenset[int] | None) -> str:
-    return "TRUE" if tenant_ids is None else "t.tenant_id = ANY(%(tenants)s)"
+    # `+ 0`: never let the planner walk a tenant's rows through its tenant_id index and test each one (it would
+    # with a LIMIT and a few hundred rows expected); the search indexes find the rows, the tenant filters them
+    return "TRUE" if tenant_ids is None else "t.tenant_id + 0 = ANY(%(tenants)s)"
 
 
 def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool) -> str:
@@ -149,13 +154,15 @@ def search(
     if not wanted or tenants == frozenset():
         return SearchResults(query=query)
     limit = max(1, min(limit, MAX_IDS))
+    nested = connection.in_atomic_block  # then the settings below would outlive the search: put them back
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true), search_norm(%s),"
-            " ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
+            "SELECT current_setting('pg_trgm.word_similarity_threshold', true), current_setting('enable_seqscan'),"
+            " set_config('pg_trgm.word_similarity_threshold', %s, true), set_config('enable_seqscan', 'off', true),"
+            " search_norm(%s), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
             [str(WORD_SIMILARITY), query, query],
         )
-        _, normalized, lexemes = cursor.fetchone()
+        threshold, seqscan, _, _, normalized, lexemes = cursor.fetchone()
         tsq = _tsquery(lexemes)
         number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
         params: dict[str, Any] = {
@@ -167,19 +174,30 @@ def search(
             "n": limit + 1,
             "candidates": CANDIDATES,
         }
+        # identifiers have no spaces (a query with spaces is words: no identifier prefix to look for), and a
+        # spaceless query with digits is an identifier, not a misspelt name (no typo tier: it would find every
+        # charger sharing "CP-0" trigrams)
+        spaced = " " in normalized
+        digits = any(char.isdigit() for char in normalized)
         sql = " UNION ALL ".join(
             _kind_sql(
                 kind,
                 tenants=_tenant_condition(tenants),
-                prefix=len(normalized) >= MIN_PREFIX,
+                prefix=len(normalized) >= MIN_PREFIX and not spaced,
                 text=bool(tsq),
-                fuzzy=len(normalized) >= MIN_FUZZY,
+                fuzzy=len(normalized) >= MIN_FUZZY and (spaced or not digits),
                 number=number is not None,
             )
             for kind in wanted
         )
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+        if nested:
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
+                " set_config('enable_seqscan', %s, true)",
+                [threshold or "0.6", seqscan],  # (unset before pg_trgm's first use in the session: its default)
+            )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
     for kind_name, pk, tenant_id, score, title, subtitle in rows:
         by_kind[kind_name].append(SearchHit(kind_name, pk, tenant_id, float(score), title or "", subtitle or ""))
@@ -191,9 +209,3 @@ def search(
     order = {kind.name: index for index, kind in enumerate(KINDS)}
     groups.sort(key=lambda g: (-g.best, order[g.kind]))
     return SearchResults(query=query, groups=groups)
-
-
-def search_ids(*, kind: str, query: str, tenant_ids: Collection[int] | None, limit: int) -> list[int]:
-    """The ids of one kind's best hits, best first (the admin changelists' search box)."""
-    results = search(query=query, tenant_ids=tenant_ids, kinds=[kind], limit=limit)
-    return [hit.id for group in results.groups for hit in group.hits]

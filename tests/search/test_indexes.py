@@ -72,3 +72,12 @@ def _unbounded(node: dict[str, Any]) -> bool:
 )
 def test_highlighting(text: str, query: str, html: str) -> None:
     assert mark(text, query) == html
+
+
+def test_the_planner_settings_of_the_search_do_not_outlive_it(tenant_a: object) -> None:
+    # inside a caller's transaction (the tests run in one), the search's SET LOCALs would last to its end
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = on")
+        search(query="Müller", tenant_ids={1})
+        cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('pg_trgm.word_similarity_threshold')")
+        assert cursor.fetchone() == ("on", "0.6")
