@@ -49,6 +49,7 @@ from tests.customers.factories import (
 from tests.energy.factories import BuildingLoadReadingFactory, GridNodeFactory, GridSignalFactory, TimeOfUseLimitFactory
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
+from tests.roaming.factories import partner_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -127,6 +128,7 @@ class World:
     signing_request: Any
     installed_certificate: Any
     certificate_authority: Any
+    roaming_partner: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -283,8 +285,14 @@ def build_world(tenant: Tenant) -> World:
     diagnostics = DiagnosticsUploadFactory(charge_point=charge_point, tenant=tenant)
     security_event = SecurityEventFactory(charge_point=charge_point)
     signing_request = CertificateSigningRequestFactory(charge_point=charge_point, command=command)
-    installed_certificate = InstalledCertificateFactory(charge_point=charge_point)
+    installed_certificate = InstalledCertificateFactory(
+        charge_point=charge_point, not_after=START + dt.timedelta(days=365)
+    )
     certificate_authority = certificate_authority_for(tenant)
+    roaming_partner, _ = partner_for(tenant, country_code="NL", party_id="HWP")
+    roaming_partner.last_handshake_at = START
+    roaming_partner.save(update_fields=["last_handshake_at"])
+    ChargingSession.objects.filter(pk=session.pk).update(roaming_partner=roaming_partner.party)  # a foreign driver
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 
