@@ -7,22 +7,15 @@ answer of 400 or more), and any element wider than the window. Screenshots go to
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
-from django.db import connection
 
 from apps.tenants.models import Membership, Role, User
-from tests.asgi_server import free_port
+from tests.daphne_process import daphne_process
 from tests.history_world import build_world
 from tests.tenants.factories import TenantFactory
 
@@ -68,40 +61,8 @@ TOO_WIDE = """() => {
 @pytest.fixture
 def served(transactional_db: None) -> Iterator[str]:
     """A real daphne process serving the project against this test's database."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    database_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "evplatform.settings.test",
-        "DATABASE_URL": database_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "daphne exited"
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "daphne did not come up"
-            time.sleep(0.2)
+    with daphne_process() as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _people() -> list[tuple[str, str]]:

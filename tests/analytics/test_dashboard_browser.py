@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
-from django.db import connection
 from django.utils import timezone
 
 from apps.analytics import services
 from apps.sessions import services as session_services
 from apps.stations import services as station_services
 from apps.tenants.models import Membership, Role, User
-from tests.asgi_server import free_port
+from tests.daphne_process import daphne_process
 from tests.ocpp.conftest import open_charger
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
@@ -52,40 +45,8 @@ pytestmark = [
 @pytest.fixture
 def daphne(transactional_db: None) -> Iterator[str]:
     """A real daphne process serving the project against this test's database."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    database_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "evplatform.settings.test",
-        "DATABASE_URL": database_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evplatform.asgi:application"],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "daphne exited"
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "daphne did not come up"
-            time.sleep(0.2)
+    with daphne_process() as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _history() -> tuple[int, str, str]:
