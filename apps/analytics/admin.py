@@ -17,7 +17,7 @@ from apps.analytics.models import Alert, AlertRule, Dashboard, Granularity, Webh
 from apps.core.admin import AuditInline
 from apps.tenants.access import access_for
 from apps.tenants.models import Tenant
-from apps.tenants.scoping import TenantScopedAdmin
+from apps.tenants.scoping import StaffPageAdmin, TenantScopedAdmin
 
 
 def dashboard_scope(request: HttpRequest) -> selectors.Scope:
@@ -50,24 +50,8 @@ def dashboard_data(request: HttpRequest, *, now: dt.datetime | None = None) -> d
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DashboardAdmin(StaffPageAdmin):
     """The ops dashboard page; every figure is scoped to the staff user's tenants (or one chosen tenant)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        access = access_for(request)
-        return access.is_superuser or bool(access.roles)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         data = path("data/", self.admin_site.admin_view(self.data_view), name="analytics_dashboard_data")

@@ -17,7 +17,7 @@ from apps.search.kinds import BY_NAME, KINDS
 from apps.search.models import GlobalSearch
 from apps.tenants.access import access_for
 from apps.tenants.models import Tenant
-from apps.tenants.scoping import CHANGELIST_SEARCH
+from apps.tenants.scoping import CHANGELIST_SEARCH, StaffPageAdmin
 
 # model label -> kind
 MODEL_KINDS: dict[str, str] = {
@@ -78,24 +78,8 @@ def _admin_url(kind: str, pk: int) -> str:
 
 
 @admin.register(GlobalSearch)
-class GlobalSearchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GlobalSearchAdmin(StaffPageAdmin):
     """One search box over every kind of object of the staff user's tenants (`?q=`, optionally `&kind=`)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        access = access_for(request)
-        return access.is_superuser or bool(access.roles)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -400,3 +400,24 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
         self._ensure_visible(request, object_id)
         return super().history_view(request, object_id, extra_context)
+
+
+class StaffPageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A read-only page of the console behind a proxy model (dashboard, global search): every staff member of a
+    tenant and the superuser may open it; its view scopes what it shows to the user's tenants itself."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        access = access_for(request)
+        return access.is_superuser or bool(access.roles)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
