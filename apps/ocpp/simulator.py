@@ -377,10 +377,6 @@ class ChargerState:
         self.tx_pending = 0  # transaction messages waiting for an answer
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    @property
-    def meter_wh(self) -> int:  # the charger's total, for those who read one figure
-        return sum(self.meters.values())
-
     def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
