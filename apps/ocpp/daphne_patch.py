@@ -10,7 +10,8 @@ daphne is not installed.
 - A graceful stop: on SIGTERM/SIGINT daphne cancels every application at once, so a charger's frames received
   but not yet processed, and the frame log's buffer, were lost at every restart. Now the open sockets are closed
   first (1000, "The central system is restarting: reconnect"), each consumer drains and records its close as at
-  any close, and only what is still running after daphne's application close timeout is cancelled. This part
+  any close, and only what is still running after daphne's application close timeout is cancelled. The
+  listening ports close first: a charger reconnecting at once must reach the next process, not this one. This part
   patches `daphne.server.Server`, so it is installed only where daphne's server is loaded (importing it installs
   a Twisted reactor): the daphne process (`evplatform.server` imports it first) and the tests' server.
 - TLS for security profiles 2 and 3 (`apps.ocpp.tls`): the `ocpptls:` endpoint (asks for client certificates) and,
@@ -119,6 +120,16 @@ def install_graceful_stop() -> None:
     if getattr(Server, "_evp_graceful", False):
         return
     original_kill = Server.kill_all_applications
+    original_listen_success = Server.listen_success
+
+    def listen_success(self: Any, port: Any) -> None:
+        self.__dict__.setdefault("_evp_ports", []).append(port)
+        original_listen_success(self, port)
+
+    def close_open_sockets(self: Any) -> None:
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.sendClose(code=1000, reason=RESTARTING)
 
     def kill_all_applications(self: Any) -> Any:
         from twisted.internet import defer
@@ -126,9 +137,11 @@ def install_graceful_stop() -> None:
 
         reactor: Any = twisted_reactor
 
-        for protocol in list(self.connections):
-            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
-                protocol.sendClose(code=1000, reason=RESTARTING)
+        # no new connections while stopping: a charger reconnecting at once was accepted by the stopping
+        # process, spoke, and was cancelled with it (its frames lost); refused now, it retries the next process
+        for port in self.__dict__.get("_evp_ports", []):
+            port.stopListening()
+        close_open_sockets(self)
         deadline = time.monotonic() + self.application_close_timeout
         finished: defer.Deferred[None] = defer.Deferred()
 
@@ -140,6 +153,7 @@ def install_graceful_stop() -> None:
             return False
 
         def check() -> None:
+            close_open_sockets(self)  # handshakes that were under way when the stop began
             if running() and time.monotonic() < deadline:
                 reactor.callLater(0.05, check)
             else:
@@ -149,5 +163,6 @@ def install_graceful_stop() -> None:
         finished.addCallback(lambda _: original_kill(self))
         return finished
 
+    Server.listen_success = listen_success
     Server.kill_all_applications = kill_all_applications
     Server._evp_graceful = True

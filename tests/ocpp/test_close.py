@@ -5,10 +5,12 @@ is logged as not processed. Under daphne, over a raw WebSocket client."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -180,3 +182,51 @@ async def test_a_restart_applies_and_logs_what_chargers_sent_before_it(station: 
     ]
     assert (ws.close_code, ws.close_reason) == (1000, "The central system is restarting: reconnect")
     assert exit_code == 0
+
+
+async def _raw_socket(url: str, station: Station) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket opened by hand that reads but never answers the server's close (a slow or stuck charger):
+    the stopping process keeps running until its close handshake times out."""
+    host, port = url.removeprefix("ws://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    headers = {
+        "Host": f"{host}:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": "ocpp1.6",
+        **auth_header("CP-TEST-1", station.password),
+    }
+    request = "GET /ocpp/CP-TEST-1 HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    writer.write(request.encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+@pytest.mark.slow
+async def test_a_stopping_daphne_accepts_no_new_charger(station: Station) -> None:
+    """A charger that reconnects at once after the restart's close must not be accepted by the process that is
+    stopping (it was, spoke, and was cancelled with it: its frames lost); it is refused and retries the next."""
+    daphne = Daphne().start()
+    try:
+        reader, writer = await _raw_socket(daphne.url, station)
+        assert daphne.proc is not None
+        daphne.proc.terminate()
+        frame = await asyncio.wait_for(reader.read(2), timeout=10)
+        assert frame[:1] == b"\x88"  # the server's close frame: the stop has begun; we do not answer it
+
+        # refused, or reset in the closing listener's backlog: never a handshake with the dying process
+        with pytest.raises((OSError, websockets.exceptions.InvalidHandshake)):
+            async with websockets.connect(
+                f"{daphne.url}/ocpp/CP-TEST-1",
+                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                additional_headers=auth_header("CP-TEST-1", station.password),
+                open_timeout=5,
+            ):
+                pass
+        writer.close()
+        assert await asyncio.to_thread(daphne.proc.wait, 30) == 0
+    finally:
+        daphne.stop()
