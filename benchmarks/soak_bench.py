@@ -223,9 +223,11 @@ async def fleet(args: argparse.Namespace, ids: list[str], tags: list[str], platf
         await asyncio.sleep(max(duration * args.restart_at - (time.monotonic() - started), 0))
         print(f"[soak] {time.monotonic() - started:.0f} s: restarting daphne", flush=True)
         down = time.monotonic()
+        restart["began_at"] = time.time()
         restart["stop_s"] = round(await asyncio.to_thread(platform.stop_daphne), 1)
         await asyncio.to_thread(platform.start_daphne)
         restart["downtime_s"] = round(time.monotonic() - down, 1)
+        restart["back_at"] = time.time()
     await asyncio.sleep(max(duration - (time.monotonic() - started), 0))
     print(f"[soak] {time.monotonic() - started:.0f} s: chargers stop their sessions", flush=True)
     finish.set()
@@ -360,6 +362,10 @@ def compare(ids: list[str], marks: dict[str, int], run: dict[str, Any]) -> dict[
         "lost_frames": lost_answered + lost_flushed,
         "lost_frames_answered": lost_answered,
         "lost_frames_flushed": lost_flushed,
+        "lost_frame_samples": [  # unique id, charger, when flushed (grep daphne.log for them)
+            (uid, *_when(stats.flushed_at.get(uid), run["restart"]))
+            for uid in sorted((stats.answered | stats.flushed) - received)[:10]
+        ],
         "events_written": sum(events.values()),
         "events_delivered": events.get(OutboxDelivery.State.DELIVERED, 0),
         "events_pending": events.get(OutboxDelivery.State.PENDING, 0),
@@ -367,6 +373,17 @@ def compare(ids: list[str], marks: dict[str, int], run: dict[str, Any]) -> dict[
         "sessions_without_started_event": len(session_ids - started_events),
         "ended_sessions_without_ended_event": len(ended - ended_events),
     }
+
+
+def _when(flushed: tuple[str, float] | None, restart: dict[str, float | None]) -> tuple[str, str]:
+    if flushed is None:
+        return ("?", "answered")
+    identity, at = flushed
+    began, back = restart.get("began_at"), restart.get("back_at")
+    moment = time.strftime("%H:%M:%S", time.gmtime(at))
+    if began and back and began <= at <= back:
+        return (identity, f"{moment} UTC, while daphne restarted")
+    return (identity, f"{moment} UTC")
 
 
 def main() -> None:

@@ -34,6 +34,13 @@ class CampaignForm(forms.Form):
     name = forms.CharField(max_length=100)
     firmware = forms.ModelChoiceField(queryset=FirmwareImage.objects.none())
     retrieve_at = forms.DateTimeField(initial=timezone.now)
+    signed = forms.BooleanField(
+        required=False,
+        label="Signed firmware update",
+        help_text="OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
+        "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
+        "SignedUpdateFirmware. Chargers without the security extension refuse it.",
+    )
 
 
 class EvseInline(PageTabularInline):
@@ -409,6 +416,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                     firmware=form.cleaned_data["firmware"],
                     charge_points=chargers,
                     retrieve_at=form.cleaned_data["retrieve_at"],
+                    signed=form.cleaned_data["signed"],
                     created_by=request.user,
                 )
                 transaction.on_commit(lambda: firmware_campaign_run.delay(campaign.pk))

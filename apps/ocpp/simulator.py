@@ -28,9 +28,12 @@ import base64
 import collections
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import random
+import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,11 +45,18 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from apps.stations import certificates
+
 ocpp.messages.ASYNC_VALIDATION = False
 logger = logging.getLogger(__name__)
 
 VOLTS = 230  # a profile in A is turned into W with this and the phases
 PHASES = 3
+
+
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - the location the platform gave
+        return bytes(answer.read())
 
 
 def now_iso(at: dt.datetime | None = None) -> str:
@@ -75,6 +85,7 @@ class SimStats:
     written: int = 0  # CALL frames written to a socket
     answered: set[str] = field(default_factory=set)  # unique ids of CALLs answered (CALLRESULT or CALLERROR)
     flushed: set[str] = field(default_factory=set)  # written before the charger closed its socket abruptly
+    flushed_at: dict[str, tuple[str, float]] = field(default_factory=dict)  # unique id -> (charger, time.time())
     unanswered: set[str] = field(default_factory=set)  # in flight when the central system closed or went away
     call_errors: collections.Counter[str] = field(default_factory=collections.Counter)  # "Action: code"
     timeouts: int = 0
@@ -182,6 +193,7 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
                 frame = [2, str(uuid.uuid4()), "StatusNotification", status]
             await self._send(json.dumps(frame))
         self.state.stats.flushed |= self.in_flight
+        self.state.stats.flushed_at.update((uid, (self.state.identity, time.time())) for uid in self.in_flight)
         self.state.stats.abrupt_closes += 1
         self._connection.transport.close()
 
@@ -346,6 +358,83 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
         self.state.spawn(progress())
         return call_result.UpdateFirmware()
 
+    # ------------------------------------------------------------------ security extension (whitepaper ed. 3)
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        try:
+            certificates.load_certificate(certificate)
+        except certificates.CertificateError:
+            return call_result.InstallCertificate(status="Rejected")
+        held = self.state.certificates.setdefault(certificate_type, [])
+        if certificate not in held:
+            held.append(certificate)
+        return call_result.InstallCertificate(status="Accepted")
+
+    def _hash_data(self, pem: str) -> dict[str, str]:
+        data = certificates.hash_data(certificates.load_certificate(pem))
+        return {
+            "hashAlgorithm": data.hash_algorithm,
+            "issuerNameHash": data.issuer_name_hash,
+            "issuerKeyHash": data.issuer_key_hash,
+            "serialNumber": data.serial_number,
+        }
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: str, **_: Any) -> Any:
+        held = [self._hash_data(pem) for pem in self.state.certificates.get(certificate_type, [])]
+        if not held:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(status="Accepted", certificate_hash_data=held)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str], **_: Any) -> Any:
+        serial = str(certificate_hash_data.get("serial_number", "")).lower().lstrip("0")
+        for held in self.state.certificates.values():
+            for pem in list(held):
+                if self._hash_data(pem)["serialNumber"].lstrip("0") == serial:
+                    held.remove(pem)
+                    return call_result.DeleteCertificate(status="Accepted")
+        return call_result.DeleteCertificate(status="NotFound")
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        """Check the signing certificate against the manufacturer roots now (else InvalidCertificate and a
+        security event), then download, verify the signature, install, reporting each step."""
+        signing = firmware.get("signing_certificate", "")
+        roots = self.state.certificates.get("ManufacturerRootCertificate", [])
+        if not any(certificates.firmware_signer_trusted(signing_certificate_pem=signing, root_pem=r) for r in roots):
+            self.state.spawn(
+                self._security_event("InvalidFirmwareSigningCertificate", "not issued by a manufacturer root")
+            )
+            return call_result.SignedUpdateFirmware(status="InvalidCertificate")
+        self.state.spawn(self._signed_firmware(request_id, firmware["location"], firmware["signature"], signing))
+        return call_result.SignedUpdateFirmware(status="Accepted")
+
+    async def _security_event(self, kind: str, info: str) -> None:
+        await self.state.send(call.SecurityEventNotification(type=kind, timestamp=now_iso(), tech_info=info))
+
+    async def _signed_firmware(self, request_id: int, location: str, signature: str, signing: str) -> None:
+        async def report(status: str) -> None:
+            await self.state.send(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
+
+        await report("Downloading")
+        try:
+            content = await asyncio.to_thread(_download, location)
+        except OSError:
+            await report("DownloadFailed")
+            return
+        await report("Downloaded")
+        if not certificates.firmware_signature_valid(
+            content=content, signature_b64=signature, signing_certificate_pem=signing
+        ):
+            await report("InvalidSignature")
+            await self._security_event("InvalidFirmwareSignature", f"firmware from {location[:200]}")
+            return
+        await report("SignatureVerified")
+        await report("Installing")
+        self.state.firmware_installed.append(hashlib.sha256(content).hexdigest())
+        await report("Installed")
+
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
         async def upload() -> None:
@@ -369,6 +458,8 @@ class ChargerState:
         self.stop_requests: dict[int, str] = {}  # transaction id -> stop reason
         self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": str(int(config.meter_interval))}
         self.local_list_version = 0
+        self.certificates: dict[str, list[str]] = {}  # certificate type -> PEMs (InstallCertificate)
+        self.firmware_installed: list[str] = []  # sha256 of every firmware image installed
         self.profiles: dict[tuple[int, str, int], dict[str, Any]] = {}  # (connector, purpose, stack level)
         self.connection: SimulatedCharger | None = None
         self.online = asyncio.Event()  # booted and connected: transaction messages may go
@@ -653,8 +744,16 @@ async def run_charger(
         if state.connection is not None:
             await state.connection._connection.close()
 
+    async def stopper() -> None:  # stop: at once, also in the middle of a connection
+        assert stop is not None
+        await stop.wait()
+        if state.connection is not None:
+            await state.connection._connection.close()
+
     if finish is not None:
         state.spawn(finisher())
+    if stop is not None:
+        state.spawn(stopper())
     backoff = 1.0
     try:
         while not done.is_set() and (stop is None or not stop.is_set()):

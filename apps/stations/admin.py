@@ -109,9 +109,19 @@ class CommandAdmin(TenantScopedAdmin):
 
 @admin.register(FirmwareImage)
 class FirmwareImageAdmin(TenantScopedAdmin):
-    list_display = ["name", "version", "vendor", "tenant", "created_at"]
+    """An image is an immutable artefact: its file cannot be replaced once campaigns may have signed or sent it."""
+
+    list_display = ["name", "version", "vendor", "tenant", "signed", "created_at"]
     list_filter = ["tenant", "vendor"]
     search_fields = ["name", "version"]
+    readonly_fields = ["sha256", "signature", "signing_certificate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*self.readonly_fields, "file"] if obj is not None else list(self.readonly_fields)
+
+    @admin.display(boolean=True, description="signed")
+    def signed(self, obj: FirmwareImage) -> bool:
+        return bool(obj.signature)
 
 
 class CampaignTargetInline(PageTabularInline):
@@ -129,9 +139,9 @@ class CampaignTargetInline(PageTabularInline):
 class FirmwareCampaignAdmin(TenantScopedAdmin):
     """Progress per charger follows the FirmwareStatusNotifications. Start campaigns from the charge point list."""
 
-    list_display = ["name", "firmware", "tenant", "retrieve_at", "created_at"]
+    list_display = ["name", "firmware", "signed", "tenant", "retrieve_at", "created_at"]
     list_filter = ["tenant"]
-    readonly_fields = ["created_by"]
+    readonly_fields = ["created_by", "signed"]
     inlines = [CampaignTargetInline]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -18,11 +19,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
 CA_YEARS = 10
 CHARGER_CERT_DAYS = 2 * 365
+FIRMWARE_SIGNER_DAYS = 3 * 365
 
 
 class CertificateError(ValueError):
@@ -176,6 +179,99 @@ def sign_csr(
         serial_number=format(cert.serial_number, "x"),
         not_after=cert.not_valid_after_utc,
     )
+
+
+@dataclass(frozen=True)
+class FirmwareSigner:
+    certificate_pem: str
+    private_key_encrypted: str
+    not_after: dt.datetime
+
+
+def firmware_signer_create(
+    *, ca_certificate_pem: str, ca_key_encrypted: str, name: str, now: dt.datetime | None = None
+) -> FirmwareSigner:
+    """The tenant's firmware signing certificate (Security Whitepaper ed. 3, "Secure firmware update"): a code
+    signing key issued by the tenant's CA. A charger verifies a SignedUpdateFirmware signature with it, and the
+    certificate itself against the CA, which it holds as its ManufacturerRootCertificate."""
+    now = now or dt.datetime.now(dt.UTC)
+    ca_cert = load_certificate(ca_certificate_pem)
+    ca_key = decrypt_key(ca_key_encrypted)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, name[:64]),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Firmware signing"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(min(now + dt.timedelta(days=FIRMWARE_SIGNER_DAYS), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return FirmwareSigner(
+        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        private_key_encrypted=encrypt_key(key),
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def firmware_sign(*, chunks: Iterable[bytes], key_encrypted: str) -> tuple[str, str]:
+    """(base64 DER ECDSA-SHA256 signature over the firmware file, its SHA-256 hex), reading the file once in
+    chunks (a firmware image is tens of MB). The signature is what SignedUpdateFirmware.firmware.signature
+    carries (<= 800 characters: a P-256 signature is ~96)."""
+    digest = hashes.Hash(hashes.SHA256())
+    for chunk in chunks:
+        digest.update(chunk)
+    value = digest.finalize()
+    signature = decrypt_key(key_encrypted).sign(value, ec.ECDSA(Prehashed(hashes.SHA256())))
+    return base64.b64encode(signature).decode(), value.hex()
+
+
+def firmware_signer_trusted(*, signing_certificate_pem: str, root_pem: str) -> bool:
+    """What a charger checks when SignedUpdateFirmware arrives (else it answers InvalidCertificate): the signing
+    certificate is issued by its ManufacturerRootCertificate and valid now."""
+    try:
+        signer = load_certificate(signing_certificate_pem)
+        signer.verify_directly_issued_by(load_certificate(root_pem))
+    except (CertificateError, ValueError, TypeError, InvalidSignature):
+        return False
+    now = dt.datetime.now(dt.UTC)
+    return signer.not_valid_before_utc <= now <= signer.not_valid_after_utc
+
+
+def firmware_signature_valid(*, content: bytes, signature_b64: str, signing_certificate_pem: str) -> bool:
+    """What a charger checks after the download (else it reports InvalidSignature)."""
+    try:
+        public_key = load_certificate(signing_certificate_pem).public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            return False
+        public_key.verify(base64.b64decode(signature_b64), content, ec.ECDSA(hashes.SHA256()))
+    except (CertificateError, InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -394,6 +394,10 @@ class FirmwareImage(TenantOwned, TimeStampedModel):
     vendor = models.CharField(max_length=20, blank=True, default="")
     file = models.FileField(upload_to="firmware/")
     token = models.CharField(max_length=32, unique=True, default=_token, editable=False)
+    # signed with the tenant's firmware signing certificate when first sent by SignedUpdateFirmware
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True, default="", editable=False)
+    signature = models.TextField(blank=True, default="", editable=False, help_text="Base64 ECDSA-SHA256.")
+    signing_certificate = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -408,6 +412,11 @@ class FirmwareCampaign(TenantOwned, TimeStampedModel):
     name = models.CharField(max_length=100)
     firmware = models.ForeignKey(FirmwareImage, on_delete=models.PROTECT, related_name="campaigns")
     retrieve_at = models.DateTimeField()
+    signed = models.BooleanField(
+        default=False,
+        help_text="Signed firmware update (OCPP 1.6 security extension): SignedUpdateFirmware with the tenant's "
+        "firmware signing certificate; the charger verifies it against the tenant CA.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -430,11 +439,19 @@ class FirmwareCampaignTarget(models.Model):
         INSTALLED = "Installed"
         DOWNLOAD_FAILED = "DownloadFailed"
         INSTALLATION_FAILED = "InstallationFailed"
+        # SignedFirmwareStatusNotification adds these
+        DOWNLOAD_SCHEDULED = "DownloadScheduled"
+        DOWNLOAD_PAUSED = "DownloadPaused"
+        SIGNATURE_VERIFIED = "SignatureVerified"
+        INVALID_SIGNATURE = "InvalidSignature"
+        INSTALL_SCHEDULED = "InstallScheduled"
+        INSTALL_REBOOTING = "InstallRebooting"
+        INSTALL_VERIFICATION_FAILED = "InstallVerificationFailed"
 
     campaign = models.ForeignKey(FirmwareCampaign, on_delete=models.CASCADE, related_name="targets")
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+")
     command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=30, choices=State.choices, default=State.PENDING)
     detail = models.CharField(max_length=200, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -514,6 +531,10 @@ class CertificateAuthority(TenantOwned, TimeStampedModel):
     certificate = models.TextField(help_text="CA certificate (PEM).")
     private_key_encrypted = models.TextField(editable=False)
     not_after = models.DateTimeField()
+    firmware_signing_certificate = models.TextField(
+        blank=True, default="", help_text="Issued by this CA; signs firmware for SignedUpdateFirmware (PEM)."
+    )
+    firmware_signing_key_encrypted = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = "certificate authority"

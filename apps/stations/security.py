@@ -24,6 +24,8 @@ from apps.stations.models import (
     ChargePoint,
     Command,
     CommandStatus,
+    FirmwareCampaignTarget,
+    FirmwareImage,
     InstalledCertificate,
     SecurityEvent,
 )
@@ -67,7 +69,9 @@ def security_event_record(
     return event
 
 
+@transaction.atomic
 def signed_firmware_status_record(*, charge_point_id: int, status: str, request_id: int | None = None) -> None:
+    """The charger's progress; a signed campaign's requestId is its target row, so the campaign shows it too."""
     now = timezone.now()
     ChargePoint.objects.filter(pk=charge_point_id).update(
         signed_firmware_status=status,
@@ -75,6 +79,10 @@ def signed_firmware_status_record(*, charge_point_id: int, status: str, request_
         signed_firmware_request_id=request_id,
         last_seen_at=now,
     )
+    if request_id is not None and status in FirmwareCampaignTarget.State.values:
+        FirmwareCampaignTarget.objects.filter(
+            pk=request_id, charge_point_id=charge_point_id, campaign__signed=True
+        ).exclude(state=FirmwareCampaignTarget.State.REFUSED).update(state=status, updated_at=now)
 
 
 def log_status_record(*, charge_point_id: int, status: str, request_id: int | None = None) -> None:
@@ -104,6 +112,70 @@ def certificate_authority_for(*, tenant_id: int) -> CertificateAuthority:
         private_key_encrypted=issued.private_key_encrypted,
         not_after=issued.not_after,
     )
+
+
+# --------------------------------------------------------------------------- signed firmware
+
+
+@transaction.atomic
+def firmware_signer_for(*, tenant_id: int) -> CertificateAuthority:
+    """The tenant's CA with its firmware signing certificate, issued on first use."""
+    ca = certificate_authority_for(tenant_id=tenant_id)
+    if ca.firmware_signing_certificate:
+        return ca
+    ca = CertificateAuthority.objects.select_for_update().get(pk=ca.pk)
+    if not ca.firmware_signing_certificate:
+        signer = certificates.firmware_signer_create(
+            ca_certificate_pem=ca.certificate, ca_key_encrypted=ca.private_key_encrypted, name=ca.tenant.name
+        )
+        ca.firmware_signing_certificate = signer.certificate_pem
+        ca.firmware_signing_key_encrypted = signer.private_key_encrypted
+        ca.save(update_fields=["firmware_signing_certificate", "firmware_signing_key_encrypted", "updated_at"])
+    return ca
+
+
+def firmware_image_sign(*, image_id: int) -> FirmwareImage:
+    """Sign the image with its tenant's firmware signing key (once per signing certificate: a re-issued
+    certificate signs again). The file is read in chunks, outside any transaction."""
+    image = FirmwareImage.objects.get(pk=image_id)
+    ca = firmware_signer_for(tenant_id=image.tenant_id)
+    if image.signature and image.signing_certificate == ca.firmware_signing_certificate:
+        return image
+    with image.file.open("rb") as file:
+        signature, sha256 = certificates.firmware_sign(
+            chunks=file.chunks(), key_encrypted=ca.firmware_signing_key_encrypted
+        )
+    image.signature, image.sha256, image.signing_certificate = signature, sha256, ca.firmware_signing_certificate
+    image.save(update_fields=["signature", "sha256", "signing_certificate", "updated_at"])
+    return image
+
+
+def manufacturer_root_ensure(*, charge_point: ChargePoint, timeout: float) -> str:
+    """Make sure the charger holds the tenant's CA as a ManufacturerRootCertificate (it verifies firmware signing
+    certificates against it): '' when it does or just accepted it, else why not (the campaign shows it)."""
+    from apps.stations.services import send_command
+
+    ca = certificate_authority_for(tenant_id=charge_point.tenant_id)
+    data = certificates.hash_data(certificates.load_certificate(ca.certificate))
+    held = InstalledCertificate.objects.filter(
+        charge_point=charge_point,
+        certificate_type=InstalledCertificate.Type.MANUFACTURER_ROOT,
+        issuer_key_hash__iexact=data.issuer_key_hash,
+        serial_number__iexact=data.serial_number,
+    ).exists()
+    if held:
+        return ""
+    command = send_command(
+        charge_point=charge_point,
+        action="InstallCertificate",
+        payload={"certificateType": InstalledCertificate.Type.MANUFACTURER_ROOT, "certificate": ca.certificate},
+        timeout=timeout,
+        source="campaign",
+    )
+    if command.status == CommandStatus.ACCEPTED:
+        return ""
+    answer = (command.response or {}).get("status") or command.error or command.status
+    return f"The charger did not install the tenant CA as its manufacturer root certificate: {answer}."
 
 
 # --------------------------------------------------------------------------- SignCertificate -> CertificateSigned

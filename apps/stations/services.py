@@ -1089,6 +1089,7 @@ def firmware_campaign_create(
     firmware: FirmwareImage,
     charge_points: Iterable[ChargePoint],
     retrieve_at: datetime | None = None,
+    signed: bool = False,
     created_by: Any = None,
 ) -> FirmwareCampaign:
     targets = list(charge_points)
@@ -1099,6 +1100,7 @@ def firmware_campaign_create(
         name=name,
         firmware=firmware,
         retrieve_at=retrieve_at or timezone.now(),
+        signed=signed,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
     FirmwareCampaignTarget.objects.bulk_create(
@@ -1108,18 +1110,44 @@ def firmware_campaign_create(
 
 
 def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout: float = 30) -> None:
-    """Send UpdateFirmware to every pending target (Celery task); progress follows FirmwareStatusNotification."""
-    location = f"{base_url.rstrip('/')}/ocpp-files/firmware/{campaign.firmware.token}/"
-    location += (campaign.firmware.file.name or "firmware.bin").rsplit("/", 1)[-1]
+    """Send UpdateFirmware (or SignedUpdateFirmware) to every pending target (Celery task); progress follows the
+    (Signed)FirmwareStatusNotifications. A signed campaign first makes sure each charger holds the tenant's CA
+    as its ManufacturerRootCertificate (InstallCertificate), against which it checks the signing certificate."""
+    from apps.stations import security
+
+    firmware = campaign.firmware
+    location = f"{base_url.rstrip('/')}/ocpp-files/firmware/{firmware.token}/"
+    location += (firmware.file.name or "firmware.bin").rsplit("/", 1)[-1]
     retrieve = campaign.retrieve_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if campaign.signed:
+        firmware = security.firmware_image_sign(image_id=firmware.pk)
     targets = campaign.targets.select_related("charge_point").filter(state=FirmwareCampaignTarget.State.PENDING)
     for target in targets:
         cp = target.charge_point
         try:
+            if campaign.signed:
+                refusal = security.manufacturer_root_ensure(charge_point=cp, timeout=timeout)
+                if refusal:
+                    FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
+                        state=FirmwareCampaignTarget.State.REFUSED, detail=refusal[:200]
+                    )
+                    continue
+                action = "SignedUpdateFirmware"
+                payload: dict[str, Any] = {
+                    "requestId": target.pk,  # SignedFirmwareStatusNotification names the target by it
+                    "firmware": {
+                        "location": location,
+                        "retrieveDateTime": retrieve,
+                        "signingCertificate": firmware.signing_certificate,
+                        "signature": firmware.signature,
+                    },
+                }
+            else:
+                action, payload = "UpdateFirmware", {"location": location, "retrieveDate": retrieve}
             command = send_command(
                 charge_point=cp,
-                action="UpdateFirmware",
-                payload={"location": location, "retrieveDate": retrieve},
+                action=action,
+                payload=payload,
                 timeout=timeout,
                 source="campaign",
                 requested_by=campaign.created_by,
@@ -1129,12 +1157,16 @@ def firmware_campaign_run(*, campaign: FirmwareCampaign, base_url: str, timeout:
                 state=FirmwareCampaignTarget.State.REFUSED, detail=error.message[:200]
             )
             continue
+        answer = (command.response or {}).get("status")  # SignedUpdateFirmware: InvalidCertificate, ...
         FirmwareCampaignTarget.objects.filter(pk=target.pk).update(
             command=command,
+            detail=(command.error or (f"{command.status}: {answer}" if answer else command.status))[:200],
+        )
+        # a status notification may have moved it on already (the charger reports as soon as it answered)
+        FirmwareCampaignTarget.objects.filter(pk=target.pk, state=FirmwareCampaignTarget.State.PENDING).update(
             state=FirmwareCampaignTarget.State.SENT
             if command.status == CommandStatus.ACCEPTED
             else FirmwareCampaignTarget.State.REFUSED,
-            detail=command.error or command.status,
         )
 
 
