@@ -190,10 +190,14 @@ def stations_near(
             RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
             geo_chord__lte=radius_chord_km(radius_km),
         )
-    # Ties (locations at the same coordinates) by id, so pages are stable. PostgreSQL 15 cannot add that tie-breaker
-    # on top of the index's KNN order (no incremental sort there), so the index answers the radius or the map box
-    # (`<@`, bitmap scan) and the rows inside are sorted; a search without either reads every published location.
-    return queryset.order_by(F("geo_chord").asc(), "pk")
+    if radius_km is None and bbox is None:
+        # Nearest first over the whole network: the index hands out rows in KNN order and the scan stops after the
+        # page. By the distance alone: PostgreSQL 15 cannot put a tie-breaker on top of KNN order (no incremental
+        # sort there), and with `, id` it would read and sort every location. Equal distances (the same coordinates)
+        # come in the index's order, stable while the rows do not change; the cursor's offset pages through them.
+        return queryset.order_by("geo_chord")
+    # Within a radius or a map box the index finds the rows (`<@`, bitmap scan); those are sorted, ties by id.
+    return queryset.order_by("geo_chord", "pk")
 
 
 def location_summary(location: Location) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def test_map_view_keeps_exactly_the_stations_inside_nearest_to_its_centre_first(
     assert [loc.pk for loc in found] == [loc.pk for loc in expected]
 
 
-def test_the_spatial_index_answers_the_radius_and_the_map_box(tenant_a: Tenant) -> None:
+def test_the_spatial_index_answers_nearest_first_the_radius_and_the_map_box(tenant_a: Tenant) -> None:
     _scatter(tenant_a, [(52.52, 13.40)], 5000, 5.0, seed=3)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE stations_location")
@@ -135,9 +135,14 @@ def test_the_spatial_index_answers_the_radius_and_the_map_box(tenant_a: Tenant) 
         bbox=BoundingBox(west=13.3, south=52.4, east=13.5, north=52.6),
     )[:20].explain()
 
-    for p in (plan, box_plan):
+    near_plan = selectors.stations_near(Location.objects.filter(tenant=tenant_a), lat=52.5, lon=13.4, radius_km=None)[
+        :20
+    ].explain()
+
+    for p in (plan, box_plan, near_plan):
         assert "location_geo" in p, p
         assert "Seq Scan on stations_location" not in p, p
+    assert "Order By: (geo_ecef(" in near_plan, near_plan  # KNN: the index hands out rows nearest first
 
 
 @pytest.fixture
@@ -242,3 +247,29 @@ def test_bad_search_input_is_a_400_naming_the_parameter(
     assert body["code"] == "validation_error"
     assert list(body["fields"]) == [field]
     assert Location.objects.count() == count
+
+
+@pytest.mark.parametrize("radius", [None, "50"])
+def test_locations_at_the_same_place_page_once_each(
+    tenant_a: Tenant, client_for: Callable[..., APIClient], radius: str | None
+) -> None:
+    # nearest first without a radius is the index's KNN order (ties in index order), with one sorted by (distance, id)
+    twins = [
+        LocationFactory(tenant=tenant_a, latitude=Decimal("52.510000"), longitude=Decimal("13.400000"))
+        for _ in range(4)
+    ]
+    others = _scatter(tenant_a, [(52.52, 13.40)], 6, 0.05, seed=9)
+    params = {"lat": "52.50", "lon": "13.40", "page_size": "1", **({"radius_km": radius} if radius else {})}
+    client = client_for(tenant_a, Role.ADMIN)
+
+    seen: list[int] = []
+    url: str | None = URL
+    while url:
+        body = client.get(url, params).json()
+        seen += [row["id"] for row in body["results"]]
+        url, params = body["next"], {}
+
+    assert sorted(seen) == sorted(loc.pk for loc in [*twins, *others])
+    if radius:
+        twin_ids = [pk for pk in seen if pk in {t.pk for t in twins}]
+        assert twin_ids == sorted(twin_ids)
