@@ -70,6 +70,7 @@ def create_database(server_url: str, dbname: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS cube")
 
 
 def drop_database(server_url: str, dbname: str) -> None:

@@ -247,11 +247,13 @@ def pg_ensure_database(datadir: Path, dbname: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS cube")
     # the template the test runner copies from gets them too, so throwaway test databases have them
     with psycopg.connect(host=str(datadir), user="postgres", dbname="template1", autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS cube")
 
 
 # --------------------------------------------------------------------------- Redis

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zoneinfo
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import F, FloatField, OuterRef, Prefetch, QuerySet
+from django.db.models import BooleanField, Exists, F, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, NullIf
 
 from apps.customers.models import Driver, TokenType
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionStatus
-from apps.stations.models import ChargePoint, Evse, Location
+from apps.stations.models import ChargePoint, Connector, Evse, Location
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
 
@@ -52,32 +55,149 @@ def reservation_list() -> QuerySet[Reservation]:
 
 
 EARTH_RADIUS_KM = 6371.0088
-# haversine in SQL (no extension needed); the params are lat, lat, lon
-HAVERSINE_KM = (
-    "2 * %s * asin(sqrt(power(sin(radians(latitude - %s) / 2), 2) + cos(radians(%s)) * cos(radians(latitude))"
-    " * power(sin(radians(longitude - %s) / 2), 2)))"
-)
+# The spatial index (stations migration 0007): GiST on geo_ecef(latitude, longitude) over published locations in
+# service. These expressions must stay exactly the index's.
+GEO_COLUMN = "geo_ecef(latitude::float8, longitude::float8)"
+GEO_CHORD = GEO_COLUMN + " <-> geo_ecef(%s, %s)"  # straight-line km through the Earth: nearest first on the sphere
+GEO_KM = "2 * %s * asin(least(1.0, (" + GEO_CHORD + ") / (2 * %s)))"  # the great-circle km of that chord
+GEO_IN_CUBE = GEO_COLUMN + " <@ cube(ARRAY[%s, %s, %s]::float8[], ARRAY[%s, %s, %s]::float8[])"
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """A map view: west, south, east, north in degrees; west > east crosses the antimeridian."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def contains_lon(self, lon: float) -> bool:
+        return self.west <= lon <= self.east if self.west <= self.east else lon >= self.west or lon <= self.east
+
+    def centre(self) -> tuple[float, float]:
+        span = (self.east - self.west) % 360 if self.west != self.east else 0.0
+        lon = self.west + span / 2
+        return (self.south + self.north) / 2, lon - 360 if lon > 180 else lon
+
+
+def _ecef(lat: float, lon: float) -> tuple[float, float, float]:
+    la, lo = math.radians(lat), math.radians(lon)
+    return (
+        EARTH_RADIUS_KM * math.cos(la) * math.cos(lo),
+        EARTH_RADIUS_KM * math.cos(la) * math.sin(lo),
+        EARTH_RADIUS_KM * math.sin(la),
+    )
+
+
+def radius_chord_km(radius_km: float) -> float:
+    """The straight-line distance of points `radius_km` apart on the sphere (the KNN distance of the index)."""
+    return 2 * EARTH_RADIUS_KM * math.sin(min(radius_km / (2 * EARTH_RADIUS_KM), math.pi / 2))
+
+
+def _radius_cube(lat: float, lon: float, radius_km: float) -> tuple[float, ...]:
+    chord = radius_chord_km(radius_km) * (1 + 1e-9) + 1e-6  # float slack: the exact check follows
+    centre = _ecef(lat, lon)
+    return (*(c - chord for c in centre), *(c + chord for c in centre))
+
+
+def _box_cube(box: BoundingBox) -> tuple[float, ...]:
+    """The smallest 3-D box around a latitude/longitude rectangle on the sphere. x = R cos(lat) cos(lon) is a
+    product of a factor of latitude (>= 0) and one of longitude, so its extremes are among the extremes of each
+    factor: the rectangle's corners, the equator, and the meridians 0, 90, 180, 270 inside the longitude span."""
+    lats = [box.south, box.north] + ([0.0] if box.south <= 0 <= box.north else [])
+    lons = [box.west, box.east] + [m for m in (-180.0, -90.0, 0.0, 90.0, 180.0) if box.contains_lon(m)]
+    points = [_ecef(la, lo) for la in lats for lo in lons]
+    slack = 1e-6
+    low = tuple(min(p[i] for p in points) - slack for i in range(3))
+    high = tuple(max(p[i] for p in points) + slack for i in range(3))
+    return (*low, *high)
 
 
 def stations_near(
-    queryset: QuerySet[Location], *, lat: Decimal | None, lon: Decimal | None, radius_km: float | None
+    queryset: QuerySet[Location],
+    *,
+    lat: Decimal | float | None,
+    lon: Decimal | float | None,
+    radius_km: float | None,
+    bbox: BoundingBox | None = None,
+    connector_type: str | None = None,
+    min_power_w: int | None = None,
+    available: bool | None = None,
 ) -> QuerySet[Location]:
-    """Published locations in service with their EVSEs and connectors in service, nearest first when a point is given
-    (decommissioned locations, charge points and EVSEs are not offered to drivers)."""
+    """Published locations in service with their EVSEs and connectors in service (decommissioned locations, charge
+    points and EVSEs are not offered to drivers), nearest first on the sphere from `lat`/`lon`, or from the centre
+    of `bbox` when only a map view is given; without either, by id.
+
+    `radius_km` and `bbox` keep what lies within (great-circle distance; the box in degrees, crossing the
+    antimeridian when west > east). The filters keep locations with an EVSE in service that has a connector of
+    `connector_type` and of at least `min_power_w`, and, with `available`, whose status is Available (`False`:
+    locations without such an EVSE). The spatial index (GiST, stations migration 0007) answers the ordering (KNN)
+    and the radius or box; distances are exact great-circle kilometres on a sphere of the mean Earth radius."""
     queryset = queryset.filter(publish=True, decommissioned_at__isnull=True).prefetch_related(
         Prefetch("charge_points", queryset=ChargePoint.objects.filter(decommissioned_at__isnull=True)),
         Prefetch("charge_points__evses", queryset=Evse.objects.filter(decommissioned_at__isnull=True)),
         "charge_points__evses__connectors",
     )
+    if connector_type is not None or min_power_w is not None or available is not None:
+        evses = Evse.objects.filter(
+            charge_point__location=OuterRef("pk"),
+            decommissioned_at__isnull=True,
+            charge_point__decommissioned_at__isnull=True,
+        )
+        if connector_type is not None or min_power_w is not None:
+            connectors = Connector.objects.filter(evse=OuterRef("pk"))
+            if connector_type is not None:
+                connectors = connectors.filter(standard=connector_type)
+            if min_power_w is not None:
+                connectors = connectors.alias(
+                    power_w=Coalesce(
+                        NullIf(F("max_electric_power"), 0),
+                        F("max_voltage") * F("max_amperage"),
+                        output_field=IntegerField(),
+                    )
+                ).filter(power_w__gte=min_power_w)
+            evses = evses.filter(Exists(connectors))
+        if available:
+            evses = evses.filter(status="Available")
+        queryset = (
+            queryset.filter(Exists(evses))
+            if available is not False
+            else queryset.exclude(Exists(evses.filter(status="Available"))).filter(Exists(evses))
+        )
+    if bbox is not None:
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _box_cube(bbox), output_field=BooleanField()),  # noqa: S611 (constant SQL)
+            latitude__gte=bbox.south,
+            latitude__lte=bbox.north,
+        )
+        if bbox.west <= bbox.east:
+            queryset = queryset.filter(longitude__gte=bbox.west, longitude__lte=bbox.east)
+        else:
+            queryset = queryset.filter(Q(longitude__gte=bbox.west) | Q(longitude__lte=bbox.east))
+        if lat is None or lon is None:
+            lat, lon = bbox.centre()
     if lat is None or lon is None:
         return queryset.order_by("pk")
-    distance = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
-        HAVERSINE_KM, (EARTH_RADIUS_KM, float(lat), float(lat), float(lon)), output_field=FloatField()
+    plat, plon = float(lat), float(lon)
+    chord = RawSQL(GEO_CHORD, (plat, plon), output_field=FloatField())  # noqa: S611 (constant SQL, bound values)
+    km = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
+        GEO_KM, (EARTH_RADIUS_KM, plat, plon, EARTH_RADIUS_KM), output_field=FloatField()
     )
-    queryset = queryset.filter(latitude__isnull=False, longitude__isnull=False).annotate(distance_km=distance)
+    queryset = queryset.annotate(geo_chord=chord, distance_km=km)
     if radius_km is not None:
-        queryset = queryset.filter(distance_km__lte=radius_km)
-    return queryset.order_by(F("distance_km").asc(), "pk")
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
+            geo_chord__lte=radius_chord_km(radius_km),
+        )
+    if radius_km is None and bbox is None:
+        # Nearest first over the whole network: the index hands out rows in KNN order and the scan stops after the
+        # page. By the distance alone: PostgreSQL 15 cannot put a tie-breaker on top of KNN order (no incremental
+        # sort there), and with `, id` it would read and sort every location. Equal distances (the same coordinates)
+        # come in the index's order, stable while the rows do not change; the cursor's offset pages through them.
+        return queryset.order_by("geo_chord")
+    # Within a radius or a map box the index finds the rows (`<@`, bitmap scan); those are sorted, ties by id.
+    return queryset.order_by("geo_chord", "pk")
 
 
 def location_summary(location: Location) -> dict[str, Any]:

@@ -68,14 +68,18 @@ class CursorPagination(pagination.CursorPagination):
 
 
 class DistanceCursorPagination(CursorPagination):
-    """Nearest first: a keyset on (distance, id) when the queryset is annotated with `distance_km`, else on id.
+    """Nearest first: a keyset on (distance, id) when the queryset is annotated with a distance, else on id.
 
-    The cursor holds the last distance handed out (a float, exact through its repr) and DRF's offset breaks
-    ties, so pages stay stable while rows are added."""
+    The distance is `geo_chord` (the straight-line distance of the spatial index, same order as the great-circle
+    one; alone when the selector orders by it alone, see `stations_near`) when present, else `distance_km`. The
+    cursor holds the last distance handed out (a float, exact through its repr) and DRF's offset breaks ties."""
 
-    position_types: dict[str, Any] = {"id": int, "pk": int, "distance_km": float}
+    position_types: dict[str, Any] = {"id": int, "pk": int, "distance_km": float, "geo_chord": float}
 
     def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        if "geo_chord" in queryset.query.annotations:
+            # as the selector orders: the distance alone when the spatial index's KNN order serves it
+            return ("geo_chord",) if tuple(queryset.query.order_by) == ("geo_chord",) else ("geo_chord", "id")
         if "distance_km" in queryset.query.annotations:
             return ("distance_km", "id")
         return ("id",)

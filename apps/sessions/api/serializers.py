@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from django.utils import timezone
@@ -11,7 +12,8 @@ from apps.core.api.money import money_as_strings
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 from apps.customers.models import Driver, Token, Vehicle
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionEvent
-from apps.stations.models import ChargePoint, Location
+from apps.sessions.selectors import BoundingBox
+from apps.stations.models import ChargePoint, Connector, Location
 from apps.tenants.scoping import ScopedRelatedField
 
 
@@ -215,13 +217,43 @@ class EmptySerializer(StrictSerializer):
 
 
 class StationSearchSerializer(serializers.Serializer[Any]):
-    """Where to search (query parameters): a point, and optionally a radius around it."""
+    """Where and what to search (query parameters): a point and/or a map view, a radius, and plug filters."""
 
     lat = serializers.FloatField(required=False, min_value=-90, max_value=90, help_text="Latitude (WGS 84).")
     lon = serializers.FloatField(required=False, min_value=-180, max_value=180, help_text="Longitude (WGS 84).")
     radius_km = serializers.FloatField(
         required=False, min_value=0, max_value=20_100, help_text="Only stations this close to the point (km)."
     )
+    bbox = serializers.CharField(
+        required=False,
+        help_text="A map view `west,south,east,north` in degrees (WGS 84): only stations inside, nearest to the "
+        "point first (to the view's centre without a point). west > east crosses the antimeridian.",
+    )
+    connector_type = serializers.ChoiceField(
+        choices=Connector.Standard.choices, required=False, help_text="Only stations with a plug of this standard."
+    )
+    min_power_kw = serializers.FloatField(
+        required=False, min_value=0, max_value=10_000, help_text="Only stations with a plug of at least this power."
+    )
+    available = serializers.BooleanField(
+        required=False,
+        help_text="true: only stations with an EVSE available now (matching the plug filters); false: only those "
+        "without one.",
+    )
+
+    def validate_bbox(self, value: str) -> BoundingBox:
+        parts = value.split(",")
+        try:
+            west, south, east, north = (float(part) for part in parts)
+        except ValueError:
+            raise serializers.ValidationError("Four numbers: west,south,east,north.") from None
+        if not all(math.isfinite(v) for v in (west, south, east, north)):
+            raise serializers.ValidationError("Four numbers: west,south,east,north.")
+        if not (-180 <= west <= 180 and -180 <= east <= 180):
+            raise serializers.ValidationError("west and east are longitudes from -180 to 180.")
+        if not (-90 <= south <= north <= 90):
+            raise serializers.ValidationError("south and north are latitudes from -90 to 90, south <= north.")
+        return BoundingBox(west=west, south=south, east=east, north=north)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("lat" in attrs) != ("lon" in attrs):

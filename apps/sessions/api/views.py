@@ -46,7 +46,7 @@ from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 READ_ONLY = ["get", "head", "options"]
-SEARCH = ("lat", "lon", "radius_km")
+SEARCH = ("lat", "lon", "radius_km", "bbox", "connector_type", "min_power_kw", "available")
 
 
 class SessionFilter(django_filters.FilterSet):
@@ -214,7 +214,9 @@ class DriverSessionViewSet(TenantScopedViewSet):
 
 
 class DriverStationViewSet(TenantScopedViewSet):
-    """Stations near a point (`?lat=&lon=&radius_km=`), nearest first, with availability, plugs and power."""
+    """Stations near a point (`?lat=&lon=&radius_km=`) or in a map view (`?bbox=west,south,east,north`), nearest
+    first (great-circle distance, from a spatial index), with availability, plugs and power; filtered by plug
+    standard (`connector_type`), power (`min_power_kw`) and availability (`available`)."""
 
     queryset = station_selectors.location_list()
     serializer_class = StationSerializer
@@ -232,6 +234,10 @@ class DriverStationViewSet(TenantScopedViewSet):
             lat=Decimal(repr(point["lat"])) if "lat" in point else None,
             lon=Decimal(repr(point["lon"])) if "lon" in point else None,
             radius_km=point.get("radius_km"),
+            bbox=point.get("bbox"),
+            connector_type=point.get("connector_type"),
+            min_power_w=round(point["min_power_kw"] * 1000) if "min_power_kw" in point else None,
+            available=point.get("available"),
         )
 
     def _driver(self) -> Driver | None:
