@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stations', '0006_alter_chargepoint_status_alter_evse_status'),
+        ('stations', '0007_location_geo_index'),
     ]
 
     operations = [
