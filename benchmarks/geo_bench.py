@@ -65,7 +65,7 @@ def generate(cursor: Any, tenant: int, n: int, code: str) -> None:
             signed_firmware_status, security_profile)
         SELECT {NOW}, {NOW}, %(tenant)s, l.id, '{code}-' || l.id, '', 'Accepted', false, 'ABB', 'M', '', '', '1.0',
             '', '', '', '', 3, 'A', 300, false, '', 'Available', '', '', '', '{{}}'::jsonb, 0, '', '', true, false,
-            '', '', 0
+            '', '', 1
         FROM stations_location l WHERE l.tenant_id = %(tenant)s""",
         {"tenant": tenant},
     )

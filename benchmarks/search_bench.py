@@ -108,11 +108,12 @@ def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str
             registration_status, lenient, vendor, model, serial_number, charge_box_serial_number, firmware_version,
             iccid, imsi, meter_type, meter_serial_number, phases, charging_rate_unit, heartbeat_interval, online,
             connection_id, status, error_code, vendor_error_code, status_info, configuration, local_list_version,
-            firmware_status, diagnostics_status, configuration_complete, password_pending)
+            firmware_status, diagnostics_status, configuration_complete, password_pending, log_status,
+            signed_firmware_status, security_profile)
         SELECT {NOW}, {NOW}, %(tenant)s, l0.id + g %% %(locations)s, '{code}-' || lpad(g::text, 6, '0'), '',
             'Accepted', false, {pick(VENDORS, "g")}, 'Model ' || (g %% 12), 'SN' || upper(substr(md5(g::text), 1, 10)),
             'CB' || g, '1.0', '', '', '', '', 3, 'A', 300, false, '', 'Available', '', '', '', '{{}}'::jsonb, 0,
-            '', '', true, false
+            '', '', true, false, '', '', 1
         FROM generate_series(1, %(n)s::bigint) g,
             (SELECT min(id) AS id FROM stations_location WHERE tenant_id = %(tenant)s) l0""".replace(
             "%(locations)s", str(n["locations"])
