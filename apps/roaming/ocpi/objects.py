@@ -1,0 +1,151 @@
+"""Our domain rows as OCPI 2.2.1 objects (mod_locations.asciidoc, mod_cdrs.asciidoc, mod_tariffs.asciidoc), field by
+field as the spec's tables say: string lengths cut to the spec's maximum, enums mapped, optional fields left out
+when we have nothing to say (never `null` for a `?` field), DateTime as '2019-06-21T10:15:30Z', coordinates as
+decimal-degree strings with 6 decimals, `country` as ISO 3166-1 alpha-3.
+
+The CPO party of every object is the tenant's party towards the partner (`our_country_code`/`our_party_id`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+
+from apps.roaming.models import RoamingPartner
+from apps.roaming.ocpi.transport import ocpi_datetime
+from apps.stations.models import ChargePoint, ChargePointStatus, Connector, Evse, Location
+
+# OCPP 1.6 ChargePointStatus -> OCPI 2.2.1 Status (mod_locations_status_enum). An occupied connector (a plug in,
+# a session running, suspended or finishing) is CHARGING: "The EVSE/Connector is in use".
+EVSE_STATUS: dict[str, str] = {
+    ChargePointStatus.AVAILABLE: "AVAILABLE",
+    ChargePointStatus.PREPARING: "CHARGING",
+    ChargePointStatus.CHARGING: "CHARGING",
+    ChargePointStatus.SUSPENDED_EVSE: "CHARGING",
+    ChargePointStatus.SUSPENDED_EV: "CHARGING",
+    ChargePointStatus.FINISHING: "CHARGING",
+    ChargePointStatus.RESERVED: "RESERVED",
+    ChargePointStatus.UNAVAILABLE: "INOPERATIVE",
+    ChargePointStatus.FAULTED: "OUTOFORDER",
+    ChargePointStatus.UNKNOWN: "UNKNOWN",
+}
+
+
+def alpha3(alpha2: str) -> str:
+    """ISO 3166-1 alpha-2 -> alpha-3 ('DE' -> 'DEU'); our country fields are validated alpha-2 codes."""
+    country = pycountry.countries.get(alpha_2=alpha2.upper())
+    if country is None:
+        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {alpha2!r}")
+    return str(country.alpha_3)
+
+
+def _cut(value: str, length: int) -> str:
+    return value.strip()[:length]
+
+
+def _coordinate(value: Decimal) -> str:
+    """Decimal degrees with 6 decimals: matches `-?[0-9]{1,2}\\.[0-9]{5,7}` (latitude) and the longitude form."""
+    return format(Decimal(value).quantize(Decimal("0.000001")), "f")
+
+
+def _latest(*moments: dt.datetime | None) -> dt.datetime:
+    return max(m for m in moments if m is not None)
+
+
+def location_id(location: Location) -> str:
+    """Location.id (CiString(36)): the OCPI id set on the location, else our primary key."""
+    return location.ocpi_id or str(location.pk)
+
+
+def evse_uid(evse: Evse) -> str:
+    """EVSE.uid (CiString(36)): the eMI3 EVSE id when it fits, else our primary key (never changes either way)."""
+    return evse.evse_uid if len(evse.evse_uid) <= 36 else str(evse.pk)
+
+
+def connector_id(connector: Connector) -> str:
+    return str(connector.pk)
+
+
+def evse_status(evse: Evse, charge_point: ChargePoint) -> str:
+    if evse.decommissioned_at is not None or charge_point.decommissioned_at is not None:
+        return "REMOVED"
+    if not charge_point.online:
+        return "UNKNOWN"  # "No status information available (also used when offline)"
+    return EVSE_STATUS.get(evse.status, "UNKNOWN")
+
+
+def evse_last_updated(evse: Evse, connectors: list[Connector]) -> dt.datetime:
+    return _latest(evse.updated_at, evse.status_received_at, *(c.updated_at for c in connectors))
+
+
+def connector_object(connector: Connector, *, tariff_ids: list[str] | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": connector_id(connector),
+        "standard": connector.standard,
+        "format": connector.format,
+        "power_type": connector.power_type,
+        "max_voltage": int(connector.max_voltage),
+        "max_amperage": int(connector.max_amperage),
+    }
+    if connector.max_electric_power is not None:
+        document["max_electric_power"] = int(connector.max_electric_power)
+    if tariff_ids:
+        document["tariff_ids"] = [_cut(t, 36) for t in tariff_ids]
+    document["last_updated"] = ocpi_datetime(connector.updated_at)
+    return document
+
+
+def evse_object(evse: Evse, charge_point: ChargePoint, connectors: list[Connector]) -> dict[str, Any]:
+    """An EVSE with its connectors. OCPI wants at least one connector (`+`): an EVSE the charger reported but nobody
+    described yet is shown with the charger's default plug (Type 2 socket, as our Connector defaults)."""
+    status = evse_status(evse, charge_point)
+    document: dict[str, Any] = {"uid": evse_uid(evse)}
+    if status != "REMOVED":
+        document["evse_id"] = evse.evse_uid
+    document["status"] = status
+    document["capabilities"] = ["REMOTE_START_STOP_CAPABLE"]
+    if connectors:
+        document["connectors"] = [connector_object(c) for c in connectors]
+    else:
+        default = Connector(evse=evse, standard=Connector.Standard.IEC_62196_T2)
+        default.pk = evse.pk
+        default.updated_at = evse.updated_at
+        document["connectors"] = [connector_object(default)]
+    document["physical_reference"] = _cut(f"{charge_point.identity}/{evse.connector_id}", 16)
+    document["last_updated"] = ocpi_datetime(evse_last_updated(evse, connectors))
+    return document
+
+
+def location_object(
+    location: Location, partner: RoamingPartner, evses: list[tuple[Evse, ChargePoint, list[Connector]]]
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "country_code": partner.our_country_code,
+        "party_id": partner.our_party_id,
+        "id": location_id(location),
+        "publish": bool(location.publish),
+        "name": _cut(location.name, 255),
+        "address": _cut(location.address, 45),
+        "city": _cut(location.city, 45),
+    }
+    if location.postal_code:
+        document["postal_code"] = _cut(location.postal_code, 10)
+    document["country"] = alpha3(location.country)
+    document["coordinates"] = {
+        "latitude": _coordinate(location.latitude),
+        "longitude": _coordinate(location.longitude),
+    }
+    if location.parking_type:
+        document["parking_type"] = location.parking_type
+    document["evses"] = [evse_object(evse, cp, connectors) for evse, cp, connectors in evses]
+    document["time_zone"] = location.timezone
+    if location.opening_24_7:
+        document["opening_times"] = {"twentyfourseven": True}
+    moments = [location.updated_at, getattr(location, "ocpi_last_updated", None)]  # the list's annotation
+    for evse, _cp, connectors in evses:
+        moments.append(evse_last_updated(evse, connectors))
+    document["last_updated"] = ocpi_datetime(_latest(*moments))
+    return document
