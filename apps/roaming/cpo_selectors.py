@@ -13,7 +13,9 @@ from django.db.models import DateTimeField, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.roaming.models import RoamingPartner
+from apps.sessions.models import Cdr
 from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.tariffs.models import Tariff, TariffAssignment
 
 _EPOCH = Value("1970-01-01T00:00:00Z", output_field=DateTimeField())
 
@@ -71,3 +73,18 @@ def location_evses(locations: list[Location]) -> dict[int, EvseRows]:
         if cp.location_id is not None:
             by_location[cp.location_id].append((evse, cp, connectors[evse.pk]))
     return by_location
+
+
+def tariff_list(*, partner: RoamingPartner) -> QuerySet[Tariff]:
+    """The tariffs `partner` may see: those chosen for it, else the tenant's public ones (attached to the network by
+    an assignment: what a driver of theirs can be charged at our connectors)."""
+    tariffs = Tariff.objects.filter(tenant_id=partner.tenant_id).select_related("tenant")
+    chosen = partner.tariffs.values("pk")
+    if chosen.exists():
+        return tariffs.filter(pk__in=chosen)
+    return tariffs.filter(pk__in=TariffAssignment.objects.filter(tenant_id=partner.tenant_id).values("tariff_id"))
+
+
+def cdr_list(*, partner: RoamingPartner) -> QuerySet[Cdr]:
+    """The CDRs of this partner's drivers on the tenant's network (sessions marked with its party)."""
+    return Cdr.objects.filter(tenant_id=partner.tenant_id, session__roaming_partner=partner.party)

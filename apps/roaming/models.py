@@ -105,6 +105,13 @@ class RoamingPartner(TenantOwned, TimeStampedModel):
         models.CharField(max_length=20, choices=Module.choices), default=default_modules, blank=True
     )
     status = models.CharField(max_length=10, choices=PartnerStatus.choices, default=PartnerStatus.PENDING)
+    # OCPI tariffs Sender: the tariffs this partner sees; none chosen = the tenant's public tariffs (on the network)
+    tariffs = models.ManyToManyField(
+        "tariffs.Tariff",
+        blank=True,
+        related_name="+",
+        help_text="Tariffs shown to this partner (OCPI tariffs module); empty: the tenant's public tariffs.",
+    )
     last_handshake_at = models.DateTimeField(null=True, blank=True)
     # per module: {"credentials": {"at": "...Z", "message": "..."}}
     last_errors = models.JSONField(default=dict, blank=True)

@@ -196,14 +196,14 @@ def test_every_emitted_location_evse_and_connector_follows_the_spec(
     registered: tuple[RoamingPartner, PartnerSimulator], tenant_a: Tenant
 ) -> None:
     partner, sim = registered
-    location, _cp, _evse, connector = _site(tenant_a)
+    location, _cp, evse, connector = _site(tenant_a)
     LocationFactory(tenant=tenant_a, ocpi_id="", parking_type="")  # defaults: id from our key, Berlin
 
     items, _ = _walk(sim, locations_url(sim))
     base = locations_url(sim)
     single = assert_envelope(get(sim, f"{base}/LOC-1"), 200, 1000)["data"]
-    one_evse = assert_envelope(get(sim, f"{base}/LOC-1/NO*ALP*E1*1"), 200, 1000)["data"]
-    one_connector = assert_envelope(get(sim, f"{base}/LOC-1/NO*ALP*E1*1/{connector.pk}"), 200, 1000)["data"]
+    one_evse = assert_envelope(get(sim, f"{base}/LOC-1/{evse.pk}"), 200, 1000)["data"]
+    one_connector = assert_envelope(get(sim, f"{base}/LOC-1/{evse.pk}/{connector.pk}"), 200, 1000)["data"]
 
     assert len(items) == 2
     for item in items:
@@ -219,14 +219,11 @@ def test_every_emitted_location_evse_and_connector_follows_the_spec(
     assert site["address"] == location.address[:45]
     assert "postal_code" not in site
     assert "opening_times" not in site
+    evses = list(Evse.objects.filter(charge_point__location=location).order_by("connector_id"))
     assert [(e["uid"], e["status"], e.get("evse_id")) for e in site["evses"]] == [
-        ("NO*ALP*E1*1", "CHARGING", "NO*ALP*E1*1"),
-        (
-            str(Evse.objects.get(connector_id=2, charge_point__location=location).pk),
-            "OUTOFORDER",
-            "NO*ALP*E" + "9" * 30 + "*2",
-        ),
-        ("NO*ALP*E1*3", "REMOVED", None),
+        (str(evses[0].pk), "CHARGING", "NO*ALP*E1*1"),
+        (str(evses[1].pk), "OUTOFORDER", "NO*ALP*E" + "9" * 30 + "*2"),
+        (str(evses[2].pk), "REMOVED", None),
     ]
     assert one_evse == site["evses"][0]
     assert [c["standard"] for c in one_evse["connectors"]] == ["IEC_62196_T2", "CHADEMO"]
@@ -270,17 +267,17 @@ def test_offline_charger_shows_unknown_and_status_change_moves_last_updated(
 
 @pytest.mark.parametrize(
     "path",
-    ["/NOPE", "/LOC-1/NOPE", "/LOC-1/NO*ALP*E1*1/999999999", "/OTHER-TENANT", "/UNPUBLISHED"],
+    ["/NOPE", "/LOC-1/NOPE", "/LOC-1/NO*ALP*E1*1", "/LOC-1/{evse}/999999999", "/OTHER-TENANT", "/UNPUBLISHED"],
 )
 def test_unknown_objects_are_404_in_the_envelope(
     registered: tuple[RoamingPartner, PartnerSimulator], tenant_a: Tenant, tenant_b: Tenant, path: str
 ) -> None:
     _, sim = registered
-    _site(tenant_a)
+    _location, _cp, evse, _connector = _site(tenant_a)
     LocationFactory(tenant=tenant_b, ocpi_id="OTHER-TENANT")
     LocationFactory(tenant=tenant_a, ocpi_id="UNPUBLISHED", publish=False)
 
-    body = assert_envelope(get(sim, f"{locations_url(sim)}{path}"), 404, 2003)
+    body = assert_envelope(get(sim, f"{locations_url(sim)}{path.format(evse=evse.pk)}"), 404, 2003)
 
     assert "data" not in body
 

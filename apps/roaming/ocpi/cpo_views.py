@@ -20,12 +20,15 @@ from apps.roaming.ocpi.transport import (
     paginate,
 )
 from apps.stations.models import Location
+from apps.tariffs import selectors as tariff_selectors
 
 PREFIX = "/ocpi/cpo/2.2.1"
 
 # identifier -> (our interface role, path), merged into views.IMPLEMENTED (version details)
 SENDER_ENDPOINTS: dict[str, tuple[str, str]] = {
     Module.LOCATIONS: ("SENDER", f"{PREFIX}/locations"),
+    Module.TARIFFS: ("SENDER", f"{PREFIX}/tariffs"),
+    Module.CDRS: ("SENDER", f"{PREFIX}/cdrs"),
 }
 
 
@@ -65,3 +68,22 @@ def locations(
     if connector is None:
         raise _unknown(f"connector {connector_id!r} of EVSE {evse_uid!r}")
     return envelope(ocpi.http, objects.connector_object(connector))
+
+
+@ocpi_view(methods=["GET"], module=Module.TARIFFS, functional=True)
+def tariffs(ocpi: OcpiRequest) -> HttpResponse:
+    return paginate(
+        ocpi,
+        cpo_selectors.tariff_list(partner=ocpi.partner),
+        lambda rows: [objects.tariff_object(tariff_selectors.tariff_document(t), ocpi.partner) for t in rows],
+    )
+
+
+@ocpi_view(methods=["GET"], module=Module.CDRS, functional=True)
+def cdrs(ocpi: OcpiRequest) -> HttpResponse:
+    return paginate(
+        ocpi,
+        cpo_selectors.cdr_list(partner=ocpi.partner),
+        lambda rows: [objects.cdr_object(c) for c in rows],
+        updated_field="last_updated",
+    )

@@ -15,7 +15,8 @@ from typing import Any
 import pycountry
 
 from apps.roaming.models import RoamingPartner
-from apps.roaming.ocpi.transport import ocpi_datetime
+from apps.roaming.ocpi.transport import ocpi_datetime, parse_ocpi_datetime
+from apps.sessions.models import Cdr
 from apps.stations.models import ChargePoint, ChargePointStatus, Connector, Evse, Location
 
 # OCPP 1.6 ChargePointStatus -> OCPI 2.2.1 Status (mod_locations_status_enum). An occupied connector (a plug in,
@@ -61,8 +62,9 @@ def location_id(location: Location) -> str:
 
 
 def evse_uid(evse: Evse) -> str:
-    """EVSE.uid (CiString(36)): the eMI3 EVSE id when it fits, else our primary key (never changes either way)."""
-    return evse.evse_uid if len(evse.evse_uid) <= 36 else str(evse.pk)
+    """EVSE.uid (CiString(36)): our primary key. Never changes (the eMI3 `evse_id` may be edited and re-used, which
+    the spec warns against for `uid`), and it is the `evse_uid` our stored CDRs' cdr_location already carry."""
+    return str(evse.pk)
 
 
 def connector_id(connector: Connector) -> str:
@@ -149,3 +151,124 @@ def location_object(
         moments.append(evse_last_updated(evse, connectors))
     document["last_updated"] = ocpi_datetime(_latest(*moments))
     return document
+
+
+# --------------------------------------------------------------------------- tariffs and CDRs
+
+_DATETIME_KEYS = {"start_date_time", "end_date_time", "last_updated"}
+
+
+def _spec_datetimes(value: Any, key: str = "") -> Any:
+    """Stored OCPI documents with every DateTime rewritten in the spec's form (stored JSON carries milliseconds)."""
+    if isinstance(value, dict):
+        return {k: _spec_datetimes(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spec_datetimes(v, key) for v in value]
+    if key in _DATETIME_KEYS and isinstance(value, str):
+        return ocpi_datetime(parse_ocpi_datetime(value))
+    if key in _DATETIME_KEYS and isinstance(value, dt.datetime):
+        return ocpi_datetime(value)
+    return value
+
+
+def tariff_object(document: dict[str, Any], partner: RoamingPartner) -> dict[str, Any]:
+    """The stored tariff's OCPI document (tariffs.selectors.tariff_document) as sent to `partner`: our party towards
+    them, DateTimes in the spec's form."""
+    return _spec_datetimes({**document, "country_code": partner.our_country_code, "party_id": partner.our_party_id})
+
+
+def _without_empty(document: dict[str, Any], *optional: str) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if not (k in optional and v in ("", None, [], {}))}
+
+
+def cdr_location_object(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The CdrLocation snapshot stored with the CDR (sessions.completion) in OCPI form."""
+    coordinates = snapshot.get("coordinates") or {}
+    document = {
+        "id": _cut(str(snapshot.get("id", "")), 36),
+        "name": _cut(str(snapshot.get("name", "")), 255),
+        "address": _cut(str(snapshot.get("address", "")), 45),
+        "city": _cut(str(snapshot.get("city", "")), 45),
+        "postal_code": _cut(str(snapshot.get("postal_code", "")), 10),
+        "country": alpha3(snapshot["country"]) if snapshot.get("country") else "",
+        "coordinates": {
+            "latitude": _coordinate(Decimal(coordinates["latitude"])) if coordinates.get("latitude") else "",
+            "longitude": _coordinate(Decimal(coordinates["longitude"])) if coordinates.get("longitude") else "",
+        },
+        "evse_uid": _cut(str(snapshot.get("evse_uid", "")), 36),
+        "evse_id": _cut(str(snapshot.get("evse_id", "")), 48),
+        "connector_id": _cut(str(snapshot.get("connector_id", "")), 36),
+        "connector_standard": snapshot.get("connector_standard") or Connector.Standard.IEC_62196_T2,
+        "connector_format": snapshot.get("connector_format") or Connector.Format.SOCKET,
+        "connector_power_type": snapshot.get("connector_power_type") or Connector.PowerType.AC_3_PHASE,
+    }
+    return _without_empty(document, "name", "postal_code")
+
+
+def _signed_data(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not stored or not stored.get("signed_values"):
+        return None
+    values = [
+        {
+            "nature": _cut(str(v.get("nature", "")), 32),
+            "plain_data": _cut(str(v.get("plain_data", "")), 512),
+            "signed_data": _cut(str(v.get("signed_data", "")), 5000),
+        }
+        for v in stored["signed_values"]
+    ]
+    document = {"encoding_method": _cut(str(stored.get("encoding_method", "OTHER")), 36), "signed_values": values}
+    if stored.get("url"):
+        document["url"] = stored["url"]
+    return document
+
+
+def cdr_object(cdr: Cdr) -> dict[str, Any]:
+    """Our stored, immutable CDR as the OCPI CDR object (mod_cdrs_cdr_object); amounts as stored, exact."""
+    token = cdr.cdr_token or {}
+    document: dict[str, Any] = {
+        "country_code": cdr.country_code,
+        "party_id": cdr.party_id,
+        "id": cdr.ocpi_id,
+        "start_date_time": ocpi_datetime(cdr.start_date_time),
+        "end_date_time": ocpi_datetime(cdr.end_date_time),
+        "session_id": str(cdr.session_id),
+        "cdr_token": {
+            "country_code": _cut(str(token.get("country_code", "")), 2),
+            "party_id": _cut(str(token.get("party_id", "")), 3),
+            "uid": _cut(str(token.get("uid", "")), 36),
+            "type": token.get("type") or "OTHER",
+            "contract_id": _cut(str(token.get("contract_id") or token.get("uid", "")), 36),
+        },
+        "auth_method": cdr.auth_method,
+        "authorization_reference": _cut(cdr.authorization_reference, 36),
+        "cdr_location": cdr_location_object(cdr.cdr_location or {}),
+        "meter_id": _cut(cdr.meter_id, 255),
+        "currency": cdr.currency,
+        "tariffs": _spec_datetimes(cdr.tariffs or []),
+        "charging_periods": _spec_datetimes(cdr.charging_periods or []),
+        "signed_data": _signed_data(cdr.signed_data),
+        "total_cost": cdr.total_cost,
+        "total_fixed_cost": cdr.total_fixed_cost,
+        "total_energy": cdr.total_energy,
+        "total_energy_cost": cdr.total_energy_cost,
+        "total_time": cdr.total_time,
+        "total_time_cost": cdr.total_time_cost,
+        "total_parking_time": cdr.total_parking_time,
+        "total_parking_cost": cdr.total_parking_cost,
+        "remark": _cut(cdr.remark, 255),
+        "last_updated": ocpi_datetime(cdr.last_updated),
+    }
+    return _without_empty(
+        document,
+        "session_id",
+        "authorization_reference",
+        "meter_id",
+        "tariffs",
+        "signed_data",
+        "total_fixed_cost",
+        "total_energy_cost",
+        "total_time_cost",
+        "total_parking_time",
+        "total_parking_cost",
+        "remark",
+    )
