@@ -153,7 +153,10 @@ class SecurityEventReceived(Event):
 
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
-    ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
+    ConnectorStatusChanged: [
+        "apps.analytics.subscribers.connector_status_changed",
+        "apps.roaming.subscribers.connector_status_changed",
+    ],
     ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
     SecurityEventReceived: ["apps.analytics.subscribers.security_event_received"],

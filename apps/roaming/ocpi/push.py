@@ -1,0 +1,151 @@
+"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification.
+
+Flow: the outbox delivers `ConnectorStatusChanged` to `apps.roaming.subscribers.connector_status_changed`, which
+bumps one `PushState` row per (partner, EVSE) in the delivery's transaction and, after its commit, sends the Celery
+task `roaming.push_partner` for each partner concerned. The task sends, per partner, the pending objects in the order
+they were first changed, each with its CURRENT state (coalescing: five changes while the partner was down are one
+PATCH with the latest status), one object at a time under a row lock (ordered per partner and object). A failure
+stops that partner's round (it is down: no flooding), records the error on the partner (`last_errors`) and the row
+(`attempts`, `next_attempt_at` with exponential backoff), and the task comes back at that time; beat's
+`roaming.push_sweep` catches a lost task. An acknowledged push sets `pushed_version` to the version it sent and
+`last_pushes` on the partner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.roaming import services
+from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
+from apps.roaming.ocpi import client, objects
+from apps.roaming.ocpi.transport import ocpi_datetime
+from apps.stations.models import Evse
+
+logger = logging.getLogger(__name__)
+
+RETRY_BASE_S = 5.0
+RETRY_MAX_S = 600.0
+
+_BUMP = """
+INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
+                               changed_at)
+VALUES {rows}
+ON CONFLICT (partner_id, module, object_key)
+DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at
+"""
+
+
+def receivers(*, tenant_id: int, module: str) -> list[RoamingPartner]:
+    """The tenant's registered partners that take `module` pushes (enabled, with a RECEIVER endpoint of theirs)."""
+    partners = RoamingPartner.objects.filter(
+        tenant_id=tenant_id, status=PartnerStatus.REGISTERED, enabled_modules__contains=[module]
+    )
+    return [p for p in partners if p.endpoint_url(module, "RECEIVER")]
+
+
+def changed(*, partners: list[RoamingPartner], module: str, keys: list[str]) -> None:
+    """Record that these objects changed (one statement), and send the push task of each partner after commit."""
+    if not partners or not keys:
+        return
+    now = timezone.now()
+    rows = [(p.pk, module, key, now) for p in partners for key in keys]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BUMP.format(rows=", ".join(["(%s, %s, %s, 1, 0, 0, '', %s)"] * len(rows))),
+            [value for row in rows for value in row],
+        )
+    for partner in partners:
+        transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
+
+
+def _enqueue(partner_id: int) -> None:
+    from apps.roaming.tasks import push_partner
+
+    push_partner.delay(partner_id)
+
+
+@dataclass
+class Round:
+    sent: int = 0
+    failed: bool = False
+    retry_at: dt.datetime | None = None
+
+
+def _evse_patch(partner: RoamingPartner, evse_pk: int) -> tuple[str, dict[str, str]] | None:
+    evse = Evse.objects.select_related("charge_point__location").filter(pk=evse_pk).first()
+    if evse is None or evse.charge_point.location is None:
+        return None
+    location = evse.charge_point.location
+    base = partner.endpoint_url(Module.LOCATIONS, "RECEIVER") or ""
+    url = (
+        f"{base.rstrip('/')}/{partner.our_country_code}/{partner.our_party_id}/"
+        f"{objects.location_id(location)}/{objects.evse_uid(evse)}"
+    )
+    body = {
+        "status": objects.evse_status(evse, evse.charge_point),
+        "last_updated": ocpi_datetime(max(m for m in (evse.updated_at, evse.status_received_at) if m)),
+    }
+    return url, body
+
+
+def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
+    """Send this partner's due pending pushes, oldest change first; stop at the first failure."""
+    result = Round()
+    partner = RoamingPartner.objects.filter(pk=partner_id, status=PartnerStatus.REGISTERED).first()
+    if partner is None:
+        return result
+    moment = now or timezone.now()
+    while True:
+        with transaction.atomic():
+            state = (
+                PushState.objects.select_for_update(skip_locked=True)
+                .filter(partner_id=partner_id, version__gt=F("pushed_version"))
+                .exclude(next_attempt_at__gt=moment)
+                .order_by("id")
+                .first()
+            )
+            if state is None:
+                return result
+            version = state.version
+            kind, _, pk = state.object_key.partition(":")
+            request = _evse_patch(partner, int(pk)) if kind == "evse" and pk.isdigit() else None
+            if request is None:  # the object is gone: nothing left to tell
+                PushState.objects.filter(pk=state.pk).update(pushed_version=version)
+                continue
+            url, body = request
+            try:
+                client.call(
+                    "PATCH", url, token=partner.their_token, token_style=partner.token_style, body=body, routing=partner
+                )
+            except client.PartnerCallError as error:
+                attempts = state.attempts + 1
+                retry_at = moment + dt.timedelta(seconds=min(RETRY_BASE_S * 2 ** (attempts - 1), RETRY_MAX_S))
+                PushState.objects.filter(pk=state.pk).update(
+                    attempts=attempts, next_attempt_at=retry_at, last_error=error.message[:500]
+                )
+                services.partner_error_record(partner_id=partner_id, module=state.module, message=error.message)
+                result.failed, result.retry_at = True, retry_at
+                return result
+            PushState.objects.filter(pk=state.pk).update(
+                pushed_version=version, attempts=0, next_attempt_at=None, last_error="", pushed_at=timezone.now()
+            )
+            services.partner_push_record(partner_id=partner_id, module=state.module, object_key=state.object_key)
+            result.sent += 1
+
+
+def due_partner_ids(*, now: dt.datetime | None = None) -> list[int]:
+    """Partners with pending pushes that are due (beat's sweep)."""
+    moment = now or timezone.now()
+    return list(
+        PushState.objects.filter(version__gt=F("pushed_version"))
+        .exclude(next_attempt_at__gt=moment)
+        .values_list("partner_id", flat=True)
+        .distinct()
+    )

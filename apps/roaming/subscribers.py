@@ -1,0 +1,23 @@
+"""Event subscribers of roaming (listed in apps.core.events.SUBSCRIBERS): what changed on our network is pushed to
+the partners that receive it (apps/roaming/ocpi/push.py). Idempotent: a repeated event bumps the object's version
+again and the partner gets its current state once more."""
+
+from __future__ import annotations
+
+from apps.core import events
+from apps.roaming.models import Module
+from apps.roaming.ocpi import push
+from apps.stations.models import Evse
+
+
+def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
+    """A StatusNotification: PATCH the EVSE's status to every partner receiving locations (connector 0, the charger
+    itself, concerns each of its EVSEs)."""
+    partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
+    if not partners:
+        return
+    evses = Evse.objects.filter(charge_point_id=event.charge_point_id, charge_point__location__publish=True)
+    if event.connector_id:
+        evses = evses.filter(connector_id=event.connector_id)
+    keys = [f"evse:{pk}" for pk in evses.order_by("pk").values_list("pk", flat=True)]
+    push.changed(partners=partners, module=Module.LOCATIONS, keys=keys)

@@ -1,0 +1,144 @@
+"""EVSE status pushes to a partner's locations Receiver over real HTTP (the partner simulator): a StatusNotification
+recorded by the stations service (as the OCPP handler records it) goes through the outbox to the roaming subscriber,
+and the push task PATCHes the EVSE's status; in order of change, coalesced and resumed after the partner was down.
+
+The push task runs in this process (`apply`): its Celery transport is the platform's ordinary one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from apps.roaming import tasks
+from apps.roaming.models import PushState, RoamingPartner
+from apps.roaming.ocpi import push
+from apps.roaming.partner_sim import PartnerSimulator
+from apps.stations import services as station_services
+from apps.stations.models import ChargePoint, Evse
+from apps.tenants.models import Tenant
+from tests.roaming.factories import partner_for
+from tests.stations.factories import ChargePointFactory, EvseFactory, LocationFactory
+
+
+@pytest.fixture
+def registered(ocpi_base: str, sim: PartnerSimulator, tenant_a: Tenant) -> tuple[RoamingPartner, PartnerSimulator]:
+    partner, token_a = partner_for(
+        tenant_a, name="Sim eMSP", country_code="NL", party_id="SIM", enabled_modules=["locations"]
+    )
+    answer = sim.register_with(f"{ocpi_base}/ocpi/versions", token_a)
+    assert (answer["http_status"], answer["status_code"]) == (200, 1000), answer
+    partner.refresh_from_db()
+    return partner, sim
+
+
+@pytest.fixture
+def site(tenant_a: Tenant) -> tuple[ChargePoint, Evse, Evse]:
+    location = LocationFactory(tenant=tenant_a, ocpi_id="LOC-1")
+    charge_point = ChargePointFactory(tenant=tenant_a, location=location)
+    ChargePoint.objects.filter(pk=charge_point.pk).update(online=True)
+    first = EvseFactory(charge_point=charge_point, connector_id=1)
+    second = EvseFactory(charge_point=charge_point, connector_id=2)
+    return charge_point, first, second
+
+
+def patches(sim: PartnerSimulator) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    return [(r.path, r.body, r.headers) for r in sim.received if r.method == "PATCH"]
+
+
+def status(charge_point: ChargePoint, connector_id: int, value: str) -> None:
+    station_services.status_record(charge_point_id=charge_point.pk, connector_id=connector_id, status=value)
+
+
+def test_a_status_notification_reaches_the_partner_as_an_evse_patch(
+    registered: tuple[RoamingPartner, PartnerSimulator], site: tuple[ChargePoint, Evse, Evse]
+) -> None:
+    partner, sim = registered
+    charge_point, first, _ = site
+
+    status(charge_point, 1, "Charging")
+    sent = tasks.push_partner.apply(args=(partner.pk,)).get()
+
+    assert sent == 1
+    [(path, body, headers)] = patches(sim)
+    assert path == f"/ocpi/emsp/2.2.1/locations/DE/ALP/LOC-1/{first.pk}"
+    first.refresh_from_db()
+    assert body == {
+        "status": "CHARGING",
+        "last_updated": first.status_received_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert (headers["OCPI-from-country-code"], headers["OCPI-from-party-id"]) == ("DE", "ALP")
+    assert (headers["OCPI-to-country-code"], headers["OCPI-to-party-id"]) == ("NL", "SIM")
+    assert sim.locations["DE/ALP/LOC-1"]["evses"] == [{"uid": str(first.pk), **body}]
+    partner.refresh_from_db()
+    assert partner.last_pushes["locations"]["object"] == f"evse:{first.pk}"
+    assert tasks.push_partner.apply(args=(partner.pk,)).get() == 0  # nothing left: no second PATCH
+
+
+def test_pushes_go_in_order_of_change_with_the_latest_state(
+    registered: tuple[RoamingPartner, PartnerSimulator], site: tuple[ChargePoint, Evse, Evse]
+) -> None:
+    partner, sim = registered
+    charge_point, first, second = site
+
+    status(charge_point, 1, "Preparing")
+    status(charge_point, 2, "Faulted")
+    status(charge_point, 1, "Available")
+    tasks.push_partner.apply(args=(partner.pk,))
+
+    assert [(path.rsplit("/", 1)[1], body["status"]) for path, body, _ in patches(sim)] == [
+        (str(first.pk), "AVAILABLE"),
+        (str(second.pk), "OUTOFORDER"),
+    ]
+
+
+def test_a_partner_down_gets_the_latest_state_once_when_back(
+    registered: tuple[RoamingPartner, PartnerSimulator], site: tuple[ChargePoint, Evse, Evse]
+) -> None:
+    partner, sim = registered
+    charge_point, first, _ = site
+    sim.fail_status = 503
+
+    for value in ("Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted"):
+        status(charge_point, 1, value)
+        tasks.push_partner.apply(args=(partner.pk,))
+    down = patches(sim)
+    partner.refresh_from_db()
+    state = PushState.objects.get(partner=partner, object_key=f"evse:{first.pk}")
+
+    assert len(down) == 1  # one try, then the backoff: no flood while it is down
+    assert state.attempts == 1
+    assert state.version - state.pushed_version == 5
+    assert "503" in partner.last_errors["locations"]["message"]
+    assert push.due_partner_ids() == []  # not due before the backoff ends
+
+    sim.fail_status = None
+    later = timezone.now() + dt.timedelta(hours=3)
+    assert push.due_partner_ids(now=later) == [partner.pk]
+    result = push.push_partner(partner_id=partner.pk, now=later)
+
+    assert result.sent == 1
+    resumed = patches(sim)[1:]
+    assert [body["status"] for _, body, _ in resumed] == ["OUTOFORDER"]  # the latest state, once
+    partner.refresh_from_db()
+    assert "locations" not in partner.last_errors
+    state.refresh_from_db()
+    assert (state.pushed_version, state.attempts, state.last_error) == (state.version, 0, "")
+
+
+def test_no_push_for_partners_without_locations_or_of_other_tenants(
+    registered: tuple[RoamingPartner, PartnerSimulator], site: tuple[ChargePoint, Evse, Evse], tenant_b: Tenant
+) -> None:
+    partner, sim = registered
+    charge_point, _, _ = site
+    RoamingPartner.objects.filter(pk=partner.pk).update(enabled_modules=["tokens"])
+    other = ChargePointFactory(tenant=tenant_b, location=LocationFactory(tenant=tenant_b))
+    EvseFactory(charge_point=other, connector_id=1)
+
+    status(charge_point, 1, "Charging")
+    status(other, 1, "Charging")
+
+    assert PushState.objects.count() == 0
+    assert patches(sim) == []
