@@ -175,6 +175,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.billing.subscribers.session_ended",
         "apps.sessions.subscribers.session_ended",
         "apps.energy.subscribers.session_ended",
+        "apps.roaming.subscribers.session_ended",
     ],
     SessionPreferencesChanged: ["apps.energy.subscribers.session_preferences_changed"],
 }

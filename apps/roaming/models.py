@@ -166,6 +166,9 @@ class PushState(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     changed_at = models.DateTimeField(auto_now=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
+    remote_url = models.URLField(
+        max_length=255, blank=True, default="", help_text="Where the partner keeps it (a POSTed CDR's Location header)."
+    )
 
     class Meta:
         constraints = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 from apps.core import events
 from apps.roaming.models import Module
 from apps.roaming.ocpi import push
+from apps.sessions.models import Cdr
 from apps.stations.models import Evse
 
 
@@ -21,3 +22,13 @@ def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
         evses = evses.filter(connector_id=event.connector_id)
     keys = [f"evse:{pk}" for pk in evses.order_by("pk").values_list("pk", flat=True)]
     push.changed(partners=partners, module=Module.LOCATIONS, keys=keys)
+
+
+def session_ended(event: events.SessionEnded) -> None:
+    """A session of a partner's driver ended: POST its CDR to that partner once (our stored, immutable CDR)."""
+    cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
+    if cdr is None or not cdr.session.roaming_partner:
+        return
+    party = cdr.session.roaming_partner
+    partners = [p for p in push.receivers(tenant_id=event.tenant_id, module=Module.CDRS) if p.party == party]
+    push.changed(partners=partners, module=Module.CDRS, keys=[f"cdr:{cdr.pk}"], once=True)

@@ -7,11 +7,14 @@ The push task runs in this process (`apply`): its Celery transport is the platfo
 from __future__ import annotations
 
 import datetime as dt
+import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
+from apps.core import events
 from apps.roaming import tasks
 from apps.roaming.models import PushState, RoamingPartner
 from apps.roaming.ocpi import push
@@ -20,6 +23,7 @@ from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Evse
 from apps.tenants.models import Tenant
 from tests.roaming.factories import partner_for
+from tests.roaming.test_cpo_tariffs_cdrs import _completed_cdr
 from tests.stations.factories import ChargePointFactory, EvseFactory, LocationFactory
 
 
@@ -142,3 +146,31 @@ def test_no_push_for_partners_without_locations_or_of_other_tenants(
 
     assert PushState.objects.count() == 0
     assert patches(sim) == []
+
+
+def test_the_cdr_of_a_partners_driver_is_posted_once_with_our_total(ocpi_base: str, tenant_a: Tenant) -> None:
+    emsp = PartnerSimulator(country_code="NL", party_id="SIM", endpoint_ids=["credentials", "cdrs"]).start()
+    try:
+        partner, token_a = partner_for(
+            tenant_a, name="Sim eMSP", country_code="NL", party_id="SIM", enabled_modules=["cdrs"]
+        )
+        assert emsp.register_with(f"{ocpi_base}/ocpi/versions", token_a)["status_code"] == 1000
+        ours = _completed_cdr(tenant_a, "OURS-1")  # our own driver's: not sent
+        cdr = _completed_cdr(tenant_a, "THEIRS-1", party=partner.party)
+
+        tasks.push_partner.apply(args=(partner.pk,))
+        events.deliver(events.SessionEnded(tenant_id=tenant_a.pk, session_id=cdr.session_id, charge_point_id=0))
+        tasks.push_partner.apply(args=(partner.pk,))  # a repeated SessionEnded: nothing more
+
+        posts = [r for r in emsp.received if r.method == "POST" and r.path == "/ocpi/emsp/2.2.1/cdrs"]
+        assert len(posts) == 1
+        key = f"DE/ALP/{cdr.ocpi_id}"
+        assert list(emsp.cdrs) == [key]
+        received = json.loads(json.dumps(emsp.cdrs[key]), parse_float=Decimal)
+        assert received["total_cost"] == cdr.total_cost
+        assert received["id"] != ours.ocpi_id
+        state = PushState.objects.get(partner=partner, object_key=f"cdr:{cdr.pk}")
+        assert state.remote_url == f"{emsp.base_url}/ocpi/emsp/2.2.1/cdrs/{key}"
+        assert state.pushed_version == state.version == 1
+    finally:
+        emsp.stop()

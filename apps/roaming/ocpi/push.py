@@ -1,4 +1,5 @@
-"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification.
+"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, and the
+CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`).
 
 Flow: the outbox delivers `ConnectorStatusChanged` to `apps.roaming.subscribers.connector_status_changed`, which
 bumps one `PushState` row per (partner, EVSE) in the delivery's transaction and, after its commit, sends the Celery
@@ -17,6 +18,7 @@ import datetime as dt
 import functools
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -26,6 +28,7 @@ from apps.roaming import services
 from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
 from apps.roaming.ocpi import client, objects
 from apps.roaming.ocpi.transport import ocpi_datetime
+from apps.sessions.models import Cdr
 from apps.stations.models import Evse
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ RETRY_MAX_S = 600.0
 
 _BUMP = """
 INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
-                               changed_at)
+                               remote_url, changed_at)
 VALUES {rows}
 ON CONFLICT (partner_id, module, object_key)
 DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at
@@ -50,17 +53,18 @@ def receivers(*, tenant_id: int, module: str) -> list[RoamingPartner]:
     return [p for p in partners if p.endpoint_url(module, "RECEIVER")]
 
 
-def changed(*, partners: list[RoamingPartner], module: str, keys: list[str]) -> None:
-    """Record that these objects changed (one statement), and send the push task of each partner after commit."""
+def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], once: bool = False) -> None:
+    """Record that these objects changed (one statement), and send the push task of each partner after commit.
+    `once`: an immutable object (a CDR), sent once per partner: a repeated event adds nothing."""
     if not partners or not keys:
         return
     now = timezone.now()
     rows = [(p.pk, module, key, now) for p in partners for key in keys]
+    statement = _BUMP.format(rows=", ".join(["(%s, %s, %s, 1, 0, 0, '', '', %s)"] * len(rows)))
+    if once:
+        statement = statement[: statement.index("DO UPDATE")] + "DO NOTHING"
     with connection.cursor() as cursor:
-        cursor.execute(
-            _BUMP.format(rows=", ".join(["(%s, %s, %s, 1, 0, 0, '', %s)"] * len(rows))),
-            [value for row in rows for value in row],
-        )
+        cursor.execute(statement, [value for row in rows for value in row])
     for partner in partners:
         transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
 
@@ -95,6 +99,19 @@ def _evse_patch(partner: RoamingPartner, evse_pk: int) -> tuple[str, dict[str, s
     return url, body
 
 
+def _cdr_post(partner: RoamingPartner, cdr_pk: int) -> tuple[str, dict[str, Any]] | None:
+    """POST {cdrs} of our stored CDR (mod_cdrs Receiver: the CDR is sent once, never changed)."""
+    cdr = Cdr.objects.filter(pk=cdr_pk, tenant_id=partner.tenant_id).first()
+    url = partner.endpoint_url(Module.CDRS, "RECEIVER")
+    if cdr is None or not url:
+        return None
+    return url, objects.cdr_object(cdr)
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
 def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
     """Send this partner's due pending pushes, oldest change first; stop at the first failure."""
     result = Round()
@@ -115,14 +132,18 @@ def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
                 return result
             version = state.version
             kind, _, pk = state.object_key.partition(":")
-            request = _evse_patch(partner, int(pk)) if kind == "evse" and pk.isdigit() else None
+            method, request = "PATCH", None
+            if kind == "evse" and pk.isdigit():
+                request = _evse_patch(partner, int(pk))
+            elif kind == "cdr" and pk.isdigit():
+                method, request = "POST", _cdr_post(partner, int(pk))
             if request is None:  # the object is gone: nothing left to tell
                 PushState.objects.filter(pk=state.pk).update(pushed_version=version)
                 continue
             url, body = request
             try:
-                client.call(
-                    "PATCH", url, token=partner.their_token, token_style=partner.token_style, body=body, routing=partner
+                answer = client.call(
+                    method, url, token=partner.their_token, token_style=partner.token_style, body=body, routing=partner
                 )
             except client.PartnerCallError as error:
                 attempts = state.attempts + 1
@@ -134,7 +155,12 @@ def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
                 result.failed, result.retry_at = True, retry_at
                 return result
             PushState.objects.filter(pk=state.pk).update(
-                pushed_version=version, attempts=0, next_attempt_at=None, last_error="", pushed_at=timezone.now()
+                pushed_version=version,
+                attempts=0,
+                next_attempt_at=None,
+                last_error="",
+                pushed_at=timezone.now(),
+                remote_url=_header(answer.headers, "Location")[:255],
             )
             services.partner_push_record(partner_id=partner_id, module=state.module, object_key=state.object_key)
             result.sent += 1
