@@ -164,11 +164,13 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.analytics.subscribers.session_started",
         "apps.sessions.subscribers.session_started",
         "apps.energy.subscribers.session_started",
+        "apps.roaming.subscribers.session_started",
     ],
     SessionMeterUpdated: [
         "apps.analytics.subscribers.session_meter_updated",
         "apps.sessions.subscribers.session_meter_updated",
         "apps.energy.subscribers.session_meter_updated",
+        "apps.roaming.subscribers.session_meter_updated",
     ],
     SessionEnded: [
         "apps.analytics.subscribers.session_ended",

@@ -13,7 +13,7 @@ from django.db.models import DateTimeField, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from apps.roaming.models import RoamingPartner
-from apps.sessions.models import Cdr
+from apps.sessions.models import Cdr, ChargingSession
 from apps.stations.models import ChargePoint, Connector, Evse, Location
 from apps.tariffs.models import Tariff, TariffAssignment
 
@@ -88,3 +88,12 @@ def tariff_list(*, partner: RoamingPartner) -> QuerySet[Tariff]:
 def cdr_list(*, partner: RoamingPartner) -> QuerySet[Cdr]:
     """The CDRs of this partner's drivers on the tenant's network (sessions marked with its party)."""
     return Cdr.objects.filter(tenant_id=partner.tenant_id, session__roaming_partner=partner.party)
+
+
+def session_list(*, partner: RoamingPartner) -> QuerySet[ChargingSession]:
+    """The sessions of this partner's drivers on the tenant's network; `ocpi_last_updated` counts meter values."""
+    return (
+        ChargingSession.objects.filter(tenant_id=partner.tenant_id, roaming_partner=partner.party)
+        .select_related("tenant", "token", "location", "evse", "evse_connector", "charge_point")
+        .annotate(ocpi_last_updated=Greatest(F("updated_at"), Coalesce(F("last_meter_at"), F("updated_at"))))
+    )

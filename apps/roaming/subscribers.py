@@ -7,7 +7,7 @@ from __future__ import annotations
 from apps.core import events
 from apps.roaming.models import Module
 from apps.roaming.ocpi import push
-from apps.sessions.models import Cdr
+from apps.sessions.models import Cdr, ChargingSession
 from apps.stations.models import Evse
 
 
@@ -25,10 +25,33 @@ def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
 
 
 def session_ended(event: events.SessionEnded) -> None:
-    """A session of a partner's driver ended: POST its CDR to that partner once (our stored, immutable CDR)."""
+    """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once."""
+    _session_changed(event.tenant_id, event.session_id)
     cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
     if cdr is None or not cdr.session.roaming_partner:
         return
     party = cdr.session.roaming_partner
     partners = [p for p in push.receivers(tenant_id=event.tenant_id, module=Module.CDRS) if p.party == party]
     push.changed(partners=partners, module=Module.CDRS, keys=[f"cdr:{cdr.pk}"], once=True)
+
+
+def _session_changed(tenant_id: int, session_id: int) -> None:
+    party = (
+        ChargingSession.objects.filter(pk=session_id, tenant_id=tenant_id)
+        .values_list("roaming_partner", flat=True)
+        .first()
+    )
+    if not party:
+        return  # our own driver's session
+    partners = [p for p in push.receivers(tenant_id=tenant_id, module=Module.SESSIONS) if p.party == party]
+    push.changed(partners=partners, module=Module.SESSIONS, keys=[f"session:{session_id}"])
+
+
+def session_started(event: events.SessionStarted) -> None:
+    """PUT the new session of a partner's driver to that partner."""
+    _session_changed(event.tenant_id, event.session_id)
+
+
+def session_meter_updated(event: events.SessionMeterUpdated) -> None:
+    """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL)."""
+    _session_changed(event.tenant_id, event.session_id)

@@ -19,12 +19,18 @@ from apps.roaming import tasks
 from apps.roaming.models import PushState, RoamingPartner
 from apps.roaming.ocpi import push
 from apps.roaming.partner_sim import PartnerSimulator
+from apps.sessions import services as session_services
+from apps.sessions.models import Cdr, ChargingSession
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, Evse
 from apps.tenants.models import Tenant
+from tests.charging.test_cdr import ELEMENTS
+from tests.customers.factories import TokenFactory
 from tests.roaming.factories import partner_for
+from tests.roaming.test_cpo_locations import assert_valid
 from tests.roaming.test_cpo_tariffs_cdrs import _completed_cdr
-from tests.stations.factories import ChargePointFactory, EvseFactory, LocationFactory
+from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory, LocationFactory
+from tests.tariffs.factories import TariffAssignmentFactory, TariffFactory
 
 
 @pytest.fixture
@@ -172,5 +178,68 @@ def test_the_cdr_of_a_partners_driver_is_posted_once_with_our_total(ocpi_base: s
         state = PushState.objects.get(partner=partner, object_key=f"cdr:{cdr.pk}")
         assert state.remote_url == f"{emsp.base_url}/ocpi/emsp/2.2.1/cdrs/{key}"
         assert state.pushed_version == state.version == 1
+    finally:
+        emsp.stop()
+
+
+def _meter(charge_point_id: int, session_id: int, wh: int, at: dt.datetime) -> None:
+    session_services.session_add_meter_values(
+        charge_point_id=charge_point_id,
+        connector_id=1,
+        transaction_id=session_id,
+        meter_value=[{"timestamp": at.isoformat(), "sampled_value": [{"value": str(wh), "unit": "Wh"}]}],
+    )
+
+
+def test_a_partners_session_is_put_then_patched_throttled_then_ended_and_listed(
+    ocpi_base: str, tenant_a: Tenant
+) -> None:
+    emsp = PartnerSimulator(country_code="NL", party_id="SIM", endpoint_ids=["credentials", "sessions", "cdrs"]).start()
+    try:
+        partner, token_a = partner_for(
+            tenant_a, name="Sim eMSP", country_code="NL", party_id="SIM", enabled_modules=["sessions", "cdrs"]
+        )
+        assert emsp.register_with(f"{ocpi_base}/ocpi/versions", token_a)["status_code"] == 1000
+        cp = ChargePointFactory(tenant=tenant_a, location=LocationFactory(tenant=tenant_a, ocpi_id="LOC-9"))
+        ConnectorFactory(evse=EvseFactory(charge_point=cp, connector_id=1))
+        TariffAssignmentFactory(tenant=tenant_a, tariff=TariffFactory(tenant=tenant_a, elements=ELEMENTS))
+        TokenFactory(tenant=tenant_a, uid="ROAM-1", country_code="NL", party_id="SIM")
+        start = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=30)
+        session, _ = session_services.session_start(
+            charge_point_id=cp.pk, connector_id=1, id_tag="ROAM-1", meter_start=1_000, timestamp=start
+        )
+        ChargingSession.objects.filter(pk=session.pk).update(roaming_partner=partner.party)
+        key = f"DE/ALP/{session.pk}"
+
+        _meter(cp.pk, session.pk, 2_000, start + dt.timedelta(minutes=5))
+        tasks.push_partner.apply(args=(partner.pk,))
+        first = dict(emsp.sessions[key])
+        _meter(cp.pk, session.pk, 3_500, start + dt.timedelta(minutes=6))
+        tasks.push_partner.apply(args=(partner.pk,))  # within the interval: held back
+        held = dict(emsp.sessions[key])
+        push.push_partner(partner_id=partner.pk, now=timezone.now() + dt.timedelta(minutes=2))
+        patched = dict(emsp.sessions[key])
+        session_services.session_stop(
+            charge_point_id=cp.pk, transaction_id=session.pk, meter_stop=6_000,
+            timestamp=start + dt.timedelta(minutes=20), reason="Local",
+        )  # fmt: skip
+        tasks.push_partner.apply(args=(partner.pk,))
+        listed = emsp.call("GET", emsp.peer_endpoint("sessions"))
+
+        methods = [(r.method, r.path.rsplit("/", 1)[-1]) for r in emsp.received if "/sessions/" in r.path]
+        assert methods == [("PUT", str(session.pk)), ("PATCH", str(session.pk)), ("PATCH", str(session.pk))]
+        assert_valid("mod_sessions_session_object", first)
+        assert (first["status"], first["kwh"], first["location_id"]) == ("ACTIVE", 1.0, "LOC-9")
+        assert held == first
+        assert patched["kwh"] == 2.5
+        ended = emsp.sessions[key]
+        assert ended["status"] == "COMPLETED"
+        assert ended["kwh"] == 5.0
+        cdr = Cdr.objects.get(session_id=session.pk)
+        assert json.loads(json.dumps(ended["total_cost"]), parse_float=Decimal) == cdr.total_cost
+        assert len(emsp.cdrs) == 1
+        body = json.loads(listed.content)
+        assert [s["id"] for s in body["data"]] == [str(session.pk)]
+        assert_valid("mod_sessions_session_object", body["data"][0])
     finally:
         emsp.stop()

@@ -29,6 +29,7 @@ SENDER_ENDPOINTS: dict[str, tuple[str, str]] = {
     Module.LOCATIONS: ("SENDER", f"{PREFIX}/locations"),
     Module.TARIFFS: ("SENDER", f"{PREFIX}/tariffs"),
     Module.CDRS: ("SENDER", f"{PREFIX}/cdrs"),
+    Module.SESSIONS: ("SENDER", f"{PREFIX}/sessions"),
 }
 
 
@@ -86,4 +87,14 @@ def cdrs(ocpi: OcpiRequest) -> HttpResponse:
         cpo_selectors.cdr_list(partner=ocpi.partner),
         lambda rows: [objects.cdr_object(c) for c in rows],
         updated_field="last_updated",
+    )
+
+
+@ocpi_view(methods=["GET"], module=Module.SESSIONS, functional=True)
+def sessions(ocpi: OcpiRequest) -> HttpResponse:
+    return paginate(
+        ocpi,
+        cpo_selectors.session_list(partner=ocpi.partner),
+        lambda rows: [objects.session_object(s, ocpi.partner) for s in rows],
+        updated_field="ocpi_last_updated",
     )

@@ -16,7 +16,7 @@ import pycountry
 
 from apps.roaming.models import RoamingPartner
 from apps.roaming.ocpi.transport import ocpi_datetime, parse_ocpi_datetime
-from apps.sessions.models import Cdr
+from apps.sessions.models import Cdr, ChargingSession, SessionStatus
 from apps.stations.models import ChargePoint, ChargePointStatus, Connector, Evse, Location
 
 # OCPP 1.6 ChargePointStatus -> OCPI 2.2.1 Status (mod_locations_status_enum). An occupied connector (a plug in,
@@ -272,3 +272,73 @@ def cdr_object(cdr: Cdr) -> dict[str, Any]:
         "total_parking_cost",
         "remark",
     )
+
+
+# --------------------------------------------------------------------------- sessions
+
+SESSION_STATUS: dict[str, str] = {
+    SessionStatus.PENDING: "PENDING",
+    SessionStatus.ACTIVE: "ACTIVE",
+    SessionStatus.SUSPENDED: "ACTIVE",
+    SessionStatus.FINISHING: "ACTIVE",
+    SessionStatus.COMPLETED: "COMPLETED",
+    SessionStatus.FAILED: "INVALID",
+    SessionStatus.INVALID: "INVALID",
+}
+
+
+def session_last_updated(session: ChargingSession) -> dt.datetime:
+    return _latest(session.updated_at, session.last_meter_at)
+
+
+def session_object(session: ChargingSession, partner: RoamingPartner) -> dict[str, Any]:
+    """Our charging session as the OCPI Session (mod_sessions_session_object), as its CPO (our party)."""
+    token = session.token
+    energy_wh = (  # the final figure once stopped, else the last register reading so far
+        session.energy_wh
+        if session.energy_wh is not None and session.meter_stop_wh is not None
+        else max((session.last_meter_wh or session.meter_start_wh) - session.meter_start_wh, 0)
+    )
+    location = session.location
+    evse = session.evse
+    document: dict[str, Any] = {
+        "country_code": partner.our_country_code,
+        "party_id": partner.our_party_id,
+        "id": str(session.pk),
+        "start_date_time": ocpi_datetime(session.started_at),
+    }
+    if session.stopped_at is not None:
+        document["end_date_time"] = ocpi_datetime(session.stopped_at)
+    document.update(
+        {
+            "kwh": Decimal(energy_wh) / 1000,
+            "cdr_token": {
+                "country_code": (
+                    token.country_code if token is not None and token.country_code else partner.country_code
+                ),
+                "party_id": (token.party_id if token is not None and token.party_id else partner.party_id),
+                "uid": _cut(token.uid if token is not None else session.id_tag, 36),
+                "type": token.type if token is not None else "OTHER",
+                "contract_id": _cut((token.contract_id or token.uid) if token is not None else session.id_tag, 36),
+            },
+            "auth_method": session.auth_method or "AUTH_REQUEST",
+        }
+    )
+    if session.reservation_id is not None:
+        document["authorization_reference"] = str(session.reservation_id)
+    document["location_id"] = location_id(location) if location is not None else ""
+    document["evse_uid"] = evse_uid(evse) if evse is not None else ""
+    document["connector_id"] = (
+        connector_id(session.evse_connector) if session.evse_connector is not None else str(session.connector_id)
+    )
+    if session.charge_point.meter_serial_number:
+        document["meter_id"] = _cut(session.charge_point.meter_serial_number, 255)
+    document["currency"] = session.currency or session.tenant.currency
+    if session.cost_excl_vat is not None:
+        total = {"excl_vat": session.cost_excl_vat}
+        if session.cost_incl_vat is not None:
+            total["incl_vat"] = session.cost_incl_vat
+        document["total_cost"] = total
+    document["status"] = SESSION_STATUS.get(session.status, "INVALID")
+    document["last_updated"] = ocpi_datetime(session_last_updated(session))
+    return document

@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,7 +29,7 @@ from apps.roaming import services
 from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
 from apps.roaming.ocpi import client, objects
 from apps.roaming.ocpi.transport import ocpi_datetime
-from apps.sessions.models import Cdr
+from apps.sessions.models import RUNNING_STATUSES, Cdr, ChargingSession
 from apps.stations.models import Evse
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,41 @@ def _cdr_post(partner: RoamingPartner, cdr_pk: int) -> tuple[str, dict[str, Any]
     return url, objects.cdr_object(cdr)
 
 
+def _session(partner: RoamingPartner, session_pk: int) -> ChargingSession | None:
+    return (
+        ChargingSession.objects.select_related("tenant", "token", "location", "evse", "evse_connector", "charge_point")
+        .filter(pk=session_pk, tenant_id=partner.tenant_id, roaming_partner=partner.party)
+        .first()
+    )
+
+
+def _throttled(state: PushState, session: ChargingSession | None, moment: dt.datetime) -> dt.datetime | None:
+    """Meter updates of a running session go out at most every OCPI_SESSION_PUSH_INTERVAL seconds; the start (first
+    push) and the end are never held back."""
+    if session is None or state.pushed_version == 0 or state.pushed_at is None:
+        return None
+    if session.status not in RUNNING_STATUSES:
+        return None
+    interval = dt.timedelta(seconds=float(getattr(settings, "OCPI_SESSION_PUSH_INTERVAL", 60)))
+    due = state.pushed_at + interval
+    return due if due > moment else None
+
+
+def _session_request(
+    partner: RoamingPartner, session: ChargingSession | None, *, first: bool
+) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+    """PUT the whole Session the first time, then PATCH what changes (kwh, status, cost, end)."""
+    url = partner.endpoint_url(Module.SESSIONS, "RECEIVER")
+    if session is None or not url:
+        return "PUT", None
+    document = objects.session_object(session, partner)
+    target = f"{url.rstrip('/')}/{partner.our_country_code}/{partner.our_party_id}/{document['id']}"
+    if first:
+        return "PUT", (target, document)
+    changes = ("kwh", "status", "total_cost", "end_date_time", "last_updated")
+    return "PATCH", (target, {k: document[k] for k in changes if k in document})
+
+
 def _header(headers: dict[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
@@ -137,6 +173,14 @@ def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
                 request = _evse_patch(partner, int(pk))
             elif kind == "cdr" and pk.isdigit():
                 method, request = "POST", _cdr_post(partner, int(pk))
+            elif kind == "session" and pk.isdigit():
+                session = _session(partner, int(pk))
+                wait_until = _throttled(state, session, moment)
+                if wait_until is not None:  # a meter update soon after the last push: later, with the newest value
+                    PushState.objects.filter(pk=state.pk).update(next_attempt_at=wait_until)
+                    result.retry_at = min(result.retry_at or wait_until, wait_until)
+                    continue
+                method, request = _session_request(partner, session, first=state.pushed_version == 0)
             if request is None:  # the object is gone: nothing left to tell
                 PushState.objects.filter(pk=state.pk).update(pushed_version=version)
                 continue
