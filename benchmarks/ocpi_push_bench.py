@@ -77,6 +77,9 @@ def main() -> None:
     import django
 
     django.setup()
+    import logging
+
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # one INFO line per eager task otherwise
     from django.conf import settings
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
