@@ -157,7 +157,10 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.analytics.subscribers.connector_status_changed",
         "apps.roaming.subscribers.connector_status_changed",
     ],
-    ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
+    ChargePointConnectionChanged: [
+        "apps.analytics.subscribers.connection_changed",
+        "apps.roaming.subscribers.connection_changed",
+    ],
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
     SecurityEventReceived: ["apps.analytics.subscribers.security_event_received"],
     SessionStarted: [

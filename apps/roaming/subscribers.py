@@ -24,6 +24,21 @@ def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
     push.changed(partners=partners, module=Module.LOCATIONS, keys=keys)
 
 
+def connection_changed(event: events.ChargePointConnectionChanged) -> None:
+    """A charger connected or went offline: its EVSEs' OCPI status follows (UNKNOWN while offline)."""
+    connector_status_changed(
+        events.ConnectorStatusChanged(
+            tenant_id=event.tenant_id,
+            charge_point_id=event.charge_point_id,
+            connector_id=0,
+            status="",
+            error_code="",
+            previous_status="",
+            at=event.at,
+        )
+    )
+
+
 def session_ended(event: events.SessionEnded) -> None:
     """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once."""
     _session_changed(event.tenant_id, event.session_id)

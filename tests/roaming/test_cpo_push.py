@@ -243,3 +243,21 @@ def test_a_partners_session_is_put_then_patched_throttled_then_ended_and_listed(
         assert_valid("mod_sessions_session_object", body["data"][0])
     finally:
         emsp.stop()
+
+
+def test_a_charger_going_offline_pushes_unknown(
+    registered: tuple[RoamingPartner, PartnerSimulator], site: tuple[ChargePoint, Evse, Evse]
+) -> None:
+    partner, sim = registered
+    charge_point, first, second = site
+    status(charge_point, 1, "Available")
+    tasks.push_partner.apply(args=(partner.pk,))
+
+    station_services.charge_point_disconnected(charge_point_id=charge_point.pk, connection_id="")
+    tasks.push_partner.apply(args=(partner.pk,))
+
+    assert [(path.rsplit("/", 1)[1], body["status"]) for path, body, _ in patches(sim)] == [
+        (str(first.pk), "AVAILABLE"),
+        (str(first.pk), "UNKNOWN"),
+        (str(second.pk), "UNKNOWN"),
+    ]
