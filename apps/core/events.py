@@ -153,25 +153,34 @@ class SecurityEventReceived(Event):
 
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
-    ConnectorStatusChanged: ["apps.analytics.subscribers.connector_status_changed"],
-    ChargePointConnectionChanged: ["apps.analytics.subscribers.connection_changed"],
+    ConnectorStatusChanged: [
+        "apps.analytics.subscribers.connector_status_changed",
+        "apps.roaming.subscribers.connector_status_changed",
+    ],
+    ChargePointConnectionChanged: [
+        "apps.analytics.subscribers.connection_changed",
+        "apps.roaming.subscribers.connection_changed",
+    ],
     CommandFinished: ["apps.analytics.subscribers.command_finished"],
     SecurityEventReceived: ["apps.analytics.subscribers.security_event_received"],
     SessionStarted: [
         "apps.analytics.subscribers.session_started",
         "apps.sessions.subscribers.session_started",
         "apps.energy.subscribers.session_started",
+        "apps.roaming.subscribers.session_started",
     ],
     SessionMeterUpdated: [
         "apps.analytics.subscribers.session_meter_updated",
         "apps.sessions.subscribers.session_meter_updated",
         "apps.energy.subscribers.session_meter_updated",
+        "apps.roaming.subscribers.session_meter_updated",
     ],
     SessionEnded: [
         "apps.analytics.subscribers.session_ended",
         "apps.billing.subscribers.session_ended",
         "apps.sessions.subscribers.session_ended",
         "apps.energy.subscribers.session_ended",
+        "apps.roaming.subscribers.session_ended",
     ],
     SessionPreferencesChanged: ["apps.energy.subscribers.session_preferences_changed"],
 }

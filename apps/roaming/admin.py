@@ -51,6 +51,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "their_token_kind",
         "last_handshake_at",
         "errors",
+        "pushes",
         "created_at",
         "updated_at",
     ]
@@ -98,6 +99,15 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             return "—"
         return format_html_join(
             "", "<div><b>{}</b> {}: {}</div>", ((m, e.get("at", ""), e.get("message", "")) for m, e in items)
+        )
+
+    @admin.display(description="Last push per module")
+    def pushes(self, obj: RoamingPartner) -> str:
+        items = sorted((obj.last_pushes or {}).items())
+        if not items:
+            return "—"
+        return format_html_join(
+            "", "<div><b>{}</b> {}: {}</div>", ((m, e.get("at", ""), e.get("object", "")) for m, e in items)
         )
 
     def save_model(self, request: HttpRequest, obj: RoamingPartner, form: Any, change: bool) -> None:

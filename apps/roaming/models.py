@@ -105,9 +105,18 @@ class RoamingPartner(TenantOwned, TimeStampedModel):
         models.CharField(max_length=20, choices=Module.choices), default=default_modules, blank=True
     )
     status = models.CharField(max_length=10, choices=PartnerStatus.choices, default=PartnerStatus.PENDING)
+    # OCPI tariffs Sender: the tariffs this partner sees; none chosen = the tenant's public tariffs (on the network)
+    tariffs = models.ManyToManyField(
+        "tariffs.Tariff",
+        blank=True,
+        related_name="+",
+        help_text="Tariffs shown to this partner (OCPI tariffs module); empty: the tenant's public tariffs.",
+    )
     last_handshake_at = models.DateTimeField(null=True, blank=True)
     # per module: {"credentials": {"at": "...Z", "message": "..."}}
     last_errors = models.JSONField(default=dict, blank=True)
+    # per module: {"locations": {"at": "...Z", "object": "evse:12"}}: the last push the partner accepted
+    last_pushes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -140,3 +149,38 @@ def mask(token: str) -> str:
     if not token:
         return ""
     return token[:4] + "…" if len(token) > 8 else "…"
+
+
+class PushState(models.Model):
+    """One object we push to one partner (OCPI Sender pushes): `version` counts the changes, `pushed_version` the
+    last one the partner acknowledged. A change only bumps `version`; the pusher sends the object's *current* state,
+    so a partner that was down for hours gets each changed object once (coalesced), not every intermediate state."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="push_states")
+    module = models.CharField(max_length=20, choices=Module.choices)
+    object_key = models.CharField(max_length=64, help_text="e.g. evse:123")
+    version = models.PositiveIntegerField(default=1)
+    pushed_version = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    changed_at = models.DateTimeField(auto_now=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    remote_url = models.URLField(
+        max_length=255, blank=True, default="", help_text="Where the partner keeps it (a POSTed CDR's Location header)."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "module", "object_key"], name="pushstate_unique_object"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner", "id"],
+                name="pushstate_pending",
+                condition=models.Q(version__gt=models.F("pushed_version")),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.module} {self.object_key} v{self.version}/{self.pushed_version}"

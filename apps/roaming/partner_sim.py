@@ -58,6 +58,12 @@ class PartnerSimulator:
     registered: bool = False
     received: list[Received] = field(default_factory=list)
     locations: dict[str, Any] = field(default_factory=dict)
+    # receivers of the CPO Sender pushes (sessions, tariffs, cdrs), by "CC/PID/ID"; `fail_status`: an HTTP status
+    # every functional module answers with while set (a partner that is down)
+    sessions: dict[str, Any] = field(default_factory=dict)
+    tariffs: dict[str, Any] = field(default_factory=dict)
+    cdrs: dict[str, Any] = field(default_factory=dict)
+    fail_status: int | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -197,6 +203,7 @@ class PartnerSimulator:
         data: Any = None,
         status_code: int = 1000,
         message: str = "Success",
+        headers: dict[str, str] | None = None,
     ) -> None:
         body = json.dumps(
             {"data": data, "status_code": status_code, "status_message": message, "timestamp": _now()}
@@ -206,6 +213,8 @@ class PartnerSimulator:
         handler.send_header("Content-Length", str(len(body)))
         for name in ("X-Request-ID", "X-Correlation-ID"):
             handler.send_header(name, handler.headers.get(name) or str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(body)
 
@@ -243,8 +252,14 @@ class PartnerSimulator:
             self._reply(handler, 200, {"version": "2.2.1", "endpoints": endpoints})
         elif path == "/ocpi/emsp/2.2.1/credentials":
             self._credentials(handler, method, body, token_is_a)
+        elif path.startswith("/ocpi/emsp/2.2.1/") and not token_is_a and self.fail_status is not None:
+            self._reply(handler, self.fail_status, None, 3000, "down")
         elif path.startswith("/ocpi/emsp/2.2.1/locations") and not token_is_a:
             self._locations(handler, method, path, body)
+        elif path.startswith(("/ocpi/emsp/2.2.1/sessions", "/ocpi/emsp/2.2.1/tariffs")) and not token_is_a:
+            self._store(handler, method, path, body)
+        elif path.startswith("/ocpi/emsp/2.2.1/cdrs") and not token_is_a:
+            self._cdrs(handler, method, path, body)
         else:
             self._reply(handler, 404, None, 2000, "unknown endpoint")
 
@@ -286,7 +301,7 @@ class PartnerSimulator:
     def _locations(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
         match = re.fullmatch(r"/ocpi/emsp/2\.2\.1/locations/([A-Z]{2})/([A-Z0-9]{3})/([^/]+)", path)
         if match is None:
-            self._reply(handler, 404, None, 2000, "unknown endpoint")
+            self._evse(handler, method, path, body)
             return
         key = "/".join(match.groups())
         if method == "GET":
@@ -304,3 +319,60 @@ class PartnerSimulator:
             self._reply(handler, 200, None)
         else:
             self._reply(handler, 405, None, 2000, "method not allowed")
+
+    def _evse(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        """PUT/PATCH of one EVSE of a location (mod_locations Receiver); a PATCH of an EVSE never PUT is stored as
+        it comes (the CPO's status reached us before the location did: we keep it and GET the rest later)."""
+        match = re.fullmatch(r"/ocpi/emsp/2\.2\.1/locations/([A-Z]{2})/([A-Z0-9]{3})/([^/]+)/([^/]+)", path)
+        if match is None or method not in ("PUT", "PATCH") or not isinstance(body, dict):
+            self._reply(handler, 404 if match is None else 405, None, 2000, "unknown endpoint or method")
+            return
+        key, uid = "/".join(match.groups()[:3]), match.group(4)
+        with self.lock:
+            location = self.locations.setdefault(key, {"evses": []})
+            evses = location.setdefault("evses", [])
+            found = next((e for e in evses if e.get("uid") == uid), None)
+            if found is None or method == "PUT":
+                evses[:] = [e for e in evses if e.get("uid") != uid] + [{"uid": uid, **body}]
+            else:
+                found.update(body)
+        self._reply(handler, 200, None)
+
+    def _store(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        """Sessions and tariffs Receivers: PUT stores, PATCH merges, GET answers what we have, by CC/PID/ID."""
+        match = re.fullmatch(r"/ocpi/emsp/2\.2\.1/(sessions|tariffs)/([A-Z]{2})/([A-Z0-9]{3})/([^/]+)", path)
+        if match is None:
+            self._reply(handler, 404, None, 2000, "unknown endpoint")
+            return
+        store = self.sessions if match.group(1) == "sessions" else self.tariffs
+        key = "/".join(match.groups()[1:])
+        with self.lock:
+            if method == "PUT" and isinstance(body, dict):
+                store[key] = body
+            elif method == "PATCH" and key in store and isinstance(body, dict):
+                store[key] = {**store[key], **body}
+            elif method == "DELETE" and key in store:
+                del store[key]
+            elif method != "GET" or key not in store:
+                self._reply(handler, 404 if method in ("GET", "PATCH", "DELETE") else 405, None, 2000, "no such")
+                return
+            answer = store.get(key) if method == "GET" else None
+        self._reply(handler, 200, answer)
+
+    def _cdrs(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        """CDRs Receiver: POST stores the CDR and answers its URL in the Location header; GET of that URL."""
+        if method == "POST" and path == "/ocpi/emsp/2.2.1/cdrs" and isinstance(body, dict):
+            key = f"{body.get('country_code')}/{body.get('party_id')}/{body.get('id')}"
+            with self.lock:
+                duplicate = key in self.cdrs
+                self.cdrs.setdefault(key, body)
+            if duplicate:
+                self._reply(handler, 200, None, 2001, "CDR already received")  # CDRs are immutable
+                return
+            self._reply(handler, 200, None, headers={"Location": f"{self.base_url}/ocpi/emsp/2.2.1/cdrs/{key}"})
+            return
+        key = path.removeprefix("/ocpi/emsp/2.2.1/cdrs/")
+        if method == "GET" and key in self.cdrs:
+            self._reply(handler, 200, self.cdrs[key])
+        else:
+            self._reply(handler, 404, None, 2000, "unknown CDR")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.deletion import DeletionProtected
@@ -168,6 +169,18 @@ def partner_error_record(*, partner_id: int, module: str, message: str) -> None:
         errors[module] = {"at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": message[:500]}
         partner.last_errors = errors
         partner.save(update_fields=["last_errors", "updated_at"])
+
+
+def partner_push_record(*, partner_id: int, module: str, object_key: str) -> None:
+    """Remember the last push a partner accepted for a module (one UPDATE; the admin shows it next to last_errors);
+    the module's last error is cleared: it delivers again."""
+    stamp = {"at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "object": object_key}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE roaming_roamingpartner SET last_pushes = jsonb_set(last_pushes, %s, %s::jsonb), "
+            "last_errors = last_errors - %s WHERE id = %s",
+            [[module], json.dumps(stamp), module, partner_id],
+        )
 
 
 # --------------------------------------------------------------------------- handshake results

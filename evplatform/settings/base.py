@@ -175,6 +175,7 @@ CELERY_BEAT_SCHEDULE["reports-render-lines"] = {"task": "reports.render_lines", 
 # the previous month's invoices, daily: idempotent, so later runs only pick up what an earlier one could not issue
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_reconcile", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["roaming-push-sweep"] = {"task": "roaming.push_sweep", "schedule": 10.0}  # OCPI pushes
 
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue

@@ -4,6 +4,7 @@ request and correlation ids, routing headers on functional modules), answers che
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import requests
 from django.conf import settings
 
 from apps.roaming.models import RoamingPartner, TokenStyle
+from apps.sessions.ocpi_json import DecimalNumberEncoder
 
 
 class PartnerCallError(Exception):
@@ -84,8 +86,8 @@ def call(
         response = requests.request(
             method,
             url,
-            json=body if body is not None else None,
-            headers=headers,
+            data=json.dumps(body, cls=DecimalNumberEncoder).encode() if body is not None else None,
+            headers={**headers, "Content-Type": "application/json"} if body is not None else headers,
             timeout=timeout or float(getattr(settings, "OCPI_HTTP_TIMEOUT", 10)),
             allow_redirects=False,
         )

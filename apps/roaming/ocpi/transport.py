@@ -33,6 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.roaming import selectors
 from apps.roaming.models import PartnerStatus, RoamingPartner, TokenKind, TokenStyle
+from apps.sessions.ocpi_json import DecimalNumberEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def envelope(
     body["status_message"] = message
     body["timestamp"] = ocpi_datetime(timezone.now())
     response = HttpResponse(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(body, cls=DecimalNumberEncoder),  # Decimal amounts as exact JSON numbers
         status=http_status,
         content_type="application/json",
     )

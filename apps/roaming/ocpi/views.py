@@ -7,11 +7,12 @@ from django.http import HttpResponse
 from apps.core.errors import Conflict
 from apps.roaming import services
 from apps.roaming.models import PartnerStatus, TokenKind
-from apps.roaming.ocpi import negotiation, transport
+from apps.roaming.ocpi import cpo_views, negotiation, transport
 from apps.roaming.ocpi.transport import OcpiError, OcpiRequest, envelope, ocpi_view
 
 # the functional modules this platform implements: identifier -> (our interface role, path)
 IMPLEMENTED: dict[str, tuple[str, str]] = {}
+IMPLEMENTED.update(cpo_views.SENDER_ENDPOINTS)  # locations, ... as SENDER
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:

@@ -1,0 +1,221 @@
+"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, and the
+CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`).
+
+Flow: the outbox delivers `ConnectorStatusChanged` to `apps.roaming.subscribers.connector_status_changed`, which
+bumps one `PushState` row per (partner, EVSE) in the delivery's transaction and, after its commit, sends the Celery
+task `roaming.push_partner` for each partner concerned. The task sends, per partner, the pending objects in the order
+they were first changed, each with its CURRENT state (coalescing: five changes while the partner was down are one
+PATCH with the latest status), one object at a time under a row lock (ordered per partner and object). A failure
+stops that partner's round (it is down: no flooding), records the error on the partner (`last_errors`) and the row
+(`attempts`, `next_attempt_at` with exponential backoff), and the task comes back at that time; beat's
+`roaming.push_sweep` catches a lost task. An acknowledged push sets `pushed_version` to the version it sent and
+`last_pushes` on the partner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.roaming import services
+from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
+from apps.roaming.ocpi import client, objects
+from apps.roaming.ocpi.transport import ocpi_datetime
+from apps.sessions.models import RUNNING_STATUSES, Cdr, ChargingSession
+from apps.stations.models import Evse
+
+logger = logging.getLogger(__name__)
+
+RETRY_BASE_S = 5.0
+RETRY_MAX_S = 600.0
+
+_BUMP = """
+INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
+                               remote_url, changed_at)
+VALUES {rows}
+ON CONFLICT (partner_id, module, object_key)
+DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at
+"""
+
+
+def receivers(*, tenant_id: int, module: str) -> list[RoamingPartner]:
+    """The tenant's registered partners that take `module` pushes (enabled, with a RECEIVER endpoint of theirs)."""
+    partners = RoamingPartner.objects.filter(
+        tenant_id=tenant_id, status=PartnerStatus.REGISTERED, enabled_modules__contains=[module]
+    )
+    return [p for p in partners if p.endpoint_url(module, "RECEIVER")]
+
+
+def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], once: bool = False) -> None:
+    """Record that these objects changed (one statement), and send the push task of each partner after commit.
+    `once`: an immutable object (a CDR), sent once per partner: a repeated event adds nothing."""
+    if not partners or not keys:
+        return
+    now = timezone.now()
+    rows = [(p.pk, module, key, now) for p in partners for key in keys]
+    statement = _BUMP.format(rows=", ".join(["(%s, %s, %s, 1, 0, 0, '', '', %s)"] * len(rows)))
+    if once:
+        statement = statement[: statement.index("DO UPDATE")] + "DO NOTHING"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [value for row in rows for value in row])
+    for partner in partners:
+        transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
+
+
+def _enqueue(partner_id: int) -> None:
+    from apps.roaming.tasks import push_partner
+
+    push_partner.delay(partner_id)
+
+
+@dataclass
+class Round:
+    sent: int = 0
+    failed: bool = False
+    retry_at: dt.datetime | None = None
+
+
+def _evse_patch(partner: RoamingPartner, evse_pk: int) -> tuple[str, dict[str, str]] | None:
+    evse = Evse.objects.select_related("charge_point__location").filter(pk=evse_pk).first()
+    if evse is None or evse.charge_point.location is None:
+        return None
+    location = evse.charge_point.location
+    base = partner.endpoint_url(Module.LOCATIONS, "RECEIVER") or ""
+    url = (
+        f"{base.rstrip('/')}/{partner.our_country_code}/{partner.our_party_id}/"
+        f"{objects.location_id(location)}/{objects.evse_uid(evse)}"
+    )
+    body = {
+        "status": objects.evse_status(evse, evse.charge_point),
+        "last_updated": ocpi_datetime(max(m for m in (evse.updated_at, evse.status_received_at) if m)),
+    }
+    return url, body
+
+
+def _cdr_post(partner: RoamingPartner, cdr_pk: int) -> tuple[str, dict[str, Any]] | None:
+    """POST {cdrs} of our stored CDR (mod_cdrs Receiver: the CDR is sent once, never changed)."""
+    cdr = Cdr.objects.filter(pk=cdr_pk, tenant_id=partner.tenant_id).first()
+    url = partner.endpoint_url(Module.CDRS, "RECEIVER")
+    if cdr is None or not url:
+        return None
+    return url, objects.cdr_object(cdr)
+
+
+def _session(partner: RoamingPartner, session_pk: int) -> ChargingSession | None:
+    return (
+        ChargingSession.objects.select_related("tenant", "token", "location", "evse", "evse_connector", "charge_point")
+        .filter(pk=session_pk, tenant_id=partner.tenant_id, roaming_partner=partner.party)
+        .first()
+    )
+
+
+def _throttled(state: PushState, session: ChargingSession | None, moment: dt.datetime) -> dt.datetime | None:
+    """Meter updates of a running session go out at most every OCPI_SESSION_PUSH_INTERVAL seconds; the start (first
+    push) and the end are never held back."""
+    if session is None or state.pushed_version == 0 or state.pushed_at is None:
+        return None
+    if session.status not in RUNNING_STATUSES:
+        return None
+    interval = dt.timedelta(seconds=float(getattr(settings, "OCPI_SESSION_PUSH_INTERVAL", 60)))
+    due = state.pushed_at + interval
+    return due if due > moment else None
+
+
+def _session_request(
+    partner: RoamingPartner, session: ChargingSession | None, *, first: bool
+) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+    """PUT the whole Session the first time, then PATCH what changes (kwh, status, cost, end)."""
+    url = partner.endpoint_url(Module.SESSIONS, "RECEIVER")
+    if session is None or not url:
+        return "PUT", None
+    document = objects.session_object(session, partner)
+    target = f"{url.rstrip('/')}/{partner.our_country_code}/{partner.our_party_id}/{document['id']}"
+    if first:
+        return "PUT", (target, document)
+    changes = ("kwh", "status", "total_cost", "end_date_time", "last_updated")
+    return "PATCH", (target, {k: document[k] for k in changes if k in document})
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
+
+
+def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
+    """Send this partner's due pending pushes, oldest change first; stop at the first failure."""
+    result = Round()
+    partner = RoamingPartner.objects.filter(pk=partner_id, status=PartnerStatus.REGISTERED).first()
+    if partner is None:
+        return result
+    moment = now or timezone.now()
+    while True:
+        with transaction.atomic():
+            state = (
+                PushState.objects.select_for_update(skip_locked=True)
+                .filter(partner_id=partner_id, version__gt=F("pushed_version"))
+                .exclude(next_attempt_at__gt=moment)
+                .order_by("id")
+                .first()
+            )
+            if state is None:
+                return result
+            version = state.version
+            kind, _, pk = state.object_key.partition(":")
+            method, request = "PATCH", None
+            if kind == "evse" and pk.isdigit():
+                request = _evse_patch(partner, int(pk))
+            elif kind == "cdr" and pk.isdigit():
+                method, request = "POST", _cdr_post(partner, int(pk))
+            elif kind == "session" and pk.isdigit():
+                session = _session(partner, int(pk))
+                wait_until = _throttled(state, session, moment)
+                if wait_until is not None:  # a meter update soon after the last push: later, with the newest value
+                    PushState.objects.filter(pk=state.pk).update(next_attempt_at=wait_until)
+                    result.retry_at = min(result.retry_at or wait_until, wait_until)
+                    continue
+                method, request = _session_request(partner, session, first=state.pushed_version == 0)
+            if request is None:  # the object is gone: nothing left to tell
+                PushState.objects.filter(pk=state.pk).update(pushed_version=version)
+                continue
+            url, body = request
+            try:
+                answer = client.call(
+                    method, url, token=partner.their_token, token_style=partner.token_style, body=body, routing=partner
+                )
+            except client.PartnerCallError as error:
+                attempts = state.attempts + 1
+                retry_at = moment + dt.timedelta(seconds=min(RETRY_BASE_S * 2 ** (attempts - 1), RETRY_MAX_S))
+                PushState.objects.filter(pk=state.pk).update(
+                    attempts=attempts, next_attempt_at=retry_at, last_error=error.message[:500]
+                )
+                services.partner_error_record(partner_id=partner_id, module=state.module, message=error.message)
+                result.failed, result.retry_at = True, retry_at
+                return result
+            PushState.objects.filter(pk=state.pk).update(
+                pushed_version=version,
+                attempts=0,
+                next_attempt_at=None,
+                last_error="",
+                pushed_at=timezone.now(),
+                remote_url=_header(answer.headers, "Location")[:255],
+            )
+            services.partner_push_record(partner_id=partner_id, module=state.module, object_key=state.object_key)
+            result.sent += 1
+
+
+def due_partner_ids(*, now: dt.datetime | None = None) -> list[int]:
+    """Partners with pending pushes that are due (beat's sweep)."""
+    moment = now or timezone.now()
+    return list(
+        PushState.objects.filter(version__gt=F("pushed_version"))
+        .exclude(next_attempt_at__gt=moment)
+        .values_list("partner_id", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,72 @@
+"""Event subscribers of roaming (listed in apps.core.events.SUBSCRIBERS): what changed on our network is pushed to
+the partners that receive it (apps/roaming/ocpi/push.py). Idempotent: a repeated event bumps the object's version
+again and the partner gets its current state once more."""
+
+from __future__ import annotations
+
+from apps.core import events
+from apps.roaming.models import Module
+from apps.roaming.ocpi import push
+from apps.sessions.models import Cdr, ChargingSession
+from apps.stations.models import Evse
+
+
+def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
+    """A StatusNotification: PATCH the EVSE's status to every partner receiving locations (connector 0, the charger
+    itself, concerns each of its EVSEs)."""
+    partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
+    if not partners:
+        return
+    evses = Evse.objects.filter(charge_point_id=event.charge_point_id, charge_point__location__publish=True)
+    if event.connector_id:
+        evses = evses.filter(connector_id=event.connector_id)
+    keys = [f"evse:{pk}" for pk in evses.order_by("pk").values_list("pk", flat=True)]
+    push.changed(partners=partners, module=Module.LOCATIONS, keys=keys)
+
+
+def connection_changed(event: events.ChargePointConnectionChanged) -> None:
+    """A charger connected or went offline: its EVSEs' OCPI status follows (UNKNOWN while offline)."""
+    connector_status_changed(
+        events.ConnectorStatusChanged(
+            tenant_id=event.tenant_id,
+            charge_point_id=event.charge_point_id,
+            connector_id=0,
+            status="",
+            error_code="",
+            previous_status="",
+            at=event.at,
+        )
+    )
+
+
+def session_ended(event: events.SessionEnded) -> None:
+    """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once."""
+    _session_changed(event.tenant_id, event.session_id)
+    cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
+    if cdr is None or not cdr.session.roaming_partner:
+        return
+    party = cdr.session.roaming_partner
+    partners = [p for p in push.receivers(tenant_id=event.tenant_id, module=Module.CDRS) if p.party == party]
+    push.changed(partners=partners, module=Module.CDRS, keys=[f"cdr:{cdr.pk}"], once=True)
+
+
+def _session_changed(tenant_id: int, session_id: int) -> None:
+    party = (
+        ChargingSession.objects.filter(pk=session_id, tenant_id=tenant_id)
+        .values_list("roaming_partner", flat=True)
+        .first()
+    )
+    if not party:
+        return  # our own driver's session
+    partners = [p for p in push.receivers(tenant_id=tenant_id, module=Module.SESSIONS) if p.party == party]
+    push.changed(partners=partners, module=Module.SESSIONS, keys=[f"session:{session_id}"])
+
+
+def session_started(event: events.SessionStarted) -> None:
+    """PUT the new session of a partner's driver to that partner."""
+    _session_changed(event.tenant_id, event.session_id)
+
+
+def session_meter_updated(event: events.SessionMeterUpdated) -> None:
+    """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL)."""
+    _session_changed(event.tenant_id, event.session_id)
