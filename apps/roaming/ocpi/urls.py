@@ -1,9 +1,15 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import views
+from apps.roaming.ocpi import tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
     re_path(r"^2\.2\.1/?$", views.version_details, name="ocpi-version-details"),
     re_path(r"^2\.2\.1/credentials/?$", views.credentials, name="ocpi-credentials"),
+    # CPO Receiver modules
+    re_path(
+        r"^2\.2\.1/tokens/(?P<country_code>[^/]+)/(?P<party_id>[^/]+)/(?P<token_uid>[^/]+)/?$",
+        tokens.token,
+        name="ocpi-tokens",
+    ),
 ]

@@ -12,6 +12,8 @@ from apps.roaming.ocpi.transport import OcpiError, OcpiRequest, envelope, ocpi_v
 
 # the functional modules this platform implements: identifier -> (our interface role, path)
 IMPLEMENTED: dict[str, tuple[str, str]] = {}
+# CPO Receiver modules (tokens, commands, chargingprofiles)
+IMPLEMENTED["tokens"] = ("RECEIVER", "/ocpi/2.2.1/tokens")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
