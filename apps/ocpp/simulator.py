@@ -108,6 +108,7 @@ class SimConfig:
     abrupt_close_every: tuple[float, float] | None = None  # seconds between abrupt closes (None: never)
     frames_before_close: int = 3  # CALLs written just before an abrupt close, not waiting for answers
     stats: SimStats | None = None  # shared by a fleet; each charger makes its own when None
+    unanswered: tuple[str, ...] = ()  # server CALLs (by action) the charger never answers (a hung firmware)
 
 
 class Disconnected(Exception):
@@ -156,6 +157,15 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
         self.state.stats.answered.add(unique_id)
         self.in_flight.discard(unique_id)
         return result
+
+    async def route_message(self, raw_msg: str) -> None:
+        """Every frame the server sends; a CALL of an action in `config.unanswered` is swallowed."""
+        if self.state.config.unanswered:
+            with contextlib.suppress(ValueError, TypeError, IndexError, KeyError):
+                frame = json.loads(raw_msg)
+                if frame[0] == 2 and frame[2] in self.state.config.unanswered:
+                    return
+        await super().route_message(raw_msg)
 
     async def serve(self) -> None:
         """Until the socket closes: route what the server sends, and let the charger use this connection."""

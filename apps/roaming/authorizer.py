@@ -26,7 +26,7 @@ from apps.customers import selectors as customer_selectors
 from apps.customers.authorization import AuthorizationStatus, RoamingAuthorization, RoamingToken
 from apps.customers.models import TokenSource, WhitelistType
 from apps.roaming import services
-from apps.roaming.models import Module, PartnerStatus, RoamingPartner, TokenKind
+from apps.roaming.models import CommandType, Module, PartnerStatus, RoamingCommand, RoamingPartner, TokenKind
 from apps.roaming.ocpi import client
 from apps.roaming.ocpi.tokens import parse_token
 from apps.roaming.ocpi.transport import OcpiError
@@ -36,6 +36,7 @@ from apps.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
+COMMAND_AUTHORIZES = dt.timedelta(minutes=15)
 ALLOWED_TO_STATUS = {
     "ALLOWED": (AuthorizationStatus.ACCEPTED, "allowed"),
     "BLOCKED": (AuthorizationStatus.BLOCKED, "blocked"),
@@ -64,6 +65,17 @@ def _partners_for(tenant: Tenant, country_code: str, party_id: str) -> list[Roam
         return partners
     party = (country_code.upper(), party_id.upper())
     return [p for p in partners if party in partner_parties(p)]
+
+
+def _commanded(tenant: Tenant, uid: str, at: dt.datetime) -> bool:
+    """Did the token's eMSP send START_SESSION or RESERVE_NOW with it in the last 15 minutes? Then it authorized
+    the token itself, and the CPO SHALL NOT ask again (mod_commands.asciidoc, StartSession/ReserveNow)."""
+    return RoamingCommand.objects.filter(
+        partner__tenant=tenant,
+        command__in=[CommandType.START_SESSION, CommandType.RESERVE_NOW],
+        created_at__gte=at - COMMAND_AUTHORIZES,
+        request__token__uid__iexact=uid,
+    ).exists()
 
 
 def _location_references(location_id: Any | None) -> dict[str, Any] | None:
@@ -138,6 +150,8 @@ class OcpiAuthorizer:
         if token is not None and token.whitelist in (WhitelistType.ALWAYS, WhitelistType.ALLOWED):
             return None  # the stored token decides, without a round trip
         uid = token.uid if token is not None else id_tag
+        if _commanded(tenant, uid, at):
+            return RoamingAuthorization(status=AuthorizationStatus.ACCEPTED, reason="commanded")
         token_type = token.type if token is not None else "RFID"
         partners = _partners_for(tenant, token.country_code if token else "", token.party_id if token else "")
         for partner in partners:

@@ -186,6 +186,7 @@ class RoamingCommand(TimeStampedModel):
     module = models.CharField(max_length=20, default="commands")  # commands | chargingprofiles
     command = models.CharField(max_length=30)  # a CommandType, or SET/GET/CLEAR for charging profiles
     request = models.JSONField(default=dict, help_text="The partner's request body, as sent.")
+    target = models.JSONField(default=dict, blank=True, help_text="What the request resolved to (EVSE, dates, ids).")
     response_url = models.URLField(max_length=255)
     charge_point = models.ForeignKey(
         "stations.ChargePoint", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

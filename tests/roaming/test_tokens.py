@@ -15,24 +15,11 @@ from apps.customers.models import Token, TokenSource
 from apps.roaming.models import PartnerToken, RoamingPartner
 from apps.roaming.partner_sim import PartnerSimulator
 from apps.tenants.models import Tenant
-from tests.roaming.factories import partner_for
+from tests.roaming.factories import registered
 
 EXAMPLES = Path("/work/shared/specs/ocpi-2.2.1/examples")
 if not EXAMPLES.exists():  # a checkout elsewhere: the copy next to the worktrees
     EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "specs" / "ocpi-2.2.1" / "examples"
-
-MODULES = ["locations", "tokens", "commands", "chargingprofiles"]
-
-
-def registered(ocpi_base: str, sim: PartnerSimulator, tenant: Tenant) -> RoamingPartner:
-    """The simulator registered with us (token A -> B -> C) as the tenant's partner NL*SIM, receiver modules on."""
-    partner, token_a = partner_for(
-        tenant, name="Sim eMSP", country_code=sim.country_code, party_id=sim.party_id, enabled_modules=MODULES
-    )
-    answer = sim.register_with(f"{ocpi_base}/ocpi/versions", token_a)
-    assert answer["status_code"] == 1000, answer
-    partner.refresh_from_db()
-    return partner
 
 
 @pytest.fixture

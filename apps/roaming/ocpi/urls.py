@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import tokens, views
+from apps.roaming.ocpi import commands, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -12,4 +12,5 @@ urlpatterns = [
         tokens.token,
         name="ocpi-tokens",
     ),
+    re_path(r"^2\.2\.1/commands/(?P<command>[^/]+)/?$", commands.command, name="ocpi-commands"),
 ]

@@ -14,6 +14,7 @@ from apps.roaming.ocpi.transport import OcpiError, OcpiRequest, envelope, ocpi_v
 IMPLEMENTED: dict[str, tuple[str, str]] = {}
 # CPO Receiver modules (tokens, commands, chargingprofiles)
 IMPLEMENTED["tokens"] = ("RECEIVER", "/ocpi/2.2.1/tokens")
+IMPLEMENTED["commands"] = ("RECEIVER", "/ocpi/2.2.1/commands")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
