@@ -285,6 +285,10 @@ def command_execute(
     row = RoamingCommand.objects.select_related("partner__tenant", "charge_point").get(pk=roaming_command_id)
     if row.state != RoamingCommand.State.QUEUED:
         return row
+    if runners is None and row.module == "chargingprofiles":
+        from apps.roaming import chargingprofiles  # it uses this module's timeouts
+
+        runners = chargingprofiles.RUNNERS
     runner = (runners or RUNNERS).get(row.command)
     try:
         if runner is None:
@@ -299,6 +303,10 @@ def command_execute(
         logger.exception("OCPI %s %s failed", row.module, row.command)
         outcome = Result("FAILED", f"Internal error: {type(error).__name__}")
     body = outcome.json() if isinstance(outcome, Result) else outcome
+    if row.module == "chargingprofiles":
+        from apps.roaming import chargingprofiles
+
+        body = chargingprofiles.as_profile_result(body)
     RoamingCommand.objects.filter(pk=row.pk, state=RoamingCommand.State.QUEUED).update(
         state=RoamingCommand.State.ANSWERED, result=body, updated_at=timezone.now()
     )

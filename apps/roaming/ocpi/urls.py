@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import commands, tokens, views
+from apps.roaming.ocpi import chargingprofiles, commands, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -13,4 +13,9 @@ urlpatterns = [
         name="ocpi-tokens",
     ),
     re_path(r"^2\.2\.1/commands/(?P<command>[^/]+)/?$", commands.command, name="ocpi-commands"),
+    re_path(
+        r"^2\.2\.1/chargingprofiles/(?P<session_id>[^/]+)/?$",
+        chargingprofiles.charging_profile,
+        name="ocpi-chargingprofiles",
+    ),
 ]

@@ -15,6 +15,7 @@ IMPLEMENTED: dict[str, tuple[str, str]] = {}
 # CPO Receiver modules (tokens, commands, chargingprofiles)
 IMPLEMENTED["tokens"] = ("RECEIVER", "/ocpi/2.2.1/tokens")
 IMPLEMENTED["commands"] = ("RECEIVER", "/ocpi/2.2.1/commands")
+IMPLEMENTED["chargingprofiles"] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
