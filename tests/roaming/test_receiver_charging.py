@@ -9,13 +9,17 @@ simulated OCPP 1.6 charger under daphne, and a real Celery worker for the asynch
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apps.customers import services as customer_services
 from apps.customers.models import Token
+from apps.reports import services as report_services
 from apps.roaming.models import RoamingCommand, RoamingPartner
 from apps.roaming.partner_sim import PartnerSimulator
 from apps.sessions.models import ChargingSession, SessionStatus
@@ -39,8 +43,14 @@ def completed(uid: str) -> ChargingSession | None:
 
 
 def test_a_pushed_token_charges_on_the_simulated_charger_as_the_partners_driver(
-    partner: RoamingPartner, sim: PartnerSimulator, site: Site, charger: Callable[..., ChargerThread]
+    partner: RoamingPartner,
+    sim: PartnerSimulator,
+    site: Site,
+    charger: Callable[..., ChargerThread],
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
+    settings.REPORTS_EXPORT_DIR = tmp_path
     assert sim.push_token(sim.token_object("SIMCARD01", whitelist="ALWAYS"))["status_code"] == 1000
 
     sim_charger = charger(connectors=1, id_tags=["SIMCARD01"], idle_seconds=(0.2, 0.4), session_seconds=(1.0, 1.0))
@@ -53,6 +63,22 @@ def test_a_pushed_token_charges_on_the_simulated_charger_as_the_partners_driver(
     assert any(s.status == "Accepted" for s in sim_charger.stats.sessions.values())
     # ALWAYS: decided from the pushed token, the eMSP was not asked
     assert not [r for r in sim.received if r.path.endswith("/authorize")]
+    # and the partner filter of the session exports finds it (and the own network's filter does not)
+    assert exported(site, ["NL*SIM"], tmp_path) == {session.pk: "NL*SIM"}
+    assert exported(site, ["-"], tmp_path) == {}
+
+
+def exported(site: Site, partners: list[str], folder: Path) -> dict[int, str]:
+    """Session id -> Roaming partner column of a CSV session export with this partner filter."""
+    report_services.session_lines_render()
+    job = report_services.export_job_create(
+        tenant=site.tenant, requested_by=None, personal_data=False, roaming_partners=partners
+    )
+    done = report_services.export_job_run(job_id=job.pk)
+    assert done is not None
+    assert done.status == "done", done.error
+    text = (folder / done.file_name).read_text(encoding="utf-8-sig")
+    return {int(r["Session id"]): r["Roaming partner"] for r in csv.DictReader(io.StringIO(text))}
 
 
 def test_an_unknown_token_is_authorized_in_real_time_at_the_emsp(

@@ -38,6 +38,8 @@ def test_version_details_list_the_receiver_modules(partner: RoamingPartner, sim:
     assert {(e["identifier"], e["role"]) for e in sim.peer_endpoints} >= {
         ("credentials", "SENDER"),
         ("tokens", "RECEIVER"),
+        ("commands", "RECEIVER"),
+        ("chargingprofiles", "RECEIVER"),
     }
 
 
