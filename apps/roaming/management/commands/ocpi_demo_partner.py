@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}: run `manage.py seed_demo` first.")
         versions_url = f"{options['cpo'].rstrip('/')}/ocpi/versions"
-        self._wait_for(versions_url, options["wait"])
+        self._wait_for(f"{options['cpo'].rstrip('/')}/healthz", options["wait"])
         sim = PartnerSimulator(port=options["port"], country_code="NL", party_id="SIM", name="Demo eMSP (simulated)")
         sim.start()
         try:
