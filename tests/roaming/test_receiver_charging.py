@@ -295,6 +295,12 @@ def test_a_token_of_another_emsp_and_an_offline_charger_are_rejected(
     partner: RoamingPartner, sim: PartnerSimulator, site: Site
 ) -> None:
     foreign = {**sim.token_object("CARD-Y"), "party_id": "OTH"}
+    Token.objects.create(tenant=site.tenant, uid="OWN-CARD-1", contract_id="DE-ALP-1")
+    ours, _ = sim.send_command(
+        "START_SESSION", {"token": sim.token_object("own-card-1"), "location_id": "LOC-1", "evse_uid": "DE*ALP*E1*1"}
+    )
+    assert ours["data"]["result"] == "REJECTED"
+    assert "another issuer's here" in ours["data"]["message"][0]["text"]
 
     other, _ = sim.send_command("START_SESSION", {"token": foreign, "location_id": "LOC-1", "evse_uid": "DE*ALP*E1*1"})
     offline, _ = sim.send_command(
@@ -306,3 +312,43 @@ def test_a_token_of_another_emsp_and_an_offline_charger_are_rejected(
     assert offline["data"]["result"] == "REJECTED"
     assert "offline" in offline["data"]["message"][0]["text"]
     assert not RoamingCommand.objects.exists()
+
+
+def test_a_result_the_partner_cannot_take_is_kept_and_delivered_later(
+    partner: RoamingPartner, sim: PartnerSimulator, site: Site
+) -> None:
+    """command_deliver raises while the partner is unreachable (the task retries with backoff), keeps the result and
+    the error, delivers it once they answer again, and a given-up result is marked undelivered."""
+    from apps.roaming import commands
+    from apps.roaming.ocpi.client import PartnerCallError
+
+    dead = "http://127.0.0.1:9/ocpi/emsp/2.2.1/results/START_SESSION/1"  # nothing listens on the discard port
+    row = commands.command_accept(
+        partner=partner, command="START_SESSION", request={}, response_url=dead, charge_point=site.charge_point
+    )
+    commands.command_execute(
+        roaming_command_id=row.pk, runners={"START_SESSION": lambda r: commands.Result("REJECTED")}
+    )
+
+    with pytest.raises(PartnerCallError):
+        commands.command_deliver(roaming_command_id=row.pk)
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts, row.result) == ("answered", 1, {"result": "REJECTED"})
+    assert row.last_error
+    partner.refresh_from_db()
+    assert "commands" in partner.last_errors
+    live = sim.response_url("START_SESSION")
+    RoamingCommand.objects.filter(pk=row.pk).update(response_url=live)  # the partner is back (same result URL)
+
+    assert commands.command_deliver(roaming_command_id=row.pk).state == "delivered"
+    assert sim.wait_result(live, timeout=5) == {"result": "REJECTED"}
+    commands.command_execute(roaming_command_id=row.pk)  # a task run again changes nothing
+    assert RoamingCommand.objects.get(pk=row.pk).result == {"result": "REJECTED"}
+
+    other = commands.command_accept(
+        partner=partner, command="STOP_SESSION", request={}, response_url=dead, charge_point=site.charge_point
+    )
+    commands.command_execute(roaming_command_id=other.pk, runners={"STOP_SESSION": lambda r: commands.Result("FAILED")})
+    commands.command_give_up(roaming_command_id=other.pk)
+    assert RoamingCommand.objects.get(pk=other.pk).state == "undelivered"

@@ -15,6 +15,8 @@ from typing import Any
 from django.db.models import Q
 from django.http import HttpResponse
 
+from apps.customers import selectors as customer_selectors
+from apps.customers.models import TokenSource
 from apps.roaming import commands as command_service
 from apps.roaming import tokens as token_store
 from apps.roaming.models import CommandType, PartnerReservation, RoamingPartner
@@ -111,6 +113,12 @@ def _own_token(partner: RoamingPartner, body: Any, prefix: str) -> dict[str, Any
     token = parse_token(body, prefix=prefix)
     if (token.country_code, token.party_id) not in token_store.partner_parties(partner):
         raise Refused("REJECTED", f"The token belongs to {token.country_code}*{token.party_id}; use your own tokens.")
+    stored = customer_selectors.token_get(tenant=partner.tenant, uid=token.uid)
+    if stored is not None and (
+        stored.source != TokenSource.ROAMING
+        or (stored.country_code.upper(), stored.party_id.upper()) != (token.country_code, token.party_id)
+    ):
+        raise Refused("REJECTED", f"Token uid {token.uid!r} is another issuer's here; uids are unique per operator.")
     return dict(body)
 
 
