@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from celery.signals import task_postrun
+from django.db import connection
 
 from apps.ocpp.simulator import SimConfig, SimStats, run_charger
 from apps.roaming.partner_sim import PartnerSimulator
@@ -85,7 +87,10 @@ class ChargerThread:
     def start(self, site: Site, timeout: float = 60) -> ChargerThread:
         self.thread.start()
         deadline = time.monotonic() + timeout
-        while Evse.objects.filter(charge_point=site.charge_point, status="Available").count() < self.config.connectors:
+        # online once each connector reported a status (a charger that starts charging at once may never be seen
+        # Available by a poll on a loaded machine)
+        reported = Evse.objects.filter(charge_point=site.charge_point, status_received_at__isnull=False)
+        while reported.count() < self.config.connectors:
             assert time.monotonic() < deadline, "the simulated charger did not come online"
             time.sleep(0.1)
         return self
@@ -126,8 +131,12 @@ def celery_worker(settings: Any) -> Iterator[str]:
 
     from evplatform.celery import app
 
+    def close_connection(**_: Any) -> None:  # in the worker thread, after each task: no connection left behind
+        connection.close()
+
     queue = f"test-roaming-{uuid.uuid4().hex[:8]}"
     settings.OCPI_TASK_QUEUE = queue
+    task_postrun.connect(close_connection, weak=False)
     with start_worker(
         app,
         pool="solo",
@@ -138,6 +147,7 @@ def celery_worker(settings: Any) -> Iterator[str]:
         shutdown_timeout=60,
     ):
         yield queue
+    task_postrun.disconnect(close_connection)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
