@@ -8,6 +8,8 @@ are the audit trail). Every recompute leaves a `SiteRecompute` row and one `Allo
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -241,3 +243,33 @@ class ChargePointProfileState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.limit} {self.unit} ({self.status})"
+
+
+class SessionPowerCap(models.Model):
+    """A limit on one session from outside the site's own plan: its roaming partner's charging profile (OCPI
+    ChargingProfile from an SCSP or eMSP). The control loop never gives the session more than the profile's period in
+    effect; the site's limits apply on top, so the effective limit is the minimum of both."""
+
+    session = models.OneToOneField("charging.ChargingSession", on_delete=models.PROTECT, related_name="power_cap")
+    source = models.CharField(max_length=40, help_text="Who set it, e.g. ocpi:NL*SIM.")
+    unit = models.CharField(max_length=1, help_text="W (total power) or A (per phase).")
+    start_at = models.DateTimeField(null=True, blank=True, help_text="Absolute start; empty: the session's start.")
+    duration_s = models.PositiveIntegerField(null=True, blank=True)
+    periods = models.JSONField(default=list, help_text="[[start second, limit], ...] in the unit.")
+    profile = models.JSONField(default=dict, help_text="The profile as the partner sent it.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"session {self.session_id}: {self.source}"
+
+    def limit_at(self, at: dt.datetime, session_started_at: dt.datetime) -> float | None:
+        """The limit in effect at `at` (None: the profile does not limit the session then)."""
+        start = self.start_at or session_started_at
+        offset = (at - start).total_seconds()
+        if offset < 0 or (self.duration_s is not None and offset >= self.duration_s):
+            return None
+        limit = None
+        for start_s, value in sorted(self.periods):
+            if start_s <= offset:
+                limit = float(value)
+        return limit

@@ -7,8 +7,9 @@ sessions the session pk as text.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
@@ -140,6 +141,32 @@ def _descendants(root: GridNode, rows: Iterable[GridNode]) -> dict[int, GridNode
     return out
 
 
+def _capped(
+    s: ChargingSession, *, at: dt.datetime, dc: bool, phases: int, voltage: float
+) -> Callable[..., opt.Session]:
+    """An opt.Session maker that applies the session's power cap (its roaming partner's charging profile, energy
+    SessionPowerCap) on top of the car's own maxima: the optimizer never gives it more, and the site's limits
+    still apply (the minimum wins)."""
+    if not hasattr(s, "power_cap"):  # select_related: no query either way
+        return opt.Session
+    cap_row = s.power_cap
+    limit = cap_row.limit_at(at, s.started_at)
+    if limit is None:
+        return opt.Session
+
+    def make(**fields: Any) -> opt.Session:
+        if cap_row.unit == "A" and not dc:
+            current = fields.get("vehicle_max_current_a")
+            fields["vehicle_max_current_a"] = min(limit, current) if current is not None else limit
+        else:
+            watts = limit if cap_row.unit == "W" else limit * voltage * (phases if not dc else 1)
+            power = fields.get("vehicle_max_power_w")
+            fields["vehicle_max_power_w"] = min(watts, power) if power is not None else watts
+        return opt.Session(**fields)
+
+    return make
+
+
 def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
     """The optimizer input of the tree rooted at `site_id` at `at` (7 queries, whatever the size)."""
     root = GridNode.objects.select_related("location").get(pk=site_id)
@@ -179,7 +206,7 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
         connectors.setdefault((connector.evse.charge_point_id, connector.evse.connector_id), connector)
     sessions_rows = list(
         ChargingSession.objects.filter(charge_point_id__in=list(charge_points), status__in=CONTROLLED_STATUSES)
-        .select_related("contract", "vehicle")
+        .select_related("contract", "vehicle", "power_cap")
         .order_by("pk")
     )
     states = {
@@ -286,8 +313,9 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
                 previous_a = float(state.limit) / (phases * voltage)
         delivered = float((s.last_meter_wh or s.meter_start_wh) - s.meter_start_wh)
         session_rows[s.pk] = s
+        capped = _capped(s, at=at, dc=dc, phases=phases, voltage=voltage)
         sessions.append(
-            opt.Session(
+            capped(
                 id=str(s.pk),
                 connector_id=connector_node_id(*key),
                 supply=opt.Supply.DC if dc else opt.Supply.AC,

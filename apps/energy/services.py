@@ -33,6 +33,7 @@ from apps.energy.models import (
     GridNode,
     GridSignal,
     NodeKind,
+    SessionPowerCap,
     SiteRecompute,
     TimeOfUseLimit,
 )
@@ -519,3 +520,43 @@ def charge_point_include(*, node: GridNode) -> GridNode:
     node.rejects_profiles = False
     _after_limit_change(node, "node_changed")
     return node
+
+
+# --------------------------------------------------------------------------- caps from outside (roaming partners)
+
+
+@transaction.atomic
+def session_power_cap_set(
+    *,
+    session_id: int,
+    source: str,
+    unit: str,
+    periods: list[tuple[int, float]],
+    start_at: dt.datetime | None = None,
+    duration_s: int | None = None,
+    profile: dict[str, Any] | None = None,
+) -> SessionPowerCap:
+    """Cap one session by an outside charging profile (a roaming partner's): the control loop never gives it more,
+    the site's limits apply on top. The site is not recomputed here: the caller does (`site_recompute`), or the
+    next trigger does."""
+    if unit not in ("W", "A"):
+        raise ApplicationError(f"unit must be W or A, not {unit!r}.")
+    cap, _ = SessionPowerCap.objects.update_or_create(
+        session_id=session_id,
+        defaults={
+            "source": source[:40],
+            "unit": unit,
+            "periods": [[int(start), float(limit)] for start, limit in periods],
+            "start_at": start_at,
+            "duration_s": duration_s,
+            "profile": profile or {},
+        },
+    )
+    return cap
+
+
+@transaction.atomic
+def session_power_cap_clear(*, session_id: int) -> bool:
+    """Remove a session's outside cap; True when there was one."""
+    deleted, _ = SessionPowerCap.objects.filter(session_id=session_id).delete()
+    return deleted > 0

@@ -184,3 +184,88 @@ class PushState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.module} {self.object_key} v{self.version}/{self.pushed_version}"
+
+
+# --------------------------------------------------------------------------- CPO Receiver modules (tokens, commands)
+
+
+class PartnerToken(TimeStampedModel):
+    """A token an eMSP partner pushed to us (tokens module, Receiver interface). The token itself is a `customers`
+    Token row (source roaming, the partner's country code and party id), so authorization, the local list,
+    sessions and exports use it like any other; this row keeps which partner pushed it and the `last_updated`
+    it gave (the partner owns the object: a GET answers it as they sent it)."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="pushed_tokens")
+    token = models.OneToOneField("customers.Token", on_delete=models.CASCADE, related_name="roaming_push")
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} from {self.partner_id}"
+
+
+class CommandType(models.TextChoices):
+    """OCPI 2.2.1 CommandType (mod_commands.asciidoc)."""
+
+    CANCEL_RESERVATION = "CANCEL_RESERVATION"
+    RESERVE_NOW = "RESERVE_NOW"
+    START_SESSION = "START_SESSION"
+    STOP_SESSION = "STOP_SESSION"
+    UNLOCK_CONNECTOR = "UNLOCK_CONNECTOR"
+
+
+class RoamingCommand(TimeStampedModel):
+    """A command a partner sent us (commands or chargingprofiles module, Receiver): what they asked, the OCPP
+    command it became (`stations.Command`), and the result we POSTed (or are POSTing) to their `response_url`."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued (the charger is being asked)"
+        ANSWERED = "answered", "Result known, not yet delivered to the partner"
+        DELIVERED = "delivered", "Result delivered to the partner"
+        UNDELIVERED = "undelivered", "The partner never took the result"
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="commands")
+    module = models.CharField(max_length=20, default="commands")  # commands | chargingprofiles
+    command = models.CharField(max_length=30)  # a CommandType, or SET/GET/CLEAR for charging profiles
+    request = models.JSONField(default=dict, help_text="The partner's request body, as sent.")
+    target = models.JSONField(default=dict, blank=True, help_text="What the request resolved to (EVSE, dates, ids).")
+    response_url = models.URLField(max_length=255)
+    charge_point = models.ForeignKey(
+        "stations.ChargePoint", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    session_id = models.BigIntegerField(null=True, blank=True)
+    ocpp_command_id = models.BigIntegerField(null=True, blank=True, help_text="The stations.Command sent.")
+    timeout_s = models.PositiveIntegerField(default=30)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    result = models.JSONField(null=True, blank=True, help_text="The CommandResult (or profile result) for them.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.command} from {self.partner_id} ({self.state})"
+
+
+class PartnerReservation(TimeStampedModel):
+    """A partner's reservation id (RESERVE_NOW) and the reservation id our charger got: the spec forbids sending
+    theirs to the charger, and one partner may not cancel another's."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="reservations")
+    their_reservation_id = models.CharField(max_length=36)
+    charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
+    reservation = models.OneToOneField("charging.Reservation", on_delete=models.PROTECT, related_name="roaming")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "charge_point", "their_reservation_id"], name="partnerreservation_unique_per_cp"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.their_reservation_id} → {self.reservation_id}"

@@ -3,8 +3,11 @@
 It is written against the spec, not against our code (it imports nothing of the platform): its own versions and
 details, its credentials module as Receiver (a CPO registers with the token A it issued) and as Sender (it
 registers with a CPO given a versions URL and token A), the update and unregistration, and a locations Receiver
-that stores what it is sent. Every request it gets is recorded (`received`) for tests to look at. Faults can be
-set: `versions` (what it offers), `details_status` (an HTTP status for its details), `endpoint_ids`.
+that stores what it is sent. Towards a CPO's Receivers: a tokens Sender (`push_token`) with a real-time authorize
+endpoint (answers from `authorizations`), a commands Sender (`send_command`) and a charging profiles Sender
+(`charging_profile`) whose asynchronous results arrive at their response URLs (`wait_result`). Every request it gets
+is recorded (`received`) for tests to look at. Faults can be set: `versions` (what it offers), `details_status` (an
+HTTP status for its details), `endpoint_ids`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 import re
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import requests
 
@@ -64,6 +69,10 @@ class PartnerSimulator:
     tariffs: dict[str, Any] = field(default_factory=dict)
     cdrs: dict[str, Any] = field(default_factory=dict)
     fail_status: int | None = None
+    # CPO Receiver side: the tokens this eMSP knows for real-time authorization (uid -> AuthorizationInfo) and the
+    # asynchronous results a CPO POSTed to our response URLs (path -> body)
+    authorizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -244,7 +253,7 @@ class PartnerSimulator:
             endpoints = [
                 {
                     "identifier": i,
-                    "role": "SENDER" if i in ("credentials", "tokens") else "RECEIVER",
+                    "role": "SENDER" if i in ("credentials", "tokens", "commands", "chargingprofiles") else "RECEIVER",
                     "url": f"{self.base_url}/ocpi/emsp/2.2.1/{i}",
                 }
                 for i in self.endpoint_ids
@@ -260,6 +269,12 @@ class PartnerSimulator:
             self._store(handler, method, path, body)
         elif path.startswith("/ocpi/emsp/2.2.1/cdrs") and not token_is_a:
             self._cdrs(handler, method, path, body)
+        elif path.startswith("/ocpi/emsp/2.2.1/tokens/") and path.endswith("/authorize") and not token_is_a:
+            self._authorize(handler, method, path, body)
+        elif path.startswith("/ocpi/emsp/2.2.1/results/") and method == "POST" and not token_is_a:
+            with self.lock:
+                self.results[path] = body
+            self._reply(handler, 200, None)
         else:
             self._reply(handler, 404, None, 2000, "unknown endpoint")
 
@@ -376,3 +391,87 @@ class PartnerSimulator:
             self._reply(handler, 200, self.cdrs[key])
         else:
             self._reply(handler, 404, None, 2000, "unknown CDR")
+
+    # ------------------------------------------------------------------ we as eMSP towards a CPO's Receivers
+
+    def _authorize(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        """Real-time authorization (mod_tokens POST): the AuthorizationInfo set for the uid, 404/2004 otherwise."""
+        match = re.fullmatch(r"/ocpi/emsp/2\.2\.1/tokens/([^/]+)/authorize", path)
+        if method != "POST" or match is None:
+            self._reply(handler, 405, None, 2000, "method not allowed")
+            return
+        uid = unquote(match.group(1))
+        info = self.authorizations.get(uid)
+        if info is None:
+            self._reply(handler, 404, None, 2004, "unknown token")
+            return
+        answer = dict(info)
+        if isinstance(body, dict) and body.get("location_id") and answer.get("allowed") == "ALLOWED":
+            answer["location"] = body
+        self._reply(handler, 200, answer)
+
+    def token_object(self, uid: str, **fields: Any) -> dict[str, Any]:
+        """A Token of this eMSP (mod_tokens Token object)."""
+        return {
+            "country_code": self.country_code,
+            "party_id": self.party_id,
+            "uid": uid,
+            "type": "RFID",
+            "contract_id": f"{self.country_code}{self.party_id}C{uid[:8]}".upper(),
+            "issuer": self.name,
+            "valid": True,
+            "whitelist": "ALLOWED",
+            "last_updated": _now(),
+            **fields,
+        }
+
+    def push_token(
+        self, token: Any, method: str = "PUT", uid: str | None = None, type: str | None = None
+    ) -> dict[str, Any]:
+        """Tokens Sender: PUT (or PATCH, or GET) a token at the CPO's tokens Receiver; the answer, HTTP status too."""
+        uid = uid if uid is not None else str(token.get("uid") or "")
+        url = f"{self.peer_endpoint('tokens')}/{self.country_code}/{self.party_id}/{quote(uid, safe='')}"
+        if type:
+            url += f"?type={type}"
+        response = self.call(method, url, token)
+        return {"http_status": response.status_code, **response.json()}
+
+    def response_url(self, kind: str) -> str:
+        return f"{self.base_url}/ocpi/emsp/2.2.1/results/{kind}/{uuid.uuid4().hex}"
+
+    def send_command(self, command: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """Commands Sender: POST {commands}/{command} with a fresh response_url; the CPO's answer and that URL."""
+        response_url = self.response_url(command)
+        response = self.call(
+            "POST", f"{self.peer_endpoint('commands')}/{command}", {"response_url": response_url, **body}
+        )
+        return {"http_status": response.status_code, **response.json()}, response_url
+
+    def charging_profile(
+        self, method: str, session_id: str, body: dict[str, Any] | None = None, duration: int | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Charging profiles Sender (SCSP): PUT a profile, GET the active profile, DELETE the profile of a session."""
+        response_url = self.response_url(f"chargingprofiles-{method.lower()}")
+        url = f"{self.peer_endpoint('chargingprofiles')}/{quote(session_id, safe='')}"
+        if method == "PUT":
+            response = self.call("PUT", url, {**(body or {}), "response_url": response_url})
+        else:
+            query = {"response_url": response_url}
+            if duration is not None:
+                query["duration"] = str(duration)
+            response = self.call(method, f"{url}?{urlencode(query)}")
+        return {"http_status": response.status_code, **response.json()}, response_url
+
+    def result_path(self, response_url: str) -> str:
+        return urlsplit(response_url).path
+
+    def wait_result(self, response_url: str, timeout: float = 60) -> Any:
+        """The body a CPO POSTed to `response_url` (waits for it); TimeoutError when none came."""
+        deadline = time.monotonic() + timeout
+        path = self.result_path(response_url)
+        while time.monotonic() < deadline:
+            with self.lock:
+                if path in self.results:
+                    return self.results[path]
+            time.sleep(0.05)
+        raise TimeoutError(f"no result at {path} within {timeout} s")

@@ -1,9 +1,21 @@
-"""Celery tasks of roaming: the OCPI pushes (apps/roaming/ocpi/push.py). They take ids and are idempotent."""
+"""Celery tasks of roaming: the OCPI pushes (apps/roaming/ocpi/push.py) and the partners' commands. They take ids,
+are idempotent, and own their retry policy."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
 from django.utils import timezone
+
+from apps.roaming import commands
+from apps.roaming.ocpi.client import PartnerCallError
+
+logger = logging.getLogger(__name__)
+
+RESULT_RETRIES = 8  # 5 s, doubling, at most 10 min apart: about 20 minutes in all
+RESULT_RETRY_BASE_S = 5
 
 
 @shared_task(name="roaming.push_partner", ignore_result=True)
@@ -26,3 +38,19 @@ def push_sweep() -> int:
     for partner_id in partner_ids:
         push_partner.delay(partner_id)
     return len(partner_ids)
+
+
+@shared_task(name="roaming.command_run", bind=True, max_retries=RESULT_RETRIES, acks_late=True)
+def command_run(self: Any, roaming_command_id: int) -> str:
+    """Run a partner's command (or charging profile request) against the charger once, then POST its result to the
+    partner's response_url, retrying with backoff while they cannot take it."""
+    commands.command_execute(roaming_command_id=roaming_command_id)
+    try:
+        row = commands.command_deliver(roaming_command_id=roaming_command_id)
+    except PartnerCallError as error:
+        if self.request.retries >= RESULT_RETRIES:
+            logger.warning("OCPI result %s never delivered: %s", roaming_command_id, error.message)
+            commands.command_give_up(roaming_command_id=roaming_command_id)
+            return "undelivered"
+        raise self.retry(countdown=min(RESULT_RETRY_BASE_S * 2**self.request.retries, 600)) from None
+    return str(row.state)

@@ -31,7 +31,7 @@ from apps.sessions.models import (
 )
 from apps.stations import services as station_services
 from apps.stations.decommission import ensure_in_service
-from apps.stations.models import ChargePoint, Connector, Evse
+from apps.stations.models import ChargePoint, Command, Connector, Evse
 from apps.tenants.models import Tenant
 
 COMMAND_TIMEOUT = 15.0
@@ -168,6 +168,51 @@ def reservation_create(
                 expires_at=expires_at,
             )
     except IntegrityError as exc:  # the exclusion constraint: someone reserved it in between
+        raise Conflict("The connector is already reserved for that time.", code="connector_reserved") from exc
+
+
+@transaction.atomic
+def reservation_create_for_token(
+    *,
+    token: Token,
+    charge_point: ChargePoint,
+    connector_id: int,
+    expires_at: dt.datetime,
+    now: dt.datetime | None = None,
+) -> Reservation:
+    """Hold a connector (0: any) for a token its eMSP authorized (a roaming partner's RESERVE_NOW: the CPO does not
+    check the token again). Not sent yet (`reservation_send`). 409 connector_busy / connector_reserved."""
+    now = now or timezone.now()
+    if token.tenant_id != charge_point.tenant_id:
+        raise NotFound()
+    ensure_in_service(charge_point=charge_point, connector_id=connector_id)
+    if expires_at <= now:
+        raise ApplicationError(
+            "expires_at must be in the future.", code="invalid", fields={"expires_at": ["In the past."]}
+        )
+    ChargePoint.objects.select_for_update().filter(pk=charge_point.pk).first()  # one reservation decision at a time
+    if connector_id and _busy(charge_point, connector_id):
+        raise Conflict("The connector is in use.", code="connector_busy")
+    overlapping = Reservation.objects.filter(
+        charge_point=charge_point, status__in=HOLDING_RESERVATION, starts_at__lt=expires_at, expires_at__gt=now
+    )
+    if connector_id:
+        overlapping = overlapping.filter(connector_id__in=[0, connector_id])
+    if overlapping.exists():
+        raise Conflict("The connector is already reserved for that time.", code="connector_reserved")
+    try:
+        with transaction.atomic():
+            return Reservation.objects.create(
+                tenant_id=charge_point.tenant_id,
+                charge_point=charge_point,
+                connector_id=connector_id,
+                token=token,
+                id_tag=token.wire_id,
+                parent_id_tag=wire_id_for(token.group_id) if token.group_id else "",
+                starts_at=now,
+                expires_at=expires_at,
+            )
+    except IntegrityError as exc:
         raise Conflict("The connector is already reserved for that time.", code="connector_reserved") from exc
 
 
@@ -354,6 +399,71 @@ def session_remote_start(
         token_uid=token.uid,
         reservation_id=reservation_id,
     )
+
+
+def session_remote_start_token(
+    *,
+    token: Token,
+    charge_point: ChargePoint,
+    connector_id: int | None,
+    timeout: float = COMMAND_TIMEOUT,
+    source: str = "roaming",
+) -> tuple[Command, int]:
+    """RemoteStartTransaction for a token its eMSP authorized (a roaming partner's START_SESSION: the CPO does not
+    check the token again, mod_commands.asciidoc). Like `session_remote_start`, a session id is reserved first and
+    handed over to the session the charger's StartTransaction opens. Returns the command as answered (accepted,
+    rejected, timeout, error) and that session id; raises ChargePointOffline (nothing sent) and ApplicationError
+    for a charger or EVSE out of service."""
+    ensure_in_service(charge_point=charge_point, connector_id=connector_id)
+    payload: dict[str, object] = {"idTag": token.wire_id}
+    if connector_id:
+        payload["connectorId"] = connector_id
+    handover = StartPreferences.objects.create(
+        tenant_id=charge_point.tenant_id,
+        charge_point=charge_point,
+        id_tag=token.wire_id,
+        reserved_session_id=services.session_id_reserve(),
+    )
+    try:
+        command = station_services.send_command(
+            charge_point=charge_point, action="RemoteStartTransaction", payload=payload, timeout=timeout, source=source
+        )
+    except Exception:
+        StartPreferences.objects.filter(pk=handover.pk, session__isnull=True).delete()
+        raise
+    if command.status != "accepted":
+        StartPreferences.objects.filter(pk=handover.pk, session__isnull=True).delete()
+    else:
+        StartPreferences.objects.filter(pk=handover.pk).update(command_id=command.pk)
+    assert handover.reserved_session_id is not None
+    return command, handover.reserved_session_id
+
+
+def connector_busy(*, charge_point: ChargePoint, connector_id: int) -> bool:
+    """Does a session run on this connector (0: on any connector of the charger)?"""
+    return _busy(charge_point, connector_id)
+
+
+def session_remote_stop_command(
+    *, session: ChargingSession, timeout: float = COMMAND_TIMEOUT, source: str = "roaming"
+) -> Command:
+    """RemoteStopTransaction, returning the command as answered whatever the charger said (a roaming partner's
+    STOP_SESSION reports the answer); accepted: the session is finishing until the StopTransaction."""
+    if session.status not in (SessionStatus.ACTIVE, SessionStatus.SUSPENDED):
+        raise Conflict(f"The session is {session.status}.", code="session_not_running")
+    command = station_services.send_command(
+        charge_point=session.charge_point,
+        action="RemoteStopTransaction",
+        payload={"transactionId": session.pk},
+        timeout=timeout,
+        source=source,
+    )
+    if command.status == "accepted":
+        with transaction.atomic():
+            locked = ChargingSession.objects.select_for_update().get(pk=session.pk)
+            if locked.status in (SessionStatus.ACTIVE, SessionStatus.SUSPENDED):
+                services.session_transition(session=locked, to=SessionStatus.FINISHING, reason="RemoteStopTransaction")
+    return command
 
 
 def session_remote_stop(*, session: ChargingSession, timeout: float = COMMAND_TIMEOUT) -> ChargingSession:

@@ -3,7 +3,8 @@
 Called by `services.session_start` inside its transaction, after the id tag was authorized:
 - remote start: the handover of a remote start of this idTag on this charger (`remote_start_handover`: the
   session id reserved for it, the driver's charging preferences);
-- links: token, driver, business customer, contract (the token's), the reservation's vehicle;
+- links: token, driver, business customer, contract (the token's), the reservation's vehicle; a roaming token's
+  eMSP party ("NL*TNM") as the session's roaming partner;
 - reservation: a holding reservation of this charger (the connector or connector 0) is honoured when the
   charger names it (reservationId) or when the id tag (or its parent group) is the reservation's; a
   connector reserved for someone else refuses the start (idTagInfo Invalid, auth_reason connector_reserved);
@@ -18,7 +19,7 @@ import datetime as dt
 from django.db.models import Q
 
 from apps.customers import selectors as customer_selectors
-from apps.customers.models import wire_id_for
+from apps.customers.models import TokenSource, wire_id_for
 from apps.sessions.models import (
     HOLDING_RESERVATION,
     ChargingSession,
@@ -94,6 +95,9 @@ def session_apply_start(
         session.token = token
         session.driver_id = token.driver_id
         session.business_customer_id = customer_selectors.token_business_customer_id(token)
+        if token.source == TokenSource.ROAMING and token.country_code and token.party_id:
+            # a roaming partner's driver (its eMSP's party): the session, CDR, exports and analytics carry it
+            session.roaming_partner = f"{token.country_code}*{token.party_id}"
         contract = token.business_contract
         if contract is not None:
             session.contract = contract

@@ -1,10 +1,22 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import cpo_urls, views
+from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
     re_path(r"^2\.2\.1/?$", views.version_details, name="ocpi-version-details"),
     re_path(r"^2\.2\.1/credentials/?$", views.credentials, name="ocpi-credentials"),
+    # CPO Receiver modules
+    re_path(
+        r"^2\.2\.1/tokens/(?P<country_code>[^/]+)/(?P<party_id>[^/]+)/(?P<token_uid>[^/]+)/?$",
+        tokens.token,
+        name="ocpi-tokens",
+    ),
+    re_path(r"^2\.2\.1/commands/(?P<command>[^/]+)/?$", commands.command, name="ocpi-commands"),
+    re_path(
+        r"^2\.2\.1/chargingprofiles/(?P<session_id>[^/]+)/?$",
+        chargingprofiles.charging_profile,
+        name="ocpi-chargingprofiles",
+    ),
 ]
 urlpatterns += cpo_urls.urlpatterns  # CPO Sender interfaces

@@ -13,6 +13,10 @@ from apps.roaming.ocpi.transport import OcpiError, OcpiRequest, envelope, ocpi_v
 # the functional modules this platform implements: identifier -> (our interface role, path)
 IMPLEMENTED: dict[str, tuple[str, str]] = {}
 IMPLEMENTED.update(cpo_views.SENDER_ENDPOINTS)  # locations, ... as SENDER
+# CPO Receiver modules (tokens, commands, chargingprofiles)
+IMPLEMENTED["tokens"] = ("RECEIVER", "/ocpi/2.2.1/tokens")
+IMPLEMENTED["commands"] = ("RECEIVER", "/ocpi/2.2.1/commands")
+IMPLEMENTED["chargingprofiles"] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
