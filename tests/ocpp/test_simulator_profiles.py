@@ -5,9 +5,10 @@ transaction."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from apps.ocpp.simulator import ChargerState, SimConfig
+from apps.ocpp.simulator import ChargerState, SimConfig, SimulatedCharger
 
 
 def profile(purpose: str, limit: float, unit: str = "A", *, level: int = 0, tx: int | None = None) -> dict[str, Any]:
@@ -71,3 +72,48 @@ def test_the_charge_point_maximum_is_shared_by_the_charging_connectors() -> None
 
     state.transactions = {1: 1, 2: 2}
     assert (state.limit_w(1), state.limit_w(2)) == (5_500, 5_500)
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+
+async def test_a_profile_is_answered_after_the_platform_built_its_command_form_in_the_same_process() -> None:
+    """The simulator runs as a Django command: when the platform's SetChargingProfile form (built from the `ocpp`
+    package's schema) was made first, the package must still validate the profile it receives (it crashed the
+    connection with a TypeError on every profile the demo's smart charging sent)."""
+    import ocpp.messages
+
+    from apps.stations.api.serializers import command_serializer
+
+    ocpp.messages._validators.clear()
+    command_serializer.cache_clear()
+    command_serializer("SetChargingProfile")  # the platform's form first, as in `manage.py simulate_chargers`
+    state = ChargerState("CP", SimConfig(url="ws://unused", power_w=22_080))
+    state.transactions = {1: 42}
+    socket = _Socket()
+    cp = SimulatedCharger("CP", socket, state)
+    frame = [2, "u1", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": _wire(31.8)}]
+
+    await cp.route_message(json.dumps(frame))
+
+    assert [json.loads(m) for m in socket.sent] == [[3, "u1", {"status": "Accepted"}]]
+    assert state.limit_w(1) == int(31.8 * 230 * 3)
+
+
+def _wire(limit: float) -> dict[str, Any]:
+    return {
+        "chargingProfileId": 800_001,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "transactionId": 42,
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, "numberPhases": 3}],
+        },
+    }
