@@ -726,8 +726,9 @@ async def run_charger(
                     await SimulatedCharger(identity, ws, state).serve()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - a simulator reconnects whatever happened
-                expected = isinstance(error, (websockets.ConnectionClosed, OSError, TimeoutError))
+            except Exception as error:  # a simulator reconnects whatever happened
+                # the network's and the server's doing (closed, refused, timed out, handshake answered 4xx/5xx)
+                expected = isinstance(error, (websockets.exceptions.WebSocketException, OSError, TimeoutError))
                 if not expected:  # a simulator bug: counted (a soak must show 0) and shown with its traceback
                     state.stats.simulator_errors += 1
                 logger.info(
