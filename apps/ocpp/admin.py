@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -262,6 +262,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                 self.admin_site.admin_view(self.command_view),
                 name="ocpp_chargepoint_command",
             ),
+            path("<int:object_id>/live/", self.admin_site.admin_view(self.live_view), name="ocpp_chargepoint_live"),
         ]
         return custom + super().get_urls()
 
@@ -271,6 +272,34 @@ class ChargePointAdmin(TenantScopedAdmin):
         if charge_point is not None:
             extra_context["recent_frames"] = self.recent_messages(charge_point)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def live_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        """The live part of the charge point page (connection, connectors, latest frames), fetched again by the page
+        whenever the tenant's live group (`/ws/dashboard/`) reports something about this charger."""
+        charge_point = self.get_queryset(request).filter(pk=object_id).first()
+        if charge_point is None or not self.has_view_permission(request, charge_point):
+            return JsonResponse({"code": "not_found", "message": "Not found.", "fields": {}}, status=404)
+        connectors = [
+            {
+                "connector_id": e.connector_id,
+                "status": e.status,
+                "error_code": e.error_code if e.error_code not in ("", "NoError") else "",
+                "since_html": local_datetime(e.status_at) if e.status_at else "",
+            }
+            for e in Evse.objects.filter(charge_point=charge_point, decommissioned_at__isnull=True).order_by(
+                "connector_id"
+            )
+        ]
+        return JsonResponse(
+            {
+                "online": charge_point.online,
+                "last_seen_html": local_datetime(charge_point.last_seen_at) if charge_point.last_seen_at else "",
+                "connectors": connectors,
+                "frames_html": str(self.recent_messages(charge_point)),
+                "at": timezone.now().isoformat(),
+                "zone": timezone.get_current_timezone_name(),
+            }
+        )
 
     def command_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         self._ensure_visible(request, object_id)
