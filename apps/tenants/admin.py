@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path
 from django.utils import timezone
 
@@ -84,7 +84,7 @@ class TenantAdmin(TenantScopedAdmin):
         logo = path("<int:pk>/logo/", self.admin_site.admin_view(self.logo_view), name="tenants_tenant_logo")
         return [logo, *super().get_urls()]
 
-    def logo_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def logo_view(self, request: HttpRequest, pk: int) -> FileResponse:
         """The tenant's logo for the console header (its own staff and the platform's), read through the storage."""
         tenant = self.get_queryset(request).filter(pk=pk).first()
         if tenant is None or not tenant.logo:
