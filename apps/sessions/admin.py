@@ -145,7 +145,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             series = console.meter_series(session)
             extra_context |= {
                 "meter_series": series,
-                "has_series": any(v is not None for key in ("power_kw", "energy_kwh", "soc") for v in series[key]),
+                "has_series": len(series["at"]) > 1,  # a line needs two readings
                 "timeline": console.timeline(session),
                 "cost_lines": console.cost_lines(session),
                 "cost_currency": session.currency,
