@@ -45,6 +45,14 @@ def main() -> None:
             site = page.query_selector("a[href$='/load/']")
             if site is not None:
                 pages.append(("site-load", site.get_attribute("href") or ""))
+            for name, listing in (
+                ("charge-point", "/admin/stations/chargepoint/?q=SIM-01"),
+                ("session", "/admin/charging/chargingsession/?status__exact=active"),
+            ):
+                page.goto(base + listing)
+                first = page.query_selector("#result_list tbody tr a[href^='/admin/']")
+                if first is not None:
+                    pages.append((name, first.get_attribute("href") or ""))
             for name, path in pages:
                 page.goto(base + path, wait_until="load")
                 page.wait_for_timeout(1500)
