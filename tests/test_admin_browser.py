@@ -2,8 +2,11 @@
 the test database, filled with a tenant's full history (tests/history_world.py: a row of every model).
 
 For a tenant's operations user and for the platform superuser, at 1280 and 1440 px, the walker opens every list the
-admin index links to and the first object of each list, and fails on any console error, any failed request (or an
-answer of 400 or more), and any element wider than the window. Screenshots go to `.data/screens/` (look at them)."""
+admin index links to (the ops dashboard among them) and the first object of each list, every command form of a
+charge point and the site load view, and fails on any console error, any failed request (or an answer of 400 or
+more), any element wider than the window, and any text squeezed into a column narrower than 80 px (a table cell
+of four characters or more, under 80 px wide, whose text breaks onto a second line: the "one letter per line"
+of a squeezed form). Screenshots go to `.data/screens/` (look at them)."""
 
 from __future__ import annotations
 
@@ -55,6 +58,26 @@ TOO_WIDE = """() => {
         }
     }
     return {wide: wide.slice(0, 5), scroll: document.documentElement.scrollWidth - limit};
+}"""
+
+# table cells whose text is squeezed into a column narrower than 80 px (run in the page)
+SQUEEZED = """() => {
+    const squeezed = [];
+    for (const cell of document.querySelectorAll('#content td, #content th')) {
+        const text = cell.innerText.trim();
+        const box = cell.getBoundingClientRect();
+        if (text.length < 4 || box.width === 0 || box.width >= 80) continue;
+        const lines = new Set();  // the tops of the text's line boxes (text nodes only: not icons or sort links)
+        const texts = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+            if (!node.textContent.trim()) continue;
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            for (const r of range.getClientRects()) if (r.width > 0) lines.add(Math.round(r.top));
+        }
+        if (lines.size > 1) squeezed.push(`${text.slice(0, 30)} (${Math.round(box.width)}px, ${lines.size} lines)`);
+    }
+    return squeezed.slice(0, 5);
 }"""
 
 
@@ -109,6 +132,9 @@ class Walk:
         width = self.page.evaluate(TOO_WIDE)
         if width["wide"] or width["scroll"] > 0:
             self.problems.append(f"{path}: wider than the window: {width}")
+        squeezed = self.page.evaluate(SQUEEZED)
+        if squeezed:
+            self.problems.append(f"{path}: text in a column narrower than 80 px: {squeezed}")
         slug = re.sub(r"[^a-z0-9]+", "-", f"{label}".lower()).strip("-")
         self.page.screenshot(path=str(SCREENS / f"{self.name}-{slug}.png"), full_page=True)
         self.shots += 1
@@ -124,6 +150,23 @@ def _lists(page: Any) -> list[str]:
 def _first_object(page: Any) -> str | None:
     link = page.query_selector("#result_list tbody tr a[href^='/admin/']")
     return link.get_attribute("href") if link is not None else None
+
+
+def _console_pages(page: Any, base: str) -> list[tuple[str, str]]:
+    """The pages no list links to: every command form of the first charge point, and each site's load view."""
+    from apps.stations.services import SERVER_ACTIONS
+
+    pages: list[tuple[str, str]] = []
+    page.goto(f"{base}/admin/stations/chargepoint/")
+    first = _first_object(page)
+    assert first is not None
+    for action in SERVER_ACTIONS:
+        pages.append((f"{first.removesuffix('change/')}command/{action}/", f"command-{action}"))
+    page.goto(f"{base}/admin/energy/gridnode/")
+    loads = page.eval_on_selector_all("a[href$='/load/']", "links => links.map(a => a.getAttribute('href'))")
+    assert loads, "no site load view linked from the grid nodes"
+    pages += [(href, "site-load") for href in sorted(set(loads))[:1]]
+    return pages
 
 
 def test_every_admin_list_and_page_in_chromium(served: str) -> None:
@@ -156,13 +199,15 @@ def test_every_admin_list_and_page_in_chromium(served: str) -> None:
                         first = _first_object(page)
                         if first is not None:
                             walk.visit(first, path.replace("/admin/", "") + "change")
+                    for path, label in _console_pages(page, served):
+                        walk.visit(path, label)
                     problems += [f"{role} at {width} px: {problem}" for problem in walk.problems]
                     visited[f"{role}-{width}"] = walk.shots
                     context.close()
         finally:
             browser.close()
 
-    assert problems == []
+    assert problems == [], "\n".join(problems)
     # the walk reached the pages (an index that linked nothing would pass above): lists and their objects
-    assert visited["ops-1280"] >= 50, visited
+    assert visited["ops-1280"] >= 70, visited
     assert visited["superuser-1280"] > visited["ops-1280"], visited

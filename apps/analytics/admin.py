@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from apps.analytics import notifications, selectors, services
@@ -30,22 +30,46 @@ def dashboard_scope(request: HttpRequest) -> selectors.Scope:
 
 
 def dashboard_data(request: HttpRequest, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Tiles, the last 24 hours by hour (labelled in the console's zone: the user's), and the chargers.
+
+    The bar of the current hour adds what the running sessions metered so far, as the energy tiles do, so bars and
+    tiles move together (a session's energy counts in the hour it ends once it ended). Sessions per hour are the
+    ones that charged; the charging success rate (sessions that charged / sessions that ended) is shown apart, so
+    refused or failed starts do not swamp the chart."""
     scope = dashboard_scope(request)
     now = now or timezone.now()
+    zone = timezone.get_current_timezone()
     end = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     start = end - dt.timedelta(hours=24)
     points = {p["bucket"]: p for p in selectors.series(scope, granularity=Granularity.HOUR, start=start, end=end)}
     hours = [start + dt.timedelta(hours=i) for i in range(24)]
-    live = selectors.live_kpis(scope, now=now)
+    live = selectors.live_kpis(scope, now=now, tz=zone)
+    energy_wh = [points[h]["energy_wh"] if h in points else 0 for h in hours]
+    energy_wh[-1] += live["active_energy_wh"]
+    ended = [points[h]["sessions_ended"] if h in points else 0 for h in hours]
+    charged = [points[h]["sessions_successful"] if h in points else 0 for h in hours]
+    total_ended, total_charged = sum(ended), sum(charged)
     return {
+        "zone": str(zone),
         "live": {k: v for k, v in live.items() if k not in ("offline_chargers", "at")}
         | {"at": now.isoformat(), "offline_chargers": [c["identity"] for c in live["offline_chargers"]]},
         "series": {
-            "labels": [h.strftime("%H:00") for h in hours],
-            "energy_kwh": [round((points[h]["energy_wh"] if h in points else 0) / 1000, 3) for h in hours],
+            "labels": [timezone.localtime(h, zone).strftime("%H:%M") for h in hours],
+            "energy_kwh": [round(wh / 1000, 3) for wh in energy_wh],
             "sessions": [points[h]["sessions_started"] if h in points else 0 for h in hours],
+            "charged": charged,
+            "failed": [e - c for e, c in zip(ended, charged, strict=True)],
+            "success_rate": [round(100 * c / e, 1) if e else None for e, c in zip(ended, charged, strict=True)],
         },
-        "chargers": selectors.chargers_by_state(scope),
+        "success": {
+            "charged": total_charged,
+            "ended": total_ended,
+            "rate": round(100 * total_charged / total_ended, 1) if total_ended else None,
+        },
+        "chargers": [
+            cp | {"url": reverse("admin:stations_chargepoint_change", args=[cp["id"]])}
+            for cp in selectors.chargers_by_state(scope)
+        ],
     }
 
 

@@ -64,12 +64,16 @@ def _day_start(now: dt.datetime) -> dt.datetime:
     return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]:
+def live_kpis(scope: Scope, *, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> dict[str, Any]:
     """Figures of this moment. Energy today / this month (UTC) = energy of sessions that ended in the period
-    (day buckets) + what the active sessions metered so far."""
+    (day buckets) + what the active sessions metered so far (`active_energy_wh`). With `tz`, "today" starts at
+    midnight in that zone (hour buckets since then)."""
     now = now or timezone.now()
     today = _day_start(now)
     month = today.replace(day=1)
+    local_today = None
+    if tz is not None:
+        local_today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
     chargers = scope.charge_points()
     total_chargers = chargers.count()
     offline = list(chargers.filter(online=False).values("id", "identity", "last_seen_at").order_by("identity"))
@@ -85,6 +89,9 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]
     power = sum(latest_power_w(s["id"]) or 0 for s in active)
     days = scope.filter(KpiBucket.objects.filter(granularity=Granularity.DAY, bucket__gte=month, bucket__lte=today))
     energy = days.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket=today)))
+    if local_today is not None:
+        hours = scope.filter(KpiBucket.objects.filter(granularity=Granularity.HOUR, bucket__gte=local_today))
+        energy["today"] = hours.aggregate(today=Sum("energy_wh"))["today"]
     faulted = list(
         scope.filter(
             Evse.objects.filter(status="Faulted"), cp_field="charge_point_id", loc_field="charge_point__location_id"
@@ -106,6 +113,7 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Any]
         "active_sessions": len(active),
         "energy_today_wh": (energy["today"] or 0) + active_energy,
         "energy_month_wh": (energy["month"] or 0) + active_energy,
+        "active_energy_wh": active_energy,
         "offline_chargers": offline,
         "faulted_connectors": [
             {

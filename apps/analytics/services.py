@@ -222,6 +222,20 @@ RETURNING id, (xmax = 0) AS inserted
 """
 
 
+@transaction.atomic
+def alert_rule_ensure(*, tenant_id: int, kind: str, **fields: Any) -> AlertRule:
+    """The tenant's rule of this kind, created with `fields` when it has none (an existing rule is left as the
+    tenant set it). Used to give a new tenant (or the demo) a sensible set of rules."""
+    if kind not in AlertKind.values:
+        raise ValueError(f"unknown alert kind {kind!r}")
+    rule = AlertRule.objects.filter(tenant_id=tenant_id, kind=kind).first()
+    if rule is None:
+        rule = AlertRule(tenant_id=tenant_id, kind=kind, **fields)
+        rule.full_clean()
+        rule.save()
+    return rule
+
+
 def rule_for(*, tenant_id: int, kind: str) -> AlertRule | None:
     return AlertRule.objects.filter(tenant_id=tenant_id, kind=kind, enabled=True).first()
 

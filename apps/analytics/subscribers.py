@@ -73,19 +73,33 @@ def command_finished(event: events.CommandFinished) -> None:
 
 def session_started(event: events.SessionStarted) -> None:
     services.session_fact_record(session_id=event.session_id, kind=SessionFact.Kind.STARTED)
-    live.push(event.tenant_id, {"event": "session_started", "session_id": event.session_id})
+    live.push(
+        event.tenant_id,
+        {"event": "session_started", "session_id": event.session_id, "charge_point_id": event.charge_point_id},
+    )
     _emit(event, "session.started", {"session_id": event.session_id, "charge_point_id": event.charge_point_id})
 
 
 def session_meter_updated(event: events.SessionMeterUpdated) -> None:
     rules.on_meter(event)
-    live.push(event.tenant_id, {"event": "meter", "session_id": event.session_id, "energy_wh": event.energy_wh})
+    live.push(
+        event.tenant_id,
+        {
+            "event": "meter",
+            "session_id": event.session_id,
+            "charge_point_id": event.charge_point_id,
+            "energy_wh": event.energy_wh,
+        },
+    )
 
 
 def session_ended(event: events.SessionEnded) -> None:
     fact = services.session_fact_record(session_id=event.session_id, kind=SessionFact.Kind.ENDED)
     rules.on_session_ended(event)
-    live.push(event.tenant_id, {"event": "session_ended", "session_id": event.session_id})
+    live.push(
+        event.tenant_id,
+        {"event": "session_ended", "session_id": event.session_id, "charge_point_id": event.charge_point_id},
+    )
     payload = {"session_id": event.session_id, "charge_point_id": event.charge_point_id}
     if fact is not None:
         payload |= {"energy_wh": fact.energy_wh, "duration_s": fact.duration_s, "successful": fact.successful}

@@ -1,4 +1,5 @@
-"""Demo drivers, fleets with contracts (one with a 30-minute session limit), tokens and vehicles.
+"""Demo drivers, fleets with contracts (one with a 30-minute session limit), tokens and vehicles, and one card per
+connector of the simulated chargers (`seed_charger_tokens`).
 
 Idempotent: every row is looked up by its natural key first and only created when missing, through the
 customers services.
@@ -24,6 +25,7 @@ from apps.customers.models import (
     Vehicle,
     WhitelistType,
 )
+from apps.demo.stations_demo import CONNECTORS_PER_CHARGER, demo_charger_ids, demo_id_tag
 from apps.tenants.models import Tenant
 
 T2 = ConnectorStandard.IEC_62196_T2.value
@@ -199,6 +201,38 @@ def seed_customers(tenant: Tenant) -> None:
             business_customer=fleets[fleet_name] if fleet_name else None,
             **fields,
         )
+
+
+# who charges at the simulated chargers, in turn per connector: never a token whose contract has a time window
+# (Kurier Express charges 05:00-23:00 Monday to Saturday only: its starts at night would be refused)
+CHARGER_DRIVERS = ("anna.schmidt@example.com", "jonas.weber@example.com", "lars.berg@stadtwerke.example")
+
+
+def seed_charger_tokens(tenant: Tenant) -> list[str]:
+    """A card per connector of each simulated charger (uid = the simulator's `--id-tag-template`): a tag charges on
+    one connector at a time (OCPP ConcurrentTx), so shared tags would have every second start refused."""
+    drivers = {d.email: d for d in Driver.objects.filter(tenant=tenant, email__in=CHARGER_DRIVERS)}
+    uids = []
+    turn = 0
+    for identity in demo_charger_ids(tenant):
+        for connector in range(1, CONNECTORS_PER_CHARGER + 1):
+            uid = demo_id_tag(identity, connector)
+            uids.append(uid)
+            driver = drivers[CHARGER_DRIVERS[turn % len(CHARGER_DRIVERS)]]
+            turn += 1
+            if Token.objects.filter(tenant=tenant, uid=uid).exists():
+                continue
+            fleet = driver.business_customer
+            customer_services.token_create(
+                tenant=tenant,
+                driver=driver,
+                business_contract=fleet.contracts.order_by("pk").first() if fleet is not None else None,
+                uid=uid,
+                visual_number=f"{identity} #{connector}",
+                contract_id=_emaid(tenant, uid),
+                issuer=tenant.name[:64],
+            )
+    return uids
 
 
 def _emaid(tenant: Tenant, uid: str) -> str:

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from apps.demo.customers_demo import seed_customers
+from apps.demo.customers_demo import seed_charger_tokens, seed_customers
+from apps.demo.energy_demo import seed_alert_rules, seed_grid
 from apps.demo.history_demo import seed_history_demo
 from apps.demo.stations_demo import seed_stations
 from apps.tenants import services as tenant_services
@@ -117,5 +118,8 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
         keys.append(DemoApiKey(tenant.slug, f"evp_{prefix}_{secret}"))
         seed_customers(tenant)
         seed_stations(tenant)
+        seed_charger_tokens(tenant)
+        seed_grid(tenant)
+        seed_alert_rules(tenant)
         seed_history_demo(tenant)
     return logins, keys

@@ -206,6 +206,10 @@ def site_input(*, site_id: int, at: dt.datetime) -> SiteInput:
         connectors.setdefault((connector.evse.charge_point_id, connector.evse.connector_id), connector)
     sessions_rows = list(
         ChargingSession.objects.filter(charge_point_id__in=list(charge_points), status__in=CONTROLLED_STATUSES)
+        # a session noted as ended (its charger rebooted, or started anew on the connector) waits out a grace
+        # period before it closes: the charger no longer has it, so it gets no share and no TxProfile (a charger
+        # refuses a profile for a transaction it does not have, and was then taken for one that refuses profiles)
+        .filter(end_evidence="")
         .select_related("contract", "vehicle", "power_cap")
         .order_by("pk")
     )

@@ -5,13 +5,15 @@ It lives in the interface layer because it shows the frame log (`MessageLog`) ne
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -23,10 +25,12 @@ from apps.core.errors import ApplicationError
 from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
 from apps.sessions import selectors as session_selectors
+from apps.sessions.models import ChargingSession
 from apps.stations import decommission
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, ChargePointStatus, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
+from apps.tenants.access import access_for
 from apps.tenants.scoping import TenantScopedAdmin
 
 
@@ -269,6 +273,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                 self.admin_site.admin_view(self.command_view),
                 name="ocpp_chargepoint_command",
             ),
+            path("<int:object_id>/live/", self.admin_site.admin_view(self.live_view), name="ocpp_chargepoint_live"),
         ]
         return custom + super().get_urls()
 
@@ -278,6 +283,34 @@ class ChargePointAdmin(TenantScopedAdmin):
         if charge_point is not None:
             extra_context["recent_frames"] = self.recent_messages(charge_point)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def live_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        """The live part of the charge point page (connection, connectors, latest frames), fetched again by the page
+        whenever the tenant's live group (`/ws/dashboard/`) reports something about this charger."""
+        charge_point = self.get_queryset(request).filter(pk=object_id).first()
+        if charge_point is None or not self.has_view_permission(request, charge_point):
+            return JsonResponse({"code": "not_found", "message": "Not found.", "fields": {}}, status=404)
+        connectors = [
+            {
+                "connector_id": e.connector_id,
+                "status": e.status,
+                "error_code": e.error_code if e.error_code not in ("", "NoError") else "",
+                "since_html": local_datetime(e.status_at) if e.status_at else "",
+            }
+            for e in Evse.objects.filter(charge_point=charge_point, decommissioned_at__isnull=True).order_by(
+                "connector_id"
+            )
+        ]
+        return JsonResponse(
+            {
+                "online": charge_point.online,
+                "last_seen_html": local_datetime(charge_point.last_seen_at) if charge_point.last_seen_at else "",
+                "connectors": connectors,
+                "frames_html": str(self.recent_messages(charge_point)),
+                "at": timezone.now().isoformat(),
+                "zone": timezone.get_current_timezone_name(),
+            }
+        )
 
     def command_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         self._ensure_visible(request, object_id)
@@ -450,3 +483,62 @@ class MessageLogAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        frames = path(
+            "session/<int:session_id>/", self.admin_site.admin_view(self.session_frames), name="ocpp_messagelog_session"
+        )
+        return [frames, *super().get_urls()]
+
+    def session_frames(self, request: HttpRequest, session_id: int) -> HttpResponse:
+        """The frames of one transaction, as an HTML table for the session page: its CALLs (those naming the
+        transaction, or its connector while it ran) and their answers."""
+        access = access_for(request)
+        sessions = ChargingSession.objects.filter(pk=session_id)
+        if access.tenant_ids is not None:
+            sessions = sessions.filter(tenant_id__in=access.tenant_ids)
+        session = sessions.first()
+        if session is None or not self.has_view_permission(request):
+            raise Http404("No such session.")
+        start = session.started_at - timedelta(seconds=30)
+        end = (session.stopped_at or timezone.now()) + timedelta(seconds=30)
+        frames = MessageLog.objects.filter(charge_point_id=session.charge_point_id, created_at__range=(start, end))
+        calls = frames.filter(kind=MessageLog.Kind.CALL).filter(
+            Q(payload__transactionId=session.pk)
+            | Q(payload__csChargingProfiles__transactionId=session.pk)
+            | Q(payload__connectorId=session.connector_id)
+        )
+        started = frames.filter(action="StartTransaction", payload__transactionId=session.pk)  # its CALLRESULT
+        ids = {*calls.values_list("unique_id", flat=True), *started.values_list("unique_id", flat=True)}
+        rows = list(frames.filter(unique_id__in=ids).order_by("created_at", "id")[: self.SESSION_FRAMES + 1])
+        more = len(rows) > self.SESSION_FRAMES
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    local_datetime(row.created_at),
+                    row.direction,
+                    row.get_kind_display(),
+                    row.action,
+                    row.result,
+                    json.dumps(row.payload)[:200],
+                )
+                for row in rows[: self.SESSION_FRAMES]
+            ),
+        )
+        everything = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={session.charge_point_id}"
+        return HttpResponse(
+            format_html(
+                '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
+                '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
+                "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}</table>"
+                '<p>{}<a href="{}">All frames of {}</a></p>',
+                body if rows else format_html('<tr><td colspan="6">No frames kept for this transaction.</td></tr>'),
+                f"The first {self.SESSION_FRAMES} frames. " if more else "",
+                everything,
+                session.charge_point.identity,
+            )
+        )
+
+    SESSION_FRAMES = 300

@@ -13,7 +13,10 @@ charger:
   with the same payload (the central system recognises a resent StartTransaction by its connector, meter and
   timestamp). Other messages are dropped while offline, as real chargers do;
 - every server command gets an answer; Reset stops the running transactions (reason SoftReset/HardReset)
-  and reboots; charging profiles are stored, limit the simulated power and shape GetCompositeSchedule.
+  and reboots; charging profiles are stored, limit the simulated power and shape GetCompositeSchedule as OCPP 1.6
+  §3.13 says: a transaction's TxProfile (else the TxDefaultProfile of its connector, else of connector 0; the
+  highest stack level of a purpose wins) capped by the ChargePointMaxProfile shared by the charging connectors;
+  a TxProfile ends with its transaction.
 
 Fault injection for soak runs (`benchmarks/soak_bench.py`): abrupt closes (frames written, then the TCP
 socket closed without a WebSocket close, `SimConfig.abrupt_close_every`) and late MeterValues of a
@@ -107,6 +110,10 @@ class SimConfig:
     url: str  # ws://host:port (the /ocpp/<id> path is appended)
     password: str | None = None
     id_tags: list[str] = field(default_factory=lambda: ["SIM-TAG"])
+    # one card per connector instead of a random pick from id_tags: "{identity}" and "{connector}" are filled in
+    # (the demo network: a tag used on two connectors at once is refused ConcurrentTx)
+    id_tag_template: str | None = None
+    connector_tags: list[str] | None = None  # one tag per connector (connector n uses the n-th), over the others
     connectors: int = 2
     heartbeat: float | None = None  # None: the interval the server answers in BootNotification
     meter_interval: float = 15.0
@@ -468,6 +475,7 @@ class ChargerState:
         self.connector_ids = list(range(1, config.connectors + 1))
         self.meters = {c: random.randint(0, 500_000) for c in self.connector_ids}  # Wh, one meter per connector
         self.transactions: dict[int, int] = {}  # connector -> transaction id (0 while the start is on its way)
+        self.started_at: dict[int, dt.datetime] = {}  # connector -> when its transaction started
         self.stop_requests: dict[int, str] = {}  # transaction id -> stop reason
         self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": str(int(config.meter_interval))}
         self.local_list_version = 0
@@ -601,19 +609,70 @@ class ChargerState:
             }
         ]
 
+    def id_tag(self, connector: int) -> str:
+        if self.config.connector_tags:
+            return self.config.connector_tags[(connector - 1) % len(self.config.connector_tags)]
+        template = self.config.id_tag_template
+        if template:
+            return template.format(identity=self.identity, connector=connector)
+        return random.choice(self.config.id_tags)
+
+    def _profile(self, connector: int, purpose: str) -> dict[str, Any] | None:
+        """The profile of this purpose that applies on `connector` (its own first, then connector 0's); the
+        highest stack level wins. A TxProfile applies only to the transaction it names (or the running one)."""
+        tx = self.transactions.get(connector)
+        for where in (connector, 0):
+            found = [
+                (level, profile)
+                for (c, p, level), profile in self.profiles.items()
+                if c == where
+                and p == purpose
+                and (purpose != "TxProfile" or profile.get("transaction_id") in (None, tx))
+            ]
+            if found:
+                return max(found, key=lambda item: item[0])[1]
+        return None
+
+    def _profile_w(self, profile: dict[str, Any], started: dt.datetime | None) -> int | None:
+        """The limit of the schedule period in force now, in W (A x 230 V x phases)."""
+        schedule = profile.get("charging_schedule") or {}
+        periods = sorted(schedule.get("charging_schedule_period") or [], key=lambda p: p.get("start_period", 0))
+        if not periods:
+            return None
+        now = dt.datetime.now(dt.UTC)
+        origin = started if profile.get("charging_profile_kind") == "Relative" else None
+        if origin is None and schedule.get("start_schedule"):
+            with contextlib.suppress(ValueError):
+                origin = dt.datetime.fromisoformat(str(schedule["start_schedule"]).replace("Z", "+00:00"))
+        elapsed = (now - origin).total_seconds() if origin is not None else 0.0
+        period = periods[0]
+        for candidate in periods:
+            if candidate.get("start_period", 0) <= elapsed:
+                period = candidate
+        limit = float(period["limit"])
+        phases = int(period.get("number_phases") or PHASES)
+        return int(limit if schedule.get("charging_rate_unit") == "W" else limit * VOLTS * phases)
+
     def limit_w(self, connector: int) -> int:
-        """The power the profiles allow on `connector` now (the first period of each; the lowest wins)."""
+        """The power allowed on `connector` now: its transaction's TxProfile (else a TxDefaultProfile), capped by
+        the charger's hardware (`power_w`) and by its share of the ChargePointMaxProfile."""
+        started = self.started_at.get(connector)
         limits = [self.config.power_w]
-        for (profile_connector, _, _), profile in self.profiles.items():
-            if profile_connector not in (0, connector):
-                continue
-            schedule = profile.get("charging_schedule", {})
-            periods = schedule.get("charging_schedule_period") or []
-            if periods:
-                limit = float(periods[0]["limit"])
-                phases = int(periods[0].get("number_phases", PHASES))
-                limits.append(int(limit if schedule.get("charging_rate_unit") == "W" else limit * VOLTS * phases))
+        if connector:
+            tx_profile = self._profile(connector, "TxProfile") if self.transactions.get(connector) else None
+            profile = tx_profile or self._profile(connector, "TxDefaultProfile")
+            if profile is not None and (watts := self._profile_w(profile, started)) is not None:
+                limits.append(watts)
+        cp_max = self._profile(0, "ChargePointMaxProfile")
+        if cp_max is not None and (watts := self._profile_w(cp_max, None)) is not None:
+            limits.append(watts // max(1, len(self.transactions)) if connector else watts)
         return max(min(limits), 0)
+
+    def transaction_ended(self, connector: int, tx: int) -> None:
+        """A TxProfile lives as long as its transaction (OCPP 1.6 §3.13.3)."""
+        for key in [k for k, p in self.profiles.items() if k[0] == connector and k[1] == "TxProfile"]:
+            if self.profiles[key].get("transaction_id") in (None, tx):
+                del self.profiles[key]
 
     # ------------------------------------------------------------------ behaviour
     async def sessions(self, connector: int) -> None:
@@ -625,9 +684,7 @@ class ChargerState:
             if connector in self.transactions:
                 continue
             try:
-                await self.charge(
-                    connector, random.choice(self.config.id_tags), random.uniform(*self.config.session_seconds)
-                )
+                await self.charge(connector, self.id_tag(connector), random.uniform(*self.config.session_seconds))
             except Exception:  # a simulator bug: counted (a soak must show 0), and the connector goes on
                 self.stats.simulator_errors += 1
                 logger.exception("%s: connector %s", self.identity, connector)
@@ -656,6 +713,7 @@ class ChargerState:
         if started is None:
             return
         tx = started.transaction_id
+        self.started_at[connector] = dt.datetime.now(dt.UTC)
         status = started.id_tag_info["status"]
         record = SimSession(self.identity, connector, tx, id_tag, status, meter_start)
         self.stats.sessions[(self.identity, tx)] = record
@@ -680,6 +738,8 @@ class ChargerState:
                     transaction=True,
                 )
             reason = self.stop_requests.pop(tx, "Local")
+        self.transaction_ended(connector, tx)
+        self.started_at.pop(connector, None)
         stopped_at = dt.datetime.now(dt.UTC)
         record.meter_stop, record.stop_reason = self.meters[connector], reason
         answer = await self.send(
@@ -781,8 +841,14 @@ async def run_charger(
                     await SimulatedCharger(identity, ws, state).serve()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - a simulator reconnects whatever happened
-                logger.info("%s: %s; reconnecting in %.0f s", identity, error.__class__.__name__, backoff)
+            except Exception as error:  # a simulator reconnects whatever happened
+                # the network's and the server's doing (closed, refused, timed out, handshake answered 4xx/5xx)
+                expected = isinstance(error, (websockets.exceptions.WebSocketException, OSError, TimeoutError))
+                if not expected:  # a simulator bug: counted (a soak must show 0) and shown with its traceback
+                    state.stats.simulator_errors += 1
+                logger.info(
+                    "%s: %s; reconnecting in %.0f s", identity, error.__class__.__name__, backoff, exc_info=not expected
+                )
             if done.is_set() or (stop is not None and stop.is_set()):
                 break
             await asyncio.sleep((backoff if state.booted else 0.5) + random.random())

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from apps.core import admin_display as human
 from apps.core.admin import AuditInline
 from apps.core.errors import ApplicationError
-from apps.sessions import commands, completion
+from apps.sessions import commands, completion, console
 from apps.sessions.models import (
     Cdr,
     ChargingSession,
@@ -88,6 +88,69 @@ class ChargingSessionAdmin(TenantScopedAdmin):
     search_fields = ["=id", "id_tag", "charge_point__identity"]
     list_select_related = ["charge_point"]
     readonly_fields = [f.name for f in ChargingSession._meta.fields]
+    change_form_template = "admin/sessions/chargingsession/change_form.html"
+    fieldsets = [
+        (
+            "Session",
+            {
+                "fields": [
+                    ("id", "status"), ("tenant", "charge_point", "connector_id"),
+                    ("location", "evse", "evse_connector"),
+                    ("started_at", "stopped_at"), ("stop_reason", "stop_id_tag"), ("end_evidence", "end_evidence_at"),
+                ]
+            },
+        ),
+        (
+            "Driver and authorization",
+            {
+                "fields": [
+                    ("id_tag", "auth_status", "auth_method"), ("auth_reason", "failure_reason"), ("token", "driver"),
+                    ("business_customer", "contract"), ("vehicle", "roaming_partner"), "reservation_id",
+                ]
+            },
+        ),
+        (
+            "Energy and power",
+            {
+                "fields": [
+                    ("meter_start_wh", "meter_stop_wh", "energy_wh"), ("last_meter_wh", "last_meter_at"),
+                    ("max_power_w", "last_power_w"), ("energy_need_wh", "departure_at"),
+                ]
+            },
+        ),
+        (
+            "Limits",
+            {
+                "fields": [
+                    ("limit_duration", "limit_energy_wh", "limit_action"), ("limit_reached", "limit_reached_at"),
+                    ("limit_outcome", "limit_command_id"),
+                ]
+            },
+        ),
+        (
+            "Price",
+            {"fields": [("tariff", "currency"), ("cost_excl_vat", "cost_incl_vat"), "pricing_error", "cdr_ocpi_id"]},
+        ),
+        ("Quality", {"classes": ["collapse"], "fields": ["flags", "suspicious", "suspicious_reasons"]}),
+        ("Stored price document", {"classes": ["collapse"], "fields": ["cost_breakdown"]}),
+        ("Record", {"classes": ["collapse"], "fields": [("created_at", "updated_at")]}),
+    ]  # fmt: skip
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        """The page an operator reads: the fields in sections, then a chart of power / energy / SoC, the timeline,
+        the cost breakdown as a table and the transaction's frames (served by the OCPP console)."""
+        extra_context = dict(extra_context or {})
+        session = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        if session is not None:
+            series = console.meter_series(session)
+            extra_context |= {
+                "meter_series": series,
+                "has_series": len(series["at"]) > 1,  # a line needs two readings
+                "timeline": console.timeline(session),
+                "cost_lines": console.cost_lines(session),
+                "cost_currency": session.currency,
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import URLPattern, path
 from django.utils import timezone
 
 from apps.core.admin import refuse_protected
@@ -77,6 +79,24 @@ class TenantAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return access_for(request).is_superuser
+
+    def get_urls(self) -> list[URLPattern]:
+        logo = path("<int:pk>/logo/", self.admin_site.admin_view(self.logo_view), name="tenants_tenant_logo")
+        return [logo, *super().get_urls()]
+
+    def logo_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        """The tenant's logo for the console header (its own staff and the platform's), read through the storage."""
+        tenant = self.get_queryset(request).filter(pk=pk).first()
+        if tenant is None or not tenant.logo:
+            raise Http404("No logo.")
+        try:
+            handle = tenant.logo.open("rb")
+        except OSError as error:
+            raise Http404("No logo.") from error
+        response = FileResponse(handle, content_type=mimetypes.guess_type(tenant.logo.name)[0] or "image/png")
+        response["Cache-Control"] = "private, max-age=300"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Disabling or enabling a tenant is the platform operator's decision, never the tenant's own."""

@@ -17,6 +17,7 @@ from apps.analytics import services
 from apps.sessions import services as session_services
 from apps.stations import services as station_services
 from apps.tenants.models import Membership, Role, User
+from tests.customers.factories import TokenFactory
 from tests.daphne_process import daphne_process
 from tests.ocpp.conftest import open_charger
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
@@ -59,6 +60,7 @@ def _history() -> tuple[int, str, str]:
     for n in (1, 2):
         ConnectorFactory(evse=EvseFactory(charge_point=charge_point, connector_id=n, evse_uid=f"DE*DSH*E1*{n}"))
         station_services.status_record(charge_point_id=charge_point.pk, connector_id=n, status="Available")
+    TokenFactory(tenant=tenant, uid="DASHTAG")
     now = timezone.now()
     for hours_ago, energy in ((5, 12_400), (3, 8_100), (1, 21_000)):
         began = now - dt.timedelta(hours=hours_ago, minutes=40)
@@ -114,7 +116,7 @@ def test_dashboard_live_in_chromium(daphne: str) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
             page.goto(f"{daphne}/admin/login/?next=/admin/analytics/dashboard/")
             page.fill("#id_username", "ops-dash")
             page.fill("#id_password", "pw-dash-2026")
@@ -142,6 +144,20 @@ def test_dashboard_live_in_chromium(daphne: str) -> None:
             assert drawn["painted"] > 1000, drawn
             assert drawn["total"] == pytest.approx(41.5), drawn
             assert page.get_attribute(f"#conn-{cp_id}-1", "data-status") == "Available"
+            # the charger links to its page; the counts axis has whole numbers; the success rate stands apart
+            assert page.get_attribute(f"#cp-{cp_id} a", "href") == f"/admin/stations/chargepoint/{cp_id}/change/"
+            ticks = page.evaluate(
+                "() => Chart.getChart(document.getElementById('chart-sessions')).scales.y.ticks.map(t => t.value)"
+            )
+            assert ticks, ticks
+            assert all(float(t).is_integer() for t in ticks), ticks
+            assert (page.inner_text("#tile-success"), page.inner_text("#tile-success-sub")) == (
+                "100 %",
+                "3 of 3 sessions",
+            )
+            first_update = page.get_attribute("#updated", "data-at")
+            assert page.inner_text("#updated").startswith("updated "), page.inner_text("#updated")
+            assert page.inner_text("#updated").endswith("(Europe/Berlin)")
             page.evaluate("window.__not_reloaded = true")
 
             _send_status(daphne, identity, password, "Faulted", "GroundFailure")
@@ -150,6 +166,7 @@ def test_dashboard_live_in_chromium(daphne: str) -> None:
             assert page.inner_text(f"#conn-{cp_id}-1") == "1: Faulted (GroundFailure)"
             assert page.evaluate("window.__not_reloaded") is True
             page.wait_for_function("document.getElementById('tile-faulted').textContent === '1'", timeout=15_000)
+            assert page.get_attribute("#updated", "data-at") != first_update  # the live update's time
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:

@@ -153,3 +153,17 @@ def test_the_input_takes_a_fixed_number_of_queries(chargers: int, django_assert_
     with django_assert_num_queries(8):
         inp = selectors.site_input(site_id=root.pk, at=MONDAY_1630_BERLIN)
     assert len(inp.sessions) == chargers
+
+
+def test_a_session_noted_as_ended_gets_no_share_and_no_profile() -> None:
+    # given two sessions; the charger of one rebooted (its end is noted, it closes after the grace period)
+    root, cps, _ = _site(chargers=2, max_current_a=40)
+    running = _session(cps[0])
+    _session(cps[1], end_evidence="boot", end_evidence_at=MONDAY_1630_BERLIN)
+
+    # when the site is recomputed
+    outcome = services.site_recompute(site_id=root.pk, at=MONDAY_1730_BERLIN, send=False)
+
+    # then only the running one is allocated and commanded
+    assert list(outcome.result.sessions) == [str(running.pk)]
+    assert [o.transaction_id for o in outcome.orders if o.purpose == "TxProfile"] == [running.pk]

@@ -192,3 +192,38 @@ def test_tenant_staff_see_an_invoices_lines_and_history_read_only(
     html = page.content.decode()
     assert 'name="_save"' not in html  # nothing on the page can be edited: no Save
     assert 'name="_continue"' not in html
+
+
+def test_the_live_part_of_a_charger_page_has_its_connectors_and_latest_frames(
+    charger: ChargePoint, make_staff: Callable[..., Any], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    from django.utils import timezone
+
+    from apps.ocpp.models import MessageLog
+
+    station_services.status_record(charge_point_id=charger.pk, connector_id=2, status="Charging")
+    MessageLog.objects.create(
+        tenant=tenant_a,
+        charge_point=charger,
+        direction="in",
+        kind=MessageLog.Kind.CALL,
+        action="StatusNotification",
+        unique_id="u-42",
+        payload={"connectorId": 2, "status": "Charging"},
+        created_at=timezone.now(),
+    )
+    url = reverse("admin:ocpp_chargepoint_live", args=[charger.pk])
+
+    live = _client(make_staff, tenant_a, Role.READ_ONLY).get(url)
+    page = _client(make_staff, tenant_a, Role.OPERATIONS).get(
+        reverse("admin:stations_chargepoint_change", args=[charger.pk])
+    )
+    other = _client(make_staff, tenant_b, Role.ADMIN).get(url)
+
+    assert live.status_code == 200
+    data = live.json()
+    assert [(c["connector_id"], c["status"]) for c in data["connectors"]] == [(1, "Unknown"), (2, "Charging")]
+    assert "StatusNotification" in data["frames_html"]
+    assert f'data-url="{url}"' in page.content.decode()  # the page fetches it when the live group speaks
+    assert f'data-tenant="{tenant_a.pk}"' in page.content.decode()
+    assert (other.status_code, other.json()["code"]) == (404, "not_found")

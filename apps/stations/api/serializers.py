@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 from functools import cache
 from typing import Any
@@ -276,11 +277,19 @@ def _resolved(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+# The `ocpp` package validates these two CALLs with a schema parsed into Decimals (their multipleOf 0.1), but caches
+# one validator per action whichever float parser built it: asked for with floats first, the cached validator
+# raises TypeError (Decimal / float) on every later SetChargingProfile the package checks in this process, which
+# made the demo simulator drop its connection on each profile the platform sent. Ask for them as the package does.
+DECIMAL_SCHEMAS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
+
+
 @cache
 def command_serializer(action: str) -> type[CommandInputSerializer]:
     """A strict serializer for an OCPP 1.6 command, built from the package's JSON schema (camelCase, as on the
     wire, nested objects and arrays as in the schema)."""
-    raw = get_validator(2, action, "1.6").schema
+    parse_float = decimal.Decimal if action in DECIMAL_SCHEMAS else float
+    raw = get_validator(2, action, "1.6", parse_float=parse_float).schema
     schema = _resolved(raw, raw.get("definitions", {}))
     required = set(schema.get("required", []))
     if action == "GetDiagnostics":
