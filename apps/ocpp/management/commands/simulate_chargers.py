@@ -74,7 +74,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Simulating {len(ids)} chargers against {url}: {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}"
         )
-        configs = {identity: config for identity in ids}
+        configs = dict.fromkeys(ids, config)
         for item in options["id_tags_of"]:
             identity, _, tags = item.partition("=")
             if identity not in configs or not tags:
