@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -144,6 +145,28 @@ def reservation_create(
         )
     token = driver_token(driver=driver, uid=token_uid)
     _authorized(tenant=tenant, token=token, charge_point=charge_point)
+    return _hold(
+        charge_point=charge_point,
+        connector_id=connector_id,
+        token=token,
+        expires_at=expires_at,
+        now=now,
+        driver=driver,
+        vehicle=vehicle,
+    )
+
+
+def _hold(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    token: Token,
+    expires_at: dt.datetime,
+    now: dt.datetime,
+    **fields: Any,
+) -> Reservation:
+    """The reservation row, once nothing holds the connector (caller has the charge point row locked).
+    409 connector_busy / connector_reserved."""
     if connector_id and _busy(charge_point, connector_id):
         raise Conflict("The connector is in use.", code="connector_busy")
     overlapping = Reservation.objects.filter(
@@ -156,16 +179,15 @@ def reservation_create(
     try:
         with transaction.atomic():
             return Reservation.objects.create(
-                tenant=tenant,
+                tenant_id=charge_point.tenant_id,
                 charge_point=charge_point,
                 connector_id=connector_id,
-                driver=driver,
                 token=token,
-                vehicle=vehicle,
                 id_tag=token.wire_id,
                 parent_id_tag=wire_id_for(token.group_id) if token.group_id else "",
                 starts_at=now,
                 expires_at=expires_at,
+                **fields,
             )
     except IntegrityError as exc:  # the exclusion constraint: someone reserved it in between
         raise Conflict("The connector is already reserved for that time.", code="connector_reserved") from exc
@@ -191,29 +213,7 @@ def reservation_create_for_token(
             "expires_at must be in the future.", code="invalid", fields={"expires_at": ["In the past."]}
         )
     ChargePoint.objects.select_for_update().filter(pk=charge_point.pk).first()  # one reservation decision at a time
-    if connector_id and _busy(charge_point, connector_id):
-        raise Conflict("The connector is in use.", code="connector_busy")
-    overlapping = Reservation.objects.filter(
-        charge_point=charge_point, status__in=HOLDING_RESERVATION, starts_at__lt=expires_at, expires_at__gt=now
-    )
-    if connector_id:
-        overlapping = overlapping.filter(connector_id__in=[0, connector_id])
-    if overlapping.exists():
-        raise Conflict("The connector is already reserved for that time.", code="connector_reserved")
-    try:
-        with transaction.atomic():
-            return Reservation.objects.create(
-                tenant_id=charge_point.tenant_id,
-                charge_point=charge_point,
-                connector_id=connector_id,
-                token=token,
-                id_tag=token.wire_id,
-                parent_id_tag=wire_id_for(token.group_id) if token.group_id else "",
-                starts_at=now,
-                expires_at=expires_at,
-            )
-    except IntegrityError as exc:
-        raise Conflict("The connector is already reserved for that time.", code="connector_reserved") from exc
+    return _hold(charge_point=charge_point, connector_id=connector_id, token=token, expires_at=expires_at, now=now)
 
 
 def _set_reservation(reservation: Reservation, status: str, detail: str = "", command_id: int | None = None) -> None:
