@@ -34,6 +34,34 @@ from apps.tenants.access import access_for
 from apps.tenants.scoping import TenantScopedAdmin
 
 
+def frames_table(rows: list[MessageLog], *, payload_chars: int = 200, empty: str = "") -> str:
+    """OCPP frames as the console shows them (charge point page, session page): time, direction, kind, action,
+    result and the start of the payload."""
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+        (
+            (
+                local_datetime(row.created_at),
+                row.direction,
+                row.get_kind_display(),
+                row.action,
+                row.result,
+                json.dumps(row.payload)[:payload_chars],
+            )
+            for row in rows
+        ),
+    )
+    if not rows and empty:
+        body = format_html('<tr><td colspan="6">{}</td></tr>', empty)
+    return format_html(
+        '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
+        '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
+        "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}</table>",
+        body,
+    )
+
+
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=100)
     firmware = forms.ModelChoiceField(queryset=FirmwareImage.objects.none())
@@ -242,28 +270,8 @@ class ChargePointAdmin(TenantScopedAdmin):
     def recent_messages(self, obj: ChargePoint) -> str:
         rows = MessageLog.objects.filter(charge_point=obj).order_by("-created_at", "-id")[:25]
         url = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={obj.pk}"
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            (
-                (
-                    local_datetime(row.created_at),
-                    row.direction,
-                    row.get_kind_display(),
-                    row.action,
-                    row.result,
-                    json.dumps(row.payload)[:160],
-                )
-                for row in rows
-            ),
-        )
         return format_html(
-            '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
-            '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
-            "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}"
-            '</table><p><a href="{}">All frames of this charger</a></p>',
-            body,
-            url,
+            '{}<p><a href="{}">All frames of this charger</a></p>', frames_table(list(rows), payload_chars=160), url
         )
 
     def get_urls(self) -> list[URLPattern]:
@@ -512,29 +520,11 @@ class MessageLogAdmin(TenantScopedAdmin):
         ids = {*calls.values_list("unique_id", flat=True), *started.values_list("unique_id", flat=True)}
         rows = list(frames.filter(unique_id__in=ids).order_by("created_at", "id")[: self.SESSION_FRAMES + 1])
         more = len(rows) > self.SESSION_FRAMES
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            (
-                (
-                    local_datetime(row.created_at),
-                    row.direction,
-                    row.get_kind_display(),
-                    row.action,
-                    row.result,
-                    json.dumps(row.payload)[:200],
-                )
-                for row in rows[: self.SESSION_FRAMES]
-            ),
-        )
         everything = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={session.charge_point_id}"
         return HttpResponse(
             format_html(
-                '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
-                '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
-                "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}</table>"
-                '<p>{}<a href="{}">All frames of {}</a></p>',
-                body if rows else format_html('<tr><td colspan="6">No frames kept for this transaction.</td></tr>'),
+                '{}<p>{}<a href="{}">All frames of {}</a></p>',
+                frames_table(rows[: self.SESSION_FRAMES], empty="No frames kept for this transaction."),
                 f"The first {self.SESSION_FRAMES} frames. " if more else "",
                 everything,
                 session.charge_point.identity,
