@@ -447,8 +447,8 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
         if not certificates.firmware_signature_valid(
             content=content, signature_b64=signature, signing_certificate_pem=signing
         ):
-            await report("InvalidSignature")
             await self._security_event("InvalidFirmwareSignature", f"firmware from {location[:200]}")
+            await report("InvalidSignature")
             return
         await report("SignatureVerified")
         await report("Installing")

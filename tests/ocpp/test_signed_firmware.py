@@ -58,8 +58,10 @@ def test_image_is_signed_with_the_tenants_code_signing_certificate(station: Stat
 
 
 async def _campaign_on_simulator(
-    station: Station, server: str, image: FirmwareImage | None = None
+    station: Station, server: str, image: FirmwareImage | None = None, security_event: str = ""
 ) -> tuple[FirmwareCampaign, ChargerState]:
+    """Run a signed campaign on a simulated charger until its target ends (and, given, the charger's security
+    event is stored: the charger is stopped afterwards, and a stopped charger drops what it had not sent)."""
     image = image or await db(_image)(station)
     campaign = await db(services.firmware_campaign_create)(
         tenant=station.tenant, name="Spring", firmware=image, charge_points=[station.charge_point]
@@ -84,6 +86,8 @@ async def _campaign_on_simulator(
                 ),
                 timeout=30,
             )
+        if security_event:
+            await wait_for(db(SecurityEvent.objects.filter(type=security_event).exists), timeout=20)
     finally:
         stop.set()
         state_box.append(await task)
@@ -113,12 +117,11 @@ async def test_tampered_image_is_reported_invalid_signature_and_never_installed(
     with open(image.file.path, "r+b") as file:
         file.seek(100)
         file.write(b"EVIL")
-    campaign, charger = await _campaign_on_simulator(station, server, image)
+    campaign, charger = await _campaign_on_simulator(station, server, image, "InvalidFirmwareSignature")
 
     target = await db(FirmwareCampaignTarget.objects.get)(campaign=campaign)
     assert target.state == "InvalidSignature"
     assert charger.firmware_installed == []
-    await wait_for(db(SecurityEvent.objects.filter(type="InvalidFirmwareSignature").exists), timeout=10)
 
 
 async def test_charger_refusing_the_root_certificate_is_refused_with_the_reason(server: str, station: Station) -> None:
@@ -135,10 +138,11 @@ async def test_charger_refusing_the_root_certificate_is_refused_with_the_reason(
         issuer_key_hash=data.issuer_key_hash,
         serial_number=data.serial_number,
     )
-    campaign, charger = await _campaign_on_simulator(station, server)
+    campaign, charger = await _campaign_on_simulator(
+        station, server, security_event="InvalidFirmwareSigningCertificate"
+    )
 
     target = await db(FirmwareCampaignTarget.objects.get)(campaign=campaign)
     assert target.state == FirmwareCampaignTarget.State.REFUSED
     assert "InvalidCertificate" in target.detail
     assert charger.firmware_installed == []
-    await wait_for(db(SecurityEvent.objects.filter(type="InvalidFirmwareSigningCertificate").exists), timeout=10)
