@@ -27,22 +27,23 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import (  # benchmarks/benchdb.py
+    NOW,
+    ROOT,
+    bench_url,
+    drop_database,
+    fresh_database,
+    insert_tenant,
+    server_url,
+)
+
 BENCH_DB = "evp_bench_geo"
-NOW = "timestamptz '2026-12-01 00:00:00+00'"
 PAGE = 50
-
-
-def bench_url(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
 def generate(cursor: Any, tenant: int, n: int, code: str) -> None:
@@ -200,38 +201,13 @@ def main() -> None:
 
     import psycopg
 
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        raise SystemExit("Set DATABASE_URL first: eval $(make stack-up | grep export)")
-    url = bench_url(server_url, BENCH_DB)
-    admin_url = bench_url(server_url, "postgres")
+    url = bench_url(server_url(), BENCH_DB)
     try:
         if not args.reuse:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-            with psycopg.connect(url, autocommit=True) as conn:
-                for extension in ("pg_trgm", "btree_gist", "unaccent", "cube"):
-                    conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
-            print(f"database {BENCH_DB}: migrating ...", flush=True)
-            env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev"}
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
-            )
+            fresh_database(BENCH_DB)
             with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
                 for slug, code, n in (("geo-main", "GEO", args.locations), ("geo-other", "OTH", args.locations // 10)):
-                    cursor.execute(
-                        "INSERT INTO tenants_tenant (created_at, updated_at, name, slug, is_active, logo,"
-                        " primary_colour, secondary_colour, sender_email, legal_name, address_line, postal_code, city,"
-                        " country, vat_id, bank_name, iban, bic, currency, timezone, default_vat_rate,"
-                        " ocpi_country_code, ocpi_party_id, oicp_operator_id, oicp_provider_id, parking_grace_minutes)"
-                        f" VALUES ({NOW}, {NOW}, %s, %s, true, '', '#000000', '#ffffff', '', %s, '', '', '', 'DE', '',"
-                        " '', '', '', 'EUR', 'Europe/Berlin', 19, 'DE', %s, '', '', 0) RETURNING id",
-                        [slug, slug, slug, code],
-                    )
-                    row = cursor.fetchone()
-                    assert row is not None
-                    generate(cursor, row[0], n, code)
+                    generate(cursor, insert_tenant(cursor, slug, code), n, code)
                 cursor.execute("ANALYZE")
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT id FROM tenants_tenant WHERE slug = 'geo-main'").fetchone()
@@ -242,8 +218,7 @@ def main() -> None:
         measure(url, row[0], args)
     finally:
         if not args.keep:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            drop_database(BENCH_DB)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,21 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import (  # benchmarks/benchdb.py
+    NOW,
+    ROOT,
+    bench_url,
+    drop_database,
+    fresh_database,
+    insert_tenant,
+    server_url,
+)
+
 BENCH_DB = "evp_bench_search"
 
 SYLLABLES = [
@@ -62,11 +69,6 @@ PLACES = ["Ladepark", "Parkhaus", "Autohof", "Supermarkt", "Hotel", "Rathaus", "
 VENDORS = ["Alfen", "ABB", "Wallbox", "Compleo", "Mennekes", "Kostal", "Easee", "Keba"]
 
 
-def bench_url(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
-
-
 def sql_array(values: list[str]) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
@@ -78,7 +80,6 @@ def pick(array: list[str], expr: str) -> str:
 LAST_NAME = (
     f"initcap({pick(SYLLABLES, 'g * 7')} || {pick(SYLLABLES, 'g / 30 * 13')} || {pick(SYLLABLES, 'g / 900 * 11')})"
 )
-NOW = "timestamptz '2026-12-01 00:00:00+00'"
 
 
 def generate(cursor: Any, tenant: int, n: dict[str, int], code: str) -> dict[str, float]:
@@ -353,40 +354,14 @@ def main() -> None:
 
     import psycopg
 
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        raise SystemExit("Set DATABASE_URL first: eval $(make stack-up | grep export)")
-    url = bench_url(server_url, BENCH_DB)
-    admin_url = bench_url(server_url, "postgres")
+    url = bench_url(server_url(), BENCH_DB)
     try:
         if not args.reuse:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-            with psycopg.connect(url, autocommit=True) as conn:
-                for extension in ("pg_trgm", "btree_gist", "unaccent"):
-                    conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
-            print(f"database {BENCH_DB}: migrating ...", flush=True)
-            env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "evplatform.settings.dev"}
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
-            )
+            fresh_database(BENCH_DB)
             started = time.perf_counter()
             with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
                 for slug, code, scale in (("bench-main", "BCH", args.scale), ("bench-other", "OTH", args.scale / 10)):
-                    cursor.execute(
-                        "INSERT INTO tenants_tenant (created_at, updated_at, name, slug, is_active, logo,"
-                        " primary_colour,"
-                        " secondary_colour, sender_email, legal_name, address_line, postal_code, city, country, vat_id,"
-                        " bank_name, iban, bic, currency, timezone, default_vat_rate, ocpi_country_code, ocpi_party_id,"
-                        " oicp_operator_id, oicp_provider_id, parking_grace_minutes)"
-                        f" VALUES ({NOW}, {NOW}, %s, %s, true, '', '#000000', '#ffffff', '', %s, '', '', '', 'DE', '',"
-                        " '', '', '', 'EUR', 'Europe/Berlin', 19, 'DE', %s, '', '', 0) RETURNING id",
-                        [slug, slug, slug, code],
-                    )
-                    row = cursor.fetchone()
-                    assert row is not None
-                    generate(cursor, row[0], sizes(scale, args), code)
+                    generate(cursor, insert_tenant(cursor, slug, code), sizes(scale, args), code)
                 cursor.execute("ANALYZE")
             print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
         with psycopg.connect(url) as conn:
@@ -400,8 +375,7 @@ def main() -> None:
         measure(url, row[0], args)
     finally:
         if not args.keep:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            drop_database(BENCH_DB)
 
 
 if __name__ == "__main__":
