@@ -23,8 +23,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 
+from apps.core.replica import replica_alias
 from apps.search.highlight import mark
 from apps.search.kinds import BY_NAME, KINDS, Kind
 
@@ -154,8 +155,9 @@ def search(
     if not wanted or tenants == frozenset():
         return SearchResults(query=query)
     limit = max(1, min(limit, MAX_IDS))
-    nested = connection.in_atomic_block  # then the settings below would outlive the search: put them back
-    with transaction.atomic(), connection.cursor() as cursor:
+    db = connections[replica_alias()]  # the read replica when configured
+    nested = db.in_atomic_block  # then the settings below would outlive the search: put them back
+    with transaction.atomic(using=db.alias), db.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('pg_trgm.word_similarity_threshold', true), current_setting('enable_seqscan'),"
             " set_config('pg_trgm.word_similarity_threshold', %s, true), set_config('enable_seqscan', 'off', true),"

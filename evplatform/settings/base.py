@@ -118,6 +118,14 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# a streaming replica for exports, analytics and search (apps/core/replica.py); tests mirror it onto the primary
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL", ""), conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+    )
+    DATABASES["replica"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["apps.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -187,11 +195,22 @@ EVENTS_OUTBOX_MAX_ATTEMPTS = env_int("EVENTS_OUTBOX_MAX_ATTEMPTS", 10)  # then d
 EVENTS_OUTBOX_RETRY_BASE_S = float(env_str("EVENTS_OUTBOX_RETRY_BASE_S", "5"))  # 5 s, 10 s, 20 s ... 15 min
 EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 1)  # delivered rows
 EVENTS_OUTBOX_DEAD_RETENTION_DAYS = env_int("EVENTS_OUTBOX_DEAD_RETENTION_DAYS", 30)
+# One queue per kind of work, so that workers can be given to each (Procfile, docker/compose.yaml): a 10M-row export
+# never waits in front of a smart-charging recompute or an OCPP side effect. "celery" keeps the rest (analytics,
+# invitations). A task sent with an explicit queue (tests, OCPI_TASK_QUEUE) goes there instead.
 CELERY_TASK_ROUTES = {
     "core.outbox_deliver": {"queue": EVENTS_OUTBOX_QUEUE},
     "core.outbox_purge": {"queue": EVENTS_OUTBOX_QUEUE},
+    "stations.*": {"queue": "ocpp"},
+    "ocpp.*": {"queue": "ocpp"},
+    "charging.*": {"queue": "ocpp"},
+    "energy.*": {"queue": "energy"},
+    "reports.*": {"queue": "exports"},
+    "billing.*": {"queue": "billing"},
+    "roaming.*": {"queue": "roaming"},
 }
-CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE]
+OCPI_TASK_QUEUE = env_str("OCPI_TASK_QUEUE", "roaming")
+CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE, "ocpp", "energy", "exports", "billing", "roaming"]
 # the sweep catches lost wake-ups; a sweep older than its period is dropped (a stopped worker finds one, not 700)
 CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
     "task": "core.outbox_deliver",
