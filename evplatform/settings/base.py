@@ -189,7 +189,10 @@ CELERY_BEAT_SCHEDULE["roaming-push-sweep"] = {"task": "roaming.push_sweep", "sch
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue
 EVENTS_DELIVERY = env_str("EVENTS_DELIVERY", "celery")  # "inline": in the publishing thread after commit (tests)
-EVENTS_OUTBOX_QUEUE = env_str("EVENTS_OUTBOX_QUEUE", "events")
+# CELERY_QUEUE_PREFIX: several platforms (or test runs) sharing one Redis keep their queues apart
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + "celery"
+EVENTS_OUTBOX_QUEUE = env_str("EVENTS_OUTBOX_QUEUE", CELERY_QUEUE_PREFIX + "events")
 EVENTS_OUTBOX_KICK_KEY = env_str("EVENTS_OUTBOX_KICK_KEY", "evp:outbox:kick")
 EVENTS_OUTBOX_MAX_ATTEMPTS = env_int("EVENTS_OUTBOX_MAX_ATTEMPTS", 10)  # then dead-lettered (admin)
 EVENTS_OUTBOX_RETRY_BASE_S = float(env_str("EVENTS_OUTBOX_RETRY_BASE_S", "5"))  # 5 s, 10 s, 20 s ... 15 min
@@ -201,16 +204,25 @@ EVENTS_OUTBOX_DEAD_RETENTION_DAYS = env_int("EVENTS_OUTBOX_DEAD_RETENTION_DAYS",
 CELERY_TASK_ROUTES = {
     "core.outbox_deliver": {"queue": EVENTS_OUTBOX_QUEUE},
     "core.outbox_purge": {"queue": EVENTS_OUTBOX_QUEUE},
-    "stations.*": {"queue": "ocpp"},
-    "ocpp.*": {"queue": "ocpp"},
-    "charging.*": {"queue": "ocpp"},
-    "energy.*": {"queue": "energy"},
-    "reports.*": {"queue": "exports"},
-    "billing.*": {"queue": "billing"},
-    "roaming.*": {"queue": "roaming"},
+    **{
+        pattern: {"queue": CELERY_QUEUE_PREFIX + queue}
+        for pattern, queue in [
+            ("stations.*", "ocpp"),
+            ("ocpp.*", "ocpp"),
+            ("charging.*", "ocpp"),
+            ("energy.*", "energy"),
+            ("reports.*", "exports"),
+            ("billing.*", "billing"),
+            ("roaming.*", "roaming"),
+        ]
+    },
 }
-OCPI_TASK_QUEUE = env_str("OCPI_TASK_QUEUE", "roaming")
-CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE, "ocpp", "energy", "exports", "billing", "roaming"]
+OCPI_TASK_QUEUE = env_str("OCPI_TASK_QUEUE", CELERY_QUEUE_PREFIX + "roaming")
+CELERY_MONITORED_QUEUES = [
+    CELERY_TASK_DEFAULT_QUEUE,
+    EVENTS_OUTBOX_QUEUE,
+    *(CELERY_QUEUE_PREFIX + q for q in ["ocpp", "energy", "exports", "billing", "roaming"]),
+]
 # the sweep catches lost wake-ups; a sweep older than its period is dropped (a stopped worker finds one, not 700)
 CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
     "task": "core.outbox_deliver",
