@@ -26,6 +26,9 @@ OCPP_LATENCY = Histogram(
     ["action", "direction"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+OCPP_BOOTS_DEFERRED = Counter(
+    "evp_ocpp_boots_deferred_total", "BootNotifications answered Pending by admission control (OCPP_BOOT_CONCURRENCY)"
+)
 COMMAND_RESULTS = Counter("evp_command_results_total", "Final results of commands to chargers", ["action", "status"])
 
 # --- background work

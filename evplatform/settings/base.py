@@ -414,6 +414,10 @@ OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
 # line runs), and the handshake gate's patience (a handshake still queued at half of it is refused with 503)
 OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 32)  # handshakes and cleanups at once per process
+# BootNotifications a process records at once; past that (a fleet rebooting at once) a charger is answered Pending
+# with an interval drawn from OCPP_BOOT_RETRY_SECONDS and boots again then, as OCPP 1.6 intends (apps/ocpp/central.py)
+OCPP_BOOT_CONCURRENCY = env_int("OCPP_BOOT_CONCURRENCY", 64)
+OCPP_BOOT_RETRY_SECONDS = (env_int("OCPP_BOOT_RETRY_MIN_SECONDS", 10), env_int("OCPP_BOOT_RETRY_MAX_SECONDS", 60))
 # at a close, frames the charger sent before it are still applied, answered (if the socket is open) and logged:
 # at most this many seconds and frames, so a dead socket cannot hold a process (daphne's application close
 # timeout is set above it by evplatform/server.py)
