@@ -31,8 +31,9 @@ def test_every_identifier_and_text_kind_has_its_indexes() -> None:
             assert any("gin (search_document)" in d for d in defs), kind.name
 
 
-def _statement(monkeypatch: pytest.MonkeyPatch, query: str, tenant_ids: Any) -> tuple[str, dict[str, Any]]:
-    """The search's main statement and its parameters, as the selector sends them (prepared, server-side bound)."""
+def _statements(monkeypatch: pytest.MonkeyPatch, query: str, tenant_ids: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The search's statements (one, or identifiers then words) and their parameters, as the selector sends them
+    (prepared, server-side bound)."""
     sent: list[tuple[str, dict[str, Any]]] = []
     prepared_cursor = selectors._prepared_cursor
 
@@ -52,8 +53,7 @@ def _statement(monkeypatch: pytest.MonkeyPatch, query: str, tenant_ids: Any) -> 
 
     monkeypatch.setattr(selectors, "_prepared_cursor", recording)
     search(query=query, tenant_ids=tenant_ids)
-    ((sql, params),) = [(sql, params) for sql, params in sent if "UNION ALL" in sql]
-    return sql, params
+    return [(sql, params) for sql, params in sent if "UNION ALL" in sql]
 
 
 def _generic_plan(sql: str, params: dict[str, Any], *disabled: str) -> dict[str, Any]:
@@ -90,10 +90,11 @@ def test_no_searched_table_is_read_in_full(
     # the generic plan (planned once per connection, whatever the query) must still find every row through an
     # index condition: with every access path but bitmap scans priced out, a scan without one is one no index
     # serves. Without a tenant condition too: the tenant_id index could hide a full scan
-    sql, params = _statement(monkeypatch, query, tenant_ids)
-    plan = _generic_plan(sql, params, "seqscan", "indexscan", "indexonlyscan")  # leaves bitmap scans
-    unbounded = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in _scans(plan) if _unbounded(n)]
-    assert unbounded == []
+    for sql, params in _statements(monkeypatch, query, tenant_ids):
+        plan = _generic_plan(sql, params, "seqscan", "indexscan", "indexonlyscan")  # leaves bitmap scans
+        scans = _scans(plan)
+        unbounded = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in scans if _unbounded(n)]
+        assert unbounded == []
 
 
 @pytest.mark.parametrize("query", ["ALP-HUB", "DE*ALP*E1", "ALP-HUB-0001"])
@@ -101,10 +102,25 @@ def test_a_prefix_reads_its_btree_in_order_in_the_generic_plan(
     query: str, tenant_a: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the range that replaced LIKE is what lets one plan serve every prefix: an index condition with parameters
-    sql, params = _statement(monkeypatch, query, {1})
+    sql, params = _statements(monkeypatch, query, {1})[0]
     plan = _generic_plan(sql, params, "seqscan")
     conditions = [n.get("Index Cond", "") for n in _scans(plan)]
     assert any(re.search(r">= \$\d+\) AND .* < \$\d+\)", cond) for cond in conditions), conditions
+
+
+@pytest.mark.parametrize(
+    ("query", "texts"),
+    [
+        ("ALP-HUB-0001", [False]),  # an identifier that matches: answered by the btrees alone
+        ("ALP-NONE-0001", [False, True]),  # none matches: then the words too
+        ("Jürgen Müller", [True]),  # words: one statement with every tier
+    ],
+)
+def test_an_identifier_is_looked_up_before_its_words(
+    query: str, texts: list[bool], world_a: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = _statements(monkeypatch, query, None)
+    assert ["search_document" in sql for sql, _ in statements] == texts
 
 
 @pytest.mark.parametrize(
