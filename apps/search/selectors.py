@@ -205,30 +205,35 @@ def search(
         spaced = " " in normalized
         digits = any(char.isdigit() for char in normalized)
 
-        def statement(*, text: bool) -> str:
+        def statement(*, text: bool, fuzzy: bool) -> str:
             return " UNION ALL ".join(
                 _kind_sql(
                     kind,
                     tenants=_tenant_condition(tenants),
                     prefix=len(normalized) >= MIN_PREFIX and not spaced,
                     text=text,
-                    fuzzy=len(normalized) >= MIN_FUZZY and (spaced or not digits),
+                    fuzzy=fuzzy,
                     number=number is not None,
                 )
                 for kind in wanted
             )
 
+        # Tiers in stages, each only when the ones before found nothing at all (in any kind): a better tier's hit
+        # always ranks above a worse tier's, and the worse tiers are the slow ones (EXPLAIN ANALYZE on the
+        # benchmark's data). 1. An identifier (no spaces, digits): exact and prefix on the btrees (~1 ms); its
+        # words would cost 29-68 ms of GIN reads (`DE*BCH*E036733*1` is 'de':* & 'bch':* & 'e036733':* & '1':*,
+        # every posting list of every word starting with "1" or "de") to find nothing the identifier missed.
+        # 2. Words (full text). 3. Typos (pg_trgm): 15-60 ms per table to rank up to CANDIDATES look-alikes, spent
+        # only when no word matched, as a misspelt name does. A stage's statement is prepared like the others.
+        fuzzy = len(normalized) >= MIN_FUZZY and (spaced or not digits)
+        stages = [(False, False)] if not spaced and digits else []
+        stages += [(bool(tsq), False), (False, fuzzy)] if fuzzy else [(bool(tsq), False)]
         rows = []
-        if not spaced and digits:
-            # An identifier (no spaces, digits): its exact and prefix tiers first, on the btrees (~1 ms); words only
-            # when no identifier matches. Its words are what make the text tier slow: `DE*BCH*E036733*1` becomes
-            # 'de':* & 'bch':* & 'e036733':* & '1':*, and GIN reads every posting list of every word starting with
-            # "1" or "de" (29-68 ms on the benchmark's data, EXPLAIN ANALYZE) to find nothing an identifier missed.
-            cursor.execute(statement(text=False), params, prepare=True)
+        for text_tier, fuzzy_tier in stages:
+            cursor.execute(statement(text=text_tier, fuzzy=fuzzy_tier), params, prepare=True)
             rows = cursor.fetchall()
-        if not rows:
-            cursor.execute(statement(text=bool(tsq)), params, prepare=True)
-            rows = cursor.fetchall()
+            if rows:
+                break
         if nested:
             cursor.execute(
                 "SELECT set_config('pg_trgm.word_similarity_threshold', %s::text, true),"

@@ -109,18 +109,28 @@ def test_a_prefix_reads_its_btree_in_order_in_the_generic_plan(
 
 
 @pytest.mark.parametrize(
-    ("query", "texts"),
+    ("query", "stages"),
     [
-        ("ALP-HUB-0001", [False]),  # an identifier that matches: answered by the btrees alone
-        ("ALP-NONE-0001", [False, True]),  # none matches: then the words too
-        ("Jürgen Müller", [True]),  # words: one statement with every tier
+        ("ALP-HUB-0001", ["id"]),  # an identifier that matches: answered by the btrees alone
+        ("ALP-NONE-0001", ["id", "id+text"]),  # none matches: then its words
+        ("Jürgen Müller", ["id+text"]),  # words that match: no typo tier
+        ("Jurgen Mulr", ["id+text", "id+fuzzy"]),  # a typo: no word matches, then the look-alikes
     ],
 )
-def test_an_identifier_is_looked_up_before_its_words(
-    query: str, texts: list[bool], world_a: object, monkeypatch: pytest.MonkeyPatch
+def test_slower_tiers_run_only_when_the_better_ones_found_nothing(
+    query: str, stages: list[str], world_a: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     statements = _statements(monkeypatch, query, None)
-    assert ["search_document" in sql for sql, _ in statements] == texts
+    tiers = [
+        "id" + ("+text" if "search_document @@" in sql else "") + ("+fuzzy" if "<%% t.search_names" in sql else "")
+        for sql, _ in statements
+    ]
+    assert tiers == stages
+
+
+def test_a_typo_still_finds_its_driver(world_a: object) -> None:
+    found = search(query="Jurgen Mulr", tenant_ids=None)
+    assert [(hit.kind, hit.match, hit.title) for hit in found.hits[:1]] == [("driver", "fuzzy", "Jürgen Müller")]
 
 
 @pytest.mark.parametrize(
