@@ -48,6 +48,12 @@ EVENT_DELIVERIES = Counter(
 ALERTS_OPENED = Counter("evp_alerts_opened_total", "Alerts opened", ["kind"])
 WEBHOOK_ATTEMPTS = Counter("evp_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])  # ok/failed
 
+# --- the cache of hot reads (apps/core/cache.py); `cache` is the read's name (station_search, ocpp_charger, ...)
+CACHE_HITS = Counter("evp_cache_hits_total", "Hot reads answered from the Redis cache", ["cache"])
+CACHE_MISSES = Counter(
+    "evp_cache_misses_total", "Hot reads computed (not cached yet, invalidated or expired)", ["cache"]
+)
+
 
 @contextmanager
 def timed_job(job: str) -> Iterator[None]:

@@ -138,6 +138,10 @@ CACHES = {
     }
 }
 
+# The cache of hot reads (apps/core/cache.py: driver station search, a charger's tenant and settings on the OCPP
+# path, ...) on the cache above; off (`HOT_READ_CACHE=0`) every read goes to PostgreSQL as without it.
+HOT_READ_CACHE = env_bool("HOT_READ_CACHE", True)
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
