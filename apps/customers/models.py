@@ -13,6 +13,7 @@ import hashlib
 import re
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -20,6 +21,7 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import MD5, Concat, Length, Lower, Substr, Upper
 from django.db.models.lookups import LessThanOrEqual
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code
@@ -226,6 +228,13 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
     vat_id = models.CharField("VAT id", max_length=30, blank=True)
     registration_number = models.CharField(max_length=50, blank=True, help_text="Commercial register number.")
     billing_email = models.EmailField(blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("Language of this customer's invoices and e-mails; empty: the tenant's default."),
+    )
     billing_address_line = models.CharField(max_length=200, blank=True)
     billing_postal_code = models.CharField(max_length=20, blank=True)
     billing_city = models.CharField(max_length=100, blank=True)
@@ -257,7 +266,13 @@ class Driver(TenantOwned, TimeStampedModel):
     last_name = models.CharField(max_length=100)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=30, blank=True)
-    language = models.CharField(max_length=2, blank=True, validators=[language_code])
+    language = models.CharField(
+        _("language"),
+        max_length=2,
+        blank=True,
+        validators=[language_code],
+        help_text=_("Language of this driver's receipts and e-mails (ISO 639-1); empty: the tenant's default."),
+    )
     address_line = models.CharField(max_length=200, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     city = models.CharField(max_length=100, blank=True)

@@ -70,7 +70,10 @@ class TenantAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Money and time", {"fields": ["currency", "timezone", "default_vat_rate", "parking_grace_minutes"]}),
+        (
+            "Money, time and language",
+            {"fields": ["currency", "timezone", "language", "default_vat_rate", "parking_grace_minutes"]},
+        ),
         ("Roaming", {"fields": ["ocpi_country_code", "ocpi_party_id", "oicp_operator_id", "oicp_provider_id"]}),
     ]
 

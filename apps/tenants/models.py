@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -17,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.scopes import scopes_cover, validate_scope
@@ -68,6 +70,16 @@ class Tenant(TimeStampedModel):
     # money and time
     currency = models.CharField(max_length=3, default="EUR", validators=[currency_code])
     timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=_(
+            "Default language of the console for this tenant's staff, and of documents and e-mails to customers "
+            "and drivers who did not choose their own."
+        ),
+    )
     default_vat_rate = models.DecimalField(
         max_digits=5, decimal_places=2, default=19, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
