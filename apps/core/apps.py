@@ -14,3 +14,4 @@ class CoreConfig(AppConfig):
         from apps.core import admin_display
 
         admin_display.install()
+        admin_display.translate_model_names()
