@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.analytics import notifications, selectors, services
 from apps.analytics.models import Alert, AlertRule, Dashboard, Granularity, WebhookDelivery, WebhookSubscription
@@ -108,7 +109,7 @@ class AlertRuleAdmin(TenantScopedAdmin):
     list_filter = ("kind", "enabled")
 
 
-@admin.action(description="Acknowledge the selected alerts")
+@admin.action(description=_("Acknowledge the selected alerts"))
 def acknowledge(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
     for alert in queryset:
         services.alert_acknowledge(alert=alert, user=request.user, comment="acknowledged in admin")
@@ -161,7 +162,7 @@ class WebhookSubscriptionAdmin(TenantScopedAdmin):
     readonly_fields = ("secret",)
 
 
-@admin.action(description="Replay the selected deliveries")
+@admin.action(description=_("Replay the selected deliveries"))
 def replay(modeladmin: Any, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
     for delivery in queryset:
         notifications.webhook_delivery_replay(delivery=delivery)

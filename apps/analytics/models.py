@@ -19,6 +19,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
@@ -96,16 +97,16 @@ class Rollup(models.Model):
 
 
 class AlertKind(models.TextChoices):
-    CHARGER_OFFLINE = "charger_offline", "Charger offline for more than N minutes"
-    CONNECTOR_FAULTED = "connector_faulted", "Connector faulted"
-    POWER_ABOVE_RATING = "power_above_rating", "Power above the connector's rating"
-    ENERGY_WITHOUT_SESSION = "energy_without_session", "Energy with no session"
-    SESSION_TOO_LONG = "session_too_long", "Session running longer than N minutes"
-    NO_ENERGY = "no_energy", "No energy after N minutes"
-    COMMAND_FAILED = "command_failed", "Remote command failed or timed out"
-    PROFILE_REJECTED = "profile_rejected", "Smart-charging profile rejected"
-    SECURITY_EVENT = "security_event", "Critical security event reported by a charger"
-    CERTIFICATE_EXPIRING = "certificate_expiring", "Charger certificate expiring within N minutes"
+    CHARGER_OFFLINE = "charger_offline", _("Charger offline for more than N minutes")
+    CONNECTOR_FAULTED = "connector_faulted", _("Connector faulted")
+    POWER_ABOVE_RATING = "power_above_rating", _("Power above the connector's rating")
+    ENERGY_WITHOUT_SESSION = "energy_without_session", _("Energy with no session")
+    SESSION_TOO_LONG = "session_too_long", _("Session running longer than N minutes")
+    NO_ENERGY = "no_energy", _("No energy after N minutes")
+    COMMAND_FAILED = "command_failed", _("Remote command failed or timed out")
+    PROFILE_REJECTED = "profile_rejected", _("Smart-charging profile rejected")
+    SECURITY_EVENT = "security_event", _("Critical security event reported by a charger")
+    CERTIFICATE_EXPIRING = "certificate_expiring", _("Charger certificate expiring within N minutes")
 
 
 class AlertRule(TenantOwned, TimeStampedModel):
@@ -214,7 +215,7 @@ class NotificationEvent(TenantOwned, AuditLog):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
-    FAILED = "failed", "Failed (gave up)"
+    FAILED = "failed", _("Failed (gave up)")
 
 
 class WebhookDelivery(TenantOwned, AuditLog):
@@ -232,7 +233,7 @@ class WebhookDelivery(TenantOwned, AuditLog):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         constraints = [models.UniqueConstraint(fields=["subscription", "event"], name="delivery_unique_event")]
         indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due")]
 
@@ -264,5 +265,5 @@ class Dashboard(KpiBucket):
 
     class Meta:
         proxy = True
-        verbose_name = "ops dashboard"
-        verbose_name_plural = "ops dashboard"
+        verbose_name = _("ops dashboard")
+        verbose_name_plural = _("ops dashboard")

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.billing import services
 from apps.billing.documents import render_invoice_xlsx
@@ -111,11 +112,11 @@ class InvoiceAdmin(TenantScopedAdmin):
         for invoice in queryset.order_by("pk"):
             services.invoice_delete_draft(invoice=invoice, actor=_actor(request))
 
-    @admin.display(description="Total incl. VAT", ordering="total_incl_vat")
+    @admin.display(description=_("Total incl. VAT"), ordering="total_incl_vat")
     def total(self, obj: Invoice) -> str:
         return human.money(obj.total_incl_vat, obj.currency)
 
-    @admin.display(description="Downloads")
+    @admin.display(description=_("Downloads"))
     def downloads(self, obj: Invoice) -> str:
         if obj.status == InvoiceStatus.DRAFT:
             return "-"
@@ -163,15 +164,15 @@ class InvoiceAdmin(TenantScopedAdmin):
                 self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
         self.message_user(request, f"{count} invoice(s) {done}.")
 
-    @admin.action(description="Issue selected drafts")
+    @admin.action(description=_("Issue selected drafts"))
     def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_issue(invoice=i, actor=_actor(request)), "issued")
 
-    @admin.action(description="Render PDFs of selected invoices")
+    @admin.action(description=_("Render PDFs of selected invoices"))
     def render_pdfs(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_render_pdf(invoice=i), "rendered")
 
-    @admin.action(description="E-mail selected invoices to the customers")
+    @admin.action(description=_("E-mail selected invoices to the customers"))
     def send_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_send(invoice=i, actor=_actor(request)), "queued")
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.tenants.models import TenantOwned, currency_code
@@ -21,18 +22,18 @@ ZERO = Decimal("0.00")
 
 
 class InvoiceKind(models.TextChoices):
-    INVOICE = "invoice", "Invoice"
-    RECEIPT = "receipt", "Session receipt"
-    CREDIT_NOTE = "credit_note", "Credit note"
+    INVOICE = "invoice", _("Invoice")
+    RECEIPT = "receipt", _("Session receipt")
+    CREDIT_NOTE = "credit_note", _("Credit note")
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ISSUED = "issued", "Issued"
-    SENT = "sent", "Sent"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    CREDITED = "credited", "Credited"
+    DRAFT = "draft", _("Draft")
+    ISSUED = "issued", _("Issued")
+    SENT = "sent", _("Sent")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+    CREDITED = "credited", _("Credited")
 
 
 class Invoice(TenantOwned, TimeStampedModel, History):
@@ -222,19 +223,19 @@ class InvoiceEvent(TenantOwned, AuditLog):
 
 
 class PaymentProviderName(models.TextChoices):
-    FISERV = "fiserv", "Fiserv (card)"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer / SEPA"
+    FISERV = "fiserv", _("Fiserv (card)")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer / SEPA")
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    AUTHORIZED = "authorized", "Authorised (held)"
-    CAPTURING = "capturing", "Capture sent, outcome unknown"
-    CAPTURED = "captured", "Captured"
-    VOIDED = "voided", "Voided"
-    REFUNDED = "refunded", "Refunded"
-    DECLINED = "declined", "Declined"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    AUTHORIZED = "authorized", _("Authorised (held)")
+    CAPTURING = "capturing", _("Capture sent, outcome unknown")
+    CAPTURED = "captured", _("Captured")
+    VOIDED = "voided", _("Voided")
+    REFUNDED = "refunded", _("Refunded")
+    DECLINED = "declined", _("Declined")
+    FAILED = "failed", _("Failed")
 
 
 class Payment(TenantOwned, TimeStampedModel, History):
@@ -293,11 +294,11 @@ class PaymentEvent(TenantOwned, AuditLog):
 
 
 class Party(models.TextChoices):
-    DRIVER = "driver", "Driver"
-    BUSINESS_CUSTOMER = "business_customer", "Business customer"
-    TENANT = "tenant", "Tenant (operator)"
-    SITE_OWNER = "site_owner", "Site owner"
-    PLATFORM = "platform", "Platform"
+    DRIVER = "driver", _("Driver")
+    BUSINESS_CUSTOMER = "business_customer", _("Business customer")
+    TENANT = "tenant", _("Tenant (operator)")
+    SITE_OWNER = "site_owner", _("Site owner")
+    PLATFORM = "platform", _("Platform")
 
 
 class PaymentRule(TenantOwned, TimeStampedModel):
@@ -344,9 +345,9 @@ class PaymentRule(TenantOwned, TimeStampedModel):
 
 
 class PayoutStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    APPROVED = "approved", "Approved"
-    PAID = "paid", "Paid"
+    DRAFT = "draft", _("Draft")
+    APPROVED = "approved", _("Approved")
+    PAID = "paid", _("Paid")
 
 
 class Payout(TenantOwned, TimeStampedModel, History):

@@ -3,6 +3,7 @@
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
@@ -58,8 +59,8 @@ class OutboxDelivery(models.Model):
     last_error = models.TextField(db_default="", blank=True)
 
     class Meta:
-        verbose_name = "outbox delivery"
-        verbose_name_plural = "outbox deliveries"
+        verbose_name = _("outbox delivery")
+        verbose_name_plural = _("outbox deliveries")
         indexes = [
             # the claim scan: due pending rows, oldest first
             models.Index(fields=["available_at", "id"], condition=models.Q(state=0), name="core_outbox_pending_due"),

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import ApplicationError
 from apps.customers import services
@@ -157,11 +158,11 @@ class TokenAdmin(TenantScopedAdmin):
         }
         return TemplateResponse(request, "admin/customers/token/import.html", context)
 
-    @admin.action(description="Block selected tokens")
+    @admin.action(description=_("Block selected tokens"))
     def block(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._set_blocked(request, queryset, blocked=True)
 
-    @admin.action(description="Unblock selected tokens")
+    @admin.action(description=_("Unblock selected tokens"))
     def unblock(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._set_blocked(request, queryset, blocked=False)
 

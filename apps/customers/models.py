@@ -62,17 +62,17 @@ WIRE_ID_SQL = Case(
 
 
 class TokenType(models.TextChoices):
-    AD_HOC_USER = "AD_HOC_USER", "Ad hoc user"
-    APP_USER = "APP_USER", "App user"
-    OTHER = "OTHER", "Other"
-    RFID = "RFID", "RFID"
+    AD_HOC_USER = "AD_HOC_USER", _("Ad hoc user")
+    APP_USER = "APP_USER", _("App user")
+    OTHER = "OTHER", _("Other")
+    RFID = "RFID", _("RFID")
 
 
 class WhitelistType(models.TextChoices):
-    ALWAYS = "ALWAYS", "Always (no real-time authorization)"
-    ALLOWED = "ALLOWED", "Allowed"
-    ALLOWED_OFFLINE = "ALLOWED_OFFLINE", "Allowed when offline"
-    NEVER = "NEVER", "Never (real-time authorization only)"
+    ALWAYS = "ALWAYS", _("Always (no real-time authorization)")
+    ALLOWED = "ALLOWED", _("Allowed")
+    ALLOWED_OFFLINE = "ALLOWED_OFFLINE", _("Allowed when offline")
+    NEVER = "NEVER", _("Never (real-time authorization only)")
 
 
 # whitelist types that allow a charger to accept the token from its local list
@@ -80,73 +80,73 @@ LOCAL_WHITELIST_TYPES = (WhitelistType.ALWAYS, WhitelistType.ALLOWED, WhitelistT
 
 
 class ProfileType(models.TextChoices):
-    CHEAP = "CHEAP", "Cheap"
-    FAST = "FAST", "Fast"
-    GREEN = "GREEN", "Green"
-    REGULAR = "REGULAR", "Regular"
+    CHEAP = "CHEAP", _("Cheap")
+    FAST = "FAST", _("Fast")
+    GREEN = "GREEN", _("Green")
+    REGULAR = "REGULAR", _("Regular")
 
 
 class TokenSource(models.TextChoices):
-    LOCAL = "local", "Issued by this tenant"
-    ROAMING = "roaming", "Cached from a roaming partner"
+    LOCAL = "local", _("Issued by this tenant")
+    ROAMING = "roaming", _("Cached from a roaming partner")
 
 
 class ConnectorStandard(models.TextChoices):
     """OCPI 2.2.1 ConnectorType (mod_locations)."""
 
-    CHADEMO = "CHADEMO", "CHAdeMO"
-    CHAOJI = "CHAOJI", "ChaoJi"
-    DOMESTIC_A = "DOMESTIC_A", "Domestic type A"
-    DOMESTIC_B = "DOMESTIC_B", "Domestic type B"
-    DOMESTIC_C = "DOMESTIC_C", "Domestic type C"
-    DOMESTIC_D = "DOMESTIC_D", "Domestic type D"
-    DOMESTIC_E = "DOMESTIC_E", "Domestic type E"
-    DOMESTIC_F = "DOMESTIC_F", "Domestic type F (Schuko)"
-    DOMESTIC_G = "DOMESTIC_G", "Domestic type G"
-    DOMESTIC_H = "DOMESTIC_H", "Domestic type H"
-    DOMESTIC_I = "DOMESTIC_I", "Domestic type I"
-    DOMESTIC_J = "DOMESTIC_J", "Domestic type J"
-    DOMESTIC_K = "DOMESTIC_K", "Domestic type K"
-    DOMESTIC_L = "DOMESTIC_L", "Domestic type L"
-    DOMESTIC_M = "DOMESTIC_M", "Domestic type M"
-    DOMESTIC_N = "DOMESTIC_N", "Domestic type N"
-    DOMESTIC_O = "DOMESTIC_O", "Domestic type O"
-    GBT_AC = "GBT_AC", "GB/T AC"
-    GBT_DC = "GBT_DC", "GB/T DC"
-    IEC_60309_2_SINGLE_16 = "IEC_60309_2_single_16", "IEC 60309-2 single phase 16 A"
-    IEC_60309_2_THREE_16 = "IEC_60309_2_three_16", "IEC 60309-2 three phases 16 A"
-    IEC_60309_2_THREE_32 = "IEC_60309_2_three_32", "IEC 60309-2 three phases 32 A"
-    IEC_60309_2_THREE_64 = "IEC_60309_2_three_64", "IEC 60309-2 three phases 64 A"
-    IEC_62196_T1 = "IEC_62196_T1", "Type 1 (SAE J1772)"
-    IEC_62196_T1_COMBO = "IEC_62196_T1_COMBO", "CCS Combo 1"
-    IEC_62196_T2 = "IEC_62196_T2", "Type 2 (Mennekes)"
-    IEC_62196_T2_COMBO = "IEC_62196_T2_COMBO", "CCS Combo 2"
-    IEC_62196_T3A = "IEC_62196_T3A", "Type 3A"
-    IEC_62196_T3C = "IEC_62196_T3C", "Type 3C (Scame)"
-    NEMA_5_20 = "NEMA_5_20", "NEMA 5-20"
-    NEMA_6_30 = "NEMA_6_30", "NEMA 6-30"
-    NEMA_6_50 = "NEMA_6_50", "NEMA 6-50"
-    NEMA_10_30 = "NEMA_10_30", "NEMA 10-30"
-    NEMA_10_50 = "NEMA_10_50", "NEMA 10-50"
-    NEMA_14_30 = "NEMA_14_30", "NEMA 14-30"
-    NEMA_14_50 = "NEMA_14_50", "NEMA 14-50"
-    PANTOGRAPH_BOTTOM_UP = "PANTOGRAPH_BOTTOM_UP", "Pantograph bottom-up"
-    PANTOGRAPH_TOP_DOWN = "PANTOGRAPH_TOP_DOWN", "Pantograph top-down"
-    TESLA_R = "TESLA_R", "Tesla Roadster"
-    TESLA_S = "TESLA_S", "Tesla Model S"
+    CHADEMO = "CHADEMO", _("CHAdeMO")
+    CHAOJI = "CHAOJI", _("ChaoJi")
+    DOMESTIC_A = "DOMESTIC_A", _("Domestic type A")
+    DOMESTIC_B = "DOMESTIC_B", _("Domestic type B")
+    DOMESTIC_C = "DOMESTIC_C", _("Domestic type C")
+    DOMESTIC_D = "DOMESTIC_D", _("Domestic type D")
+    DOMESTIC_E = "DOMESTIC_E", _("Domestic type E")
+    DOMESTIC_F = "DOMESTIC_F", _("Domestic type F (Schuko)")
+    DOMESTIC_G = "DOMESTIC_G", _("Domestic type G")
+    DOMESTIC_H = "DOMESTIC_H", _("Domestic type H")
+    DOMESTIC_I = "DOMESTIC_I", _("Domestic type I")
+    DOMESTIC_J = "DOMESTIC_J", _("Domestic type J")
+    DOMESTIC_K = "DOMESTIC_K", _("Domestic type K")
+    DOMESTIC_L = "DOMESTIC_L", _("Domestic type L")
+    DOMESTIC_M = "DOMESTIC_M", _("Domestic type M")
+    DOMESTIC_N = "DOMESTIC_N", _("Domestic type N")
+    DOMESTIC_O = "DOMESTIC_O", _("Domestic type O")
+    GBT_AC = "GBT_AC", _("GB/T AC")
+    GBT_DC = "GBT_DC", _("GB/T DC")
+    IEC_60309_2_SINGLE_16 = "IEC_60309_2_single_16", _("IEC 60309-2 single phase 16 A")
+    IEC_60309_2_THREE_16 = "IEC_60309_2_three_16", _("IEC 60309-2 three phases 16 A")
+    IEC_60309_2_THREE_32 = "IEC_60309_2_three_32", _("IEC 60309-2 three phases 32 A")
+    IEC_60309_2_THREE_64 = "IEC_60309_2_three_64", _("IEC 60309-2 three phases 64 A")
+    IEC_62196_T1 = "IEC_62196_T1", _("Type 1 (SAE J1772)")
+    IEC_62196_T1_COMBO = "IEC_62196_T1_COMBO", _("CCS Combo 1")
+    IEC_62196_T2 = "IEC_62196_T2", _("Type 2 (Mennekes)")
+    IEC_62196_T2_COMBO = "IEC_62196_T2_COMBO", _("CCS Combo 2")
+    IEC_62196_T3A = "IEC_62196_T3A", _("Type 3A")
+    IEC_62196_T3C = "IEC_62196_T3C", _("Type 3C (Scame)")
+    NEMA_5_20 = "NEMA_5_20", _("NEMA 5-20")
+    NEMA_6_30 = "NEMA_6_30", _("NEMA 6-30")
+    NEMA_6_50 = "NEMA_6_50", _("NEMA 6-50")
+    NEMA_10_30 = "NEMA_10_30", _("NEMA 10-30")
+    NEMA_10_50 = "NEMA_10_50", _("NEMA 10-50")
+    NEMA_14_30 = "NEMA_14_30", _("NEMA 14-30")
+    NEMA_14_50 = "NEMA_14_50", _("NEMA 14-50")
+    PANTOGRAPH_BOTTOM_UP = "PANTOGRAPH_BOTTOM_UP", _("Pantograph bottom-up")
+    PANTOGRAPH_TOP_DOWN = "PANTOGRAPH_TOP_DOWN", _("Pantograph top-down")
+    TESLA_R = "TESLA_R", _("Tesla Roadster")
+    TESLA_S = "TESLA_S", _("Tesla Model S")
 
 
 class PaymentMethod(models.TextChoices):
     """Placeholder until billing brings real payment methods."""
 
-    INVOICE = "invoice", "Invoice (bank transfer)"
-    SEPA_DIRECT_DEBIT = "sepa_direct_debit", "SEPA direct debit"
-    CARD = "card", "Card"
+    INVOICE = "invoice", _("Invoice (bank transfer)")
+    SEPA_DIRECT_DEBIT = "sepa_direct_debit", _("SEPA direct debit")
+    CARD = "card", _("Card")
 
 
 class LimitAction(models.TextChoices):
-    STOP = "stop", "Stop the session (RemoteStopTransaction)"
-    ZERO_CURRENT = "zero_current", "Hold at 0 A (TxProfile), session stays open"
+    STOP = "stop", _("Stop the session (RemoteStopTransaction)")
+    ZERO_CURRENT = "zero_current", _("Hold at 0 A (TxProfile), session stays open")
 
 
 def _check_same_tenant(obj: models.Model, *fk_names: str) -> None:
@@ -377,7 +377,7 @@ class Token(TenantOwned, TimeStampedModel):
         expression=WIRE_ID_SQL,
         output_field=models.CharField(max_length=WIRE_ID_LENGTH),
         db_persist=True,
-        verbose_name="OCPP idTag",
+        verbose_name=_("OCPP idTag"),
         help_text="What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it.",
     )
     type = models.CharField(max_length=20, choices=TokenType.choices, default=TokenType.RFID)

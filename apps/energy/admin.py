@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.energy import selectors, services
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
@@ -31,7 +32,7 @@ class _ReadOnly(TenantScopedAdmin):
         return False
 
 
-@admin.action(description="Take profiles again (clear 'rejects profiles')")
+@admin.action(description=_("Take profiles again (clear 'rejects profiles')"))
 def include_again(modeladmin: Any, request: HttpRequest, queryset: QuerySet[GridNode]) -> None:
     for node in queryset.filter(rejects_profiles=True):
         services.charge_point_include(node=node)
@@ -46,7 +47,7 @@ class GridNodeAdmin(TenantScopedAdmin):
     readonly_fields = ("rejects_profiles",)
     actions = [include_again]
 
-    @admin.display(description="Site load")
+    @admin.display(description=_("Site load"))
     def load(self, obj: GridNode) -> str:
         if obj.parent_id is not None:
             return ""

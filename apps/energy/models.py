@@ -15,31 +15,32 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
 
 
 class NodeKind(models.TextChoices):
-    GRID_CONNECTION = "grid_connection", "Grid connection"
-    SITE = "site", "Site"
-    SUB_DISTRIBUTION = "sub_distribution", "Sub-distribution"
-    CHARGE_POINT = "charge_point", "Charge point"
+    GRID_CONNECTION = "grid_connection", _("Grid connection")
+    SITE = "site", _("Site")
+    SUB_DISTRIBUTION = "sub_distribution", _("Sub-distribution")
+    CHARGE_POINT = "charge_point", _("Charge point")
 
 
 class Strategy(models.TextChoices):
-    EQUAL_SHARE = "equal_share", "Equal share"
-    PRIORITY = "priority", "Priority"
-    DEPARTURE_AWARE = "departure_aware", "Departure-aware"
+    EQUAL_SHARE = "equal_share", _("Equal share")
+    PRIORITY = "priority", _("Priority")
+    DEPARTURE_AWARE = "departure_aware", _("Departure-aware")
 
 
 class PhaseRotation(models.TextChoices):
-    RST = "RST", "RST (L1-L2-L3)"
-    RTS = "RTS", "RTS (L1-L3-L2)"
-    SRT = "SRT", "SRT (L2-L1-L3)"
-    STR = "STR", "STR (L2-L3-L1)"
-    TRS = "TRS", "TRS (L3-L1-L2)"
-    TSR = "TSR", "TSR (L3-L2-L1)"
+    RST = "RST", _("RST (L1-L2-L3)")
+    RTS = "RTS", _("RTS (L1-L3-L2)")
+    SRT = "SRT", _("SRT (L2-L1-L3)")
+    STR = "STR", _("STR (L2-L3-L1)")
+    TRS = "TRS", _("TRS (L3-L1-L2)")
+    TSR = "TSR", _("TSR (L3-L2-L1)")
 
 
 class GridNode(TenantOwned, TimeStampedModel):
@@ -102,7 +103,7 @@ class TimeOfUseLimit(TenantOwned, TimeStampedModel):
     max_current_a = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "time-of-use limit"
+        verbose_name = _("time-of-use limit")
         ordering = ["pk"]
         constraints = [
             models.CheckConstraint(

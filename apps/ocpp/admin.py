@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.admin_display import local_datetime
@@ -135,7 +136,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Power", {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
+        (_("Power"), {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
         (
             "Hardware",
             {
@@ -184,7 +185,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             .annotate(live_connectors=session_selectors.live_connectors_subquery())
         )
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_summary(self, obj: ChargePoint) -> str:
         """What the charger is doing: its connectors' most telling state ("Charging (1 of 2)"), since a charger's
         own status (connector 0) says "Available" while a connector charges; a fault or unavailability of the
@@ -205,24 +206,24 @@ class ChargePointAdmin(TenantScopedAdmin):
         count = statuses.count(top)
         return label if count == len(statuses) else f"{label} ({count} of {len(statuses)})"
 
-    @admin.display(description="Firmware", ordering="firmware_version")
+    @admin.display(description=_("Firmware"), ordering="firmware_version")
     def firmware(self, obj: ChargePoint) -> str:
         return obj.firmware_version or "-"
 
-    @admin.display(description="Registration", ordering="registration_status")
+    @admin.display(description=_("Registration"), ordering="registration_status")
     def registration(self, obj: ChargePoint) -> str:
         return str(obj.get_registration_status_display())
 
-    @admin.display(description="Model", ordering="model")
+    @admin.display(description=_("Model"), ordering="model")
     def hardware(self, obj: ChargePoint) -> str:
         return f"{obj.vendor} {obj.model}".strip() or "-"
 
-    @admin.display(description="connection", ordering="online")
+    @admin.display(description=_("connection"), ordering="online")
     def connection(self, obj: ChargePoint) -> str:
         colour, label = ("#15803d", "online") if obj.online else ("#b91c1c", "offline")
         return format_html('<b style="color:{}">●</b> {}', colour, label)
 
-    @admin.display(description="certificates on the charger")
+    @admin.display(description=_("certificates on the charger"))
     def certificates(self, obj: ChargePoint) -> str:
         rows = obj.installed_certificates.order_by("certificate_type", "serial_number")[:50]
         url = reverse("admin:stations_installedcertificate_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -247,7 +248,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             url,
         )
 
-    @admin.display(description="recent security events")
+    @admin.display(description=_("recent security events"))
     def recent_security_events(self, obj: ChargePoint) -> str:
         rows = obj.security_events.order_by("-timestamp", "-id")[:10]
         url = reverse("admin:stations_securityevent_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -266,7 +267,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             url,
         )
 
-    @admin.display(description="recent frames")
+    @admin.display(description=_("recent frames"))
     def recent_messages(self, obj: ChargePoint) -> str:
         rows = MessageLog.objects.filter(charge_point=obj).order_by("-created_at", "-id")[:25]
         url = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -413,25 +414,25 @@ class ChargePointAdmin(TenantScopedAdmin):
             level, detail = messages.SUCCESS, "told (BootNotification triggered); it has its own password"
         messages.add_message(request, level, f"{accepted.identity} accepted: {detail}.")
 
-    @admin.action(description="Accept selected charge points (tell connected ones at once)")
+    @admin.action(description=_("Accept selected charge points (tell connected ones at once)"))
     def accept(self, request: HttpRequest, queryset: Any) -> None:
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._accept(request, charge_point)
 
-    @admin.action(description="Reset (soft) selected charge points")
+    @admin.action(description=_("Reset (soft) selected charge points"))
     def soft_reset(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "Reset", {"type": "Soft"})
 
-    @admin.action(description="Trigger a StatusNotification")
+    @admin.action(description=_("Trigger a StatusNotification"))
     def trigger_status(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
 
-    @admin.action(description="Read configuration (GetConfiguration)")
+    @admin.action(description=_("Read configuration (GetConfiguration)"))
     def read_configuration(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "GetConfiguration", {})
 
-    @admin.action(description="Decommission selected charge points (with their EVSEs)")
+    @admin.action(description=_("Decommission selected charge points (with their EVSEs)"))
     def decommission_selected(self, request: HttpRequest, queryset: Any) -> None:
         done = 0
         for charge_point in queryset.order_by("pk"):
@@ -440,7 +441,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                 done += 1
         messages.success(request, f"{done} decommissioned.")
 
-    @admin.action(description="Start a firmware update campaign")
+    @admin.action(description=_("Start a firmware update campaign"))
     def start_firmware_campaign(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         chargers = [cp for cp in queryset if self.has_change_permission(request, cp)]
         tenants = {cp.tenant_id for cp in chargers}

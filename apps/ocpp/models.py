@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog
 
@@ -33,8 +34,8 @@ class MessageLog(AuditLog):
     warning = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
-        verbose_name = "OCPP frame"
-        verbose_name_plural = "OCPP frames"
+        verbose_name = _("OCPP frame")
+        verbose_name_plural = _("OCPP frames")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["charge_point", "-created_at"], name="msglog_cp_recent"),

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import ApplicationError
 from apps.customers.models import BusinessCustomer, Driver
@@ -161,7 +162,7 @@ class ExportJobAdmin(TenantScopedAdmin):
 
     # --------------------------------------------------------------- display
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress(self, obj: ExportJob) -> str:
         if obj.status == ExportStatus.QUEUED:
             return "queued"
@@ -169,7 +170,7 @@ class ExportJobAdmin(TenantScopedAdmin):
         percent = obj.progress_percent
         return f"{obj.rows_done:,} of {total}" + (f" ({percent}%)" if percent is not None else "")
 
-    @admin.display(description="file size")
+    @admin.display(description=_("file size"))
     def size(self, obj: ExportJob) -> str:
         return filesizeformat(obj.file_size) if obj.file_size is not None else "-"
 
@@ -180,7 +181,7 @@ class ExportJobAdmin(TenantScopedAdmin):
             return cached
         access = access_for(request)
 
-        @admin.display(description="file")
+        @admin.display(description=_("file"))
         def download(obj: ExportJob) -> str:
             if obj.status != ExportStatus.DONE or not obj.file_name:
                 return "-"
@@ -211,7 +212,7 @@ class ExportJobAdmin(TenantScopedAdmin):
         context = {**(extra_context or {}), "refresh_seconds": REFRESH_SECONDS if active else None}
         return super().change_view(request, object_id, form_url, context)
 
-    @admin.action(description="Cancel selected exports")
+    @admin.action(description=_("Cancel selected exports"))
     def cancel_exports(self, request: HttpRequest, queryset: QuerySet[ExportJob]) -> None:
         access = access_for(request)
         cancelled = 0

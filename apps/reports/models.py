@@ -6,19 +6,20 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.tenants.models import TenantOwned
 
 
 class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV"
-    CSV_GZ = "csv.gz", "CSV, gzip-compressed"
-    XLSX = "xlsx", "Excel (XLSX)"
+    CSV = "csv", _("CSV")
+    CSV_GZ = "csv.gz", _("CSV, gzip-compressed")
+    XLSX = "xlsx", _("Excel (XLSX)")
 
 
 class CsvSeparator(models.TextChoices):
-    COMMA = ",", "Comma (,)"
-    SEMICOLON = ";", "Semicolon (;) with decimal comma, for German Excel"
+    COMMA = ",", _("Comma (,)")
+    SEMICOLON = ";", _("Semicolon (;) with decimal comma, for German Excel")
 
 
 class ExportStatus(models.TextChoices):

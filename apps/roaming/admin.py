@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.deletion import DeletionProtected
 from apps.core.errors import ApplicationError
@@ -84,15 +85,15 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
                 field.required = False
         return form
 
-    @admin.display(description="Party")
+    @admin.display(description=_("Party"))
     def party(self, obj: RoamingPartner) -> str:
         return obj.party
 
-    @admin.display(description="Our party")
+    @admin.display(description=_("Our party"))
     def our_party(self, obj: RoamingPartner) -> str:
         return f"{obj.our_country_code}*{obj.our_party_id} ({', '.join(obj.our_roles)})"
 
-    @admin.display(description="Last error per module")
+    @admin.display(description=_("Last error per module"))
     def errors(self, obj: RoamingPartner) -> str:
         items = sorted((obj.last_errors or {}).items())
         if not items:
@@ -101,7 +102,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             "", "<div><b>{}</b> {}: {}</div>", ((m, e.get("at", ""), e.get("message", "")) for m, e in items)
         )
 
-    @admin.display(description="Last push per module")
+    @admin.display(description=_("Last push per module"))
     def pushes(self, obj: RoamingPartner) -> str:
         items = sorted((obj.last_pushes or {}).items())
         if not items:
@@ -149,21 +150,21 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         for partner in queryset.order_by("pk"):
             services.partner_delete(partner=partner)
 
-    @admin.action(description="Suspend selected partners")
+    @admin.action(description=_("Suspend selected partners"))
     def suspend(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_suspend(partner=partner)
         self.message_user(request, "Suspended.")
 
-    @admin.action(description="Reinstate selected partners")
+    @admin.action(description=_("Reinstate selected partners"))
     def reinstate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_reinstate(partner=partner)
         self.message_user(request, "Reinstated.")
 
-    @admin.action(description="Issue a new registration token (CREDENTIALS_TOKEN_A)")
+    @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))
     def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if not self._can_write(request, partner):
@@ -192,14 +193,14 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             else:
                 self.message_user(request, f"{partner}: {step} done.")
 
-    @admin.action(description="Register with the selected partners (their versions URL and token A)")
+    @admin.action(description=_("Register with the selected partners (their versions URL and token A)"))
     def register(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "register")
 
-    @admin.action(description="Rotate the credentials tokens of the selected partners")
+    @admin.action(description=_("Rotate the credentials tokens of the selected partners"))
     def rotate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "rotate")
 
-    @admin.action(description="Unregister from the selected partners")
+    @admin.action(description=_("Unregister from the selected partners"))
     def unregister(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "unregister")

@@ -16,6 +16,7 @@ import hashlib
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code, ocpi_party_id
@@ -46,20 +47,20 @@ class Module(models.TextChoices):
 
 
 class TokenStyle(models.TextChoices):
-    OCPI_221 = "2.2.1", "2.2.1: Authorization: Token <base64(token)>"
-    OCPI_211 = "2.1.1", "2.1.1-style: the raw token accepted and sent"
+    OCPI_221 = "2.2.1", _("2.2.1: Authorization: Token <base64(token)>")
+    OCPI_211 = "2.1.1", _("2.1.1-style: the raw token accepted and sent")
 
 
 class TokenKind(models.TextChoices):
-    A = "A", "CREDENTIALS_TOKEN_A (registration only)"
-    B = "B", "CREDENTIALS_TOKEN_B"
-    C = "C", "CREDENTIALS_TOKEN_C"
+    A = "A", _("CREDENTIALS_TOKEN_A (registration only)")
+    B = "B", _("CREDENTIALS_TOKEN_B")
+    C = "C", _("CREDENTIALS_TOKEN_C")
 
 
 class PartnerStatus(models.TextChoices):
-    PENDING = "pending", "Pending (not registered)"
-    REGISTERED = "registered", "Registered"
-    SUSPENDED = "suspended", "Suspended"
+    PENDING = "pending", _("Pending (not registered)")
+    REGISTERED = "registered", _("Registered")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 def token_hash(token: str) -> str:

@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, Range
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.sessions.ocpi_json import DecimalNumberDecoder, DecimalNumberEncoder
@@ -45,11 +46,11 @@ RUNNING_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.S
 
 
 class LimitOutcome(models.TextChoices):
-    STOPPED = "stopped", "RemoteStopTransaction accepted"
-    ZERO_CURRENT = "zero_current", "Held at 0 A (TxProfile accepted)"
-    REJECTED = "rejected", "The charger refused the command"
-    OFFLINE = "offline", "The charger was offline"
-    ERROR = "error", "The command failed (error or timeout)"
+    STOPPED = "stopped", _("RemoteStopTransaction accepted")
+    ZERO_CURRENT = "zero_current", _("Held at 0 A (TxProfile accepted)")
+    REJECTED = "rejected", _("The charger refused the command")
+    OFFLINE = "offline", _("The charger was offline")
+    ERROR = "error", _("The command failed (error or timeout)")
 
 
 class ChargingSession(TenantOwned, TimeStampedModel, History):
@@ -261,7 +262,7 @@ class TransactionAnomaly(TenantOwned, AuditLog):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "transaction anomalies"
+        verbose_name_plural = _("transaction anomalies")
 
 
 class SessionEvent(AuditLog):
@@ -313,12 +314,12 @@ class TsTzRange(models.Func):
 
 
 class ReservationStatus(models.TextChoices):
-    PENDING = "pending", "Sent to the charger"
+    PENDING = "pending", _("Sent to the charger")
     ACTIVE = "active"
-    USED = "used", "Used by a session"
+    USED = "used", _("Used by a session")
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-    REJECTED = "rejected", "Refused by the charger"
+    REJECTED = "rejected", _("Refused by the charger")
 
 
 # a reservation in one of these states holds its connector (the exclusion constraint below)
@@ -411,8 +412,8 @@ class Cdr(TenantOwned, History):
     last_updated = models.DateTimeField()
 
     class Meta:
-        verbose_name = "CDR"
-        verbose_name_plural = "CDRs"
+        verbose_name = _("CDR")
+        verbose_name_plural = _("CDRs")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "ocpi_id"], name="cdr_unique_ocpi_id_per_tenant"),

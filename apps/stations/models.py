@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code, validate_timezone
@@ -86,21 +87,21 @@ class ChargePointStatus(models.TextChoices):
     AVAILABLE = "Available"
     PREPARING = "Preparing"
     CHARGING = "Charging"
-    SUSPENDED_EVSE = "SuspendedEVSE", "Suspended by the charger"
-    SUSPENDED_EV = "SuspendedEV", "Suspended by the car"
+    SUSPENDED_EVSE = "SuspendedEVSE", _("Suspended by the charger")
+    SUSPENDED_EV = "SuspendedEV", _("Suspended by the car")
     FINISHING = "Finishing"
     RESERVED = "Reserved"
     UNAVAILABLE = "Unavailable"
     FAULTED = "Faulted"
-    UNKNOWN = "Unknown", "Unknown (never reported)"
+    UNKNOWN = "Unknown", _("Unknown (never reported)")
 
 
 class SecurityProfile(models.IntegerChoices):
     """OCPP 1.6 security whitepaper profiles."""
 
-    BASIC = 1, "1: HTTP Basic, no TLS"
-    BASIC_TLS = 2, "2: HTTP Basic over TLS"
-    CLIENT_CERTIFICATE = 3, "3: TLS with a client certificate"
+    BASIC = 1, _("1: HTTP Basic, no TLS")
+    BASIC_TLS = 2, _("2: HTTP Basic over TLS")
+    CLIENT_CERTIFICATE = 3, _("3: TLS with a client certificate")
 
 
 class ChargePoint(TenantOwned, TimeStampedModel):
@@ -219,7 +220,7 @@ class Evse(TenantOwned, TimeStampedModel):
 
     class Meta:
         ordering = ["charge_point_id", "connector_id"]
-        verbose_name = "EVSE"
+        verbose_name = _("EVSE")
         constraints = [
             models.UniqueConstraint(fields=["charge_point", "connector_id"], name="evse_unique_connector_id"),
             models.UniqueConstraint(
@@ -537,8 +538,8 @@ class CertificateAuthority(TenantOwned, TimeStampedModel):
     firmware_signing_key_encrypted = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
-        verbose_name = "certificate authority"
-        verbose_name_plural = "certificate authorities"
+        verbose_name = _("certificate authority")
+        verbose_name_plural = _("certificate authorities")
         constraints = [models.UniqueConstraint(fields=["tenant"], name="ca_one_per_tenant")]
 
     def __str__(self) -> str:

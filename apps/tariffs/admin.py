@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from apps.tariffs import pricing, services
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
@@ -139,7 +140,7 @@ class TariffAdmin(TenantScopedAdmin):
     list_select_related = ["tenant"]
     readonly_fields = ["summary", "updated_at"]
 
-    @admin.display(description="What the elements say")
+    @admin.display(description=_("What the elements say"))
     def summary(self, obj: Tariff) -> Any:
         if not obj.pk:
             return "-"
@@ -185,7 +186,7 @@ class TariffAssignmentAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "tariff", "location", "charge_point", "evse"]
     raw_id_fields = ["tariff", "location", "charge_point", "evse"]
 
-    @admin.display(description="Applies to")
+    @admin.display(description=_("Applies to"))
     def target(self, obj: TariffAssignment) -> str:
         target = obj.evse or obj.charge_point or obj.location
         return f"{obj.target_label}: {target}" if target else obj.target_label

@@ -24,6 +24,7 @@ from typing import Any
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tariffs.ocpi import validate_alt_text, validate_elements, validate_energy_mix
@@ -33,11 +34,11 @@ from apps.tenants.models import TenantOwned, currency_code
 class TariffType(models.TextChoices):
     """OCPI 2.2.1 TariffType (mod_tariffs: PROFILE_CHEAP / PROFILE_FAST, as the spec and its examples spell them)."""
 
-    AD_HOC_PAYMENT = "AD_HOC_PAYMENT", "Ad hoc payment"
-    PROFILE_CHEAP = "PROFILE_CHEAP", "Charging preference: cheap"
-    PROFILE_FAST = "PROFILE_FAST", "Charging preference: fast"
-    PROFILE_GREEN = "PROFILE_GREEN", "Charging preference: green"
-    REGULAR = "REGULAR", "Regular"
+    AD_HOC_PAYMENT = "AD_HOC_PAYMENT", _("Ad hoc payment")
+    PROFILE_CHEAP = "PROFILE_CHEAP", _("Charging preference: cheap")
+    PROFILE_FAST = "PROFILE_FAST", _("Charging preference: fast")
+    PROFILE_GREEN = "PROFILE_GREEN", _("Charging preference: green")
+    REGULAR = "REGULAR", _("Regular")
 
 
 def _money_field(**kwargs: Any) -> models.DecimalField:  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import refuse_protected
 from apps.core.errors import ApplicationError
@@ -53,7 +54,7 @@ class TenantAdmin(TenantScopedAdmin):
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active"]}),
-        ("Branding", {"fields": ["logo", "primary_colour", "secondary_colour", "sender_email"]}),
+        (_("Branding"), {"fields": ["logo", "primary_colour", "secondary_colour", "sender_email"]}),
         (
             "Legal and bank",
             {
@@ -71,10 +72,10 @@ class TenantAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Money, time and language",
+            _("Money, time and language"),
             {"fields": ["currency", "timezone", "language", "default_vat_rate", "parking_grace_minutes"]},
         ),
-        ("Roaming", {"fields": ["ocpi_country_code", "ocpi_party_id", "oicp_operator_id", "oicp_provider_id"]}),
+        (_("Roaming"), {"fields": ["ocpi_country_code", "ocpi_party_id", "oicp_operator_id", "oicp_provider_id"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -149,7 +150,7 @@ class MembershipAdmin(TenantScopedAdmin):
             return ["user", "tenant", "role"]
         return ["user", "tenant", "role", "is_active", "source", "created_at"]
 
-    @admin.display(description="e-mail", ordering="user__email")
+    @admin.display(description=_("e-mail"), ordering="user__email")
     def email(self, membership: Membership) -> str:
         return membership.user.email
 
@@ -250,11 +251,11 @@ class InvitationAdmin(TenantScopedAdmin):
                 self.message_user(request, f"{invitation.email}: {exc.message}", level=messages.WARNING)
         self.message_user(request, f"{verb.capitalize()}: {done}.")
 
-    @admin.action(description="E-mail a new link")
+    @admin.action(description=_("E-mail a new link"))
     def resend(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         self._each(request, queryset, "resent", services.invitation_resend)
 
-    @admin.action(description="Revoke selected invitations")
+    @admin.action(description=_("Revoke selected invitations"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         self._each(request, queryset, "revoked", services.invitation_revoke)
 
@@ -309,7 +310,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
             level=messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description=_("Revoke selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset.order_by("pk"):
             if self._can_write(request, key):

@@ -37,10 +37,10 @@ def validate_timezone(value: str) -> None:
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Tenant admin"
-    OPERATIONS = "operations", "Operations"
-    FINANCE = "finance", "Finance"
-    READ_ONLY = "read_only", "Read-only"
+    ADMIN = "admin", _("Tenant admin")
+    OPERATIONS = "operations", _("Operations")
+    FINANCE = "finance", _("Finance")
+    READ_ONLY = "read_only", _("Read-only")
 
 
 class Tenant(TimeStampedModel):
@@ -135,9 +135,9 @@ class User(AbstractUser):
 
 
 class MembershipSource(models.TextChoices):
-    INVITATION = "invitation", "Accepted invitation"
-    OIDC = "oidc", "Identity provider (OIDC claims)"
-    PLATFORM = "platform", "Granted by the platform operator"
+    INVITATION = "invitation", _("Accepted invitation")
+    OIDC = "oidc", _("Identity provider (OIDC claims)")
+    PLATFORM = "platform", _("Granted by the platform operator")
 
 
 class Membership(TimeStampedModel):
@@ -230,7 +230,7 @@ class ApiKey(TimeStampedModel):
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="apikey_unique_name_per_tenant"),
         ]
