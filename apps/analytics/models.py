@@ -117,10 +117,10 @@ class AlertRule(TenantOwned, TimeStampedModel):
     threshold_minutes = models.PositiveIntegerField(
         default=0,
         validators=[MinValueValidator(0)],
-        help_text="charger_offline, session_too_long, no_energy: minutes before the alert opens.",
+        help_text=_("charger_offline, session_too_long, no_energy: minutes before the alert opens."),
     )
     power_margin_percent = models.PositiveSmallIntegerField(
-        default=0, help_text="power_above_rating: tolerance above the connector's rated power."
+        default=0, help_text=_("power_above_rating: tolerance above the connector's rated power.")
     )
     notify_emails = ArrayField(models.EmailField(), default=list, blank=True)
 
@@ -142,7 +142,7 @@ class Alert(TenantOwned):
 
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     kind = models.CharField(max_length=30, choices=AlertKind.choices)
-    subject = models.CharField(max_length=120, help_text="What it is about, e.g. cp:12, cp:12/1, session:55.")
+    subject = models.CharField(max_length=120, help_text=_("What it is about, e.g. cp:12, cp:12/1, session:55."))
     status = models.CharField(max_length=8, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     charge_point_id = models.BigIntegerField(null=True, blank=True)
     message = models.CharField(max_length=300)
@@ -183,7 +183,7 @@ class WebhookSubscription(TenantOwned, TimeStampedModel):
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=64, default=_webhook_secret, editable=False)
     event_types = ArrayField(
-        models.CharField(max_length=40), default=list, blank=True, help_text="Empty = every event type."
+        models.CharField(max_length=40), default=list, blank=True, help_text=_("Empty = every event type.")
     )
     is_active = models.BooleanField(default=True)
 

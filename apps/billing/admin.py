@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.billing import services
 from apps.billing.documents import render_invoice_xlsx
@@ -66,6 +67,13 @@ class InvoiceEventInline(AuditInline):
     model = InvoiceEvent
     fields = ("at", "action", "from_status", "to_status", "actor", "detail")
     readonly_fields = tuple(fields)
+
+
+DONE = {
+    "issued": lambda n: ngettext("%(count)d invoice issued.", "%(count)d invoices issued.", n),
+    "rendered": lambda n: ngettext("%(count)d invoice rendered.", "%(count)d invoices rendered.", n),
+    "queued": lambda n: ngettext("%(count)d invoice queued for e-mail.", "%(count)d invoices queued for e-mail.", n),
+}
 
 
 @admin.register(Invoice)
@@ -162,7 +170,7 @@ class InvoiceAdmin(TenantScopedAdmin):
                 count += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
-        self.message_user(request, f"{count} invoice(s) {done}.")
+        self.message_user(request, DONE[done](count) % {"count": count})
 
     @admin.action(description=_("Issue selected drafts"))
     def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:

@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core import events, outbox
 from apps.core.admin_display import label_formfield
@@ -215,7 +216,15 @@ class OutboxDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description=_("Retry the selected dead-lettered deliveries"))
     def retry(self, request: HttpRequest, queryset: QuerySet[OutboxDelivery]) -> None:
         count = outbox.retry_dead(ids=list(queryset.values_list("pk", flat=True)))
-        messages.success(request, f"{count} dead-lettered deliveries queued again.")
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d dead-lettered delivery queued again.",
+                "%(count)d dead-lettered deliveries queued again.",
+                count,
+            )
+            % {"count": count},
+        )
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # the action is for superusers, who alone see this page; change permission is off for everyone

@@ -226,7 +226,7 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
     name = models.CharField(max_length=200)
     legal_name = models.CharField(max_length=200, blank=True)
     vat_id = models.CharField("VAT id", max_length=30, blank=True)
-    registration_number = models.CharField(max_length=50, blank=True, help_text="Commercial register number.")
+    registration_number = models.CharField(max_length=50, blank=True, help_text=_("Commercial register number."))
     billing_email = models.EmailField(blank=True)
     language = models.CharField(
         _("language"),
@@ -241,7 +241,7 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
     billing_country = models.CharField(max_length=2, blank=True, validators=[country_code])
     payment_method = models.CharField(max_length=30, choices=PaymentMethod.choices, default=PaymentMethod.INVOICE)
     payment_reference = models.CharField(
-        max_length=100, blank=True, help_text="Placeholder: mandate id or payment provider reference."
+        max_length=100, blank=True, help_text=_("Placeholder: mandate id or payment provider reference.")
     )
     is_active = models.BooleanField(default=True)
 
@@ -307,26 +307,26 @@ class Contract(TenantOwned, TimeStampedModel):
     business_customer = models.ForeignKey(BusinessCustomer, on_delete=models.PROTECT, related_name="contracts")
     number = models.CharField(max_length=50)
     valid_from = models.DateTimeField()
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty means open-ended.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive; empty means open-ended."))
     priority = models.SmallIntegerField(
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="Higher wins when smart charging shares power.",
+        help_text=_("Higher wins when smart charging shares power."),
     )
-    max_session_duration = models.DurationField(null=True, blank=True, help_text="E.g. 00:30:00 for 30 minutes.")
+    max_session_duration = models.DurationField(null=True, blank=True, help_text=_("E.g. 00:30:00 for 30 minutes."))
     max_session_energy_wh = models.PositiveIntegerField(null=True, blank=True)
     limit_action = models.CharField(max_length=20, choices=LimitAction.choices, default=LimitAction.STOP)
     allowed_locations = models.ManyToManyField(
         "stations.Location",
         blank=True,
         related_name="+",
-        help_text="Where the contract's tokens may charge; none means every location.",
+        help_text=_("Where the contract's tokens may charge; none means every location."),
     )
     time_windows = models.JSONField(
         default=list,
         blank=True,
         validators=[validate_time_windows],
-        help_text=(
+        help_text=_(
             'When charging is allowed, in local time: [{"days_of_week": [1, 2, 3, 4, 5], "start_time": "07:00", '
             '"end_time": "19:00"}]. Monday is 1. An end before the start crosses midnight. Empty: any time.'
         ),
@@ -371,21 +371,23 @@ class Token(TenantOwned, TimeStampedModel):
     uid = models.CharField(
         max_length=36,
         validators=[token_uid_validator],
-        help_text="The OCPI uid (RFID uid, app token id); the OCPP idTag when it fits in 20 characters.",
+        help_text=_("The OCPI uid (RFID uid, app token id); the OCPP idTag when it fits in 20 characters."),
     )
     wire_id = models.GeneratedField(
         expression=WIRE_ID_SQL,
         output_field=models.CharField(max_length=WIRE_ID_LENGTH),
         db_persist=True,
         verbose_name=_("OCPP idTag"),
-        help_text="What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it.",
+        help_text=_(
+            "What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it."
+        ),
     )
     type = models.CharField(max_length=20, choices=TokenType.choices, default=TokenType.RFID)
     contract_id = models.CharField("contract id (eMAID)", max_length=36, blank=True)
     visual_number = models.CharField(max_length=64, blank=True)
     issuer = models.CharField(max_length=64, blank=True)
     group_id = models.CharField(
-        max_length=36, blank=True, help_text="Groups tokens that work as one; sent to chargers as parentIdTag."
+        max_length=36, blank=True, help_text=_("Groups tokens that work as one; sent to chargers as parentIdTag.")
     )
     valid = models.BooleanField(default=True)
     whitelist = models.CharField(max_length=20, choices=WhitelistType.choices, default=WhitelistType.ALLOWED)
@@ -407,7 +409,7 @@ class Token(TenantOwned, TimeStampedModel):
         Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="tokens"
     )
     expires_at = models.DateTimeField(null=True, blank=True)
-    blocked = models.BooleanField(default=False, help_text="Blocked by the operator (lost card, unpaid bills).")
+    blocked = models.BooleanField(default=False, help_text=_("Blocked by the operator (lost card, unpaid bills)."))
 
     class Meta:
         ordering = ["uid"]
@@ -473,13 +475,13 @@ class Vehicle(TenantOwned, TimeStampedModel):
         "AC max current (A)", validators=[MinValueValidator(6), MaxValueValidator(80)]
     )
     dc_max_power_w = models.PositiveIntegerField(
-        "DC max power (W)", null=True, blank=True, help_text="Empty when the vehicle cannot charge DC."
+        "DC max power (W)", null=True, blank=True, help_text=_("Empty when the vehicle cannot charge DC.")
     )
     connector_types = ArrayField(
         models.CharField(max_length=30, choices=ConnectorStandard.choices),
         default=list,
         blank=True,
-        help_text="OCPI connector standards the vehicle accepts.",
+        help_text=_("OCPI connector standards the vehicle accepts."),
     )
     licence_plate = models.CharField(max_length=20, blank=True)
     vin = models.CharField("VIN", max_length=17, blank=True, validators=[vin_validator])

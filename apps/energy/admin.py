@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apps.energy import selectors, services
-from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
+from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, Strategy, TimeOfUseLimit
 from apps.energy.optimizer import optimize
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -36,7 +36,7 @@ class _ReadOnly(TenantScopedAdmin):
 def include_again(modeladmin: Any, request: HttpRequest, queryset: QuerySet[GridNode]) -> None:
     for node in queryset.filter(rejects_profiles=True):
         services.charge_point_include(node=node)
-    modeladmin.message_user(request, "Done; the sites are recomputed.", messages.SUCCESS)
+    modeladmin.message_user(request, _("Done; the sites are recomputed."), messages.SUCCESS)
 
 
 @admin.register(GridNode)
@@ -114,7 +114,7 @@ class GridNodeAdmin(TenantScopedAdmin):
             "rows": rows,
             "chart": chart,
             "warnings": result.warnings,
-            "strategy": result.strategy.value,
+            "strategy": Strategy(result.strategy.value).label,
         }
         return TemplateResponse(request, "admin/energy/site_load.html", context)
 

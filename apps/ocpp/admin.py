@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.admin_display import local_datetime
@@ -70,9 +71,11 @@ class CampaignForm(forms.Form):
     signed = forms.BooleanField(
         required=False,
         label="Signed firmware update",
-        help_text="OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
-        "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
-        "SignedUpdateFirmware. Chargers without the security extension refuse it.",
+        help_text=_(
+            "OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
+            "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
+            "SignedUpdateFirmware. Chargers without the security extension refuse it."
+        ),
     )
 
 
@@ -348,11 +351,11 @@ class ChargePointAdmin(TenantScopedAdmin):
     def _send(self, request: HttpRequest, charge_point: ChargePoint, action: str, payload: Any, timeout: int) -> None:
         try:
             if action == "GetDiagnostics" and "location" not in payload:
-                _, command = station_services.diagnostics_request(
+                _upload, command = station_services.diagnostics_request(
                     charge_point=charge_point, requested_by=request.user, timeout=timeout, source="admin", **payload
                 )
             elif action == "GetLog":
-                _, command = station_services.log_request(
+                _log, command = station_services.log_request(
                     charge_point=charge_point,
                     payload=payload,
                     requested_by=request.user,
@@ -439,14 +442,14 @@ class ChargePointAdmin(TenantScopedAdmin):
             if self.has_change_permission(request, charge_point):
                 decommission.charge_point_decommission(charge_point=charge_point)
                 done += 1
-        messages.success(request, f"{done} decommissioned.")
+        messages.success(request, _("%(done)s decommissioned.") % {"done": done})
 
     @admin.action(description=_("Start a firmware update campaign"))
     def start_firmware_campaign(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         chargers = [cp for cp in queryset if self.has_change_permission(request, cp)]
         tenants = {cp.tenant_id for cp in chargers}
         if len(tenants) != 1:
-            messages.error(request, "Select chargers of exactly one tenant (that you may operate).")
+            messages.error(request, _("Select chargers of exactly one tenant (that you may operate)."))
             return None
         form = CampaignForm(request.POST if "apply" in request.POST else None)
         form.fields["firmware"].queryset = FirmwareImage.objects.filter(tenant_id__in=tenants)  # type: ignore[attr-defined]
@@ -462,7 +465,15 @@ class ChargePointAdmin(TenantScopedAdmin):
                     created_by=request.user,
                 )
                 transaction.on_commit(lambda: firmware_campaign_run.delay(campaign.pk))
-            messages.success(request, f"Campaign {campaign.name} started for {len(chargers)} charge points.")
+            messages.success(
+                request,
+                ngettext(
+                    "Campaign %(name)s started for %(count)d charge point.",
+                    "Campaign %(name)s started for %(count)d charge points.",
+                    len(chargers),
+                )
+                % {"name": campaign.name, "count": len(chargers)},
+            )
             return HttpResponseRedirect(reverse("admin:stations_firmwarecampaign_change", args=[campaign.pk]))
         context = {
             **self.admin_site.each_context(request),

@@ -29,8 +29,8 @@ class MessageLog(AuditLog):
     action = models.CharField(max_length=40, blank=True, default="")
     unique_id = models.CharField(max_length=64, blank=True, default="")
     payload = models.JSONField(null=True, blank=True)
-    result = models.CharField(max_length=200, blank=True, default="", help_text="CallError code, status, ...")
-    latency_ms = models.FloatField(null=True, blank=True, help_text="For answers: time since the CALL.")
+    result = models.CharField(max_length=200, blank=True, default="", help_text=_("CallError code, status, ..."))
+    latency_ms = models.FloatField(null=True, blank=True, help_text=_("For answers: time since the CALL."))
     warning = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:

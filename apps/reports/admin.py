@@ -13,6 +13,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import ApplicationError
 from apps.customers.models import BusinessCustomer, Driver
@@ -187,7 +188,7 @@ class ExportJobAdmin(TenantScopedAdmin):
                 return "-"
             if obj.personal_data and not selectors.may_see_personal_data(access, obj.tenant_id):
                 return "personal data: not for your role"
-            token, _ = services.export_download_link(job=obj)
+            token, _expires = services.export_download_link(job=obj)
             return format_html('<a href="{}">download</a>', reverse("export-file", kwargs={"token": token}))
 
         request._export_download_column = download  # type: ignore[attr-defined]
@@ -224,4 +225,8 @@ class ExportJobAdmin(TenantScopedAdmin):
                 cancelled += 1
             except ApplicationError:
                 continue
-        self.message_user(request, f"Cancelled {cancelled} export(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Cancelled %(count)d export.", "Cancelled %(count)d exports.", cancelled) % {"count": cancelled},
+            messages.SUCCESS,
+        )

@@ -127,8 +127,11 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         obj.pk = partner.pk
         self.message_user(
             request,
-            f"Partner created. Give them our versions URL and this CREDENTIALS_TOKEN_A now, it is not shown again: "
-            f"{token_a}",
+            _(
+                "Partner created. Give them our versions URL and this CREDENTIALS_TOKEN_A now, it is not shown again: "
+                "%(token)s"
+            )
+            % {"token": token_a},
             level=messages.WARNING,
         )
 
@@ -155,14 +158,14 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_suspend(partner=partner)
-        self.message_user(request, "Suspended.")
+        self.message_user(request, _("Suspended."))
 
     @admin.action(description=_("Reinstate selected partners"))
     def reinstate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_reinstate(partner=partner)
-        self.message_user(request, "Reinstated.")
+        self.message_user(request, _("Reinstated."))
 
     @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))
     def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
@@ -170,11 +173,15 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             if not self._can_write(request, partner):
                 continue
             try:
-                _, raw = services.partner_token_a_issue(partner=partner)
+                _issued, raw = services.partner_token_a_issue(partner=partner)
             except ApplicationError as exc:
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
                 continue
-            self.message_user(request, f"{partner}: new CREDENTIALS_TOKEN_A (shown once): {raw}", messages.WARNING)
+            self.message_user(
+                request,
+                _("%(partner)s: new CREDENTIALS_TOKEN_A (shown once): %(token)s") % {"partner": partner, "token": raw},
+                messages.WARNING,
+            )
 
     def _handshake(self, request: HttpRequest, queryset: QuerySet[RoamingPartner], step: str) -> None:
         base = (settings.OCPI_BASE_URL or request.build_absolute_uri("/")).rstrip("/")
@@ -191,7 +198,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
             else:
-                self.message_user(request, f"{partner}: {step} done.")
+                self.message_user(request, _("%(partner)s: %(step)s done.") % {"partner": partner, "step": step})
 
     @admin.action(description=_("Register with the selected partners (their versions URL and token A)"))
     def register(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:

@@ -231,7 +231,9 @@ class ReservationAdmin(TenantScopedAdmin):
         """Each one through the service: cancelled here at once, then CancelReservation to its charger."""
         for reservation in queryset.select_related("charge_point").order_by("pk"):
             if not self.has_change_permission(request, reservation):
-                self.message_user(request, f"{reservation}: you cannot change it.", messages.ERROR)
+                self.message_user(
+                    request, _("%(reservation)s: you cannot change it.") % {"reservation": reservation}, messages.ERROR
+                )
                 continue
             try:
                 done = commands.reservation_cancel(reservation=reservation)

@@ -41,7 +41,7 @@ def _decommission_each(
         if model_admin.has_change_permission(request, obj):
             service(obj)
             done += 1
-    model_admin.message_user(request, f"{done} decommissioned.", messages.SUCCESS)
+    model_admin.message_user(request, _("%(done)s decommissioned.") % {"done": done}, messages.SUCCESS)
 
 
 @admin.register(Location)

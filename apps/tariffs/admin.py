@@ -40,7 +40,7 @@ class _JSONEditor(forms.JSONField):
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-ELEMENTS_HELP = (
+ELEMENTS_HELP = _(
     'OCPI TariffElement list, e.g. [{"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19, '
     '"step_size": 1}], "restrictions": {"start_time": "22:00", "end_time": "06:00"}}]. The first element whose '
     "restrictions match prices a dimension."
@@ -50,7 +50,7 @@ ELEMENTS_HELP = (
 class TariffAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     elements = _JSONEditor(help_text=ELEMENTS_HELP)
     tariff_alt_text = _JSONEditor(required=False, help_text='[{"language": "en", "text": "..."}]')
-    energy_mix = _JSONEditor(required=False, help_text="OCPI EnergyMix object, optional.")
+    energy_mix = _JSONEditor(required=False, help_text=_("OCPI EnergyMix object, optional."))
     tariff_alt_url = forms.URLField(required=False, max_length=255, assume_scheme="https")
 
     class Meta:

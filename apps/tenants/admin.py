@@ -237,9 +237,9 @@ class InvitationAdmin(TenantScopedAdmin):
             invited_by=request.user,  # type: ignore[arg-type]
         )
         obj.pk = invitation.pk
-        self.message_user(request, f"Invitation e-mailed to {invitation.email}.")
+        self.message_user(request, _("Invitation e-mailed to %(email)s.") % {"email": invitation.email})
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Invitation], verb: str, service: Any) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[Invitation], verb: Any, service: Any) -> None:
         done = 0
         for invitation in queryset.order_by("pk"):
             if not self._can_write(request, invitation):
@@ -249,15 +249,15 @@ class InvitationAdmin(TenantScopedAdmin):
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{invitation.email}: {exc.message}", level=messages.WARNING)
-        self.message_user(request, f"{verb.capitalize()}: {done}.")
+        self.message_user(request, f"{verb}: {done}.")
 
     @admin.action(description=_("E-mail a new link"))
     def resend(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        self._each(request, queryset, "resent", services.invitation_resend)
+        self._each(request, queryset, _("Resent"), services.invitation_resend)
 
     @admin.action(description=_("Revoke selected invitations"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        self._each(request, queryset, "revoked", services.invitation_revoke)
+        self._each(request, queryset, _("Revoked"), services.invitation_revoke)
 
 
 class ApiKeyForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -306,7 +306,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         obj.prefix = key.prefix
         self.message_user(
             request,
-            f"API key created. Copy the secret now, it is not shown again: {raw}",
+            _("API key created. Copy the secret now, it is not shown again: %(secret)s") % {"secret": raw},
             level=messages.WARNING,
         )
 
@@ -315,4 +315,4 @@ class ApiKeyAdmin(TenantScopedAdmin):
         for key in queryset.order_by("pk"):
             if self._can_write(request, key):
                 services.api_key_revoke(api_key=key)
-        self.message_user(request, "Revoked.")
+        self.message_user(request, _("Revoked."))

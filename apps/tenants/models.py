@@ -54,7 +54,7 @@ class Tenant(TimeStampedModel):
     logo = models.ImageField(upload_to="tenants/logos/", blank=True)
     primary_colour = models.CharField(max_length=7, default="#0B5FFF", validators=[hex_colour])
     secondary_colour = models.CharField(max_length=7, default="#111827", validators=[hex_colour])
-    sender_email = models.EmailField(blank=True, help_text="From-address of e-mails sent under this brand.")
+    sender_email = models.EmailField(blank=True, help_text=_("From-address of e-mails sent under this brand."))
 
     # legal identity, printed on invoices
     legal_name = models.CharField(max_length=200, blank=True)
@@ -86,7 +86,7 @@ class Tenant(TimeStampedModel):
     parking_grace_minutes = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(24 * 60)],
-        help_text="Idle time before parking (idle) fees start, per idle stretch, for tariffs that set none.",
+        help_text=_("Idle time before parking (idle) fees start, per idle stretch, for tariffs that set none."),
     )
 
     # roaming identities
@@ -150,13 +150,13 @@ class Membership(TimeStampedModel):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.READ_ONLY)
     is_active = models.BooleanField(
-        default=True, help_text="Access to this tenant; off suspends it here only, never the person's other tenants."
+        default=True, help_text=_("Access to this tenant; off suspends it here only, never the person's other tenants.")
     )
     source = models.CharField(
         max_length=20,
         choices=MembershipSource.choices,
         default=MembershipSource.PLATFORM,
-        help_text="How the access was granted; OIDC logins re-sync only the memberships that came from claims.",
+        help_text=_("How the access was granted; OIDC logins re-sync only the memberships that came from claims."),
     )
 
     class Meta:

@@ -79,3 +79,30 @@ def test_the_api_stays_english_whatever_the_browser_asks(tenant_a: Tenant) -> No
     assert "Content-Language" not in answer.headers
     assert answer.json()["code"] in ("not_authenticated", "authentication_failed", "permission_denied")
     assert "Anmelde" not in answer.content.decode()
+
+
+def test_the_console_pages_speak_german_to_a_german_operator(
+    tenant_a: Tenant, make_staff: Callable[..., User], client: Client
+) -> None:
+    # given an operator of a German tenant and one of its chargers
+    from tests.stations.factories import ChargePointFactory
+
+    charger = ChargePointFactory(tenant=_german(tenant_a), identity="DE-LP-1")
+    client.force_login(make_staff(tenant_a, Role.OPERATIONS, is_staff=True))
+
+    index = client.get("/admin/").content.decode()
+    listing = client.get("/admin/stations/chargepoint/").content.decode()
+    page = client.get(f"/admin/stations/chargepoint/{charger.pk}/change/").content.decode()
+    dashboard = client.get("/admin/analytics/dashboard/").content.decode()
+
+    # app and model names, list columns (labels made from field names), templates, the command panel
+    assert "Ladestationen" in index
+    assert "Ladepunkte" in index
+    assert "Ladepunkt zur Änderung auswählen" in listing  # Django's sentence around our model's name
+    assert "Kennung" in listing  # the column of `identity`, a label made from the field's name
+    assert ">Befehle</h2>" in page
+    assert ">Fernstart</a>" in page
+    assert "Leistung jetzt" in dashboard
+    assert "Ladestationen nach Zustand" in dashboard
+    for english in ("Charge points", "Power now", "Chargers by state", "Remote start"):
+        assert english not in index + listing + page + dashboard, english
