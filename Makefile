@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test api-fuzz lint fmt venv stack-up stack-down bench-api clean
+.PHONY: run test api-fuzz lint fmt venv messages makemessages stack-up stack-down bench-api clean
+
+# translation catalogs: the reviewed .po files are committed, their .mo files are built here (README "Languages")
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 
 venv: $(STAMP)
 
@@ -22,14 +26,23 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.tx
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@touch $(STAMP)
 
-run: venv
+messages: $(MO_FILES)
+
+locale/%.mo: locale/%.po | $(STAMP)
+	$(BIN)/python scripts/compile_messages.py $<
+
+# after changing strings: add the new msgids to every catalog, translate them, commit the .po files
+makemessages: venv
+	DJANGO_SETTINGS_MODULE=evplatform.settings.test $(BIN)/python manage.py makemessages $(MAKEMESSAGES_ARGS)
+
+run: venv messages
 	$(BIN)/python scripts/stack.py run
 
-test: venv
+test: venv messages
 	$(BIN)/python scripts/stack.py test -- $(PYTEST_ARGS)
 
 # schemathesis over every API operation against a real daphne on a seeded throwaway database (scripts/api_fuzz.py)
-api-fuzz: venv
+api-fuzz: venv messages
 	$(BIN)/python scripts/api_fuzz.py -- $(API_FUZZ_ARGS)
 
 lint: venv

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -25,6 +26,7 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the console's language selector posts to /i18n/setlang/
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -39,9 +41,9 @@ urlpatterns = [
 if settings.OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
-admin.site.site_header = "EV platform operations"
-admin.site.site_title = "EV platform"
-admin.site.index_title = "Operations console"
+admin.site.site_header = _("EV platform operations")
+admin.site.site_title = _("EV platform")
+admin.site.index_title = _("Operations console")
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

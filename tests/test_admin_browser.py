@@ -181,29 +181,38 @@ def test_every_admin_list_and_page_in_chromium(served: str) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            for username, role in people:
-                for width in WIDTHS:
-                    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="Europe/Berlin")
-                    page = context.new_page()
-                    walk = Walk(page, served, f"{role}-{width}")
-                    walk.current = "/admin/login/"
-                    page.goto(f"{served}/admin/login/")
-                    page.fill("#id_username", username)
-                    page.fill("#id_password", PASSWORD)
-                    page.click("input[type=submit]")
-                    page.wait_for_url(f"{served}/admin/")
-                    walk.visit("/admin/", "index")
-                    lists = _lists(page)
-                    for path in lists:
-                        walk.visit(path, path.replace("/admin/", "") + "list")
-                        first = _first_object(page)
-                        if first is not None:
-                            walk.visit(first, path.replace("/admin/", "") + "change")
-                    for path, label in _console_pages(page, served):
-                        walk.visit(path, label)
-                    problems += [f"{role} at {width} px: {problem}" for problem in walk.problems]
-                    visited[f"{role}-{width}"] = walk.shots
-                    context.close()
+            # every role at every width in English, and the operations user once more in German at 1280 px (German
+            # labels are the longest of the shipped languages: they must fit too)
+            runs = [(username, role, width, "en-US") for username, role in people for width in WIDTHS]
+            runs += [(username, role, 1280, "de-DE") for username, role in people if role == "ops"]
+            for username, role, width, locale in runs:
+                context = browser.new_context(
+                    viewport={"width": width, "height": 900}, timezone_id="Europe/Berlin", locale=locale
+                )
+                page = context.new_page()
+                name = f"{role}-{width}" if locale == "en-US" else f"{role}-{width}-{locale[:2]}"
+                walk = Walk(page, served, name)
+                walk.current = "/admin/login/"
+                page.goto(f"{served}/admin/login/")
+                page.fill("#id_username", username)
+                page.fill("#id_password", PASSWORD)
+                page.click("input[type=submit]")
+                page.wait_for_url(f"{served}/admin/")
+                walk.visit("/admin/", "index")
+                if locale == "de-DE":  # the browser's language, no choice made: the console answers in German
+                    assert page.get_attribute("html", "lang") == "de"
+                    assert "Ladepunkte" in page.inner_text("#content-main")
+                lists = _lists(page)
+                for path in lists:
+                    walk.visit(path, path.replace("/admin/", "") + "list")
+                    first = _first_object(page)
+                    if first is not None:
+                        walk.visit(first, path.replace("/admin/", "") + "change")
+                for path, label in _console_pages(page, served):
+                    walk.visit(path, label)
+                problems += [f"{role} at {width} px: {problem}" for problem in walk.problems]
+                visited[name] = walk.shots
+                context.close()
         finally:
             browser.close()
 
@@ -211,3 +220,4 @@ def test_every_admin_list_and_page_in_chromium(served: str) -> None:
     # the walk reached the pages (an index that linked nothing would pass above): lists and their objects
     assert visited["ops-1280"] >= 70, visited
     assert visited["superuser-1280"] > visited["ops-1280"], visited
+    assert visited["ops-1280-de"] == visited["ops-1280"], visited

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.analytics import notifications, selectors, services
 from apps.analytics.models import Alert, AlertRule, Dashboard, Granularity, WebhookDelivery, WebhookSubscription
@@ -108,11 +110,16 @@ class AlertRuleAdmin(TenantScopedAdmin):
     list_filter = ("kind", "enabled")
 
 
-@admin.action(description="Acknowledge the selected alerts")
+@admin.action(description=_("Acknowledge the selected alerts"))
 def acknowledge(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
     for alert in queryset:
         services.alert_acknowledge(alert=alert, user=request.user, comment="acknowledged in admin")
-    modeladmin.message_user(request, f"{queryset.count()} alert(s) acknowledged.", messages.SUCCESS)
+    count = queryset.count()
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d alert acknowledged.", "%(count)d alerts acknowledged.", count) % {"count": count},
+        messages.SUCCESS,
+    )
 
 
 @admin.register(Alert)
@@ -161,11 +168,16 @@ class WebhookSubscriptionAdmin(TenantScopedAdmin):
     readonly_fields = ("secret",)
 
 
-@admin.action(description="Replay the selected deliveries")
+@admin.action(description=_("Replay the selected deliveries"))
 def replay(modeladmin: Any, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
     for delivery in queryset:
         notifications.webhook_delivery_replay(delivery=delivery)
-    modeladmin.message_user(request, f"{queryset.count()} delivery(ies) replayed.", messages.SUCCESS)
+    count = queryset.count()
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d delivery replayed.", "%(count)d deliveries replayed.", count) % {"count": count},
+        messages.SUCCESS,
+    )
 
 
 class AttemptInline(AuditInline):

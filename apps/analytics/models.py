@@ -19,6 +19,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
@@ -96,16 +97,16 @@ class Rollup(models.Model):
 
 
 class AlertKind(models.TextChoices):
-    CHARGER_OFFLINE = "charger_offline", "Charger offline for more than N minutes"
-    CONNECTOR_FAULTED = "connector_faulted", "Connector faulted"
-    POWER_ABOVE_RATING = "power_above_rating", "Power above the connector's rating"
-    ENERGY_WITHOUT_SESSION = "energy_without_session", "Energy with no session"
-    SESSION_TOO_LONG = "session_too_long", "Session running longer than N minutes"
-    NO_ENERGY = "no_energy", "No energy after N minutes"
-    COMMAND_FAILED = "command_failed", "Remote command failed or timed out"
-    PROFILE_REJECTED = "profile_rejected", "Smart-charging profile rejected"
-    SECURITY_EVENT = "security_event", "Critical security event reported by a charger"
-    CERTIFICATE_EXPIRING = "certificate_expiring", "Charger certificate expiring within N minutes"
+    CHARGER_OFFLINE = "charger_offline", _("Charger offline for more than N minutes")
+    CONNECTOR_FAULTED = "connector_faulted", _("Connector faulted")
+    POWER_ABOVE_RATING = "power_above_rating", _("Power above the connector's rating")
+    ENERGY_WITHOUT_SESSION = "energy_without_session", _("Energy with no session")
+    SESSION_TOO_LONG = "session_too_long", _("Session running longer than N minutes")
+    NO_ENERGY = "no_energy", _("No energy after N minutes")
+    COMMAND_FAILED = "command_failed", _("Remote command failed or timed out")
+    PROFILE_REJECTED = "profile_rejected", _("Smart-charging profile rejected")
+    SECURITY_EVENT = "security_event", _("Critical security event reported by a charger")
+    CERTIFICATE_EXPIRING = "certificate_expiring", _("Charger certificate expiring within N minutes")
 
 
 class AlertRule(TenantOwned, TimeStampedModel):
@@ -116,10 +117,10 @@ class AlertRule(TenantOwned, TimeStampedModel):
     threshold_minutes = models.PositiveIntegerField(
         default=0,
         validators=[MinValueValidator(0)],
-        help_text="charger_offline, session_too_long, no_energy: minutes before the alert opens.",
+        help_text=_("charger_offline, session_too_long, no_energy: minutes before the alert opens."),
     )
     power_margin_percent = models.PositiveSmallIntegerField(
-        default=0, help_text="power_above_rating: tolerance above the connector's rated power."
+        default=0, help_text=_("power_above_rating: tolerance above the connector's rated power.")
     )
     notify_emails = ArrayField(models.EmailField(), default=list, blank=True)
 
@@ -141,7 +142,7 @@ class Alert(TenantOwned):
 
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     kind = models.CharField(max_length=30, choices=AlertKind.choices)
-    subject = models.CharField(max_length=120, help_text="What it is about, e.g. cp:12, cp:12/1, session:55.")
+    subject = models.CharField(max_length=120, help_text=_("What it is about, e.g. cp:12, cp:12/1, session:55."))
     status = models.CharField(max_length=8, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     charge_point_id = models.BigIntegerField(null=True, blank=True)
     message = models.CharField(max_length=300)
@@ -182,7 +183,7 @@ class WebhookSubscription(TenantOwned, TimeStampedModel):
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=64, default=_webhook_secret, editable=False)
     event_types = ArrayField(
-        models.CharField(max_length=40), default=list, blank=True, help_text="Empty = every event type."
+        models.CharField(max_length=40), default=list, blank=True, help_text=_("Empty = every event type.")
     )
     is_active = models.BooleanField(default=True)
 
@@ -214,7 +215,7 @@ class NotificationEvent(TenantOwned, AuditLog):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
-    FAILED = "failed", "Failed (gave up)"
+    FAILED = "failed", _("Failed (gave up)")
 
 
 class WebhookDelivery(TenantOwned, AuditLog):
@@ -232,7 +233,7 @@ class WebhookDelivery(TenantOwned, AuditLog):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         constraints = [models.UniqueConstraint(fields=["subscription", "event"], name="delivery_unique_event")]
         indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due")]
 
@@ -264,5 +265,5 @@ class Dashboard(KpiBucket):
 
     class Meta:
         proxy = True
-        verbose_name = "ops dashboard"
-        verbose_name_plural = "ops dashboard"
+        verbose_name = _("ops dashboard")
+        verbose_name_plural = _("ops dashboard")

@@ -22,13 +22,15 @@ import json
 import logging
 import time
 import uuid
+import zoneinfo
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from apps.analytics.models import (
     Alert,
@@ -38,7 +40,7 @@ from apps.analytics.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from apps.core import metrics
+from apps.core import i18n, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +248,34 @@ def alert_document(alert: Alert) -> dict[str, Any]:
     }
 
 
+def _alert_email(alert: Alert, transition: str) -> tuple[str, str]:
+    """Subject and body in the tenant's default language, times in its zone, named. The alert's message is the
+    rule's text as stored (a fact of the alert, not translated)."""
+    tenant = alert.tenant
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+
+    def local(at: dt.datetime) -> str:
+        there = at.astimezone(zone)
+        return f"{there:%Y-%m-%d %H:%M:%S} {there.tzname()}"
+
+    with translation.override(i18n.pick(tenant.language)):
+        state = gettext("OPENED") if transition == "opened" else gettext("RESOLVED")
+        subject = f"[{tenant.name}] {state}: {alert.message}"
+        if transition == "opened":
+            head = gettext("Alert %(id)s (%(kind)s) on %(subject)s was opened.")
+        else:
+            head = gettext("Alert %(id)s (%(kind)s) on %(subject)s was resolved.")
+        lines = [
+            head % {"id": alert.pk, "kind": alert.get_kind_display(), "subject": alert.subject},
+            "",
+            alert.message,
+            gettext("Opened: %(at)s") % {"at": local(alert.opened_at)},
+        ]
+        if alert.resolved_at:
+            lines.append(gettext("Resolved: %(at)s") % {"at": local(alert.resolved_at)})
+        return subject, "\n".join(lines) + "\n"
+
+
 def alert_notify(*, alert_id: int, transition: str) -> None:
     """E-mail the rule's recipients (opened / resolved) and emit `alert.<transition>` to webhooks."""
     alert = Alert.objects.select_related("rule", "tenant").filter(pk=alert_id).first()
@@ -253,12 +283,7 @@ def alert_notify(*, alert_id: int, transition: str) -> None:
         return
     recipients = list(alert.rule.notify_emails) if alert.rule else []
     if recipients and transition in ("opened", "resolved"):
-        subject = f"[{alert.tenant.name}] {transition.upper()}: {alert.message}"
-        body = (
-            f"Alert {alert.pk} ({alert.get_kind_display()}) on {alert.subject} was {transition}.\n\n"
-            f"{alert.message}\nOpened: {alert.opened_at:%Y-%m-%d %H:%M:%S} UTC\n"
-            + (f"Resolved: {alert.resolved_at:%Y-%m-%d %H:%M:%S} UTC\n" if alert.resolved_at else "")
-        )
+        subject, body = _alert_email(alert, transition)
         sender = alert.tenant.sender_email or settings.DEFAULT_FROM_EMAIL
         send_mail(subject, body, sender, recipients)
     notification_emit(tenant_id=alert.tenant_id, type=f"alert.{transition}", payload=alert_document(alert))

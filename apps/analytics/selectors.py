@@ -69,13 +69,16 @@ def _day_start(now: dt.datetime) -> dt.datetime:
 def live_kpis(scope: Scope, *, now: dt.datetime | None = None, tz: dt.tzinfo | None = None) -> dict[str, Any]:
     """Figures of this moment. Energy today / this month (UTC) = energy of sessions that ended in the period
     (day buckets) + what the active sessions metered so far (`active_energy_wh`). With `tz`, "today" starts at
-    midnight in that zone (hour buckets since then)."""
+    midnight in that zone and "this month" at midnight of its first day there (hour buckets since then: a UTC day
+    bucket straddles the local month's edge)."""
     now = now or timezone.now()
     today = _day_start(now)
     month = today.replace(day=1)
-    local_today = None
+    local_today = local_month = None
     if tz is not None:
-        local_today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+        local_midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        local_today = local_midnight.astimezone(dt.UTC)
+        local_month = local_midnight.replace(day=1).astimezone(dt.UTC)
     chargers = scope.charge_points()
     total_chargers = chargers.count()
     offline = list(chargers.filter(online=False).values("id", "identity", "last_seen_at").order_by("identity"))
@@ -91,9 +94,9 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None, tz: dt.tzinfo | N
     power = sum(latest_power_w(s["id"]) or 0 for s in active)
     days = scope.filter(KpiBucket.objects.filter(granularity=Granularity.DAY, bucket__gte=month, bucket__lte=today))
     energy = days.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket=today)))
-    if local_today is not None:
-        hours = scope.filter(KpiBucket.objects.filter(granularity=Granularity.HOUR, bucket__gte=local_today))
-        energy["today"] = hours.aggregate(today=Sum("energy_wh"))["today"]
+    if local_today is not None and local_month is not None:
+        hours = scope.filter(KpiBucket.objects.filter(granularity=Granularity.HOUR, bucket__gte=local_month))
+        energy = hours.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket__gte=local_today)))
     faulted = list(
         scope.filter(
             Evse.objects.filter(status="Faulted"), cp_field="charge_point_id", loc_field="charge_point__location_id"

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.billing import services
 from apps.billing.documents import render_invoice_xlsx
@@ -67,6 +69,13 @@ class InvoiceEventInline(AuditInline):
     readonly_fields = tuple(fields)
 
 
+DONE = {
+    "issued": lambda n: ngettext("%(count)d invoice issued.", "%(count)d invoices issued.", n),
+    "rendered": lambda n: ngettext("%(count)d invoice rendered.", "%(count)d invoices rendered.", n),
+    "queued": lambda n: ngettext("%(count)d invoice queued for e-mail.", "%(count)d invoices queued for e-mail.", n),
+}
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(TenantScopedAdmin):
     """Read-only documents: every change goes through a service (actions), never the form."""
@@ -111,11 +120,11 @@ class InvoiceAdmin(TenantScopedAdmin):
         for invoice in queryset.order_by("pk"):
             services.invoice_delete_draft(invoice=invoice, actor=_actor(request))
 
-    @admin.display(description="Total incl. VAT", ordering="total_incl_vat")
+    @admin.display(description=_("Total incl. VAT"), ordering="total_incl_vat")
     def total(self, obj: Invoice) -> str:
         return human.money(obj.total_incl_vat, obj.currency)
 
-    @admin.display(description="Downloads")
+    @admin.display(description=_("Downloads"))
     def downloads(self, obj: Invoice) -> str:
         if obj.status == InvoiceStatus.DRAFT:
             return "-"
@@ -161,17 +170,17 @@ class InvoiceAdmin(TenantScopedAdmin):
                 count += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{invoice}: {exc.message}", messages.WARNING)
-        self.message_user(request, f"{count} invoice(s) {done}.")
+        self.message_user(request, DONE[done](count) % {"count": count})
 
-    @admin.action(description="Issue selected drafts")
+    @admin.action(description=_("Issue selected drafts"))
     def issue_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_issue(invoice=i, actor=_actor(request)), "issued")
 
-    @admin.action(description="Render PDFs of selected invoices")
+    @admin.action(description=_("Render PDFs of selected invoices"))
     def render_pdfs(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_render_pdf(invoice=i), "rendered")
 
-    @admin.action(description="E-mail selected invoices to the customers")
+    @admin.action(description=_("E-mail selected invoices to the customers"))
     def send_selected(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._each(request, queryset, lambda i: services.invoice_send(invoice=i, actor=_actor(request)), "queued")
 

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string, select_template
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
@@ -25,14 +27,29 @@ from apps.billing.models import (
     PaymentProviderName,
     PaymentStatus,
 )
+from apps.core import i18n
 
 logger = logging.getLogger(__name__)
 
-TITLES = {InvoiceKind.INVOICE: "Invoice", InvoiceKind.RECEIPT: "Receipt", InvoiceKind.CREDIT_NOTE: "Credit note"}
+TITLES = {
+    InvoiceKind.INVOICE: gettext_lazy("Invoice"),
+    InvoiceKind.RECEIPT: gettext_lazy("Receipt"),
+    InvoiceKind.CREDIT_NOTE: gettext_lazy("Credit note"),
+}
 
 
 def _title(invoice: Invoice) -> str:
-    return TITLES.get(InvoiceKind(invoice.kind), "Invoice")
+    return str(TITLES.get(InvoiceKind(invoice.kind), TITLES[InvoiceKind.INVOICE]))
+
+
+def document_language(invoice: Invoice) -> str:
+    """The recipient's language: the business customer's (an invoice), else the driver's (a receipt), else the
+    tenant's default; a language we do not ship falls through to the next (apps/core/i18n.py)."""
+    return i18n.pick(
+        invoice.business_customer.language if invoice.business_customer else None,
+        invoice.driver.language if invoice.driver else None,
+        invoice.tenant.language,
+    )
 
 
 DATE = "%Y-%m-%d"
@@ -92,7 +109,9 @@ def _context(invoice: Invoice) -> dict[str, Any]:
 
 
 def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string("billing/invoice.html", _context(invoice))
+    """The document's HTML in its recipient's language (`document_language`)."""
+    with translation.override(document_language(invoice)):
+        return render_to_string("billing/invoice.html", _context(invoice))
 
 
 # --------------------------------------------------------------------------- PDF rendering resources
@@ -115,6 +134,8 @@ class _Brand(NamedTuple):
     primary: str
     secondary: str
     footer: str
+    page: str  # "page" and "of" of the page counter, in the document's language
+    of: str
 
 
 def _local_only_fetcher() -> Any:
@@ -171,8 +192,14 @@ def _logo_url(tenant: Any) -> str:
 def _brand(tenant: Any) -> _Brand:
     parts = [tenant.legal_name or tenant.name, tenant.address_line, f"{tenant.postal_code} {tenant.city}"]
     if tenant.vat_id:
-        parts.append(f"VAT {tenant.vat_id}")
-    return _Brand(primary=tenant.primary_colour, secondary=tenant.secondary_colour, footer=" · ".join(parts))
+        parts.append(f"{gettext('VAT id')} {tenant.vat_id}")
+    return _Brand(
+        primary=tenant.primary_colour,
+        secondary=tenant.secondary_colour,
+        footer=" · ".join(parts),
+        page=pgettext("page counter: page 1 of 3", "page"),
+        of=pgettext("page counter: page 1 of 3", "of"),
+    )
 
 
 class _Resources:
@@ -228,11 +255,13 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     from weasyprint import HTML
 
     resources = _resources()
-    html = render_invoice_html(invoice)
+    with translation.override(document_language(invoice)):
+        html = render_invoice_html(invoice)
+        brand = _brand(invoice.tenant)
     document = HTML(string=html, base_url=str(settings.MEDIA_ROOT), url_fetcher=resources.fetcher)
     pdf: bytes = document.write_pdf(
         font_config=resources.font_config,
-        stylesheets=[resources.stylesheet(_brand(invoice.tenant))],
+        stylesheets=[resources.stylesheet(brand)],
         cache=resources.image_cache(),
     )
     return pdf
@@ -319,16 +348,18 @@ HEADER_FILL = PatternFill("solid", fgColor="DDDDDD")
 
 
 def invoice_email(invoice: Invoice, pdf: bytes) -> EmailMessage:
-    """The delivery e-mail from the tenant's sender address; per-tenant templates override the defaults:
+    """The delivery e-mail from the tenant's sender address, in the recipient's language (`document_language`);
+    per-tenant templates override the defaults:
     `billing/email/<tenant slug>/invoice_subject.txt` and `.../invoice_body.txt`."""
     tenant = invoice.tenant
-    context = {"invoice": invoice, "tenant": tenant, "title": _title(invoice)}
-    subject = select_template(
-        [f"billing/email/{tenant.slug}/invoice_subject.txt", "billing/email/invoice_subject.txt"]
-    ).render(context)
-    body = select_template([f"billing/email/{tenant.slug}/invoice_body.txt", "billing/email/invoice_body.txt"]).render(
-        context
-    )
+    with translation.override(document_language(invoice)):
+        context = {"invoice": invoice, "tenant": tenant, "title": _title(invoice)}
+        subject = select_template(
+            [f"billing/email/{tenant.slug}/invoice_subject.txt", "billing/email/invoice_subject.txt"]
+        ).render(context)
+        body = select_template(
+            [f"billing/email/{tenant.slug}/invoice_body.txt", "billing/email/invoice_body.txt"]
+        ).render(context)
     sender = f"{tenant.name} <{tenant.sender_email}>" if tenant.sender_email else settings.DEFAULT_FROM_EMAIL
     message = EmailMessage(subject=" ".join(subject.split()), body=body, from_email=sender, to=[invoice.customer_email])
     message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")

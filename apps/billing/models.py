@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.tenants.models import TenantOwned, currency_code
@@ -21,18 +22,18 @@ ZERO = Decimal("0.00")
 
 
 class InvoiceKind(models.TextChoices):
-    INVOICE = "invoice", "Invoice"
-    RECEIPT = "receipt", "Session receipt"
-    CREDIT_NOTE = "credit_note", "Credit note"
+    INVOICE = "invoice", _("Invoice")
+    RECEIPT = "receipt", _("Session receipt")
+    CREDIT_NOTE = "credit_note", _("Credit note")
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ISSUED = "issued", "Issued"
-    SENT = "sent", "Sent"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    CREDITED = "credited", "Credited"
+    DRAFT = "draft", _("Draft")
+    ISSUED = "issued", _("Issued")
+    SENT = "sent", _("Sent")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+    CREDITED = "credited", _("Credited")
 
 
 class Invoice(TenantOwned, TimeStampedModel, History):
@@ -40,7 +41,7 @@ class Invoice(TenantOwned, TimeStampedModel, History):
 
     kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
     status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
-    number = models.CharField(max_length=32, blank=True, default="", help_text="Assigned when issued.")
+    number = models.CharField(max_length=32, blank=True, default="", help_text=_("Assigned when issued."))
     number_year = models.PositiveSmallIntegerField(null=True, blank=True)
     # the customer: a link where we have one, and always the snapshot that is printed
     business_customer = models.ForeignKey(
@@ -52,7 +53,7 @@ class Invoice(TenantOwned, TimeStampedModel, History):
     customer_email = models.EmailField(blank=True, default="")
     customer_vat_id = models.CharField(max_length=30, blank=True, default="")
     period_start = models.DateField()
-    period_end = models.DateField(help_text="Inclusive.")
+    period_end = models.DateField(help_text=_("Inclusive."))
     # a receipt covers one session; the link makes "one receipt per session" a constraint
     receipt_session_id = models.IntegerField(null=True, blank=True)
     credited_invoice = models.ForeignKey(
@@ -134,16 +135,16 @@ class InvoiceLine(History):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     position = models.PositiveIntegerField()
     description = models.CharField(max_length=300)
-    session_id = models.IntegerField(null=True, blank=True, help_text="The charging session (not a FK: a snapshot).")
-    session_reference = models.CharField(max_length=64, blank=True, default="", help_text="CDR / session id.")
-    location_id = models.IntegerField(null=True, blank=True, help_text="stations.Location (a snapshot, not a FK).")
+    session_id = models.IntegerField(null=True, blank=True, help_text=_("The charging session (not a FK: a snapshot)."))
+    session_reference = models.CharField(max_length=64, blank=True, default="", help_text=_("CDR / session id."))
+    location_id = models.IntegerField(null=True, blank=True, help_text=_("stations.Location (a snapshot, not a FK)."))
     location_name = models.CharField(max_length=255, blank=True, default="")
     location_address = models.CharField(max_length=400, blank=True, default="")
     evse_reference = models.CharField(max_length=64, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     time_zone = models.CharField(
-        max_length=64, blank=True, default="", help_text="The location's IANA time zone: times are printed in it."
+        max_length=64, blank=True, default="", help_text=_("The location's IANA time zone: times are printed in it.")
     )
     duration_seconds = models.PositiveIntegerField(default=0)
     energy_wh = models.BigIntegerField(default=0)
@@ -161,7 +162,7 @@ class InvoiceLine(History):
     meter_verification = models.TextField(
         blank=True,
         default="",
-        help_text="Eichrecht: how to verify the signed meter data (OCMF reference, meter, transparency software).",
+        help_text=_("Eichrecht: how to verify the signed meter data (OCMF reference, meter, transparency software)."),
     )
     credits_line = models.ForeignKey(
         "self",
@@ -169,7 +170,7 @@ class InvoiceLine(History):
         blank=True,
         on_delete=models.PROTECT,
         related_name="credited_by",
-        help_text="On a credit note: the invoice line it reverses.",
+        help_text=_("On a credit note: the invoice line it reverses."),
     )
 
     class Meta:
@@ -203,7 +204,7 @@ class InvoiceEvent(TenantOwned, AuditLog):
     A deleted draft's events stay: the link is cleared (SET_NULL) and `invoice_ref` keeps which invoice it was."""
 
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
-    invoice_ref = models.IntegerField(help_text="The invoice's id, kept after a deleted draft's link is cleared.")
+    invoice_ref = models.IntegerField(help_text=_("The invoice's id, kept after a deleted draft's link is cleared."))
     action = models.CharField(max_length=30)
     from_status = models.CharField(max_length=10, blank=True, default="")
     to_status = models.CharField(max_length=10)
@@ -222,19 +223,19 @@ class InvoiceEvent(TenantOwned, AuditLog):
 
 
 class PaymentProviderName(models.TextChoices):
-    FISERV = "fiserv", "Fiserv (card)"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer / SEPA"
+    FISERV = "fiserv", _("Fiserv (card)")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer / SEPA")
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    AUTHORIZED = "authorized", "Authorised (held)"
-    CAPTURING = "capturing", "Capture sent, outcome unknown"
-    CAPTURED = "captured", "Captured"
-    VOIDED = "voided", "Voided"
-    REFUNDED = "refunded", "Refunded"
-    DECLINED = "declined", "Declined"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    AUTHORIZED = "authorized", _("Authorised (held)")
+    CAPTURING = "capturing", _("Capture sent, outcome unknown")
+    CAPTURED = "captured", _("Captured")
+    VOIDED = "voided", _("Voided")
+    REFUNDED = "refunded", _("Refunded")
+    DECLINED = "declined", _("Declined")
+    FAILED = "failed", _("Failed")
 
 
 class Payment(TenantOwned, TimeStampedModel, History):
@@ -243,17 +244,17 @@ class Payment(TenantOwned, TimeStampedModel, History):
     provider = models.CharField(max_length=20, choices=PaymentProviderName.choices)
     status = models.CharField(max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
-    session_id = models.IntegerField(null=True, blank=True, help_text="Ad hoc session this payment is for.")
+    session_id = models.IntegerField(null=True, blank=True, help_text=_("Ad hoc session this payment is for."))
     currency = models.CharField(max_length=3, default="EUR", validators=[currency_code])
     amount_authorized = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     amount_captured = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     amount_refunded = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     merchant_reference = models.CharField(
-        max_length=64, unique=True, help_text="Our idempotency reference (Fiserv merchantTransactionId)."
+        max_length=64, unique=True, help_text=_("Our idempotency reference (Fiserv merchantTransactionId).")
     )
-    provider_reference = models.CharField(max_length=64, blank=True, default="", help_text="ipgTransactionId.")
+    provider_reference = models.CharField(max_length=64, blank=True, default="", help_text=_("ipgTransactionId."))
     capture_request_id = models.CharField(max_length=64, blank=True, default="")
-    bank_reference = models.CharField(max_length=140, blank=True, default="", help_text="Bank statement reference.")
+    bank_reference = models.CharField(max_length=140, blank=True, default="", help_text=_("Bank statement reference."))
     received_on = models.DateField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
 
@@ -293,11 +294,11 @@ class PaymentEvent(TenantOwned, AuditLog):
 
 
 class Party(models.TextChoices):
-    DRIVER = "driver", "Driver"
-    BUSINESS_CUSTOMER = "business_customer", "Business customer"
-    TENANT = "tenant", "Tenant (operator)"
-    SITE_OWNER = "site_owner", "Site owner"
-    PLATFORM = "platform", "Platform"
+    DRIVER = "driver", _("Driver")
+    BUSINESS_CUSTOMER = "business_customer", _("Business customer")
+    TENANT = "tenant", _("Tenant (operator)")
+    SITE_OWNER = "site_owner", _("Site owner")
+    PLATFORM = "platform", _("Platform")
 
 
 class PaymentRule(TenantOwned, TimeStampedModel):
@@ -312,13 +313,17 @@ class PaymentRule(TenantOwned, TimeStampedModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Sessions at this location; empty: every location of the tenant.",
+        help_text=_("Sessions at this location; empty: every location of the tenant."),
     )
-    payee_name = models.CharField(max_length=200, help_text="Printed on the payout statement.")
+    payee_name = models.CharField(max_length=200, help_text=_("Printed on the payout statement."))
     payee_iban = models.CharField(max_length=34, blank=True, default="")
     payee_email = models.EmailField(blank=True, default="")
     platform_fee_flat = models.DecimalField(
-        max_digits=14, decimal_places=2, default=ZERO, validators=[MinValueValidator(0)], help_text="Per payout period."
+        max_digits=14,
+        decimal_places=2,
+        default=ZERO,
+        validators=[MinValueValidator(0)],
+        help_text=_("Per payout period."),
     )
     platform_fee_percent = models.DecimalField(
         max_digits=5, decimal_places=2, default=ZERO, validators=[MinValueValidator(0), MaxValueValidator(100)]
@@ -344,9 +349,9 @@ class PaymentRule(TenantOwned, TimeStampedModel):
 
 
 class PayoutStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    APPROVED = "approved", "Approved"
-    PAID = "paid", "Paid"
+    DRAFT = "draft", _("Draft")
+    APPROVED = "approved", _("Approved")
+    PAID = "paid", _("Paid")
 
 
 class Payout(TenantOwned, TimeStampedModel, History):
@@ -354,7 +359,7 @@ class Payout(TenantOwned, TimeStampedModel, History):
 
     rule = models.ForeignKey(PaymentRule, on_delete=models.PROTECT, related_name="payouts")
     period_start = models.DateField()
-    period_end = models.DateField(help_text="Inclusive.")
+    period_end = models.DateField(help_text=_("Inclusive."))
     status = models.CharField(max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.DRAFT)
     payee_name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, default="EUR", validators=[currency_code])
@@ -365,7 +370,7 @@ class Payout(TenantOwned, TimeStampedModel, History):
     fee_percent_amount = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     fee_total = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     net_amount = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
-    statement = models.JSONField(default=list, blank=True, help_text="The invoice lines counted, as printed.")
+    statement = models.JSONField(default=list, blank=True, help_text=_("The invoice lines counted, as printed."))
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

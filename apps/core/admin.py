@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core import events, outbox
 from apps.core.admin_display import label_formfield
@@ -211,10 +213,18 @@ class OutboxDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # beat's core.outbox_purge deletes past the retention
 
-    @admin.action(description="Retry the selected dead-lettered deliveries")
+    @admin.action(description=_("Retry the selected dead-lettered deliveries"))
     def retry(self, request: HttpRequest, queryset: QuerySet[OutboxDelivery]) -> None:
         count = outbox.retry_dead(ids=list(queryset.values_list("pk", flat=True)))
-        messages.success(request, f"{count} dead-lettered deliveries queued again.")
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d dead-lettered delivery queued again.",
+                "%(count)d dead-lettered deliveries queued again.",
+                count,
+            )
+            % {"count": count},
+        )
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # the action is for superusers, who alone see this page; change permission is off for everyone

@@ -28,6 +28,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_lazy
 
 ACRONYMS = {
     "id": "ID", "uid": "UID", "evse": "EVSE", "evses": "EVSEs", "ocpi": "OCPI", "ocpp": "OCPP", "oicp": "OICP",
@@ -45,17 +46,60 @@ def _words(name: str) -> list[str]:
     return [part for part in name.split("_") if part]
 
 
-def human_label(name: str, *, editable: bool = False) -> str:
-    """A label from a field name: acronyms and units written out; a unit the displayed value already names
-    ("17.82 kWh") is left out of a read-only label."""
+def _label_parts(name: str) -> tuple[str, str]:
+    """The English label of a field name without its unit, and the unit's suffix ("max_power_w" -> "Max power", "w")."""
     words = _words(name)
-    unit = ""
+    suffix = ""
     if len(words) > 1 and words[-1].lower() in UNITS:
         suffix = words.pop().lower()
-        unit = UNITS[suffix] if (editable or suffix not in DISPLAY_UNITS) else ""
     text = " ".join(ACRONYMS.get(word.lower(), word.lower()) for word in words)
-    text = text[:1].upper() + text[1:]
+    return text[:1].upper() + text[1:], suffix
+
+
+def label_msgid(name: str) -> str:
+    """The msgid of a field name's label (what the catalogs translate; see `auto_msgids`)."""
+    return _label_parts(name)[0]
+
+
+def human_label(name: str, *, editable: bool = False) -> str:
+    """A label from a field name, in the active language: acronyms and units written out; a unit the displayed
+    value already names ("17.82 kWh") is left out of a read-only label."""
+    text, suffix = _label_parts(name)
+    unit = UNITS[suffix] if suffix and (editable or suffix not in DISPLAY_UNITS) else ""
+    text = gettext(text) if text else text
     return f"{text} ({unit})" if unit else text
+
+
+def auto_msgids() -> list[str]:
+    """Strings the console shows that no source line spells out, for `makemessages` to add to the catalogs
+    (apps/core/management/commands/makemessages.py): the labels made from field names here, and the names of our
+    models that Django derives from their class names (translated at run time by `translate_model_names`)."""
+    from django.apps import apps
+
+    found: dict[str, None] = {}
+    for model in apps.get_models():
+        if not model.__module__.startswith("apps."):
+            continue
+        for field in model._meta.get_fields():
+            if isinstance(field, models.Field) and _auto_named(field):
+                found[label_msgid(field.name)] = None
+        for option in ("verbose_name", "verbose_name_plural"):
+            if option not in model._meta.original_attrs:
+                found[str(getattr(model._meta, option))] = None
+    return [text for text in found if text]
+
+
+def translate_model_names() -> None:
+    """Our models' derived names ("charge point", "charge points") through the catalogs: set on `_meta` only, not
+    in `original_attrs`, so migrations do not see them (an explicit Meta.verbose_name is marked in its source)."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        if not model.__module__.startswith("apps."):
+            continue
+        for option in ("verbose_name", "verbose_name_plural"):
+            if option not in model._meta.original_attrs:
+                setattr(model._meta, option, gettext_lazy(str(getattr(model._meta, option))))
 
 
 def _auto_named(field: models.Field[Any, Any]) -> bool:

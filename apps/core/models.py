@@ -3,6 +3,7 @@
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
@@ -47,19 +48,19 @@ class OutboxDelivery(models.Model):
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(db_default=Now())
     event_type = models.CharField(max_length=80)
-    subject = models.CharField(max_length=120, help_text="Deliveries of one subject reach a subscriber in order.")
+    subject = models.CharField(max_length=120, help_text=_("Deliveries of one subject reach a subscriber in order."))
     subscriber = models.CharField(max_length=200)
-    tenant_id = models.BigIntegerField(null=True, help_text="The event's tenant (not a foreign key: kernel table).")
+    tenant_id = models.BigIntegerField(null=True, help_text=_("The event's tenant (not a foreign key: kernel table)."))
     payload = models.JSONField()
     state = models.PositiveSmallIntegerField(choices=State.choices, db_default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(db_default=0)
-    available_at = models.DateTimeField(db_default=Now(), help_text="Not delivered before this (retry backoff).")
+    available_at = models.DateTimeField(db_default=Now(), help_text=_("Not delivered before this (retry backoff)."))
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(db_default="", blank=True)
 
     class Meta:
-        verbose_name = "outbox delivery"
-        verbose_name_plural = "outbox deliveries"
+        verbose_name = _("outbox delivery")
+        verbose_name_plural = _("outbox deliveries")
         indexes = [
             # the claim scan: due pending rows, oldest first
             models.Index(fields=["available_at", "id"], condition=models.Q(state=0), name="core_outbox_pending_due"),

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import ApplicationError
 from apps.customers import services
@@ -145,7 +147,10 @@ class TokenAdmin(TenantScopedAdmin):
             else:
                 level = messages.SUCCESS if not report.errors else messages.WARNING
                 self.message_user(
-                    request, f"{report.created} tokens imported, {report.failed} rows refused.", level=level
+                    request,
+                    _("%(created)s tokens imported, %(failed)s rows refused.")
+                    % {"created": report.created, "failed": report.failed},
+                    level=level,
                 )
         context = {
             **self.admin_site.each_context(request),
@@ -157,11 +162,11 @@ class TokenAdmin(TenantScopedAdmin):
         }
         return TemplateResponse(request, "admin/customers/token/import.html", context)
 
-    @admin.action(description="Block selected tokens")
+    @admin.action(description=_("Block selected tokens"))
     def block(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._set_blocked(request, queryset, blocked=True)
 
-    @admin.action(description="Unblock selected tokens")
+    @admin.action(description=_("Unblock selected tokens"))
     def unblock(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._set_blocked(request, queryset, blocked=False)
 
@@ -171,7 +176,11 @@ class TokenAdmin(TenantScopedAdmin):
             if self._can_write(request, token):
                 services.token_set_blocked(token=token, blocked=blocked)
                 changed += 1
-        self.message_user(request, f"{changed} tokens {'blocked' if blocked else 'unblocked'}.")
+        if blocked:
+            text = ngettext("%(count)d token blocked.", "%(count)d tokens blocked.", changed)
+        else:
+            text = ngettext("%(count)d token unblocked.", "%(count)d tokens unblocked.", changed)
+        self.message_user(request, text % {"count": changed})
 
 
 @admin.register(Vehicle)

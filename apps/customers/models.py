@@ -13,6 +13,7 @@ import hashlib
 import re
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -20,6 +21,7 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import MD5, Concat, Length, Lower, Substr, Upper
 from django.db.models.lookups import LessThanOrEqual
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code
@@ -60,17 +62,17 @@ WIRE_ID_SQL = Case(
 
 
 class TokenType(models.TextChoices):
-    AD_HOC_USER = "AD_HOC_USER", "Ad hoc user"
-    APP_USER = "APP_USER", "App user"
-    OTHER = "OTHER", "Other"
-    RFID = "RFID", "RFID"
+    AD_HOC_USER = "AD_HOC_USER", _("Ad hoc user")
+    APP_USER = "APP_USER", _("App user")
+    OTHER = "OTHER", _("Other")
+    RFID = "RFID", _("RFID")
 
 
 class WhitelistType(models.TextChoices):
-    ALWAYS = "ALWAYS", "Always (no real-time authorization)"
-    ALLOWED = "ALLOWED", "Allowed"
-    ALLOWED_OFFLINE = "ALLOWED_OFFLINE", "Allowed when offline"
-    NEVER = "NEVER", "Never (real-time authorization only)"
+    ALWAYS = "ALWAYS", _("Always (no real-time authorization)")
+    ALLOWED = "ALLOWED", _("Allowed")
+    ALLOWED_OFFLINE = "ALLOWED_OFFLINE", _("Allowed when offline")
+    NEVER = "NEVER", _("Never (real-time authorization only)")
 
 
 # whitelist types that allow a charger to accept the token from its local list
@@ -78,73 +80,73 @@ LOCAL_WHITELIST_TYPES = (WhitelistType.ALWAYS, WhitelistType.ALLOWED, WhitelistT
 
 
 class ProfileType(models.TextChoices):
-    CHEAP = "CHEAP", "Cheap"
-    FAST = "FAST", "Fast"
-    GREEN = "GREEN", "Green"
-    REGULAR = "REGULAR", "Regular"
+    CHEAP = "CHEAP", _("Cheap")
+    FAST = "FAST", _("Fast")
+    GREEN = "GREEN", _("Green")
+    REGULAR = "REGULAR", _("Regular")
 
 
 class TokenSource(models.TextChoices):
-    LOCAL = "local", "Issued by this tenant"
-    ROAMING = "roaming", "Cached from a roaming partner"
+    LOCAL = "local", _("Issued by this tenant")
+    ROAMING = "roaming", _("Cached from a roaming partner")
 
 
 class ConnectorStandard(models.TextChoices):
     """OCPI 2.2.1 ConnectorType (mod_locations)."""
 
-    CHADEMO = "CHADEMO", "CHAdeMO"
-    CHAOJI = "CHAOJI", "ChaoJi"
-    DOMESTIC_A = "DOMESTIC_A", "Domestic type A"
-    DOMESTIC_B = "DOMESTIC_B", "Domestic type B"
-    DOMESTIC_C = "DOMESTIC_C", "Domestic type C"
-    DOMESTIC_D = "DOMESTIC_D", "Domestic type D"
-    DOMESTIC_E = "DOMESTIC_E", "Domestic type E"
-    DOMESTIC_F = "DOMESTIC_F", "Domestic type F (Schuko)"
-    DOMESTIC_G = "DOMESTIC_G", "Domestic type G"
-    DOMESTIC_H = "DOMESTIC_H", "Domestic type H"
-    DOMESTIC_I = "DOMESTIC_I", "Domestic type I"
-    DOMESTIC_J = "DOMESTIC_J", "Domestic type J"
-    DOMESTIC_K = "DOMESTIC_K", "Domestic type K"
-    DOMESTIC_L = "DOMESTIC_L", "Domestic type L"
-    DOMESTIC_M = "DOMESTIC_M", "Domestic type M"
-    DOMESTIC_N = "DOMESTIC_N", "Domestic type N"
-    DOMESTIC_O = "DOMESTIC_O", "Domestic type O"
-    GBT_AC = "GBT_AC", "GB/T AC"
-    GBT_DC = "GBT_DC", "GB/T DC"
-    IEC_60309_2_SINGLE_16 = "IEC_60309_2_single_16", "IEC 60309-2 single phase 16 A"
-    IEC_60309_2_THREE_16 = "IEC_60309_2_three_16", "IEC 60309-2 three phases 16 A"
-    IEC_60309_2_THREE_32 = "IEC_60309_2_three_32", "IEC 60309-2 three phases 32 A"
-    IEC_60309_2_THREE_64 = "IEC_60309_2_three_64", "IEC 60309-2 three phases 64 A"
-    IEC_62196_T1 = "IEC_62196_T1", "Type 1 (SAE J1772)"
-    IEC_62196_T1_COMBO = "IEC_62196_T1_COMBO", "CCS Combo 1"
-    IEC_62196_T2 = "IEC_62196_T2", "Type 2 (Mennekes)"
-    IEC_62196_T2_COMBO = "IEC_62196_T2_COMBO", "CCS Combo 2"
-    IEC_62196_T3A = "IEC_62196_T3A", "Type 3A"
-    IEC_62196_T3C = "IEC_62196_T3C", "Type 3C (Scame)"
-    NEMA_5_20 = "NEMA_5_20", "NEMA 5-20"
-    NEMA_6_30 = "NEMA_6_30", "NEMA 6-30"
-    NEMA_6_50 = "NEMA_6_50", "NEMA 6-50"
-    NEMA_10_30 = "NEMA_10_30", "NEMA 10-30"
-    NEMA_10_50 = "NEMA_10_50", "NEMA 10-50"
-    NEMA_14_30 = "NEMA_14_30", "NEMA 14-30"
-    NEMA_14_50 = "NEMA_14_50", "NEMA 14-50"
-    PANTOGRAPH_BOTTOM_UP = "PANTOGRAPH_BOTTOM_UP", "Pantograph bottom-up"
-    PANTOGRAPH_TOP_DOWN = "PANTOGRAPH_TOP_DOWN", "Pantograph top-down"
-    TESLA_R = "TESLA_R", "Tesla Roadster"
-    TESLA_S = "TESLA_S", "Tesla Model S"
+    CHADEMO = "CHADEMO", _("CHAdeMO")
+    CHAOJI = "CHAOJI", _("ChaoJi")
+    DOMESTIC_A = "DOMESTIC_A", _("Domestic type A")
+    DOMESTIC_B = "DOMESTIC_B", _("Domestic type B")
+    DOMESTIC_C = "DOMESTIC_C", _("Domestic type C")
+    DOMESTIC_D = "DOMESTIC_D", _("Domestic type D")
+    DOMESTIC_E = "DOMESTIC_E", _("Domestic type E")
+    DOMESTIC_F = "DOMESTIC_F", _("Domestic type F (Schuko)")
+    DOMESTIC_G = "DOMESTIC_G", _("Domestic type G")
+    DOMESTIC_H = "DOMESTIC_H", _("Domestic type H")
+    DOMESTIC_I = "DOMESTIC_I", _("Domestic type I")
+    DOMESTIC_J = "DOMESTIC_J", _("Domestic type J")
+    DOMESTIC_K = "DOMESTIC_K", _("Domestic type K")
+    DOMESTIC_L = "DOMESTIC_L", _("Domestic type L")
+    DOMESTIC_M = "DOMESTIC_M", _("Domestic type M")
+    DOMESTIC_N = "DOMESTIC_N", _("Domestic type N")
+    DOMESTIC_O = "DOMESTIC_O", _("Domestic type O")
+    GBT_AC = "GBT_AC", _("GB/T AC")
+    GBT_DC = "GBT_DC", _("GB/T DC")
+    IEC_60309_2_SINGLE_16 = "IEC_60309_2_single_16", _("IEC 60309-2 single phase 16 A")
+    IEC_60309_2_THREE_16 = "IEC_60309_2_three_16", _("IEC 60309-2 three phases 16 A")
+    IEC_60309_2_THREE_32 = "IEC_60309_2_three_32", _("IEC 60309-2 three phases 32 A")
+    IEC_60309_2_THREE_64 = "IEC_60309_2_three_64", _("IEC 60309-2 three phases 64 A")
+    IEC_62196_T1 = "IEC_62196_T1", _("Type 1 (SAE J1772)")
+    IEC_62196_T1_COMBO = "IEC_62196_T1_COMBO", _("CCS Combo 1")
+    IEC_62196_T2 = "IEC_62196_T2", _("Type 2 (Mennekes)")
+    IEC_62196_T2_COMBO = "IEC_62196_T2_COMBO", _("CCS Combo 2")
+    IEC_62196_T3A = "IEC_62196_T3A", _("Type 3A")
+    IEC_62196_T3C = "IEC_62196_T3C", _("Type 3C (Scame)")
+    NEMA_5_20 = "NEMA_5_20", _("NEMA 5-20")
+    NEMA_6_30 = "NEMA_6_30", _("NEMA 6-30")
+    NEMA_6_50 = "NEMA_6_50", _("NEMA 6-50")
+    NEMA_10_30 = "NEMA_10_30", _("NEMA 10-30")
+    NEMA_10_50 = "NEMA_10_50", _("NEMA 10-50")
+    NEMA_14_30 = "NEMA_14_30", _("NEMA 14-30")
+    NEMA_14_50 = "NEMA_14_50", _("NEMA 14-50")
+    PANTOGRAPH_BOTTOM_UP = "PANTOGRAPH_BOTTOM_UP", _("Pantograph bottom-up")
+    PANTOGRAPH_TOP_DOWN = "PANTOGRAPH_TOP_DOWN", _("Pantograph top-down")
+    TESLA_R = "TESLA_R", _("Tesla Roadster")
+    TESLA_S = "TESLA_S", _("Tesla Model S")
 
 
 class PaymentMethod(models.TextChoices):
     """Placeholder until billing brings real payment methods."""
 
-    INVOICE = "invoice", "Invoice (bank transfer)"
-    SEPA_DIRECT_DEBIT = "sepa_direct_debit", "SEPA direct debit"
-    CARD = "card", "Card"
+    INVOICE = "invoice", _("Invoice (bank transfer)")
+    SEPA_DIRECT_DEBIT = "sepa_direct_debit", _("SEPA direct debit")
+    CARD = "card", _("Card")
 
 
 class LimitAction(models.TextChoices):
-    STOP = "stop", "Stop the session (RemoteStopTransaction)"
-    ZERO_CURRENT = "zero_current", "Hold at 0 A (TxProfile), session stays open"
+    STOP = "stop", _("Stop the session (RemoteStopTransaction)")
+    ZERO_CURRENT = "zero_current", _("Hold at 0 A (TxProfile), session stays open")
 
 
 def _check_same_tenant(obj: models.Model, *fk_names: str) -> None:
@@ -224,15 +226,22 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
     name = models.CharField(max_length=200)
     legal_name = models.CharField(max_length=200, blank=True)
     vat_id = models.CharField("VAT id", max_length=30, blank=True)
-    registration_number = models.CharField(max_length=50, blank=True, help_text="Commercial register number.")
+    registration_number = models.CharField(max_length=50, blank=True, help_text=_("Commercial register number."))
     billing_email = models.EmailField(blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("Language of this customer's invoices and e-mails; empty: the tenant's default."),
+    )
     billing_address_line = models.CharField(max_length=200, blank=True)
     billing_postal_code = models.CharField(max_length=20, blank=True)
     billing_city = models.CharField(max_length=100, blank=True)
     billing_country = models.CharField(max_length=2, blank=True, validators=[country_code])
     payment_method = models.CharField(max_length=30, choices=PaymentMethod.choices, default=PaymentMethod.INVOICE)
     payment_reference = models.CharField(
-        max_length=100, blank=True, help_text="Placeholder: mandate id or payment provider reference."
+        max_length=100, blank=True, help_text=_("Placeholder: mandate id or payment provider reference.")
     )
     is_active = models.BooleanField(default=True)
 
@@ -257,7 +266,13 @@ class Driver(TenantOwned, TimeStampedModel):
     last_name = models.CharField(max_length=100)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=30, blank=True)
-    language = models.CharField(max_length=2, blank=True, validators=[language_code])
+    language = models.CharField(
+        _("language"),
+        max_length=2,
+        blank=True,
+        validators=[language_code],
+        help_text=_("Language of this driver's receipts and e-mails (ISO 639-1); empty: the tenant's default."),
+    )
     address_line = models.CharField(max_length=200, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     city = models.CharField(max_length=100, blank=True)
@@ -292,26 +307,26 @@ class Contract(TenantOwned, TimeStampedModel):
     business_customer = models.ForeignKey(BusinessCustomer, on_delete=models.PROTECT, related_name="contracts")
     number = models.CharField(max_length=50)
     valid_from = models.DateTimeField()
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty means open-ended.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive; empty means open-ended."))
     priority = models.SmallIntegerField(
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="Higher wins when smart charging shares power.",
+        help_text=_("Higher wins when smart charging shares power."),
     )
-    max_session_duration = models.DurationField(null=True, blank=True, help_text="E.g. 00:30:00 for 30 minutes.")
+    max_session_duration = models.DurationField(null=True, blank=True, help_text=_("E.g. 00:30:00 for 30 minutes."))
     max_session_energy_wh = models.PositiveIntegerField(null=True, blank=True)
     limit_action = models.CharField(max_length=20, choices=LimitAction.choices, default=LimitAction.STOP)
     allowed_locations = models.ManyToManyField(
         "stations.Location",
         blank=True,
         related_name="+",
-        help_text="Where the contract's tokens may charge; none means every location.",
+        help_text=_("Where the contract's tokens may charge; none means every location."),
     )
     time_windows = models.JSONField(
         default=list,
         blank=True,
         validators=[validate_time_windows],
-        help_text=(
+        help_text=_(
             'When charging is allowed, in local time: [{"days_of_week": [1, 2, 3, 4, 5], "start_time": "07:00", '
             '"end_time": "19:00"}]. Monday is 1. An end before the start crosses midnight. Empty: any time.'
         ),
@@ -356,21 +371,23 @@ class Token(TenantOwned, TimeStampedModel):
     uid = models.CharField(
         max_length=36,
         validators=[token_uid_validator],
-        help_text="The OCPI uid (RFID uid, app token id); the OCPP idTag when it fits in 20 characters.",
+        help_text=_("The OCPI uid (RFID uid, app token id); the OCPP idTag when it fits in 20 characters."),
     )
     wire_id = models.GeneratedField(
         expression=WIRE_ID_SQL,
         output_field=models.CharField(max_length=WIRE_ID_LENGTH),
         db_persist=True,
-        verbose_name="OCPP idTag",
-        help_text="What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it.",
+        verbose_name=_("OCPP idTag"),
+        help_text=_(
+            "What chargers see (OCPP idTag, 20 characters at most): the uid when it fits, else derived from it."
+        ),
     )
     type = models.CharField(max_length=20, choices=TokenType.choices, default=TokenType.RFID)
     contract_id = models.CharField("contract id (eMAID)", max_length=36, blank=True)
     visual_number = models.CharField(max_length=64, blank=True)
     issuer = models.CharField(max_length=64, blank=True)
     group_id = models.CharField(
-        max_length=36, blank=True, help_text="Groups tokens that work as one; sent to chargers as parentIdTag."
+        max_length=36, blank=True, help_text=_("Groups tokens that work as one; sent to chargers as parentIdTag.")
     )
     valid = models.BooleanField(default=True)
     whitelist = models.CharField(max_length=20, choices=WhitelistType.choices, default=WhitelistType.ALLOWED)
@@ -392,7 +409,7 @@ class Token(TenantOwned, TimeStampedModel):
         Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="tokens"
     )
     expires_at = models.DateTimeField(null=True, blank=True)
-    blocked = models.BooleanField(default=False, help_text="Blocked by the operator (lost card, unpaid bills).")
+    blocked = models.BooleanField(default=False, help_text=_("Blocked by the operator (lost card, unpaid bills)."))
 
     class Meta:
         ordering = ["uid"]
@@ -458,13 +475,13 @@ class Vehicle(TenantOwned, TimeStampedModel):
         "AC max current (A)", validators=[MinValueValidator(6), MaxValueValidator(80)]
     )
     dc_max_power_w = models.PositiveIntegerField(
-        "DC max power (W)", null=True, blank=True, help_text="Empty when the vehicle cannot charge DC."
+        "DC max power (W)", null=True, blank=True, help_text=_("Empty when the vehicle cannot charge DC.")
     )
     connector_types = ArrayField(
         models.CharField(max_length=30, choices=ConnectorStandard.choices),
         default=list,
         blank=True,
-        help_text="OCPI connector standards the vehicle accepts.",
+        help_text=_("OCPI connector standards the vehicle accepts."),
     )
     licence_plate = models.CharField(max_length=20, blank=True)
     vin = models.CharField("VIN", max_length=17, blank=True, validators=[vin_validator])

@@ -109,7 +109,7 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
                     username=username, password=DEMO_PASSWORD, email=f"{suffix}@{tenant.slug}.example"
                 )
                 tenant_services.membership_grant(user=user, tenant=tenant, role=role)
-            logins.append(DemoLogin(tenant.slug, username, DEMO_PASSWORD, role.label))
+            logins.append(DemoLogin(tenant.slug, username, DEMO_PASSWORD, str(role.label)))
         prefix, secret = demo_api_key(tenant.slug)
         if not ApiKey.objects.filter(prefix=prefix).exists():
             tenant_services.api_key_create(

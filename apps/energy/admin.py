@@ -13,9 +13,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.energy import selectors, services
-from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
+from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, Strategy, TimeOfUseLimit
 from apps.energy.optimizer import optimize
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -31,11 +32,11 @@ class _ReadOnly(TenantScopedAdmin):
         return False
 
 
-@admin.action(description="Take profiles again (clear 'rejects profiles')")
+@admin.action(description=_("Take profiles again (clear 'rejects profiles')"))
 def include_again(modeladmin: Any, request: HttpRequest, queryset: QuerySet[GridNode]) -> None:
     for node in queryset.filter(rejects_profiles=True):
         services.charge_point_include(node=node)
-    modeladmin.message_user(request, "Done; the sites are recomputed.", messages.SUCCESS)
+    modeladmin.message_user(request, _("Done; the sites are recomputed."), messages.SUCCESS)
 
 
 @admin.register(GridNode)
@@ -46,7 +47,7 @@ class GridNodeAdmin(TenantScopedAdmin):
     readonly_fields = ("rejects_profiles",)
     actions = [include_again]
 
-    @admin.display(description="Site load")
+    @admin.display(description=_("Site load"))
     def load(self, obj: GridNode) -> str:
         if obj.parent_id is not None:
             return ""
@@ -113,7 +114,7 @@ class GridNodeAdmin(TenantScopedAdmin):
             "rows": rows,
             "chart": chart,
             "warnings": result.warnings,
-            "strategy": result.strategy.value,
+            "strategy": Strategy(result.strategy.value).label,
         }
         return TemplateResponse(request, "admin/energy/site_load.html", context)
 

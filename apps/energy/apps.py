@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EnergyConfig(AppConfig):
     name = "apps.energy"
     label = "energy"
-    verbose_name = "Energy management"
+    verbose_name = _("Energy management")

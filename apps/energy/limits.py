@@ -183,8 +183,10 @@ def effective_limit(
         if signal.active(at) and (latest is None or signal.issued >= latest.issued):
             latest = signal
     if latest is not None:
+        # in the site's zone, named, as the time-of-use windows are (never a raw ISO instant)
+        until = latest.valid_until.astimezone(tz if isinstance(tz, ZoneInfo) else zone(tz))
         sources.append(
-            f"grid signal{' ' + latest.source if latest.source else ''} until {latest.valid_until.isoformat()}"
+            f"grid signal{' ' + latest.source if latest.source else ''} until {until:%Y-%m-%d %H:%M} {until.tzname()}"
         )
         if latest.max_power_w is not None:
             power = min(power, float(latest.max_power_w))

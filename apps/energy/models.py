@@ -15,31 +15,32 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned
 
 
 class NodeKind(models.TextChoices):
-    GRID_CONNECTION = "grid_connection", "Grid connection"
-    SITE = "site", "Site"
-    SUB_DISTRIBUTION = "sub_distribution", "Sub-distribution"
-    CHARGE_POINT = "charge_point", "Charge point"
+    GRID_CONNECTION = "grid_connection", _("Grid connection")
+    SITE = "site", _("Site")
+    SUB_DISTRIBUTION = "sub_distribution", _("Sub-distribution")
+    CHARGE_POINT = "charge_point", _("Charge point")
 
 
 class Strategy(models.TextChoices):
-    EQUAL_SHARE = "equal_share", "Equal share"
-    PRIORITY = "priority", "Priority"
-    DEPARTURE_AWARE = "departure_aware", "Departure-aware"
+    EQUAL_SHARE = "equal_share", _("Equal share")
+    PRIORITY = "priority", _("Priority")
+    DEPARTURE_AWARE = "departure_aware", _("Departure-aware")
 
 
 class PhaseRotation(models.TextChoices):
-    RST = "RST", "RST (L1-L2-L3)"
-    RTS = "RTS", "RTS (L1-L3-L2)"
-    SRT = "SRT", "SRT (L2-L1-L3)"
-    STR = "STR", "STR (L2-L3-L1)"
-    TRS = "TRS", "TRS (L3-L1-L2)"
-    TSR = "TSR", "TSR (L3-L2-L1)"
+    RST = "RST", _("RST (L1-L2-L3)")
+    RTS = "RTS", _("RTS (L1-L3-L2)")
+    SRT = "SRT", _("SRT (L2-L1-L3)")
+    STR = "STR", _("STR (L2-L3-L1)")
+    TRS = "TRS", _("TRS (L3-L1-L2)")
+    TSR = "TSR", _("TSR (L3-L2-L1)")
 
 
 class GridNode(TenantOwned, TimeStampedModel):
@@ -52,24 +53,26 @@ class GridNode(TenantOwned, TimeStampedModel):
     charge_point = models.OneToOneField(
         "stations.ChargePoint", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    max_power_w = models.PositiveIntegerField(null=True, blank=True, help_text="All phases together (W).")
-    max_current_a = models.PositiveIntegerField(null=True, blank=True, help_text="Per phase (A).")
+    max_power_w = models.PositiveIntegerField(null=True, blank=True, help_text=_("All phases together (W)."))
+    max_current_a = models.PositiveIntegerField(null=True, blank=True, help_text=_("Per phase (A)."))
     phases = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(3)])
-    voltage_v = models.PositiveSmallIntegerField(default=230, help_text="Phase to neutral (V).")
+    voltage_v = models.PositiveSmallIntegerField(default=230, help_text=_("Phase to neutral (V)."))
     safety_margin_pct = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(90)])
     strategy = models.CharField(
-        max_length=20, choices=Strategy.choices, default=Strategy.EQUAL_SHARE, help_text="Used on the root."
+        max_length=20, choices=Strategy.choices, default=Strategy.EQUAL_SHARE, help_text=_("Used on the root.")
     )
     phase_rotation = models.CharField(max_length=3, choices=PhaseRotation.choices, default=PhaseRotation.RST)
     default_dwell_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
-        help_text="Used on the root: how long an AC car stays when the driver gave no departure time "
-        "(departure-aware strategy; empty: 8 h).",
+        help_text=_(
+            "Used on the root: how long an AC car stays when the driver gave no departure time "
+            "(departure-aware strategy; empty: 8 h)."
+        ),
     )
     rejects_profiles = models.BooleanField(
-        default=False, help_text="Charge points: refused a profile; reserved at full rating until cleared."
+        default=False, help_text=_("Charge points: refused a profile; reserved at full rating until cleared.")
     )
 
     class Meta:
@@ -93,16 +96,16 @@ class TimeOfUseLimit(TenantOwned, TimeStampedModel):
     node = models.ForeignKey(GridNode, on_delete=models.CASCADE, related_name="tou_limits")
     label = models.CharField(max_length=100, blank=True, default="")
     weekdays = ArrayField(
-        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]), help_text="0 = Monday ... 6 = Sunday."
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]), help_text=_("0 = Monday ... 6 = Sunday.")
     )
     start = models.TimeField()
-    end = models.TimeField(help_text="Exclusive; end <= start runs past midnight.")
+    end = models.TimeField(help_text=_("Exclusive; end <= start runs past midnight."))
     percent = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
     max_power_w = models.PositiveIntegerField(null=True, blank=True)
     max_current_a = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "time-of-use limit"
+        verbose_name = _("time-of-use limit")
         ordering = ["pk"]
         constraints = [
             models.CheckConstraint(
@@ -123,8 +126,8 @@ class GridSignal(TenantOwned, AuditLog):
     max_current_a = models.PositiveIntegerField(null=True, blank=True)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField()
-    source = models.CharField(max_length=100, blank=True, default="", help_text="Who sent it (e.g. DSO name).")
-    reference = models.CharField(max_length=100, blank=True, default="", help_text="Sender's id of the signal.")
+    source = models.CharField(max_length=100, blank=True, default="", help_text=_("Who sent it (e.g. DSO name)."))
+    reference = models.CharField(max_length=100, blank=True, default="", help_text=_("Sender's id of the signal."))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -178,10 +181,10 @@ class SiteRecompute(TenantOwned, AuditLog):
     at = models.DateTimeField(db_index=True)
     trigger = models.CharField(max_length=30, default="beat")
     strategy = models.CharField(max_length=20, choices=Strategy.choices)
-    limit_w = models.BigIntegerField(null=True, blank=True, help_text="Root's effective limit (None: unlimited).")
+    limit_w = models.BigIntegerField(null=True, blank=True, help_text=_("Root's effective limit (None: unlimited)."))
     allocated_w = models.BigIntegerField(default=0)
     uncontrolled_w = models.BigIntegerField(default=0)
-    measured_w = models.BigIntegerField(default=0, help_text="EV draw measured + building load.")
+    measured_w = models.BigIntegerField(default=0, help_text=_("EV draw measured + building load."))
     sessions = models.PositiveIntegerField(default=0)
     duration_ms = models.FloatField(default=0)
     warnings = models.JSONField(default=list, blank=True)
@@ -200,7 +203,7 @@ class Allocation(TenantOwned, AuditLog):
     connector_id = models.PositiveSmallIntegerField()
     at = models.DateTimeField()
     controlled = models.BooleanField(default=True)
-    limit = models.DecimalField(max_digits=10, decimal_places=1, help_text="In `unit`, as sent.")
+    limit = models.DecimalField(max_digits=10, decimal_places=1, help_text=_("In `unit`, as sent."))
     unit = models.CharField(max_length=1)
     power_w = models.IntegerField()
     current_l1_a = models.DecimalField(max_digits=7, decimal_places=2)
@@ -251,12 +254,12 @@ class SessionPowerCap(models.Model):
     effect; the site's limits apply on top, so the effective limit is the minimum of both."""
 
     session = models.OneToOneField("charging.ChargingSession", on_delete=models.PROTECT, related_name="power_cap")
-    source = models.CharField(max_length=40, help_text="Who set it, e.g. ocpi:NL*SIM.")
-    unit = models.CharField(max_length=1, help_text="W (total power) or A (per phase).")
-    start_at = models.DateTimeField(null=True, blank=True, help_text="Absolute start; empty: the session's start.")
+    source = models.CharField(max_length=40, help_text=_("Who set it, e.g. ocpi:NL*SIM."))
+    unit = models.CharField(max_length=1, help_text=_("W (total power) or A (per phase)."))
+    start_at = models.DateTimeField(null=True, blank=True, help_text=_("Absolute start; empty: the session's start."))
     duration_s = models.PositiveIntegerField(null=True, blank=True)
-    periods = models.JSONField(default=list, help_text="[[start second, limit], ...] in the unit.")
-    profile = models.JSONField(default=dict, help_text="The profile as the partner sent it.")
+    periods = models.JSONField(default=list, help_text=_("[[start second, limit], ...] in the unit."))
+    profile = models.JSONField(default=dict, help_text=_("The profile as the partner sent it."))
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -18,6 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.admin_display import local_datetime
@@ -69,9 +71,11 @@ class CampaignForm(forms.Form):
     signed = forms.BooleanField(
         required=False,
         label="Signed firmware update",
-        help_text="OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
-        "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
-        "SignedUpdateFirmware. Chargers without the security extension refuse it.",
+        help_text=_(
+            "OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
+            "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
+            "SignedUpdateFirmware. Chargers without the security extension refuse it."
+        ),
     )
 
 
@@ -135,7 +139,7 @@ class ChargePointAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Power", {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
+        (_("Power"), {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
         (
             "Hardware",
             {
@@ -184,7 +188,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             .annotate(live_connectors=session_selectors.live_connectors_subquery())
         )
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_summary(self, obj: ChargePoint) -> str:
         """What the charger is doing: its connectors' most telling state ("Charging (1 of 2)"), since a charger's
         own status (connector 0) says "Available" while a connector charges; a fault or unavailability of the
@@ -205,24 +209,24 @@ class ChargePointAdmin(TenantScopedAdmin):
         count = statuses.count(top)
         return label if count == len(statuses) else f"{label} ({count} of {len(statuses)})"
 
-    @admin.display(description="Firmware", ordering="firmware_version")
+    @admin.display(description=_("Firmware"), ordering="firmware_version")
     def firmware(self, obj: ChargePoint) -> str:
         return obj.firmware_version or "-"
 
-    @admin.display(description="Registration", ordering="registration_status")
+    @admin.display(description=_("Registration"), ordering="registration_status")
     def registration(self, obj: ChargePoint) -> str:
         return str(obj.get_registration_status_display())
 
-    @admin.display(description="Model", ordering="model")
+    @admin.display(description=_("Model"), ordering="model")
     def hardware(self, obj: ChargePoint) -> str:
         return f"{obj.vendor} {obj.model}".strip() or "-"
 
-    @admin.display(description="connection", ordering="online")
+    @admin.display(description=_("connection"), ordering="online")
     def connection(self, obj: ChargePoint) -> str:
         colour, label = ("#15803d", "online") if obj.online else ("#b91c1c", "offline")
         return format_html('<b style="color:{}">●</b> {}', colour, label)
 
-    @admin.display(description="certificates on the charger")
+    @admin.display(description=_("certificates on the charger"))
     def certificates(self, obj: ChargePoint) -> str:
         rows = obj.installed_certificates.order_by("certificate_type", "serial_number")[:50]
         url = reverse("admin:stations_installedcertificate_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -247,7 +251,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             url,
         )
 
-    @admin.display(description="recent security events")
+    @admin.display(description=_("recent security events"))
     def recent_security_events(self, obj: ChargePoint) -> str:
         rows = obj.security_events.order_by("-timestamp", "-id")[:10]
         url = reverse("admin:stations_securityevent_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -266,7 +270,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             url,
         )
 
-    @admin.display(description="recent frames")
+    @admin.display(description=_("recent frames"))
     def recent_messages(self, obj: ChargePoint) -> str:
         rows = MessageLog.objects.filter(charge_point=obj).order_by("-created_at", "-id")[:25]
         url = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={obj.pk}"
@@ -347,11 +351,11 @@ class ChargePointAdmin(TenantScopedAdmin):
     def _send(self, request: HttpRequest, charge_point: ChargePoint, action: str, payload: Any, timeout: int) -> None:
         try:
             if action == "GetDiagnostics" and "location" not in payload:
-                _, command = station_services.diagnostics_request(
+                _upload, command = station_services.diagnostics_request(
                     charge_point=charge_point, requested_by=request.user, timeout=timeout, source="admin", **payload
                 )
             elif action == "GetLog":
-                _, command = station_services.log_request(
+                _log, command = station_services.log_request(
                     charge_point=charge_point,
                     payload=payload,
                     requested_by=request.user,
@@ -425,39 +429,39 @@ class ChargePointAdmin(TenantScopedAdmin):
             level, detail = messages.SUCCESS, "told (BootNotification triggered); it has its own password"
         messages.add_message(request, level, f"{accepted.identity} accepted: {detail}.")
 
-    @admin.action(description="Accept selected charge points (tell connected ones at once)")
+    @admin.action(description=_("Accept selected charge points (tell connected ones at once)"))
     def accept(self, request: HttpRequest, queryset: Any) -> None:
         for charge_point in queryset:
             if self.has_change_permission(request, charge_point):
                 self._accept(request, charge_point)
 
-    @admin.action(description="Reset (soft) selected charge points")
+    @admin.action(description=_("Reset (soft) selected charge points"))
     def soft_reset(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "Reset", {"type": "Soft"})
 
-    @admin.action(description="Trigger a StatusNotification")
+    @admin.action(description=_("Trigger a StatusNotification"))
     def trigger_status(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "TriggerMessage", {"requestedMessage": "StatusNotification"})
 
-    @admin.action(description="Read configuration (GetConfiguration)")
+    @admin.action(description=_("Read configuration (GetConfiguration)"))
     def read_configuration(self, request: HttpRequest, queryset: Any) -> None:
         self._bulk(request, queryset, "GetConfiguration", {})
 
-    @admin.action(description="Decommission selected charge points (with their EVSEs)")
+    @admin.action(description=_("Decommission selected charge points (with their EVSEs)"))
     def decommission_selected(self, request: HttpRequest, queryset: Any) -> None:
         done = 0
         for charge_point in queryset.order_by("pk"):
             if self.has_change_permission(request, charge_point):
                 decommission.charge_point_decommission(charge_point=charge_point)
                 done += 1
-        messages.success(request, f"{done} decommissioned.")
+        messages.success(request, _("%(done)s decommissioned.") % {"done": done})
 
-    @admin.action(description="Start a firmware update campaign")
+    @admin.action(description=_("Start a firmware update campaign"))
     def start_firmware_campaign(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         chargers = [cp for cp in queryset if self.has_change_permission(request, cp)]
         tenants = {cp.tenant_id for cp in chargers}
         if len(tenants) != 1:
-            messages.error(request, "Select chargers of exactly one tenant (that you may operate).")
+            messages.error(request, _("Select chargers of exactly one tenant (that you may operate)."))
             return None
         form = CampaignForm(request.POST if "apply" in request.POST else None)
         form.fields["firmware"].queryset = FirmwareImage.objects.filter(tenant_id__in=tenants)  # type: ignore[attr-defined]
@@ -473,7 +477,15 @@ class ChargePointAdmin(TenantScopedAdmin):
                     created_by=request.user,
                 )
                 transaction.on_commit(lambda: firmware_campaign_run.delay(campaign.pk))
-            messages.success(request, f"Campaign {campaign.name} started for {len(chargers)} charge points.")
+            messages.success(
+                request,
+                ngettext(
+                    "Campaign %(name)s started for %(count)d charge point.",
+                    "Campaign %(name)s started for %(count)d charge points.",
+                    len(chargers),
+                )
+                % {"name": campaign.name, "count": len(chargers)},
+            )
             return HttpResponseRedirect(reverse("admin:stations_firmwarecampaign_change", args=[campaign.pk]))
         context = {
             **self.admin_site.each_context(request),

@@ -13,21 +13,25 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint
 
-AVAILABILITY = [("Operative", "Operative (available to drivers)"), ("Inoperative", "Inoperative (out of service)")]
-RESET_TYPES = [("Soft", "Soft (restart the software)"), ("Hard", "Hard (reboot the charger)")]
-PURPOSES = [
-    ("TxDefaultProfile", "Default for every transaction (TxDefaultProfile)"),
-    ("TxProfile", "This transaction only (TxProfile)"),
-    ("ChargePointMaxProfile", "Whole charger maximum (ChargePointMaxProfile)"),
+AVAILABILITY = [
+    ("Operative", _("Operative (available to drivers)")),
+    ("Inoperative", _("Inoperative (out of service)")),
 ]
-KINDS = [("Absolute", "Absolute"), ("Recurring", "Recurring"), ("Relative", "Relative")]
-RECURRENCY = [("Daily", "Daily"), ("Weekly", "Weekly")]
-RATE_UNITS = [("A", "Ampere (A)"), ("W", "Watt (W)")]
-UPDATE_TYPES = [("Full", "Full (replace the whole list)"), ("Differential", "Differential (add, change, remove)")]
+RESET_TYPES = [("Soft", _("Soft (restart the software)")), ("Hard", _("Hard (reboot the charger)"))]
+PURPOSES = [
+    ("TxDefaultProfile", _("Default for every transaction (TxDefaultProfile)")),
+    ("TxProfile", _("This transaction only (TxProfile)")),
+    ("ChargePointMaxProfile", _("Whole charger maximum (ChargePointMaxProfile)")),
+]
+KINDS = [("Absolute", _("Absolute")), ("Recurring", _("Recurring")), ("Relative", _("Relative"))]
+RECURRENCY = [("Daily", _("Daily")), ("Weekly", _("Weekly"))]
+RATE_UNITS = [("A", _("Ampere (A)")), ("W", _("Watt (W)"))]
+UPDATE_TYPES = [("Full", _("Full (replace the whole list)")), ("Differential", _("Differential (add, change, remove)"))]
 TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 TRIGGERS = [
     (name, name)
@@ -42,16 +46,19 @@ TRIGGERS = [
 ]
 
 
-def _optional(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _optional(choices: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return [("", "—"), *choices]
 
 
-def _connector(*, required: bool = True, whole: bool = False, label: str = "Connector") -> forms.IntegerField:
-    help_text = "0 means the whole charger." if whole else ""
+CONNECTOR = _("Connector")
+
+
+def _connector(*, required: bool = True, whole: bool = False, label: Any = CONNECTOR) -> forms.IntegerField:
+    help_text = _("0 means the whole charger.") if whole else ""
     return forms.IntegerField(label=label, required=required, min_value=0 if whole else None, help_text=help_text)
 
 
-def _when(label: str, *, required: bool = True) -> forms.DateTimeField:
+def _when(label: Any, *, required: bool = True) -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label,
         required=required,
@@ -75,9 +82,9 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class CommandSpec:
     action: str
-    label: str
-    group: str
-    description: str
+    label: Any  # lazily translated texts (gettext_lazy)
+    group: Any
+    description: Any
     fields: Callable[[], dict[str, forms.Field]] = dict
     build: Callable[[dict[str, Any]], dict[str, Any]] = _plain
     # dotted wire path (prefix) -> form field, for paths that are not a top-level field of the same name
@@ -107,7 +114,8 @@ def _clean_entries(value: str) -> str:
         parts = line.split()
         if len(parts) > 2 or (len(parts) == 2 and parts[1] not in TAG_STATUSES):
             raise forms.ValidationError(
-                f"Line {number}: write an id tag, optionally followed by one of {', '.join(TAG_STATUSES)}."
+                _("Line %(number)s: write an id tag, optionally followed by one of %(statuses)s.")
+                % {"number": number, "statuses": ", ".join(TAG_STATUSES)}
             )
     return value
 
@@ -146,11 +154,11 @@ def _get_configuration(data: dict[str, Any]) -> dict[str, Any]:
 
 
 CERTIFICATE_TYPES = [
-    ("CentralSystemRootCertificate", "Central system root (CentralSystemRootCertificate)"),
-    ("ManufacturerRootCertificate", "Manufacturer root (ManufacturerRootCertificate)"),
+    ("CentralSystemRootCertificate", _("Central system root (CentralSystemRootCertificate)")),
+    ("ManufacturerRootCertificate", _("Manufacturer root (ManufacturerRootCertificate)")),
 ]
-HASH_ALGORITHMS = [("SHA256", "SHA-256"), ("SHA384", "SHA-384"), ("SHA512", "SHA-512")]
-LOG_TYPES = [("DiagnosticsLog", "Diagnostics log"), ("SecurityLog", "Security log")]
+HASH_ALGORITHMS = [("SHA256", _("SHA-256")), ("SHA384", _("SHA-384")), ("SHA512", _("SHA-512"))]
+LOG_TYPES = [("DiagnosticsLog", _("Diagnostics log")), ("SecurityLog", _("Security log"))]
 EXTENDED_TRIGGERS = [
     (name, name)
     for name in (
@@ -165,9 +173,9 @@ EXTENDED_TRIGGERS = [
 ]
 
 
-def _pem(label: str) -> forms.CharField:
+def _pem(label: Any) -> forms.CharField:
     return forms.CharField(
-        label=label, widget=forms.Textarea(attrs={"rows": 6}), help_text="PEM, from -----BEGIN CERTIFICATE-----."
+        label=label, widget=forms.Textarea(attrs={"rows": 6}), help_text=_("PEM, from -----BEGIN CERTIFICATE-----.")
     )
 
 
@@ -203,137 +211,139 @@ SPECS: tuple[CommandSpec, ...] = (
     # --- transactions
     CommandSpec(
         "RemoteStartTransaction",
-        "Remote start",
-        "Transactions",
-        "Ask the charger to start charging for an id tag, as if the tag had been presented.",
+        _("Remote start"),
+        _("Transactions"),
+        _("Ask the charger to start charging for an id tag, as if the tag had been presented."),
         lambda: {
             "connectorId": _connector(required=False),
-            "idTag": forms.CharField(label="Id tag", max_length=20, help_text="The tag the session is billed to."),
+            "idTag": forms.CharField(
+                label=_("Id tag"), max_length=20, help_text=_("The tag the session is billed to.")
+            ),
         },
     ),
     CommandSpec(
         "RemoteStopTransaction",
-        "Remote stop",
-        "Transactions",
-        "Ask the charger to stop a running transaction.",
-        lambda: {"transactionId": forms.IntegerField(label="Transaction id", help_text="The session's number.")},
+        _("Remote stop"),
+        _("Transactions"),
+        _("Ask the charger to stop a running transaction."),
+        lambda: {"transactionId": forms.IntegerField(label=_("Transaction id"), help_text=_("The session's number."))},
     ),
     CommandSpec(
         "UnlockConnector",
-        "Unlock connector",
-        "Transactions",
-        "Release a cable stuck in a connector (stops its transaction, if any).",
+        _("Unlock connector"),
+        _("Transactions"),
+        _("Release a cable stuck in a connector (stops its transaction, if any)."),
         lambda: {"connectorId": _connector()},
     ),
     # --- reservations
     CommandSpec(
         "ReserveNow",
-        "Reserve now",
-        "Reservations",
-        "Hold a connector for an id tag until the expiry time.",
+        _("Reserve now"),
+        _("Reservations"),
+        _("Hold a connector for an id tag until the expiry time."),
         lambda: {
             "connectorId": _connector(whole=True),
-            "idTag": forms.CharField(label="Id tag", max_length=20),
-            "parentIdTag": forms.CharField(label="Parent id tag", max_length=20, required=False),
+            "idTag": forms.CharField(label=_("Id tag"), max_length=20),
+            "parentIdTag": forms.CharField(label=_("Parent id tag"), max_length=20, required=False),
             "expiryDate": _when("Expires at"),
-            "reservationId": forms.IntegerField(label="Reservation id"),
+            "reservationId": forms.IntegerField(label=_("Reservation id")),
         },
     ),
     CommandSpec(
         "CancelReservation",
-        "Cancel reservation",
-        "Reservations",
-        "Release a reservation made on this charger.",
-        lambda: {"reservationId": forms.IntegerField(label="Reservation id")},
+        _("Cancel reservation"),
+        _("Reservations"),
+        _("Release a reservation made on this charger."),
+        lambda: {"reservationId": forms.IntegerField(label=_("Reservation id"))},
     ),
     # --- availability
     CommandSpec(
         "ChangeAvailability",
-        "Change availability",
-        "Availability and reset",
-        "Take a connector (or the whole charger) in or out of service.",
+        _("Change availability"),
+        _("Availability and reset"),
+        _("Take a connector (or the whole charger) in or out of service."),
         lambda: {
             "connectorId": _connector(whole=True),
-            "type": forms.ChoiceField(label="Availability", choices=AVAILABILITY),
+            "type": forms.ChoiceField(label=_("Availability"), choices=AVAILABILITY),
         },
     ),
     CommandSpec(
         "Reset",
-        "Reset",
-        "Availability and reset",
-        "Restart the charger; running transactions are stopped first.",
-        lambda: {"type": forms.ChoiceField(label="Reset type", choices=RESET_TYPES)},
+        _("Reset"),
+        _("Availability and reset"),
+        _("Restart the charger; running transactions are stopped first."),
+        lambda: {"type": forms.ChoiceField(label=_("Reset type"), choices=RESET_TYPES)},
     ),
     CommandSpec(
         "TriggerMessage",
-        "Trigger message",
-        "Availability and reset",
-        "Ask the charger to send one of its messages now (e.g. its status).",
+        _("Trigger message"),
+        _("Availability and reset"),
+        _("Ask the charger to send one of its messages now (e.g. its status)."),
         lambda: {
-            "requestedMessage": forms.ChoiceField(label="Message", choices=TRIGGERS),
+            "requestedMessage": forms.ChoiceField(label=_("Message"), choices=TRIGGERS),
             "connectorId": _connector(required=False),
         },
     ),
     # --- configuration
     CommandSpec(
         "GetConfiguration",
-        "Read configuration",
-        "Configuration",
-        "Read the charger's configuration keys (all of them, or the ones named).",
+        _("Read configuration"),
+        _("Configuration"),
+        _("Read the charger's configuration keys (all of them, or the ones named)."),
         lambda: {
             "key": forms.CharField(
-                label="Keys", required=False, help_text="Comma-separated; leave empty to read every key."
+                label=_("Keys"), required=False, help_text=_("Comma-separated; leave empty to read every key.")
             )
         },
         _get_configuration,
     ),
     CommandSpec(
         "ChangeConfiguration",
-        "Change configuration",
-        "Configuration",
-        "Set one configuration key to a new value.",
+        _("Change configuration"),
+        _("Configuration"),
+        _("Set one configuration key to a new value."),
         lambda: {
-            "key": forms.CharField(label="Key", max_length=50),
-            "value": forms.CharField(label="Value", max_length=500),
+            "key": forms.CharField(label=_("Key"), max_length=50),
+            "value": forms.CharField(label=_("Value"), max_length=500),
         },
     ),
     CommandSpec(
         "ClearCache",
-        "Clear authorization cache",
-        "Configuration",
-        "Empty the charger's cache of id tags it has seen.",
+        _("Clear authorization cache"),
+        _("Configuration"),
+        _("Empty the charger's cache of id tags it has seen."),
     ),
     CommandSpec(
         "DataTransfer",
-        "Vendor data transfer",
-        "Configuration",
-        "Send a vendor-specific message.",
+        _("Vendor data transfer"),
+        _("Configuration"),
+        _("Send a vendor-specific message."),
         lambda: {
-            "vendorId": forms.CharField(label="Vendor id", max_length=255),
-            "messageId": forms.CharField(label="Message id", max_length=50, required=False),
-            "data": forms.CharField(label="Data", required=False, widget=forms.Textarea(attrs={"rows": 3})),
+            "vendorId": forms.CharField(label=_("Vendor id"), max_length=255),
+            "messageId": forms.CharField(label=_("Message id"), max_length=50, required=False),
+            "data": forms.CharField(label=_("Data"), required=False, widget=forms.Textarea(attrs={"rows": 3})),
         },
     ),
     # --- smart charging
     CommandSpec(
         "SetChargingProfile",
-        "Set charging limit",
-        "Smart charging",
-        "Send a charging profile with one limit from its start (a constant limit).",
+        _("Set charging limit"),
+        _("Smart charging"),
+        _("Send a charging profile with one limit from its start (a constant limit)."),
         lambda: {
             "connectorId": _connector(whole=True),
-            "chargingProfilePurpose": forms.ChoiceField(label="Purpose", choices=PURPOSES),
-            "chargingProfileKind": forms.ChoiceField(label="Kind", choices=KINDS, initial="Absolute"),
-            "recurrencyKind": forms.ChoiceField(label="Recurrence", choices=_optional(RECURRENCY), required=False),
+            "chargingProfilePurpose": forms.ChoiceField(label=_("Purpose"), choices=PURPOSES),
+            "chargingProfileKind": forms.ChoiceField(label=_("Kind"), choices=KINDS, initial="Absolute"),
+            "recurrencyKind": forms.ChoiceField(label=_("Recurrence"), choices=_optional(RECURRENCY), required=False),
             "transactionId": forms.IntegerField(
-                label="Transaction id", required=False, help_text="Only for a transaction's own profile."
+                label=_("Transaction id"), required=False, help_text=_("Only for a transaction's own profile.")
             ),
-            "chargingProfileId": forms.IntegerField(label="Profile id", min_value=0, initial=1),
-            "stackLevel": forms.IntegerField(label="Stack level", min_value=0, initial=0),
-            "chargingRateUnit": forms.ChoiceField(label="Unit", choices=RATE_UNITS),
-            "limit": forms.DecimalField(label="Limit", min_value=0, decimal_places=1, max_digits=9),
+            "chargingProfileId": forms.IntegerField(label=_("Profile id"), min_value=0, initial=1),
+            "stackLevel": forms.IntegerField(label=_("Stack level"), min_value=0, initial=0),
+            "chargingRateUnit": forms.ChoiceField(label=_("Unit"), choices=RATE_UNITS),
+            "limit": forms.DecimalField(label=_("Limit"), min_value=0, decimal_places=1, max_digits=9),
             "duration": forms.IntegerField(
-                label="Duration (s)", required=False, min_value=1, help_text="Empty: until replaced."
+                label=_("Duration (s)"), required=False, min_value=1, help_text=_("Empty: until replaced.")
             ),
         },
         _profile,
@@ -351,44 +361,46 @@ SPECS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "ClearChargingProfile",
-        "Clear charging limits",
-        "Smart charging",
-        "Remove charging profiles: the one with this id, or all that match the other fields (all, if empty).",
+        _("Clear charging limits"),
+        _("Smart charging"),
+        _("Remove charging profiles: the one with this id, or all that match the other fields (all, if empty)."),
         lambda: {
-            "id": forms.IntegerField(label="Profile id", required=False),
+            "id": forms.IntegerField(label=_("Profile id"), required=False),
             "connectorId": _connector(required=False, whole=True),
-            "chargingProfilePurpose": forms.ChoiceField(label="Purpose", choices=_optional(PURPOSES), required=False),
-            "stackLevel": forms.IntegerField(label="Stack level", required=False, min_value=0),
+            "chargingProfilePurpose": forms.ChoiceField(
+                label=_("Purpose"), choices=_optional(PURPOSES), required=False
+            ),
+            "stackLevel": forms.IntegerField(label=_("Stack level"), required=False, min_value=0),
         },
     ),
     CommandSpec(
         "GetCompositeSchedule",
-        "Read the effective limit",
-        "Smart charging",
-        "Ask the charger what limits it will apply over the coming period.",
+        _("Read the effective limit"),
+        _("Smart charging"),
+        _("Ask the charger what limits it will apply over the coming period."),
         lambda: {
             "connectorId": _connector(whole=True),
-            "duration": forms.IntegerField(label="Period (s)", min_value=1, initial=3600),
-            "chargingRateUnit": forms.ChoiceField(label="Unit", choices=_optional(RATE_UNITS), required=False),
+            "duration": forms.IntegerField(label=_("Period (s)"), min_value=1, initial=3600),
+            "chargingRateUnit": forms.ChoiceField(label=_("Unit"), choices=_optional(RATE_UNITS), required=False),
         },
     ),
     # --- local authorization list
     CommandSpec(
         "GetLocalListVersion",
-        "Read local list version",
-        "Local authorization list",
-        "Ask which version of the local id tag list the charger holds.",
+        _("Read local list version"),
+        _("Local authorization list"),
+        _("Ask which version of the local id tag list the charger holds."),
     ),
     CommandSpec(
         "SendLocalList",
-        "Send local list",
-        "Local authorization list",
-        "Give the charger id tags it may accept while offline.",
+        _("Send local list"),
+        _("Local authorization list"),
+        _("Give the charger id tags it may accept while offline."),
         lambda: {
-            "listVersion": forms.IntegerField(label="List version", min_value=1),
-            "updateType": forms.ChoiceField(label="Update", choices=UPDATE_TYPES),
+            "listVersion": forms.IntegerField(label=_("List version"), min_value=1),
+            "updateType": forms.ChoiceField(label=_("Update"), choices=UPDATE_TYPES),
             "entries": EntriesField(
-                label="Id tags",
+                label=_("Id tags"),
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 5}),
                 help_text=(
@@ -403,109 +415,109 @@ SPECS: tuple[CommandSpec, ...] = (
     # --- firmware and diagnostics
     CommandSpec(
         "UpdateFirmware",
-        "Update firmware",
-        "Firmware and diagnostics",
-        "Tell the charger where to download a firmware image and when to install it.",
+        _("Update firmware"),
+        _("Firmware and diagnostics"),
+        _("Tell the charger where to download a firmware image and when to install it."),
         lambda: {
-            "location": forms.URLField(label="Firmware URL", max_length=1000),
+            "location": forms.URLField(label=_("Firmware URL"), max_length=1000),
             "retrieveDate": _when("Download from"),
-            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
-            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+            "retries": forms.IntegerField(label=_("Retries"), required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label=_("Retry interval (s)"), required=False, min_value=0),
         },
     ),
     CommandSpec(
         "GetDiagnostics",
-        "Fetch diagnostics",
-        "Firmware and diagnostics",
-        "Ask the charger to upload its diagnostics file to the platform (listed under Diagnostics uploads).",
+        _("Fetch diagnostics"),
+        _("Firmware and diagnostics"),
+        _("Ask the charger to upload its diagnostics file to the platform (listed under Diagnostics uploads)."),
         lambda: {
             "startTime": _when("From", required=False),
             "stopTime": _when("Until", required=False),
-            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
-            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+            "retries": forms.IntegerField(label=_("Retries"), required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label=_("Retry interval (s)"), required=False, min_value=0),
         },
     ),
     # --- security extension (OCPP 1.6 security whitepaper, edition 3)
     CommandSpec(
         "InstallCertificate",
-        "Install root certificate",
-        "Security",
-        "Install a root certificate the charger uses to trust the central system or firmware signers.",
+        _("Install root certificate"),
+        _("Security"),
+        _("Install a root certificate the charger uses to trust the central system or firmware signers."),
         lambda: {
-            "certificateType": forms.ChoiceField(label="Certificate type", choices=CERTIFICATE_TYPES),
+            "certificateType": forms.ChoiceField(label=_("Certificate type"), choices=CERTIFICATE_TYPES),
             "certificate": _pem("Certificate"),
         },
     ),
     CommandSpec(
         "GetInstalledCertificateIds",
-        "List installed certificates",
-        "Security",
-        "Ask which root certificates of a type the charger holds (shown under its certificates).",
-        lambda: {"certificateType": forms.ChoiceField(label="Certificate type", choices=CERTIFICATE_TYPES)},
+        _("List installed certificates"),
+        _("Security"),
+        _("Ask which root certificates of a type the charger holds (shown under its certificates)."),
+        lambda: {"certificateType": forms.ChoiceField(label=_("Certificate type"), choices=CERTIFICATE_TYPES)},
     ),
     CommandSpec(
         "DeleteCertificate",
-        "Delete certificate",
-        "Security",
-        "Remove an installed root certificate, named by its hashes and serial number.",
+        _("Delete certificate"),
+        _("Security"),
+        _("Remove an installed root certificate, named by its hashes and serial number."),
         lambda: {
-            "hashAlgorithm": forms.ChoiceField(label="Hash algorithm", choices=HASH_ALGORITHMS),
-            "issuerNameHash": forms.CharField(label="Issuer name hash", max_length=128),
-            "issuerKeyHash": forms.CharField(label="Issuer key hash", max_length=128),
-            "serialNumber": forms.CharField(label="Serial number", max_length=40),
+            "hashAlgorithm": forms.ChoiceField(label=_("Hash algorithm"), choices=HASH_ALGORITHMS),
+            "issuerNameHash": forms.CharField(label=_("Issuer name hash"), max_length=128),
+            "issuerKeyHash": forms.CharField(label=_("Issuer key hash"), max_length=128),
+            "serialNumber": forms.CharField(label=_("Serial number"), max_length=40),
         },
         _certificate_hash,
         {"certificateHashData": "serialNumber"},
     ),
     CommandSpec(
         "CertificateSigned",
-        "Send signed certificate",
-        "Security",
-        "Send the charger its signed client certificate chain (normally sent automatically after SignCertificate).",
+        _("Send signed certificate"),
+        _("Security"),
+        _("Send the charger its signed client certificate chain (normally sent automatically after SignCertificate)."),
         lambda: {"certificateChain": _pem("Certificate chain")},
     ),
     CommandSpec(
         "ExtendedTriggerMessage",
-        "Trigger message (extended)",
-        "Security",
-        "Ask the charger to send a message now, including a new certificate signing request.",
+        _("Trigger message (extended)"),
+        _("Security"),
+        _("Ask the charger to send a message now, including a new certificate signing request."),
         lambda: {
-            "requestedMessage": forms.ChoiceField(label="Message", choices=EXTENDED_TRIGGERS),
+            "requestedMessage": forms.ChoiceField(label=_("Message"), choices=EXTENDED_TRIGGERS),
             "connectorId": _connector(required=False),
         },
     ),
     CommandSpec(
         "GetLog",
-        "Fetch log",
-        "Security",
-        "Ask the charger to upload its diagnostics or security log to the platform.",
+        _("Fetch log"),
+        _("Security"),
+        _("Ask the charger to upload its diagnostics or security log to the platform."),
         lambda: {
-            "logType": forms.ChoiceField(label="Log", choices=LOG_TYPES),
-            "requestId": forms.IntegerField(label="Request id", initial=1),
+            "logType": forms.ChoiceField(label=_("Log"), choices=LOG_TYPES),
+            "requestId": forms.IntegerField(label=_("Request id"), initial=1),
             "oldestTimestamp": _when("From", required=False),
             "latestTimestamp": _when("Until", required=False),
-            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
-            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+            "retries": forms.IntegerField(label=_("Retries"), required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label=_("Retry interval (s)"), required=False, min_value=0),
         },
         _get_log,
         {"log.oldestTimestamp": "oldestTimestamp", "log.latestTimestamp": "latestTimestamp"},
     ),
     CommandSpec(
         "SignedUpdateFirmware",
-        "Update firmware (signed)",
-        "Security",
-        "Tell the charger where to download a signed firmware image, with its signing certificate and signature.",
+        _("Update firmware (signed)"),
+        _("Security"),
+        _("Tell the charger where to download a signed firmware image, with its signing certificate and signature."),
         lambda: {
-            "requestId": forms.IntegerField(label="Request id", initial=1),
-            "location": forms.URLField(label="Firmware URL", max_length=512),
+            "requestId": forms.IntegerField(label=_("Request id"), initial=1),
+            "location": forms.URLField(label=_("Firmware URL"), max_length=512),
             "retrieveDateTime": _when("Download from"),
             "installDateTime": _when("Install at", required=False),
             "signingCertificate": _pem("Signing certificate"),
             "signature": forms.CharField(
-                label="Signature (base64)", max_length=800, widget=forms.Textarea(attrs={"rows": 3})
+                label=_("Signature (base64)"), max_length=800, widget=forms.Textarea(attrs={"rows": 3})
             ),
-            "retries": forms.IntegerField(label="Retries", required=False, min_value=0),
-            "retryInterval": forms.IntegerField(label="Retry interval (s)", required=False, min_value=0),
+            "retries": forms.IntegerField(label=_("Retries"), required=False, min_value=0),
+            "retryInterval": forms.IntegerField(label=_("Retry interval (s)"), required=False, min_value=0),
         },
         _signed_firmware,
         {
@@ -534,7 +546,7 @@ class CommandForm(forms.Form):
     `send_command` checks it and every refusal is shown on its field (or above the form)."""
 
     timeout = forms.IntegerField(
-        label="Wait for the answer (s)", min_value=1, max_value=120, initial=30, widget=forms.NumberInput
+        label=_("Wait for the answer (s)"), min_value=1, max_value=120, initial=30, widget=forms.NumberInput
     )
 
     def __init__(self, *args: Any, charge_point: ChargePoint, action: str, **kwargs: Any) -> None:

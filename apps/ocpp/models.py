@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog
 
@@ -28,13 +29,13 @@ class MessageLog(AuditLog):
     action = models.CharField(max_length=40, blank=True, default="")
     unique_id = models.CharField(max_length=64, blank=True, default="")
     payload = models.JSONField(null=True, blank=True)
-    result = models.CharField(max_length=200, blank=True, default="", help_text="CallError code, status, ...")
-    latency_ms = models.FloatField(null=True, blank=True, help_text="For answers: time since the CALL.")
+    result = models.CharField(max_length=200, blank=True, default="", help_text=_("CallError code, status, ..."))
+    latency_ms = models.FloatField(null=True, blank=True, help_text=_("For answers: time since the CALL."))
     warning = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
-        verbose_name = "OCPP frame"
-        verbose_name_plural = "OCPP frames"
+        verbose_name = _("OCPP frame")
+        verbose_name_plural = _("OCPP frames")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["charge_point", "-created_at"], name="msglog_cp_recent"),

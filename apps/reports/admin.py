@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.errors import ApplicationError
 from apps.customers.models import BusinessCustomer, Driver
@@ -161,7 +163,7 @@ class ExportJobAdmin(TenantScopedAdmin):
 
     # --------------------------------------------------------------- display
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress(self, obj: ExportJob) -> str:
         if obj.status == ExportStatus.QUEUED:
             return "queued"
@@ -169,7 +171,7 @@ class ExportJobAdmin(TenantScopedAdmin):
         percent = obj.progress_percent
         return f"{obj.rows_done:,} of {total}" + (f" ({percent}%)" if percent is not None else "")
 
-    @admin.display(description="file size")
+    @admin.display(description=_("file size"))
     def size(self, obj: ExportJob) -> str:
         return filesizeformat(obj.file_size) if obj.file_size is not None else "-"
 
@@ -180,13 +182,13 @@ class ExportJobAdmin(TenantScopedAdmin):
             return cached
         access = access_for(request)
 
-        @admin.display(description="file")
+        @admin.display(description=_("file"))
         def download(obj: ExportJob) -> str:
             if obj.status != ExportStatus.DONE or not obj.file_name:
                 return "-"
             if obj.personal_data and not selectors.may_see_personal_data(access, obj.tenant_id):
                 return "personal data: not for your role"
-            token, _ = services.export_download_link(job=obj)
+            token, _expires = services.export_download_link(job=obj)
             return format_html('<a href="{}">download</a>', reverse("export-file", kwargs={"token": token}))
 
         request._export_download_column = download  # type: ignore[attr-defined]
@@ -211,7 +213,7 @@ class ExportJobAdmin(TenantScopedAdmin):
         context = {**(extra_context or {}), "refresh_seconds": REFRESH_SECONDS if active else None}
         return super().change_view(request, object_id, form_url, context)
 
-    @admin.action(description="Cancel selected exports")
+    @admin.action(description=_("Cancel selected exports"))
     def cancel_exports(self, request: HttpRequest, queryset: QuerySet[ExportJob]) -> None:
         access = access_for(request)
         cancelled = 0
@@ -223,4 +225,8 @@ class ExportJobAdmin(TenantScopedAdmin):
                 cancelled += 1
             except ApplicationError:
                 continue
-        self.message_user(request, f"Cancelled {cancelled} export(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Cancelled %(count)d export.", "Cancelled %(count)d exports.", cancelled) % {"count": cancelled},
+            messages.SUCCESS,
+        )

@@ -6,19 +6,20 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.tenants.models import TenantOwned
 
 
 class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV"
-    CSV_GZ = "csv.gz", "CSV, gzip-compressed"
-    XLSX = "xlsx", "Excel (XLSX)"
+    CSV = "csv", _("CSV")
+    CSV_GZ = "csv.gz", _("CSV, gzip-compressed")
+    XLSX = "xlsx", _("Excel (XLSX)")
 
 
 class CsvSeparator(models.TextChoices):
-    COMMA = ",", "Comma (,)"
-    SEMICOLON = ";", "Semicolon (;) with decimal comma, for German Excel"
+    COMMA = ",", _("Comma (,)")
+    SEMICOLON = ";", _("Semicolon (;) with decimal comma, for German Excel")
 
 
 class ExportStatus(models.TextChoices):
@@ -38,10 +39,10 @@ class ExportJob(TenantOwned):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    requested_via = models.CharField(max_length=10, default="api", help_text="api or admin")
+    requested_via = models.CharField(max_length=10, default="api", help_text=_("api or admin"))
     # filters
-    date_from = models.DateTimeField(null=True, blank=True, help_text="Sessions started at or after (inclusive).")
-    date_to = models.DateTimeField(null=True, blank=True, help_text="Sessions started before (exclusive).")
+    date_from = models.DateTimeField(null=True, blank=True, help_text=_("Sessions started at or after (inclusive)."))
+    date_to = models.DateTimeField(null=True, blank=True, help_text=_("Sessions started before (exclusive)."))
     location_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     charge_point_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     business_customer_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
@@ -57,22 +58,22 @@ class ExportJob(TenantOwned):
     format = models.CharField(max_length=6, choices=ExportFormat.choices, default=ExportFormat.CSV)
     csv_separator = models.CharField(max_length=1, choices=CsvSeparator.choices, default=CsvSeparator.COMMA)
     personal_data = models.BooleanField(
-        default=False, help_text="Driver and customer names and unmasked tokens; set from the requester's role."
+        default=False, help_text=_("Driver and customer names and unmasked tokens; set from the requester's role.")
     )
     # progress and outcome
     status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     rows_done = models.BigIntegerField(default=0)
-    rows_total = models.BigIntegerField(null=True, blank=True, help_text="Exact count, or the planner's estimate.")
+    rows_total = models.BigIntegerField(null=True, blank=True, help_text=_("Exact count, or the planner's estimate."))
     row_count = models.BigIntegerField(null=True, blank=True)
     sheet_count = models.PositiveIntegerField(null=True, blank=True)
     file_size = models.BigIntegerField(null=True, blank=True)
     duration = models.DurationField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
-    file_name = models.CharField(max_length=200, blank=True, default="", help_text="Relative to the export folder.")
+    file_name = models.CharField(max_length=200, blank=True, default="", help_text=_("Relative to the export folder."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the file is deleted.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("When the file is deleted."))
 
     class Meta:
         ordering = ["-id"]

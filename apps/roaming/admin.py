@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.deletion import DeletionProtected
 from apps.core.errors import ApplicationError
@@ -84,15 +85,15 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
                 field.required = False
         return form
 
-    @admin.display(description="Party")
+    @admin.display(description=_("Party"))
     def party(self, obj: RoamingPartner) -> str:
         return obj.party
 
-    @admin.display(description="Our party")
+    @admin.display(description=_("Our party"))
     def our_party(self, obj: RoamingPartner) -> str:
         return f"{obj.our_country_code}*{obj.our_party_id} ({', '.join(obj.our_roles)})"
 
-    @admin.display(description="Last error per module")
+    @admin.display(description=_("Last error per module"))
     def errors(self, obj: RoamingPartner) -> str:
         items = sorted((obj.last_errors or {}).items())
         if not items:
@@ -101,7 +102,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             "", "<div><b>{}</b> {}: {}</div>", ((m, e.get("at", ""), e.get("message", "")) for m, e in items)
         )
 
-    @admin.display(description="Last push per module")
+    @admin.display(description=_("Last push per module"))
     def pushes(self, obj: RoamingPartner) -> str:
         items = sorted((obj.last_pushes or {}).items())
         if not items:
@@ -126,8 +127,11 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         obj.pk = partner.pk
         self.message_user(
             request,
-            f"Partner created. Give them our versions URL and this CREDENTIALS_TOKEN_A now, it is not shown again: "
-            f"{token_a}",
+            _(
+                "Partner created. Give them our versions URL and this CREDENTIALS_TOKEN_A now, it is not shown again: "
+                "%(token)s"
+            )
+            % {"token": token_a},
             level=messages.WARNING,
         )
 
@@ -149,31 +153,35 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         for partner in queryset.order_by("pk"):
             services.partner_delete(partner=partner)
 
-    @admin.action(description="Suspend selected partners")
+    @admin.action(description=_("Suspend selected partners"))
     def suspend(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_suspend(partner=partner)
-        self.message_user(request, "Suspended.")
+        self.message_user(request, _("Suspended."))
 
-    @admin.action(description="Reinstate selected partners")
+    @admin.action(description=_("Reinstate selected partners"))
     def reinstate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if self._can_write(request, partner):
                 services.partner_reinstate(partner=partner)
-        self.message_user(request, "Reinstated.")
+        self.message_user(request, _("Reinstated."))
 
-    @admin.action(description="Issue a new registration token (CREDENTIALS_TOKEN_A)")
+    @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))
     def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         for partner in queryset.order_by("pk"):
             if not self._can_write(request, partner):
                 continue
             try:
-                _, raw = services.partner_token_a_issue(partner=partner)
+                _issued, raw = services.partner_token_a_issue(partner=partner)
             except ApplicationError as exc:
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
                 continue
-            self.message_user(request, f"{partner}: new CREDENTIALS_TOKEN_A (shown once): {raw}", messages.WARNING)
+            self.message_user(
+                request,
+                _("%(partner)s: new CREDENTIALS_TOKEN_A (shown once): %(token)s") % {"partner": partner, "token": raw},
+                messages.WARNING,
+            )
 
     def _handshake(self, request: HttpRequest, queryset: QuerySet[RoamingPartner], step: str) -> None:
         base = (settings.OCPI_BASE_URL or request.build_absolute_uri("/")).rstrip("/")
@@ -190,16 +198,16 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
             else:
-                self.message_user(request, f"{partner}: {step} done.")
+                self.message_user(request, _("%(partner)s: %(step)s done.") % {"partner": partner, "step": step})
 
-    @admin.action(description="Register with the selected partners (their versions URL and token A)")
+    @admin.action(description=_("Register with the selected partners (their versions URL and token A)"))
     def register(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "register")
 
-    @admin.action(description="Rotate the credentials tokens of the selected partners")
+    @admin.action(description=_("Rotate the credentials tokens of the selected partners"))
     def rotate(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "rotate")
 
-    @admin.action(description="Unregister from the selected partners")
+    @admin.action(description=_("Unregister from the selected partners"))
     def unregister(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "unregister")

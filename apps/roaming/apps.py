@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RoamingConfig(AppConfig):
     name = "apps.roaming"
     label = "roaming"
-    verbose_name = "Roaming"
+    verbose_name = _("Roaming")

@@ -16,6 +16,7 @@ import hashlib
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code, ocpi_party_id
@@ -46,20 +47,20 @@ class Module(models.TextChoices):
 
 
 class TokenStyle(models.TextChoices):
-    OCPI_221 = "2.2.1", "2.2.1: Authorization: Token <base64(token)>"
-    OCPI_211 = "2.1.1", "2.1.1-style: the raw token accepted and sent"
+    OCPI_221 = "2.2.1", _("2.2.1: Authorization: Token <base64(token)>")
+    OCPI_211 = "2.1.1", _("2.1.1-style: the raw token accepted and sent")
 
 
 class TokenKind(models.TextChoices):
-    A = "A", "CREDENTIALS_TOKEN_A (registration only)"
-    B = "B", "CREDENTIALS_TOKEN_B"
-    C = "C", "CREDENTIALS_TOKEN_C"
+    A = "A", _("CREDENTIALS_TOKEN_A (registration only)")
+    B = "B", _("CREDENTIALS_TOKEN_B")
+    C = "C", _("CREDENTIALS_TOKEN_C")
 
 
 class PartnerStatus(models.TextChoices):
-    PENDING = "pending", "Pending (not registered)"
-    REGISTERED = "registered", "Registered"
-    SUSPENDED = "suspended", "Suspended"
+    PENDING = "pending", _("Pending (not registered)")
+    REGISTERED = "registered", _("Registered")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 def token_hash(token: str) -> str:
@@ -88,11 +89,13 @@ class RoamingPartner(TenantOwned, TimeStampedModel):
     party_id = models.CharField(max_length=3, validators=[ocpi_party_id])
     roles = ArrayField(models.CharField(max_length=5, choices=Role.choices), default=list, blank=True)
     credentials_roles = models.JSONField(
-        default=list, blank=True, help_text="The CredentialsRole list they sent in the handshake, as sent."
+        default=list, blank=True, help_text=_("The CredentialsRole list they sent in the handshake, as sent.")
     )
-    versions_url = models.URLField(max_length=255, blank=True, help_text="Their versions endpoint.")
-    version = models.CharField(max_length=10, blank=True, help_text="Negotiated OCPI version.")
-    endpoints = models.JSONField(default=list, blank=True, help_text="Their 2.2.1 endpoints (identifier, role, url).")
+    versions_url = models.URLField(max_length=255, blank=True, help_text=_("Their versions endpoint."))
+    version = models.CharField(max_length=10, blank=True, help_text=_("Negotiated OCPI version."))
+    endpoints = models.JSONField(
+        default=list, blank=True, help_text=_("Their 2.2.1 endpoints (identifier, role, url).")
+    )
     token_style = models.CharField(max_length=5, choices=TokenStyle.choices, default=TokenStyle.OCPI_221)
     # the token they call us with: only its hash (see the module docstring)
     our_token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
@@ -110,7 +113,7 @@ class RoamingPartner(TenantOwned, TimeStampedModel):
         "tariffs.Tariff",
         blank=True,
         related_name="+",
-        help_text="Tariffs shown to this partner (OCPI tariffs module); empty: the tenant's public tariffs.",
+        help_text=_("Tariffs shown to this partner (OCPI tariffs module); empty: the tenant's public tariffs."),
     )
     last_handshake_at = models.DateTimeField(null=True, blank=True)
     # per module: {"credentials": {"at": "...Z", "message": "..."}}
@@ -158,7 +161,7 @@ class PushState(models.Model):
 
     partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="push_states")
     module = models.CharField(max_length=20, choices=Module.choices)
-    object_key = models.CharField(max_length=64, help_text="e.g. evse:123")
+    object_key = models.CharField(max_length=64, help_text=_("e.g. evse:123"))
     version = models.PositiveIntegerField(default=1)
     pushed_version = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
@@ -167,7 +170,10 @@ class PushState(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
     remote_url = models.URLField(
-        max_length=255, blank=True, default="", help_text="Where the partner keeps it (a POSTed CDR's Location header)."
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Where the partner keeps it (a POSTed CDR's Location header)."),
     )
 
     class Meta:
@@ -229,17 +235,17 @@ class RoamingCommand(TimeStampedModel):
     partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="commands")
     module = models.CharField(max_length=20, default="commands")  # commands | chargingprofiles
     command = models.CharField(max_length=30)  # a CommandType, or SET/GET/CLEAR for charging profiles
-    request = models.JSONField(default=dict, help_text="The partner's request body, as sent.")
-    target = models.JSONField(default=dict, blank=True, help_text="What the request resolved to (EVSE, dates, ids).")
+    request = models.JSONField(default=dict, help_text=_("The partner's request body, as sent."))
+    target = models.JSONField(default=dict, blank=True, help_text=_("What the request resolved to (EVSE, dates, ids)."))
     response_url = models.URLField(max_length=255)
     charge_point = models.ForeignKey(
         "stations.ChargePoint", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     session_id = models.BigIntegerField(null=True, blank=True)
-    ocpp_command_id = models.BigIntegerField(null=True, blank=True, help_text="The stations.Command sent.")
+    ocpp_command_id = models.BigIntegerField(null=True, blank=True, help_text=_("The stations.Command sent."))
     timeout_s = models.PositiveIntegerField(default=30)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
-    result = models.JSONField(null=True, blank=True, help_text="The CommandResult (or profile result) for them.")
+    result = models.JSONField(null=True, blank=True, help_text=_("The CommandResult (or profile result) for them."))
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
 

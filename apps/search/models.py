@@ -1,6 +1,8 @@
 """Search indexing on PostgreSQL (layer 4): no tables of its own, indexes and generated columns on the searched
 apps' tables (migrations/0001_search_indexes.py)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from apps.tenants.models import Tenant
 
 
@@ -9,5 +11,5 @@ class GlobalSearch(Tenant):
 
     class Meta:
         proxy = True
-        verbose_name = "global search"
-        verbose_name_plural = "global search"
+        verbose_name = _("global search")
+        verbose_name_plural = _("global search")

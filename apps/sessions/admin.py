@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from apps.core import admin_display as human
 from apps.core.admin import AuditInline
@@ -128,12 +129,12 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Price",
+            _("Price"),
             {"fields": [("tariff", "currency"), ("cost_excl_vat", "cost_incl_vat"), "pricing_error", "cdr_ocpi_id"]},
         ),
-        ("Quality", {"classes": ["collapse"], "fields": ["flags", "suspicious", "suspicious_reasons"]}),
-        ("Stored price document", {"classes": ["collapse"], "fields": ["cost_breakdown"]}),
-        ("Record", {"classes": ["collapse"], "fields": [("created_at", "updated_at")]}),
+        (_("Quality"), {"classes": ["collapse"], "fields": ["flags", "suspicious", "suspicious_reasons"]}),
+        (_("Stored price document"), {"classes": ["collapse"], "fields": ["cost_breakdown"]}),
+        (_("Record"), {"classes": ["collapse"], "fields": [("created_at", "updated_at")]}),
     ]  # fmt: skip
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
@@ -157,18 +158,18 @@ class ChargingSessionAdmin(TenantScopedAdmin):
 
     # the list: what an operator scans for, in 1280 px (a session's page has every field)
 
-    @admin.display(description="Charger", ordering="charge_point__identity")
+    @admin.display(description=_("Charger"), ordering="charge_point__identity")
     def charger(self, obj: ChargingSession) -> str:
         return f"{obj.charge_point.identity} / {obj.connector_id}"
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, obj: ChargingSession) -> str:
         if obj.started_at is None:
             return "-"
         end = obj.stopped_at or (timezone.now() if obj.status in LIVE else None)
         return human.duration(end - obj.started_at) if end is not None else "-"
 
-    @admin.display(description="Energy", ordering="energy_wh")
+    @admin.display(description=_("Energy"), ordering="energy_wh")
     def energy(self, obj: ChargingSession) -> str:
         if obj.energy_wh is not None:
             return human.energy(obj.energy_wh)
@@ -176,7 +177,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             return format_html('<i title="so far">{}</i>', human.energy(obj.last_meter_wh - obj.meter_start_wh))
         return "-"
 
-    @admin.display(description="Cost", ordering="cost_incl_vat")
+    @admin.display(description=_("Cost"), ordering="cost_incl_vat")
     def cost(self, obj: ChargingSession) -> str:
         if obj.cost_incl_vat is not None:
             return human.money(obj.cost_incl_vat, obj.currency)
@@ -184,14 +185,14 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             return format_html('<span class="warning" title="{}">not priced</span>', obj.pricing_error)
         return "-"
 
-    @admin.display(description="Limit", ordering="limit_reached")
+    @admin.display(description=_("Limit"), ordering="limit_reached")
     def limit(self, obj: ChargingSession) -> str:
         if not obj.limit_reached:
             return "-"
         outcome = obj.get_limit_outcome_display() if obj.limit_outcome else "pending"
         return format_html('<span title="{}">{} reached</span>', outcome, obj.limit_reached.capitalize())
 
-    @admin.display(description="Quality", ordering="suspicious")
+    @admin.display(description=_("Quality"), ordering="suspicious")
     def quality(self, obj: ChargingSession) -> str:
         if not obj.suspicious:
             return ""
@@ -225,12 +226,14 @@ class ReservationAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # reservations go through the API (ReserveNow must reach the charger)
 
-    @admin.action(description="Cancel the selected reservations (CancelReservation)", permissions=["change"])
+    @admin.action(description=_("Cancel the selected reservations (CancelReservation)"), permissions=["change"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
         """Each one through the service: cancelled here at once, then CancelReservation to its charger."""
         for reservation in queryset.select_related("charge_point").order_by("pk"):
             if not self.has_change_permission(request, reservation):
-                self.message_user(request, f"{reservation}: you cannot change it.", messages.ERROR)
+                self.message_user(
+                    request, _("%(reservation)s: you cannot change it.") % {"reservation": reservation}, messages.ERROR
+                )
                 continue
             try:
                 done = commands.reservation_cancel(reservation=reservation)

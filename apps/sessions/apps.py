@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SessionsConfig(AppConfig):
     name = "apps.sessions"
     label = "charging"
-    verbose_name = "Charging sessions"
+    verbose_name = _("Charging sessions")

@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, Range
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
 from apps.sessions.ocpi_json import DecimalNumberDecoder, DecimalNumberEncoder
@@ -45,11 +46,11 @@ RUNNING_STATUSES = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.S
 
 
 class LimitOutcome(models.TextChoices):
-    STOPPED = "stopped", "RemoteStopTransaction accepted"
-    ZERO_CURRENT = "zero_current", "Held at 0 A (TxProfile accepted)"
-    REJECTED = "rejected", "The charger refused the command"
-    OFFLINE = "offline", "The charger was offline"
-    ERROR = "error", "The command failed (error or timeout)"
+    STOPPED = "stopped", _("RemoteStopTransaction accepted")
+    ZERO_CURRENT = "zero_current", _("Held at 0 A (TxProfile accepted)")
+    REJECTED = "rejected", _("The charger refused the command")
+    OFFLINE = "offline", _("The charger was offline")
+    ERROR = "error", _("The command failed (error or timeout)")
 
 
 class ChargingSession(TenantOwned, TimeStampedModel, History):
@@ -61,16 +62,18 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     connector_id = models.PositiveSmallIntegerField()
     id_tag = models.CharField(
         max_length=36,
-        help_text="The token's uid (OCPI, up to 36 characters) when the token is known, else the OCPP idTag as sent.",
+        help_text=_(
+            "The token's uid (OCPI, up to 36 characters) when the token is known, else the OCPP idTag as sent."
+        ),
     )
-    auth_status = models.CharField(max_length=20, help_text="idTagInfo.status answered to StartTransaction.")
+    auth_status = models.CharField(max_length=20, help_text=_("idTagInfo.status answered to StartTransaction."))
     reservation_id = models.IntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.ACTIVE)
-    started_at = models.DateTimeField(help_text="StartTransaction.timestamp (charger clock).")
+    started_at = models.DateTimeField(help_text=_("StartTransaction.timestamp (charger clock)."))
     stopped_at = models.DateTimeField(null=True, blank=True)
     meter_start_wh = models.BigIntegerField()
     meter_stop_wh = models.BigIntegerField(null=True, blank=True)
-    energy_wh = models.BigIntegerField(null=True, blank=True, help_text="meter_stop - meter_start, set once.")
+    energy_wh = models.BigIntegerField(null=True, blank=True, help_text=_("meter_stop - meter_start, set once."))
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_meter_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=20, blank=True, default="")
@@ -96,7 +99,7 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     )
     vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     auth_method = models.CharField(
-        max_length=20, blank=True, default="", help_text="OCPI AuthMethod: AUTH_REQUEST, COMMAND or WHITELIST."
+        max_length=20, blank=True, default="", help_text=_("OCPI AuthMethod: AUTH_REQUEST, COMMAND or WHITELIST.")
     )
     auth_reason = models.CharField(max_length=40, blank=True, default="")
     failure_reason = models.CharField(max_length=200, blank=True, default="")
@@ -106,7 +109,7 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     limit_duration = models.DurationField(null=True, blank=True)
     limit_energy_wh = models.BigIntegerField(null=True, blank=True)
     limit_action = models.CharField(max_length=20, blank=True, default="")
-    limit_reached = models.CharField(max_length=10, blank=True, default="", help_text="duration or energy")
+    limit_reached = models.CharField(max_length=10, blank=True, default="", help_text=_("duration or energy"))
     limit_reached_at = models.DateTimeField(null=True, blank=True)
     limit_outcome = models.CharField(max_length=20, choices=LimitOutcome.choices, blank=True, default="")
     limit_command_id = models.IntegerField(null=True, blank=True)
@@ -131,7 +134,7 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     # the driver's charging preferences (OCPI 2.2.1 ChargingPreferences): when the car leaves and how much
     # energy it wants in this session; smart charging uses them (defaults from the vehicle and the site)
     departure_at = models.DateTimeField(null=True, blank=True)
-    energy_need_wh = models.PositiveIntegerField(null=True, blank=True, help_text="Energy wanted in this session.")
+    energy_need_wh = models.PositiveIntegerField(null=True, blank=True, help_text=_("Energy wanted in this session."))
 
     class Meta:
         ordering = ["-id"]
@@ -179,16 +182,16 @@ class StartPreferences(TenantOwned):
     once), the command, and the driver's charging preferences."""
 
     charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.CASCADE, related_name="+")
-    id_tag = models.CharField(max_length=20, help_text="The idTag sent in RemoteStartTransaction (wire id).")
+    id_tag = models.CharField(max_length=20, help_text=_("The idTag sent in RemoteStartTransaction (wire id)."))
     reserved_session_id = models.IntegerField(
-        null=True, blank=True, unique=True, help_text="The id (OCPP transactionId) the session will have."
+        null=True, blank=True, unique=True, help_text=_("The id (OCPP transactionId) the session will have.")
     )
-    command_id = models.IntegerField(null=True, blank=True, help_text="The RemoteStartTransaction command.")
+    command_id = models.IntegerField(null=True, blank=True, help_text=_("The RemoteStartTransaction command."))
     departure_at = models.DateTimeField(null=True, blank=True)
     energy_need_wh = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     session = models.OneToOneField(
-        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Taken by."
+        ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text=_("Taken by.")
     )
 
     class Meta:
@@ -261,7 +264,7 @@ class TransactionAnomaly(TenantOwned, AuditLog):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "transaction anomalies"
+        verbose_name_plural = _("transaction anomalies")
 
 
 class SessionEvent(AuditLog):
@@ -292,7 +295,7 @@ class SignedMeterValue(History):
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=50, blank=True, default="")
     context = models.CharField(max_length=30, blank=True, default="")
-    data = models.TextField(help_text="The value exactly as the charger sent it.")
+    data = models.TextField(help_text=_("The value exactly as the charger sent it."))
 
     class Meta:
         ordering = ["timestamp", "id"]
@@ -313,12 +316,12 @@ class TsTzRange(models.Func):
 
 
 class ReservationStatus(models.TextChoices):
-    PENDING = "pending", "Sent to the charger"
+    PENDING = "pending", _("Sent to the charger")
     ACTIVE = "active"
-    USED = "used", "Used by a session"
+    USED = "used", _("Used by a session")
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-    REJECTED = "rejected", "Refused by the charger"
+    REJECTED = "rejected", _("Refused by the charger")
 
 
 # a reservation in one of these states holds its connector (the exclusion constraint below)
@@ -334,7 +337,7 @@ class Reservation(TenantOwned, TimeStampedModel, History):
     """
 
     charge_point = models.ForeignKey("stations.ChargePoint", on_delete=models.PROTECT, related_name="+")
-    connector_id = models.PositiveSmallIntegerField(default=0, help_text="0 = any connector of the charger.")
+    connector_id = models.PositiveSmallIntegerField(default=0, help_text=_("0 = any connector of the charger."))
     driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     vehicle = models.ForeignKey("customers.Vehicle", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -376,7 +379,7 @@ class Cdr(TenantOwned, History):
     """
 
     session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, related_name="cdr")
-    ocpi_id = models.CharField(max_length=39, help_text="OCPI CDR.id")
+    ocpi_id = models.CharField(max_length=39, help_text=_("OCPI CDR.id"))
     country_code = models.CharField(max_length=2)
     party_id = models.CharField(max_length=3)
     start_date_time = models.DateTimeField()
@@ -390,7 +393,7 @@ class Cdr(TenantOwned, History):
     tariffs = models.JSONField(default=list, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     charging_periods = models.JSONField(default=list, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     signed_data = models.JSONField(null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
-    energy_wh = models.BigIntegerField(help_text="Exact register difference (total_energy is this in kWh).")
+    energy_wh = models.BigIntegerField(help_text=_("Exact register difference (total_energy is this in kWh)."))
     total_cost = models.JSONField(encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder)
     total_fixed_cost = models.JSONField(
         null=True, blank=True, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder
@@ -411,8 +414,8 @@ class Cdr(TenantOwned, History):
     last_updated = models.DateTimeField()
 
     class Meta:
-        verbose_name = "CDR"
-        verbose_name_plural = "CDRs"
+        verbose_name = _("CDR")
+        verbose_name_plural = _("CDRs")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "ocpi_id"], name="cdr_unique_ocpi_id_per_tenant"),

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import AuditInline, DecommissionedListFilter, PageTabularInline
 from apps.stations import decommission, services
@@ -40,7 +41,7 @@ def _decommission_each(
         if model_admin.has_change_permission(request, obj):
             service(obj)
             done += 1
-    model_admin.message_user(request, f"{done} decommissioned.", messages.SUCCESS)
+    model_admin.message_user(request, _("%(done)s decommissioned.") % {"done": done}, messages.SUCCESS)
 
 
 class StationsChangedAdmin(TenantScopedAdmin):
@@ -72,7 +73,7 @@ class LocationAdmin(StationsChangedAdmin):
     actions = ["decommission_selected"]
     delete_instead = DECOMMISSION_INSTEAD
 
-    @admin.action(description="Decommission selected locations (with their charge points and EVSEs)")
+    @admin.action(description=_("Decommission selected locations (with their charge points and EVSEs)"))
     def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Location]) -> None:
         _decommission_each(self, request, queryset, lambda obj: decommission.location_decommission(location=obj))
 
@@ -99,7 +100,7 @@ class EvseAdmin(StationsChangedAdmin):
     actions = ["decommission_selected"]
     delete_instead = DECOMMISSION_INSTEAD
 
-    @admin.action(description="Decommission selected EVSEs")
+    @admin.action(description=_("Decommission selected EVSEs"))
     def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Evse]) -> None:
         _decommission_each(self, request, queryset, lambda obj: decommission.evse_decommission(evse=obj))
 
@@ -139,7 +140,7 @@ class FirmwareImageAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [*self.readonly_fields, "file"] if obj is not None else list(self.readonly_fields)
 
-    @admin.display(boolean=True, description="signed")
+    @admin.display(boolean=True, description=_("signed"))
     def signed(self, obj: FirmwareImage) -> bool:
         return bool(obj.signature)
 

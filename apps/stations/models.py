@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, TimeStampedModel
 from apps.tenants.models import TenantOwned, country_code, validate_timezone
@@ -22,7 +23,7 @@ evse_uid_validator = RegexValidator(
 )
 
 
-DECOMMISSIONED_HELP = (
+DECOMMISSIONED_HELP = _(
     "Taken out of service (OCPI status REMOVED): gone from operational lists, driver search and smart charging, "
     "no new sessions; kept with its history. Set by the decommission action, never by a delete."
 )
@@ -41,7 +42,7 @@ class Location(TenantOwned, TimeStampedModel):
 
     name = models.CharField(max_length=255)
     ocpi_id = models.CharField(
-        max_length=36, blank=True, default="", help_text="OCPI location id; unique per tenant when set."
+        max_length=36, blank=True, default="", help_text=_("OCPI location id; unique per tenant when set.")
     )
     address = models.CharField(max_length=255)
     postal_code = models.CharField(max_length=10, blank=True, default="")
@@ -55,7 +56,7 @@ class Location(TenantOwned, TimeStampedModel):
     )
     timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
     parking_type = models.CharField(max_length=20, choices=ParkingType.choices, blank=True, default="")
-    publish = models.BooleanField(default=True, help_text="Shown to roaming partners and driver apps.")
+    publish = models.BooleanField(default=True, help_text=_("Shown to roaming partners and driver apps."))
     opening_24_7 = models.BooleanField(default=True)
     decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
@@ -86,21 +87,21 @@ class ChargePointStatus(models.TextChoices):
     AVAILABLE = "Available"
     PREPARING = "Preparing"
     CHARGING = "Charging"
-    SUSPENDED_EVSE = "SuspendedEVSE", "Suspended by the charger"
-    SUSPENDED_EV = "SuspendedEV", "Suspended by the car"
+    SUSPENDED_EVSE = "SuspendedEVSE", _("Suspended by the charger")
+    SUSPENDED_EV = "SuspendedEV", _("Suspended by the car")
     FINISHING = "Finishing"
     RESERVED = "Reserved"
     UNAVAILABLE = "Unavailable"
     FAULTED = "Faulted"
-    UNKNOWN = "Unknown", "Unknown (never reported)"
+    UNKNOWN = "Unknown", _("Unknown (never reported)")
 
 
 class SecurityProfile(models.IntegerChoices):
     """OCPP 1.6 security whitepaper profiles."""
 
-    BASIC = 1, "1: HTTP Basic, no TLS"
-    BASIC_TLS = 2, "2: HTTP Basic over TLS"
-    CLIENT_CERTIFICATE = 3, "3: TLS with a client certificate"
+    BASIC = 1, _("1: HTTP Basic, no TLS")
+    BASIC_TLS = 2, _("2: HTTP Basic over TLS")
+    CLIENT_CERTIFICATE = 3, _("3: TLS with a client certificate")
 
 
 class ChargePoint(TenantOwned, TimeStampedModel):
@@ -115,33 +116,38 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     )
     identity = models.CharField(max_length=48, unique=True, validators=[identity_validator])
     password_hash = models.CharField(
-        max_length=200, blank=True, default="", editable=False, help_text="Basic-auth secret (hashed); empty = none."
+        max_length=200, blank=True, default="", editable=False, help_text=_("Basic-auth secret (hashed); empty = none.")
     )
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     password_pending = models.BooleanField(
         default=False,
         editable=False,
-        help_text="Accepted without a password of its own (auto-registered): it is given one "
-        "(ChangeConfiguration AuthorizationKey) as soon as it is connected.",
+        help_text=_(
+            "Accepted without a password of its own (auto-registered): it is given one "
+            "(ChangeConfiguration AuthorizationKey) as soon as it is connected."
+        ),
     )
     registration_status = models.CharField(
         max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
     )
     lenient = models.BooleanField(
-        default=False, help_text="Accept known vendor quirks (numbers as strings, unknown measurands) with a warning."
+        default=False,
+        help_text=_("Accept known vendor quirks (numbers as strings, unknown measurands) with a warning."),
     )
     security_profile = models.PositiveSmallIntegerField(
         choices=SecurityProfile.choices,
         default=SecurityProfile.BASIC,
-        help_text="OCPP 1.6 security profile the charger must connect with; a connection below it is refused.",
+        help_text=_("OCPP 1.6 security profile the charger must connect with; a connection below it is refused."),
     )
     security_profile_pending = models.PositiveSmallIntegerField(
         choices=SecurityProfile.choices,
         null=True,
         blank=True,
         editable=False,
-        help_text="Accepted by the charger (ChangeConfiguration SecurityProfile); becomes its profile at its first "
-        "connection that meets it (until then it may fall back to its profile, as the whitepaper allows).",
+        help_text=_(
+            "Accepted by the charger (ChangeConfiguration SecurityProfile); becomes its profile at its first "
+            "connection that meets it (until then it may fall back to its profile, as the whitepaper allows)."
+        ),
     )
 
     # what the charger says about itself (BootNotification)
@@ -177,10 +183,10 @@ class ChargePoint(TenantOwned, TimeStampedModel):
     status_at = models.DateTimeField(null=True, blank=True)
 
     # snapshots
-    configuration = models.JSONField(default=dict, blank=True, help_text="Last GetConfiguration answer, by key.")
+    configuration = models.JSONField(default=dict, blank=True, help_text=_("Last GetConfiguration answer, by key."))
     configuration_read_at = models.DateTimeField(null=True, blank=True)
     configuration_complete = models.BooleanField(
-        default=False, help_text="The snapshot is a full GetConfiguration answer (every key the charger has)."
+        default=False, help_text=_("The snapshot is a full GetConfiguration answer (every key the charger has).")
     )
     local_list_version = models.IntegerField(default=0)
     firmware_status = models.CharField(max_length=30, blank=True, default="")
@@ -208,18 +214,18 @@ class Evse(TenantOwned, TimeStampedModel):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="evses")
     connector_id = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
-    evse_uid = models.CharField(max_length=48, validators=[evse_uid_validator], help_text="eMI3 id: DE*VLT*E1234*1")
+    evse_uid = models.CharField(max_length=48, validators=[evse_uid_validator], help_text=_("eMI3 id: DE*VLT*E1234*1"))
     status = models.CharField(max_length=20, choices=ChargePointStatus.choices, default=ChargePointStatus.UNKNOWN)
     error_code = models.CharField(max_length=30, blank=True, default="")
     vendor_error_code = models.CharField(max_length=50, blank=True, default="")
     status_info = models.CharField(max_length=50, blank=True, default="")
-    status_at = models.DateTimeField(null=True, blank=True, help_text="Charger's timestamp of the last status.")
+    status_at = models.DateTimeField(null=True, blank=True, help_text=_("Charger's timestamp of the last status."))
     status_received_at = models.DateTimeField(null=True, blank=True)
     decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=DECOMMISSIONED_HELP)
 
     class Meta:
         ordering = ["charge_point_id", "connector_id"]
-        verbose_name = "EVSE"
+        verbose_name = _("EVSE")
         constraints = [
             models.UniqueConstraint(fields=["charge_point", "connector_id"], name="evse_unique_connector_id"),
             models.UniqueConstraint(
@@ -260,7 +266,7 @@ class Connector(TimeStampedModel):
     power_type = models.CharField(max_length=10, choices=PowerType.choices, default=PowerType.AC_3_PHASE)
     max_voltage = models.PositiveIntegerField(default=400)
     max_amperage = models.PositiveIntegerField(default=32)
-    max_electric_power = models.PositiveIntegerField(null=True, blank=True, help_text="W")
+    max_electric_power = models.PositiveIntegerField(null=True, blank=True, help_text=_("W"))
 
     class Meta:
         ordering = ["evse_id", "id"]
@@ -278,7 +284,7 @@ class StatusEvent(AuditLog):
     error_code = models.CharField(max_length=30, blank=True, default="")
     vendor_error_code = models.CharField(max_length=50, blank=True, default="")
     info = models.CharField(max_length=50, blank=True, default="")
-    timestamp = models.DateTimeField(help_text="When it happened (charger's clock where given).")
+    timestamp = models.DateTimeField(help_text=_("When it happened (charger's clock where given)."))
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -309,14 +315,14 @@ class Command(TenantOwned, AuditLog):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="commands")
     action = models.CharField(max_length=40, db_index=True)
-    payload = models.JSONField(default=dict, blank=True, help_text="OCPP request payload, as sent on the wire.")
+    payload = models.JSONField(default=dict, blank=True, help_text=_("OCPP request payload, as sent on the wire."))
     status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.QUEUED)
     response = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    source = models.CharField(max_length=20, default="system", help_text="api, admin, campaign, system, ...")
+    source = models.CharField(max_length=20, default="system", help_text=_("api, admin, campaign, system, ..."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -371,7 +377,7 @@ class ChargingProfile(models.Model):
     purpose = models.CharField(max_length=30)
     kind = models.CharField(max_length=10)
     transaction_id = models.IntegerField(null=True, blank=True)
-    payload = models.JSONField(help_text="csChargingProfiles as sent.")
+    payload = models.JSONField(help_text=_("csChargingProfiles as sent."))
     installed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -396,7 +402,7 @@ class FirmwareImage(TenantOwned, TimeStampedModel):
     token = models.CharField(max_length=32, unique=True, default=_token, editable=False)
     # signed with the tenant's firmware signing certificate when first sent by SignedUpdateFirmware
     sha256 = models.CharField("SHA-256", max_length=64, blank=True, default="", editable=False)
-    signature = models.TextField(blank=True, default="", editable=False, help_text="Base64 ECDSA-SHA256.")
+    signature = models.TextField(blank=True, default="", editable=False, help_text=_("Base64 ECDSA-SHA256."))
     signing_certificate = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
@@ -414,8 +420,10 @@ class FirmwareCampaign(TenantOwned, TimeStampedModel):
     retrieve_at = models.DateTimeField()
     signed = models.BooleanField(
         default=False,
-        help_text="Signed firmware update (OCPP 1.6 security extension): SignedUpdateFirmware with the tenant's "
-        "firmware signing certificate; the charger verifies it against the tenant CA.",
+        help_text=_(
+            "Signed firmware update (OCPP 1.6 security extension): SignedUpdateFirmware with the tenant's "
+            "firmware signing certificate; the charger verifies it against the tenant CA."
+        ),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -476,9 +484,9 @@ class DiagnosticsUpload(TenantOwned):
         max_length=20,
         blank=True,
         default="",
-        help_text="GetLog logType (DiagnosticsLog, SecurityLog); empty: GetDiagnostics.",
+        help_text=_("GetLog logType (DiagnosticsLog, SecurityLog); empty: GetDiagnostics."),
     )
-    request_id = models.IntegerField(null=True, blank=True, help_text="GetLog requestId.")
+    request_id = models.IntegerField(null=True, blank=True, help_text=_("GetLog requestId."))
     created_at = models.DateTimeField(auto_now_add=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
 
@@ -511,9 +519,9 @@ class SecurityEvent(TenantOwned, AuditLog):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="security_events")
     type = models.CharField(max_length=50, db_index=True)
-    timestamp = models.DateTimeField(help_text="When it happened (the charger's clock).")
+    timestamp = models.DateTimeField(help_text=_("When it happened (the charger's clock)."))
     tech_info = models.CharField(max_length=255, blank=True, default="")
-    critical = models.BooleanField(default=False, help_text="Critical per the whitepaper's list: raises an alert.")
+    critical = models.BooleanField(default=False, help_text=_("Critical per the whitepaper's list: raises an alert."))
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -528,17 +536,17 @@ class CertificateAuthority(TenantOwned, TimeStampedModel):
     """The tenant's own CSMS certificate authority: signs its chargers' certificates (SignCertificate ->
     CertificateSigned). The private key is stored encrypted (`apps.stations.certificates`), never shown."""
 
-    certificate = models.TextField(help_text="CA certificate (PEM).")
+    certificate = models.TextField(help_text=_("CA certificate (PEM)."))
     private_key_encrypted = models.TextField(editable=False)
     not_after = models.DateTimeField()
     firmware_signing_certificate = models.TextField(
-        blank=True, default="", help_text="Issued by this CA; signs firmware for SignedUpdateFirmware (PEM)."
+        blank=True, default="", help_text=_("Issued by this CA; signs firmware for SignedUpdateFirmware (PEM).")
     )
     firmware_signing_key_encrypted = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
-        verbose_name = "certificate authority"
-        verbose_name_plural = "certificate authorities"
+        verbose_name = _("certificate authority")
+        verbose_name_plural = _("certificate authorities")
         constraints = [models.UniqueConstraint(fields=["tenant"], name="ca_one_per_tenant")]
 
     def __str__(self) -> str:
@@ -556,11 +564,11 @@ class CertificateSigningRequest(TenantOwned):
         FAILED = "failed", "failed (CertificateSigned not accepted)"
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.PROTECT, related_name="signing_requests")
-    csr = models.TextField(help_text="PKCS#10 CSR (PEM), as the charger sent it.")
+    csr = models.TextField(help_text=_("PKCS#10 CSR (PEM), as the charger sent it."))
     common_name = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     detail = models.CharField(max_length=300, blank=True, default="")
-    certificate = models.TextField(blank=True, default="", help_text="The signed certificate (PEM).")
+    certificate = models.TextField(blank=True, default="", help_text=_("The signed certificate (PEM)."))
     serial_number = models.CharField(max_length=64, blank=True, default="")
     not_after = models.DateTimeField(null=True, blank=True)
     command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -589,11 +597,11 @@ class InstalledCertificate(TenantOwned):
     issuer_name_hash = models.CharField(max_length=128)
     issuer_key_hash = models.CharField(max_length=128)
     serial_number = models.CharField(max_length=40)
-    certificate = models.TextField(blank=True, default="", help_text="PEM, when the platform sent it.")
+    certificate = models.TextField(blank=True, default="", help_text=_("PEM, when the platform sent it."))
     subject = models.CharField(max_length=255, blank=True, default="")
     not_after = models.DateTimeField(null=True, blank=True, db_index=True)
     source = models.CharField(
-        max_length=30, help_text="InstallCertificate, CertificateSigned or GetInstalledCertificateIds"
+        max_length=30, help_text=_("InstallCertificate, CertificateSigned or GetInstalledCertificateIds")
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from apps.tariffs import pricing, services
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
@@ -40,7 +41,7 @@ class _JSONEditor(forms.JSONField):
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-ELEMENTS_HELP = (
+ELEMENTS_HELP = _(
     'OCPI TariffElement list, e.g. [{"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19, '
     '"step_size": 1}], "restrictions": {"start_time": "22:00", "end_time": "06:00"}}]. The first element whose '
     "restrictions match prices a dimension."
@@ -50,7 +51,7 @@ ELEMENTS_HELP = (
 class TariffAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     elements = _JSONEditor(help_text=ELEMENTS_HELP)
     tariff_alt_text = _JSONEditor(required=False, help_text='[{"language": "en", "text": "..."}]')
-    energy_mix = _JSONEditor(required=False, help_text="OCPI EnergyMix object, optional.")
+    energy_mix = _JSONEditor(required=False, help_text=_("OCPI EnergyMix object, optional."))
     tariff_alt_url = forms.URLField(required=False, max_length=255, assume_scheme="https")
 
     class Meta:
@@ -158,7 +159,7 @@ class TariffAdmin(DeleteThroughServiceAdmin):
     list_select_related = ["tenant"]
     readonly_fields = ["summary", "updated_at"]
 
-    @admin.display(description="What the elements say")
+    @admin.display(description=_("What the elements say"))
     def summary(self, obj: Tariff) -> Any:
         if not obj.pk:
             return "-"
@@ -208,7 +209,7 @@ class TariffAssignmentAdmin(DeleteThroughServiceAdmin):
     list_select_related = ["tenant", "tariff", "location", "charge_point", "evse"]
     raw_id_fields = ["tariff", "location", "charge_point", "evse"]
 
-    @admin.display(description="Applies to")
+    @admin.display(description=_("Applies to"))
     def target(self, obj: TariffAssignment) -> str:
         target = obj.evse or obj.charge_point or obj.location
         return f"{obj.target_label}: {target}" if target else obj.target_label

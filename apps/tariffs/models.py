@@ -24,6 +24,7 @@ from typing import Any
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tariffs.ocpi import validate_alt_text, validate_elements, validate_energy_mix
@@ -33,11 +34,11 @@ from apps.tenants.models import TenantOwned, currency_code
 class TariffType(models.TextChoices):
     """OCPI 2.2.1 TariffType (mod_tariffs: PROFILE_CHEAP / PROFILE_FAST, as the spec and its examples spell them)."""
 
-    AD_HOC_PAYMENT = "AD_HOC_PAYMENT", "Ad hoc payment"
-    PROFILE_CHEAP = "PROFILE_CHEAP", "Charging preference: cheap"
-    PROFILE_FAST = "PROFILE_FAST", "Charging preference: fast"
-    PROFILE_GREEN = "PROFILE_GREEN", "Charging preference: green"
-    REGULAR = "REGULAR", "Regular"
+    AD_HOC_PAYMENT = "AD_HOC_PAYMENT", _("Ad hoc payment")
+    PROFILE_CHEAP = "PROFILE_CHEAP", _("Charging preference: cheap")
+    PROFILE_FAST = "PROFILE_FAST", _("Charging preference: fast")
+    PROFILE_GREEN = "PROFILE_GREEN", _("Charging preference: green")
+    REGULAR = "REGULAR", _("Regular")
 
 
 def _money_field(**kwargs: Any) -> models.DecimalField:  # type: ignore[type-arg]
@@ -49,13 +50,13 @@ def _money_field(**kwargs: Any) -> models.DecimalField:  # type: ignore[type-arg
 class Tariff(TenantOwned, TimeStampedModel):
     """An OCPI 2.2.1 Tariff owned by a tenant (the CPO). `updated_at` is OCPI's `last_updated`."""
 
-    ocpi_id = models.CharField("OCPI id", max_length=36, help_text="OCPI Tariff.id, unique per tenant.")
+    ocpi_id = models.CharField("OCPI id", max_length=36, help_text=_("OCPI Tariff.id, unique per tenant."))
     currency = models.CharField(max_length=3, validators=[currency_code])
     type = models.CharField(
-        max_length=20, choices=TariffType.choices, blank=True, help_text="Empty: valid for all sessions."
+        max_length=20, choices=TariffType.choices, blank=True, help_text=_("Empty: valid for all sessions.")
     )
     tariff_alt_text = models.JSONField(
-        default=list, blank=True, validators=[validate_alt_text], help_text="OCPI DisplayText list."
+        default=list, blank=True, validators=[validate_alt_text], help_text=_("OCPI DisplayText list.")
     )
     tariff_alt_url = models.URLField(max_length=255, blank=True)
     min_price_excl_vat = _money_field()
@@ -63,19 +64,19 @@ class Tariff(TenantOwned, TimeStampedModel):
     max_price_excl_vat = _money_field()
     max_price_incl_vat = _money_field()
     elements = models.JSONField(
-        validators=[validate_elements], help_text="OCPI TariffElement list (validated; numbers as decimal strings)."
+        validators=[validate_elements], help_text=_("OCPI TariffElement list (validated; numbers as decimal strings).")
     )
     start_date_time = models.DateTimeField(null=True, blank=True)
     end_date_time = models.DateTimeField(null=True, blank=True)
     energy_mix = models.JSONField(
-        null=True, blank=True, validators=[validate_energy_mix], help_text="OCPI EnergyMix, optional."
+        null=True, blank=True, validators=[validate_energy_mix], help_text=_("OCPI EnergyMix, optional.")
     )
     # not OCPI: how long a car may stand idle (SuspendedEV, Finishing, no power drawn) before PARKING_TIME is billed
     parking_grace_minutes = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MaxValueValidator(24 * 60)],
-        help_text="Minutes of every idle stretch that are not billed as parking; empty: the tenant's default.",
+        help_text=_("Minutes of every idle stretch that are not billed as parking; empty: the tenant's default."),
     )
 
     class Meta:
@@ -154,9 +155,9 @@ class TariffAssignment(TenantOwned, TimeStampedModel):
     evse = models.ForeignKey(
         "stations.Evse", null=True, blank=True, on_delete=models.CASCADE, related_name="tariff_assignments"
     )
-    ad_hoc = models.BooleanField(default=False, help_text="For drivers without a contract (ad hoc payment).")
+    ad_hoc = models.BooleanField(default=False, help_text=_("For drivers without a contract (ad hoc payment)."))
     valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty means open-ended.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive; empty means open-ended."))
 
     class Meta:
         ordering = ["pk"]
@@ -216,7 +217,7 @@ class ContractPriceList(TenantOwned, TimeStampedModel):
         default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
-    energy_price_per_kwh = _money_field(help_text="Fixed price per kWh excl. VAT; empty: the tariff's price.")
+    energy_price_per_kwh = _money_field(help_text=_("Fixed price per kWh excl. VAT; empty: the tariff's price."))
     session_fee = models.DecimalField(
         max_digits=12, decimal_places=4, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
     )
@@ -231,7 +232,7 @@ class ContractPriceList(TenantOwned, TimeStampedModel):
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     valid_from = models.DateTimeField()
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty means open-ended.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive; empty means open-ended."))
 
     class Meta:
         ordering = ["business_customer_id", "-valid_from"]

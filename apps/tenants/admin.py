@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import refuse_protected
 from apps.core.errors import ApplicationError
@@ -53,7 +54,7 @@ class TenantAdmin(TenantScopedAdmin):
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active"]}),
-        ("Branding", {"fields": ["logo", "primary_colour", "secondary_colour", "sender_email"]}),
+        (_("Branding"), {"fields": ["logo", "primary_colour", "secondary_colour", "sender_email"]}),
         (
             "Legal and bank",
             {
@@ -70,8 +71,11 @@ class TenantAdmin(TenantScopedAdmin):
                 ]
             },
         ),
-        ("Money and time", {"fields": ["currency", "timezone", "default_vat_rate", "parking_grace_minutes"]}),
-        ("Roaming", {"fields": ["ocpi_country_code", "ocpi_party_id", "oicp_operator_id", "oicp_provider_id"]}),
+        (
+            _("Money, time and language"),
+            {"fields": ["currency", "timezone", "language", "default_vat_rate", "parking_grace_minutes"]},
+        ),
+        (_("Roaming"), {"fields": ["ocpi_country_code", "ocpi_party_id", "oicp_operator_id", "oicp_provider_id"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -150,7 +154,7 @@ class MembershipAdmin(TenantScopedAdmin):
             return ["user", "tenant", "role"]
         return ["user", "tenant", "role", "is_active", "source", "created_at"]
 
-    @admin.display(description="e-mail", ordering="user__email")
+    @admin.display(description=_("e-mail"), ordering="user__email")
     def email(self, membership: Membership) -> str:
         return membership.user.email
 
@@ -237,9 +241,9 @@ class InvitationAdmin(TenantScopedAdmin):
             invited_by=request.user,  # type: ignore[arg-type]
         )
         obj.pk = invitation.pk
-        self.message_user(request, f"Invitation e-mailed to {invitation.email}.")
+        self.message_user(request, _("Invitation e-mailed to %(email)s.") % {"email": invitation.email})
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Invitation], verb: str, service: Any) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[Invitation], verb: Any, service: Any) -> None:
         done = 0
         for invitation in queryset.order_by("pk"):
             if not self._can_write(request, invitation):
@@ -249,15 +253,15 @@ class InvitationAdmin(TenantScopedAdmin):
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{invitation.email}: {exc.message}", level=messages.WARNING)
-        self.message_user(request, f"{verb.capitalize()}: {done}.")
+        self.message_user(request, f"{verb}: {done}.")
 
-    @admin.action(description="E-mail a new link")
+    @admin.action(description=_("E-mail a new link"))
     def resend(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        self._each(request, queryset, "resent", services.invitation_resend)
+        self._each(request, queryset, _("Resent"), services.invitation_resend)
 
-    @admin.action(description="Revoke selected invitations")
+    @admin.action(description=_("Revoke selected invitations"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        self._each(request, queryset, "revoked", services.invitation_revoke)
+        self._each(request, queryset, _("Revoked"), services.invitation_revoke)
 
 
 class ApiKeyForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -306,13 +310,13 @@ class ApiKeyAdmin(TenantScopedAdmin):
         obj.prefix = key.prefix
         self.message_user(
             request,
-            f"API key created. Copy the secret now, it is not shown again: {raw}",
+            _("API key created. Copy the secret now, it is not shown again: %(secret)s") % {"secret": raw},
             level=messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description=_("Revoke selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset.order_by("pk"):
             if self._can_write(request, key):
                 services.api_key_revoke(api_key=key)
-        self.message_user(request, "Revoked.")
+        self.message_user(request, _("Revoked."))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -17,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
 from apps.tenants.scopes import scopes_cover, validate_scope
@@ -35,10 +37,10 @@ def validate_timezone(value: str) -> None:
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Tenant admin"
-    OPERATIONS = "operations", "Operations"
-    FINANCE = "finance", "Finance"
-    READ_ONLY = "read_only", "Read-only"
+    ADMIN = "admin", _("Tenant admin")
+    OPERATIONS = "operations", _("Operations")
+    FINANCE = "finance", _("Finance")
+    READ_ONLY = "read_only", _("Read-only")
 
 
 class Tenant(TimeStampedModel):
@@ -52,7 +54,7 @@ class Tenant(TimeStampedModel):
     logo = models.ImageField(upload_to="tenants/logos/", blank=True)
     primary_colour = models.CharField(max_length=7, default="#0B5FFF", validators=[hex_colour])
     secondary_colour = models.CharField(max_length=7, default="#111827", validators=[hex_colour])
-    sender_email = models.EmailField(blank=True, help_text="From-address of e-mails sent under this brand.")
+    sender_email = models.EmailField(blank=True, help_text=_("From-address of e-mails sent under this brand."))
 
     # legal identity, printed on invoices
     legal_name = models.CharField(max_length=200, blank=True)
@@ -68,13 +70,23 @@ class Tenant(TimeStampedModel):
     # money and time
     currency = models.CharField(max_length=3, default="EUR", validators=[currency_code])
     timezone = models.CharField(max_length=64, default="Europe/Berlin", validators=[validate_timezone])
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=_(
+            "Default language of the console for this tenant's staff, and of documents and e-mails to customers "
+            "and drivers who did not choose their own."
+        ),
+    )
     default_vat_rate = models.DecimalField(
         max_digits=5, decimal_places=2, default=19, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
     parking_grace_minutes = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(24 * 60)],
-        help_text="Idle time before parking (idle) fees start, per idle stretch, for tariffs that set none.",
+        help_text=_("Idle time before parking (idle) fees start, per idle stretch, for tariffs that set none."),
     )
 
     # roaming identities
@@ -123,9 +135,9 @@ class User(AbstractUser):
 
 
 class MembershipSource(models.TextChoices):
-    INVITATION = "invitation", "Accepted invitation"
-    OIDC = "oidc", "Identity provider (OIDC claims)"
-    PLATFORM = "platform", "Granted by the platform operator"
+    INVITATION = "invitation", _("Accepted invitation")
+    OIDC = "oidc", _("Identity provider (OIDC claims)")
+    PLATFORM = "platform", _("Granted by the platform operator")
 
 
 class Membership(TimeStampedModel):
@@ -138,13 +150,13 @@ class Membership(TimeStampedModel):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.READ_ONLY)
     is_active = models.BooleanField(
-        default=True, help_text="Access to this tenant; off suspends it here only, never the person's other tenants."
+        default=True, help_text=_("Access to this tenant; off suspends it here only, never the person's other tenants.")
     )
     source = models.CharField(
         max_length=20,
         choices=MembershipSource.choices,
         default=MembershipSource.PLATFORM,
-        help_text="How the access was granted; OIDC logins re-sync only the memberships that came from claims.",
+        help_text=_("How the access was granted; OIDC logins re-sync only the memberships that came from claims."),
     )
 
     class Meta:
@@ -218,7 +230,7 @@ class ApiKey(TimeStampedModel):
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="apikey_unique_name_per_tenant"),
         ]

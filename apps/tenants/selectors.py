@@ -59,6 +59,11 @@ def roles_for_user(user_id: int) -> dict[int, str]:
     )
 
 
+def languages_for_tenants(tenant_ids: set[int]) -> set[str]:
+    """The distinct default languages of these tenants."""
+    return set(Tenant.objects.filter(pk__in=tenant_ids).values_list("language", flat=True).distinct())
+
+
 def time_zones_for_tenants(tenant_ids: set[int]) -> set[str]:
     """The distinct time zones of these tenants."""
     return set(Tenant.objects.filter(pk__in=tenant_ids).values_list("timezone", flat=True).distinct())

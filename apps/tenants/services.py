@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -38,10 +39,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
-from apps.core import cache
+from apps.core import cache, i18n
 from apps.core.errors import ApplicationError, Conflict, NotFound
 from apps.tenants.models import ApiKey, Invitation, Membership, MembershipSource, Role, Tenant, User
 from apps.tenants.scopes import WILDCARD, scopes_cover, validate_scope
@@ -329,18 +331,28 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
 
 
 def invitation_send_email(*, invitation: Invitation) -> None:
-    """E-mail the link to the invited address (run by the `tenants.invitation_send` task)."""
+    """E-mail the link to the invited address (run by the `tenants.invitation_send` task), in the tenant's default
+    language (the person has no account with us yet), the expiry in the tenant's zone, named."""
     tenant = invitation.tenant
-    subject = f"You are invited to {tenant.name}"
-    body = (
-        f"{tenant.name} invites you to its back office on the EV charging platform, as "
-        f"{invitation.get_role_display()}.\n\n"
-        f"Accept here: {invitation_url(invitation)}\n\n"
-        "You can create an account (you choose its password; your login is this e-mail address), or accept with "
-        "the account you already have.\n"
-        f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC. If you did not expect it, ignore this "
-        "e-mail: nothing happens until you accept.\n"
-    )
+    expires = invitation.expires_at.astimezone(zoneinfo.ZoneInfo(tenant.timezone))
+    with translation.override(i18n.pick(tenant.language)):
+        subject = gettext("You are invited to %(tenant)s") % {"tenant": tenant.name}
+        body = "\n\n".join(
+            [
+                gettext("%(tenant)s invites you to its back office on the EV charging platform, as %(role)s.")
+                % {"tenant": tenant.name, "role": invitation.get_role_display()},
+                gettext("Accept here: %(url)s") % {"url": invitation_url(invitation)},
+                gettext(
+                    "You can create an account (you choose its password; your login is this e-mail address), or "
+                    "accept with the account you already have."
+                ),
+                gettext(
+                    "The link works until %(expires)s. If you did not expect it, ignore this e-mail: nothing happens "
+                    "until you accept."
+                )
+                % {"expires": f"{expires:%Y-%m-%d %H:%M} {expires.tzname()}"},
+            ]
+        )
     send_mail(subject, body, tenant.sender_email or settings.DEFAULT_FROM_EMAIL, [invitation.email])
     Invitation.objects.filter(pk=invitation.pk, nonce=invitation.nonce).update(sent_at=timezone.now())
 

@@ -16,6 +16,7 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -83,7 +84,7 @@ def invitation_accept_page(request: HttpRequest, token: str) -> HttpResponse:
             if membership is not None:
                 if current is None or current.pk != membership.user_id:
                     login(request, membership.user, backend=MODEL_BACKEND)
-                messages.success(request, f"Welcome to {membership.tenant.name}.")
+                messages.success(request, gettext("Welcome to %(tenant)s.") % {"tenant": membership.tenant.name})
                 return HttpResponseRedirect("/admin/")
         except ApplicationError as exc:
             error = exc.message

@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.tenants.middleware.ConsoleTimeZoneMiddleware",  # admin pages in the user's zone (apps/tenants/middleware.py)
+    "apps.tenants.middleware.ConsoleLanguageMiddleware",  # admin pages in the user's language (same module)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -333,6 +334,10 @@ SPECTACULAR_SETTINGS = {
 
 # --------------------------------------------------------------------------- i18n, files
 LANGUAGE_CODE = "en"
+# the languages of the console, documents and e-mails (README "Languages"): catalogs in locale/<code>/, compiled
+# to .mo by `make` (scripts/compile_messages.py)
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 # the admin's zone for a user whose browser did not report one and whose tenants do not share one
 CONSOLE_TIME_ZONE = env_str("CONSOLE_TIME_ZONE", "Europe/Berlin")

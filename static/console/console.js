@@ -16,3 +16,10 @@
     if (localStorage.getItem(key) === null && window.innerWidth < 1500) localStorage.setItem(key, 'false');
   } catch (e) { /* storage disabled: Django's default (open) applies */ }
 })();
+
+// The language selector in the header (templates/admin/base_site.html) posts Django's set_language on change.
+document.addEventListener('DOMContentLoaded', function () {
+  var form = document.getElementById('console-language');
+  if (!form) return;
+  form.querySelector('select').addEventListener('change', function () { form.submit(); });
+});

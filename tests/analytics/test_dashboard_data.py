@@ -115,3 +115,17 @@ def test_energy_today_starts_at_midnight_in_the_users_zone(tenant_a: Tenant) -> 
     in_utc = selectors.live_kpis(scope, now=now)
 
     assert (in_new_york["energy_today_wh"], in_utc["energy_today_wh"]) == (10_000 + 2_500, 2_500)
+
+
+def test_energy_this_month_starts_on_the_first_at_midnight_in_the_users_zone(tenant_a: Tenant) -> None:
+    # 06:00 UTC on 1 March is 01:00 on 1 March in New York: the session that ended at 03:40 UTC (22:40 on
+    # 28 February there) is March's in UTC, February's in New York
+    now = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC)
+    _network(tenant_a, now=now)
+    scope = selectors.Scope(frozenset({tenant_a.pk}))
+
+    in_new_york = selectors.live_kpis(scope, now=now, tz=zoneinfo.ZoneInfo(ZONE))
+    in_utc = selectors.live_kpis(scope, now=now)
+
+    assert (in_new_york["energy_month_wh"], in_utc["energy_month_wh"]) == (2_500, 10_000 + 2_500)
+    assert (in_new_york["energy_today_wh"], in_utc["energy_today_wh"]) == (2_500, 10_000 + 2_500)

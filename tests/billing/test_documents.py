@@ -124,7 +124,7 @@ def test_pdf_page_one_renders_with_the_tenant_colour_and_content(branded: Tenant
     assert f"{invoice.total_incl_vat:,.2f}" in text
     # the @page margin boxes rendered (their font is set in @page), with the number as plain text
     assert f"{invoice.number} · page 1 of 1" in text
-    assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT DE123456789" in text
+    assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT id DE123456789" in text
 
 
 def test_xlsx_annex_has_one_row_per_session(branded: Tenant) -> None:
@@ -222,7 +222,7 @@ def test_every_page_of_a_long_invoice_carries_its_number_in_the_footer(branded: 
     for index in range(pages):
         text = document[index].get_textpage().get_text_range()
         assert f"{invoice.number} · page {index + 1} of {pages}" in text
-        assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT DE123456789" in text
+        assert "Alpha Charge GmbH · Stromweg 5 · 80331 München · VAT id DE123456789" in text
 
 
 def test_brand_stylesheets_are_kept_per_brand_and_follow_a_colour_change(branded: Tenant, tenant_b: Tenant) -> None:
@@ -462,7 +462,7 @@ def test_component_energies_print_at_most_three_decimals(branded: Tenant) -> Non
     text = page_texts(render_invoice_pdf(invoice))[0]
 
     assert line.description == "5.49 kWh at 0.39/kWh"
-    assert "ENERGY: 5.49 kWh at 0.39/kWh = 2.14 EUR" in text
+    assert "Energy: 5.49 kWh at 0.39/kWh = 2.14 EUR" in text
     assert "22.500" in text  # the line's energy column: kWh to the Wh
 
 
@@ -470,7 +470,9 @@ def receipt_for(tenant: Tenant, **payment: Any) -> Invoice:
     from tests.billing.factories import PaymentFactory
     from tests.customers.factories import DriverFactory
 
-    driver = DriverFactory(tenant=tenant, first_name="Dana", last_name="Fahrer", email="dana@example.com")
+    driver = DriverFactory(
+        tenant=tenant, first_name="Dana", last_name="Fahrer", email="dana@example.com", language="en"
+    )  # the receipt in English
     session = ChargingSessionFactory(
         tenant=tenant,
         driver=driver,

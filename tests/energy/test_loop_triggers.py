@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -152,3 +153,23 @@ def test_a_trigger_after_a_run_started_enqueues_the_next_run(
     # then the burst gave one run, and the later change gets its own instead of waiting for beat
     assert (first, burst, after) == (True, False, True)
     assert [c["kwargs"]["site_id"] for c in enqueued] == [root.pk, root.pk]
+
+
+def test_site_load_view_names_a_grid_signals_end_in_the_sites_zone(make_staff: Any) -> None:
+    # given a Berlin site under a DSO signal that ends tomorrow
+    root, _cp, _session = _site_with_session()
+    root.location.timezone = "Europe/Berlin"
+    root.location.save(update_fields=["timezone"])
+    now = timezone.now()
+    until = (now + dt.timedelta(days=1)).replace(minute=30, second=0, microsecond=0)
+    local = until.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
+    GridSignalFactory(node=root, source="DSO", valid_from=now - dt.timedelta(minutes=1), valid_until=until)
+    client = Client()
+    client.force_login(make_staff(root.tenant, Role.OPERATIONS))
+
+    html = client.get(f"/admin/energy/gridnode/{root.pk}/load/").content.decode()
+
+    # then its end reads in local time with the zone named, not as a raw ISO instant
+    assert f"grid signal DSO until {local:%Y-%m-%d %H:%M} {local.tzname()}" in html  # CET or CEST
+    assert local.tzname() in ("CET", "CEST")
+    assert "+00:00" not in html

@@ -618,6 +618,7 @@ def test_tenant_page_cannot_add_people_nor_disable_the_tenant(
         "country": tenant_a.country,
         "currency": tenant_a.currency,
         "timezone": tenant_a.timezone,
+        "language": tenant_a.language,
         "default_vat_rate": "19",
         "ocpi_country_code": tenant_a.ocpi_country_code,
         "ocpi_party_id": tenant_a.ocpi_party_id,

@@ -28,6 +28,7 @@ class BusinessCustomerSerializer(TenantOwnedSerializer):
             "vat_id",
             "registration_number",
             "billing_email",
+            "language",
             "billing_address_line",
             "billing_postal_code",
             "billing_city",

@@ -34,6 +34,7 @@ class TenantSerializer(StrictModelSerializer):
             "bic",
             "currency",
             "timezone",
+            "language",
             "default_vat_rate",
             "parking_grace_minutes",
             "ocpi_country_code",
