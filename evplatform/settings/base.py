@@ -175,6 +175,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["ocpp-provision-passwords"] = {"task": "stations.provision_passwords", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
+# time-partitioned tables (apps/core/partitions.py): table -> partition column; beat keeps a week of days ahead
+PARTITIONED_TABLES = {"ocpp_messagelog": "created_at", "stations_statusevent": "timestamp"}
+CELERY_BEAT_SCHEDULE["core-maintain-partitions"] = {"task": "core.maintain_partitions", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate_alerts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_webhooks", "schedule": 30.0}
