@@ -13,8 +13,10 @@ Sequential scans are off for the search's transaction: the planner prices pg_trg
 tests as cheap and, with a row estimate of a few hundred, would read a table of 200k drivers in full to find none
 (measured: 50 ms per tier at a tenth of the benchmark's size); every tier has an index (tests/search/test_indexes.py).
 Every tier is its own index scan with its own LIMIT (an identifier prefix reads the btree in order and stops; the
-text and fuzzy tiers rank at most `CANDIDATES` matches), all in one SQL statement. Results never leave the
-tenants given: callers pass `Access.tenant_ids` (None only for platform superusers).
+text and fuzzy tiers rank at most `CANDIDATES` matches), every kind in one SQL statement, prepared once per
+connection with a generic plan (`_prepared_cursor`). The tiers run in stages, a slower one only when the better ones
+found nothing (an identifier's words, typos after words matched: see `search`). Results never leave the tenants
+given: callers pass `Access.tenant_ids` (None only for platform superusers).
 """
 
 from __future__ import annotations

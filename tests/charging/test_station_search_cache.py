@@ -187,10 +187,7 @@ def test_a_tenant_is_never_answered_from_another_tenants_entries(
 # --------------------------------------------------------------------------- every write path
 
 
-def _location_admin_form(admin_client: Client, location_id: int, **changes: Any) -> dict[str, Any]:
-    response = admin_client.get(f"/admin/stations/location/{location_id}/change/")
-    assert response.status_code == 200
-    form = response.context["adminform"].form
+def _form_data(form: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for field in form:
         if field.field.disabled:
@@ -200,13 +197,30 @@ def _location_admin_form(admin_client: Client, location_id: int, **changes: Any)
             if value:
                 data[field.html_name] = "on"
             continue
+        if isinstance(value, list | tuple):
+            data[field.html_name] = [v for v in value if v is not None]
+            continue
         data[field.html_name] = "" if value is None else value
+    return data
+
+
+def _admin_change(admin_client: Client, url: str, **changes: Any) -> None:
+    """Post the admin change form as the page shows it (inlines included), with `changes` (False: unticked)."""
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    data = _form_data(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data.update(_form_data(formset.management_form))
+        for form in formset.forms:
+            data.update(_form_data(form))
     for name, value in changes.items():
         if value is False:
             data.pop(name, None)
         else:
             data[name] = value
-    return data
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
 
 
 def _status_notification(s: dict[str, Any], **_: Any) -> None:
@@ -224,10 +238,17 @@ def _api(method: str, path: str, payload: Callable[[dict[str, Any]], dict[str, A
 
 
 def _admin_location_unpublished(s: dict[str, Any], admin_client: Client, **_: Any) -> None:
-    location_id = s["location"].pk
-    data = _location_admin_form(admin_client, location_id, publish=False)
-    response = admin_client.post(f"/admin/stations/location/{location_id}/change/", data)
-    assert response.status_code == 302, response.context["adminform"].form.errors
+    _admin_change(admin_client, f"/admin/stations/location/{s['location'].pk}/change/", publish=False)
+
+
+def _admin_charge_point_moved(s: dict[str, Any], admin_client: Client, **_: Any) -> None:
+    elsewhere = LocationFactory(tenant=s["location"].tenant, name="Elsewhere")
+    _admin_change(admin_client, f"/admin/stations/chargepoint/{s['charge_point'].pk}/change/", location=elsewhere.pk)
+
+
+def _admin_connector_changed(s: dict[str, Any], admin_client: Client, **_: Any) -> None:
+    url = f"/admin/stations/evse/{s['evse'].pk}/change/"
+    _admin_change(admin_client, url, **{"connectors-0-max_electric_power": "50000"})
 
 
 def _admin_evse_deleted(s: dict[str, Any], admin_client: Client, **_: Any) -> None:
@@ -376,6 +397,13 @@ WRITES: list[tuple[str, Callable[..., None], Callable[[dict[str, Any], dict[str,
         [],
     ),
     ("admin change location", _admin_location_unpublished, lambda b, a: _names(a), []),
+    (
+        "admin change charge point",
+        _admin_charge_point_moved,
+        lambda b, a: sorted((row["name"], len(row["evses"])) for row in a["results"]),
+        [("Elsewhere", 1), ("Mitte", 0)],
+    ),
+    ("admin change connector inline", _admin_connector_changed, _evse("DE*AAA*E1*1", "max_power_w"), 50_000),
     ("admin delete evse", _admin_evse_deleted, _evse("DE*AAA*E1*1", ""), False),
     ("admin decommission charge point", _admin_charge_point_decommissioned, _evse("DE*AAA*E1*1", ""), False),
     (
