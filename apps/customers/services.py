@@ -55,6 +55,7 @@ __all__ = [
     "token_create",
     "token_import_csv",
     "token_set_blocked",
+    "token_uid_lock",
     "token_update",
     "vehicle_create",
     "vehicle_update",
@@ -174,6 +175,18 @@ def _token_by_uid(tenant: Tenant, uid: str) -> Token | None:
     return selectors.token_get(tenant=tenant, uid=uid)
 
 
+def token_uid_lock(*, tenant_id: int, uid: str) -> None:
+    """Writers of one uid (ignoring case) of a tenant go one at a time until their transaction ends, so two that
+    find no row both creating it (two starts of an unknown roaming token answered by its eMSP at once, two pushes
+    of one token) cannot collide on the unique uid: the second finds the first's row."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("token_uid_lock must run inside transaction.atomic()")
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('customers.token_uid'), hashtext(%s))", [f"{tenant_id}:{uid.lower()}"]
+        )
+
+
 @transaction.atomic
 def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
     """Create or refresh the cached row of a roaming partner's token. Our own tokens are never overwritten."""
@@ -191,6 +204,7 @@ def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
         "party_id": data.party_id,
         "expires_at": data.expires_at,
     }
+    token_uid_lock(tenant_id=tenant.pk, uid=data.uid)
     token = (
         Token.objects.select_for_update()
         .alias(uid_ci=Lower("uid"))

@@ -86,6 +86,7 @@ def _validation_message(error: ValidationError) -> str:
 def partner_token_store(*, partner: RoamingPartner, data: TokenData) -> Token:
     """PUT (or a PATCH merged by the caller): create or replace the partner's token. Refuses (TokenRefused, nothing
     written) a uid that belongs to our own tokens or to another eMSP."""
+    customer_services.token_uid_lock(tenant_id=partner.tenant_id, uid=data.uid)
     token = _locked(partner.tenant_id, data.uid)
     party = (data.country_code.upper(), data.party_id.upper())
     if token is not None:
