@@ -96,6 +96,9 @@ def partner_token_store(*, partner: RoamingPartner, data: TokenData) -> Token:
             raise TokenRefused(
                 f"token.uid: {data.uid!r} is a token of {token.country_code}*{token.party_id}; uids are unique here."
             )
+        pushed_by = PartnerToken.objects.filter(token=token).values_list("partner_id", flat=True).first()
+        if pushed_by is not None and pushed_by != partner.pk:
+            raise TokenRefused(f"token.uid: {data.uid!r} is a token another partner pushed; uids are unique here.")
     fields = {**data.token_fields(), "country_code": party[0], "party_id": party[1]}
     try:
         with transaction.atomic():

@@ -266,6 +266,9 @@ def _session_start_decided(
         "last_meter_wh": meter_start,
         "last_meter_at": timestamp,
         "location_id": location_id,
+        # why the token was refused (roaming_partner_inactive, blocked, ...); start rules may add theirs
+        "auth_reason": "" if result.accepted else result.reason[:40],
+        "authorization_reference": result.authorization_reference if result.accepted else "",
         "evse_connector": Connector.objects.filter(evse=evse).order_by("pk").first() if evse is not None else None,
     }
     if handover is not None and handover.reserved_session_id is not None:
