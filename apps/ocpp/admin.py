@@ -26,7 +26,7 @@ from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
 from apps.sessions import selectors as session_selectors
 from apps.sessions.models import ChargingSession
-from apps.stations import decommission
+from apps.stations import decommission, network
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, ChargePointStatus, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
@@ -387,6 +387,11 @@ class ChargePointAdmin(TenantScopedAdmin):
             if isinstance(instance, Evse) and instance.pk is None:
                 instance.tenant_id = form.instance.tenant_id
         super().save_formset(request, form, formset, change)
+        if formset.model is Evse:  # published like the EVSE services do (roaming partners are told)
+            for evse in [*formset.new_objects, *(obj for obj, _ in formset.changed_objects)]:
+                network.evse_changed(evse=evse)
+            if formset.deleted_objects:
+                network.location_changed(locations=[form.instance.location_id], tenant_id=form.instance.tenant_id)
 
     def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
         """Accepting a charger here does what the accept action does (after the save is committed)."""
@@ -395,7 +400,12 @@ class ChargePointAdmin(TenantScopedAdmin):
             and "registration_status" in form.changed_data
             and obj.registration_status == RegistrationStatus.ACCEPTED
         )
-        super().save_model(request, obj, form, change)
+        if change:  # through the service: a charger moved to another location changes both (roaming pushes)
+            editable = {f.name for f in ChargePoint._meta.concrete_fields if f.editable}
+            changes = {n: form.cleaned_data[n] for n in form.changed_data if n in editable and n in form.cleaned_data}
+            obj.updated_at = network.charge_point_update(charge_point=obj, **changes).updated_at
+        else:
+            super().save_model(request, obj, form, change)
         if accepted:
             transaction.on_commit(lambda: self._accept(request, obj))
 

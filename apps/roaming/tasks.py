@@ -24,7 +24,9 @@ def push_partner(partner_id: int) -> int:
     from apps.roaming.ocpi import push
 
     result = push.push_partner(partner_id=partner_id)
-    if result.retry_at is not None:
+    if result.more:  # a full batch went: the rest in the next run, behind other partners' tasks
+        push_partner.delay(partner_id)
+    elif result.retry_at is not None:
         push_partner.apply_async((partner_id,), countdown=max((result.retry_at - timezone.now()).total_seconds(), 0))
     return result.sent
 

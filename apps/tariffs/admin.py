@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
@@ -157,6 +158,13 @@ class TariffAdmin(TenantScopedAdmin):
             saved = services.tariff_create(tenant=data["tenant"], **fields)
         obj.pk, obj.updated_at = saved.pk, saved.updated_at
 
+    def delete_model(self, request: HttpRequest, obj: Tariff) -> None:
+        services.tariff_delete(tariff=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tariff]) -> None:
+        for obj in queryset.order_by("pk"):
+            services.tariff_delete(tariff=obj)
+
 
 class TariffAssignmentAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
@@ -198,6 +206,13 @@ class TariffAssignmentAdmin(TenantScopedAdmin):
         else:
             saved = services.tariff_assignment_create(tenant=tenant, **data)
         obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: TariffAssignment) -> None:
+        services.tariff_assignment_delete(assignment=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TariffAssignment]) -> None:
+        for obj in queryset.order_by("pk"):
+            services.tariff_assignment_delete(assignment=obj)
 
 
 class ContractPriceListAdminForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ from rest_framework.reverse import reverse
 
 from apps.core.api.serializers import ErrorSerializer
 from apps.customers import selectors as customer_selectors
-from apps.stations import decommission, selectors, services
+from apps.stations import decommission, network, selectors, services
 from apps.stations.api.serializers import (
     CertificateAuthoritySerializer,
     ChargePointCreatedSerializer,
@@ -46,7 +46,7 @@ from apps.stations.models import (
     RegistrationStatus,
     SecurityEvent,
 )
-from apps.tenants.scoping import TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet, call_validated
 
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
@@ -107,9 +107,13 @@ class LocationFilter(DecommissionedFilter):
         fields = ["tenant", "city", "country", "publish"]
 
 
-class LocationViewSet(DecommissionMixin, TenantScopedViewSet):
+class LocationViewSet(DecommissionMixin, ServiceViewSet):
     """Sites with charge points (OCPI Locations)."""
 
+    create_service = staticmethod(network.location_create)
+    update_service = staticmethod(network.location_update)
+    delete_service = staticmethod(network.location_delete)
+    instance_kwarg = "location"
     queryset = selectors.location_list()
     serializer_class = LocationSerializer
     filterset_class = LocationFilter
@@ -293,7 +297,8 @@ class ChargePointViewSet(DecommissionMixin, TenantScopedViewSet):
         data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
         status_to = data.pop("registration_status", None)
         before = serializer.instance.registration_status if serializer.instance is not None else None
-        serializer.save()
+        data.pop("tenant", None)
+        serializer.instance = call_validated(network.charge_point_update, charge_point=serializer.instance, **data)
         charge_point = serializer.instance
         if status_to is None or status_to == before or charge_point is None:
             return
@@ -317,9 +322,12 @@ class EvseFilter(DecommissionedFilter):
         fields = ["tenant", "charge_point", "status", "evse_uid"]
 
 
-class EvseViewSet(DecommissionMixin, TenantScopedViewSet):
+class EvseViewSet(DecommissionMixin, ServiceViewSet):
     """EVSEs (one per OCPP connector id >= 1)."""
 
+    update_service = staticmethod(network.evse_update)
+    delete_service = staticmethod(network.evse_delete)
+    instance_kwarg = "evse"
     queryset = selectors.evse_list()
     serializer_class = EvseSerializer
     filterset_class = EvseFilter
@@ -349,10 +357,13 @@ class ConnectorFilter(DecommissionedFilter):
         fields = ["evse", "standard", "power_type"]
 
 
-class ConnectorViewSet(DecommissionMixin, TenantScopedViewSet):
+class ConnectorViewSet(DecommissionMixin, ServiceViewSet):
     """Plugs and cables of EVSEs (OCPI Connectors); a connector's EVSE is what gets decommissioned."""
 
     decommissioned_field = "evse__decommissioned_at"
+    update_service = staticmethod(network.connector_update)
+    delete_service = staticmethod(network.connector_delete)
+    instance_kwarg = "connector"
 
     queryset = selectors.connector_list()
     serializer_class = ConnectorSerializer
