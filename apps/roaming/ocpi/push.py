@@ -72,10 +72,60 @@ def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], onc
         transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
 
 
+def tariffs_changed(*, partner: RoamingPartner, tariff_ids: list[int]) -> None:
+    """The set of tariffs one partner sees changed (its chosen tariffs): each one gained or lost is pushed to it."""
+    if partner.status == PartnerStatus.REGISTERED and partner in receivers(
+        tenant_id=partner.tenant_id, module=Module.TARIFFS
+    ):
+        changed(partners=[partner], module=Module.TARIFFS, keys=[f"tariff:{pk}" for pk in tariff_ids])
+
+
+_FULL_SYNC_LOCATIONS = """
+INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
+                               remote_url, changed_at, next_attempt_at)
+SELECT %(partner)s, %(module)s, 'location:' || l.id, 1, 0, 0, '', '', %(now)s, NULL
+FROM stations_location l
+WHERE l.tenant_id = %(tenant)s AND l.publish
+ORDER BY l.id
+ON CONFLICT (partner_id, module, object_key)
+DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at, next_attempt_at = NULL
+"""
+
+
+def full_sync(*, partner: RoamingPartner) -> int:
+    """Every published location (one statement, rows made by the database: 10,000 locations are one INSERT) and
+    every tariff the partner sees, queued for a PUT to a registered partner with those receivers; a backoff in
+    progress is cut short (it asked, or came back). Decommissioned locations go only to a partner that was sent them
+    before. The pusher then sends them in batches of BATCH per task run, in this order, each with its state then."""
+    if partner.status != PartnerStatus.REGISTERED:
+        return 0
+    queued = 0
+    if partner.endpoint_url(Module.LOCATIONS, "RECEIVER") and Module.LOCATIONS in partner.enabled_modules:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FULL_SYNC_LOCATIONS,
+                {"partner": partner.pk, "module": Module.LOCATIONS, "tenant": partner.tenant_id, "now": timezone.now()},
+            )
+            queued += cursor.rowcount
+    if partner.endpoint_url(Module.TARIFFS, "RECEIVER") and Module.TARIFFS in partner.enabled_modules:
+        keys = [
+            f"tariff:{pk}"
+            for pk in cpo_selectors.tariff_list(partner=partner).order_by("pk").values_list("pk", flat=True)
+        ]
+        changed(partners=[partner], module=Module.TARIFFS, keys=keys)
+        PushState.objects.filter(partner=partner, module=Module.TARIFFS, object_key__in=keys).update(
+            next_attempt_at=None
+        )
+        queued += len(keys)
+    if queued:
+        transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
+    return queued
+
+
 def _enqueue(partner_id: int) -> None:
     from apps.roaming.tasks import push_partner
 
-    push_partner.delay(partner_id)
+    push_partner.apply_async((partner_id,), queue=settings.OCPI_TASK_QUEUE)
 
 
 @dataclass
@@ -83,7 +133,7 @@ class Round:
     sent: int = 0
     failed: bool = False
     retry_at: dt.datetime | None = None
-    more: bool = False  # the batch was full: more pending objects are due now
+    more: bool = False  # the batch was full: there may be more due now (the task comes back at once)
 
 
 @dataclass
