@@ -393,6 +393,13 @@ class ChargePointAdmin(TenantScopedAdmin):
             if formset.deleted_objects:
                 network.location_changed(locations=[form.instance.location_id], tenant_id=form.instance.tenant_id)
 
+    def delete_model(self, request: HttpRequest, obj: ChargePoint) -> None:
+        network.charge_point_delete(charge_point=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for charge_point in queryset.order_by("pk"):
+            network.charge_point_delete(charge_point=charge_point)
+
     def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
         """Accepting a charger here does what the accept action does (after the save is committed)."""
         accepted = (

@@ -91,6 +91,15 @@ def charge_point_update(*, charge_point: ChargePoint, **changes: Any) -> ChargeP
     return charge_point
 
 
+@transaction.atomic
+def charge_point_delete(*, charge_point: ChargePoint) -> None:
+    """Only a charger nothing points to (callers check `apps.core.deletion`); its EVSEs go with it, so its location
+    is told again without them."""
+    location_id, tenant_id = charge_point.location_id, charge_point.tenant_id
+    charge_point.delete()
+    location_changed(locations=[location_id], tenant_id=tenant_id)
+
+
 # --------------------------------------------------------------------------- EVSEs and connectors
 
 

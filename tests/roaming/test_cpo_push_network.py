@@ -427,3 +427,25 @@ def test_admin_tariff_edit_reaches_the_partner(
     [(method, path, document)] = sent(emsp, "tariffs")
     assert (method, path, document["tariff_alt_url"]) == ("PUT", "DE/ALP/T-ADM", "https://admin.example/t")
     assert TariffAssignment.objects.filter(tariff=tariff).count() == 1
+
+
+def test_an_evse_or_a_charger_deleted_through_the_api_puts_the_location_without_it(
+    ocpi_base: str,
+    partner: RoamingPartner,
+    emsp: PartnerSimulator,
+    api: APIClient,
+    site: tuple[Location, ChargePoint, Evse],
+    tenant_a: Tenant,
+) -> None:
+    _, charge_point, evse = site  # nothing points to them yet: they may be deleted
+    second = EvseFactory(charge_point=charge_point, connector_id=2)
+    assert api.delete(f"/api/v1/evses/{second.pk}/").status_code == 204
+    push(partner)
+    assert api.delete(f"/api/v1/charge-points/{charge_point.pk}/").status_code == 204
+    push(partner)
+
+    [(m1, p1, b1), (m2, p2, b2)] = sent(emsp)
+    assert (m1, p1, [e["uid"] for e in b1["evses"]]) == ("PUT", "DE/ALP/LOC-1", [str(evse.pk)])
+    assert (m2, p2, b2["evses"]) == ("PUT", "DE/ALP/LOC-1", [])
+    assert b2 == our_get(ocpi_base, emsp, "LOC-1")
+    assert not ChargePoint.objects.filter(pk=charge_point.pk).exists()

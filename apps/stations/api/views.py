@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from apps.core.api.serializers import ErrorSerializer
+from apps.core.deletion import ensure_deletable
 from apps.customers import selectors as customer_selectors
 from apps.stations import decommission, network, selectors, services
 from apps.stations.api.serializers import (
@@ -307,6 +308,10 @@ class ChargePointViewSet(DecommissionMixin, TenantScopedViewSet):
             serializer.instance = services.charge_point_accept(charge_point=charge_point, requested_by=user)
         else:
             serializer.instance = services.charge_point_registration_set(charge_point=charge_point, status=status_to)
+
+    def perform_destroy(self, instance: ChargePoint) -> None:
+        ensure_deletable(instance, instead=self.delete_instead_for(instance))
+        network.charge_point_delete(charge_point=instance)
 
     for _ocpp_action in services.SERVER_ACTIONS:
         locals()[slug_for(_ocpp_action).replace("-", "_")] = _command_view(_ocpp_action)
