@@ -449,3 +449,43 @@ def test_an_evse_or_a_charger_deleted_through_the_api_puts_the_location_without_
     assert (m2, p2, b2["evses"]) == ("PUT", "DE/ALP/LOC-1", [])
     assert b2 == our_get(ocpi_base, emsp, "LOC-1")
     assert not ChargePoint.objects.filter(pk=charge_point.pk).exists()
+
+
+def test_a_charger_decommissioned_in_the_admin_patches_each_evse_removed(
+    partner: RoamingPartner, emsp: PartnerSimulator, admin_client: Any, site: tuple[Location, ChargePoint, Evse]
+) -> None:
+    _, charge_point, first = site
+    second = EvseFactory(charge_point=charge_point, connector_id=2)
+
+    answer = admin_client.post(
+        "/admin/stations/chargepoint/", {"action": "decommission_selected", "_selected_action": [charge_point.pk]}
+    )
+    assert answer.status_code == 302
+    push(partner)
+
+    assert [(m, p, b["status"]) for m, p, b in sent(emsp)] == [
+        ("PATCH", f"DE/ALP/LOC-1/{first.pk}", "REMOVED"),
+        ("PATCH", f"DE/ALP/LOC-1/{second.pk}", "REMOVED"),
+    ]
+
+
+def test_a_tariff_deleted_in_the_admin_is_deleted_at_the_partner(
+    partner: RoamingPartner, emsp: PartnerSimulator, admin_client: Any, tenant_a: Tenant
+) -> None:
+    tariff = TariffFactory(tenant=tenant_a, ocpi_id="T-GONE")
+    partner.tariffs.add(tariff)
+    assert (
+        admin_client.post(
+            f"/admin/tariffs/tariff/{tariff.pk}/change/",
+            admin_form(admin_client.get(f"/admin/tariffs/tariff/{tariff.pk}/change/")),
+        ).status_code
+        == 302
+    )
+    push(partner)
+
+    answer = admin_client.post(f"/admin/tariffs/tariff/{tariff.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302
+    push(partner)
+
+    assert [(m, p) for m, p, _ in sent(emsp, "tariffs")] == [("PUT", "DE/ALP/T-GONE"), ("DELETE", "DE/ALP/T-GONE")]
+    assert emsp.tariffs == {}
