@@ -1,5 +1,10 @@
-"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, and the
-CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`).
+"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, the
+CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`),
+sessions of its drivers, and every edit of our network and tariffs. Object keys of `PushState` and what they send:
+`evse:<pk>` PATCH {status, last_updated} (REMOVED when decommissioned); `evse-put:<pk>` PUT the EVSE with its
+connectors; `location:<pk>` PUT the whole Location; `tariff:<pk>` PUT the tariff, or DELETE it where it was sent
+(`remote_url`) once the partner no longer sees it; `session:<pk>` PUT then PATCH; `cdr:<pk>` POST once. `full_sync`
+queues every location and visible tariff for one partner (after its registration, reinstatement, or on request).
 
 Flow: the outbox delivers `ConnectorStatusChanged` to `apps.roaming.subscribers.connector_status_changed`, which
 bumps one `PushState` row per (partner, EVSE) in the delivery's transaction and, after its commit, sends the Celery
@@ -95,8 +100,9 @@ DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.cha
 def full_sync(*, partner: RoamingPartner) -> int:
     """Every published location (one statement, rows made by the database: 10,000 locations are one INSERT) and
     every tariff the partner sees, queued for a PUT to a registered partner with those receivers; a backoff in
-    progress is cut short (it asked, or came back). Decommissioned locations go only to a partner that was sent them
-    before. The pusher then sends them in batches of BATCH per task run, in this order, each with its state then."""
+    progress is cut short (it asked, or came back). The same locations as the Sender's GET list (decommissioned ones
+    with their EVSEs REMOVED). The pusher then sends them in batches of BATCH per task run, in this order, each with
+    its state at that time."""
     if partner.status != PartnerStatus.REGISTERED:
         return 0
     queued = 0
