@@ -151,6 +151,43 @@ class SecurityEventReceived(Event):
         return f"charge_point:{self.charge_point_id}"
 
 
+@dataclass(frozen=True)
+class LocationChanged(Event):
+    """A location was created or its description changed (fields, publish, decommissioned with its EVSEs), or a
+    charge point moved to or from it: the whole location matters again to whoever shows it (roaming pushes)."""
+
+    location_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"location:{self.location_id}"
+
+
+@dataclass(frozen=True)
+class EvseChanged(Event):
+    """An EVSE was created or its description changed (itself or a connector added, changed or removed);
+    `removed`: it was decommissioned (OCPI status REMOVED), nothing else changed."""
+
+    evse_id: int
+    charge_point_id: int
+    removed: bool = False
+
+    @property
+    def subject(self) -> str:
+        return f"charge_point:{self.charge_point_id}"
+
+
+@dataclass(frozen=True)
+class TariffChanged(Event):
+    """A tariff was created, changed or deleted, or an assignment attaching it to the network changed."""
+
+    tariff_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"tariff:{self.tariff_id}"
+
+
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: [
@@ -183,6 +220,9 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.roaming.subscribers.session_ended",
     ],
     SessionPreferencesChanged: ["apps.energy.subscribers.session_preferences_changed"],
+    LocationChanged: ["apps.roaming.subscribers.location_changed"],
+    EvseChanged: ["apps.roaming.subscribers.evse_changed"],
+    TariffChanged: ["apps.roaming.subscribers.tariff_changed"],
 }
 
 

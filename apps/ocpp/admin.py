@@ -28,7 +28,7 @@ from apps.ocpp.admin_commands import BY_ACTION, CommandForm, command_groups
 from apps.ocpp.models import MessageLog
 from apps.sessions import selectors as session_selectors
 from apps.sessions.models import ChargingSession
-from apps.stations import decommission
+from apps.stations import decommission, network
 from apps.stations import services as station_services
 from apps.stations.models import ChargePoint, ChargePointStatus, Evse, FirmwareImage, RegistrationStatus
 from apps.stations.tasks import firmware_campaign_run
@@ -391,6 +391,18 @@ class ChargePointAdmin(TenantScopedAdmin):
             if isinstance(instance, Evse) and instance.pk is None:
                 instance.tenant_id = form.instance.tenant_id
         super().save_formset(request, form, formset, change)
+        if formset.model is Evse:  # published like the EVSE services do (roaming partners are told)
+            for evse in [*formset.new_objects, *(obj for obj, _ in formset.changed_objects)]:
+                network.evse_changed(evse=evse)
+            if formset.deleted_objects:
+                network.location_changed(locations=[form.instance.location_id], tenant_id=form.instance.tenant_id)
+
+    def delete_model(self, request: HttpRequest, obj: ChargePoint) -> None:
+        network.charge_point_delete(charge_point=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for charge_point in queryset.order_by("pk"):
+            network.charge_point_delete(charge_point=charge_point)
 
     def save_model(self, request: HttpRequest, obj: ChargePoint, form: Any, change: bool) -> None:
         """Accepting a charger here does what the accept action does (after the save is committed)."""
@@ -399,7 +411,12 @@ class ChargePointAdmin(TenantScopedAdmin):
             and "registration_status" in form.changed_data
             and obj.registration_status == RegistrationStatus.ACCEPTED
         )
-        super().save_model(request, obj, form, change)
+        if change:  # through the service: a charger moved to another location changes both (roaming pushes)
+            editable = {f.name for f in ChargePoint._meta.concrete_fields if f.editable}
+            changes = {n: form.cleaned_data[n] for n in form.changed_data if n in editable and n in form.cleaned_data}
+            obj.updated_at = network.charge_point_update(charge_point=obj, **changes).updated_at
+        else:
+            super().save_model(request, obj, form, change)
         station_services.stations_changed(tenant_id=obj.tenant_id)  # with its EVSE inlines, committed together
         if accepted:
             transaction.on_commit(lambda: self._accept(request, obj))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -17,12 +18,28 @@ from apps.core.errors import ApplicationError
 from apps.roaming import services
 from apps.roaming.models import RoamingPartner
 from apps.roaming.ocpi import handshake
+from apps.tariffs.models import Tariff
+from apps.tenants.access import access_for, scope_queryset
 from apps.tenants.models import Role
 from apps.tenants.scoping import TenantScopedAdmin
 
 
+class RoamingPartnerForm(forms.ModelForm):  # type: ignore[type-arg]
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        tariffs = data.get("tariffs")
+        if tenant is not None and tariffs is not None:
+            foreign = [t for t in tariffs if t.tenant_id != tenant.pk]
+            if foreign:
+                self.add_error("tariffs", f"Tariff {foreign[0].ocpi_id} belongs to another tenant.")
+        return data
+
+
 @admin.register(RoamingPartner)
 class RoamingPartnerAdmin(TenantScopedAdmin):
+    form = RoamingPartnerForm
+    filter_horizontal = ["tariffs"]
     write_roles = (Role.ADMIN,)
     delete_instead = services.DELETE_INSTEAD
     list_display = [
@@ -56,7 +73,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions = ["register", "rotate", "unregister", "suspend", "reinstate", "issue_token_a"]
+    actions = ["register", "rotate", "unregister", "suspend", "reinstate", "issue_token_a", "full_resync"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = [
@@ -70,6 +87,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             "versions_url",
             "token_style",
             "enabled_modules",
+            "tariffs",
         ]
         if obj is None or obj.status != "registered":
             editable.append("their_token")
@@ -84,6 +102,13 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
                 field.initial = ""
                 field.required = False
         return form
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "tariffs":  # only the caller's tenants' tariffs are offered
+            kwargs["queryset"] = scope_queryset(
+                Tariff.objects.select_related("tenant").order_by("tenant_id", "ocpi_id"), access_for(request), "tenant"
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description=_("Party"))
     def party(self, obj: RoamingPartner) -> str:
@@ -113,6 +138,8 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: RoamingPartner, form: Any, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        if "tariffs" in form.cleaned_data:
+            fields["tariffs"] = list(form.cleaned_data["tariffs"])
         if change and not fields.get("their_token"):
             fields.pop("their_token", None)  # left blank: keep it
         try:
@@ -166,6 +193,23 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             if self._can_write(request, partner):
                 services.partner_reinstate(partner=partner)
         self.message_user(request, _("Reinstated."))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """The tariffs were set by the service in save_model (with their pushes): nothing more to save."""
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    @admin.action(description=_("Full resync: push our locations and tariffs to the selected partners again"))
+    def full_resync(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if not self._can_write(request, partner):
+                continue
+            try:
+                queued = services.partner_full_sync(partner=partner)
+            except ApplicationError as exc:
+                self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{partner}: {queued} objects queued for a push.")
 
     @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))
     def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:

@@ -30,21 +30,20 @@ def _max_of(queryset: QuerySet[Evse] | QuerySet[Connector], group: str, field: s
     )
 
 
-def location_list(*, partner: RoamingPartner) -> QuerySet[Location]:
+def location_list(*, partner: RoamingPartner, published_only: bool = True) -> QuerySet[Location]:
     evses = Evse.objects.filter(charge_point__location_id=OuterRef("pk"))
     connectors = Connector.objects.filter(evse__charge_point__location_id=OuterRef("pk"))
-    return (
-        Location.objects.filter(tenant_id=partner.tenant_id, publish=True)
-        .annotate(
-            ocpi_last_updated=Greatest(
-                F("updated_at"),
-                Coalesce(_max_of(evses, "charge_point__location_id", "updated_at"), _EPOCH),
-                Coalesce(_max_of(evses, "charge_point__location_id", "status_received_at"), _EPOCH),
-                Coalesce(_max_of(connectors, "evse__charge_point__location_id", "updated_at"), _EPOCH),
-            )
+    locations = Location.objects.filter(tenant_id=partner.tenant_id)
+    if published_only:
+        locations = locations.filter(publish=True)
+    return locations.annotate(
+        ocpi_last_updated=Greatest(
+            F("updated_at"),
+            Coalesce(_max_of(evses, "charge_point__location_id", "updated_at"), _EPOCH),
+            Coalesce(_max_of(evses, "charge_point__location_id", "status_received_at"), _EPOCH),
+            Coalesce(_max_of(connectors, "evse__charge_point__location_id", "updated_at"), _EPOCH),
         )
-        .order_by()
-    )
+    ).order_by()
 
 
 def location_get(*, partner: RoamingPartner, location_id: str) -> Location | None:
@@ -53,6 +52,11 @@ def location_get(*, partner: RoamingPartner, location_id: str) -> Location | Non
     if found is None and location_id.isdigit() and len(location_id) < 10:
         found = location_list(partner=partner).filter(ocpi_id="", pk=int(location_id)).first()
     return found
+
+
+def location_for_push(*, partner: RoamingPartner, pk: int) -> Location | None:
+    """One location of the partner's tenant by primary key, published or not (a push tells `publish: false` too)."""
+    return location_list(partner=partner, published_only=False).filter(pk=pk).first()
 
 
 def location_evses(locations: list[Location]) -> dict[int, EvseRows]:

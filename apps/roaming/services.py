@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from apps.core.errors import ApplicationError, Conflict
 from apps.roaming.models import PartnerStatus, RoamingPartner, TokenKind, token_hash
 from apps.sessions import selectors as session_selectors
 from apps.sessions.models import ChargingSession
+from apps.tariffs.models import Tariff
 from apps.tenants.models import Tenant
 
 EDITABLE_FIELDS = (
@@ -62,10 +64,29 @@ def _clean_and_save(partner: RoamingPartner, update_fields: Iterable[str] | None
         partner.save(update_fields=[*update_fields, "updated_at"])
 
 
+def _set_tariffs(partner: RoamingPartner, tariffs: Iterable[Tariff]) -> None:
+    """The tariffs this partner sees (none: the tenant's public ones). Only the partner's tenant's tariffs (a 400
+    naming the field otherwise); each tariff it now sees or no longer sees is pushed (PUT) or taken back (DELETE)."""
+    from apps.roaming import cpo_selectors
+    from apps.roaming.ocpi import push
+
+    chosen = list(tariffs)
+    foreign = [t for t in chosen if t.tenant_id != partner.tenant_id]
+    if foreign:
+        raise ValidationError(
+            {"tariffs": [f"Tariff {t.ocpi_id} belongs to another tenant." for t in sorted(foreign, key=lambda t: t.pk)]}
+        )
+    before = set(cpo_selectors.tariff_list(partner=partner).values_list("pk", flat=True))
+    partner.tariffs.set(chosen)
+    after = set(cpo_selectors.tariff_list(partner=partner).values_list("pk", flat=True))
+    push.tariffs_changed(partner=partner, tariff_ids=sorted(before ^ after))
+
+
 @transaction.atomic
 def partner_create(*, tenant: Tenant, **fields: Any) -> tuple[RoamingPartner, str]:
     """A new partner, pending, with a fresh CREDENTIALS_TOKEN_A for them to register with us: the plain token is
     returned this once (give it to the partner out of band with our versions URL) and never stored."""
+    tariffs = fields.pop("tariffs", None)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
@@ -76,12 +97,15 @@ def partner_create(*, tenant: Tenant, **fields: Any) -> tuple[RoamingPartner, st
         partner.their_token_kind = TokenKind.A
     token_a = _set_our_token(partner, TokenKind.A)
     _clean_and_save(partner)
+    if tariffs is not None:
+        _set_tariffs(partner, tariffs)
     return partner, token_a
 
 
 @transaction.atomic
 def partner_update(*, partner: RoamingPartner, **fields: Any) -> RoamingPartner:
     partner = RoamingPartner.objects.select_for_update().get(pk=partner.pk)
+    tariffs = fields.pop("tariffs", None)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
@@ -101,6 +125,8 @@ def partner_update(*, partner: RoamingPartner, **fields: Any) -> RoamingPartner:
     if "their_token" in fields and partner.status != PartnerStatus.REGISTERED:
         partner.their_token_kind = TokenKind.A if partner.their_token else ""
     _clean_and_save(partner)
+    if tariffs is not None:
+        _set_tariffs(partner, tariffs)
     return partner
 
 
@@ -138,7 +164,22 @@ def partner_reinstate(*, partner: RoamingPartner) -> RoamingPartner:
         )
         partner.status = PartnerStatus.REGISTERED if registered else PartnerStatus.PENDING
         partner.save(update_fields=["status", "updated_at"])
+        if registered:  # what changed while it was suspended was not sent: everything, once
+            partner_full_sync(partner=partner)
     return partner
+
+
+def partner_full_sync(*, partner: RoamingPartner) -> int:
+    """Queue our current locations and the tariffs this partner sees for a push to it (OCPI Sender push of
+    everything, through the ordinary push queue: coalesced with pending changes, sent in batches, resumed after a
+    failure). After a registration, a reinstatement, or the admin's "full resync". Returns the objects queued."""
+    from apps.roaming.ocpi import push
+
+    if partner.status != PartnerStatus.REGISTERED:
+        raise Conflict(
+            f"The partner is {partner.status}: only a registered partner is sent our data.", code="not_registered"
+        )
+    return push.full_sync(partner=partner)
 
 
 DELETE_INSTEAD = "suspend it instead (POST …/suspend/): the sessions keep their partner"
@@ -231,6 +272,8 @@ def partner_registered(
     errors.pop("credentials", None)
     partner.last_errors = errors
     partner.save()
+    if expect_status == PartnerStatus.PENDING:  # a new registration (not a rotation): it gets everything we have
+        partner_full_sync(partner=partner)
     return partner, raw
 
 

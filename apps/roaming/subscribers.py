@@ -70,3 +70,25 @@ def session_started(event: events.SessionStarted) -> None:
 def session_meter_updated(event: events.SessionMeterUpdated) -> None:
     """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL)."""
     _session_changed(event.tenant_id, event.session_id)
+
+
+def location_changed(event: events.LocationChanged) -> None:
+    """A location was created or edited (publish toggled, decommissioned, a charger moved in or out): PUT the whole
+    Location to every partner receiving locations (the pusher sends its state at that time)."""
+    partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
+    push.changed(partners=partners, module=Module.LOCATIONS, keys=[f"location:{event.location_id}"])
+
+
+def evse_changed(event: events.EvseChanged) -> None:
+    """An EVSE or its connectors changed: PUT the EVSE; decommissioned: PATCH its status to REMOVED (mod_locations
+    "Flow and Lifecycle": there is no DELETE)."""
+    partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
+    key = f"evse:{event.evse_id}" if event.removed else f"evse-put:{event.evse_id}"
+    push.changed(partners=partners, module=Module.LOCATIONS, keys=[key])
+
+
+def tariff_changed(event: events.TariffChanged) -> None:
+    """A tariff or its place on the network changed: each partner receiving tariffs gets a PUT when it sees the
+    tariff, a DELETE when it was sent it and sees it no more (the pusher decides per partner)."""
+    partners = push.receivers(tenant_id=event.tenant_id, module=Module.TARIFFS)
+    push.changed(partners=partners, module=Module.TARIFFS, keys=[f"tariff:{event.tariff_id}"])

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from apps.roaming import commands
@@ -24,8 +25,12 @@ def push_partner(partner_id: int) -> int:
     from apps.roaming.ocpi import push
 
     result = push.push_partner(partner_id=partner_id)
-    if result.retry_at is not None:
-        push_partner.apply_async((partner_id,), countdown=max((result.retry_at - timezone.now()).total_seconds(), 0))
+    queue = settings.OCPI_TASK_QUEUE
+    if result.more:  # a full batch went: the rest in the next run, behind other partners' tasks
+        push_partner.apply_async((partner_id,), queue=queue)
+    elif result.retry_at is not None:
+        countdown = max((result.retry_at - timezone.now()).total_seconds(), 0)
+        push_partner.apply_async((partner_id,), countdown=countdown, queue=queue)
     return result.sent
 
 
@@ -36,7 +41,7 @@ def push_sweep() -> int:
 
     partner_ids = push.due_partner_ids()
     for partner_id in partner_ids:
-        push_partner.delay(partner_id)
+        push_partner.apply_async((partner_id,), queue=settings.OCPI_TASK_QUEUE)
     return len(partner_ids)
 
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import AuditInline, DecommissionedListFilter, PageTabularInline
-from apps.stations import decommission, services
+from apps.stations import decommission, network, services
 from apps.stations.models import (
     CertificateAuthority,
     CertificateSigningRequest,
@@ -31,6 +31,12 @@ from apps.stations.models import (
 from apps.tenants.scoping import TenantScopedAdmin
 
 DECOMMISSION_INSTEAD = 'Use the "Decommission selected" action instead: it keeps the history.'
+
+
+def _model_changes(obj: Any, form: Any, names: list[str]) -> dict[str, Any]:
+    """The form's values of the model's own editable fields among `names`."""
+    editable = {f.name for f in obj._meta.concrete_fields if f.editable}
+    return {name: form.cleaned_data[name] for name in names if name in editable and name in form.cleaned_data}
 
 
 def _decommission_each(
@@ -77,6 +83,22 @@ class LocationAdmin(StationsChangedAdmin):
     def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Location]) -> None:
         _decommission_each(self, request, queryset, lambda obj: decommission.location_decommission(location=obj))
 
+    def save_model(self, request: HttpRequest, obj: Location, form: Any, change: bool) -> None:
+        """Through the services, as the API: the change is published to whoever shows the location (roaming)."""
+        if change:
+            saved = network.location_update(location=obj, **_model_changes(obj, form, form.changed_data))
+        else:
+            fields = _model_changes(obj, form, list(form.cleaned_data))
+            saved = network.location_create(tenant=fields.pop("tenant"), **fields)
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
+
+    def delete_model(self, request: HttpRequest, obj: Location) -> None:
+        network.location_delete(location=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Location]) -> None:
+        for obj in queryset.order_by("pk"):
+            network.location_delete(location=obj)
+
 
 class ConnectorInline(PageTabularInline):
     model = Connector
@@ -103,6 +125,29 @@ class EvseAdmin(StationsChangedAdmin):
     @admin.action(description=_("Decommission selected EVSEs"))
     def decommission_selected(self, request: HttpRequest, queryset: QuerySet[Evse]) -> None:
         _decommission_each(self, request, queryset, lambda obj: decommission.evse_decommission(evse=obj))
+
+    def save_model(self, request: HttpRequest, obj: Evse, form: Any, change: bool) -> None:
+        """Through the services, as the API: the change is published to whoever shows the EVSE (roaming)."""
+        if change:
+            saved = network.evse_update(evse=obj, **_model_changes(obj, form, form.changed_data))
+        else:
+            fields = _model_changes(obj, form, list(form.cleaned_data))
+            fields.pop("tenant", None)
+            saved = services.evse_create(**fields)
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Connectors added, changed or removed in the inline change their EVSE's description."""
+        super().save_formset(request, form, formset, change)
+        if formset.new_objects or formset.changed_objects or formset.deleted_objects:
+            network.evse_changed(evse=form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Evse) -> None:
+        network.evse_delete(evse=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Evse]) -> None:
+        for obj in queryset.order_by("pk"):
+            network.evse_delete(evse=obj)
 
 
 class CommandEventInline(AuditInline):

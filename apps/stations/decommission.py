@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict
+from apps.stations import network
 from apps.stations.models import ChargePoint, Evse, Location
-from apps.stations.services import stations_changed
 
 
 @transaction.atomic
@@ -29,11 +29,12 @@ def location_decommission(*, location: Location, at: dt.datetime | None = None) 
         location.decommissioned_at = at
         location.save(update_fields=["decommissioned_at", "updated_at"])
     charge_points = ChargePoint.objects.filter(location=location, decommissioned_at__isnull=True)
-    Evse.objects.filter(charge_point__in=charge_points, decommissioned_at__isnull=True).update(
+    removed = Evse.objects.filter(charge_point__in=charge_points, decommissioned_at__isnull=True).update(
         decommissioned_at=at, updated_at=at
     )
-    charge_points.update(decommissioned_at=at, updated_at=at)
-    stations_changed(tenant_id=location.tenant_id)
+    touched = charge_points.update(decommissioned_at=at, updated_at=at)
+    if removed or touched or location.decommissioned_at == at:  # the location, every EVSE REMOVED (no news twice)
+        network.location_changed(locations=[location], tenant_id=location.tenant_id)
     return location
 
 
@@ -45,10 +46,10 @@ def charge_point_decommission(*, charge_point: ChargePoint, at: dt.datetime | No
     if charge_point.decommissioned_at is None:
         charge_point.decommissioned_at = at
         charge_point.save(update_fields=["decommissioned_at", "updated_at"])
-    Evse.objects.filter(charge_point=charge_point, decommissioned_at__isnull=True).update(
-        decommissioned_at=at, updated_at=at
-    )
-    stations_changed(tenant_id=charge_point.tenant_id)
+    evses = list(Evse.objects.select_for_update().filter(charge_point=charge_point, decommissioned_at__isnull=True))
+    Evse.objects.filter(pk__in=[e.pk for e in evses]).update(decommissioned_at=at, updated_at=at)
+    for evse in sorted(evses, key=lambda e: e.pk):
+        network.evse_changed(evse=evse, removed=True)
     return charge_point
 
 
@@ -58,7 +59,7 @@ def evse_decommission(*, evse: Evse, at: dt.datetime | None = None) -> Evse:
     if evse.decommissioned_at is None:
         evse.decommissioned_at = at or timezone.now()
         evse.save(update_fields=["decommissioned_at", "updated_at"])
-    stations_changed(tenant_id=evse.tenant_id)
+        network.evse_changed(evse=evse, removed=True)
     return evse
 
 

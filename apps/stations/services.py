@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from apps.core import cache, events
 from apps.core.errors import ApplicationError, Conflict, NotFound
-from apps.stations import command_validation, dispatch
+from apps.stations import command_validation, dispatch, network
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
 from apps.stations.models import (
     COMMAND_FINAL,
@@ -690,8 +690,8 @@ def _status_record(
     tenant_id, identity, previous_status, found = row
     if connector_id != 0 and (not found or previous_status != status):  # an EVSE's status: the station search shows it
         stations_changed(tenant_id=tenant_id)
-    if connector_id != 0 and not found:
-        Evse.objects.create(
+    if connector_id != 0 and not found:  # a new EVSE: its whole description is news (then its status, below)
+        evse = Evse.objects.create(
             tenant_id=tenant_id,
             charge_point_id=charge_point_id,
             connector_id=connector_id,
@@ -703,6 +703,7 @@ def _status_record(
             status_info=info or "",
             status_at=at,
         )
+        network.evse_changed(evse=evse)
     events.publish(
         events.ConnectorStatusChanged(
             tenant_id=tenant_id,
@@ -777,7 +778,7 @@ def evse_create(*, charge_point: ChargePoint, connector_id: int, evse_uid: str, 
         setattr(evse, key, value)
     evse.full_clean()
     evse.save()
-    stations_changed(tenant_id=evse.tenant_id)
+    network.evse_changed(evse=evse)
     return evse
 
 
@@ -786,7 +787,7 @@ def connector_create(*, evse: Evse, **fields: Any) -> Connector:
     connector = Connector(evse=evse, **fields)
     connector.full_clean()
     connector.save()
-    stations_changed(tenant_id=evse.tenant_id)
+    network.evse_changed(evse=evse)
     return connector
 
 

@@ -177,6 +177,13 @@ class TariffAdmin(DeleteThroughServiceAdmin):
             saved = services.tariff_create(tenant=data["tenant"], **fields)
         obj.pk, obj.updated_at = saved.pk, saved.updated_at
 
+    def delete_model(self, request: HttpRequest, obj: Tariff) -> None:
+        services.tariff_delete(tariff=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tariff]) -> None:
+        for obj in queryset.order_by("pk"):
+            services.tariff_delete(tariff=obj)
+
 
 class TariffAssignmentAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
@@ -222,6 +229,13 @@ class TariffAssignmentAdmin(DeleteThroughServiceAdmin):
         else:
             saved = services.tariff_assignment_create(tenant=tenant, **data)
         obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: TariffAssignment) -> None:
+        services.tariff_assignment_delete(assignment=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TariffAssignment]) -> None:
+        for obj in queryset.order_by("pk"):
+            services.tariff_assignment_delete(assignment=obj)
 
 
 class ContractPriceListAdminForm(forms.ModelForm):  # type: ignore[type-arg]

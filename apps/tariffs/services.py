@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from apps.core import cache
+from apps.core import cache, events
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
 from apps.tenants.models import Tenant
@@ -107,7 +107,15 @@ def tariff_create(
     tariff.full_clean()
     tariff.save()
     tariffs_changed(tenant_id=tariff.tenant_id)
+    tariff_changed(tariff_ids=[tariff.pk], tenant_id=tenant.pk)
     return tariff
+
+
+def tariff_changed(*, tariff_ids: list[int | None], tenant_id: int) -> None:
+    """Publish `TariffChanged` for each tariff (once each) in the caller's transaction: whoever shows the tariff
+    elsewhere (the OCPI tariffs pushes of roaming) follows."""
+    for tariff_id in dict.fromkeys(t for t in tariff_ids if t is not None):
+        events.publish(events.TariffChanged(tenant_id=tenant_id, tariff_id=tariff_id))
 
 
 @transaction.atomic
@@ -120,14 +128,17 @@ def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
     tariff.full_clean()
     tariff.save()
     tariffs_changed(tenant_id=tariff.tenant_id)
+    tariff_changed(tariff_ids=[tariff.pk], tenant_id=tariff.tenant_id)
     return tariff
 
 
 @transaction.atomic
 def tariff_delete(*, tariff: Tariff) -> None:
     """Refused (409, via ProtectedError) while an assignment still uses the tariff."""
+    tariff_id, tenant_id = tariff.pk, tariff.tenant_id
     tariff.delete()
     tariffs_changed(tenant_id=tariff.tenant_id)
+    tariff_changed(tariff_ids=[tariff_id], tenant_id=tenant_id)
 
 
 # --------------------------------------------------------------------------- assignments
@@ -174,6 +185,7 @@ def tariff_assignment_create(
     _check_assignment(assignment)
     assignment.save()
     tariffs_changed(tenant_id=assignment.tenant_id)
+    tariff_changed(tariff_ids=[assignment.tariff_id], tenant_id=assignment.tenant_id)
     return assignment
 
 
@@ -182,18 +194,22 @@ def tariff_assignment_update(*, assignment: TariffAssignment, **changes: Any) ->
     if set(changes) - ASSIGNMENT_FIELDS:
         raise TypeError(f"unknown assignment fields: {sorted(set(changes) - ASSIGNMENT_FIELDS)}")
     assignment = TariffAssignment.objects.select_for_update().get(pk=assignment.pk)
+    before = assignment.tariff_id
     for name, value in changes.items():
         setattr(assignment, name, value)
     _check_assignment(assignment)
     assignment.save()
     tariffs_changed(tenant_id=assignment.tenant_id)
+    tariff_changed(tariff_ids=[before, assignment.tariff_id], tenant_id=assignment.tenant_id)
     return assignment
 
 
 @transaction.atomic
 def tariff_assignment_delete(*, assignment: TariffAssignment) -> None:
+    tariff_id, tenant_id = assignment.tariff_id, assignment.tenant_id
     assignment.delete()
     tariffs_changed(tenant_id=assignment.tenant_id)
+    tariff_changed(tariff_ids=[tariff_id], tenant_id=tenant_id)
 
 
 # --------------------------------------------------------------------------- contract price lists

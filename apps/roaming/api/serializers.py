@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import StrictSerializer
 from apps.roaming.models import RoamingPartner
-from apps.tenants.scoping import TenantOwnedSerializer
+from apps.tariffs.models import Tariff
+from apps.tenants.scoping import ScopedRelatedField, TenantOwnedSerializer
 
 READ_ONLY = [
     "id",
@@ -43,6 +44,14 @@ class RoamingPartnerSerializer(TenantOwnedSerializer):
     our_party_id = serializers.CharField(
         max_length=3, required=False, help_text="Our party id; defaults to the tenant's OCPI identity."
     )
+    tariffs = ScopedRelatedField(
+        queryset=Tariff.objects.all(),
+        many=True,
+        required=False,
+        help_text="Ids of the tenant's tariffs this partner sees (OCPI tariffs module); empty: the tenant's public "
+        "tariffs (those assigned to the network). A change is pushed: PUT of each tariff it now sees, DELETE of each "
+        "it no longer sees.",
+    )
 
     class Meta:
         model = RoamingPartner
@@ -67,6 +76,7 @@ class RoamingPartnerSerializer(TenantOwnedSerializer):
             "our_token_hint",
             "our_token_kind",
             "enabled_modules",
+            "tariffs",
             "status",
             "last_handshake_at",
             "last_errors",
@@ -101,3 +111,7 @@ class TokenASerializer(StrictSerializer):
 
 class EmptySerializer(StrictSerializer):
     pass
+
+
+class ResyncSerializer(StrictSerializer):
+    queued = serializers.IntegerField(read_only=True, help_text="Objects queued for a push (locations, tariffs).")

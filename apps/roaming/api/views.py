@@ -13,6 +13,7 @@ from apps.core.api.serializers import ErrorSerializer
 from apps.roaming import selectors, services
 from apps.roaming.api.serializers import (
     EmptySerializer,
+    ResyncSerializer,
     RoamingPartnerCreatedSerializer,
     RoamingPartnerSerializer,
     TokenASerializer,
@@ -84,6 +85,15 @@ class RoamingPartnerViewSet(TenantScopedViewSet):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         partner = services.partner_reinstate(partner=self.get_object())
         return Response(RoamingPartnerSerializer(partner, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=EmptySerializer, responses={200: ResyncSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def resync(self, request: Request, pk: str | None = None) -> Response:
+        """Push our current locations and the tariffs the partner sees to it again (a full resynchronisation, through
+        the push queue, in batches). 409 `not_registered` unless the partner is registered."""
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        queued = services.partner_full_sync(partner=self.get_object())
+        return Response({"queued": queued})
 
     @extend_schema(request=EmptySerializer, responses={200: TokenASerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="token-a", serializer_class=EmptySerializer)

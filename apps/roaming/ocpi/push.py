@@ -1,5 +1,10 @@
-"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, and the
-CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`).
+"""Pushes to partners' Receiver interfaces (we are Sender): EVSE status PATCHes after a StatusNotification, the
+CDR of a partner's driver POSTed once after the session ended (its answer's Location header kept in `remote_url`),
+sessions of its drivers, and every edit of our network and tariffs. Object keys of `PushState` and what they send:
+`evse:<pk>` PATCH {status, last_updated} (REMOVED when decommissioned); `evse-put:<pk>` PUT the EVSE with its
+connectors; `location:<pk>` PUT the whole Location; `tariff:<pk>` PUT the tariff, or DELETE it where it was sent
+(`remote_url`) once the partner no longer sees it; `session:<pk>` PUT then PATCH; `cdr:<pk>` POST once. `full_sync`
+queues every location and visible tariff for one partner (after its registration, reinstatement, or on request).
 
 Flow: the outbox delivers `ConnectorStatusChanged` to `apps.roaming.subscribers.connector_status_changed`, which
 bumps one `PushState` row per (partner, EVSE) in the delivery's transaction and, after its commit, sends the Celery
@@ -25,17 +30,19 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.roaming import services
+from apps.roaming import cpo_selectors, services
 from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
 from apps.roaming.ocpi import client, objects
 from apps.roaming.ocpi.transport import ocpi_datetime
 from apps.sessions.models import RUNNING_STATUSES, Cdr, ChargingSession
-from apps.stations.models import Evse
+from apps.stations.models import Connector, Evse
+from apps.tariffs import selectors as tariff_selectors
 
 logger = logging.getLogger(__name__)
 
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 600.0
+BATCH = 200  # objects per task run: a full resync of 10,000 locations is 50 runs, other partners' tasks in between
 
 _BUMP = """
 INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
@@ -70,10 +77,61 @@ def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], onc
         transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
 
 
+def tariffs_changed(*, partner: RoamingPartner, tariff_ids: list[int]) -> None:
+    """The set of tariffs one partner sees changed (its chosen tariffs): each one gained or lost is pushed to it."""
+    if partner.status == PartnerStatus.REGISTERED and partner in receivers(
+        tenant_id=partner.tenant_id, module=Module.TARIFFS
+    ):
+        changed(partners=[partner], module=Module.TARIFFS, keys=[f"tariff:{pk}" for pk in tariff_ids])
+
+
+_FULL_SYNC_LOCATIONS = """
+INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
+                               remote_url, changed_at, next_attempt_at)
+SELECT %(partner)s, %(module)s, 'location:' || l.id, 1, 0, 0, '', '', %(now)s, NULL
+FROM stations_location l
+WHERE l.tenant_id = %(tenant)s AND l.publish
+ORDER BY l.id
+ON CONFLICT (partner_id, module, object_key)
+DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at, next_attempt_at = NULL
+"""
+
+
+def full_sync(*, partner: RoamingPartner) -> int:
+    """Every published location (one statement, rows made by the database: 10,000 locations are one INSERT) and
+    every tariff the partner sees, queued for a PUT to a registered partner with those receivers; a backoff in
+    progress is cut short (it asked, or came back). The same locations as the Sender's GET list (decommissioned ones
+    with their EVSEs REMOVED). The pusher then sends them in batches of BATCH per task run, in this order, each with
+    its state at that time."""
+    if partner.status != PartnerStatus.REGISTERED:
+        return 0
+    queued = 0
+    if partner.endpoint_url(Module.LOCATIONS, "RECEIVER") and Module.LOCATIONS in partner.enabled_modules:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FULL_SYNC_LOCATIONS,
+                {"partner": partner.pk, "module": Module.LOCATIONS, "tenant": partner.tenant_id, "now": timezone.now()},
+            )
+            queued += cursor.rowcount
+    if partner.endpoint_url(Module.TARIFFS, "RECEIVER") and Module.TARIFFS in partner.enabled_modules:
+        keys = [
+            f"tariff:{pk}"
+            for pk in cpo_selectors.tariff_list(partner=partner).order_by("pk").values_list("pk", flat=True)
+        ]
+        changed(partners=[partner], module=Module.TARIFFS, keys=keys)
+        PushState.objects.filter(partner=partner, module=Module.TARIFFS, object_key__in=keys).update(
+            next_attempt_at=None
+        )
+        queued += len(keys)
+    if queued:
+        transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
+    return queued
+
+
 def _enqueue(partner_id: int) -> None:
     from apps.roaming.tasks import push_partner
 
-    push_partner.delay(partner_id)
+    push_partner.apply_async((partner_id,), queue=settings.OCPI_TASK_QUEUE)
 
 
 @dataclass
@@ -81,6 +139,62 @@ class Round:
     sent: int = 0
     failed: bool = False
     retry_at: dt.datetime | None = None
+    more: bool = False  # the batch was full: there may be more due now (the task comes back at once)
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    body: Any = None
+    # what to keep in PushState.remote_url once acknowledged: None = the answer's Location header (a POSTed CDR)
+    remember: str | None = None
+    # the object is not done after this request (an old copy removed first): come back to it at once
+    again: bool = False
+
+
+def _locations_url(partner: RoamingPartner, *parts: str) -> str:
+    base = partner.endpoint_url(Module.LOCATIONS, "RECEIVER") or ""
+    return "/".join([base.rstrip("/"), partner.our_country_code, partner.our_party_id, *parts])
+
+
+def _location_put(partner: RoamingPartner, location_pk: int, state: PushState) -> Request | None:
+    """PUT the whole Location (its fields, publish, every EVSE with REMOVED ones as such). A location that is not
+    published is sent (with `publish: false`) only to a partner that was sent it before."""
+    location = cpo_selectors.location_for_push(partner=partner, pk=location_pk)
+    if location is None or (not location.publish and state.pushed_version == 0):
+        return None
+    evses = cpo_selectors.location_evses([location]).get(location.pk, [])
+    document = objects.location_object(location, partner, evses)
+    url = _locations_url(partner, document["id"])
+    return Request("PUT", url, document, remember=url)
+
+
+def _evse_put(partner: RoamingPartner, evse_pk: int) -> Request | None:
+    """PUT the EVSE with its connectors (a new EVSE, a changed one, a connector added, changed or removed)."""
+    evse = Evse.objects.select_related("charge_point__location").filter(pk=evse_pk, tenant_id=partner.tenant_id).first()
+    if evse is None or evse.charge_point.location is None or not evse.charge_point.location.publish:
+        return None
+    connectors = list(Connector.objects.filter(evse=evse).order_by("id"))
+    document = objects.evse_object(evse, evse.charge_point, connectors)
+    url = _locations_url(partner, objects.location_id(evse.charge_point.location), document["uid"])
+    return Request("PUT", url, document, remember=url)
+
+
+def _tariff_request(partner: RoamingPartner, tariff_pk: int, state: PushState) -> Request | None:
+    """PUT a tariff the partner sees (chosen for it, else the tenant's public ones); DELETE one it was sent and no
+    longer sees (deleted, no longer chosen, no longer on the network: mod_tariffs DELETE); a tariff whose id changed
+    is deleted under its old id first."""
+    tariff = cpo_selectors.tariff_list(partner=partner).filter(pk=tariff_pk).first()
+    if tariff is None:
+        if not state.remote_url:
+            return None  # never sent: nothing to take back
+        return Request("DELETE", state.remote_url, remember="")
+    base = partner.endpoint_url(Module.TARIFFS, "RECEIVER") or ""
+    url = f"{base.rstrip('/')}/{partner.our_country_code}/{partner.our_party_id}/{tariff.ocpi_id}"
+    if state.remote_url and state.remote_url != url:
+        return Request("DELETE", state.remote_url, remember="", again=True)
+    return Request("PUT", url, objects.tariff_object(tariff_selectors.tariff_document(tariff), partner), remember=url)
 
 
 def _evse_patch(partner: RoamingPartner, evse_pk: int) -> tuple[str, dict[str, str]] | None:
@@ -148,14 +262,48 @@ def _header(headers: dict[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
 
-def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
-    """Send this partner's due pending pushes, oldest change first; stop at the first failure."""
+def _request(partner: RoamingPartner, state: PushState, moment: dt.datetime, result: Round) -> Request | bool | None:
+    """The request that brings the partner up to date with this object; None: nothing to send (gone, not shown);
+    False: not now (a throttled meter update, `next_attempt_at` set)."""
+    kind, _, pk = state.object_key.partition(":")
+    if not pk.isdigit():
+        return None
+    if kind == "evse":
+        patch = _evse_patch(partner, int(pk))
+        return None if patch is None else Request("PATCH", *patch)
+    if kind == "evse-put":
+        return _evse_put(partner, int(pk))
+    if kind == "location":
+        return _location_put(partner, int(pk), state)
+    if kind == "tariff":
+        return _tariff_request(partner, int(pk), state)
+    if kind == "cdr":
+        post = _cdr_post(partner, int(pk))
+        return None if post is None else Request("POST", *post)
+    if kind == "session":
+        session = _session(partner, int(pk))
+        wait_until = _throttled(state, session, moment)
+        if wait_until is not None:  # a meter update soon after the last push: later, with the newest value
+            PushState.objects.filter(pk=state.pk).update(next_attempt_at=wait_until)
+            result.retry_at = min(result.retry_at or wait_until, wait_until)
+            return False
+        method, request = _session_request(partner, session, first=state.pushed_version == 0)
+        return None if request is None else Request(method, *request)
+    return None
+
+
+def push_partner(*, partner_id: int, now: dt.datetime | None = None, limit: int = BATCH) -> Round:
+    """Send this partner's due pending pushes, oldest change first; stop at the first failure, or after `limit`
+    objects (`more`: the caller comes back at once)."""
     result = Round()
     partner = RoamingPartner.objects.filter(pk=partner_id, status=PartnerStatus.REGISTERED).first()
     if partner is None:
         return result
     moment = now or timezone.now()
     while True:
+        if result.sent >= limit:
+            result.more = True
+            return result
         with transaction.atomic():
             state = (
                 PushState.objects.select_for_update(skip_locked=True)
@@ -167,44 +315,44 @@ def push_partner(*, partner_id: int, now: dt.datetime | None = None) -> Round:
             if state is None:
                 return result
             version = state.version
-            kind, _, pk = state.object_key.partition(":")
-            method, request = "PATCH", None
-            if kind == "evse" and pk.isdigit():
-                request = _evse_patch(partner, int(pk))
-            elif kind == "cdr" and pk.isdigit():
-                method, request = "POST", _cdr_post(partner, int(pk))
-            elif kind == "session" and pk.isdigit():
-                session = _session(partner, int(pk))
-                wait_until = _throttled(state, session, moment)
-                if wait_until is not None:  # a meter update soon after the last push: later, with the newest value
-                    PushState.objects.filter(pk=state.pk).update(next_attempt_at=wait_until)
-                    result.retry_at = min(result.retry_at or wait_until, wait_until)
-                    continue
-                method, request = _session_request(partner, session, first=state.pushed_version == 0)
-            if request is None:  # the object is gone: nothing left to tell
+            request = _request(partner, state, moment, result)
+            if request is False:
+                continue
+            if not isinstance(request, Request):  # the object is gone or not shown: nothing left to tell
                 PushState.objects.filter(pk=state.pk).update(pushed_version=version)
                 continue
-            url, body = request
             try:
                 answer = client.call(
-                    method, url, token=partner.their_token, token_style=partner.token_style, body=body, routing=partner
+                    request.method,
+                    request.url,
+                    token=partner.their_token,
+                    token_style=partner.token_style,
+                    body=request.body,
+                    routing=partner,
                 )
+                location_header = _header(answer.headers, "Location")
             except client.PartnerCallError as error:
-                attempts = state.attempts + 1
-                retry_at = moment + dt.timedelta(seconds=min(RETRY_BASE_S * 2 ** (attempts - 1), RETRY_MAX_S))
-                PushState.objects.filter(pk=state.pk).update(
-                    attempts=attempts, next_attempt_at=retry_at, last_error=error.message[:500]
-                )
-                services.partner_error_record(partner_id=partner_id, module=state.module, message=error.message)
-                result.failed, result.retry_at = True, retry_at
-                return result
+                if not (request.method == "DELETE" and error.http_status == 404):  # already gone there: done
+                    attempts = state.attempts + 1
+                    retry_at = moment + dt.timedelta(seconds=min(RETRY_BASE_S * 2 ** (attempts - 1), RETRY_MAX_S))
+                    PushState.objects.filter(pk=state.pk).update(
+                        attempts=attempts, next_attempt_at=retry_at, last_error=error.message[:500]
+                    )
+                    services.partner_error_record(partner_id=partner_id, module=state.module, message=error.message)
+                    result.failed, result.retry_at = True, retry_at
+                    return result
+                location_header = ""
+            remote_url = (location_header if request.remember is None else request.remember)[:255]
+            if request.again:
+                PushState.objects.filter(pk=state.pk).update(remote_url=remote_url)
+                continue
             PushState.objects.filter(pk=state.pk).update(
                 pushed_version=version,
                 attempts=0,
                 next_attempt_at=None,
                 last_error="",
                 pushed_at=timezone.now(),
-                remote_url=_header(answer.headers, "Location")[:255],
+                remote_url=remote_url,
             )
             services.partner_push_record(partner_id=partner_id, module=state.module, object_key=state.object_key)
             result.sent += 1

@@ -15,8 +15,9 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from apps.core.api.serializers import ErrorSerializer
+from apps.core.deletion import ensure_deletable
 from apps.customers import selectors as customer_selectors
-from apps.stations import decommission, selectors, services
+from apps.stations import decommission, network, selectors, services
 from apps.stations.api.serializers import (
     CertificateAuthoritySerializer,
     ChargePointCreatedSerializer,
@@ -46,7 +47,7 @@ from apps.stations.models import (
     RegistrationStatus,
     SecurityEvent,
 )
-from apps.tenants.scoping import TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet, call_validated
 
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
@@ -131,9 +132,13 @@ class LocationFilter(DecommissionedFilter):
         fields = ["tenant", "city", "country", "publish"]
 
 
-class LocationViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
+class LocationViewSet(DecommissionMixin, ServiceViewSet):
     """Sites with charge points (OCPI Locations)."""
 
+    create_service = staticmethod(network.location_create)
+    update_service = staticmethod(network.location_update)
+    delete_service = staticmethod(network.location_delete)
+    instance_kwarg = "location"
     queryset = selectors.location_list()
     serializer_class = LocationSerializer
     filterset_class = LocationFilter
@@ -317,7 +322,8 @@ class ChargePointViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedVi
         data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
         status_to = data.pop("registration_status", None)
         before = serializer.instance.registration_status if serializer.instance is not None else None
-        serializer.save()
+        data.pop("tenant", None)
+        serializer.instance = call_validated(network.charge_point_update, charge_point=serializer.instance, **data)
         charge_point = serializer.instance
         if charge_point is not None:  # this method replaces StationsChangedMixin's: a moved charger shows at once
             services.stations_changed(tenant_id=charge_point.tenant_id)
@@ -328,6 +334,10 @@ class ChargePointViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedVi
             serializer.instance = services.charge_point_accept(charge_point=charge_point, requested_by=user)
         else:
             serializer.instance = services.charge_point_registration_set(charge_point=charge_point, status=status_to)
+
+    def perform_destroy(self, instance: ChargePoint) -> None:
+        ensure_deletable(instance, instead=self.delete_instead_for(instance))
+        network.charge_point_delete(charge_point=instance)
 
     for _ocpp_action in services.SERVER_ACTIONS:
         locals()[slug_for(_ocpp_action).replace("-", "_")] = _command_view(_ocpp_action)
@@ -343,9 +353,12 @@ class EvseFilter(DecommissionedFilter):
         fields = ["tenant", "charge_point", "status", "evse_uid"]
 
 
-class EvseViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
+class EvseViewSet(DecommissionMixin, ServiceViewSet):
     """EVSEs (one per OCPP connector id >= 1)."""
 
+    update_service = staticmethod(network.evse_update)
+    delete_service = staticmethod(network.evse_delete)
+    instance_kwarg = "evse"
     queryset = selectors.evse_list()
     serializer_class = EvseSerializer
     filterset_class = EvseFilter
@@ -375,10 +388,13 @@ class ConnectorFilter(DecommissionedFilter):
         fields = ["evse", "standard", "power_type"]
 
 
-class ConnectorViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
+class ConnectorViewSet(DecommissionMixin, ServiceViewSet):
     """Plugs and cables of EVSEs (OCPI Connectors); a connector's EVSE is what gets decommissioned."""
 
     decommissioned_field = "evse__decommissioned_at"
+    update_service = staticmethod(network.connector_update)
+    delete_service = staticmethod(network.connector_delete)
+    instance_kwarg = "connector"
 
     queryset = selectors.connector_list()
     serializer_class = ConnectorSerializer
