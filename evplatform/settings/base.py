@@ -401,7 +401,6 @@ OCPI_AUTHORIZE_TIMEOUT = float(env_str("OCPI_AUTHORIZE_TIMEOUT", "5"))  # second
 # behind a proxy, and for registering with partners from the admin, where there is no request to take it from),
 # the page size of every list, the timeout of calls to partners, and (when not empty) the only hosts we call
 OCPI_BASE_URL = env_str("OCPI_BASE_URL", "")
-OCPI_TASK_QUEUE = env_str("OCPI_TASK_QUEUE", "celery")  # the Celery queue of the OCPI pushes and commands
 OCPI_PAGE_LIMIT = int(env_str("OCPI_PAGE_LIMIT", "100"))
 OCPI_HTTP_TIMEOUT = float(env_str("OCPI_HTTP_TIMEOUT", "10"))
 OCPI_OUTBOUND_HOSTS: list[str] = [h for h in env_str("OCPI_OUTBOUND_HOSTS", "").split(",") if h]
