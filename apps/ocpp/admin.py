@@ -96,7 +96,7 @@ STATUS_PRIORITY: list[str] = [
 
 
 class OnlineFilter(admin.SimpleListFilter):
-    title = "connection"
+    title = _("connection")
     parameter_name = "connection"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:

@@ -32,7 +32,7 @@ class SessionEventInline(AuditInline):
 class SuspiciousReasonFilter(admin.SimpleListFilter):
     """Suspicious sessions by the reason they were flagged for (completion.Quality, and closed_without_stop)."""
 
-    title = "suspicious reason"
+    title = _("suspicious reason")
     parameter_name = "reason"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -47,11 +47,11 @@ class SuspiciousReasonFilter(admin.SimpleListFilter):
 class PricedFilter(admin.SimpleListFilter):
     """Completed sessions that could not be priced (not billed; `pricing_error` says why)."""
 
-    title = "price"
+    title = _("price")
     parameter_name = "priced"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "not priced"), ("yes", "priced")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("not priced")), ("yes", _("priced"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "no":
