@@ -19,6 +19,10 @@ distance). The baseline is the same question as one statement with the haversine
 - radius 25 km + filters: CCS, at least 50 kW, available now, within 25 km;
 - map box: a city-sized view (0.3 x 0.2 degrees), nearest to its centre first;
 - nearest, no radius: the whole network sorted (the index cannot serve this one, see the selector).
+
+Then (unless --no-api) the same kinds through the whole API request, a page of 50 stations with their prices
+(`GET /api/v1/driver/stations/` with an API key, Django's test client, a default tariff), without the Redis cache
+next to with it (a cache hit; and the median of the first request, the miss that stores). It needs REDIS_URL.
 """
 
 from __future__ import annotations
@@ -187,6 +191,89 @@ def measure(url: str, tenant: int, args: argparse.Namespace) -> None:
             flush=True,
         )
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
+    if args.api:
+        measure_api(tenant, args, kinds)
+
+
+def _api_params(kind: str, rng: random.Random) -> dict[str, str]:
+    lat, lon = rng.uniform(48, 54), rng.uniform(7, 14)
+    if kind == "map box":
+        return {"bbox": f"{lon - 0.15:.5f},{lat - 0.1:.5f},{lon + 0.15:.5f},{lat + 0.1:.5f}", "page_size": str(PAGE)}
+    params = {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}", "page_size": str(PAGE)}
+    if kind.startswith("radius 10"):
+        params["radius_km"] = "10"
+    if kind.endswith("filters"):
+        params.update(radius_km="25", connector_type="IEC_62196_T2_COMBO", min_power_kw="50", available="true")
+    return params
+
+
+def measure_api(tenant: int, args: argparse.Namespace, kinds: list[str]) -> None:
+    """The whole driver API request (`GET /api/v1/driver/stations/`, a page of 50 with prices, through Django's
+    test client and a real API key) without the Redis cache (`HOT_READ_CACHE` off: every request reads PostgreSQL)
+    next to with it: the first request of each query computes and stores (miss), the repeats are hits. The same
+    queries in both, interleaved per query so both see the same load."""
+    from django.conf import settings
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    from apps.tariffs import services as tariff_services
+    from apps.tariffs.models import TariffAssignment
+    from apps.tenants import services as tenant_services
+    from apps.tenants.models import Tenant
+
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    owner = Tenant.objects.get(pk=tenant)
+    if not TariffAssignment.objects.filter(tenant=owner).exists():  # prices are part of the page: one default tariff
+        tariff = tariff_services.tariff_create(
+            tenant=owner,
+            currency="EUR",
+            elements=[{"price_components": [{"type": "ENERGY", "price": "0.39", "vat": "19", "step_size": 1}]}],
+        )
+        tariff_services.tariff_assignment_create(tenant=owner, tariff=tariff)
+    _, raw = tenant_services.api_key_create(tenant=owner, name=f"geo-bench-{time.time_ns()}", scopes=["driver:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    print(f"\ncache: {settings.CACHES['default']['LOCATION']}; a Redis round trip:", end=" ")
+    started = time.perf_counter()
+    for _ in range(100):
+        cache.get("geo-bench-ping")
+    print(f"{(time.perf_counter() - started) * 10:.2f} ms", flush=True)
+
+    def get(params: dict[str, str]) -> float:
+        started = time.perf_counter()
+        response = client.get("/api/v1/driver/stations/", params)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{params}: {response.status_code} {response.content[:200]!r}")
+        return elapsed
+
+    rng = random.Random(7)
+    print(
+        f"\n{'API page of 50 + prices':<24} {'no cache p50':>12} {'p95':>7} {'p99':>7}   {'cache hit p50':>13}"
+        f" {'p95':>7} {'p99':>7}   {'miss p50':>8}"
+    )
+    for kind in kinds:
+        without: list[float] = []
+        hits: list[float] = []
+        misses: list[float] = []
+        for _ in range(args.queries):
+            params = _api_params(kind, rng)
+            settings.HOT_READ_CACHE = False
+            get(params)  # warm PostgreSQL's buffers for this query, as the index run above does
+            for _ in range(args.repeat):
+                without.append(get(params))
+            settings.HOT_READ_CACHE = True
+            misses.append(get(params))
+            for _ in range(args.repeat):
+                hits.append(get(params))
+        a, b = percentiles(without), percentiles(hits)
+        print(
+            f"{kind:<24} {a[0]:>12.1f} {a[1]:>7.1f} {a[2]:>7.1f}   {b[0]:>13.2f} {b[1]:>7.2f} {b[2]:>7.2f}"
+            f"   {statistics.median(misses):>8.1f}  (ms; {len(without)} / {len(hits)} / {len(misses)} samples)",
+            flush=True,
+        )
+    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
 
 
 def main() -> None:
@@ -195,6 +282,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30, help="random points per query kind")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query")
     parser.add_argument("--baseline-repeat", type=int, default=2, help="runs of each query, haversine scan")
+    parser.add_argument(
+        "--no-api", dest="api", action="store_false", help="skip the API page with and without the Redis cache"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", action="store_true", help="measure on the kept database (no generation)")
     args = parser.parse_args()

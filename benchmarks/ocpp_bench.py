@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,10 @@ PASSWORD = "bench-charger-password-0001"
 class Stats:
     connected: int = 0
     connect_errors: int = 0
+    refused: int = 0  # handshakes answered 503 + Retry-After (admission control), retried as a charger would
+    pending: int = 0  # BootNotifications answered Pending, booted again after the interval
+    restart_at: float | None = None  # --storm: when the server was restarted
+    back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     errors: int = 0
     messages: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -110,58 +115,112 @@ def floor_server(port: int) -> None:
 # --------------------------------------------------------------------------- the load
 
 
-async def charger(
-    url: str, identity: str, stats: Stats, interval: float, stop_at: float, measure_from: list[float]
-) -> None:
+async def open_socket(url: str, identity: str, stats: Stats, stop_at: float) -> websockets.ClientConnection | None:
+    """Connect as a well-mannered charger: a 503 (admission control) or a refused connection is retried after
+    the Retry-After the server gave (jittered), until `stop_at`."""
     token = base64.b64encode(f"{identity}:{PASSWORD}".encode()).decode()
-    try:
-        ws = await websockets.connect(
-            f"{url}/ocpp/{identity}",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            additional_headers={"Authorization": f"Basic {token}"},
-            open_timeout=60,
-            ping_interval=None,
-        )
-    except Exception as error:  # noqa: BLE001 - counted, the run goes on
-        stats.connect_errors += 1
-        stats.error(f"connect: {error!r}")
-        return
-    stats.connected += 1
-    counter = 0
-
-    async def rpc(action: str, payload: dict[str, object]) -> None:
-        nonlocal counter
-        counter += 1
-        unique_id = f"{identity}-{counter}"
-        started = time.perf_counter()
-        await ws.send(json.dumps([2, unique_id, action, payload]))
-        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        elapsed = (time.perf_counter() - started) * 1000
-        if answer[0] != 3 or answer[1] != unique_id:
-            stats.error(f"{action}: {answer!r}"[:200])
-        elif time.monotonic() >= measure_from[0]:
-            stats.messages += 1
-            stats.latencies.append(elapsed)
-
-    try:
-        await rpc("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B1"})
-        await asyncio.sleep(random.uniform(0, interval))
-        status = ("Available", "Preparing", "Charging", "Finishing")
-        while time.monotonic() < stop_at:
-            await rpc("Heartbeat", {})
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+    while True:
+        try:
+            return await websockets.connect(
+                f"{url}/ocpp/{identity}",
+                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                additional_headers={"Authorization": f"Basic {token}"},
+                open_timeout=60,
+                ping_interval=None,
+            )
+        except websockets.InvalidStatus as error:
+            if error.response.status_code != 503 or time.monotonic() >= stop_at:
+                stats.connect_errors += 1
+                stats.error(f"connect: {error!r}"[:300])
+                return None
+            stats.refused += 1
+            retry_after = float(error.response.headers.get("Retry-After", "10"))
+            await asyncio.sleep(retry_after * random.uniform(0.5, 1.5))
+        except OSError as error:  # the server is restarting: come back shortly, as chargers do
             if time.monotonic() >= stop_at:
-                break
-            payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}
-            await rpc("StatusNotification", payload)
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
-    except Exception as error:  # noqa: BLE001
-        stats.error(f"{error!r}"[:200])
-    finally:
-        await ws.close()
+                stats.connect_errors += 1
+                stats.error(f"connect: {error!r}"[:300])
+                return None
+            await asyncio.sleep(random.uniform(1, 5))
+        except Exception as error:  # noqa: BLE001 - counted, the run goes on
+            stats.connect_errors += 1
+            stats.error(f"connect: {error!r}"[:300])
+            return None
 
 
-async def drive(url: str, ids: list[str], interval: float, duration: float, ramp: float) -> tuple[Stats, float]:
+async def charger(
+    url: str,
+    identity: str,
+    stats: Stats,
+    interval: float,
+    stop_at: float,
+    measure_from: list[float],
+) -> None:
+    """One charger: connects, boots (again after the interval while answered Pending), then a Heartbeat or a
+    StatusNotification every `interval`; after the server closes the socket (a restart) it reconnects and
+    records when it was back (`stats.back`)."""
+    counter = 0
+    while time.monotonic() < stop_at:
+        ws = await open_socket(url, identity, stats, stop_at)
+        if ws is None:
+            return
+        if stats.restart_at is None:
+            stats.connected += 1
+        else:
+            stats.back[identity] = time.monotonic()
+
+        async def rpc(action: str, payload: dict[str, object], ws: websockets.ClientConnection = ws) -> object:
+            nonlocal counter
+            counter += 1
+            unique_id = f"{identity}-{counter}"
+            started = time.perf_counter()
+            await ws.send(json.dumps([2, unique_id, action, payload]))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            elapsed = (time.perf_counter() - started) * 1000
+            if answer[0] != 3 or answer[1] != unique_id:
+                stats.error(f"{action}: {answer!r}"[:200])
+            elif time.monotonic() >= measure_from[0]:
+                stats.messages += 1
+                stats.latencies.append(elapsed)
+            return answer[2] if answer[0] == 3 else None
+
+        try:
+            while True:
+                boot = await rpc("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "B1"})
+                if not isinstance(boot, dict) or boot.get("status") != "Pending":
+                    break
+                stats.pending += 1
+                await asyncio.sleep(float(boot.get("interval", 30)))
+            await asyncio.sleep(random.uniform(0, interval))
+            status = ("Available", "Preparing", "Charging", "Finishing")
+            while time.monotonic() < stop_at:
+                await rpc("Heartbeat", {})
+                await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+                if time.monotonic() >= stop_at:
+                    break
+                payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}
+                await rpc("StatusNotification", payload)
+                await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            return
+        except websockets.ConnectionClosed:
+            continue  # the server went away: reconnect (the storm)
+        except Exception as error:  # noqa: BLE001
+            stats.error(f"{error!r}"[:200])
+            return
+        finally:
+            await ws.close()
+
+
+async def drive(
+    url: str,
+    ids: list[str],
+    interval: float,
+    duration: float,
+    ramp: float,
+    restart: Callable[[], None] | None = None,
+) -> tuple[Stats, float]:
+    """Connect everyone over `ramp` seconds, then measure `duration` seconds. With `restart` (--storm), the
+    server is restarted in the middle of the measured time and the time until every charger is back is kept."""
     stats = Stats()
     loop_start = time.monotonic()
     stop_at = loop_start + ramp + duration
@@ -171,6 +230,10 @@ async def drive(url: str, ids: list[str], interval: float, duration: float, ramp
         tasks.append(asyncio.create_task(charger(url, identity, stats, interval, stop_at, measure_from)))
         if n % 50 == 49:
             await asyncio.sleep(ramp * 50 / len(ids))
+    if restart is not None:
+        await asyncio.sleep(max(0.0, measure_from[0] + duration / 4 - time.monotonic()))
+        stats.restart_at = time.monotonic()
+        await asyncio.to_thread(restart)
     await asyncio.gather(*tasks)
     return stats, duration
 
@@ -188,10 +251,21 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
         "errors": stats.errors,
         "rss_mb": round(rss, 1) if rss is not None else None,
     }
+    row["refused_retried"], row["boots_pending"] = stats.refused, stats.pending
     print(
         f"{name:<10} connected={stats.connected:<5} msgs/s={row['msgs_per_s']:<8} p50={row['p50_ms']} ms "
-        f"p99={row['p99_ms']} ms errors={stats.errors} rss={row['rss_mb']} MB"
+        f"p99={row['p99_ms']} ms errors={stats.errors} rss={row['rss_mb']} MB "
+        f"refused(503)+retried={stats.refused} boots-pending={stats.pending}"
     )
+    if stats.restart_at is not None:
+        back = sorted(at - stats.restart_at for at in stats.back.values())
+        row["storm_back"] = len(back)
+        row["storm_all_back_s"] = round(back[-1], 1) if back else None
+        row["storm_p50_back_s"] = round(back[len(back) // 2], 1) if back else None
+        print(
+            f"           storm: {len(back)}/{stats.connected} back after the restart; half within "
+            f"{row['storm_p50_back_s']} s, all within {row['storm_all_back_s']} s"
+        )
     for sample in stats.error_samples:
         print(f"           error: {sample}")
     return row
@@ -233,6 +307,9 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=20, help="seconds to connect everyone (not measured)")
     parser.add_argument("--url", default="", help="a running platform (ws://host:port); default: start daphne")
     parser.add_argument("--pid", type=int, default=None, help="pid of that running daphne, for its RSS")
+    parser.add_argument(
+        "--storm", action="store_true", help="restart the platform's daphne mid-run: time until every charger is back"
+    )
     parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
@@ -246,7 +323,7 @@ def main() -> None:
     rows = []
 
     # the platform
-    daphne = None
+    daphne: list[subprocess.Popen[bytes]] = []
     url, pid = args.url, args.pid
     if not url:
         port = free_port()
@@ -256,32 +333,42 @@ def main() -> None:
             "DEBUG": "0",
             "DB_CONN_MAX_AGE": "300",
         }
-        daphne = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "evplatform.server",  # daphne with the settings' handshake and close timeouts
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "evplatform.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=None,
-        )
-        wait_port(port, daphne)
-        url, pid = f"ws://127.0.0.1:{port}", daphne.pid
+        command = [
+            sys.executable,
+            "-m",
+            "evplatform.server",  # daphne with the settings' handshake and close timeouts
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "evplatform.asgi:application",
+        ]
+
+        def start() -> None:
+            # the platform's warnings (a refused handshake each during a storm) are counted by the client
+            daphne.append(
+                subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+            wait_port(port, daphne[-1])
+
+        def restart() -> None:
+            """A deploy: the graceful stop (close frames to every charger), then a new process on the port."""
+            daphne[-1].send_signal(signal.SIGTERM)
+            daphne[-1].wait(120)
+            start()
+
+        start()
+        url = f"ws://127.0.0.1:{port}"
     try:
-        stats, seconds = asyncio.run(drive(url, ids, args.interval, args.duration, args.ramp))
-        rows.append(report("platform", stats, seconds, rss_mb(pid)))
+        stats, seconds = asyncio.run(
+            drive(url, ids, args.interval, args.duration, args.ramp, restart if args.storm and daphne else None)
+        )
+        rows.append(report("platform", stats, seconds, rss_mb(daphne[-1].pid if daphne else pid)))
         print(f"load averages after platform run: {os.getloadavg()}")
     finally:
-        if daphne is not None:
-            daphne.send_signal(signal.SIGTERM)
-            daphne.wait(30)
+        if daphne:
+            daphne[-1].send_signal(signal.SIGTERM)
+            daphne[-1].wait(60)
 
     # the floor
     port = free_port()

@@ -166,7 +166,7 @@ class Platform:
                     *celery,
                     "worker",
                     "-Q",
-                    "celery,events",
+                    "celery,events,ocpp,energy,exports,billing,roaming",
                     "--concurrency",
                     "2",
                     "--without-gossip",

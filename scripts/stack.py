@@ -111,6 +111,15 @@ def ensure_chromium() -> None:
         log("WARNING: Chromium is missing; the dashboard browser test will skip (`apt-get install chromium`)")
 
 
+def ensure_haproxy() -> None:
+    """The scale-out test and benchmark put HAProxy (Debian's) in front of two daphne processes; the test skips
+    when it is absent."""
+    if shutil.which("haproxy"):
+        return
+    if not apt_install(["--no-install-recommends", "haproxy"]):
+        log("WARNING: HAProxy is missing; the load-balancer test will skip (`apt-get install haproxy`)")
+
+
 def ensure_poppler() -> None:
     """The invoice PDF test renders page 1 to PNG with poppler's `pdftoppm` (pypdfium2 when it is absent)."""
     if shutil.which("pdftoppm"):
@@ -440,6 +449,7 @@ def cmd_test(pytest_args: list[str]) -> int:
     stack = Stack(purpose="test")
     ensure_chromium()
     ensure_poppler()
+    ensure_haproxy()
     env = {**os.environ, **stack.up(), "DJANGO_SETTINGS_MODULE": "evplatform.settings.test"}
     if stack.pg_dir is not None:
         drop_stale_test_databases(stack.pg_dir)

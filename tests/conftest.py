@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 
 from apps.tenants.models import Role, Tenant, User
 from tests.asgi_server import DaphneThread, daphne_server, stop_daphne
+from tests.replica import Replica
+from tests.replica import streaming_replica as start_streaming_replica
 from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
 
 
@@ -15,6 +17,13 @@ def daphne(django_db_setup: None) -> Iterator[DaphneThread]:
     """This test process's daphne (tests/asgi_server.py), stopped before the test database is dropped."""
     yield daphne_server()
     stop_daphne()
+
+
+@pytest.fixture
+def streaming_replica(transactional_db: None) -> Iterator[Replica]:
+    """A hot standby of the test cluster, streaming from it (tests/replica.py); stopped and deleted afterwards."""
+    with start_streaming_replica() as replica:
+        yield replica
 
 
 @pytest.fixture

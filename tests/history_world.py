@@ -22,8 +22,10 @@ from apps.analytics.models import AlertRule, DeliveryAttempt, NotificationEvent,
 from apps.billing import services as billing_services
 from apps.billing.models import Invoice, InvoiceEvent, Payment, PaymentEvent, PaymentStatus
 from apps.core.models import History
+from apps.customers.models import TokenSource
 from apps.energy.models import Allocation, GridSignal, NodeKind, SiteRecompute, Strategy
 from apps.ocpp.models import MessageLog
+from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand
 from apps.sessions.models import (
     ChargingSession,
     MeterValue,
@@ -129,6 +131,9 @@ class World:
     installed_certificate: Any
     certificate_authority: Any
     roaming_partner: Any
+    roaming_command: Any
+    partner_token: Any
+    partner_reservation: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -293,6 +298,34 @@ def build_world(tenant: Tenant) -> World:
     roaming_partner.last_handshake_at = START
     roaming_partner.save(update_fields=["last_handshake_at"])
     ChargingSession.objects.filter(pk=session.pk).update(roaming_partner=roaming_partner.party)  # a foreign driver
+    # what the partner sent: a command, a token, a reservation (read-only in the admin)
+    roaming_command = RoamingCommand.objects.create(
+        partner=roaming_partner,
+        command="STOP_SESSION",
+        request={"session_id": str(session.pk), "response_url": "http://127.0.0.1:9/r/hw"},
+        response_url="http://127.0.0.1:9/r/hw",
+        charge_point=charge_point,
+        session_id=session.pk,
+    )
+    partner_token = PartnerToken.objects.create(
+        partner=roaming_partner,
+        token=TokenFactory(tenant=tenant, source=TokenSource.ROAMING, country_code="NL", party_id="HWP"),
+        last_updated=START,
+    )
+    partner_reservation = PartnerReservation.objects.create(
+        partner=roaming_partner,
+        their_reservation_id="HWP-RES-1",
+        charge_point=charge_point,
+        reservation=Reservation.objects.create(
+            tenant=tenant,
+            charge_point=charge_point,
+            connector_id=2,
+            id_tag="HWP1",
+            starts_at=START,
+            expires_at=START + dt.timedelta(minutes=30),
+            status=ReservationStatus.EXPIRED,
+        ),
+    )
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 

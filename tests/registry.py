@@ -18,7 +18,7 @@ from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Veh
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
-from apps.roaming.models import RoamingPartner
+from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
@@ -59,7 +59,7 @@ from tests.energy.factories import (
 )
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
-from tests.roaming.factories import partner_for
+from tests.roaming.factories import partner_for, partner_reservation_for, partner_token_for, roaming_command_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -125,6 +125,9 @@ MAKERS: dict[type[models.Model], Maker] = {
     GridSignal: lambda tenant: GridSignalFactory(node=GridNodeFactory(tenant=tenant)),
     BuildingLoadReading: lambda tenant: BuildingLoadReadingFactory(node=GridNodeFactory(tenant=tenant)),
     RoamingPartner: lambda tenant: partner_for(tenant)[0],
+    RoamingCommand: roaming_command_for,
+    PartnerToken: partner_token_for,
+    PartnerReservation: partner_reservation_for,
 }
 
 

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.analytics.models import Alert, Granularity, KpiBucket, SessionFact, WebhookDelivery
 from apps.analytics.rules import latest_power_w
+from apps.core.replica import on_replica, read_alias
 from apps.sessions.models import RUNNING_STATUSES, ChargingSession
 from apps.stations.models import ChargePoint, Evse, StatusEvent
 
@@ -164,6 +166,7 @@ def chargers_by_state(scope: Scope) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- over time (rollups)
 
 
+@on_replica
 def series(scope: Scope, *, granularity: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """Session figures per bucket in [start, end), summed over the scope's chargers."""
     rows = (
@@ -181,6 +184,7 @@ def series(scope: Scope, *, granularity: str, start: dt.datetime, end: dt.dateti
     return list(rows)
 
 
+@on_replica
 def period_kpis(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     """Totals over [start, end) from the hourly rollup (start/end on whole hours), plus availability and
     utilisation from the status history."""
@@ -248,6 +252,7 @@ class StateTimes:
             self.down_s += seconds  # Faulted, or offline whatever the last reported state
 
 
+@on_replica
 def state_times(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> StateTimes:
     """Connector-seconds per state class in [start, end), from the status history: each connector's state is
     its last StatusNotification, and the charger's last Online/Offline decides whether it counts as up.
@@ -296,8 +301,6 @@ def state_times(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> StateT
 
 def _last_before(cp_ids: Iterable[int], start: dt.datetime) -> list[dict[str, Any]]:
     """Per charger and connector: the last status before `start`; per charger: the last Online/Offline."""
-    from django.db import connection
-
     ids = list(cp_ids)
     if not ids:
         return []
@@ -311,13 +314,14 @@ def _last_before(cp_ids: Iterable[int], start: dt.datetime) -> list[dict[str, An
     ) e
     ORDER BY charge_point_id, connector_id, kind, timestamp DESC, id DESC
     """
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, [ids, start])
         return [
             {"charge_point_id": r[0], "connector_id": r[1], "kind": r[2], "status": r[3]} for r in cursor.fetchall()
         ]
 
 
+@on_replica
 def vehicle_models(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """Ended sessions by vehicle model and charger, with their failure rate (which models fail where)."""
     rows = (

@@ -26,6 +26,9 @@ OCPP_LATENCY = Histogram(
     ["action", "direction"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+OCPP_BOOTS_DEFERRED = Counter(
+    "evp_ocpp_boots_deferred_total", "BootNotifications answered Pending by admission control (OCPP_BOOT_CONCURRENCY)"
+)
 COMMAND_RESULTS = Counter("evp_command_results_total", "Final results of commands to chargers", ["action", "status"])
 
 # --- background work
@@ -44,6 +47,12 @@ EVENT_DELIVERIES = Counter(
 # --- alerts and notifications (recorded by analytics)
 ALERTS_OPENED = Counter("evp_alerts_opened_total", "Alerts opened", ["kind"])
 WEBHOOK_ATTEMPTS = Counter("evp_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])  # ok/failed
+
+# --- the cache of hot reads (apps/core/cache.py); `cache` is the read's name (station_search, ocpp_charger, ...)
+CACHE_HITS = Counter("evp_cache_hits_total", "Hot reads answered from the Redis cache", ["cache"])
+CACHE_MISSES = Counter(
+    "evp_cache_misses_total", "Hot reads computed (not cached yet, invalidated or expired)", ["cache"]
+)
 
 
 @contextmanager

@@ -17,6 +17,17 @@ def ping(key: str, ttl: int = 60) -> None:
         client.close()
 
 
+@shared_task(name="core.maintain_partitions", ignore_result=True)
+def maintain_partitions() -> list[str]:
+    """Beat, hourly: every time-partitioned table (`PARTITIONED_TABLES`) has its partitions a week ahead."""
+    from apps.core import partitions
+
+    created = []
+    for table, column in settings.PARTITIONED_TABLES.items():
+        created += partitions.ensure_partitions(table, column)
+    return created
+
+
 @shared_task(name="core.outbox_deliver", ignore_result=True)
 def outbox_deliver() -> int:
     """Deliver the outbox's due events (a kick after a commit, a retry's wake-up, or beat's sweep); returns how

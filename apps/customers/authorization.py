@@ -53,6 +53,7 @@ class Reason:
     OUTSIDE_TIME_WINDOW = "outside_time_window"
     ROAMING = "roaming"  # decided by a roaming authorizer (its own reason follows after a colon)
     ROAMING_NO_ANSWER = "roaming_no_answer"  # real-time authorization required, nobody answered
+    ROAMING_PARTNER_INACTIVE = "roaming_partner_inactive"  # its eMSP is suspended, unregistered or removed
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class AuthorizationResult:
     parent_id_tag: str | None
     expiry_date: dt.datetime | None
     reason: str
+    authorization_reference: str = ""  # a roaming partner's reference of its decision (OCPI AuthorizationInfo)
 
     @property
     def accepted(self) -> bool:
@@ -98,6 +100,7 @@ class RoamingAuthorization:
     reason: str = ""
     expiry_date: dt.datetime | None = None
     token: RoamingToken | None = None
+    authorization_reference: str = ""  # the partner's reference, carried by the session and its CDR
 
 
 @runtime_checkable
@@ -139,6 +142,24 @@ def ask_roaming_authorizers(
             continue
         return answer
     return None
+
+
+def roaming_active_parties(*, tenant: Tenant) -> set[tuple[str, str]] | None:
+    """The issuers (country code, party id, upper case) whose roaming tokens may charge now: the parties of the
+    tenant's active roaming partners, as the authorizers that know partners tell (an optional
+    `active_parties(*, tenant)` method). None when no authorizer tells: every stored token decides alone."""
+    parties: set[tuple[str, str]] | None = None
+    for authorizer in roaming_authorizers():
+        tell = getattr(authorizer, "active_parties", None)
+        if tell is None:
+            continue
+        parties = (parties or set()) | {(cc.upper(), pid.upper()) for cc, pid in tell(tenant=tenant)}
+    return parties
+
+
+def roaming_issuer_active(token: Token, parties: set[tuple[str, str]] | None) -> bool:
+    """Is this roaming token's issuer (its eMSP) an active partner (`parties`: roaming_active_parties)?"""
+    return parties is None or (token.country_code.upper(), token.party_id.upper()) in parties
 
 
 # --------------------------------------------------------------------------- local auth list

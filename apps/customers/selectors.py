@@ -11,13 +11,21 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.customers.authorization import AuthorizationStatus, LocalAuthEntry, token_expiry, token_status
+from apps.customers.authorization import (
+    AuthorizationStatus,
+    LocalAuthEntry,
+    roaming_active_parties,
+    roaming_issuer_active,
+    token_expiry,
+    token_status,
+)
 from apps.customers.models import (
     LOCAL_WHITELIST_TYPES,
     BusinessCustomer,
     Contract,
     Driver,
     Token,
+    TokenSource,
     Vehicle,
     wire_id_for,
 )
@@ -102,14 +110,19 @@ def local_auth_list(
     (`Token.wire_id`, at most 20 characters; the parentIdTag likewise).
 
     Blocked, expired and invalid tokens stay in the list with that status, so a charger that cached them as
-    Accepted learns otherwise. `charge_point_id` is accepted for the OCPP layer's convenience; the list is
-    the same for every charge point of the tenant (location-restricted tokens are not in it).
+    Accepted learns otherwise; so do the tokens of a roaming partner that is suspended or gone (Invalid), whatever
+    their whitelist, until the partner is active again. `charge_point_id` is accepted for the OCPP layer's
+    convenience; the list is the same for every charge point of the tenant (location-restricted tokens are not in
+    it).
     Entries are sorted by id tag, so equal lists compare equal.
     """
     at = at or timezone.now()
     entries = []
+    parties = roaming_active_parties(tenant=tenant)
     for token in local_auth_list_tokens(tenant=tenant).iterator(chunk_size=2000):
         status, _ = token_status(token=token, at=at)
+        if token.source == TokenSource.ROAMING and not roaming_issuer_active(token, parties):
+            status = AuthorizationStatus.INVALID  # its eMSP is suspended or gone: listed refused, never accepted
         entries.append(
             LocalAuthEntry(
                 id_tag=token.wire_id,

@@ -24,6 +24,8 @@ from apps.customers.authorization import (
     RoamingAuthorization,
     RoamingToken,
     ask_roaming_authorizers,
+    roaming_active_parties,
+    roaming_issuer_active,
     token_expiry,
     token_status,
     within_time_windows,
@@ -55,6 +57,7 @@ __all__ = [
     "token_create",
     "token_import_csv",
     "token_set_blocked",
+    "token_uid_lock",
     "token_update",
     "vehicle_create",
     "vehicle_update",
@@ -174,9 +177,21 @@ def _token_by_uid(tenant: Tenant, uid: str) -> Token | None:
     return selectors.token_get(tenant=tenant, uid=uid)
 
 
+def token_uid_lock(*, tenant_id: int, uid: str) -> None:
+    """Writers of one uid (ignoring case) of a tenant go one at a time until their transaction ends, so two that
+    find no row both creating it (two starts of an unknown roaming token answered by its eMSP at once, two pushes
+    of one token) cannot collide on the unique uid: the second finds the first's row."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("token_uid_lock must run inside transaction.atomic()")
+    with transaction.get_connection().cursor() as cursor:
+        key = f"{tenant_id}:{uid.lower()}"
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('customers.token_uid'), hashtext(%s))", [key])
+
+
 @transaction.atomic
 def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
-    """Create or refresh the cached row of a roaming partner's token. Our own tokens are never overwritten."""
+    """Create or refresh the cached row of a roaming partner's token. Our own tokens, and another issuer's (another
+    country code or party id), are never overwritten: the row is returned as it is."""
     fields = {
         "type": data.type,
         "contract_id": data.contract_id,
@@ -191,6 +206,7 @@ def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
         "party_id": data.party_id,
         "expires_at": data.expires_at,
     }
+    token_uid_lock(tenant_id=tenant.pk, uid=data.uid)
     token = (
         Token.objects.select_for_update()
         .alias(uid_ci=Lower("uid"))
@@ -201,19 +217,31 @@ def token_cache_roaming(*, tenant: Tenant, data: RoamingToken) -> Token:
         return _save(Token(tenant=tenant, uid=data.uid, source=TokenSource.ROAMING), fields)
     if token.source != TokenSource.ROAMING:
         return token
+    if (token.country_code.upper(), token.party_id.upper()) != (data.country_code.upper(), data.party_id.upper()):
+        return token  # one uid per tenant: the first issuer keeps it
     return _save(token, fields)
 
 
-def _result(status: str, token: Token | None, reason: str, expiry: dt.datetime | None = None) -> AuthorizationResult:
+def _result(
+    status: str, token: Token | None, reason: str, expiry: dt.datetime | None = None, reference: str = ""
+) -> AuthorizationResult:
     parent = wire_id_for(token.group_id) if token is not None and token.group_id else None
-    return AuthorizationResult(status=status, token=token, parent_id_tag=parent, expiry_date=expiry, reason=reason)
+    return AuthorizationResult(
+        status=status,
+        token=token,
+        parent_id_tag=parent,
+        expiry_date=expiry,
+        reason=reason,
+        authorization_reference=reference,
+    )
 
 
 def _from_roaming(tenant: Tenant, answer: RoamingAuthorization, cached: Token | None) -> AuthorizationResult:
     token = token_cache_roaming(tenant=tenant, data=answer.token) if answer.token is not None else cached
     reason = f"{Reason.ROAMING}:{answer.reason}" if answer.reason else Reason.ROAMING
     expiry = answer.expiry_date if answer.expiry_date is not None else (token.expires_at if token else None)
-    return _result(answer.status, token, reason, expiry if answer.status == AuthorizationStatus.ACCEPTED else None)
+    accepted = answer.status == AuthorizationStatus.ACCEPTED
+    return _result(answer.status, token, reason, expiry if accepted else None, answer.authorization_reference)
 
 
 def token_authorize(
@@ -236,6 +264,12 @@ def token_authorize(
     at = at or timezone.now()
     token = _token_by_uid(tenant, id_tag)
 
+    if (
+        token is not None
+        and token.source == TokenSource.ROAMING
+        and not roaming_issuer_active(token, roaming_active_parties(tenant=tenant))
+    ):  # its eMSP is suspended or gone: none of its tokens charges here, whatever the whitelist
+        return _result(AuthorizationStatus.INVALID, token, Reason.ROAMING_PARTNER_INACTIVE)
     if token is None or (token.source == TokenSource.ROAMING and token.whitelist != WhitelistType.ALWAYS):
         answer = ask_roaming_authorizers(tenant=tenant, id_tag=id_tag, location_id=location_id, at=at)
         if answer is not None:

@@ -400,8 +400,20 @@ class ChargePointAdmin(TenantScopedAdmin):
             and obj.registration_status == RegistrationStatus.ACCEPTED
         )
         super().save_model(request, obj, form, change)
+        station_services.stations_changed(tenant_id=obj.tenant_id)  # with its EVSE inlines, committed together
         if accepted:
             transaction.on_commit(lambda: self._accept(request, obj))
+
+    def delete_model(self, request: HttpRequest, obj: ChargePoint) -> None:
+        tenant_id = obj.tenant_id
+        super().delete_model(request, obj)
+        station_services.stations_changed(tenant_id=tenant_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        tenant_ids = set(queryset.values_list("tenant_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for tenant_id in sorted(tenant_ids):
+            station_services.stations_changed(tenant_id=tenant_id)
 
     def _accept(self, request: HttpRequest, charge_point: ChargePoint) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.utils import timezone
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import (
@@ -142,6 +144,31 @@ def _status(*, charge_point_id: int, connector_id: int, status: str, timestamp: 
         session_services.sessions_on_connector_status(
             charge_point_id=charge_point_id, connector_id=connector_id, status=status, at=timestamp
         )
+
+
+class BootAdmission:
+    """How many BootNotifications this process records at once (OCPP_BOOT_CONCURRENCY). The handshake gate
+    (consumers.gate) paces connections; this paces the boots that follow a fleet's restart, each a write of the
+    charger's row and its sessions: past the limit the charger is answered Pending and boots again later.
+    One event loop per process: a plain counter, no lock."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.deferred = 0
+
+    def admit(self) -> bool:
+        if self.in_flight >= settings.OCPP_BOOT_CONCURRENCY:
+            self.deferred += 1
+            metrics.OCPP_BOOTS_DEFERRED.inc()
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+
+boots = BootAdmission()
 
 
 class CentralChargePoint(ChargePoint):  # type: ignore[misc]
@@ -367,7 +394,20 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
     # ------------------------------------------------------------------ Core profile
     @on(Action.boot_notification)
     async def on_boot_notification(self, **info: Any) -> call_result.BootNotification:
-        result = await run_db(_boot, charge_point_id=self.handshake.charge_point_id, info=info)
+        if not boots.admit():
+            # admission control: the process is recording as many boots as it may; this charger comes back
+            # after the interval (jittered, so that a fleet does not return at one instant). Nothing is
+            # recorded and its registration state is unchanged: the next BootNotification is the real one.
+            low, high = settings.OCPP_BOOT_RETRY_SECONDS
+            return call_result.BootNotification(
+                current_time=format_datetime(timezone.now()),
+                interval=random.randint(low, high),  # noqa: S311 (jitter, not a secret)
+                status="Pending",
+            )
+        try:
+            result = await run_db(_boot, charge_point_id=self.handshake.charge_point_id, info=info)
+        finally:
+            boots.release()
         self.registration_status = result.status
         return call_result.BootNotification(
             current_time=format_datetime(result.current_time), interval=result.interval, status=result.status

@@ -13,10 +13,11 @@ from typing import Any
 
 import psycopg
 from django.core import signing
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, Conflict, NotFound
+from apps.core.replica import replica_alias
 from apps.customers.models import BusinessCustomer, Driver
 from apps.reports import conf, exporter, lines
 from apps.reports.models import EXPORT_ACTIVE, CsvSeparator, ExportFormat, ExportJob, ExportStatus
@@ -151,8 +152,9 @@ def _spec(job: ExportJob) -> exporter.ExportSpec:
 
 
 def export_connection() -> psycopg.Connection[Any]:
-    """A connection of its own for the export's long read-only transaction (same database as Django's)."""
-    params = connection.get_connection_params()
+    """A connection of its own for the export's long read-only transaction: on the read replica when one is
+    configured (`DATABASE_REPLICA_URL`), else the primary Django writes to."""
+    params = connections[replica_alias()].get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)

@@ -211,3 +211,6 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
     @admin.action(description=_("Unregister from the selected partners"))
     def unregister(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
         self._handshake(request, queryset, "unregister")
+
+
+from apps.roaming import admin_receiver  # noqa: E402,F401 - the partners' commands, tokens, reservations (read-only)

@@ -28,6 +28,7 @@ from apps.customers.models import TokenSource, WhitelistType
 from apps.roaming import services
 from apps.roaming.models import CommandType, Module, PartnerStatus, RoamingCommand, RoamingPartner, TokenKind
 from apps.roaming.ocpi import client
+from apps.roaming.ocpi import fields as f
 from apps.roaming.ocpi.tokens import parse_token
 from apps.roaming.ocpi.transport import OcpiError
 from apps.roaming.tokens import partner_parties
@@ -135,11 +136,33 @@ def authorize_at_partner(
     if not isinstance(info, dict) or info.get("allowed") not in ALLOWED_TO_STATUS:
         raise client.PartnerCallError(f"POST {url}: the answer is not an AuthorizationInfo: {str(info)[:200]}")
     status, reason = ALLOWED_TO_STATUS[info["allowed"]]
-    return RoamingAuthorization(status=status, reason=reason, token=_roaming_token(info.get("token")))
+    return RoamingAuthorization(
+        status=status,
+        reason=reason,
+        token=_roaming_token(info.get("token")),
+        authorization_reference=_reference(info),
+    )
+
+
+def _reference(info: dict[str, Any]) -> str:
+    """AuthorizationInfo.authorization_reference (CiString(36)); a malformed one is left out (logged)."""
+    try:
+        return f.cistring(info, "authorization_reference", "authorization_info", 36, required=False) or ""
+    except OcpiError as error:
+        logger.warning("Real-time authorization answer with a malformed reference: %s", error.message)
+        return ""
 
 
 class OcpiAuthorizer:
     """A RoamingAuthorizer (apps.customers.authorization) over the OCPI tokens module."""
+
+    def active_parties(self, *, tenant: Tenant) -> set[tuple[str, str]]:
+        """The parties whose tokens may charge: those of the tenant's registered partners. A suspended, unregistered
+        or deleted partner's tokens (pushed or cached) are refused until it is registered again."""
+        parties: set[tuple[str, str]] = set()
+        for partner in RoamingPartner.objects.filter(tenant=tenant, status=PartnerStatus.REGISTERED):
+            parties |= partner_parties(partner)
+        return parties
 
     def authorize(
         self, *, tenant: Tenant, id_tag: str, location_id: Any | None, at: dt.datetime
@@ -161,9 +184,26 @@ class OcpiAuthorizer:
                 logger.warning("Real-time authorization of %s at %s failed: %s", uid, partner.party, error.message)
                 services.partner_error_record(partner_id=partner.pk, module="tokens", message=error.message)
                 continue
+            if answer is not None and answer.token is not None and not _own_token(partner, uid, answer.token):
+                message = (
+                    f"Real-time authorization of {uid}: the answer carries token {answer.token.uid!r} of "
+                    f"{answer.token.country_code}*{answer.token.party_id}, not one of this partner's; ignored."
+                )
+                logger.warning("%s (partner %s)", message, partner.party)
+                services.partner_error_record(partner_id=partner.pk, module="tokens", message=message)
+                continue
             if answer is not None:
                 return answer
         return None
+
+
+def _own_token(partner: RoamingPartner, uid: str, token: RoamingToken) -> bool:
+    """An eMSP answers for its own tokens only: the asked uid, one of its parties (else it could plant a token in
+    another eMSP's name, or take over another's uid)."""
+    return token.uid.lower() == uid.lower() and (
+        token.country_code.upper(),
+        token.party_id.upper(),
+    ) in partner_parties(partner)
 
 
 __all__ = ["OcpiAuthorizer", "authorize_at_partner"]

@@ -178,7 +178,11 @@ def _start_session(row: RoamingCommand) -> Result:
         return Result("EVSE_OCCUPIED", "A session is running on this EVSE.")
     token = _token(row)
     command, _ = session_commands.session_remote_start_token(
-        token=token, charge_point=row.charge_point, connector_id=connector_id, timeout=charger_timeout()
+        token=token,
+        charge_point=row.charge_point,
+        connector_id=connector_id,
+        timeout=charger_timeout(),
+        authorization_reference=str(row.request.get("authorization_reference") or ""),
     )
     _note_command(row, command)
     return result_of(command)

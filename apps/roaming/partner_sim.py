@@ -73,6 +73,10 @@ class PartnerSimulator:
     # asynchronous results a CPO POSTed to our response URLs (path -> body)
     authorizations: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    # a slow eMSP: while `authorize_hold` is set to an unset Event, a real-time authorization waits for it (at most
+    # 30 s) before answering; `authorize_waiting` is set once one waits
+    authorize_hold: threading.Event | None = None
+    authorize_waiting: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -405,6 +409,10 @@ class PartnerSimulator:
         if info is None:
             self._reply(handler, 404, None, 2004, "unknown token")
             return
+        hold = self.authorize_hold
+        if hold is not None:
+            self.authorize_waiting.set()
+            hold.wait(30)
         answer = dict(info)
         if isinstance(body, dict) and body.get("location_id") and answer.get("allowed") == "ALLOWED":
             answer["location"] = body

@@ -86,6 +86,7 @@ def _validation_message(error: ValidationError) -> str:
 def partner_token_store(*, partner: RoamingPartner, data: TokenData) -> Token:
     """PUT (or a PATCH merged by the caller): create or replace the partner's token. Refuses (TokenRefused, nothing
     written) a uid that belongs to our own tokens or to another eMSP."""
+    customer_services.token_uid_lock(tenant_id=partner.tenant_id, uid=data.uid)
     token = _locked(partner.tenant_id, data.uid)
     party = (data.country_code.upper(), data.party_id.upper())
     if token is not None:
@@ -95,6 +96,9 @@ def partner_token_store(*, partner: RoamingPartner, data: TokenData) -> Token:
             raise TokenRefused(
                 f"token.uid: {data.uid!r} is a token of {token.country_code}*{token.party_id}; uids are unique here."
             )
+        pushed_by = PartnerToken.objects.filter(token=token).values_list("partner_id", flat=True).first()
+        if pushed_by is not None and pushed_by != partner.pk:
+            raise TokenRefused(f"token.uid: {data.uid!r} is a token another partner pushed; uids are unique here.")
     fields = {**data.token_fields(), "country_code": party[0], "party_id": party[1]}
     try:
         with transaction.atomic():

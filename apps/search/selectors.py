@@ -13,8 +13,10 @@ Sequential scans are off for the search's transaction: the planner prices pg_trg
 tests as cheap and, with a row estimate of a few hundred, would read a table of 200k drivers in full to find none
 (measured: 50 ms per tier at a tenth of the benchmark's size); every tier has an index (tests/search/test_indexes.py).
 Every tier is its own index scan with its own LIMIT (an identifier prefix reads the btree in order and stops; the
-text and fuzzy tiers rank at most `CANDIDATES` matches), all in one SQL statement. Results never leave the
-tenants given: callers pass `Access.tenant_ids` (None only for platform superusers).
+text and fuzzy tiers rank at most `CANDIDATES` matches), every kind in one SQL statement, prepared once per
+connection with a generic plan (`_prepared_cursor`). The tiers run in stages, a slower one only when the better ones
+found nothing (an identifier's words, typos after words matched: see `search`). Results never leave the tenants
+given: callers pass `Access.tenant_ids` (None only for platform superusers).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 
+from apps.core.replica import replica_alias
 from apps.search.highlight import mark
 from apps.search.kinds import BY_NAME, KINDS, Kind
 
@@ -88,53 +91,75 @@ def normalize_query(query: str) -> str:
 def _tenant_condition(tenant_ids: frozenset[int] | None) -> str:
     # `+ 0`: never let the planner walk a tenant's rows through its tenant_id index and test each one (it would
     # with a LIMIT and a few hundred rows expected); the search indexes find the rows, the tenant filters them
-    return "TRUE" if tenant_ids is None else "t.tenant_id + 0 = ANY(%(tenants)s)"
+    return "TRUE" if tenant_ids is None else "t.tenant_id + 0 = ANY(%(tenants)s::bigint[])"
 
 
 def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool) -> str:
     """One kind's hits as (kind, id, tenant_id, score, title, subtitle), best first, at most %(n)s."""
     table = kind.table
-    exact = [f'search_norm(t.{c}) COLLATE "C" = %(nq)s' for c in kind.identifiers]
+    exact = [f'search_norm(t.{c}) COLLATE "C" = %(nq)s::text' for c in kind.identifiers]
     if kind.numeric_id and number:
-        exact.append("t.id = %(number)s")
+        exact.append("t.id = %(number)s::bigint")
     tiers = [
-        f"(SELECT t.id, 4.0::float8 AS score FROM {table} t WHERE {tenants} AND ({' OR '.join(exact)}) LIMIT %(n)s)"
+        f"(SELECT t.id, 4.0::float8 AS score FROM {table} t WHERE {tenants} AND ({' OR '.join(exact)})"
+        " LIMIT %(n)s::int)"
     ]
     if prefix:
         for c in kind.identifiers:
             key = f'search_norm(t.{c}) COLLATE "C"'
+            # a range, not LIKE: a generic plan (below) can put a range of parameters on the btree, not a pattern
             tiers.append(
-                f"(SELECT t.id, 3 + length(%(nq)s)::float8 / greatest(length({key}), 1) AS score FROM {table} t"
-                f" WHERE {tenants} AND {key} LIKE %(like)s ORDER BY {key} LIMIT %(n)s)"
+                f"(SELECT t.id, 3 + length(%(nq)s::text)::float8 / greatest(length({key}), 1) AS score FROM {table} t"
+                f" WHERE {tenants} AND {key} >= %(nq)s::text AND {key} < %(upper)s::text ORDER BY {key}"
+                " LIMIT %(n)s::int)"
             )
     if kind.text and text:
         tiers.append(
-            "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s), 32) AS score"
+            "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s::text), 32) AS score"
             f" FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
-            " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s) LIMIT %(candidates)s) s"
-            " ORDER BY score DESC LIMIT %(n)s)"
+            " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s::text) LIMIT %(candidates)s::int) s"
+            " ORDER BY score DESC LIMIT %(n)s::int)"
         )
     if kind.text and fuzzy:
         tiers.append(
-            "(SELECT s.id, 1 + word_similarity(%(nq)s, s.search_names) AS score"
+            "(SELECT s.id, 1 + word_similarity(%(nq)s::text, s.search_names) AS score"
             f" FROM (SELECT t.id, t.search_names FROM {table} t WHERE {tenants}"
-            " AND %(nq)s <%% t.search_names LIMIT %(candidates)s) s ORDER BY score DESC LIMIT %(n)s)"
+            " AND %(nq)s::text <%% t.search_names LIMIT %(candidates)s::int) s ORDER BY score DESC LIMIT %(n)s::int)"
         )
     return (
         f"(SELECT '{kind.name}' AS kind, t.id, t.tenant_id, m.score, {kind.title} AS title, {kind.subtitle} AS subtitle"
         f" FROM (SELECT id, max(score) AS score FROM ({' UNION ALL '.join(tiers)}) u"
-        f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s) m JOIN {table} t ON t.id = m.id {kind.joins})"
+        f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s::int) m JOIN {table} t ON t.id = m.id {kind.joins})"
     )
 
 
-def _like_prefix(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _prefix_upper(value: str) -> str:
+    """The least string above every string that starts with `value`, in code point order (COLLATE "C" on UTF-8):
+    its last character that can grow, grown by one; `value` + the highest code point twice if none can."""
+    chars = value.rstrip(chr(0x10FFFF))
+    if not chars:
+        return value + chr(0x10FFFF) * 2
+    following = ord(chars[-1]) + 1
+    return chars[:-1] + chr(0xE000 if 0xD800 <= following <= 0xDFFF else following)  # no surrogates in UTF-8
 
 
 def _tsquery(lexemes: Iterable[str]) -> str:
     """AND of prefix terms, from the lexemes PostgreSQL's own parser found in the query."""
     safe = [lexeme for lexeme in lexemes if lexeme and "'" not in lexeme and "\\" not in lexeme]
     return " & ".join(f"'{lexeme}':*" for lexeme in safe)
+
+
+def _prepared_cursor(django_cursor: Any) -> Any:
+    """A server-side-binding psycopg cursor on the connection of `django_cursor` (Django's own cursors bind on the
+    client, which sends every query as new text): with `prepare=True` each shape of the search's statement is
+    planned once per connection and kept (psycopg's prepared statement cache), and `plan_cache_mode =
+    force_generic_plan` makes PostgreSQL reuse that one plan whatever the parameters. Planning the statement
+    (~30 index scans in one UNION ALL) was most of a search's time: 8-16 ms of `EXPLAIN (ANALYZE, SUMMARY)` for
+    1-2 ms of execution on the benchmark's data. Every condition is one a generic plan can put on an index: `=`
+    and a range of parameters on the btrees, `@@` and `<%` on the GIN indexes (tests/search/test_indexes.py)."""
+    import psycopg
+
+    return psycopg.Cursor(django_cursor.connection)
 
 
 def search(
@@ -154,20 +179,24 @@ def search(
     if not wanted or tenants == frozenset():
         return SearchResults(query=query)
     limit = max(1, min(limit, MAX_IDS))
-    nested = connection.in_atomic_block  # then the settings below would outlive the search: put them back
-    with transaction.atomic(), connection.cursor() as cursor:
+    db = connections[replica_alias()]  # the read replica when configured
+    nested = db.in_atomic_block  # then the settings below would outlive the search: put them back
+    with transaction.atomic(using=db.alias), db.cursor() as django_cursor:
+        cursor = _prepared_cursor(django_cursor)
         cursor.execute(
             "SELECT current_setting('pg_trgm.word_similarity_threshold', true), current_setting('enable_seqscan'),"
-            " set_config('pg_trgm.word_similarity_threshold', %s, true), set_config('enable_seqscan', 'off', true),"
-            " search_norm(%s), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s)))",
+            " current_setting('plan_cache_mode'), set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
+            " set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),"
+            " search_norm(%s::text), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s::text)))",
             [str(WORD_SIMILARITY), query, query],
+            prepare=True,
         )
-        threshold, seqscan, _, _, normalized, lexemes = cursor.fetchone()
+        threshold, seqscan, plan_cache_mode, _, _, _, normalized, lexemes = cursor.fetchone()
         tsq = _tsquery(lexemes)
         number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
         params: dict[str, Any] = {
             "nq": normalized,
-            "like": _like_prefix(normalized),
+            "upper": _prefix_upper(normalized),
             "tsq": tsq,
             "number": number,
             "tenants": list(tenants) if tenants is not None else None,
@@ -179,24 +208,42 @@ def search(
         # charger sharing "CP-0" trigrams)
         spaced = " " in normalized
         digits = any(char.isdigit() for char in normalized)
-        sql = " UNION ALL ".join(
-            _kind_sql(
-                kind,
-                tenants=_tenant_condition(tenants),
-                prefix=len(normalized) >= MIN_PREFIX and not spaced,
-                text=bool(tsq),
-                fuzzy=len(normalized) >= MIN_FUZZY and (spaced or not digits),
-                number=number is not None,
+
+        def statement(*, text: bool, fuzzy: bool) -> str:
+            return " UNION ALL ".join(
+                _kind_sql(
+                    kind,
+                    tenants=_tenant_condition(tenants),
+                    prefix=len(normalized) >= MIN_PREFIX and not spaced,
+                    text=text,
+                    fuzzy=fuzzy,
+                    number=number is not None,
+                )
+                for kind in wanted
             )
-            for kind in wanted
-        )
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+
+        # Tiers in stages, each only when the ones before found nothing at all (in any kind): a better tier's hit
+        # always ranks above a worse tier's, and the worse tiers are the slow ones (EXPLAIN ANALYZE on the
+        # benchmark's data). 1. An identifier (no spaces, digits): exact and prefix on the btrees (~1 ms); its
+        # words would cost 29-68 ms of GIN reads (`DE*BCH*E036733*1` is 'de':* & 'bch':* & 'e036733':* & '1':*,
+        # every posting list of every word starting with "1" or "de") to find nothing the identifier missed.
+        # 2. Words (full text). 3. Typos (pg_trgm): 15-60 ms per table to rank up to CANDIDATES look-alikes, spent
+        # only when no word matched, as a misspelt name does. A stage's statement is prepared like the others.
+        fuzzy = len(normalized) >= MIN_FUZZY and (spaced or not digits)
+        stages = [(False, False)] if not spaced and digits else []
+        stages += [(bool(tsq), False), (False, fuzzy)] if fuzzy else [(bool(tsq), False)]
+        rows = []
+        for text_tier, fuzzy_tier in stages:
+            cursor.execute(statement(text=text_tier, fuzzy=fuzzy_tier), params, prepare=True)
+            rows = cursor.fetchall()
+            if rows:
+                break
         if nested:
             cursor.execute(
-                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
-                " set_config('enable_seqscan', %s, true)",
-                [threshold or "0.6", seqscan],  # (unset before pg_trgm's first use in the session: its default)
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
+                " set_config('enable_seqscan', %s::text, true), set_config('plan_cache_mode', %s::text, true)",
+                [threshold or "0.6", seqscan, plan_cache_mode],  # (unset before pg_trgm's first use: its default)
+                prepare=True,
             )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
     for kind_name, pk, tenant_id, score, title, subtitle in rows:

@@ -408,6 +408,7 @@ def session_remote_start_token(
     connector_id: int | None,
     timeout: float = COMMAND_TIMEOUT,
     source: str = "roaming",
+    authorization_reference: str = "",
 ) -> tuple[Command, int]:
     """RemoteStartTransaction for a token its eMSP authorized (a roaming partner's START_SESSION: the CPO does not
     check the token again, mod_commands.asciidoc). Like `session_remote_start`, a session id is reserved first and
@@ -423,6 +424,7 @@ def session_remote_start_token(
         charge_point=charge_point,
         id_tag=token.wire_id,
         reserved_session_id=services.session_id_reserve(),
+        authorization_reference=authorization_reference,
     )
     try:
         command = station_services.send_command(

@@ -295,7 +295,8 @@ def _location_snapshot(session: ChargingSession) -> dict[str, Any]:
         },
         "evse_uid": str(evse.pk) if evse is not None else "",
         "evse_id": evse.evse_uid if evse is not None else "",
-        "connector_id": str(session.connector_id),
+        # the Connector.id our OCPI Location emits (our key), not the OCPP connector number (that is the EVSE)
+        "connector_id": str(connector.pk) if connector is not None else str(session.connector_id),
         "connector_standard": connector.standard if connector is not None else "",
         "connector_format": connector.format if connector is not None else "",
         "connector_power_type": connector.power_type if connector is not None else "",
@@ -407,7 +408,7 @@ def session_complete(*, session: ChargingSession) -> Cdr:
         end_date_time=session.stopped_at,
         cdr_token=_token_snapshot(session),
         auth_method=session.auth_method or "AUTH_REQUEST",
-        authorization_reference=str(session.reservation_id or ""),
+        authorization_reference=session.authorization_reference,
         cdr_location=_location_snapshot(session),
         meter_id=session.charge_point.meter_serial_number,
         currency=currency,

@@ -128,6 +128,13 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     # the other side of a roaming session: the OCPI party ("DE*ABC": country code and party id) or OICP operator
     # id of the eMSP whose driver charged here; blank for the own network's drivers
     roaming_partner = models.CharField(max_length=20, blank=True, default="")
+    authorization_reference = models.CharField(
+        max_length=36,
+        blank=True,
+        default="",
+        help_text="The eMSP's reference of its authorization (OCPI real-time authorization or START_SESSION); "
+        "the session and CDR objects carry it.",
+    )
     # the public id of the session's CDR, stored with it at completion, so lists and the session export need no
     # join with the (large) CDR table
     cdr_ocpi_id = models.CharField(max_length=39, blank=True, default="")
@@ -189,6 +196,9 @@ class StartPreferences(TenantOwned):
     command_id = models.IntegerField(null=True, blank=True, help_text=_("The RemoteStartTransaction command."))
     departure_at = models.DateTimeField(null=True, blank=True)
     energy_need_wh = models.PositiveIntegerField(null=True, blank=True)
+    authorization_reference = models.CharField(
+        max_length=36, blank=True, default="", help_text="The eMSP's authorization reference (OCPI START_SESSION)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     session = models.OneToOneField(
         ChargingSession, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text=_("Taken by.")

@@ -34,6 +34,7 @@ from django.utils import timezone
 from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers import services as customer_services
+from apps.customers.authorization import AuthorizationResult
 from apps.customers.models import Token
 from apps.sessions.models import (
     RUNNING_STATUSES,
@@ -178,7 +179,6 @@ def _anomaly(
     )
 
 
-@transaction.atomic
 def session_start(
     *,
     charge_point_id: int,
@@ -191,22 +191,56 @@ def session_start(
     """StartTransaction. The session is created whatever the tag decision (the charger already started; a
     refused tag makes it stop, and the stop closes the session), so energy is never lost.
 
-    A session still open on this connector, started before, never got its StopTransaction: this start is the
-    evidence that it ended, and it is closed first. A tag already charging elsewhere is ConcurrentTx: decided
-    under a lock on the tag, and guaranteed by the database (one running session per tag)."""
+    The token is decided first, outside any transaction: a roaming token may be authorized in real time at its
+    eMSP (an HTTP round trip of up to OCPI_AUTHORIZE_TIMEOUT), and no lock or row is held meanwhile. Then, in one
+    transaction: a session still open on this connector, started before, never got its StopTransaction: this
+    start is the evidence that it ended, and it is closed first. A tag already charging elsewhere is ConcurrentTx:
+    decided under a lock on the tag, and guaranteed by the database (one running session per tag)."""
     charge_point = _charge_point(charge_point_id)
-    existing = ChargingSession.objects.filter(
-        charge_point=charge_point, connector_id=connector_id, started_at=timestamp, meter_start_wh=meter_start
-    ).first()
+    existing = _resent(charge_point, connector_id=connector_id, timestamp=timestamp, meter_start=meter_start)
     if existing is not None:  # resent StartTransaction: same transaction id, same answer
         return existing, IdTagInfo(existing.auth_status)
+    result = customer_services.token_authorize(
+        tenant=charge_point.tenant, id_tag=id_tag, location_id=charge_point.location_id, at=timestamp
+    )
+    with transaction.atomic():
+        return _session_start_decided(
+            charge_point=charge_point,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            timestamp=timestamp,
+            reservation_id=reservation_id,
+            result=result,
+        )
+
+
+def _resent(
+    charge_point: ChargePoint, *, connector_id: int, timestamp: dt.datetime, meter_start: int
+) -> ChargingSession | None:
+    return ChargingSession.objects.filter(
+        charge_point=charge_point, connector_id=connector_id, started_at=timestamp, meter_start_wh=meter_start
+    ).first()
+
+
+def _session_start_decided(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    id_tag: str,
+    meter_start: int,
+    timestamp: dt.datetime,
+    reservation_id: int | None,
+    result: AuthorizationResult,
+) -> tuple[ChargingSession, IdTagInfo]:
+    """The transaction of session_start, with the token decided (`result`)."""
     _lock_tag(charge_point.tenant_id, id_tag)
+    existing = _resent(charge_point, connector_id=connector_id, timestamp=timestamp, meter_start=meter_start)
+    if existing is not None:  # the same StartTransaction, resent while the first was being decided
+        return existing, IdTagInfo(existing.auth_status)
     for stale in _open_sessions(charge_point_id=charge_point.pk, connector_id=connector_id, before=timestamp):
         _close_without_stop(stale, evidence=EVIDENCE_NEW_START, at=timestamp)
     location_id = charge_point.location_id
-    result = customer_services.token_authorize(
-        tenant=charge_point.tenant, id_tag=id_tag, location_id=location_id, at=timestamp
-    )
     info = IdTagInfo(result.status, result.parent_id_tag, result.expiry_date if result.accepted else None)
     tag = _tag_key(result.token, id_tag)
     for noted in running_of_tag(tenant_id=charge_point.tenant_id, tag=tag).exclude(end_evidence="").order_by("pk"):
@@ -232,6 +266,9 @@ def session_start(
         "last_meter_wh": meter_start,
         "last_meter_at": timestamp,
         "location_id": location_id,
+        # why the token was refused (roaming_partner_inactive, blocked, ...); start rules may add theirs
+        "auth_reason": "" if result.accepted else result.reason[:40],
+        "authorization_reference": result.authorization_reference if result.accepted else "",
         "evse_connector": Connector.objects.filter(evse=evse).order_by("pk").first() if evse is not None else None,
     }
     if handover is not None and handover.reserved_session_id is not None:
@@ -274,7 +311,7 @@ def session_start(
             reason=f"idTag {info.status}" + (f" ({session.auth_reason})" if session.auth_reason else ""),
         )
     events.publish(
-        events.SessionStarted(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
+        events.SessionStarted(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point.pk)
     )
     return session, info
 
@@ -589,7 +626,7 @@ def session_stop(
 
             completion.session_complete(session=session)
     events.publish(
-        events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point_id)
+        events.SessionEnded(tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=charge_point.pk)
     )
     return session, info
 

@@ -155,5 +155,7 @@ def _take_start_preferences(*, session: ChargingSession, handover: StartPreferen
     which session took them."""
     session.departure_at = handover.departure_at
     session.energy_need_wh = handover.energy_need_wh
+    if handover.authorization_reference:  # the eMSP's START_SESSION reference: the latest one given wins
+        session.authorization_reference = handover.authorization_reference
     handover.session = session
     handover.save(update_fields=["session"])

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import AuditInline, DecommissionedListFilter, PageTabularInline
-from apps.stations import decommission
+from apps.stations import decommission, services
 from apps.stations.models import (
     CertificateAuthority,
     CertificateSigningRequest,
@@ -44,8 +44,28 @@ def _decommission_each(
     model_admin.message_user(request, _("%(done)s decommissioned.") % {"done": done}, messages.SUCCESS)
 
 
+class StationsChangedAdmin(TenantScopedAdmin):
+    """Saves and deletes here (inlines included: the change form commits them together) drop the tenant's cached
+    reads of the network on commit (`services.stations_changed`)."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.stations_changed(tenant_id=obj.tenant_id)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        tenant_id = obj.tenant_id
+        super().delete_model(request, obj)
+        services.stations_changed(tenant_id=tenant_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        tenant_ids = set(queryset.values_list("tenant_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for tenant_id in sorted(tenant_ids):
+            services.stations_changed(tenant_id=tenant_id)
+
+
 @admin.register(Location)
-class LocationAdmin(TenantScopedAdmin):
+class LocationAdmin(StationsChangedAdmin):
     list_display = ["name", "tenant", "city", "country", "publish", "decommissioned_at"]
     list_filter = [DecommissionedListFilter, "tenant", "country", "publish"]
     search_fields = ["name", "address", "city", "ocpi_id"]
@@ -64,7 +84,7 @@ class ConnectorInline(PageTabularInline):
 
 
 @admin.register(Evse)
-class EvseAdmin(TenantScopedAdmin):
+class EvseAdmin(StationsChangedAdmin):
     list_display = [
         "evse_uid", "charge_point", "connector_id", "status", "error_code", "status_at", "tenant", "decommissioned_at",
     ]  # fmt: skip

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.core.errors import Conflict
 from apps.stations.models import ChargePoint, Evse, Location
+from apps.stations.services import stations_changed
 
 
 @transaction.atomic
@@ -32,6 +33,7 @@ def location_decommission(*, location: Location, at: dt.datetime | None = None) 
         decommissioned_at=at, updated_at=at
     )
     charge_points.update(decommissioned_at=at, updated_at=at)
+    stations_changed(tenant_id=location.tenant_id)
     return location
 
 
@@ -46,6 +48,7 @@ def charge_point_decommission(*, charge_point: ChargePoint, at: dt.datetime | No
     Evse.objects.filter(charge_point=charge_point, decommissioned_at__isnull=True).update(
         decommissioned_at=at, updated_at=at
     )
+    stations_changed(tenant_id=charge_point.tenant_id)
     return charge_point
 
 
@@ -55,6 +58,7 @@ def evse_decommission(*, evse: Evse, at: dt.datetime | None = None) -> Evse:
     if evse.decommissioned_at is None:
         evse.decommissioned_at = at or timezone.now()
         evse.save(update_fields=["decommissioned_at", "updated_at"])
+    stations_changed(tenant_id=evse.tenant_id)
     return evse
 
 

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.core import events
+from apps.core import cache, events
 from apps.core.errors import ApplicationError, Conflict, NotFound
 from apps.stations import command_validation, dispatch
 from apps.stations.hashers import check_secret, generate_secret, hash_secret
@@ -97,6 +97,16 @@ class ChargePointOffline(ApplicationError):
         super().__init__(f"Charge point {identity} is not connected.", code="charge_point_offline")
 
 
+# --------------------------------------------------------------------------- cached reads
+
+
+def stations_changed(*, tenant_id: int) -> None:
+    """Every write of a location, charge point, EVSE (its status included) or connector calls this: the tenant's
+    cached reads of the network (namespace `stations`: the driver station search, `apps/sessions/cache.py`) are
+    dropped when the transaction commits (`apps/core/cache.py`)."""
+    cache.invalidate("stations", tenant_id)
+
+
 # --------------------------------------------------------------------------- registration
 
 
@@ -122,6 +132,7 @@ def charge_point_register(
         charge_point.password_changed_at = timezone.now()
     charge_point.full_clean()
     charge_point.save()
+    stations_changed(tenant_id=tenant.pk)
     return charge_point, raw
 
 
@@ -677,6 +688,8 @@ def _status_record(
         logger.warning("status of unknown charge point %s ignored", charge_point_id)
         return
     tenant_id, identity, previous_status, found = row
+    if connector_id != 0 and (not found or previous_status != status):  # an EVSE's status: the station search shows it
+        stations_changed(tenant_id=tenant_id)
     if connector_id != 0 and not found:
         Evse.objects.create(
             tenant_id=tenant_id,
@@ -764,6 +777,7 @@ def evse_create(*, charge_point: ChargePoint, connector_id: int, evse_uid: str, 
         setattr(evse, key, value)
     evse.full_clean()
     evse.save()
+    stations_changed(tenant_id=evse.tenant_id)
     return evse
 
 
@@ -772,6 +786,7 @@ def connector_create(*, evse: Evse, **fields: Any) -> Connector:
     connector = Connector(evse=evse, **fields)
     connector.full_clean()
     connector.save()
+    stations_changed(tenant_id=evse.tenant_id)
     return connector
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -131,12 +132,30 @@ def _describe_restrictions(r: pricing.TariffRestrictions | None) -> str:
     return ", ".join(bits)
 
 
+class DeleteThroughServiceAdmin(TenantScopedAdmin):
+    """Deletes here go through the app's delete service (its checks, and the cache invalidation of prices)."""
+
+    def delete_one(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_one(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset.order_by("pk"):
+            self.delete_one(obj)
+
+
 @admin.register(Tariff)
-class TariffAdmin(TenantScopedAdmin):
+class TariffAdmin(DeleteThroughServiceAdmin):
     form = TariffAdminForm
     list_display = ["ocpi_id", "tenant", "currency", "type", "start_date_time", "end_date_time", "updated_at"]
     list_filter = ["type", "currency", "tenant"]
     search_fields = ["ocpi_id"]
+
+    def delete_one(self, obj: Any) -> None:
+        services.tariff_delete(tariff=obj)
+
     list_select_related = ["tenant"]
     readonly_fields = ["summary", "updated_at"]
 
@@ -178,11 +197,15 @@ class TariffAssignmentAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(TariffAssignment)
-class TariffAssignmentAdmin(TenantScopedAdmin):
+class TariffAssignmentAdmin(DeleteThroughServiceAdmin):
     form = TariffAssignmentAdminForm
     list_display = ["tariff", "target", "ad_hoc", "valid_from", "valid_until", "tenant"]
     list_filter = ["ad_hoc", "tenant"]
     search_fields = ["tariff__ocpi_id"]
+
+    def delete_one(self, obj: Any) -> None:
+        services.tariff_assignment_delete(assignment=obj)
+
     list_select_related = ["tenant", "tariff", "location", "charge_point", "evse"]
     raw_id_fields = ["tariff", "location", "charge_point", "evse"]
 
@@ -227,7 +250,7 @@ class ContractPriceListAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(ContractPriceList)
-class ContractPriceListAdmin(TenantScopedAdmin):
+class ContractPriceListAdmin(DeleteThroughServiceAdmin):
     form = ContractPriceListAdminForm
     list_display = [
         "name",
@@ -244,6 +267,9 @@ class ContractPriceListAdmin(TenantScopedAdmin):
     search_fields = ["name", "business_customer__name"]
     list_select_related = ["tenant", "business_customer"]
     raw_id_fields = ["business_customer"]
+
+    def delete_one(self, obj: Any) -> None:
+        services.contract_price_list_delete(price_list=obj)
 
     def save_model(self, request: HttpRequest, obj: ContractPriceList, form: Any, change: bool) -> None:
         data = dict(form.cleaned_data)

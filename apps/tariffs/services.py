@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.core import cache
 from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
 from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
 from apps.tenants.models import Tenant
@@ -58,6 +59,12 @@ def _set_tariff_fields(tariff: Tariff, changes: Mapping[str, Any]) -> None:
             setattr(tariff, name, value)
 
 
+def tariffs_changed(*, tenant_id: int) -> None:
+    """Every write of a tariff, an assignment or a contract price list calls this: the tenant's cached reads of
+    prices (namespace `tariffs`: the driver station search's prices) are dropped on commit (`apps/core/cache.py`)."""
+    cache.invalidate("tariffs", tenant_id)
+
+
 def _decimal_or_none(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
@@ -99,6 +106,7 @@ def tariff_create(
     )
     tariff.full_clean()
     tariff.save()
+    tariffs_changed(tenant_id=tariff.tenant_id)
     return tariff
 
 
@@ -111,6 +119,7 @@ def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
     _set_tariff_fields(tariff, changes)
     tariff.full_clean()
     tariff.save()
+    tariffs_changed(tenant_id=tariff.tenant_id)
     return tariff
 
 
@@ -118,6 +127,7 @@ def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
 def tariff_delete(*, tariff: Tariff) -> None:
     """Refused (409, via ProtectedError) while an assignment still uses the tariff."""
     tariff.delete()
+    tariffs_changed(tenant_id=tariff.tenant_id)
 
 
 # --------------------------------------------------------------------------- assignments
@@ -163,6 +173,7 @@ def tariff_assignment_create(
     )
     _check_assignment(assignment)
     assignment.save()
+    tariffs_changed(tenant_id=assignment.tenant_id)
     return assignment
 
 
@@ -175,12 +186,14 @@ def tariff_assignment_update(*, assignment: TariffAssignment, **changes: Any) ->
         setattr(assignment, name, value)
     _check_assignment(assignment)
     assignment.save()
+    tariffs_changed(tenant_id=assignment.tenant_id)
     return assignment
 
 
 @transaction.atomic
 def tariff_assignment_delete(*, assignment: TariffAssignment) -> None:
     assignment.delete()
+    tariffs_changed(tenant_id=assignment.tenant_id)
 
 
 # --------------------------------------------------------------------------- contract price lists
@@ -213,6 +226,7 @@ def contract_price_list_create(*, tenant: Tenant, **fields: Any) -> ContractPric
     price_list = ContractPriceList(tenant=tenant, **fields)
     _check_price_list(price_list)
     price_list.save()
+    tariffs_changed(tenant_id=price_list.tenant_id)
     return price_list
 
 
@@ -225,9 +239,11 @@ def contract_price_list_update(*, price_list: ContractPriceList, **changes: Any)
         setattr(price_list, name, value)
     _check_price_list(price_list)
     price_list.save()
+    tariffs_changed(tenant_id=price_list.tenant_id)
     return price_list
 
 
 @transaction.atomic
 def contract_price_list_delete(*, price_list: ContractPriceList) -> None:
     price_list.delete()
+    tariffs_changed(tenant_id=price_list.tenant_id)

@@ -102,6 +102,10 @@ class TenantAdmin(TenantScopedAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.tenant_changed(tenant_id=obj.pk)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Disabling or enabling a tenant is the platform operator's decision, never the tenant's own."""
         readonly = list(super().get_readonly_fields(request, obj))

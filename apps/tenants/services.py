@@ -43,12 +43,18 @@ from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext
 
-from apps.core import i18n
+from apps.core import cache, i18n
 from apps.core.errors import ApplicationError, Conflict, NotFound
 from apps.tenants.models import ApiKey, Invitation, Membership, MembershipSource, Role, Tenant, User
 from apps.tenants.scopes import WILDCARD, scopes_cover, validate_scope
 
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def tenant_changed(*, tenant_id: int) -> None:
+    """Every write of a tenant's own row (settings, branding, time zone, VAT rate, `is_active`) calls this: the
+    tenant's cached reads that hold it (namespace `tenant`) are dropped on commit (`apps/core/cache.py`)."""
+    cache.invalidate("tenant", tenant_id)
 
 
 def hash_api_key(raw_key: str) -> str:

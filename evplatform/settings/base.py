@@ -119,6 +119,14 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# a streaming replica for exports, analytics and search (apps/core/replica.py); tests mirror it onto the primary
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL", ""), conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+    )
+    DATABASES["replica"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["apps.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -130,6 +138,10 @@ CACHES = {
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "evp"),
     }
 }
+
+# The cache of hot reads (apps/core/cache.py: driver station search, a charger's tenant and settings on the OCPP
+# path, ...) on the cache above; off (`HOT_READ_CACHE=0`) every read goes to PostgreSQL as without it.
+HOT_READ_CACHE = env_bool("HOT_READ_CACHE", True)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -163,6 +175,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["ocpp-provision-passwords"] = {"task": "stations.provision_passwords", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
+# time-partitioned tables (apps/core/partitions.py): table -> partition column; beat keeps a week of days ahead
+PARTITIONED_TABLES = {"ocpp_messagelog": "created_at", "stations_statusevent": "timestamp"}
+CELERY_BEAT_SCHEDULE["core-maintain-partitions"] = {"task": "core.maintain_partitions", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate_alerts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-retry-webhooks"] = {"task": "analytics.retry_webhooks", "schedule": 30.0}
@@ -182,17 +197,40 @@ CELERY_BEAT_SCHEDULE["roaming-push-sweep"] = {"task": "roaming.push_sweep", "sch
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue
 EVENTS_DELIVERY = env_str("EVENTS_DELIVERY", "celery")  # "inline": in the publishing thread after commit (tests)
-EVENTS_OUTBOX_QUEUE = env_str("EVENTS_OUTBOX_QUEUE", "events")
+# CELERY_QUEUE_PREFIX: several platforms (or test runs) sharing one Redis keep their queues apart
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + "celery"
+EVENTS_OUTBOX_QUEUE = env_str("EVENTS_OUTBOX_QUEUE", CELERY_QUEUE_PREFIX + "events")
 EVENTS_OUTBOX_KICK_KEY = env_str("EVENTS_OUTBOX_KICK_KEY", "evp:outbox:kick")
 EVENTS_OUTBOX_MAX_ATTEMPTS = env_int("EVENTS_OUTBOX_MAX_ATTEMPTS", 10)  # then dead-lettered (admin)
 EVENTS_OUTBOX_RETRY_BASE_S = float(env_str("EVENTS_OUTBOX_RETRY_BASE_S", "5"))  # 5 s, 10 s, 20 s ... 15 min
 EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 1)  # delivered rows
 EVENTS_OUTBOX_DEAD_RETENTION_DAYS = env_int("EVENTS_OUTBOX_DEAD_RETENTION_DAYS", 30)
+# One queue per kind of work, so that workers can be given to each (Procfile, docker/compose.yaml): a 10M-row export
+# never waits in front of a smart-charging recompute or an OCPP side effect. "celery" keeps the rest (analytics,
+# invitations). A task sent with an explicit queue (tests, OCPI_TASK_QUEUE) goes there instead.
 CELERY_TASK_ROUTES = {
     "core.outbox_deliver": {"queue": EVENTS_OUTBOX_QUEUE},
     "core.outbox_purge": {"queue": EVENTS_OUTBOX_QUEUE},
+    **{
+        pattern: {"queue": CELERY_QUEUE_PREFIX + queue}
+        for pattern, queue in [
+            ("stations.*", "ocpp"),
+            ("ocpp.*", "ocpp"),
+            ("charging.*", "ocpp"),
+            ("energy.*", "energy"),
+            ("reports.*", "exports"),
+            ("billing.*", "billing"),
+            ("roaming.*", "roaming"),
+        ]
+    },
 }
-CELERY_MONITORED_QUEUES = ["celery", EVENTS_OUTBOX_QUEUE]
+OCPI_TASK_QUEUE = env_str("OCPI_TASK_QUEUE", CELERY_QUEUE_PREFIX + "roaming")
+CELERY_MONITORED_QUEUES = [
+    CELERY_TASK_DEFAULT_QUEUE,
+    EVENTS_OUTBOX_QUEUE,
+    *(CELERY_QUEUE_PREFIX + q for q in ["ocpp", "energy", "exports", "billing", "roaming"]),
+]
 # the sweep catches lost wake-ups; a sweep older than its period is dropped (a stopped worker finds one, not 700)
 CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
     "task": "core.outbox_deliver",
@@ -388,6 +426,10 @@ OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
 # line runs), and the handshake gate's patience (a handshake still queued at half of it is refused with 503)
 OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 32)  # handshakes and cleanups at once per process
+# BootNotifications a process records at once; past that (a fleet rebooting at once) a charger is answered Pending
+# with an interval drawn from OCPP_BOOT_RETRY_SECONDS and boots again then, as OCPP 1.6 intends (apps/ocpp/central.py)
+OCPP_BOOT_CONCURRENCY = env_int("OCPP_BOOT_CONCURRENCY", 64)
+OCPP_BOOT_RETRY_SECONDS = (env_int("OCPP_BOOT_RETRY_MIN_SECONDS", 10), env_int("OCPP_BOOT_RETRY_MAX_SECONDS", 60))
 # at a close, frames the charger sent before it are still applied, answered (if the socket is open) and logged:
 # at most this many seconds and frames, so a dead socket cannot hold a process (daphne's application close
 # timeout is set above it by evplatform/server.py)

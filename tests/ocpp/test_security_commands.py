@@ -151,6 +151,7 @@ async def test_certificates_installed_listed_and_deleted(
         ("extended-trigger-message", {"requestedMessage": "Heartbeat", "connectorId": 1}, "connectorId"),
         ("extended-trigger-message", {"requestedMessage": "DiagnosticsStatusNotification"}, "requestedMessage"),
         ("get-log", {"logType": "SecurityLog"}, "requestId"),
+        ("get-log", {"logType": "SecurityLog", "requestId": 2**31}, "requestId"),  # beyond a charger's int32
         (
             "get-log",
             {

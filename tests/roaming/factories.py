@@ -2,9 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
+from apps.customers.models import TokenSource
 from apps.roaming import services
-from apps.roaming.models import RoamingPartner
+from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
 from apps.tenants.models import Tenant
+from tests.charging.factories import ReservationFactory
+from tests.customers.factories import TokenFactory
+from tests.stations.factories import ChargePointFactory
 
 _counter = iter(range(10**6))
 
@@ -38,3 +44,37 @@ def registered(ocpi_base: str, sim: Any, tenant: Tenant, modules: list[str] | No
     assert answer["status_code"] == 1000, answer
     partner.refresh_from_db()
     return partner
+
+
+# --------------------------------------------------------------------------- what a partner sent (admin walkers)
+
+
+def roaming_command_for(tenant: Tenant) -> RoamingCommand:
+    """A START_SESSION a partner of `tenant` sent, resolved to one of its chargers."""
+    partner = partner_for(tenant)[0]
+    return RoamingCommand.objects.create(
+        partner=partner,
+        command="START_SESSION",
+        request={"token": {"uid": "CMD-CARD"}, "location_id": "LOC-1", "response_url": "http://127.0.0.1:9/r/1"},
+        response_url="http://127.0.0.1:9/r/1",
+        charge_point=ChargePointFactory(tenant=tenant),
+    )
+
+
+def partner_token_for(tenant: Tenant) -> PartnerToken:
+    """A token a partner of `tenant` pushed (a customers Token of source roaming, in the partner's party)."""
+    partner = partner_for(tenant)[0]
+    token = TokenFactory(
+        tenant=tenant, source=TokenSource.ROAMING, country_code=partner.country_code, party_id=partner.party_id
+    )
+    return PartnerToken.objects.create(partner=partner, token=token, last_updated=timezone.now())
+
+
+def partner_reservation_for(tenant: Tenant) -> PartnerReservation:
+    """A partner's RESERVE_NOW on a charger of `tenant`, with the reservation our charger got."""
+    partner = partner_for(tenant)[0]
+    charge_point = ChargePointFactory(tenant=tenant)
+    reservation = ReservationFactory(charge_point=charge_point)
+    return PartnerReservation.objects.create(
+        partner=partner, their_reservation_id="THEIR-RES-1", charge_point=charge_point, reservation=reservation
+    )

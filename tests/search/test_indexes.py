@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import psycopg
+import psycopg.sql
 import pytest
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
+from apps.search import selectors
 from apps.search.highlight import mark
 from apps.search.kinds import KINDS
 from apps.search.selectors import search
@@ -28,22 +31,115 @@ def test_every_identifier_and_text_kind_has_its_indexes() -> None:
             assert any("gin (search_document)" in d for d in defs), kind.name
 
 
-@pytest.mark.parametrize("query", ["ALP-HUB-0001", "Jürgen Müller", "Muler", "42", "gorlitzer str"])
-def test_no_searched_table_is_read_in_full(query: str, tenant_a: object) -> None:
-    # with every access path but bitmap scans priced out, a scan without an index condition is one no index serves
-    with CaptureQueriesContext(connection) as captured:
-        search(query=query, tenant_ids=None)  # no tenant condition: the tenant_id index could hide a full scan
-    (sql,) = [q["sql"] for q in captured.captured_queries if "UNION ALL" in q["sql"]]
+def _statements(monkeypatch: pytest.MonkeyPatch, query: str, tenant_ids: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The search's statements (one, or identifiers then words) and their parameters, as the selector sends them
+    (prepared, server-side bound)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    prepared_cursor = selectors._prepared_cursor
+
+    class Recording:
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
+
+        def execute(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+            sent.append((sql, params))
+            return self.cursor.execute(sql, params, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cursor, name)
+
+    def recording(django_cursor: Any) -> Any:
+        return Recording(prepared_cursor(django_cursor))
+
+    monkeypatch.setattr(selectors, "_prepared_cursor", recording)
+    search(query=query, tenant_ids=tenant_ids)
+    return [(sql, params) for sql, params in sent if "UNION ALL" in sql]
+
+
+def _generic_plan(sql: str, params: dict[str, Any], *disabled: str) -> dict[str, Any]:
+    """EXPLAIN of the statement's generic plan (the one the search reuses: `plan_cache_mode`), via PREPARE."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    prepared = re.sub(r"%\((\w+)\)s", number, sql).replace("%%", "%")
     with transaction.atomic(), connection.cursor() as cursor:
-        for path in ("seqscan", "indexscan", "indexonlyscan"):  # leaves bitmap scans, which need a condition
+        for path in disabled:
             cursor.execute(f"SET LOCAL enable_{path} = off")
         cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.4")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-        (plan,) = cursor.fetchone()
-    unbounded = [
-        (n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in _scans(plan[0]["Plan"]) if _unbounded(n)
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE search_plan AS " + prepared)
+        try:
+            literals = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(params[name]) for name in names)
+            statement = psycopg.sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE search_plan({})").format(literals)
+            cursor.execute(statement.as_string(connection.connection))
+            (plan,) = cursor.fetchone()
+        finally:
+            cursor.execute("DEALLOCATE search_plan")
+    return plan[0]["Plan"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("query", ["ALP-HUB-0001", "Jürgen Müller", "Muler", "42", "gorlitzer str"])
+@pytest.mark.parametrize("tenant_ids", [None, {1, 2}], ids=["all tenants", "two tenants"])
+def test_no_searched_table_is_read_in_full(
+    query: str, tenant_ids: Any, tenant_a: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the generic plan (planned once per connection, whatever the query) must still find every row through an
+    # index condition: with every access path but bitmap scans priced out, a scan without one is one no index
+    # serves. Without a tenant condition too: the tenant_id index could hide a full scan
+    for sql, params in _statements(monkeypatch, query, tenant_ids):
+        plan = _generic_plan(sql, params, "seqscan", "indexscan", "indexonlyscan")  # leaves bitmap scans
+        scans = _scans(plan)
+        unbounded = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in scans if _unbounded(n)]
+        assert unbounded == []
+
+
+@pytest.mark.parametrize("query", ["ALP-HUB", "DE*ALP*E1", "ALP-HUB-0001"])
+def test_a_prefix_reads_its_btree_in_order_in_the_generic_plan(
+    query: str, tenant_a: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the range that replaced LIKE is what lets one plan serve every prefix: an index condition with parameters
+    sql, params = _statements(monkeypatch, query, {1})[0]
+    plan = _generic_plan(sql, params, "seqscan")
+    conditions = [n.get("Index Cond", "") for n in _scans(plan)]
+    assert any(re.search(r">= \$\d+\) AND .* < \$\d+\)", cond) for cond in conditions), conditions
+
+
+@pytest.mark.parametrize(
+    ("query", "stages"),
+    [
+        ("ALP-HUB-0001", ["id"]),  # an identifier that matches: answered by the btrees alone
+        ("ALP-NONE-0001", ["id", "id+text"]),  # none matches: then its words
+        ("Jürgen Müller", ["id+text"]),  # words that match: no typo tier
+        ("Jurgen Mulr", ["id+text", "id+fuzzy"]),  # a typo: no word matches, then the look-alikes
+    ],
+)
+def test_slower_tiers_run_only_when_the_better_ones_found_nothing(
+    query: str, stages: list[str], world_a: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = _statements(monkeypatch, query, None)
+    tiers = [
+        "id" + ("+text" if "search_document @@" in sql else "") + ("+fuzzy" if "<%% t.search_names" in sql else "")
+        for sql, _ in statements
     ]
-    assert unbounded == []
+    assert tiers == stages
+
+
+def test_a_typo_still_finds_its_driver(world_a: object) -> None:
+    found = search(query="Jurgen Mulr", tenant_ids=None)
+    assert [(hit.kind, hit.match, hit.title) for hit in found.hits[:1]] == [("driver", "fuzzy", "Jürgen Müller")]
+
+
+@pytest.mark.parametrize(
+    ("value", "upper"),
+    [("alp-hub", "alp-huc"), ("de*alp*", "de*alp+"), ("zz" + chr(0x10FFFF), "z{"), (chr(0xD7FF), chr(0xE000))],
+)
+def test_the_prefix_range_ends_at_the_least_string_above_the_prefix(value: str, upper: str) -> None:
+    assert selectors._prefix_upper(value) == upper
+    assert value < upper
 
 
 def _scans(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,3 +177,5 @@ def test_the_planner_settings_of_the_search_do_not_outlive_it(tenant_a: object) 
         search(query="Müller", tenant_ids={1})
         cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('pg_trgm.word_similarity_threshold')")
         assert cursor.fetchone() == ("on", "0.6")
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        assert cursor.fetchone() == ("auto",)

@@ -324,8 +324,8 @@ def session_object(session: ChargingSession, partner: RoamingPartner) -> dict[st
             "auth_method": session.auth_method or "AUTH_REQUEST",
         }
     )
-    if session.reservation_id is not None:
-        document["authorization_reference"] = str(session.reservation_id)
+    if session.authorization_reference:  # the eMSP's, from real-time authorization or START_SESSION
+        document["authorization_reference"] = session.authorization_reference
     document["location_id"] = location_id(location) if location is not None else ""
     document["evse_uid"] = evse_uid(evse) if evse is not None else ""
     document["connector_id"] = (

@@ -39,6 +39,7 @@ from apps.sessions.api.serializers import (
     StationSearchSerializer,
     StationSerializer,
 )
+from apps.sessions.cache import STATION_SEARCH_CACHE
 from apps.sessions.models import Cdr, ChargingSession, Reservation
 from apps.stations import selectors as station_selectors
 from apps.tenants.access import scope_queryset
@@ -260,16 +261,30 @@ class DriverStationViewSet(TenantScopedViewSet):
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The page is cached per tenant scope, query and pricing party (`STATION_SEARCH_CACHE`); the query, the
+        driver and the caller's access are checked on every request, hit or miss."""
         driver = self._driver()
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        locations = list(page) if page is not None else list(queryset)
-        context = {
-            **self.get_serializer_context(),
-            "prices": selectors.station_prices(locations, driver=driver, at=timezone.now()),
-        }
-        data = StationSerializer(locations, many=True, context=context).data
-        return self.get_paginated_response(data) if page is not None else Response(data)
+        queryset = self.filter_queryset(self.get_queryset())  # validates the query (lazy: nothing read yet)
+
+        def compute() -> Any:
+            page = self.paginate_queryset(queryset)
+            locations = list(page) if page is not None else list(queryset)
+            context = {
+                **self.get_serializer_context(),
+                "prices": selectors.station_prices(locations, driver=driver, at=timezone.now()),
+            }
+            data = StationSerializer(locations, many=True, context=context).data
+            return self.get_paginated_response(data).data if page is not None else data
+
+        tenant_ids = self.access.tenant_ids
+        if tenant_ids is None or not STATION_SEARCH_CACHE.enabled:  # a platform superuser: every tenant, uncached
+            return Response(compute())
+        parts = (
+            request.build_absolute_uri(request.path),  # the pagination links carry scheme, host and path
+            sorted((k, v) for k, v in request.query_params.items() if k != "driver"),
+            selectors.driver_pricing_party(driver),  # the price depends on who pays, not on the driver's id
+        )
+        return Response(STATION_SEARCH_CACHE.get(tenant_ids=tenant_ids, parts=parts, compute=compute))
 
 
 class DriverFilter(django_filters.FilterSet):

@@ -186,6 +186,9 @@ class EmptySerializer(StrictSerializer):
 # --------------------------------------------------------------------------- command inputs from the OCPP schemas
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
 def slug_for(action: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", action).lower()
 
@@ -204,7 +207,10 @@ def _field_for(path: str, schema: dict[str, Any], required: bool) -> serializers
             max_length=schema.get("maxLength"), allow_blank=True, trim_whitespace=False, **kwargs
         )
     if kind == "integer":
-        return serializers.IntegerField(**kwargs)
+        # OCPP's integers are 32-bit on chargers (and in our columns: a requestId beyond them was a 500)
+        return serializers.IntegerField(
+            min_value=schema.get("minimum", INT32_MIN), max_value=schema.get("maximum", INT32_MAX), **kwargs
+        )
     if kind == "number":
         return serializers.FloatField(**kwargs)
     if kind == "boolean":

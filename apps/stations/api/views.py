@@ -87,6 +87,30 @@ class DecommissionMixin:
         return f"decommission it instead (POST {url})"
 
 
+def _tenant_id(instance: Any) -> int:
+    return instance.tenant_id if hasattr(instance, "tenant_id") else instance.evse.tenant_id  # a connector: its EVSE's
+
+
+class StationsChangedMixin:
+    """Creates, updates and deletes of locations, charge points, EVSEs and connectors drop the tenant's cached reads
+    of the network on commit (`services.stations_changed`). A viewset that defines its own `perform_*` replaces
+    these: it calls a service that invalidates (`evse_create`, `connector_create`) or invalidates itself."""
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        super().perform_create(serializer)  # type: ignore[misc]
+        services.stations_changed(tenant_id=_tenant_id(serializer.instance))
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        before = _tenant_id(serializer.instance)
+        super().perform_update(serializer)  # type: ignore[misc]
+        services.stations_changed(tenant_id=before)
+
+    def perform_destroy(self, instance: Any) -> None:
+        tenant_id = _tenant_id(instance)
+        super().perform_destroy(instance)  # type: ignore[misc]
+        services.stations_changed(tenant_id=tenant_id)
+
+
 def _decommission_schema(serializer: type[serializers.Serializer[Any]], what: str) -> Any:
     return extend_schema(
         request=EmptySerializer,
@@ -107,7 +131,7 @@ class LocationFilter(DecommissionedFilter):
         fields = ["tenant", "city", "country", "publish"]
 
 
-class LocationViewSet(DecommissionMixin, TenantScopedViewSet):
+class LocationViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
     """Sites with charge points (OCPI Locations)."""
 
     queryset = selectors.location_list()
@@ -222,7 +246,7 @@ def _command_view(ocpp_action: str) -> Any:
     )
 
 
-class ChargePointViewSet(DecommissionMixin, TenantScopedViewSet):
+class ChargePointViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
     """OCPP charge points. Registering returns the HTTP Basic password once; every OCPP 1.6 command has its own
     endpoint under `/charge-points/{id}/commands/<command>`."""
 
@@ -295,6 +319,8 @@ class ChargePointViewSet(DecommissionMixin, TenantScopedViewSet):
         before = serializer.instance.registration_status if serializer.instance is not None else None
         serializer.save()
         charge_point = serializer.instance
+        if charge_point is not None:  # this method replaces StationsChangedMixin's: a moved charger shows at once
+            services.stations_changed(tenant_id=charge_point.tenant_id)
         if status_to is None or status_to == before or charge_point is None:
             return
         user = self.request.user if getattr(self.request.user, "pk", None) else None
@@ -317,7 +343,7 @@ class EvseFilter(DecommissionedFilter):
         fields = ["tenant", "charge_point", "status", "evse_uid"]
 
 
-class EvseViewSet(DecommissionMixin, TenantScopedViewSet):
+class EvseViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
     """EVSEs (one per OCPP connector id >= 1)."""
 
     queryset = selectors.evse_list()
@@ -349,7 +375,7 @@ class ConnectorFilter(DecommissionedFilter):
         fields = ["evse", "standard", "power_type"]
 
 
-class ConnectorViewSet(DecommissionMixin, TenantScopedViewSet):
+class ConnectorViewSet(StationsChangedMixin, DecommissionMixin, TenantScopedViewSet):
     """Plugs and cables of EVSEs (OCPI Connectors); a connector's EVSE is what gets decommissioned."""
 
     decommissioned_field = "evse__decommissioned_at"

@@ -66,6 +66,7 @@ class TenantViewSet(TenantScopedViewSet):
                 status_code=403,
             )
         serializer.save()
+        services.tenant_changed(tenant_id=tenant.pk)
 
 
 class StaffUserFilter(django_filters.FilterSet):
