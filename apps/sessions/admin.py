@@ -92,7 +92,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
     change_form_template = "admin/sessions/chargingsession/change_form.html"
     fieldsets = [
         (
-            "Session",
+            _("Session"),
             {
                 "fields": [
                     ("id", "status"), ("tenant", "charge_point", "connector_id"),
@@ -102,7 +102,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Driver and authorization",
+            _("Driver and authorization"),
             {
                 "fields": [
                     ("id_tag", "auth_status", "auth_method"), ("auth_reason", "failure_reason"), ("token", "driver"),
@@ -111,7 +111,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Energy and power",
+            _("Energy and power"),
             {
                 "fields": [
                     ("meter_start_wh", "meter_stop_wh", "energy_wh"), ("last_meter_wh", "last_meter_at"),
@@ -120,7 +120,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Limits",
+            _("Limits"),
             {
                 "fields": [
                     ("limit_duration", "limit_energy_wh", "limit_action"), ("limit_reached", "limit_reached_at"),
