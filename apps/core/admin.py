@@ -118,7 +118,7 @@ class AuditInline(PageTabularInline):
 class DecommissionedListFilter(admin.SimpleListFilter):
     """In service / decommissioned (a `decommissioned_at` column); the admin lists both unless filtered."""
 
-    title = "service"
+    title = _("service")
     parameter_name = "decommissioned"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -148,7 +148,7 @@ class _ChoicesFilter(admin.SimpleListFilter):
 
 
 class EventTypeFilter(_ChoicesFilter):
-    title = "event type"
+    title = _("event type")
     parameter_name = "event_type"
 
     def choices_from_code(self) -> list[str]:
@@ -156,7 +156,7 @@ class EventTypeFilter(_ChoicesFilter):
 
 
 class SubscriberFilter(_ChoicesFilter):
-    title = "subscriber"
+    title = _("subscriber")
     parameter_name = "subscriber"
 
     def choices_from_code(self) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_lazy
@@ -86,12 +87,35 @@ def auto_msgids() -> list[str]:
         for option in ("verbose_name", "verbose_name_plural"):
             if option not in model._meta.original_attrs:
                 found[str(getattr(model._meta, option))] = None
+        for _field, labels in _plain_choices(model):
+            for label in labels:
+                found[label] = None
+    for label in DERIVED_CHOICE_LABELS:  # made lazy by `translate_model_names` at start-up
+        found[label] = None
     return [text for text in found if text]
 
 
+DERIVED_CHOICE_LABELS: list[str] = []
+
+
+def _plain_choices(model: Any) -> list[tuple[models.Field[Any, Any], list[str]]]:
+    """Fields of a model whose choices have labels no source line marks (Django derives a TextChoices member's label
+    from its name: "Completed"), with those labels."""
+    out = []
+    for field in model._meta.fields:
+        choices = getattr(field, "choices", None)
+        if not choices or any(isinstance(label, list | tuple) for _value, label in choices):
+            continue  # none, or grouped
+        plain = [label for _value, label in choices if isinstance(label, str) and not isinstance(label, Promise)]
+        if plain:
+            out.append((field, plain))
+    return out
+
+
 def translate_model_names() -> None:
-    """Our models' derived names ("charge point", "charge points") through the catalogs: set on `_meta` only, not
-    in `original_attrs`, so migrations do not see them (an explicit Meta.verbose_name is marked in its source)."""
+    """Our models' derived names ("charge point", "charge points") and derived choice labels ("Completed") through
+    the catalogs: set on `_meta` only, not in `original_attrs`, so migrations do not see them (an explicit
+    Meta.verbose_name or choice label is marked in its source)."""
     from django.apps import apps
 
     for model in apps.get_models():
@@ -100,6 +124,13 @@ def translate_model_names() -> None:
         for option in ("verbose_name", "verbose_name_plural"):
             if option not in model._meta.original_attrs:
                 setattr(model._meta, option, gettext_lazy(str(getattr(model._meta, option))))
+        for field, labels in _plain_choices(model):
+            DERIVED_CHOICE_LABELS.extend(labels)
+            # lazy labels equal their English: migrations see the same choices
+            field.choices = [
+                (value, label if isinstance(label, Promise) else gettext_lazy(str(label)))
+                for value, label in field.choices or []
+            ]
 
 
 def _auto_named(field: models.Field[Any, Any]) -> bool:

@@ -19,7 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.admin_display import local_datetime
@@ -59,7 +59,13 @@ def frames_table(rows: list[MessageLog], *, payload_chars: int = 200, empty: str
     return format_html(
         '<table class="console-table cp-frames"><colgroup><col style="width:14.5em"><col style="width:3em">'
         '<col style="width:7em"><col style="width:13em"><col style="width:7em"><col></colgroup>'
-        "<tr><th>At</th><th>Dir</th><th>Type</th><th>Action</th><th>Result</th><th>Payload</th></tr>{}</table>",
+        "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+        _("At"),
+        pgettext_lazy("frame direction", "Dir"),
+        _("Type"),
+        _("Action"),
+        _("Result"),
+        _("Payload"),
         body,
     )
 
@@ -96,7 +102,7 @@ STATUS_PRIORITY: list[str] = [
 
 
 class OnlineFilter(admin.SimpleListFilter):
-    title = "connection"
+    title = _("connection")
     parameter_name = "connection"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -131,7 +137,7 @@ class ChargePointAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["identity", "tenant", "location", "registration_status", "lenient"]}),
         (
-            "Connection and status",
+            _("Connection and status"),
             {
                 "fields": [
                     ("online", "connected_at"), ("last_seen_at", "last_heartbeat_at"), "last_boot_at",
@@ -141,7 +147,7 @@ class ChargePointAdmin(TenantScopedAdmin):
         ),
         (_("Power"), {"fields": ["max_power_w", "phases", "charging_rate_unit", "heartbeat_interval"]}),
         (
-            "Hardware",
+            _("Hardware"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -151,7 +157,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Configuration, firmware and diagnostics",
+            _("Configuration, firmware and diagnostics"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -162,7 +168,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Security",
+            _("Security"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -275,7 +281,10 @@ class ChargePointAdmin(TenantScopedAdmin):
         rows = MessageLog.objects.filter(charge_point=obj).order_by("-created_at", "-id")[:25]
         url = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={obj.pk}"
         return format_html(
-            '{}<p><a href="{}">All frames of this charger</a></p>', frames_table(list(rows), payload_chars=160), url
+            '{}<p><a href="{}">{}</a></p>',
+            frames_table(list(rows), payload_chars=160),
+            url,
+            _("All frames of this charger"),
         )
 
     def get_urls(self) -> list[URLPattern]:

@@ -32,7 +32,7 @@ class SessionEventInline(AuditInline):
 class SuspiciousReasonFilter(admin.SimpleListFilter):
     """Suspicious sessions by the reason they were flagged for (completion.Quality, and closed_without_stop)."""
 
-    title = "suspicious reason"
+    title = _("suspicious reason")
     parameter_name = "reason"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -47,11 +47,11 @@ class SuspiciousReasonFilter(admin.SimpleListFilter):
 class PricedFilter(admin.SimpleListFilter):
     """Completed sessions that could not be priced (not billed; `pricing_error` says why)."""
 
-    title = "price"
+    title = _("price")
     parameter_name = "priced"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "not priced"), ("yes", "priced")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("not priced")), ("yes", _("priced"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "no":
@@ -92,7 +92,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
     change_form_template = "admin/sessions/chargingsession/change_form.html"
     fieldsets = [
         (
-            "Session",
+            _("Session"),
             {
                 "fields": [
                     ("id", "status"), ("tenant", "charge_point", "connector_id"),
@@ -102,7 +102,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Driver and authorization",
+            _("Driver and authorization"),
             {
                 "fields": [
                     ("id_tag", "auth_status", "auth_method"), ("auth_reason", "failure_reason"), ("token", "driver"),
@@ -111,7 +111,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Energy and power",
+            _("Energy and power"),
             {
                 "fields": [
                     ("meter_start_wh", "meter_stop_wh", "energy_wh"), ("last_meter_wh", "last_meter_at"),
@@ -120,7 +120,7 @@ class ChargingSessionAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Limits",
+            _("Limits"),
             {
                 "fields": [
                     ("limit_duration", "limit_energy_wh", "limit_action"), ("limit_reached", "limit_reached_at"),

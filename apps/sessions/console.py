@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from apps.sessions.models import ChargingSession, MeterValue
 from apps.stations.models import Command
@@ -22,12 +23,29 @@ MAX_POINTS = 1500  # a chart of a day-long session at 15 s samples is thinned to
 MAX_METER_ROWS = 24  # meter readings in the timeline (the chart has them all)
 
 
+KIND_LABELS = {
+    "start": pgettext_lazy("session timeline", "start"),
+    "status": pgettext_lazy("session timeline", "status"),
+    "command": pgettext_lazy("session timeline", "command"),
+    "limit": pgettext_lazy("session timeline", "limit"),
+    "meter": pgettext_lazy("session timeline", "meter"),
+    "stop": pgettext_lazy("session timeline", "stop"),
+}
+LIMIT_NAMES = {"duration": gettext_lazy("Duration limit reached"), "energy": gettext_lazy("Energy limit reached")}
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One line of the timeline, its texts in the active language."""
+
     at: dt.datetime
     kind: str  # status, command, limit, meter, start, stop
     title: str
     detail: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        return str(KIND_LABELS.get(self.kind, self.kind))
 
 
 def _window(session: ChargingSession) -> tuple[dt.datetime, dt.datetime]:
@@ -102,14 +120,17 @@ def timeline(session: ChargingSession) -> list[TimelineEntry]:
         TimelineEntry(
             session.started_at,
             "start",
-            f"Started on connector {session.connector_id}",
-            f"card {session.id_tag}: {session.auth_status or 'not decided'}"
+            gettext("Started on connector %(connector)s") % {"connector": session.connector_id},
+            gettext("card %(tag)s: %(status)s")
+            % {"tag": session.id_tag, "status": session.auth_status or gettext("not decided")}
             + (f" ({session.auth_reason})" if session.auth_reason else ""),
         )
     ]
     for event in session.events.order_by("at", "pk"):
-        change = f"{event.from_status or 'new'} → {event.to_status}"
-        entries.append(TimelineEntry(event.at, "status", f"Status {change}", event.reason))
+        change = f"{event.from_status or gettext('new')} → {event.to_status}"
+        entries.append(
+            TimelineEntry(event.at, "status", gettext("Status %(change)s") % {"change": change}, event.reason)
+        )
     for command in _commands(session):
         entries.append(
             TimelineEntry(
@@ -120,12 +141,10 @@ def timeline(session: ChargingSession) -> list[TimelineEntry]:
             )
         )
     if session.limit_reached_at is not None:
-        outcome = session.get_limit_outcome_display() if session.limit_outcome else "pending"
-        entries.append(
-            TimelineEntry(
-                session.limit_reached_at, "limit", f"{session.limit_reached.capitalize()} limit reached", outcome
-            )
-        )
+        outcome = session.get_limit_outcome_display() if session.limit_outcome else gettext("pending")
+        name = LIMIT_NAMES.get(session.limit_reached)
+        title = str(name) if name else f"{session.limit_reached.capitalize()} limit reached"
+        entries.append(TimelineEntry(session.limit_reached_at, "limit", title, str(outcome)))
     series = meter_series(session)
     count = len(series["at"])
     step = max(1, -(-count // MAX_METER_ROWS))
@@ -138,15 +157,15 @@ def timeline(session: ChargingSession) -> list[TimelineEntry]:
         if series["soc"][i] is not None:
             parts.append(f"SoC {series['soc'][i]:.0f} %")
         at = dt.datetime.fromisoformat(series["at"][i].replace("Z", "+00:00"))
-        entries.append(TimelineEntry(at, "meter", "Meter values", ", ".join(parts)))
+        entries.append(TimelineEntry(at, "meter", gettext("Meter values"), ", ".join(parts)))
     if session.stopped_at is not None:
         entries.append(
             TimelineEntry(
                 session.stopped_at,
                 "stop",
-                "Stopped",
-                (session.stop_reason or "reason not given")
-                + (f", card {session.stop_id_tag}" if session.stop_id_tag else ""),
+                gettext("Stopped"),
+                (session.stop_reason or gettext("reason not given"))
+                + (", " + gettext("card %(tag)s") % {"tag": session.stop_id_tag} if session.stop_id_tag else ""),
             )
         )
     order = {"start": 0, "status": 1, "command": 2, "limit": 3, "meter": 4, "stop": 5}

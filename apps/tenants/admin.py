@@ -56,7 +56,7 @@ class TenantAdmin(TenantScopedAdmin):
         (None, {"fields": ["name", "slug", "is_active"]}),
         (_("Branding"), {"fields": ["logo", "primary_colour", "secondary_colour", "sender_email"]}),
         (
-            "Legal and bank",
+            _("Legal and bank"),
             {
                 "fields": [
                     "legal_name",

@@ -106,3 +106,23 @@ def test_the_console_pages_speak_german_to_a_german_operator(
     assert "Ladestationen nach Zustand" in dashboard
     for english in ("Charge points", "Power now", "Chargers by state", "Remote start"):
         assert english not in index + listing + page + dashboard, english
+
+
+def test_labels_django_derives_from_names_are_translated_too() -> None:
+    # a TextChoices member without a label ("Completed"), a model name from its class ("charge point")
+    from django.utils import translation
+
+    from apps.sessions.models import ChargingSession
+    from apps.stations.models import ChargePoint
+
+    session = ChargingSession(status="completed")
+    texts = {}
+    for language in ("en", "de", "fr"):
+        with translation.override(language):
+            texts[language] = (session.get_status_display(), str(ChargePoint._meta.verbose_name_plural))
+
+    assert texts == {
+        "en": ("Completed", "charge points"),
+        "de": ("Abgeschlossen", "Ladepunkte"),
+        "fr": ("Terminée", "points de charge"),
+    }
