@@ -95,7 +95,7 @@ class DashboardAdmin(StaffPageAdmin):
         tenants = Tenant.objects.all() if access.tenant_ids is None else Tenant.objects.filter(pk__in=access.tenant_ids)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Ops dashboard",
+            "title": _("Ops dashboard"),
             "opts": self.model._meta,
             "tenants": list(tenants.values("id", "name")),
             "selected_tenant": request.GET.get("tenant", ""),

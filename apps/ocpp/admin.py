@@ -18,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, pgettext_lazy
 
 from apps.core.admin import DecommissionedListFilter, PageTabularInline
 from apps.core.admin_display import local_datetime
@@ -562,11 +562,11 @@ class MessageLogAdmin(TenantScopedAdmin):
         everything = reverse("admin:ocpp_messagelog_changelist") + f"?charge_point__id__exact={session.charge_point_id}"
         return HttpResponse(
             format_html(
-                '{}<p>{}<a href="{}">All frames of {}</a></p>',
-                frames_table(rows[: self.SESSION_FRAMES], empty="No frames kept for this transaction."),
-                f"The first {self.SESSION_FRAMES} frames. " if more else "",
+                '{}<p>{}<a href="{}">{}</a></p>',
+                frames_table(rows[: self.SESSION_FRAMES], empty=gettext("No frames kept for this transaction.")),
+                gettext("The first %(count)d frames. ") % {"count": self.SESSION_FRAMES} if more else "",
                 everything,
-                session.charge_point.identity,
+                gettext("All frames of %(charger)s") % {"charger": session.charge_point.identity},
             )
         )
 
