@@ -129,8 +129,3 @@ def streaming_replica() -> Iterator[Replica]:
             stderr=subprocess.DEVNULL,
         )
         shutil.rmtree(datadir, ignore_errors=True)
-
-
-def primary_url(dbname: str) -> str:
-    params = primary_params()
-    return f"postgres://postgres@/{dbname}?host={quote(params['host'], safe='')}&port={params['port']}"

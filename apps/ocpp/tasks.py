@@ -29,7 +29,7 @@ def purge_message_log() -> int:
     dropped = partitions.drop_partitions_before(TABLE, cutoff)
     if dropped:
         logger.info("frame log: dropped %s", ", ".join(dropped))
-    days = [p.start for p in partitions.partitions(TABLE) if p.start is not None and not p.default]
+    days = [p.start for p in partitions.partitions(TABLE) if p.start is not None]
     bound = min([cutoff, *days])  # never delete row by row inside a day partition: it is dropped whole later
     deleted = 0
     while True:

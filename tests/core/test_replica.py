@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,43 +18,20 @@ from apps.core import replica
 from apps.reports.models import ExportJob, ExportStatus
 from apps.reports.tasks import run_export
 from apps.tenants.models import Tenant
-from tests.replica import Replica, primary_url, wait_replayed
+from tests.ocpp.processes import CeleryWorker
+from tests.replica import Replica, wait_replayed
 from tests.reports.factories import ExportJobFactory, make_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _worker(queue: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "evplatform",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evplatform.settings.test", **env},
-    )
-
-
-def _export_through(worker: subprocess.Popen[bytes], queue: str, tenant: Tenant) -> list[dict[str, str]]:
+def _export_through(worker: CeleryWorker, queue: str, tenant: Tenant) -> list[dict[str, str]]:
     job = ExportJobFactory(tenant=tenant)
     run_export.apply_async(args=[job.pk], queue=queue)
     deadline = time.monotonic() + 90
     while ExportJob.objects.filter(pk=job.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]).exists():
-        assert worker.poll() is None, "the worker exited"
+        assert worker.alive(), "the worker exited"
         assert time.monotonic() < deadline, "the export did not finish within 90 s"
         time.sleep(0.2)
     job.refresh_from_db()
@@ -76,9 +50,10 @@ def test_an_export_reads_the_replica_and_writes_its_job_on_the_primary(
     make_sessions(tenant_a, 3)
     standby = streaming_replica.connect(dbname)
     queue = f"test-exports-{uuid.uuid4().hex[:8]}"
-    worker = _worker(
-        queue, {"DATABASE_URL": primary_url(dbname), "DATABASE_REPLICA_URL": streaming_replica.url(dbname)}
-    )
+    # the worker's exports land where this process reads them (the test settings' MEDIA_ROOT)
+    worker = CeleryWorker(
+        [queue], {"DATABASE_REPLICA_URL": streaming_replica.url(dbname), "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    ).start()
     try:
         wait_replayed(standby)
         standby.execute("SELECT pg_wal_replay_pause()")
@@ -100,8 +75,7 @@ def test_an_export_reads_the_replica_and_writes_its_job_on_the_primary(
     finally:
         standby.execute("SELECT pg_wal_replay_resume()")
         standby.close()
-        worker.terminate()
-        worker.wait(timeout=30)
+        worker.stop()
 
 
 def test_reads_go_to_the_replica_only_inside_replica_reads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,31 @@ def server_env(**extra: str) -> dict[str, str]:
     }
 
 
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, what: str, timeout: float) -> None:
+    """Until `proc` accepts TCP connections on `port`; its log's tail if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, log: Path, grace: float) -> None:
+    """SIGTERM (the process's graceful stop), SIGKILL after `grace` seconds; its log removed."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    log.unlink(missing_ok=True)
+
+
 class Daphne:
     def __init__(self, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
@@ -71,15 +96,8 @@ class Daphne:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.log.read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("daphne did not start")
+        _wait_listening(self.proc, self.port, self.log, "daphne", timeout)
+        return self
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -87,14 +105,7 @@ class Daphne:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.unlink(missing_ok=True)
+        _stop(self.proc, self.log, grace=10)
 
 
 class CeleryWorker:
@@ -139,14 +150,7 @@ class CeleryWorker:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.unlink(missing_ok=True)
+        _stop(self.proc, self.log, grace=30)
 
 
 class HAProxy:
@@ -179,22 +183,8 @@ class HAProxy:
             self.proc = subprocess.Popen(
                 ["haproxy", "-db", "-f", str(self.CONFIG)], env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {self.log.read_text()[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("haproxy did not start")
+        _wait_listening(self.proc, self.port, self.log, "haproxy", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.unlink(missing_ok=True)
+        _stop(self.proc, self.log, grace=10)
