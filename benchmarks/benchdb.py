@@ -5,6 +5,7 @@ with INSERT ... SELECT, not the ORM)."""
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -57,11 +58,27 @@ def insert_tenant(cursor: Any, slug: str, code: str) -> int:
         "INSERT INTO tenants_tenant (created_at, updated_at, name, slug, is_active, logo, primary_colour,"
         " secondary_colour, sender_email, legal_name, address_line, postal_code, city, country, vat_id,"
         " bank_name, iban, bic, currency, timezone, default_vat_rate, ocpi_country_code, ocpi_party_id,"
-        " oicp_operator_id, oicp_provider_id, parking_grace_minutes)"
+        " oicp_operator_id, oicp_provider_id, parking_grace_minutes, language)"
         f" VALUES ({NOW}, {NOW}, %s, %s, true, '', '#000000', '#ffffff', '', %s, '', '', '', 'DE', '',"
-        " '', '', '', 'EUR', 'Europe/Berlin', 19, 'DE', %s, '', '', 0) RETURNING id",
+        " '', '', '', 'EUR', 'Europe/Berlin', 19, 'DE', %s, '', '', 0, 'de') RETURNING id",
         [slug, slug, slug, code],
     )
     row = cursor.fetchone()
     assert row is not None
     return int(row[0])
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 of `samples`."""
+    q = statistics.quantiles(sorted(samples), n=100, method="inclusive")
+    return q[49], q[94], q[98]
+
+
+def django_on(url: str) -> None:
+    """Django set up in this process on the benchmark's database (dev settings unless the environment says)."""
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings.dev")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import django
+
+    django.setup()

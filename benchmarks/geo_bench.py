@@ -28,21 +28,20 @@ next to with it (a cache hit; and the median of the first request, the miss that
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from benchdb import (  # benchmarks/benchdb.py
     NOW,
-    ROOT,
     bench_url,
+    django_on,
     drop_database,
     fresh_database,
     insert_tenant,
+    percentiles,
     server_url,
 )
 
@@ -122,18 +121,8 @@ def baseline_sql(kind: str) -> str:
     return f"SELECT id, {HAVERSINE} AS d FROM stations_location WHERE {where} ORDER BY d, id LIMIT {PAGE}"
 
 
-def percentiles(samples: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(sorted(samples), n=100, method="inclusive")
-    return q[49], q[94], q[98]
-
-
 def measure(url: str, tenant: int, args: argparse.Namespace) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings.dev")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_on(url)
     from django.db import connection
 
     from apps.sessions.selectors import BoundingBox, stations_near

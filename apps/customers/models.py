@@ -233,6 +233,7 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
         max_length=8,
         choices=settings.LANGUAGES,
         blank=True,
+        db_default="",  # rows written by SQL (bulk loads, benchmarks) and by the code before this column
         help_text=_("Language of this customer's invoices and e-mails; empty: the tenant's default."),
     )
     billing_address_line = models.CharField(max_length=200, blank=True)

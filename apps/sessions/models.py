@@ -132,6 +132,7 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
         max_length=36,
         blank=True,
         default="",
+        db_default="",  # rows written by SQL (the session bulk loads, benchmarks) and by the code before it
         help_text="The eMSP's reference of its authorization (OCPI real-time authorization or START_SESSION); "
         "the session and CDR objects carry it.",
     )
@@ -197,7 +198,11 @@ class StartPreferences(TenantOwned):
     departure_at = models.DateTimeField(null=True, blank=True)
     energy_need_wh = models.PositiveIntegerField(null=True, blank=True)
     authorization_reference = models.CharField(
-        max_length=36, blank=True, default="", help_text="The eMSP's authorization reference (OCPI START_SESSION)."
+        max_length=36,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The eMSP's authorization reference (OCPI START_SESSION).",
     )
     created_at = models.DateTimeField(default=timezone.now)
     session = models.OneToOneField(

@@ -75,6 +75,7 @@ class Tenant(TimeStampedModel):
         max_length=8,
         choices=settings.LANGUAGES,
         default="en",
+        db_default="en",  # rows written by SQL and by the code before this column
         help_text=_(
             "Default language of the console for this tenant's staff, and of documents and e-mails to customers "
             "and drivers who did not choose their own."
