@@ -43,6 +43,10 @@ class Received:
 
 @dataclass
 class PartnerSimulator:
+    # the role this simulator plays, and its modules' interface roles (for its version details)
+    role = "EMSP"
+    prefix = "emsp"
+    sender_modules: tuple[str, ...] = ("credentials", "tokens", "commands", "chargingprofiles")
     country_code: str = "NL"
     party_id: str = "SIM"
     name: str = "Simulated eMSP"
@@ -129,7 +133,7 @@ class PartnerSimulator:
             "url": self.versions_url,
             "roles": [
                 {
-                    "role": "EMSP",
+                    "role": self.role,
                     "party_id": self.party_id,
                     "country_code": self.country_code,
                     "business_details": {"name": self.name},
@@ -145,9 +149,9 @@ class PartnerSimulator:
         }
         return requests.request(method, url, json=body, headers=headers, timeout=15)
 
-    def peer_endpoint(self, identifier: str) -> str:
+    def peer_endpoint(self, identifier: str, role: str | None = None) -> str:
         for endpoint in self.peer_endpoints:
-            if endpoint["identifier"] == identifier:
+            if endpoint["identifier"] == identifier and role in (None, endpoint.get("role")):
                 return str(endpoint["url"])
         raise LookupError(f"the CPO lists no {identifier} endpoint")
 
@@ -257,30 +261,36 @@ class PartnerSimulator:
             endpoints = [
                 {
                     "identifier": i,
-                    "role": "SENDER" if i in ("credentials", "tokens", "commands", "chargingprofiles") else "RECEIVER",
-                    "url": f"{self.base_url}/ocpi/emsp/2.2.1/{i}",
+                    "role": "SENDER" if i in self.sender_modules else "RECEIVER",
+                    "url": f"{self.base_url}/ocpi/{self.prefix}/2.2.1/{i}",
                 }
                 for i in self.endpoint_ids
             ]
             self._reply(handler, 200, {"version": "2.2.1", "endpoints": endpoints})
-        elif path == "/ocpi/emsp/2.2.1/credentials":
+        elif path == f"/ocpi/{self.prefix}/2.2.1/credentials":
             self._credentials(handler, method, body, token_is_a)
-        elif path.startswith("/ocpi/emsp/2.2.1/") and not token_is_a and self.fail_status is not None:
+        elif path.startswith(f"/ocpi/{self.prefix}/2.2.1/") and not token_is_a and self.fail_status is not None:
             self._reply(handler, self.fail_status, None, 3000, "down")
-        elif path.startswith("/ocpi/emsp/2.2.1/locations") and not token_is_a:
+        elif token_is_a or not self._functional(handler, method, path, body):
+            self._reply(handler, 404, None, 2000, "unknown endpoint")
+
+    def _functional(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> bool:
+        """The functional modules (with a registered token); False: no such endpoint."""
+        if path.startswith("/ocpi/emsp/2.2.1/locations"):
             self._locations(handler, method, path, body)
-        elif path.startswith(("/ocpi/emsp/2.2.1/sessions", "/ocpi/emsp/2.2.1/tariffs")) and not token_is_a:
+        elif path.startswith(("/ocpi/emsp/2.2.1/sessions", "/ocpi/emsp/2.2.1/tariffs")):
             self._store(handler, method, path, body)
-        elif path.startswith("/ocpi/emsp/2.2.1/cdrs") and not token_is_a:
+        elif path.startswith("/ocpi/emsp/2.2.1/cdrs"):
             self._cdrs(handler, method, path, body)
-        elif path.startswith("/ocpi/emsp/2.2.1/tokens/") and path.endswith("/authorize") and not token_is_a:
+        elif path.startswith("/ocpi/emsp/2.2.1/tokens/") and path.endswith("/authorize"):
             self._authorize(handler, method, path, body)
-        elif path.startswith("/ocpi/emsp/2.2.1/results/") and method == "POST" and not token_is_a:
+        elif path.startswith("/ocpi/emsp/2.2.1/results/") and method == "POST":
             with self.lock:
                 self.results[path] = body
             self._reply(handler, 200, None)
         else:
-            self._reply(handler, 404, None, 2000, "unknown endpoint")
+            return False
+        return True
 
     def _credentials(self, handler: BaseHTTPRequestHandler, method: str, body: Any, token_is_a: bool) -> None:
         if method == "GET":

@@ -438,3 +438,139 @@ class Cdr(TenantOwned, History):
 
     def __str__(self) -> str:
         return f"CDR {self.ocpi_id}"
+
+
+# --------------------------------------------------------------------------- sessions on other networks (eMSP role)
+
+
+class PartnerSessionState(models.TextChoices):
+    """Where a session of our driver on a partner's EVSE stands. The first states follow our START_SESSION command
+    (the CPO's synchronous answer, then its asynchronous CommandResult); the later ones are the OCPI SessionStatus
+    the CPO reports in its session PUTs/PATCHes."""
+
+    REQUESTED = "requested", _("Start requested")
+    COMMAND_ACCEPTED = "accepted", _("Start accepted by the operator")
+    REJECTED = "rejected", _("Start rejected by the operator")
+    FAILED = "failed", _("Start failed")
+    TIMEOUT = "timeout", _("No answer from the charger")
+    EVSE_OCCUPIED = "evse_occupied", _("Charge point occupied")
+    EVSE_INOPERATIVE = "evse_inoperative", _("Charge point out of order")
+    CANCELED_RESERVATION = "canceled", _("Reservation cancelled")
+    PENDING = "PENDING", _("Pending")
+    RESERVATION = "RESERVATION", _("Reserved")
+    ACTIVE = "ACTIVE", _("Charging")
+    COMPLETED = "COMPLETED", _("Completed")
+    INVALID = "INVALID", _("Invalid")
+
+
+class PartnerSession(TenantOwned, TimeStampedModel):
+    """A session of one of our tenant's drivers on another CPO's EVSE (OCPI Session received as eMSP, or one we asked
+    for with START_SESSION). Created when we send START_SESSION (`authorization_reference` is ours, the CPO echoes
+    it) or when the CPO first sends the session (`ocpi_id`); the CPO's PUT/PATCHes keep kWh, cost and status live.
+    `data` keeps the session object as last received."""
+
+    partner = models.ForeignKey("roaming.RoamingPartner", on_delete=models.PROTECT, related_name="partner_sessions")
+    country_code = models.CharField(max_length=2, help_text=_("The CPO's country code."))
+    party_id = models.CharField(max_length=3, help_text=_("The CPO's party id."))
+    ocpi_id = models.CharField(max_length=36, blank=True, default="", help_text=_("The CPO's session id."))
+    authorization_reference = models.CharField(max_length=36, blank=True, default="")
+    state = models.CharField(max_length=16, choices=PartnerSessionState.choices, default=PartnerSessionState.REQUESTED)
+    state_reason = models.CharField(max_length=255, blank=True, default="", help_text=_("The CPO's message, if any."))
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    business_customer = models.ForeignKey(
+        "customers.BusinessCustomer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    contract = models.ForeignKey(
+        "customers.Contract", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    location = models.ForeignKey(
+        "stations.PartnerLocation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    location_ocpi_id = models.CharField(max_length=36, blank=True, default="")
+    evse_uid = models.CharField(max_length=36, blank=True, default="")
+    connector_id = models.CharField(max_length=36, blank=True, default="")
+    start_date_time = models.DateTimeField(null=True, blank=True)
+    end_date_time = models.DateTimeField(null=True, blank=True)
+    kwh = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    total_cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    total_cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    data = models.JSONField(
+        default=dict, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder, help_text=_("As last received.")
+    )
+    last_updated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "country_code", "party_id", "ocpi_id"],
+                condition=~models.Q(ocpi_id=""),
+                name="partnersession_unique_object",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "authorization_reference"],
+                condition=~models.Q(authorization_reference=""),
+                name="partnersession_unique_authref",
+            ),
+        ]
+        indexes = [models.Index(fields=["driver", "-id"], name="partnersession_driver")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} session {self.ocpi_id or self.authorization_reference}"
+
+
+class PartnerCdr(TenantOwned, TimeStampedModel):
+    """A CDR another CPO sent us (OCPI cdrs Receiver): what it charges our tenant for a session of our driver. Written
+    once (a correction comes as a credit CDR, `credit` with `credit_reference_id`, then a new CDR). The CPO's cost is
+    `total_cost_*` (kept apart for the margin); billing prices the driver's line at our retail rule. `review` flags a
+    CDR whose total does not match what the CPO's own tariff gives for the CDR's volumes."""
+
+    class Review(models.TextChoices):
+        UNCHECKED = "unchecked", _("Not checked yet")
+        OK = "ok", _("Matches the tariff")
+        MISMATCH = "mismatch", _("Does not match the tariff")
+        NO_TARIFF = "no_tariff", _("No tariff to check against")
+
+    partner = models.ForeignKey("roaming.RoamingPartner", on_delete=models.PROTECT, related_name="partner_cdrs")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=39)
+    session = models.ForeignKey(PartnerSession, null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs")
+    session_ocpi_id = models.CharField(max_length=36, blank=True, default="")
+    authorization_reference = models.CharField(max_length=36, blank=True, default="")
+    token = models.ForeignKey("customers.Token", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    driver = models.ForeignKey("customers.Driver", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    business_customer = models.ForeignKey(
+        "customers.BusinessCustomer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    start_date_time = models.DateTimeField()
+    end_date_time = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    total_energy = models.DecimalField(max_digits=14, decimal_places=4)
+    total_time = models.DecimalField(max_digits=12, decimal_places=6)
+    total_cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=4)
+    total_cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    credit = models.BooleanField(default=False)
+    credit_reference_id = models.CharField(max_length=39, blank=True, default="")
+    review = models.CharField(max_length=10, choices=Review.choices, default=Review.UNCHECKED)
+    review_detail = models.CharField(max_length=500, blank=True, default="")
+    data = models.JSONField(
+        encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder, help_text=_("The CDR object as received.")
+    )
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("partner CDR")
+        verbose_name_plural = _("partner CDRs")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "country_code", "party_id", "ocpi_id"], name="partnercdr_unique_object"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "review"], name="partnercdr_review")]
+
+    def __str__(self) -> str:
+        return f"CDR {self.country_code}*{self.party_id} {self.ocpi_id}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -616,3 +617,107 @@ class InstalledCertificate(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.certificate_type} {self.serial_number}"
+
+
+# --------------------------------------------------------------------------- partner stations (eMSP role)
+
+
+class PartnerEvseStatus(models.TextChoices):
+    """OCPI 2.2.1 Status (mod_locations): an EVSE's status as the CPO reports it."""
+
+    AVAILABLE = "AVAILABLE", _("Available")
+    BLOCKED = "BLOCKED", _("Blocked")
+    CHARGING = "CHARGING", _("Charging")
+    INOPERATIVE = "INOPERATIVE", _("Inoperative")
+    OUTOFORDER = "OUTOFORDER", _("Out of order")
+    PLANNED = "PLANNED", _("Planned")
+    REMOVED = "REMOVED", _("Removed")
+    RESERVED = "RESERVED", _("Reserved")
+    UNKNOWN = "UNKNOWN", _("Unknown")
+
+
+class PartnerLocation(TenantOwned, TimeStampedModel):
+    """A location of another CPO, received over roaming (OCPI locations Receiver or pull, OICP EVSE data): where our
+    tenant's drivers can charge on other networks. Operated by `partner` (the roaming partner it came from); the
+    object's own `country_code`/`party_id` name the CPO that owns it (the partner itself, or a CPO behind a hub).
+
+    The columns are what the driver search filters and sorts on; `data` keeps the object as last received (without
+    its EVSEs, which are rows of PartnerEvse), so nothing the CPO sent is lost."""
+
+    partner = models.ForeignKey("roaming.RoamingPartner", on_delete=models.CASCADE, related_name="partner_locations")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=36, help_text=_("The CPO's location id."))
+    publish = models.BooleanField(default=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    address = models.CharField(max_length=45)
+    city = models.CharField(max_length=45)
+    postal_code = models.CharField(max_length=10, blank=True, default="")
+    state = models.CharField(max_length=20, blank=True, default="")
+    country = models.CharField(max_length=3, help_text=_("ISO 3166-1 alpha-3, as OCPI sends it."))
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    time_zone = models.CharField(max_length=255, blank=True, default="")
+    operator_name = models.CharField(max_length=100, blank=True, default="")
+    data = models.JSONField(default=dict, help_text=_("The location object as last received, without its EVSEs."))
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "country_code", "party_id", "ocpi_id"], name="partnerlocation_unique_object"
+            )
+        ]
+        indexes = [models.Index(fields=["partner", "last_updated"], name="partnerlocation_updated")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.country_code}*{self.party_id} {self.ocpi_id}"
+
+
+class PartnerEvse(TimeStampedModel):
+    """An EVSE of a partner location (OCPI EVSE). `status` is kept live from the CPO's PATCHes and status pushes."""
+
+    location = models.ForeignKey(PartnerLocation, on_delete=models.CASCADE, related_name="evses")
+    uid = models.CharField(max_length=36, help_text=_("The CPO's EVSE uid (the key in OCPI URLs)."))
+    evse_id = models.CharField(max_length=48, blank=True, default="", help_text=_("eMI3 EVSE id, e.g. NL*ABC*E123*1."))
+    status = models.CharField(max_length=12, choices=PartnerEvseStatus.choices, default=PartnerEvseStatus.UNKNOWN)
+    capabilities = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    physical_reference = models.CharField(max_length=16, blank=True, default="")
+    data = models.JSONField(default=dict, help_text=_("The EVSE object as last received, without its connectors."))
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["location_id", "uid"]
+        constraints = [models.UniqueConstraint(fields=["location", "uid"], name="partnerevse_unique_uid")]
+        indexes = [models.Index(fields=["evse_id"], name="partnerevse_evse_id")]
+
+    def __str__(self) -> str:
+        return self.evse_id or self.uid
+
+
+class PartnerConnector(TimeStampedModel):
+    """A connector of a partner EVSE (OCPI Connector), with the tariffs the CPO says apply to it."""
+
+    evse = models.ForeignKey(PartnerEvse, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.CharField(max_length=36)
+    standard = models.CharField(max_length=24)
+    format = models.CharField(max_length=6)
+    power_type = models.CharField(max_length=10)
+    max_voltage = models.PositiveIntegerField()
+    max_amperage = models.PositiveIntegerField()
+    max_electric_power = models.PositiveIntegerField(null=True, blank=True)
+    tariff_ids = ArrayField(models.CharField(max_length=36), default=list, blank=True)
+    data = models.JSONField(default=dict, help_text=_("The connector object as last received."))
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["evse_id", "connector_id"]
+        constraints = [models.UniqueConstraint(fields=["evse", "connector_id"], name="partnerconnector_unique_id")]
+
+    def __str__(self) -> str:
+        return f"{self.evse_id}/{self.connector_id}"

@@ -256,3 +256,73 @@ class ContractPriceList(TenantOwned, TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --------------------------------------------------------------------------- roaming (eMSP role)
+
+
+class PartnerTariff(TenantOwned, TimeStampedModel):
+    """A tariff of another CPO, received over roaming (OCPI tariffs Receiver or pull): what the CPO charges our
+    tenant for a session on its EVSEs (the connectors name it in `tariff_ids`). Kept as the OCPI Tariff object
+    (`data`), which the pricing engine reads as it is (`pricing.tariff_from_ocpi`)."""
+
+    partner = models.ForeignKey("roaming.RoamingPartner", on_delete=models.CASCADE, related_name="partner_tariffs")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=36)
+    currency = models.CharField(max_length=3)
+    data = models.JSONField(default=dict, help_text=_("The OCPI Tariff object as last received."))
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["partner_id", "ocpi_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "country_code", "party_id", "ocpi_id"], name="partnertariff_unique_object"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} {self.ocpi_id}"
+
+
+class RetailMode(models.TextChoices):
+    PASS_THROUGH = "pass_through", _("Pass-through: the CPO's price")
+    MARKUP = "markup", _("The CPO's price plus a mark-up")
+    FIXED_KWH = "fixed_kwh", _("A fixed price per kWh")
+
+
+class RoamingRetailRule(TenantOwned, TimeStampedModel):
+    """What our tenant's drivers pay for a session on a partner's EVSEs (one rule per roaming partner; none: pass-
+    through). The CPO's cost is what its tariff gives; the retail price is derived from it (mark-up in percent on
+    every price component) or replaces it (a fixed price per kWh), and is what the driver search shows and what the
+    driver's receipt or the business customer's invoice bills."""
+
+    partner = models.OneToOneField("roaming.RoamingPartner", on_delete=models.CASCADE, related_name="retail_rule")
+    mode = models.CharField(max_length=12, choices=RetailMode.choices, default=RetailMode.PASS_THROUGH)
+    markup_percent = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal(0), validators=[MinValueValidator(Decimal(0))]
+    )
+    price_per_kwh_excl_vat = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal(0))]
+    )
+    vat_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text=_("VAT in percent applied to a fixed price."),
+    )
+    currency = models.CharField(max_length=3, blank=True, default="", validators=[currency_code])
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(mode="fixed_kwh") | Q(price_per_kwh_excl_vat__isnull=False),
+                name="retailrule_fixed_needs_price",
+                violation_error_message="A fixed price per kWh needs the price.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} ({self.partner_id})"

@@ -6,25 +6,33 @@ from django.http import HttpResponse
 
 from apps.core.errors import Conflict
 from apps.roaming import services
-from apps.roaming.models import PartnerStatus, TokenKind
+from apps.roaming.models import PartnerStatus, Role, TokenKind
 from apps.roaming.ocpi import cpo_views, negotiation, transport
 from apps.roaming.ocpi.transport import OcpiError, OcpiRequest, envelope, ocpi_view
 
-# the functional modules this platform implements: identifier -> (our interface role, path)
-IMPLEMENTED: dict[str, tuple[str, str]] = {}
-IMPLEMENTED.update(cpo_views.SENDER_ENDPOINTS)  # locations, ... as SENDER
+# The functional modules this platform implements, per role we play towards a partner (`partner.our_roles`):
+# (our role, module identifier) -> (our interface role, path). Version details list those of the partner's roles
+# and enabled modules; a module can appear twice (e.g. locations: SENDER as CPO, RECEIVER as eMSP).
+IMPLEMENTED: dict[tuple[str, str], tuple[str, str]] = {}
+IMPLEMENTED.update({(Role.CPO, module): where for module, where in cpo_views.SENDER_ENDPOINTS.items()})
 # CPO Receiver modules (tokens, commands, chargingprofiles)
-IMPLEMENTED["tokens"] = ("RECEIVER", "/ocpi/2.2.1/tokens")
-IMPLEMENTED["commands"] = ("RECEIVER", "/ocpi/2.2.1/commands")
-IMPLEMENTED["chargingprofiles"] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
+IMPLEMENTED[(Role.CPO, "tokens")] = ("RECEIVER", "/ocpi/2.2.1/tokens")
+IMPLEMENTED[(Role.CPO, "commands")] = ("RECEIVER", "/ocpi/2.2.1/commands")
+IMPLEMENTED[(Role.CPO, "chargingprofiles")] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
+# eMSP modules register themselves here as they land: IMPLEMENTED[(Role.EMSP, "locations")] = ("RECEIVER", ...)
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
     base = transport.base_url(ocpi.http)
     endpoints = [{"identifier": "credentials", "role": "SENDER", "url": f"{base}/ocpi/2.2.1/credentials"}]
-    for identifier, (role, path) in sorted(IMPLEMENTED.items()):
-        if identifier in ocpi.partner.enabled_modules:
-            endpoints.append({"identifier": identifier, "role": role, "url": f"{base}{path}"})
+    seen: set[tuple[str, str]] = set()
+    for (our_role, identifier), (role, path) in sorted(IMPLEMENTED.items()):
+        if our_role not in ocpi.partner.our_roles or identifier not in ocpi.partner.enabled_modules:
+            continue
+        if (identifier, role) in seen:  # one endpoint per module and interface role
+            continue
+        seen.add((identifier, role))
+        endpoints.append({"identifier": identifier, "role": role, "url": f"{base}{path}"})
     return endpoints
 
 
