@@ -311,7 +311,7 @@ class RoamingRetailRule(TenantOwned, TimeStampedModel):
         decimal_places=2,
         default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text=_("VAT in percent applied to a fixed price."),
+        help_text=_("The VAT our tenant charges its driver on the retail price, in percent."),
     )
     currency = models.CharField(max_length=3, blank=True, default="", validators=[currency_code])
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from apps.tariffs import pricing
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs import pricing, retail
+from apps.tariffs.models import ContractPriceList, RoamingRetailRule, Tariff, TariffAssignment
 
 
 def tariff_list() -> QuerySet[Tariff]:
@@ -371,3 +371,16 @@ def session_cost(
         parking_grace_seconds=parking_grace_minutes(tariff) * 60,
     )
     return periods, breakdown
+
+
+def retail_terms(*, partner_id: int) -> retail.RetailTerms:
+    """The tenant's retail rule for sessions on a roaming partner's EVSEs; none configured: pass-through, no VAT."""
+    rule = RoamingRetailRule.objects.filter(partner_id=partner_id).first()
+    if rule is None:
+        return retail.RetailTerms()
+    return retail.RetailTerms(
+        mode=rule.mode,
+        markup_percent=rule.markup_percent,
+        price_per_kwh_excl_vat=rule.price_per_kwh_excl_vat,
+        vat_rate=rule.vat_rate,
+    )

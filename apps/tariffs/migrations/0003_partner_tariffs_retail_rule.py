@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('mode', models.CharField(choices=[('pass_through', "Pass-through: the CPO's price"), ('markup', "The CPO's price plus a mark-up"), ('fixed_kwh', 'A fixed price per kWh')], default='pass_through', max_length=12)),
                 ('markup_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=6, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
                 ('price_per_kwh_excl_vat', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('vat_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), help_text='VAT in percent applied to a fixed price.', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('100'))])),
+                ('vat_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), help_text='The VAT our tenant charges its driver on the retail price, in percent.', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('100'))])),
                 ('currency', models.CharField(blank=True, default='', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}$', 'Use an ISO 4217 currency code such as EUR.')])),
                 ('partner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='retail_rule', to='roaming.roamingpartner')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
