@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 import requests
 from django.conf import settings
+from django.db import connections
 
 from tests.ocpp.processes import ROOT, CeleryWorker, Daphne, server_env
 
@@ -83,10 +84,15 @@ class Platform:
 
     def start(self) -> Platform:
         if self.own_database:
+            # a copy of the test database (migrated; empty at the start of a transactional test): 1-2 s, where
+            # `migrate` on a new database takes 30 s on a quiet machine and minutes on a busy one. CREATE DATABASE
+            # copies only a template nobody is connected to: this process's connection is closed for it.
+            template = str(settings.DATABASES["default"]["NAME"])
+            connections.close_all()
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{self.database}"')
-            self._manage("migrate", "--noinput", timeout=600)
+                conn.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
+            self._manage("migrate", "--noinput", timeout=600)  # nothing to do: checks the copy is current
         self.web = Daphne(env=self.env).start(timeout=60)
         self.worker = CeleryWorker([self.prefix + q for q in QUEUES], self.env).start()
         return self

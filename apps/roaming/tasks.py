@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.roaming import commands
+from apps.roaming.models import RoamingCommand
 from apps.roaming.ocpi.client import PartnerCallError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def push_sweep() -> int:
 def command_run(self: Any, roaming_command_id: int) -> str:
     """Run a partner's command (or charging profile request) against the charger once, then POST its result to the
     partner's response_url, retrying with backoff while they cannot take it."""
+    if not RoamingCommand.objects.filter(pk=roaming_command_id).exists():
+        # a task outliving its row (a queue kept across a database reset, as the demo's persistent Redis does)
+        logger.warning("roaming command %s: no such command, task dropped", roaming_command_id)
+        return "gone"
     commands.command_execute(roaming_command_id=roaming_command_id)
     try:
         row = commands.command_deliver(roaming_command_id=roaming_command_id)
