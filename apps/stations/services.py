@@ -1432,14 +1432,21 @@ def partner_connector_put(
 
 
 @transaction.atomic
-def partner_locations_remove_unlisted(*, tenant_id: int, partner_id: int, keep: set[tuple[str, str, str]]) -> int:
+def partner_locations_unlisted_removed(*, tenant_id: int, partner_id: int, keep: set[tuple[str, str, str]]) -> int:
     """After a full resync: the partner's locations it no longer lists, (country_code, party_id, ocpi_id) not in
-    `keep`, are deleted (with their EVSEs and connectors). Returns how many."""
+    `keep`, get every EVSE set to REMOVED (OCPI never deletes a location; REMOVED is how a CPO withdraws an EVSE),
+    so no driver is sent there; they come back with the CPO's next PUT. Returns how many locations."""
     rows = PartnerLocation.objects.filter(partner_id=partner_id).values_list(
         "pk", "country_code", "party_id", "ocpi_id"
     )
     gone = [pk for pk, cc, pid, oid in rows if (cc, pid, oid) not in keep]
-    if gone:
-        PartnerLocation.objects.filter(pk__in=gone).delete()
+    evses = PartnerEvse.objects.select_for_update().filter(location_id__in=gone).exclude(status="REMOVED")
+    changed = False
+    for evse in evses.order_by("pk"):
+        evse.status = "REMOVED"
+        evse.data = {**evse.data, "status": "REMOVED"}
+        evse.save(update_fields=["status", "data", "updated_at"])
+        changed = True
+    if changed:
         stations_changed(tenant_id=tenant_id)
     return len(gone)

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from apps.roaming import services as roaming_services
 from apps.roaming import tokens as token_store
 from apps.roaming.models import RoamingPartner, Role
 from apps.roaming.ocpi import emsp_parse
@@ -83,7 +84,9 @@ def _patch(ocpi: OcpiRequest, name: str) -> dict[str, Any]:
     return patch
 
 
-def _done(ocpi: OcpiRequest, applied: bool) -> HttpResponse:
+def _done(ocpi: OcpiRequest, applied: bool, module: str) -> HttpResponse:
+    """The answer to a write; the partner pushes this module, so its scheduled pull waits."""
+    roaming_services.pull_push_seen(partner_id=ocpi.partner.pk, module=module)
     return envelope(ocpi.http, None, message="Success" if applied else STALE)
 
 
@@ -162,7 +165,7 @@ def locations(
             _, applied = station_services.partner_location_put(
                 tenant_id=ocpi.partner.tenant_id, partner_id=ocpi.partner.pk, location=data, evses_given=evses_given
             )
-            return _done(ocpi, applied)
+            return _done(ocpi, applied, "locations")
         if connector_id is None:  # an EVSE
             connectors_given = True
             if method == "PUT":
@@ -182,7 +185,7 @@ def locations(
                 evse=evse_data,
                 connectors_given=connectors_given,
             )
-            return _done(ocpi, applied)
+            return _done(ocpi, applied, "locations")
         if method == "PUT":  # a Connector
             connector = emsp_parse.parse_connector(ocpi.json_body())
         else:
@@ -200,7 +203,7 @@ def locations(
             evse_uid=evse_uid,
             connector=connector,
         )
-        return _done(ocpi, applied)
+        return _done(ocpi, applied, "locations")
     except station_services.PartnerObjectUnknown as unknown:
         raise _unknown_location(unknown.message.removeprefix("Unknown ").rstrip(".")) from None
 
@@ -234,7 +237,7 @@ def tariffs(ocpi: OcpiRequest, country_code: str, party_id: str, tariff_id: str)
             ocpi_id=tariff_id,
         ):
             raise _unknown(f"tariff {party[0]}/{party[1]}/{tariff_id}")
-        return envelope(ocpi.http, None)
+        return _done(ocpi, True, "tariffs")
     country, pid, ocpi_id, currency, data, last_updated = emsp_parse.parse_tariff(ocpi.json_body())
     _same(country, party[0], "tariff.country_code")
     _same(pid, party[1], "tariff.party_id")
@@ -249,7 +252,7 @@ def tariffs(ocpi: OcpiRequest, country_code: str, party_id: str, tariff_id: str)
         data=data,
         last_updated=last_updated,
     )
-    return _done(ocpi, applied)
+    return _done(ocpi, applied, "tariffs")
 
 
 # --------------------------------------------------------------------------- sessions
@@ -292,7 +295,7 @@ def sessions(ocpi: OcpiRequest, country_code: str, party_id: str, session_id: st
     _, applied = session_services.partner_session_put(
         tenant_id=ocpi.partner.tenant_id, partner_id=ocpi.partner.pk, session=session
     )
-    return _done(ocpi, applied)
+    return _done(ocpi, applied, "sessions")
 
 
 # --------------------------------------------------------------------------- CDRs
@@ -323,4 +326,5 @@ def cdrs(ocpi: OcpiRequest, cdr_id: str | None = None) -> HttpResponse:
             f"CDR {cdr.country_code}/{cdr.party_id}/{cdr.ocpi_id} was already received; CDRs are never changed "
             "(send a credit CDR, then a new one).",
         )
+    roaming_services.pull_push_seen(partner_id=ocpi.partner.pk, module="cdrs")
     return envelope(ocpi.http, None, headers={"Location": cdr_url(ocpi, created)})
