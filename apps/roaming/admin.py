@@ -76,7 +76,16 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions = ["register", "rotate", "unregister", "suspend", "reinstate", "issue_token_a", "full_resync"]
+    actions = [
+        "register",
+        "rotate",
+        "unregister",
+        "suspend",
+        "reinstate",
+        "issue_token_a",
+        "full_resync",
+        "pull_resync",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = [
@@ -220,6 +229,21 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
                         queued,
                     )
                     % {"partner": partner, "count": queued},
+                )
+
+    @admin.action(description=_("Full resync: pull the selected CPO partners' locations, tariffs, sessions and CDRs"))
+    def pull_resync(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if not self._can_write(request, partner):
+                continue
+            try:
+                modules = services.partner_pull(partner=partner, full=True)
+            except ApplicationError as exc:
+                self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(partner)s: pulling %(modules)s.") % {"partner": partner, "modules": ", ".join(modules)},
                 )
 
     @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))

@@ -64,3 +64,25 @@ def command_run(self: Any, roaming_command_id: int) -> str:
             return "undelivered"
         raise self.retry(countdown=min(RESULT_RETRY_BASE_S * 2**self.request.retries, 600)) from None
     return str(row.state)
+
+
+@shared_task(name="roaming.pull_partner", ignore_result=True)
+def pull_partner(partner_id: int, full: bool = False, modules: list[str] | None = None) -> int:
+    """Pull a CPO partner's Sender interfaces (apps/roaming/ocpi/pull.py); returns the objects received. A failed
+    module is retried by the next sweep (its date_from stays)."""
+    from apps.roaming.ocpi import pull
+
+    return sum(r.received for r in pull.pull_partner(partner_id=partner_id, modules=modules, full=full))
+
+
+@shared_task(name="roaming.pull_sweep", ignore_result=True)
+def pull_sweep() -> int:
+    """Beat: a pull task for every partner module that is due (not pulled for OCPI_PULL_INTERVAL_S, nothing pushed)."""
+    from apps.roaming.ocpi import pull
+
+    by_partner: dict[int, list[str]] = {}
+    for partner_id, module in pull.due():
+        by_partner.setdefault(partner_id, []).append(module)
+    for partner_id, modules in by_partner.items():
+        pull_partner.apply_async((partner_id,), {"modules": modules}, queue=settings.OCPI_TASK_QUEUE)
+    return len(by_partner)

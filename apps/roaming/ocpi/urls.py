@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, tokens, views
+from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_urls, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -20,3 +20,4 @@ urlpatterns = [
     ),
 ]
 urlpatterns += cpo_urls.urlpatterns  # CPO Sender interfaces
+urlpatterns += emsp_urls.urlpatterns  # eMSP Receivers of the CPO's data (emsp_receivers)

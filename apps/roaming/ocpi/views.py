@@ -20,6 +20,9 @@ IMPLEMENTED[(Role.CPO, "tokens")] = ("RECEIVER", "/ocpi/2.2.1/tokens")
 IMPLEMENTED[(Role.CPO, "commands")] = ("RECEIVER", "/ocpi/2.2.1/commands")
 IMPLEMENTED[(Role.CPO, "chargingprofiles")] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
 # eMSP modules register themselves here as they land: IMPLEMENTED[(Role.EMSP, "locations")] = ("RECEIVER", ...)
+# eMSP Receivers of the CPO's data (emsp_receivers)
+for _module in ("locations", "tariffs", "sessions", "cdrs"):
+    IMPLEMENTED[(Role.EMSP, _module)] = ("RECEIVER", f"/ocpi/emsp/2.2.1/{_module}")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
