@@ -35,6 +35,8 @@ def main(argv: list[str]) -> int:
                 if "fuzzy" in entry.flags:
                     entry.flags.remove("fuzzy")
                 entry.previous_msgid = None
+                entry.previous_msgctxt = None
+                entry.previous_msgid_plural = None
         left = [e.msgid for e in po if not e.obsolete and not e.translated()]
         missing += len(left)
         for msgid in left:
