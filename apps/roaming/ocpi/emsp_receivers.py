@@ -22,6 +22,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from apps.roaming import selectors as roaming_selectors
 from apps.roaming import services as roaming_services
 from apps.roaming import tokens as token_store
 from apps.roaming.models import RoamingPartner, Role
@@ -52,7 +53,10 @@ def parties_of(partner: RoamingPartner) -> set[tuple[str, str]] | None:
     """The (country_code, party_id) pairs the partner may send objects of; None: any (a hub, for the parties behind
     it: those it announced in hubclientinfo, or any when it announced none)."""
     if Role.HUB in (partner.roles or []):
-        return None
+        behind = roaming_selectors.hub_client_parties(partner_id=partner.pk)
+        if not behind:
+            return None
+        return behind | token_store.partner_parties(partner)
     return token_store.partner_parties(partner)
 
 
