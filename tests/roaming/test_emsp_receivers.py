@@ -577,3 +577,23 @@ def test_receivers_need_the_module_enabled(ocpi_base: str, cpo: CpoSimulator, te
     assert not any(e["identifier"] == "tariffs" for e in cpo.peer_endpoints)
     assert (answer.status_code, answer.json()["status_code"]) == (404, 2000)
     assert rig.stored() == []
+
+
+def test_a_partner_we_are_cpo_for_cannot_use_our_emsp_receivers(ocpi_base: str, tenant_a: Tenant) -> None:
+    """An eMSP partner (we are its CPO) with the locations module enabled for our Sender: our eMSP Receivers are not
+    offered to it and it cannot write partner stations through them."""
+    from apps.roaming.partner_sim import PartnerSimulator
+    from tests.roaming.factories import registered
+
+    emsp = PartnerSimulator(country_code="NL", party_id="SIM").start()
+    try:
+        registered(ocpi_base, emsp, tenant_a, modules=["locations", "tariffs", "sessions", "cdrs"])
+        body = {**rig.location(emsp), "country_code": "NL", "party_id": "SIM"}
+        put = emsp.call("PUT", f"{ocpi_base}/ocpi/emsp/2.2.1/locations/NL/SIM/LOC1", body)
+        cdr = emsp.call("POST", f"{ocpi_base}/ocpi/emsp/2.2.1/cdrs", {**rig.cdr(emsp), "party_id": "SIM"})
+    finally:
+        emsp.stop()
+
+    assert (put.status_code, put.json()["status_code"]) == (404, 2000)
+    assert (cdr.status_code, cdr.json()["status_code"]) == (404, 2000)
+    assert rig.stored() == []

@@ -71,7 +71,15 @@ def check_party(partner: RoamingPartner, country_code: str, party_id: str, what:
     return party
 
 
+def _as_emsp(ocpi: OcpiRequest) -> None:
+    """These interfaces exist only towards partners we are eMSP for (a partner we are CPO for, e.g. an eMSP with
+    locations enabled for our Sender, gets the 404 of an endpoint we do not offer it)."""
+    if Role.EMSP not in (ocpi.partner.our_roles or []):
+        raise OcpiError(CLIENT_ERROR, "We are not your eMSP: this endpoint is not offered to you.", http_status=404)
+
+
 def _url_party(ocpi: OcpiRequest, country_code: str, party_id: str) -> tuple[str, str]:
+    _as_emsp(ocpi)
     f.segment(country_code, "country_code", 2)
     f.segment(party_id, "party_id", 3)
     return check_party(ocpi.partner, country_code, party_id)
@@ -311,6 +319,7 @@ def cdr_url(ocpi: OcpiRequest, cdr: PartnerCdr) -> str:
 
 @ocpi_view(methods=["GET", "POST"], module="cdrs", functional=True)
 def cdrs(ocpi: OcpiRequest, cdr_id: str | None = None) -> HttpResponse:
+    _as_emsp(ocpi)
     method = ocpi.http.method
     if method == "GET":
         found = None
