@@ -597,3 +597,28 @@ def test_a_partner_we_are_cpo_for_cannot_use_our_emsp_receivers(ocpi_base: str, 
     assert (put.status_code, put.json()["status_code"]) == (404, 2000)
     assert (cdr.status_code, cdr.json()["status_code"]) == (404, 2000)
     assert rig.stored() == []
+
+
+def test_concurrent_puts_of_a_new_object_all_succeed_and_store_it_once(
+    partner: RoamingPartner, cpo: CpoSimulator
+) -> None:
+    """A push and its retry (or a pull) of an object we do not hold yet, at the same instant: no 500 from the unique
+    key, one row, the newest version kept."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for n in range(4):
+        stamp = f"2026-01-01T10:00:0{n}Z"
+        jobs += [
+            ("locations", "/NL/CPO/LOC1", rig.location(cpo, name=f"v{n}", last_updated=stamp)),
+            ("tariffs", "/NL/CPO/T1", rig.tariff(cpo, last_updated=stamp)),
+            ("sessions", "/NL/CPO/S1", rig.session(cpo, kwh=n, last_updated=stamp)),
+        ]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda job: cpo.push(*job), jobs))
+
+    assert [(a["http_status"], a["status_code"]) for a in answers] == [(200, 1000)] * len(jobs)
+    assert PartnerLocation.objects.get().name == "v3"
+    assert PartnerEvse.objects.count() == 1
+    assert PartnerTariff.objects.count() == 1
+    assert PartnerSession.objects.get().kwh == 3
