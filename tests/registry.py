@@ -18,8 +18,15 @@ from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Veh
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
-from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
+from apps.roaming.models import (
+    HubClientInfo,
+    PartnerReservation,
+    PartnerToken,
+    PullState,
+    RoamingCommand,
+    RoamingPartner,
+)
+from apps.sessions.models import Cdr, ChargingSession, PartnerCdr, PartnerSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
     CertificateSigningRequest,
@@ -32,9 +39,11 @@ from apps.stations.models import (
     FirmwareImage,
     InstalledCertificate,
     Location,
+    PartnerConnector,
+    PartnerLocation,
     SecurityEvent,
 )
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, PartnerTariff, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from tests.analytics.factories import (
     AlertFactory,
@@ -59,6 +68,7 @@ from tests.energy.factories import (
 )
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
+from tests.roaming import emsp_rig
 from tests.roaming.factories import partner_for, partner_reservation_for, partner_token_for, roaming_command_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
@@ -128,6 +138,14 @@ MAKERS: dict[type[models.Model], Maker] = {
     RoamingCommand: roaming_command_for,
     PartnerToken: partner_token_for,
     PartnerReservation: partner_reservation_for,
+    # what CPO partners sent us as eMSP (read-only admin pages)
+    PartnerLocation: emsp_rig.partner_location_for,
+    PartnerConnector: emsp_rig.partner_connector_for,
+    PartnerTariff: emsp_rig.partner_tariff_for,
+    PartnerSession: emsp_rig.partner_session_for,
+    PartnerCdr: emsp_rig.partner_cdr_for,
+    HubClientInfo: emsp_rig.hub_client_for,
+    PullState: emsp_rig.pull_state_for,
 }
 
 

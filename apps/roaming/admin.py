@@ -292,4 +292,6 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         self._handshake(request, queryset, "unregister")
 
 
-from apps.roaming import admin_receiver  # noqa: E402,F401 - the partners' commands, tokens, reservations (read-only)
+# the read-only pages of what partners sent: their commands, tokens, reservations (CPO role), and what CPO partners
+# sent us as their eMSP (locations, tariffs, sessions, CDRs, hub clients, pull state)
+from apps.roaming import admin_emsp, admin_receiver  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.roaming.models import RoamingPartner, token_hash
+from apps.roaming.models import HubClientInfo, RoamingPartner, token_hash
 
 
 def partner_list() -> QuerySet[RoamingPartner]:
@@ -16,3 +16,8 @@ def partner_by_token(token: str) -> RoamingPartner | None:
     if not token:
         return None
     return partner_list().filter(our_token_hash=token_hash(token)).first()
+
+
+def hub_client_parties(*, partner_id: int) -> set[tuple[str, str]]:
+    """The (country_code, party_id) pairs a hub partner announced behind it (hubclientinfo), whatever their status."""
+    return set(HubClientInfo.objects.filter(partner_id=partner_id).values_list("country_code", "party_id"))

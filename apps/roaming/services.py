@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from apps.core.deletion import DeletionProtected
 from apps.core.errors import ApplicationError, Conflict
-from apps.roaming.models import PartnerStatus, PullState, RoamingPartner, Role, TokenKind, token_hash
+from apps.roaming.models import HubClientInfo, PartnerStatus, PullState, RoamingPartner, Role, TokenKind, token_hash
 from apps.sessions import selectors as session_selectors
 from apps.sessions.models import ChargingSession
 from apps.tariffs.models import Tariff
@@ -359,3 +360,35 @@ def partner_pull(*, partner: RoamingPartner, full: bool = True) -> list[str]:
         lambda: tasks.pull_partner.apply_async((partner_id,), {"full": full}, queue=settings.OCPI_TASK_QUEUE)
     )
     return modules
+
+
+# --------------------------------------------------------------------------- hubclientinfo (parties behind a hub)
+
+
+@dataclass(frozen=True)
+class ClientInfoData:
+    country_code: str
+    party_id: str
+    role: str
+    status: str
+    data: dict[str, Any]
+    last_updated: dt.datetime
+
+
+@transaction.atomic
+def hub_client_info_put(*, partner_id: int, info: ClientInfoData) -> tuple[HubClientInfo, bool]:
+    """Create or replace what a hub says of a party behind it; an older ClientInfo than stored changes nothing."""
+    existing = (
+        HubClientInfo.objects.select_for_update()
+        .filter(partner_id=partner_id, country_code=info.country_code, party_id=info.party_id)
+        .first()
+    )
+    if existing is not None and existing.last_updated > info.last_updated:
+        return existing, False
+    row, _ = HubClientInfo.objects.update_or_create(
+        partner_id=partner_id,
+        country_code=info.country_code,
+        party_id=info.party_id,
+        defaults={"role": info.role, "status": info.status, "data": info.data, "last_updated": info.last_updated},
+    )
+    return row, True

@@ -1050,6 +1050,11 @@ def _holder(tenant_id: int, uid: str, current: Any = None) -> dict[str, Any]:
 def partner_session_put(*, tenant_id: int, partner_id: int, session: PartnerSessionData) -> tuple[PartnerSession, bool]:
     """Create or replace a partner's session: matched by the CPO's session id, else (a session we asked for with
     START_SESSION, not yet known by its id) by our authorization_reference. False: the stored one is newer."""
+    with connection.cursor() as cursor:  # one writer per session (concurrent PUT/PATCH of a new one cannot collide)
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('partner.session'), hashtext(%s))",
+            [f"{partner_id}:{session.country_code}:{session.party_id}:{session.ocpi_id}"],
+        )
     row = (
         PartnerSession.objects.select_for_update()
         .filter(

@@ -1310,7 +1310,18 @@ class PartnerObjectUnknown(NotFound):
         super().__init__(f"Unknown {what}.", code="partner_object_unknown")
 
 
+def partner_object_lock(kind: str, *key: object) -> None:
+    """Writers of one partner object (a location, tariff, session: `kind` and its OCPI key) go one at a time until
+    their transaction ends, so a push and a pull (or two retries) that both find no row cannot collide on the unique
+    key: the second finds the first's row and compares last_updated."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [f"partner.{kind}", ":".join(map(str, key))]
+        )
+
+
 def _partner_location_locked(partner_id: int, country_code: str, party_id: str, ocpi_id: str) -> PartnerLocation | None:
+    partner_object_lock("location", partner_id, country_code, party_id, ocpi_id)
     return (
         PartnerLocation.objects.select_for_update()
         .filter(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core import cache, events
 from apps.tariffs.models import ContractPriceList, PartnerTariff, Tariff, TariffAssignment
@@ -282,6 +282,11 @@ def partner_tariff_put(
 ) -> tuple[PartnerTariff, bool]:
     """Create or replace a partner's tariff (the OCPI Tariff as received). A tariff older than the stored one
     changes nothing (False): the newest the CPO sent wins whatever order pushes and pulls arrive in."""
+    with connection.cursor() as cursor:  # one writer per tariff (a push and a pull of a new one cannot collide)
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('partner.tariff'), hashtext(%s))",
+            [f"{partner_id}:{country_code}:{party_id}:{ocpi_id}"],
+        )
     existing = (
         PartnerTariff.objects.select_for_update()
         .filter(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id)

@@ -20,14 +20,10 @@ EMSP_MODULES = ["locations", "tariffs", "sessions", "cdrs"]
 def cpo_registered(ocpi_base: str, cpo: CpoSimulator, tenant: Tenant, **fields: Any) -> RoamingPartner:
     """The CPO simulator registered with us (token A -> B -> C) as `tenant`'s CPO partner; we play eMSP."""
     fields.setdefault("enabled_modules", EMSP_MODULES)
+    fields.setdefault("roles", ["CPO"])
+    fields.setdefault("our_roles", ["EMSP"])
     partner, token_a = partner_for(
-        tenant,
-        name="Sim CPO",
-        country_code=cpo.country_code,
-        party_id=cpo.party_id,
-        roles=["CPO"],
-        our_roles=["EMSP"],
-        **fields,
+        tenant, name="Sim CPO", country_code=cpo.country_code, party_id=cpo.party_id, **fields
     )
     answer = cpo.register_with(f"{ocpi_base}/ocpi/versions", token_a)
     assert answer["status_code"] == 1000, answer
@@ -170,3 +166,124 @@ def cdr(cpo: CpoSimulator, cdr_id: str = "CDR1", token_uid: str = "CARD-1", **fi
 
 def deep(obj: Any) -> Any:
     return copy.deepcopy(obj)
+
+
+# --------------------------------------------------------------------------- rows as a CPO partner sent them (walkers)
+
+
+def _cpo_partner(tenant: Tenant) -> RoamingPartner:
+    return partner_for(tenant, roles=["CPO"], our_roles=["EMSP"], enabled_modules=EMSP_MODULES)[0]
+
+
+def partner_location_for(tenant: Tenant, partner: RoamingPartner | None = None) -> PartnerLocation:
+    """A partner location of `tenant` with one EVSE and one connector."""
+    from django.utils import timezone
+
+    partner = partner or _cpo_partner(tenant)
+    now = timezone.now()
+    location = PartnerLocation.objects.create(
+        tenant=tenant,
+        partner=partner,
+        country_code=partner.country_code,
+        party_id=partner.party_id,
+        ocpi_id=f"LOC-{partner.pk}",
+        name=f"Partner station {partner.pk}",
+        address="Stationsplein 1",
+        city="Utrecht",
+        country="NLD",
+        latitude="52.089444",
+        longitude="5.110278",
+        data={"id": f"LOC-{partner.pk}"},
+        last_updated=now,
+    )
+    evse = PartnerEvse.objects.create(
+        location=location, uid="EVSE1", evse_id="NL*CPO*E1", status="AVAILABLE", last_updated=now
+    )
+    PartnerConnector.objects.create(
+        evse=evse,
+        connector_id="1",
+        standard="IEC_62196_T2",
+        format="SOCKET",
+        power_type="AC_3_PHASE",
+        max_voltage=230,
+        max_amperage=32,
+        tariff_ids=["T1"],
+        last_updated=now,
+    )
+    return location
+
+
+def partner_connector_for(tenant: Tenant) -> PartnerConnector:
+    return PartnerConnector.objects.get(evse__location=partner_location_for(tenant))
+
+
+def partner_tariff_for(tenant: Tenant) -> PartnerTariff:
+    from django.utils import timezone
+
+    partner = _cpo_partner(tenant)
+    return PartnerTariff.objects.create(
+        tenant=tenant,
+        partner=partner,
+        country_code=partner.country_code,
+        party_id=partner.party_id,
+        ocpi_id="T1",
+        currency="EUR",
+        data={"id": "T1"},
+        last_updated=timezone.now(),
+    )
+
+
+def partner_session_for(tenant: Tenant) -> PartnerSession:
+    from django.utils import timezone
+
+    partner = _cpo_partner(tenant)
+    return PartnerSession.objects.create(
+        tenant=tenant,
+        partner=partner,
+        country_code=partner.country_code,
+        party_id=partner.party_id,
+        ocpi_id=f"S-{partner.pk}",
+        state="ACTIVE",
+        data={"id": f"S-{partner.pk}"},
+        last_updated=timezone.now(),
+    )
+
+
+def partner_cdr_for(tenant: Tenant) -> PartnerCdr:
+    from django.utils import timezone
+
+    session = partner_session_for(tenant)
+    now = timezone.now()
+    return PartnerCdr.objects.create(
+        tenant=tenant,
+        partner=session.partner,
+        country_code=session.country_code,
+        party_id=session.party_id,
+        ocpi_id=f"CDR-{session.pk}",
+        session=session,
+        start_date_time=now,
+        end_date_time=now,
+        currency="EUR",
+        total_energy=10,
+        total_time=1,
+        total_cost_excl_vat=3,
+        data={"id": f"CDR-{session.pk}"},
+        last_updated=now,
+    )
+
+
+def hub_client_for(tenant: Tenant) -> Any:
+    from django.utils import timezone
+
+    from apps.roaming.models import HubClientInfo
+
+    hub = partner_for(tenant, roles=["HUB"], our_roles=["EMSP"])[0]
+    return HubClientInfo.objects.create(
+        partner=hub, country_code="NL", party_id="CPO", role="CPO", status="CONNECTED", last_updated=timezone.now()
+    )
+
+
+def pull_state_for(tenant: Tenant) -> Any:
+    from apps.roaming.models import PullState
+
+    return PullState.objects.create(partner=_cpo_partner(tenant), module="locations")

@@ -577,3 +577,48 @@ def test_receivers_need_the_module_enabled(ocpi_base: str, cpo: CpoSimulator, te
     assert not any(e["identifier"] == "tariffs" for e in cpo.peer_endpoints)
     assert (answer.status_code, answer.json()["status_code"]) == (404, 2000)
     assert rig.stored() == []
+
+
+def test_a_partner_we_are_cpo_for_cannot_use_our_emsp_receivers(ocpi_base: str, tenant_a: Tenant) -> None:
+    """An eMSP partner (we are its CPO) with the locations module enabled for our Sender: our eMSP Receivers are not
+    offered to it and it cannot write partner stations through them."""
+    from apps.roaming.partner_sim import PartnerSimulator
+    from tests.roaming.factories import registered
+
+    emsp = PartnerSimulator(country_code="NL", party_id="SIM").start()
+    try:
+        registered(ocpi_base, emsp, tenant_a, modules=["locations", "tariffs", "sessions", "cdrs"])
+        body = {**rig.location(emsp), "country_code": "NL", "party_id": "SIM"}
+        put = emsp.call("PUT", f"{ocpi_base}/ocpi/emsp/2.2.1/locations/NL/SIM/LOC1", body)
+        cdr = emsp.call("POST", f"{ocpi_base}/ocpi/emsp/2.2.1/cdrs", {**rig.cdr(emsp), "party_id": "SIM"})
+    finally:
+        emsp.stop()
+
+    assert (put.status_code, put.json()["status_code"]) == (404, 2000)
+    assert (cdr.status_code, cdr.json()["status_code"]) == (404, 2000)
+    assert rig.stored() == []
+
+
+def test_concurrent_puts_of_a_new_object_all_succeed_and_store_it_once(
+    partner: RoamingPartner, cpo: CpoSimulator
+) -> None:
+    """A push and its retry (or a pull) of an object we do not hold yet, at the same instant: no 500 from the unique
+    key, one row, the newest version kept."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for n in range(4):
+        stamp = f"2026-01-01T10:00:0{n}Z"
+        jobs += [
+            ("locations", "/NL/CPO/LOC1", rig.location(cpo, name=f"v{n}", last_updated=stamp)),
+            ("tariffs", "/NL/CPO/T1", rig.tariff(cpo, last_updated=stamp)),
+            ("sessions", "/NL/CPO/S1", rig.session(cpo, kwh=n, last_updated=stamp)),
+        ]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda job: cpo.push(*job), jobs))
+
+    assert [(a["http_status"], a["status_code"]) for a in answers] == [(200, 1000)] * len(jobs)
+    assert PartnerLocation.objects.get().name == "v3"
+    assert PartnerEvse.objects.count() == 1
+    assert PartnerTariff.objects.count() == 1
+    assert PartnerSession.objects.get().kwh == 3

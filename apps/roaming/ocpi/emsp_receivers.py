@@ -22,6 +22,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from apps.roaming import selectors as roaming_selectors
 from apps.roaming import services as roaming_services
 from apps.roaming import tokens as token_store
 from apps.roaming.models import RoamingPartner, Role
@@ -52,7 +53,10 @@ def parties_of(partner: RoamingPartner) -> set[tuple[str, str]] | None:
     """The (country_code, party_id) pairs the partner may send objects of; None: any (a hub, for the parties behind
     it: those it announced in hubclientinfo, or any when it announced none)."""
     if Role.HUB in (partner.roles or []):
-        return None
+        behind = roaming_selectors.hub_client_parties(partner_id=partner.pk)
+        if not behind:
+            return None
+        return behind | token_store.partner_parties(partner)
     return token_store.partner_parties(partner)
 
 
@@ -67,7 +71,15 @@ def check_party(partner: RoamingPartner, country_code: str, party_id: str, what:
     return party
 
 
+def _as_emsp(ocpi: OcpiRequest) -> None:
+    """These interfaces exist only towards partners we are eMSP for (a partner we are CPO for, e.g. an eMSP with
+    locations enabled for our Sender, gets the 404 of an endpoint we do not offer it)."""
+    if Role.EMSP not in (ocpi.partner.our_roles or []):
+        raise OcpiError(CLIENT_ERROR, "We are not your eMSP: this endpoint is not offered to you.", http_status=404)
+
+
 def _url_party(ocpi: OcpiRequest, country_code: str, party_id: str) -> tuple[str, str]:
+    _as_emsp(ocpi)
     f.segment(country_code, "country_code", 2)
     f.segment(party_id, "party_id", 3)
     return check_party(ocpi.partner, country_code, party_id)
@@ -307,6 +319,7 @@ def cdr_url(ocpi: OcpiRequest, cdr: PartnerCdr) -> str:
 
 @ocpi_view(methods=["GET", "POST"], module="cdrs", functional=True)
 def cdrs(ocpi: OcpiRequest, cdr_id: str | None = None) -> HttpResponse:
+    _as_emsp(ocpi)
     method = ocpi.http.method
     if method == "GET":
         found = None

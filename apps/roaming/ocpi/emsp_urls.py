@@ -1,9 +1,9 @@
 """URLs of our eMSP interfaces (`/ocpi/emsp/2.2.1/<module>`), included by apps/roaming/ocpi/urls.py: the Receivers
-of the CPO's data (emsp_receivers)."""
+of the CPO's data (emsp_receivers), and the hubclientinfo Receiver."""
 
 from django.urls import re_path
 
-from apps.roaming.ocpi import emsp_receivers
+from apps.roaming.ocpi import emsp_receivers, hubclientinfo
 
 _ID = r"[^/]{1,36}"
 _PARTY = r"(?P<country_code>[^/]{1,2})/(?P<party_id>[^/]{1,3})"
@@ -26,4 +26,6 @@ urlpatterns = [
     ),
     re_path(r"^emsp/2\.2\.1/cdrs/?$", emsp_receivers.cdrs, name="ocpi-emsp-cdrs"),
     re_path(r"^emsp/2\.2\.1/cdrs/(?P<cdr_id>[^/]{1,40})/?$", emsp_receivers.cdrs, name="ocpi-emsp-cdr"),
+    # hubclientinfo Receiver (for whichever role we play towards the hub)
+    re_path(rf"^2\.2\.1/hubclientinfo/{_PARTY}/?$", hubclientinfo.client_info, name="ocpi-hubclientinfo"),
 ]

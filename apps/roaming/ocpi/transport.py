@@ -215,8 +215,9 @@ class OcpiRequest:
 
 
 def _routing(request: HttpRequest, partner: RoamingPartner) -> dict[str, str]:
-    """Check the routing headers of a functional module request (party to party, no hub): OCPI-to-* must name our
-    party of this connection and OCPI-from-* the partner's, when present. The answer carries them reversed."""
+    """Check the routing headers of a functional module request: OCPI-to-* must name our party of this connection
+    and OCPI-from-* the partner's (or, from a hub, a party behind it), when present. The answer carries them
+    reversed."""
     to_cc = request.headers.get("OCPI-to-country-code")
     to_pid = request.headers.get("OCPI-to-party-id")
     from_cc = request.headers.get("OCPI-from-country-code")
@@ -231,7 +232,8 @@ def _routing(request: HttpRequest, partner: RoamingPartner) -> dict[str, str]:
         )
     roles = partner.credentials_roles or [{"country_code": partner.country_code, "party_id": partner.party_id}]
     theirs = {(str(r.get("country_code", "")).upper(), str(r.get("party_id", "")).upper()) for r in roles}
-    if (from_cc or from_pid) and ((from_cc or "").upper(), (from_pid or "").upper()) not in theirs:
+    sender = ((from_cc or "").upper(), (from_pid or "").upper())
+    if (from_cc or from_pid) and sender not in theirs and not _behind_hub(partner, sender):
         raise OcpiError(
             INVALID_PARAMETERS,
             f"OCPI-from-country-code/OCPI-from-party-id {from_cc}/{from_pid} is not one of your registered roles.",
@@ -242,6 +244,15 @@ def _routing(request: HttpRequest, partner: RoamingPartner) -> dict[str, str]:
         "OCPI-to-country-code": (from_cc or partner.country_code).upper(),
         "OCPI-to-party-id": (from_pid or partner.party_id).upper(),
     }
+
+
+def _behind_hub(partner: RoamingPartner, party: tuple[str, str]) -> bool:
+    """A hub relays the requests of the parties behind it (OCPI-from-* names them): those it announced in
+    hubclientinfo, or any party while it announced none."""
+    if "HUB" not in (partner.roles or []):
+        return False
+    behind = selectors.hub_client_parties(partner_id=partner.pk)
+    return not behind or party in behind
 
 
 Handler = Callable[..., HttpResponse]

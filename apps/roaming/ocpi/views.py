@@ -23,6 +23,9 @@ IMPLEMENTED[(Role.CPO, "chargingprofiles")] = ("RECEIVER", "/ocpi/2.2.1/charging
 # eMSP Receivers of the CPO's data (emsp_receivers)
 for _module in ("locations", "tariffs", "sessions", "cdrs"):
     IMPLEMENTED[(Role.EMSP, _module)] = ("RECEIVER", f"/ocpi/emsp/2.2.1/{_module}")
+# hubclientinfo Receiver: a hub tells us the parties behind it, whichever role we play towards it
+IMPLEMENTED[(Role.EMSP, "hubclientinfo")] = ("RECEIVER", "/ocpi/2.2.1/hubclientinfo")
+IMPLEMENTED[(Role.CPO, "hubclientinfo")] = ("RECEIVER", "/ocpi/2.2.1/hubclientinfo")
 
 
 def endpoints_for(ocpi: OcpiRequest) -> list[dict[str, str]]:
