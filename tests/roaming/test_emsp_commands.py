@@ -391,6 +391,26 @@ def test_expire_task_only_expires_after_the_deadline(
     assert _state(later).state == "requested"
 
 
+def test_countdown_task_in_a_real_worker_times_out(
+    ocpi_base: str,
+    cpo: CpoSimulator,
+    partner: RoamingPartner,
+    evse: PartnerEvse,
+    driven: Driven,
+    settings: Any,
+    celery_worker: str,
+) -> None:
+    """The CPO accepts and never answers: the task queued on commit (a Celery worker on its own queue) times the
+    command out once its deadline (the CPO's timeout + our margin) has passed."""
+    settings.OCPI_COMMAND_RESULT_MARGIN = 1
+    cpo.command_plans["START_SESSION"] = {"result": None, "timeout": 1}
+    session = _start(driven, evse, ocpi_base)
+    assert session.state == "requested"
+    wait_until(lambda: _state(session).state == "timeout", timeout=90, what="timeout by the worker")
+    row = EmspCommand.objects.get(session=session)
+    assert (row.state, row.result, row.result_body) == ("done", "TIMEOUT", None)
+
+
 # --------------------------------------------------------------------------- our response_url: bad, unknown, duplicate
 
 
