@@ -577,3 +577,17 @@ def test_partner_we_cannot_command(
     assert text in refused.value.message
     assert PartnerSession.objects.count() == 0
     assert cpo.cpo_commands == []
+
+
+# --------------------------------------------------------------------------- our Token object
+
+
+def test_token_object_of_a_bare_token_passes_the_spec(partner: RoamingPartner, tenant_a: Tenant) -> None:
+    """A token with no eMAID, issuer or visual number still makes a complete Token (contract id from our party)."""
+    bare = driver_with_token(tenant_a, contract_id="", issuer="", uid="APP-0001", type="APP_USER").token
+    body = token_object(bare, partner)
+    assert (body["contract_id"], body["issuer"], body["type"]) == ("DE-ALP-APP-0001", tenant_a.name, "APP_USER")
+    assert ocpi_rules.check("mod_tokens_token_object", body) == []
+    bare.blocked = True
+    bare.save()
+    assert token_object(bare, partner)["valid"] is False  # what our chargers would refuse, the CPO is told so
