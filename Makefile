@@ -35,8 +35,9 @@ locale/%.mo: locale/%.po | $(STAMP)
 makemessages: venv
 	DJANGO_SETTINGS_MODULE=evplatform.settings.test $(BIN)/python manage.py makemessages $(MAKEMESSAGES_ARGS)
 
+# PEER=1: a second platform instance beside the demo, roaming with it over OCPI (scripts/stack.py peer_procfile)
 run: venv messages
-	$(BIN)/python scripts/stack.py run
+	EVP_PEER=$(PEER) $(BIN)/python scripts/stack.py run
 
 test: venv messages
 	$(BIN)/python scripts/stack.py test -- $(PYTEST_ARGS)

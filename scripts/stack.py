@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -374,6 +374,20 @@ class Stack:
             self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         return self.env
 
+    def peer_database_url(self) -> str:
+        """`make run PEER=1`: the peer platform's database beside ours (created when missing)."""
+        name = DB_NAME + "_peer"
+        if self.pg_dir is not None:
+            pg_ensure_database(self.pg_dir, name)
+            return pg_url(self.pg_dir, name)
+        import psycopg
+
+        parts = urlsplit(self.env["DATABASE_URL"])
+        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return urlunsplit(parts._replace(path="/" + name))
+
     def down(self) -> None:
         if self.redis_proc is not None:
             redis_stop(self.redis_dir, self.redis_proc)
@@ -407,19 +421,28 @@ def cmd_run() -> int:
         manage(env, "migrate", "--no-input", "-v", "0")
         manage(env, "seed_demo")
         host = f"http://127.0.0.1:{env['PORT']}"
+        procfile = ROOT / "Procfile"
+        peer = os.environ.get("EVP_PEER", "") not in ("", "0")
+        if peer:
+            procfile = peer_procfile(env, stack.peer_database_url())
         print(
             "\n"
             "==================================================================\n"
             f"  Admin:      {host}/admin/\n"
             f"  API docs:   {host}/api/docs/\n"
             f"  OCPP:       ws://127.0.0.1:{env['PORT']}/ocpp/<charge_point_id>\n"
-            "  Logins:     see the table printed by seed_demo above\n"
+            + (
+                f"  Peer:       http://127.0.0.1:{env['EVP_PEER_PORT']}/admin/ (Nordlicht, roaming with Voltnet)\n"
+                if peer
+                else ""
+            )
+            + "  Logins:     see the table printed by seed_demo above\n"
             "  Ctrl-C stops everything; data stays in .data/ for the next run.\n"
             "==================================================================\n",
             flush=True,
         )
         procs = subprocess.Popen(
-            [str(Path(venv_python()).parent / "honcho"), "start", "-f", str(ROOT / "Procfile")], env=env, cwd=ROOT
+            [str(Path(venv_python()).parent / "honcho"), "start", "-f", str(procfile)], env=env, cwd=ROOT
         )
         return procs.wait()
     except KeyboardInterrupt:
@@ -431,6 +454,50 @@ def cmd_run() -> int:
         return 0
     finally:
         stack.down()
+
+
+PEER_QUEUES = ("celery", "events", "ocpp", "energy", "billing", "roaming", "exports")
+
+
+def peer_procfile(env: dict[str, str], database_url: str) -> Path:
+    """`make run PEER=1`: a second instance of the platform beside the demo, on a database of its own and Redis
+    prefixes of its own (tenant Nordlicht, NL*NLT, with simulated chargers), roaming with Voltnet both ways over
+    OCPI (`manage.py demo_peer`). Migrated and seeded here; its processes are appended to the Procfile's."""
+    env["EVP_PEER_PORT"] = str(int(env["PORT"]) + 1)
+    peer = {
+        "DATABASE_URL": database_url,
+        "CELERY_QUEUE_PREFIX": "peer-",
+        "CACHE_KEY_PREFIX": "evp-peer",
+        "CHANNEL_LAYER_PREFIX": "evp-peer-asgi",
+        "EVENTS_OUTBOX_KICK_KEY": "evp-peer:outbox:kick",
+    }
+    peer_env = {**env, **peer}
+    token_file = DATA / "peer" / "token-a"
+    manage(peer_env, "migrate", "--no-input", "-v", "0")
+    manage(peer_env, "seed_demo", "--tenants", "nordlicht")
+    manage(
+        peer_env, "demo_peer", "offer", "--tenant", "nordlicht", "--party", "DE*VLT", "--name", "Voltnet (main demo)",
+        "--token-file", str(token_file),
+    )  # fmt: skip
+    prefix = " ".join(f"{key}='{value}'" for key, value in peer.items())
+    queues = ",".join("peer-" + q for q in PEER_QUEUES)
+    lines = [
+        f"peer_web: {prefix} python -m evplatform.server -b 127.0.0.1 -p $EVP_PEER_PORT --proxy-headers "
+        "evplatform.asgi:application",
+        f"peer_worker: {prefix} celery -A evplatform worker -Q {queues} --loglevel INFO --concurrency 1 "
+        "-n peer@%h --without-gossip --without-mingle",
+        f"peer_beat: {prefix} celery -A evplatform beat --loglevel INFO --schedule .data/celerybeat-schedule-peer",
+        f"peer_sim: sleep 6 && {prefix} python manage.py simulate_chargers --url http://127.0.0.1:$EVP_PEER_PORT "
+        "--ids NLT-SIM-01,NLT-SIM-02,NLT-SIM-03 --password demo-charger-password "
+        "--id-tag-template 'DEMO-{identity}-{connector}' --session-seconds 300,900 --idle-seconds 5,45 "
+        "--power-w 11000 --meter-interval 15",
+        "peer_link: sleep 8 && python manage.py demo_peer link --stay --tenant voltnet --party NL*NLT "
+        "--name 'Nordlicht (peer demo)' --versions-url http://127.0.0.1:$EVP_PEER_PORT/ocpi/versions "
+        f"--base-url http://127.0.0.1:$EVP_HTTP_PORT --token-file {token_file}",
+    ]
+    procfile = DATA / "Procfile.peer"
+    procfile.write_text((ROOT / "Procfile").read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    return procfile
 
 
 def drop_stale_test_databases(datadir: Path) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.analytics import notifications, selectors, services
+from apps.analytics import notifications, selectors, services, texts
 from apps.analytics.models import Alert, AlertRule, Dashboard, Granularity, WebhookDelivery, WebhookSubscription
 from apps.core.admin import AuditInline
 from apps.tenants.access import access_for
@@ -129,7 +129,7 @@ class AlertAdmin(TenantScopedAdmin):
         "kind",
         "subject",
         "status",
-        "message",
+        "message_text",
         "occurrences",
         "resolved_at",
         "acknowledged_at",
@@ -143,7 +143,7 @@ class AlertAdmin(TenantScopedAdmin):
         "kind",
         "subject",
         "status",
-        "message",
+        "message_text",
         "details",
         "occurrences",
         "opened_at",
@@ -157,6 +157,10 @@ class AlertAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
+
+    @admin.display(description=_("Message"), ordering="message")
+    def message_text(self, obj: Alert) -> str:
+        return texts.alert_message(obj)
 
     def save_model(self, request: HttpRequest, obj: Alert, form: Any, change: bool) -> None:
         services.alert_acknowledge(alert=obj, user=request.user, comment=obj.ack_comment)

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from apps.analytics import texts
 from apps.analytics.models import (
     Alert,
     DeliveryAttempt,
@@ -249,8 +250,8 @@ def alert_document(alert: Alert) -> dict[str, Any]:
 
 
 def _alert_email(alert: Alert, transition: str) -> tuple[str, str]:
-    """Subject and body in the tenant's default language, times in its zone, named. The alert's message is the
-    rule's text as stored (a fact of the alert, not translated)."""
+    """Subject and body in the tenant's default language, times in its zone, named; the alert's message in that
+    language too (`texts.alert_message`; the webhook document keeps the stored English)."""
     tenant = alert.tenant
     zone = zoneinfo.ZoneInfo(tenant.timezone)
 
@@ -260,7 +261,8 @@ def _alert_email(alert: Alert, transition: str) -> tuple[str, str]:
 
     with translation.override(i18n.pick(tenant.language)):
         state = gettext("OPENED") if transition == "opened" else gettext("RESOLVED")
-        subject = f"[{tenant.name}] {state}: {alert.message}"
+        message = texts.alert_message(alert)
+        subject = f"[{tenant.name}] {state}: {message}"
         if transition == "opened":
             head = gettext("Alert %(id)s (%(kind)s) on %(subject)s was opened.")
         else:
@@ -268,7 +270,7 @@ def _alert_email(alert: Alert, transition: str) -> tuple[str, str]:
         lines = [
             head % {"id": alert.pk, "kind": alert.get_kind_display(), "subject": alert.subject},
             "",
-            alert.message,
+            message,
             gettext("Opened: %(at)s") % {"at": local(alert.opened_at)},
         ]
         if alert.resolved_at:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from apps.analytics import services
+from apps.analytics import services, texts
 from apps.analytics.models import AlertKind, AlertRule
 from apps.core import events
 from apps.sessions.models import RUNNING_STATUSES, ChargingSession, MeterValue
@@ -37,7 +37,7 @@ def on_status(event: events.ConnectorStatusChanged) -> None:
             kind=AlertKind.CONNECTOR_FAULTED,
             subject=subject,
             charge_point_id=event.charge_point_id,
-            message=f"Connector {event.connector_id} faulted: {code}",
+            message=texts.CONNECTOR_FAULTED.fill(connector=event.connector_id, code=code),
             details={"error_code": event.error_code, "connector_id": event.connector_id},
             at=event.at,
         )
@@ -66,7 +66,7 @@ def on_command(event: events.CommandFinished) -> None:
             kind=kind,
             subject=subject,
             charge_point_id=event.charge_point_id,
-            message=f"{event.action} {event.status}",
+            message=texts.COMMAND_FAILED[event.status].fill(action=event.action),
             details={"command_id": event.command_id, "status": event.status},
         )
     elif event.status == "accepted":
@@ -80,7 +80,11 @@ def on_security_event(event: events.SecurityEventReceived) -> None:
         kind=AlertKind.SECURITY_EVENT,
         subject=f"cp:{event.charge_point_id}/security/{event.type}"[:120],
         charge_point_id=event.charge_point_id,
-        message=f"Security event {event.type}" + (f": {event.tech_info}" if event.tech_info else ""),
+        message=(
+            texts.SECURITY_EVENT_WITH_INFO.fill(type=event.type, info=event.tech_info)
+            if event.tech_info
+            else texts.SECURITY_EVENT.fill(type=event.type)
+        ),
         details={"security_event_id": event.security_event_id, "type": event.type},
         at=event.at,
     )
@@ -131,7 +135,7 @@ def on_meter(event: events.SessionMeterUpdated) -> None:
                 kind=AlertKind.POWER_ABOVE_RATING,
                 subject=subject,
                 charge_point_id=event.charge_point_id,
-                message=f"{power} W on a {rating} W connector",
+                message=texts.POWER_ABOVE_RATING.fill(power=power, rating=rating),
                 details={"power_w": power, "rated_w": rating, "session_id": event.session_id},
             )
         else:
@@ -162,7 +166,7 @@ def _offline(rule: AlertRule, now: dt.datetime) -> Violations:
     for pk, identity, seen in rows:
         assert seen is not None  # filtered above
         found[f"cp:{pk}"] = (
-            f"{identity} offline since {seen:%Y-%m-%d %H:%M} UTC",
+            texts.CHARGER_OFFLINE.fill(charger=identity, at=f"{seen:%Y-%m-%d %H:%M}"),
             pk,
             {"last_seen_at": seen.isoformat()},
         )
@@ -175,7 +179,11 @@ def _too_long(rule: AlertRule, now: dt.datetime) -> Violations:
         tenant_id=rule.tenant_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True, started_at__lte=since
     ).values_list("pk", "charge_point_id", "started_at")
     return {
-        f"session:{pk}": (f"Session {pk} running since {started:%Y-%m-%d %H:%M} UTC", cp, {"session_id": pk})
+        f"session:{pk}": (
+            texts.SESSION_TOO_LONG.fill(session=pk, at=f"{started:%Y-%m-%d %H:%M}"),
+            cp,
+            {"session_id": pk},
+        )
         for pk, cp, started in rows
     }
 
@@ -190,7 +198,11 @@ def _no_energy(rule: AlertRule, now: dt.datetime) -> Violations:
         last_meter_wh__lte=F("meter_start_wh"),
     ).values_list("pk", "charge_point_id")
     return {
-        f"session:{pk}": (f"Session {pk}: no energy after {rule.threshold_minutes} min", cp, {"session_id": pk})
+        f"session:{pk}": (
+            texts.NO_ENERGY.fill(session=pk, minutes=rule.threshold_minutes),
+            cp,
+            {"session_id": pk},
+        )
         for pk, cp in rows
     }
 
@@ -222,7 +234,7 @@ def _energy_without_session(rule: AlertRule, now: dt.datetime) -> Violations:
         grew: Decimal = row["high"] - row["low"]
         if grew > 0 and key not in active:
             found[connector_subject(*key)] = (
-                f"Connector {key[1]}: {grew} Wh metered with no session",
+                texts.ENERGY_WITHOUT_SESSION.fill(connector=key[1], energy=grew),
                 key[0],
                 {"energy": str(grew)},
             )
@@ -242,9 +254,9 @@ def _certificate_expiring(rule: AlertRule, now: dt.datetime) -> Violations:
     found: Violations = {}
     for pk, cp, kind, serial, not_after in rows:
         assert not_after is not None  # filtered above
-        verb = "expired" if not_after <= now else "expires"
+        shape = texts.CERTIFICATE_EXPIRED if not_after <= now else texts.CERTIFICATE_EXPIRES
         found[f"cp:{cp}/cert/{serial}"[:120]] = (
-            f"{kind} {serial} {verb} {not_after:%Y-%m-%d %H:%M} UTC",
+            shape.fill(type=kind, serial=serial, at=f"{not_after:%Y-%m-%d %H:%M}"),
             cp,
             {"installed_certificate_id": pk, "not_after": not_after.isoformat()},
         )

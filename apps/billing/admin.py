@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from apps.billing import services
 from apps.billing.documents import render_invoice_xlsx
+from apps.billing.lines import meter_verification_text
 from apps.billing.models import (
     Invoice,
     InvoiceEvent,
@@ -52,12 +53,16 @@ class InvoiceLineInline(PageTabularInline):
         "vat_rate",
         "total_excl_vat",
         "total_incl_vat",
-        "meter_verification",
+        "meter_text",
     )
     readonly_fields = tuple(fields)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("Meter data verification (Eichrecht)"))
+    def meter_text(self, obj: InvoiceLine) -> str:
+        return meter_verification_text(obj.meter_verification)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string, select_template
 from django.utils import translation
-from django.utils.translation import gettext, gettext_lazy, pgettext
+from django.utils.translation import gettext, gettext_lazy, pgettext, pgettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
@@ -267,42 +267,51 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     return pdf
 
 
+# the annex's column heads, in the document's language when written
 XLSX_COLUMNS = [
-    "Invoice",
-    "Position",
-    "Session",
-    "Session id",
-    "Location",
-    "Address",
-    "EVSE",
-    "Start (local)",
-    "Stop (local)",
-    "Time zone",
-    "Duration (s)",
-    "Energy (kWh)",
-    "Energy cost excl. VAT",
-    "Time cost excl. VAT",
-    "Parking cost excl. VAT",
-    "Flat fee excl. VAT",
-    "Other excl. VAT",
-    "VAT rate %",
-    "Total excl. VAT",
-    "VAT",
-    "Total incl. VAT",
-    "Currency",
-    "Meter data verification (Eichrecht)",
+    pgettext_lazy("excel annex column", "Invoice"),
+    gettext_lazy("Position"),
+    pgettext_lazy("excel annex column", "Session"),
+    gettext_lazy("Session id"),
+    gettext_lazy("Location"),
+    gettext_lazy("Address"),
+    gettext_lazy("EVSE"),
+    gettext_lazy("Start (local)"),
+    gettext_lazy("Stop (local)"),
+    gettext_lazy("Time zone"),
+    gettext_lazy("Duration (s)"),
+    gettext_lazy("Energy (kWh)"),
+    gettext_lazy("Energy cost excl. VAT"),
+    gettext_lazy("Time cost excl. VAT"),
+    gettext_lazy("Parking cost excl. VAT"),
+    gettext_lazy("Flat fee excl. VAT"),
+    gettext_lazy("Other excl. VAT"),
+    gettext_lazy("VAT rate %"),
+    gettext_lazy("Total excl. VAT"),
+    gettext_lazy("VAT"),
+    gettext_lazy("Total incl. VAT"),
+    gettext_lazy("Currency"),
+    gettext_lazy("Meter data verification (Eichrecht)"),
 ]
 _DIMENSION_COLUMN = {"ENERGY": 0, "TIME": 1, "PARKING_TIME": 2, "FLAT": 3}
 
 
 def render_invoice_xlsx(invoice: Invoice) -> bytes:
-    """The session lines as an Excel annex. Datetimes become naive local times of the line's zone (openpyxl refuses
-    aware ones), the zone in its own column."""
+    """The session lines as an Excel annex, in the document's language (`document_language`: column heads, sheet
+    names, the meter-data reference). Datetimes become naive local times of the line's zone (openpyxl refuses aware
+    ones), the zone in its own column."""
+    with translation.override(document_language(invoice)):
+        return _invoice_xlsx(invoice)
+
+
+def _invoice_xlsx(invoice: Invoice) -> bytes:
     from decimal import Decimal
 
+    from apps.billing.lines import meter_verification_text
+
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Sessions")
-    sheet.append(XLSX_COLUMNS)
+    sheet = workbook.create_sheet(_sheet_title(pgettext("excel annex sheet", "Sessions")))
+    sheet.append([str(column) for column in XLSX_COLUMNS])
     for line in invoice.lines.all():
         zone = _line_zone(line, invoice.tenant)
         costs = [Decimal("0.00")] * 5
@@ -328,19 +337,28 @@ def render_invoice_xlsx(invoice: Invoice) -> bytes:
                 line.total_vat,
                 line.total_incl_vat,
                 invoice.currency,
-                line.meter_verification,
+                meter_verification_text(line.meter_verification),
             ]
         )
-    summary = workbook.create_sheet("Invoice")
-    summary.append(["Number", invoice.number])
-    summary.append(["Customer", invoice.customer_name])
-    summary.append(["Period", f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"])
-    summary.append(["Total excl. VAT", invoice.total_excl_vat])
-    summary.append(["VAT", invoice.total_vat])
-    summary.append(["Total incl. VAT", invoice.total_incl_vat])
+    summary = workbook.create_sheet(_sheet_title(pgettext("excel annex sheet", "Invoice")))
+    period = gettext("%(start)s to %(end)s") % {
+        "start": f"{invoice.period_start:%Y-%m-%d}",
+        "end": f"{invoice.period_end:%Y-%m-%d}",
+    }
+    summary.append([pgettext("invoice number", "Number"), invoice.number])
+    summary.append([gettext("Customer"), invoice.customer_name])
+    summary.append([gettext("Period"), period])
+    summary.append([gettext("Total excl. VAT"), invoice.total_excl_vat])
+    summary.append([gettext("VAT"), invoice.total_vat])
+    summary.append([gettext("Total incl. VAT"), invoice.total_incl_vat])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _sheet_title(name: str) -> str:
+    """Excel allows 31 characters and none of []:*?/\\ in a sheet name."""
+    return "".join(ch for ch in name if ch not in "[]:*?/\\")[:31]
 
 
 HEADER_FONT = Font(bold=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_noop
+
 from apps.billing.costing import PricedDimension, SessionPrice
 from apps.billing.models import InvoiceLine
+from apps.core.stored_text import StoredText, translated_parts
 from apps.sessions.models import ChargingSession
 
 TRANSPARENCY_SOFTWARE = "S.A.F.E. Transparenzsoftware (https://www.safe-ev.de)"
@@ -16,21 +19,37 @@ def session_reference(session: ChargingSession) -> str:
     return f"{session.charge_point.identity}-{session.pk}"
 
 
+# the parts of an invoice line's meter-data reference, stored joined by "; "
+OCMF_TRANSACTION = StoredText(gettext_noop("OCMF transaction %(reference)s"))
+METER_ON_LABEL = StoredText(gettext_noop("meter: see charge point label"))
+METER = StoredText(gettext_noop("meter %(meter)s"))
+READINGS = StoredText(gettext_noop("readings %(start)s Wh -> %(stop)s Wh"))
+VERIFY_WITH = StoredText(gettext_noop("verify with %(software)s"))
+METER_VERIFICATION_PARTS = [OCMF_TRANSACTION, METER_ON_LABEL, METER, READINGS, VERIFY_WITH]
+
+
 def meter_verification_reference(session: ChargingSession) -> str:
     """Eichrecht: what a customer needs to verify the signed meter data of this session.
 
     The signed OCMF record itself is kept with the session's meter values; the line prints where it comes
     from (meter, transaction) and which transparency software checks it.
+    Stored in English (the API shows it so); documents and the console show it in their language
+    (`meter_verification_text`).
     """
     charge_point = session.charge_point
     meter = " ".join(part for part in (charge_point.meter_type, charge_point.meter_serial_number) if part)
     parts = [
-        f"OCMF transaction {session_reference(session)}",
-        f"meter {meter}" if meter else "meter: see charge point label",
-        f"readings {session.meter_start_wh} Wh -> {session.meter_stop_wh} Wh",
-        f"verify with {TRANSPARENCY_SOFTWARE}",
+        OCMF_TRANSACTION.fill(reference=session_reference(session)),
+        METER.fill(meter=meter) if meter else METER_ON_LABEL.fill(),
+        READINGS.fill(start=session.meter_start_wh, stop=session.meter_stop_wh),
+        VERIFY_WITH.fill(software=TRANSPARENCY_SOFTWARE),
     ]
     return "; ".join(parts)
+
+
+def meter_verification_text(stored: str) -> str:
+    """An invoice line's stored meter-data reference in the active language (a part of unknown shape as stored)."""
+    return translated_parts(stored, METER_VERIFICATION_PARTS)
 
 
 def invoice_line_from_session(*, session: ChargingSession, price: SessionPrice, position: int) -> InvoiceLine:

@@ -121,8 +121,8 @@ class DecommissionedListFilter(admin.SimpleListFilter):
     title = _("service")
     parameter_name = "decommissioned"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "In service"), ("yes", "Decommissioned")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("In service")), ("yes", _("Decommissioned"))]
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if self.value() in ("yes", "no"):

@@ -259,12 +259,17 @@ def cost_breakdown_table(breakdown: dict[str, Any]) -> SafeString:
         ),
     )
     return format_html(
-        '<table class="console-table cost-table"><thead><tr><th>Element</th><th>Applied</th>'
-        '<th class="num">Excl. VAT</th><th class="num">VAT</th><th class="num">Incl. VAT</th></tr></thead>'
-        '<tbody>{}</tbody><tfoot><tr><td colspan="2">Total ({})</td><td class="num">{}</td><td></td>'
+        '<table class="console-table cost-table"><thead><tr><th>{}</th><th>{}</th>'
+        '<th class="num">{}</th><th class="num">{}</th><th class="num">{}</th></tr></thead>'
+        '<tbody>{}</tbody><tfoot><tr><td colspan="2">{}</td><td class="num">{}</td><td></td>'
         '<td class="num">{}</td></tr></tfoot></table>',
+        gettext("Element"),
+        gettext("Applied"),
+        gettext("Excl. VAT"),
+        gettext("VAT"),
+        gettext("Incl. VAT"),
         rows,
-        currency,
+        gettext("Total (%(currency)s)") % {"currency": currency},
         money(breakdown.get("total_excl_vat", "0")),
         money(breakdown.get("total_incl_vat", "0")),
     )
@@ -285,8 +290,12 @@ def vat_breakdown_table(rows: list[dict[str, Any]]) -> SafeString:
         ),
     )
     return format_html(
-        '<table class="console-table vat-table"><thead><tr><th class="num">VAT rate</th><th class="num">Net</th>'
-        '<th class="num">VAT</th><th class="num">Gross</th></tr></thead><tbody>{}</tbody></table>',
+        '<table class="console-table vat-table"><thead><tr><th class="num">{}</th><th class="num">{}</th>'
+        '<th class="num">{}</th><th class="num">{}</th></tr></thead><tbody>{}</tbody></table>',
+        gettext("VAT rate"),
+        gettext("Net"),
+        gettext("VAT"),
+        gettext("Gross"),
         body,
     )
 

@@ -9,8 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from apps.core.errors import ApplicationError
 from apps.customers import services
@@ -59,7 +60,7 @@ class ContractAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
         locations = data.get("allowed_locations") or []
         if tenant is not None and any(location.tenant_id != tenant.pk for location in locations):
-            self.add_error("allowed_locations", "Allowed locations must belong to the contract's tenant.")
+            self.add_error("allowed_locations", gettext("Allowed locations must belong to the contract's tenant."))
         return data
 
 
@@ -93,7 +94,11 @@ class ContractAdmin(TenantScopedAdmin):
 
 class TokenImportForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none())
-    file = forms.FileField(help_text=f"UTF-8 CSV with a header line. Columns: {', '.join(COLUMNS)} (uid required).")
+    file = forms.FileField(
+        help_text=format_lazy(
+            _("UTF-8 CSV with a header line. Columns: {columns} (uid required)."), columns=", ".join(COLUMNS)
+        )
+    )
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,7 +160,7 @@ class TokenAdmin(TenantScopedAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Import tokens from CSV",
+            "title": gettext("Import tokens from CSV"),
             "form": form,
             "report": report,
             "columns": COLUMNS,

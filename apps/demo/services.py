@@ -5,6 +5,7 @@ Later features add their part here (stations, drivers, tariffs, sessions), each 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -67,7 +68,34 @@ TENANTS = [
         "oicp_operator_id": "NO*FJL",
         "oicp_provider_id": "NO-FJL",
     },
+    # the peer platform's tenant (`make run PEER=1`: a second instance of the platform on its own database, roaming
+    # with Voltnet both ways); not seeded in the main instance
+    {
+        "slug": "nordlicht",
+        "name": "Nordlicht Laden",
+        "legal_name": "Nordlicht Laden B.V.",
+        "address_line": "Keizersgracht 100",
+        "postal_code": "1015 CV",
+        "city": "Amsterdam",
+        "country": "NL",
+        "vat_id": "NL123456789B01",
+        "bank_name": "ING Bank",
+        "iban": "NL91ABNA0417164300",
+        "bic": "INGBNL2AXXX",
+        "currency": "EUR",
+        "timezone": "Europe/Amsterdam",
+        "default_vat_rate": Decimal("21.00"),
+        "primary_colour": "#7C3AED",
+        "secondary_colour": "#111827",
+        "sender_email": "facturen@nordlicht.example",
+        "ocpi_country_code": "NL",
+        "ocpi_party_id": "NLT",
+        "oicp_operator_id": "NL*NLT",
+        "oicp_provider_id": "NL-NLT",
+    },
 ]
+MAIN_TENANTS = ("voltnet", "fjord")
+PEER_TENANTS = ("nordlicht",)
 
 ROLE_USERS = [("admin", Role.ADMIN), ("ops", Role.OPERATIONS), ("finance", Role.FINANCE), ("viewer", Role.READ_ONLY)]
 
@@ -92,7 +120,7 @@ def demo_api_key(slug: str) -> tuple[str, str]:
 
 
 @transaction.atomic
-def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
+def seed_demo(slugs: Collection[str] = MAIN_TENANTS) -> tuple[list[DemoLogin], list[DemoApiKey]]:
     logins: list[DemoLogin] = []
     keys: list[DemoApiKey] = []
     if not User.objects.filter(username=SUPERUSER[0]).exists():
@@ -100,6 +128,8 @@ def seed_demo() -> tuple[list[DemoLogin], list[DemoApiKey]]:
     logins.append(DemoLogin("(all tenants)", SUPERUSER[0], SUPERUSER[1], "platform superuser"))
 
     for data in TENANTS:
+        if data["slug"] not in slugs:
+            continue
         fields = dict(data)
         tenant, _ = Tenant.objects.update_or_create(slug=fields.pop("slug"), defaults=fields)
         for suffix, role in ROLE_USERS:

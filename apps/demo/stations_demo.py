@@ -19,6 +19,8 @@ DEMO_CHARGER_PASSWORD = "demo-charger-password"  # demo data only: every simulat
 SITES = {
     "voltnet": ("Voltnet Hub Mitte", "Invalidenstraße 50", "10115", "Berlin", "DE", "52.530600", "13.384600"),
     "fjord": ("Fjordlading Bryggen", "Bryggen 5", "5003", "Bergen", "NO", "60.397100", "5.324500"),
+    # the peer platform's site, a few hundred metres from Voltnet's: its drivers roam on each other's chargers
+    "nordlicht": ("Nordlicht Potsdamer Platz", "Potsdamer Platz 1", "10785", "Berlin", "DE", "52.509600", "13.376000"),
 }
 CHARGERS_PER_TENANT = 3
 CONNECTORS_PER_CHARGER = 2

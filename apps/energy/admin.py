@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.energy import selectors, services
@@ -51,7 +52,9 @@ class GridNodeAdmin(TenantScopedAdmin):
     def load(self, obj: GridNode) -> str:
         if obj.parent_id is not None:
             return ""
-        return format_html('<a href="{}">site load</a>', reverse("admin:energy_site_load", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:energy_site_load", args=[obj.pk]), gettext("site load")
+        )
 
     def save_model(self, request: HttpRequest, obj: GridNode, form: Any, change: bool) -> None:
         services.grid_node_save(node=obj)
@@ -108,7 +111,7 @@ class GridNodeAdmin(TenantScopedAdmin):
         }
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Site load: {root.name}",
+            "title": gettext("Site load: %(site)s") % {"site": root.name},
             "opts": self.model._meta,
             "root": root,
             "rows": rows,

@@ -496,6 +496,7 @@ def charge_point_exclude(*, charge_point_id: int, order: ProfileOrder, status: s
 
 def _alert_profile_rejected(*, node: GridNode, order: ProfileOrder, status: str, error: str) -> None:
     from apps.analytics import services as analytics_services  # same layer; alerts are analytics' job
+    from apps.analytics import texts as alert_texts
 
     cp = node.charge_point
     assert cp is not None
@@ -503,9 +504,8 @@ def _alert_profile_rejected(*, node: GridNode, order: ProfileOrder, status: str,
         tenant_id=node.tenant_id,
         kind="profile_rejected",
         subject=f"cp:{cp.pk}/SetChargingProfile",  # analytics' subject for a failed profile: one alert, not two
-        message=(
-            f"Charger {cp.identity} answered {status} to a {order.purpose} of {order.limit} {order.unit}: "
-            "it is no longer controlled and is reserved at its full rating."
+        message=alert_texts.PROFILE_NOT_CONTROLLED.fill(
+            charger=cp.identity, status=status, purpose=order.purpose, limit=order.limit, unit=order.unit
         ),
         charge_point_id=cp.pk,
         details={"purpose": order.purpose, "limit": str(order.limit), "unit": order.unit, "error": error[:200]},

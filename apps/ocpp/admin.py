@@ -76,7 +76,7 @@ class CampaignForm(forms.Form):
     retrieve_at = forms.DateTimeField(initial=timezone.now)
     signed = forms.BooleanField(
         required=False,
-        label="Signed firmware update",
+        label=_("Signed firmware update"),
         help_text=_(
             "OCPP 1.6 security extension: the platform signs the image with the tenant's firmware signing "
             "certificate, installs the tenant CA on each charger as its manufacturer root, and sends "
@@ -184,7 +184,7 @@ class ChargePointAdmin(TenantScopedAdmin):
         "accept", "soft_reset", "trigger_status", "read_configuration", "start_firmware_campaign",
         "decommission_selected",
     ]  # fmt: skip
-    delete_instead = 'Use the "Decommission selected" action instead: it keeps the history.'
+    delete_instead = _('Use the "Decommission selected" action instead: it keeps the history.')
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return (
@@ -229,7 +229,7 @@ class ChargePointAdmin(TenantScopedAdmin):
 
     @admin.display(description=_("connection"), ordering="online")
     def connection(self, obj: ChargePoint) -> str:
-        colour, label = ("#15803d", "online") if obj.online else ("#b91c1c", "offline")
+        colour, label = ("#15803d", gettext("online")) if obj.online else ("#b91c1c", gettext("offline"))
         return format_html('<b style="color:{}">●</b> {}', colour, label)
 
     @admin.display(description=_("certificates on the charger"))
@@ -251,10 +251,15 @@ class ChargePointAdmin(TenantScopedAdmin):
             ),
         )
         return format_html(
-            "<table><tr><th>type</th><th>serial</th><th>subject</th><th>expires</th><th>from</th></tr>{}</table>"
-            '<a href="{}">all certificates of this charger</a>',
+            '<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table><a href="{}">{}</a>',
+            gettext("type"),
+            gettext("serial"),
+            gettext("subject"),
+            gettext("expires"),
+            gettext("from"),
             body,
             url,
+            gettext("all certificates of this charger"),
         )
 
     @admin.display(description=_("recent security events"))
@@ -265,15 +270,18 @@ class ChargePointAdmin(TenantScopedAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (f"{row.timestamp:%Y-%m-%d %H:%M:%S}", row.type, "critical" if row.critical else "", row.tech_info)
+                (local_datetime(row.timestamp), row.type, gettext("critical") if row.critical else "", row.tech_info)
                 for row in rows
             ),
         )
         return format_html(
-            "<table><tr><th>at</th><th>type</th><th></th><th>info</th></tr>{}</table>"
-            '<a href="{}">all security events of this charger</a>',
+            '<table><tr><th>{}</th><th>{}</th><th></th><th>{}</th></tr>{}</table><a href="{}">{}</a>',
+            gettext("at"),
+            gettext("type"),
+            gettext("info"),
             body,
             url,
+            gettext("all security events of this charger"),
         )
 
     @admin.display(description=_("recent frames"))
@@ -437,12 +445,16 @@ class ChargePointAdmin(TenantScopedAdmin):
             messages.error(request, f"{charge_point.identity}: {error.message}")
             return
         if not accepted.online:
-            level, detail = messages.SUCCESS, "it is told at its next connection"
+            level, detail = messages.SUCCESS, gettext("it is told at its next connection")
         elif accepted.password_pending:
-            level, detail = messages.WARNING, "told, but it did not take its own password (retried later)"
+            level, detail = messages.WARNING, gettext("told, but it did not take its own password (retried later)")
         else:
-            level, detail = messages.SUCCESS, "told (BootNotification triggered); it has its own password"
-        messages.add_message(request, level, f"{accepted.identity} accepted: {detail}.")
+            level, detail = messages.SUCCESS, gettext("told (BootNotification triggered); it has its own password")
+        messages.add_message(
+            request,
+            level,
+            gettext("%(charger)s accepted: %(detail)s.") % {"charger": accepted.identity, "detail": detail},
+        )
 
     @admin.action(description=_("Accept selected charge points (tell connected ones at once)"))
     def accept(self, request: HttpRequest, queryset: Any) -> None:
@@ -504,7 +516,7 @@ class ChargePointAdmin(TenantScopedAdmin):
             return HttpResponseRedirect(reverse("admin:stations_firmwarecampaign_change", args=[campaign.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Firmware update campaign",
+            "title": gettext("Firmware update campaign"),
             "form": form,
             "chargers": chargers,
             "opts": self.model._meta,

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.stations import services as station_services
@@ -245,7 +246,7 @@ SPECS: tuple[CommandSpec, ...] = (
             "connectorId": _connector(whole=True),
             "idTag": forms.CharField(label=_("Id tag"), max_length=20),
             "parentIdTag": forms.CharField(label=_("Parent id tag"), max_length=20, required=False),
-            "expiryDate": _when("Expires at"),
+            "expiryDate": _when(_("Expires at")),
             "reservationId": forms.IntegerField(label=_("Reservation id")),
         },
     ),
@@ -403,7 +404,7 @@ SPECS: tuple[CommandSpec, ...] = (
                 label=_("Id tags"),
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 5}),
-                help_text=(
+                help_text=_(
                     "One id tag per line, optionally followed by a status (Accepted, Blocked, Expired, Invalid); "
                     "in a differential update, -TAG removes a tag."
                 ),
@@ -420,7 +421,7 @@ SPECS: tuple[CommandSpec, ...] = (
         _("Tell the charger where to download a firmware image and when to install it."),
         lambda: {
             "location": forms.URLField(label=_("Firmware URL"), max_length=1000),
-            "retrieveDate": _when("Download from"),
+            "retrieveDate": _when(_("Download from")),
             "retries": forms.IntegerField(label=_("Retries"), required=False, min_value=0),
             "retryInterval": forms.IntegerField(label=_("Retry interval (s)"), required=False, min_value=0),
         },
@@ -474,7 +475,7 @@ SPECS: tuple[CommandSpec, ...] = (
         _("Send signed certificate"),
         _("Security"),
         _("Send the charger its signed client certificate chain (normally sent automatically after SignCertificate)."),
-        lambda: {"certificateChain": _pem("Certificate chain")},
+        lambda: {"certificateChain": _pem(_("Certificate chain"))},
     ),
     CommandSpec(
         "ExtendedTriggerMessage",
@@ -510,9 +511,9 @@ SPECS: tuple[CommandSpec, ...] = (
         lambda: {
             "requestId": forms.IntegerField(label=_("Request id"), initial=1),
             "location": forms.URLField(label=_("Firmware URL"), max_length=512),
-            "retrieveDateTime": _when("Download from"),
-            "installDateTime": _when("Install at", required=False),
-            "signingCertificate": _pem("Signing certificate"),
+            "retrieveDateTime": _when(_("Download from")),
+            "installDateTime": _when(_("Install at"), required=False),
+            "signingCertificate": _pem(_("Signing certificate")),
             "signature": forms.CharField(
                 label=_("Signature (base64)"), max_length=800, widget=forms.Textarea(attrs={"rows": 3})
             ),
@@ -557,12 +558,14 @@ class CommandForm(forms.Form):
         self.fields.update(self.spec.fields())
         connectors = sorted(charge_point.evses.values_list("connector_id", flat=True))
         if "connectorId" in self.fields and connectors:
-            known = "Connectors of this charger: " + ", ".join(str(n) for n in connectors) + "."
+            known = gettext("Connectors of this charger: %(connectors)s.") % {
+                "connectors": ", ".join(str(n) for n in connectors)
+            }
             help_text = self.fields["connectorId"].help_text
             self.fields["connectorId"].help_text = f"{known} {help_text}".strip()
         for form_field in self.fields.values():
             if isinstance(form_field, forms.DateTimeField):
-                form_field.help_text = f"Time zone: {timezone.get_current_timezone_name()}."
+                form_field.help_text = gettext("Time zone: %(zone)s.") % {"zone": timezone.get_current_timezone_name()}
         self.fields["timeout"] = timeout
         self.payload: dict[str, Any] = {}
 

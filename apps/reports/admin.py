@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from apps.core.errors import ApplicationError
 from apps.customers.models import BusinessCustomer, Driver
@@ -34,7 +34,7 @@ class ExportJobAddForm(forms.ModelForm):  # type: ignore[type-arg]
     drivers = forms.ModelMultipleChoiceField(queryset=Driver.objects.none(), required=False)
     session_statuses = forms.MultipleChoiceField(choices=SessionStatus.choices, required=False)
     roaming_partners = forms.CharField(
-        required=False, help_text='Roaming partner ids separated by spaces ("DE*ABC"); "-" for the own network.'
+        required=False, help_text=_('Roaming partner ids separated by spaces ("DE*ABC"); "-" for the own network.')
     )
 
     class Meta:
@@ -59,14 +59,16 @@ class ExportJobAddForm(forms.ModelForm):  # type: ignore[type-arg]
         tenant: Tenant | None = data.get("tenant")
         for name in ("locations", "charge_points", "business_customers", "drivers"):
             if tenant is not None and any(row.tenant_id != tenant.pk for row in data.get(name) or []):
-                self.add_error(name, "Choose rows of the export's tenant.")
+                self.add_error(name, gettext("Choose rows of the export's tenant."))
         date_from, date_to = data.get("date_from"), data.get("date_to")
         if date_from and date_to and date_to <= date_from:
-            self.add_error("date_to", "Must be after the start of the range.")
+            self.add_error("date_to", gettext("Must be after the start of the range."))
         partners = (data.get("roaming_partners") or "").split()
         bad = [p for p in partners if p != services.OWN_NETWORK and not services.ROAMING_PARTNER.fullmatch(p)]
         if bad:
-            self.add_error("roaming_partners", f"Not a roaming partner id: {', '.join(bad)} (use DE*ABC).")
+            self.add_error(
+                "roaming_partners", gettext("Not a roaming partner id: %(ids)s (use DE*ABC).") % {"ids": ", ".join(bad)}
+            )
         return data
 
 
@@ -187,9 +189,11 @@ class ExportJobAdmin(TenantScopedAdmin):
             if obj.status != ExportStatus.DONE or not obj.file_name:
                 return "-"
             if obj.personal_data and not selectors.may_see_personal_data(access, obj.tenant_id):
-                return "personal data: not for your role"
+                return gettext("personal data: not for your role")
             token, _expires = services.export_download_link(job=obj)
-            return format_html('<a href="{}">download</a>', reverse("export-file", kwargs={"token": token}))
+            return format_html(
+                '<a href="{}">{}</a>', reverse("export-file", kwargs={"token": token}), gettext("download")
+            )
 
         request._export_download_column = download  # type: ignore[attr-defined]
         return download

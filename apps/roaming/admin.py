@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.deletion import DeletionProtected
@@ -32,7 +33,9 @@ class RoamingPartnerForm(forms.ModelForm):  # type: ignore[type-arg]
         if tenant is not None and tariffs is not None:
             foreign = [t for t in tariffs if t.tenant_id != tenant.pk]
             if foreign:
-                self.add_error("tariffs", f"Tariff {foreign[0].ocpi_id} belongs to another tenant.")
+                self.add_error(
+                    "tariffs", gettext("Tariff %(tariff)s belongs to another tenant.") % {"tariff": foreign[0].ocpi_id}
+                )
         return data
 
 
@@ -73,7 +76,16 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions = ["register", "rotate", "unregister", "suspend", "reinstate", "issue_token_a", "full_resync"]
+    actions = [
+        "register",
+        "rotate",
+        "unregister",
+        "suspend",
+        "reinstate",
+        "issue_token_a",
+        "full_resync",
+        "pull_resync",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = [
@@ -97,7 +109,7 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if "their_token" in form.base_fields:
             field = form.base_fields["their_token"]
-            field.help_text = "The CREDENTIALS_TOKEN_A they gave us, to register with them. Never shown again."
+            field.help_text = gettext("The CREDENTIALS_TOKEN_A they gave us, to register with them. Never shown again.")
             if obj is not None:
                 field.initial = ""
                 field.required = False
@@ -209,7 +221,30 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
             else:
-                self.message_user(request, f"{partner}: {queued} objects queued for a push.")
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(partner)s: %(count)d object queued for a push.",
+                        "%(partner)s: %(count)d objects queued for a push.",
+                        queued,
+                    )
+                    % {"partner": partner, "count": queued},
+                )
+
+    @admin.action(description=_("Full resync: pull the selected CPO partners' locations, tariffs, sessions and CDRs"))
+    def pull_resync(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:
+        for partner in queryset.order_by("pk"):
+            if not self._can_write(request, partner):
+                continue
+            try:
+                modules = services.partner_pull(partner=partner, full=True)
+            except ApplicationError as exc:
+                self.message_user(request, f"{partner}: {exc.message}", level=messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(partner)s: pulling %(modules)s.") % {"partner": partner, "modules": ", ".join(modules)},
+                )
 
     @admin.action(description=_("Issue a new registration token (CREDENTIALS_TOKEN_A)"))
     def issue_token_a(self, request: HttpRequest, queryset: QuerySet[RoamingPartner]) -> None:

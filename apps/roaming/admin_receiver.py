@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand
 from apps.tenants.scoping import TenantScopedAdmin
@@ -78,15 +79,15 @@ class PartnerTokenAdmin(_PartnersData):
     def uid(self, obj: PartnerToken) -> str:
         return obj.token.uid
 
-    @admin.display(description="issuer party")
+    @admin.display(description=_("issuer party"))
     def issuer_party(self, obj: PartnerToken) -> str:
         return f"{obj.token.country_code}*{obj.token.party_id}"
 
-    @admin.display(description="type")
+    @admin.display(description=_("type"))
     def type(self, obj: PartnerToken) -> str:
         return obj.token.type
 
-    @admin.display(description="contract id")
+    @admin.display(description=_("contract id"))
     def contract_id(self, obj: PartnerToken) -> str:
         return obj.token.contract_id
 

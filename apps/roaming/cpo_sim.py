@@ -13,12 +13,14 @@ and the Sender side pushes to the eMSP's Receivers with `push(module, path, body
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
@@ -47,6 +49,9 @@ class CpoSimulator(PartnerSimulator):
     command_plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     cpo_commands: list[dict[str, Any]] = field(default_factory=list)
     result_answers: list[dict[str, Any]] = field(default_factory=list)
+    # Sender side: at most this many objects a page (X-Limit); `page_calls` counts the GETs of each module's list
+    page_limit: int = 50
+    page_calls: dict[str, int] = field(default_factory=dict)
 
     def _functional(self, handler: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> bool:
         base = f"/ocpi/{self.prefix}/2.2.1/"
@@ -154,3 +159,56 @@ class CpoSimulator(PartnerSimulator):
         with self.lock:
             self.cpo_sessions[f"{self.country_code}/{self.party_id}/{session_id}"] = session
         return session
+
+    # ------------------------------------------------------------------ Sender interfaces (GET lists, paginated)
+
+    @staticmethod
+    def _moment(value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    def _sender_list(
+        self, handler: BaseHTTPRequestHandler, module: str, method: str, rest: str, store: dict[str, Any]
+    ) -> None:
+        """GET {module}?date_from&date_to&offset&limit (transport_and_format pagination): the objects of `store`
+        whose last_updated is in [date_from, date_to), by last_updated then key, with Link / X-Total-Count /
+        X-Limit. Only the list (a Sender's GET of one object is not needed by our eMSP)."""
+        if method != "GET" or rest not in ("", "/"):
+            self._reply(handler, 405 if method != "GET" else 404, None, 2000, "only GET of the list")
+            return
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(handler.path).query).items()}
+        try:
+            offset = int(query.get("offset", "0"))
+            limit = min(int(query.get("limit", str(self.page_limit))), self.page_limit)
+            date_from = self._moment(query["date_from"]) if "date_from" in query else None
+            date_to = self._moment(query["date_to"]) if "date_to" in query else None
+        except ValueError:
+            self._reply(handler, 200, None, 2001, "bad query parameters")
+            return
+        with self.lock:
+            self.page_calls[module] = self.page_calls.get(module, 0) + 1
+            objects = sorted(store.items(), key=lambda kv: (self._moment(kv[1]["last_updated"]), kv[0]))
+        selected = [
+            obj
+            for _, obj in objects
+            if (date_from is None or self._moment(obj["last_updated"]) >= date_from)
+            and (date_to is None or self._moment(obj["last_updated"]) < date_to)
+        ]
+        page = selected[offset : offset + limit]
+        headers = {"X-Total-Count": str(len(selected)), "X-Limit": str(limit)}
+        if offset + len(page) < len(selected):
+            filters = {k: v for k, v in query.items() if k in ("date_from", "date_to")}
+            next_query = urlencode({**filters, "offset": offset + len(page), "limit": limit})
+            headers["Link"] = f'<{self.base_url}/ocpi/{self.prefix}/2.2.1/{module}?{next_query}>; rel="next"'
+        self._reply(handler, 200, page, headers=headers)
+
+    def _cpo_locations(self, handler: BaseHTTPRequestHandler, method: str, rest: str, body: Any) -> None:
+        self._sender_list(handler, "locations", method, rest, self.cpo_locations)
+
+    def _cpo_tariffs(self, handler: BaseHTTPRequestHandler, method: str, rest: str, body: Any) -> None:
+        self._sender_list(handler, "tariffs", method, rest, self.cpo_tariffs)
+
+    def _cpo_sessions(self, handler: BaseHTTPRequestHandler, method: str, rest: str, body: Any) -> None:
+        self._sender_list(handler, "sessions", method, rest, self.cpo_sessions)
+
+    def _cpo_cdrs(self, handler: BaseHTTPRequestHandler, method: str, rest: str, body: Any) -> None:
+        self._sender_list(handler, "cdrs", method, rest, self.cpo_cdrs)

@@ -35,11 +35,13 @@ class Role(models.TextChoices):
 
 
 class Module(models.TextChoices):
-    """OCPI 2.2.1 ModuleID enum, less `credentials` (always on) and `hubclientinfo` (no hub role here)."""
+    """OCPI 2.2.1 ModuleID enum, less `credentials` (always on). `hubclientinfo`: we are a Receiver of a hub's
+    ClientInfo (the parties behind it)."""
 
     CDRS = "cdrs"
     CHARGINGPROFILES = "chargingprofiles"
     COMMANDS = "commands"
+    HUBCLIENTINFO = "hubclientinfo"
     LOCATIONS = "locations"
     SESSIONS = "sessions"
     TARIFFS = "tariffs"
@@ -319,3 +321,56 @@ class EmspCommand(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.command} {self.uid} ({self.state})"
+
+
+class PullState(models.Model):
+    """Pulling a CPO partner's Sender of one module (we are eMSP: locations, tariffs, sessions, cdrs): the `date_from`
+    of the next incremental pull (`synced_from`: when the last successful pull started, less an overlap for clock
+    skew), and when the partner last pushed to our Receiver of the module (a partner that pushes is not pulled on
+    the schedule; a full resync pulls it anyway)."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="pull_states")
+    module = models.CharField(max_length=20, choices=Module.choices)
+    synced_from = models.DateTimeField(null=True, blank=True, help_text=_("date_from of the next pull."))
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_push_at = models.DateTimeField(null=True, blank=True, help_text=_("The partner's last push to us."))
+    last_count = models.PositiveIntegerField(default=0, help_text=_("Objects received by the last pull."))
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "module"], name="pullstate_unique_module")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.module}"
+
+
+class ConnectionStatus(models.TextChoices):
+    """OCPI 2.2.1 ConnectionStatus (mod_hub_client_info)."""
+
+    CONNECTED = "CONNECTED", _("Connected")
+    OFFLINE = "OFFLINE", _("Offline")
+    PLANNED = "PLANNED", _("Planned")
+    SUSPENDED = "SUSPENDED", _("Suspended")
+
+
+class HubClientInfo(TimeStampedModel):
+    """A party behind a hub partner, as the hub tells us (OCPI hubclientinfo Receiver: ClientInfo objects). Objects
+    the hub relays from these parties (routing headers OCPI-from-*) are taken as from the hub itself."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="hub_clients")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    role = models.CharField(max_length=5, choices=Role.choices)
+    status = models.CharField(max_length=10, choices=ConnectionStatus.choices)
+    data = models.JSONField(default=dict, help_text=_("The ClientInfo object as last received."))
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["partner_id", "country_code", "party_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "country_code", "party_id"], name="hubclientinfo_unique_party")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} ({self.role}, {self.status})"

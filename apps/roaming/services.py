@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.core.deletion import DeletionProtected
 from apps.core.errors import ApplicationError, Conflict
-from apps.roaming.models import PartnerStatus, RoamingPartner, TokenKind, token_hash
+from apps.roaming.models import PartnerStatus, PullState, RoamingPartner, Role, TokenKind, token_hash
 from apps.sessions import selectors as session_selectors
 from apps.sessions.models import ChargingSession
 from apps.tariffs.models import Tariff
@@ -313,3 +315,47 @@ def partner_token_restore(*, partner_id: int, snapshot: tuple[str | None, str, s
     partner = RoamingPartner.objects.select_for_update().get(pk=partner_id)
     partner.our_token_hash, partner.our_token_hint, partner.our_token_kind = snapshot
     partner.save(update_fields=["our_token_hash", "our_token_hint", "our_token_kind", "updated_at"])
+
+
+# --------------------------------------------------------------------------- pulling a CPO's data (eMSP role)
+
+
+def pull_push_seen(*, partner_id: int, module: str) -> None:
+    """Our Receiver of `module` got a push from the partner: its scheduled pull waits (apps/roaming/ocpi/pull.py).
+    One statement, at most one write a minute per partner and module."""
+    now = timezone.now()
+    states = PullState.objects.filter(partner_id=partner_id, module=module)
+    updated = states.filter(
+        models.Q(last_push_at__isnull=True) | models.Q(last_push_at__lt=now - dt.timedelta(seconds=60))
+    ).update(last_push_at=now)
+    if not updated and not states.exists():
+        PullState.objects.get_or_create(partner_id=partner_id, module=module, defaults={"last_push_at": now})
+
+
+def partner_pull(*, partner: RoamingPartner, full: bool = True) -> list[str]:
+    """Pull the partner's locations, tariffs, sessions and CDRs from its Sender interfaces (a full resync by
+    default), in a Celery task after the commit; returns the modules it will pull. 409 `not_registered` /
+    `not_emsp` when it cannot be pulled, `nothing_to_pull` when the partner lists none of those Sender endpoints."""
+    from apps.roaming import tasks
+
+    if partner.status != PartnerStatus.REGISTERED:
+        raise Conflict(
+            f"The partner is {partner.status}: only a registered partner can be pulled.", code="not_registered"
+        )
+    if Role.EMSP not in partner.our_roles:
+        raise Conflict("We do not play eMSP towards this partner: there is nothing to pull.", code="not_emsp")
+    modules: list[str] = [
+        m
+        for m in ("locations", "tariffs", "sessions", "cdrs")
+        if m in partner.enabled_modules and partner.endpoint_url(m, "SENDER")
+    ]
+    if not modules:
+        raise Conflict(
+            "The partner lists no Sender endpoint of an enabled module (locations, tariffs, sessions, cdrs).",
+            code="nothing_to_pull",
+        )
+    partner_id = partner.pk
+    transaction.on_commit(
+        lambda: tasks.pull_partner.apply_async((partner_id,), {"full": full}, queue=settings.OCPI_TASK_QUEUE)
+    )
+    return modules

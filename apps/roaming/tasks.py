@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.roaming import commands
+from apps.roaming.models import RoamingCommand
 from apps.roaming.ocpi.client import PartnerCallError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def push_sweep() -> int:
 def command_run(self: Any, roaming_command_id: int) -> str:
     """Run a partner's command (or charging profile request) against the charger once, then POST its result to the
     partner's response_url, retrying with backoff while they cannot take it."""
+    if not RoamingCommand.objects.filter(pk=roaming_command_id).exists():
+        # a task outliving its row (a queue kept across a database reset, as the demo's persistent Redis does)
+        logger.warning("roaming command %s: no such command, task dropped", roaming_command_id)
+        return "gone"
     commands.command_execute(roaming_command_id=roaming_command_id)
     try:
         row = commands.command_deliver(roaming_command_id=roaming_command_id)
@@ -84,3 +89,25 @@ def emsp_commands_expire() -> int:
     from apps.roaming.ocpi import emsp_commands
 
     return emsp_commands.commands_expire()
+
+
+@shared_task(name="roaming.pull_partner", ignore_result=True)
+def pull_partner(partner_id: int, full: bool = False, modules: list[str] | None = None) -> int:
+    """Pull a CPO partner's Sender interfaces (apps/roaming/ocpi/pull.py); returns the objects received. A failed
+    module is retried by the next sweep (its date_from stays)."""
+    from apps.roaming.ocpi import pull
+
+    return sum(r.received for r in pull.pull_partner(partner_id=partner_id, modules=modules, full=full))
+
+
+@shared_task(name="roaming.pull_sweep", ignore_result=True)
+def pull_sweep() -> int:
+    """Beat: a pull task for every partner module that is due (not pulled for OCPI_PULL_INTERVAL_S, nothing pushed)."""
+    from apps.roaming.ocpi import pull
+
+    by_partner: dict[int, list[str]] = {}
+    for partner_id, module in pull.due():
+        by_partner.setdefault(partner_id, []).append(module)
+    for partner_id, modules in by_partner.items():
+        pull_partner.apply_async((partner_id,), {"modules": modules}, queue=settings.OCPI_TASK_QUEUE)
+    return len(by_partner)

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from apps.search import selectors
 from apps.search.kinds import BY_NAME, KINDS
@@ -90,9 +91,9 @@ class GlobalSearchAdmin(StaffPageAdmin):
         error = ""
         groups: list[dict[str, Any]] = []
         if len(query) > selectors.MAX_QUERY_LENGTH:
-            error = f"The search is limited to {selectors.MAX_QUERY_LENGTH} characters."
+            error = gettext("The search is limited to %(count)d characters.") % {"count": selectors.MAX_QUERY_LENGTH}
         elif "\x00" in query:
-            error = "The search cannot contain NUL characters."
+            error = gettext("The search cannot contain NUL characters.")
         elif query:
             kinds = [kind] if kind in BY_NAME else None
             limit = selectors.MAX_LIMIT if kinds else selectors.DEFAULT_LIMIT * 2
@@ -121,7 +122,7 @@ class GlobalSearchAdmin(StaffPageAdmin):
             ]
         context = {
             **self.admin_site.each_context(request),
-            "title": "Global search",
+            "title": gettext("Global search"),
             "opts": self.model._meta,
             "query": query,
             "kind": kind,

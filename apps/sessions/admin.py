@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import admin_display as human
@@ -37,7 +38,7 @@ class SuspiciousReasonFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         reasons = [*completion.QUALITY_REASONS, TransactionAnomaly.Kind.CLOSED_WITHOUT_STOP.value]
-        return [(value, value.replace("_", " ")) for value in dict.fromkeys(reasons)]
+        return [(value, completion.reason_label(value)) for value in dict.fromkeys(reasons)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -174,7 +175,9 @@ class ChargingSessionAdmin(TenantScopedAdmin):
         if obj.energy_wh is not None:
             return human.energy(obj.energy_wh)
         if obj.last_meter_wh is not None and obj.status in LIVE:
-            return format_html('<i title="so far">{}</i>', human.energy(obj.last_meter_wh - obj.meter_start_wh))
+            return format_html(
+                '<i title="{}">{}</i>', gettext("so far"), human.energy(obj.last_meter_wh - obj.meter_start_wh)
+            )
         return "-"
 
     @admin.display(description=_("Cost"), ordering="cost_incl_vat")
@@ -182,22 +185,24 @@ class ChargingSessionAdmin(TenantScopedAdmin):
         if obj.cost_incl_vat is not None:
             return human.money(obj.cost_incl_vat, obj.currency)
         if obj.pricing_error:
-            return format_html('<span class="warning" title="{}">not priced</span>', obj.pricing_error)
+            return format_html('<span class="warning" title="{}">{}</span>', obj.pricing_error, gettext("not priced"))
         return "-"
 
     @admin.display(description=_("Limit"), ordering="limit_reached")
     def limit(self, obj: ChargingSession) -> str:
         if not obj.limit_reached:
             return "-"
-        outcome = obj.get_limit_outcome_display() if obj.limit_outcome else "pending"
-        return format_html('<span title="{}">{} reached</span>', outcome, obj.limit_reached.capitalize())
+        outcome = obj.get_limit_outcome_display() if obj.limit_outcome else gettext("pending")
+        name = console.LIMIT_NAMES.get(obj.limit_reached)
+        title = str(name) if name else f"{obj.limit_reached.capitalize()} limit reached"
+        return format_html('<span title="{}">{}</span>', outcome, title)
 
     @admin.display(description=_("Quality"), ordering="suspicious")
     def quality(self, obj: ChargingSession) -> str:
         if not obj.suspicious:
             return ""
-        reasons = ", ".join(reason.replace("_", " ") for reason in obj.suspicious_reasons) or "flagged"
-        return format_html('<span class="suspicious" title="Suspicious session">⚠ {}</span>', reasons)
+        reasons = ", ".join(completion.reason_label(reason) for reason in obj.suspicious_reasons) or gettext("flagged")
+        return format_html('<span class="suspicious" title="{}">⚠ {}</span>', gettext("Suspicious session"), reasons)
 
 
 LIVE = (SessionStatus.PENDING, SessionStatus.ACTIVE, SessionStatus.SUSPENDED, SessionStatus.FINISHING)
@@ -242,7 +247,8 @@ class ReservationAdmin(TenantScopedAdmin):
                 continue
             self.message_user(
                 request,
-                f"{done}: cancelled ({done.detail or 'not sent: it was not active on the charger'}).",
+                gettext("%(reservation)s: cancelled (%(detail)s).")
+                % {"reservation": done, "detail": done.detail or gettext("not sent: it was not active on the charger")},
                 messages.SUCCESS,
             )
 

@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from apps.core.errors import Conflict
 from apps.sessions import ocpi_json, selectors
@@ -57,6 +58,22 @@ class Quality:
 
 
 QUALITY_REASONS = [value for name, value in vars(Quality).items() if name.isupper()]
+# what a person reads for a reason a session was flagged for (the console's filter and quality column)
+REASON_LABELS = {
+    Quality.ENERGY_ABOVE_CAPACITY: gettext_lazy("energy above the connector's capacity"),
+    Quality.FUTURE_TIMESTAMP: gettext_lazy("time stamp in the future"),
+    Quality.REVERSED_TIMESTAMPS: gettext_lazy("stop before start"),
+    Quality.NEGATIVE_ENERGY: gettext_lazy("negative energy"),
+    Quality.TOO_SHORT: gettext_lazy("too short"),
+    Quality.ZERO_ENERGY: gettext_lazy("no energy"),
+    Quality.TOO_LONG: gettext_lazy("too long"),
+    "closed_without_stop": gettext_lazy("closed without a stop from the charger"),
+}
+
+
+def reason_label(reason: str) -> str:
+    label = REASON_LABELS.get(reason)
+    return str(label) if label is not None else reason.replace("_", " ")
 
 
 def too_long_after() -> dt.timedelta:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from apps.sessions.models import ChargingSession, MeterValue
 from apps.stations.models import Command
+from apps.tariffs import texts as tariff_texts
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
@@ -173,6 +174,15 @@ def timeline(session: ChargingSession) -> list[TimelineEntry]:
 
 
 def cost_lines(session: ChargingSession) -> list[dict[str, Any]]:
-    """The stored breakdown's lines (the tariff elements applied), as the price engine wrote them."""
+    """The stored breakdown's lines (the tariff elements applied), as the price engine wrote them, each with its
+    dimension and text in the active language (`dimension_text`, `description_text`)."""
     breakdown = session.cost_breakdown or {}
-    return list(breakdown.get("lines") or [])
+    return [
+        {
+            **line,
+            "dimension_text": tariff_texts.dimension_label(line["dimension"]) if line.get("dimension") else "",
+            "description_text": tariff_texts.component_text(line["description"]) if line.get("description") else "",
+        }
+        for line in breakdown.get("lines") or []
+        if isinstance(line, dict)
+    ]

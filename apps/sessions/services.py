@@ -41,13 +41,14 @@ from apps.sessions.models import (
     TRANSITIONS,
     ChargingSession,
     MeterValue,
+    PartnerCdr,
     PartnerSession,
     SessionEvent,
     SessionStatus,
     SignedMeterValue,
     TransactionAnomaly,
 )
-from apps.stations.models import ChargePoint, Connector, Evse
+from apps.stations.models import ChargePoint, Connector, Evse, PartnerLocation
 from apps.tenants.models import Tenant
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -1036,3 +1037,152 @@ def partner_session_state_set(*, session_id: int, state: str, reason: str, only_
         state=state, state_reason=reason[:255], updated_at=timezone.now()
     )
     return bool(moved)
+
+
+# --------------------------------------------------------------------------- partner sessions and CDRs (eMSP role)
+# Our drivers' sessions on another CPO's EVSEs as the CPO reports them (OCPI sessions Receiver, or pulled), and the
+# CDRs it sends. The adapter (apps/roaming/ocpi/emsp_receivers.py) validates the wire objects; these services match
+# them to our rows and our drivers, and keep the newest data (an object older than the stored one changes nothing).
+
+
+@dataclass(frozen=True)
+class PartnerSessionData:
+    country_code: str
+    party_id: str
+    ocpi_id: str
+    authorization_reference: str
+    token_uid: str  # cdr_token.uid: our driver's token
+    fields: dict[str, Any]  # state, location_ocpi_id, evse_uid, connector_id, start/end, kwh, currency, totals
+    data: dict[str, Any]
+    last_updated: dt.datetime
+
+
+@dataclass(frozen=True)
+class PartnerCdrData:
+    country_code: str
+    party_id: str
+    ocpi_id: str
+    session_ocpi_id: str
+    authorization_reference: str
+    token_uid: str
+    fields: dict[str, Any]  # start/end, currency, totals, credit, credit_reference_id
+    data: dict[str, Any]
+    last_updated: dt.datetime
+
+
+def _our_token(tenant_id: int, uid: str) -> Token | None:
+    """The tenant's own token (not one a partner pushed) with this uid, ignoring case; None when it is not ours."""
+    if not uid:
+        return None
+    return (
+        Token.objects.alias(uid_ci=Lower("uid"))
+        .filter(tenant_id=tenant_id, uid_ci=Lower(Value(uid)))
+        .exclude(source="roaming")
+        .select_related("driver", "business_customer")
+        .first()
+    )
+
+
+def _holder(tenant_id: int, uid: str, current: Any = None) -> dict[str, Any]:
+    """token, driver and business customer of a partner session or CDR from the cdr_token's uid (a session we
+    started with START_SESSION keeps the token it was started with)."""
+    if current is not None and current.token_id is not None:
+        return {}
+    token = _our_token(tenant_id, uid)
+    if token is None:
+        return {}
+    return {"token": token, "driver": token.driver, "business_customer": token.business_customer}
+
+
+@transaction.atomic
+def partner_session_put(*, tenant_id: int, partner_id: int, session: PartnerSessionData) -> tuple[PartnerSession, bool]:
+    """Create or replace a partner's session: matched by the CPO's session id, else (a session we asked for with
+    START_SESSION, not yet known by its id) by our authorization_reference. False: the stored one is newer."""
+    row = (
+        PartnerSession.objects.select_for_update()
+        .filter(
+            partner_id=partner_id, country_code=session.country_code, party_id=session.party_id, ocpi_id=session.ocpi_id
+        )
+        .first()
+    )
+    if row is None and session.authorization_reference:
+        row = (
+            PartnerSession.objects.select_for_update()
+            .filter(tenant_id=tenant_id, partner_id=partner_id, authorization_reference=session.authorization_reference)
+            .filter(Q(ocpi_id="") | Q(ocpi_id=session.ocpi_id))
+            .first()
+        )
+    if row is not None and row.last_updated is not None and row.last_updated > session.last_updated:
+        return row, False
+    location = PartnerLocation.objects.filter(
+        partner_id=partner_id,
+        country_code=session.country_code,
+        party_id=session.party_id,
+        ocpi_id=session.fields.get("location_ocpi_id", ""),
+    ).first()
+    values = {
+        **session.fields,
+        **_holder(tenant_id, session.token_uid, row),
+        "country_code": session.country_code,
+        "party_id": session.party_id,
+        "ocpi_id": session.ocpi_id,
+        "location": location,
+        "data": session.data,
+        "last_updated": session.last_updated,
+    }
+    if session.authorization_reference and (row is None or not row.authorization_reference):
+        taken = PartnerSession.objects.filter(
+            tenant_id=tenant_id, authorization_reference=session.authorization_reference
+        )
+        if row is not None:
+            taken = taken.exclude(pk=row.pk)
+        if not taken.exists():
+            values["authorization_reference"] = session.authorization_reference
+    if row is None:
+        row = PartnerSession.objects.create(tenant_id=tenant_id, partner_id=partner_id, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.save()
+    return row, True
+
+
+@transaction.atomic
+def partner_cdr_create(*, tenant_id: int, partner_id: int, cdr: PartnerCdrData) -> PartnerCdr | None:
+    """Store a CDR once: None when this partner already sent a CDR with that id (CDRs never change; a correction
+    comes as a credit CDR and a new one). Linked to the partner session by the CPO's session id or our
+    authorization_reference, and to our driver by the cdr_token's uid."""
+    key = {"partner_id": partner_id, "country_code": cdr.country_code, "party_id": cdr.party_id, "ocpi_id": cdr.ocpi_id}
+    if PartnerCdr.objects.filter(**key).exists():
+        return None
+    sessions = PartnerSession.objects.filter(tenant_id=tenant_id, partner_id=partner_id)
+    session = None
+    if cdr.session_ocpi_id:
+        session = sessions.filter(
+            country_code=cdr.country_code, party_id=cdr.party_id, ocpi_id=cdr.session_ocpi_id
+        ).first()
+    if session is None and cdr.authorization_reference:
+        session = sessions.filter(authorization_reference=cdr.authorization_reference).first()
+    holder: dict[str, Any]
+    if session is not None and session.token_id is not None:
+        holder = {"token_id": session.token_id, "driver_id": session.driver_id}
+        holder["business_customer_id"] = session.business_customer_id
+    else:
+        holder = _holder(tenant_id, cdr.token_uid)
+    try:
+        with transaction.atomic():
+            return PartnerCdr.objects.create(
+                tenant_id=tenant_id,
+                **key,
+                session=session,
+                session_ocpi_id=cdr.session_ocpi_id,
+                authorization_reference=cdr.authorization_reference,
+                **holder,
+                **cdr.fields,
+                data=cdr.data,
+                last_updated=cdr.last_updated,
+            )
+    except IntegrityError:  # the same CDR POSTed twice at once: the other request stored it
+        if PartnerCdr.objects.filter(**key).exists():
+            return None
+        raise

@@ -30,7 +30,7 @@ from apps.stations.models import (
 )
 from apps.tenants.scoping import TenantScopedAdmin
 
-DECOMMISSION_INSTEAD = 'Use the "Decommission selected" action instead: it keeps the history.'
+DECOMMISSION_INSTEAD = _('Use the "Decommission selected" action instead: it keeps the history.')
 
 
 def _model_changes(obj: Any, form: Any, names: list[str]) -> dict[str, Any]:

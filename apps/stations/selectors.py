@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from apps.stations.models import (
     CertificateAuthority,
@@ -15,6 +16,9 @@ from apps.stations.models import (
     Evse,
     InstalledCertificate,
     Location,
+    PartnerConnector,
+    PartnerEvse,
+    PartnerLocation,
     SecurityEvent,
     StatusEvent,
 )
@@ -71,3 +75,34 @@ def connector_status_history(
         .order_by("timestamp", "id")
         .values_list("timestamp", "status")
     )
+
+
+# --------------------------------------------------------------------------- partner stations (eMSP role)
+
+
+def partner_location_list() -> QuerySet[PartnerLocation]:
+    return PartnerLocation.objects.select_related("tenant", "partner").order_by("partner_id", "ocpi_id")
+
+
+def partner_location_get(*, partner_id: int, country_code: str, party_id: str, ocpi_id: str) -> PartnerLocation | None:
+    return (
+        PartnerLocation.objects.filter(
+            partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id
+        )
+        .prefetch_related(Prefetch("evses", queryset=PartnerEvse.objects.prefetch_related("connectors")))
+        .first()
+    )
+
+
+def partner_connector_object(connector: PartnerConnector) -> dict[str, Any]:
+    return dict(connector.data)
+
+
+def partner_evse_object(evse: PartnerEvse) -> dict[str, Any]:
+    """The EVSE as received, its connectors and its live status (a status PATCH updates the row and `data`)."""
+    return {**evse.data, "connectors": [partner_connector_object(c) for c in evse.connectors.all()]}
+
+
+def partner_location_object(location: PartnerLocation) -> dict[str, Any]:
+    """The OCPI Location object as received (GET on our Receiver answers it), EVSEs and connectors included."""
+    return {**location.data, "evses": [partner_evse_object(e) for e in location.evses.all()]}

@@ -43,6 +43,9 @@ from apps.stations.models import (
     FirmwareImage,
     LocalListEntry,
     Location,
+    PartnerConnector,
+    PartnerEvse,
+    PartnerLocation,
     RegistrationStatus,
     SecurityProfile,
     StatusEvent,
@@ -1262,3 +1265,188 @@ def diagnostics_request(
     DiagnosticsUpload.objects.filter(pk=upload.pk).update(command=command)
     upload.command = command
     return upload, command
+
+
+# --------------------------------------------------------------------------- partner stations (eMSP role: receivers)
+# Another CPO's locations as received over OCPI (push to our locations Receiver, or pulled from its Sender). The
+# adapter (apps/roaming/ocpi/emsp_receivers.py) validates the wire object and hands over these dataclasses; every
+# write here compares `last_updated` and never lets an older object overwrite a newer one (OCPI has no ordering
+# guarantee between pushes, pulls and retries: the newest state the CPO sent wins), and drops the tenant's cached
+# station search on commit (`stations_changed`), so an EVSE status change shows in the driver search at once.
+
+
+@dataclass(frozen=True)
+class PartnerConnectorData:
+    connector_id: str
+    fields: dict[str, Any]  # standard, format, power_type, max_voltage, max_amperage, max_electric_power, tariff_ids
+    data: dict[str, Any]
+    last_updated: datetime
+
+
+@dataclass(frozen=True)
+class PartnerEvseData:
+    uid: str
+    fields: dict[str, Any]  # evse_id, status, capabilities, physical_reference
+    data: dict[str, Any]  # the EVSE object without its connectors
+    last_updated: datetime
+    connectors: list[PartnerConnectorData]
+
+
+@dataclass(frozen=True)
+class PartnerLocationData:
+    country_code: str
+    party_id: str
+    ocpi_id: str
+    fields: dict[str, Any]  # publish, name, address, city, ..., latitude, longitude, time_zone, operator_name
+    data: dict[str, Any]  # the Location object without its EVSEs
+    last_updated: datetime
+    evses: list[PartnerEvseData]
+
+
+class PartnerObjectUnknown(NotFound):
+    """The location (or its EVSE, or connector) a partner's update names was never received."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Unknown {what}.", code="partner_object_unknown")
+
+
+def _partner_location_locked(partner_id: int, country_code: str, party_id: str, ocpi_id: str) -> PartnerLocation | None:
+    return (
+        PartnerLocation.objects.select_for_update()
+        .filter(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id)
+        .first()
+    )
+
+
+def _touch_parent(row: Any, last_updated: datetime) -> None:
+    """OCPI: a child's update sets the parent's last_updated too (never backwards)."""
+    if row.last_updated < last_updated:
+        type(row).objects.filter(pk=row.pk).update(last_updated=last_updated)
+        row.last_updated = last_updated
+
+
+def _connector_write(evse: PartnerEvse, data: PartnerConnectorData) -> bool:
+    existing = PartnerConnector.objects.select_for_update().filter(evse=evse, connector_id=data.connector_id).first()
+    if existing is not None and existing.last_updated > data.last_updated:
+        return False
+    PartnerConnector.objects.update_or_create(
+        evse=evse,
+        connector_id=data.connector_id,
+        defaults={**data.fields, "data": data.data, "last_updated": data.last_updated},
+    )
+    return True
+
+
+def _evse_write(location: PartnerLocation, data: PartnerEvseData, *, connectors_given: bool = True) -> bool:
+    existing = PartnerEvse.objects.select_for_update().filter(location=location, uid=data.uid).first()
+    if existing is not None and existing.last_updated > data.last_updated:
+        return False
+    evse, _ = PartnerEvse.objects.update_or_create(
+        location=location,
+        uid=data.uid,
+        defaults={**data.fields, "data": data.data, "last_updated": data.last_updated},
+    )
+    if connectors_given:
+        for connector in data.connectors:
+            _connector_write(evse, connector)
+        PartnerConnector.objects.filter(evse=evse).exclude(
+            connector_id__in=[c.connector_id for c in data.connectors]
+        ).delete()
+    return True
+
+
+@transaction.atomic
+def partner_location_put(
+    *, tenant_id: int, partner_id: int, location: PartnerLocationData, evses_given: bool = True
+) -> tuple[PartnerLocation, bool]:
+    """Create or replace a partner's location (with its EVSEs and connectors when `evses_given`: those not listed any
+    more are deleted, the object is replaced). Returns the row and whether it was applied: a location older than
+    the stored one changes nothing (the same for each EVSE and connector against its own row)."""
+    key = (partner_id, location.country_code, location.party_id, location.ocpi_id)
+    existing = _partner_location_locked(*key)
+    if existing is not None and existing.last_updated > location.last_updated:
+        return existing, False
+    row, _ = PartnerLocation.objects.update_or_create(
+        tenant_id=tenant_id,
+        partner_id=partner_id,
+        country_code=location.country_code,
+        party_id=location.party_id,
+        ocpi_id=location.ocpi_id,
+        defaults={**location.fields, "data": location.data, "last_updated": location.last_updated},
+    )
+    if evses_given:
+        for evse in location.evses:
+            _evse_write(row, evse)
+        PartnerEvse.objects.filter(location=row).exclude(uid__in=[e.uid for e in location.evses]).delete()
+    stations_changed(tenant_id=tenant_id)
+    return row, True
+
+
+@transaction.atomic
+def partner_evse_put(
+    *,
+    tenant_id: int,
+    partner_id: int,
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    evse: PartnerEvseData,
+    connectors_given: bool = True,
+) -> bool:
+    """Create or replace one EVSE of a partner location (PartnerObjectUnknown when the location is not here); the
+    location's last_updated follows. False: older than the stored EVSE, nothing changed."""
+    location = _partner_location_locked(partner_id, country_code, party_id, location_id)
+    if location is None:
+        raise PartnerObjectUnknown(f"location {country_code}/{party_id}/{location_id}")
+    if not _evse_write(location, evse, connectors_given=connectors_given):
+        return False
+    _touch_parent(location, evse.last_updated)
+    stations_changed(tenant_id=tenant_id)
+    return True
+
+
+@transaction.atomic
+def partner_connector_put(
+    *,
+    tenant_id: int,
+    partner_id: int,
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    evse_uid: str,
+    connector: PartnerConnectorData,
+) -> bool:
+    """Create or replace one connector of a partner EVSE; the EVSE's and location's last_updated follow."""
+    location = _partner_location_locked(partner_id, country_code, party_id, location_id)
+    if location is None:
+        raise PartnerObjectUnknown(f"location {country_code}/{party_id}/{location_id}")
+    evse = PartnerEvse.objects.select_for_update().filter(location=location, uid=evse_uid).first()
+    if evse is None:
+        raise PartnerObjectUnknown(f"EVSE {evse_uid} of location {location_id}")
+    if not _connector_write(evse, connector):
+        return False
+    _touch_parent(evse, connector.last_updated)
+    _touch_parent(location, connector.last_updated)
+    stations_changed(tenant_id=tenant_id)
+    return True
+
+
+@transaction.atomic
+def partner_locations_unlisted_removed(*, tenant_id: int, partner_id: int, keep: set[tuple[str, str, str]]) -> int:
+    """After a full resync: the partner's locations it no longer lists, (country_code, party_id, ocpi_id) not in
+    `keep`, get every EVSE set to REMOVED (OCPI never deletes a location; REMOVED is how a CPO withdraws an EVSE),
+    so no driver is sent there; they come back with the CPO's next PUT. Returns how many locations."""
+    rows = PartnerLocation.objects.filter(partner_id=partner_id).values_list(
+        "pk", "country_code", "party_id", "ocpi_id"
+    )
+    gone = [pk for pk, cc, pid, oid in rows if (cc, pid, oid) not in keep]
+    evses = PartnerEvse.objects.select_for_update().filter(location_id__in=gone).exclude(status="REMOVED")
+    changed = False
+    for evse in evses.order_by("pk"):
+        evse.status = "REMOVED"
+        evse.data = {**evse.data, "status": "REMOVED"}
+        evse.save(update_fields=["status", "data", "updated_at"])
+        changed = True
+    if changed:
+        stations_changed(tenant_id=tenant_id)
+    return len(gone)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.tariffs import pricing, services
@@ -194,7 +195,7 @@ class TariffAssignmentAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         data = super().clean() or {}
         tenant = data.get("tenant")
         errors = {
-            name: "Belongs to another tenant."
+            name: gettext("Belongs to another tenant.")
             for name in ("tariff", "location", "charge_point", "evse")
             if tenant is not None and data.get(name) is not None and data[name].tenant_id != tenant.pk
         }

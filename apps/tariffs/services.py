@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.core import cache, events
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, PartnerTariff, Tariff, TariffAssignment
 from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
 from apps.tenants.models import Tenant
 
@@ -263,3 +263,61 @@ def contract_price_list_update(*, price_list: ContractPriceList, **changes: Any)
 def contract_price_list_delete(*, price_list: ContractPriceList) -> None:
     price_list.delete()
     tariffs_changed(tenant_id=price_list.tenant_id)
+
+
+# --------------------------------------------------------------------------- partner tariffs (eMSP role: receivers)
+
+
+@transaction.atomic
+def partner_tariff_put(
+    *,
+    tenant_id: int,
+    partner_id: int,
+    country_code: str,
+    party_id: str,
+    ocpi_id: str,
+    currency: str,
+    data: dict[str, Any],
+    last_updated: dt.datetime,
+) -> tuple[PartnerTariff, bool]:
+    """Create or replace a partner's tariff (the OCPI Tariff as received). A tariff older than the stored one
+    changes nothing (False): the newest the CPO sent wins whatever order pushes and pulls arrive in."""
+    existing = (
+        PartnerTariff.objects.select_for_update()
+        .filter(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id)
+        .first()
+    )
+    if existing is not None and existing.last_updated > last_updated:
+        return existing, False
+    row, _ = PartnerTariff.objects.update_or_create(
+        tenant_id=tenant_id,
+        partner_id=partner_id,
+        country_code=country_code,
+        party_id=party_id,
+        ocpi_id=ocpi_id,
+        defaults={"currency": currency, "data": data, "last_updated": last_updated},
+    )
+    tariffs_changed(tenant_id=tenant_id)
+    return row, True
+
+
+@transaction.atomic
+def partner_tariff_delete(*, tenant_id: int, partner_id: int, country_code: str, party_id: str, ocpi_id: str) -> bool:
+    """The CPO withdrew the tariff (OCPI DELETE). False: no such tariff."""
+    deleted, _ = PartnerTariff.objects.filter(
+        partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id
+    ).delete()
+    if deleted:
+        tariffs_changed(tenant_id=tenant_id)
+    return bool(deleted)
+
+
+@transaction.atomic
+def partner_tariffs_remove_unlisted(*, tenant_id: int, partner_id: int, keep: set[tuple[str, str, str]]) -> int:
+    """After a full resync: the partner's tariffs it no longer lists are deleted. Returns how many."""
+    rows = PartnerTariff.objects.filter(partner_id=partner_id).values_list("pk", "country_code", "party_id", "ocpi_id")
+    gone = [pk for pk, cc, pid, oid in rows if (cc, pid, oid) not in keep]
+    if gone:
+        PartnerTariff.objects.filter(pk__in=gone).delete()
+        tariffs_changed(tenant_id=tenant_id)
+    return len(gone)

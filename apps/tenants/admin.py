@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.admin import refuse_protected
@@ -130,7 +131,7 @@ class PlatformUserAdmin(UserAdmin):  # type: ignore[type-arg]
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """A user who left history (commands sent, invoices issued, grid signals posted) is deactivated, not deleted."""
-        refused = refuse_protected(objs, instead="Deactivate the user instead (untick Active).")
+        refused = refuse_protected(objs, instead=gettext("Deactivate the user instead (untick Active)."))
         return refused if refused is not None else super().get_deleted_objects(objs, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -197,7 +198,9 @@ class InvitationForm(forms.ModelForm):  # type: ignore[type-arg]
                 expires_at__gt=timezone.now(),
             )
             if pending.exists():
-                self.add_error("email", "An open invitation for this address exists in this tenant: resend it.")
+                self.add_error(
+                    "email", gettext("An open invitation for this address exists in this tenant: resend it.")
+                )
         return cleaned
 
 

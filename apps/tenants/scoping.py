@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.functional import Promise
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.request import Request
@@ -257,7 +258,7 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     tenant_field: ClassVar[str] = "tenant"
     write_roles: ClassVar[tuple[str, ...]] = DEFAULT_WRITE_ROLES
-    delete_instead: ClassVar[str] = ""
+    delete_instead: ClassVar[str | Promise] = ""  # in the console's language when shown
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(request), access_for(request), self.tenant_field)
@@ -339,7 +340,7 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return not issubclass(self.model, History) and self._can_write(request, obj)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        refused = refuse_protected(objs, instead=self.delete_instead)
+        refused = refuse_protected(objs, instead=str(self.delete_instead))
         return refused if refused is not None else super().get_deleted_objects(objs, request)
 
     def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_re
 CELERY_BEAT_SCHEDULE["roaming-push-sweep"] = {"task": "roaming.push_sweep", "schedule": 10.0}  # OCPI pushes
 # commands we sent CPOs for our drivers: TIMEOUT when no result came in time (apps/roaming/ocpi/emsp_commands.py)
 CELERY_BEAT_SCHEDULE["roaming-emsp-commands-expire"] = {"task": "roaming.emsp_commands_expire", "schedule": 30.0}
+# OCPI pulls of CPO partners that push nothing (apps/roaming/ocpi/pull.py)
+CELERY_BEAT_SCHEDULE["roaming-pull-sweep"] = {
+    "task": "roaming.pull_sweep",
+    "schedule": float(env_str("OCPI_PULL_SWEEP_S", "60")),
+}
 
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue
@@ -405,6 +410,10 @@ OCPI_AUTHORIZE_TIMEOUT = float(env_str("OCPI_AUTHORIZE_TIMEOUT", "5"))  # second
 OCPI_BASE_URL = env_str("OCPI_BASE_URL", "")
 OCPI_PAGE_LIMIT = int(env_str("OCPI_PAGE_LIMIT", "100"))
 OCPI_HTTP_TIMEOUT = float(env_str("OCPI_HTTP_TIMEOUT", "10"))
+# eMSP role: a CPO partner's module is pulled (GET with date_from) every OCPI_PULL_INTERVAL_S unless it pushed to us
+# meanwhile; date_from is the last successful pull's start less OCPI_PULL_OVERLAP_S (clock skew between platforms)
+OCPI_PULL_INTERVAL_S = float(env_str("OCPI_PULL_INTERVAL_S", "900"))
+OCPI_PULL_OVERLAP_S = float(env_str("OCPI_PULL_OVERLAP_S", "60"))
 OCPI_OUTBOUND_HOSTS: list[str] = [h for h in env_str("OCPI_OUTBOUND_HOSTS", "").split(",") if h]
 # eMSP commands: seconds we wait, beyond the CPO's own `timeout`, for a command's CommandResult before TIMEOUT
 OCPI_COMMAND_RESULT_MARGIN = float(env_str("OCPI_COMMAND_RESULT_MARGIN", "30"))

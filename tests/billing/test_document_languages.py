@@ -107,3 +107,41 @@ def test_the_invoice_email_is_in_french_for_a_french_customer(branded: Tenant) -
 def test_stored_priced_texts_print_in_the_documents_language(language: str, stored: str, printed: str) -> None:
     with translation.override(language):
         assert component_text(stored) == printed
+
+
+def test_the_excel_annex_speaks_the_customers_language(branded: Tenant) -> None:
+    # given an invoice to a customer who reads German, of an English-speaking tenant
+    import io
+
+    from openpyxl import load_workbook
+
+    from apps.billing.documents import render_invoice_xlsx
+
+    invoice = issued(branded, sessions=1)
+    customer = invoice.business_customer
+    assert customer is not None
+    customer.language = "de"
+    customer.save(update_fields=["language"])
+    line = invoice.lines.get()
+
+    workbook = load_workbook(io.BytesIO(render_invoice_xlsx(invoice)))
+
+    assert workbook.sheetnames == ["Ladevorgänge", "Rechnung"]
+    head, row = list(workbook["Ladevorgänge"].iter_rows(values_only=True))
+    assert head[:3] == ("Rechnung", "Position", "Ladevorgang")
+    assert {"Beginn (Ortszeit)", "Energiekosten netto", "Gesamtbetrag brutto"} <= set(head)
+    assert head[-1] == "Prüfung der Messdaten (Eichrecht)"
+    assert line.meter_verification.startswith("OCMF transaction ")  # stored in English (the API shows it so)
+    assert row[-1].startswith(f"OCMF-Transaktion {line.session_reference}; ")
+    assert "prüfbar mit S.A.F.E." in row[-1]
+    summary = [r[0] for r in workbook["Rechnung"].iter_rows(values_only=True)]
+    assert summary == ["Nummer", "Kunde", "Zeitraum", "Summe netto", "MwSt.", "Gesamtbetrag brutto"]
+
+
+def test_a_meter_reference_of_an_older_shape_is_printed_as_stored() -> None:
+    from apps.billing.lines import meter_verification_text
+
+    with translation.override("fr"):
+        text = meter_verification_text("OCMF transaction CP-1-9; signed by hand; verify with S.A.F.E.")
+
+    assert text == "transaction OCMF CP-1-9; signed by hand; vérifiable avec S.A.F.E."

@@ -134,17 +134,19 @@ def test_xlsx_annex_has_one_row_per_session(branded: Tenant) -> None:
 
     workbook = load_workbook(io.BytesIO(render_invoice_xlsx(invoice)))
     rows = list(workbook["Sessions"].iter_rows(values_only=True))
+    columns = [str(column) for column in XLSX_COLUMNS]  # the tenant and customer read English
 
-    assert list(rows[0]) == XLSX_COLUMNS
+    assert list(rows[0]) == columns
     assert len(rows) == 4
-    first = dict(zip(XLSX_COLUMNS, rows[1], strict=True))
+    first = dict(zip(columns, rows[1], strict=True))
     assert first["Invoice"] == invoice.number
     assert first["Start (local)"] == dt.datetime(2026, 3, 2, 8, 30)  # Berlin time, naive for Excel
     assert first["Energy (kWh)"] == 22.5
     assert first["Energy cost excl. VAT"] == 7.2
     assert first["Total incl. VAT"] == 10.47
     assert first["Time zone"] == "Europe/Berlin"
-    assert sum(Decimal(str(r[XLSX_COLUMNS.index("Total incl. VAT")])) for r in rows[1:]) == invoice.total_incl_vat
+    assert sum(Decimal(str(r[columns.index("Total incl. VAT")])) for r in rows[1:]) == invoice.total_incl_vat
+    assert first["Meter data verification (Eichrecht)"].startswith("OCMF transaction ")
 
 
 def test_delivery_mails_the_pdf_from_the_tenant_sender_and_marks_sent_once(branded: Tenant) -> None:

@@ -59,7 +59,9 @@ def test_a_status_the_charger_reports_shows_on_its_open_page(daphne: str, width:
             page.fill("#id_password", "pw-live-2026")
             page.click("input[type=submit]")
             page.wait_for_url(f"**/admin/stations/chargepoint/{cp_id}/change/")
-            page.wait_for_function("document.getElementById('cp-live-state').textContent === 'live'", timeout=15_000)
+            page.wait_for_function(
+                "document.getElementById('cp-live-state').textContent === 'connected'", timeout=15_000
+            )
             page.wait_for_selector("#cp-live-conn-1[data-status='Available']", timeout=15_000)
             assert page.inner_text("#cp-live-connection") == "offline"
             page.evaluate("window.__not_reloaded = true")

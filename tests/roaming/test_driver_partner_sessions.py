@@ -22,7 +22,7 @@ from apps.sessions.models import PartnerSession
 from apps.stations.models import PartnerEvse
 from apps.tenants.models import Tenant
 from tests.roaming.conftest import wait_until
-from tests.roaming.emsp_rig import Driven, driver_with_token, partner_evse, register_cpo
+from tests.roaming.emsp_commands_rig import Driven, driver_with_token, partner_evse, register_cpo
 from tests.tenants.factories import api_key_for
 
 LIST = "/api/v1/driver/partner-sessions/"
@@ -54,6 +54,10 @@ def driven(tenant_a: Tenant) -> Driven:
 @pytest.fixture
 def api(key_client_for: Callable[..., APIClient], tenant_a: Tenant) -> APIClient:
     return key_client_for(tenant_a, ["driver:write"])
+
+
+def _later(seconds: int) -> str:
+    return (timezone.now() + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _wait_state(session_id: int, state: str) -> PartnerSession:
@@ -362,7 +366,8 @@ def test_end_to_end_start_and_stop(
 ) -> None:
     """The driver app calls our API on daphne; we POST START_SESSION to the CPO with our token and authorization
     reference; the CPO answers ACCEPTED and POSTs its CommandResult to our response_url: the session is accepted.
-    The CPO's session (as its PUT would) makes it ACTIVE; stop goes the same way."""
+    The CPO's session PUT (our sessions Receiver) makes it ACTIVE with kWh and cost; stop goes the same way, and the
+    CPO's PATCH completes it."""
     _, key = api_key_for(tenant_a, ["driver:write"])
     headers = {"Authorization": f"Api-Key {key}"}
     started = requests.post(
@@ -385,13 +390,18 @@ def test_end_to_end_start_and_stop(
     wait_until(lambda: live()["state"] == "accepted", timeout=60, what="accepted")
     assert cpo.result_answers[0]["answer"]["status_code"] == 1000
 
-    # the CPO's session object (its PUT to our sessions receiver belongs to the receivers; it lands on this row)
+    # the CPO's session, PUT to our sessions Receiver: it lands on this row (matched by our authorization_reference)
     cpo_session = next(iter(cpo.cpo_sessions.values()))
     assert cpo_session["authorization_reference"] == body["authorization_reference"]
-    PartnerSession.objects.filter(authorization_reference=cpo_session["authorization_reference"]).update(
-        ocpi_id=cpo_session["id"], state="ACTIVE"
-    )
-    assert live()["state"] == "ACTIVE"
+    path = f"/NL/CPO/{cpo_session['id']}"
+    pushed = cpo.push("sessions", path, {**cpo_session, "status": "ACTIVE"}, "PUT")
+    assert pushed["status_code"] == 1000, pushed
+    patch = {"kwh": 7.25, "total_cost": {"excl_vat": 2.9, "incl_vat": 3.45}, "last_updated": _later(1)}
+    assert cpo.push("sessions", path, patch, "PATCH")["status_code"] == 1000
+    now = live()
+    assert (now["state"], now["ocpi_id"], now["kwh"]) == ("ACTIVE", cpo_session["id"], 7.25)
+    assert (now["currency"], now["total_cost_excl_vat"], now["total_cost_incl_vat"]) == ("EUR", "2.9000", "3.4500")
+    assert (now["driver"], now["token_uid"]) == (driven.driver.pk, driven.token.uid)
 
     stopped = requests.post(f"{ocpi_base}{LIST}{body['id']}/stop/", json={}, headers=headers, timeout=30)
     assert (stopped.status_code, stopped.json()["state"]) == (202, "stop_requested")
@@ -399,6 +409,9 @@ def test_end_to_end_start_and_stop(
     assert cpo.cpo_commands[1]["body"]["session_id"] == cpo_session["id"]
     wait_until(lambda: live()["state"] == "stop_accepted", timeout=60, what="stop accepted")
     assert [c["command"] for c in live()["commands"]] == ["STOP_SESSION", "START_SESSION"]
+    ended = {"status": "COMPLETED", "end_date_time": _later(2), "kwh": 9.5, "last_updated": _later(2)}
+    assert cpo.push("sessions", path, ended, "PATCH")["status_code"] == 1000
+    assert (live()["state"], live()["kwh"]) == ("COMPLETED", 9.5)
 
 
 def test_unlock(api: APIClient, cpo: CpoSimulator, evse: PartnerEvse, driven: Driven) -> None:

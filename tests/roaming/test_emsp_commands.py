@@ -23,7 +23,7 @@ from apps.stations.models import PartnerEvse
 from apps.tenants.models import Tenant
 from tests.roaming import ocpi_rules
 from tests.roaming.conftest import wait_until
-from tests.roaming.emsp_rig import Driven, driver_with_token, partner_evse, register_cpo
+from tests.roaming.emsp_commands_rig import Driven, driver_with_token, partner_evse, register_cpo
 
 
 @pytest.fixture

@@ -126,3 +126,16 @@ def test_labels_django_derives_from_names_are_translated_too() -> None:
         "de": ("Abgeschlossen", "Ladepunkte"),
         "fr": ("Terminée", "points de charge"),
     }
+
+
+def test_the_sessions_suspicious_reason_filter_is_german(
+    tenant_a: Tenant, make_staff: Callable[..., User], client: Client
+) -> None:
+    client.force_login(make_staff(_german(tenant_a), Role.OPERATIONS, is_staff=True))
+
+    html = client.get("/admin/charging/chargingsession/").content.decode()
+
+    for german in ("zu kurz", "keine Energie", "Zeitstempel in der Zukunft", "ohne Stoppmeldung der Ladestation"):
+        assert german in html, german
+    for english in ("too short", "zero energy", "future timestamp", "closed without stop"):
+        assert english not in html, english

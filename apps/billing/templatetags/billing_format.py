@@ -3,15 +3,14 @@ kWh from Wh, durations, VAT rates, and the priced components' labels and texts."
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
+
+from apps.tariffs import texts
 
 register = template.Library()
 
@@ -45,20 +44,15 @@ def duration(seconds: Any) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-DIMENSIONS = {
-    "ENERGY": gettext_lazy("Energy"),
-    "TIME": pgettext_lazy("tariff dimension", "Charging time"),
-    "PARKING_TIME": gettext_lazy("Parking time"),
-    "FLAT": gettext_lazy("Session fee"),
-    "MONTHLY_FEE": gettext_lazy("Monthly fee"),
-    "PRICE_LIMIT": gettext_lazy("Price adjustment"),
-}
+@register.filter
+def dimension_label(value: Any) -> str:
+    return texts.dimension_label(value)
 
 
 @register.filter
-def dimension_label(value: Any) -> str:
-    label = DIMENSIONS.get(str(value))
-    return str(label) if label is not None else str(value).replace("_", " ").capitalize()
+def component_text(value: Any) -> str:
+    """A priced component's stored text ("12.5 kWh at 0.39/kWh; 1 h 5 min at 1.20/h") in the active language."""
+    return texts.component_text(value)
 
 
 def _places(value: Decimal) -> int | None:
@@ -67,58 +61,12 @@ def _places(value: Decimal) -> int | None:
     return max(-exponent, 0) if isinstance(exponent, int) else None
 
 
-def _decimal_text(text: str) -> str:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return text
-    return _number(value, _places(value))
-
-
-# The pricing engine stores each priced part's text in English (apps/tariffs/pricing.py `PricedLine.description`,
-# apps/billing/costing.py for monthly fees); a document prints it in its language. A text of another shape (an
-# older engine's) is printed as stored.
-_NUMBER = r"\d+(?:\.\d+)?"
-_DURATION = r"(?:\d+ h)?(?: ?\d+ min)?(?: ?\d+ s)?"
-_COMPONENTS: list[tuple[re.Pattern[str], Callable[[dict[str, str]], str]]] = [
-    (
-        re.compile(rf"^(?P<kwh>{_NUMBER}) kWh at (?P<price>{_NUMBER})/kWh$"),
-        lambda m: (
-            gettext("%(kwh)s kWh at %(price)s/kWh")
-            % {"kwh": _decimal_text(m["kwh"]), "price": _decimal_text(m["price"])}
-        ),
-    ),
-    (
-        re.compile(rf"^(?P<duration>{_DURATION}) at (?P<price>{_NUMBER})/h$"),
-        lambda m: (
-            gettext("%(duration)s at %(price)s/h")
-            % {"duration": m["duration"].strip(), "price": _decimal_text(m["price"])}
-        ),
-    ),
-    (
-        re.compile(rf"^fee (?P<price>{_NUMBER})$"),
-        lambda m: gettext("fee %(price)s") % {"price": _decimal_text(m["price"])},
-    ),
-    (
-        re.compile(rf"^monthly fee (?P<price>{_NUMBER})$"),
-        lambda m: gettext("monthly fee %(price)s") % {"price": _decimal_text(m["price"])},
-    ),
-    (re.compile(r"^minimum/maximum price adjustment$"), lambda m: gettext("minimum/maximum price adjustment")),
-]
-
-
-def _component_part(text: str) -> str:
-    for pattern, render in _COMPONENTS:
-        match = pattern.match(text)
-        if match:
-            return render(match.groupdict())
-    return text
-
-
 @register.filter
-def component_text(value: Any) -> str:
-    """A priced component's stored text ("12.5 kWh at 0.39/kWh; 1 h 5 min at 1.20/h") in the active language."""
-    return "; ".join(_component_part(part) for part in str(value).split("; "))
+def meter_text(value: Any) -> str:
+    """An invoice line's stored meter-data reference (Eichrecht) in the active language."""
+    from apps.billing.lines import meter_verification_text
+
+    return meter_verification_text(str(value))
 
 
 @register.filter

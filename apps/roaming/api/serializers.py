@@ -115,3 +115,9 @@ class EmptySerializer(StrictSerializer):
 
 class ResyncSerializer(StrictSerializer):
     queued = serializers.IntegerField(read_only=True, help_text="Objects queued for a push (locations, tariffs).")
+
+
+class PullSerializer(StrictSerializer):
+    modules = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The modules being pulled from the partner's Senders."
+    )

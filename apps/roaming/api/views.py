@@ -13,6 +13,7 @@ from apps.core.api.serializers import ErrorSerializer
 from apps.roaming import selectors, services
 from apps.roaming.api.serializers import (
     EmptySerializer,
+    PullSerializer,
     ResyncSerializer,
     RoamingPartnerCreatedSerializer,
     RoamingPartnerSerializer,
@@ -94,6 +95,16 @@ class RoamingPartnerViewSet(TenantScopedViewSet):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         queued = services.partner_full_sync(partner=self.get_object())
         return Response({"queued": queued})
+
+    @extend_schema(request=EmptySerializer, responses={202: PullSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def pull(self, request: Request, pk: str | None = None) -> Response:
+        """We are eMSP towards this CPO: pull its locations, tariffs, sessions and CDRs from its Sender interfaces
+        again, in full (a background task; stale locations get their EVSEs REMOVED, stale tariffs are deleted).
+        409 `not_registered`, `not_emsp` or `nothing_to_pull`."""
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        modules = services.partner_pull(partner=self.get_object(), full=True)
+        return Response({"modules": modules}, status=202)
 
     @extend_schema(request=EmptySerializer, responses={200: TokenASerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="token-a", serializer_class=EmptySerializer)

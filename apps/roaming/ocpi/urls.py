@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_commands, tokens, views
+from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_commands, emsp_urls, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -28,3 +28,4 @@ urlpatterns += [
         name="ocpi-emsp-command-result",
     ),
 ]
+urlpatterns += emsp_urls.urlpatterns  # eMSP Receivers of the CPO's data (emsp_receivers)

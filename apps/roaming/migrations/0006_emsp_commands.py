@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('charging', '0015_partner_session_command_states'),
-        ('roaming', '0004_receiver_tokens_commands'),
+        ('roaming', '0005_pull_state_hub_clients'),
     ]
 
     operations = [
