@@ -69,7 +69,13 @@ from tests.energy.factories import (
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.roaming import emsp_rig
-from tests.roaming.factories import partner_for, partner_reservation_for, partner_token_for, roaming_command_for
+from tests.roaming.factories import (
+    partner_for,
+    partner_reservation_for,
+    partner_session_for,
+    partner_token_for,
+    roaming_command_for,
+)
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -142,7 +148,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     PartnerLocation: emsp_rig.partner_location_for,
     PartnerConnector: emsp_rig.partner_connector_for,
     PartnerTariff: emsp_rig.partner_tariff_for,
-    PartnerSession: emsp_rig.partner_session_for,
+    PartnerSession: partner_session_for,  # a driver's reservation: the driver API lists it too
     PartnerCdr: emsp_rig.partner_cdr_for,
     HubClientInfo: emsp_rig.hub_client_for,
     PullState: emsp_rig.pull_state_for,

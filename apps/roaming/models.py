@@ -279,6 +279,50 @@ class PartnerReservation(TimeStampedModel):
         return f"{self.their_reservation_id} → {self.reservation_id}"
 
 
+# --------------------------------------------------------------------------- eMSP commands Sender (our drivers)
+
+
+class EmspCommand(TimeStampedModel):
+    """A command we sent a CPO partner for one of our drivers (commands module, we are Sender; mod_commands): the
+    body we POSTed, the CPO's synchronous CommandResponse and the asynchronous CommandResult it POSTed to our
+    `response_url` (`/ocpi/emsp/2.2.1/commands/{command}/{uid}`). What it means for the driver is the state of its
+    `charging.PartnerSession` (apps/roaming/ocpi/emsp_commands.py maps results to states)."""
+
+    class State(models.TextChoices):
+        SENDING = "sending", _("Being sent to the operator")
+        PENDING = "pending", _("Accepted by the operator, waiting for the charger's result")
+        DONE = "done", _("Result known")
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.PROTECT, related_name="sent_commands")
+    session = models.ForeignKey("charging.PartnerSession", on_delete=models.PROTECT, related_name="commands")
+    uid = models.CharField(max_length=36, unique=True, help_text=_("The last segment of our response_url."))
+    command = models.CharField(max_length=20, choices=CommandType.choices)
+    request = models.JSONField(default=dict, help_text=_("The body we sent, response_url included."))
+    state = models.CharField(max_length=8, choices=State.choices, default=State.SENDING)
+    response = models.JSONField(null=True, blank=True, help_text=_("The CPO's CommandResponse, as answered."))
+    result = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        help_text=_("The outcome: a CommandResponseType or CommandResultType, or ERROR when the call failed."),
+    )
+    message = models.CharField(max_length=512, blank=True, default="", help_text=_("The CPO's message, if any."))
+    result_body = models.JSONField(null=True, blank=True, help_text=_("The CPO's CommandResult, as received."))
+    deadline = models.DateTimeField(help_text=_("No result by then: TIMEOUT."))
+    previous_state = models.CharField(
+        max_length=16, blank=True, default="", help_text=_("The session's state before this command.")
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["deadline"], name="emspcommand_open", condition=~models.Q(state="done")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.command} {self.uid} ({self.state})"
+
+
 class PullState(models.Model):
     """Pulling a CPO partner's Sender of one module (we are eMSP: locations, tariffs, sessions, cdrs): the `date_from`
     of the next incremental pull (`synced_from`: when the last successful pull started, less an overlap for clock

@@ -66,6 +66,31 @@ def command_run(self: Any, roaming_command_id: int) -> str:
     return str(row.state)
 
 
+# --------------------------------------------------------------------------- eMSP commands Sender
+
+
+@shared_task(name="roaming.emsp_command_expire", ignore_result=True)
+def emsp_command_expire(command_id: int) -> str:
+    """A command we sent a CPO: TIMEOUT if its result has not come by its deadline (a countdown from its answer)."""
+    from apps.roaming.ocpi import emsp_commands
+
+    row = emsp_commands.finish(
+        command_id=command_id,
+        result=emsp_commands.TIMEOUT,
+        message="No result from the operator within its timeout.",
+        expired=True,
+    )
+    return row.result
+
+
+@shared_task(name="roaming.emsp_commands_expire", ignore_result=True)
+def emsp_commands_expire() -> int:
+    """Beat: TIMEOUT for every command whose deadline passed (a countdown task lost with its worker)."""
+    from apps.roaming.ocpi import emsp_commands
+
+    return emsp_commands.commands_expire()
+
+
 @shared_task(name="roaming.pull_partner", ignore_result=True)
 def pull_partner(partner_id: int, full: bool = False, modules: list[str] | None = None) -> int:
     """Pull a CPO partner's Sender interfaces (apps/roaming/ocpi/pull.py); returns the objects received. A failed

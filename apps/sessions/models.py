@@ -456,6 +456,12 @@ class PartnerSessionState(models.TextChoices):
     EVSE_OCCUPIED = "evse_occupied", _("Charge point occupied")
     EVSE_INOPERATIVE = "evse_inoperative", _("Charge point out of order")
     CANCELED_RESERVATION = "canceled", _("Reservation cancelled")
+    # our other commands' states (apps/roaming/ocpi/emsp_commands.py has the table of results to states)
+    NOT_SUPPORTED = "not_supported", _("Not supported by the operator")
+    RESERVE_REQUESTED = "reserving", _("Reservation requested")
+    STOP_REQUESTED = "stop_requested", _("Stop requested")
+    STOP_ACCEPTED = "stop_accepted", _("Stop accepted by the operator")
+    CANCEL_REQUESTED = "cancel_requested", _("Cancellation requested")
     PENDING = "PENDING", _("Pending")
     RESERVATION = "RESERVATION", _("Reserved")
     ACTIVE = "ACTIVE", _("Charging")
@@ -500,6 +506,9 @@ class PartnerSession(TenantOwned, TimeStampedModel):
         default=dict, encoder=DecimalNumberEncoder, decoder=DecimalNumberDecoder, help_text=_("As last received.")
     )
     last_updated = models.DateTimeField(null=True, blank=True)
+    reservation_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("A reservation (RESERVE_NOW): until when the EVSE is held.")
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -991,6 +991,54 @@ def session_preferences_set(
     return locked
 
 
+# --------------------------------------------------------------------------- partner sessions: our drivers' commands
+
+
+def partner_session_request(
+    *,
+    partner_id: int,
+    token: Token,
+    state: str,
+    country_code: str,
+    party_id: str,
+    location_id: int | None,
+    location_ocpi_id: str,
+    evse_uid: str,
+    connector_id: str,
+    authorization_reference: str,
+    reservation_expires_at: dt.datetime | None = None,
+) -> PartnerSession:
+    """A session (or reservation) of our driver on a partner's EVSE, as we ask for it (START_SESSION, RESERVE_NOW):
+    the driver, business customer and contract are the token's; `authorization_reference` is ours (the CPO echoes it
+    in its Session and CDR)."""
+    return PartnerSession.objects.create(
+        tenant_id=token.tenant_id,
+        partner_id=partner_id,
+        country_code=country_code,
+        party_id=party_id,
+        authorization_reference=authorization_reference,
+        state=state,
+        token=token,
+        driver_id=token.driver_id,
+        business_customer_id=token.business_customer_id,
+        contract_id=token.business_contract_id,
+        location_id=location_id,
+        location_ocpi_id=location_ocpi_id,
+        evse_uid=evse_uid,
+        connector_id=connector_id,
+        reservation_expires_at=reservation_expires_at,
+    )
+
+
+def partner_session_state_set(*, session_id: int, state: str, reason: str, only_from: list[str]) -> bool:
+    """Move a partner session to `state` with the CPO's message, if it is still in one of `only_from` (a command's
+    result never undoes what the CPO reported meanwhile, e.g. its session PUT). True when it moved."""
+    moved = PartnerSession.objects.filter(pk=session_id, state__in=only_from).update(
+        state=state, state_reason=reason[:255], updated_at=timezone.now()
+    )
+    return bool(moved)
+
+
 # --------------------------------------------------------------------------- partner sessions and CDRs (eMSP role)
 # Our drivers' sessions on another CPO's EVSEs as the CPO reports them (OCPI sessions Receiver, or pulled), and the
 # CDRs it sends. The adapter (apps/roaming/ocpi/emsp_receivers.py) validates the wire objects; these services match

@@ -193,6 +193,8 @@ CELERY_BEAT_SCHEDULE["reports-render-lines"] = {"task": "reports.render_lines", 
 CELERY_BEAT_SCHEDULE["billing-monthly-invoicing"] = {"task": "billing.invoicing_run_month", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["billing-capture-reconcile"] = {"task": "billing.capture_reconcile", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["roaming-push-sweep"] = {"task": "roaming.push_sweep", "schedule": 10.0}  # OCPI pushes
+# commands we sent CPOs for our drivers: TIMEOUT when no result came in time (apps/roaming/ocpi/emsp_commands.py)
+CELERY_BEAT_SCHEDULE["roaming-emsp-commands-expire"] = {"task": "roaming.emsp_commands_expire", "schedule": 30.0}
 # OCPI pulls of CPO partners that push nothing (apps/roaming/ocpi/pull.py)
 CELERY_BEAT_SCHEDULE["roaming-pull-sweep"] = {
     "task": "roaming.pull_sweep",
@@ -413,6 +415,8 @@ OCPI_HTTP_TIMEOUT = float(env_str("OCPI_HTTP_TIMEOUT", "10"))
 OCPI_PULL_INTERVAL_S = float(env_str("OCPI_PULL_INTERVAL_S", "900"))
 OCPI_PULL_OVERLAP_S = float(env_str("OCPI_PULL_OVERLAP_S", "60"))
 OCPI_OUTBOUND_HOSTS: list[str] = [h for h in env_str("OCPI_OUTBOUND_HOSTS", "").split(",") if h]
+# eMSP commands: seconds we wait, beyond the CPO's own `timeout`, for a command's CommandResult before TIMEOUT
+OCPI_COMMAND_RESULT_MARGIN = float(env_str("OCPI_COMMAND_RESULT_MARGIN", "30"))
 
 # --------------------------------------------------------------------------- OCPP (apps.ocpp, apps.stations)
 # a slug: unknown charger ids connecting to /ocpp/<id> are registered there as Pending (empty = refused)

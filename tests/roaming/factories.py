@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.utils import timezone
@@ -78,3 +79,43 @@ def partner_reservation_for(tenant: Tenant) -> PartnerReservation:
     return PartnerReservation.objects.create(
         partner=partner, their_reservation_id="THEIR-RES-1", charge_point=charge_point, reservation=reservation
     )
+
+
+# --------------------------------------------------------------------------- our drivers on partner EVSEs (eMSP)
+
+
+def partner_session_for(tenant: Tenant) -> Any:
+    """A reservation of a driver of `tenant` on a partner EVSE, with its RESERVE_NOW (what the driver API lists as a
+    partner session and as a partner reservation)."""
+    from apps.roaming.models import EmspCommand
+    from apps.sessions.models import PartnerSession
+    from tests.customers.factories import DriverFactory
+
+    partner = partner_for(tenant, roles=["CPO"], our_roles=["EMSP"])[0]
+    driver = DriverFactory(tenant=tenant)
+    token = TokenFactory(tenant=tenant, driver=driver)
+    n = next(_counter)
+    session = PartnerSession.objects.create(
+        tenant=tenant,
+        partner=partner,
+        country_code=partner.country_code,
+        party_id=partner.party_id,
+        authorization_reference=f"REF{n:08d}",
+        state="RESERVATION",
+        token=token,
+        driver=driver,
+        location_ocpi_id="LOC-1",
+        evse_uid="EVSE-1",
+        reservation_expires_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    EmspCommand.objects.create(
+        partner=partner,
+        session=session,
+        uid=f"cmd{n:08d}",
+        command="RESERVE_NOW",
+        request={"reservation_id": session.authorization_reference},
+        state="done",
+        result="ACCEPTED",
+        deadline=timezone.now(),
+    )
+    return session

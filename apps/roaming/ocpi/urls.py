@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_urls, tokens, views
+from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_commands, emsp_urls, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -20,4 +20,12 @@ urlpatterns = [
     ),
 ]
 urlpatterns += cpo_urls.urlpatterns  # CPO Sender interfaces
+# eMSP commands Sender: our response_url for the CPO's CommandResults
+urlpatterns += [
+    re_path(
+        r"^emsp/2\.2\.1/commands/(?P<command>[A-Z_]{1,30})/(?P<uid>[^/]{1,36})/?$",
+        emsp_commands.command_result,
+        name="ocpi-emsp-command-result",
+    ),
+]
 urlpatterns += emsp_urls.urlpatterns  # eMSP Receivers of the CPO's data (emsp_receivers)

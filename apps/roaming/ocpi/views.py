@@ -20,6 +20,9 @@ IMPLEMENTED[(Role.CPO, "tokens")] = ("RECEIVER", "/ocpi/2.2.1/tokens")
 IMPLEMENTED[(Role.CPO, "commands")] = ("RECEIVER", "/ocpi/2.2.1/commands")
 IMPLEMENTED[(Role.CPO, "chargingprofiles")] = ("RECEIVER", "/ocpi/2.2.1/chargingprofiles")
 # eMSP modules register themselves here as they land: IMPLEMENTED[(Role.EMSP, "locations")] = ("RECEIVER", ...)
+# eMSP commands Sender: the CPO POSTs CommandResults to the response_url of each command we send
+# (/ocpi/emsp/2.2.1/commands/{command}/{uid}, apps/roaming/ocpi/emsp_commands.py)
+IMPLEMENTED[(Role.EMSP, "commands")] = ("SENDER", "/ocpi/emsp/2.2.1/commands")
 # eMSP Receivers of the CPO's data (emsp_receivers)
 for _module in ("locations", "tariffs", "sessions", "cdrs"):
     IMPLEMENTED[(Role.EMSP, _module)] = ("RECEIVER", f"/ocpi/emsp/2.2.1/{_module}")
