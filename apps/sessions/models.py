@@ -76,6 +76,12 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     energy_wh = models.BigIntegerField(null=True, blank=True, help_text=_("meter_stop - meter_start, set once."))
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_meter_at = models.DateTimeField(null=True, blank=True)
+    # the earliest and latest timestamp of the meter values stored for this session (any measurand, late ones
+    # too): the meter-value table is partitioned by day of timestamp, and a session's read names these bounds so
+    # it touches only the days they span (`selectors.session_meter_values`). NULL: none stored through the
+    # services (read unbounded). Sessions older than the partitioning carry 1970..9999 (read unbounded too).
+    samples_from = models.DateTimeField(null=True, blank=True, editable=False)
+    samples_until = models.DateTimeField(null=True, blank=True, editable=False)
     stop_reason = models.CharField(max_length=20, blank=True, default="")
     stop_id_tag = models.CharField(max_length=20, blank=True, default="")
     flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
