@@ -45,13 +45,10 @@ class SessionFact(TenantOwned, AuditLog):
     connector_id = models.PositiveSmallIntegerField()
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
-    at = models.DateTimeField(
-        help_text=_(
-            "When it happened: the session's start for a started fact, its stop for an ended one (the KPI time, the"
-            " rollups' bucket; the table is partitioned by day of it). Neither changes once set, so (session, kind,"
-            " at) is as unique as (session, kind)."
-        )
-    )
+    # when it happened: the session's start for a started fact, its stop for an ended one (the KPI time, the
+    # rollups' bucket; the table is partitioned by day of it). Neither changes once set, so (session, kind, at) is
+    # as unique as (session, kind).
+    at = models.DateTimeField()
     energy_wh = models.BigIntegerField(default=0)
     duration_s = models.BigIntegerField(default=0)
     successful = models.BooleanField(default=False)

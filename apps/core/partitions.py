@@ -9,6 +9,8 @@ partitions (a catalog change, milliseconds) and a query bounded in time reads on
   a CHECK constraint proves its range (validated while writes go on); new days get partitions of their own.
 - `ensure_partitions`: today's and the next days' partitions exist (beat, hourly), each with its own primary key
   on `id` (the parent has none: PostgreSQL would need the partition key in it, and the ids come from one identity).
+  A unique key that holds the partition key lives on the parent (meter values' sample key, KPI facts' (session,
+  kind, at)), so ON CONFLICT works across partitions.
   A DEFAULT partition catches what falls outside (never expected): its rows are moved into the day's partition
   when that partition is created.
 - `drop_partitions_before`: retention; a partition goes once its whole range is older than the cutoff.

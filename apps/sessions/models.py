@@ -229,7 +229,10 @@ class StartPreferences(TenantOwned):
 
 
 class MeterValue(History):
-    """One sampled value. Resent frames are ignored (unique key), so totals never count twice."""
+    """One sampled value. Resent frames are ignored (unique key), so totals never count twice.
+
+    The table is partitioned by day of `timestamp` (migration 0013, apps/core/partitions.py): read a session's
+    values through `selectors.session_meter_values`, which bounds the query by the session's sample span."""
 
     session = models.ForeignKey(
         ChargingSession, null=True, blank=True, on_delete=models.PROTECT, related_name="meter_values"

@@ -94,13 +94,7 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="sessionfact",
                     name="at",
-                    field=models.DateTimeField(
-                        help_text=(
-                            "When it happened: the session's start for a started fact, its stop for an ended one "
-                            "(the KPI time, the rollups' bucket; the table is partitioned by day of it). Neither "
-                            "changes once set, so (session, kind, at) is as unique as (session, kind)."
-                        )
-                    ),
+                    field=models.DateTimeField(),
                     preserve_default=False,
                 ),
                 migrations.RemoveConstraint(model_name="sessionfact", name="sessionfact_unique_kind"),
