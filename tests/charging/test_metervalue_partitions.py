@@ -198,3 +198,31 @@ def test_without_retention_nothing_is_dropped(charger: Any, settings: Any) -> No
 
     assert day(1) in {p.name for p in partitions.partitions(TABLE)}
     assert MeterValue.objects.filter(timestamp__gte=NEW_YEAR).count() == 2
+
+
+def test_a_session_older_than_the_partitioning_reads_all_its_samples(charger: Any) -> None:
+    # given: a session running when the migration ran (it gave every existing session the span 1970..9999) with
+    # samples from before the migration (no span was kept then) on Jan 1 and 2
+    session = charge(charger, NEW_YEAR + dt.timedelta(hours=20), [], stop_after=None)
+    old = [NEW_YEAR + dt.timedelta(hours=21), NEW_YEAR + dt.timedelta(days=1, hours=1)]
+    for n, at in enumerate(old):
+        MeterValue.objects.create(
+            session=session, charge_point=charger, connector_id=1, timestamp=at, value=1_500 + 500 * n, unit="Wh"
+        )
+    ancient = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    end_of_time = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+    ChargingSession.objects.filter(pk=session.pk).update(samples_from=ancient, samples_until=end_of_time)
+
+    # when: a new sample comes after the migration
+    session_services.session_add_meter_values(
+        charge_point_id=charger.pk,
+        connector_id=1,
+        transaction_id=session.pk,
+        meter_value=sample(NEW_YEAR + dt.timedelta(days=1, hours=2), 2_500),
+    )
+
+    # then: its span stays "everything", and its reads find the old samples with the new one
+    session.refresh_from_db()
+    assert (session.samples_from, session.samples_until) == (ancient, end_of_time)
+    registers = [s.energy_wh for s in completion.energy_samples(session)]
+    assert registers == [1_000, 1_500, 2_000, 2_500]
