@@ -225,7 +225,7 @@ INSERT INTO charging_chargingsession (
     location_id, evse_connector_id, token_id, driver_id, business_customer_id, contract_id, vehicle_id,
     auth_method, auth_reason, failure_reason, max_power_w, last_power_w, limit_action, limit_reached, limit_outcome,
     tariff_id, currency, cost_excl_vat, cost_incl_vat, cost_breakdown, suspicious, suspicious_reasons,
-    cdr_ocpi_id, roaming_partner)
+    cdr_ocpi_id, roaming_partner, end_evidence, pricing_error)
 SELECT g, %(tenant)s, ev.cps[k], ev.ids[k], ev.conns[k],
        CASE WHEN roaming THEN 'ROAM' || g ELSE tk.uids[t] END,
        'Accepted', NULL,
@@ -255,7 +255,8 @@ SELECT g, %(tenant)s, ev.cps[k], ev.ids[k], ev.conns[k],
        END,
        g %% 997 = 0, CASE WHEN g %% 997 = 0 THEN ARRAY['energy_above_capacity'] ELSE '{}'::varchar[] END,
        CASE WHEN NOT running THEN 'BCH' || g ELSE '' END,
-       CASE WHEN roaming THEN (ARRAY['DE*HBS', 'NL*EVB', 'AT*SMA'])[(1 + g %% 3)::int] ELSE '' END
+       CASE WHEN roaming THEN (ARRAY['DE*HBS', 'NL*EVB', 'AT*SMA'])[(1 + g %% 3)::int] ELSE '' END,
+       '', ''
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
 CROSS JOIN ev CROSS JOIN tk CROSS JOIN tf
 CROSS JOIN LATERAL (SELECT

@@ -283,6 +283,8 @@ def build_world(tenant: Tenant) -> World:
         location_id=location.pk,
         connector_id=1,
         started_at=START,
+        stopped_at=START,
+        at=START,
     )
     export_job = ExportJobFactory(tenant=tenant)
     firmware_image = FirmwareImageFactory(tenant=tenant)

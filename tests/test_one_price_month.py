@@ -356,6 +356,7 @@ def test_every_session_of_a_month_has_one_price_from_cdr_to_bill_export_driver_a
             assert price_pair({"excl_vat": listed["cost_excl_vat"], "incl_vat": listed["cost_incl_vat"]}) == total
         # the session.ended webhook
         assert webhooks[session.pk]["cost"] == {"currency": "EUR", "excl_vat": str(total[0]), "incl_vat": str(total[1])}
+        assert webhooks[session.pk]["energy_wh"] == session.energy_wh  # the KPI fact's totals ride along
         # the tariff the driver app showed for this EVSE and payer is the tariff that priced the session
         assert session.tariff is not None
         price_shown = shown[(plan.charger, plan.payer)]

@@ -45,6 +45,10 @@ class SessionFact(TenantOwned, AuditLog):
     connector_id = models.PositiveSmallIntegerField()
     started_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # when it happened: the session's start for a started fact, its stop for an ended one (the KPI time, the
+    # rollups' bucket; the table is partitioned by day of it). Neither changes once set, so (session, kind, at) is
+    # as unique as (session, kind).
+    at = models.DateTimeField()
     energy_wh = models.BigIntegerField(default=0)
     duration_s = models.BigIntegerField(default=0)
     successful = models.BooleanField(default=False)
@@ -54,7 +58,10 @@ class SessionFact(TenantOwned, AuditLog):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["session_id", "kind"], name="sessionfact_unique_kind")]
+        # the partition key must be in a partitioned table's unique keys (PostgreSQL); `at` is fixed per (session, kind)
+        constraints = [
+            models.UniqueConstraint(fields=["session_id", "kind", "at"], name="sessionfact_unique_kind"),
+        ]
         indexes = [models.Index(fields=["created_at"], name="sessionfact_created")]
 
     def __str__(self) -> str:

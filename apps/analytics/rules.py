@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.analytics import services, texts
 from apps.analytics.models import AlertKind, AlertRule
 from apps.core import events
+from apps.sessions import selectors as session_selectors
 from apps.sessions.models import RUNNING_STATUSES, ChargingSession, MeterValue
 from apps.stations.models import ChargePoint, Connector, InstalledCertificate
 
@@ -106,9 +107,15 @@ def rated_power_w(charge_point_id: int, connector_id: int) -> int | None:
     return voltage * connector.max_amperage * phases
 
 
-def latest_power_w(session_id: int) -> int | None:
+def latest_power_w(
+    session_id: int, *, samples_from: dt.datetime | None = None, samples_until: dt.datetime | None = None
+) -> int | None:
+    """The session's last power reading (pass the session's sample span: the read touches only its days)."""
     sample = (
-        MeterValue.objects.filter(session_id=session_id, measurand=POWER_MEASURAND, phase="")
+        session_selectors.meter_values_in_span(
+            session_id=session_id, samples_from=samples_from, samples_until=samples_until
+        )
+        .filter(measurand=POWER_MEASURAND, phase="")
         .order_by("-timestamp")
         .values_list("value", "unit")
         .first()
@@ -120,11 +127,19 @@ def latest_power_w(session_id: int) -> int | None:
 
 
 def on_meter(event: events.SessionMeterUpdated) -> None:
-    session = ChargingSession.objects.filter(pk=event.session_id).values("connector_id").first()
+    session = (
+        ChargingSession.objects.filter(pk=event.session_id)
+        .values("connector_id", "samples_from", "samples_until")
+        .first()
+    )
     if session is None:
         return
     connector_id = session["connector_id"]
-    power = event.power_w if event.power_w is not None else latest_power_w(event.session_id)
+    power = event.power_w
+    if power is None:
+        power = latest_power_w(
+            event.session_id, samples_from=session["samples_from"], samples_until=session["samples_until"]
+        )
     rule = services.rule_for(tenant_id=event.tenant_id, kind=AlertKind.POWER_ABOVE_RATING)
     subject = connector_subject(event.charge_point_id, connector_id)
     if rule is not None and power is not None:

@@ -87,11 +87,13 @@ def live_kpis(scope: Scope, *, now: dt.datetime | None = None, tz: dt.tzinfo | N
             ChargingSession.objects.filter(status__in=RUNNING_STATUSES, stopped_at__isnull=True),
             loc_field="charge_point__location_id",
         )
-        .values("id", "last_meter_wh", "meter_start_wh")
+        .values("id", "last_meter_wh", "meter_start_wh", "samples_from", "samples_until")
         .order_by("id")
     )
     active_energy = sum(max((s["last_meter_wh"] or 0) - s["meter_start_wh"], 0) for s in active)
-    power = sum(latest_power_w(s["id"]) or 0 for s in active)
+    power = sum(
+        latest_power_w(s["id"], samples_from=s["samples_from"], samples_until=s["samples_until"]) or 0 for s in active
+    )
     days = scope.filter(KpiBucket.objects.filter(granularity=Granularity.DAY, bucket__gte=month, bucket__lte=today))
     energy = days.aggregate(month=Sum("energy_wh"), today=Sum("energy_wh", filter=Q(bucket=today)))
     if local_today is not None and local_month is not None:
@@ -325,7 +327,7 @@ def _last_before(cp_ids: Iterable[int], start: dt.datetime) -> list[dict[str, An
 def vehicle_models(scope: Scope, *, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """Ended sessions by vehicle model and charger, with their failure rate (which models fail where)."""
     rows = (
-        scope.filter(SessionFact.objects.filter(kind=SessionFact.Kind.ENDED, stopped_at__gte=start, stopped_at__lt=end))
+        scope.filter(SessionFact.objects.filter(kind=SessionFact.Kind.ENDED, at__gte=start, at__lt=end))
         .values("vehicle_model", "charge_point_id")
         .annotate(sessions=Count("id"), failed=Count("id", filter=Q(successful=False)))
         .order_by("vehicle_model", "charge_point_id")

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.analytics.models import (
@@ -75,27 +75,35 @@ def session_fact_record(*, session_id: int, kind: str) -> SessionFact | None:
         location_id=session.charge_point.location_id,
         connector_id=session.connector_id,
         started_at=session.started_at,
+        at=session.started_at,
         vehicle_model=_vehicle_model(session),
     )
     if kind == SessionFact.Kind.ENDED:
         assert session.stopped_at is not None
-        fact.stopped_at = session.stopped_at
+        fact.stopped_at = fact.at = session.stopped_at
         fact.energy_wh = session.energy_wh or 0
         fact.duration_s = max(int((session.stopped_at - session.started_at).total_seconds()), 0)
         fact.stop_reason = session.stop_reason
         fact.successful = session_successful(
             status=session.status, energy_wh=session.energy_wh, stop_reason=session.stop_reason
         )
-    created = SessionFact.objects.bulk_create([fact], ignore_conflicts=True)
-    return created[0] if created and created[0].pk else None
+    # not bulk_create(ignore_conflicts=True): it never sets the pk, so the caller could not tell a new fact (the
+    # webhook's totals) from a repeat; a savepoint tells them apart
+    try:
+        with transaction.atomic():
+            fact.save(force_insert=True)
+    except IntegrityError:
+        return None  # recorded before (unique session, kind, at)
+    return fact
 
 
 _BACKFILL_SQL = """
 INSERT INTO analytics_sessionfact (
-    tenant_id, kind, session_id, charge_point_id, location_id, connector_id, started_at, stopped_at,
+    tenant_id, kind, session_id, charge_point_id, location_id, connector_id, started_at, stopped_at, "at",
     energy_wh, duration_s, successful, stop_reason, vehicle_model, created_at)
 SELECT s.tenant_id, k.kind, s.id, s.charge_point_id, cp.location_id, s.connector_id, s.started_at,
        CASE WHEN k.kind = 'ended' THEN s.stopped_at END,
+       CASE WHEN k.kind = 'ended' THEN s.stopped_at ELSE s.started_at END,
        CASE WHEN k.kind = 'ended' THEN coalesce(s.energy_wh, 0) ELSE 0 END,
        CASE WHEN k.kind = 'ended' THEN greatest(extract(epoch FROM s.stopped_at - s.started_at)::bigint, 0) ELSE 0 END,
        k.kind = 'ended' AND s.status = %(completed)s AND coalesce(s.energy_wh, 0) > 0
@@ -116,7 +124,7 @@ JOIN stations_chargepoint cp ON cp.id = s.charge_point_id
 CROSS JOIN (VALUES ('started'), ('ended')) AS k(kind)
 WHERE s.tenant_id = %(tenant_id)s AND s.started_at IS NOT NULL
   AND (k.kind = 'started' OR s.stopped_at IS NOT NULL)
-ON CONFLICT (session_id, kind) DO NOTHING
+ON CONFLICT (session_id, kind, "at") DO NOTHING
 """
 
 
@@ -144,7 +152,7 @@ INSERT INTO analytics_kpibucket AS b (
     tenant_id, granularity, bucket, charge_point_id, location_id,
     sessions_started, sessions_ended, sessions_successful, energy_wh, duration_s)
 SELECT f.tenant_id, %(granularity)s,
-       date_trunc(%(trunc)s, CASE WHEN f.kind = 'started' THEN f.started_at ELSE f.stopped_at END, 'UTC'),
+       date_trunc(%(trunc)s, f.at, 'UTC'),
        f.charge_point_id, max(f.location_id),
        count(*) FILTER (WHERE f.kind = 'started'),
        count(*) FILTER (WHERE f.kind = 'ended'),
@@ -152,7 +160,7 @@ SELECT f.tenant_id, %(granularity)s,
        coalesce(sum(f.energy_wh) FILTER (WHERE f.kind = 'ended'), 0),
        coalesce(sum(f.duration_s) FILTER (WHERE f.kind = 'ended'), 0)
 FROM analytics_sessionfact f
-WHERE f.id > %(after)s AND f.id <= %(upto)s
+WHERE f.id > %(after)s AND f.id <= %(upto)s  -- new facts are in the newest days, but late ones anywhere: by id
 GROUP BY 1, 2, 3, 4
 ON CONFLICT (granularity, bucket, charge_point_id) DO UPDATE SET
     location_id = coalesce(EXCLUDED.location_id, b.location_id),

@@ -9,6 +9,8 @@ partitions (a catalog change, milliseconds) and a query bounded in time reads on
   a CHECK constraint proves its range (validated while writes go on); new days get partitions of their own.
 - `ensure_partitions`: today's and the next days' partitions exist (beat, hourly), each with its own primary key
   on `id` (the parent has none: PostgreSQL would need the partition key in it, and the ids come from one identity).
+  A unique key that holds the partition key lives on the parent (meter values' sample key, KPI facts' (session,
+  kind, at)), so ON CONFLICT works across partitions.
   A DEFAULT partition catches what falls outside (never expected): its rows are moved into the day's partition
   when that partition is created.
 - `drop_partitions_before`: retention; a partition goes once its whole range is older than the cutoff.
@@ -141,14 +143,23 @@ def drop_partitions_before(table: str, cutoff: dt.datetime) -> list[str]:
 
 
 def convert_to_partitioned(
-    cursor: Any, *, table: str, column: str, indexes: dict[str, str], now: dt.datetime | None = None
+    cursor: Any,
+    *,
+    table: str,
+    column: str,
+    indexes: dict[str, str],
+    unique: dict[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> None:
     """Turn `table` (with an `id` identity column) into a table partitioned by day on `column`, keeping every row
     where it is. Run OUTSIDE a transaction (a non-atomic migration): the CHECK constraint is validated while
     writes continue; only the final swap (rename, create, attach: catalog changes) takes the table's lock.
 
     `indexes`: name -> definition (`"(charge_point_id, created_at DESC)"`) of the indexes the parent gets; the
-    table's own indexes of those names become the legacy partition's (attached, not rebuilt)."""
+    table's own indexes of those names become the legacy partition's (attached, not rebuilt). `unique`: name ->
+    column list of the UNIQUE constraints the parent gets (each must contain `column`, as PostgreSQL requires of a
+    partitioned table); the table's own constraint of that name becomes the legacy partition's, its index attached
+    to the parent's (not rebuilt), so ON CONFLICT on it keeps working through the swap."""
     cut = _day(now or dt.datetime.now(dt.UTC)) + 2 * DAY  # the swap below happens well before this instant
     legacy = f"{table}_legacy"
     check = f"{table}_legacy_range"
@@ -164,6 +175,8 @@ def convert_to_partitioned(
         for name in indexes:
             cursor.execute(f'ALTER INDEX IF EXISTS "{name}" RENAME TO "{name[:50]}_legacy"')
         cursor.execute(f'ALTER INDEX IF EXISTS "{table}_pkey" RENAME TO "{legacy}_pkey"')
+        for name in unique or {}:
+            cursor.execute(f'ALTER TABLE "{legacy}" RENAME CONSTRAINT "{name}" TO "{name[:50]}_legacy"')
         cursor.execute(
             f'CREATE TABLE "{table}" (LIKE "{legacy}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
             f' PARTITION BY RANGE ("{column}")'
@@ -177,6 +190,8 @@ def convert_to_partitioned(
         cursor.execute(f'ALTER TABLE "{legacy}" DROP CONSTRAINT "{check}"')
         for name, definition in indexes.items():
             cursor.execute(f'CREATE INDEX "{name}" ON "{table}" {definition}')  # attaches the legacy ones
+        for name, columns in (unique or {}).items():
+            cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE {columns}')  # attaches the legacy one
         # the foreign keys: re-declared on the parent, they adopt the legacy partition's own (no validation scan)
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis
 from celery import shared_task
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="core.ping", ignore_result=True)
@@ -19,13 +23,26 @@ def ping(key: str, ttl: int = 60) -> None:
 
 @shared_task(name="core.maintain_partitions", ignore_result=True)
 def maintain_partitions() -> list[str]:
-    """Beat, hourly: every time-partitioned table (`PARTITIONED_TABLES`) has its partitions a week ahead."""
+    """Beat, hourly: every time-partitioned table (`PARTITIONED_TABLES`) has its partitions a week ahead, and the
+    day partitions wholly older than the table's retention (`PARTITION_RETENTION_DAYS`, 0: keep) are dropped.
+    Returns the names of the partitions created and dropped."""
+    import datetime as dt
+
+    from django.utils import timezone
+
     from apps.core import partitions
 
-    created = []
+    now = timezone.now()
+    changed = []
     for table, column in settings.PARTITIONED_TABLES.items():
-        created += partitions.ensure_partitions(table, column)
-    return created
+        changed += partitions.ensure_partitions(table, column, now=now)
+    for table, days in settings.PARTITION_RETENTION_DAYS.items():
+        if days > 0:
+            dropped = partitions.drop_partitions_before(table, now - dt.timedelta(days=days))
+            if dropped:
+                logger.info("retention: dropped %s", ", ".join(dropped))
+            changed += dropped
+    return changed
 
 
 @shared_task(name="core.outbox_deliver", ignore_result=True)

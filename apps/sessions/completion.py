@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy
 
 from apps.core.errors import Conflict
 from apps.sessions import ocpi_json, selectors
-from apps.sessions.models import Cdr, ChargingSession, MeterValue, SignedMeterValue
+from apps.sessions.models import Cdr, ChargingSession, SignedMeterValue
 from apps.stations import selectors as station_selectors
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
@@ -132,7 +132,8 @@ def energy_samples(session: ChargingSession, *, until: dt.datetime | None = None
     same instant, where it sent one), and the StopTransaction register."""
     samples = [pricing.MeterSample(session.started_at, session.meter_start_wh)]
     rows = (
-        MeterValue.objects.filter(session=session, measurand__in=(ENERGY_REGISTER, POWER_IMPORT), phase="")
+        selectors.session_meter_values(session)
+        .filter(measurand__in=(ENERGY_REGISTER, POWER_IMPORT), phase="")
         .order_by("timestamp", "pk")
         .values_list("timestamp", "measurand", "value", "unit")
     )

@@ -13,7 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
-from apps.sessions.models import ChargingSession, MeterValue
+from apps.sessions import selectors
+from apps.sessions.models import ChargingSession
 from apps.stations.models import Command
 from apps.tariffs import texts as tariff_texts
 
@@ -65,7 +66,8 @@ def _kwh(value: Decimal, unit: str) -> float:
 def meter_series(session: ChargingSession) -> dict[str, list[Any]]:
     """Power (kW), energy charged so far (kWh) and state of charge (%) at each sample time (UTC ISO strings)."""
     rows = (
-        MeterValue.objects.filter(session=session, phase="", measurand__in=[ENERGY, POWER, SOC])
+        selectors.session_meter_values(session)
+        .filter(phase="", measurand__in=[ENERGY, POWER, SOC])
         .order_by("timestamp", "pk")
         .values_list("timestamp", "measurand", "value", "unit")
     )

@@ -76,6 +76,12 @@ class ChargingSession(TenantOwned, TimeStampedModel, History):
     energy_wh = models.BigIntegerField(null=True, blank=True, help_text=_("meter_stop - meter_start, set once."))
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_meter_at = models.DateTimeField(null=True, blank=True)
+    # the earliest and latest timestamp of the meter values stored for this session (any measurand, late ones
+    # too): the meter-value table is partitioned by day of timestamp, and a session's read names these bounds so
+    # it touches only the days they span (`selectors.session_meter_values`). NULL: none stored through the
+    # services (read unbounded). Sessions older than the partitioning carry 1970..9999 (read unbounded too).
+    samples_from = models.DateTimeField(null=True, blank=True, editable=False)
+    samples_until = models.DateTimeField(null=True, blank=True, editable=False)
     stop_reason = models.CharField(max_length=20, blank=True, default="")
     stop_id_tag = models.CharField(max_length=20, blank=True, default="")
     flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
@@ -223,7 +229,10 @@ class StartPreferences(TenantOwned):
 
 
 class MeterValue(History):
-    """One sampled value. Resent frames are ignored (unique key), so totals never count twice."""
+    """One sampled value. Resent frames are ignored (unique key), so totals never count twice.
+
+    The table is partitioned by day of `timestamp` (migration 0013, apps/core/partitions.py): read a session's
+    values through `selectors.session_meter_values`, which bounds the query by the session's sample span."""
 
     session = models.ForeignKey(
         ChargingSession, null=True, blank=True, on_delete=models.PROTECT, related_name="meter_values"

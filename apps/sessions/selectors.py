@@ -16,7 +16,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, NullIf
 
 from apps.customers.models import Driver, TokenType
-from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionStatus
+from apps.sessions.models import Cdr, ChargingSession, MeterValue, Reservation, SessionStatus
 from apps.stations.models import ChargePoint, Connector, Evse, Location
 from apps.tariffs import pricing
 from apps.tariffs import selectors as tariff_selectors
@@ -24,6 +24,25 @@ from apps.tariffs import selectors as tariff_selectors
 
 def session_list() -> QuerySet[ChargingSession]:
     return ChargingSession.objects.select_related("charge_point", "location", "evse")
+
+
+def meter_values_in_span(
+    *, session_id: int, samples_from: dt.datetime | None, samples_until: dt.datetime | None
+) -> QuerySet[MeterValue]:
+    """A session's meter values, bounded by its sample span: the table is partitioned by day of the sample's
+    timestamp, and these literal bounds let PostgreSQL prune to the days the session's samples are in (a query on
+    `session_id` alone probes every day's index). Without a span (nothing stored through the services), unbounded."""
+    rows = MeterValue.objects.filter(session_id=session_id)
+    if samples_from is not None and samples_until is not None:
+        rows = rows.filter(timestamp__gte=samples_from, timestamp__lte=samples_until)
+    return rows
+
+
+def session_meter_values(session: ChargingSession) -> QuerySet[MeterValue]:
+    """The meter values of `session` (every reader: the session page's chart, pricing and the CDR, alerts)."""
+    return meter_values_in_span(
+        session_id=session.pk, samples_from=session.samples_from, samples_until=session.samples_until
+    )
 
 
 def cdr_list() -> QuerySet[Cdr]:

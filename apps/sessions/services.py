@@ -366,6 +366,23 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
+def _widen_span(session: ChargingSession, samples: list[Sample]) -> list[str]:
+    """The session's sample span (`samples_from`..`samples_until`) grows to cover `samples`; returns the fields
+    changed. Its meter-value reads are bounded by it (the table is partitioned by the samples' day)."""
+    if not samples:
+        return []
+    changed = []
+    low = min(sample.timestamp for sample in samples)
+    high = max(sample.timestamp for sample in samples)
+    if session.samples_from is None or low < session.samples_from:
+        session.samples_from = low
+        changed.append("samples_from")
+    if session.samples_until is None or high > session.samples_until:
+        session.samples_until = high
+        changed.append("samples_until")
+    return changed
+
+
 def _apply_samples(
     charge_point: ChargePoint, session: ChargingSession | None, connector_id: int, samples: list[Sample]
 ) -> None:
@@ -413,8 +430,17 @@ def _apply_samples(
         )
     MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
     if session is not None:
+        span = _widen_span(session, samples)
         session.save(
-            update_fields=["last_meter_wh", "last_meter_at", "flags", "max_power_w", "last_power_w", "updated_at"]
+            update_fields=[
+                "last_meter_wh",
+                "last_meter_at",
+                "flags",
+                "max_power_w",
+                "last_power_w",
+                "updated_at",
+                *span,
+            ]
         )
 
 
@@ -478,6 +504,9 @@ def _store_late(
         ],
         ignore_conflicts=True,  # a resent frame: its samples are stored once
     )
+    span = _widen_span(session, samples)
+    if span:  # only where its samples are (not a change of the session: updated_at stays)
+        ChargingSession.objects.filter(pk=session.pk).update(**{field: getattr(session, field) for field in span})
     _store_signed(charge_point, session, connector_id, meter_value)
     return samples
 

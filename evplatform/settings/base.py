@@ -176,7 +176,22 @@ CELERY_BEAT_SCHEDULE["ocpp-mark-offline"] = {"task": "stations.mark_offline", "s
 CELERY_BEAT_SCHEDULE["ocpp-provision-passwords"] = {"task": "stations.provision_passwords", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["ocpp-purge-message-log"] = {"task": "ocpp.purge_message_log", "schedule": 3600.0}
 # time-partitioned tables (apps/core/partitions.py): table -> partition column; beat keeps a week of days ahead
-PARTITIONED_TABLES = {"ocpp_messagelog": "created_at", "stations_statusevent": "timestamp"}
+PARTITIONED_TABLES = {
+    "ocpp_messagelog": "created_at",
+    "stations_statusevent": "timestamp",
+    "charging_metervalue": "timestamp",
+    "analytics_sessionfact": "at",
+}
+# retention of time-partitioned tables, in days (0: keep everything): beat's core.maintain_partitions drops each day
+# partition whose whole day is older (a catalog change, no row-by-row delete). The frame log has its own
+# (OCPP_MESSAGE_LOG_RETENTION_DAYS, ocpp.purge_message_log).
+METER_VALUE_RETENTION_DAYS = env_int("METER_VALUE_RETENTION_DAYS", 0)  # the evidence under CDRs: kept by default
+# KPI facts: the KPI buckets keep their sums; the facts serve the by-vehicle report of a period
+SESSION_FACT_RETENTION_DAYS = env_int("SESSION_FACT_RETENTION_DAYS", 0)
+PARTITION_RETENTION_DAYS = {
+    "charging_metervalue": METER_VALUE_RETENTION_DAYS,
+    "analytics_sessionfact": SESSION_FACT_RETENTION_DAYS,
+}
 CELERY_BEAT_SCHEDULE["core-maintain-partitions"] = {"task": "core.maintain_partitions", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["analytics-evaluate-alerts"] = {"task": "analytics.evaluate_alerts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["analytics-rollup"] = {"task": "analytics.rollup", "schedule": 60.0}
