@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, tokens, views
+from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_tokens, tokens, views
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -20,3 +20,13 @@ urlpatterns = [
     ),
 ]
 urlpatterns += cpo_urls.urlpatterns  # CPO Sender interfaces
+
+# eMSP tokens Sender (GET list, real-time authorization)
+urlpatterns += [
+    re_path(r"^emsp/2\.2\.1/tokens/?$", emsp_tokens.tokens, name="ocpi-emsp-tokens"),
+    re_path(
+        r"^emsp/2\.2\.1/tokens/(?P<token_uid>[^/]+)/authorize/?$",
+        emsp_tokens.authorize,
+        name="ocpi-emsp-tokens-authorize",
+    ),
+]
