@@ -133,7 +133,7 @@ def tokens_of_changed(*, instance: Driver | BusinessCustomer | Contract) -> int:
     )
     ids = list(tokens.order_by("pk").values_list("pk", flat=True))
     if ids:
-        Token.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+        tokens.update(updated_at=timezone.now())
         tokens_changed(tenant_id=instance.tenant_id, token_ids=ids)
     return len(ids)
 

@@ -352,3 +352,36 @@ def test_a_token_created_then_blocked_reaches_the_cpo_through_a_real_worker(
         )
     finally:
         cpo.stop()
+
+
+def test_the_admin_forms_of_a_driver_and_a_contract_push_their_tokens(
+    partner: RoamingPartner, cpo: CpoSimulator, admin_client: Any, tenant_a: Tenant
+) -> None:
+    driver = DriverFactory(tenant=tenant_a)
+    contract = ContractFactory(tenant=tenant_a)
+    announced(
+        TokenFactory(tenant=tenant_a, uid="ADM-DRV", driver=driver),
+        TokenFactory(
+            tenant=tenant_a, uid="ADM-FLT", business_contract=contract, business_customer=contract.business_customer
+        ),
+    )
+    assert push(partner) == 2
+
+    url = reverse("admin:customers_driver_change", args=[driver.pk])
+    data = admin_form(admin_client.get(url))
+    data["phone"] = "+49 30 1234"
+    assert admin_client.post(url, data).status_code == 302
+    assert push(partner) == 0  # nothing that decides its tokens
+    data["credit_blocked"] = "on"
+    assert admin_client.post(url, data).status_code == 302
+    assert push(partner) == 1
+    assert held(cpo, "ADM-DRV")["valid"] is False
+
+    url = reverse("admin:customers_contract_change", args=[contract.pk])
+    data = admin_form(admin_client.get(url))
+    data["allowed_locations"] = [LocationFactory(tenant=tenant_a).pk]
+    del data["valid_from"]  # the admin's split date/time widget and the JSON field, as a browser posts them
+    data.update({"valid_from_0": "2024-01-01", "valid_from_1": "00:00:00", "time_windows": "[]"})
+    assert admin_client.post(url, data).status_code == 302
+    assert push(partner) == 1
+    assert held(cpo, "ADM-FLT")["whitelist"] == "NEVER"
