@@ -18,7 +18,7 @@ from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Veh
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
+from apps.roaming.models import EmspAuthorization, PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
@@ -59,7 +59,13 @@ from tests.energy.factories import (
 )
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
-from tests.roaming.factories import partner_for, partner_reservation_for, partner_token_for, roaming_command_for
+from tests.roaming.factories import (
+    emsp_authorization_for,
+    partner_for,
+    partner_reservation_for,
+    partner_token_for,
+    roaming_command_for,
+)
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -128,6 +134,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     RoamingCommand: roaming_command_for,
     PartnerToken: partner_token_for,
     PartnerReservation: partner_reservation_for,
+    EmspAuthorization: emsp_authorization_for,
 }
 
 
