@@ -25,7 +25,7 @@ from apps.core.models import History
 from apps.customers.models import TokenSource
 from apps.energy.models import Allocation, GridSignal, NodeKind, SiteRecompute, Strategy
 from apps.ocpp.models import MessageLog
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand
+from apps.roaming.models import EmspAuthorization, PartnerReservation, PartnerToken, RoamingCommand
 from apps.sessions.models import (
     ChargingSession,
     MeterValue,
@@ -134,6 +134,7 @@ class World:
     roaming_command: Any
     partner_token: Any
     partner_reservation: Any
+    emsp_authorization: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -327,6 +328,17 @@ def build_world(tenant: Tenant) -> World:
             expires_at=START + dt.timedelta(minutes=30),
             status=ReservationStatus.EXPIRED,
         ),
+    )
+
+    # a CPO partner's real-time authorization of one of our tokens (read-only in the admin)
+    emsp_authorization = EmspAuthorization.objects.create(
+        tenant=tenant,
+        partner=roaming_partner,
+        token=TokenFactory(tenant=tenant, uid="HWP-AUTHZ"),
+        allowed="ALLOWED",
+        reason="accepted",
+        authorization_reference="HWPREF0001",
+        location_id="LOC1",
     )
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})

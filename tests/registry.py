@@ -19,6 +19,7 @@ from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOf
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
 from apps.roaming.models import (
+    EmspAuthorization,
     HubClientInfo,
     PartnerReservation,
     PartnerToken,
@@ -70,6 +71,7 @@ from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.roaming import emsp_rig
 from tests.roaming.factories import (
+    emsp_authorization_for,
     partner_for,
     partner_reservation_for,
     partner_session_for,
@@ -152,6 +154,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     PartnerCdr: emsp_rig.partner_cdr_for,
     HubClientInfo: emsp_rig.hub_client_for,
     PullState: emsp_rig.pull_state_for,
+    EmspAuthorization: emsp_authorization_for,
 }
 
 

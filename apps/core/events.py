@@ -188,6 +188,19 @@ class TariffChanged(Event):
         return f"tariff:{self.tariff_id}"
 
 
+@dataclass(frozen=True)
+class TokensChanged(Event):
+    """Tokens of the tenant were created, changed (their fields, blocked, or their driver's, business customer's or
+    contract's rules that decide them) or deleted: what a token's partners were told about it may be stale
+    (roaming pushes our tokens to CPO partners). A bulk import publishes one event per chunk."""
+
+    token_ids: list[int] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return f"tokens:{self.tenant_id}"
+
+
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: [
@@ -223,6 +236,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
     LocationChanged: ["apps.roaming.subscribers.location_changed"],
     EvseChanged: ["apps.roaming.subscribers.evse_changed"],
     TariffChanged: ["apps.roaming.subscribers.tariff_changed"],
+    TokensChanged: ["apps.roaming.subscribers.tokens_changed"],
 }
 
 

@@ -21,18 +21,34 @@ from apps.tenants.models import Tenant
 from apps.tenants.scoping import TenantScopedAdmin, access_for
 
 
+def _model_changes(obj: Any, form: Any, names: list[str]) -> dict[str, Any]:
+    """The form's values of the model's own editable fields among `names`."""
+    editable = {f.name for f in obj._meta.concrete_fields if f.editable}
+    return {name: form.cleaned_data[name] for name in names if name in editable and name in form.cleaned_data}
+
+
+class TokensFollowAdmin(TenantScopedAdmin):
+    """A driver's, business customer's or contract's fields that decide its tokens (`services.DECIDING_FIELDS`)
+    changed in the form: its tokens changed too (roaming tells the CPO partners that were sent them)."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # many-to-many fields are saved here, after the row
+        if change and set(form.changed_data) & set(services.DECIDING_FIELDS[type(form.instance)]):
+            services.tokens_of_changed(instance=form.instance)
+
+
 @admin.register(BusinessCustomer)
-class BusinessCustomerAdmin(TenantScopedAdmin):
-    list_display = ["name", "tenant", "vat_id", "billing_email", "payment_method", "is_active"]
-    list_filter = ["is_active", "payment_method", "tenant"]
+class BusinessCustomerAdmin(TokensFollowAdmin):
+    list_display = ["name", "tenant", "vat_id", "billing_email", "payment_method", "is_active", "credit_blocked"]
+    list_filter = ["is_active", "credit_blocked", "payment_method", "tenant"]
     search_fields = ["name", "legal_name", "vat_id", "billing_email"]
     list_select_related = ["tenant"]
 
 
 @admin.register(Driver)
-class DriverAdmin(TenantScopedAdmin):
-    list_display = ["__str__", "email", "tenant", "business_customer", "language", "is_active"]
-    list_filter = ["is_active", "language", "tenant"]
+class DriverAdmin(TokensFollowAdmin):
+    list_display = ["__str__", "email", "tenant", "business_customer", "language", "is_active", "credit_blocked"]
+    list_filter = ["is_active", "credit_blocked", "language", "tenant"]
     search_fields = ["first_name", "last_name", "email", "phone"]
     list_select_related = ["tenant", "business_customer"]
     raw_id_fields = ["business_customer"]
@@ -65,7 +81,7 @@ class ContractAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Contract)
-class ContractAdmin(TenantScopedAdmin):
+class ContractAdmin(TokensFollowAdmin):
     form = ContractAdminForm
     list_display = [
         "number",
@@ -130,6 +146,22 @@ class TokenAdmin(TenantScopedAdmin):
     readonly_fields = ["source", "created_at", "updated_at"]
     actions = ["block", "unblock"]
     change_list_template = "admin/customers/token/change_list.html"
+
+    def save_model(self, request: HttpRequest, obj: Token, form: Any, change: bool) -> None:
+        """Through the services, as the API: the change is published (roaming pushes it to CPO partners)."""
+        if change:
+            saved = services.token_update(token=obj, **_model_changes(obj, form, form.changed_data))
+        else:
+            fields = _model_changes(obj, form, list(form.cleaned_data))
+            saved = services.token_create(tenant=fields.pop("tenant"), **fields)
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
+
+    def delete_model(self, request: HttpRequest, obj: Token) -> None:
+        services.token_delete(token=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
+        for obj in queryset.order_by("pk"):
+            services.token_delete(token=obj)
 
     def get_urls(self) -> list[URLPattern]:
         urls: list[URLPattern] = [

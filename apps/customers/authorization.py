@@ -47,6 +47,7 @@ class Reason:
     PARENT_BLOCKED = "parent_blocked"  # the token named by group_id is blocked or not valid
     DRIVER_INACTIVE = "driver_inactive"
     CUSTOMER_INACTIVE = "customer_inactive"
+    NO_CREDIT = "no_credit"  # the driver's or business customer's account has no credit (`credit_blocked`)
     CONTRACT_NOT_STARTED = "contract_not_started"
     CONTRACT_EXPIRED = "contract_expired"
     LOCATION_NOT_ALLOWED = "location_not_allowed"
@@ -191,6 +192,10 @@ def token_status(*, token: Token, at: dt.datetime) -> tuple[str, str]:
         return AuthorizationStatus.BLOCKED, Reason.DRIVER_INACTIVE
     if token.business_customer is not None and not token.business_customer.is_active:
         return AuthorizationStatus.BLOCKED, Reason.CUSTOMER_INACTIVE
+    if (token.driver is not None and token.driver.credit_blocked) or (
+        token.business_customer is not None and token.business_customer.credit_blocked
+    ):  # OCPP 1.6 has no "no credit" status (2.0.1's NoCredit): Blocked, with its own reason
+        return AuthorizationStatus.BLOCKED, Reason.NO_CREDIT
     if contract is not None:
         if at < contract.valid_from:
             return AuthorizationStatus.INVALID, Reason.CONTRACT_NOT_STARTED

@@ -245,6 +245,15 @@ class BusinessCustomer(TenantOwned, TimeStampedModel):
         max_length=100, blank=True, help_text=_("Placeholder: mandate id or payment provider reference.")
     )
     is_active = models.BooleanField(default=True)
+    credit_blocked = models.BooleanField(
+        _("no credit"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "The account has no credit (unpaid invoices, a failed payment): its tokens are refused (OCPP Blocked, "
+            "OCPI NO_CREDIT) until this is cleared."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -279,6 +288,15 @@ class Driver(TenantOwned, TimeStampedModel):
     city = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, validators=[country_code])
     is_active = models.BooleanField(default=True)
+    credit_blocked = models.BooleanField(
+        _("no credit"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "The driver's account has no credit (unpaid receipts, a failed payment): its tokens are refused (OCPP "
+            "Blocked, OCPI NO_CREDIT) until this is cleared."
+        ),
+    )
     business_customer = models.ForeignKey(
         BusinessCustomer, null=True, blank=True, on_delete=models.PROTECT, related_name="drivers"
     )
@@ -433,7 +451,13 @@ class Token(TenantOwned, TimeStampedModel):
                 condition=~Q(uid=""), name="token_uid_not_empty", violation_error_message="uid is required."
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "group_id"], name="token_tenant_group")]
+        indexes = [
+            models.Index(fields=["tenant", "group_id"], name="token_tenant_group"),
+            # the OCPI tokens Sender's list: the tenant's own tokens by (last_updated, id)
+            models.Index(
+                fields=["tenant", "updated_at", "id"], condition=Q(source="local"), name="token_local_updated"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.uid

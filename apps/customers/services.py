@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
 from typing import IO, Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -16,6 +17,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.core import events
 from apps.customers import selectors, token_import
 from apps.customers.authorization import (
     AuthorizationResult,
@@ -55,10 +57,13 @@ __all__ = [
     "token_authorize",
     "token_cache_roaming",
     "token_create",
+    "token_delete",
     "token_import_csv",
     "token_set_blocked",
     "token_uid_lock",
     "token_update",
+    "tokens_changed",
+    "tokens_of_changed",
     "vehicle_create",
     "vehicle_update",
 ]
@@ -87,6 +92,61 @@ def _is_m2m(instance: models.Model, name: str) -> bool:
 # --------------------------------------------------------------------------- CRUD
 
 
+# --------------------------------------------------------------------------- token changes (TokensChanged)
+
+# the fields of a token's account and contract that decide whether it may charge (`authorization.token_status` and
+# the contract rules of `token_authorize`): a change of one is a change of each of its tokens for whoever was told
+DECIDING_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
+    Driver: ("is_active", "credit_blocked"),
+    BusinessCustomer: ("is_active", "credit_blocked"),
+    Contract: ("valid_from", "valid_until", "time_windows", "allowed_locations"),
+}
+_TOKENS_OF = {Driver: "driver", BusinessCustomer: "business_customer", Contract: "business_contract"}
+
+
+def tokens_changed(*, tenant_id: int, token_ids: Iterable[int]) -> None:
+    """Publish `TokensChanged` in the caller's transaction (roaming pushes our tokens to CPO partners on commit)."""
+    ids = sorted(set(token_ids))
+    if ids:
+        events.publish(events.TokensChanged(tenant_id=tenant_id, token_ids=ids))
+
+
+def _deciding(instance: models.Model) -> dict[str, Any]:
+    """The stored values of the instance's deciding fields (many-to-many: the sorted ids)."""
+    names = DECIDING_FIELDS[type(instance)]
+    if instance.pk is None:
+        return {}
+    plain = [n for n in names if not _is_m2m(instance, n)]
+    stored: dict[str, Any] = type(instance)._default_manager.filter(pk=instance.pk).values(*plain).first() or {}
+    for name in names:
+        if _is_m2m(instance, name):
+            stored[name] = sorted(getattr(instance, name).values_list("pk", flat=True))
+    return stored
+
+
+def tokens_of_changed(*, instance: Driver | BusinessCustomer | Contract) -> int:
+    """A driver's, business customer's or contract's deciding fields changed (the admin calls this after its form
+    saved them): the tenant's own tokens on it get a new `updated_at` (the OCPI Token's last_updated) and are
+    published as changed. Returns how many."""
+    tokens = Token.objects.filter(
+        tenant_id=instance.tenant_id, source=TokenSource.LOCAL, **{_TOKENS_OF[type(instance)]: instance}
+    )
+    ids = list(tokens.order_by("pk").values_list("pk", flat=True))
+    if ids:
+        tokens.update(updated_at=timezone.now())
+        tokens_changed(tenant_id=instance.tenant_id, token_ids=ids)
+    return len(ids)
+
+
+def _save_deciding(instance: M, fields: dict[str, Any]) -> M:
+    """`_save`, and when a deciding field changed, its tokens are changed too."""
+    before = _deciding(instance)
+    saved = _save(instance, fields)
+    if before and _deciding(saved) != before:
+        tokens_of_changed(instance=saved)  # type: ignore[arg-type]
+    return saved
+
+
 @transaction.atomic
 def business_customer_create(*, tenant: Tenant, **fields: Any) -> BusinessCustomer:
     return _save(BusinessCustomer(tenant=tenant), fields)
@@ -94,7 +154,7 @@ def business_customer_create(*, tenant: Tenant, **fields: Any) -> BusinessCustom
 
 @transaction.atomic
 def business_customer_update(*, business_customer: BusinessCustomer, **fields: Any) -> BusinessCustomer:
-    return _save(business_customer, fields)
+    return _save_deciding(business_customer, fields)
 
 
 @transaction.atomic
@@ -104,7 +164,7 @@ def driver_create(*, tenant: Tenant, **fields: Any) -> Driver:
 
 @transaction.atomic
 def driver_update(*, driver: Driver, **fields: Any) -> Driver:
-    return _save(driver, fields)
+    return _save_deciding(driver, fields)
 
 
 def _check_locations(tenant_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +182,7 @@ def contract_create(*, tenant: Tenant, **fields: Any) -> Contract:
 
 @transaction.atomic
 def contract_update(*, contract: Contract, **fields: Any) -> Contract:
-    return _save(contract, _check_locations(contract.tenant_id, fields))
+    return _save_deciding(contract, _check_locations(contract.tenant_id, fields))
 
 
 def _token_links(fields: dict[str, Any]) -> dict[str, Any]:
@@ -135,12 +195,16 @@ def _token_links(fields: dict[str, Any]) -> dict[str, Any]:
 
 @transaction.atomic
 def token_create(*, tenant: Tenant, **fields: Any) -> Token:
-    return _save(Token(tenant=tenant), _token_links(fields))
+    token = _save(Token(tenant=tenant), _token_links(fields))
+    tokens_changed(tenant_id=token.tenant_id, token_ids=[token.pk])
+    return token
 
 
 @transaction.atomic
 def token_update(*, token: Token, **fields: Any) -> Token:
-    return _save(token, _token_links(fields))
+    token = _save(token, _token_links(fields))
+    tokens_changed(tenant_id=token.tenant_id, token_ids=[token.pk])
+    return token
 
 
 @transaction.atomic
@@ -148,7 +212,17 @@ def token_set_blocked(*, token: Token, blocked: bool) -> Token:
     if token.blocked != blocked:
         token.blocked = blocked
         token.save(update_fields=["blocked", "updated_at"])
+        tokens_changed(tenant_id=token.tenant_id, token_ids=[token.pk])
     return token
+
+
+@transaction.atomic
+def token_delete(*, token: Token) -> None:
+    """Delete a token nothing points to (sessions protect theirs: ProtectedError). Partners that were sent it are
+    told it is no longer valid (OCPI has no DELETE of a token)."""
+    tenant_id, pk = token.tenant_id, token.pk
+    token.delete()
+    tokens_changed(tenant_id=tenant_id, token_ids=[pk])
 
 
 @transaction.atomic
@@ -251,6 +325,7 @@ def token_authorize(
     location_id: Any | None = None,
     at: dt.datetime | None = None,
     tz: str | dt.tzinfo | None = None,
+    foreign_location: bool = False,
 ) -> AuthorizationResult:
     """May `id_tag` charge (at `location_id`, at `at`)? For OCPP Authorize and StartTransaction.
 
@@ -260,6 +335,9 @@ def token_authorize(
     authorization (whitelist NEVER, or ALLOWED_OFFLINE while the partner answers), are asked of the roaming
     authorizers (`settings.ROAMING_AUTHORIZERS`); their answer is honoured. No transaction is held while a
     partner is asked: only caching the partner's token writes.
+
+    `foreign_location`: the question is about a location of another operator (a CPO partner asks us, as eMSP, in
+    real time; `location_id` is then None): a contract with allowed locations lists ours only, so it refuses there.
     """
     at = at or timezone.now()
     token = _token_by_uid(tenant, id_tag)
@@ -291,6 +369,8 @@ def token_authorize(
 
     contract = token.business_contract
     if contract is not None:
+        if foreign_location and contract.allowed_locations.exists():
+            return _result(AuthorizationStatus.INVALID, token, Reason.LOCATION_NOT_ALLOWED)
         if location_id is not None and not _location_allowed(contract, location_id):
             return _result(AuthorizationStatus.INVALID, token, Reason.LOCATION_NOT_ALLOWED)
         if contract.time_windows:

@@ -38,6 +38,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from apps.core import events
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers.models import Contract, Driver, ProfileType, Token, TokenType, WhitelistType, wire_id_for
 from apps.tenants.models import Tenant
@@ -128,6 +129,7 @@ def import_tokens(*, tenant: Tenant, file: IO[Any] | Iterable[str], chunk_size: 
                     else:
                         good.append(row.token)
                 _copy_in(good)
+                _published(tenant, good)
                 report.created += len(good)
     except UnicodeDecodeError as exc:
         raise ApplicationError(
@@ -306,6 +308,13 @@ def _copy_in(tokens: list[Token]) -> None:
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for token in tokens:
             copy.write_row([f.get_db_prep_save(f.pre_save(token, add=True), connection=connection) for f in _INSERTED])
+
+
+def _published(tenant: Tenant, tokens: list[Token]) -> None:
+    """The chunk's new tokens as one `TokensChanged` (roaming pushes them to CPO partners after the commit)."""
+    if tokens:
+        ids = Token.objects.filter(tenant=tenant, uid__in=[t.uid for t in tokens]).values_list("pk", flat=True)
+        events.publish(events.TokensChanged(tenant_id=tenant.pk, token_ids=sorted(ids)))
 
 
 def _check_duplicates(tenant: Tenant, chunk: list[_Row], seen: dict[str, int]) -> None:

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand
+from apps.roaming.models import EmspAuthorization, PartnerReservation, PartnerToken, RoamingCommand
 from apps.tenants.scoping import TenantScopedAdmin
 
 
@@ -107,3 +107,28 @@ class PartnerReservationAdmin(_PartnersData):
     list_select_related = ["partner", "charge_point", "reservation"]
     search_fields = ["their_reservation_id"]
     readonly_fields = ["partner", "their_reservation_id", "charge_point", "reservation", "created_at", "updated_at"]
+
+
+# --------------------------------------------------------------------------- eMSP tokens Sender (slice "tokens")
+
+
+@admin.register(EmspAuthorization)
+class EmspAuthorizationAdmin(_PartnersData):
+    """What CPO partners asked about our tokens in real time and what we answered; the reference is what their
+    sessions and CDRs carry back."""
+
+    list_display = ["created_at", "token", "partner", "allowed", "reason", "location_id", "authorization_reference"]
+    list_filter = ["allowed", "reason", "partner"]
+    list_select_related = ["partner", "token"]
+    search_fields = ["token__uid", "authorization_reference", "location_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "partner",
+        "token",
+        "allowed",
+        "reason",
+        "authorization_reference",
+        "location_id",
+        "evse_uids",
+        "created_at",
+    ]

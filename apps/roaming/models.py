@@ -374,3 +374,36 @@ class HubClientInfo(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.country_code}*{self.party_id} ({self.role}, {self.status})"
+
+
+# --------------------------------------------------------------------------- eMSP tokens Sender (authorization)
+
+
+class EmspAuthorization(TenantOwned):
+    """A CPO partner's real-time authorization request for one of our tenant's tokens (mod_tokens POST authorize)
+    and our answer. `authorization_reference` (given when ALLOWED, unique per tenant) is what the CPO echoes in the
+    session and CDR it sends us, so they can be matched to this decision, its token and its location."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.PROTECT, related_name="authorizations")
+    token = models.ForeignKey("customers.Token", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    allowed = models.CharField(max_length=12, help_text=_("OCPI AllowedType answered."))
+    reason = models.CharField(max_length=40, help_text=_("Our authorization reason (customers Reason)."))
+    authorization_reference = models.CharField(max_length=36, blank=True, default="")
+    location_id = models.CharField(max_length=36, blank=True, default="", help_text=_("The CPO's location id."))
+    evse_uids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("real-time authorization")
+        verbose_name_plural = _("real-time authorizations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "authorization_reference"],
+                condition=~models.Q(authorization_reference=""),
+                name="emspauthorization_unique_reference",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} at {self.partner_id}: {self.allowed}"

@@ -5,6 +5,7 @@ again and the partner gets its current state once more."""
 from __future__ import annotations
 
 from apps.core import events
+from apps.roaming import emsp_tokens
 from apps.roaming.models import Module
 from apps.roaming.ocpi import push
 from apps.sessions.models import Cdr, ChargingSession
@@ -92,3 +93,23 @@ def tariff_changed(event: events.TariffChanged) -> None:
     tariff, a DELETE when it was sent it and sees it no more (the pusher decides per partner)."""
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.TARIFFS)
     push.changed(partners=partners, module=Module.TARIFFS, keys=[f"tariff:{event.tariff_id}"])
+
+
+# --------------------------------------------------------------------------- eMSP: our tokens to CPO partners
+
+TOKEN_ROWS_PER_STATEMENT = 5000  # PushState rows per INSERT (4 parameters each: under PostgreSQL's 65,535)
+
+
+def tokens_changed(event: events.TokensChanged) -> None:
+    """Our tenant's tokens changed (created, edited, blocked, their account or contract, deleted): PUT each, in its
+    state at push time, to every CPO partner we are eMSP for with a tokens Receiver; a deleted one is invalidated
+    where it was sent (the pusher decides per token and partner)."""
+    partners = [
+        p for p in push.receivers(tenant_id=event.tenant_id, module=Module.TOKENS) if emsp_tokens.serves_tokens(p)
+    ]
+    if not partners:
+        return
+    keys = [f"token:{pk}" for pk in event.token_ids]
+    step = max(TOKEN_ROWS_PER_STATEMENT // len(partners), 1)
+    for start in range(0, len(keys), step):
+        push.changed(partners=partners, module=Module.TOKENS, keys=keys[start : start + step])

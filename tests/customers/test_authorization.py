@@ -106,6 +106,34 @@ def test_inactive_driver_and_customer_block_their_tokens(tenant_a: Tenant) -> No
     assert (authorize(tenant_a, "C").status, authorize(tenant_a, "C").reason) == ("Blocked", Reason.CUSTOMER_INACTIVE)
 
 
+def test_an_account_without_credit_blocks_its_tokens(tenant_a: Tenant) -> None:
+    """`credit_blocked` on the driver or the business customer: OCPP has no NoCredit in 1.6, so Blocked, with the
+    reason the OCPI eMSP side answers NO_CREDIT for (tests/roaming/test_emsp_authorize.py)."""
+    TokenFactory(tenant=tenant_a, uid="D", driver=DriverFactory(tenant=tenant_a, credit_blocked=True))
+    TokenFactory(
+        tenant=tenant_a, uid="C", business_customer=BusinessCustomerFactory(tenant=tenant_a, credit_blocked=True)
+    )
+    TokenFactory(tenant=tenant_a, uid="OK", driver=DriverFactory(tenant=tenant_a))
+
+    assert (authorize(tenant_a, "D").status, authorize(tenant_a, "D").reason) == ("Blocked", Reason.NO_CREDIT)
+    assert (authorize(tenant_a, "C").status, authorize(tenant_a, "C").reason) == ("Blocked", Reason.NO_CREDIT)
+    assert authorize(tenant_a, "OK").accepted
+
+
+def test_a_foreign_location_is_outside_every_list_of_allowed_locations(tenant_a: Tenant) -> None:
+    """A CPO partner asks us (eMSP) about its own location: a contract that lists locations lists ours only."""
+    listed = ContractFactory(tenant=tenant_a)
+    listed.allowed_locations.set([location(tenant_a, "Depot")])
+    anywhere = ContractFactory(tenant=tenant_a)
+    TokenFactory(tenant=tenant_a, uid="L", business_contract=listed, business_customer=listed.business_customer)
+    TokenFactory(tenant=tenant_a, uid="A", business_contract=anywhere, business_customer=anywhere.business_customer)
+
+    refused = token_authorize(tenant=tenant_a, id_tag="L", at=NOW, foreign_location=True)
+    assert (refused.status, refused.reason) == ("Invalid", Reason.LOCATION_NOT_ALLOWED)
+    assert token_authorize(tenant=tenant_a, id_tag="A", at=NOW, foreign_location=True).accepted
+    assert token_authorize(tenant=tenant_a, id_tag="L", at=NOW).accepted  # no location named: as before
+
+
 def test_group_id_is_returned_as_parent_id_tag(tenant_a: Tenant) -> None:
     TokenFactory(tenant=tenant_a, uid="CARD", group_id="FAMILY-1")
     TokenFactory(tenant=tenant_a, uid="FOB", group_id="FAMILY-1")

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.customers.models import TokenSource
 from apps.roaming import services
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
+from apps.roaming.models import EmspAuthorization, PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
 from apps.tenants.models import Tenant
 from tests.charging.factories import ReservationFactory
 from tests.customers.factories import TokenFactory
@@ -119,3 +119,17 @@ def partner_session_for(tenant: Tenant) -> Any:
         deadline=timezone.now(),
     )
     return session
+
+
+def emsp_authorization_for(tenant: Tenant) -> EmspAuthorization:
+    """A CPO partner's real-time authorization of one of `tenant`'s tokens, answered ALLOWED."""
+    partner = partner_for(tenant, roles=["CPO"], our_roles=["EMSP"])[0]
+    return EmspAuthorization.objects.create(
+        tenant=tenant,
+        partner=partner,
+        token=TokenFactory(tenant=tenant),
+        allowed="ALLOWED",
+        reason="accepted",
+        authorization_reference=f"REF{next(_counter):08d}",
+        location_id="LOC1",
+    )

@@ -36,6 +36,7 @@ class BusinessCustomerSerializer(TenantOwnedSerializer):
             "payment_method",
             "payment_reference",
             "is_active",
+            "credit_blocked",
             "created_at",
             "updated_at",
         ]
@@ -61,6 +62,7 @@ class DriverSerializer(TenantOwnedSerializer):
             "city",
             "country",
             "is_active",
+            "credit_blocked",
             "business_customer",
             "created_at",
             "updated_at",

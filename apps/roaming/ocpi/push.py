@@ -24,15 +24,18 @@ import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.roaming import cpo_selectors, services
+from apps.customers.models import Token
+from apps.roaming import cpo_selectors, emsp_tokens, services
 from apps.roaming.models import Module, PartnerStatus, PushState, RoamingPartner
 from apps.roaming.ocpi import client, objects
+from apps.roaming.ocpi import emsp_tokens as emsp_token_objects
 from apps.roaming.ocpi.transport import ocpi_datetime
 from apps.sessions.models import RUNNING_STATUSES, Cdr, ChargingSession
 from apps.stations.models import Connector, Evse
@@ -97,6 +100,19 @@ DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.cha
 """
 
 
+# our own tokens to a CPO we are eMSP for (the same set as the tokens Sender's GET list)
+_FULL_SYNC_TOKENS = """
+INSERT INTO roaming_pushstate (partner_id, module, object_key, version, pushed_version, attempts, last_error,
+                               remote_url, changed_at, next_attempt_at)
+SELECT %(partner)s, %(module)s, 'token:' || t.id, 1, 0, 0, '', '', %(now)s, NULL
+FROM customers_token t
+WHERE t.tenant_id = %(tenant)s AND t.source = 'local'
+ORDER BY t.id
+ON CONFLICT (partner_id, module, object_key)
+DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.changed_at, next_attempt_at = NULL
+"""
+
+
 def full_sync(*, partner: RoamingPartner) -> int:
     """Every published location (one statement, rows made by the database: 10,000 locations are one INSERT) and
     every tariff the partner sees, queued for a PUT to a registered partner with those receivers; a backoff in
@@ -123,6 +139,17 @@ def full_sync(*, partner: RoamingPartner) -> int:
             next_attempt_at=None
         )
         queued += len(keys)
+    if (
+        emsp_tokens.serves_tokens(partner)
+        and partner.endpoint_url(Module.TOKENS, "RECEIVER")
+        and Module.TOKENS in partner.enabled_modules
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FULL_SYNC_TOKENS,
+                {"partner": partner.pk, "module": Module.TOKENS, "tenant": partner.tenant_id, "now": timezone.now()},
+            )
+            queued += cursor.rowcount
     if queued:
         transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
     return queued
@@ -151,6 +178,8 @@ class Request:
     remember: str | None = None
     # the object is not done after this request (an old copy removed first): come back to it at once
     again: bool = False
+    # a 404 answer means done (what we take back is not there: a DELETE, a token invalidated)
+    gone_ok: bool = False
 
 
 def _locations_url(partner: RoamingPartner, *parts: str) -> str:
@@ -258,6 +287,35 @@ def _session_request(
     return "PATCH", (target, {k: document[k] for k in changes if k in document})
 
 
+# --------------------------------------------------------------------------- eMSP: our tokens to CPO partners
+
+
+def _token_url(partner: RoamingPartner, token: Token) -> str:
+    base = (partner.endpoint_url(Module.TOKENS, "RECEIVER") or "").rstrip("/")
+    return f"{base}/{partner.our_country_code}/{partner.our_party_id}/{quote(token.uid, safe='')}?type={token.type}"
+
+
+def _invalidated(remote_url: str, *, again: bool = False) -> Request:
+    """mod_tokens has no DELETE: a token taken back is PATCHed `valid: false` where it was sent."""
+    body = {"valid": False, "last_updated": ocpi_datetime(timezone.now())}
+    return Request("PATCH", remote_url, body, remember="" if again else remote_url, again=again, gone_ok=True)
+
+
+def _token_request(partner: RoamingPartner, token_pk: int, state: PushState) -> Request | None:
+    """PUT our token (its current state, `emsp_tokens.token_object`) to a CPO we are eMSP for; a deleted token is
+    invalidated where it was sent; a token whose uid or type changed is invalidated under the old key, then PUT."""
+    if not emsp_tokens.serves_tokens(partner):
+        return None
+    token = emsp_tokens.token_list(partner=partner).filter(pk=token_pk).first()
+    if token is None:
+        return _invalidated(state.remote_url) if state.remote_url else None
+    url = _token_url(partner, token)
+    if state.remote_url and state.remote_url != url:
+        return _invalidated(state.remote_url, again=True)
+    document = emsp_token_objects.token_object(token, partner, issuer=partner.tenant.name)
+    return Request("PUT", url, document, remember=url)
+
+
 def _header(headers: dict[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
@@ -280,6 +338,8 @@ def _request(partner: RoamingPartner, state: PushState, moment: dt.datetime, res
     if kind == "cdr":
         post = _cdr_post(partner, int(pk))
         return None if post is None else Request("POST", *post)
+    if kind == "token":
+        return _token_request(partner, int(pk), state)
     if kind == "session":
         session = _session(partner, int(pk))
         wait_until = _throttled(state, session, moment)
@@ -332,7 +392,7 @@ def push_partner(*, partner_id: int, now: dt.datetime | None = None, limit: int 
                 )
                 location_header = _header(answer.headers, "Location")
             except client.PartnerCallError as error:
-                if not (request.method == "DELETE" and error.http_status == 404):  # already gone there: done
+                if not ((request.method == "DELETE" or request.gone_ok) and error.http_status == 404):  # gone: done
                     attempts = state.attempts + 1
                     retry_at = moment + dt.timedelta(seconds=min(RETRY_BASE_S * 2 ** (attempts - 1), RETRY_MAX_S))
                     PushState.objects.filter(pk=state.pk).update(

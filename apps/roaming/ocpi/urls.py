@@ -1,6 +1,15 @@
 from django.urls import re_path
 
-from apps.roaming.ocpi import chargingprofiles, commands, cpo_urls, emsp_commands, emsp_urls, tokens, views
+from apps.roaming.ocpi import (
+    chargingprofiles,
+    commands,
+    cpo_urls,
+    emsp_commands,
+    emsp_tokens,
+    emsp_urls,
+    tokens,
+    views,
+)
 
 urlpatterns = [
     re_path(r"^versions/?$", views.versions, name="ocpi-versions"),
@@ -29,3 +38,13 @@ urlpatterns += [
     ),
 ]
 urlpatterns += emsp_urls.urlpatterns  # eMSP Receivers of the CPO's data (emsp_receivers)
+
+# eMSP tokens Sender (GET list, real-time authorization)
+urlpatterns += [
+    re_path(r"^emsp/2\.2\.1/tokens/?$", emsp_tokens.tokens, name="ocpi-emsp-tokens"),
+    re_path(
+        r"^emsp/2\.2\.1/tokens/(?P<token_uid>[^/]+)/authorize/?$",
+        emsp_tokens.authorize,
+        name="ocpi-emsp-tokens-authorize",
+    ),
+]

@@ -107,3 +107,7 @@ def credentials(ocpi: OcpiRequest) -> HttpResponse:
         ) from None
     assert new_token is not None
     return envelope(ocpi.http, negotiation.our_credentials(partner, token=new_token, base_url=base))
+
+
+# --------------------------------------------------------------------------- eMSP tokens Sender (slice "tokens")
+IMPLEMENTED[(Role.EMSP, "tokens")] = ("SENDER", "/ocpi/emsp/2.2.1/tokens")
