@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from apps.roaming.cpo_sim import CpoSimulator
 from apps.roaming.models import EmspCommand, PartnerStatus, RoamingPartner
-from apps.roaming.ocpi.emsp_objects import token_object
+from apps.roaming.ocpi.emsp_tokens import token_object
 from apps.sessions.models import PartnerSession
 from apps.stations.models import PartnerEvse
 from apps.tenants.models import Tenant
@@ -379,7 +379,7 @@ def test_end_to_end_start_and_stop(
 
     command = cpo.cpo_commands[0]
     assert command["command"] == "START_SESSION"
-    assert command["body"]["token"] == token_object(driven.token, partner)
+    assert command["body"]["token"] == token_object(driven.token, partner, issuer=partner.tenant.name)
     assert command["body"]["authorization_reference"] == body["authorization_reference"]
     uid = EmspCommand.objects.get(session_id=body["id"]).uid
     assert command["body"]["response_url"] == f"{ocpi_base}/ocpi/emsp/2.2.1/commands/START_SESSION/{uid}"

@@ -17,7 +17,7 @@ from apps.roaming import tasks
 from apps.roaming.cpo_sim import CpoSimulator
 from apps.roaming.models import EmspCommand, PartnerStatus, RoamingPartner
 from apps.roaming.ocpi import emsp_commands
-from apps.roaming.ocpi.emsp_objects import token_object
+from apps.roaming.ocpi.emsp_tokens import token_object
 from apps.sessions.models import PartnerSession
 from apps.stations.models import PartnerEvse
 from apps.tenants.models import Tenant
@@ -89,7 +89,7 @@ def test_start_session_body(
     assert sent["command"] == "START_SESSION"
     assert body == {
         "response_url": f"{ocpi_base}/ocpi/emsp/2.2.1/commands/START_SESSION/{row.uid}",
-        "token": token_object(driven.token, partner),
+        "token": token_object(driven.token, partner, issuer=partner.tenant.name),
         "location_id": "LOC-100",
         "evse_uid": "EVSE-100",
         "connector_id": "1",
@@ -134,7 +134,7 @@ def test_other_command_bodies(
 
     bodies = {c["command"]: {k: v for k, v in c["body"].items() if k != "response_url"} for c in cpo.cpo_commands}
     assert bodies["RESERVE_NOW"] == {
-        "token": token_object(driven.token, partner),
+        "token": token_object(driven.token, partner, issuer=partner.tenant.name),
         "expiry_date": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "reservation_id": reservation.authorization_reference,
         "location_id": "LOC-100",
@@ -583,11 +583,14 @@ def test_partner_we_cannot_command(
 
 
 def test_token_object_of_a_bare_token_passes_the_spec(partner: RoamingPartner, tenant_a: Tenant) -> None:
-    """A token with no eMAID, issuer or visual number still makes a complete Token (contract id from our party)."""
+    """A token with no eMAID, issuer or visual number still makes a complete Token (its uid as contract id, as the
+    tokens Sender publishes it: the token in START_SESSION is the one the CPO was pushed)."""
     bare = driver_with_token(tenant_a, contract_id="", issuer="", uid="APP-0001", type="APP_USER").token
-    body = token_object(bare, partner)
-    assert (body["contract_id"], body["issuer"], body["type"]) == ("DE-ALP-APP-0001", tenant_a.name, "APP_USER")
+    body = token_object(bare, partner, issuer=partner.tenant.name)
+    assert (body["contract_id"], body["issuer"], body["type"]) == ("APP-0001", tenant_a.name, "APP_USER")
     assert ocpi_rules.check("mod_tokens_token_object", body) == []
     bare.blocked = True
     bare.save()
-    assert token_object(bare, partner)["valid"] is False  # what our chargers would refuse, the CPO is told so
+    assert (
+        token_object(bare, partner, issuer=partner.tenant.name)["valid"] is False
+    )  # what our chargers would refuse, the CPO is told so

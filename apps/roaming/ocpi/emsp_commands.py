@@ -50,7 +50,7 @@ from apps.roaming import services as roaming_services
 from apps.roaming.models import CommandType, EmspCommand, PartnerStatus, RoamingPartner, Role
 from apps.roaming.ocpi import client
 from apps.roaming.ocpi import fields as f
-from apps.roaming.ocpi.emsp_objects import token_object
+from apps.roaming.ocpi.emsp_tokens import token_object
 from apps.roaming.ocpi.transport import (
     UNKNOWN_LOCATION,
     OcpiError,
@@ -62,7 +62,7 @@ from apps.roaming.ocpi.transport import (
 from apps.sessions import commands as session_commands
 from apps.sessions import services as session_services
 from apps.sessions.models import PartnerSession, PartnerSessionState
-from apps.stations.models import PartnerEvse, PartnerEvseStatus
+from apps.stations.models import PartnerEvse, PartnerEvseStatus, PartnerLocation
 
 logger = logging.getLogger(__name__)
 
@@ -459,50 +459,72 @@ def _sent(row: EmspCommand) -> PartnerSession:
     return PartnerSession.objects.select_related("partner").get(pk=row.session_id)
 
 
-def session_start(
-    *, driver: Driver, evse: PartnerEvse, connector_id: str | None, token_uid: str | None, base_url: str
-) -> PartnerSession:
-    """START_SESSION on a partner EVSE for our driver: the PartnerSession (state `requested`, or already the CPO's
-    refusal) with our authorization_reference."""
+def _commandable(driver: Driver, evse: PartnerEvse) -> tuple[PartnerLocation, RoamingPartner]:
+    """The EVSE's location and partner, when the driver's tenant may command it there."""
     location = evse.location
     partner = location.partner
     if location.tenant_id != driver.tenant_id:
         raise NotFound("No partner EVSE matches.", code="partner_evse_not_found")
     commands_url(partner)
     _usable(evse)
+    return location, partner
+
+
+def _open(
+    *,
+    partner: RoamingPartner,
+    location: PartnerLocation,
+    evse: PartnerEvse,
+    token: Token,
+    command: str,
+    state: str,
+    connector_id: str,
+    reference: str,
+    body: dict[str, Any],
+    base_url: str,
+    **session_fields: Any,
+) -> PartnerSession:
+    """The driver's PartnerSession and the command that opens it (START_SESSION, RESERVE_NOW), recorded in one
+    transaction, then sent."""
+    with transaction.atomic():
+        session = session_services.partner_session_request(
+            partner_id=partner.pk,
+            token=token,
+            state=state,
+            country_code=location.country_code,
+            party_id=location.party_id,
+            location_id=location.pk,
+            location_ocpi_id=location.ocpi_id,
+            evse_uid=evse.uid,
+            connector_id=connector_id,
+            authorization_reference=reference,
+            **session_fields,
+        )
+        row = _record(partner=partner, session=session, command=command, body=body, base_url=base_url, uid=_new_id())
+    return _sent(row)
+
+
+def session_start(
+    *, driver: Driver, evse: PartnerEvse, connector_id: str | None, token_uid: str | None, base_url: str
+) -> PartnerSession:
+    """START_SESSION on a partner EVSE for our driver: the PartnerSession (state `requested`, or already the CPO's
+    refusal) with our authorization_reference."""
+    location, partner = _commandable(driver, evse)
     token = driver_token(driver=driver, token_uid=token_uid)
     connector = _connector(evse, connector_id)
     reference = _new_id()
     body: dict[str, Any] = {
-        "token": token_object(token, partner),
+        "token": token_object(token, partner, issuer=partner.tenant.name),
         "location_id": location.ocpi_id,
         "evse_uid": evse.uid,
     }
     if connector:
         body["connector_id"] = connector
     body["authorization_reference"] = reference
-    with transaction.atomic():
-        session = session_services.partner_session_request(
-            partner_id=partner.pk,
-            token=token,
-            state=S.REQUESTED,
-            country_code=location.country_code,
-            party_id=location.party_id,
-            location_id=location.pk,
-            location_ocpi_id=location.ocpi_id,
-            evse_uid=evse.uid,
-            connector_id=connector,
-            authorization_reference=reference,
-        )
-        row = _record(
-            partner=partner,
-            session=session,
-            command=CommandType.START_SESSION,
-            body=body,
-            base_url=base_url,
-            uid=_new_id(),
-        )
-    return _sent(row)
+    return _open(
+        partner=partner, location=location, evse=evse, token=token, command=CommandType.START_SESSION,
+        state=S.REQUESTED, connector_id=connector, reference=reference, body=body, base_url=base_url,
+    )  # fmt: skip
 
 
 def reservation_create(
@@ -510,12 +532,7 @@ def reservation_create(
 ) -> PartnerSession:
     """RESERVE_NOW of a partner EVSE until `expires_at`: a PartnerSession in `reserving`; our reservation_id is its
     authorization_reference."""
-    location = evse.location
-    partner = location.partner
-    if location.tenant_id != driver.tenant_id:
-        raise NotFound("No partner EVSE matches.", code="partner_evse_not_found")
-    commands_url(partner)
-    _usable(evse)
+    location, partner = _commandable(driver, evse)
     if expires_at <= timezone.now():
         raise ApplicationError(
             "The reservation must end in the future.",
@@ -524,37 +541,19 @@ def reservation_create(
         )
     token = driver_token(driver=driver, token_uid=token_uid)
     reference = _new_id()
-    body = {
-        "token": token_object(token, partner),
+    body: dict[str, Any] = {
+        "token": token_object(token, partner, issuer=partner.tenant.name),
         "expiry_date": ocpi_datetime(expires_at),
         "reservation_id": reference,
         "location_id": location.ocpi_id,
         "evse_uid": evse.uid,
         "authorization_reference": reference,
     }
-    with transaction.atomic():
-        session = session_services.partner_session_request(
-            partner_id=partner.pk,
-            token=token,
-            state=S.RESERVE_REQUESTED,
-            country_code=location.country_code,
-            party_id=location.party_id,
-            location_id=location.pk,
-            location_ocpi_id=location.ocpi_id,
-            evse_uid=evse.uid,
-            connector_id="",
-            authorization_reference=reference,
-            reservation_expires_at=expires_at,
-        )
-        row = _record(
-            partner=partner,
-            session=session,
-            command=CommandType.RESERVE_NOW,
-            body=body,
-            base_url=base_url,
-            uid=_new_id(),
-        )
-    return _sent(row)
+    return _open(
+        partner=partner, location=location, evse=evse, token=token, command=CommandType.RESERVE_NOW,
+        state=S.RESERVE_REQUESTED, connector_id="", reference=reference, body=body, base_url=base_url,
+        reservation_expires_at=expires_at,
+    )  # fmt: skip
 
 
 def _follow_up(
