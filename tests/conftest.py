@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -10,6 +11,19 @@ from tests.asgi_server import DaphneThread, daphne_server, stop_daphne
 from tests.replica import Replica
 from tests.replica import streaming_replica as start_streaming_replica
 from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and the template of tests/platforms.py's platforms copied from it while no
+    one else is connected (tests/platforms.py, make_template)."""
+    from tests.platforms import drop_template, make_template
+
+    with django_db_blocker.unblock():
+        make_template()
+    yield
+    with django_db_blocker.unblock():
+        drop_template()
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,21 @@ from apps.core.models import History
 from apps.customers.models import TokenSource
 from apps.energy.models import Allocation, GridSignal, NodeKind, SiteRecompute, Strategy
 from apps.ocpp.models import MessageLog
-from apps.roaming.models import EmspAuthorization, PartnerReservation, PartnerToken, RoamingCommand
+from apps.roaming.models import (
+    EmspAuthorization,
+    EmspCommand,
+    HubClientInfo,
+    PartnerReservation,
+    PartnerToken,
+    PullState,
+    RoamingCommand,
+)
 from apps.sessions.models import (
     ChargingSession,
     MeterValue,
+    PartnerCdr,
+    PartnerSession,
+    PartnerSessionState,
     Reservation,
     ReservationStatus,
     SessionEvent,
@@ -36,7 +47,16 @@ from apps.sessions.models import (
     SignedMeterValue,
     TransactionAnomaly,
 )
-from apps.stations.models import CommandEvent, CommandStatus, StatusEvent
+from apps.stations.models import (
+    CommandEvent,
+    CommandStatus,
+    PartnerConnector,
+    PartnerEvse,
+    PartnerEvseStatus,
+    PartnerLocation,
+    StatusEvent,
+)
+from apps.tariffs.models import PartnerTariff
 from apps.tenants.models import Role, Tenant, User
 from tests.analytics.factories import AlertFactory, AlertRuleFactory, WebhookSubscriptionFactory
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, price
@@ -135,6 +155,15 @@ class World:
     partner_token: Any
     partner_reservation: Any
     emsp_authorization: Any
+    partner_location: PartnerLocation
+    partner_evse: PartnerEvse
+    partner_connector: PartnerConnector
+    partner_tariff: PartnerTariff
+    partner_session: PartnerSession
+    partner_cdr: PartnerCdr
+    emsp_command: EmspCommand
+    hub_client: HubClientInfo
+    pull_state: PullState
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -339,6 +368,118 @@ def build_world(tenant: Tenant) -> World:
         reason="accepted",
         authorization_reference="HWPREF0001",
         location_id="LOC1",
+    )
+
+    # the partner's network as it sent it (we are eMSP): a station, its tariff, our driver's session there and its
+    # CDR, our command, a party behind the partner as hub, the pull bookkeeping
+    partner_location = PartnerLocation.objects.create(
+        tenant=tenant,
+        partner=roaming_partner,
+        country_code="NL",
+        party_id="HWP",
+        ocpi_id="HWP-LOC-1",
+        name="Havenweg",
+        address="Havenweg 1",
+        city="Utrecht",
+        postal_code="3542 AD",
+        country="NLD",
+        latitude=Decimal("52.100000"),
+        longitude=Decimal("5.100000"),
+        operator_name="Havenweg Power",
+        last_updated=START,
+    )
+    partner_evse = PartnerEvse.objects.create(
+        location=partner_location,
+        uid="HWP-EVSE-1",
+        evse_id="NL*HWP*E1*1",
+        status=PartnerEvseStatus.AVAILABLE,
+        last_updated=START,
+    )
+    partner_connector = PartnerConnector.objects.create(
+        evse=partner_evse,
+        connector_id="1",
+        standard="IEC_62196_T2",
+        format="SOCKET",
+        power_type="AC_3_PHASE",
+        max_voltage=230,
+        max_amperage=32,
+        tariff_ids=["HWP-T1"],
+        last_updated=START,
+    )
+    partner_tariff = PartnerTariff.objects.create(
+        tenant=tenant,
+        partner=roaming_partner,
+        country_code="NL",
+        party_id="HWP",
+        ocpi_id="HWP-T1",
+        currency="EUR",
+        data={"elements": [{"price_components": [{"type": "ENERGY", "price": 0.40, "step_size": 1}]}]},
+        last_updated=START,
+    )
+    partner_session = PartnerSession.objects.create(
+        tenant=tenant,
+        partner=roaming_partner,
+        country_code="NL",
+        party_id="HWP",
+        ocpi_id="HWP-S1",
+        authorization_reference="OURREF0001",
+        state=PartnerSessionState.COMPLETED,
+        token=token,
+        driver=driver,
+        business_customer=business_customer,
+        contract=contract,
+        location=partner_location,
+        location_ocpi_id=partner_location.ocpi_id,
+        evse_uid=partner_evse.uid,
+        connector_id="1",
+        start_date_time=START,
+        end_date_time=START + dt.timedelta(minutes=30),
+        kwh=Decimal("10.0000"),
+        currency="EUR",
+        total_cost_excl_vat=Decimal("4.0000"),
+        last_updated=START,
+    )
+    partner_cdr = PartnerCdr.objects.create(
+        tenant=tenant,
+        partner=roaming_partner,
+        country_code="NL",
+        party_id="HWP",
+        ocpi_id="HWP-CDR-1",
+        session=partner_session,
+        session_ocpi_id="HWP-S1",
+        authorization_reference="OURREF0001",
+        token=token,
+        driver=driver,
+        business_customer=business_customer,
+        start_date_time=START,
+        end_date_time=START + dt.timedelta(minutes=30),
+        currency="EUR",
+        total_energy=Decimal("10.0000"),
+        total_time=Decimal("0.500000"),
+        total_cost_excl_vat=Decimal("4.0000"),
+        review=PartnerCdr.Review.OK,
+        data={"id": "HWP-CDR-1"},
+        last_updated=START,
+    )
+    emsp_command = EmspCommand.objects.create(
+        partner=roaming_partner,
+        session=partner_session,
+        uid="HWP-CMD-1",
+        command="START_SESSION",
+        request={"response_url": "http://127.0.0.1:9/r/HWP-CMD-1"},
+        deadline=START + dt.timedelta(minutes=1),
+    )
+    hub_client = HubClientInfo.objects.create(
+        partner=roaming_partner, country_code="BE", party_id="BEC", role="CPO", status="CONNECTED", last_updated=START
+    )
+    pull_state = PullState.objects.create(
+        partner=roaming_partner,
+        module="locations",
+        synced_from=START,
+        last_attempt_at=START,
+        last_success_at=START,
+        last_push_at=START,
+        last_count=1,
     )
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})

@@ -39,6 +39,27 @@ def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(_database_url("postgres"), autocommit=True)
 
 
+def _template_name() -> str:
+    return f"{settings.DATABASES['default']['NAME']}_template"
+
+
+def make_template() -> None:
+    """Copy the freshly migrated test database to the template every platform's database is copied from.
+
+    Made at the start of the session (tests/conftest.py), while nobody else is connected: CREATE DATABASE copies
+    only a database without other connections, and later in the run this process's daphne thread, its executor
+    threads and servers of other tests hold connections to the test database itself."""
+    connections.close_all()
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_template_name()}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{_template_name()}" TEMPLATE "{settings.DATABASES["default"]["NAME"]}"')
+
+
+def drop_template() -> None:
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_template_name()}" WITH (FORCE)')
+
+
 @dataclass
 class Platform:
     name: str
@@ -84,14 +105,11 @@ class Platform:
 
     def start(self) -> Platform:
         if self.own_database:
-            # a copy of the test database (migrated; empty at the start of a transactional test): 1-2 s, where
-            # `migrate` on a new database takes 30 s on a quiet machine and minutes on a busy one. CREATE DATABASE
-            # copies only a template nobody is connected to: this process's connection is closed for it.
-            template = str(settings.DATABASES["default"]["NAME"])
-            connections.close_all()
+            # a copy of the migrated test database as the session started (make_template): 1-2 s, where `migrate`
+            # on a new database takes 30 s on a quiet machine and minutes on a busy one
             with _admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
+                conn.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{_template_name()}"')
             self._manage("migrate", "--noinput", timeout=600)  # nothing to do: checks the copy is current
         self.web = Daphne(env=self.env).start(timeout=60)
         self.worker = CeleryWorker([self.prefix + q for q in QUEUES], self.env).start()
