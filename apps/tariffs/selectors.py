@@ -373,6 +373,10 @@ def session_cost(
     return periods, breakdown
 
 
+def roaming_retail_rule_list() -> QuerySet[RoamingRetailRule]:
+    return RoamingRetailRule.objects.select_related("tenant", "partner").order_by("pk")
+
+
 def retail_terms(*, partner_id: int) -> retail.RetailTerms:
     """The tenant's retail rule for sessions on a roaming partner's EVSEs; none configured: pass-through, no VAT."""
     rule = RoamingRetailRule.objects.filter(partner_id=partner_id).first()
