@@ -34,7 +34,7 @@ from apps.stations.models import (
     Location,
     SecurityEvent,
 )
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, RoamingRetailRule, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from tests.analytics.factories import (
     AlertFactory,
@@ -128,6 +128,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     RoamingCommand: roaming_command_for,
     PartnerToken: partner_token_for,
     PartnerReservation: partner_reservation_for,
+    RoamingRetailRule: lambda tenant: RoamingRetailRule.objects.create(tenant=tenant, partner=partner_for(tenant)[0]),
 }
 
 

@@ -15,6 +15,7 @@ from apps.stations.models import (
     Evse,
     InstalledCertificate,
     Location,
+    PartnerLocation,
     SecurityEvent,
     StatusEvent,
 )
@@ -71,3 +72,8 @@ def connector_status_history(
         .order_by("timestamp", "id")
         .values_list("timestamp", "status")
     )
+
+
+def partner_location_list() -> QuerySet[PartnerLocation]:
+    """Partner locations (eMSP: other CPOs' stations our drivers may use), with their roaming partner."""
+    return PartnerLocation.objects.select_related("partner").order_by("pk")

@@ -43,6 +43,9 @@ from apps.stations.models import (
     FirmwareImage,
     LocalListEntry,
     Location,
+    PartnerEvse,
+    PartnerEvseStatus,
+    PartnerLocation,
     RegistrationStatus,
     SecurityProfile,
     StatusEvent,
@@ -1262,3 +1265,21 @@ def diagnostics_request(
     DiagnosticsUpload.objects.filter(pk=upload.pk).update(command=command)
     upload.command = command
     return upload, command
+
+
+# --------------------------------------------------------------------------- partner EVSE status (eMSP search slice)
+# The receivers slice owns the writes of partner locations/EVSEs/connectors; this one service is the status change
+# the driver search depends on (its cache). The OCPI locations Receiver calls it for an EVSE status PATCH.
+
+
+@transaction.atomic
+def partner_evse_status_set(*, evse: PartnerEvse, status: str, last_updated: datetime | None = None) -> PartnerEvse:
+    """A partner EVSE's OCPI Status as the CPO reports it; the tenant's cached station search drops on commit."""
+    if status not in PartnerEvseStatus.values:
+        raise ApplicationError(f"Unknown EVSE status {status!r}.", code="invalid_status")
+    stamp = last_updated or timezone.now()
+    PartnerEvse.objects.filter(pk=evse.pk).update(status=status, last_updated=stamp, updated_at=timezone.now())
+    evse.status, evse.last_updated = status, stamp
+    tenant_id = PartnerLocation.objects.filter(pk=evse.location_id).values_list("tenant_id", flat=True).get()
+    stations_changed(tenant_id=tenant_id)
+    return evse
