@@ -5,12 +5,16 @@ Kept here (not in tests/stations or tests/tariffs factories) so parallel slices 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.roaming.models import RoamingPartner
+from apps.sessions.models import PartnerCdr
 from apps.stations.models import PartnerConnector, PartnerEvse, PartnerLocation
 from apps.tariffs.models import PartnerTariff
 from apps.tenants.models import Tenant
@@ -87,7 +91,7 @@ def partner_tariff(owner: RoamingPartner, ocpi_id: str, elements: list[dict[str,
         "party_id": owner.party_id,
         "id": ocpi_id,
         "currency": currency,
-        "elements": elements,
+        "elements": json.loads(json.dumps(elements, default=float)),  # as received: JSON numbers
         "last_updated": "2026-12-01T00:00:00Z",
         **fields,
     }
@@ -113,3 +117,34 @@ THREE_PARTS = [
         ]
     }
 ]
+
+
+CDR_EXAMPLE = Path("/work/shared/specs/ocpi-2.2.1/examples/cdr_example.json")
+
+
+def partner_cdr(owner: RoamingPartner, **fields: Any) -> PartnerCdr:
+    """The official OCPI 2.2.1 CDR example (BE*BEC 12345: 1.973 h at 2.00/h, steps of 5 min: 4.00 excl. VAT) as the
+    receivers slice would store it for `owner`; `data` overrides merged into the object, columns in `fields`."""
+    data = json.loads(CDR_EXAMPLE.read_text(), parse_float=Decimal)
+    data.update(fields.pop("data", {}))
+    total = data["total_cost"]
+    columns: dict[str, Any] = {
+        "tenant_id": owner.tenant_id,
+        "partner": owner,
+        "country_code": data["country_code"],
+        "party_id": data["party_id"],
+        "ocpi_id": data["id"],
+        "start_date_time": parse_datetime(data["start_date_time"]),
+        "end_date_time": parse_datetime(data["end_date_time"]),
+        "currency": data["currency"],
+        "total_energy": Decimal(str(data["total_energy"])),
+        "total_time": Decimal(str(data["total_time"])),
+        "total_cost_excl_vat": Decimal(str(total["excl_vat"])),
+        "total_cost_incl_vat": Decimal(str(total["incl_vat"])) if total.get("incl_vat") is not None else None,
+        "credit": bool(data.get("credit", False)),
+        "credit_reference_id": data.get("credit_reference_id", ""),
+        "data": data,
+        "last_updated": parse_datetime(data["last_updated"]),
+    }
+    columns.update(fields)
+    return PartnerCdr.objects.create(**columns)
