@@ -13,13 +13,13 @@ from typing import Any
 from django.db import models
 
 from apps.analytics.models import Alert, AlertRule, WebhookDelivery, WebhookSubscription
-from apps.billing.models import Invoice, Payment, PaymentRule, Payout
+from apps.billing.models import Invoice, Payment, PaymentRule, Payout, RoamingCdrReview
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
 from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
-from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
+from apps.sessions.models import Cdr, ChargingSession, PartnerCdr, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
     CertificateSigningRequest,
@@ -44,6 +44,7 @@ from tests.analytics.factories import (
 )
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
 from tests.charging.factories import CdrFactory, ChargingSessionFactory, ReservationFactory, TransactionAnomalyFactory
+from tests.charging.partner_factories import partner, partner_cdr
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -128,6 +129,8 @@ MAKERS: dict[type[models.Model], Maker] = {
     RoamingCommand: roaming_command_for,
     PartnerToken: partner_token_for,
     PartnerReservation: partner_reservation_for,
+    PartnerCdr: lambda tenant: partner_cdr(partner(tenant)),
+    RoamingCdrReview: lambda tenant: RoamingCdrReview.objects.get(pk=partner_cdr(partner(tenant)).pk),
     RoamingRetailRule: lambda tenant: RoamingRetailRule.objects.create(tenant=tenant, partner=partner_for(tenant)[0]),
 }
 

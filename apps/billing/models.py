@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
+from apps.sessions.models import PartnerCdr
 from apps.tenants.models import TenantOwned, currency_code
 
 ZERO = Decimal("0.00")
@@ -410,3 +411,16 @@ class Payout(TenantOwned, TimeStampedModel, History):
 
     def __str__(self) -> str:
         return f"{self.payee_name} {self.period_start:%Y-%m}"
+
+
+# --------------------------------------------------------------------------- roaming CDR reconciliation (eMSP)
+
+
+class RoamingCdrReview(PartnerCdr):
+    """The received CDRs as finance reviews them (admin page): the CPO's cost, our retail price and margin, and
+    whether the total matches the CPO's tariff. A proxy: the rows are charging.PartnerCdr."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("roaming CDR reconciliation")
+        verbose_name_plural = _("roaming CDR reconciliation")

@@ -7,6 +7,7 @@ from apps.billing.api.views import (
     InvoicePdfView,
     InvoiceViewSet,
     InvoiceXlsxView,
+    PartnerCdrReviewViewSet,
     PaymentRuleViewSet,
     PaymentViewSet,
     PayoutViewSet,
@@ -17,6 +18,7 @@ router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-rules", PaymentRuleViewSet, basename="payment-rule")
 router.register("payouts", PayoutViewSet, basename="payout")
+router.register("roaming-cdrs", PartnerCdrReviewViewSet, basename="roaming-cdr")
 
 urlpatterns = [
     # before the router, whose payments/<pk>/ would otherwise take these for primary keys

@@ -4,7 +4,10 @@ CPO's tariff. Amounts to the cent; the official CDR example (BE*BEC 12345: 4.00 
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
+from typing import Any
 
 import pypdfium2
 import pytest
@@ -315,3 +318,139 @@ def test_reconciliation_of_unreadable_periods_is_a_mismatch_not_a_crash(tenant_a
     cdr.refresh_from_db()
     assert cdr.review == "mismatch"
     assert "charging_periods[0].start_date_time" in cdr.review_detail
+
+
+# --------------------------------------------------------------------------- reconciliation list: API, CSV, admin
+
+REVIEW_LIST = "/api/v1/roaming-cdrs/"
+
+
+@pytest.fixture
+def reviewed(tenant_a: Tenant, cpo: RoamingPartner) -> dict[str, PartnerCdr]:
+    """A billed CDR that matches the tariff, one that does not (not billed), one without a tariff."""
+    markup(tenant_a, cpo)
+    ok = partner_cdr(cpo, driver=DriverFactory(tenant=tenant_a))
+    partner_tariff(cpo, "12", ok.data["tariffs"][0]["elements"])
+    services.partner_cdr_bill(cdr=ok)
+    high = partner_cdr(
+        cpo, ocpi_id="HIGH", total_cost_excl_vat=Decimal("4.50"), data={"id": "HIGH"}, business_customer=None
+    )
+    stranger = partner_cdr(partner(tenant_a, country_code="NL", party_id="XYZ"), country_code="NL", party_id="XYZ")
+    for cdr in (ok, high, stranger):
+        partner_cdr_reconcile(cdr=cdr)
+    return {"ok": ok, "high": high, "stranger": stranger}
+
+
+def test_the_api_lists_the_review_with_cost_retail_and_margin_filtered_by_verdict(
+    reviewed: dict[str, PartnerCdr], tenant_a: Tenant, tenant_b: Tenant, client_for: Any
+) -> None:
+    partner_cdr(partner(tenant_b, country_code="BE", party_id="BEC"))  # another tenant's: never listed
+    api = client_for(tenant_a, "finance")
+
+    every = api.get(REVIEW_LIST).json()["results"]
+    mismatches = api.get(REVIEW_LIST, {"review": "mismatch"}).json()["results"]
+
+    assert sorted(r["ocpi_id"] for r in every) == ["12345", "12345", "HIGH"]
+    billed = next(r for r in every if r["id"] == reviewed["ok"].pk)
+    assert {k: billed[k] for k in ("party", "cpo_cost_excl_vat", "retail_excl_vat", "retail_incl_vat")} == {
+        "party": "BE*BEC",
+        "cpo_cost_excl_vat": "4.0000",
+        "retail_excl_vat": "4.40",
+        "retail_incl_vat": "5.24",
+    }
+    assert (billed["margin_excl_vat"], billed["review"], billed["invoice_number"]) == (
+        "0.4000",
+        "ok",
+        "ALP-2026-000001",
+    )
+    assert [(r["ocpi_id"], r["review"], r["retail_excl_vat"], r["margin_excl_vat"]) for r in mismatches] == [
+        ("HIGH", "mismatch", None, None)
+    ]
+    assert api.get(REVIEW_LIST, {"review": "no_tariff"}).json()["results"][0]["party"] == "NL*XYZ"
+    assert api.get(REVIEW_LIST, {"review": "maybe"}).status_code == 400
+
+
+def test_the_csv_export_has_one_row_per_cdr_of_the_filter(
+    reviewed: dict[str, PartnerCdr], tenant_a: Tenant, client_for: Any
+) -> None:
+    response = client_for(tenant_a, "finance").get(REVIEW_LIST + "export/", {"review": "ok"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:4] == ["id", "partner", "party", "cdr_id"]
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert {
+        k: row[k] for k in ("party", "cdr_id", "cpo_cost_excl_vat", "retail_excl_vat", "margin_excl_vat", "review")
+    } == {
+        "party": "BE*BEC",
+        "cdr_id": "12345",
+        "cpo_cost_excl_vat": "4.0000",
+        "retail_excl_vat": "4.40",
+        "margin_excl_vat": "0.4000",
+        "review": "ok",
+    }
+
+
+def test_reconcile_again_after_the_tariff_arrived(
+    reviewed: dict[str, PartnerCdr], tenant_a: Tenant, client_for: Any
+) -> None:
+    stranger = reviewed["stranger"]
+    partner_tariff(stranger.partner, "12", stranger.data["tariffs"][0]["elements"])
+
+    read_only = client_for(tenant_a, "read_only").post(f"{REVIEW_LIST}{stranger.pk}/reconcile/", {}, format="json")
+    response = client_for(tenant_a, "finance").post(f"{REVIEW_LIST}{stranger.pk}/reconcile/", {}, format="json")
+
+    assert read_only.status_code == 403
+    assert response.status_code == 200, response.content
+    assert response.json()["review"] == "ok"
+
+
+def test_another_tenants_cdr_is_404_and_unchanged(
+    reviewed: dict[str, PartnerCdr], tenant_b: Tenant, client_for: Any
+) -> None:
+    cdr = reviewed["high"]
+
+    response = client_for(tenant_b, "finance").post(f"{REVIEW_LIST}{cdr.pk}/reconcile/", {}, format="json")
+
+    assert response.status_code == 404
+    cdr.refresh_from_db()
+    assert cdr.review == "mismatch"
+
+
+def test_the_admin_lists_the_review_filters_it_and_exports_csv(
+    reviewed: dict[str, PartnerCdr], client: Any, make_staff: Any, tenant_a: Tenant
+) -> None:
+    client.force_login(make_staff(tenant_a, "finance"))
+    url = "/admin/billing/roamingcdrreview/"
+
+    page = client.get(url, {"review__exact": "mismatch"})
+    export = client.post(url, {"action": "export_csv", "_selected_action": [reviewed["ok"].pk]})
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "HIGH" in text
+    assert "tariff 12 gives 4.00 EUR" in text
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert [r[3] for r in rows] == ["cdr_id", "12345"]
+    assert rows[1][12] == "0.4000"  # the margin
+
+
+def test_the_invoice_api_shows_the_cpo_cost_and_margin_of_a_roaming_line(
+    tenant_a: Tenant, cpo: RoamingPartner, client_for: Any
+) -> None:
+    markup(tenant_a, cpo)
+    receipt = services.partner_cdr_bill(cdr=partner_cdr(cpo, driver=DriverFactory(tenant=tenant_a)))
+    assert receipt is not None
+
+    body = client_for(tenant_a, "finance").get(f"/api/v1/invoices/{receipt.pk}/").json()
+
+    (line,) = body["lines"]
+    assert (line["cpo_cost_excl_vat"], line["margin_excl_vat"], line["location_name"]) == (
+        "4.0000",
+        "0.4000",
+        "Gent Zuid",
+    )
+    assert body["receipt_partner_cdr_id"] == receipt.receipt_partner_cdr_id

@@ -1,11 +1,13 @@
 """One cursor over two networks: our own locations and partner locations (eMSP), nearest first, in one list.
 
 Each network has its own query and spatial index (`selectors.stations_near`, `selectors.partner_stations_near`);
-a page reads at most `page_size + 1` rows of each, in each query's own order, and merges them by distance (ours
-first on a tie). The cursor says where the last page ended: the last distance handed out (`geo_chord`, a float,
-exact through its repr) and, per network, how many rows at exactly that distance were already handed out (those
-come first in that network's order, as with DRF's cursor offset). Without a point: ours by id, then the partners'
-by id. Next links only (a driver scrolls on); anything but a cursor this API handed out is a 400.
+a page reads the ids and distances of at most `page_size + 1` rows of each, in each query's own order, merges them
+by distance (ours first on a tie), and then loads only the page's rows with their EVSEs (so the page costs what
+its own rows cost, not twice a page). The cursor says where the last page ended: the last distance handed out
+(`geo_chord`, a float, exact through its repr) and, per network, how many rows at exactly that distance were
+already handed out (those come first in that network's order, as with DRF's cursor offset). Without a point: ours
+by id, then the partners' by id. Next links only (a driver scrolls on); a cursor this API did not hand out is a
+400.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ class Row:
     network: int
     obj: Any
 
-    @property
-    def chord(self) -> float:
-        return float(self.obj.geo_chord)
+
+@dataclass(frozen=True)
+class _Key:
+    chord: float
+    network: int
+    pk: int
 
 
 def _bad() -> ValidationError:
@@ -71,7 +76,7 @@ def station_page(
 ) -> tuple[list[Row], str | None]:
     """The rows of this page (merged, in order) and the next page's URL (None on the last page)."""
     cursor = _decode(request.query_params.get(CURSOR))
-    rows: list[Row] = []
+    keys: list[_Key] = []
     if _by_distance(querysets):
         start: float | None = None
         offsets = {OWN: 0, PARTNER: 0}
@@ -85,15 +90,16 @@ def station_page(
             if start is not None:
                 qs = qs.filter(geo_chord__gte=start)
             skip = offsets[network]
-            rows += [Row(network, obj) for obj in qs[skip : skip + page_size + 1]]
-        rows.sort(key=lambda row: (row.chord, row.network))  # stable: each network keeps its own order
-        page, more = rows[:page_size], len(rows) > page_size
+            found = _ids(qs, "pk", "geo_chord")[skip : skip + page_size + 1]
+            keys += [_Key(float(chord), network, pk) for pk, chord in found]
+        keys.sort(key=lambda key: (key.chord, key.network))  # stable: each network keeps its own order
+        page, more = keys[:page_size], len(keys) > page_size
         if not more or not page:
-            return page, None
+            return _load(querysets, page), None
         last = page[-1].chord
         following = {}
         for network in (OWN, PARTNER):
-            at_last = sum(1 for row in page if row.network == network and row.chord == last)
+            at_last = sum(1 for key in page if key.network == network and key.chord == last)
             following[network] = at_last + (offsets[network] if start is not None and last == start else 0)
         next_cursor = {"d": last, "o": following[OWN], "p": following[PARTNER]}
     else:
@@ -108,11 +114,27 @@ def station_page(
             qs = querysets[network]
             if network == after_network:
                 qs = qs.filter(pk__gt=after_id)
-            rows += [Row(network, obj) for obj in qs[: page_size + 1 - len(rows)]]
-            if len(rows) > page_size:
+            keys += [_Key(0.0, network, pk) for (pk,) in _ids(qs, "pk")[: page_size + 1 - len(keys)]]
+            if len(keys) > page_size:
                 break
-        page, more = rows[:page_size], len(rows) > page_size
+        page, more = keys[:page_size], len(keys) > page_size
         if not more or not page:
-            return page, None
-        next_cursor = {"n": page[-1].network, "id": page[-1].obj.pk}
-    return page, replace_query_param(request.build_absolute_uri(), CURSOR, _encode(next_cursor))
+            return _load(querysets, page), None
+        next_cursor = {"n": page[-1].network, "id": page[-1].pk}
+    return _load(querysets, page), replace_query_param(request.build_absolute_uri(), CURSOR, _encode(next_cursor))
+
+
+def _ids(queryset: QuerySet[Any], *fields: str) -> QuerySet[Any]:
+    """The keys of a network's rows in its order, without loading them (nor their EVSEs)."""
+    return queryset.prefetch_related(None).values_list(*fields)
+
+
+def _load(querysets: dict[int, QuerySet[Any]], page: list[_Key]) -> list[Row]:
+    """The page's rows, in the page's order, with their annotations and prefetched EVSEs (one load per network)."""
+    loaded: dict[tuple[int, int], Any] = {}
+    for network, qs in querysets.items():
+        ids = [key.pk for key in page if key.network == network]
+        if ids:
+            loaded.update(((network, obj.pk), obj) for obj in qs.filter(pk__in=ids).order_by())
+    # a row deleted between the two reads is left off this page
+    return [Row(key.network, loaded[key.network, key.pk]) for key in page if (key.network, key.pk) in loaded]
