@@ -371,8 +371,14 @@ def test_the_api_lists_the_review_with_cost_retail_and_margin_filtered_by_verdic
 
 
 def test_the_csv_export_has_one_row_per_cdr_of_the_filter(
-    reviewed: dict[str, PartnerCdr], tenant_a: Tenant, client_for: Any
+    reviewed: dict[str, PartnerCdr], tenant_a: Tenant, tenant_b: Tenant, client_for: Any
 ) -> None:
+    theirs = partner_cdr(partner(tenant_b, country_code="BE", party_id="BEC"))
+    partner_cdr_reconcile(cdr=theirs)  # "ok" too (no tariff of theirs: no_tariff), never in A's export
+    every = client_for(tenant_a, "finance").get(REVIEW_LIST + "export/")
+    assert len(list(csv.reader(io.StringIO(b"".join(every.streaming_content).decode())))) == 1 + 3
+    assert client_for(tenant_a, "finance").get(REVIEW_LIST + "export/", {"review": "maybe"}).status_code == 400
+
     response = client_for(tenant_a, "finance").get(REVIEW_LIST + "export/", {"review": "ok"})
 
     assert response.status_code == 200
