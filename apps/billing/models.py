@@ -58,7 +58,7 @@ class Invoice(TenantOwned, TimeStampedModel, History):
     # a receipt covers one session; the link makes "one receipt per session" a constraint
     receipt_session_id = models.IntegerField(null=True, blank=True)
     # a receipt of our driver's session on another network covers one partner CDR (charging.PartnerCdr, eMSP)
-    receipt_partner_cdr_id = models.IntegerField(null=True, blank=True)
+    receipt_partner_cdr_id = models.IntegerField(null=True, blank=True, verbose_name=_("receipt of partner CDR"))
     credited_invoice = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
@@ -174,9 +174,13 @@ class InvoiceLine(History):
         help_text=_("Eichrecht: how to verify the signed meter data (OCMF reference, meter, transparency software)."),
     )
     partner_cdr_id = models.IntegerField(
-        null=True, blank=True, help_text=_("The partner CDR billed (roaming, charging.PartnerCdr; a snapshot).")
+        null=True,
+        blank=True,
+        verbose_name=_("partner CDR"),
+        help_text=_("The partner CDR billed (roaming, charging.PartnerCdr; a snapshot)."),
     )
     cpo_cost_excl_vat = models.DecimalField(
+        verbose_name=_("operator's cost excl. VAT"),
         max_digits=14,
         decimal_places=4,
         null=True,
