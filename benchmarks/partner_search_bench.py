@@ -150,6 +150,39 @@ def measure(tenant_id: int, args: argparse.Namespace) -> None:
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     factory = RequestFactory()
 
+    def querysets_for(params: dict[str, str]) -> dict[int, Any]:
+        request = Request(factory.get("/api/v1/driver/stations/", params))
+        view = DriverStationViewSet()
+        view.request, view.format_kwarg, view.kwargs, view.args = request, None, {}, ()
+        search_args = view._search()
+        operator = search_args.pop("operator")
+        querysets: dict[int, Any] = {}
+        if operator in (None, "own"):
+            querysets[station_pages.OWN] = selectors.stations_near(
+                Location.objects.filter(tenant_id=tenant_id), **search_args
+            )
+        if operator != "own":
+            querysets[station_pages.PARTNER] = selectors.partner_stations_near(
+                PartnerLocation.objects.filter(tenant_id=tenant_id), operator=operator, **search_args
+            )
+        return querysets
+
+    def statements(params: dict[str, str]) -> float:
+        """The spatial statements alone (what the indexes answer): the ids and distances of a page's candidates of
+        each network, as `station_page` reads them (SQL built beforehand, timed: execute and fetch)."""
+        from django.db import connection
+
+        compiled = [
+            qs.prefetch_related(None).values_list("pk", "geo_chord")[: PAGE + 1].query.sql_with_params()
+            for qs in querysets_for(params).values()
+        ]
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for sql, sql_params in compiled:
+                cursor.execute(sql, sql_params)
+                cursor.fetchall()
+        return (time.perf_counter() - started) * 1000
+
     def search(params: dict[str, str]) -> float:
         """The search alone: the view's querysets of both networks, one merged page (rows and prefetch)."""
         request = Request(factory.get("/api/v1/driver/stations/", params))
@@ -188,6 +221,7 @@ def measure(tenant_id: int, args: argparse.Namespace) -> None:
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
     header = f"{'':<24} {'own only p50':>12} {'p95':>7} {'p99':>7}   {'own+partner p50':>15} {'p95':>7} {'p99':>7}"
     for level, run, cached in (
+        ("spatial statements (ids + distances of a page, per network)", statements, False),
         ("search (rows of a page)", search, False),
         ("API page, no cache", page, False),
         ("API page, cache hit", page, True),

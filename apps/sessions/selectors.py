@@ -529,13 +529,14 @@ def partner_station_prices(
     evses = [(loc, evse) for loc in locations for evse in loc.evses.all()]
     if not evses:
         return {}
-    wanted = Q(pk__in=[])
+    named: dict[tuple[int, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
     for loc, evse in evses:
         ids = {t for c in evse.connectors.all() for t in c.tariff_ids}
+        named.setdefault((loc.partner_id, loc.country_code, loc.party_id), set()).update(ids)
+    wanted = Q(pk__in=[])
+    for (partner_id, country_code, party_id), ids in sorted(named.items()):
         if ids:
-            wanted |= Q(
-                partner_id=loc.partner_id, country_code=loc.country_code, party_id=loc.party_id, ocpi_id__in=ids
-            )
+            wanted |= Q(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id__in=sorted(ids))
     tariffs = tariff_selectors.partner_tariffs_matching(wanted)
     rules = tariff_selectors.retail_rules(partner_ids={loc.partner_id for loc, _ in evses})
     engines: dict[int, pricing.Tariff | None] = {}

@@ -460,3 +460,20 @@ def test_the_invoice_api_shows_the_cpo_cost_and_margin_of_a_roaming_line(
         "Gent Zuid",
     )
     assert body["receipt_partner_cdr_id"] == receipt.receipt_partner_cdr_id
+
+
+def test_the_received_task_reconciles_and_bills_once(tenant_a: Tenant, cpo: RoamingPartner) -> None:
+    from apps.billing.tasks import partner_cdr_received
+
+    markup(tenant_a, cpo)
+    cdr = partner_cdr(cpo, driver=DriverFactory(tenant=tenant_a))
+    partner_tariff(cpo, "12", cdr.data["tariffs"][0]["elements"])
+
+    first = partner_cdr_received(cdr.pk)
+    again = partner_cdr_received(cdr.pk)
+    refused = partner_cdr_received(partner_cdr(cpo, ocpi_id="CHF", currency="CHF", data={"id": "CHF"}).pk)
+
+    receipt = Invoice.objects.get()
+    assert first == again == {"review": "ok", "invoice": receipt.pk}
+    assert refused == {"review": "mismatch", "invoice": None, "error": "currency_mismatch"}
+    assert partner_cdr_received(10**9) == {"review": None, "invoice": None}
