@@ -41,6 +41,8 @@ from apps.tenants.models import Role, Tenant, User
 from tests.analytics.factories import AlertFactory, AlertRuleFactory, WebhookSubscriptionFactory
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, price
 from tests.charging.factories import CdrFactory
+from tests.charging.partner_factories import partner
+from tests.charging.partner_factories import partner_cdr as partner_cdr_for
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -134,6 +136,7 @@ class World:
     roaming_command: Any
     partner_token: Any
     partner_reservation: Any
+    partner_cdr: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -326,6 +329,8 @@ def build_world(tenant: Tenant) -> World:
             status=ReservationStatus.EXPIRED,
         ),
     )
+    # our driver's session on another network: the CDR the CPO sent (reconciliation admin and API)
+    partner_cdr = partner_cdr_for(partner(tenant, country_code="BE", party_id="BEC"), driver=driver)
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 
