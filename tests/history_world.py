@@ -37,6 +37,7 @@ from apps.sessions.models import (
     TransactionAnomaly,
 )
 from apps.stations.models import CommandEvent, CommandStatus, StatusEvent
+from apps.tariffs.models import RoamingRetailRule
 from apps.tenants.models import Role, Tenant, User
 from tests.analytics.factories import AlertFactory, AlertRuleFactory, WebhookSubscriptionFactory
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, price
@@ -137,6 +138,7 @@ class World:
     partner_token: Any
     partner_reservation: Any
     partner_cdr: Any
+    retail_rule: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -330,7 +332,9 @@ def build_world(tenant: Tenant) -> World:
         ),
     )
     # our driver's session on another network: the CDR the CPO sent (reconciliation admin and API)
-    partner_cdr = partner_cdr_for(partner(tenant, country_code="BE", party_id="BEC"), driver=driver)
+    cpo = partner(tenant, country_code="BE", party_id="BEC")
+    partner_cdr = partner_cdr_for(cpo, driver=driver)
+    retail_rule = RoamingRetailRule.objects.create(tenant=tenant, partner=cpo, mode="markup", markup_percent=10)
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 
