@@ -55,15 +55,9 @@ class InvoiceLineInline(PageTabularInline):
         "vat_rate",
         "total_excl_vat",
         "total_incl_vat",
-        "cpo_cost_excl_vat",
-        "margin",
         "meter_verification",
     )
     readonly_fields = tuple(fields)
-
-    @admin.display(description=_("margin excl. VAT"))
-    def margin(self, obj: InvoiceLine) -> Any:
-        return obj.margin_excl_vat if obj.margin_excl_vat is not None else "-"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -269,20 +263,18 @@ class PayoutAdmin(TenantScopedAdmin):
 @admin.register(RoamingCdrReview)
 class RoamingCdrReviewAdmin(TenantScopedAdmin):
     """Received CDRs: the CPO's cost, our retail price and margin (from the line that bills each), and whether the
-    total matches the CPO's tariff for the CDR's own volumes. Filter by verdict; check again or export as CSV."""
+    total matches the CPO's tariff for the CDR's own volumes (why: on the CDR's page and in the CSV). Filter by
+    verdict; check again or export as CSV. The margin of roaming invoice lines is here (and in the invoice API)."""
 
     list_display = [
         "ocpi_id",
+        "review",
         "party",
         "end_date_time",
-        "total_energy",
         "total_cost_excl_vat",
         "retail",
         "margin",
         "invoice",
-        "credit",
-        "review",
-        "review_detail",
         "tenant",
     ]
     list_filter = ["review", "credit", "partner", "tenant"]

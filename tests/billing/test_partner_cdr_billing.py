@@ -437,7 +437,9 @@ def test_the_admin_lists_the_review_filters_it_and_exports_csv(
     assert page.status_code == 200
     text = page.content.decode()
     assert "HIGH" in text
-    assert "tariff 12 gives 4.00 EUR" in text
+    assert "Does not match the tariff" in text
+    detail = client.get(f"{url}{reviewed['high'].pk}/change/").content.decode()
+    assert "tariff 12 gives 4.00 EUR" in detail
     assert export.status_code == 200
     rows = list(csv.reader(io.StringIO(export.content.decode())))
     assert [r[3] for r in rows] == ["cdr_id", "12345"]
