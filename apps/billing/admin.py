@@ -275,9 +275,8 @@ class RoamingCdrReviewAdmin(TenantScopedAdmin):
         "retail",
         "margin",
         "invoice",
-        "tenant",
     ]
-    list_filter = ["review", "credit", "partner", "tenant"]
+    list_filter = ["review", "credit", "partner", "tenant"]  # no tenant column: superusers filter by it
     search_fields = ["ocpi_id", "credit_reference_id"]
     readonly_fields = [f.name for f in RoamingCdrReview._meta.fields]
     actions = ["reconcile", "export_csv"]
