@@ -56,7 +56,7 @@ from apps.stations.models import (
     PartnerLocation,
     StatusEvent,
 )
-from apps.tariffs.models import PartnerTariff
+from apps.tariffs.models import PartnerTariff, RoamingRetailRule
 from apps.tenants.models import Role, Tenant, User
 from tests.analytics.factories import AlertFactory, AlertRuleFactory, WebhookSubscriptionFactory
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, price
@@ -164,6 +164,7 @@ class World:
     emsp_command: EmspCommand
     hub_client: HubClientInfo
     pull_state: PullState
+    retail_rule: RoamingRetailRule
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -357,6 +358,10 @@ def build_world(tenant: Tenant) -> World:
             expires_at=START + dt.timedelta(minutes=30),
             status=ReservationStatus.EXPIRED,
         ),
+    )
+    # what our drivers pay on that partner's EVSEs
+    retail_rule = RoamingRetailRule.objects.create(
+        tenant=tenant, partner=roaming_partner, mode="markup", markup_percent=10
     )
 
     # a CPO partner's real-time authorization of one of our tokens (read-only in the admin)

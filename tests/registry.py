@@ -13,7 +13,7 @@ from typing import Any
 from django.db import models
 
 from apps.analytics.models import Alert, AlertRule, WebhookDelivery, WebhookSubscription
-from apps.billing.models import Invoice, Payment, PaymentRule, Payout
+from apps.billing.models import Invoice, Payment, PaymentRule, Payout, RoamingCdrReview
 from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Vehicle
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
@@ -54,6 +54,7 @@ from tests.analytics.factories import (
 )
 from tests.billing.factories import PaymentFactory, PaymentRuleFactory, PayoutFactory, draft_invoice
 from tests.charging.factories import CdrFactory, ChargingSessionFactory, ReservationFactory, TransactionAnomalyFactory
+from tests.charging.partner_factories import partner, partner_cdr
 from tests.customers.factories import (
     BusinessCustomerFactory,
     ContractFactory,
@@ -155,6 +156,8 @@ MAKERS: dict[type[models.Model], Maker] = {
     HubClientInfo: emsp_rig.hub_client_for,
     PullState: emsp_rig.pull_state_for,
     EmspAuthorization: emsp_authorization_for,
+    RoamingCdrReview: lambda tenant: RoamingCdrReview.objects.get(pk=partner_cdr(partner(tenant)).pk),
+    RoamingRetailRule: lambda tenant: RoamingRetailRule.objects.create(tenant=tenant, partner=partner_for(tenant)[0]),
 }
 
 

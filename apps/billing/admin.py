@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django.contrib import admin, messages
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.billing import services
+from apps.billing import selectors, services
 from apps.billing.documents import render_invoice_xlsx
 from apps.billing.lines import meter_verification_text
 from apps.billing.models import (
@@ -25,10 +26,12 @@ from apps.billing.models import (
     PaymentEvent,
     PaymentRule,
     Payout,
+    RoamingCdrReview,
 )
 from apps.core import admin_display as human
 from apps.core.admin import AuditInline, PageTabularInline, refuse_protected
 from apps.core.errors import ApplicationError
+from apps.sessions import reconciliation
 from apps.tenants.access import access_for
 from apps.tenants.models import Role, User
 from apps.tenants.scoping import TenantScopedAdmin
@@ -257,3 +260,75 @@ class PayoutAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
+
+
+# --------------------------------------------------------------------------- roaming CDR reconciliation (eMSP)
+
+
+@admin.register(RoamingCdrReview)
+class RoamingCdrReviewAdmin(TenantScopedAdmin):
+    """Received CDRs: the CPO's cost, our retail price and margin (from the line that bills each), and whether the
+    total matches the CPO's tariff for the CDR's own volumes (why: on the CDR's page and in the CSV). Filter by
+    verdict; check again or export as CSV. The margin of roaming invoice lines is here (and in the invoice API)."""
+
+    list_display = [
+        "ocpi_id",
+        "review",
+        "party",
+        "end_date_time",
+        "total_cost_excl_vat",
+        "retail",
+        "margin",
+        "invoice",
+    ]
+    list_filter = ["review", "credit", "partner", "tenant"]  # no tenant column: superusers filter by it
+    search_fields = ["ocpi_id", "credit_reference_id"]
+    readonly_fields = [f.name for f in RoamingCdrReview._meta.fields]
+    actions = ["reconcile", "export_csv"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        ids = super().get_queryset(request).values("pk")
+        return selectors.partner_cdr_reconciliation_list().filter(pk__in=ids)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("operator"))
+    def party(self, obj: Any) -> str:
+        return f"{obj.country_code}*{obj.party_id}"
+
+    @admin.display(description=_("retail excl. VAT"))
+    def retail(self, obj: Any) -> Any:
+        return obj.retail_excl_vat if obj.retail_excl_vat is not None else "-"
+
+    @admin.display(description=_("margin excl. VAT"))
+    def margin(self, obj: Any) -> Any:
+        return obj.margin_excl_vat if obj.margin_excl_vat is not None else "-"
+
+    @admin.display(description=_("invoice"))
+    def invoice(self, obj: Any) -> str:
+        return obj.invoice_number or "-"
+
+    @admin.action(description=_("Check against the operator's tariff"))
+    def reconcile(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        if not all(access_for(request).can_write(t, FINANCE) for t in {c.tenant_id for c in queryset}):
+            self.message_user(request, _("Your role does not allow this action."), messages.ERROR)
+            return
+        for cdr in queryset.order_by("pk"):
+            reconciliation.partner_cdr_reconcile(cdr=cdr)
+        self.message_user(request, _("Checked."), messages.SUCCESS)
+
+    @admin.action(description=_("Export as CSV"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="roaming-cdr-reconciliation.csv"'
+        writer = csv.writer(response)
+        for row in selectors.reconciliation_csv_rows(queryset):
+            writer.writerow(row)
+        return response

@@ -9,7 +9,8 @@ from django.utils.translation import gettext_noop
 from apps.billing.costing import PricedDimension, SessionPrice
 from apps.billing.models import InvoiceLine
 from apps.core.stored_text import StoredText, translated_parts
-from apps.sessions.models import ChargingSession
+from apps.sessions.models import ChargingSession, PartnerCdr
+from apps.tariffs.retail import RetailPrice
 
 TRANSPARENCY_SOFTWARE = "S.A.F.E. Transparenzsoftware (https://www.safe-ev.de)"
 
@@ -135,3 +136,67 @@ def line_vat_parts(line: InvoiceLine) -> list[tuple[Decimal, Decimal, Decimal]]:
         (Decimal(c["vat_rate"]), Decimal(c["excl_vat"]), Decimal(c["incl_vat"]) - Decimal(c["excl_vat"]))
         for c in line.components
     ]
+
+
+# --------------------------------------------------------------------------- roaming: our driver on another network
+
+
+def partner_cdr_reference(cdr: PartnerCdr) -> str:
+    """The id printed on a roaming line: the CPO's party and its CDR id."""
+    return f"{cdr.country_code}*{cdr.party_id}-{cdr.ocpi_id}"
+
+
+def invoice_line_from_partner_cdr(
+    *, cdr: PartnerCdr, price: RetailPrice, vat_rate: Decimal, time_zone: str, position: int
+) -> InvoiceLine:
+    """An unsaved invoice line for a CDR another CPO sent for our driver's session, at our retail price (`price`,
+    from `apps.tariffs.retail.retail_price`), printing the partner's location and EVSE from the CDR's
+    `cdr_location`. The CPO's cost excl. VAT is kept on the line (`cpo_cost_excl_vat`) for the margin; it is not
+    printed."""
+    place = cdr.data.get("cdr_location") if isinstance(cdr.data, dict) else None
+    place = place if isinstance(place, dict) else {}
+
+    def text(key: str) -> str:
+        value = place.get(key)
+        return str(value) if isinstance(value, (str, int)) else ""
+
+    address = ", ".join(
+        part for part in (text("address"), f"{text('postal_code')} {text('city')}".strip(), text("country")) if part
+    )
+    name = text("name") or text("id")
+    energy_wh = int((Decimal(cdr.total_energy) * 1000).to_integral_value())
+    duration = max(0, int((cdr.end_date_time - cdr.start_date_time).total_seconds()))
+    operator = f"{cdr.country_code}*{cdr.party_id}"
+    return InvoiceLine(
+        position=position,
+        description=f"Roaming session {partner_cdr_reference(cdr)}" + (f" at {name}" if name else ""),
+        partner_cdr_id=cdr.pk,
+        session_reference=partner_cdr_reference(cdr)[:64],
+        location_name=name[:255],
+        location_address=address[:400],
+        evse_reference=(text("evse_id") or text("evse_uid"))[:64],
+        started_at=cdr.start_date_time,
+        stopped_at=cdr.end_date_time,
+        time_zone=time_zone,
+        duration_seconds=duration,
+        energy_wh=energy_wh,
+        components=[
+            {
+                "dimension": "ROAMING",
+                "description": f"{_kwh(cdr.total_energy)} kWh on the network of {operator}",
+                "excl_vat": f"{price.excl_vat:.2f}",
+                "vat_rate": f"{vat_rate:.2f}",
+                "incl_vat": f"{price.incl_vat:.2f}",
+            }
+        ],
+        vat_rate=vat_rate,
+        total_excl_vat=price.excl_vat,
+        total_vat=price.vat,
+        total_incl_vat=price.incl_vat,
+        cpo_cost_excl_vat=cdr.total_cost_excl_vat,
+    )
+
+
+def _kwh(value: Decimal) -> str:
+    text = f"{Decimal(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import AuditLog, History, TimeStampedModel
+from apps.sessions.models import PartnerCdr
 from apps.tenants.models import TenantOwned, currency_code
 
 ZERO = Decimal("0.00")
@@ -56,6 +57,8 @@ class Invoice(TenantOwned, TimeStampedModel, History):
     period_end = models.DateField(help_text=_("Inclusive."))
     # a receipt covers one session; the link makes "one receipt per session" a constraint
     receipt_session_id = models.IntegerField(null=True, blank=True)
+    # a receipt of our driver's session on another network covers one partner CDR (charging.PartnerCdr, eMSP)
+    receipt_partner_cdr_id = models.IntegerField(null=True, blank=True, verbose_name=_("receipt of partner CDR"))
     credited_invoice = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
@@ -104,9 +107,15 @@ class Invoice(TenantOwned, TimeStampedModel, History):
                 | (~Q(kind="credit_note") & Q(credited_invoice__isnull=True)),
                 name="invoice_credit_note_has_original",
             ),
+            models.UniqueConstraint(
+                fields=["tenant", "receipt_partner_cdr_id"],
+                condition=Q(kind="receipt") & Q(receipt_partner_cdr_id__isnull=False),
+                name="invoice_unique_receipt_per_partner_cdr",
+            ),
             models.CheckConstraint(
-                condition=Q(kind="receipt", receipt_session_id__isnull=False)
-                | (~Q(kind="receipt") & Q(receipt_session_id__isnull=True)),
+                condition=Q(kind="receipt", receipt_session_id__isnull=False, receipt_partner_cdr_id__isnull=True)
+                | Q(kind="receipt", receipt_session_id__isnull=True, receipt_partner_cdr_id__isnull=False)
+                | (~Q(kind="receipt") & Q(receipt_session_id__isnull=True, receipt_partner_cdr_id__isnull=True)),
                 name="invoice_receipt_has_session",
             ),
             models.CheckConstraint(
@@ -164,6 +173,20 @@ class InvoiceLine(History):
         default="",
         help_text=_("Eichrecht: how to verify the signed meter data (OCMF reference, meter, transparency software)."),
     )
+    partner_cdr_id = models.IntegerField(
+        null=True,
+        blank=True,
+        verbose_name=_("partner CDR"),
+        help_text=_("The partner CDR billed (roaming, charging.PartnerCdr; a snapshot)."),
+    )
+    cpo_cost_excl_vat = models.DecimalField(
+        verbose_name=_("operator's cost excl. VAT"),
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("Roaming: what the other operator charges us for this session, excl. VAT (kept for the margin)."),
+    )
     credits_line = models.ForeignKey(
         "self",
         null=True,
@@ -178,10 +201,20 @@ class InvoiceLine(History):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="invoiceline_unique_position"),
         ]
-        indexes = [models.Index(fields=["session_id"], name="invoiceline_session")]
+        indexes = [
+            models.Index(fields=["session_id"], name="invoiceline_session"),
+            models.Index(fields=["partner_cdr_id"], name="invoiceline_partner_cdr"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.invoice_id}#{self.position}"
+
+    @property
+    def margin_excl_vat(self) -> Decimal | None:
+        """Roaming: our retail price minus the CPO's cost, excl. VAT (None for our own sessions)."""
+        if self.cpo_cost_excl_vat is None:
+            return None
+        return Decimal(self.total_excl_vat) - Decimal(self.cpo_cost_excl_vat)
 
 
 class InvoiceNumberSequence(TenantOwned):
@@ -382,3 +415,16 @@ class Payout(TenantOwned, TimeStampedModel, History):
 
     def __str__(self) -> str:
         return f"{self.payee_name} {self.period_start:%Y-%m}"
+
+
+# --------------------------------------------------------------------------- roaming CDR reconciliation (eMSP)
+
+
+class RoamingCdrReview(PartnerCdr):
+    """The received CDRs as finance reviews them (admin page): the CPO's cost, our retail price and margin, and
+    whether the total matches the CPO's tariff. A proxy: the rows are charging.PartnerCdr."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("roaming CDR reconciliation")
+        verbose_name_plural = _("roaming CDR reconciliation")

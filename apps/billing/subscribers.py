@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.core.events import SessionEnded
+from apps.core.events import PartnerCdrReceived, SessionEnded
 
 
 def session_ended(event: SessionEnded) -> None:
@@ -15,3 +15,12 @@ def session_ended(event: SessionEnded) -> None:
     from apps.billing import tasks
 
     tasks.session_receipt(event.session_id)
+
+
+def partner_cdr_received(event: PartnerCdrReceived) -> None:
+    """A partner CPO's CDR for our driver: reconcile it with the CPO's tariff, then bill it (receipt, monthly
+    invoice line, or a credit CDR's reversal), in the delivery's transaction as for our own sessions' receipts.
+    Idempotent: a second delivery finds the line billed."""
+    from apps.billing import tasks
+
+    tasks.partner_cdr_received(event.cdr_id)

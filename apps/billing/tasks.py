@@ -102,3 +102,24 @@ def capture_reconcile() -> int:
         except ApplicationError as exc:
             logger.warning("capture %s still unresolved: %s", payment.merchant_reference, exc.message)
     return done
+
+
+@shared_task(name="billing.partner_cdr_received")
+def partner_cdr_received(cdr_id: int) -> dict[str, str | int | None]:
+    """A CDR another CPO sent for our driver's session (eMSP; the CDR receiver enqueues this on commit): check it
+    against the CPO's tariff, then bill it (receipt now, monthly invoice later, or a credit CDR's reversal). Runs
+    twice without harm (the receipt and the reversal are idempotent). A CDR billing refuses is logged and keeps its
+    review; it is not retried (the refusal does not go away by itself)."""
+    from apps.sessions.models import PartnerCdr
+    from apps.sessions.reconciliation import partner_cdr_reconcile
+
+    cdr = PartnerCdr.objects.filter(pk=cdr_id).first()
+    if cdr is None:
+        return {"review": None, "invoice": None}
+    cdr = partner_cdr_reconcile(cdr=cdr)
+    try:
+        invoice = services.partner_cdr_bill(cdr=cdr)
+    except ApplicationError as exc:
+        logger.warning("partner CDR %s (%s) not billed: %s", cdr.pk, cdr.ocpi_id, exc.message)
+        return {"review": cdr.review, "invoice": None, "error": exc.code}
+    return {"review": cdr.review, "invoice": invoice.pk if invoice is not None else None}

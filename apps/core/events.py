@@ -201,6 +201,19 @@ class TokensChanged(Event):
         return f"tokens:{self.tenant_id}"
 
 
+@dataclass(frozen=True)
+class PartnerCdrReceived(Event):
+    """Another CPO sent a CDR for a session of one of our drivers (eMSP role): to be checked against the CPO's
+    tariff and billed at our retail price. Ordered per partner, so a credit CDR follows the CDR it corrects."""
+
+    cdr_id: int
+    partner_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"partner-cdrs:{self.partner_id}"
+
+
 # Every subscriber of every event, in one place (dotted paths to functions taking the event).
 SUBSCRIBERS: dict[type[Event], list[str]] = {
     ConnectorStatusChanged: [
@@ -237,6 +250,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
     EvseChanged: ["apps.roaming.subscribers.evse_changed"],
     TariffChanged: ["apps.roaming.subscribers.tariff_changed"],
     TokensChanged: ["apps.roaming.subscribers.tokens_changed"],
+    PartnerCdrReceived: ["apps.billing.subscribers.partner_cdr_received"],
 }
 
 

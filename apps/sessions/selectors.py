@@ -17,8 +17,17 @@ from django.db.models.functions import Coalesce, NullIf
 
 from apps.customers.models import Driver, TokenType
 from apps.sessions.models import Cdr, ChargingSession, MeterValue, Reservation, SessionStatus
-from apps.stations.models import ChargePoint, Connector, Evse, Location
-from apps.tariffs import pricing
+from apps.stations.models import (
+    ChargePoint,
+    Connector,
+    Evse,
+    Location,
+    PartnerConnector,
+    PartnerEvse,
+    PartnerEvseStatus,
+    PartnerLocation,
+)
+from apps.tariffs import pricing, retail
 from apps.tariffs import selectors as tariff_selectors
 
 
@@ -405,3 +414,221 @@ def live_connectors_subquery() -> ArraySubquery:
 def session_count_for_roaming_partner(*, tenant_id: int, party: str) -> int:
     """Sessions of a tenant's network marked with a roaming partner ("DE*ABC"): what keeps the partner's row."""
     return ChargingSession.objects.filter(tenant_id=tenant_id, roaming_partner=party).count()
+
+
+# --------------------------------------------------------------------------- partner stations in the search (eMSP)
+
+# The partner locations' spatial index (stations migration 0011): the same expression as ours, over published rows.
+OWN_NETWORK = "own"
+PARTNER_NETWORKS = "partners"
+
+
+def _partner_power_w() -> Any:
+    """A partner connector's power in W: `max_electric_power`, else voltage x amperage (x 3 for AC_3_PHASE, whose
+    OCPI `max_voltage` is line to neutral)."""
+    from django.db.models import Case, Value, When
+
+    return Coalesce(
+        NullIf(F("max_electric_power"), 0),
+        Case(
+            When(power_type="AC_3_PHASE", then=F("max_voltage") * F("max_amperage") * Value(3)),
+            default=F("max_voltage") * F("max_amperage"),
+            output_field=IntegerField(),
+        ),
+        output_field=IntegerField(),
+    )
+
+
+def partner_connector_power_w(connector: PartnerConnector) -> int:
+    if connector.max_electric_power:
+        return int(connector.max_electric_power)
+    phases = 3 if connector.power_type == "AC_3_PHASE" else 1
+    return int(connector.max_voltage * connector.max_amperage * phases)
+
+
+def partner_stations_near(
+    queryset: QuerySet[PartnerLocation],
+    *,
+    lat: Decimal | float | None,
+    lon: Decimal | float | None,
+    radius_km: float | None,
+    bbox: BoundingBox | None = None,
+    connector_type: str | None = None,
+    min_power_w: int | None = None,
+    available: bool | None = None,
+    operator: str | None = None,
+) -> QuerySet[PartnerLocation]:
+    """Published partner locations with an EVSE that is not REMOVED, their EVSEs (not REMOVED) and connectors, with
+    the filters and the order of `stations_near` (same radius, box, plug, power and availability rules; available is
+    the OCPI status AVAILABLE). `operator`: the location's operator name, the CPO's party (`DE*ABC`) or the roaming
+    partner's name, case-insensitive. Answered by the partner locations' own spatial index (stations migration
+    0011), so the partner network's size does not slow our own search down."""
+    live_evses = PartnerEvse.objects.exclude(status=PartnerEvseStatus.REMOVED)
+    queryset = queryset.filter(publish=True).prefetch_related(
+        Prefetch("evses", queryset=live_evses.order_by("uid")),
+        Prefetch("evses__connectors", queryset=PartnerConnector.objects.order_by("connector_id")),
+    )
+    evses = live_evses.filter(location=OuterRef("pk"))
+    if connector_type is not None or min_power_w is not None:
+        connectors = PartnerConnector.objects.filter(evse=OuterRef("pk"))
+        if connector_type is not None:
+            connectors = connectors.filter(standard=connector_type)
+        if min_power_w is not None:
+            connectors = connectors.alias(power_w=_partner_power_w()).filter(power_w__gte=min_power_w)
+        evses = evses.filter(Exists(connectors))
+    if available:
+        evses = evses.filter(status=PartnerEvseStatus.AVAILABLE)
+    if available is False:
+        queryset = queryset.exclude(Exists(evses.filter(status=PartnerEvseStatus.AVAILABLE))).filter(Exists(evses))
+    else:
+        queryset = queryset.filter(Exists(evses))
+    if operator:
+        party = Q()
+        if len(operator) == 6 and operator[2] == "*":
+            party = Q(country_code__iexact=operator[:2], party_id__iexact=operator[3:])
+        queryset = queryset.filter(Q(operator_name__iexact=operator) | Q(partner__name__iexact=operator) | party)
+    if bbox is not None:
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _box_cube(bbox), output_field=BooleanField()),  # noqa: S611 (constant SQL)
+            latitude__gte=bbox.south,
+            latitude__lte=bbox.north,
+        )
+        if bbox.west <= bbox.east:
+            queryset = queryset.filter(longitude__gte=bbox.west, longitude__lte=bbox.east)
+        else:
+            queryset = queryset.filter(Q(longitude__gte=bbox.west) | Q(longitude__lte=bbox.east))
+        if lat is None or lon is None:
+            lat, lon = bbox.centre()
+    if lat is None or lon is None:
+        return queryset.order_by("pk")
+    plat, plon = float(lat), float(lon)
+    chord = RawSQL(GEO_CHORD, (plat, plon), output_field=FloatField())  # noqa: S611 (constant SQL, bound values)
+    km = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
+        GEO_KM, (EARTH_RADIUS_KM, plat, plon, EARTH_RADIUS_KM), output_field=FloatField()
+    )
+    queryset = queryset.annotate(geo_chord=chord, distance_km=km)
+    if radius_km is not None:
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
+            geo_chord__lte=radius_chord_km(radius_km),
+        )
+    if radius_km is None and bbox is None:
+        return queryset.order_by("geo_chord")  # KNN from the index, as in `stations_near`
+    return queryset.order_by("geo_chord", "pk")
+
+
+def partner_location_summary(location: PartnerLocation) -> dict[str, Any]:
+    evses = list(location.evses.all())
+    connectors = [c for evse in evses for c in evse.connectors.all()]
+    return {
+        "evses": len(evses),
+        "available": sum(1 for e in evses if e.status == PartnerEvseStatus.AVAILABLE),
+        "connector_types": sorted({c.standard for c in connectors}),
+        "max_power_w": max((partner_connector_power_w(c) for c in connectors), default=None),
+    }
+
+
+def _unit_price(terms: retail.RetailTerms, component: pricing.PriceComponent | None, *, per_kwh: bool) -> Any:
+    """One unit price through the retail rule (`retail.retail_excl_vat`: a kWh for ENERGY, nothing for the other
+    dimensions, so a fixed price per kWh replaces them with 0), our VAT on top; decimal strings."""
+    if component is None:
+        return None
+    excl = retail.retail_excl_vat(terms, cpo_excl_vat=component.price, kwh=Decimal(1) if per_kwh else Decimal(0))
+    return {"excl_vat": _money(excl), "incl_vat": _money(excl * (1 + terms.vat_rate / 100))}
+
+
+def partner_station_prices(
+    locations: Sequence[PartnerLocation], *, at: dt.datetime
+) -> dict[int, dict[str, Any] | None]:
+    """PartnerEvse id -> what our driver would pay there per unit: the CPO's tariff (the first connector's
+    `tariff_ids` naming a `tariffs.PartnerTariff` of that partner and party), the components that apply to a
+    session starting `at` (time, day, the EVSE's power), each through the tenant's retail rule for that partner.
+    None: no tariff known (price unknown, never 0), unless the rule is a fixed price per kWh with a currency.
+    Two queries (the tariffs, the rules), whatever the number of locations."""
+    evses = [(loc, evse) for loc in locations for evse in loc.evses.all()]
+    if not evses:
+        return {}
+    named: dict[tuple[int, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
+    for loc, evse in evses:
+        ids = {t for c in evse.connectors.all() for t in c.tariff_ids}
+        named.setdefault((loc.partner_id, loc.country_code, loc.party_id), set()).update(ids)
+    wanted = Q(pk__in=[])
+    for (partner_id, country_code, party_id), ids in sorted(named.items()):
+        if ids:
+            wanted |= Q(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id__in=sorted(ids))
+    tariffs = tariff_selectors.partner_tariffs_matching(wanted)
+    rules = tariff_selectors.retail_rules(partner_ids={loc.partner_id for loc, _ in evses})
+    engines: dict[int, pricing.Tariff | None] = {}
+    prices: dict[int, dict[str, Any] | None] = {}
+    for loc, evse in evses:
+        terms, rule_currency = rules.get(loc.partner_id, (retail.RetailTerms(), ""))
+        tariff = next(
+            (
+                tariffs[key]
+                for c in evse.connectors.all()
+                for t in c.tariff_ids
+                if (key := (loc.partner_id, loc.country_code, loc.party_id, t)) in tariffs
+            ),
+            None,
+        )
+        engine = None
+        if tariff is not None:
+            if tariff.pk not in engines:
+                try:
+                    engines[tariff.pk] = pricing.tariff_from_ocpi(tariff.data)
+                except (pricing.TariffFormatError, ValueError, TypeError, KeyError):
+                    engines[tariff.pk] = None  # a tariff we cannot read: price unknown
+            engine = engines[tariff.pk]
+        prices[evse.pk] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
+    return prices
+
+
+def _partner_price(
+    loc: PartnerLocation,
+    evse: PartnerEvse,
+    engine: pricing.Tariff | None,
+    terms: retail.RetailTerms,
+    rule_currency: str,
+    *,
+    at: dt.datetime,
+) -> dict[str, Any] | None:
+    fixed = terms.mode == retail.FIXED_KWH
+    if engine is None and not (fixed and rule_currency):
+        return None
+    found: dict[str, pricing.PriceComponent] = {}
+    if engine is not None:
+        try:
+            zone = zoneinfo.ZoneInfo(loc.time_zone) if loc.time_zone else dt.UTC
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = dt.UTC
+        power = max((partner_connector_power_w(c) for c in evse.connectors.all()), default=0)
+        power_kw = Decimal(power) / 1000 if power else None
+        for element in engine.elements:
+            if _applies_now(element.restrictions, at.astimezone(zone), power_kw):
+                for component in element.price_components:
+                    found.setdefault(str(component.type), component)
+    currency = (rule_currency if fixed and rule_currency else None) or (engine.currency if engine else rule_currency)
+    if fixed:  # the rule's price per kWh replaces every CPO price (`retail.retail_excl_vat`)
+        found = {"ENERGY": pricing.PriceComponent(type=pricing.TariffDimensionType.ENERGY, price=Decimal(0))}
+    summary: dict[str, Any] = {
+        "tariff_id": engine.id if engine is not None else None,
+        "currency": currency,
+        "retail_mode": terms.mode,
+        "vat_rate": str(terms.vat_rate),
+        "per_kwh": _unit_price(terms, found.get("ENERGY"), per_kwh=True),
+        "per_hour": _unit_price(terms, found.get("TIME"), per_kwh=False),
+        "parking_per_hour": _unit_price(terms, found.get("PARKING_TIME"), per_kwh=False),
+        "per_session": _unit_price(terms, found.get("FLAT"), per_kwh=False),
+    }
+    parts = [
+        f"{summary[key]['incl_vat']} {currency}{unit}"
+        for key, unit in (
+            ("per_kwh", "/kWh"),
+            ("per_hour", "/h"),
+            ("parking_per_hour", "/h parking"),
+            ("per_session", " per session"),
+        )
+        if summary[key] is not None and Decimal(summary[key]["incl_vat"]) != 0
+    ]
+    summary["text"] = (" + ".join(parts) + " incl. VAT") if parts else "free"
+    return summary

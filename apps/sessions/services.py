@@ -1205,7 +1205,7 @@ def partner_cdr_create(*, tenant_id: int, partner_id: int, cdr: PartnerCdrData) 
         holder = _holder(tenant_id, cdr.token_uid)
     try:
         with transaction.atomic():
-            return PartnerCdr.objects.create(
+            row = PartnerCdr.objects.create(
                 tenant_id=tenant_id,
                 **key,
                 session=session,
@@ -1216,6 +1216,8 @@ def partner_cdr_create(*, tenant_id: int, partner_id: int, cdr: PartnerCdrData) 
                 data=cdr.data,
                 last_updated=cdr.last_updated,
             )
+            events.publish(events.PartnerCdrReceived(tenant_id=tenant_id, cdr_id=row.pk, partner_id=partner_id))
+            return row
     except IntegrityError:  # the same CDR POSTed twice at once: the other request stored it
         if PartnerCdr.objects.filter(**key).exists():
             return None

@@ -45,6 +45,7 @@ from apps.stations.models import (
     Location,
     PartnerConnector,
     PartnerEvse,
+    PartnerEvseStatus,
     PartnerLocation,
     RegistrationStatus,
     SecurityProfile,
@@ -1461,3 +1462,21 @@ def partner_locations_unlisted_removed(*, tenant_id: int, partner_id: int, keep:
     if changed:
         stations_changed(tenant_id=tenant_id)
     return len(gone)
+# --------------------------------------------------------------------------- partner EVSE status (eMSP search slice)
+# The receivers slice owns the writes of partner locations/EVSEs/connectors; this one service is the status change
+# the driver search depends on (its cache). The OCPI locations Receiver calls it for an EVSE status PATCH.
+
+
+@transaction.atomic
+def partner_evse_status_set(*, evse: PartnerEvse, status: str, last_updated: datetime | None = None) -> PartnerEvse:
+    """A partner EVSE's OCPI Status as the CPO reports it; the tenant's cached station search drops on commit."""
+    if status not in PartnerEvseStatus.values:
+        raise ApplicationError(f"Unknown EVSE status {status!r}.", code="invalid_status")
+    stamp = last_updated or timezone.now()
+    evse = PartnerEvse.objects.select_for_update().get(pk=evse.pk)
+    evse.status, evse.last_updated = status, stamp
+    evse.data = {**evse.data, "status": status, "last_updated": stamp.isoformat()}  # what our Receiver's GET answers
+    evse.save(update_fields=["status", "last_updated", "data", "updated_at"])
+    tenant_id = PartnerLocation.objects.filter(pk=evse.location_id).values_list("tenant_id", flat=True).get()
+    stations_changed(tenant_id=tenant_id)
+    return evse

@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.tariffs import pricing, services
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, RoamingRetailRule, Tariff, TariffAssignment
 from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -293,4 +293,44 @@ class ContractPriceListAdmin(DeleteThroughServiceAdmin):
             saved = services.contract_price_list_update(price_list=obj, **data)
         else:
             saved = services.contract_price_list_create(tenant=tenant, **data)
+        obj.pk = saved.pk
+
+
+# --------------------------------------------------------------------------- roaming retail rules (eMSP search slice)
+
+
+class RoamingRetailRuleAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = RoamingRetailRule
+        fields = ["tenant", "partner", "mode", "markup_percent", "price_per_kwh_excl_vat", "vat_rate", "currency"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant, partner = data.get("tenant"), data.get("partner")
+        if tenant is not None and partner is not None and partner.tenant_id != tenant.pk:
+            raise ValidationError({"partner": "Belongs to another tenant."})
+        return data
+
+
+@admin.register(RoamingRetailRule)
+class RoamingRetailRuleAdmin(DeleteThroughServiceAdmin):
+    """What our drivers pay on each roaming partner's EVSEs (no rule: the CPO's price, pass-through)."""
+
+    form = RoamingRetailRuleAdminForm
+    list_display = ["partner", "mode", "markup_percent", "price_per_kwh_excl_vat", "vat_rate", "currency", "tenant"]
+    list_filter = ["mode", "tenant"]
+    search_fields = ["partner__name", "partner__party_id"]
+    list_select_related = ["tenant", "partner"]
+    raw_id_fields = ["partner"]
+
+    def delete_one(self, obj: Any) -> None:
+        services.roaming_retail_rule_delete(rule=obj)
+
+    def save_model(self, request: HttpRequest, obj: RoamingRetailRule, form: Any, change: bool) -> None:
+        data = dict(form.cleaned_data)
+        tenant = data.pop("tenant")
+        if change:
+            saved = services.roaming_retail_rule_update(rule=obj, **data)
+        else:
+            saved = services.roaming_retail_rule_create(tenant=tenant, **data)
         obj.pk = saved.pk

@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from apps.tariffs import pricing, retail
-from apps.tariffs.models import ContractPriceList, RoamingRetailRule, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, PartnerTariff, RoamingRetailRule, Tariff, TariffAssignment
 
 
 def tariff_list() -> QuerySet[Tariff]:
@@ -373,6 +373,10 @@ def session_cost(
     return periods, breakdown
 
 
+def roaming_retail_rule_list() -> QuerySet[RoamingRetailRule]:
+    return RoamingRetailRule.objects.select_related("tenant", "partner").order_by("pk")
+
+
 def retail_terms(*, partner_id: int) -> retail.RetailTerms:
     """The tenant's retail rule for sessions on a roaming partner's EVSEs; none configured: pass-through, no VAT."""
     rule = RoamingRetailRule.objects.filter(partner_id=partner_id).first()
@@ -384,3 +388,30 @@ def retail_terms(*, partner_id: int) -> retail.RetailTerms:
         price_per_kwh_excl_vat=rule.price_per_kwh_excl_vat,
         vat_rate=rule.vat_rate,
     )
+
+
+def retail_rules(*, partner_ids: Iterable[int]) -> dict[int, tuple[retail.RetailTerms, str]]:
+    """Partner id -> (its retail terms, the rule's currency or ""), for the partners that have a rule (one query)."""
+    return {
+        rule.partner_id: (
+            retail.RetailTerms(
+                mode=rule.mode,
+                markup_percent=rule.markup_percent,
+                price_per_kwh_excl_vat=rule.price_per_kwh_excl_vat,
+                vat_rate=rule.vat_rate,
+            ),
+            rule.currency,
+        )
+        for rule in RoamingRetailRule.objects.filter(partner_id__in=set(partner_ids))
+    }
+
+
+def partner_tariffs_matching(condition: Q) -> dict[tuple[int, str, str, str], PartnerTariff]:
+    """(partner id, country code, party id, tariff id) -> the partner's tariff, for the rows `condition` keeps."""
+    return {(t.partner_id, t.country_code, t.party_id, t.ocpi_id): t for t in PartnerTariff.objects.filter(condition)}
+
+
+def partner_tariff(*, partner_id: int, country_code: str, party_id: str, ocpi_id: str) -> PartnerTariff | None:
+    return PartnerTariff.objects.filter(
+        partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id=ocpi_id
+    ).first()

@@ -14,7 +14,14 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from apps.core import cache, events
-from apps.tariffs.models import ContractPriceList, PartnerTariff, Tariff, TariffAssignment
+from apps.tariffs.models import (
+    ContractPriceList,
+    PartnerTariff,
+    RetailMode,
+    RoamingRetailRule,
+    Tariff,
+    TariffAssignment,
+)
 from apps.tariffs.ocpi import DisplayTextSerializer, EnergyMixSerializer, canonical, canonical_elements
 from apps.tenants.models import Tenant
 
@@ -326,3 +333,52 @@ def partner_tariffs_remove_unlisted(*, tenant_id: int, partner_id: int, keep: se
         PartnerTariff.objects.filter(pk__in=gone).delete()
         tariffs_changed(tenant_id=tenant_id)
     return len(gone)
+# --------------------------------------------------------------------------- roaming retail rules (eMSP search slice)
+
+RETAIL_RULE_FIELDS = {"partner", "mode", "markup_percent", "price_per_kwh_excl_vat", "vat_rate", "currency"}
+
+
+def _check_retail_rule(rule: RoamingRetailRule) -> None:
+    """The partner is the rule's tenant's; a fixed price per kWh has its price; a mark-up only in mark-up mode."""
+    if rule.partner.tenant_id != rule.tenant_id:
+        raise ValidationError({"partner": ["Belongs to another tenant."]})
+    if rule.mode == RetailMode.FIXED_KWH and rule.price_per_kwh_excl_vat is None:
+        raise ValidationError({"price_per_kwh_excl_vat": ["A fixed price per kWh needs the price."]})
+    if rule.mode != RetailMode.FIXED_KWH:
+        rule.price_per_kwh_excl_vat = None
+    if rule.mode != RetailMode.MARKUP:
+        rule.markup_percent = Decimal(0)
+    rule.currency = (rule.currency or "").upper()
+    rule.full_clean()
+
+
+@transaction.atomic
+def roaming_retail_rule_create(*, tenant: Tenant, **fields: Any) -> RoamingRetailRule:
+    """A tenant's retail rule for sessions on one roaming partner's EVSEs (one per partner)."""
+    if set(fields) - RETAIL_RULE_FIELDS:
+        raise TypeError(f"unknown retail rule fields: {sorted(set(fields) - RETAIL_RULE_FIELDS)}")
+    rule = RoamingRetailRule(tenant=tenant, **fields)
+    _check_retail_rule(rule)
+    rule.save()
+    tariffs_changed(tenant_id=rule.tenant_id)
+    return rule
+
+
+@transaction.atomic
+def roaming_retail_rule_update(*, rule: RoamingRetailRule, **changes: Any) -> RoamingRetailRule:
+    if set(changes) - RETAIL_RULE_FIELDS:
+        raise TypeError(f"unknown retail rule fields: {sorted(set(changes) - RETAIL_RULE_FIELDS)}")
+    rule = RoamingRetailRule.objects.select_for_update().select_related("partner").get(pk=rule.pk)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    _check_retail_rule(rule)
+    rule.save()
+    tariffs_changed(tenant_id=rule.tenant_id)
+    return rule
+
+
+@transaction.atomic
+def roaming_retail_rule_delete(*, rule: RoamingRetailRule) -> None:
+    """Back to pass-through for that partner."""
+    rule.delete()
+    tariffs_changed(tenant_id=rule.tenant_id)

@@ -10,12 +10,21 @@ from rest_framework import serializers
 from apps.billing.models import Invoice, InvoiceLine, Payment, PaymentRule, Payout, PayoutStatus
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 from apps.customers.models import BusinessCustomer
+from apps.sessions.models import PartnerCdr
 from apps.tenants.scoping import ScopedRelatedField, TenantField, TenantOwnedSerializer
 
 _Location = PaymentRule._meta.get_field("location").related_model
 
 
 class InvoiceLineSerializer(StrictModelSerializer):
+    margin_excl_vat = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        read_only=True,
+        allow_null=True,
+        help_text="Roaming lines: our retail price minus the other operator's cost, excl. VAT; null for our sessions.",
+    )
+
     class Meta:
         model = InvoiceLine
         fields = [
@@ -36,6 +45,9 @@ class InvoiceLineSerializer(StrictModelSerializer):
             "total_vat",
             "total_incl_vat",
             "meter_verification",
+            "partner_cdr_id",
+            "cpo_cost_excl_vat",
+            "margin_excl_vat",
         ]
         read_only_fields = fields
 
@@ -55,6 +67,7 @@ INVOICE_FIELDS = [
     "period_start",
     "period_end",
     "receipt_session_id",
+    "receipt_partner_cdr_id",
     "credited_invoice",
     "currency",
     "issued_at",
@@ -260,3 +273,49 @@ class PayoutComputeSerializer(StrictSerializer):
 
 class PayoutStatusSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=PayoutStatus.choices, help_text="approved (from draft) or paid.")
+
+
+# --------------------------------------------------------------------------- roaming CDR reconciliation (eMSP)
+
+
+class PartnerCdrReviewSerializer(StrictModelSerializer):
+    """A CDR another CPO sent for our driver's session: the CPO's cost, our retail price and margin (from the line
+    that bills it; null while not billed), and whether its total matches the CPO's tariff (`review`)."""
+
+    party = serializers.SerializerMethodField()
+    partner_name = serializers.CharField(source="partner.name", read_only=True)
+    cpo_cost_excl_vat = serializers.DecimalField(source="total_cost_excl_vat", max_digits=12, decimal_places=4)
+    retail_excl_vat = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    retail_incl_vat = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    margin_excl_vat = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
+    invoice_number = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = PartnerCdr
+        fields = [
+            "id",
+            "tenant",
+            "partner",
+            "partner_name",
+            "party",
+            "ocpi_id",
+            "credit",
+            "credit_reference_id",
+            "driver",
+            "business_customer",
+            "start_date_time",
+            "end_date_time",
+            "currency",
+            "total_energy",
+            "cpo_cost_excl_vat",
+            "retail_excl_vat",
+            "retail_incl_vat",
+            "margin_excl_vat",
+            "invoice_number",
+            "review",
+            "review_detail",
+        ]
+        read_only_fields = fields
+
+    def get_party(self, obj: PartnerCdr) -> str:
+        return f"{obj.country_code}*{obj.party_id}"

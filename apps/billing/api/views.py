@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import csv
 from typing import Any, ClassVar
 
-from django.http import HttpResponse
+import django_filters
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -24,6 +26,7 @@ from apps.billing.api.serializers import (
     InvoiceDraftSerializer,
     InvoiceSerializer,
     InvoiceUpdateSerializer,
+    PartnerCdrReviewSerializer,
     PaymentRuleSerializer,
     PaymentSerializer,
     PayoutComputeSerializer,
@@ -37,9 +40,11 @@ from apps.billing.payments.provider import NotificationRejected
 from apps.core.api.parsers import JSONParser
 from apps.core.api.serializers import ErrorSerializer
 from apps.core.errors import ApplicationError, NotFound
+from apps.sessions import reconciliation
+from apps.sessions.models import PartnerCdr
 from apps.tenants.access import access_for, scope_queryset
 from apps.tenants.models import Role, User
-from apps.tenants.scoping import ServiceViewSet, TenantScopedViewSet
+from apps.tenants.scoping import ServiceViewSet, TenantScopedGenericViewSet, TenantScopedViewSet
 
 FINANCE_WRITE: tuple[str, ...] = (Role.ADMIN, Role.FINANCE)
 ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
@@ -399,3 +404,73 @@ class FiservNotificationView(APIView):
                 {"code": "notification_rejected", "message": str(exc), "fields": {}}, status=status.HTTP_400_BAD_REQUEST
             )
         return Response({"status": "ok"})
+
+
+# --------------------------------------------------------------------------- roaming CDR reconciliation (eMSP)
+
+
+class PartnerCdrReviewFilter(django_filters.FilterSet):
+    review = django_filters.ChoiceFilter(choices=PartnerCdr.Review.choices)
+    partner = django_filters.NumberFilter(field_name="partner_id")
+    credit = django_filters.BooleanFilter()
+
+    class Meta:
+        model = PartnerCdr
+        fields = ["review", "partner", "credit"]
+
+
+class PartnerCdrReviewViewSet(TenantScopedGenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Reconciliation of the CDRs other operators sent for our drivers' sessions: the CPO's cost, our retail price
+    and margin, and whether the CDR's total matches the CPO's tariff for the CDR's own volumes (`?review=mismatch`).
+    `roaming-cdrs/export/` is the same list as CSV; `reconcile` checks one CDR again (after its tariff arrived)."""
+
+    queryset = selectors.partner_cdr_reconciliation_list()
+    serializer_class = PartnerCdrReviewSerializer
+    filterset_class = PartnerCdrReviewFilter
+    scope_area = "billing"
+    write_roles: ClassVar[tuple[str, ...]] = FINANCE_WRITE
+
+    @extend_schema(request=EmptySerializer, responses={200: PartnerCdrReviewSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], serializer_class=EmptySerializer)
+    def reconcile(self, request: Request, pk: str | None = None) -> Response:
+        cdr = self.get_object()
+        if not self.access.can_write(cdr.tenant_id, self.write_roles):
+            self.permission_denied(request)
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        reconciliation.partner_cdr_reconcile(cdr=cdr)
+        return Response(PartnerCdrReviewSerializer(self.get_queryset().get(pk=cdr.pk)).data)
+
+
+class PartnerCdrReviewCsvView(APIView):
+    """The reconciliation list as CSV, with the list's filters (`?review=mismatch`), scoped like the list. A plain
+    view rather than a viewset action: it answers a file, not JSON."""
+
+    scope_area = "billing"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("review", str, enum=[c for c, _ in PartnerCdr.Review.choices], required=False),
+            OpenApiParameter("partner", int, required=False, description="A roaming partner's id."),
+            OpenApiParameter("credit", bool, required=False, description="Credit CDRs only, or none."),
+        ],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 400: ErrorSerializer},
+        description="The filtered reconciliation list as CSV (UTF-8, one row per CDR, decimal strings, UTC times).",
+        operation_id="roaming_cdrs_export",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        queryset = scope_queryset(selectors.partner_cdr_reconciliation_list(), access_for(request), "tenant")
+        filterset = PartnerCdrReviewFilter(request.query_params, queryset=queryset)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+
+        class Echo:
+            def write(self, value: str) -> str:
+                return value
+
+        writer = csv.writer(Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in selectors.reconciliation_csv_rows(filterset.qs)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="roaming-cdr-reconciliation.csv"'
+        return response

@@ -37,6 +37,12 @@ from apps.billing.services.payouts import (
     payout_fee,
     payout_set_status,
 )
+from apps.billing.services.roaming import (
+    partner_cdr_bill,
+    partner_cdr_credit,
+    partner_cdr_price,
+    partner_cdr_receipt_issue,
+)
 
 __all__ = [
     "RunReport",
@@ -56,6 +62,10 @@ __all__ = [
     "invoice_update_draft",
     "invoice_void",
     "invoicing_run_month",
+    "partner_cdr_bill",
+    "partner_cdr_credit",
+    "partner_cdr_price",
+    "partner_cdr_receipt_issue",
     "payment_capture",
     "payment_capture_reconcile",
     "payment_hosted_page_start",

@@ -18,7 +18,12 @@ from django.utils import timezone
 
 from apps.billing import costing
 from apps.billing.costing import PricedDimension, SessionPrice, vat_summary
-from apps.billing.lines import invoice_fee_line, invoice_line_from_session, line_vat_parts
+from apps.billing.lines import (
+    invoice_fee_line,
+    invoice_line_from_partner_cdr,
+    invoice_line_from_session,
+    line_vat_parts,
+)
 from apps.billing.models import (
     Invoice,
     InvoiceEvent,
@@ -30,7 +35,7 @@ from apps.billing.models import (
 from apps.core.deletion import ensure_deletable
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers.models import BusinessCustomer, Driver
-from apps.sessions.models import ChargingSession, SessionStatus
+from apps.sessions.models import ChargingSession, PartnerCdr, SessionStatus
 from apps.tenants.models import Tenant, User
 
 logger = logging.getLogger(__name__)
@@ -105,8 +110,12 @@ def invoice_create_draft(
     receipt_session_id: int | None = None,
     fees: Sequence[tuple[str, PricedDimension]] = (),
     actor: User | None = None,
+    partner_cdrs: Sequence[Any] = (),
+    receipt_partner_cdr_id: int | None = None,
 ) -> Invoice:
-    """A draft with one line per session, built by `invoice_line_from_session`. Raises Conflict on a duplicate."""
+    """A draft with one line per session, built by `invoice_line_from_session`, and one per roaming CDR
+    (`partner_cdrs`: (PartnerCdr, RetailPrice, RetailTerms) from `services.roaming.billable_partner_cdr`, built by
+    `invoice_line_from_partner_cdr`), in the order they started. Raises Conflict on a duplicate."""
     for customer in (business_customer, driver):
         if customer is not None and customer.tenant_id != tenant.pk:
             raise ApplicationError("The customer belongs to another tenant.", code="wrong_tenant")
@@ -116,6 +125,14 @@ def invoice_create_draft(
         if price.currency != tenant.currency:
             raise ApplicationError(
                 f"Session {session.pk} is priced in {price.currency}, the tenant bills in {tenant.currency}.",
+                code="currency_mismatch",
+            )
+    for cdr, retail_price, _ in partner_cdrs:
+        if cdr.tenant_id != tenant.pk:
+            raise ApplicationError(f"Partner CDR {cdr.pk} belongs to another tenant.", code="wrong_tenant")
+        if retail_price.currency != tenant.currency:
+            raise ApplicationError(
+                f"Partner CDR {cdr.ocpi_id} is in {retail_price.currency}, the tenant bills in {tenant.currency}.",
                 code="currency_mismatch",
             )
     if period_end < period_start:
@@ -128,15 +145,23 @@ def invoice_create_draft(
         period_start=period_start,
         period_end=period_end,
         receipt_session_id=receipt_session_id,
+        receipt_partner_cdr_id=receipt_partner_cdr_id,
         currency=tenant.currency,
         **_customer_snapshot(business_customer=business_customer, driver=driver),
     )
     lines = [
-        invoice_line_from_session(session=session, price=price, position=index)
-        for index, (session, price) in enumerate(
-            sorted(priced_sessions, key=lambda sp: (sp[0].started_at, sp[0].pk)), 1
-        )
+        invoice_line_from_session(session=session, price=price, position=0)
+        for session, price in sorted(priced_sessions, key=lambda sp: (sp[0].started_at, sp[0].pk))
     ]
+    lines += [
+        invoice_line_from_partner_cdr(
+            cdr=cdr, price=retail_price, vat_rate=terms.vat_rate, time_zone=tenant.timezone, position=0
+        )
+        for cdr, retail_price, terms in sorted(partner_cdrs, key=lambda c: (c[0].start_date_time, c[0].pk))
+    ]
+    lines.sort(key=lambda line: line.started_at.timestamp() if line.started_at else 0.0)  # stable: ours first on a tie
+    for index, line in enumerate(lines, 1):
+        line.position = index
     lines += [
         invoice_fee_line(description=description, price=fee, position=len(lines) + index)
         for index, (description, fee) in enumerate(fees, 1)
@@ -335,6 +360,8 @@ def invoice_credit_note_create(
         line.total_excl_vat = -line.total_excl_vat
         line.total_vat = -line.total_vat
         line.total_incl_vat = -line.total_incl_vat
+        if line.cpo_cost_excl_vat is not None:  # roaming: the reversed line reverses the CPO's cost (the margin)
+            line.cpo_cost_excl_vat = -line.cpo_cost_excl_vat
         line.components = [
             {**c, "excl_vat": f"{-Decimal(c['excl_vat']):.2f}", "incl_vat": f"{-Decimal(c['incl_vat']):.2f}"}
             for c in line.components
@@ -487,6 +514,8 @@ class RunReport:
     # completed sessions of the period left off the invoices, with why: not priced at completion, or priced in
     # another currency than the tenant invoices in (never billed as 0, never converted silently)
     unpriced_sessions: dict[int, str] = field(default_factory=dict)
+    # roaming CDRs of the period left off, with why (e.g. in another currency than the tenant bills in)
+    unpriced_partner_cdrs: dict[int, str] = field(default_factory=dict)
 
 
 def _month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
@@ -509,6 +538,45 @@ def _customer_sessions(
         assert session.business_customer_id is not None
         by_customer.setdefault(session.business_customer_id, []).append(session)
     return by_customer
+
+
+def _customer_partner_cdrs(
+    *, tenant: Tenant, period_start: dt.date, period_end: dt.date, business_customer_id: int | None = None
+) -> dict[int, list[PartnerCdr]]:
+    """Roaming CDRs (not credit CDRs, not corrected by one) of sessions that ended in the period (tenant's local
+    days), by the business customer who pays: the monthly invoice bills them beside our own sessions."""
+    from apps.billing.services.roaming import credited_partner_cdrs
+
+    since, until = costing.utc_day_bounds(period_start, period_end, zoneinfo.ZoneInfo(tenant.timezone))
+    cdrs = PartnerCdr.objects.filter(
+        tenant=tenant,
+        credit=False,
+        business_customer__isnull=False,
+        end_date_time__gte=since,
+        end_date_time__lt=until,
+    ).exclude(credited_partner_cdrs())  # type: ignore[arg-type]
+    if business_customer_id is not None:
+        cdrs = cdrs.filter(business_customer_id=business_customer_id)
+    by_customer: dict[int, list[PartnerCdr]] = {}
+    for cdr in cdrs.order_by("pk"):
+        assert cdr.business_customer_id is not None
+        by_customer.setdefault(cdr.business_customer_id, []).append(cdr)
+    return by_customer
+
+
+def _priced_partner_cdrs(tenant: Tenant, cdrs: Sequence[PartnerCdr], unpriced: dict[int, str]) -> list[Any]:
+    from apps.billing.services.roaming import billable_partner_cdr, billed_partner_cdr_ids
+
+    billed = billed_partner_cdr_ids(tenant.pk, [c.pk for c in cdrs])
+    priced = []
+    for cdr in cdrs:
+        if cdr.pk in billed:
+            continue
+        try:
+            priced.append(billable_partner_cdr(tenant, cdr))
+        except ApplicationError as exc:
+            unpriced[cdr.pk] = exc.message
+    return priced
 
 
 def _billable_price(tenant: Tenant, session: ChargingSession) -> SessionPrice:
@@ -558,13 +626,25 @@ def invoice_draft_for_customer(
             code="session_not_priced",
             fields={"sessions": [f"{pk}: {reason}" for pk, reason in sorted(unpriced.items())]},
         )
-    if not priced:
+    cdrs = _customer_partner_cdrs(
+        tenant=tenant, period_start=period_start, period_end=period_end, business_customer_id=business_customer.pk
+    ).get(business_customer.pk, [])
+    unpriced_cdrs: dict[int, str] = {}
+    priced_cdrs = _priced_partner_cdrs(tenant, cdrs, unpriced_cdrs)
+    if unpriced_cdrs:
+        raise ApplicationError(
+            f"{len(unpriced_cdrs)} roaming CDR(s) cannot be billed.",
+            code="session_not_priced",
+            fields={"partner_cdrs": [f"{pk}: {reason}" for pk, reason in sorted(unpriced_cdrs.items())]},
+        )
+    if not priced and not priced_cdrs:
         raise ApplicationError("The customer has no unbilled sessions in this period.", code="nothing_to_bill")
     return invoice_create_draft(
         tenant=tenant,
         period_start=period_start,
         period_end=period_end,
         priced_sessions=priced,
+        partner_cdrs=priced_cdrs,
         business_customer=business_customer,
         fees=_monthly_fees(tenant, business_customer.pk, period_start),
         actor=actor,
@@ -592,9 +672,10 @@ def invoicing_run_month(*, tenant: Tenant, year: int, month: int, render: bool =
     """
     period_start, period_end = _month_bounds(year, month)
     by_customer = _customer_sessions(tenant=tenant, period_start=period_start, period_end=period_end)
+    cdrs_by_customer = _customer_partner_cdrs(tenant=tenant, period_start=period_start, period_end=period_end)
     report = RunReport()
-    customers = BusinessCustomer.objects.in_bulk(list(by_customer))
-    for customer_id in sorted(by_customer):
+    customers = BusinessCustomer.objects.in_bulk(list(set(by_customer) | set(cdrs_by_customer)))
+    for customer_id in sorted(customers):
         customer = customers[customer_id]
         existing = Invoice.objects.filter(
             tenant=tenant,
@@ -608,14 +689,18 @@ def invoicing_run_month(*, tenant: Tenant, year: int, month: int, render: bool =
             continue
         try:
             if existing is None:
-                priced = _priced(tenant, by_customer[customer_id], report.unpriced_sessions)
-                if not priced:
+                priced = _priced(tenant, by_customer.get(customer_id, []), report.unpriced_sessions)
+                priced_cdrs = _priced_partner_cdrs(
+                    tenant, cdrs_by_customer.get(customer_id, []), report.unpriced_partner_cdrs
+                )
+                if not priced and not priced_cdrs:
                     continue
                 existing = invoice_create_draft(
                     tenant=tenant,
                     period_start=period_start,
                     period_end=period_end,
                     priced_sessions=priced,
+                    partner_cdrs=priced_cdrs,
                     business_customer=customer,
                     fees=_monthly_fees(tenant, customer_id, period_start),
                 )

@@ -240,6 +240,13 @@ class StationSearchSerializer(serializers.Serializer[Any]):
         help_text="true: only stations with an EVSE available now (matching the plug filters); false: only those "
         "without one.",
     )
+    operator = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="`own`: our own network only; `partners`: every roaming partner's stations only; anything else: "
+        "the partner stations of that operator (its name, the CPO's party `DE*ABC`, or the roaming partner's name). "
+        "Omitted: ours and the partners', nearest first.",
+    )
 
     def validate_bbox(self, value: str) -> BoundingBox:
         parts = value.split(",")
@@ -284,6 +291,12 @@ class StationPriceSummarySerializer(serializers.Serializer[Any]):
     text = serializers.CharField(help_text="e.g. 0.4641 EUR/kWh + 0.5950 EUR per session incl. VAT")
 
 
+class StationOperatorSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="Who operates the station.")
+    party = serializers.CharField(help_text="OCPI party (`DE*ABC`), blank when unknown.")
+    partner = serializers.IntegerField(allow_null=True, help_text="The roaming partner it came from; null: ours.")
+
+
 class StationEvseSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     evse_id = serializers.CharField()
@@ -299,6 +312,8 @@ class StationEvseSerializer(serializers.Serializer[Any]):
 
 
 class StationSerializer(StrictModelSerializer):
+    network = serializers.SerializerMethodField(help_text="`own`: our network; `partner`: a roaming partner's.")
+    operator = serializers.SerializerMethodField()
     distance_km = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
     evses = serializers.SerializerMethodField()
@@ -307,6 +322,8 @@ class StationSerializer(StrictModelSerializer):
         model = Location
         fields = [
             "id",
+            "network",
+            "operator",
             "tenant",
             "name",
             "address",
@@ -319,6 +336,15 @@ class StationSerializer(StrictModelSerializer):
             "evses",
         ]
         read_only_fields = fields
+
+    def get_network(self, obj: Location) -> str:
+        return "own"
+
+    @extend_schema_field(StationOperatorSerializer)
+    def get_operator(self, obj: Location) -> dict[str, Any]:
+        tenant = obj.tenant
+        party = f"{tenant.ocpi_country_code}*{tenant.ocpi_party_id}" if tenant.ocpi_party_id else ""
+        return {"name": tenant.name, "party": party, "partner": None}
 
     def get_distance_km(self, obj: Location) -> float | None:
         value = getattr(obj, "distance_km", None)
@@ -386,3 +412,71 @@ class DriverVehicleSerializer(StrictModelSerializer):
             "licence_plate",
         ]
         read_only_fields = fields
+
+
+# --------------------------------------------------------------------------- partner stations (eMSP search slice)
+
+
+class PartnerStationPriceSerializer(serializers.Serializer[Any]):
+    """What our driver pays per unit on a partner's EVSE: the CPO's tariff through our retail rule, our VAT on top
+    (decimal strings)."""
+
+    tariff_id = serializers.CharField(allow_null=True, help_text="The CPO's OCPI Tariff.id (null: a fixed price).")
+    currency = serializers.CharField()
+    retail_mode = serializers.CharField(help_text="pass_through, markup or fixed_kwh.")
+    vat_rate = serializers.CharField(help_text="Our VAT on the retail price, percent.")
+    per_kwh = StationPriceSerializer(allow_null=True)
+    per_hour = StationPriceSerializer(allow_null=True, help_text="While charging (OCPI TIME).")
+    parking_per_hour = StationPriceSerializer(allow_null=True, help_text="OCPI PARKING_TIME.")
+    per_session = StationPriceSerializer(allow_null=True, help_text="OCPI FLAT.")
+    text = serializers.CharField()
+
+
+class PartnerStationEvseSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    evse_id = serializers.CharField(help_text="eMI3 EVSE id, else the CPO's EVSE uid.")
+    uid = serializers.CharField()
+    status = serializers.CharField(help_text="OCPI Status as the CPO last reported it (AVAILABLE, CHARGING, ...).")
+    connector_types = serializers.ListField(child=serializers.CharField())
+    max_power_w = serializers.IntegerField(allow_null=True)
+    price = PartnerStationPriceSerializer(allow_null=True, help_text="Null: no tariff known, the price is unknown.")
+
+
+class PartnerStationSerializer(serializers.Serializer[Any]):
+    """A partner location in the driver search (same shape as ours, `network` "partner")."""
+
+    def to_representation(self, obj: Any) -> dict[str, Any]:
+        from apps.sessions.selectors import partner_connector_power_w, partner_location_summary
+
+        prices = self.context.get("partner_prices", {})
+        distance = getattr(obj, "distance_km", None)
+        return {
+            "id": obj.pk,
+            "network": "partner",
+            "operator": {
+                "name": obj.operator_name or obj.partner.name,
+                "party": f"{obj.country_code}*{obj.party_id}",
+                "partner": obj.partner_id,
+            },
+            "tenant": obj.tenant_id,
+            "name": obj.name,
+            "address": obj.address,
+            "city": obj.city,
+            "country": obj.country,
+            "latitude": f"{obj.latitude:.6f}",
+            "longitude": f"{obj.longitude:.6f}",
+            "distance_km": round(distance, 3) if distance is not None else None,
+            "summary": partner_location_summary(obj),
+            "evses": [
+                {
+                    "id": evse.pk,
+                    "evse_id": evse.evse_id or evse.uid,
+                    "uid": evse.uid,
+                    "status": evse.status,
+                    "connector_types": sorted({c.standard for c in evse.connectors.all()}),
+                    "max_power_w": max((partner_connector_power_w(c) for c in evse.connectors.all()), default=None),
+                    "price": prices.get(evse.pk),
+                }
+                for evse in obj.evses.all()
+            ],
+        }

@@ -24,11 +24,13 @@ from apps.core.errors import NotFound
 from apps.customers import selectors as customer_selectors
 from apps.customers.models import Driver
 from apps.sessions import commands, completion, selectors, services
+from apps.sessions.api import station_pages
 from apps.sessions.api.serializers import (
     CdrSerializer,
     DriverTokenSerializer,
     DriverVehicleSerializer,
     EmptySerializer,
+    PartnerStationSerializer,
     RemoteStartSerializer,
     ReservationCreateSerializer,
     ReservationSerializer,
@@ -47,7 +49,7 @@ from apps.tenants.scoping import TenantScopedViewSet
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 READ_ONLY = ["get", "head", "options"]
-SEARCH = ("lat", "lon", "radius_km", "bbox", "connector_type", "min_power_kw", "available")
+SEARCH = ("lat", "lon", "radius_km", "bbox", "connector_type", "min_power_kw", "available", "operator")
 
 
 class SessionFilter(django_filters.FilterSet):
@@ -217,7 +219,10 @@ class DriverSessionViewSet(TenantScopedViewSet):
 class DriverStationViewSet(TenantScopedViewSet):
     """Stations near a point (`?lat=&lon=&radius_km=`) or in a map view (`?bbox=west,south,east,north`), nearest
     first (great-circle distance, from a spatial index), with availability, plugs and power; filtered by plug
-    standard (`connector_type`), power (`min_power_kw`) and availability (`available`)."""
+    standard (`connector_type`), power (`min_power_kw`), availability (`available`) and operator (`operator`).
+    Our own stations (`network` "own") and our roaming partners' (`network` "partner", eMSP: their live OCPI
+    status, their operator, and the price our driver pays there: the CPO's tariff through our retail rule) in one
+    list, one cursor (`station_pages.py`)."""
 
     queryset = station_selectors.location_list()
     serializer_class = StationSerializer
@@ -226,19 +231,32 @@ class DriverStationViewSet(TenantScopedViewSet):
     pagination_class = DistanceCursorPagination
     extra_query_params = (*SEARCH, "driver")
 
-    def get_queryset(self) -> Any:
+    def _search(self) -> dict[str, Any]:
         query = StationSearchSerializer(data={k: v for k, v in self.request.query_params.items() if k in SEARCH})
         query.is_valid(raise_exception=True)
-        point = query.validated_data
-        return selectors.stations_near(
-            super().get_queryset(),
-            lat=Decimal(repr(point["lat"])) if "lat" in point else None,
-            lon=Decimal(repr(point["lon"])) if "lon" in point else None,
-            radius_km=point.get("radius_km"),
-            bbox=point.get("bbox"),
-            connector_type=point.get("connector_type"),
-            min_power_w=round(point["min_power_kw"] * 1000) if "min_power_kw" in point else None,
-            available=point.get("available"),
+        point = dict(query.validated_data)
+        return {
+            "lat": Decimal(repr(point["lat"])) if "lat" in point else None,
+            "lon": Decimal(repr(point["lon"])) if "lon" in point else None,
+            "radius_km": point.get("radius_km"),
+            "bbox": point.get("bbox"),
+            "connector_type": point.get("connector_type"),
+            "min_power_w": round(point["min_power_kw"] * 1000) if "min_power_kw" in point else None,
+            "available": point.get("available"),
+            "operator": point.get("operator"),
+        }
+
+    def get_queryset(self) -> Any:
+        search = self._search()
+        search.pop("operator")
+        return selectors.stations_near(super().get_queryset(), **search)
+
+    def _partner_queryset(self, search: dict[str, Any]) -> Any:
+        operator = search.pop("operator")
+        return selectors.partner_stations_near(
+            scope_queryset(station_selectors.partner_location_list(), self.access),
+            operator=None if operator == selectors.PARTNER_NETWORKS else operator,
+            **search,
         )
 
     def _driver(self) -> Driver | None:
@@ -264,17 +282,31 @@ class DriverStationViewSet(TenantScopedViewSet):
         """The page is cached per tenant scope, query and pricing party (`STATION_SEARCH_CACHE`); the query, the
         driver and the caller's access are checked on every request, hit or miss."""
         driver = self._driver()
-        queryset = self.filter_queryset(self.get_queryset())  # validates the query (lazy: nothing read yet)
+        search = self._search()
+        querysets: dict[int, Any] = {}
+        if search["operator"] in (None, selectors.OWN_NETWORK):
+            querysets[station_pages.OWN] = self.filter_queryset(self.get_queryset())
+        if search["operator"] != selectors.OWN_NETWORK:
+            querysets[station_pages.PARTNER] = self._partner_queryset(dict(search))
+        page_size = DistanceCursorPagination().get_page_size(request)  # validated: 1 to the maximum, a 400 else
 
         def compute() -> Any:
-            page = self.paginate_queryset(queryset)
-            locations = list(page) if page is not None else list(queryset)
+            rows, next_url = station_pages.station_page(request, querysets, page_size=page_size)
+            at = timezone.now()
+            own = [row.obj for row in rows if row.network == station_pages.OWN]
+            partners = [row.obj for row in rows if row.network == station_pages.PARTNER]
             context = {
                 **self.get_serializer_context(),
-                "prices": selectors.station_prices(locations, driver=driver, at=timezone.now()),
+                "prices": selectors.station_prices(own, driver=driver, at=at) if own else {},
+                "partner_prices": selectors.partner_station_prices(partners, at=at) if partners else {},
             }
-            data = StationSerializer(locations, many=True, context=context).data
-            return self.get_paginated_response(data).data if page is not None else data
+            results = [
+                StationSerializer(row.obj, context=context).data
+                if row.network == station_pages.OWN
+                else PartnerStationSerializer(row.obj, context=context).data
+                for row in rows
+            ]
+            return {"next": next_url, "previous": None, "results": results}
 
         tenant_ids = self.access.tenant_ids
         if tenant_ids is None or not STATION_SEARCH_CACHE.enabled:  # a platform superuser: every tenant, uncached

@@ -18,7 +18,7 @@ from rest_framework import serializers
 from apps.core.api.serializers import StrictSerializer
 from apps.customers.models import BusinessCustomer
 from apps.stations.models import ChargePoint, Evse, Location
-from apps.tariffs.models import ContractPriceList, Tariff, TariffAssignment, TariffType
+from apps.tariffs.models import ContractPriceList, RoamingRetailRule, Tariff, TariffAssignment, TariffType
 from apps.tariffs.ocpi import (
     DisplayTextSerializer,
     EnergyMixSerializer,
@@ -301,3 +301,44 @@ class QuoteSerializer(serializers.Serializer[Any]):
     by_dimension = serializers.DictField(child=MoneyPairSerializer(), help_text="OCPI CDR cost groups.")
     lines = CostLineSerializer(many=True)
     charging_periods = QuotePeriodSerializer(many=True, help_text="OCPI ChargingPeriods of the session.")
+
+
+# --------------------------------------------------------------------------- roaming retail rules (eMSP search slice)
+
+# The partner model without importing the roaming app (a layer above): the rule's own foreign key names it.
+_RoamingPartner: Any = RoamingRetailRule._meta.get_field("partner").related_model
+
+
+class RoamingRetailRuleSerializer(TenantOwnedSerializer):
+    """What our drivers pay on a roaming partner's EVSEs: the CPO's price (pass-through), plus a mark-up in percent,
+    or a fixed price per kWh; `vat_rate` is the VAT our tenant charges its driver on it."""
+
+    partner = ScopedRelatedField(queryset=_RoamingPartner.objects.all())
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$", required=False, allow_blank=True, help_text="ISO 4217 of a fixed price; blank: the CPO's."
+    )
+
+    class Meta:
+        model = RoamingRetailRule
+        fields = [
+            "id",
+            "tenant",
+            "partner",
+            "mode",
+            "markup_percent",
+            "price_per_kwh_excl_vat",
+            "vat_rate",
+            "currency",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators: list[Any] = []  # one rule per partner: checked by the service (full_clean)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        partner = attrs.get("partner")
+        tenant = attrs.get("tenant") or (self.instance.tenant if self.instance is not None else None)
+        if partner is not None and tenant is not None and partner.tenant_id != tenant.pk:
+            raise serializers.ValidationError({"partner": ["Belongs to another tenant."]})
+        return attrs

@@ -13,6 +13,7 @@ from apps.tariffs.api.serializers import (
     ContractPriceListSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
+    RoamingRetailRuleSerializer,
     TariffAssignmentSerializer,
     TariffSerializer,
 )
@@ -85,6 +86,20 @@ class ContractPriceListViewSet(ServiceViewSet):
     update_service = staticmethod(services.contract_price_list_update)
     delete_service = staticmethod(services.contract_price_list_delete)
     instance_kwarg = "price_list"
+
+
+class RoamingRetailRuleViewSet(ServiceViewSet):
+    """The tenant's retail rule per roaming partner (eMSP role): what its drivers pay on that partner's EVSEs (the
+    driver station search's prices and the billing of the partner's CDRs). No rule for a partner: pass-through."""
+
+    queryset = selectors.roaming_retail_rule_list()
+    serializer_class = RoamingRetailRuleSerializer
+    scope_area = "tariffs"
+    write_roles = PRICE_WRITERS
+    create_service = staticmethod(services.roaming_retail_rule_create)
+    update_service = staticmethod(services.roaming_retail_rule_update)
+    delete_service = staticmethod(services.roaming_retail_rule_delete)
+    instance_kwarg = "rule"
 
 
 class CalculationPermission(permissions.BasePermission):
