@@ -18,7 +18,7 @@ from apps.customers.models import BusinessCustomer, Contract, Driver, Token, Veh
 from apps.energy.models import BuildingLoadReading, GridNode, GridSignal, TimeOfUseLimit
 from apps.ocpp.models import MessageLog
 from apps.reports.models import ExportJob
-from apps.roaming.models import PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
+from apps.roaming.models import OicpConnection, PartnerReservation, PartnerToken, RoamingCommand, RoamingPartner
 from apps.sessions.models import Cdr, ChargingSession, Reservation, TransactionAnomaly
 from apps.stations.models import (
     CertificateAuthority,
@@ -60,6 +60,7 @@ from tests.energy.factories import (
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.roaming.factories import partner_for, partner_reservation_for, partner_token_for, roaming_command_for
+from tests.roaming.oicp.factories import oicp_connection_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -128,6 +129,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     RoamingCommand: roaming_command_for,
     PartnerToken: partner_token_for,
     PartnerReservation: partner_reservation_for,
+    OicpConnection: oicp_connection_for,
 }
 
 

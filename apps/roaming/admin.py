@@ -257,4 +257,4 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         self._handshake(request, queryset, "unregister")
 
 
-from apps.roaming import admin_receiver  # noqa: E402,F401 - the partners' commands, tokens, reservations (read-only)
+from apps.roaming import admin_oicp, admin_receiver  # noqa: E402,F401 - read-only partner rows; Hubject connection
