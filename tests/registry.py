@@ -21,6 +21,7 @@ from apps.reports.models import ExportJob
 from apps.roaming.models import (
     EmspAuthorization,
     HubClientInfo,
+    OicpConnection,
     PartnerReservation,
     PartnerToken,
     PullState,
@@ -79,6 +80,7 @@ from tests.roaming.factories import (
     partner_token_for,
     roaming_command_for,
 )
+from tests.roaming.oicp.factories import oicp_connection_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -158,6 +160,7 @@ MAKERS: dict[type[models.Model], Maker] = {
     EmspAuthorization: emsp_authorization_for,
     RoamingCdrReview: lambda tenant: RoamingCdrReview.objects.get(pk=partner_cdr(partner(tenant)).pk),
     RoamingRetailRule: lambda tenant: RoamingRetailRule.objects.create(tenant=tenant, partner=partner_for(tenant)[0]),
+    OicpConnection: oicp_connection_for,
 }
 
 

@@ -294,4 +294,5 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
 
 # the read-only pages of what partners sent: their commands, tokens, reservations (CPO role), and what CPO partners
 # sent us as their eMSP (locations, tariffs, sessions, CDRs, hub clients, pull state)
-from apps.roaming import admin_emsp, admin_receiver  # noqa: E402,F401
+# and the Hubject (OICP) connections
+from apps.roaming import admin_emsp, admin_oicp, admin_receiver  # noqa: E402,F401

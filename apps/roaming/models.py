@@ -13,13 +13,14 @@ Credentials tokens (credentials.asciidoc), seen from our side:
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
-from apps.tenants.models import TenantOwned, country_code, ocpi_party_id
+from apps.tenants.models import TenantOwned, country_code, ocpi_party_id, oicp_operator_id, oicp_provider_id
 
 
 class Role(models.TextChoices):
@@ -77,11 +78,21 @@ def default_modules() -> list[str]:
     return [Module.LOCATIONS]
 
 
+class Protocol(models.TextChoices):
+    OCPI = "ocpi", "OCPI 2.2.1"
+    OICP = "oicp", _("OICP 2.3 (Hubject)")
+
+
 class RoamingPartner(TenantOwned, TimeStampedModel):
     """An OCPI 2.2.1 party a tenant roams with. Each tenant is its own party (`our_country_code`/`our_party_id`,
-    defaulting to the tenant's OCPI identity), so one platform answers for many tenants."""
+    defaulting to the tenant's OCPI identity), so one platform answers for many tenants.
+
+    A Hubject connection is a partner too (`protocol` OICP, its settings in `OicpConnection`), so partner stations,
+    tariffs, sessions and CDRs point at one registry whichever protocol brought them. Its OCPI columns hold Hubject's
+    pseudo-party DE*HBS (one Hubject connection per tenant) and no OCPI modules, so no OCPI code path picks it."""
 
     name = models.CharField(max_length=100)
+    protocol = models.CharField(max_length=4, choices=Protocol.choices, default=Protocol.OCPI, db_default="ocpi")
     # who we are towards this partner: one party (country code + party id) in each of our roles
     our_country_code = models.CharField(max_length=2, validators=[country_code])
     our_party_id = models.CharField(max_length=3, validators=[ocpi_party_id])
@@ -407,3 +418,112 @@ class EmspAuthorization(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.token_id} at {self.partner_id}: {self.allowed}"
+# --------------------------------------------------------------------------- OICP 2.3 (Hubject): the connection
+
+
+class OicpEnvironment(models.TextChoices):
+    QA = "qa", _("Hubject QA")
+    PRODUCTION = "production", _("Hubject production")
+    CUSTOM = "custom", _("Other URL (a local Hubject)")
+
+
+OICP_BASE_URLS = {
+    OicpEnvironment.QA: "https://service-qa.hubject.com/api/oicp",
+    OicpEnvironment.PRODUCTION: "https://service.hubject.com/api/oicp",
+}
+
+
+class OicpOperation(models.TextChoices):
+    """The OICP 2.3 operations we call at Hubject (the OpenAPI files' operationIds without version)."""
+
+    PUSH_EVSE_DATA = "PushEvseData", "PushEvseData (CPO)"
+    PUSH_EVSE_STATUS = "PushEvseStatus", "PushEvseStatus (CPO)"
+    AUTHORIZE_START = "AuthorizeStart", "AuthorizeStart (CPO)"
+    AUTHORIZE_STOP = "AuthorizeStop", "AuthorizeStop (CPO)"
+    CHARGE_DETAIL_RECORD = "ChargeDetailRecord", "ChargeDetailRecord (CPO)"
+    CHARGING_NOTIFICATIONS = "ChargingNotifications", "ChargingNotifications (CPO)"
+    PUSH_PRICING_PRODUCT_DATA = "PushPricingProductData", "PushPricingProductData (CPO)"
+    PUSH_EVSE_PRICING = "PushEVSEPricing", "PushEVSEPricing (CPO)"
+    PULL_EVSE_DATA = "PullEvseData", "PullEvseData (EMP)"
+    PULL_EVSE_STATUS = "PullEvseStatus", "PullEvseStatus (EMP)"
+    AUTHORIZE_REMOTE_START = "AuthorizeRemoteStart", "AuthorizeRemoteStart (EMP)"
+    AUTHORIZE_REMOTE_STOP = "AuthorizeRemoteStop", "AuthorizeRemoteStop (EMP)"
+    PUSH_AUTHENTICATION_DATA = "PushAuthenticationData", "PushAuthenticationData (EMP)"
+    GET_CHARGE_DETAIL_RECORDS = "GetChargeDetailRecords", "GetChargeDetailRecords (EMP)"
+
+
+# the role each operation is called in: the OpenAPI file its bodies are checked against
+_EMP_OPERATIONS = {"PullEvseData", "PullEvseStatus", "AuthorizeRemoteStart", "AuthorizeRemoteStop"}
+_EMP_OPERATIONS |= {"PushAuthenticationData", "GetChargeDetailRecords"}
+OICP_OPERATION_SIDE: dict[str, Literal["cpo", "emp"]] = {
+    op.value: ("emp" if op.value in _EMP_OPERATIONS else "cpo") for op in OicpOperation
+}
+
+
+def default_oicp_operations() -> list[str]:
+    return [op.value for op in OicpOperation]
+
+
+class OicpConnection(TenantOwned, TimeStampedModel):
+    """A tenant's connection to Hubject (OICP 2.3): who we are there (OperatorID as CPO, ProviderID as EMP), the
+    client certificate Hubject knows us by (mutual TLS; its private key stored encrypted, never shown), where
+    Hubject is, and which operations we call. Its partner row (`partner`) is what partner data points at."""
+
+    partner = models.OneToOneField(RoamingPartner, on_delete=models.CASCADE, related_name="oicp_connection")
+    environment = models.CharField(max_length=10, choices=OicpEnvironment.choices, default=OicpEnvironment.QA)
+    base_url = models.URLField(
+        max_length=255, help_text=_("Hubject's OICP base URL, e.g. https://service-qa.hubject.com/api/oicp.")
+    )
+    operator_id = models.CharField(
+        max_length=7, blank=True, validators=[oicp_operator_id], help_text=_("Our OperatorID (CPO), e.g. DE*VLT.")
+    )
+    provider_id = models.CharField(
+        max_length=7, blank=True, validators=[oicp_provider_id], help_text=_("Our ProviderID (EMP), e.g. DE-VLT.")
+    )
+    client_certificate = models.TextField(help_text=_("Our client certificate (PEM), as Hubject issued or signed it."))
+    client_key_encrypted = models.TextField(editable=False)
+    certificate_subject = models.CharField(max_length=255, blank=True, editable=False)
+    certificate_not_after = models.DateTimeField(null=True, blank=True, editable=False)
+    server_ca = models.TextField(
+        blank=True,
+        help_text=_("CA certificates (PEM) that Hubject's server certificate is checked against; empty: the system's."),
+    )
+    enabled = models.BooleanField(default=True)
+    enabled_operations = ArrayField(
+        models.CharField(max_length=30, choices=OicpOperation.choices), default=default_oicp_operations, blank=True
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.partner.name} ({self.get_environment_display()})"
+
+
+class OicpOperationState(models.Model):
+    """The last call of one operation on one connection: when, what Hubject answered, the last error."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("Accepted")
+        REFUSED = "refused", _("Refused by Hubject")
+        FAILED = "failed", _("Failed (network, TLS, HTTP or an invalid answer)")
+
+    connection = models.ForeignKey(OicpConnection, on_delete=models.CASCADE, related_name="operation_states")
+    operation = models.CharField(max_length=30, choices=OicpOperation.choices)
+    calls = models.PositiveIntegerField(default=0)
+    last_call_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
+    last_status_code = models.CharField(max_length=3, blank=True, help_text=_("OICP StatusCode.Code"))
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["connection_id", "operation"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "operation"], name="oicpoperationstate_unique_operation")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.last_outcome or '-'}"

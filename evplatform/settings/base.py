@@ -468,6 +468,10 @@ OCPP_CLOSE_DRAIN_FRAMES = env_int("OCPP_CLOSE_DRAIN_FRAMES", 1000)
 OCPP_TRUSTED_PROXIES = env_list("OCPP_TRUSTED_PROXIES")
 # earlier SECRET_KEY values: tenant CA keys encrypted with them stay readable (apps/stations/certificates.py)
 OCPP_CA_KEY_SECRETS = env_list("OCPP_CA_KEY_SECRETS")
+# OICP (Hubject): earlier SECRET_KEY values that keep stored client keys readable (apps/roaming/oicp/credentials.py),
+# and how long a call to Hubject may take (Hubject's own budget for partners is 10 s)
+OICP_KEY_SECRETS = env_list("OICP_KEY_SECRETS")
+OICP_TIMEOUT_SECONDS = env_int("OICP_TIMEOUT_SECONDS", 10)
 OCPP_PROXY_CLIENT_CERT_HEADER = env_str("OCPP_PROXY_CLIENT_CERT_HEADER", "X-Client-Cert")  # URL-encoded PEM
 # base URL chargers use to download firmware and upload diagnostics (the platform's public HTTP address)
 OCPP_FILES_BASE_URL = env_str("OCPP_FILES_BASE_URL", "http://127.0.0.1:8000")
