@@ -45,7 +45,7 @@ from apps.stations.models import (
     PartnerLocation,
     SecurityEvent,
 )
-from apps.tariffs.models import ContractPriceList, PartnerTariff, Tariff, TariffAssignment
+from apps.tariffs.models import ContractPriceList, PartnerTariff, RoamingRetailRule, Tariff, TariffAssignment
 from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from tests.analytics.factories import (
     AlertFactory,

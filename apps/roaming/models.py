@@ -418,6 +418,8 @@ class EmspAuthorization(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.token_id} at {self.partner_id}: {self.allowed}"
+
+
 # --------------------------------------------------------------------------- OICP 2.3 (Hubject): the connection
 
 

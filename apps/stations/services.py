@@ -1462,6 +1462,8 @@ def partner_locations_unlisted_removed(*, tenant_id: int, partner_id: int, keep:
     if changed:
         stations_changed(tenant_id=tenant_id)
     return len(gone)
+
+
 # --------------------------------------------------------------------------- partner EVSE status (eMSP search slice)
 # The receivers slice owns the writes of partner locations/EVSEs/connectors; this one service is the status change
 # the driver search depends on (its cache). The OCPI locations Receiver calls it for an EVSE status PATCH.

@@ -333,6 +333,8 @@ def partner_tariffs_remove_unlisted(*, tenant_id: int, partner_id: int, keep: se
         PartnerTariff.objects.filter(pk__in=gone).delete()
         tariffs_changed(tenant_id=tenant_id)
     return len(gone)
+
+
 # --------------------------------------------------------------------------- roaming retail rules (eMSP search slice)
 
 RETAIL_RULE_FIELDS = {"partner", "mode", "markup_percent", "price_per_kwh_excl_vat", "vat_rate", "currency"}
