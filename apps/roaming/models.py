@@ -487,6 +487,7 @@ class OicpConnection(TenantOwned, TimeStampedModel):
     certificate_subject = models.CharField(max_length=255, blank=True, editable=False)
     certificate_not_after = models.DateTimeField(null=True, blank=True, editable=False)
     server_ca = models.TextField(
+        _("server CA"),
         blank=True,
         help_text=_("CA certificates (PEM) that Hubject's server certificate is checked against; empty: the system's."),
     )
@@ -497,6 +498,8 @@ class OicpConnection(TenantOwned, TimeStampedModel):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("Hubject (OICP) connection")
+        verbose_name_plural = _("Hubject (OICP) connections")
 
     def __str__(self) -> str:
         return f"{self.partner.name} ({self.get_environment_display()})"
@@ -523,6 +526,8 @@ class OicpOperationState(models.Model):
 
     class Meta:
         ordering = ["connection_id", "operation"]
+        verbose_name = _("OICP operation state")
+        verbose_name_plural = _("OICP operation states")
         constraints = [
             models.UniqueConstraint(fields=["connection", "operation"], name="oicpoperationstate_unique_operation")
         ]

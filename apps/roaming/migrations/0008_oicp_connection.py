@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('client_key_encrypted', models.TextField(editable=False)),
                 ('certificate_subject', models.CharField(blank=True, editable=False, max_length=255)),
                 ('certificate_not_after', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('server_ca', models.TextField(blank=True, help_text="CA certificates (PEM) that Hubject's server certificate is checked against; empty: the system's.")),
+                ('server_ca', models.TextField(blank=True, verbose_name='server CA', help_text="CA certificates (PEM) that Hubject's server certificate is checked against; empty: the system's.")),
                 ('enabled', models.BooleanField(default=True)),
                 ('enabled_operations', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('PushEvseData', 'PushEvseData (CPO)'), ('PushEvseStatus', 'PushEvseStatus (CPO)'), ('AuthorizeStart', 'AuthorizeStart (CPO)'), ('AuthorizeStop', 'AuthorizeStop (CPO)'), ('ChargeDetailRecord', 'ChargeDetailRecord (CPO)'), ('ChargingNotifications', 'ChargingNotifications (CPO)'), ('PushPricingProductData', 'PushPricingProductData (CPO)'), ('PushEVSEPricing', 'PushEVSEPricing (CPO)'), ('PullEvseData', 'PullEvseData (EMP)'), ('PullEvseStatus', 'PullEvseStatus (EMP)'), ('AuthorizeRemoteStart', 'AuthorizeRemoteStart (EMP)'), ('AuthorizeRemoteStop', 'AuthorizeRemoteStop (EMP)'), ('PushAuthenticationData', 'PushAuthenticationData (EMP)'), ('GetChargeDetailRecords', 'GetChargeDetailRecords (EMP)')], max_length=30), blank=True, default=apps.roaming.models.default_oicp_operations, size=None)),
                 ('partner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='oicp_connection', to='roaming.roamingpartner')),
@@ -42,6 +42,8 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['id'],
+                'verbose_name': 'Hubject (OICP) connection',
+                'verbose_name_plural': 'Hubject (OICP) connections',
             },
         ),
         migrations.CreateModel(
@@ -61,6 +63,8 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['connection_id', 'operation'],
+                'verbose_name': 'OICP operation state',
+                'verbose_name_plural': 'OICP operation states',
                 'constraints': [models.UniqueConstraint(fields=('connection', 'operation'), name='oicpoperationstate_unique_operation')],
             },
         ),
