@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import admin_display
 from apps.roaming.models import HubClientInfo, PullState
 from apps.sessions.models import PartnerCdr, PartnerSession
 from apps.stations.models import PartnerConnector, PartnerEvse, PartnerLocation
@@ -200,14 +201,13 @@ class PartnerSessionAdmin(_ReceivedData):
 
 @admin.register(PartnerCdr)
 class PartnerCdrAdmin(_ReceivedData):
+    # the CPO as one "NL*ABC" column, energy and cost with their units: the list fits from 1280 px
     list_display = [
         "ocpi_id",
-        "country_code",
-        "party_id",
+        "cpo",
         "driver",
-        "total_energy",
-        "total_cost_excl_vat",
-        "currency",
+        "energy",
+        "cost",
         "credit",
         "review",
         "end_date_time",
@@ -244,6 +244,18 @@ class PartnerCdrAdmin(_ReceivedData):
         "created_at",
         "updated_at",
     ]
+
+    @admin.display(description=_("CPO"), ordering="party_id")
+    def cpo(self, obj: PartnerCdr) -> str:
+        return f"{obj.country_code}*{obj.party_id}"
+
+    @admin.display(description=_("Energy"), ordering="total_energy")
+    def energy(self, obj: PartnerCdr) -> str:
+        return admin_display.energy(obj.total_energy * 1000)
+
+    @admin.display(description=_("Cost excl. VAT"), ordering="total_cost_excl_vat")
+    def cost(self, obj: PartnerCdr) -> str:
+        return admin_display.money(obj.total_cost_excl_vat, obj.currency)
 
 
 @admin.register(HubClientInfo)
