@@ -72,6 +72,7 @@ from tests.energy.factories import BuildingLoadReadingFactory, GridNodeFactory, 
 from tests.ocpp.factories import MessageLogFactory
 from tests.reports.factories import ExportJobFactory
 from tests.roaming.factories import partner_for
+from tests.roaming.oicp.factories import oicp_connection_for
 from tests.stations.factories import (
     CertificateSigningRequestFactory,
     ChargePointFactory,
@@ -165,6 +166,7 @@ class World:
     hub_client: HubClientInfo
     pull_state: PullState
     retail_rule: RoamingRetailRule
+    oicp_connection: Any
 
     def instance_of(self, model: type[models.Model]) -> models.Model:
         concrete = model._meta.concrete_model
@@ -486,6 +488,9 @@ def build_world(tenant: Tenant) -> World:
         last_push_at=START,
         last_count=1,
     )
+
+    # the tenant's Hubject connection (its certificate's expiry is a date in the admin list)
+    oicp_connection = oicp_connection_for(tenant)
 
     return World(**{name: value for name, value in locals().items() if name in World.__dataclass_fields__})
 
