@@ -142,6 +142,47 @@ def _box_cube(box: BoundingBox) -> tuple[float, ...]:
     return (*low, *high)
 
 
+def _geo_filtered_ordered(
+    queryset: QuerySet[Any], *, lat: Any, lon: Any, radius_km: float | None, bbox: BoundingBox | None
+) -> QuerySet[Any]:
+    """A locations queryset (ours or partners', both with the `geo_ecef` GiST index) kept to `radius_km` or `bbox`
+    and ordered nearest first from `lat`/`lon` (or the box's centre), `distance_km` annotated; by id without a
+    point."""
+    if bbox is not None:
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _box_cube(bbox), output_field=BooleanField()),  # noqa: S611 (constant SQL)
+            latitude__gte=bbox.south,
+            latitude__lte=bbox.north,
+        )
+        if bbox.west <= bbox.east:
+            queryset = queryset.filter(longitude__gte=bbox.west, longitude__lte=bbox.east)
+        else:
+            queryset = queryset.filter(Q(longitude__gte=bbox.west) | Q(longitude__lte=bbox.east))
+        if lat is None or lon is None:
+            lat, lon = bbox.centre()
+    if lat is None or lon is None:
+        return queryset.order_by("pk")
+    plat, plon = float(lat), float(lon)
+    chord = RawSQL(GEO_CHORD, (plat, plon), output_field=FloatField())  # noqa: S611 (constant SQL, bound values)
+    km = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
+        GEO_KM, (EARTH_RADIUS_KM, plat, plon, EARTH_RADIUS_KM), output_field=FloatField()
+    )
+    queryset = queryset.annotate(geo_chord=chord, distance_km=km)
+    if radius_km is not None:
+        queryset = queryset.filter(
+            RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
+            geo_chord__lte=radius_chord_km(radius_km),
+        )
+    if radius_km is None and bbox is None:
+        # Nearest first over the whole network: the index hands out rows in KNN order and the scan stops after the
+        # page. By the distance alone: PostgreSQL 15 cannot put a tie-breaker on top of KNN order (no incremental
+        # sort there), and with `, id` it would read and sort every location. Equal distances (the same coordinates)
+        # come in the index's order, stable while the rows do not change; the cursor's offset pages through them.
+        return queryset.order_by("geo_chord")
+    # Within a radius or a map box the index finds the rows (`<@`, bitmap scan); those are sorted, ties by id.
+    return queryset.order_by("geo_chord", "pk")
+
+
 def stations_near(
     queryset: QuerySet[Location],
     *,
@@ -193,39 +234,7 @@ def stations_near(
             if available is not False
             else queryset.exclude(Exists(evses.filter(status="Available"))).filter(Exists(evses))
         )
-    if bbox is not None:
-        queryset = queryset.filter(
-            RawSQL(GEO_IN_CUBE, _box_cube(bbox), output_field=BooleanField()),  # noqa: S611 (constant SQL)
-            latitude__gte=bbox.south,
-            latitude__lte=bbox.north,
-        )
-        if bbox.west <= bbox.east:
-            queryset = queryset.filter(longitude__gte=bbox.west, longitude__lte=bbox.east)
-        else:
-            queryset = queryset.filter(Q(longitude__gte=bbox.west) | Q(longitude__lte=bbox.east))
-        if lat is None or lon is None:
-            lat, lon = bbox.centre()
-    if lat is None or lon is None:
-        return queryset.order_by("pk")
-    plat, plon = float(lat), float(lon)
-    chord = RawSQL(GEO_CHORD, (plat, plon), output_field=FloatField())  # noqa: S611 (constant SQL, bound values)
-    km = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
-        GEO_KM, (EARTH_RADIUS_KM, plat, plon, EARTH_RADIUS_KM), output_field=FloatField()
-    )
-    queryset = queryset.annotate(geo_chord=chord, distance_km=km)
-    if radius_km is not None:
-        queryset = queryset.filter(
-            RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
-            geo_chord__lte=radius_chord_km(radius_km),
-        )
-    if radius_km is None and bbox is None:
-        # Nearest first over the whole network: the index hands out rows in KNN order and the scan stops after the
-        # page. By the distance alone: PostgreSQL 15 cannot put a tie-breaker on top of KNN order (no incremental
-        # sort there), and with `, id` it would read and sort every location. Equal distances (the same coordinates)
-        # come in the index's order, stable while the rows do not change; the cursor's offset pages through them.
-        return queryset.order_by("geo_chord")
-    # Within a radius or a map box the index finds the rows (`<@`, bitmap scan); those are sorted, ties by id.
-    return queryset.order_by("geo_chord", "pk")
+    return _geo_filtered_ordered(queryset, lat=lat, lon=lon, radius_km=radius_km, bbox=bbox)
 
 
 def location_summary(location: Location) -> dict[str, Any]:
@@ -487,34 +496,7 @@ def partner_stations_near(
         if len(operator) == 6 and operator[2] == "*":
             party = Q(country_code__iexact=operator[:2], party_id__iexact=operator[3:])
         queryset = queryset.filter(Q(operator_name__iexact=operator) | Q(partner__name__iexact=operator) | party)
-    if bbox is not None:
-        queryset = queryset.filter(
-            RawSQL(GEO_IN_CUBE, _box_cube(bbox), output_field=BooleanField()),  # noqa: S611 (constant SQL)
-            latitude__gte=bbox.south,
-            latitude__lte=bbox.north,
-        )
-        if bbox.west <= bbox.east:
-            queryset = queryset.filter(longitude__gte=bbox.west, longitude__lte=bbox.east)
-        else:
-            queryset = queryset.filter(Q(longitude__gte=bbox.west) | Q(longitude__lte=bbox.east))
-        if lat is None or lon is None:
-            lat, lon = bbox.centre()
-    if lat is None or lon is None:
-        return queryset.order_by("pk")
-    plat, plon = float(lat), float(lon)
-    chord = RawSQL(GEO_CHORD, (plat, plon), output_field=FloatField())  # noqa: S611 (constant SQL, bound values)
-    km = RawSQL(  # noqa: S611 (constant SQL, values bound as parameters)
-        GEO_KM, (EARTH_RADIUS_KM, plat, plon, EARTH_RADIUS_KM), output_field=FloatField()
-    )
-    queryset = queryset.annotate(geo_chord=chord, distance_km=km)
-    if radius_km is not None:
-        queryset = queryset.filter(
-            RawSQL(GEO_IN_CUBE, _radius_cube(plat, plon, radius_km), output_field=BooleanField()),  # noqa: S611
-            geo_chord__lte=radius_chord_km(radius_km),
-        )
-    if radius_km is None and bbox is None:
-        return queryset.order_by("geo_chord")  # KNN from the index, as in `stations_near`
-    return queryset.order_by("geo_chord", "pk")
+    return _geo_filtered_ordered(queryset, lat=lat, lon=lon, radius_km=radius_km, bbox=bbox)
 
 
 def partner_location_summary(location: PartnerLocation) -> dict[str, Any]:
