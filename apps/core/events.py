@@ -182,6 +182,8 @@ class TariffChanged(Event):
     """A tariff was created, changed or deleted, or an assignment attaching it to the network changed."""
 
     tariff_id: int
+    # an assignment changed: which tariff applies where (the connectors' tariff_ids of the OCPI locations) may differ
+    placement: bool = False
 
     @property
     def subject(self) -> str:

@@ -8,13 +8,16 @@ the paginated list use the same value the objects carry.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from django.db.models import DateTimeField, F, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from apps.roaming.models import RoamingPartner
 from apps.sessions.models import Cdr, ChargingSession
 from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.tariffs import selectors as tariff_selectors
 from apps.tariffs.models import Tariff, TariffAssignment
 
 _EPOCH = Value("1970-01-01T00:00:00Z", output_field=DateTimeField())
@@ -77,6 +80,28 @@ def location_evses(locations: list[Location]) -> dict[int, EvseRows]:
         if cp.location_id is not None:
             by_location[cp.location_id].append((evse, cp, connectors[evse.pk]))
     return by_location
+
+
+def evse_tariff_ids(*, partner: RoamingPartner, evses: Iterable[tuple[Evse, ChargePoint]]) -> dict[int, list[str]]:
+    """EVSE pk -> the OCPI ids of the tariff the partner's drivers are charged there now (Connector.tariff_ids):
+    the tariff our pricing chooses for an identified driver (EVSE > charge point > location > tenant default, see
+    `tariffs.selectors.pricing_selections`), named only when the partner sees it (`tariff_list`), so that every id
+    we send is one it can resolve. No tariff: no ids (OCPI: "no tariff information"). Four queries for a page."""
+    sites = {
+        evse.pk: tariff_selectors.PricingSite(evse.tenant_id, evse.pk, cp.pk, cp.location_id) for evse, cp in evses
+    }
+    if not sites:
+        return {}
+    selections = tariff_selectors.pricing_selections(
+        sites=list(sites.values()), at=timezone.now(), party=tariff_selectors.PricingParty(identified=True)
+    )
+    visible = set(tariff_list(partner=partner).values_list("pk", flat=True))
+    result: dict[int, list[str]] = {}
+    for evse_pk, site in sites.items():
+        tariff = selections[site].tariff
+        if tariff is not None and tariff.pk in visible:
+            result[evse_pk] = [tariff.ocpi_id]
+    return result
 
 
 def tariff_list(*, partner: RoamingPartner) -> QuerySet[Tariff]:

@@ -93,6 +93,8 @@ def tariff_changed(event: events.TariffChanged) -> None:
     tariff, a DELETE when it was sent it and sees it no more (the pusher decides per partner)."""
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.TARIFFS)
     push.changed(partners=partners, module=Module.TARIFFS, keys=[f"tariff:{event.tariff_id}"])
+    if event.placement:  # which tariff applies where changed: the locations name it on their connectors
+        push.locations_resend(partners=push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS))
 
 
 # --------------------------------------------------------------------------- eMSP: our tokens to CPO partners

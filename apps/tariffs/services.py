@@ -118,11 +118,12 @@ def tariff_create(
     return tariff
 
 
-def tariff_changed(*, tariff_ids: list[int | None], tenant_id: int) -> None:
+def tariff_changed(*, tariff_ids: list[int | None], tenant_id: int, placement: bool = False) -> None:
     """Publish `TariffChanged` for each tariff (once each) in the caller's transaction: whoever shows the tariff
-    elsewhere (the OCPI tariffs pushes of roaming) follows."""
+    elsewhere (the OCPI tariffs pushes of roaming) follows. `placement`: an assignment changed, so where each tariff
+    applies did too (the OCPI locations name their connectors' tariffs)."""
     for tariff_id in dict.fromkeys(t for t in tariff_ids if t is not None):
-        events.publish(events.TariffChanged(tenant_id=tenant_id, tariff_id=tariff_id))
+        events.publish(events.TariffChanged(tenant_id=tenant_id, tariff_id=tariff_id, placement=placement))
 
 
 @transaction.atomic
@@ -135,7 +136,9 @@ def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
     tariff.full_clean()
     tariff.save()
     tariffs_changed(tenant_id=tariff.tenant_id)
-    tariff_changed(tariff_ids=[tariff.pk], tenant_id=tariff.tenant_id)
+    # a new OCPI id or validity changes what the connectors name (an id) or which tariff applies (the dates)
+    placement = bool({"ocpi_id", "start_date_time", "end_date_time"} & set(changes))
+    tariff_changed(tariff_ids=[tariff.pk], tenant_id=tariff.tenant_id, placement=placement)
     return tariff
 
 
@@ -192,7 +195,7 @@ def tariff_assignment_create(
     _check_assignment(assignment)
     assignment.save()
     tariffs_changed(tenant_id=assignment.tenant_id)
-    tariff_changed(tariff_ids=[assignment.tariff_id], tenant_id=assignment.tenant_id)
+    tariff_changed(tariff_ids=[assignment.tariff_id], tenant_id=assignment.tenant_id, placement=True)
     return assignment
 
 
@@ -207,7 +210,7 @@ def tariff_assignment_update(*, assignment: TariffAssignment, **changes: Any) ->
     _check_assignment(assignment)
     assignment.save()
     tariffs_changed(tenant_id=assignment.tenant_id)
-    tariff_changed(tariff_ids=[before, assignment.tariff_id], tenant_id=assignment.tenant_id)
+    tariff_changed(tariff_ids=[before, assignment.tariff_id], tenant_id=assignment.tenant_id, placement=True)
     return assignment
 
 
@@ -216,7 +219,7 @@ def tariff_assignment_delete(*, assignment: TariffAssignment) -> None:
     tariff_id, tenant_id = assignment.tariff_id, assignment.tenant_id
     assignment.delete()
     tariffs_changed(tenant_id=assignment.tenant_id)
-    tariff_changed(tariff_ids=[tariff_id], tenant_id=tenant_id)
+    tariff_changed(tariff_ids=[tariff_id], tenant_id=tenant_id, placement=True)
 
 
 # --------------------------------------------------------------------------- contract price lists

@@ -18,12 +18,14 @@ from django.utils import timezone
 from apps.roaming.models import RoamingPartner
 from apps.roaming.partner_sim import PartnerSimulator
 from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.tariffs import services as tariff_services
 from apps.tenants.models import Tenant
 from tests.roaming import ocpi_rules
 from tests.roaming.factories import partner_for
 from tests.roaming.test_credentials import assert_envelope
 from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory, LocationFactory
 
+ENERGY = [{"price_components": [{"type": "ENERGY", "price": "0.39", "vat": "19", "step_size": 1}]}]
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 
 
@@ -240,6 +242,43 @@ def test_every_emitted_location_evse_and_connector_follows_the_spec(
     plain = next(item for item in items if item["id"] != "LOC-1")
     assert plain["country"] == "DEU"
     assert plain["opening_times"] == {"twentyfourseven": True}
+
+
+def test_connectors_name_the_tariff_that_applies_there_when_the_partner_sees_it(
+    registered: tuple[RoamingPartner, PartnerSimulator], tenant_a: Tenant
+) -> None:
+    partner, sim = registered
+    _location, charge_point, evse, _connector = _site(tenant_a)
+    other = EvseFactory(charge_point=charge_point, connector_id=4, evse_uid="NO*ALP*E1*4")
+    ConnectorFactory(evse=other)
+    default = tariff_services.tariff_create(tenant=tenant_a, ocpi_id="AC-DEFAULT", currency="EUR", elements=ENERGY)
+    fast = tariff_services.tariff_create(tenant=tenant_a, ocpi_id="DC-FAST", currency="EUR", elements=ENERGY)
+    ad_hoc = tariff_services.tariff_create(tenant=tenant_a, ocpi_id="AD-HOC", currency="EUR", elements=ENERGY)
+    tariff_services.tariff_assignment_create(tenant=tenant_a, tariff=default)
+    tariff_services.tariff_assignment_create(tenant=tenant_a, tariff=fast, evse=evse)
+    tariff_services.tariff_assignment_create(tenant=tenant_a, tariff=ad_hoc, charge_point=charge_point, ad_hoc=True)
+    base = locations_url(sim)
+
+    def named() -> dict[str, list[list[str] | None]]:
+        site = assert_envelope(get(sim, f"{base}/LOC-1"), 200, 1000)["data"]
+        assert_valid("mod_locations_location_object", site)
+        return {e["uid"]: [c.get("tariff_ids") for c in e["connectors"]] for e in site["evses"]}
+
+    # the most specific regular tariff: the EVSE's own, else the tenant default (ad hoc is not for roaming drivers)
+    found = named()
+    assert found[str(evse.pk)] == [["DC-FAST"], ["DC-FAST"]]
+    assert found[str(other.pk)] == [["AC-DEFAULT"]]
+    one_evse = assert_envelope(get(sim, f"{base}/LOC-1/{other.pk}"), 200, 1000)["data"]
+    assert [c["tariff_ids"] for c in one_evse["connectors"]] == [["AC-DEFAULT"]]
+    connector = other.connectors.get()
+    one = assert_envelope(get(sim, f"{base}/LOC-1/{other.pk}/{connector.pk}"), 200, 1000)["data"]
+    assert one["tariff_ids"] == ["AC-DEFAULT"]
+
+    # a partner shown only some tariffs is never sent an id it cannot fetch
+    partner.tariffs.set([fast])
+    found = named()
+    assert found[str(evse.pk)] == [["DC-FAST"], ["DC-FAST"]]
+    assert found[str(other.pk)] == [None]
 
 
 def test_offline_charger_shows_unknown_and_status_change_moves_last_updated(

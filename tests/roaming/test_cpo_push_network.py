@@ -390,6 +390,36 @@ def test_tariffs_through_the_api_put_when_shown_and_delete_when_no_longer_shown(
     assert emsp.tariffs == {}
 
 
+def test_attaching_a_tariff_to_the_network_pushes_the_locations_naming_it_on_their_connectors(
+    ocpi_base: str,
+    partner: RoamingPartner,
+    emsp: PartnerSimulator,
+    api: APIClient,
+    site: tuple[Location, ChargePoint, Evse],
+) -> None:
+    _location, _cp, evse = site
+    body = {"ocpi_id": "T-EVSE", "currency": "EUR", "elements": ELEMENTS}
+    created = api.post("/api/v1/tariffs/", body, format="json")
+    assert created.status_code == 201, created.content
+    push(partner)
+    assert sent(emsp) == []  # a tariff on no connector changes no location
+    assignment = api.post(
+        "/api/v1/tariff-assignments/", {"tariff": created.json()["id"], "evse": evse.pk}, format="json"
+    )
+    assert assignment.status_code == 201, assignment.content
+    push(partner)
+    assert api.delete(f"/api/v1/tariff-assignments/{assignment.json()['id']}/").status_code == 204
+    push(partner)
+
+    locations = [(m, p, body) for m, p, body in sent(emsp) if p == "DE/ALP/LOC-1"]
+    assert [m for m, _, _ in locations] == ["PUT", "PUT"]
+    for _, _, document in locations:
+        assert_valid("mod_locations_location_object", document)
+    assert [c.get("tariff_ids") for c in locations[0][2]["evses"][0]["connectors"]] == [["T-EVSE"]]
+    assert [c.get("tariff_ids") for c in locations[1][2]["evses"][0]["connectors"]] == [None]
+    assert emsp.locations["DE/ALP/LOC-1"] == our_get(ocpi_base, emsp, "LOC-1")
+
+
 def test_a_tariff_deleted_or_renamed_is_deleted_at_the_partner_under_the_id_it_had(
     partner: RoamingPartner, emsp: PartnerSimulator, api: APIClient, tenant_a: Tenant
 ) -> None:

@@ -35,7 +35,10 @@ SENDER_ENDPOINTS: dict[str, tuple[str, str]] = {
 
 def _locations_page(ocpi: OcpiRequest, rows: list[Location]) -> list[dict[str, Any]]:
     evses = cpo_selectors.location_evses(rows)
-    return [objects.location_object(row, ocpi.partner, evses.get(row.pk, [])) for row in rows]
+    tariffs = cpo_selectors.evse_tariff_ids(
+        partner=ocpi.partner, evses=[(evse, cp) for rows_of in evses.values() for evse, cp, _ in rows_of]
+    )
+    return [objects.location_object(row, ocpi.partner, evses.get(row.pk, []), tariffs) for row in rows]
 
 
 def _unknown(what: str) -> OcpiError:
@@ -57,18 +60,19 @@ def locations(
     if location is None:
         raise _unknown(f"location {location_id!r}")
     evses = cpo_selectors.location_evses([location]).get(location.pk, [])
+    tariffs = cpo_selectors.evse_tariff_ids(partner=ocpi.partner, evses=[(evse, cp) for evse, cp, _ in evses])
     if evse_uid is None:
-        return envelope(ocpi.http, objects.location_object(location, ocpi.partner, evses))
+        return envelope(ocpi.http, objects.location_object(location, ocpi.partner, evses, tariffs))
     match = next(((e, cp, c) for e, cp, c in evses if objects.evse_uid(e) == evse_uid), None)
     if match is None:
         raise _unknown(f"EVSE {evse_uid!r} of location {location_id!r}")
     evse, charge_point, connectors = match
     if connector_id is None:
-        return envelope(ocpi.http, objects.evse_object(evse, charge_point, connectors))
+        return envelope(ocpi.http, objects.evse_object(evse, charge_point, connectors, tariff_ids=tariffs.get(evse.pk)))
     connector = next((c for c in connectors if objects.connector_id(c) == connector_id), None)
     if connector is None:
         raise _unknown(f"connector {connector_id!r} of EVSE {evse_uid!r}")
-    return envelope(ocpi.http, objects.connector_object(connector))
+    return envelope(ocpi.http, objects.connector_object(connector, tariff_ids=tariffs.get(evse.pk)))
 
 
 @ocpi_view(methods=["GET"], module=Module.TARIFFS, functional=True)

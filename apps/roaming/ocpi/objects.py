@@ -100,9 +100,12 @@ def connector_object(connector: Connector, *, tariff_ids: list[str] | None = Non
     return document
 
 
-def evse_object(evse: Evse, charge_point: ChargePoint, connectors: list[Connector]) -> dict[str, Any]:
-    """An EVSE with its connectors. OCPI wants at least one connector (`+`): an EVSE the charger reported but nobody
-    described yet is shown with the charger's default plug (Type 2 socket, as our Connector defaults)."""
+def evse_object(
+    evse: Evse, charge_point: ChargePoint, connectors: list[Connector], *, tariff_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """An EVSE with its connectors, each naming the tariff that applies there (`cpo_selectors.evse_tariff_ids`).
+    OCPI wants at least one connector (`+`): an EVSE the charger reported but nobody described yet is shown with
+    the charger's default plug (Type 2 socket, as our Connector defaults)."""
     status = evse_status(evse, charge_point)
     document: dict[str, Any] = {"uid": evse_uid(evse)}
     if status != "REMOVED":
@@ -110,19 +113,22 @@ def evse_object(evse: Evse, charge_point: ChargePoint, connectors: list[Connecto
     document["status"] = status
     document["capabilities"] = ["REMOTE_START_STOP_CAPABLE"]
     if connectors:
-        document["connectors"] = [connector_object(c) for c in connectors]
+        document["connectors"] = [connector_object(c, tariff_ids=tariff_ids) for c in connectors]
     else:
         default = Connector(evse=evse, standard=Connector.Standard.IEC_62196_T2)
         default.pk = evse.pk
         default.updated_at = evse.updated_at
-        document["connectors"] = [connector_object(default)]
+        document["connectors"] = [connector_object(default, tariff_ids=tariff_ids)]
     document["physical_reference"] = _cut(f"{charge_point.identity}/{evse.connector_id}", 16)
     document["last_updated"] = ocpi_datetime(evse_last_updated(evse, connectors))
     return document
 
 
 def location_object(
-    location: Location, partner: RoamingPartner, evses: list[tuple[Evse, ChargePoint, list[Connector]]]
+    location: Location,
+    partner: RoamingPartner,
+    evses: list[tuple[Evse, ChargePoint, list[Connector]]],
+    tariff_ids: dict[int, list[str]] | None = None,
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
         "country_code": partner.our_country_code,
@@ -142,7 +148,10 @@ def location_object(
     }
     if location.parking_type:
         document["parking_type"] = location.parking_type
-    document["evses"] = [evse_object(evse, cp, connectors) for evse, cp, connectors in evses]
+    tariffs = tariff_ids or {}
+    document["evses"] = [
+        evse_object(evse, cp, connectors, tariff_ids=tariffs.get(evse.pk)) for evse, cp, connectors in evses
+    ]
     document["time_zone"] = location.timezone
     if location.opening_24_7:
         document["opening_times"] = {"twentyfourseven": True}

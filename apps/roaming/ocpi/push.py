@@ -113,6 +113,23 @@ DO UPDATE SET version = roaming_pushstate.version + 1, changed_at = EXCLUDED.cha
 """
 
 
+def locations_resend(*, partners: list[RoamingPartner]) -> None:
+    """Every published location queued again for these partners (one statement each): what applies at all of them
+    changed (a tariff assignment: the connectors' tariff_ids). Coalesced with any pending push of the same object."""
+    for partner in partners:
+        if _queue_locations(partner):
+            transaction.on_commit(functools.partial(_enqueue, partner.pk), robust=True)
+
+
+def _queue_locations(partner: RoamingPartner) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FULL_SYNC_LOCATIONS,
+            {"partner": partner.pk, "module": Module.LOCATIONS, "tenant": partner.tenant_id, "now": timezone.now()},
+        )
+        return int(cursor.rowcount)
+
+
 def full_sync(*, partner: RoamingPartner) -> int:
     """Every published location (one statement, rows made by the database: 10,000 locations are one INSERT) and
     every tariff the partner sees, queued for a PUT to a registered partner with those receivers; a backoff in
@@ -123,12 +140,7 @@ def full_sync(*, partner: RoamingPartner) -> int:
         return 0
     queued = 0
     if partner.endpoint_url(Module.LOCATIONS, "RECEIVER") and Module.LOCATIONS in partner.enabled_modules:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _FULL_SYNC_LOCATIONS,
-                {"partner": partner.pk, "module": Module.LOCATIONS, "tenant": partner.tenant_id, "now": timezone.now()},
-            )
-            queued += cursor.rowcount
+        queued += _queue_locations(partner)
     if partner.endpoint_url(Module.TARIFFS, "RECEIVER") and Module.TARIFFS in partner.enabled_modules:
         keys = [
             f"tariff:{pk}"
@@ -194,7 +206,8 @@ def _location_put(partner: RoamingPartner, location_pk: int, state: PushState) -
     if location is None or (not location.publish and state.pushed_version == 0):
         return None
     evses = cpo_selectors.location_evses([location]).get(location.pk, [])
-    document = objects.location_object(location, partner, evses)
+    tariffs = cpo_selectors.evse_tariff_ids(partner=partner, evses=[(evse, cp) for evse, cp, _ in evses])
+    document = objects.location_object(location, partner, evses, tariffs)
     url = _locations_url(partner, document["id"])
     return Request("PUT", url, document, remember=url)
 
@@ -205,7 +218,8 @@ def _evse_put(partner: RoamingPartner, evse_pk: int) -> Request | None:
     if evse is None or evse.charge_point.location is None or not evse.charge_point.location.publish:
         return None
     connectors = list(Connector.objects.filter(evse=evse).order_by("id"))
-    document = objects.evse_object(evse, evse.charge_point, connectors)
+    tariffs = cpo_selectors.evse_tariff_ids(partner=partner, evses=[(evse, evse.charge_point)])
+    document = objects.evse_object(evse, evse.charge_point, connectors, tariff_ids=tariffs.get(evse.pk))
     url = _locations_url(partner, objects.location_id(evse.charge_point.location), document["uid"])
     return Request("PUT", url, document, remember=url)
 
