@@ -30,6 +30,13 @@ def main(argv: list[str]) -> int:
             if entry.obsolete or (entry.translated() and "fuzzy" not in entry.flags):
                 continue
             text = known.get(entry.msgid, {}).get(lang)
+            if entry.msgid_plural:  # ngettext: the singular's and the plural's translations, both needed
+                plural = known.get(entry.msgid_plural, {}).get(lang)
+                if text and plural:
+                    entry.msgstr_plural = {0: text, 1: plural}
+                    if "fuzzy" in entry.flags:
+                        entry.flags.remove("fuzzy")
+                continue
             if text:
                 entry.msgstr = text
                 if "fuzzy" in entry.flags:

@@ -1,21 +1,25 @@
 """The Hubject (OICP 2.3) connection in the ops console: a tenant admin points the tenant at Hubject's QA or production
 system with the client certificate Hubject issued; the private key is write-only (stored encrypted, never shown).
-The page shows, per operation, how many calls, the last call, its outcome and StatusCode, and the last error."""
+The page shows, per operation, how many calls, the last call, its outcome and StatusCode, and the last error; the
+action "Full load" sends our EVSE data and status to Hubject anew (apps/roaming/oicp/cpo_push.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import PageTabularInline
 from apps.core.errors import ApplicationError
 from apps.roaming.models import OicpConnection, OicpOperation, OicpOperationState
 from apps.roaming.oicp import services
+from apps.roaming.oicp import tasks as oicp_tasks
 from apps.tenants.models import Role
 from apps.tenants.scoping import TenantScopedAdmin
 
@@ -40,6 +44,7 @@ class OicpConnectionForm(forms.ModelForm):  # type: ignore[type-arg]
             "base_url",
             "operator_id",
             "provider_id",
+            "hotline_phone_number",
             "client_certificate",
             "server_ca",
             "enabled",
@@ -72,6 +77,7 @@ class OicpConnectionForm(forms.ModelForm):  # type: ignore[type-arg]
             "server_ca": data.get("server_ca") or "",
             "enabled": bool(data.get("enabled")),
             "enabled_operations": list(data.get("enabled_operations") or []),
+            "hotline_phone_number": data.get("hotline_phone_number") or "",
         }
         key = data.get("client_key") or ""
         if self.instance.pk:
@@ -149,6 +155,7 @@ class OicpConnectionAdmin(TenantScopedAdmin):
         "operations",
     ]
     list_filter = ["tenant", "environment", "enabled"]
+    actions = ["evse_data_full_load"]
     list_select_related = ["tenant", "partner"]
     readonly_fields = ["certificate_subject", "certificate_not_after", "partner", "created_at", "updated_at"]
 
@@ -160,6 +167,7 @@ class OicpConnectionAdmin(TenantScopedAdmin):
             "base_url",
             "operator_id",
             "provider_id",
+            "hotline_phone_number",
             "client_certificate",
             "client_key",
             "server_ca",
@@ -194,6 +202,23 @@ class OicpConnectionAdmin(TenantScopedAdmin):
                 )
                 for s in states
             ),
+        )
+
+    @admin.action(description=_("Full load of our EVSE data and status to Hubject"), permissions=["change"])
+    def evse_data_full_load(self, request: HttpRequest, queryset: Any) -> None:
+        """PushEvseData fullLoad (Hubject replaces our records), then the statuses; in the roaming worker."""
+        ids = list(queryset.filter(enabled=True).exclude(operator_id="").values_list("pk", flat=True))
+        for connection_id in ids:
+            oicp_tasks.oicp_evse_data_sync.apply_async((connection_id, True), queue=settings.OCPI_TASK_QUEUE)
+        self.message_user(
+            request,
+            ngettext(
+                "A full load of our EVSE data was queued for %(count)d connection.",
+                "A full load of our EVSE data was queued for %(count)d connections.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            level=messages.SUCCESS if ids else messages.WARNING,
         )
 
     def save_model(self, request: HttpRequest, obj: OicpConnection, form: Any, change: bool) -> None:

@@ -16,6 +16,7 @@ import hashlib
 from typing import Literal
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -482,6 +483,12 @@ class OicpConnection(TenantOwned, TimeStampedModel):
     provider_id = models.CharField(
         max_length=7, blank=True, validators=[oicp_provider_id], help_text=_("Our ProviderID (EMP), e.g. DE-VLT.")
     )
+    hotline_phone_number = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(r"^\+[0-9]{5,15}$", _("An international number: + and 5 to 15 digits."))],
+        help_text=_("The drivers' hotline at our EVSEs, as Hubject wants it (+4930123456); needed to push EVSE data."),
+    )
     client_certificate = models.TextField(help_text=_("Our client certificate (PEM), as Hubject issued or signed it."))
     client_key_encrypted = models.TextField(editable=False)
     certificate_subject = models.CharField(max_length=255, blank=True, editable=False)
@@ -534,3 +541,24 @@ class OicpOperationState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation}: {self.last_outcome or '-'}"
+
+
+class OicpEvseState(models.Model):
+    """One of our EVSEs as Hubject holds it (PushEvseData, we are CPO): the EvseID it knows and the record it last
+    acknowledged, so that a sync sends only inserts, updates and deletes (`apps/roaming/oicp/cpo_push.py`); a delete
+    sends the record Hubject has."""
+
+    connection = models.ForeignKey(OicpConnection, on_delete=models.CASCADE, related_name="evse_states")
+    evse_id = models.CharField(_("EvseID"), max_length=48)
+    evse_pk = models.BigIntegerField(help_text=_("stations.Evse (not a key: the row may be gone, Hubject's stays)"))
+    record = models.JSONField(help_text=_("The EvseDataRecord Hubject acknowledged."))
+    pushed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["connection_id", "evse_id"]
+        verbose_name = _("EVSE at Hubject")
+        verbose_name_plural = _("EVSEs at Hubject")
+        constraints = [models.UniqueConstraint(fields=["connection", "evse_id"], name="oicpevsestate_unique_evse")]
+
+    def __str__(self) -> str:
+        return self.evse_id

@@ -1,5 +1,6 @@
 """Event subscribers of roaming (listed in apps.core.events.SUBSCRIBERS): what changed on our network is pushed to
-the partners that receive it (apps/roaming/ocpi/push.py). Idempotent: a repeated event bumps the object's version
+the partners that receive it (apps/roaming/ocpi/push.py), and to Hubject (apps/roaming/oicp/subscribers.py, called
+from here: one outbox row per event for all of roaming). Idempotent: a repeated event bumps the object's version
 again and the partner gets its current state once more."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from apps.core import events
 from apps.roaming import emsp_tokens
 from apps.roaming.models import Module
 from apps.roaming.ocpi import push
+from apps.roaming.oicp import subscribers as oicp
 from apps.sessions.models import Cdr, ChargingSession
 from apps.stations.models import Evse
 
@@ -15,6 +17,7 @@ from apps.stations.models import Evse
 def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
     """A StatusNotification: PATCH the EVSE's status to every partner receiving locations (connector 0, the charger
     itself, concerns each of its EVSEs)."""
+    oicp.connector_status_changed(event)
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
     if not partners:
         return
@@ -76,6 +79,7 @@ def session_meter_updated(event: events.SessionMeterUpdated) -> None:
 def location_changed(event: events.LocationChanged) -> None:
     """A location was created or edited (publish toggled, decommissioned, a charger moved in or out): PUT the whole
     Location to every partner receiving locations (the pusher sends its state at that time)."""
+    oicp.network_changed(event)
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
     push.changed(partners=partners, module=Module.LOCATIONS, keys=[f"location:{event.location_id}"])
 
@@ -83,6 +87,7 @@ def location_changed(event: events.LocationChanged) -> None:
 def evse_changed(event: events.EvseChanged) -> None:
     """An EVSE or its connectors changed: PUT the EVSE; decommissioned: PATCH its status to REMOVED (mod_locations
     "Flow and Lifecycle": there is no DELETE)."""
+    oicp.network_changed(event)
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.LOCATIONS)
     key = f"evse:{event.evse_id}" if event.removed else f"evse-put:{event.evse_id}"
     push.changed(partners=partners, module=Module.LOCATIONS, keys=[key])

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.roaming import commands
 from apps.roaming.models import RoamingCommand
 from apps.roaming.ocpi.client import PartnerCallError
+from apps.roaming.oicp import tasks as oicp_tasks  # noqa: F401 (registers the Hubject tasks with the worker)
 
 logger = logging.getLogger(__name__)
 

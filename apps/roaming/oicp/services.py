@@ -94,6 +94,7 @@ def _prepared(
     server_ca: str,
     enabled_operations: list[str] | None,
     enabled: bool,
+    hotline_phone_number: str = "",
 ) -> OicpConnection:
     """An unsaved connection with every check done (fields named in the ApplicationError)."""
     operator_id = tenant.oicp_operator_id if operator_id is None else operator_id
@@ -112,6 +113,7 @@ def _prepared(
         provider_id=provider_id,
         enabled=enabled,
         enabled_operations=_check_operations(enabled_operations, operator_id, provider_id),
+        hotline_phone_number=hotline_phone_number,
     )
     _set_credentials(connection, certificate_pem, key_pem)
     _set_server_ca(connection, server_ca)
@@ -142,6 +144,7 @@ def oicp_connection_create(
     server_ca: str = "",
     enabled_operations: list[str] | None = None,
     enabled: bool = True,
+    hotline_phone_number: str = "",
 ) -> OicpConnection:
     """The tenant's Hubject connection and its partner row. OperatorID/ProviderID default to the tenant's OICP ids;
     operations default to those of the roles we have an id for."""
@@ -156,6 +159,7 @@ def oicp_connection_create(
         server_ca=server_ca,
         enabled_operations=enabled_operations,
         enabled=enabled,
+        hotline_phone_number=hotline_phone_number,
     )
     operator_id, provider_id = connection.operator_id, connection.provider_id
     our_country, our_party = (tenant.ocpi_country_code, tenant.ocpi_party_id)
@@ -186,7 +190,16 @@ def oicp_connection_create(
     return connection
 
 
-EDITABLE = ("environment", "base_url", "operator_id", "provider_id", "server_ca", "enabled", "enabled_operations")
+EDITABLE = (
+    "environment",
+    "base_url",
+    "operator_id",
+    "provider_id",
+    "server_ca",
+    "enabled",
+    "enabled_operations",
+    "hotline_phone_number",
+)
 
 
 def _updated(

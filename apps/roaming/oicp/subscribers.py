@@ -1,0 +1,44 @@
+"""Event subscribers of the Hubject connection (called by `apps.roaming.subscribers`): our network's changes go to
+Hubject as PushEvseStatus (each status change, at once) and PushEvseData (a delta sync). Idempotent: a repeated
+event sends the current state again."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core import events
+from apps.roaming.models import OicpOperation
+from apps.roaming.oicp import cpo_push, tasks
+from apps.stations.models import Evse
+
+
+def _after_commit(task: Any, *args: object) -> None:
+    """Sent after the delivery's commit, to the roaming queue (OCPI_TASK_QUEUE, as the OCPI pushes)."""
+    send = functools.partial(task.apply_async, args, queue=settings.OCPI_TASK_QUEUE)
+    transaction.on_commit(send, robust=True)
+
+
+def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
+    """A StatusNotification (connector 0: every EVSE of the charger): PushEvseStatus of the EVSEs concerned."""
+    connections = cpo_push.connections_pushing(tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_STATUS)
+    if not connections:
+        return
+    evses = Evse.objects.filter(charge_point_id=event.charge_point_id)
+    if event.connector_id:
+        evses = evses.filter(connector_id=event.connector_id)
+    pks = list(evses.order_by("pk").values_list("pk", flat=True))
+    for connection_id in connections:
+        if pks:
+            _after_commit(tasks.oicp_evse_status, connection_id, pks)
+
+
+def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
+    """A location or EVSE was added, described anew or decommissioned: a delta sync of our EVSE data."""
+    for connection_id in cpo_push.connections_pushing(
+        tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_DATA
+    ):
+        _after_commit(tasks.oicp_evse_data_sync, connection_id)
