@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("ocpi/", include("apps.roaming.ocpi.urls")),  # OCPI 2.2.1, its own envelope (apps/roaming/ocpi/transport.py)
+    path("oicp/", include("apps.roaming.oicp.urls")),  # Hubject's calls (OICP 2.3 CPO file), mutual TLS at the proxy
     path("ocpp-files/", include("apps.stations.file_urls")),  # firmware downloads, diagnostics uploads
     path("invitations/<str:token>/", tenant_views.invitation_accept_page, name="invitation-accept-page"),
     path("healthz", core_views.healthz, name="healthz"),
@@ -50,6 +51,9 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     """API paths answer in the one error shape, OCPI paths in the OCPI envelope; everything else gets Django's page."""
     if request.path.startswith("/ocpi/"):
         return ocpi_transport.not_found(request)
+    if request.path.startswith("/oicp/"):  # Hubject's acknowledgment form
+        status = {"Code": "320", "Description": "Service not available.", "AdditionalInfo": f"no {request.path}"}
+        return JsonResponse({"Result": False, "StatusCode": status}, status=404)
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "message": "No such endpoint.", "fields": {}}, status=404)
     return page_not_found(request, exception)
@@ -58,6 +62,9 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/ocpi/"):
         return ocpi_transport.server_error(request)
+    if request.path.startswith("/oicp/"):
+        status = {"Code": "021", "Description": "System error."}
+        return JsonResponse({"Result": False, "StatusCode": status}, status=500)
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "server_error", "message": "Internal server error.", "fields": {}}, status=500)
     from django.views.defaults import server_error

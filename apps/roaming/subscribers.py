@@ -44,7 +44,9 @@ def connection_changed(event: events.ChargePointConnectionChanged) -> None:
 
 
 def session_ended(event: events.SessionEnded) -> None:
-    """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once."""
+    """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once (Hubject's
+    sessions: the ChargeDetailRecord)."""
+    oicp.session_ended(event)
     _session_changed(event.tenant_id, event.session_id)
     cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
     if cdr is None or not cdr.session.roaming_partner:

@@ -472,6 +472,8 @@ OCPP_CA_KEY_SECRETS = env_list("OCPP_CA_KEY_SECRETS")
 # and how long a call to Hubject may take (Hubject's own budget for partners is 10 s)
 OICP_KEY_SECRETS = env_list("OICP_KEY_SECRETS")
 OICP_TIMEOUT_SECONDS = env_int("OICP_TIMEOUT_SECONDS", 10)
+# Hubject's calls to us: the proxy's verified client certificate subject must contain this (empty: none taken)
+OICP_INBOUND_CLIENT_DN = env_str("OICP_INBOUND_CLIENT_DN", "")
 OCPP_PROXY_CLIENT_CERT_HEADER = env_str("OCPP_PROXY_CLIENT_CERT_HEADER", "X-Client-Cert")  # URL-encoded PEM
 # base URL chargers use to download firmware and upload diagnostics (the platform's public HTTP address)
 OCPP_FILES_BASE_URL = env_str("OCPP_FILES_BASE_URL", "http://127.0.0.1:8000")

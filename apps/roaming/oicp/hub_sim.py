@@ -388,6 +388,9 @@ class HubSimulator:
     pricing_products: dict[str, dict[str, Any]] = field(default_factory=dict)  # OperatorID -> PricingProductData
     evse_pricing: dict[str, dict[str, Any]] = field(default_factory=dict)  # OperatorID -> EvseID -> record
     partner_timeout: float = PARTNER_TIMEOUT  # how long the hub waits for a partner's answer (then 310)
+    # headers on every call to a partner: what a partner's TLS-terminating proxy adds once it verified the hub's
+    # client certificate (tests reach the partner's server behind such a proxy without running one)
+    partner_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -595,6 +598,7 @@ class HubSimulator:
             response = self._http.post(
                 url,
                 json=body,
+                headers=self.partner_headers or None,
                 timeout=self.partner_timeout,
                 cert=self.client_pair.as_requests() if self.client_pair else None,
                 verify=self.partner_verify,

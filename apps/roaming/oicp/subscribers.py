@@ -12,7 +12,8 @@ from django.db import transaction
 
 from apps.core import events
 from apps.roaming.models import OicpOperation
-from apps.roaming.oicp import cpo_push, tasks
+from apps.roaming.oicp import cpo_push, inbound, tasks
+from apps.sessions.models import ChargingSession
 from apps.stations.models import Evse
 
 
@@ -42,3 +43,9 @@ def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
         tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_DATA
     ):
         _after_commit(tasks.oicp_evse_data_sync, connection_id)
+
+
+def session_ended(event: events.SessionEnded) -> None:
+    """A session Hubject started ended: its ChargeDetailRecord goes to Hubject."""
+    if ChargingSession.objects.filter(pk=event.session_id, roaming_partner=inbound.HUBJECT).exists():
+        _after_commit(tasks.oicp_cdr, event.session_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.roaming.oicp import cpo_push
+from apps.roaming.oicp import cpo_push, inbound
 from apps.roaming.oicp.client import OicpCallFailed
 
 RETRIES = 8  # 5 s, doubling, at most 10 minutes apart
@@ -33,5 +33,14 @@ def oicp_evse_status(self: Any, connection_id: int, evse_pks: list[int]) -> int:
     """PushEvseStatus of these EVSEs' current status (sent when read: a retry sends the newest state)."""
     try:
         return cpo_push.evse_status_push(connection_id=connection_id, evse_pks=evse_pks)
+    except OicpCallFailed as error:
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
+@shared_task(name="roaming.oicp_cdr", bind=True, max_retries=RETRIES, ignore_result=True)
+def oicp_cdr(self: Any, session_id: int) -> bool:
+    """ChargeDetailRecord of a session Hubject started, sent once (retried while Hubject cannot be reached)."""
+    try:
+        return inbound.cdr_send(session_id=session_id)
     except OicpCallFailed as error:
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error

@@ -1,0 +1,314 @@
+"""Hubject calls us as CPO (OICP 2.3, the CPO file's AuthorizeRemoteStart and AuthorizeRemoteStop): an EMP's driver
+starts or stops a session on one of our EVSEs through the hub, and we send the ChargeDetailRecord when it ends.
+
+- **Which EVSE**: the EvseID as we pushed it (`OicpEvseState`, so only EVSEs Hubject holds of a connection that is
+  enabled); anything else is StatusCode 603 "Unknown EVSE ID.".
+- **Remote start** becomes RemoteStartTransaction through `sessions.commands` (the path OCPI's START_SESSION takes),
+  answered within Hubject's 10 s budget: the charger gets `REMOTE_START_WAIT` seconds. The EMP authorized its driver:
+  the identification is kept as a roaming token of the Hubject partner (`DE*HBS`, its EvcoID or UID, whitelist
+  NEVER) and a `RoamingCommand` (module `oicp`) records the request, so the charger's StartTransaction is accepted
+  without asking again (the same 15-minute rule as OCPI commands) and nothing else can start with that token. The
+  session keeps Hubject's SessionID as its `authorization_reference`; `CPOPartnerSessionID` is our session id.
+  Refusals: 700 out of service (Faulted, Unavailable, decommissioned), 602 in use (a session runs there, or the
+  charger rejected), 501 the charger is offline or did not answer.
+- **Remote stop** by SessionID (and EvseID): RemoteStopTransaction; 400 "Session is invalid." for a session we do not
+  have or one that no longer runs.
+- **ChargeDetailRecord** after such a session ended (`cdr_body`, sent by the task `roaming.oicp_cdr`, retried while
+  Hubject cannot be reached): the SessionID, the EMP's identification as it came, start and end, meter readings and
+  energy in kWh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.customers import services as customer_services
+from apps.customers.authorization import RoamingToken
+from apps.customers.models import Token, TokenType, WhitelistType
+from apps.roaming.models import CommandType, OicpConnection, OicpEvseState, OicpOperation, RoamingCommand
+from apps.roaming.oicp.client import OicpClient
+from apps.roaming.oicp.services import HUBJECT_PARTY
+from apps.sessions import commands as session_commands
+from apps.sessions.models import ChargingSession, SessionStatus
+from apps.stations import services as station_services
+from apps.stations.models import ChargePointStatus, Evse
+
+REMOTE_START_WAIT = 7.0  # seconds for the charger: Hubject gives us 10 s for the whole answer
+MODULE = "oicp"
+HUBJECT = f"{HUBJECT_PARTY[0]}*{HUBJECT_PARTY[1]}"
+OUT_OF_SERVICE = {ChargePointStatus.FAULTED, ChargePointStatus.UNAVAILABLE}
+TEXT = {
+    "000": "Success.",
+    "400": "Session is invalid.",
+    "501": "Communication to EVSE failed.",
+    "602": "EVSE already in use/ wrong token.",
+    "603": "Unknown EVSE ID.",
+    "700": "EVSE out of service.",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An eRoamingAcknowledgment for Hubject."""
+
+    code: str
+    info: str = ""
+    session_id: str = ""
+    cpo_session_id: str = ""
+    emp_session_id: str = ""
+
+    def body(self) -> dict[str, Any]:
+        status: dict[str, str] = {"Code": self.code, "Description": TEXT.get(self.code, "")}
+        if self.info:
+            status["AdditionalInfo"] = self.info[:1000]
+        body: dict[str, Any] = {"Result": self.code == "000", "StatusCode": status}
+        for key, value in (
+            ("SessionID", self.session_id),
+            ("CPOPartnerSessionID", self.cpo_session_id),
+            ("EMPPartnerSessionID", self.emp_session_id),
+        ):
+            if value:
+                body[key] = value
+        return body
+
+
+def _held(evse_id: str) -> tuple[OicpConnection, Evse] | None:
+    """The EVSE Hubject knows by this EvseID (as we pushed it), of an enabled connection."""
+    state = (
+        OicpEvseState.objects.filter(evse_id__iexact=evse_id, connection__enabled=True)
+        .select_related("connection__tenant", "connection__partner")
+        .first()
+    )
+    if state is None:
+        return None
+    evse = Evse.objects.filter(pk=state.evse_pk).select_related("charge_point").first()
+    if evse is None:
+        return None
+    return state.connection, evse
+
+
+def _uid(identification: dict[str, Any]) -> tuple[str, str]:
+    """(the token uid, its OCPI type) of an OICP Identification: the EvcoID of a remote, QR or Plug&Charge
+    identification, else the RFID UID."""
+    for key in ("RemoteIdentification", "QRCodeIdentification", "PlugAndChargeIdentification", "RFIDIdentification"):
+        evco = (identification.get(key) or {}).get("EvcoID")
+        if evco:
+            return str(evco), TokenType.APP_USER
+    for key in ("RFIDMifareFamilyIdentification", "RFIDIdentification"):
+        uid = (identification.get(key) or {}).get("UID")
+        if uid:
+            return str(uid), TokenType.RFID
+    raise ApplicationError("The Identification names neither an EvcoID nor a UID.", code="invalid")
+
+
+def _token(connection: OicpConnection, body: dict[str, Any]) -> Token:
+    uid, kind = _uid(body["Identification"])
+    return customer_services.token_cache_roaming(
+        tenant=connection.tenant,
+        data=RoamingToken(
+            uid=uid,
+            contract_id=uid if kind == TokenType.APP_USER else "",
+            issuer=str(body["ProviderID"]),
+            country_code=HUBJECT_PARTY[0],
+            party_id=HUBJECT_PARTY[1],
+            type=kind,
+            whitelist=WhitelistType.NEVER,  # each start is authorized by the EMP through Hubject, never by us
+        ),
+    )
+
+
+def remote_start(body: dict[str, Any]) -> Answer:
+    """AuthorizeRemoteStart (the body validated against the CPO file)."""
+    session_id, emp_session = str(body["SessionID"]), str(body.get("EMPPartnerSessionID") or "")
+
+    def answer(code: str, info: str = "", cpo_session: str = "") -> Answer:
+        return Answer(code, info, session_id, cpo_session, emp_session)
+
+    found = _held(str(body["EvseID"]))
+    if found is None:
+        return answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject")
+    connection, evse = found
+    charge_point = evse.charge_point
+    if evse.decommissioned_at or charge_point.decommissioned_at or evse.status in OUT_OF_SERVICE:
+        return answer("700", f"{body['EvseID']} is {evse.status or 'decommissioned'}")
+    if session_commands.connector_busy(charge_point=charge_point, connector_id=evse.connector_id):
+        return answer("602", "a session runs on this EVSE")
+    if RoamingCommand.objects.filter(partner=connection.partner, module=MODULE, target__session_id=session_id).exists():
+        return answer("400", f"SessionID {session_id} was used before")
+    try:
+        token = _token(connection, body)
+    except ApplicationError as error:
+        return answer("022", error.message)
+    row = RoamingCommand.objects.create(  # committed before the charger's StartTransaction looks for it
+        partner=connection.partner,
+        module=MODULE,
+        command=CommandType.START_SESSION,
+        request={"token": {"uid": token.uid}, "oicp": body},
+        target={"evse": evse.pk, "session_id": session_id},
+        response_url="",
+        charge_point=charge_point,
+        timeout_s=int(REMOTE_START_WAIT),
+    )
+    try:
+        command, reserved = session_commands.session_remote_start_token(
+            token=token,
+            charge_point=charge_point,
+            connector_id=evse.connector_id,
+            timeout=REMOTE_START_WAIT,
+            authorization_reference=session_id,
+        )
+    except station_services.ChargePointOffline:
+        return _finish(row, answer("501", "the charging station is not connected"))
+    except ApplicationError as error:
+        return _finish(row, answer("700", error.message))
+    RoamingCommand.objects.filter(pk=row.pk).update(ocpp_command_id=command.pk, session_id=reserved)
+    if command.status == "accepted":
+        return _finish(row, answer("000", cpo_session=str(reserved)))
+    if command.status == "rejected":
+        return _finish(row, answer("602", "the charging station rejected the start"))
+    return _finish(row, answer("501", f"the charging station answered {command.status}"))
+
+
+def _finish(row: RoamingCommand, answer: Answer) -> Answer:
+    RoamingCommand.objects.filter(pk=row.pk).update(
+        state=RoamingCommand.State.DELIVERED, result=answer.body(), updated_at=timezone.now()
+    )
+    return answer
+
+
+def remote_stop(body: dict[str, Any]) -> Answer:
+    """AuthorizeRemoteStop (the body validated against the CPO file)."""
+    session_id = str(body["SessionID"])
+    answer = Answer("400", "", session_id, "", str(body.get("EMPPartnerSessionID") or ""))
+    found = _held(str(body["EvseID"]))
+    if found is None:
+        return Answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject", session_id)
+    connection, evse = found
+    session = (
+        ChargingSession.objects.filter(
+            tenant_id=connection.tenant_id,
+            charge_point_id=evse.charge_point_id,
+            authorization_reference=session_id,
+            roaming_partner=HUBJECT,
+        )
+        .select_related("charge_point")
+        .first()
+    )
+    if session is None:
+        return Answer("400", f"no session {session_id} at {body['EvseID']}", session_id)
+    if session.status not in (SessionStatus.ACTIVE, SessionStatus.SUSPENDED):
+        return Answer("400", f"the session is {session.status}", session_id)
+    row = RoamingCommand.objects.create(
+        partner=connection.partner,
+        module=MODULE,
+        command=CommandType.STOP_SESSION,
+        request={"oicp": body},
+        target={"evse": evse.pk, "session_id": session_id},
+        response_url="",
+        charge_point=session.charge_point,
+        session_id=session.pk,
+        timeout_s=int(REMOTE_START_WAIT),
+    )
+    answer = Answer("000", "", session_id, str(session.pk), answer.emp_session_id)
+    try:
+        command = session_commands.session_remote_stop_command(session=session, timeout=REMOTE_START_WAIT)
+    except station_services.ChargePointOffline:
+        return _finish(row, Answer("501", "the charging station is not connected", session_id))
+    except ApplicationError as error:
+        return _finish(row, Answer("400", error.message, session_id))
+    RoamingCommand.objects.filter(pk=row.pk).update(ocpp_command_id=command.pk)
+    if command.status != "accepted":
+        return _finish(row, Answer("501", f"the charging station answered {command.status}", session_id))
+    return _finish(row, answer)
+
+
+# --------------------------------------------------------------------------- the CDR
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def hubject_session(session_id: int) -> tuple[ChargingSession, RoamingCommand] | None:
+    """A completed session that Hubject started (its remote start recorded), with that record."""
+    session = ChargingSession.objects.filter(pk=session_id, roaming_partner=HUBJECT).select_related("evse").first()
+    if session is None or not session.authorization_reference:
+        return None
+    start = (
+        RoamingCommand.objects.filter(
+            module=MODULE,
+            command=CommandType.START_SESSION,
+            partner__tenant_id=session.tenant_id,
+            target__session_id=session.authorization_reference,
+        )
+        .select_related("partner__oicp_connection")
+        .first()
+    )
+    if start is None:
+        return None
+    return session, start
+
+
+def cdr_body(session: ChargingSession, start: RoamingCommand) -> dict[str, Any]:
+    """The eRoamingChargeDetailRecord of a session Hubject started."""
+    request = start.request["oicp"]
+    assert session.stopped_at is not None
+    assert session.meter_stop_wh is not None
+    meter_start = Decimal(session.meter_start_wh) / 1000
+    meter_stop = Decimal(session.meter_stop_wh) / 1000
+    body: dict[str, Any] = {
+        "SessionID": request["SessionID"],
+        "CPOPartnerSessionID": str(session.pk),
+        "EvseID": request["EvseID"],
+        "Identification": request["Identification"],
+        "ChargingStart": _stamp(session.started_at),
+        "ChargingEnd": _stamp(session.stopped_at),
+        "SessionStart": _stamp(session.started_at),
+        "SessionEnd": _stamp(session.stopped_at),
+        "MeterValueStart": float(meter_start),
+        "MeterValueEnd": float(meter_stop),
+        "ConsumedEnergy": float(meter_stop - meter_start),
+    }
+    if request.get("EMPPartnerSessionID"):
+        body["EMPPartnerSessionID"] = request["EMPPartnerSessionID"]
+    if request.get("PartnerProductID"):
+        body["PartnerProductID"] = request["PartnerProductID"]
+    return body
+
+
+def cdr_send(*, session_id: int) -> bool:
+    """POST the session's ChargeDetailRecord to Hubject once (a RoamingCommand `CDR` row marks it sent); False when
+    the session is not one Hubject started. Raises the client's errors (the task retries)."""
+    found = hubject_session(session_id)
+    if found is None:
+        return False
+    session, start = found
+    connection: OicpConnection = start.partner.oicp_connection
+    with transaction.atomic():
+        sent, created = RoamingCommand.objects.select_for_update().get_or_create(
+            partner=start.partner,
+            module=MODULE,
+            command="CDR",
+            session_id=session.pk,
+            defaults={"request": {}, "target": {"session_id": session.authorization_reference}, "response_url": ""},
+        )
+        if not created and sent.state == RoamingCommand.State.DELIVERED:
+            return True
+    body = cdr_body(session, start)
+    client = OicpClient(connection)
+    try:
+        answer = client.call(OicpOperation.CHARGE_DETAIL_RECORD, body)
+    finally:
+        client.close()
+    state = RoamingCommand.State.DELIVERED if answer.get("Result") else RoamingCommand.State.UNDELIVERED
+    RoamingCommand.objects.filter(pk=sent.pk).update(
+        request=body, result=answer, state=state, attempts=sent.attempts + 1, updated_at=timezone.now()
+    )
+    return True
