@@ -4,12 +4,19 @@
     eval $(make stack-up | grep export)
     .venv/bin/python benchmarks/partner_search_bench.py                  # 10k partner locations, 50k EVSEs
     .venv/bin/python benchmarks/partner_search_bench.py --keep           # then --reuse to measure again
+    .venv/bin/python benchmarks/partner_search_bench.py --pull           # the partner's network pulled over HTTP
 
 It creates its own database `evp_bench_partner` on the server of DATABASE_URL (dropped at the end unless --keep),
 migrates it (both spatial indexes are the migrations' own), generates our own network (`--own` locations, as
 benchmarks/geo_bench.py does) and, in SQL, `--partner-locations` locations of one roaming partner spread over
 Germany with `--evses-per-location` EVSEs each (one connector each: Type 2 22 kW or CCS 50-300 kW, two thirds
 AVAILABLE, every 20th EVSE REMOVED), each connector naming one of two partner tariffs; a mark-up retail rule.
+
+With `--pull` the partner's network is not written in SQL: a CPO (apps/roaming/cpo_sim.py, OCPI 2.2.1 over HTTP,
+pages of 50 with Link and X-Total-Count) serves the same locations, EVSEs and tariffs, and the platform's own pull
+(`apps.roaming.ocpi.pull.pull_partner`, full, as the admin's "Full resync" and the beat's pull run it) stores them:
+the time, locations/s and EVSEs/s, next to a floor in the same run (GET and decode every page, store nothing), then
+a delta pull (`date_from` of the last pull, 2 % of the locations changed), then the searches over what was pulled.
 
 Two levels, each for every query kind, `operator=own` (our own only) next to no operator (ours + the partners'):
 - the search: the page's rows of both networks merged (`station_pages.station_page`: the spatial statements and
@@ -72,7 +79,149 @@ def generate_partner(cursor: Any, tenant: int, partner: int, n: int, per_locatio
     print(f"  partner {partner}: {n:,} locations, {n * per_location:,} EVSEs in {time.perf_counter() - started:.1f} s")
 
 
-def setup_django_rows(tenant_id: int) -> None:
+def partner_locations(n: int, per_location: int, rng: random.Random, moment: str) -> dict[str, Any]:
+    """The partner's network as OCPI 2.2.1 Location objects (what `generate_partner` writes in SQL), by key."""
+    plugs = [
+        ("IEC_62196_T2", "AC_3_PHASE", 22000, "AC"),
+        ("IEC_62196_T2_COMBO", "DC", 50000, "DC"),
+        ("IEC_62196_T2_COMBO", "DC", 150000, "DC"),
+        ("IEC_62196_T2_COMBO", "DC", 300000, "DC"),
+    ]
+    found: dict[str, Any] = {}
+    for g in range(1, n + 1):
+        evses = []
+        for k in range(1, per_location + 1):
+            standard, power_type, power, tariff = plugs[(g * 7919 + k) % 4]
+            status = "REMOVED" if (g + k) % 20 == 0 else ("AVAILABLE", "AVAILABLE", "CHARGING")[(g * 31 + k) % 3]
+            evses.append(
+                {
+                    "uid": f"E{g}-{k}",
+                    "evse_id": f"NL*CPO*E{g}*{k}",
+                    "status": status,
+                    "connectors": [
+                        {
+                            "id": "1",
+                            "standard": standard,
+                            "format": "CABLE",
+                            "power_type": power_type,
+                            "max_voltage": 400,
+                            "max_amperage": 32,
+                            "max_electric_power": power,
+                            "tariff_ids": [tariff],
+                            "last_updated": moment,
+                        }
+                    ],
+                    "last_updated": moment,
+                }
+            )
+        found[f"NL/CPO/LOC{g}"] = {
+            "country_code": "NL",
+            "party_id": "CPO",
+            "id": f"LOC{g}",
+            "publish": True,
+            "name": f"Partner site {g}",
+            "address": f"Street {g}",
+            "city": "City",
+            "postal_code": "10115",
+            "country": "DEU",
+            "coordinates": {"latitude": f"{rng.uniform(47, 55):.6f}", "longitude": f"{rng.uniform(6, 15):.6f}"},
+            "time_zone": "Europe/Berlin",
+            "operator": {"name": "Partner CPO"},
+            "evses": evses,
+            "last_updated": moment,
+        }
+    return found
+
+
+def pull_over_http(tenant_id: int, args: argparse.Namespace) -> None:
+    """The partner's network pulled by the platform from a CPO over HTTP (see the module's docstring)."""
+    import datetime as dt
+    import resource
+
+    import requests
+
+    from apps.roaming.cpo_sim import CpoSimulator
+    from apps.roaming.models import PartnerStatus, RoamingPartner, TokenKind
+    from apps.roaming.ocpi import pull
+
+    moment = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = time.perf_counter()
+    cpo = CpoSimulator(country_code="NL", party_id="CPO")
+    cpo.cpo_locations = partner_locations(args.partner_locations, args.evses_per_location, random.Random(7), moment)
+    for ocpi_id, price in (("AC", "0.39"), ("DC", "0.59")):
+        cpo.cpo_tariffs[f"NL/CPO/{ocpi_id}"] = {
+            "country_code": "NL",
+            "party_id": "CPO",
+            "id": ocpi_id,
+            "currency": "EUR",
+            "elements": [{"price_components": [{"type": "ENERGY", "price": float(price), "step_size": 1}]}],
+            "last_updated": moment,
+        }
+    cpo.start()
+    # registered (the handshake is tested elsewhere): our token C for it, its endpoints
+    cpo.server_token, cpo.server_token_is_a, cpo.registered = "bench-token-c", False, True
+    RoamingPartner.objects.filter(tenant_id=tenant_id).update(
+        status=PartnerStatus.REGISTERED,
+        version="2.2.1",
+        their_token="bench-token-c",
+        their_token_kind=TokenKind.C,
+        our_roles=["EMSP"],
+        enabled_modules=["locations", "tariffs"],
+        endpoints=[
+            {"identifier": m, "role": "SENDER", "url": f"{cpo.base_url}/ocpi/cpo/2.2.1/{m}"}
+            for m in ("locations", "tariffs")
+        ],
+    )
+    partner = RoamingPartner.objects.get(tenant_id=tenant_id)
+    print(f"  the CPO serves {args.partner_locations:,} locations ({time.perf_counter() - started:.1f} s to build)")
+    try:
+        # floor: every page fetched and decoded, nothing stored
+        started = time.perf_counter()
+        url: str | None = f"{cpo.base_url}/ocpi/cpo/2.2.1/locations"
+        pages = objects = 0
+        with requests.Session() as http:
+            while url:
+                answer = http.get(url, headers={"Authorization": cpo.auth_header("bench-token-c")}, timeout=60)
+                objects += len(answer.json()["data"])
+                pages += 1
+                link = answer.headers.get("Link", "")
+                url = link[1 : link.index(">")] if link else None
+        floor = time.perf_counter() - started
+        print(f"  floor (GET + decode, {pages} pages, {objects:,} locations): {floor:.1f} s")
+        evses = args.partner_locations * args.evses_per_location
+        started = time.perf_counter()
+        results = pull.pull_partner(partner_id=partner.pk, modules=["tariffs", "locations"], full=True)
+        took = time.perf_counter() - started
+        by_module = {r.module: r for r in results}
+        located = by_module["locations"]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"  full pull: {took:.1f} s ({located.pages} pages, {located.stored:,} locations stored, "
+            f"{located.refused} refused): {args.partner_locations / took:,.0f} locations/s, "
+            f"{evses / took:,.0f} EVSEs/s; {took / floor:.1f}x the floor; peak RSS {rss:.0f} MB",
+            flush=True,
+        )
+        # a delta: 2 % of the locations changed since the last pull
+        later = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        changed = list(cpo.cpo_locations)[::50]
+        for key in changed:
+            location = cpo.cpo_locations[key]
+            location["evses"][0]["status"] = "CHARGING"
+            location["evses"][0]["last_updated"] = later
+            location["last_updated"] = later
+        started = time.perf_counter()
+        delta = pull.pull_partner(partner_id=partner.pk, modules=["locations"])
+        took = time.perf_counter() - started
+        print(
+            f"  delta pull (date_from): {took:.2f} s for {delta[0].received:,} changed locations "
+            f"({delta[0].pages} pages; {len(changed):,} changed)",
+            flush=True,
+        )
+    finally:
+        cpo.stop()
+
+
+def setup_django_rows(tenant_id: int, *, tariffs: bool = True) -> None:
     """A roaming partner, its two tariffs, a retail rule and our own default tariff (through the services)."""
     from apps.roaming import services as roaming_services
     from apps.tariffs import services as tariff_services
@@ -83,7 +232,7 @@ def setup_django_rows(tenant_id: int) -> None:
     partner, _ = roaming_services.partner_create(
         tenant=tenant, name="Partner CPO", country_code="NL", party_id="CPO", roles=["CPO"], our_party_id="GEO"
     )
-    for ocpi_id, price in (("AC", "0.39"), ("DC", "0.59")):
+    for ocpi_id, price in (("AC", "0.39"), ("DC", "0.59")) if tariffs else ():
         PartnerTariff.objects.create(
             tenant=tenant,
             partner=partner,
@@ -262,6 +411,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", action="store_true", help="measure on the kept database (no generation)")
+    parser.add_argument("--pull", action="store_true", help="the partner's network pulled over OCPI, not SQL")
     args = parser.parse_args()
 
     import psycopg
@@ -279,10 +429,13 @@ def main() -> None:
 
         tenant_id = Tenant.objects.get(slug="partner-main").pk
         if not args.reuse:
-            setup_django_rows(tenant_id)
+            setup_django_rows(tenant_id, tariffs=not args.pull)
             partner_id = RoamingPartner.objects.get(tenant_id=tenant_id).pk
+            if args.pull:
+                pull_over_http(tenant_id, args)
             with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
-                generate_partner(cursor, tenant_id, partner_id, args.partner_locations, args.evses_per_location)
+                if not args.pull:
+                    generate_partner(cursor, tenant_id, partner_id, args.partner_locations, args.evses_per_location)
                 cursor.execute("ANALYZE")
         from apps.stations.models import PartnerEvse, PartnerLocation
 
