@@ -13,7 +13,8 @@ Sequential scans are off for the search's transaction: the planner prices pg_trg
 tests as cheap and, with a row estimate of a few hundred, would read a table of 200k drivers in full to find none
 (measured: 50 ms per tier at a tenth of the benchmark's size); every tier has an index (tests/search/test_indexes.py).
 Every tier is its own index scan with its own LIMIT (an identifier prefix reads the btree in order and stops; the
-text and fuzzy tiers rank at most `CANDIDATES` matches), every kind in one SQL statement, prepared once per
+text and fuzzy tiers rank at most `CANDIDATES` matches; a kind with more look-alikes is asked again with a stricter
+threshold, so the best are never among those left out), every kind in one SQL statement, prepared once per
 connection with a generic plan (`_prepared_cursor`). The tiers run in stages, a slower one only when the better ones
 found nothing (an identifier's words, typos after words matched: see `search`). Results never leave the tenants
 given: callers pass `Access.tenant_ids` (None only for platform superusers).
@@ -37,6 +38,8 @@ MAX_LIMIT = 50  # per kind, for the API and the admin page
 MAX_IDS = 1000  # per kind, for the admin changelists
 CANDIDATES = 1000  # rows ranked at most per kind in the text and fuzzy tiers
 WORD_SIMILARITY = 0.4  # pg_trgm.word_similarity_threshold for the fuzzy tier (default 0.6 misses one-letter typos)
+# stricter thresholds the fuzzy tier asks again with, for the kinds whose look-alikes were more than CANDIDATES
+STRICTER = (0.6, 0.8)
 MIN_PREFIX = 2
 MIN_FUZZY = 3
 INT8_MAX = 2**63 - 1
@@ -101,34 +104,39 @@ def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool
     if kind.numeric_id and number:
         exact.append("t.id = %(number)s::bigint")
     tiers = [
-        f"(SELECT t.id, 4.0::float8 AS score FROM {table} t WHERE {tenants} AND ({' OR '.join(exact)})"
-        " LIMIT %(n)s::int)"
+        f"(SELECT t.id, 4.0::float8 AS score, false AS truncated FROM {table} t WHERE {tenants}"
+        f" AND ({' OR '.join(exact)}) LIMIT %(n)s::int)"
     ]
     if prefix:
         for c in kind.identifiers:
             key = f'search_norm(t.{c}) COLLATE "C"'
             # a range, not LIKE: a generic plan (below) can put a range of parameters on the btree, not a pattern
             tiers.append(
-                f"(SELECT t.id, 3 + length(%(nq)s::text)::float8 / greatest(length({key}), 1) AS score FROM {table} t"
+                f"(SELECT t.id, 3 + length(%(nq)s::text)::float8 / greatest(length({key}), 1) AS score,"
+                f" false AS truncated FROM {table} t"
                 f" WHERE {tenants} AND {key} >= %(nq)s::text AND {key} < %(upper)s::text ORDER BY {key}"
                 " LIMIT %(n)s::int)"
             )
     if kind.text and text:
         tiers.append(
-            "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s::text), 32) AS score"
-            f" FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
+            "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s::text), 32) AS score,"
+            f" false AS truncated FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
             " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s::text) LIMIT %(candidates)s::int) s"
             " ORDER BY score DESC LIMIT %(n)s::int)"
         )
     if kind.text and fuzzy:
+        # one row more than are ranked: when it comes, the look-alikes were cut (`search` then asks again, stricter)
         tiers.append(
-            "(SELECT s.id, 1 + word_similarity(%(nq)s::text, s.search_names) AS score"
+            "(SELECT s.id, 1 + word_similarity(%(nq)s::text, s.search_names) AS score,"
+            " count(*) OVER () > %(candidates)s::int AS truncated"
             f" FROM (SELECT t.id, t.search_names FROM {table} t WHERE {tenants}"
-            " AND %(nq)s::text <%% t.search_names LIMIT %(candidates)s::int) s ORDER BY score DESC LIMIT %(n)s::int)"
+            " AND %(nq)s::text <%% t.search_names LIMIT %(candidates)s::int + 1) s"
+            " ORDER BY score DESC LIMIT %(n)s::int)"
         )
     return (
-        f"(SELECT '{kind.name}' AS kind, t.id, t.tenant_id, m.score, {kind.title} AS title, {kind.subtitle} AS subtitle"
-        f" FROM (SELECT id, max(score) AS score FROM ({' UNION ALL '.join(tiers)}) u"
+        f"(SELECT '{kind.name}' AS kind, t.id, t.tenant_id, m.score, {kind.title} AS title,"
+        f" {kind.subtitle} AS subtitle, m.truncated"
+        f" FROM (SELECT id, max(score) AS score, bool_or(truncated) AS truncated FROM ({' UNION ALL '.join(tiers)}) u"
         f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s::int) m JOIN {table} t ON t.id = m.id {kind.joins})"
     )
 
@@ -209,7 +217,7 @@ def search(
         spaced = " " in normalized
         digits = any(char.isdigit() for char in normalized)
 
-        def statement(*, text: bool, fuzzy: bool) -> str:
+        def statement(*, text: bool, fuzzy: bool, only: Collection[str] | None = None) -> str:
             return " UNION ALL ".join(
                 _kind_sql(
                     kind,
@@ -220,6 +228,7 @@ def search(
                     number=number is not None,
                 )
                 for kind in wanted
+                if only is None or kind.name in only
             )
 
         # Tiers in stages, each only when the ones before found nothing at all (in any kind): a better tier's hit
@@ -238,6 +247,24 @@ def search(
             rows = cursor.fetchall()
             if rows:
                 break
+        # The typo tier ranks at most CANDIDATES look-alikes of a kind, taken in index order: with more, the best
+        # could be among those left out. Such kinds are asked again with a stricter threshold (fewer, closer
+        # look-alikes, a cheaper scan) until they fit: every row above the threshold of the last ask is then ranked,
+        # so the best come first; the weaker rows of the earlier ask stay below them.
+        cut = {row[0] for row in rows if row[6]}
+        for stricter in STRICTER if fuzzy and cut else ():
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s::text, true)", [str(stricter)], prepare=True
+            )
+            cursor.execute(statement(text=False, fuzzy=True, only=cut), params, prepare=True)
+            closer = cursor.fetchall()
+            best = {(row[0], row[1]): row for row in rows}
+            for row in closer:  # the same score for a row found twice: keep one
+                best[(row[0], row[1])] = row
+            rows = list(best.values())
+            cut = {row[0] for row in closer if row[6]}
+            if not cut:
+                break
         if nested:
             cursor.execute(
                 "SELECT set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
@@ -246,7 +273,7 @@ def search(
                 prepare=True,
             )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}
-    for kind_name, pk, tenant_id, score, title, subtitle in rows:
+    for kind_name, pk, tenant_id, score, title, subtitle, _cut in rows:
         by_kind[kind_name].append(SearchHit(kind_name, pk, tenant_id, float(score), title or "", subtitle or ""))
     groups = []
     for kind in wanted:

@@ -179,3 +179,24 @@ def _objects(world: World) -> list[tuple[str, Any]]:
         "invoice": "invoice",
     }
     return [(kind, world.objects[name]) for name, kind in kinds.items()]
+
+
+def test_the_best_look_alike_is_found_among_more_candidates_than_are_ranked(
+    tenant_a: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More rows are like the misspelt query than the fuzzy tier ranks (`CANDIDATES`): the best one is still first,
+    whatever the order the index returns them in (the decoys are written first, so a scan in table order meets
+    them before the best look-alike)."""
+    from apps.search import selectors
+    from tests.customers.factories import DriverFactory
+
+    monkeypatch.setattr(selectors, "CANDIDATES", 5)
+    for n in range(30):
+        DriverFactory(tenant=tenant_a, first_name="Lukas", last_name=f"Weber{n:02d}", email=f"lw{n}@example.com")
+    best = DriverFactory(tenant=tenant_a, first_name="Lukas", last_name="Ehrlich", email="le@example.com")
+
+    results = search(query="Lukas Ehrlichh", tenant_ids={tenant_a.pk}, kinds=["driver"])
+
+    first = results.hits[0]
+    assert (first.id, first.match) == (best.pk, "fuzzy"), results.hits[:3]
+    assert len(results.hits) == selectors.DEFAULT_LIMIT  # the next best still listed after it
