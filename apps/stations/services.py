@@ -1367,6 +1367,14 @@ def _evse_write(location: PartnerLocation, data: PartnerEvseData, *, connectors_
     return True
 
 
+def _assign(row: PartnerEvse | PartnerConnector, values: dict[str, Any], now: datetime, seen: set[str]) -> None:
+    """Set a row's fields for a bulk write (`updated_at` too: bulk_update does not), noting which were set."""
+    for name, value in values.items():
+        setattr(row, name, value)
+        seen.add(name)
+    row.updated_at = now
+
+
 def _evses_replace(location: PartnerLocation, evses: list[PartnerEvseData]) -> None:
     """The location's EVSEs and connectors become `evses` (a PUT of the whole Location): per EVSE and connector the
     same rule as `_evse_write`/`_connector_write` (an object older than its stored row is left alone, its connectors
@@ -1389,10 +1397,7 @@ def _evses_replace(location: PartnerLocation, evses: list[PartnerEvseData]) -> N
             new_evses.append(evse)
         else:
             changed_evses.append(evse)
-        for name, value in {**data.fields, "data": data.data, "last_updated": data.last_updated}.items():
-            setattr(evse, name, value)
-            evse_fields.add(name)
-        evse.updated_at = now
+        _assign(evse, {**data.fields, "data": data.data, "last_updated": data.last_updated}, now, evse_fields)
         written.append((evse, data))
     PartnerEvse.objects.bulk_create(new_evses)
     if changed_evses:
@@ -1415,10 +1420,8 @@ def _evses_replace(location: PartnerLocation, evses: list[PartnerEvseData]) -> N
                 new_connectors.append(connector)
             else:
                 changed_connectors.append(connector)
-            for name, value in {**item.fields, "data": item.data, "last_updated": item.last_updated}.items():
-                setattr(connector, name, value)
-                connector_fields.add(name)
-            connector.updated_at = now
+            values = {**item.fields, "data": item.data, "last_updated": item.last_updated}
+            _assign(connector, values, now, connector_fields)
         gone |= Q(evse=evse) & ~Q(connector_id__in=[c.connector_id for c in data.connectors])
     PartnerConnector.objects.bulk_create(new_connectors)
     if changed_connectors:

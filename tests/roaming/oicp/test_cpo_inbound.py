@@ -21,7 +21,7 @@ from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
 from apps.sessions.models import ChargingSession, SessionStatus
 from apps.stations.models import Evse
 from tests.roaming.conftest import ChargerThread, Site, wait_until
-from tests.roaming.oicp.conftest import PROVIDER_ID, Client
+from tests.roaming.oicp.conftest import PROVIDER_ID, Client, example
 from tests.roaming.oicp.factories import oicp_connection_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -171,3 +171,18 @@ def test_refusals_each_with_their_code_and_nothing_changed(
     assert (rows - before[0], sessions - before[2]) == (1, 0)
     assert RoamingCommand.objects.get(module="oicp").result["StatusCode"]["Code"] == "501"
     assert tokens - before[1] == 1  # the EMP's identification, cached as a token that never charges by itself
+
+
+@pytest.mark.parametrize("name", ["eRoamingAuthorizeRemoteStart", "eRoamingAuthorizeRemoteStop"])
+def test_hubjects_own_examples_are_taken(ocpi_base: str, connection: OicpConnection, name: str) -> None:
+    """The CPO file's examples of what Hubject sends us pass our validation: answered for what they name (an EVSE
+    we do not have: 603), never refused as invalid (022), and they start nothing."""
+    body = example("cpo", name)
+    path = START if name.endswith("Start") else STOP
+    before = _counts()
+
+    answer = ours(ocpi_base, path.replace(PROVIDER_ID, body["ProviderID"]), body)
+
+    assert answer.status_code == 200, answer.text
+    assert_answer(answer.json(), "603")
+    assert _counts() == before
