@@ -285,7 +285,10 @@ def cdr_body(session: ChargingSession, start: RoamingCommand) -> dict[str, Any]:
 
 def cdr_send(*, session_id: int) -> bool:
     """POST the session's ChargeDetailRecord to Hubject once (a RoamingCommand `CDR` row marks it sent); False when
-    the session is not one Hubject started. Raises the client's errors (the task retries)."""
+    the session is not one Hubject started. Raises the client's errors (the task retries).
+
+    The row stays locked while the POST runs (bounded by the client's timeout), so a second send of the same
+    session (a repeated SessionEnded, a retried task) waits for the first and then finds it delivered."""
     found = hubject_session(session_id)
     if found is None:
         return False
@@ -301,14 +304,14 @@ def cdr_send(*, session_id: int) -> bool:
         )
         if not created and sent.state == RoamingCommand.State.DELIVERED:
             return True
-    body = cdr_body(session, start)
-    client = OicpClient(connection)
-    try:
-        answer = client.call(OicpOperation.CHARGE_DETAIL_RECORD, body)
-    finally:
-        client.close()
-    state = RoamingCommand.State.DELIVERED if answer.get("Result") else RoamingCommand.State.UNDELIVERED
-    RoamingCommand.objects.filter(pk=sent.pk).update(
-        request=body, result=answer, state=state, attempts=sent.attempts + 1, updated_at=timezone.now()
-    )
+        body = cdr_body(session, start)
+        client = OicpClient(connection)
+        try:
+            answer = client.call(OicpOperation.CHARGE_DETAIL_RECORD, body)
+        finally:
+            client.close()
+        state = RoamingCommand.State.DELIVERED if answer.get("Result") else RoamingCommand.State.UNDELIVERED
+        RoamingCommand.objects.filter(pk=sent.pk).update(
+            request=body, result=answer, state=state, attempts=sent.attempts + 1, updated_at=timezone.now()
+        )
     return True

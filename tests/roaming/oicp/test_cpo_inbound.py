@@ -118,8 +118,13 @@ def test_a_hubject_remote_start_charges_and_the_cdr_goes_back(
     )
     assert cdr["ConsumedEnergy"] == pytest.approx(session.energy_wh / 1000)
     assert cdr["MeterValueEnd"] - cdr["MeterValueStart"] == pytest.approx(cdr["ConsumedEnergy"])
-    sent = RoamingCommand.objects.get(module="oicp", command="CDR", session_id=session.pk)
-    assert sent.state == RoamingCommand.State.DELIVERED
+    # the hub holds the CDR before its answer reaches us: the row is marked once the answer is in
+    wait_until(
+        lambda: RoamingCommand.objects.filter(
+            module="oicp", command="CDR", session_id=session.pk, state=RoamingCommand.State.DELIVERED
+        ).first(),
+        what="the CDR marked delivered",
+    )
     # the hub took it once: a repeated SessionEnded sends nothing more
     from apps.roaming.oicp import inbound
 
