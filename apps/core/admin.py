@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from apps.core import events, outbox
 from apps.core.admin_display import label_formfield
-from apps.core.deletion import dependents, describe
+from apps.core.deletion import cannot_delete, dependents, describe
 from apps.core.models import OutboxDelivery
 
 
@@ -63,7 +63,7 @@ def protect_inline_deletes(formset: type[Any]) -> type[Any]:
                     continue
                 counts = dependents(form.instance)
                 if counts:
-                    raise ValidationError(describe(form.instance, counts) + " It cannot be deleted.", code="protected")
+                    raise ValidationError(cannot_delete(form.instance, counts), code="protected")
             super().clean()
 
     ProtectedFormSet.__name__ = formset.__name__

@@ -15,7 +15,9 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.db.models.deletion import get_candidate_relations_to_delete
+from django.utils.formats import number_format
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 from apps.core.errors import Conflict
 
@@ -56,20 +58,32 @@ def dependents(obj: models.Model) -> dict[type[models.Model], int]:
 
 
 def name_of(obj: models.Model) -> str:
-    return f"{capfirst(str(obj._meta.verbose_name))} {obj.pk}"
+    return gettext("%(kind)s %(pk)s") % {"kind": capfirst(str(obj._meta.verbose_name)), "pk": obj.pk}
 
 
 def count_text(model: type[models.Model], count: int) -> str:
     name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
-    return f"{count:,} {name}"
+    return f"{number_format(count, force_grouping=True)} {name}"
 
 
 def describe(obj: models.Model, counts: dict[type[models.Model], int]) -> str:
     """'Location 12 has 338 charging sessions and 2 charge points.'"""
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]._meta.verbose_name)))
     parts = [count_text(model, count) for model, count in ordered]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{name_of(obj)} has {listed}."
+    if len(parts) == 1:
+        listed = parts[0]
+    else:
+        listed = gettext("%(first)s and %(last)s") % {"first": ", ".join(parts[:-1]), "last": parts[-1]}
+    return gettext("%(object)s has %(dependents)s.") % {"object": name_of(obj), "dependents": listed}
+
+
+def cannot_delete(obj: models.Model, counts: dict[type[models.Model], int], *, instead: str = "") -> str:
+    """The sentence shown when `obj` has dependents: what depends on it, and what to do instead, if anything."""
+    described = describe(obj, counts)
+    if not instead:
+        return gettext("%(described)s It cannot be deleted.") % {"described": described}
+    message = gettext("%(described)s It cannot be deleted; %(instead)s") % {"described": described, "instead": instead}
+    return message if message.endswith(".") else message + "."
 
 
 class DeletionProtected(Conflict):
@@ -77,10 +91,7 @@ class DeletionProtected(Conflict):
     (model label: count), and `fields.instead` says what to do instead, where there is something."""
 
     def __init__(self, obj: models.Model, counts: dict[type[models.Model], int], *, instead: str = "") -> None:
-        message = describe(obj, counts) + " It cannot be deleted"
-        message += f"; {instead}" if instead else "."
-        if instead and not message.endswith("."):
-            message += "."
+        message = cannot_delete(obj, counts, instead=instead)
         fields: dict[str, Any] = {
             "dependents": {model._meta.label_lower: count for model, count in sorted(counts.items(), key=str)},
         }

@@ -247,42 +247,10 @@ class SessionAllocation:
 
     @property
     def explanation(self) -> str:
-        r = self.reason
-        if r is Reason.PROFILES_REJECTED:
-            rating = ", ".join(f"{PHASE_NAMES[p]} {self.current_a[p]:.1f} A" for p in range(3))
-            return f"charger {self.charge_point_id} rejects charging profiles: not controlled, reserved at ({rating})"
-        if r is Reason.NOT_CONNECTED:
-            return "0: no wired phase reaches this connector"
-        if self.supply is Supply.DC:
-            shown = f"{self.power_w / 1000:.1f} kW"
-        else:
-            used = (
-                "+".join(PHASE_NAMES[p] for p in range(3) if self.current_a[p] > 0) or f"{self.number_phases} phase(s)"
-            )
-            shown = f"{self.level_a:.1f} A on {used}"
-        if r is Reason.BELOW_MINIMUM:
-            text = (
-                f"0: it can take at most {self._show(self.max_level_a)} ({self.max_source}), "
-                f"below the minimum {self._show(self.min_level_a)}"
-            )
-        elif r is Reason.NO_CAPACITY:
-            text = (
-                f"0: node {self.binding_node_id} ({self.binding_phase}) has room for {self._show(self.room_a)}, "
-                f"less than the minimum {self._show(self.min_level_a)}; sessions ranked higher were served first"
-            )
-        elif r is Reason.AT_MAXIMUM:
-            text = f"{shown}: all it can take ({self.max_source})"
-        else:
-            text = (
-                f"{shown}: node {self.binding_node_id} is full ({self.binding_phase}); "
-                f"it could take up to {self._show(self.max_level_a)}"
-            )
-        extra = [f"strategy {self.strategy.value}", f"rank {self.rank}", f"priority {self.priority}"]
-        if self.needed_level_a is not None:
-            extra.append(f"needs {self._show(self.needed_level_a)} to finish in time")
-        if self.draw_capped:
-            extra.append("draws less than allowed: capped at draw + headroom, the rest went to others")
-        return f"{text} ({'; '.join(extra)})"
+        """Why, as a sentence in the active language (rendered by `apps.energy.explain`, which needs Django)."""
+        from apps.energy.explain import explain
+
+        return explain(self)
 
 
 @dataclass(slots=True)

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from apps.core.errors import ApplicationError
 from apps.energy import optimizer as opt
@@ -370,6 +372,10 @@ def _record(inp: selectors.SiteInput, result: opt.AllocationResult, trigger: str
         duration_ms=round(took_ms, 3),
         warnings=list(result.warnings),
     )
+    # the stored sentence is a record: in the site's language, whoever (or whichever worker) ran the recompute
+    with translation.override(settings.LANGUAGE_CODE):
+        held_text = gettext("0: held at 0 A by its contract limit (the sessions app's profile applies)")
+        explanations = {sid: a.explanation for sid, a in result.sessions.items()}
     Allocation.objects.bulk_create(
         [
             Allocation(
@@ -387,13 +393,9 @@ def _record(inp: selectors.SiteInput, result: opt.AllocationResult, trigger: str
                 current_l2_a=_dec(a.current_a[1], "0.01"),
                 current_l3_a=_dec(a.current_a[2], "0.01"),
                 reason="held_at_zero" if int(a.session_id) in inp.held else a.reason.value,
-                explanation=(
-                    "0: held at 0 A by its contract limit (the sessions app's profile applies)"
-                    if int(a.session_id) in inp.held
-                    else a.explanation
-                ),
+                explanation=held_text if int(a.session_id) in inp.held else explanations[sid],
             )
-            for a in result.sessions.values()
+            for sid, a in result.sessions.items()
         ]
     )
     return recompute

@@ -394,7 +394,9 @@ class ChargePointAdmin(TenantScopedAdmin):
         level = messages.SUCCESS if command.status == "accepted" else messages.WARNING
         detail = command.error or json.dumps(command.response)
         label = BY_ACTION[action].label
-        messages.add_message(request, level, f"{charge_point.identity}: {label}: {command.status}: {detail}")
+        messages.add_message(
+            request, level, f"{charge_point.identity}: {label}: {command.get_status_display()}: {detail}"
+        )
 
     def _bulk(self, request: HttpRequest, queryset: Any, action: str, payload: dict[str, Any]) -> None:
         for charge_point in queryset:

@@ -85,15 +85,15 @@ class RegistrationStatus(models.TextChoices):
 class ChargePointStatus(models.TextChoices):
     """OCPP 1.6 ChargePointStatus (StatusNotification.status)."""
 
-    AVAILABLE = "Available"
-    PREPARING = "Preparing"
-    CHARGING = "Charging"
+    AVAILABLE = "Available", _("Available")
+    PREPARING = "Preparing", _("Preparing")
+    CHARGING = "Charging", _("Charging")
     SUSPENDED_EVSE = "SuspendedEVSE", _("Suspended by the charger")
     SUSPENDED_EV = "SuspendedEV", _("Suspended by the car")
-    FINISHING = "Finishing"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
+    FINISHING = "Finishing", _("Finishing")
+    RESERVED = "Reserved", _("Reserved")
+    UNAVAILABLE = "Unavailable", _("Unavailable")
+    FAULTED = "Faulted", _("Faulted")
     UNKNOWN = "Unknown", _("Unknown (never reported)")
 
 
@@ -297,13 +297,13 @@ class StatusEvent(AuditLog):
 
 
 class CommandStatus(models.TextChoices):
-    QUEUED = "queued"
-    SENT = "sent"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    OFFLINE = "offline"
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    ERROR = "error", _("Error")
+    TIMEOUT = "timeout", _("Timed out")
+    OFFLINE = "offline", _("Offline")
 
 
 COMMAND_FINAL = frozenset(
