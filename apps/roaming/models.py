@@ -502,6 +502,13 @@ class OicpConnection(TenantOwned, TimeStampedModel):
     enabled_operations = ArrayField(
         models.CharField(max_length=30, choices=OicpOperation.choices), default=default_oicp_operations, blank=True
     )
+    evse_data_pulled_at = models.DateTimeField(
+        _("EVSE data pulled at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When our last PullEvseData began (EMP): the next pull asks only for what changed since."),
+    )
 
     class Meta:
         ordering = ["id"]

@@ -43,6 +43,7 @@ from apps.sessions.models import (
     MeterValue,
     PartnerCdr,
     PartnerSession,
+    PartnerSessionState,
     SessionEvent,
     SessionStatus,
     SignedMeterValue,
@@ -1066,6 +1067,41 @@ def partner_session_state_set(*, session_id: int, state: str, reason: str, only_
         state=state, state_reason=reason[:255], updated_at=timezone.now()
     )
     return bool(moved)
+
+
+def partner_session_oicp_update(
+    *,
+    session_id: int,
+    state: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    kwh: Decimal | None = None,
+    reason: str | None = None,
+) -> bool:
+    """A Hubject (OICP) session of our driver as the CPO's notifications and CDR report it (OICP has no session
+    object): the state, start, end and kWh given. A completed session stays completed, and kWh never go down (a late
+    Progress after the End changes nothing). True when something changed."""
+    values: dict[str, Any] = {}
+    with transaction.atomic():
+        row = PartnerSession.objects.select_for_update().filter(pk=session_id).first()
+        if row is None:
+            return False
+        if state is not None and row.state != PartnerSessionState.COMPLETED:
+            values["state"] = state
+        if start is not None and row.start_date_time is None:
+            values["start_date_time"] = start
+        if end is not None:
+            values["end_date_time"] = end
+        final = state == PartnerSessionState.COMPLETED  # the End or the CDR: its kWh are the session's
+        if kwh is not None and row.state != PartnerSessionState.COMPLETED and (final or kwh >= row.kwh):
+            values["kwh"] = kwh
+        if reason is not None:
+            values["state_reason"] = reason[:255]
+        if not values:
+            return False
+        values["last_updated"] = timezone.now()
+        PartnerSession.objects.filter(pk=row.pk).update(**values, updated_at=timezone.now())
+    return True
 
 
 # --------------------------------------------------------------------------- partner sessions and CDRs (eMSP role)

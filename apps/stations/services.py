@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -1531,6 +1531,26 @@ def partner_locations_unlisted_removed(*, tenant_id: int, partner_id: int, keep:
     if changed:
         stations_changed(tenant_id=tenant_id)
     return len(gone)
+
+
+@transaction.atomic
+def partner_evse_statuses_set(
+    *, tenant_id: int, partner_id: int, statuses: dict[str, str], key: Callable[[str], str] = str
+) -> int:
+    """Many partner EVSEs' statuses at once (a roaming hub's status pull): `statuses` maps `key(evse_id)` to an OCPI
+    Status; EVSEs of the partner whose status differs are updated in one statement per status. Returns how many."""
+    now = timezone.now()
+    changed: dict[str, list[int]] = {}
+    rows = PartnerEvse.objects.filter(location__partner_id=partner_id, location__tenant_id=tenant_id)
+    for pk, evse_id, current in rows.values_list("pk", "evse_id", "status"):
+        wanted = statuses.get(key(evse_id))
+        if wanted is not None and wanted != current and wanted in PartnerEvseStatus.values:
+            changed.setdefault(wanted, []).append(pk)
+    for status, pks in changed.items():
+        PartnerEvse.objects.filter(pk__in=pks).update(status=status, last_updated=now, updated_at=now)
+    if changed:
+        stations_changed(tenant_id=tenant_id)
+    return sum(len(pks) for pks in changed.values())
 
 
 # --------------------------------------------------------------------------- partner EVSE status (eMSP search slice)

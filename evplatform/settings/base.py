@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE["roaming-pull-sweep"] = {
     "task": "roaming.pull_sweep",
     "schedule": float(env_str("OCPI_PULL_SWEEP_S", "60")),
 }
+# Hubject as EMP: EVSE data deltas and statuses into the partner catalog (apps/roaming/oicp/emp.py)
+CELERY_BEAT_SCHEDULE["roaming-oicp-pull-sweep"] = {
+    "task": "roaming.oicp_pull_sweep",
+    "schedule": float(env_str("OICP_PULL_SWEEP_S", "300")),
+}
 
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue

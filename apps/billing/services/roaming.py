@@ -47,6 +47,13 @@ def billable_partner_cdr(tenant: Tenant, cdr: PartnerCdr) -> PricedCdr:
             code="currency_mismatch",
         )
     price, terms = partner_cdr_price(cdr)
+    if isinstance(cdr.data, dict) and cdr.data.get("cost_unknown") and terms.mode != retail.FIXED_KWH:
+        # a CDR without the CPO's price (OICP's): pass-through or a mark-up of it would bill the driver 0
+        raise ApplicationError(
+            f"Partner CDR {cdr.ocpi_id} carries no price, and the retail rule for its partner is not a fixed price "
+            "per kWh: set one to bill such sessions.",
+            code="roaming_price_unknown",
+        )
     return cdr, price, terms
 
 

@@ -31,6 +31,7 @@ from apps.roaming.api.driver_serializers import (
 )
 from apps.roaming.api.serializers import EmptySerializer
 from apps.roaming.ocpi import emsp_commands
+from apps.roaming.oicp import emp as hubject
 from apps.sessions.models import PartnerSession, PartnerSessionState
 from apps.stations.models import PartnerEvse
 from apps.tenants.scoping import TenantScopedViewSet
@@ -116,9 +117,13 @@ class DriverPartnerSessionViewSet(_PartnerSessionBase):
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self._input(PartnerSessionStartSerializer)
+        evse = self._evse(data)
+        if hubject.connection_of(evse.location.partner) is not None:  # a CPO behind Hubject: AuthorizeRemoteStart
+            token = emsp_commands.driver_token(driver=data["driver"], token_uid=data.get("token_uid"))
+            return self._answer(hubject.session_start(driver=data["driver"], evse=evse, token=token))
         session = emsp_commands.session_start(
             driver=data["driver"],
-            evse=self._evse(data),
+            evse=evse,
             connector_id=data.get("connector_id"),
             token_uid=data.get("token_uid"),
             base_url=_base_url(request),
@@ -134,6 +139,8 @@ class DriverPartnerSessionViewSet(_PartnerSessionBase):
         """STOP_SESSION: `stop_requested`, then `stop_accepted` (the operator's session then ends: COMPLETED) or back
         to the state before with the reason."""
         session = self._writable(self.get_object())
+        if hubject.connection_of(session.partner) is not None:  # started through Hubject: AuthorizeRemoteStop
+            return self._answer(hubject.session_stop(session=session))
         return self._answer(emsp_commands.session_stop(session=session, base_url=_base_url(request)))
 
     @extend_schema(

@@ -33,6 +33,7 @@ from apps.customers import services as customer_services
 from apps.customers.authorization import RoamingToken
 from apps.customers.models import Token, TokenType, WhitelistType
 from apps.roaming.models import CommandType, OicpConnection, OicpEvseState, OicpOperation, RoamingCommand
+from apps.roaming.oicp import emp
 from apps.roaming.oicp.client import OicpClient
 from apps.roaming.oicp.services import HUBJECT_PARTY
 from apps.sessions import commands as session_commands
@@ -51,6 +52,8 @@ TEXT = {
     "602": "EVSE already in use/ wrong token.",
     "603": "Unknown EVSE ID.",
     "700": "EVSE out of service.",
+    "009": "Data transaction error.",
+    "022": "Data error.",
 }
 
 
@@ -315,3 +318,16 @@ def cdr_send(*, session_id: int) -> bool:
             request=body, result=answer, state=state, attempts=sent.attempts + 1, updated_at=timezone.now()
         )
     return True
+
+
+# --------------------------------------------------------------------------- we are EMP (apps/roaming/oicp/emp.py)
+
+
+def emp_charge_detail_record(request: dict[str, Any]) -> Answer:
+    code, info, _cdr = emp.charge_detail_record(request)
+    return Answer(code, info, session_id=str(request["SessionID"]))
+
+
+def emp_charging_notification(request: dict[str, Any]) -> Answer:
+    code, info = emp.charging_notification(request)
+    return Answer(code, info, session_id=str(request["SessionID"]))

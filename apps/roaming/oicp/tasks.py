@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.roaming.oicp import cpo_push, inbound
+from apps.roaming.oicp import cpo_push, emp, inbound
 from apps.roaming.oicp.client import OicpCallFailed
 
 RETRIES = 8  # 5 s, doubling, at most 10 minutes apart
@@ -44,3 +44,23 @@ def oicp_cdr(self: Any, session_id: int) -> bool:
         return inbound.cdr_send(session_id=session_id)
     except OicpCallFailed as error:
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+
+
+@shared_task(name="roaming.oicp_evse_pull", bind=True, max_retries=3, ignore_result=True)
+def oicp_evse_pull(self: Any, connection_id: int, full: bool = False) -> dict[str, Any]:
+    """PullEvseData (all of it the first time or when asked, else what changed since the last pull) into the
+    partner catalog, with the statuses."""
+    try:
+        result = emp.evse_data_pull(connection_id=connection_id, full=full)
+    except OicpCallFailed as error:
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+    return {"records": result.records, "locations": result.locations, "removed": result.removed}
+
+
+@shared_task(name="roaming.oicp_pull_sweep", ignore_result=True)
+def oicp_pull_sweep() -> int:
+    """Beat: a delta pull of every Hubject connection we are EMP on (a first pull is a full one)."""
+    ids = emp.connections_pulling()
+    for connection_id in ids:
+        oicp_evse_pull.delay(connection_id)
+    return len(ids)

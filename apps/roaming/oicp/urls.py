@@ -1,4 +1,5 @@
-"""Hubject's calls to us (CPO file), mounted at /oicp/: the base URL we register with Hubject is https://<host>/oicp."""
+"""Hubject's calls to us (the CPO file's, and the EMP file's CDR and notifications), mounted at /oicp/:
+the base URL we register with Hubject is https://<host>/oicp."""
 
 from django.urls import path
 
@@ -14,5 +15,15 @@ urlpatterns = [
         "charging/v21/providers/<str:provider_id>/authorize-remote/stop",
         views.authorize_remote_stop,
         name="oicp-authorize-remote-stop",
+    ),
+    path(
+        "cdrmgmt/v22/operators/<str:operator_id>/charge-detail-record",
+        views.charge_detail_record,
+        name="oicp-charge-detail-record",
+    ),
+    path(
+        "notificationmgmt/v11/charging-notifications",
+        views.charging_notifications,
+        name="oicp-charging-notifications",
     ),
 ]

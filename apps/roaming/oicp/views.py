@@ -1,11 +1,12 @@
-"""Hubject's calls to us as CPO, over HTTPS with mutual TLS (`/oicp/` + the CPO file's paths).
+"""Hubject's calls to us (as CPO, and as EMP: CDRs and notifications), over HTTPS with mutual TLS (`/oicp/` + the
+files' paths).
 
 TLS ends at the reverse proxy, which verifies Hubject's client certificate against Hubject's CA and passes the
 outcome in headers (nginx: `ssl_verify_client on; proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
 proxy_set_header X-SSL-Client-S-DN $ssl_client_s_dn;`). A call is taken only when the proxy says SUCCESS and the
 subject contains `OICP_INBOUND_CLIENT_DN` (e.g. `CN=hubject`); with that setting empty, none is (017). Every body is
-checked against the CPO file (an invalid one: Result false, 022 with the JSON paths, HTTP 400, nothing done), and so
-is every answer we give (a bug if not: logged)."""
+checked against the file of our role (an invalid one: Result false, 022 with the JSON paths, HTTP 400, nothing
+done), and so is every answer we give (a bug if not: logged)"""
 
 from __future__ import annotations
 
@@ -42,12 +43,15 @@ def _trusted(request: HttpRequest) -> str:
     return ""
 
 
-def _endpoint(name: str, handle: Callable[[dict[str, Any]], inbound.Answer]) -> Callable[..., JsonResponse]:
-    operation = schema.operation_named("cpo", name)
+def _endpoint(
+    name: str, handle: Callable[[dict[str, Any]], inbound.Answer], side: schema.Side = "cpo"
+) -> Callable[..., JsonResponse]:
+    """A view for one operation Hubject calls on us, in our role `side` (its bodies checked against that file)."""
+    operation = schema.operation_named(side, name)
 
     @csrf_exempt
     @require_POST
-    def view(request: HttpRequest, provider_id: str) -> JsonResponse:
+    def view(request: HttpRequest, provider_id: str = "", operator_id: str = "") -> JsonResponse:
         untrusted = _trusted(request)
         if untrusted:
             return _refusal("017", untrusted, 403)
@@ -60,17 +64,24 @@ def _endpoint(name: str, handle: Callable[[dict[str, Any]], inbound.Answer]) -> 
         issues = operation.request_issues(body)
         if issues:
             return _refusal("022", "; ".join(str(issue) for issue in issues), 400)
-        if body["ProviderID"].replace("*", "-").upper() != provider_id.replace("*", "-").upper():
+        if provider_id and body["ProviderID"].replace("*", "-").upper() != provider_id.replace("*", "-").upper():
             return _refusal("022", f"ProviderID {body['ProviderID']} is not the path's {provider_id}", 400)
+        if operator_id and not str(body.get("EvseID", "")).replace("*", "").upper().startswith(
+            operator_id.replace("*", "").upper()
+        ):
+            return _refusal("022", f"EvseID {body.get('EvseID')} is not of the path's operator {operator_id}", 400)
         answer = handle(body).body()
         problems = operation.response_issues(answer)
         if problems:  # our bug: Hubject would refuse it; say so in the log, answer anyway
             logger.error("OICP %s: our answer breaks the file: %s", name, "; ".join(map(str, problems)))
         return JsonResponse(answer)
 
-    view.__name__ = f"oicp_{name}"
+    view.__name__ = f"oicp_{side}_{name}"
     return view
 
 
 authorize_remote_start = _endpoint("AuthorizeRemoteStart", inbound.remote_start)
 authorize_remote_stop = _endpoint("AuthorizeRemoteStop", inbound.remote_stop)
+# we are EMP: the CPO's CDRs and notifications of sessions our drivers started through Hubject
+charge_detail_record = _endpoint("ChargeDetailRecord", inbound.emp_charge_detail_record, "emp")
+charging_notifications = _endpoint("ChargingNotifications", inbound.emp_charging_notification, "emp")

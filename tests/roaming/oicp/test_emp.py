@@ -1,0 +1,221 @@
+"""We are EMP at Hubject (apps/roaming/oicp/emp.py): tenant Beta's driver charges on tenant Alpha's charger through
+the local Hubject, over real HTTPS with mutual TLS, as two partners of the hub would. Beta pulls Alpha's EVSE data
+and statuses into its partner catalog, its driver finds the station in the driver search with Beta's retail price,
+starts it by EVSE id (AuthorizeRemoteStart through the hub to our CPO side and the simulated OCPP charger), stops it,
+and Alpha's CDR comes back through the hub into Beta's billing as a receipt. Every request and forward is checked by
+the hub against the OpenAPI files (lengths included; `hub.errors` must stay empty)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+import requests
+from rest_framework.test import APIClient
+
+from apps.billing.models import InvoiceLine
+from apps.roaming.models import OicpConnection, OicpOperation
+from apps.roaming.oicp import cpo_push, emp
+from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
+from apps.sessions.models import ChargingSession, PartnerCdr, PartnerSession, SessionStatus
+from apps.stations.models import PartnerEvse, PartnerLocation
+from apps.tariffs import services as tariff_services
+from apps.tenants.models import Tenant
+from tests.customers.factories import DriverFactory, TokenFactory
+from tests.roaming.conftest import ChargerThread, Site, wait_until
+from tests.roaming.oicp.factories import oicp_connection_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+OPERATOR = "DE*ALP"
+PROVIDER = "NL-BET"
+EVCO = "NL-BET-C12345678-X"
+HUBJECT_DN = "CN=hubject-hbs"
+PROXY = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": f"{HUBJECT_DN},O=Hubject"}
+LIST = "/api/v1/driver/partner-sessions/"
+EMP_OPERATIONS = [
+    OicpOperation.PULL_EVSE_DATA,
+    OicpOperation.PULL_EVSE_STATUS,
+    OicpOperation.AUTHORIZE_REMOTE_START,
+    OicpOperation.AUTHORIZE_REMOTE_STOP,
+]
+
+
+@pytest.fixture
+def alpha(ocpi_base: str, hub: HubSimulator, pki: LocalCA, site: Site, settings: Any) -> OicpConnection:
+    """Alpha is CPO at the hub (OperatorID DE*ALP): its two EVSEs pushed, our endpoint known to the hub."""
+    settings.OICP_INBOUND_CLIENT_DN = HUBJECT_DN
+    hub.add_party("cpo.alpha", operator_id=OPERATOR, endpoint=f"{ocpi_base}/oicp")
+    hub.partner_headers = PROXY
+    connection = oicp_connection_for(
+        site.tenant,
+        pki=pki,
+        common_name="cpo.alpha",
+        base_url=hub.url,
+        operator_id=OPERATOR,
+        provider_id="",
+        enabled_operations=[
+            OicpOperation.PUSH_EVSE_DATA,
+            OicpOperation.PUSH_EVSE_STATUS,
+            OicpOperation.CHARGE_DETAIL_RECORD,
+        ],
+        hotline_phone_number="+4930123456",
+    )
+    assert cpo_push.evse_data_sync(connection_id=connection.pk).inserted == 2
+    return connection
+
+
+@pytest.fixture
+def beta(ocpi_base: str, hub: HubSimulator, pki: LocalCA, tenant_b: Tenant) -> OicpConnection:
+    """Beta is EMP at the hub (ProviderID NL-BET), its drivers pay 0.50 EUR/kWh + 21 % VAT on Hubject's EVSEs."""
+    hub.add_party("emp.beta", provider_id=PROVIDER, endpoint=f"{ocpi_base}/oicp")
+    connection = oicp_connection_for(
+        tenant_b,
+        pki=pki,
+        common_name="emp.beta",
+        base_url=hub.url,
+        operator_id="",
+        provider_id=PROVIDER,
+        enabled_operations=EMP_OPERATIONS,
+    )
+    tariff_services.roaming_retail_rule_create(
+        tenant=tenant_b,
+        partner=connection.partner,
+        mode="fixed_kwh",
+        price_per_kwh_excl_vat=Decimal("0.50"),
+        vat_rate=Decimal("21"),
+        currency="EUR",
+    )
+    return connection
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
+    alpha: OicpConnection,
+    beta: OicpConnection,
+    hub: HubSimulator,
+    site: Site,
+    tenant_b: Tenant,
+    charger: Callable[..., ChargerThread],
+    celery_worker: str,
+    key_client_for: Callable[..., APIClient],
+) -> None:
+    charger(session_seconds=(600.0, 600.0))
+    # the charger's statuses reach the hub (PushEvseStatus on every change, through the roaming worker)
+    wait_until(lambda: len(hub.statuses) == 2 and all(s[2] == "Available" for s in hub.statuses.values()), what="2")
+
+    # Beta pulls: one location (Alpha's charging station) with its two EVSEs, Available
+    pulled = emp.evse_data_pull(connection_id=beta.pk)
+    assert (pulled.records, pulled.locations, pulled.skipped) == (2, 1, [])
+    location = PartnerLocation.objects.get(tenant=tenant_b)
+    assert (location.partner_id, location.country_code, location.party_id, location.ocpi_id) == (
+        beta.partner_id,
+        "DE",
+        "ALP",
+        "CP-ROAM-1",
+    )
+    assert (location.city, location.country) == (site.location.city, "DEU")
+    assert (location.latitude, location.longitude) == (site.location.latitude, site.location.longitude)
+    evses = {e.evse_id: e for e in PartnerEvse.objects.filter(location=location)}
+    assert sorted(evses) == ["DE*ALP*E1*1", "DE*ALP*E1*2"]
+    assert {e.status for e in evses.values()} == {"AVAILABLE"}
+    assert evses["DE*ALP*E1*1"].connectors.get().standard == "IEC_62196_T2"
+    # nothing changed at the hub since: a delta pull asks with LastCall and gets nothing
+    assert emp.evse_data_pull(connection_id=beta.pk).records == 0
+    assert "LastCall" in hub.calls("PullEvseData")[-1].body
+
+    # Beta's driver finds it in the driver search, priced by Beta's rule
+    driver = DriverFactory(tenant=tenant_b)
+    TokenFactory(tenant=tenant_b, driver=driver, uid="04A1B2C3D4E5F6", contract_id=EVCO)
+    api = key_client_for(tenant_b, ["driver:read", "driver:write"])
+    here = {"lat": str(site.location.latitude), "lon": str(site.location.longitude)}
+    page = api.get("/api/v1/driver/stations/", {**here, "radius_km": "5", "driver": driver.pk})
+    assert page.status_code == 200, page.json()
+    (found,) = [s for s in page.json()["results"] if s["network"] == "partner"]
+    price = found["evses"][0]["price"]
+    assert (price["retail_mode"], price["per_kwh"]) == ("fixed_kwh", {"excl_vat": "0.5000", "incl_vat": "0.6050"})
+
+    # start by EVSE id: Hubject answers once Alpha's charger accepted
+    started = api.post(LIST, {"driver": driver.pk, "evse_id": "DE*ALP*E1*1"}, format="json")
+    assert started.status_code == 202, started.json()
+    body = started.json()
+    assert body["state"] == "accepted", body
+    hubject_id = body["authorization_reference"]
+    assert str(uuid.UUID(hubject_id)) == hubject_id
+    (request,) = hub.calls("AuthorizeRemoteStart")
+    assert request.body["Identification"] == {"RemoteIdentification": {"EvcoID": EVCO}}
+    running = wait_until(
+        lambda: ChargingSession.objects.filter(
+            authorization_reference=hubject_id, status=SessionStatus.ACTIVE, tenant=site.tenant
+        ).first(),
+        what="Alpha's session",
+    )
+    assert running.connector_id == 1
+    wait_until(lambda: ChargingSession.objects.get(pk=running.pk).last_meter_wh > running.meter_start_wh, what="kWh")
+
+    stopped = api.post(f"{LIST}{body['id']}/stop/", {}, format="json")
+    assert stopped.status_code == 202, stopped.json()
+    assert stopped.json()["state"] == "stop_accepted", stopped.json()
+
+    # Alpha's CDR goes to the hub, the hub forwards it to Beta: a partner CDR, the session completed, a receipt
+    done = wait_until(
+        lambda: ChargingSession.objects.filter(pk=running.pk, status=SessionStatus.COMPLETED).first(), what="stopped"
+    )
+    cdr = wait_until(lambda: PartnerCdr.objects.filter(tenant=tenant_b).first(), what="Beta's CDR")
+    kwh = (Decimal(done.energy_wh) / 1000).quantize(Decimal("0.0001"))
+    assert (cdr.ocpi_id, cdr.authorization_reference, cdr.total_energy) == (hubject_id, hubject_id, kwh)
+    assert (cdr.driver_id, cdr.partner_id) == (driver.pk, beta.partner_id)
+    session = PartnerSession.objects.get(pk=body["id"])
+    assert (session.state, session.kwh) == ("COMPLETED", kwh)
+    line = wait_until(lambda: InvoiceLine.objects.filter(partner_cdr_id=cdr.pk).first(), what="the receipt line")
+    excl = _money(kwh * Decimal("0.50"))
+    assert (line.total_excl_vat, line.total_incl_vat) == (excl, excl + _money(excl * Decimal("0.21")))
+    assert (line.location_name, line.evse_reference) == (location.name, "DE*ALP*E1*1")
+    assert line.invoice.tenant_id == tenant_b.pk
+    cdr.refresh_from_db()
+    assert cdr.review == "no_tariff"  # OICP CDRs carry no price to check
+
+    # the same CDR again straight to our endpoint: 009, nothing more stored or billed
+    forwarded = next(f for f in hub.forwarded if f.url.endswith("/charge-detail-record"))
+    again = requests.post(forwarded.url, json=forwarded.body, headers=PROXY, timeout=30).json()
+    assert (again["Result"], again["StatusCode"]["Code"]) == (False, "009")
+    assert (PartnerCdr.objects.count(), InvoiceLine.objects.filter(partner_cdr_id__isnull=False).count()) == (1, 1)
+
+
+def test_a_cdr_or_notification_we_cannot_place_is_refused_and_changes_nothing(
+    ocpi_base: str, beta: OicpConnection, settings: Any
+) -> None:
+    settings.OICP_INBOUND_CLIENT_DN = HUBJECT_DN
+    url = f"{ocpi_base}/oicp/cdrmgmt/v22/operators/DE*ALP/charge-detail-record"
+    cdr = {
+        "SessionID": str(uuid.uuid4()),
+        "EvseID": "DE*ALP*E1*1",
+        "Identification": {"RemoteIdentification": {"EvcoID": EVCO}},
+        "ChargingStart": "2026-12-05T10:00:00Z",
+        "ChargingEnd": "2026-12-05T11:00:00Z",
+        "SessionStart": "2026-12-05T10:00:00Z",
+        "SessionEnd": "2026-12-05T11:00:00Z",
+        "ConsumedEnergy": 12.5,
+    }
+    unknown = requests.post(url, json=cdr, headers=PROXY, timeout=30)
+    assert (unknown.status_code, unknown.json()["StatusCode"]["Code"]) == (200, "400")
+    invalid = requests.post(url, json={**cdr, "SessionID": "not-a-uuid"}, headers=PROXY, timeout=30)
+    assert (invalid.status_code, invalid.json()["StatusCode"]["Code"]) == (400, "022")
+    other_operator = requests.post(url.replace("DE*ALP", "DE*XYZ"), json=cdr, headers=PROXY, timeout=30)
+    assert (other_operator.status_code, other_operator.json()["StatusCode"]["Code"]) == (400, "022")
+    untrusted = requests.post(url, json=cdr, timeout=30)
+    assert (untrusted.status_code, untrusted.json()["StatusCode"]["Code"]) == (403, "017")
+    note = {"Type": "Start", "SessionID": cdr["SessionID"], "EvseID": "DE*ALP*E1*1"}
+    note["Identification"] = cdr["Identification"]
+    note["ChargingStart"] = cdr["ChargingStart"]
+    answer = requests.post(
+        f"{ocpi_base}/oicp/notificationmgmt/v11/charging-notifications", json=note, headers=PROXY, timeout=30
+    )
+    assert answer.json()["StatusCode"]["Code"] in ("400", "022"), answer.json()
+    assert (PartnerCdr.objects.count(), PartnerSession.objects.count()) == (0, 0)
