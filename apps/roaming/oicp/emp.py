@@ -37,7 +37,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict
-from apps.customers.models import Driver, Token
+from apps.customers.authorization import AuthorizationStatus, token_status
+from apps.customers.models import Driver, Token, TokenSource
 from apps.roaming.models import OicpConnection, OicpOperation, RoamingPartner
 from apps.roaming.oicp.client import OicpCallFailed, OicpClient, OicpDisabled
 from apps.roaming.oicp.cpo_push import normalized
@@ -651,3 +652,115 @@ def _energy(value: Any) -> Decimal | None:
         return None
     number = _decimal(value)
     return number.quantize(Decimal("0.0001")) if number is not None and number >= 0 else None
+
+
+# --------------------------------------------------------------------------- Hubject asks us to authorize our driver
+
+
+def _identity(identification: dict[str, Any]) -> tuple[str, str]:
+    """(EvcoID, RFID UID) named by an OICP Identification (either may be empty)."""
+    evco = uid = ""
+    for value in identification.values():
+        if isinstance(value, dict):
+            evco = evco or str(value.get("EvcoID") or "")
+            uid = uid or str(value.get("UID") or "")
+    return evco, uid
+
+
+def _our_token(identification: dict[str, Any]) -> tuple[OicpConnection, Token] | None:
+    """Our token (a tenant's own, not a cached roaming one) that the identification names, with the Hubject
+    connection of its tenant we are EMP on: an EvcoID by its ProviderID prefix, a bare RFID UID among all of them."""
+    evco, uid = _identity(identification)
+    connections = list(
+        OicpConnection.objects.filter(enabled=True).exclude(provider_id="").select_related("partner", "tenant")
+    )
+    if evco:
+        connections = [c for c in connections if normalized(evco).startswith(normalized(c.provider_id))]
+    tokens = Token.objects.filter(tenant_id__in=[c.tenant_id for c in connections], source=TokenSource.LOCAL)
+    token = (
+        tokens.filter(contract_id__iexact=evco).order_by("pk").first()
+        if evco
+        else tokens.filter(uid__iexact=uid).order_by("pk").first()
+        if uid
+        else None
+    )
+    if token is None:
+        return None
+    connection = next(c for c in connections if c.tenant_id == token.tenant_id)
+    return connection, Token.objects.select_related("driver", "business_customer", "business_contract").get(pk=token.pk)
+
+
+def _authorization(status: str, code: str, info: str = "", **extra: Any) -> dict[str, Any]:
+    text = {"000": "Success.", "102": "RFID Authentication failed – invalid UID.", "400": "Session is invalid."}  # noqa: RUF001
+    status_code = {"Code": code, "Description": text.get(code, "")}
+    if info:
+        status_code["AdditionalInfo"] = info[:1000]
+    answer = {**{k: v for k, v in extra.items() if v}, "AuthorizationStatus": status, "StatusCode": status_code}
+    return answer
+
+
+def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
+    """AuthorizeStart from a CPO through Hubject: may our driver charge there? Authorized opens the driver's partner
+    session under Hubject's SessionID (its CDR and notifications find it); NotAuthorized says why (102)."""
+    session_id = str(body.get("SessionID") or "")
+    ids: dict[str, Any] = {"SessionID": session_id, "CPOPartnerSessionID": body.get("CPOPartnerSessionID")}
+    found = _our_token(body["Identification"])
+    if found is None:
+        return _authorization("NotAuthorized", "102", "not a token of ours", **ids)
+    connection, token = found
+    status, reason = token_status(token=token, at=timezone.now())
+    if status != AuthorizationStatus.ACCEPTED:
+        return _authorization("NotAuthorized", "102", f"the token is {status.lower()} ({reason})", **ids)
+    evse_id = str(body.get("EvseID") or "")
+    evse = (
+        PartnerEvse.objects.filter(location__partner_id=connection.partner_id, evse_id__iexact=evse_id)
+        .select_related("location")
+        .first()
+        if evse_id
+        else None
+    )
+    country_code, party_id = _party(str(body["OperatorID"]))
+    with transaction.atomic():
+        session = (
+            PartnerSession.objects.select_for_update()
+            .filter(tenant_id=token.tenant_id, authorization_reference=session_id)
+            .first()
+            if session_id
+            else None
+        )
+        if session is None:
+            session = session_services.partner_session_request(
+                partner_id=connection.partner_id,
+                token=token,
+                state=S.PENDING,
+                country_code=country_code,
+                party_id=party_id,
+                location_id=evse.location_id if evse is not None else None,
+                location_ocpi_id=evse.location.ocpi_id if evse is not None else "",
+                evse_uid=evse.uid if evse is not None else evse_id[:36],
+                connector_id="",
+                authorization_reference=session_id,
+            )
+    return _authorization(
+        "Authorized", "000", ProviderID=connection.provider_id, EMPPartnerSessionID=str(session.pk), **ids
+    )
+
+
+def authorize_stop(body: dict[str, Any]) -> dict[str, Any]:
+    """AuthorizeStop: the identification that stops must be the one that started our driver's session."""
+    session_id = str(body["SessionID"])
+    ids: dict[str, Any] = {"SessionID": session_id, "CPOPartnerSessionID": body.get("CPOPartnerSessionID")}
+    session = _session_by_hubject_id(session_id)
+    if session is None or session.token_id is None:
+        return _authorization("NotAuthorized", "400", f"no session {session_id} of ours", **ids)
+    evco, uid = _identity(body["Identification"])
+    token = Token.objects.get(pk=session.token_id)
+    if not ((evco and evco.lower() == token.contract_id.lower()) or (uid and uid.lower() == token.uid.lower())):
+        return _authorization("NotAuthorized", "102", "another identification started this session", **ids)
+    return _authorization(
+        "Authorized",
+        "000",
+        ProviderID=connection_of(session.partner).provider_id,  # type: ignore[union-attr]
+        EMPPartnerSessionID=str(session.pk),
+        **ids,
+    )

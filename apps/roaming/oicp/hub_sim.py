@@ -19,8 +19,8 @@ schema validator (`schema.py`). What it does, as Hubject documents it:
   (default 20); PullEvseStatus, ById and ByOperatorID).
 - **Authorization**: AuthorizeStart from a CPO is answered from the EMPs' PushAuthenticationData or routed to
   the EMP the EvcoID names (or asked of every EMP with an endpoint, for a bare RFID UID); the hub assigns the
-  SessionID. AuthorizeStop goes to the session's EMP. AuthorizeRemoteStart/Stop from an EMP go to the CPO that
-  operates the EVSE.
+  SessionID. AuthorizeStop goes to the session's EMP. AuthorizeRemoteStart/Stop and AuthorizeRemoteReservationStart/Stop
+  from an EMP go to the CPO that operates the EVSE.
 - **CDRs and notifications**: a CPO's ChargeDetailRecord and ChargingNotifications go to the session's EMP; CDRs
   are kept for GetChargeDetailRecords (paged). Dynamic pricing pushes are kept per operator.
 
@@ -269,6 +269,8 @@ SERVED = {
     "PullEvseStatus": "emp",
     "AuthorizeRemoteStart": "emp",
     "AuthorizeRemoteStop": "emp",
+    "AuthorizeRemoteReservationStart": "emp",
+    "AuthorizeRemoteReservationStop": "emp",
     "PushAuthenticationData": "emp",
     "GetChargeDetailRecords": "emp",
 }
@@ -973,6 +975,34 @@ class HubSimulator:
         if reply.get("Result"):
             session.stopped = True
         return {**reply, "SessionID": session.session_id}
+
+    def _reservation_forward(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        """AuthorizeRemoteReservationStart/Stop from an EMP, to the CPO operating the EVSE (the SessionID is the
+        EMP's, or the hub's when it gives none)."""
+        session_id = body.get("SessionID") or str(uuid.uuid4())
+        with self._lock:
+            stored = self.evses.get(normalized(body["EvseID"]))
+        if stored is None or stored.deleted is not None:
+            return acknowledgment("603", f"{body['EvseID']} is not in the EVSE data", SessionID=session_id)
+        cpo = self._party_by(operator_id=stored.operator_id)
+        if cpo is None:
+            return acknowledgment("300", f"no CPO for {stored.operator_id}", SessionID=session_id)
+        path = f"/reservation/v11/providers/{body['ProviderID']}/reservation-{kind}-request"
+        try:
+            reply = self._call(cpo, "cpo", path, {**body, "SessionID": session_id})
+        except Refusal as refusal:
+            return acknowledgment(refusal.code, refusal.info, SessionID=session_id)
+        return {**reply, "SessionID": session_id}
+
+    def _op_AuthorizeRemoteReservationStart(
+        self, party: Party, body: dict[str, Any], query: Any, params: Any
+    ) -> dict[str, Any]:
+        return self._reservation_forward(body, "start")
+
+    def _op_AuthorizeRemoteReservationStop(
+        self, party: Party, body: dict[str, Any], query: Any, params: Any
+    ) -> dict[str, Any]:
+        return self._reservation_forward(body, "stop")
 
     # ------------------------------------------------------------------ CDRs and notifications
 

@@ -20,7 +20,9 @@ starts or stops a session on one of our EVSEs through the hub, and we send the C
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,14 +34,21 @@ from apps.core.errors import ApplicationError
 from apps.customers import services as customer_services
 from apps.customers.authorization import RoamingToken
 from apps.customers.models import Token, TokenType, WhitelistType
-from apps.roaming.models import CommandType, OicpConnection, OicpEvseState, OicpOperation, RoamingCommand
+from apps.roaming.models import (
+    CommandType,
+    OicpConnection,
+    OicpEvseState,
+    OicpOperation,
+    PartnerReservation,
+    RoamingCommand,
+)
 from apps.roaming.oicp import emp
 from apps.roaming.oicp.client import OicpClient
 from apps.roaming.oicp.services import HUBJECT_PARTY
 from apps.sessions import commands as session_commands
 from apps.sessions.models import ChargingSession, SessionStatus
 from apps.stations import services as station_services
-from apps.stations.models import ChargePointStatus, Evse
+from apps.stations.models import ChargePointStatus, Command, Evse
 
 REMOTE_START_WAIT = 7.0  # seconds for the charger: Hubject gives us 10 s for the whole answer
 MODULE = "oicp"
@@ -50,6 +59,7 @@ TEXT = {
     "400": "Session is invalid.",
     "501": "Communication to EVSE failed.",
     "602": "EVSE already in use/ wrong token.",
+    "601": "EVSE reserved.",
     "603": "Unknown EVSE ID.",
     "700": "EVSE out of service.",
     "009": "Data transaction error.",
@@ -232,6 +242,80 @@ def remote_stop(body: dict[str, Any]) -> Answer:
     return _finish(row, answer)
 
 
+# --------------------------------------------------------------------------- reservations
+
+
+DEFAULT_RESERVATION_MINUTES = 15
+
+
+def reservation_start(body: dict[str, Any]) -> Answer:
+    """AuthorizeRemoteReservationStart: ReserveNow at the charger for the EMP's driver (for `Duration` minutes,
+    15 if not given), linked to Hubject's SessionID (`PartnerReservation`); the charger's answer is the StatusCode."""
+    session_id = str(body.get("SessionID") or uuid.uuid4())
+    emp_session = str(body.get("EMPPartnerSessionId") or "")
+
+    def answer(code: str, info: str = "", cpo_session: str = "") -> Answer:
+        return Answer(code, info, session_id, cpo_session, emp_session)
+
+    found = _held(str(body["EvseID"]))
+    if found is None:
+        return answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject")
+    connection, evse = found
+    charge_point = evse.charge_point
+    if evse.decommissioned_at or charge_point.decommissioned_at or evse.status in OUT_OF_SERVICE:
+        return answer("700", f"{body['EvseID']} is {evse.status or 'decommissioned'}")
+    if PartnerReservation.objects.filter(partner=connection.partner, their_reservation_id=session_id).exists():
+        return answer("400", f"SessionID {session_id} was used before")
+    try:
+        token = _token(connection, body)
+        reservation = session_commands.reservation_create_for_token(
+            token=token,
+            charge_point=charge_point,
+            connector_id=evse.connector_id,
+            expires_at=timezone.now() + dt.timedelta(minutes=int(body.get("Duration") or DEFAULT_RESERVATION_MINUTES)),
+        )
+    except ApplicationError as error:
+        code = "601" if error.code == "connector_reserved" else "602" if error.code == "connector_busy" else "022"
+        return answer(code, error.message)
+    PartnerReservation.objects.create(
+        partner=connection.partner, charge_point=charge_point, their_reservation_id=session_id, reservation=reservation
+    )
+    with contextlib.suppress(station_services.ChargePointOffline, ApplicationError):
+        session_commands.reservation_send(reservation=reservation, timeout=REMOTE_START_WAIT)
+    reservation.refresh_from_db()
+    command = Command.objects.filter(pk=reservation.command_id).first() if reservation.command_id else None
+    if command is None or command.status != "accepted":
+        with contextlib.suppress(ApplicationError):
+            session_commands.reservation_cancel(reservation=reservation, timeout=REMOTE_START_WAIT)
+        if command is None or command.status in ("timeout", "offline", "error"):
+            return answer("501", reservation.detail or "the charging station did not answer")
+        return answer("602", f"the charging station answered {(command.response or {}).get('status', command.status)}")
+    return answer("000", cpo_session=str(reservation.pk))
+
+
+def reservation_stop(body: dict[str, Any]) -> Answer:
+    """AuthorizeRemoteReservationStop: CancelReservation of the reservation made under this SessionID."""
+    session_id = str(body["SessionID"])
+    found = _held(str(body["EvseID"]))
+    if found is None:
+        return Answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject", session_id)
+    connection, evse = found
+    link = (
+        PartnerReservation.objects.filter(
+            partner=connection.partner, charge_point=evse.charge_point, their_reservation_id=session_id
+        )
+        .select_related("reservation")
+        .first()
+    )
+    if link is None:
+        return Answer("400", f"no reservation {session_id} at {body['EvseID']}", session_id)
+    try:
+        session_commands.reservation_cancel(reservation=link.reservation, timeout=REMOTE_START_WAIT)
+    except ApplicationError as error:
+        return Answer("400", error.message, session_id)
+    return Answer("000", "", session_id, str(link.reservation_id))
+
+
 # --------------------------------------------------------------------------- the CDR
 
 
@@ -326,6 +410,14 @@ def cdr_send(*, session_id: int) -> bool:
 def emp_charge_detail_record(request: dict[str, Any]) -> Answer:
     code, info, _cdr = emp.charge_detail_record(request)
     return Answer(code, info, session_id=str(request["SessionID"]))
+
+
+def emp_authorize_start(request: dict[str, Any]) -> dict[str, Any]:
+    return emp.authorize_start(request)
+
+
+def emp_authorize_stop(request: dict[str, Any]) -> dict[str, Any]:
+    return emp.authorize_stop(request)
 
 
 def emp_charging_notification(request: dict[str, Any]) -> Answer:

@@ -26,4 +26,18 @@ urlpatterns = [
         views.charging_notifications,
         name="oicp-charging-notifications",
     ),
+    path(
+        "reservation/v11/providers/<str:provider_id>/reservation-start-request",
+        views.reservation_start,
+        name="oicp-reservation-start",
+    ),
+    path(
+        "reservation/v11/providers/<str:provider_id>/reservation-stop-request",
+        views.reservation_stop,
+        name="oicp-reservation-stop",
+    ),
+    path(
+        "charging/v21/operators/<str:operator_id>/authorize/start", views.authorize_start, name="oicp-authorize-start"
+    ),
+    path("charging/v21/operators/<str:operator_id>/authorize/stop", views.authorize_stop, name="oicp-authorize-stop"),
 ]

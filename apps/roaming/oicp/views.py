@@ -44,7 +44,7 @@ def _trusted(request: HttpRequest) -> str:
 
 
 def _endpoint(
-    name: str, handle: Callable[[dict[str, Any]], inbound.Answer], side: schema.Side = "cpo"
+    name: str, handle: Callable[[dict[str, Any]], inbound.Answer | dict[str, Any]], side: schema.Side = "cpo"
 ) -> Callable[..., JsonResponse]:
     """A view for one operation Hubject calls on us, in our role `side` (its bodies checked against that file)."""
     operation = schema.operation_named(side, name)
@@ -66,11 +66,11 @@ def _endpoint(
             return _refusal("022", "; ".join(str(issue) for issue in issues), 400)
         if provider_id and body["ProviderID"].replace("*", "-").upper() != provider_id.replace("*", "-").upper():
             return _refusal("022", f"ProviderID {body['ProviderID']} is not the path's {provider_id}", 400)
-        if operator_id and not str(body.get("EvseID", "")).replace("*", "").upper().startswith(
-            operator_id.replace("*", "").upper()
-        ):
-            return _refusal("022", f"EvseID {body.get('EvseID')} is not of the path's operator {operator_id}", 400)
-        answer = handle(body).body()
+        named = str(body.get("OperatorID") or body.get("EvseID") or "")
+        if operator_id and not named.replace("*", "").upper().startswith(operator_id.replace("*", "").upper()):
+            return _refusal("022", f"{named} is not of the path's operator {operator_id}", 400)
+        result = handle(body)
+        answer = result.body() if isinstance(result, inbound.Answer) else result
         problems = operation.response_issues(answer)
         if problems:  # our bug: Hubject would refuse it; say so in the log, answer anyway
             logger.error("OICP %s: our answer breaks the file: %s", name, "; ".join(map(str, problems)))
@@ -82,6 +82,10 @@ def _endpoint(
 
 authorize_remote_start = _endpoint("AuthorizeRemoteStart", inbound.remote_start)
 authorize_remote_stop = _endpoint("AuthorizeRemoteStop", inbound.remote_stop)
-# we are EMP: the CPO's CDRs and notifications of sessions our drivers started through Hubject
+reservation_start = _endpoint("AuthorizeRemoteReservationStart", inbound.reservation_start)
+reservation_stop = _endpoint("AuthorizeRemoteReservationStop", inbound.reservation_stop)
+# we are EMP: other CPOs ask whether our driver may charge; their CDRs and notifications of our drivers' sessions
+authorize_start = _endpoint("AuthorizeStart", inbound.emp_authorize_start, "emp")
+authorize_stop = _endpoint("AuthorizeStop", inbound.emp_authorize_stop, "emp")
 charge_detail_record = _endpoint("ChargeDetailRecord", inbound.emp_charge_detail_record, "emp")
 charging_notifications = _endpoint("ChargingNotifications", inbound.emp_charging_notification, "emp")

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import requests
+from django.utils import timezone
 
 from apps.customers.models import Token
 from apps.roaming.models import OicpConnection, RoamingCommand
 from apps.roaming.oicp import cpo_push, schema
 from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
-from apps.sessions.models import ChargingSession, SessionStatus
+from apps.sessions.models import ChargingSession, Reservation, ReservationStatus, SessionStatus
 from apps.stations.models import Evse
 from tests.roaming.conftest import ChargerThread, Site, wait_until
 from tests.roaming.oicp.conftest import PROVIDER_ID, Client, example
@@ -31,6 +32,7 @@ HUBJECT_DN = "CN=hubject-hbs"
 PROXY = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": f"{HUBJECT_DN},O=Hubject"}
 START = f"/charging/v21/providers/{PROVIDER_ID}/authorize-remote/start"
 STOP = f"/charging/v21/providers/{PROVIDER_ID}/authorize-remote/stop"
+OTHER_DRIVER = {"RemoteIdentification": {"EvcoID": "DE-DCB-C99999999-X"}}
 
 
 @pytest.fixture
@@ -191,3 +193,40 @@ def test_hubjects_own_examples_are_taken(ocpi_base: str, connection: OicpConnect
     assert answer.status_code == 200, answer.text
     assert_answer(answer.json(), "603")
     assert _counts() == before
+
+
+def test_a_hubject_reservation_reaches_the_charger_and_its_stop_cancels_it(
+    connection: OicpConnection, emp: Client, site: Site, charger: Callable[..., ChargerThread]
+) -> None:
+    charger()
+    reserve = f"/reservation/v11/providers/{PROVIDER_ID}/reservation-start-request"
+    body = {
+        "ProviderID": PROVIDER_ID,
+        "EvseID": "DE*ALP*E1*2",
+        "Identification": {"RemoteIdentification": {"EvcoID": "DE-DCB-C12345678-X"}},
+        "SessionID": str(uuid.uuid4()),
+        "Duration": 10,
+    }
+
+    answer = emp.post(reserve, body).json()
+
+    assert (answer["Result"], answer["StatusCode"]["Code"]) == (True, "000"), answer
+    reservation = Reservation.objects.get(pk=int(answer["CPOPartnerSessionID"]))
+    assert (reservation.status, reservation.connector_id, reservation.charge_point_id) == (
+        ReservationStatus.ACTIVE,
+        2,
+        site.charge_point.pk,
+    )
+    assert 9 * 60 < (reservation.expires_at - timezone.now()).total_seconds() <= 10 * 60
+    # the EVSE is held: another driver's reservation there is 601, and changes nothing
+    other = emp.post(reserve, {**body, "SessionID": str(uuid.uuid4()), "Identification": OTHER_DRIVER}).json()
+    assert other["StatusCode"]["Code"] == "601", other
+    assert Reservation.objects.count() == 1
+
+    stop = f"/reservation/v11/providers/{PROVIDER_ID}/reservation-stop-request"
+    stopped = emp.post(stop, {"ProviderID": PROVIDER_ID, "EvseID": "DE*ALP*E1*2", "SessionID": body["SessionID"]})
+    assert (stopped.json()["Result"], stopped.json()["StatusCode"]["Code"]) == (True, "000"), stopped.json()
+    assert Reservation.objects.get(pk=reservation.pk).status == ReservationStatus.CANCELLED
+    # a stop of a reservation we never made: 400
+    unknown = emp.post(stop, {"ProviderID": PROVIDER_ID, "EvseID": "DE*ALP*E1*2", "SessionID": str(uuid.uuid4())})
+    assert unknown.json()["StatusCode"]["Code"] == "400"

@@ -26,6 +26,7 @@ from apps.tariffs import services as tariff_services
 from apps.tenants.models import Tenant
 from tests.customers.factories import DriverFactory, TokenFactory
 from tests.roaming.conftest import ChargerThread, Site, wait_until
+from tests.roaming.oicp.conftest import Client
 from tests.roaming.oicp.factories import oicp_connection_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -69,8 +70,10 @@ def alpha(ocpi_base: str, hub: HubSimulator, pki: LocalCA, site: Site, settings:
 
 
 @pytest.fixture
-def beta(ocpi_base: str, hub: HubSimulator, pki: LocalCA, tenant_b: Tenant) -> OicpConnection:
+def beta(ocpi_base: str, hub: HubSimulator, pki: LocalCA, tenant_b: Tenant, settings: Any) -> OicpConnection:
     """Beta is EMP at the hub (ProviderID NL-BET), its drivers pay 0.50 EUR/kWh + 21 % VAT on Hubject's EVSEs."""
+    settings.OICP_INBOUND_CLIENT_DN = HUBJECT_DN
+    hub.partner_headers = PROXY
     hub.add_party("emp.beta", provider_id=PROVIDER, endpoint=f"{ocpi_base}/oicp")
     connection = oicp_connection_for(
         tenant_b,
@@ -219,3 +222,53 @@ def test_a_cdr_or_notification_we_cannot_place_is_refused_and_changes_nothing(
     )
     assert answer.json()["StatusCode"]["Code"] in ("400", "022"), answer.json()
     assert (PartnerCdr.objects.count(), PartnerSession.objects.count()) == (0, 0)
+
+
+def test_our_drivers_card_at_another_cpo_is_authorized_through_the_hub_and_its_cdr_billed(
+    beta: OicpConnection, hub: HubSimulator, cpo: Client, tenant_b: Tenant
+) -> None:
+    """A CPO behind Hubject asks about a bare RFID UID: the hub asks us (the only EMP), we authorize our driver's
+    card and open the driver's partner session under Hubject's SessionID; the CPO's CDR then reaches our billing."""
+    driver = DriverFactory(tenant=tenant_b)
+    TokenFactory(tenant=tenant_b, driver=driver, uid="04A1B2C3D4E5F6", contract_id=EVCO)
+    TokenFactory(tenant=tenant_b, driver=driver, uid="0BADC0DE", blocked=True)
+    card = {"RFIDMifareFamilyIdentification": {"UID": "04A1B2C3D4E5F6"}}
+    start = "/charging/v21/operators/DE*ABC/authorize/start"
+    evse = {"OperatorID": "DE*ABC", "EvseID": "DE*ABC*E7*1"}
+
+    answer = cpo.post(start, {**evse, "Identification": card}).json()
+
+    assert (answer["AuthorizationStatus"], answer["StatusCode"]["Code"], answer["ProviderID"]) == (
+        "Authorized",
+        "000",
+        PROVIDER,
+    )
+    session = PartnerSession.objects.get(tenant=tenant_b, authorization_reference=answer["SessionID"])
+    assert (session.state, session.driver_id) == ("PENDING", driver.pk)
+    assert (session.country_code, session.party_id) == ("DE", "ABC")
+    assert answer["EMPPartnerSessionID"] == str(session.pk)
+    # a blocked card and one we do not know are refused, and open nothing
+    for uid in ("0BADC0DE", "DEADBEEF"):
+        refused = cpo.post(start, {**evse, "Identification": {"RFIDMifareFamilyIdentification": {"UID": uid}}}).json()
+        assert refused["AuthorizationStatus"] == "NotAuthorized", refused
+    assert PartnerSession.objects.count() == 1
+
+    # the CPO's CDR: through the hub to us, the session completed, our driver's receipt at Beta's 0.50 EUR/kWh
+    cdr = {
+        "SessionID": answer["SessionID"],
+        "EvseID": "DE*ABC*E7*1",
+        "Identification": card,
+        "ChargingStart": "2026-12-05T10:00:00Z",
+        "ChargingEnd": "2026-12-05T11:00:00Z",
+        "SessionStart": "2026-12-05T09:59:00Z",
+        "SessionEnd": "2026-12-05T11:01:00Z",
+        "ConsumedEnergy": 20.5,
+    }
+    ack = cpo.post("/cdrmgmt/v22/operators/DE*ABC/charge-detail-record", cdr).json()
+    assert ack["Result"] is True, ack
+    assert next(f for f in hub.forwarded if f.url.endswith("/charge-detail-record")).answer["Result"] is True
+    stored = PartnerCdr.objects.get(tenant=tenant_b)
+    assert (stored.total_energy, stored.driver_id, stored.session_id) == (Decimal("20.5000"), driver.pk, session.pk)
+    assert PartnerSession.objects.get(pk=session.pk).state == "COMPLETED"
+    line = wait_until(lambda: InvoiceLine.objects.filter(partner_cdr_id=stored.pk).first(), what="the receipt line")
+    assert (line.total_excl_vat, line.total_incl_vat) == (Decimal("10.25"), Decimal("12.40"))
