@@ -71,12 +71,16 @@ def _partners_for(tenant: Tenant, country_code: str, party_id: str) -> list[Roam
 def _commanded(tenant: Tenant, uid: str, at: dt.datetime) -> bool:
     """Did the token's eMSP send START_SESSION or RESERVE_NOW with it in the last 15 minutes? Then it authorized
     the token itself, and the CPO SHALL NOT ask again (mod_commands.asciidoc, StartSession/ReserveNow)."""
-    return RoamingCommand.objects.filter(
-        partner__tenant=tenant,
-        command__in=[CommandType.START_SESSION, CommandType.RESERVE_NOW],
-        created_at__gte=at - COMMAND_AUTHORIZES,
-        request__token__uid__iexact=uid,
-    ).exists()
+    return (
+        RoamingCommand.objects.filter(
+            partner__tenant=tenant,
+            command__in=[CommandType.START_SESSION, CommandType.RESERVE_NOW],
+            created_at__gte=at - COMMAND_AUTHORIZES,
+            request__token__uid__iexact=uid,
+        )
+        .exclude(module="oicp")  # Hubject's starts: the Hubject authorizer answers them, with their SessionID
+        .exists()
+    )
 
 
 def _location_references(location_id: Any | None) -> dict[str, Any] | None:

@@ -422,7 +422,10 @@ LOGGING = {
 API_KEY_PREFIX = "evp"
 # dotted paths of apps.customers.authorization.RoamingAuthorizer implementations, asked in order about
 # tokens we do not know (the roaming apps add theirs): OCPI real-time authorization at the token's eMSP
-ROAMING_AUTHORIZERS: list[str] = ["apps.roaming.authorizer.OcpiAuthorizer"]
+ROAMING_AUTHORIZERS: list[str] = [
+    "apps.roaming.authorizer.OcpiAuthorizer",
+    "apps.roaming.oicp.authorizer.OicpAuthorizer",
+]
 OCPI_AUTHORIZE_TIMEOUT = float(env_str("OCPI_AUTHORIZE_TIMEOUT", "5"))  # seconds a charger's Authorize waits
 # OCPI 2.2.1 (apps/roaming/ocpi): our public base URL as partners reach it (empty: taken from each request; set it
 # behind a proxy, and for registering with partners from the admin, where there is no request to take it from),

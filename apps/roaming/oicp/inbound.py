@@ -353,7 +353,7 @@ def cdr_body(session: ChargingSession, start: RoamingCommand) -> dict[str, Any]:
     body: dict[str, Any] = {
         "SessionID": request["SessionID"],
         "CPOPartnerSessionID": str(session.pk),
-        "EvseID": request["EvseID"],
+        "EvseID": request.get("EvseID") or (session.evse.evse_uid if session.evse else ""),
         "Identification": request["Identification"],
         "ChargingStart": _stamp(session.started_at),
         "ChargingEnd": _stamp(session.stopped_at),
