@@ -69,12 +69,14 @@ def _session_changed(tenant_id: int, session_id: int) -> None:
 
 
 def session_started(event: events.SessionStarted) -> None:
-    """PUT the new session of a partner's driver to that partner."""
+    """PUT the new session of a partner's driver to that partner (Hubject's: the Start notification)."""
+    oicp.session_started(event)
     _session_changed(event.tenant_id, event.session_id)
 
 
 def session_meter_updated(event: events.SessionMeterUpdated) -> None:
-    """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL)."""
+    """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL; Hubject's: a Progress notification)."""
+    oicp.session_meter_updated(event)
     _session_changed(event.tenant_id, event.session_id)
 
 

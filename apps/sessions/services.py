@@ -1077,16 +1077,19 @@ def partner_session_oicp_update(
     end: dt.datetime | None = None,
     kwh: Decimal | None = None,
     reason: str | None = None,
+    only_from: tuple[str, ...] = (),
 ) -> bool:
     """A Hubject (OICP) session of our driver as the CPO's notifications and CDR report it (OICP has no session
-    object): the state, start, end and kWh given. A completed session stays completed, and kWh never go down (a late
-    Progress after the End changes nothing). True when something changed."""
+    object): the state (only from one of `only_from`, when given: a Progress does not undo a stop we asked for),
+    start, end and kWh given. A completed session stays completed, and kWh never go down (a late Progress after the
+    End changes nothing). True when something changed."""
     values: dict[str, Any] = {}
     with transaction.atomic():
         row = PartnerSession.objects.select_for_update().filter(pk=session_id).first()
         if row is None:
             return False
-        if state is not None and row.state != PartnerSessionState.COMPLETED:
+        movable = row.state != PartnerSessionState.COMPLETED and (not only_from or row.state in only_from)
+        if state is not None and movable:
             values["state"] = state
         if start is not None and row.start_date_time is None:
             values["start_date_time"] = start

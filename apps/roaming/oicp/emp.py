@@ -87,6 +87,7 @@ START_REFUSED = {
     "603": S.FAILED,
 }
 STOPPABLE = (S.COMMAND_ACCEPTED, S.PENDING, S.ACTIVE)
+NOT_YET_CHARGING = (S.REQUESTED, S.COMMAND_ACCEPTED, S.PENDING)  # what a Start or Progress notification moves on
 
 
 # --------------------------------------------------------------------------- the connection
@@ -629,10 +630,14 @@ def charging_notification(body: dict[str, Any]) -> tuple[str, str]:
             state=S.ACTIVE,
             start=_stamp(body.get("ChargingStart") or body.get("SessionStart")),
             kwh=Decimal(0),
+            only_from=NOT_YET_CHARGING,
         )
     elif kind == "Progress":
         session_services.partner_session_oicp_update(
-            session_id=session.pk, state=S.ACTIVE, kwh=_energy(body.get("ConsumedEnergyProgress"))
+            session_id=session.pk,
+            state=S.ACTIVE,
+            kwh=_energy(body.get("ConsumedEnergyProgress")),
+            only_from=NOT_YET_CHARGING,
         )
     elif kind == "End":
         session_services.partner_session_oicp_update(

@@ -323,10 +323,13 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def hubject_session(session_id: int) -> tuple[ChargingSession, RoamingCommand] | None:
-    """A completed session that Hubject started (its remote start recorded), with that record."""
+def hubject_session(session_id: int, *, running: bool = False) -> tuple[ChargingSession, RoamingCommand] | None:
+    """A session that Hubject started or authorized (its start recorded), with that record; a completed one unless
+    `running` is asked for."""
     session = ChargingSession.objects.filter(pk=session_id, roaming_partner=HUBJECT).select_related("evse").first()
     if session is None or not session.authorization_reference:
+        return None
+    if not running and session.stopped_at is None:
         return None
     start = (
         RoamingCommand.objects.filter(
@@ -423,3 +426,62 @@ def emp_authorize_stop(request: dict[str, Any]) -> dict[str, Any]:
 def emp_charging_notification(request: dict[str, Any]) -> Answer:
     code, info = emp.charging_notification(request)
     return Answer(code, info, session_id=str(request["SessionID"]))
+
+
+# --------------------------------------------------------------------------- charging notifications (we are CPO)
+
+PROGRESS_EVERY_S = 300  # Hubject: at least 5 minutes between two Progress notifications of a session
+
+
+def notification_body(session: ChargingSession, start: RoamingCommand, kind: str) -> dict[str, Any]:
+    """The ChargingNotification (Start, Progress or End) of a session Hubject started, as it stands now."""
+    request = start.request["oicp"]
+    connection: OicpConnection = start.partner.oicp_connection
+    body: dict[str, Any] = {
+        "Type": kind,
+        "SessionID": request["SessionID"],
+        "CPOPartnerSessionID": str(session.pk),
+        "Identification": request["Identification"],
+        "EvseID": request.get("EvseID") or (session.evse.evse_uid if session.evse else ""),
+        "OperatorID": connection.operator_id,
+        "ChargingStart": _stamp(session.started_at),
+        "SessionStart": _stamp(session.started_at),
+        "MeterValueStart": float(Decimal(session.meter_start_wh) / 1000),
+    }
+    if request.get("EMPPartnerSessionID"):
+        body["EMPPartnerSessionID"] = request["EMPPartnerSessionID"]
+    now = timezone.now()
+    last_wh = session.last_meter_wh if session.last_meter_wh is not None else session.meter_start_wh
+    if kind == "Progress":
+        body["EventOccurred"] = _stamp(now)
+        body["ChargingDuration"] = int((now - session.started_at).total_seconds() * 1000)
+        body["ConsumedEnergyProgress"] = float(Decimal(max(0, last_wh - session.meter_start_wh)) / 1000)
+    elif kind == "End":
+        end = session.stopped_at or now
+        stop_wh = session.meter_stop_wh if session.meter_stop_wh is not None else last_wh
+        body.update(
+            ChargingEnd=_stamp(end),
+            SessionEnd=_stamp(end),
+            MeterValueEnd=float(Decimal(stop_wh) / 1000),
+            ConsumedEnergy=float(Decimal(max(0, stop_wh - session.meter_start_wh)) / 1000),
+        )
+    return body
+
+
+def notification_send(*, session_id: int, kind: str) -> bool:
+    """POST a ChargingNotification of a session Hubject started (False: not such a session, or the connection
+    does not send notifications). The EMP's live view is fed by these; a failed one is not retried (the next
+    Progress, the End and the CDR carry the newer state)."""
+    found = hubject_session(session_id, running=kind != "End")
+    if found is None:
+        return False
+    session, start = found
+    connection: OicpConnection = start.partner.oicp_connection
+    if OicpOperation.CHARGING_NOTIFICATIONS not in connection.enabled_operations or not connection.enabled:
+        return False
+    client = OicpClient(connection)
+    try:
+        client.call(OicpOperation.CHARGING_NOTIFICATIONS, notification_body(session, start, kind))
+    finally:
+        client.close()
+    return True

@@ -8,6 +8,7 @@ import functools
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from apps.core import events
@@ -45,7 +46,26 @@ def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
         _after_commit(tasks.oicp_evse_data_sync, connection_id)
 
 
+def _hubjects(session_id: int) -> bool:
+    return ChargingSession.objects.filter(pk=session_id, roaming_partner=inbound.HUBJECT).exists()
+
+
+def session_started(event: events.SessionStarted) -> None:
+    """A session Hubject started or authorized began: the Start notification to its EMP."""
+    if _hubjects(event.session_id):
+        _after_commit(tasks.oicp_notification, event.session_id, "Start")
+
+
+def session_meter_updated(event: events.SessionMeterUpdated) -> None:
+    """Its energy grew: a Progress notification, at most one every 5 minutes per session (Hubject's rule)."""
+    if _hubjects(event.session_id) and cache.add(
+        f"oicp-progress:{event.session_id}", 1, timeout=inbound.PROGRESS_EVERY_S
+    ):
+        _after_commit(tasks.oicp_notification, event.session_id, "Progress")
+
+
 def session_ended(event: events.SessionEnded) -> None:
-    """A session Hubject started ended: its ChargeDetailRecord goes to Hubject."""
-    if ChargingSession.objects.filter(pk=event.session_id, roaming_partner=inbound.HUBJECT).exists():
+    """A session Hubject started ended: the End notification, and its ChargeDetailRecord goes to Hubject."""
+    if _hubjects(event.session_id):
+        _after_commit(tasks.oicp_notification, event.session_id, "End")
         _after_commit(tasks.oicp_cdr, event.session_id)

@@ -64,3 +64,13 @@ def oicp_pull_sweep() -> int:
     for connection_id in ids:
         oicp_evse_pull.delay(connection_id)
     return len(ids)
+
+
+@shared_task(name="roaming.oicp_notification", ignore_result=True)
+def oicp_notification(session_id: int, kind: str) -> bool:
+    """ChargingNotification (Start, Progress, End) of a session Hubject started; not retried: the next one, the End
+    and the CDR carry the newer state."""
+    try:
+        return inbound.notification_send(session_id=session_id, kind=kind)
+    except OicpCallFailed:
+        return False

@@ -62,6 +62,7 @@ def alpha(ocpi_base: str, hub: HubSimulator, pki: LocalCA, site: Site, settings:
             OicpOperation.PUSH_EVSE_DATA,
             OicpOperation.PUSH_EVSE_STATUS,
             OicpOperation.CHARGE_DETAIL_RECORD,
+            OicpOperation.CHARGING_NOTIFICATIONS,
         ],
         hotline_phone_number="+4930123456",
     )
@@ -160,6 +161,12 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
         what="Alpha's session",
     )
     assert running.connector_id == 1
+    # Alpha's Start notification reaches Beta through the hub: the driver's live view says charging
+    live = wait_until(
+        lambda: PartnerSession.objects.filter(pk=body["id"], state="ACTIVE").first(), what="Beta's live view"
+    )
+    assert live.start_date_time is not None
+    assert next(n["Type"] for n in hub.notifications if n["SessionID"] == hubject_id) == "Start"
     wait_until(lambda: ChargingSession.objects.get(pk=running.pk).last_meter_wh > running.meter_start_wh, what="kWh")
 
     stopped = api.post(f"{LIST}{body['id']}/stop/", {}, format="json")
@@ -176,6 +183,7 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
     assert (cdr.driver_id, cdr.partner_id) == (driver.pk, beta.partner_id)
     session = PartnerSession.objects.get(pk=body["id"])
     assert (session.state, session.kwh) == ("COMPLETED", kwh)
+    wait_until(lambda: "End" in [n["Type"] for n in hub.notifications if n["SessionID"] == hubject_id], what="End")
     line = wait_until(lambda: InvoiceLine.objects.filter(partner_cdr_id=cdr.pk).first(), what="the receipt line")
     excl = _money(kwh * Decimal("0.50"))
     assert (line.total_excl_vat, line.total_incl_vat) == (excl, excl + _money(excl * Decimal("0.21")))
