@@ -155,9 +155,16 @@ class OicpConnectionAdmin(TenantScopedAdmin):
         "operations",
     ]
     list_filter = ["tenant", "environment", "enabled"]
-    actions = ["evse_data_full_load"]
+    actions = ["evse_data_full_load", "evse_data_full_pull"]
     list_select_related = ["tenant", "partner"]
-    readonly_fields = ["certificate_subject", "certificate_not_after", "partner", "created_at", "updated_at"]
+    readonly_fields = [
+        "certificate_subject",
+        "certificate_not_after",
+        "evse_data_pulled_at",
+        "partner",
+        "created_at",
+        "updated_at",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = [
@@ -215,6 +222,24 @@ class OicpConnectionAdmin(TenantScopedAdmin):
             ngettext(
                 "A full load of our EVSE data was queued for %(count)d connection.",
                 "A full load of our EVSE data was queued for %(count)d connections.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            level=messages.SUCCESS if ids else messages.WARNING,
+        )
+
+    @admin.action(description=_("Full pull of Hubject's EVSE data into our partner stations"), permissions=["change"])
+    def evse_data_full_pull(self, request: HttpRequest, queryset: Any) -> None:
+        """PullEvseData without LastCall (we are EMP): the partner catalog takes everything Hubject lists, and what it
+        no longer lists is withdrawn; in the roaming worker."""
+        ids = list(queryset.filter(enabled=True).exclude(provider_id="").values_list("pk", flat=True))
+        for connection_id in ids:
+            oicp_tasks.oicp_evse_pull.apply_async((connection_id, True), queue=settings.OCPI_TASK_QUEUE)
+        self.message_user(
+            request,
+            ngettext(
+                "A full pull of Hubject's EVSE data was queued for %(count)d connection.",
+                "A full pull of Hubject's EVSE data was queued for %(count)d connections.",
                 len(ids),
             )
             % {"count": len(ids)},
