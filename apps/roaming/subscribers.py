@@ -45,9 +45,10 @@ def connection_changed(event: events.ChargePointConnectionChanged) -> None:
 
 def session_ended(event: events.SessionEnded) -> None:
     """A session of a partner's driver ended: PATCH the session's end, POST its CDR to that partner once (Hubject's
-    sessions: the ChargeDetailRecord)."""
-    oicp.session_ended(event)
-    _session_changed(event.tenant_id, event.session_id)
+    sessions: the End notification and the ChargeDetailRecord)."""
+    party = _party(event.tenant_id, event.session_id)
+    oicp.session_ended(event, party)
+    _session_changed(event.tenant_id, event.session_id, party)
     cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
     if cdr is None or not cdr.session.roaming_partner:
         return
@@ -56,12 +57,17 @@ def session_ended(event: events.SessionEnded) -> None:
     push.changed(partners=partners, module=Module.CDRS, keys=[f"cdr:{cdr.pk}"], once=True)
 
 
-def _session_changed(tenant_id: int, session_id: int) -> None:
+def _party(tenant_id: int, session_id: int) -> str:
+    """The roaming party whose driver the session is (empty: our own driver's), read once per event."""
     party = (
         ChargingSession.objects.filter(pk=session_id, tenant_id=tenant_id)
         .values_list("roaming_partner", flat=True)
         .first()
     )
+    return party or ""
+
+
+def _session_changed(tenant_id: int, session_id: int, party: str) -> None:
     if not party:
         return  # our own driver's session
     partners = [p for p in push.receivers(tenant_id=tenant_id, module=Module.SESSIONS) if p.party == party]
@@ -70,14 +76,16 @@ def _session_changed(tenant_id: int, session_id: int) -> None:
 
 def session_started(event: events.SessionStarted) -> None:
     """PUT the new session of a partner's driver to that partner (Hubject's: the Start notification)."""
-    oicp.session_started(event)
-    _session_changed(event.tenant_id, event.session_id)
+    party = _party(event.tenant_id, event.session_id)
+    oicp.session_started(event, party)
+    _session_changed(event.tenant_id, event.session_id, party)
 
 
 def session_meter_updated(event: events.SessionMeterUpdated) -> None:
     """PATCH its kwh (throttled by the pusher: OCPI_SESSION_PUSH_INTERVAL; Hubject's: a Progress notification)."""
-    oicp.session_meter_updated(event)
-    _session_changed(event.tenant_id, event.session_id)
+    party = _party(event.tenant_id, event.session_id)
+    oicp.session_meter_updated(event, party)
+    _session_changed(event.tenant_id, event.session_id, party)
 
 
 def location_changed(event: events.LocationChanged) -> None:

@@ -47,6 +47,7 @@ from apps.sessions.models import PartnerCdr, PartnerSession
 from apps.sessions.models import PartnerSessionState as S
 from apps.stations import services as station_services
 from apps.stations.models import PartnerEvse, PartnerEvseStatus, PartnerLocation
+from apps.tariffs import selectors as tariff_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -381,10 +382,13 @@ def _delta(connection: OicpConnection, location: station_services.PartnerLocatio
 
 
 def _withdraw(connection: OicpConnection, evse_ids: list[str]) -> None:
-    wanted = {normalized(e) for e in evse_ids}
-    for evse in PartnerEvse.objects.filter(location__partner_id=connection.partner_id, evse_id__in=evse_ids):
-        if normalized(evse.evse_id) in wanted and evse.status != PartnerEvseStatus.REMOVED:
-            station_services.partner_evse_status_set(evse=evse, status=PartnerEvseStatus.REMOVED)
+    """EVSEs Hubject deleted: REMOVED, as OCPI withdraws them."""
+    station_services.partner_evse_statuses_set(
+        tenant_id=connection.tenant_id,
+        partner_id=connection.partner_id,
+        statuses={normalized(e): PartnerEvseStatus.REMOVED for e in evse_ids},
+        key=normalized,
+    )
 
 
 def evse_status_pull(*, connection_id: int) -> int:
@@ -611,8 +615,6 @@ def charge_detail_record(body: dict[str, Any]) -> tuple[str, str, PartnerCdr | N
 
 
 def _currency(session: PartnerSession) -> str:
-    from apps.tariffs import selectors as tariff_selectors
-
     rules = tariff_selectors.retail_rules(partner_ids={session.partner_id})
     _terms, currency = rules.get(session.partner_id, (None, ""))
     return currency or session.partner.tenant.currency

@@ -107,6 +107,18 @@ def _held(evse_id: str) -> tuple[OicpConnection, Evse] | None:
     return state.connection, evse
 
 
+def _startable(evse_id: str) -> tuple[OicpConnection, Evse] | tuple[str, str]:
+    """The EVSE Hubject knows by this EvseID, if it can start or be reserved; else the refusal (code, info):
+    603 not ours at Hubject, 700 out of service or decommissioned."""
+    found = _held(evse_id)
+    if found is None:
+        return "603", f"{evse_id} is not one of our EVSEs at Hubject"
+    _connection, evse = found
+    if evse.decommissioned_at or evse.charge_point.decommissioned_at or evse.status in OUT_OF_SERVICE:
+        return "700", f"{evse_id} is {evse.status or 'decommissioned'}"
+    return found
+
+
 def _uid(identification: dict[str, Any]) -> tuple[str, str]:
     """(the token uid, its OCPI type) of an OICP Identification: the EvcoID of a remote, QR or Plug&Charge
     identification, else the RFID UID."""
@@ -144,13 +156,11 @@ def remote_start(body: dict[str, Any]) -> Answer:
     def answer(code: str, info: str = "", cpo_session: str = "") -> Answer:
         return Answer(code, info, session_id, cpo_session, emp_session)
 
-    found = _held(str(body["EvseID"]))
-    if found is None:
-        return answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject")
+    found = _startable(str(body["EvseID"]))
+    if isinstance(found, tuple) and isinstance(found[0], str):
+        return answer(*found)
     connection, evse = found
     charge_point = evse.charge_point
-    if evse.decommissioned_at or charge_point.decommissioned_at or evse.status in OUT_OF_SERVICE:
-        return answer("700", f"{body['EvseID']} is {evse.status or 'decommissioned'}")
     if session_commands.connector_busy(charge_point=charge_point, connector_id=evse.connector_id):
         return answer("602", "a session runs on this EVSE")
     if RoamingCommand.objects.filter(partner=connection.partner, module=MODULE, target__session_id=session_id).exists():
@@ -257,13 +267,11 @@ def reservation_start(body: dict[str, Any]) -> Answer:
     def answer(code: str, info: str = "", cpo_session: str = "") -> Answer:
         return Answer(code, info, session_id, cpo_session, emp_session)
 
-    found = _held(str(body["EvseID"]))
-    if found is None:
-        return answer("603", f"{body['EvseID']} is not one of our EVSEs at Hubject")
+    found = _startable(str(body["EvseID"]))
+    if isinstance(found, tuple) and isinstance(found[0], str):
+        return answer(*found)
     connection, evse = found
     charge_point = evse.charge_point
-    if evse.decommissioned_at or charge_point.decommissioned_at or evse.status in OUT_OF_SERVICE:
-        return answer("700", f"{body['EvseID']} is {evse.status or 'decommissioned'}")
     if PartnerReservation.objects.filter(partner=connection.partner, their_reservation_id=session_id).exists():
         return answer("400", f"SessionID {session_id} was used before")
     try:
@@ -413,14 +421,6 @@ def cdr_send(*, session_id: int) -> bool:
 def emp_charge_detail_record(request: dict[str, Any]) -> Answer:
     code, info, _cdr = emp.charge_detail_record(request)
     return Answer(code, info, session_id=str(request["SessionID"]))
-
-
-def emp_authorize_start(request: dict[str, Any]) -> dict[str, Any]:
-    return emp.authorize_start(request)
-
-
-def emp_authorize_stop(request: dict[str, Any]) -> dict[str, Any]:
-    return emp.authorize_stop(request)
 
 
 def emp_charging_notification(request: dict[str, Any]) -> Answer:

@@ -14,7 +14,6 @@ from django.db import transaction
 from apps.core import events
 from apps.roaming.models import OicpOperation
 from apps.roaming.oicp import cpo_push, inbound, tasks
-from apps.sessions.models import ChargingSession
 from apps.stations.models import Evse
 
 
@@ -46,26 +45,21 @@ def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
         _after_commit(tasks.oicp_evse_data_sync, connection_id)
 
 
-def _hubjects(session_id: int) -> bool:
-    return ChargingSession.objects.filter(pk=session_id, roaming_partner=inbound.HUBJECT).exists()
-
-
-def session_started(event: events.SessionStarted) -> None:
-    """A session Hubject started or authorized began: the Start notification to its EMP."""
-    if _hubjects(event.session_id):
+def session_started(event: events.SessionStarted, party: str) -> None:
+    """A session Hubject started or authorized began (`party`: the session's roaming party): the Start
+    notification to its EMP."""
+    if party == inbound.HUBJECT:
         _after_commit(tasks.oicp_notification, event.session_id, "Start")
 
 
-def session_meter_updated(event: events.SessionMeterUpdated) -> None:
+def session_meter_updated(event: events.SessionMeterUpdated, party: str) -> None:
     """Its energy grew: a Progress notification, at most one every 5 minutes per session (Hubject's rule)."""
-    if _hubjects(event.session_id) and cache.add(
-        f"oicp-progress:{event.session_id}", 1, timeout=inbound.PROGRESS_EVERY_S
-    ):
+    if party == inbound.HUBJECT and cache.add(f"oicp-progress:{event.session_id}", 1, timeout=inbound.PROGRESS_EVERY_S):
         _after_commit(tasks.oicp_notification, event.session_id, "Progress")
 
 
-def session_ended(event: events.SessionEnded) -> None:
+def session_ended(event: events.SessionEnded, party: str) -> None:
     """A session Hubject started ended: the End notification, and its ChargeDetailRecord goes to Hubject."""
-    if _hubjects(event.session_id):
+    if party == inbound.HUBJECT:
         _after_commit(tasks.oicp_notification, event.session_id, "End")
         _after_commit(tasks.oicp_cdr, event.session_id)

@@ -20,7 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.roaming.oicp import inbound, schema
+from apps.roaming.oicp import emp, inbound, schema
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ authorize_remote_stop = _endpoint("AuthorizeRemoteStop", inbound.remote_stop)
 reservation_start = _endpoint("AuthorizeRemoteReservationStart", inbound.reservation_start)
 reservation_stop = _endpoint("AuthorizeRemoteReservationStop", inbound.reservation_stop)
 # we are EMP: other CPOs ask whether our driver may charge; their CDRs and notifications of our drivers' sessions
-authorize_start = _endpoint("AuthorizeStart", inbound.emp_authorize_start, "emp")
-authorize_stop = _endpoint("AuthorizeStop", inbound.emp_authorize_stop, "emp")
+authorize_start = _endpoint("AuthorizeStart", emp.authorize_start, "emp")
+authorize_stop = _endpoint("AuthorizeStop", emp.authorize_stop, "emp")
 charge_detail_record = _endpoint("ChargeDetailRecord", inbound.emp_charge_detail_record, "emp")
 charging_notifications = _endpoint("ChargingNotifications", inbound.emp_charging_notification, "emp")
