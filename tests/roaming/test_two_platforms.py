@@ -293,8 +293,11 @@ def test_two_platforms_one_journey(platforms: tuple[Platform, Platform]) -> None
         assert Decimal(b_cdr["kwh"]) == kwh
         b_excl = cents(kwh * Decimal("0.40") + Decimal("0.50"))
         assert Decimal(b_cdr["excl"]) == b_excl
-        # each total rounded once, from the exact price (not excl. VAT rounded, then VAT on it)
-        assert Decimal(b_cdr["incl"]) == cents((kwh * Decimal("0.40") + Decimal("0.50")) * Decimal("1.21"))
+        # each dimension's cost rounded once from its exact price (not excl. VAT rounded, then VAT on it), and the
+        # total is their sum, so that the CDR's total_energy_cost + total_fixed_cost is its total_cost
+        assert Decimal(b_cdr["incl"]) == cents(kwh * Decimal("0.40") * Decimal("1.21")) + cents(
+            Decimal("0.50") * Decimal("1.21")
+        )
         assert (cdr_b.ocpi_id, cdr_b.total_energy, cdr_b.total_cost_excl_vat) == (b_cdr["id"], kwh, b_excl)
         assert poll(lambda: PartnerCdr.objects.get(pk=cdr_b.pk).review, "the reconciliation") == "ok"
 

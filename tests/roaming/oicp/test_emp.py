@@ -7,6 +7,7 @@ the hub against the OpenAPI files (lengths included; `hub.errors` must stay empt
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
@@ -113,6 +114,12 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
     charger(session_seconds=(600.0, 600.0))
     # the charger's statuses reach the hub (PushEvseStatus on every change, through the roaming worker)
     wait_until(lambda: len(hub.statuses) == 2 and all(s[2] == "Available" for s in hub.statuses.values()), what="2")
+    # our LastCall is in whole seconds, rounded down (a change at the hub is pulled twice rather than missed): so
+    # that the delta pull below sees nothing, the first pull starts in a later second than the hub's last change
+    wait_until(
+        lambda: all(e.updated < dt.datetime.now(dt.UTC).replace(microsecond=0) for e in list(hub.evses.values())),
+        what="the hub's EVSE data a second old",
+    )
 
     # Beta pulls: one location (Alpha's charging station) with its two EVSEs, Available
     pulled = emp.evse_data_pull(connection_id=beta.pk)
