@@ -78,6 +78,8 @@ class Platform:
             "CACHE_KEY_PREFIX": f"{self.prefix}cache",
             "CHANNEL_LAYER_PREFIX": f"{self.prefix}asgi",
             "OCPI_OUTBOUND_HOSTS": "127.0.0.1,localhost",
+            # a partner's live session PATCHed every 5 s, not every minute: the journey tests wait for two of them
+            "OCPI_SESSION_PUSH_INTERVAL": "5",
         }
 
     @property

@@ -48,7 +48,7 @@ def session_ended(event: events.SessionEnded) -> None:
     sessions: the End notification and the ChargeDetailRecord)."""
     party = _party(event.tenant_id, event.session_id)
     oicp.session_ended(event, party)
-    _session_changed(event.tenant_id, event.session_id, party)
+    _session_changed(event.tenant_id, event.session_id, party, at_once=True)
     cdr = Cdr.objects.filter(session_id=event.session_id).select_related("session").first()
     if cdr is None or not cdr.session.roaming_partner:
         return
@@ -67,11 +67,11 @@ def _party(tenant_id: int, session_id: int) -> str:
     return party or ""
 
 
-def _session_changed(tenant_id: int, session_id: int, party: str) -> None:
+def _session_changed(tenant_id: int, session_id: int, party: str, *, at_once: bool = False) -> None:
     if not party:
         return  # our own driver's session
     partners = [p for p in push.receivers(tenant_id=tenant_id, module=Module.SESSIONS) if p.party == party]
-    push.changed(partners=partners, module=Module.SESSIONS, keys=[f"session:{session_id}"])
+    push.changed(partners=partners, module=Module.SESSIONS, keys=[f"session:{session_id}"], at_once=at_once)
 
 
 def session_started(event: events.SessionStarted) -> None:

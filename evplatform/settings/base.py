@@ -433,6 +433,9 @@ OCPI_AUTHORIZE_TIMEOUT = float(env_str("OCPI_AUTHORIZE_TIMEOUT", "5"))  # second
 OCPI_BASE_URL = env_str("OCPI_BASE_URL", "")
 OCPI_PAGE_LIMIT = int(env_str("OCPI_PAGE_LIMIT", "100"))
 OCPI_HTTP_TIMEOUT = float(env_str("OCPI_HTTP_TIMEOUT", "10"))
+# CPO role: a partner driver's running session is PATCHed (kwh, cost) at most every OCPI_SESSION_PUSH_INTERVAL s;
+# its start and end are never held back
+OCPI_SESSION_PUSH_INTERVAL = float(env_str("OCPI_SESSION_PUSH_INTERVAL", "60"))
 # eMSP role: a CPO partner's module is pulled (GET with date_from) every OCPI_PULL_INTERVAL_S unless it pushed to us
 # meanwhile; date_from is the last successful pull's start less OCPI_PULL_OVERLAP_S (clock skew between platforms)
 OCPI_PULL_INTERVAL_S = float(env_str("OCPI_PULL_INTERVAL_S", "900"))

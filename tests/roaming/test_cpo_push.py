@@ -219,6 +219,10 @@ def test_a_partners_session_is_put_then_patched_throttled_then_ended_and_listed(
         held = dict(emsp.sessions[key])
         push.push_partner(partner_id=partner.pk, now=timezone.now() + dt.timedelta(minutes=2))
         patched = dict(emsp.sessions[key])
+        _meter(cp.pk, session.pk, 4_500, start + dt.timedelta(minutes=7))
+        tasks.push_partner.apply(args=(partner.pk,))  # held back again: the row waits for the interval's end
+        assert PushState.objects.get(partner=partner, object_key=f"session:{session.pk}").next_attempt_at is not None
+        held_again = dict(emsp.sessions[key])
         session_services.session_stop(
             charge_point_id=cp.pk, transaction_id=session.pk, meter_stop=6_000,
             timestamp=start + dt.timedelta(minutes=20), reason="Local",
@@ -232,6 +236,8 @@ def test_a_partners_session_is_put_then_patched_throttled_then_ended_and_listed(
         assert (first["status"], first["kwh"], first["location_id"]) == ("ACTIVE", 1.0, "LOC-9")
         assert held == first
         assert patched["kwh"] == 2.5
+        assert held_again == patched
+        # the end was not held back by the waiting meter update: pushed at once
         ended = emsp.sessions[key]
         assert ended["status"] == "COMPLETED"
         assert ended["kwh"] == 5.0

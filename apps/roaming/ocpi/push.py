@@ -64,9 +64,13 @@ def receivers(*, tenant_id: int, module: str) -> list[RoamingPartner]:
     return [p for p in partners if p.endpoint_url(module, "RECEIVER")]
 
 
-def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], once: bool = False) -> None:
+def changed(
+    *, partners: list[RoamingPartner], module: str, keys: list[str], once: bool = False, at_once: bool = False
+) -> None:
     """Record that these objects changed (one statement), and send the push task of each partner after commit.
-    `once`: an immutable object (a CDR), sent once per partner: a repeated event adds nothing."""
+    `once`: an immutable object (a CDR), sent once per partner: a repeated event adds nothing. `at_once`: a change
+    the meter-update throttle must not hold back (a session's end): a row waiting for the throttle's interval is due
+    now (a row backing off after a failed push keeps its backoff)."""
     if not partners or not keys:
         return
     now = timezone.now()
@@ -74,6 +78,11 @@ def changed(*, partners: list[RoamingPartner], module: str, keys: list[str], onc
     statement = _BUMP.format(rows=", ".join(["(%s, %s, %s, 1, 0, 0, '', '', %s)"] * len(rows)))
     if once:
         statement = statement[: statement.index("DO UPDATE")] + "DO NOTHING"
+    elif at_once:
+        statement += (
+            ", next_attempt_at = CASE WHEN roaming_pushstate.attempts = 0 THEN NULL"
+            " ELSE roaming_pushstate.next_attempt_at END"
+        )
     with connection.cursor() as cursor:
         cursor.execute(statement, [value for row in rows for value in row])
     for partner in partners:
@@ -281,7 +290,7 @@ def _throttled(state: PushState, session: ChargingSession | None, moment: dt.dat
         return None
     if session.status not in RUNNING_STATUSES:
         return None
-    interval = dt.timedelta(seconds=float(getattr(settings, "OCPI_SESSION_PUSH_INTERVAL", 60)))
+    interval = dt.timedelta(seconds=settings.OCPI_SESSION_PUSH_INTERVAL)
     due = state.pushed_at + interval
     return due if due > moment else None
 
