@@ -7,10 +7,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.tenants.models import Role, Tenant, User
+from tests import fast_flush
 from tests.asgi_server import DaphneThread, daphne_server, stop_daphne
 from tests.replica import Replica
 from tests.replica import streaming_replica as start_streaming_replica
 from tests.tenants.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
+
+fast_flush.install()
 
 
 @pytest.fixture(scope="session")
