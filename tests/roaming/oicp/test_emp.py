@@ -24,10 +24,10 @@ from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
 from apps.sessions.models import ChargingSession, PartnerCdr, PartnerSession, SessionStatus
 from apps.stations.models import PartnerEvse, PartnerLocation
 from apps.tariffs import services as tariff_services
-from apps.tenants.models import Tenant
+from apps.tenants.models import Role, Tenant
 from tests.customers.factories import DriverFactory, TokenFactory
 from tests.roaming.conftest import ChargerThread, Site, wait_until
-from tests.roaming.oicp.conftest import Client
+from tests.roaming.oicp.conftest import Client, evse_record, push_evse_data
 from tests.roaming.oicp.factories import oicp_connection_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -287,3 +287,49 @@ def test_our_drivers_card_at_another_cpo_is_authorized_through_the_hub_and_its_c
     assert PartnerSession.objects.get(pk=session.pk).state == "COMPLETED"
     line = wait_until(lambda: InvoiceLine.objects.filter(partner_cdr_id=stored.pk).first(), what="the receipt line")
     assert (line.total_excl_vat, line.total_incl_vat) == (Decimal("10.25"), Decimal("12.40"))
+
+
+def test_the_admin_full_pull_fills_the_catalog_of_the_tenants_own_connection_only(
+    beta: OicpConnection,
+    hub: HubSimulator,
+    cpo: Client,
+    pki: LocalCA,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    make_staff: Callable[..., Any],
+    client: Any,
+    celery_worker: str,
+) -> None:
+    """The admin action "Full pull of Hubject's EVSE data" (EMP): Beta's admin selects Beta's connection and, smuggled
+    into the form, Alpha's; the roaming worker pulls for Beta only, and Beta's partner catalog gets what the hub
+    lists."""
+    pushed = cpo.post(
+        "/evsepush/v23/operators/DE*ABC/data-records", push_evse_data("fullLoad", evse_record("DE*ABC*E7*1"))
+    ).json()
+    assert pushed["Result"] is True, pushed
+    hub.add_party("emp.alpha", provider_id="DE-AEM")
+    other = oicp_connection_for(
+        tenant_a,
+        pki=pki,
+        common_name="emp.alpha",
+        base_url=hub.url,
+        operator_id="",
+        provider_id="DE-AEM",
+        enabled_operations=[OicpOperation.PULL_EVSE_DATA],
+    )
+    client.force_login(make_staff(tenant_b, Role.ADMIN, is_staff=True))
+
+    page = client.post(
+        "/admin/roaming/oicpconnection/",
+        {"action": "evse_data_full_pull", "_selected_action": [beta.pk, other.pk], "index": 0, "select_across": 0},
+        follow=True,
+    )
+
+    assert page.status_code == 200
+    assert "A full pull of Hubject&#x27;s EVSE data was queued for 1 connection." in page.content.decode()
+    evse = wait_until(lambda: PartnerEvse.objects.filter(location__tenant=tenant_b).first(), what="the pulled EVSE")
+    assert (evse.evse_id, evse.location.party_id) == ("DE*ABC*E7*1", "ABC")
+    wait_until(lambda: OicpConnection.objects.get(pk=beta.pk).evse_data_pulled_at, what="the pull's time")
+    assert not PartnerLocation.objects.filter(tenant=tenant_a).exists()
+    assert OicpConnection.objects.get(pk=other.pk).evse_data_pulled_at is None
+    assert hub.errors == []
