@@ -17,23 +17,13 @@ from apps.analytics import services
 from apps.sessions import services as session_services
 from apps.stations import services as station_services
 from apps.tenants.models import Membership, Role, User
+from tests.admin_walk import ARGS, CHROMIUM
 from tests.customers.factories import TokenFactory
 from tests.daphne_process import daphne_process
 from tests.ocpp.conftest import open_charger
 from tests.stations.factories import ConnectorFactory, EvseFactory, LocationFactory
 from tests.tenants.factories import TenantFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / ".data" / "dashboard.png"
 
