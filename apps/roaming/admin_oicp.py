@@ -5,12 +5,14 @@ action "Full load" sends our EVSE data and status to Hubject anew (apps/roaming/
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -155,7 +157,7 @@ class OicpConnectionAdmin(TenantScopedAdmin):
         "operations",
     ]
     list_filter = ["tenant", "environment", "enabled"]
-    actions = ["evse_data_full_load", "evse_data_full_pull"]
+    actions = ["evse_data_full_load", "evse_data_full_pull", "authentication_data_full_load", "cdrs_reconcile"]
     list_select_related = ["tenant", "partner"]
     readonly_fields = [
         "certificate_subject",
@@ -240,6 +242,54 @@ class OicpConnectionAdmin(TenantScopedAdmin):
             ngettext(
                 "A full pull of Hubject's EVSE data was queued for %(count)d connection.",
                 "A full pull of Hubject's EVSE data was queued for %(count)d connections.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            level=messages.SUCCESS if ids else messages.WARNING,
+        )
+
+    @admin.action(description=_("Full load of our drivers' tokens to Hubject"), permissions=["change"])
+    def authentication_data_full_load(self, request: HttpRequest, queryset: Any) -> None:
+        """PushAuthenticationData fullLoad (Hubject replaces the tokens it holds for us); in the roaming worker."""
+        ids = list(
+            queryset.filter(enabled=True, enabled_operations__contains=[OicpOperation.PUSH_AUTHENTICATION_DATA])
+            .exclude(provider_id="")
+            .values_list("pk", flat=True)
+        )
+        for connection_id in ids:
+            oicp_tasks.oicp_authentication_data.apply_async((connection_id, None, True), queue=settings.OCPI_TASK_QUEUE)
+        self.message_user(
+            request,
+            ngettext(
+                "A full load of our tokens was queued for %(count)d connection.",
+                "A full load of our tokens was queued for %(count)d connections.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            level=messages.SUCCESS if ids else messages.WARNING,
+        )
+
+    @admin.action(description=_("Reconcile Hubject's CDRs of the last 7 days with ours"), permissions=["change"])
+    def cdrs_reconcile(self, request: HttpRequest, queryset: Any) -> None:
+        """GetChargeDetailRecords of 7 days: lost CDRs are stored and billed, differing ones flagged for review."""
+        ids = list(
+            queryset.filter(enabled=True, enabled_operations__contains=[OicpOperation.GET_CHARGE_DETAIL_RECORDS])
+            .exclude(provider_id="")
+            .values_list("pk", flat=True)
+        )
+        end = timezone.now()
+        start = end - dt.timedelta(days=7)
+        for connection_id in ids:
+            oicp_tasks.oicp_cdr_reconcile.apply_async(
+                (connection_id, start.isoformat(), end.isoformat()), queue=settings.OCPI_TASK_QUEUE
+            )
+        self.message_user(
+            request,
+            ngettext(
+                "A reconciliation of Hubject's CDRs was queued for %(count)d connection; mismatches appear in the "
+                "reconciliation list.",
+                "A reconciliation of Hubject's CDRs was queued for %(count)d connections; mismatches appear in the "
+                "reconciliation list.",
                 len(ids),
             )
             % {"count": len(ids)},

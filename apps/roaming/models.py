@@ -453,11 +453,14 @@ class OicpOperation(models.TextChoices):
     AUTHORIZE_REMOTE_STOP = "AuthorizeRemoteStop", "AuthorizeRemoteStop (EMP)"
     PUSH_AUTHENTICATION_DATA = "PushAuthenticationData", "PushAuthenticationData (EMP)"
     GET_CHARGE_DETAIL_RECORDS = "GetChargeDetailRecords", "GetChargeDetailRecords (EMP)"
+    AUTHORIZE_REMOTE_RESERVATION_START = "AuthorizeRemoteReservationStart", "AuthorizeRemoteReservationStart (EMP)"
+    AUTHORIZE_REMOTE_RESERVATION_STOP = "AuthorizeRemoteReservationStop", "AuthorizeRemoteReservationStop (EMP)"
 
 
 # the role each operation is called in: the OpenAPI file its bodies are checked against
 _EMP_OPERATIONS = {"PullEvseData", "PullEvseStatus", "AuthorizeRemoteStart", "AuthorizeRemoteStop"}
 _EMP_OPERATIONS |= {"PushAuthenticationData", "GetChargeDetailRecords"}
+_EMP_OPERATIONS |= {"AuthorizeRemoteReservationStart", "AuthorizeRemoteReservationStop"}
 OICP_OPERATION_SIDE: dict[str, Literal["cpo", "emp"]] = {
     op.value: ("emp" if op.value in _EMP_OPERATIONS else "cpo") for op in OicpOperation
 }
@@ -500,7 +503,7 @@ class OicpConnection(TenantOwned, TimeStampedModel):
     )
     enabled = models.BooleanField(default=True)
     enabled_operations = ArrayField(
-        models.CharField(max_length=30, choices=OicpOperation.choices), default=default_oicp_operations, blank=True
+        models.CharField(max_length=40, choices=OicpOperation.choices), default=default_oicp_operations, blank=True
     )
     evse_data_pulled_at = models.DateTimeField(
         _("EVSE data pulled at"),
@@ -528,7 +531,7 @@ class OicpOperationState(models.Model):
         FAILED = "failed", _("Failed (network, TLS, HTTP or an invalid answer)")
 
     connection = models.ForeignKey(OicpConnection, on_delete=models.CASCADE, related_name="operation_states")
-    operation = models.CharField(max_length=30, choices=OicpOperation.choices)
+    operation = models.CharField(max_length=40, choices=OicpOperation.choices)
     calls = models.PositiveIntegerField(default=0)
     last_call_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
@@ -569,3 +572,25 @@ class OicpEvseState(models.Model):
 
     def __str__(self) -> str:
         return self.evse_id
+
+
+class OicpAuthenticationState(models.Model):
+    """One of our tokens as Hubject holds it (PushAuthenticationData, we are an offline-authorizing EMP): the
+    AuthenticationDataRecord it last acknowledged, so that a sync sends only inserts, updates and deletes
+    (`apps/roaming/oicp/emp_auth.py`); a delete sends the record Hubject has."""
+
+    connection = models.ForeignKey(OicpConnection, on_delete=models.CASCADE, related_name="authentication_states")
+    token_pk = models.BigIntegerField(help_text=_("customers.Token (not a key: the row may be gone, Hubject's stays)"))
+    record = models.JSONField(help_text=_("The AuthenticationDataRecord Hubject acknowledged."))
+    pushed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["connection_id", "token_pk"]
+        verbose_name = _("token at Hubject")
+        verbose_name_plural = _("tokens at Hubject")
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "token_pk"], name="oicpauthenticationstate_unique_token")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.token_pk)

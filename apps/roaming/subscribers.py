@@ -123,6 +123,7 @@ def tokens_changed(event: events.TokensChanged) -> None:
     """Our tenant's tokens changed (created, edited, blocked, their account or contract, deleted): PUT each, in its
     state at push time, to every CPO partner we are eMSP for with a tokens Receiver; a deleted one is invalidated
     where it was sent (the pusher decides per token and partner)."""
+    oicp.tokens_changed(event)  # Hubject: PushAuthenticationData
     partners = [
         p for p in push.receivers(tenant_id=event.tenant_id, module=Module.TOKENS) if emsp_tokens.serves_tokens(p)
     ]

@@ -122,3 +122,8 @@ def partner_cdr_reconcile(*, cdr: PartnerCdr) -> PartnerCdr:
     PartnerCdr.objects.filter(pk=cdr.pk).update(review=review, review_detail=detail[:500])
     cdr.review, cdr.review_detail = review, detail[:500]
     return cdr
+
+
+def partner_cdr_flag(*, cdr_id: int, detail: str) -> None:
+    """A CDR found not to match another copy of it (Hubject's, for a CDR it forwarded): mismatch, with why."""
+    PartnerCdr.objects.filter(pk=cdr_id).update(review=Review.MISMATCH, review_detail=detail[:500])

@@ -220,6 +220,11 @@ CELERY_BEAT_SCHEDULE["roaming-oicp-pull-sweep"] = {
     "task": "roaming.oicp_pull_sweep",
     "schedule": float(env_str("OICP_PULL_SWEEP_S", "300")),
 }
+# Hubject, daily: our tokens compared with what Hubject holds, its CDRs of two days with ours (apps/roaming/oicp/)
+CELERY_BEAT_SCHEDULE["roaming-oicp-daily-sweep"] = {
+    "task": "roaming.oicp_daily_sweep",
+    "schedule": float(env_str("OICP_DAILY_SWEEP_S", "86400")),
+}
 
 # --------------------------------------------------------------------------- events (transactional outbox)
 # apps/core/outbox.py: published events are rows of core_outboxdelivery, delivered by Celery on their own queue

@@ -161,8 +161,10 @@ class DriverPartnerSessionViewSet(_PartnerSessionBase):
 
 
 class DriverPartnerReservationViewSet(_PartnerSessionBase):
-    """Reservations of partner EVSEs: POST reserves (RESERVE_NOW), a detail is its live view, `cancel` cancels it
-    (CANCEL_RESERVATION). A reservation is a partner session in the states `reserving`, RESERVATION, `canceled`."""
+    """Reservations of partner EVSEs: POST reserves (RESERVE_NOW; through Hubject AuthorizeRemoteReservationStart, at
+    most 99 minutes), a detail is its live view, `cancel` cancels it (CANCEL_RESERVATION; through Hubject
+    AuthorizeRemoteReservationStop). A reservation is a partner session in the states `reserving`, RESERVATION,
+    `canceled`."""
 
     serializer_class = PartnerReservationCreateSerializer
 
@@ -180,9 +182,16 @@ class DriverPartnerReservationViewSet(_PartnerSessionBase):
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self._input(PartnerReservationCreateSerializer)
+        evse = self._evse(data)
+        if hubject.connection_of(evse.location.partner) is not None:  # AuthorizeRemoteReservationStart
+            token = emsp_commands.driver_token(driver=data["driver"], token_uid=data.get("token_uid"))
+            reserved = hubject.reservation_start(
+                driver=data["driver"], evse=evse, token=token, expires_at=data["expires_at"]
+            )
+            return self._answer(reserved)
         session = emsp_commands.reservation_create(
             driver=data["driver"],
-            evse=self._evse(data),
+            evse=evse,
             expires_at=data["expires_at"],
             token_uid=data.get("token_uid"),
             base_url=_base_url(request),
@@ -200,6 +209,8 @@ class DriverPartnerReservationViewSet(_PartnerSessionBase):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         if not self.access.can_write(session.tenant_id, self.write_roles):
             raise serializers.ValidationError({"non_field_errors": ["You cannot act for this driver."]})
+        if hubject.connection_of(session.partner) is not None:  # AuthorizeRemoteReservationStop
+            return self._answer(hubject.reservation_stop(session=session))
         return self._answer(emsp_commands.reservation_cancel(session=session, base_url=_base_url(request)))
 
 

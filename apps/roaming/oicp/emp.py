@@ -13,6 +13,11 @@
   SessionID we make (our PartnerSession's authorization_reference) and the driver's contract id as
   RemoteIdentification; Hubject answers synchronously once the CPO has, and the StatusCode becomes the session's
   state (602 occupied, 700 out of service, 501/310 the charger or CPO did not answer, others rejected).
+- **Reservations** for the driver API (`reservation_start`, `reservation_stop`): AuthorizeRemoteReservationStart
+  for at most 99 minutes (OICP's Duration) and AuthorizeRemoteReservationStop, in the states of an OCPI reservation
+  (`reserving`, RESERVATION, `cancel_requested`, `canceled`).
+- **Our tokens at Hubject** (`emp_auth.py`, PushAuthenticationData) and **Hubject's copy of our CDRs**
+  (`emp_cdrs.py`, GetChargeDetailRecords, for reconciliation) are modules of their own.
 - **Hubject calls us** (`charge_detail_record`, `charging_notification`): the CPO's CDR for a session we started
   becomes a partner CDR, billed like an OCPI one (apps/billing, through `PartnerCdrReceived`); Start, Progress
   and End notifications keep the driver's live view (state, kWh) current.
@@ -36,7 +41,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import Conflict
+from apps.core.errors import ApplicationError, Conflict
 from apps.customers.authorization import AuthorizationStatus, token_status
 from apps.customers.models import Driver, Token, TokenSource
 from apps.roaming.models import OicpConnection, OicpOperation, RoamingPartner
@@ -88,6 +93,7 @@ START_REFUSED = {
     "603": S.FAILED,
 }
 STOPPABLE = (S.COMMAND_ACCEPTED, S.PENDING, S.ACTIVE)
+MAX_RESERVATION_MINUTES = 99  # the EMP file's AuthorizeRemoteReservationStart.Duration maximum
 NOT_YET_CHARGING = (S.REQUESTED, S.COMMAND_ACCEPTED, S.PENDING)  # what a Start or Progress notification moves on
 
 
@@ -102,7 +108,7 @@ def connection_of(partner: RoamingPartner) -> OicpConnection | None:
         return None
 
 
-def _usable(connection: OicpConnection, operation: str) -> None:
+def usable(connection: OicpConnection, operation: str) -> None:
     problem = ""
     if not connection.enabled:
         problem = "the Hubject connection is disabled"
@@ -149,7 +155,7 @@ def coordinates(geo: Any) -> tuple[Decimal, Decimal] | None:
     return lat.quantize(Decimal("0.000001")), lon.quantize(Decimal("0.000001"))
 
 
-def _stamp(value: Any) -> dt.datetime:
+def parse_stamp(value: Any) -> dt.datetime:
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -210,7 +216,7 @@ def _connectors(record: dict[str, Any], stamp: dt.datetime) -> list[station_serv
 
 
 def _evse(record: dict[str, Any], status: str | None) -> station_services.PartnerEvseData:
-    stamp = _stamp(record.get("lastUpdate"))
+    stamp = parse_stamp(record.get("lastUpdate"))
     evse_id = str(record["EvseID"])
     capabilities = ["REMOTE_START_STOP_CAPABLE"] if "REMOTE" in (record.get("AuthenticationModes") or []) else []
     if "NFC RFID Classic" in (record.get("AuthenticationModes") or []):
@@ -243,7 +249,7 @@ def _location(
     address: dict[str, Any] = given if isinstance(given, dict) else {}
     street = " ".join(str(address.get(k) or "") for k in ("Street", "HouseNum")).strip()
     country_code, party_id = _party(str(first.get("OperatorID", "")))
-    stamp = max(_stamp(r.get("lastUpdate")) for r in records)
+    stamp = max(parse_stamp(r.get("lastUpdate")) for r in records)
     return station_services.PartnerLocationData(
         country_code=country_code,
         party_id=party_id,
@@ -275,7 +281,7 @@ class PullResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def _pages(client: OicpClient, operation: str, body: dict[str, Any]) -> Iterable[dict[str, Any]]:
+def pages(client: OicpClient, operation: str, body: dict[str, Any]) -> Iterable[dict[str, Any]]:
     page = 0
     while True:
         answer = client.call(operation, body, query={"page": page, "size": PAGE_SIZE})
@@ -301,7 +307,7 @@ def evse_data_pull(*, connection_id: int, full: bool = False) -> PullResult:
     """PullEvseData into the tenant's partner catalog (see the module's docstring); a full pull also pulls the
     statuses. Raises the client's errors (the task retries); what was stored before a failed page stays."""
     connection = OicpConnection.objects.select_related("partner", "tenant").get(pk=connection_id)
-    _usable(connection, OicpOperation.PULL_EVSE_DATA)
+    usable(connection, OicpOperation.PULL_EVSE_DATA)
     since = None if full else connection.evse_data_pulled_at
     began = timezone.now()
     body: dict[str, Any] = {"ProviderID": connection.provider_id, "GeoCoordinatesResponseFormat": "DecimalDegree"}
@@ -315,7 +321,7 @@ def evse_data_pull(*, connection_id: int, full: bool = False) -> PullResult:
             _statuses(client, connection) if OicpOperation.PULL_EVSE_STATUS in connection.enabled_operations else {}
         )
         keep: set[tuple[str, str, str]] = set()
-        for answer in _pages(client, OicpOperation.PULL_EVSE_DATA, body):
+        for answer in pages(client, OicpOperation.PULL_EVSE_DATA, body):
             records = [r for r in answer.get("content") or [] if isinstance(r, dict) and r.get("EvseID")]
             result.records += len(records)
             _store(connection, records, language, statuses, full=since is None, keep=keep, result=result)
@@ -394,7 +400,7 @@ def _withdraw(connection: OicpConnection, evse_ids: list[str]) -> None:
 def evse_status_pull(*, connection_id: int) -> int:
     """PullEvseStatus: the catalog's Hubject EVSEs take the status Hubject has. Returns how many changed."""
     connection = OicpConnection.objects.select_related("partner").get(pk=connection_id)
-    _usable(connection, OicpOperation.PULL_EVSE_STATUS)
+    usable(connection, OicpOperation.PULL_EVSE_STATUS)
     client = OicpClient(connection)
     try:
         statuses = _statuses(client, connection)
@@ -428,13 +434,8 @@ def _text(answer: dict[str, Any]) -> str:
 def session_start(*, driver: Driver, evse: PartnerEvse, token: Token) -> PartnerSession:
     """AuthorizeRemoteStart of a Hubject EVSE for our driver: the PartnerSession in `requested`, then (Hubject
     answers once the CPO did, within its 10 s budget) `accepted` or the refusal's state with Hubject's reason."""
+    connection = _hubject_evse(driver, evse, token, OicpOperation.AUTHORIZE_REMOTE_START)
     location: PartnerLocation = evse.location
-    if location.tenant_id != driver.tenant_id or token.driver_id != driver.pk:
-        raise Conflict("This EVSE or token is not the driver's to use.", code="partner_unavailable")
-    connection = connection_of(location.partner)
-    if connection is None:
-        raise Conflict("This EVSE is not reached through Hubject.", code="partner_unavailable")
-    _usable(connection, OicpOperation.AUTHORIZE_REMOTE_START)
     session_id = str(uuid.uuid4())
     session = session_services.partner_session_request(
         partner_id=location.partner_id,
@@ -465,7 +466,7 @@ def session_stop(*, session: PartnerSession) -> PartnerSession:
     connection = connection_of(RoamingPartner.objects.get(pk=session.partner_id))
     if connection is None:
         raise Conflict("This session is not reached through Hubject.", code="partner_unavailable")
-    _usable(connection, OicpOperation.AUTHORIZE_REMOTE_STOP)
+    usable(connection, OicpOperation.AUTHORIZE_REMOTE_STOP)
     with transaction.atomic():
         locked = PartnerSession.objects.select_for_update().get(pk=session.pk)
         if locked.state not in STOPPABLE:
@@ -478,16 +479,123 @@ def session_stop(*, session: PartnerSession) -> PartnerSession:
         session_services.partner_session_state_set(
             session_id=locked.pk, state=S.STOP_REQUESTED, reason="", only_from=[before]
         )
-    evse_id = (
-        PartnerEvse.objects.filter(location_id=locked.location_id, uid=locked.evse_uid)
-        .values_list("evse_id", flat=True)
-        .first()
-    ) or locked.evse_uid
-    body = {"ProviderID": connection.provider_id, "EvseID": evse_id, "SessionID": locked.authorization_reference}
+    body = {
+        "ProviderID": connection.provider_id,
+        "EvseID": _evse_id_of(locked),
+        "SessionID": locked.authorization_reference,
+    }
     _call_and_apply(
         connection, OicpOperation.AUTHORIZE_REMOTE_STOP, body, locked, S.STOP_REQUESTED, S.STOP_ACCEPTED, back=before
     )
     return PartnerSession.objects.get(pk=session.pk)
+
+
+def _hubject_evse(driver: Driver, evse: PartnerEvse, token: Token, operation: str) -> OicpConnection:
+    location: PartnerLocation = evse.location
+    if location.tenant_id != driver.tenant_id or token.driver_id != driver.pk:
+        raise Conflict("This EVSE or token is not the driver's to use.", code="partner_unavailable")
+    connection = connection_of(location.partner)
+    if connection is None:
+        raise Conflict("This EVSE is not reached through Hubject.", code="partner_unavailable")
+    usable(connection, operation)
+    return connection
+
+
+def reservation_minutes(expires_at: dt.datetime, now: dt.datetime | None = None) -> int:
+    """The reservation's Duration in whole minutes (rounded up), as OICP wants it: 1 to 99."""
+    seconds = (expires_at - (now or timezone.now())).total_seconds()
+    minutes = -int(-seconds // 60)
+    if seconds <= 0 or minutes > MAX_RESERVATION_MINUTES:
+        raise ApplicationError(
+            f"A reservation through Hubject ends in the future and lasts at most {MAX_RESERVATION_MINUTES} minutes.",
+            code="validation_error",
+            fields={"expires_at": [f"Must be in the next {MAX_RESERVATION_MINUTES} minutes."]},
+        )
+    return minutes
+
+
+def reservation_start(*, driver: Driver, evse: PartnerEvse, token: Token, expires_at: dt.datetime) -> PartnerSession:
+    """AuthorizeRemoteReservationStart of a Hubject EVSE for our driver until `expires_at` (at most 99 minutes): the
+    reservation (a PartnerSession with `reservation_expires_at`) in `reserving`, then RESERVATION or the refusal's
+    state with Hubject's reason. Our SessionID is its authorization_reference, as for a remote start."""
+    connection = _hubject_evse(driver, evse, token, OicpOperation.AUTHORIZE_REMOTE_RESERVATION_START)
+    minutes = reservation_minutes(expires_at)
+    location: PartnerLocation = evse.location
+    session_id = str(uuid.uuid4())
+    session = session_services.partner_session_request(
+        partner_id=location.partner_id,
+        token=token,
+        state=S.RESERVE_REQUESTED,
+        country_code=location.country_code,
+        party_id=location.party_id,
+        location_id=location.pk,
+        location_ocpi_id=location.ocpi_id,
+        evse_uid=evse.uid,
+        connector_id="",
+        authorization_reference=session_id,
+        reservation_expires_at=expires_at,
+    )
+    body = {
+        "ProviderID": connection.provider_id,
+        "EvseID": evse.evse_id,
+        "Identification": _identification(token),
+        "SessionID": session_id,
+        "EMPPartnerSessionId": str(session.pk),  # sic: the reservation messages spell it with "Id"
+        "Duration": minutes,
+    }
+    _call_and_apply(
+        connection,
+        OicpOperation.AUTHORIZE_REMOTE_RESERVATION_START,
+        body,
+        session,
+        S.RESERVE_REQUESTED,
+        S.RESERVATION,
+    )
+    return PartnerSession.objects.get(pk=session.pk)
+
+
+def reservation_stop(*, session: PartnerSession) -> PartnerSession:
+    """AuthorizeRemoteReservationStop of a reservation made through Hubject: `cancel_requested`, then `canceled`, or
+    back to RESERVATION with Hubject's reason."""
+    connection = connection_of(RoamingPartner.objects.get(pk=session.partner_id))
+    if connection is None:
+        raise Conflict("This reservation is not reached through Hubject.", code="partner_unavailable")
+    usable(connection, OicpOperation.AUTHORIZE_REMOTE_RESERVATION_STOP)
+    with transaction.atomic():
+        locked = PartnerSession.objects.select_for_update().get(pk=session.pk)
+        if locked.state != S.RESERVATION:
+            raise Conflict(
+                f"Partner session {locked.pk} is {locked.get_state_display().lower()} ({locked.state}): "
+                f"a cancellation needs {S.RESERVATION}.",
+                code="partner_session_state",
+            )
+        session_services.partner_session_state_set(
+            session_id=locked.pk, state=S.CANCEL_REQUESTED, reason="", only_from=[S.RESERVATION]
+        )
+    body = {
+        "ProviderID": connection.provider_id,
+        "EvseID": _evse_id_of(locked),
+        "SessionID": locked.authorization_reference,
+        "EMPPartnerSessionId": str(locked.pk),
+    }
+    _call_and_apply(
+        connection,
+        OicpOperation.AUTHORIZE_REMOTE_RESERVATION_STOP,
+        body,
+        locked,
+        S.CANCEL_REQUESTED,
+        S.CANCELED_RESERVATION,
+        back=S.RESERVATION,
+    )
+    return PartnerSession.objects.get(pk=session.pk)
+
+
+def _evse_id_of(session: PartnerSession) -> str:
+    return (
+        PartnerEvse.objects.filter(location_id=session.location_id, uid=session.evse_uid)
+        .values_list("evse_id", flat=True)
+        .first()
+    ) or session.evse_uid
 
 
 def _call_and_apply(
@@ -563,13 +671,13 @@ def _location_object(session: PartnerSession, evse_id: str) -> dict[str, Any]:
 def charge_detail_record(body: dict[str, Any]) -> tuple[str, str, PartnerCdr | None]:
     """A CDR Hubject forwards from the CPO: (code, info, the stored CDR). Only for a session we started through
     Hubject (else 400 "Session is invalid."); a second CDR for the same session changes nothing (009)."""
-    session = _session_by_hubject_id(str(body["SessionID"]))
+    session = _session_or_offline(body)
     if session is None:
         return "400", f"no session {body['SessionID']} of ours", None
-    start, end = _stamp(body["SessionStart"]), _stamp(body["SessionEnd"])
+    start, end = parse_stamp(body["SessionStart"]), parse_stamp(body["SessionEnd"])
     if end < start:
         return "022", "SessionEnd is before SessionStart", None
-    charging = (_stamp(body["ChargingEnd"]) - _stamp(body["ChargingStart"])).total_seconds()
+    charging = (parse_stamp(body["ChargingEnd"]) - parse_stamp(body["ChargingStart"])).total_seconds()
     energy = Decimal(str(body["ConsumedEnergy"])).quantize(Decimal("0.0001"))
     if energy < 0:
         return "022", "ConsumedEnergy is negative", None
@@ -622,7 +730,7 @@ def _currency(session: PartnerSession) -> str:
 
 def charging_notification(body: dict[str, Any]) -> tuple[str, str]:
     """Start, Progress, End or Error of a session we started through Hubject: the driver's live view."""
-    session = _session_by_hubject_id(str(body["SessionID"]))
+    session = _session_or_offline(body)
     if session is None:
         return "400", f"no session {body['SessionID']} of ours"
     kind = body["Type"]
@@ -630,7 +738,7 @@ def charging_notification(body: dict[str, Any]) -> tuple[str, str]:
         session_services.partner_session_oicp_update(
             session_id=session.pk,
             state=S.ACTIVE,
-            start=_stamp(body.get("ChargingStart") or body.get("SessionStart")),
+            start=parse_stamp(body.get("ChargingStart") or body.get("SessionStart")),
             kwh=Decimal(0),
             only_from=NOT_YET_CHARGING,
         )
@@ -645,7 +753,7 @@ def charging_notification(body: dict[str, Any]) -> tuple[str, str]:
         session_services.partner_session_oicp_update(
             session_id=session.pk,
             state=S.COMPLETED,
-            end=_stamp(body.get("ChargingEnd") or body.get("SessionEnd")),
+            end=parse_stamp(body.get("ChargingEnd") or body.get("SessionEnd")),
             kwh=_energy(body.get("ConsumedEnergy")),
         )
     else:
@@ -706,19 +814,8 @@ def _authorization(status: str, code: str, info: str = "", **extra: Any) -> dict
     return answer
 
 
-def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
-    """AuthorizeStart from a CPO through Hubject: may our driver charge there? Authorized opens the driver's partner
-    session under Hubject's SessionID (its CDR and notifications find it); NotAuthorized says why (102)."""
-    session_id = str(body.get("SessionID") or "")
-    ids: dict[str, Any] = {"SessionID": session_id, "CPOPartnerSessionID": body.get("CPOPartnerSessionID")}
-    found = _our_token(body["Identification"])
-    if found is None:
-        return _authorization("NotAuthorized", "102", "not a token of ours", **ids)
-    connection, token = found
-    status, reason = token_status(token=token, at=timezone.now())
-    if status != AuthorizationStatus.ACCEPTED:
-        return _authorization("NotAuthorized", "102", f"the token is {status.lower()} ({reason})", **ids)
-    evse_id = str(body.get("EvseID") or "")
+def _open(connection: OicpConnection, token: Token, session_id: str, evse_id: str, operator_id: str) -> PartnerSession:
+    """The driver's partner session under Hubject's SessionID (found again when it exists), PENDING."""
     evse = (
         PartnerEvse.objects.filter(location__partner_id=connection.partner_id, evse_id__iexact=evse_id)
         .select_related("location")
@@ -726,7 +823,7 @@ def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
         if evse_id
         else None
     )
-    country_code, party_id = _party(str(body["OperatorID"]))
+    country_code, party_id = _party(operator_id)
     with transaction.atomic():
         session = (
             PartnerSession.objects.select_for_update()
@@ -748,6 +845,41 @@ def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
                 connector_id="",
                 authorization_reference=session_id,
             )
+    return session
+
+
+def _session_or_offline(body: dict[str, Any]) -> PartnerSession | None:
+    """The session we started or authorized under this SessionID; else, when the identification is one of our
+    tokens, the session Hubject authorized offline from our PushAuthenticationData (we learn of it only now, from its
+    notification or CDR): opened for the token's driver."""
+    session_id = str(body["SessionID"])
+    session = _session_by_hubject_id(session_id)
+    if session is not None:
+        return session
+    found = _our_token(body.get("Identification") or {})
+    if found is None:
+        return None
+    connection, token = found
+    if OicpOperation.PUSH_AUTHENTICATION_DATA not in connection.enabled_operations:
+        return None  # Hubject holds none of our tokens: it cannot have authorized this one offline
+    evse_id = str(body.get("EvseID") or "")
+    _open(connection, token, session_id, evse_id, str(body.get("OperatorID") or evse_id))  # DE*ABC*E1: DE, ABC
+    return _session_by_hubject_id(session_id)
+
+
+def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
+    """AuthorizeStart from a CPO through Hubject: may our driver charge there? Authorized opens the driver's partner
+    session under Hubject's SessionID (its CDR and notifications find it); NotAuthorized says why (102)."""
+    session_id = str(body.get("SessionID") or "")
+    ids: dict[str, Any] = {"SessionID": session_id, "CPOPartnerSessionID": body.get("CPOPartnerSessionID")}
+    found = _our_token(body["Identification"])
+    if found is None:
+        return _authorization("NotAuthorized", "102", "not a token of ours", **ids)
+    connection, token = found
+    status, reason = token_status(token=token, at=timezone.now())
+    if status != AuthorizationStatus.ACCEPTED:
+        return _authorization("NotAuthorized", "102", f"the token is {status.lower()} ({reason})", **ids)
+    session = _open(connection, token, session_id, str(body.get("EvseID") or ""), str(body["OperatorID"]))
     return _authorization(
         "Authorized", "000", ProviderID=connection.provider_id, EMPPartnerSessionID=str(session.pk), **ids
     )

@@ -13,8 +13,10 @@ from django.db import transaction
 
 from apps.core import events
 from apps.roaming.models import OicpOperation
-from apps.roaming.oicp import cpo_push, inbound, tasks
+from apps.roaming.oicp import cpo_push, emp_auth, inbound, tasks
 from apps.stations.models import Evse
+
+TOKENS_PER_TASK = 5000
 
 
 def _after_commit(task: Any, *args: object) -> None:
@@ -43,6 +45,14 @@ def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
         tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_DATA
     ):
         _after_commit(tasks.oicp_evse_data_sync, connection_id)
+
+
+def tokens_changed(event: events.TokensChanged) -> None:
+    """Our tenant's tokens changed: PushAuthenticationData of their changes (read when the task runs)."""
+    for connection_id in emp_auth.connections_pushing(tenant_id=event.tenant_id):
+        for start in range(0, len(event.token_ids), TOKENS_PER_TASK):
+            chunk = event.token_ids[start : start + TOKENS_PER_TASK]
+            _after_commit(tasks.oicp_authentication_data, connection_id, chunk)
 
 
 def session_started(event: events.SessionStarted, party: str) -> None:

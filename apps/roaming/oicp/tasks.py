@@ -3,11 +3,12 @@ the roaming queue like every `roaming.*` task). They take ids, are idempotent, a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from celery import shared_task
 
-from apps.roaming.oicp import cpo_push, emp, inbound
+from apps.roaming.oicp import cpo_push, emp, emp_auth, emp_cdrs, inbound
 from apps.roaming.oicp.client import OicpCallFailed
 
 RETRIES = 8  # 5 s, doubling, at most 10 minutes apart
@@ -74,3 +75,43 @@ def oicp_notification(session_id: int, kind: str) -> bool:
         return inbound.notification_send(session_id=session_id, kind=kind)
     except OicpCallFailed:
         return False
+
+
+@shared_task(name="roaming.oicp_authentication_data", bind=True, max_retries=RETRIES, ignore_result=True)
+def oicp_authentication_data(
+    self: Any, connection_id: int, token_ids: list[int] | None = None, full: bool = False
+) -> dict[str, Any]:
+    """PushAuthenticationData: fullLoad the first time (or when asked), then the changes of these tokens (all of
+    them without ids), read when the task runs (a retry sends the newest state)."""
+    try:
+        result = emp_auth.authentication_data_sync(connection_id=connection_id, token_ids=token_ids, full=full)
+    except OicpCallFailed as error:
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+    return {"action": result.action, "sent": result.sent, "refused": result.refused}
+
+
+@shared_task(name="roaming.oicp_cdr_reconcile", bind=True, max_retries=3, ignore_result=True)
+def oicp_cdr_reconcile(self: Any, connection_id: int, start: str, end: str) -> dict[str, Any]:
+    """GetChargeDetailRecords of [start, end] (ISO date-times) compared with the CDRs we hold."""
+    try:
+        result = emp_cdrs.cdr_reconcile(
+            connection_id=connection_id, start=dt.datetime.fromisoformat(start), end=dt.datetime.fromisoformat(end)
+        )
+    except OicpCallFailed as error:
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+    return result.as_dict()
+
+
+@shared_task(name="roaming.oicp_daily_sweep", ignore_result=True)
+def oicp_daily_sweep() -> int:
+    """Beat, daily: every token compared with what Hubject holds (a contract that ran out publishes no event), and
+    the last two days of Hubject's CDRs reconciled with ours."""
+    queued = 0
+    for connection_id in emp_auth.connections_pushing():
+        oicp_authentication_data.delay(connection_id)
+        queued += 1
+    start, end = emp_cdrs.sweep_window()
+    for connection_id in emp_cdrs.connections_reconciling():
+        oicp_cdr_reconcile.delay(connection_id, start.isoformat(), end.isoformat())
+        queued += 1
+    return queued

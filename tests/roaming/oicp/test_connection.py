@@ -92,7 +92,7 @@ def test_the_tenants_oicp_ids_are_the_defaults(tenant_a: Tenant, pki: LocalCA) -
     assert (connection.operator_id, connection.provider_id, len(connection.enabled_operations)) == (
         "DE*ALP",
         "DE-ALP",
-        14,
+        16,  # every operation of OicpOperation
     )
 
 

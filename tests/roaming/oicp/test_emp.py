@@ -21,7 +21,7 @@ from apps.billing.models import InvoiceLine
 from apps.roaming.models import OicpConnection, OicpOperation
 from apps.roaming.oicp import cpo_push, emp
 from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
-from apps.sessions.models import ChargingSession, PartnerCdr, PartnerSession, SessionStatus
+from apps.sessions.models import ChargingSession, PartnerCdr, PartnerSession, Reservation, SessionStatus
 from apps.stations.models import PartnerEvse, PartnerLocation
 from apps.tariffs import services as tariff_services
 from apps.tenants.models import Role, Tenant
@@ -43,7 +43,10 @@ EMP_OPERATIONS = [
     OicpOperation.PULL_EVSE_STATUS,
     OicpOperation.AUTHORIZE_REMOTE_START,
     OicpOperation.AUTHORIZE_REMOTE_STOP,
+    OicpOperation.AUTHORIZE_REMOTE_RESERVATION_START,
+    OicpOperation.AUTHORIZE_REMOTE_RESERVATION_STOP,
 ]
+RESERVATIONS = "/api/v1/driver/partner-reservations/"
 
 
 @pytest.fixture
@@ -333,3 +336,55 @@ def test_the_admin_full_pull_fills_the_catalog_of_the_tenants_own_connection_onl
     assert not PartnerLocation.objects.filter(tenant=tenant_a).exists()
     assert OicpConnection.objects.get(pk=other.pk).evse_data_pulled_at is None
     assert hub.errors == []
+
+
+def test_a_driver_reserves_a_hubject_evse_and_cancels_it_at_the_other_tenants_charger(
+    alpha: OicpConnection,
+    beta: OicpConnection,
+    hub: HubSimulator,
+    site: Site,
+    tenant_b: Tenant,
+    charger: Callable[..., ChargerThread],
+    celery_worker: str,
+    key_client_for: Callable[..., APIClient],
+) -> None:
+    """AuthorizeRemoteReservationStart through the hub to Alpha's CPO side (ReserveNow at the simulated charger),
+    then AuthorizeRemoteReservationStop (CancelReservation); a reservation longer than OICP's 99 minutes is refused
+    before anything is sent or stored."""
+    charger()
+    wait_until(lambda: len(hub.statuses) == 2, what="the statuses at the hub")
+    emp.evse_data_pull(connection_id=beta.pk, full=True)
+    driver = DriverFactory(tenant=tenant_b)
+    TokenFactory(tenant=tenant_b, driver=driver, uid="04A1B2C3D4E5F6", contract_id=EVCO)
+    api = key_client_for(tenant_b, ["driver:read", "driver:write"])
+    target = {"driver": driver.pk, "evse_id": "DE*ALP*E1*2"}
+
+    too_long = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=120)
+    refused = api.post(RESERVATIONS, {**target, "expires_at": too_long.isoformat()}, format="json")
+    assert refused.status_code == 400, refused.json()
+    assert "expires_at" in refused.json()["fields"], refused.json()
+    assert (PartnerSession.objects.count(), hub.calls("AuthorizeRemoteReservationStart")) == (0, [])
+
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+    reserved = api.post(RESERVATIONS, {**target, "expires_at": until.isoformat()}, format="json")
+
+    assert reserved.status_code == 202, reserved.json()
+    body = reserved.json()
+    assert body["state"] == "RESERVATION", body
+    (request,) = hub.calls("AuthorizeRemoteReservationStart")
+    assert (request.body["Duration"], request.body["EvseID"]) == (30, "DE*ALP*E1*2")
+    assert request.body["SessionID"] == body["authorization_reference"]
+    held = Reservation.objects.get(charge_point=site.charge_point)
+    assert (held.status, held.connector_id) == ("active", 2)
+
+    cancelled = api.post(f"{RESERVATIONS}{body['id']}/cancel/", {}, format="json")
+
+    assert cancelled.status_code == 202, cancelled.json()
+    assert cancelled.json()["state"] == "canceled", cancelled.json()
+    (stop,) = hub.calls("AuthorizeRemoteReservationStop")
+    assert stop.body["SessionID"] == body["authorization_reference"]
+    assert Reservation.objects.get(pk=held.pk).status == "cancelled"
+    # cancelled already: a second cancel is refused here, and nothing more reaches the hub
+    again = api.post(f"{RESERVATIONS}{body['id']}/cancel/", {}, format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "partner_session_state")
+    assert len(hub.calls("AuthorizeRemoteReservationStop")) == 1
