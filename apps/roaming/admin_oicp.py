@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 from apps.core.admin import PageTabularInline
 from apps.core.errors import ApplicationError
 from apps.roaming.models import OicpConnection, OicpOperation, OicpOperationState
-from apps.roaming.oicp import services
+from apps.roaming.oicp import cpo_pricing, services
 from apps.roaming.oicp import tasks as oicp_tasks
 from apps.tenants.models import Role
 from apps.tenants.scoping import TenantScopedAdmin
@@ -157,7 +157,13 @@ class OicpConnectionAdmin(TenantScopedAdmin):
         "operations",
     ]
     list_filter = ["tenant", "environment", "enabled"]
-    actions = ["evse_data_full_load", "evse_data_full_pull", "authentication_data_full_load", "cdrs_reconcile"]
+    actions = [
+        "evse_data_full_load",
+        "pricing_full_load",
+        "evse_data_full_pull",
+        "authentication_data_full_load",
+        "cdrs_reconcile",
+    ]
     list_select_related = ["tenant", "partner"]
     readonly_fields = [
         "certificate_subject",
@@ -242,6 +248,27 @@ class OicpConnectionAdmin(TenantScopedAdmin):
             ngettext(
                 "A full pull of Hubject's EVSE data was queued for %(count)d connection.",
                 "A full pull of Hubject's EVSE data was queued for %(count)d connections.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            level=messages.SUCCESS if ids else messages.WARNING,
+        )
+
+    @admin.action(description=_("Full load of our prices to Hubject (dynamic pricing)"), permissions=["change"])
+    def pricing_full_load(self, request: HttpRequest, queryset: Any) -> None:
+        """PushPricingProductData and PushEVSEPricing fullLoads of our tariffs at our EVSEs; in the roaming worker."""
+        ids = list(
+            queryset.filter(enabled=True, enabled_operations__contains=list(cpo_pricing.OPERATIONS))
+            .exclude(operator_id="")
+            .values_list("pk", flat=True)
+        )
+        for connection_id in ids:
+            oicp_tasks.oicp_pricing.apply_async((connection_id, True), queue=settings.OCPI_TASK_QUEUE)
+        self.message_user(
+            request,
+            ngettext(
+                "A full load of our prices was queued for %(count)d connection.",
+                "A full load of our prices was queued for %(count)d connections.",
                 len(ids),
             )
             % {"count": len(ids)},

@@ -108,6 +108,7 @@ def evse_changed(event: events.EvseChanged) -> None:
 def tariff_changed(event: events.TariffChanged) -> None:
     """A tariff or its place on the network changed: each partner receiving tariffs gets a PUT when it sees the
     tariff, a DELETE when it was sent it and sees it no more (the pusher decides per partner)."""
+    oicp.tariff_changed(event)  # Hubject: dynamic pricing
     partners = push.receivers(tenant_id=event.tenant_id, module=Module.TARIFFS)
     push.changed(partners=partners, module=Module.TARIFFS, keys=[f"tariff:{event.tariff_id}"])
     if event.placement:  # which tariff applies where changed: the locations name it on their connectors

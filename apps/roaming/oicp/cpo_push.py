@@ -104,7 +104,7 @@ def _coordinate(value: Decimal) -> str:
     return f"{Decimal(value):.6f}"
 
 
-def _power_kw(connector: Connector) -> int:
+def power_kw(connector: Connector) -> int:
     if connector.max_electric_power:
         watts = int(connector.max_electric_power)
     else:
@@ -122,7 +122,7 @@ def _facility(connector: Connector) -> dict[str, Any]:
         "PowerType": connector.power_type,
         "Voltage": min(999, int(connector.max_voltage)),
         "Amperage": min(99, int(connector.max_amperage)),
-        "Power": _power_kw(connector),
+        "Power": power_kw(connector),
         "ChargingModes": modes,
     }
 

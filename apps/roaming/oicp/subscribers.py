@@ -13,7 +13,7 @@ from django.db import transaction
 
 from apps.core import events
 from apps.roaming.models import OicpOperation
-from apps.roaming.oicp import cpo_push, emp_auth, inbound, tasks
+from apps.roaming.oicp import cpo_pricing, cpo_push, emp_auth, inbound, tasks
 from apps.stations.models import Evse
 
 TOKENS_PER_TASK = 5000
@@ -45,6 +45,13 @@ def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
         tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_DATA
     ):
         _after_commit(tasks.oicp_evse_data_sync, connection_id)
+
+
+def tariff_changed(event: events.TariffChanged) -> None:
+    """A tariff or where it applies changed: our pricing products and EVSE pricing at Hubject (sent only when what
+    Hubject should hold differs from what it acknowledged)."""
+    for connection_id in cpo_pricing.connections_pricing(tenant_id=event.tenant_id):
+        _after_commit(tasks.oicp_pricing, connection_id)
 
 
 def tokens_changed(event: events.TokensChanged) -> None:

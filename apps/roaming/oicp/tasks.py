@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.roaming.oicp import cpo_push, emp, emp_auth, emp_cdrs, inbound
+from apps.roaming.oicp import cpo_pricing, cpo_push, emp, emp_auth, emp_cdrs, inbound
 from apps.roaming.oicp.client import OicpCallFailed
 
 RETRIES = 8  # 5 s, doubling, at most 10 minutes apart
@@ -26,6 +26,8 @@ def oicp_evse_data_sync(self: Any, connection_id: int, full: bool = False) -> di
         result = cpo_push.evse_data_sync(connection_id=connection_id, full=full)
     except OicpCallFailed as error:
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+    if result.sent:  # Hubject prices only the EVSEs it holds: their pricing follows their data
+        oicp_pricing.delay(connection_id)
     return {"action": result.action, "sent": result.sent, "skipped": result.skipped, "refused": result.refused}
 
 
@@ -115,3 +117,13 @@ def oicp_daily_sweep() -> int:
         oicp_cdr_reconcile.delay(connection_id, start.isoformat(), end.isoformat())
         queued += 1
     return queued
+
+
+@shared_task(name="roaming.oicp_pricing", bind=True, max_retries=RETRIES, ignore_result=True)
+def oicp_pricing(self: Any, connection_id: int, full: bool = False) -> dict[str, Any]:
+    """PushPricingProductData and PushEVSEPricing (fullLoads) when our prices or EVSEs at Hubject changed."""
+    try:
+        result = cpo_pricing.pricing_sync(connection_id=connection_id, full=full)
+    except OicpCallFailed as error:
+        raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
+    return {"products": result.products, "evses": result.evses, "sent": result.sent, "skipped": result.skipped}

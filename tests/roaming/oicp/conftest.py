@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ import requests
 
 from apps.roaming.oicp import schema
 from apps.roaming.oicp.hub_sim import CertPair, HubSimulator, LocalCA
+from apps.stations.models import ChargePoint, Connector, Location
+from apps.tenants.models import Tenant
+from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory, LocationFactory
 
 OPERATOR_ID = "DE*ABC"
 PROVIDER_ID = "DE-DCB"
@@ -86,3 +90,34 @@ def push_evse_data(action: str, *records: dict[str, Any], operator_id: str = OPE
         "ActionType": action,
         "OperatorEvseData": {"OperatorID": operator_id, "OperatorName": "Voltnet", "EvseDataRecord": list(records)},
     }
+
+
+def hubject_site(tenant_a: Tenant) -> dict[str, Any]:
+    """A published location with a charger of two EVSEs of our OperatorID (DE*ABC) and one of another operator."""
+    location = LocationFactory(
+        tenant=tenant_a,
+        name="Parkhaus Mitte",
+        address="Energiestraße 12a",
+        postal_code="10115",
+        city="Berlin",
+        country="DE",
+        latitude=Decimal("52.520008"),
+        longitude=Decimal("13.404954"),
+        parking_type=Location.ParkingType.PARKING_GARAGE,
+    )
+    charge_point = ChargePointFactory(tenant=tenant_a, location=location, identity="CP-HBS-1", vendor="Alpitronic")
+    ChargePoint.objects.filter(pk=charge_point.pk).update(online=True)
+    ac = EvseFactory(charge_point=charge_point, connector_id=1, evse_uid="DE*ABC*E1001*1", status="Available")
+    ConnectorFactory(evse=ac, power_type=Connector.PowerType.AC_3_PHASE, max_voltage=230, max_amperage=32)
+    dc = EvseFactory(charge_point=charge_point, connector_id=2, evse_uid="DE*ABC*E1001*2", status="Charging")
+    ConnectorFactory(
+        evse=dc,
+        standard=Connector.Standard.IEC_62196_T2_COMBO,
+        format=Connector.Format.CABLE,
+        power_type=Connector.PowerType.DC,
+        max_voltage=920,
+        max_amperage=400,
+        max_electric_power=300_000,
+    )
+    foreign = EvseFactory(charge_point=charge_point, connector_id=3, evse_uid="DE*XYZ*E77*1")
+    return {"location": location, "charge_point": charge_point, "ac": ac, "dc": dc, "foreign": foreign}

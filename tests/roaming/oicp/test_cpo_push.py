@@ -6,7 +6,6 @@ Hubject within 1 s through the outbox and a real Celery worker."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,12 +16,12 @@ from apps.roaming.oicp import cpo_push, services
 from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
 from apps.stations import decommission, network
 from apps.stations import services as station_services
-from apps.stations.models import ChargePoint, Connector, Evse, Location
+from apps.stations.models import ChargePoint, Evse
 from apps.tenants.models import Tenant
 from tests.roaming.conftest import wait_until
-from tests.roaming.oicp.conftest import OPERATOR_ID
+from tests.roaming.oicp.conftest import OPERATOR_ID, hubject_site
 from tests.roaming.oicp.factories import oicp_connection_for
-from tests.stations.factories import ChargePointFactory, ConnectorFactory, EvseFactory, LocationFactory
+from tests.stations.factories import EvseFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,34 +34,7 @@ def connection(tenant_a: Tenant, hub: HubSimulator, pki: LocalCA) -> OicpConnect
 
 @pytest.fixture
 def site(tenant_a: Tenant) -> dict[str, Any]:
-    """A published location with a charger of two EVSEs of our OperatorID (DE*ABC) and one of another operator."""
-    location = LocationFactory(
-        tenant=tenant_a,
-        name="Parkhaus Mitte",
-        address="Energiestraße 12a",
-        postal_code="10115",
-        city="Berlin",
-        country="DE",
-        latitude=Decimal("52.520008"),
-        longitude=Decimal("13.404954"),
-        parking_type=Location.ParkingType.PARKING_GARAGE,
-    )
-    charge_point = ChargePointFactory(tenant=tenant_a, location=location, identity="CP-HBS-1", vendor="Alpitronic")
-    ChargePoint.objects.filter(pk=charge_point.pk).update(online=True)
-    ac = EvseFactory(charge_point=charge_point, connector_id=1, evse_uid="DE*ABC*E1001*1", status="Available")
-    ConnectorFactory(evse=ac, power_type=Connector.PowerType.AC_3_PHASE, max_voltage=230, max_amperage=32)
-    dc = EvseFactory(charge_point=charge_point, connector_id=2, evse_uid="DE*ABC*E1001*2", status="Charging")
-    ConnectorFactory(
-        evse=dc,
-        standard=Connector.Standard.IEC_62196_T2_COMBO,
-        format=Connector.Format.CABLE,
-        power_type=Connector.PowerType.DC,
-        max_voltage=920,
-        max_amperage=400,
-        max_electric_power=300_000,
-    )
-    foreign = EvseFactory(charge_point=charge_point, connector_id=3, evse_uid="DE*XYZ*E77*1")
-    return {"location": location, "charge_point": charge_point, "ac": ac, "dc": dc, "foreign": foreign}
+    return hubject_site(tenant_a)
 
 
 def data_calls(hub: HubSimulator) -> list[tuple[str, list[str]]]:
