@@ -8,6 +8,10 @@ a Hubject remote start (a `RoamingCommand` of module `oicp`), so the session's C
 Hubject when it ends (`inbound.cdr_send`). NotAuthorized: refused (Invalid, with Hubject's StatusCode as reason).
 Hubject unreachable or the connection not allowed to ask: no answer (None), and the customers layer refuses.
 
+A card we do not know shown where a session Hubject authorized runs for another card is first asked as a stop
+(AuthorizeStop): the charger asks before it stops a transaction for a different idTag, and stops it when the two
+cards share a parentIdTag (OCPP 1.6), so a Hubject card is its own group and the stopping card gets the starting one.
+
 OICP identifies a card by its RFID UID (8, 14 or 20 hex digits); an idTag that is not one cannot be asked."""
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from apps.customers.authorization import AuthorizationStatus, RoamingAuthorizati
 from apps.customers.models import TokenSource, TokenType, WhitelistType
 from apps.roaming.models import CommandType, OicpConnection, OicpOperation, RoamingCommand
 from apps.roaming.oicp.client import OicpCallFailed, OicpClient, OicpDisabled
-from apps.roaming.oicp.services import HUBJECT_PARTY
-from apps.sessions.models import ChargingSession
+from apps.roaming.oicp.services import HUBJECT, HUBJECT_PARTY
+from apps.sessions.models import RUNNING_STATUSES, ChargingSession
 from apps.stations.models import Evse
 from apps.tenants.models import Tenant
 
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 UID = re.compile(r"^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
 MODULE = "oicp"
 AUTHORIZATION_HOLDS = dt.timedelta(minutes=15)
+STOP_CANDIDATES = 4  # running Hubject sessions at one location asked about a stop card, at most
 
 
 def _connection(tenant: Tenant) -> OicpConnection | None:
@@ -80,6 +85,61 @@ def _recently_authorized(tenant: Tenant, id_tag: str, at: dt.datetime) -> str:
     return "" if used else session_id
 
 
+def _stop(
+    connection: OicpConnection, id_tag: str, identification: dict[str, Any], location_id: Any | None
+) -> RoamingAuthorization | None:
+    """AuthorizeStop: a card we do not know, shown at a location where a session Hubject authorized runs for another
+    card (the charger asks before it stops a transaction for a different idTag). Authorized: Accepted with the
+    starting card as parentIdTag, so the charger (OCPP 1.6: same parentIdTag) stops that session. None otherwise
+    (not such a card, or Hubject says no: it is then asked as a start)."""
+    if location_id is None:
+        return None
+    running = (
+        ChargingSession.objects.filter(
+            tenant_id=connection.tenant_id,
+            charge_point__location_id=location_id,
+            roaming_partner=HUBJECT,
+            status__in=RUNNING_STATUSES,
+        )
+        .exclude(id_tag__iexact=id_tag)
+        .exclude(authorization_reference="")
+        .order_by("pk")[:STOP_CANDIDATES]
+    )
+    for session in running:
+        body: dict[str, Any] = {
+            "OperatorID": connection.operator_id,
+            "SessionID": session.authorization_reference,
+            "Identification": identification,
+        }
+        evse_id = _evse_id(location_id, session.connector_id)
+        if evse_id:
+            body["EvseID"] = evse_id
+        client = OicpClient(connection)
+        try:
+            answer = client.call(OicpOperation.AUTHORIZE_STOP, body)
+        except (OicpCallFailed, OicpDisabled) as error:
+            logger.warning("AuthorizeStop of %s at Hubject failed: %s", id_tag, error)
+            continue
+        finally:
+            client.close()
+        if answer.get("AuthorizationStatus") == "Authorized":
+            return RoamingAuthorization(
+                status=AuthorizationStatus.ACCEPTED,
+                reason="hubject_stop",
+                token=RoamingToken(
+                    uid=id_tag,
+                    contract_id="",
+                    issuer=str(answer.get("ProviderID") or "Hubject"),
+                    country_code=HUBJECT_PARTY[0],
+                    party_id=HUBJECT_PARTY[1],
+                    type=TokenType.RFID,
+                    group_id=session.id_tag,
+                    whitelist=WhitelistType.NEVER,
+                ),
+            )
+    return None
+
+
 class OicpAuthorizer:
     """A RoamingAuthorizer (apps.customers.authorization) over Hubject's AuthorizeStart."""
 
@@ -103,6 +163,9 @@ class OicpAuthorizer:
         if connection is None:
             return None
         identification = {"RFIDMifareFamilyIdentification": {"UID": uid}}
+        stop = _stop(connection, id_tag, identification, location_id)
+        if stop is not None:
+            return stop
         body: dict[str, Any] = {"OperatorID": connection.operator_id, "Identification": identification}
         evse_id = _evse_id(location_id, None)
         if evse_id:
@@ -149,6 +212,7 @@ class OicpAuthorizer:
                 country_code=HUBJECT_PARTY[0],
                 party_id=HUBJECT_PARTY[1],
                 type=TokenType.RFID,
+                group_id=id_tag,  # its own group: the charger stops its session for a card Hubject lets stop it
                 whitelist=WhitelistType.NEVER,
             ),
             authorization_reference=session_id,

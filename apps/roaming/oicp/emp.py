@@ -885,17 +885,32 @@ def authorize_start(body: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _may_stop(identification: dict[str, Any], started: Token) -> bool:
+    """The card that started the session, or another usable card of the same driver or business customer."""
+    evco, uid = _identity(identification)
+    if (evco and evco.lower() == started.contract_id.lower()) or (uid and uid.lower() == started.uid.lower()):
+        return True
+    found = _our_token(identification)
+    if found is None:
+        return False
+    _connection, other = found
+    same_owner = (other.driver_id is not None and other.driver_id == started.driver_id) or (
+        other.business_customer_id is not None and other.business_customer_id == started.business_customer_id
+    )
+    return same_owner and token_status(token=other, at=timezone.now())[0] == AuthorizationStatus.ACCEPTED
+
+
 def authorize_stop(body: dict[str, Any]) -> dict[str, Any]:
-    """AuthorizeStop: the identification that stops must be the one that started our driver's session."""
+    """AuthorizeStop: may this identification stop our driver's session? The card that started it, or another
+    usable card of the same driver or business customer (a second card in the household's car)."""
     session_id = str(body["SessionID"])
     ids: dict[str, Any] = {"SessionID": session_id, "CPOPartnerSessionID": body.get("CPOPartnerSessionID")}
     session = _session_by_hubject_id(session_id)
     if session is None or session.token_id is None:
         return _authorization("NotAuthorized", "400", f"no session {session_id} of ours", **ids)
-    evco, uid = _identity(body["Identification"])
     token = Token.objects.get(pk=session.token_id)
-    if not ((evco and evco.lower() == token.contract_id.lower()) or (uid and uid.lower() == token.uid.lower())):
-        return _authorization("NotAuthorized", "102", "another identification started this session", **ids)
+    if not _may_stop(body["Identification"], token):
+        return _authorization("NotAuthorized", "102", "neither the card that started it nor one of its owner", **ids)
     return _authorization(
         "Authorized",
         "000",

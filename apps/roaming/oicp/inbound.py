@@ -44,7 +44,7 @@ from apps.roaming.models import (
 )
 from apps.roaming.oicp import emp
 from apps.roaming.oicp.client import OicpClient
-from apps.roaming.oicp.services import HUBJECT_PARTY
+from apps.roaming.oicp.services import HUBJECT, HUBJECT_PARTY
 from apps.sessions import commands as session_commands
 from apps.sessions.models import ChargingSession, SessionStatus
 from apps.stations import services as station_services
@@ -52,7 +52,6 @@ from apps.stations.models import ChargePointStatus, Command, Evse
 
 REMOTE_START_WAIT = 7.0  # seconds for the charger: Hubject gives us 10 s for the whole answer
 MODULE = "oicp"
-HUBJECT = f"{HUBJECT_PARTY[0]}*{HUBJECT_PARTY[1]}"
 OUT_OF_SERVICE = {ChargePointStatus.FAULTED, ChargePointStatus.UNAVAILABLE}
 TEXT = {
     "000": "Success.",

@@ -28,6 +28,7 @@ from apps.roaming.oicp import credentials
 from apps.tenants.models import Tenant
 
 HUBJECT_PARTY = ("DE", "HBS")  # the partner row's OCPI columns: a pseudo-party, one Hubject connection per tenant
+HUBJECT = f"{HUBJECT_PARTY[0]}*{HUBJECT_PARTY[1]}"  # ChargingSession.roaming_partner of sessions Hubject started
 
 
 def _fields_error(field: str, message: str) -> ApplicationError:

@@ -16,6 +16,7 @@ from apps.roaming.models import OicpConnection
 from apps.roaming.oicp import cpo_push
 from apps.roaming.oicp.authorizer import OicpAuthorizer
 from apps.roaming.oicp.hub_sim import HubSimulator, LocalCA
+from apps.sessions import services as session_services
 from apps.sessions.models import ChargingSession, SessionStatus
 from tests.roaming.conftest import ChargerThread, Site, wait_until
 from tests.roaming.oicp.conftest import PROVIDER_ID, Client
@@ -87,3 +88,49 @@ def test_a_card_hubject_authorizes_charges_and_its_cdr_goes_back(
     )
     assert (cdr["EvseID"], cdr["Identification"]) == ("DE*ALP*E1*1", card)
     assert cdr["ConsumedEnergy"] == pytest.approx(session.energy_wh / 1000)
+
+
+def test_another_card_hubject_lets_stop_the_session_gets_the_starting_card_as_parent(
+    connection: OicpConnection,
+    hub: HubSimulator,
+    emp: Client,
+    site: Site,
+    charger: Callable[..., ChargerThread],
+    celery_worker: str,
+) -> None:
+    """OCPP 1.6: a charger stops a transaction for a different idTag when both share a parentIdTag. A card we do not
+    know, shown where a session Hubject authorized runs, is asked as AuthorizeStop (not as a start); Hubject lets it
+    stop, so it is Accepted with the starting card as parentIdTag, which the starting card has too."""
+    pushed = emp.post(
+        f"/authdata/v21/providers/{PROVIDER_ID}/push-request",
+        {
+            "ActionType": "fullLoad",
+            "ProviderAuthenticationData": {
+                "ProviderID": PROVIDER_ID,
+                "AuthenticationDataRecord": [{"Identification": {"RFIDMifareFamilyIdentification": {"UID": CARD}}}],
+            },
+        },
+    ).json()
+    assert pushed["Result"] is True, pushed
+    # no session runs yet: an unknown card is a start question, never a stop one
+    session_services.id_tag_authorize_at(charge_point_id=site.charge_point.pk, id_tag="0A0B0C0D")
+    assert hub.calls("AuthorizeStop") == []
+
+    charger(connectors=1, id_tags=[CARD], idle_seconds=(0.5, 0.5), session_seconds=(600.0, 600.0))
+    session = wait_until(
+        lambda: ChargingSession.objects.filter(id_tag=CARD, status=SessionStatus.ACTIVE).first(),
+        timeout=90,
+        what="the card's running session",
+    )
+    starts_before = len(hub.calls("AuthorizeStart"))
+
+    starter = session_services.id_tag_authorize_at(charge_point_id=site.charge_point.pk, id_tag=CARD)
+    stopper = session_services.id_tag_authorize_at(charge_point_id=site.charge_point.pk, id_tag="0A0B0C0D")
+
+    assert (starter.status, stopper.status) == ("Accepted", "Accepted")
+    assert starter.parent_id_tag is not None
+    assert stopper.parent_id_tag == starter.parent_id_tag
+    (stop,) = hub.calls("AuthorizeStop")
+    assert (stop.body["SessionID"], stop.body["EvseID"]) == (session.authorization_reference, "DE*ALP*E1*1")
+    assert stop.body["Identification"] == {"RFIDMifareFamilyIdentification": {"UID": "0A0B0C0D"}}
+    assert len(hub.calls("AuthorizeStart")) == starts_before  # neither card was asked as a start

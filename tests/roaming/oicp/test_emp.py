@@ -271,6 +271,23 @@ def test_our_drivers_card_at_another_cpo_is_authorized_through_the_hub_and_its_c
         assert refused["AuthorizationStatus"] == "NotAuthorized", refused
     assert PartnerSession.objects.count() == 1
 
+    # who may stop it (AuthorizeStop through the hub): the driver's other card yes; a blocked one, another's no
+    TokenFactory(tenant=tenant_b, driver=driver, uid="0C0FFEE0", contract_id="")
+    TokenFactory(tenant=tenant_b, uid="0DDBA110", contract_id="")
+    stop = "/charging/v21/operators/DE*ABC/authorize/stop"
+    verdicts = {
+        uid: cpo.post(
+            stop,
+            {
+                "OperatorID": "DE*ABC",
+                "SessionID": answer["SessionID"],
+                "Identification": {"RFIDMifareFamilyIdentification": {"UID": uid}},
+            },
+        ).json()["AuthorizationStatus"]
+        for uid in ("0BADC0DE", "0DDBA110", "0C0FFEE0")
+    }
+    assert verdicts == {"0BADC0DE": "NotAuthorized", "0DDBA110": "NotAuthorized", "0C0FFEE0": "Authorized"}
+
     # the CPO's CDR: through the hub to us, the session completed, our driver's receipt at Beta's 0.50 EUR/kWh
     cdr = {
         "SessionID": answer["SessionID"],
