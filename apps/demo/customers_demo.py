@@ -236,6 +236,9 @@ def seed_charger_tokens(tenant: Tenant) -> list[str]:
 
 
 def _emaid(tenant: Tenant, uid: str) -> str:
-    """A stable, readable eMAID per demo token (no randomness, so re-running changes nothing)."""
+    """A stable, readable eMAID per demo token (no randomness, so re-running changes nothing), in ISO 15118-1 form
+    with a final check character, so that Hubject takes it as an EvcoID (the demo's character is a digit sum, not
+    ISO's check-digit algorithm)."""
     digits = sum((index + 1) * ord(char) for index, char in enumerate(uid)) % 10**8
-    return f"{tenant.ocpi_country_code or 'DE'}-{tenant.ocpi_party_id or 'XXX'}-C{digits:08d}"
+    check = sum(int(d) for d in f"{digits:08d}") % 10
+    return f"{tenant.ocpi_country_code or 'DE'}-{tenant.ocpi_party_id or 'XXX'}-C{digits:08d}-{check}"

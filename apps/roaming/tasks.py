@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.roaming import commands
-from apps.roaming.models import RoamingCommand
+from apps.roaming.models import EmspCommand, RoamingCommand
 from apps.roaming.ocpi.client import PartnerCallError
 from apps.roaming.oicp import tasks as oicp_tasks  # noqa: F401 (registers the Hubject tasks with the worker)
 
@@ -75,6 +75,9 @@ def emsp_command_expire(command_id: int) -> str:
     """A command we sent a CPO: TIMEOUT if its result has not come by its deadline (a countdown from its answer)."""
     from apps.roaming.ocpi import emsp_commands
 
+    if not EmspCommand.objects.filter(pk=command_id).exists():  # outlived its row (a queue kept across a reset)
+        logger.warning("eMSP command %s: no such command, expiry dropped", command_id)
+        return "gone"
     row = emsp_commands.finish(
         command_id=command_id,
         result=emsp_commands.TIMEOUT,

@@ -127,6 +127,13 @@ def _facility(connector: Connector) -> dict[str, Any]:
     }
 
 
+def pool_id(connection: OicpConnection, location: Location) -> str:
+    """The location as an eMI3 charging pool id (`DE*VLT*P42`): EMPs group our EVSEs into one place by it (without
+    it, each charging station would be a place of its own in their apps)."""
+    separator = "*" if "*" in connection.operator_id else ""
+    return f"{connection.operator_id}{separator}P{location.pk}"
+
+
 def evse_data_record(
     connection: OicpConnection, evse: Evse, charge_point: ChargePoint, location: Location, connectors: list[Connector]
 ) -> dict[str, Any]:
@@ -138,6 +145,7 @@ def evse_data_record(
         plugs = [PLUGS[(Connector.Standard.IEC_62196_T2, Connector.Format.SOCKET)]]
     record: dict[str, Any] = {
         "EvseID": evse.evse_uid,
+        "ChargingPoolID": pool_id(connection, location),
         "ChargingStationId": charge_point.identity[:50],
         "ChargingStationNames": [{"lang": connection.tenant.language[:2] or "en", "value": location.name[:150]}],
         "Address": {

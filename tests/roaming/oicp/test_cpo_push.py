@@ -71,6 +71,7 @@ def test_full_load_first_then_only_what_changed(connection: OicpConnection, hub:
     assert (dc["Plugs"], dc["ChargingFacilities"][0]["Power"]) == (["CCS Combo 2 Plug (Cable Attached)"], 300)
     assert dc["ChargingFacilities"][0]["Amperage"] == 99  # the file's maximum: a 400 A DC charger says 99
     assert (ac["ChargingStationId"], ac["HardwareManufacturer"]) == ("CP-HBS-1", "Alpitronic")
+    assert ac["ChargingPoolID"] == dc["ChargingPoolID"] == f"DE*ABC*P{site['location'].pk}"  # one place for EMPs
     assert ac["AccessibilityLocation"] == "ParkingGarage"
     assert ac["HotlinePhoneNumber"] == "+4930123456"
     # the statuses followed the data: Hubject shows them at once

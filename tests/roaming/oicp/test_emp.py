@@ -124,7 +124,7 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
         what="the hub's EVSE data a second old",
     )
 
-    # Beta pulls: one location (Alpha's charging station) with its two EVSEs, Available
+    # Beta pulls: one location (Alpha's location, the charging pool of the EVSE data) with its two EVSEs, Available
     pulled = emp.evse_data_pull(connection_id=beta.pk)
     assert (pulled.records, pulled.locations, pulled.skipped) == (2, 1, [])
     location = PartnerLocation.objects.get(tenant=tenant_b)
@@ -132,7 +132,7 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
         beta.partner_id,
         "DE",
         "ALP",
-        "CP-ROAM-1",
+        f"DE*ALP*P{site.location.pk}",
     )
     assert (location.city, location.country) == (site.location.city, "DEU")
     assert (location.latitude, location.longitude) == (site.location.latitude, site.location.longitude)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.roaming import services
+from apps.roaming.management.platform_wait import wait_for
 from apps.roaming.models import PartnerStatus, RoamingPartner
 from apps.roaming.partner_sim import PartnerSimulator
 from apps.tenants.models import Tenant
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}: run `manage.py seed_demo` first.")
         versions_url = f"{options['cpo'].rstrip('/')}/ocpi/versions"
-        self._wait_for(f"{options['cpo'].rstrip('/')}/healthz", options["wait"])
+        wait_for(f"{options['cpo'].rstrip('/')}/healthz", options["wait"])
         sim = PartnerSimulator(port=options["port"], country_code="NL", party_id="SIM", name="Demo eMSP (simulated)")
         sim.start()
         try:
@@ -59,17 +59,6 @@ class Command(BaseCommand):
             pass
         finally:
             sim.stop()
-
-    def _wait_for(self, url: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                requests.get(url, timeout=2)
-                return
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise CommandError(f"The platform does not answer at {url}.") from None
-                time.sleep(1)
 
     def _partner_token_a(self, tenant: Tenant) -> str:
         """The demo partner (created the first time), back to pending with a fresh token A: the simulator starts
