@@ -46,7 +46,7 @@ from apps.roaming.oicp import emp
 from apps.roaming.oicp.client import OicpClient
 from apps.roaming.oicp.services import HUBJECT, HUBJECT_PARTY
 from apps.sessions import commands as session_commands
-from apps.sessions.models import ChargingSession, SessionStatus
+from apps.sessions.models import ChargingSession, SessionStatus, SignedMeterValue
 from apps.stations import services as station_services
 from apps.stations.models import ChargePointStatus, Command, Evse
 
@@ -255,6 +255,8 @@ def remote_stop(body: dict[str, Any]) -> Answer:
 
 
 DEFAULT_RESERVATION_MINUTES = 15
+MAX_SIGNED_VALUE = 3000  # the CPO file's SignedMeteringValue maximum length
+MAX_PROGRESS = 8  # Start, Progress1 … Progress8, End: 10 values at most
 
 
 def reservation_start(body: dict[str, Any]) -> Answer:
@@ -377,7 +379,31 @@ def cdr_body(session: ChargingSession, start: RoamingCommand) -> dict[str, Any]:
         body["EMPPartnerSessionID"] = request["EMPPartnerSessionID"]
     if request.get("PartnerProductID"):
         body["PartnerProductID"] = request["PartnerProductID"]
+    signed = signed_metering_values(session)
+    if signed:  # calibration law (Eichrecht): what the charger signed, for the EMP's transparency software
+        body["SignedMeteringValues"] = signed
+        if all(value["SignedMeteringValue"].startswith("OCMF|") for value in signed):
+            body["CalibrationLawVerificationInfo"] = {"MeteringSignatureEncodingFormat": "OCMF"}
     return body
+
+
+def signed_metering_values(session: ChargingSession) -> list[dict[str, str]]:
+    """The session's signed meter values as OICP wants them: the Transaction.Begin one as Start, up to 8 others as
+    Progress (the last ones), the Transaction.End one as End, in that order (10 at most). A value longer than the
+    file allows (3,000 characters) is left out: cut, a signature proves nothing."""
+    values = [
+        (row.context, row.data)
+        for row in SignedMeterValue.objects.filter(session=session).order_by("timestamp", "pk")
+        if row.data and len(row.data) <= MAX_SIGNED_VALUE
+    ]
+    start = [data for context, data in values if context == "Transaction.Begin"][:1]
+    end = [data for context, data in values if context == "Transaction.End"][-1:]
+    progress = [data for context, data in values if context not in ("Transaction.Begin", "Transaction.End")]
+    return (
+        [{"SignedMeteringValue": data, "MeteringStatus": "Start"} for data in start]
+        + [{"SignedMeteringValue": data, "MeteringStatus": "Progress"} for data in progress[-MAX_PROGRESS:]]
+        + [{"SignedMeteringValue": data, "MeteringStatus": "End"} for data in end]
+    )
 
 
 def cdr_send(*, session_id: int) -> bool:
