@@ -255,6 +255,7 @@ def remote_stop(body: dict[str, Any]) -> Answer:
 
 
 DEFAULT_RESERVATION_MINUTES = 15
+CONNECTOR_ERRORS = {"ConnectorLockFailure"}  # OCPP 1.6 error codes OICP calls ConnectorError (the rest: Critical)
 MAX_SIGNED_VALUE = 3000  # the CPO file's SignedMeteringValue maximum length
 MAX_PROGRESS = 8  # Start, Progress1 … Progress8, End: 10 values at most
 
@@ -458,10 +459,33 @@ def emp_charging_notification(request: dict[str, Any]) -> Answer:
 PROGRESS_EVERY_S = 300  # Hubject: at least 5 minutes between two Progress notifications of a session
 
 
-def notification_body(session: ChargingSession, start: RoamingCommand, kind: str) -> dict[str, Any]:
-    """The ChargingNotification (Start, Progress or End) of a session Hubject started, as it stands now."""
+def error_type(error_code: str) -> str:
+    """OICP's ErrorType of an OCPP 1.6 ChargePointErrorCode: the driver can fix a connector lock (re-plug); anything
+    else needs the station looked at."""
+    return "ConnectorError" if error_code in CONNECTOR_ERRORS else "CriticalError"
+
+
+def notification_body(
+    session: ChargingSession, start: RoamingCommand, kind: str, *, error_code: str = "", info: str = ""
+) -> dict[str, Any]:
+    """The ChargingNotification (Start, Progress, End, or Error with the charger's error code) of a session Hubject
+    started, as it stands now."""
     request = start.request["oicp"]
     connection: OicpConnection = start.partner.oicp_connection
+    if kind == "Error":
+        error: dict[str, Any] = {
+            "Type": "Error",
+            "SessionID": request["SessionID"],
+            "CPOPartnerSessionID": str(session.pk),
+            "Identification": request["Identification"],
+            "OperatorID": connection.operator_id,
+            "EvseID": request.get("EvseID") or (session.evse.evse_uid if session.evse else ""),
+            "ErrorType": error_type(error_code),
+            "ErrorAdditionalInfo": (info or f"OCPP error code {error_code or 'unknown'}")[:250],
+        }
+        if request.get("EMPPartnerSessionID"):
+            error["EMPPartnerSessionID"] = request["EMPPartnerSessionID"]
+        return error
     body: dict[str, Any] = {
         "Type": kind,
         "SessionID": request["SessionID"],
@@ -493,7 +517,7 @@ def notification_body(session: ChargingSession, start: RoamingCommand, kind: str
     return body
 
 
-def notification_send(*, session_id: int, kind: str) -> bool:
+def notification_send(*, session_id: int, kind: str, error_code: str = "", info: str = "") -> bool:
     """POST a ChargingNotification of a session Hubject started (False: not such a session, or the connection
     does not send notifications). The EMP's live view is fed by these; a failed one is not retried (the next
     Progress, the End and the CDR carry the newer state)."""
@@ -506,7 +530,8 @@ def notification_send(*, session_id: int, kind: str) -> bool:
         return False
     client = OicpClient(connection)
     try:
-        client.call(OicpOperation.CHARGING_NOTIFICATIONS, notification_body(session, start, kind))
+        body = notification_body(session, start, kind, error_code=error_code, info=info)
+        client.call(OicpOperation.CHARGING_NOTIFICATIONS, body)
     finally:
         client.close()
     return True

@@ -14,9 +14,12 @@ from django.db import transaction
 from apps.core import events
 from apps.roaming.models import OicpOperation
 from apps.roaming.oicp import cpo_pricing, cpo_push, emp_auth, inbound, tasks
+from apps.roaming.oicp.services import HUBJECT
+from apps.sessions.models import RUNNING_STATUSES, ChargingSession
 from apps.stations.models import Evse
 
 TOKENS_PER_TASK = 5000
+ERROR_EVERY_S = 300  # one Error notification per session and error code in this time (a charger may repeat it)
 
 
 def _after_commit(task: Any, *args: object) -> None:
@@ -26,7 +29,10 @@ def _after_commit(task: Any, *args: object) -> None:
 
 
 def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
-    """A StatusNotification (connector 0: every EVSE of the charger): PushEvseStatus of the EVSEs concerned."""
+    """A StatusNotification (connector 0: every EVSE of the charger): PushEvseStatus of the EVSEs concerned; a fault
+    during a session Hubject started is an Error notification to its EMP (once per session and error code)."""
+    if event.status == "Faulted" or event.error_code not in ("", "NoError"):
+        _errors(event)
     connections = cpo_push.connections_pushing(tenant_id=event.tenant_id, operation=OicpOperation.PUSH_EVSE_STATUS)
     if not connections:
         return
@@ -37,6 +43,21 @@ def connector_status_changed(event: events.ConnectorStatusChanged) -> None:
     for connection_id in connections:
         if pks:
             _after_commit(tasks.oicp_evse_status, connection_id, pks)
+
+
+def _errors(event: events.ConnectorStatusChanged) -> None:
+    running = ChargingSession.objects.filter(
+        tenant_id=event.tenant_id,
+        charge_point_id=event.charge_point_id,
+        roaming_partner=HUBJECT,
+        status__in=RUNNING_STATUSES,
+    )
+    if event.connector_id:
+        running = running.filter(connector_id=event.connector_id)
+    info = f"The charging station reports {event.status} ({event.error_code or 'no error code'})."
+    for session_id in running.values_list("pk", flat=True):
+        if cache.add(f"oicp-error:{session_id}:{event.error_code}", 1, timeout=ERROR_EVERY_S):
+            _after_commit(tasks.oicp_notification, session_id, "Error", event.error_code, info)
 
 
 def network_changed(event: events.LocationChanged | events.EvseChanged) -> None:
@@ -65,18 +86,18 @@ def tokens_changed(event: events.TokensChanged) -> None:
 def session_started(event: events.SessionStarted, party: str) -> None:
     """A session Hubject started or authorized began (`party`: the session's roaming party): the Start
     notification to its EMP."""
-    if party == inbound.HUBJECT:
+    if party == HUBJECT:
         _after_commit(tasks.oicp_notification, event.session_id, "Start")
 
 
 def session_meter_updated(event: events.SessionMeterUpdated, party: str) -> None:
     """Its energy grew: a Progress notification, at most one every 5 minutes per session (Hubject's rule)."""
-    if party == inbound.HUBJECT and cache.add(f"oicp-progress:{event.session_id}", 1, timeout=inbound.PROGRESS_EVERY_S):
+    if party == HUBJECT and cache.add(f"oicp-progress:{event.session_id}", 1, timeout=inbound.PROGRESS_EVERY_S):
         _after_commit(tasks.oicp_notification, event.session_id, "Progress")
 
 
 def session_ended(event: events.SessionEnded, party: str) -> None:
     """A session Hubject started ended: the End notification, and its ChargeDetailRecord goes to Hubject."""
-    if party == inbound.HUBJECT:
+    if party == HUBJECT:
         _after_commit(tasks.oicp_notification, event.session_id, "End")
         _after_commit(tasks.oicp_cdr, event.session_id)

@@ -70,11 +70,11 @@ def oicp_pull_sweep() -> int:
 
 
 @shared_task(name="roaming.oicp_notification", ignore_result=True)
-def oicp_notification(session_id: int, kind: str) -> bool:
-    """ChargingNotification (Start, Progress, End) of a session Hubject started; not retried: the next one, the End
-    and the CDR carry the newer state."""
+def oicp_notification(session_id: int, kind: str, error_code: str = "", info: str = "") -> bool:
+    """ChargingNotification (Start, Progress, End, Error) of a session Hubject started; not retried: the next one,
+    the End and the CDR carry the newer state."""
     try:
-        return inbound.notification_send(session_id=session_id, kind=kind)
+        return inbound.notification_send(session_id=session_id, kind=kind, error_code=error_code, info=info)
     except OicpCallFailed:
         return False
 
