@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from apps.roaming.models import OicpConnection, OicpEvseState, OicpOperation
 from apps.roaming.oicp.client import OicpCallFailed, OicpClient, OicpDisabled
-from apps.roaming.oicp.cpo_push import power_kw
+from apps.roaming.oicp.cpo_push import power_kw, refusal
 from apps.roaming.oicp.schema import OicpValidationError
 from apps.stations.models import Connector, Evse
 from apps.tariffs import selectors as tariff_selectors
@@ -261,13 +261,6 @@ def _product_body(connection: OicpConnection, found: Catalog) -> dict[str, Any]:
     }
 
 
-def _refusal(answer: dict[str, Any]) -> str:
-    if answer.get("Result") is True:
-        return ""
-    code = answer.get("StatusCode") or {}
-    return f"{code.get('Code', '')} {code.get('Description', '')} {code.get('AdditionalInfo', '')}".strip()
-
-
 def pushing(connection: OicpConnection) -> bool:
     return (
         connection.enabled
@@ -301,7 +294,7 @@ def pricing_sync(*, connection_id: int, full: bool = False) -> PricingResult:
         client = OicpClient(connection)
         try:
             for operation, body in zip(OPERATIONS, bodies, strict=True):
-                if refused := _refusal(client.call(operation, body)):
+                if refused := refusal(client.call(operation, body)):
                     result.refused = f"{operation}: {refused}"
                     return result
             result.sent = True

@@ -249,7 +249,7 @@ def _body(connection: OicpConnection, action: str, records: list[dict[str, Any]]
     }
 
 
-def _refusal(answer: dict[str, Any]) -> str:
+def refusal(answer: dict[str, Any]) -> str:
     if answer.get("Result") is True:
         return ""
     code = answer.get("StatusCode") or {}
@@ -291,7 +291,7 @@ def _full_load(connection: OicpConnection, client: OicpClient, wanted: Network) 
     result = SyncResult(action="fullLoad")
     records = [record for _, record in wanted.records.values()]
     answer = client.call(OicpOperation.PUSH_EVSE_DATA, _body(connection, "fullLoad", records))
-    if refused := _refusal(answer):
+    if refused := refusal(answer):
         result.refused = refused
         return result
     now = timezone.now()
@@ -319,7 +319,7 @@ def _deltas(
             chunk = evse_ids[start : start + CHUNK]
             records = [states[e].record if action == "delete" else wanted.records[e][1] for e in chunk]
             answer = client.call(OicpOperation.PUSH_EVSE_DATA, _body(connection, action, records))
-            if refused := _refusal(answer):
+            if refused := refusal(answer):
                 # our view of Hubject's data is wrong (or the data is): start over with a fullLoad next time
                 OicpEvseState.objects.filter(connection=connection).delete()
                 result.refused = refused
@@ -369,7 +369,7 @@ def _status_call(connection: OicpConnection, client: OicpClient, action: str, ev
             "EvseStatusRecord": records,
         },
     }
-    return _refusal(client.call(OicpOperation.PUSH_EVSE_STATUS, body))
+    return refusal(client.call(OicpOperation.PUSH_EVSE_STATUS, body))
 
 
 def evse_status_push(*, connection_id: int, evse_pks: list[int]) -> int:

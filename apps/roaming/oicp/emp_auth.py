@@ -25,7 +25,7 @@ from apps.customers.authorization import AuthorizationStatus, token_status
 from apps.customers.models import Token, TokenSource
 from apps.roaming.models import OicpAuthenticationState, OicpConnection, OicpOperation
 from apps.roaming.oicp.client import OicpCallFailed, OicpClient, OicpDisabled
-from apps.roaming.oicp.cpo_push import CHUNK, SyncResult, normalized
+from apps.roaming.oicp.cpo_push import CHUNK, SyncResult, normalized, refusal
 from apps.roaming.oicp.schema import OicpValidationError
 
 UID = re.compile(r"^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
@@ -80,13 +80,6 @@ def _body(connection: OicpConnection, action: str, records: list[dict[str, Any]]
     }
 
 
-def _refusal(answer: dict[str, Any]) -> str:
-    if answer.get("Result") is True:
-        return ""
-    code = answer.get("StatusCode") or {}
-    return f"{code.get('Code', '')} {code.get('Description', '')} {code.get('AdditionalInfo', '')}".strip()
-
-
 def pushing(connection: OicpConnection) -> bool:
     return (
         connection.enabled
@@ -139,7 +132,7 @@ def _full_load(connection: OicpConnection, client: OicpClient) -> SyncResult:
     result = SyncResult(action="fullLoad")
     records = wanted(connection)
     answer = client.call(OicpOperation.PUSH_AUTHENTICATION_DATA, _body(connection, "fullLoad", list(records.values())))
-    if refused := _refusal(answer):
+    if refused := refusal(answer):
         result.refused = refused
         return result
     now = timezone.now()
@@ -169,7 +162,7 @@ def _deltas(
             chunk = pks[start : start + CHUNK]
             sent = [held[pk] if action == "delete" else records[pk] for pk in chunk]
             answer = client.call(OicpOperation.PUSH_AUTHENTICATION_DATA, _body(connection, action, sent))
-            if refused := _refusal(answer):  # our mirror is wrong (or the data is): a fullLoad next time
+            if refused := refusal(answer):  # our mirror is wrong (or the data is): a fullLoad next time
                 OicpAuthenticationState.objects.filter(connection=connection).delete()
                 result.refused = refused
                 return result
