@@ -10,7 +10,13 @@ no event). A refusal means our mirror is wrong: it is dropped and the next sync 
 A token is pushed when it is ours (`source` local, not a cached roaming one), its own status accepts it now (not
 blocked, valid, not expired, its driver or customer active, its contract running: `token_status`), and Hubject can
 know it by something: an RFID UID in OICP's form (8, 14 or 20 hex digits) as RFIDMifareFamilyIdentification, and the
-contract id as RemoteIdentification when it is an EvcoID of our ProviderID (what QR and app starts name)."""
+contract id as RemoteIdentification when it is an EvcoID of our ProviderID (what QR and app starts name).
+
+Measured on this 2-core machine against the local Hubject (20,000 tokens, 2.8 MB body, 2026-12-05): reading and
+deciding them 1.5 s; a fullLoad 17.7 s, two thirds of it checking the body against the OpenAPI file (our client
+before sending, the local Hubject on receipt: jsonschema resolves each record's `$ref`s); a full comparison that
+finds nothing changed (the daily sweep) 2.4 s. A tenant with a million tokens takes minutes for a fullLoad, which is
+why changes go as deltas."""
 
 from __future__ import annotations
 
@@ -34,6 +40,13 @@ EVCO_ID = re.compile(
     r"|([A-Za-z]{2}[\*|\-]?[A-Za-z0-9]{3}[\*|\-]?[A-Za-z0-9]{6}[\*|\-]?[\d|X]))$"
 )  # the EMP file's EvcoID pattern (ISO 15118-1 and DIN SPEC 91286)
 READ_BATCH = 2000  # tokens read per query of a full comparison
+# what `authentication_record` reads (token_status included); with whole rows reading took 22 % longer
+READ_FIELDS = (
+    "tenant_id", "uid", "contract_id", "source", "blocked", "valid", "expires_at",
+    "driver__is_active", "driver__credit_blocked",
+    "business_customer__is_active", "business_customer__credit_blocked",
+    "business_contract__valid_from", "business_contract__valid_until",
+)  # fmt: skip
 
 
 def authentication_record(connection: OicpConnection, token: Token, at: Any) -> dict[str, Any] | None:
@@ -54,8 +67,10 @@ def authentication_record(connection: OicpConnection, token: Token, at: Any) -> 
 
 
 def _tokens(connection: OicpConnection, token_ids: Iterable[int] | None) -> Iterable[Token]:
-    tokens = Token.objects.filter(tenant_id=connection.tenant_id, source=TokenSource.LOCAL).select_related(
-        "driver", "business_customer", "business_contract"
+    tokens = (
+        Token.objects.filter(tenant_id=connection.tenant_id, source=TokenSource.LOCAL)
+        .select_related("driver", "business_customer", "business_contract")
+        .only(*READ_FIELDS)
     )
     if token_ids is not None:
         tokens = tokens.filter(pk__in=list(token_ids))

@@ -801,14 +801,22 @@ class HubSimulator:
         action = body["ActionType"]
         given = data["AuthenticationDataRecord"]
         with self._lock:
-            records = self.auth_data.setdefault(provider, [])
-            if action == "fullLoad":
-                records.clear()
+            records = [] if action == "fullLoad" else list(self.auth_data.get(provider, []))
+            # each given record replaces (or deletes) the kept ones that share an id with it, in order; indexed by id
+            # (an offline EMP's fullLoad has hundreds of thousands of records: one pass, not one per record)
+            alive = [True] * len(records)
+            index = {key: at for at, kept in enumerate(records) for key in _identification_key(kept["Identification"])}
             for record in given:
                 keys = _identification_key(record["Identification"])
-                records[:] = [kept for kept in records if not (_identification_key(kept["Identification"]) & keys)]
+                for key in keys:
+                    at = index.pop(key, None)
+                    if at is not None:
+                        alive[at] = False
                 if action != "delete":
                     records.append(record)
+                    alive.append(True)
+                    index.update(dict.fromkeys(keys, len(records) - 1))
+            self.auth_data[provider] = [kept for kept, live in zip(records, alive, strict=True) if live]
         return acknowledgment()
 
     def _offline_provider(self, identification: dict[str, Any]) -> str | None:
