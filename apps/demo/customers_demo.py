@@ -8,6 +8,8 @@ customers services.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +98,7 @@ DRIVERS: list[dict[str, Any]] = [
     },
 ]
 
+DEMO_CARD_OWNER = "voltnet"  # the tenant whose cards the uids below are (others: `_card_uid`)
 TOKENS: list[dict[str, Any]] = [
     # Anna's card and key fob work as one (group_id = OCPP parentIdTag)
     {"uid": "04A1B2C3D4E5F6", "driver": "anna.schmidt@example.com", "visual_number": "VLT-0001-A", "group_id": "ANNA"},
@@ -177,6 +180,7 @@ def seed_customers(tenant: Tenant) -> None:
 
     for data in TOKENS:
         fields = dict(data)
+        fields["uid"] = _card_uid(tenant, fields["uid"])
         if Token.objects.filter(tenant=tenant, uid=fields["uid"]).exists():
             continue
         driver = drivers[fields.pop("driver")]
@@ -233,6 +237,19 @@ def seed_charger_tokens(tenant: Tenant) -> list[str]:
                 issuer=tenant.name[:64],
             )
     return uids
+
+
+def _card_uid(tenant: Tenant, uid: str) -> str:
+    """The list's uids are Voltnet's cards; another demo tenant's cards are its own (an RFID's byte after 04 says
+    whose, an app user's id has the tenant's hex): tenants that roam with each other (`make run PEER=1`,
+    Hubject) must not push cards with the uid of one the other issued itself, which OCPI refuses (2001), as a real
+    card's uid is its own."""
+    if tenant.slug == DEMO_CARD_OWNER:
+        return uid
+    if not re.fullmatch(r"[0-9A-F]{14}", uid):  # an app user's id (app-<8 hex>-name): the tenant's hex, same length
+        return re.sub(r"^app-[0-9a-f]{8}", f"app-{zlib.crc32(tenant.slug.encode()):08x}", uid)
+    issuer = zlib.crc32(tenant.slug.encode()) & 0xFF
+    return f"{uid[:2]}{issuer:02X}{uid[4:]}"
 
 
 def _emaid(tenant: Tenant, uid: str) -> str:

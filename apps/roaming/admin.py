@@ -51,12 +51,9 @@ class RoamingPartnerAdmin(TenantScopedAdmin):
         "party",
         "our_party",
         "status",
-        "version",
-        "our_token_kind",
-        "their_token_kind",
         "last_handshake_at",
         "errors",
-    ]
+    ]  # version and token kinds are on the partner's page: the list keeps room for the last errors
     list_filter = ["tenant", "status"]
     search_fields = ["name", "party_id", "country_code"]
     list_select_related = ["tenant"]
