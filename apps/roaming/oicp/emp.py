@@ -8,7 +8,8 @@
   and OCPI partners' ones, priced by the tenant's retail rule for the Hubject partner. A full pull withdraws what
   Hubject no longer lists (status REMOVED, as for OCPI).
 - **Status** (`evse_status_pull`): PullEvseStatus of every operator; the catalog's EVSEs take Hubject's status
-  (Available, Occupied, Reserved, OutOfService, Unknown, EvseNotFound) in OCPI's words.
+  (Available, Occupied, Reserved, OutOfService, Unknown, EvseNotFound) in OCPI's words. By id
+  (`evse_status_by_id`, PullEvseStatusById) for a few EVSEs, e.g. the one a remote start found occupied.
 - **Remote start and stop** for the driver API (`session_start`, `session_stop`): AuthorizeRemoteStart with a
   SessionID we make (our PartnerSession's authorization_reference) and the driver's contract id as
   RemoteIdentification; Hubject answers synchronously once the CPO has, and the StatusCode becomes the session's
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -414,6 +416,40 @@ def evse_status_pull(*, connection_id: int) -> int:
     )
 
 
+STATUS_BY_ID_CHUNK = 100  # PullEvseStatusById: the EMP file's maxItems
+
+
+def evse_status_by_id(*, connection_id: int, evse_ids: list[str]) -> int:
+    """PullEvseStatusById: the status Hubject has now for these EVSEs of the catalog (up to 100 a request), e.g.
+    after a remote start was refused as occupied; only those EVSEs are read and written. Returns how many changed."""
+    connection = OicpConnection.objects.select_related("partner").get(pk=connection_id)
+    usable(connection, OicpOperation.PULL_EVSE_STATUS)
+    evses = {
+        normalized(evse.evse_id): evse
+        for evse in PartnerEvse.objects.filter(
+            location__partner_id=connection.partner_id,
+            location__tenant_id=connection.tenant_id,
+            evse_id__in=evse_ids,
+        )
+    }
+    changed = 0
+    client = OicpClient(connection)
+    try:
+        wanted = sorted(evse.evse_id for evse in evses.values())
+        for start in range(0, len(wanted), STATUS_BY_ID_CHUNK):
+            body = {"ProviderID": connection.provider_id, "EvseID": wanted[start : start + STATUS_BY_ID_CHUNK]}
+            answer = client.call(OicpOperation.PULL_EVSE_STATUS, body)
+            for record in (answer.get("EVSEStatusRecords") or {}).get("EvseStatusRecord") or []:
+                evse = evses.get(normalized(str(record.get("EvseID", ""))))
+                status = STATUS.get(str(record.get("EvseStatus")), PartnerEvseStatus.UNKNOWN)
+                if evse is not None and status != evse.status:
+                    station_services.partner_evse_status_set(evse=evse, status=status)
+                    changed += 1
+    finally:
+        client.close()
+    return changed
+
+
 # --------------------------------------------------------------------------- remote start and stop (driver API)
 
 
@@ -628,6 +664,20 @@ def _call_and_apply(
     state = back or _refused_state(code)
     session_services.partner_session_state_set(
         session_id=session.pk, state=state, reason=f"Hubject: {_text(answer)}", only_from=[waiting]
+    )
+    if code == "602" and OicpOperation.PULL_EVSE_STATUS in connection.enabled_operations:
+        _refresh_status(connection, session)
+
+
+def _refresh_status(connection: OicpConnection, session: PartnerSession) -> None:
+    """The CPO says the EVSE is in use while our catalog may still say Available: ask Hubject for its status now
+    (in the roaming worker, after this commit), so the driver search stops offering it."""
+    from apps.roaming.oicp import tasks
+
+    evse_id = _evse_id_of(session)
+    transaction.on_commit(
+        lambda: tasks.oicp_evse_status_by_id.apply_async((connection.pk, [evse_id]), queue=settings.OCPI_TASK_QUEUE),
+        robust=True,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import shared_task
 
+from apps.core.errors import Conflict
 from apps.roaming.oicp import cpo_pricing, cpo_push, emp, emp_auth, emp_cdrs, inbound
 from apps.roaming.oicp.client import OicpCallFailed
 
@@ -127,3 +128,12 @@ def oicp_pricing(self: Any, connection_id: int, full: bool = False) -> dict[str,
     except OicpCallFailed as error:
         raise self.retry(exc=error, countdown=_countdown(self.request.retries)) from error
     return {"products": result.products, "evses": result.evses, "sent": result.sent, "skipped": result.skipped}
+
+
+@shared_task(name="roaming.oicp_evse_status_by_id", ignore_result=True)
+def oicp_evse_status_by_id(connection_id: int, evse_ids: list[str]) -> int:
+    """PullEvseStatusById of a few catalog EVSEs; not retried (the next status sweep brings it too)."""
+    try:
+        return emp.evse_status_by_id(connection_id=connection_id, evse_ids=evse_ids)
+    except (OicpCallFailed, Conflict):  # Hubject unreachable, or the connection no longer pulls statuses
+        return 0

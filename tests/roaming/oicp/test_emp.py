@@ -405,3 +405,36 @@ def test_a_driver_reserves_a_hubject_evse_and_cancels_it_at_the_other_tenants_ch
     again = api.post(f"{RESERVATIONS}{body['id']}/cancel/", {}, format="json")
     assert (again.status_code, again.json()["code"]) == (409, "partner_session_state")
     assert len(hub.calls("AuthorizeRemoteReservationStop")) == 1
+
+
+def test_the_status_of_a_few_evses_is_pulled_by_id(beta: OicpConnection, hub: HubSimulator, cpo: Client) -> None:
+    """PullEvseStatusById: only the EVSEs asked for are asked and written (a CPO's EVSE turned Occupied since the
+    last sweep; another one changed too but is not asked for, so it keeps the catalog's status)."""
+    records = [evse_record("DE*ABC*E7*1"), evse_record("DE*ABC*E7*2")]
+    pushed = cpo.post("/evsepush/v23/operators/DE*ABC/data-records", push_evse_data("fullLoad", *records)).json()
+    assert pushed["Result"] is True, pushed
+    statuses = {
+        "ActionType": "fullLoad",
+        "OperatorEvseStatus": {
+            "OperatorID": "DE*ABC",
+            "EvseStatusRecord": [
+                {"EvseID": "DE*ABC*E7*1", "EvseStatus": "Available"},
+                {"EvseID": "DE*ABC*E7*2", "EvseStatus": "Available"},
+            ],
+        },
+    }
+    assert cpo.post("/evsepush/v21/operators/DE*ABC/status-records", statuses).json()["Result"] is True
+    emp.evse_data_pull(connection_id=beta.pk, full=True)
+    assert set(PartnerEvse.objects.values_list("status", flat=True)) == {"AVAILABLE"}
+    for record in statuses["OperatorEvseStatus"]["EvseStatusRecord"]:  # type: ignore[index]
+        record["EvseStatus"] = "Occupied"
+    assert cpo.post("/evsepush/v21/operators/DE*ABC/status-records", statuses).json()["Result"] is True
+
+    changed = emp.evse_status_by_id(connection_id=beta.pk, evse_ids=["DE*ABC*E7*1", "DE*XYZ*E1*1"])
+
+    assert changed == 1
+    assert dict(PartnerEvse.objects.values_list("evse_id", "status")) == {
+        "DE*ABC*E7*1": "CHARGING",
+        "DE*ABC*E7*2": "AVAILABLE",
+    }
+    assert hub.calls("PullEvseStatus")[-1].body == {"ProviderID": PROVIDER, "EvseID": ["DE*ABC*E7*1"]}
