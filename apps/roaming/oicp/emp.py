@@ -496,34 +496,39 @@ def session_start(*, driver: Driver, evse: PartnerEvse, token: Token) -> Partner
     return PartnerSession.objects.get(pk=session.pk)
 
 
-def session_stop(*, session: PartnerSession) -> PartnerSession:
-    """AuthorizeRemoteStop of a session we started through Hubject: `stop_requested`, then `stop_accepted` (the
-    CPO's End notification and CDR complete it) or back to where it was with Hubject's reason."""
+def _follow_up(
+    session: PartnerSession, operation: str, allowed: tuple[str, ...], waiting: str, extra: dict[str, Any], done: str
+) -> PartnerSession:
+    """A command on a session we started (or reserved) through Hubject: the session moves to `waiting` if it is in
+    one of `allowed`, the call goes out, and Hubject's answer moves it to `done` or back where it was."""
     connection = connection_of(RoamingPartner.objects.get(pk=session.partner_id))
     if connection is None:
         raise Conflict("This session is not reached through Hubject.", code="partner_unavailable")
-    usable(connection, OicpOperation.AUTHORIZE_REMOTE_STOP)
+    usable(connection, operation)
     with transaction.atomic():
         locked = PartnerSession.objects.select_for_update().get(pk=session.pk)
-        if locked.state not in STOPPABLE:
+        if locked.state not in allowed:
             raise Conflict(
                 f"Partner session {locked.pk} is {locked.get_state_display().lower()} ({locked.state}): "
-                f"a stop needs one of {', '.join(STOPPABLE)}.",
+                f"{operation} needs one of {', '.join(allowed)}.",
                 code="partner_session_state",
             )
         before = locked.state
-        session_services.partner_session_state_set(
-            session_id=locked.pk, state=S.STOP_REQUESTED, reason="", only_from=[before]
-        )
+        session_services.partner_session_state_set(session_id=locked.pk, state=waiting, reason="", only_from=[before])
     body = {
         "ProviderID": connection.provider_id,
         "EvseID": _evse_id_of(locked),
         "SessionID": locked.authorization_reference,
+        **extra,
     }
-    _call_and_apply(
-        connection, OicpOperation.AUTHORIZE_REMOTE_STOP, body, locked, S.STOP_REQUESTED, S.STOP_ACCEPTED, back=before
-    )
+    _call_and_apply(connection, operation, body, locked, waiting, done, back=before)
     return PartnerSession.objects.get(pk=session.pk)
+
+
+def session_stop(*, session: PartnerSession) -> PartnerSession:
+    """AuthorizeRemoteStop of a session we started through Hubject: `stop_requested`, then `stop_accepted` (the
+    CPO's End notification and CDR complete it) or back to where it was with Hubject's reason."""
+    return _follow_up(session, OicpOperation.AUTHORIZE_REMOTE_STOP, STOPPABLE, S.STOP_REQUESTED, {}, S.STOP_ACCEPTED)
 
 
 def _hubject_evse(driver: Driver, evse: PartnerEvse, token: Token, operation: str) -> OicpConnection:
@@ -593,37 +598,14 @@ def reservation_start(*, driver: Driver, evse: PartnerEvse, token: Token, expire
 def reservation_stop(*, session: PartnerSession) -> PartnerSession:
     """AuthorizeRemoteReservationStop of a reservation made through Hubject: `cancel_requested`, then `canceled`, or
     back to RESERVATION with Hubject's reason."""
-    connection = connection_of(RoamingPartner.objects.get(pk=session.partner_id))
-    if connection is None:
-        raise Conflict("This reservation is not reached through Hubject.", code="partner_unavailable")
-    usable(connection, OicpOperation.AUTHORIZE_REMOTE_RESERVATION_STOP)
-    with transaction.atomic():
-        locked = PartnerSession.objects.select_for_update().get(pk=session.pk)
-        if locked.state != S.RESERVATION:
-            raise Conflict(
-                f"Partner session {locked.pk} is {locked.get_state_display().lower()} ({locked.state}): "
-                f"a cancellation needs {S.RESERVATION}.",
-                code="partner_session_state",
-            )
-        session_services.partner_session_state_set(
-            session_id=locked.pk, state=S.CANCEL_REQUESTED, reason="", only_from=[S.RESERVATION]
-        )
-    body = {
-        "ProviderID": connection.provider_id,
-        "EvseID": _evse_id_of(locked),
-        "SessionID": locked.authorization_reference,
-        "EMPPartnerSessionId": str(locked.pk),
-    }
-    _call_and_apply(
-        connection,
+    return _follow_up(
+        session,
         OicpOperation.AUTHORIZE_REMOTE_RESERVATION_STOP,
-        body,
-        locked,
+        (S.RESERVATION,),
         S.CANCEL_REQUESTED,
+        {"EMPPartnerSessionId": str(session.pk)},  # sic: the reservation messages spell it with "Id"
         S.CANCELED_RESERVATION,
-        back=S.RESERVATION,
     )
-    return PartnerSession.objects.get(pk=session.pk)
 
 
 def _evse_id_of(session: PartnerSession) -> str:

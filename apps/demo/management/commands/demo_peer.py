@@ -20,11 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.errors import ApplicationError
 from apps.roaming import services
+from apps.roaming.management.platform_wait import wait_for
 from apps.roaming.models import PartnerStatus, RoamingPartner
 from apps.roaming.ocpi import handshake
 from apps.tariffs.models import RetailMode, RoamingRetailRule
@@ -92,8 +92,8 @@ class Command(BaseCommand):
         versions_url, base_url = options["versions_url"], options["base_url"].rstrip("/")
         if not versions_url or not base_url:
             raise CommandError("link needs --versions-url and --base-url.")
-        self._wait_for(versions_url.rsplit("/ocpi/", 1)[0] + "/healthz", options["wait"])
-        self._wait_for(f"{base_url}/healthz", options["wait"])
+        wait_for(versions_url.rsplit("/ocpi/", 1)[0] + "/healthz", options["wait"])
+        wait_for(f"{base_url}/healthz", options["wait"])
         token_file = Path(options["token_file"])
         if not token_file.exists():
             raise CommandError(f"No registration token in {token_file}: run `demo_peer offer` on the peer first.")
@@ -121,14 +121,3 @@ class Command(BaseCommand):
             raise CommandError(f"Registration with {partner} failed: {exc.message}") from exc
         token_file.unlink(missing_ok=True)  # used: the peer issued C in exchange
         self.stdout.write(self.style.SUCCESS(f"{tenant.slug}: registered with {partner} at {versions_url}"))
-
-    def _wait_for(self, url: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                requests.get(url, timeout=2)
-                return
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise CommandError(f"Nothing answers at {url}.") from None
-                time.sleep(1)
