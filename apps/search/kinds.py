@@ -18,9 +18,8 @@ class Kind:
     identifiers: tuple[str, ...]  # exact and prefix match (btree on search_norm(col) COLLATE "C")
     numeric_id: bool  # the primary key is a number people quote (transaction id, customer number)
     text: bool  # has the generated search_names (trigram) and search_document (tsvector) columns
-    title: str  # SQL over alias t (and the joins)
+    title: str  # SQL over alias t; a parent row is read by a scalar subquery, never a join (see `_kind_sql`)
     subtitle: str
-    joins: str = ""
     admin_view: str = ""  # admin change view name
     api_view: str = ""  # API detail route name
 
@@ -37,9 +36,9 @@ KINDS: tuple[Kind, ...] = (
         title="t.identity",
         subtitle=(
             "concat_ws(' · ', nullif(trim(t.vendor || ' ' || t.model), ''), nullif(t.serial_number, ''),"
-            " nullif(t.charge_box_serial_number, ''), l.name)"
+            " nullif(t.charge_box_serial_number, ''),"
+            " (SELECT l.name FROM stations_location l WHERE l.id = t.location_id))"
         ),
-        joins="LEFT JOIN stations_location l ON l.id = t.location_id",
         admin_view="admin:stations_chargepoint_change",
         api_view="charge-point-detail",
     ),
@@ -67,8 +66,10 @@ KINDS: tuple[Kind, ...] = (
         numeric_id=False,
         text=False,
         title="t.evse_uid",
-        subtitle="concat_ws(' · ', cp.identity, t.status)",
-        joins="JOIN stations_chargepoint cp ON cp.id = t.charge_point_id",
+        subtitle=(
+            "concat_ws(' · ', (SELECT cp.identity FROM stations_chargepoint cp WHERE cp.id = t.charge_point_id),"
+            " t.status)"
+        ),
         admin_view="admin:stations_evse_change",
         api_view="evse-detail",
     ),
@@ -83,10 +84,9 @@ KINDS: tuple[Kind, ...] = (
         title="t.uid",
         subtitle=(
             "concat_ws(' · ', nullif(t.visual_number, ''), nullif(t.contract_id, ''),"
-            " nullif(trim(d.first_name || ' ' || d.last_name), ''),"
-            " CASE WHEN t.blocked THEN 'blocked' WHEN NOT t.valid THEN 'invalid' END)"
+            " nullif(trim((SELECT d.first_name || ' ' || d.last_name FROM customers_driver d"
+            " WHERE d.id = t.driver_id)), ''), CASE WHEN t.blocked THEN 'blocked' WHEN NOT t.valid THEN 'invalid' END)"
         ),
-        joins="LEFT JOIN customers_driver d ON d.id = t.driver_id",
         admin_view="admin:customers_token_change",
         api_view="token-detail",
     ),
@@ -129,10 +129,10 @@ KINDS: tuple[Kind, ...] = (
         text=False,
         title="'Session ' || t.id",
         subtitle=(
-            "concat_ws(' · ', cp.identity, t.id_tag, nullif(t.cdr_ocpi_id, ''), t.status,"
+            "concat_ws(' · ', (SELECT cp.identity FROM stations_chargepoint cp WHERE cp.id = t.charge_point_id),"
+            " t.id_tag, nullif(t.cdr_ocpi_id, ''), t.status,"
             " to_char(t.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC')"
         ),
-        joins="JOIN stations_chargepoint cp ON cp.id = t.charge_point_id",
         admin_view="admin:charging_chargingsession_change",
         api_view="session-detail",
     ),
