@@ -494,3 +494,23 @@ def test_quote_refuses_energy_that_does_not_fit() -> None:
 def test_engine_refuses_malformed_tariffs(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(TariffFormatError, match=message):
         tariff_from_ocpi(doc)
+
+
+@pytest.mark.parametrize("start", ["2026-12-05 23:07:42", "2026-12-05 22:00:00", "2026-03-29 01:30:17"])
+def test_power_without_power_readings_is_the_segment_average_across_cuts(start: str) -> None:
+    # only the start and stop registers (no power measured): a cut at local midnight (or a DST change) splits the
+    # segment; both pieces report the segment's 10 kW, not the interpolated pieces' 9.9999974 / 10.0000004 kW (the
+    # CDR test failed so whenever it ran in the hour before local midnight)
+    begin = local(start)
+    stop = begin + dt.timedelta(hours=1)
+    periods = charging_periods_from_samples(
+        tariff=tariff(time_element("1.00")),
+        samples=[MeterSample(begin, 1_000), MeterSample(stop, 11_000)],
+        start=begin,
+        stop=stop,
+        time_zone=TZ,
+    )
+
+    powers = {(d.type, d.volume) for p in periods for d in p.dimensions if "POWER" in d.type}
+    assert powers == {("MIN_POWER", D(10)), ("MAX_POWER", D(10))}
+    assert sum(d.volume for p in periods for d in p.dimensions if d.type == "ENERGY") == D(10)
