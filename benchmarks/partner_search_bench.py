@@ -20,7 +20,7 @@ a delta pull (`date_from` of the last pull, 2 % of the locations changed), then 
 
 Two levels, each for every query kind, `operator=own` (our own only) next to no operator (ours + the partners'):
 - the search: the page's rows of both networks merged (`station_pages.station_page`: the spatial statements and
-  the EVSE/connector prefetch), what the spatial indexes answer;
+  the page's locations with their EVSEs and connectors, one statement per network);
 - the API page: `GET /api/v1/driver/stations/` (a page of 50 with prices, our tariff or the partner's tariff through
   the retail rule), without the Redis cache (every request reads PostgreSQL), and on a cache hit.
 """
@@ -285,7 +285,7 @@ def measure(tenant_id: int, args: argparse.Namespace) -> None:
 
     from apps.sessions import selectors
     from apps.sessions.api import station_pages
-    from apps.sessions.api.views import DriverStationViewSet
+    from apps.sessions.api.views import STATION_LOADERS, DriverStationViewSet
     from apps.stations.models import Location, PartnerLocation
     from apps.tenants import services as tenant_services
     from apps.tenants.models import Tenant
@@ -343,20 +343,15 @@ def measure(tenant_id: int, args: argparse.Namespace) -> None:
         operator = search_args.pop("operator")
         if operator in (None, "own"):
             querysets[station_pages.OWN] = selectors.stations_near(
-                Location.objects.filter(tenant_id=tenant_id).select_related("tenant"), **search_args
+                Location.objects.filter(tenant_id=tenant_id), **search_args
             )
         if operator != "own":
             querysets[station_pages.PARTNER] = selectors.partner_stations_near(
-                PartnerLocation.objects.filter(tenant_id=tenant_id).select_related("partner"),
+                PartnerLocation.objects.filter(tenant_id=tenant_id),
                 operator=operator,
                 **search_args,
             )
-        rows, _ = station_pages.station_page(request, querysets, page_size=PAGE)
-        for row in rows:  # the prefetched EVSEs are part of the page
-            if row.network:
-                list(row.obj.evses.all())
-            else:
-                [list(cp.evses.all()) for cp in row.obj.charge_points.all()]
+        station_pages.station_page(request, querysets, STATION_LOADERS, page_size=PAGE)  # with their EVSEs
         return (time.perf_counter() - started) * 1000
 
     def page(params: dict[str, str]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import zoneinfo
 from collections.abc import Sequence
@@ -11,14 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import BooleanField, Exists, F, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Exists, F, FloatField, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, NullIf
 
 from apps.customers.models import Driver, TokenType
 from apps.sessions.models import Cdr, ChargingSession, MeterValue, Reservation, SessionStatus
 from apps.stations.models import (
-    ChargePoint,
     Connector,
     Evse,
     Location,
@@ -203,11 +204,7 @@ def stations_near(
     `connector_type` and of at least `min_power_w`, and, with `available`, whose status is Available (`False`:
     locations without such an EVSE). The spatial index (GiST, stations migration 0007) answers the ordering (KNN)
     and the radius or box; distances are exact great-circle kilometres on a sphere of the mean Earth radius."""
-    queryset = queryset.filter(publish=True, decommissioned_at__isnull=True).prefetch_related(
-        Prefetch("charge_points", queryset=ChargePoint.objects.filter(decommissioned_at__isnull=True)),
-        Prefetch("charge_points__evses", queryset=Evse.objects.filter(decommissioned_at__isnull=True)),
-        "charge_points__evses__connectors",
-    )
+    queryset = queryset.filter(publish=True, decommissioned_at__isnull=True)
     if connector_type is not None or min_power_w is not None or available is not None:
         evses = Evse.objects.filter(
             charge_point__location=OuterRef("pk"),
@@ -237,15 +234,127 @@ def stations_near(
     return _geo_filtered_ordered(queryset, lat=lat, lon=lon, radius_km=radius_km, bbox=bbox)
 
 
-def location_summary(location: Location) -> dict[str, Any]:
-    evses = [evse for cp in location.charge_points.all() for evse in cp.evses.all()]
-    connectors = [c for evse in evses for c in evse.connectors.all()]
-    return {
-        "evses": len(evses),
-        "available": sum(1 for e in evses if e.status == "Available"),
-        "connector_types": sorted({c.standard for c in connectors}),
-        "max_power_w": max((c.max_electric_power or c.max_voltage * c.max_amperage for c in connectors), default=None),
-    }
+@dataclass(frozen=True, slots=True)
+class StationEvse:
+    """An EVSE as the driver station search shows and prices it."""
+
+    id: int
+    evse_id: str  # ours: evse_uid; a partner's: its eMI3 EVSE id, else its uid
+    uid: str  # a partner's EVSE uid ("" for ours)
+    status: str
+    connector_types: tuple[str, ...]  # sorted, distinct
+    max_power_w: int | None
+    charge_point_id: int | None = None  # ours
+    tariff_ids: tuple[str, ...] = ()  # a partner's: its connectors' tariff ids, in connector order
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """A location of the driver station search, ours (`network` "own") or a roaming partner's ("partner"), with the
+    EVSEs a driver can use (`station_rows`, `partner_station_rows`)."""
+
+    id: int
+    network: str
+    tenant_id: int
+    name: str
+    address: str
+    city: str
+    country: str
+    latitude: Decimal
+    longitude: Decimal
+    time_zone: str  # ours: the location's, else the tenant's; a partner's: as the CPO sent it ("" if not)
+    operator_name: str
+    operator_party: str  # OCPI party "DE*ABC", "" when unknown
+    evses: tuple[StationEvse, ...]
+    partner_id: int | None = None
+    country_code: str = ""  # a partner location's CPO party
+    party_id: str = ""
+    vat_default: Decimal | None = None  # ours: the tenant's VAT rate
+    distance_km: float | None = None
+
+    def summary(self) -> dict[str, Any]:
+        available = "Available" if self.network == OWN_NETWORK else PartnerEvseStatus.AVAILABLE
+        return {
+            "evses": len(self.evses),
+            "available": sum(1 for e in self.evses if e.status == available),
+            "connector_types": sorted({t for e in self.evses for t in e.connector_types}),
+            "max_power_w": max((e.max_power_w for e in self.evses if e.max_power_w is not None), default=None),
+        }
+
+
+# A page's locations with their EVSEs and connectors in one statement per network, built by PostgreSQL as JSON:
+# loading them as model instances (four prefetch queries, ~300 instances and ~850 related managers a page) cost
+# 115 of the 245 ms of an uncached page under cProfile (benchmarks/partner_search_bench.py, 2026-12-06). Power in W
+# as the filters compute it (`stations_near`, `_partner_power_w`), in bigint.
+_OWN_ROWS = """
+SELECT l.id, l.tenant_id, l.name, l.address, l.city, l.country, l.latitude, l.longitude,
+    coalesce(nullif(l.timezone, ''), t.timezone), t.name, t.ocpi_country_code, t.ocpi_party_id, t.default_vat_rate,
+    (SELECT coalesce(json_agg(json_build_array(e.id, e.charge_point_id, e.evse_uid, e.status,
+            (SELECT coalesce(json_agg(json_build_array(c.standard,
+                    coalesce(nullif(c.max_electric_power, 0), c.max_voltage::bigint * c.max_amperage))
+                    ORDER BY c.id), '[]')
+             FROM stations_connector c WHERE c.evse_id = e.id))
+         ORDER BY cp.identity, e.connector_id, e.id), '[]')::text
+     FROM stations_chargepoint cp JOIN stations_evse e ON e.charge_point_id = cp.id
+     WHERE cp.location_id = l.id AND cp.decommissioned_at IS NULL AND e.decommissioned_at IS NULL)
+FROM stations_location l JOIN tenants_tenant t ON t.id = l.tenant_id
+WHERE l.id = ANY(%s)"""
+
+_PARTNER_ROWS = """
+SELECT l.id, l.tenant_id, l.name, l.address, l.city, l.country, l.latitude, l.longitude, l.time_zone,
+    coalesce(nullif(l.operator_name, ''), p.name), l.country_code, l.party_id, l.partner_id,
+    (SELECT coalesce(json_agg(json_build_array(e.id, e.evse_id, e.uid, e.status,
+            (SELECT coalesce(json_agg(json_build_array(c.standard,
+                    coalesce(nullif(c.max_electric_power, 0), c.max_voltage::bigint * c.max_amperage
+                        * CASE WHEN c.power_type = 'AC_3_PHASE' THEN 3 ELSE 1 END), c.tariff_ids)
+                    ORDER BY c.connector_id), '[]')
+             FROM stations_partnerconnector c WHERE c.evse_id = e.id))
+         ORDER BY e.uid), '[]')::text
+     FROM stations_partnerevse e WHERE e.location_id = l.id AND e.status <> 'REMOVED')
+FROM stations_partnerlocation l JOIN roaming_roamingpartner p ON p.id = l.partner_id
+WHERE l.id = ANY(%s)"""
+
+
+def _max_power(connectors: list[list[Any]]) -> int | None:
+    return max((c[1] for c in connectors if c[1] is not None), default=None)
+
+
+def station_rows(ids: Sequence[int]) -> dict[int, Station]:
+    """Our locations `ids` (those that still exist) with their EVSEs in service (charge point and EVSE not
+    decommissioned; by charge point identity, then connector id) and connectors. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OWN_ROWS, [list(ids)])
+        found = cursor.fetchall()
+    stations: dict[int, Station] = {}
+    for pk, tenant, name, address, city, country, lat, lon, zone, operator, cc, party, vat, evses in found:
+        stations[pk] = Station(
+            id=pk,
+            network=OWN_NETWORK,
+            tenant_id=tenant,
+            name=name,
+            address=address,
+            city=city,
+            country=country,
+            latitude=lat,
+            longitude=lon,
+            time_zone=zone,
+            operator_name=operator,
+            operator_party=f"{cc}*{party}" if party else "",
+            vat_default=vat,
+            evses=tuple(
+                StationEvse(
+                    id=evse_pk,
+                    charge_point_id=cp,
+                    evse_id=uid,
+                    uid="",
+                    status=status,
+                    connector_types=tuple(sorted({c[0] for c in connectors})),
+                    max_power_w=_max_power(connectors),
+                )
+                for evse_pk, cp, uid, status, connectors in json.loads(evses)
+            ),
+        )
+    return stations
 
 
 # --------------------------------------------------------------------------- prices in the station search
@@ -286,10 +395,6 @@ def session_pricing_site(session: ChargingSession) -> tariff_selectors.PricingSi
         charge_point_id=session.charge_point_id,
         location_id=location_id,
     )
-
-
-def _evse_power_w(evse: Evse) -> int | None:
-    return max((c.max_electric_power or c.max_voltage * c.max_amperage for c in evse.connectors.all()), default=None)
 
 
 def _applies_now(restrictions: pricing.TariffRestrictions | None, local: dt.datetime, power_kw: Decimal | None) -> bool:
@@ -375,34 +480,36 @@ def price_summary(
 
 
 def station_prices(
-    locations: Sequence[Location], *, driver: Driver | None, at: dt.datetime
+    stations: Sequence[Station], *, driver: Driver | None, at: dt.datetime
 ) -> dict[int, dict[str, Any] | None]:
     """EVSE id -> the price summary of what would price `driver`'s session starting `at` there: the same
     selection as at completion (`tariffs.selectors.pricing_selections` with `driver_pricing_party`). None: no
     session there can be priced for this caller (no tariff applies, or the contract price list is in another
     currency than the tariff). Four queries, whatever the number of locations."""
-    evses = [(loc, cp, evse) for loc in locations for cp in loc.charge_points.all() for evse in cp.evses.all()]
+    evses = [(station, evse) for station in stations for evse in station.evses]
     if not evses:
         return {}
-    sites = {evse.pk: tariff_selectors.PricingSite(loc.tenant_id, evse.pk, cp.pk, loc.pk) for loc, cp, evse in evses}
+    sites = {
+        evse.id: tariff_selectors.PricingSite(station.tenant_id, evse.id, evse.charge_point_id, station.id)
+        for station, evse in evses
+    }
     selections = tariff_selectors.pricing_selections(
         sites=list(sites.values()), at=at, party=driver_pricing_party(driver)
     )
     engines: dict[int, pricing.Tariff] = {}
     prices: dict[int, dict[str, Any] | None] = {}
-    for loc, _, evse in evses:
-        selection = selections[sites[evse.pk]]
+    for station, evse in evses:
+        selection = selections[sites[evse.id]]
         if not selection.priceable or selection.tariff is None:
-            prices[evse.pk] = None
+            prices[evse.id] = None
             continue
         if selection.tariff.pk not in engines:
             engines[selection.tariff.pk] = selection.engine_tariff()
-        local = at.astimezone(zoneinfo.ZoneInfo(loc.timezone or loc.tenant.timezone))
-        prices[evse.pk] = price_summary(
+        prices[evse.id] = price_summary(
             engines[selection.tariff.pk],
-            local=local,
-            vat_default=loc.tenant.default_vat_rate,
-            power_w=_evse_power_w(evse),
+            local=at.astimezone(zoneinfo.ZoneInfo(station.time_zone)),
+            vat_default=station.vat_default,
+            power_w=evse.max_power_w,
             parking_grace_minutes=selection.parking_grace_minutes,
         )
     return prices
@@ -448,13 +555,6 @@ def _partner_power_w() -> Any:
     )
 
 
-def partner_connector_power_w(connector: PartnerConnector) -> int:
-    if connector.max_electric_power:
-        return int(connector.max_electric_power)
-    phases = 3 if connector.power_type == "AC_3_PHASE" else 1
-    return int(connector.max_voltage * connector.max_amperage * phases)
-
-
 def partner_stations_near(
     queryset: QuerySet[PartnerLocation],
     *,
@@ -473,10 +573,7 @@ def partner_stations_near(
     partner's name, case-insensitive. Answered by the partner locations' own spatial index (stations migration
     0011), so the partner network's size does not slow our own search down."""
     live_evses = PartnerEvse.objects.exclude(status=PartnerEvseStatus.REMOVED)
-    queryset = queryset.filter(publish=True).prefetch_related(
-        Prefetch("evses", queryset=live_evses.order_by("uid")),
-        Prefetch("evses__connectors", queryset=PartnerConnector.objects.order_by("connector_id")),
-    )
+    queryset = queryset.filter(publish=True)
     evses = live_evses.filter(location=OuterRef("pk"))
     if connector_type is not None or min_power_w is not None:
         connectors = PartnerConnector.objects.filter(evse=OuterRef("pk"))
@@ -499,15 +596,44 @@ def partner_stations_near(
     return _geo_filtered_ordered(queryset, lat=lat, lon=lon, radius_km=radius_km, bbox=bbox)
 
 
-def partner_location_summary(location: PartnerLocation) -> dict[str, Any]:
-    evses = list(location.evses.all())
-    connectors = [c for evse in evses for c in evse.connectors.all()]
-    return {
-        "evses": len(evses),
-        "available": sum(1 for e in evses if e.status == PartnerEvseStatus.AVAILABLE),
-        "connector_types": sorted({c.standard for c in connectors}),
-        "max_power_w": max((partner_connector_power_w(c) for c in connectors), default=None),
-    }
+def partner_station_rows(ids: Sequence[int]) -> dict[int, Station]:
+    """Partner locations `ids` (those that still exist) with their EVSEs that are not REMOVED (by uid) and their
+    connectors (by connector id). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PARTNER_ROWS, [list(ids)])
+        found = cursor.fetchall()
+    stations: dict[int, Station] = {}
+    for pk, tenant, name, address, city, country, lat, lon, zone, operator, cc, party, partner, evses in found:
+        stations[pk] = Station(
+            id=pk,
+            network="partner",
+            tenant_id=tenant,
+            name=name,
+            address=address,
+            city=city,
+            country=country,
+            latitude=lat,
+            longitude=lon,
+            time_zone=zone,
+            operator_name=operator,
+            operator_party=f"{cc}*{party}",
+            partner_id=partner,
+            country_code=cc,
+            party_id=party,
+            evses=tuple(
+                StationEvse(
+                    id=evse_pk,
+                    evse_id=evse_id or uid,
+                    uid=uid,
+                    status=status,
+                    connector_types=tuple(sorted({c[0] for c in connectors})),
+                    max_power_w=_max_power(connectors),
+                    tariff_ids=tuple(t for c in connectors for t in c[2]),
+                )
+                for evse_pk, evse_id, uid, status, connectors in json.loads(evses)
+            ),
+        )
+    return stations
 
 
 def _unit_price(terms: retail.RetailTerms, component: pricing.PriceComponent | None, *, per_kwh: bool) -> Any:
@@ -519,21 +645,18 @@ def _unit_price(terms: retail.RetailTerms, component: pricing.PriceComponent | N
     return {"excl_vat": _money(excl), "incl_vat": _money(excl * (1 + terms.vat_rate / 100))}
 
 
-def partner_station_prices(
-    locations: Sequence[PartnerLocation], *, at: dt.datetime
-) -> dict[int, dict[str, Any] | None]:
+def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> dict[int, dict[str, Any] | None]:
     """PartnerEvse id -> what our driver would pay there per unit: the CPO's tariff (the first connector's
     `tariff_ids` naming a `tariffs.PartnerTariff` of that partner and party), the components that apply to a
     session starting `at` (time, day, the EVSE's power), each through the tenant's retail rule for that partner.
     None: no tariff known (price unknown, never 0), unless the rule is a fixed price per kWh with a currency.
     Two queries (the tariffs, the rules), whatever the number of locations."""
-    evses = [(loc, evse) for loc in locations for evse in loc.evses.all()]
+    evses = [(loc, evse) for loc in stations for evse in loc.evses]
     if not evses:
         return {}
-    named: dict[tuple[int, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
+    named: dict[tuple[int | None, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
     for loc, evse in evses:
-        ids = {t for c in evse.connectors.all() for t in c.tariff_ids}
-        named.setdefault((loc.partner_id, loc.country_code, loc.party_id), set()).update(ids)
+        named.setdefault((loc.partner_id, loc.country_code, loc.party_id), set()).update(evse.tariff_ids)
     wanted = Q(pk__in=[])
     for (partner_id, country_code, party_id), ids in sorted(named.items()):
         if ids:
@@ -547,9 +670,8 @@ def partner_station_prices(
         tariff = next(
             (
                 tariffs[key]
-                for c in evse.connectors.all()
-                for t in c.tariff_ids
-                if (key := (loc.partner_id, loc.country_code, loc.party_id, t)) in tariffs
+                for tariff_id in evse.tariff_ids
+                if (key := (loc.partner_id, loc.country_code, loc.party_id, tariff_id)) in tariffs
             ),
             None,
         )
@@ -561,13 +683,13 @@ def partner_station_prices(
                 except (pricing.TariffFormatError, ValueError, TypeError, KeyError):
                     engines[tariff.pk] = None  # a tariff we cannot read: price unknown
             engine = engines[tariff.pk]
-        prices[evse.pk] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
+        prices[evse.id] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
     return prices
 
 
 def _partner_price(
-    loc: PartnerLocation,
-    evse: PartnerEvse,
+    loc: Station,
+    evse: StationEvse,
     engine: pricing.Tariff | None,
     terms: retail.RetailTerms,
     rule_currency: str,
@@ -583,8 +705,7 @@ def _partner_price(
             zone = zoneinfo.ZoneInfo(loc.time_zone) if loc.time_zone else dt.UTC
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             zone = dt.UTC
-        power = max((partner_connector_power_w(c) for c in evse.connectors.all()), default=0)
-        power_kw = Decimal(power) / 1000 if power else None
+        power_kw = Decimal(evse.max_power_w) / 1000 if evse.max_power_w else None
         for element in engine.elements:
             if _applies_now(element.restrictions, at.astimezone(zone), power_kw):
                 for component in element.price_components:

@@ -24,9 +24,9 @@ from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFa
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/driver/stations/"
-# caller access, driver, locations, their charge points, EVSEs and connectors (prefetch), tariff assignments, tariffs,
-# and the roaming partners' locations (eMSP: none here); the page reads ids first, then loads its rows (one more)
-QUERIES = 10
+# caller access, driver, the page's location ids, those locations with their EVSEs and connectors (one statement),
+# tariff assignments, tariffs, and the roaming partners' location ids (eMSP: none here)
+QUERIES = 7
 
 
 def _elements(*components: tuple[str, str]) -> list[dict[str, Any]]:

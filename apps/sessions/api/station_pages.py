@@ -2,12 +2,12 @@
 
 Each network has its own query and spatial index (`selectors.stations_near`, `selectors.partner_stations_near`);
 a page reads the ids and distances of at most `page_size + 1` rows of each, in each query's own order, merges them
-by distance (ours first on a tie), and then loads only the page's rows with their EVSEs (so the page costs what
-its own rows cost, not twice a page). The cursor says where the last page ended: the last distance handed out
-(`geo_chord`, a float, exact through its repr) and, per network, how many rows at exactly that distance were
-already handed out (those come first in that network's order, as with DRF's cursor offset). Without a point: ours
-by id, then the partners' by id. Next links only (a driver scrolls on); a cursor this API did not hand out is a
-400.
+by distance (ours first on a tie), and then loads only the page's rows with their EVSEs through each network's
+loader (so the page costs what its own rows cost, not twice a page). The cursor says where the last page ended: the
+last distance handed out (`geo_chord`, a float, exact through its repr) and, per network, how many rows at exactly
+that distance were already handed out (those come first in that network's order, as with DRF's cursor offset).
+Without a point: ours by id, then the partners' by id. Next links only (a driver scrolls on); a cursor this API did
+not hand out is a 400.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import QuerySet
@@ -26,6 +27,8 @@ from rest_framework.utils.urls import replace_query_param
 
 OWN, PARTNER = 0, 1
 CURSOR = "cursor"
+# a network's rows by id (those that still exist), each with a `distance_km` the page sets (dataclasses.replace)
+Loader = Callable[[Sequence[int]], Mapping[int, Any]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class _Key:
     chord: float
     network: int
     pk: int
+    distance_km: float | None = None
 
 
 def _bad() -> ValidationError:
@@ -72,9 +76,10 @@ def _by_distance(querysets: dict[int, QuerySet[Any]]) -> bool:
 
 
 def station_page(
-    request: Request, querysets: dict[int, QuerySet[Any]], *, page_size: int
+    request: Request, querysets: dict[int, QuerySet[Any]], loaders: Mapping[int, Loader], *, page_size: int
 ) -> tuple[list[Row], str | None]:
-    """The rows of this page (merged, in order) and the next page's URL (None on the last page)."""
+    """The rows of this page (merged, in order; each network's `loaders` builds its rows) and the next page's URL
+    (None on the last page)."""
     cursor = _decode(request.query_params.get(CURSOR))
     keys: list[_Key] = []
     if _by_distance(querysets):
@@ -90,12 +95,12 @@ def station_page(
             if start is not None:
                 qs = qs.filter(geo_chord__gte=start)
             skip = offsets[network]
-            found = _ids(qs, "pk", "geo_chord")[skip : skip + page_size + 1]
-            keys += [_Key(float(chord), network, pk) for pk, chord in found]
+            found = _ids(qs, "pk", "geo_chord", "distance_km")[skip : skip + page_size + 1]
+            keys += [_Key(float(chord), network, pk, km) for pk, chord, km in found]
         keys.sort(key=lambda key: (key.chord, key.network))  # stable: each network keeps its own order
         page, more = keys[:page_size], len(keys) > page_size
         if not more or not page:
-            return _load(querysets, page), None
+            return _load(loaders, page), None
         last = page[-1].chord
         following = {}
         for network in (OWN, PARTNER):
@@ -119,9 +124,9 @@ def station_page(
                 break
         page, more = keys[:page_size], len(keys) > page_size
         if not more or not page:
-            return _load(querysets, page), None
+            return _load(loaders, page), None
         next_cursor = {"n": page[-1].network, "id": page[-1].pk}
-    return _load(querysets, page), replace_query_param(request.build_absolute_uri(), CURSOR, _encode(next_cursor))
+    return _load(loaders, page), replace_query_param(request.build_absolute_uri(), CURSOR, _encode(next_cursor))
 
 
 def _ids(queryset: QuerySet[Any], *fields: str) -> QuerySet[Any]:
@@ -129,12 +134,16 @@ def _ids(queryset: QuerySet[Any], *fields: str) -> QuerySet[Any]:
     return queryset.prefetch_related(None).values_list(*fields)
 
 
-def _load(querysets: dict[int, QuerySet[Any]], page: list[_Key]) -> list[Row]:
-    """The page's rows, in the page's order, with their annotations and prefetched EVSEs (one load per network)."""
+def _load(loaders: Mapping[int, Loader], page: list[_Key]) -> list[Row]:
+    """The page's rows, in the page's order, with their EVSEs and distances (one load per network)."""
     loaded: dict[tuple[int, int], Any] = {}
-    for network, qs in querysets.items():
+    for network, load in loaders.items():
         ids = [key.pk for key in page if key.network == network]
         if ids:
-            loaded.update(((network, obj.pk), obj) for obj in qs.filter(pk__in=ids).order_by())
+            loaded.update(((network, pk), obj) for pk, obj in load(ids).items())
     # a row deleted between the two reads is left off this page
-    return [Row(key.network, loaded[key.network, key.pk]) for key in page if (key.network, key.pk) in loaded]
+    return [
+        Row(key.network, replace(loaded[key.network, key.pk], distance_km=key.distance_km))
+        for key in page
+        if (key.network, key.pk) in loaded
+    ]
