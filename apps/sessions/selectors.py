@@ -497,6 +497,7 @@ def station_prices(
         sites=list(sites.values()), at=at, party=driver_pricing_party(driver)
     )
     engines: dict[int, pricing.Tariff] = {}
+    summaries: dict[tuple[Any, ...], dict[str, Any]] = {}
     prices: dict[int, dict[str, Any] | None] = {}
     for station, evse in evses:
         selection = selections[sites[evse.id]]
@@ -505,13 +506,17 @@ def station_prices(
             continue
         if selection.tariff.pk not in engines:
             engines[selection.tariff.pk] = selection.engine_tariff()
-        prices[evse.id] = price_summary(
-            engines[selection.tariff.pk],
-            local=at.astimezone(zoneinfo.ZoneInfo(station.time_zone)),
-            vat_default=station.vat_default,
-            power_w=evse.max_power_w,
-            parking_grace_minutes=selection.parking_grace_minutes,
-        )
+        # EVSEs with the same tariff, zone, VAT and power cost the same: computed once a page
+        key = (selection.tariff.pk, station.time_zone, station.vat_default, evse.max_power_w)
+        if key not in summaries:
+            summaries[key] = price_summary(
+                engines[selection.tariff.pk],
+                local=at.astimezone(zoneinfo.ZoneInfo(station.time_zone)),
+                vat_default=station.vat_default,
+                power_w=evse.max_power_w,
+                parking_grace_minutes=selection.parking_grace_minutes,
+            )
+        prices[evse.id] = summaries[key]
     return prices
 
 
@@ -664,6 +669,7 @@ def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> d
     tariffs = tariff_selectors.partner_tariffs_matching(wanted)
     rules = tariff_selectors.retail_rules(partner_ids={loc.partner_id for loc, _ in evses})
     engines: dict[int, pricing.Tariff | None] = {}
+    summaries: dict[tuple[Any, ...], dict[str, Any] | None] = {}
     prices: dict[int, dict[str, Any] | None] = {}
     for loc, evse in evses:
         terms, rule_currency = rules.get(loc.partner_id, (retail.RetailTerms(), ""))
@@ -683,7 +689,11 @@ def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> d
                 except (pricing.TariffFormatError, ValueError, TypeError, KeyError):
                     engines[tariff.pk] = None  # a tariff we cannot read: price unknown
             engine = engines[tariff.pk]
-        prices[evse.id] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
+        # EVSEs of one partner with the same tariff, zone and power cost the same: computed once a page
+        key = (tariff.pk if tariff is not None else None, loc.partner_id, loc.time_zone, evse.max_power_w)
+        if key not in summaries:
+            summaries[key] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
+        prices[evse.id] = summaries[key]
     return prices
 
 
