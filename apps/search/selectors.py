@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from apps.core.prepared import prepared_cursor
 from apps.core.replica import replica_alias
 from apps.search.highlight import mark
 from apps.search.kinds import BY_NAME, KINDS, Kind
@@ -165,16 +166,13 @@ def _tsquery(lexemes: Iterable[str]) -> str:
 
 
 def _prepared_cursor(django_cursor: Any) -> Any:
-    """A server-side-binding psycopg cursor on the connection of `django_cursor` (Django's own cursors bind on the
-    client, which sends every query as new text): with `prepare=True` each shape of the search's statement is
-    planned once per connection and kept (psycopg's prepared statement cache), and `plan_cache_mode =
-    force_generic_plan` makes PostgreSQL reuse that one plan whatever the parameters. Planning the statement
-    (~30 index scans in one UNION ALL) was most of a search's time: 8-16 ms of `EXPLAIN (ANALYZE, SUMMARY)` for
-    1-2 ms of execution on the benchmark's data. Every condition is one a generic plan can put on an index: `=`
-    and a range of parameters on the btrees, `@@` and `<%` on the GIN indexes (tests/search/test_indexes.py)."""
-    import psycopg
-
-    return psycopg.Cursor(django_cursor.connection)
+    """A server-side-binding cursor with prepared statements on (`core.prepared`): with `prepare=True` each shape of
+    the search's statement is planned once per connection and kept, and `plan_cache_mode = force_generic_plan`
+    makes PostgreSQL reuse that one plan whatever the parameters. Planning the statement (~30 index scans in one
+    UNION ALL) was most of a search's time: 8-16 ms of `EXPLAIN (ANALYZE, SUMMARY)` for 1-2 ms of execution on the
+    benchmark's data. Every condition is one a generic plan can put on an index: `=` and a range of parameters on
+    the btrees, `@@` and `<%` on the GIN indexes (tests/search/test_indexes.py)."""
+    return prepared_cursor(django_cursor)
 
 
 def search(
