@@ -24,9 +24,9 @@ from tests.tariffs.factories import ContractPriceListFactory, TariffAssignmentFa
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/driver/stations/"
-# caller access, driver, the page's locations with their EVSEs and connectors (one statement), tariff assignments,
-# tariffs (the page's location ids, ours and the partners', are read on a prepared psycopg cursor Django does not see)
-QUERIES = 5
+# caller access, driver, the page's location ids, those locations with their EVSEs and connectors (one statement),
+# tariff assignments, tariffs, and the roaming partners' location ids (eMSP: none here)
+QUERIES = 7
 
 
 def _elements(*components: tuple[str, str]) -> list[dict[str, Any]]:

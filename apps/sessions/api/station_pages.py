@@ -20,13 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db import connections
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
-
-from apps.core.prepared import prepared_cursor
 
 OWN, PARTNER = 0, 1
 CURSOR = "cursor"
@@ -98,7 +95,7 @@ def station_page(
             if start is not None:
                 qs = qs.filter(geo_chord__gte=start)
             skip = offsets[network]
-            found = _ids(qs, ("pk", "geo_chord", "distance_km"), skip, skip + page_size + 1)
+            found = _ids(qs, "pk", "geo_chord", "distance_km")[skip : skip + page_size + 1]
             keys += [_Key(float(chord), network, pk, km) for pk, chord, km in found]
         keys.sort(key=lambda key: (key.chord, key.network))  # stable: each network keeps its own order
         page, more = keys[:page_size], len(keys) > page_size
@@ -122,7 +119,7 @@ def station_page(
             qs = querysets[network]
             if network == after_network:
                 qs = qs.filter(pk__gt=after_id)
-            keys += [_Key(0.0, network, pk) for (pk,) in _ids(qs, ("pk",), 0, page_size + 1 - len(keys))]
+            keys += [_Key(0.0, network, pk) for (pk,) in _ids(qs, "pk")[: page_size + 1 - len(keys)]]
             if len(keys) > page_size:
                 break
         page, more = keys[:page_size], len(keys) > page_size
@@ -132,17 +129,9 @@ def station_page(
     return _load(loaders, page), replace_query_param(request.build_absolute_uri(), CURSOR, _encode(next_cursor))
 
 
-def _ids(queryset: QuerySet[Any], fields: tuple[str, ...], start: int, stop: int) -> list[tuple[Any, ...]]:
-    """The keys of a network's rows [start:stop] in its order, without loading them (nor their EVSEs): a prepared
-    statement (`core.prepared`), planned once per connection and shape. Planning the spatial statement with its
-    plug, power and availability conditions took 7.7 ms (ours) and 3.2 ms (partners') for 7.0 / 4.6 ms of
-    execution (`EXPLAIN ANALYZE`, radius 25 km + filters, partner search benchmark database, 2026-12-06)."""
-    query = queryset.prefetch_related(None).values_list(*fields)[start:stop]
-    sql, params = query.query.sql_with_params()
-    with connections[query.db].cursor() as django_cursor:
-        cursor = prepared_cursor(django_cursor)
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+def _ids(queryset: QuerySet[Any], *fields: str) -> QuerySet[Any]:
+    """The keys of a network's rows in its order, without loading them (nor their EVSEs)."""
+    return queryset.prefetch_related(None).values_list(*fields)
 
 
 def _load(loaders: Mapping[int, Loader], page: list[_Key]) -> list[Row]:
