@@ -656,28 +656,28 @@ def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> d
     session starting `at` (time, day, the EVSE's power), each through the tenant's retail rule for that partner.
     None: no tariff known (price unknown, never 0), unless the rule is a fixed price per kWh with a currency.
     Two queries (the tariffs, the rules), whatever the number of locations."""
-    evses = [(loc, evse) for loc in stations for evse in loc.evses]
+    evses = [(loc, loc.partner_id, evse) for loc in stations if loc.partner_id is not None for evse in loc.evses]
     if not evses:
         return {}
-    named: dict[tuple[int | None, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
-    for loc, evse in evses:
-        named.setdefault((loc.partner_id, loc.country_code, loc.party_id), set()).update(evse.tariff_ids)
+    named: dict[tuple[int, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
+    for loc, partner, evse in evses:
+        named.setdefault((partner, loc.country_code, loc.party_id), set()).update(evse.tariff_ids)
     wanted = Q(pk__in=[])
     for (partner_id, country_code, party_id), ids in sorted(named.items()):
         if ids:
             wanted |= Q(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id__in=sorted(ids))
     tariffs = tariff_selectors.partner_tariffs_matching(wanted)
-    rules = tariff_selectors.retail_rules(partner_ids={loc.partner_id for loc, _ in evses})
+    rules = tariff_selectors.retail_rules(partner_ids={partner for _, partner, _ in evses})
     engines: dict[int, pricing.Tariff | None] = {}
     summaries: dict[tuple[Any, ...], dict[str, Any] | None] = {}
     prices: dict[int, dict[str, Any] | None] = {}
-    for loc, evse in evses:
-        terms, rule_currency = rules.get(loc.partner_id, (retail.RetailTerms(), ""))
+    for loc, partner, evse in evses:
+        terms, rule_currency = rules.get(partner, (retail.RetailTerms(), ""))
         tariff = next(
             (
                 tariffs[key]
                 for tariff_id in evse.tariff_ids
-                if (key := (loc.partner_id, loc.country_code, loc.party_id, tariff_id)) in tariffs
+                if (key := (partner, loc.country_code, loc.party_id, tariff_id)) in tariffs
             ),
             None,
         )
@@ -690,10 +690,10 @@ def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> d
                     engines[tariff.pk] = None  # a tariff we cannot read: price unknown
             engine = engines[tariff.pk]
         # EVSEs of one partner with the same tariff, zone and power cost the same: computed once a page
-        key = (tariff.pk if tariff is not None else None, loc.partner_id, loc.time_zone, evse.max_power_w)
-        if key not in summaries:
-            summaries[key] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
-        prices[evse.id] = summaries[key]
+        same = (tariff.pk if tariff is not None else None, partner, loc.time_zone, evse.max_power_w)
+        if same not in summaries:
+            summaries[same] = _partner_price(loc, evse, engine, terms, rule_currency, at=at)
+        prices[evse.id] = summaries[same]
     return prices
 
 
