@@ -179,6 +179,17 @@ def test_an_emp_tenant_pulls_starts_through_the_hub_and_bills_the_cdr(
     assert next(n["Type"] for n in hub.notifications if n["SessionID"] == hubject_id) == "Start"
     wait_until(lambda: ChargingSession.objects.get(pk=running.pk).last_meter_wh > running.meter_start_wh, what="kWh")
 
+    # a second start on that EVSE: Alpha answers 602 (in use), the driver's new session says so, and that EVSE's
+    # status is pulled by id at once through the roaming worker (PullEvseStatusById), so the search stops offering it
+    pulls = len(hub.calls("PullEvseStatus"))
+    second = api.post(LIST, {"driver": driver.pk, "evse_id": "DE*ALP*E1*1"}, format="json")
+    assert second.status_code == 202, second.json()
+    assert second.json()["state"] == "evse_occupied", second.json()
+    asked = wait_until(lambda: hub.calls("PullEvseStatus")[pulls:], what="PullEvseStatusById")
+    assert [call.body for call in asked] == [{"ProviderID": PROVIDER, "EvseID": ["DE*ALP*E1*1"]}]
+    wait_until(lambda: PartnerEvse.objects.get(evse_id="DE*ALP*E1*1").status == "CHARGING", what="E1*1 charging")
+    assert PartnerEvse.objects.get(evse_id="DE*ALP*E1*2").status == "AVAILABLE"
+
     stopped = api.post(f"{LIST}{body['id']}/stop/", {}, format="json")
     assert stopped.status_code == 202, stopped.json()
     assert stopped.json()["state"] == "stop_accepted", stopped.json()
