@@ -358,46 +358,49 @@ FROM stations_partnerlocation l JOIN roaming_roamingpartner p ON p.id = l.partne
 WHERE l.id = ANY(%s)"""
 
 
-def _max_power(connectors: list[list[Any]]) -> int | None:
-    return max((c[1] for c in connectors if c[1] is not None), default=None)
+def _places(sql: str, ids: Sequence[int]) -> list[tuple[dict[str, Any], str, str, Any, list[list[Any]]]]:
+    """The rows of `_OWN_ROWS` / `_PARTNER_ROWS` for `ids`: the place's own fields (as `Station` names them), the
+    party's country code and id, the network's extra column, the EVSEs (decoded JSON)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(ids)])
+        found = cursor.fetchall()
+    names = ("id", "tenant_id", "name", "address", "city", "country", "latitude", "longitude", "time_zone")
+    return [
+        (
+            {**dict(zip(names, row[:9], strict=True)), "operator_name": row[9]},
+            row[10],
+            row[11],
+            row[12],
+            json.loads(row[13]),
+        )
+        for row in found
+    ]
+
+
+def _plugs(connectors: list[list[Any]]) -> dict[str, Any]:
+    """An EVSE's connector types and power from its connectors ([standard, power in W, ...])."""
+    return {
+        "connector_types": tuple(sorted({c[0] for c in connectors})),
+        "max_power_w": max((c[1] for c in connectors if c[1] is not None), default=None),
+    }
 
 
 def station_rows(ids: Sequence[int]) -> dict[int, Station]:
     """Our locations `ids` (those that still exist) with their EVSEs in service (charge point and EVSE not
     decommissioned; by charge point identity, then connector id) and connectors. One query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_OWN_ROWS, [list(ids)])
-        found = cursor.fetchall()
-    stations: dict[int, Station] = {}
-    for pk, tenant, name, address, city, country, lat, lon, zone, operator, cc, party, vat, evses in found:
-        stations[pk] = Station(
-            id=pk,
+    return {
+        place["id"]: Station(
+            **place,
             network=OWN_NETWORK,
-            tenant_id=tenant,
-            name=name,
-            address=address,
-            city=city,
-            country=country,
-            latitude=lat,
-            longitude=lon,
-            time_zone=zone,
-            operator_name=operator,
             operator_party=f"{cc}*{party}" if party else "",
             vat_default=vat,
             evses=tuple(
-                StationEvse(
-                    id=evse_pk,
-                    charge_point_id=cp,
-                    evse_id=uid,
-                    uid="",
-                    status=status,
-                    connector_types=tuple(sorted({c[0] for c in connectors})),
-                    max_power_w=_max_power(connectors),
-                )
-                for evse_pk, cp, uid, status, connectors in json.loads(evses)
+                StationEvse(id=pk, charge_point_id=cp, evse_id=uid, uid="", status=status, **_plugs(connectors))
+                for pk, cp, uid, status, connectors in evses
             ),
         )
-    return stations
+        for place, cc, party, vat, evses in _places(_OWN_ROWS, ids)
+    }
 
 
 # --------------------------------------------------------------------------- prices in the station search
@@ -623,41 +626,28 @@ def partner_stations_near(
 def partner_station_rows(ids: Sequence[int]) -> dict[int, Station]:
     """Partner locations `ids` (those that still exist) with their EVSEs that are not REMOVED (by uid) and their
     connectors (by connector id). One query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PARTNER_ROWS, [list(ids)])
-        found = cursor.fetchall()
-    stations: dict[int, Station] = {}
-    for pk, tenant, name, address, city, country, lat, lon, zone, operator, cc, party, partner, evses in found:
-        stations[pk] = Station(
-            id=pk,
+    return {
+        place["id"]: Station(
+            **place,
             network="partner",
-            tenant_id=tenant,
-            name=name,
-            address=address,
-            city=city,
-            country=country,
-            latitude=lat,
-            longitude=lon,
-            time_zone=zone,
-            operator_name=operator,
             operator_party=f"{cc}*{party}",
             partner_id=partner,
             country_code=cc,
             party_id=party,
             evses=tuple(
                 StationEvse(
-                    id=evse_pk,
+                    id=pk,
                     evse_id=evse_id or uid,
                     uid=uid,
                     status=status,
-                    connector_types=tuple(sorted({c[0] for c in connectors})),
-                    max_power_w=_max_power(connectors),
                     tariff_ids=tuple(t for c in connectors for t in c[2]),
+                    **_plugs(connectors),
                 )
-                for evse_pk, evse_id, uid, status, connectors in json.loads(evses)
+                for pk, evse_id, uid, status, connectors in evses
             ),
         )
-    return stations
+        for place, cc, party, partner, evses in _places(_PARTNER_ROWS, ids)
+    }
 
 
 def _unit_price(terms: retail.RetailTerms, component: pricing.PriceComponent | None, *, per_kwh: bool) -> Any:
