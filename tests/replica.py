@@ -113,7 +113,10 @@ def streaming_replica() -> Iterator[Replica]:
                 f"-k {datadir} -h '' -p {port} -c hot_standby=on",
                 "-w",
                 "-t",
-                "60",
+                # a hot standby opens for reads only once it has a snapshot of the primary's running transactions:
+                # while another test worker's transaction holds more than 64 subtransactions (savepoints that
+                # wrote), it waits for that transaction's end (CI: 60 s were not enough twice in one run)
+                "600",
                 "start",
             ],
             check=False,

@@ -145,7 +145,11 @@ def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool
         f"(SELECT '{kind.name}' AS kind, t.id, t.tenant_id, m.score, {kind.title} AS title,"
         f" {kind.subtitle} AS subtitle, m.truncated"
         f" FROM (SELECT id, max(score) AS score, bool_or(truncated) AS truncated FROM ({' UNION ALL '.join(tiers)}) u"
-        f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s::int) m JOIN {table} t ON t.id = m.id)"
+        f" GROUP BY id ORDER BY score DESC, id LIMIT %(n)s::int) m"
+        # each hit's own row by its id: a lateral lookup the planner cannot flatten into a join (LIMIT 1), so it is
+        # read by primary key once per hit whatever the table's statistics say (a plain join was planned as a full
+        # read of a table whose statistics, after a bulk delete, said it was empty)
+        f" CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.id = m.id LIMIT 1) t)"
     )
 
 

@@ -100,18 +100,35 @@ def test_no_searched_table_is_read_in_full(
         assert unbounded == []
 
 
+def _statistics_say_empty() -> None:
+    """Make every searched table look as a bulk delete and autovacuum leave it: no live rows on its pages (the planner
+    then takes it for one row). Rolled back with the test; needs a superuser (the embedded cluster's)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cursor.fetchone()[0]:
+            pytest.skip("needs a superuser to set the planner's statistics")
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = 0, relpages = greatest(pg_relation_size(oid) / 8192, 1)"
+            " WHERE oid = ANY(%s::regclass[])",
+            [sorted({kind.table for kind in KINDS} | {"stations_location", "stations_chargepoint"})],
+        )
+
+
+@pytest.mark.parametrize("statistics", ["as they are", "tables look empty"])
 @pytest.mark.parametrize("query", ["ALP-HUB-0001", "Jürgen Müller", "gorlitzer str"])
 def test_a_hit_reads_its_parent_row_by_primary_key(
-    query: str, tenant_a: object, monkeypatch: pytest.MonkeyPatch
+    query: str, statistics: str, tenant_a: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the subtitles read a hit's location, charge point or driver by a scalar subquery (once per hit, at most n),
-    # and each hit's own row is read by id: both must be lookups with an index condition, never a scan.
-    # With hash and merge joins priced out too: on the test's tiny tables (and under the statistics the full suite
-    # leaves behind) the planner rightly prefers reading a table along its primary key for a merge join, which
-    # says nothing about whether a lookup by id is possible; a nested loop without one would read it once per hit.
+    # each hit's own row is read by id (a lateral lookup), and the subtitles read its location, charge point or
+    # driver by a scalar subquery (once per hit, at most n): in the generic plan as the search runs it, each is a
+    # lookup with an index condition, never a scan, whatever the statistics. CI's full suite left tables looking
+    # empty, and a plain `JOIN t ON t.id = m.id` then read them in full as the outer side (3 failures; this test's
+    # second case failed the same way on that join)
+    if statistics == "tables look empty":
+        _statistics_say_empty()
     lookups, scans = [], []
     for sql, params in _statements(monkeypatch, query, None):
-        plan = _generic_plan(sql, params, "seqscan", "hashjoin", "mergejoin", "material")
+        plan = _generic_plan(sql, params, "seqscan")
         lookups += _subplan_scans(plan)
         scans += _scans(plan)
     assert {n.get("Relation Name") for n in lookups} >= {"stations_location", "stations_chargepoint"}
