@@ -191,7 +191,16 @@ class OicpConnectionAdmin(TenantScopedAdmin):
         ]
         if obj is not None:
             editable.remove("tenant")  # fixed: the partner row belongs to it
+            if not self.has_change_permission(request, obj):
+                # a viewer sees what is stored: "name" and "client_key" are the form's inputs (they read "None");
+                # the partner below names the connection, and the key is only said to be stored
+                editable.remove("name")
+                editable[editable.index("client_key")] = "private_key"
         return [*editable, *self.readonly_fields]
+
+    @admin.display(description=_("Private key"))
+    def private_key(self, obj: OicpConnection) -> str:
+        return str(_("Stored, encrypted (never shown)") if obj.client_key_encrypted else _("None stored"))
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).prefetch_related("operation_states")

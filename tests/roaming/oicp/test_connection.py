@@ -305,3 +305,20 @@ def test_admin_adds_a_connection_shows_each_operation_and_scopes_by_tenant(
     registry = client.get("/admin/roaming/roamingpartner/").content.decode()
     assert "Hubject QA" in registry  # one more partner in the same registry
     assert "Beta&#x27;s Hubject" not in registry
+
+
+def test_a_viewer_sees_the_stored_connection_not_the_forms_inputs(
+    tenant_a: Tenant, make_staff: Callable[..., Any], client: Any, pki: LocalCA
+) -> None:
+    # ops may view the connection but not change it: the form's "Partner name" and "Private key" inputs read "None"
+    # on a read-only page; the viewer sees the partner and that a key is stored, never the key
+    connection = oicp_connection_for(tenant_a, pki=pki, name="Alpha's Hubject")
+    client.force_login(make_staff(tenant_a, Role.OPERATIONS, is_staff=True))
+    response = client.get(f"/admin/roaming/oicpconnection/{connection.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Stored, encrypted (never shown)" in page
+    assert "Alpha&#x27;s Hubject" in page
+    assert ">None<" not in page.replace(" ", "").replace("\n", "")
+    assert "PRIVATE KEY" not in page
+    assert 'name="_save"' not in page
