@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -147,21 +147,29 @@ def label_formfield(db_field: Any, formfield: Any) -> Any:
 # --------------------------------------------------------------------------- values
 
 
+def _localized(text: str) -> str:
+    """A number written the English way ("1,234.5") with the active language's separators ("1.234,5" in German,
+    "1 234,5" in French)."""
+    thousands, decimal = formats.get_format("THOUSAND_SEPARATOR"), formats.get_format("DECIMAL_SEPARATOR")
+    return "".join(thousands if c == "," else decimal if c == "." else c for c in text)
+
+
 def number(value: Decimal | float | int, *, min_places: int = 0, max_places: int = 4) -> str:
-    """1234.5000 -> "1,234.50" (min 2 places) ; 0.3590 -> "0.359"; thousands separated."""
+    """1234.5000 -> "1,234.50" (min 2 places) ; 0.3590 -> "0.359"; thousands separated; in the active language's
+    separators."""
     text = f"{Decimal(value):,.{max_places}f}"
     if "." in text:
         whole, frac = text.split(".")
         frac = frac.rstrip("0")
         frac = frac + "0" * max(0, min_places - len(frac))
-        return f"{whole}.{frac}" if frac else whole
-    return text
+        text = f"{whole}.{frac}" if frac else whole
+    return _localized(text)
 
 
 def energy(wh: float | int | Decimal) -> str:
     kwh = Decimal(wh) / 1000
     places = 2 if abs(kwh) < 10_000 else 1
-    return f"{kwh:,.{places}f} kWh"
+    return _localized(f"{kwh:,.{places}f}") + " kWh"
 
 
 def power(w: float | int | Decimal) -> str:
@@ -180,7 +188,7 @@ def duration(value: dt.timedelta) -> str:
 
 
 def milliseconds(value: float | int) -> str:
-    return f"{value:,.0f} ms" if abs(value) >= 10 else f"{value:.1f} ms"
+    return _localized(f"{value:,.0f}" if abs(value) >= 10 else f"{value:.1f}") + " ms"
 
 
 def money(value: Decimal | str | float, currency: str = "") -> str:

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
+from apps.core import admin_display as human
 from apps.sessions import selectors
 from apps.sessions.models import ChargingSession
 from apps.stations.models import Command
@@ -154,9 +155,9 @@ def timeline(session: ChargingSession) -> list[TimelineEntry]:
     for i in [*range(0, count, step), *([count - 1] if count and (count - 1) % step else [])]:
         parts = []
         if series["energy_kwh"][i] is not None:
-            parts.append(f"{series['energy_kwh'][i]:.2f} kWh")
+            parts.append(human.number(Decimal(str(series["energy_kwh"][i])), min_places=2, max_places=2) + " kWh")
         if series["power_kw"][i] is not None:
-            parts.append(f"{series['power_kw'][i]:.1f} kW")
+            parts.append(human.number(Decimal(str(series["power_kw"][i])), min_places=1, max_places=1) + " kW")
         if series["soc"][i] is not None:
             parts.append(f"SoC {series['soc'][i]:.0f} %")
         at = dt.datetime.fromisoformat(series["at"][i].replace("Z", "+00:00"))

@@ -53,6 +53,27 @@ def test_a_stored_value_is_shown_for_a_person(model: Any, name: str, value: Any,
         assert admin_display.human_value(value, _field(model, name), in_list=in_list) == shown
 
 
+@pytest.mark.parametrize(
+    ("language", "energy", "money", "latency", "power"),
+    [
+        ("en", "12,345.7 kWh", "1,234.50 EUR", "1,234 ms", "3.7 kW"),
+        ("de", "12.345,7 kWh", "1.234,50 EUR", "1.234 ms", "3,7 kW"),
+        ("fr", "12\xa0345,7 kWh", "1\xa0234,50 EUR", "1\xa0234 ms", "3,7 kW"),
+    ],
+)
+def test_numbers_are_written_in_the_readers_language(
+    language: str, energy: str, money: str, latency: str, power: str
+) -> None:
+    # the German session page showed "1,000.00 kWh" and "10.00" (English separators in a German console)
+    from django.utils import translation
+
+    with translation.override(language):
+        assert admin_display.energy(12_345_678) == energy
+        assert admin_display.money(Decimal("1234.5"), "EUR") == money
+        assert admin_display.milliseconds(1234.4) == latency
+        assert admin_display.power(3700) == power
+
+
 def test_choices_keep_their_labels() -> None:
     assert admin_display.human_value("equal_share", _field(GridNode, "strategy"), in_list=True) is None
     assert str(dict(_field(GridNode, "phase_rotation").flatchoices)["RST"]) == "RST (L1-L2-L3)"
