@@ -87,19 +87,35 @@ SQUEEZED = """() => {
 }"""
 
 
+# a tenant's staff, one user per role (the superuser is the platform's)
+ROLE_USERS = {
+    Role.OPERATIONS: "walk-ops",
+    Role.ADMIN: "walk-admin",
+    Role.FINANCE: "walk-finance",
+    Role.READ_ONLY: "walk-readonly",
+}
+
+
 @pytest.fixture
 def served(transactional_db: None) -> Iterator[str]:
-    """A tenant's full history, its operations user and the platform superuser, and a real daphne process serving
-    the project against this test's database."""
+    """A tenant's full history, a user of each staff role and the platform superuser, and a real daphne process
+    serving the project against this test's database."""
     world = build_world(TenantFactory(slug="walk", name="Walk Charge", timezone="Europe/Berlin"))
-    ops = User.objects.create_user(username="walk-ops", password=PASSWORD, is_staff=True)
-    Membership.objects.create(user=ops, tenant=world.tenant, role=Role.OPERATIONS)
+    for role, username in ROLE_USERS.items():
+        user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+        Membership.objects.create(user=user, tenant=world.tenant, role=role)
     User.objects.create_superuser(username="walk-root", password=PASSWORD, email="root@walk.example")
     with daphne_process() as base:
         yield base
 
 
-USERS = {"ops": "walk-ops", "superuser": "walk-root"}
+USERS = {
+    "ops": "walk-ops",
+    "admin": "walk-admin",
+    "finance": "walk-finance",
+    "read_only": "walk-readonly",
+    "superuser": "walk-root",
+}
 
 
 class Walk:
@@ -169,15 +185,19 @@ def _first_object(page: Any) -> str | None:
 
 
 def _console_pages(page: Any, base: str) -> list[tuple[str, str]]:
-    """The pages no list links to: every command form of the first charge point, and each site's load view."""
-    from apps.stations.services import SERVER_ACTIONS
-
+    """The pages no list links to: every command form the first charge point's page offers (none to a role that may
+    not send commands: finance, read-only), and each site's load view."""
     pages: list[tuple[str, str]] = []
     page.goto(f"{base}/admin/stations/chargepoint/")
     first = _first_object(page)
     assert first is not None
-    for action in SERVER_ACTIONS:
-        pages.append((f"{first.removesuffix('change/')}command/{action}/", f"command-{action}"))
+    page.goto(base + first)
+    commands = page.eval_on_selector_all(
+        "a[href*='/command/']", "links => links.map(a => a.getAttribute('href'))"
+    )
+    for href in sorted(set(commands)):
+        action = href.rstrip("/").rsplit("/", 1)[-1]
+        pages.append((href, f"command-{action.lower()}"))
     page.goto(f"{base}/admin/energy/gridnode/")
     loads = page.eval_on_selector_all("a[href$='/load/']", "links => links.map(a => a.getAttribute('href'))")
     assert loads, "no site load view linked from the grid nodes"
