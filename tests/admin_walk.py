@@ -192,9 +192,7 @@ def _console_pages(page: Any, base: str) -> list[tuple[str, str]]:
     first = _first_object(page)
     assert first is not None
     page.goto(base + first)
-    commands = page.eval_on_selector_all(
-        "a[href*='/command/']", "links => links.map(a => a.getAttribute('href'))"
-    )
+    commands = page.eval_on_selector_all("a[href*='/command/']", "links => links.map(a => a.getAttribute('href'))")
     for href in sorted(set(commands)):
         action = href.rstrip("/").rsplit("/", 1)[-1]
         pages.append((href, f"command-{action.lower()}"))
