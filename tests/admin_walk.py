@@ -87,13 +87,9 @@ SQUEEZED = """() => {
 }"""
 
 
-# a tenant's staff, one user per role (the superuser is the platform's)
-ROLE_USERS = {
-    Role.OPERATIONS: "walk-ops",
-    Role.ADMIN: "walk-admin",
-    Role.FINANCE: "walk-finance",
-    Role.READ_ONLY: "walk-readonly",
-}
+# a tenant's staff, one user per role (walk name -> role); the superuser is the platform's
+STAFF = {"ops": Role.OPERATIONS, "admin": Role.ADMIN, "finance": Role.FINANCE, "read_only": Role.READ_ONLY}
+USERS = {**{name: f"walk-{name}" for name in STAFF}, "superuser": "walk-root"}
 
 
 @pytest.fixture
@@ -101,21 +97,12 @@ def served(transactional_db: None) -> Iterator[str]:
     """A tenant's full history, a user of each staff role and the platform superuser, and a real daphne process
     serving the project against this test's database."""
     world = build_world(TenantFactory(slug="walk", name="Walk Charge", timezone="Europe/Berlin"))
-    for role, username in ROLE_USERS.items():
-        user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    for name, role in STAFF.items():
+        user = User.objects.create_user(username=USERS[name], password=PASSWORD, is_staff=True)
         Membership.objects.create(user=user, tenant=world.tenant, role=role)
-    User.objects.create_superuser(username="walk-root", password=PASSWORD, email="root@walk.example")
+    User.objects.create_superuser(username=USERS["superuser"], password=PASSWORD, email="root@walk.example")
     with daphne_process() as base:
         yield base
-
-
-USERS = {
-    "ops": "walk-ops",
-    "admin": "walk-admin",
-    "finance": "walk-finance",
-    "read_only": "walk-readonly",
-    "superuser": "walk-root",
-}
 
 
 class Walk:

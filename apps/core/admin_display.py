@@ -147,29 +147,27 @@ def label_formfield(db_field: Any, formfield: Any) -> Any:
 # --------------------------------------------------------------------------- values
 
 
-def _localized(text: str) -> str:
-    """A number written the English way ("1,234.5") with the active language's separators ("1.234,5" in German,
-    "1 234,5" in French)."""
-    thousands, decimal = formats.get_format("THOUSAND_SEPARATOR"), formats.get_format("DECIMAL_SEPARATOR")
-    return "".join(thousands if c == "," else decimal if c == "." else c for c in text)
+def _grouped(text: str) -> str:
+    """A number Python wrote, already rounded ("1234.50"), grouped and separated as the active language writes it
+    (Django's `number_format`: "1,234.50", "1.234,50" in German, "1 234,50" in French; it cuts extra decimals
+    rather than rounding them, hence rounded first)."""
+    places = len(text.partition(".")[2])
+    return formats.number_format(Decimal(text), decimal_pos=places, use_l10n=True, force_grouping=True)
 
 
 def number(value: Decimal | float | int, *, min_places: int = 0, max_places: int = 4) -> str:
     """1234.5000 -> "1,234.50" (min 2 places) ; 0.3590 -> "0.359"; thousands separated; in the active language's
     separators."""
-    text = f"{Decimal(value):,.{max_places}f}"
-    if "." in text:
-        whole, frac = text.split(".")
-        frac = frac.rstrip("0")
-        frac = frac + "0" * max(0, min_places - len(frac))
-        text = f"{whole}.{frac}" if frac else whole
-    return _localized(text)
+    whole, _, frac = f"{Decimal(value):.{max_places}f}".partition(".")
+    frac = frac.rstrip("0")
+    frac = frac + "0" * max(0, min_places - len(frac))
+    return _grouped(f"{whole}.{frac}" if frac else whole)
 
 
 def energy(wh: float | int | Decimal) -> str:
     kwh = Decimal(wh) / 1000
     places = 2 if abs(kwh) < 10_000 else 1
-    return _localized(f"{kwh:,.{places}f}") + " kWh"
+    return _grouped(f"{kwh:.{places}f}") + " kWh"
 
 
 def power(w: float | int | Decimal) -> str:
@@ -188,7 +186,7 @@ def duration(value: dt.timedelta) -> str:
 
 
 def milliseconds(value: float | int) -> str:
-    return _localized(f"{value:,.0f}" if abs(value) >= 10 else f"{value:.1f}") + " ms"
+    return _grouped(f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}") + " ms"
 
 
 def money(value: Decimal | str | float, currency: str = "") -> str:

@@ -195,8 +195,8 @@ def _is_hits(node: dict[str, Any]) -> bool:
 
 
 def _finding_scans(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """The scans that find the hits: not the subtitles' lookups (SubPlans) nor the join that then reads each hit's
-    own row by id (`m JOIN t ON t.id = m.id`)."""
+    """The scans that find the hits: not the subtitles' lookups (SubPlans) nor the lateral lookup that then reads
+    each hit's own row by id."""
     if node.get("Parent Relationship") == "SubPlan":
         return []
     children = node.get("Plans", [])
