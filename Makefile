@@ -5,7 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# two workers, whole files each, the longest files first (tests/conftest.py, tests/durations.json)
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: run test api-fuzz lint fmt venv messages makemessages stack-up stack-down bench-api clean
 

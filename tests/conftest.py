@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +96,24 @@ def key_client_for(db: None) -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest test files first. `make test` hands whole files to its two workers (`--dist loadfile`) in
+    collection order (`--no-loadscope-reorder`); left in pytest-xdist's own order (most tests first), the browser
+    walks, few tests but minutes each, came last, and one worker ran them alone for minutes after the other had
+    finished. Seconds per file from the last measured full run (`tests/durations.json`, written by
+    `scripts/test_durations.py` from `--durations=0`); a file not listed keeps its place after the listed ones.
+    Within a file the order is unchanged (module fixtures)."""
+    seconds: dict[str, float] = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    root = Path(str(config.rootpath))
+    position = {item: n for n, item in enumerate(items)}
+
+    def key(item: pytest.Item) -> tuple[float, int]:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        return (-seconds.get(path, 0.0), position[item])
+
+    items.sort(key=key)
