@@ -668,14 +668,11 @@ def partner_station_prices(stations: Sequence[Station], *, at: dt.datetime) -> d
     evses = [(loc, loc.partner_id, evse) for loc in stations if loc.partner_id is not None for evse in loc.evses]
     if not evses:
         return {}
-    named: dict[tuple[int, str, str], set[str]] = {}  # one condition per CPO party, not one per EVSE
-    for loc, partner, evse in evses:
-        named.setdefault((partner, loc.country_code, loc.party_id), set()).update(evse.tariff_ids)
-    wanted = Q(pk__in=[])
-    for (partner_id, country_code, party_id), ids in sorted(named.items()):
-        if ids:
-            wanted |= Q(partner_id=partner_id, country_code=country_code, party_id=party_id, ocpi_id__in=sorted(ids))
-    tariffs = tariff_selectors.partner_tariffs_matching(wanted)
+    tariffs = tariff_selectors.partner_tariffs_matching(
+        (partner, loc.country_code, loc.party_id, tariff_id)
+        for loc, partner, evse in evses
+        for tariff_id in evse.tariff_ids
+    )
     rules = tariff_selectors.retail_rules(partner_ids={partner for _, partner, _ in evses})
     engines: dict[int, pricing.Tariff | None] = {}
     summaries: dict[tuple[Any, ...], dict[str, Any] | None] = {}
