@@ -46,6 +46,8 @@ class Stats:
     refused: int = 0  # handshakes answered 503 + Retry-After (admission control), retried as a charger would
     pending: int = 0  # BootNotifications answered Pending, booted again after the interval
     restart_at: float | None = None  # --storm: when the server was restarted
+    stopped_at: float | None = None  # --storm: when the old process had exited
+    listening_at: float | None = None  # --storm: when the new process accepted connections
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     errors: int = 0
     messages: int = 0
@@ -221,7 +223,7 @@ async def drive(
     interval: float,
     duration: float,
     ramp: float,
-    restart: Callable[[], None] | None = None,
+    restart: Callable[[Stats], None] | None = None,
 ) -> tuple[Stats, float]:
     """Connect everyone over `ramp` seconds, then measure `duration` seconds. With `restart` (--storm), the
     server is restarted in the middle of the measured time and the time until every charger is back is kept."""
@@ -237,7 +239,7 @@ async def drive(
     if restart is not None:
         await asyncio.sleep(max(0.0, measure_from[0] + duration / 4 - time.monotonic()))
         stats.restart_at = time.monotonic()
-        await asyncio.to_thread(restart)
+        await asyncio.to_thread(restart, stats)
     await asyncio.gather(*tasks)
     return stats, duration
 
@@ -270,6 +272,17 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
             f"           storm: {len(back)}/{stats.connected} back after the restart; half within "
             f"{row['storm_p50_back_s']} s, all within {row['storm_all_back_s']} s"
         )
+        if stats.stopped_at is not None and stats.listening_at is not None:
+            row["storm_stop_s"] = round(stats.stopped_at - stats.restart_at, 1)
+            row["storm_start_s"] = round(stats.listening_at - stats.stopped_at, 1)
+            per_10s: dict[int, int] = {}
+            for at in back:
+                per_10s[int(at // 10) * 10] = per_10s.get(int(at // 10) * 10, 0) + 1
+            print(
+                f"           the old process stopped in {row['storm_stop_s']} s (SIGTERM to exit), the new one "
+                f"listened {row['storm_start_s']} s later; back per 10 s after the SIGTERM: "
+                + ", ".join(f"{k}-{k + 10} s: {v}" for k, v in sorted(per_10s.items()))
+            )
     for sample in stats.error_samples:
         print(f"           error: {sample}")
     return row
@@ -321,6 +334,7 @@ def main() -> None:
     parser.add_argument(
         "--storm", action="store_true", help="restart the platform's daphne mid-run: time until every charger is back"
     )
+    parser.add_argument("--no-floor", action="store_true", help="the platform only (no bare ocpp + websockets run)")
     parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
@@ -362,11 +376,13 @@ def main() -> None:
             )
             wait_port(port, daphne[-1])
 
-        def restart() -> None:
+        def restart(stats: Stats) -> None:
             """A deploy: the graceful stop (close frames to every charger), then a new process on the port."""
             daphne[-1].send_signal(signal.SIGTERM)
             daphne[-1].wait(120)
+            stats.stopped_at = time.monotonic()
             start()
+            stats.listening_at = time.monotonic()
 
         start()
         url = f"ws://127.0.0.1:{port}"
@@ -381,6 +397,9 @@ def main() -> None:
             daphne[-1].send_signal(signal.SIGTERM)
             daphne[-1].wait(60)
 
+    if args.no_floor:
+        print(json.dumps(rows))
+        return
     # the floor
     port = free_port()
     floor = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port)], cwd=ROOT)
