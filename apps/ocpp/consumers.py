@@ -236,20 +236,21 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             logger.exception("ocpp %s: handshake failed", self.identity)
             raise Refused(503, "The central system cannot check chargers right now; retry later.") from None
         self.handshake = handshake
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.connection_id = uuid.uuid4().hex
         self.group = dispatch.group_for(self.identity)
-        # the newest wins: tell an older socket of this charger (in any process) to go, then join. Only when
-        # one is present: a reconnect storm of a whole fleet then costs one GET per charger, not a group_send.
-        if await dispatch.presence_get_async(self.identity) is not None:
+        # the newest wins: this connection takes the presence and tells an older socket of this charger (in any
+        # process) to go, then joins. Only when one was present: a reconnect storm of a whole fleet then costs
+        # one SET ... GET per charger, not a group_send. A handshake that fails from here on releases the
+        # presence at its disconnect (it names this connection).
+        if await dispatch.presence_take(self.identity, self.connection_id) is not None:
             await self.channel_layer.group_send(
                 self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
             )
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=SUBPROTOCOL)
-        await dispatch.presence_set({self.identity: self.connection_id})
         registry.add(self)
-        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.cp = CentralChargePoint(handshake, _Transport(self))
         self.serving = asyncio.create_task(self._serve())
         self.tasks = [self.serving, asyncio.create_task(self._run_commands())]

@@ -103,6 +103,14 @@ async def presence_set(identities: dict[str, str]) -> None:
     await pipe.execute()
 
 
+async def presence_take(identity: str, connection_id: str) -> str | None:
+    """This connection holds the charger from now on (for PRESENCE_TTL seconds); returns the connection id that
+    held it before, if any. One round trip (`SET ... GET`, Redis 6.2): a handshake paid a GET and a SET, and in a
+    reconnect storm every round trip of the event loop waited 50-100 ms (README, issue 18)."""
+    value: Any = await async_client().set(presence_key(identity), connection_id, ex=PRESENCE_TTL, get=True)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def presence_release(identity: str, connection_id: str) -> None:
     """Forget the presence entry, unless a newer connection already owns it."""
     await async_client().eval(_RELEASE_IF_OWNER, 1, presence_key(identity), connection_id)  # type: ignore[misc]

@@ -142,13 +142,13 @@ async def test_right_path_and_password_connect(station: Station, connect: Connec
 
 def slow_handshakes(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every handshake takes `seconds` longer, inside the handshake gate (a busy Redis, say)."""
-    presence_get = dispatch.presence_get_async
+    presence_take = dispatch.presence_take
 
-    async def slow_presence_get(identity: str) -> str | None:
+    async def slow_presence_take(identity: str, connection_id: str) -> str | None:
         await asyncio.sleep(seconds)
-        return await presence_get(identity)
+        return await presence_take(identity, connection_id)
 
-    monkeypatch.setattr(dispatch, "presence_get_async", slow_presence_get)
+    monkeypatch.setattr(dispatch, "presence_take", slow_presence_take)
 
 
 async def online(prefix: str, count: int) -> bool:
