@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
@@ -269,6 +269,13 @@ def publish(event: Event) -> None:
     paths = SUBSCRIBERS.get(type(event), [])
     if paths:
         outbox.write(event, paths)
+
+
+def publish_many(published: Sequence[Event]) -> None:
+    """`publish` for many events in one outbox INSERT and one wake-up."""
+    from apps.core import outbox
+
+    outbox.write_many([(event, SUBSCRIBERS[type(event)]) for event in published if SUBSCRIBERS.get(type(event))])
 
 
 def deliver(event: Event) -> None:

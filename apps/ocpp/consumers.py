@@ -36,7 +36,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
-from apps.ocpp import tls
+from apps.ocpp import connections, tls
 from apps.ocpp.central import CallErrorAnswer, CentralChargePoint
 from apps.ocpp.dbcall import run_db
 from apps.ocpp.logbuffer import buffer as frame_log
@@ -261,10 +261,8 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         receive: on a busy machine a charger that spoke and closed while that write waited for a DB thread had
         its frames still in daphne's queue when daphne killed the consumer at its close timeout (lost unlogged)."""
         try:
-            await run_db(
-                station_services.charge_point_connected,
-                charge_point_id=self.handshake.charge_point_id,
-                connection_id=self.connection_id,
+            await connections.changes.record(
+                online=True, charge_point_id=self.handshake.charge_point_id, connection_id=self.connection_id
             )
         except Exception:  # the frames are processed all the same; the next connection or heartbeat records it
             logger.exception("ocpp %s: could not record the connection", self.identity)
@@ -355,10 +353,8 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._finish(self.commands.get_nowait(), CommandStatus.ERROR, error="Connection closed.")
         try:
             await dispatch.presence_release(self.identity, self.connection_id)
-            await run_db(
-                station_services.charge_point_disconnected,
-                charge_point_id=self.handshake.charge_point_id,
-                connection_id=self.connection_id,
+            await connections.changes.record(
+                online=False, charge_point_id=self.handshake.charge_point_id, connection_id=self.connection_id
             )
         except Exception:
             logger.exception("ocpp %s: could not record the disconnect", self.identity)
