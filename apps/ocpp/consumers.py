@@ -242,8 +242,8 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.group = dispatch.group_for(self.identity)
         # the newest wins: this connection takes the presence and tells an older socket of this charger (in any
         # process) to go, then joins. Only when one was present: a reconnect storm of a whole fleet then costs
-        # one SET ... GET per charger, not a group_send. A handshake that fails from here on releases the
-        # presence at its disconnect (it names this connection).
+        # one SET ... GET per charger, not a group_send. A socket that closes from here on releases the presence
+        # at its disconnect (the entry names this connection); an entry left otherwise expires (PRESENCE_TTL).
         if await dispatch.presence_take(self.identity, self.connection_id) is not None:
             await self.channel_layer.group_send(
                 self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
