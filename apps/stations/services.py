@@ -471,10 +471,6 @@ WHERE id = %(cp)s AND connection_id = %(connection)s RETURNING tenant_id
 """
 
 
-def charge_point_connected(*, charge_point_id: int, connection_id: str) -> None:
-    charge_points_connections_record(changes=[(True, charge_point_id, connection_id)])
-
-
 def charge_point_disconnected(*, charge_point_id: int, connection_id: str) -> bool:
     """Offline, unless a newer connection of the same charger took over meanwhile (the newest wins)."""
     return charge_points_connections_record(changes=[(False, charge_point_id, connection_id)])[0]

@@ -384,15 +384,7 @@ def roaming_retail_rule_list() -> QuerySet[RoamingRetailRule]:
 
 def retail_terms(*, partner_id: int) -> retail.RetailTerms:
     """The tenant's retail rule for sessions on a roaming partner's EVSEs; none configured: pass-through, no VAT."""
-    rule = RoamingRetailRule.objects.filter(partner_id=partner_id).first()
-    if rule is None:
-        return retail.RetailTerms()
-    return retail.RetailTerms(
-        mode=rule.mode,
-        markup_percent=rule.markup_percent,
-        price_per_kwh_excl_vat=rule.price_per_kwh_excl_vat,
-        vat_rate=rule.vat_rate,
-    )
+    return retail_rules(partner_ids=[partner_id]).get(partner_id, (retail.RetailTerms(), ""))[0]
 
 
 # The driver station search prices a page's partner EVSEs with these two reads; built as ORM querysets (an OR of
