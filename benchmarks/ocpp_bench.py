@@ -352,6 +352,9 @@ def main() -> None:
         "--storm", action="store_true", help="restart the platform's daphne mid-run: time until every charger is back"
     )
     parser.add_argument("--no-floor", action="store_true", help="the platform only (no bare ocpp + websockets run)")
+    parser.add_argument(
+        "--server-log", default="", help="append the started daphne's output (its warnings) to this file"
+    )
     parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
@@ -387,10 +390,10 @@ def main() -> None:
         ]
 
         def start() -> None:
-            # the platform's warnings (a refused handshake each during a storm) are counted by the client
-            daphne.append(
-                subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
+            # the platform's warnings (a refused handshake each during a storm) are counted by the client; kept
+            # only with --server-log
+            log = open(args.server_log, "ab") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
+            daphne.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log))
             wait_port(port, daphne[-1])
 
         def restart(stats: Stats) -> None:

@@ -71,7 +71,7 @@ class _Registry:
     async def _refresh(self) -> None:
         while self.consumers:
             await asyncio.sleep(dispatch.PRESENCE_REFRESH)
-            live = {c.handshake.identity: c.connection_id for c in list(self.consumers.values()) if not c.closing}
+            live = {c.handshake.identity: c.presence for c in list(self.consumers.values()) if not c.closing}
             try:
                 await dispatch.presence_set(live)
                 await run_db(
@@ -239,16 +239,16 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.connection_id = uuid.uuid4().hex
-        self.group = dispatch.group_for(self.identity)
-        # the newest wins: this connection takes the presence and tells an older socket of this charger (in any
-        # process) to go, then joins. Only when one was present: a reconnect storm of a whole fleet then costs
-        # one SET ... GET per charger, not a group_send. A socket that closes from here on releases the presence
-        # at its disconnect (the entry names this connection); an entry left otherwise expires (PRESENCE_TTL).
-        if await dispatch.presence_take(self.identity, self.connection_id) is not None:
-            await self.channel_layer.group_send(
-                self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
-            )
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.presence = dispatch.presence_value(self.connection_id, self.channel_name)
+        # the newest wins: this connection takes the presence (commands find its channel there) and tells an older
+        # socket of this charger (in any process) to go. A reconnect storm of a whole fleet costs one SET ... GET
+        # per charger. A socket that closes from here on releases the presence at its disconnect (the entry names
+        # this connection); an entry left otherwise expires (PRESENCE_TTL).
+        previous = await dispatch.presence_take(self.identity, self.presence)
+        if previous is not None and dispatch.presence_connection(previous) != self.connection_id:
+            replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
+            if not await dispatch.deliver(self.identity, previous, replaced):
+                logger.warning("ocpp %s: the replaced connection's channel is full", self.identity)
         await self.accept(subprotocol=SUBPROTOCOL)
         registry.add(self)
         self.cp = CentralChargePoint(handshake, _Transport(self))
@@ -345,14 +345,10 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _cleanup(self) -> None:
         registry.remove(self)
-        try:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        except Exception:  # the group entry expires anyway; never let cleanup crash the disconnect
-            logger.warning("ocpp %s: group_discard failed", self.identity, exc_info=True)
         while not self.commands.empty():
             await self._finish(self.commands.get_nowait(), CommandStatus.ERROR, error="Connection closed.")
         try:
-            await dispatch.presence_release(self.identity, self.connection_id)
+            await dispatch.presence_release(self.identity, self.presence)
             await connections.changes.record(
                 online=False, charge_point_id=self.handshake.charge_point_id, connection_id=self.connection_id
             )

@@ -823,6 +823,10 @@ def _withdraw_end(session: ChargingSession, why: str) -> None:
 
 
 def _running_ids(charge_point_id: int, connector_id: int | None = None, before: dt.datetime | None = None) -> list[int]:
+    if connector_id is None and before is None:  # every BootNotification asks: in SQL (1.0 ms of ORM, 0.2 ms)
+        with connection.cursor() as cursor:
+            cursor.execute(_RUNNING_ON_CHARGER_SQL, [charge_point_id, [s.value for s in RUNNING_STATUSES]])
+            return [row[0] for row in cursor.fetchall()]
     found = ChargingSession.objects.filter(
         charge_point_id=charge_point_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True
     )
@@ -831,6 +835,12 @@ def _running_ids(charge_point_id: int, connector_id: int | None = None, before: 
     if before is not None:
         found = found.filter(started_at__lt=before)
     return list(found.order_by("pk").values_list("pk", flat=True))
+
+
+_RUNNING_ON_CHARGER_SQL = (
+    f"SELECT id FROM {ChargingSession._meta.db_table} "  # noqa: S608 - the model's table, placeholders only
+    "WHERE charge_point_id = %s AND status = ANY(%s) AND stopped_at IS NULL ORDER BY id"
+)
 
 
 def sessions_on_connector_status(

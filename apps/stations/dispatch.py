@@ -1,19 +1,25 @@
 """How a command finds the process that holds a charger's socket, and how its answer comes back.
 
 Routing
-    Every OCPP consumer joins the channel-layer group `group_for(identity)`; `send_command` publishes the
-    command to that group, so it reaches the socket whichever daphne process (or machine) holds it.
-    We keep the project's `channels_redis.core.RedisChannelLayer` (configured once in settings, shared with
-    the live-update consumers) rather than `RedisPubSubChannelLayer`: group membership lives in Redis
-    sorted sets, each process pulls its messages over one blocking connection (BZPOPMIN) however many
-    sockets it holds, and a message for a consumer that is busy waits in its bounded queue instead of
-    being dropped as a pub/sub message would be. Measured here with tests/stations/test_command_routing.py
-    and the benchmark: a command round trip over Redis costs ~2-4 ms, far below a charger's own latency.
+    A connected consumer names its channel-layer channel in its presence entry (below); `send_command` reads the
+    entry and sends the command to that channel, so it reaches the socket whichever daphne process (or machine)
+    holds it. We keep the project's `channels_redis.core.RedisChannelLayer` (configured once in settings, shared
+    with the live-update consumers) rather than `RedisPubSubChannelLayer`: each process pulls its messages over
+    one blocking connection (BZPOPMIN) however many sockets it holds, and a message for a consumer that is busy
+    waits in its bounded queue instead of being dropped as a pub/sub message would be. Measured here with
+    tests/stations/test_command_routing.py and the benchmark: a command round trip over Redis costs ~2-4 ms, far
+    below a charger's own latency.
+
+    Consumers joined a channel-layer group per charger before: three more Redis round trips per connection
+    (ZADD and EXPIRE at the handshake, ZREM at the close), and in a reconnect storm of 3,000 chargers with 128
+    handshakes at once, channels_redis's pool (100 connections) refused 338 of them (HTTP 500). An entry written by
+    such a process (a connection id without a channel) is still reached through its group during a rolling
+    deploy (`deliver`).
 
 Presence
-    A connected consumer keeps `presence:<identity>` = its connection id in Redis with an expiry, refreshed
-    periodically by its process. A killed process stops refreshing and the charger reads as offline within
-    `PRESENCE_TTL` seconds, so `send_command` answers "offline" at once instead of waiting for a timeout.
+    A connected consumer keeps `presence:<identity>` = "<its connection id> <its channel>" in Redis with an
+    expiry, refreshed periodically by its process. A killed process stops refreshing and the charger reads as
+    offline within `PRESENCE_TTL` seconds, so `send_command` answers "offline" at once instead of waiting for a timeout.
 
 Replies
     Each command gets its own reply key (a Redis list). The consumer stores the result on the Command row
@@ -31,6 +37,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 PRESENCE_TTL = 60  # seconds a presence entry lives without a refresh
@@ -54,8 +62,40 @@ def prefix() -> str:
 
 
 def group_for(identity: str) -> str:
-    """Channel-layer group of one charger: group names allow only ASCII alnum/-/./_ and < 100 characters."""
+    """Channel-layer group of one charger, as consumers of earlier versions joined it (`deliver`): group
+    names allow only ASCII alnum/-/./_ and < 100 characters."""
     return "cp." + hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:32]
+
+
+def presence_value(connection_id: str, channel: str) -> str:
+    """What a consumer's presence entry holds: its connection id and its channel-layer channel."""
+    return f"{connection_id} {channel}"
+
+
+def presence_channel(value: str) -> str:
+    """The channel named in a presence entry ("" in an entry of an earlier version: use `group_for`)."""
+    return value.partition(" ")[2]
+
+
+def presence_connection(value: str) -> str:
+    return value.partition(" ")[0]
+
+
+async def deliver(identity: str, presence: str, message: dict[str, Any]) -> bool:
+    """Send a channel-layer message to the consumer named by a charger's presence entry; False when its channel is
+    full (the consumer is stuck: the caller treats the charger as unreachable). An entry of an earlier version
+    names no channel: its consumer joined the charger's group."""
+    layer: Any = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    channel = presence_channel(presence)
+    if not channel:
+        await layer.group_send(group_for(identity), message)
+        return True
+    try:
+        await layer.send(channel, message)
+    except ChannelFull:
+        return False
+    return True
 
 
 def presence_key(identity: str) -> str:
@@ -94,26 +134,27 @@ def async_client() -> aioredis.Redis:
 
 
 async def presence_set(identities: dict[str, str]) -> None:
-    """Mark these chargers (identity -> connection id) as held by this process, for PRESENCE_TTL seconds."""
+    """Mark these chargers (identity -> `presence_value`) as held by this process, for PRESENCE_TTL seconds."""
     if not identities:
         return
     pipe = async_client().pipeline(transaction=False)
-    for identity, connection_id in identities.items():
-        pipe.set(presence_key(identity), connection_id, ex=PRESENCE_TTL)
+    for identity, value in identities.items():
+        pipe.set(presence_key(identity), value, ex=PRESENCE_TTL)
     await pipe.execute()
 
 
-async def presence_take(identity: str, connection_id: str) -> str | None:
-    """This connection holds the charger from now on (for PRESENCE_TTL seconds); returns the connection id that
-    held it before, if any. One round trip (`SET ... GET`, Redis 6.2): a handshake paid a GET and a SET, and in a
-    reconnect storm every round trip of the event loop waited 50-100 ms (README, issue 18)."""
-    value: Any = await async_client().set(presence_key(identity), connection_id, ex=PRESENCE_TTL, get=True)
-    return value.decode() if isinstance(value, bytes) else value
+async def presence_take(identity: str, value: str) -> str | None:
+    """This connection (its `presence_value`) holds the charger from now on (for PRESENCE_TTL seconds); returns the
+    entry of the connection that held it before, if any. One round trip (`SET ... GET`, Redis 6.2): a handshake
+    paid a GET and a SET, and in a reconnect storm every round trip of the event loop waited 50-100 ms (README,
+    issue 18)."""
+    previous: Any = await async_client().set(presence_key(identity), value, ex=PRESENCE_TTL, get=True)
+    return previous.decode() if isinstance(previous, bytes) else previous
 
 
-async def presence_release(identity: str, connection_id: str) -> None:
-    """Forget the presence entry, unless a newer connection already owns it."""
-    await async_client().eval(_RELEASE_IF_OWNER, 1, presence_key(identity), connection_id)  # type: ignore[misc]
+async def presence_release(identity: str, value: str) -> None:
+    """Forget the presence entry (`presence_value`), unless a newer connection already owns it."""
+    await async_client().eval(_RELEASE_IF_OWNER, 1, presence_key(identity), value)  # type: ignore[misc]
 
 
 async def presence_get_async(identity: str) -> str | None:
