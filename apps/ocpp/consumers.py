@@ -129,10 +129,17 @@ _gates: dict[int, asyncio.Semaphore] = {}
 
 
 def gate() -> asyncio.Semaphore:
-    """Bounds the handshakes and cleanups a process runs at once (per event loop): a fleet reconnecting at
-    once after a deploy queues here instead of exhausting the Redis pool (redis-py raises past 100) or the
-    database threads. A handshake waits for it at most half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's connect
-    timeout is set from (evplatform/server.py), so daphne never cuts a handshake that waits its turn."""
+    """Bounds the handshakes a process runs at once (per event loop): a fleet reconnecting at once after a deploy
+    queues here instead of flooding the database threads. Closes are not gated: their Redis round trip waits for
+    a connection of the blocking pool (`dispatch.async_client`) and their writes go in batches
+    (`apps.ocpp.connections`); gated, the graceful stop of 3,000 sockets wrote them 32 at a time.
+
+    A handshake spends most of its time waiting (a DB thread, Redis), so the bound is set by throughput, not by
+    CPU: with 32 at once a storm of 3,000 chargers came back at ~100 handshakes a second while the process held
+    the interpreter half of the time, and 1,046 waited so long they were refused; with 128 (the default), all
+    were back within 16.5 s of the SIGTERM, none refused (benchmarks/ocpp_bench.py --storm, README). A handshake
+    waits for it at most half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's connect timeout is set from
+    (evplatform/server.py), so daphne never cuts a handshake that waits its turn."""
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _gates:
         _gates.clear()
@@ -247,8 +254,11 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         previous = await dispatch.presence_take(self.identity, self.presence)
         if previous is not None and dispatch.presence_connection(previous) != self.connection_id:
             replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
-            if not await dispatch.deliver(self.identity, previous, replaced):
-                logger.warning("ocpp %s: the replaced connection's channel is full", self.identity)
+            try:  # after a crash every entry names a dead process: telling it is best effort
+                if not await dispatch.deliver(self.identity, previous, replaced):
+                    logger.warning("ocpp %s: the replaced connection's channel is full", self.identity)
+            except Exception:
+                logger.warning("ocpp %s: the replaced connection could not be told", self.identity, exc_info=True)
         await self.accept(subprotocol=SUBPROTOCOL)
         registry.add(self)
         self.cp = CentralChargePoint(handshake, _Transport(self))
@@ -298,8 +308,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for task in self.tasks:
             task.cancel()
         await frame_log.flush()  # what the socket said is in the log before the charger reads as offline
-        async with gate():
-            await self._cleanup()
+        await self._cleanup()
 
     async def _drain(self) -> None:
         """Apply what the charger said before closing: every frame received, in order, within

@@ -2,8 +2,9 @@
 batches (every OCPP_MESSAGE_LOG_FLUSH_MS, or at 1,000 rows) by one task per event loop.
 
 `flush()` returns once every frame added before it was written (or failed and was kept for the next flush):
-flushes run one at a time, so a flush never returns while an earlier one still holds its rows. A closing socket
-flushes, so what a charger said is in the log when its close is done."""
+flushes run one at a time (those asked for while one writes share the next), so a flush never returns while an
+earlier one still holds its rows. A closing socket flushes, so what a charger said is in the log when its close is
+done."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class MessageLogBuffer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._next: asyncio.Task[None] | None = None
         self.dropped = 0
 
     def add(
@@ -81,6 +83,7 @@ class MessageLogBuffer:
             self._loop = loop
             self._wake = asyncio.Event()
             self._lock = asyncio.Lock()
+            self._next = None
             self._task = loop.create_task(self._run())
 
     async def _run(self) -> None:
@@ -92,10 +95,24 @@ class MessageLogBuffer:
             await self.flush()
 
     async def flush(self) -> None:
-        if self._loop is not asyncio.get_running_loop():  # a loop of its own (a test's): no other flush to wait for
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a loop of its own (a test's): no other flush to wait for
             await self._write()
             return
+        if self._next is None and self._lock.locked():
+            self._next = loop.create_task(self._flush_next())
+        if self._next is not None:
+            await asyncio.shield(self._next)
+            return
         async with self._lock:
+            await self._write()
+
+    async def _flush_next(self) -> None:
+        """The flush shared by every caller that came while another one was writing: one write for all of them.
+        Each taking the lock in turn cost one pass of the event loop per caller: at the graceful stop of a process
+        holding 3,000 chargers, 3,000 closing sockets flushed one after another."""
+        async with self._lock:
+            self._next = None  # rows added from now on go in a later flush
             await self._write()
 
     async def _write(self) -> None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from apps.ocpp import dbcall
+from apps.ocpp import dbcall, logbuffer
 from apps.ocpp.logbuffer import MessageLogBuffer
 from apps.ocpp.models import MessageLog
 from tests.ocpp.conftest import Station, db, wait_for
@@ -46,6 +46,58 @@ async def test_a_flush_cancelled_while_its_insert_waits_for_a_db_thread_still_wr
         return await db(MessageLog.objects.filter(unique_id__startswith="cancelled-flush-").count)() == 3
 
     await wait_for(written, timeout=10)
+    if buffer._task is not None:
+        buffer._task.cancel()
+        await asyncio.gather(buffer._task, return_exceptions=True)
+
+
+async def test_flushes_asked_for_while_one_writes_share_the_next_and_each_returns_with_its_rows_written(
+    station: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closing socket flushes; at the graceful stop of a process all of them close at once. Each taking the
+    flush lock in turn cost one pass of the event loop per socket; now those that come while a flush writes share
+    the next one."""
+    buffer = MessageLogBuffer()
+    writes: list[list[str]] = []
+    insert = logbuffer._insert
+
+    def counted_insert(rows: list[MessageLog]) -> None:
+        writes.append([row.unique_id for row in rows])
+        insert(rows)
+
+    monkeypatch.setattr(logbuffer, "_insert", counted_insert)
+
+    def add(unique_id: str) -> None:
+        buffer.add(
+            tenant_id=station.tenant.pk,
+            charge_point_id=station.charge_point.pk,
+            direction=MessageLog.Direction.IN,
+            kind=MessageLog.Kind.CALL,
+            action="Heartbeat",
+            unique_id=unique_id,
+        )
+
+    async def close(n: int) -> int:  # a socket's last frame, then its flush; its frame is in the log after it
+        add(f"shared-flush-{n}")
+        await buffer.flush()
+        return await db(MessageLog.objects.filter(unique_id=f"shared-flush-{n}").count)()
+
+    class CountedLock(asyncio.Lock):
+        taken = 0
+
+        async def acquire(self) -> bool:
+            CountedLock.taken += 1
+            return await super().acquire()
+
+    add("shared-flush-first")  # the buffer's task and lock of this event loop
+    buffer._lock = CountedLock()
+
+    found = await asyncio.gather(*(close(n) for n in range(200)))
+
+    assert found == [1] * 200
+    assert sum(len(rows) for rows in writes) == 201
+    assert len(writes) <= 3  # the first caller's write, then one shared by everyone who came meanwhile
+    assert CountedLock.taken <= 3  # one pass each, not 200 (the periodic flush may take it once)
     if buffer._task is not None:
         buffer._task.cancel()
         await asyncio.gather(buffer._task, return_exceptions=True)
