@@ -357,7 +357,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         while not self.commands.empty():
             await self._finish(self.commands.get_nowait(), CommandStatus.ERROR, error="Connection closed.")
         try:
-            await dispatch.presence_release(self.identity, self.presence)
+            await connections.releases.submit((self.identity, self.presence))
             await connections.changes.record(
                 online=False, charge_point_id=self.handshake.charge_point_id, connection_id=self.connection_id
             )

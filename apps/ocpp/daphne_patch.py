@@ -21,11 +21,14 @@ daphne is not installed.
 from __future__ import annotations
 
 import http
+import logging
 import sys
 import time
 from typing import Any
 
 from apps.ocpp import tls
+
+logger = logging.getLogger(__name__)
 
 DENIAL = "websocket.http.response"
 
@@ -141,6 +144,9 @@ def install_graceful_stop() -> None:
         # process, spoke, and was cancelled with it (its frames lost); refused now, it retries the next process
         for port in self.__dict__.get("_evp_ports", []):
             port.stopListening()
+        started = time.monotonic()
+        sockets = len(self.connections)
+        logger.info("stopping: closing %d connections", sockets)
         close_open_sockets(self)
         deadline = time.monotonic() + self.application_close_timeout
         finished: defer.Deferred[None] = defer.Deferred()
@@ -157,6 +163,12 @@ def install_graceful_stop() -> None:
             if running() and time.monotonic() < deadline:
                 reactor.callLater(0.05, check)
             else:
+                logger.info(
+                    "stopping: the applications of %d connections finished in %.1f s%s",
+                    sockets,
+                    time.monotonic() - started,
+                    "" if time.monotonic() < deadline else " (the rest cancelled at the close timeout)",
+                )
                 finished.callback(None)
 
         check()

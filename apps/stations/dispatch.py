@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -154,7 +155,15 @@ async def presence_take(identity: str, value: str) -> str | None:
 
 async def presence_release(identity: str, value: str) -> None:
     """Forget the presence entry (`presence_value`), unless a newer connection already owns it."""
-    await async_client().eval(_RELEASE_IF_OWNER, 1, presence_key(identity), value)  # type: ignore[misc]
+    await presence_release_many([(identity, value)])
+
+
+async def presence_release_many(entries: Sequence[tuple[str, str]]) -> list[bool]:
+    """`presence_release` of many (identity, entry) in one pipeline; for each, whether the entry was still its."""
+    pipe = async_client().pipeline(transaction=False)
+    for identity, value in entries:
+        pipe.eval(_RELEASE_IF_OWNER, 1, presence_key(identity), value)
+    return [bool(deleted) for deleted in await pipe.execute()]
 
 
 async def presence_get_async(identity: str) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.stations import services as station_services
@@ -41,14 +43,19 @@ def test_batched_heartbeats_never_move_a_time_back(station: Station) -> None:
     assert (cp.last_heartbeat_at, cp.last_seen_at, cp.online) == (now, now, True)
 
 
-def test_batched_heartbeats_write_every_charger_in_one_statement(
-    station: Station, django_assert_num_queries: object
+def test_batched_heartbeats_write_every_charger_in_one_statement_after_locking_them_in_id_order(
+    station: Station,
 ) -> None:
     cp = station.charge_point
     at = timezone.now()
 
-    with django_assert_num_queries(1):  # type: ignore[operator]
-        station_services.charge_points_heartbeat(beats={cp.pk: at, cp.pk + 10_000: at})
+    with CaptureQueriesContext(connection) as queries:
+        station_services.charge_points_heartbeat(beats={cp.pk + 10_000: at, cp.pk: at})
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    lock, update = (sql for sql in statements if sql.startswith(("SELECT", "UPDATE")))
+    assert lock.endswith("ORDER BY id FOR UPDATE")
+    assert update.startswith("UPDATE stations_chargepoint")
 
     cp.refresh_from_db()
     assert (cp.last_heartbeat_at, cp.last_seen_at, cp.online) == (at, at, True)

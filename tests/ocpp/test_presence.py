@@ -87,3 +87,21 @@ async def test_a_command_to_a_consumer_whose_channel_is_full_fails_at_once(
     stored = await db(lambda: list(Command.objects.values_list("action", "status")))()
     assert stored == [("Reset", "error")]
     await dispatch.presence_release(identity, dispatch.presence_value("c" * 32, "specific.stuck!abc"))
+
+
+async def test_closes_release_their_presence_in_one_pipeline_and_never_a_newer_connections(
+    transactional_db: None,
+) -> None:
+    mine = dispatch.presence_value("a" * 32, "specific.one!a")
+    theirs = dispatch.presence_value("b" * 32, "specific.two!b")
+    await dispatch.presence_take("CP-REL-1", mine)
+    await dispatch.presence_take("CP-REL-2", mine)
+    await dispatch.presence_take("CP-REL-2", theirs)  # a newer connection of CP-REL-2 took it over
+
+    released = await dispatch.presence_release_many([("CP-REL-1", mine), ("CP-REL-2", mine), ("CP-REL-3", mine)])
+
+    assert released == [True, False, False]
+    assert await dispatch.presence_get_async("CP-REL-1") is None
+    assert await dispatch.presence_get_async("CP-REL-2") == theirs
+    await dispatch.presence_release("CP-REL-2", theirs)
+    assert await dispatch.presence_get_async("CP-REL-2") is None
