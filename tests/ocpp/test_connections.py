@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.core import events
 from apps.core.models import OutboxDelivery
@@ -96,3 +98,20 @@ async def test_a_change_whose_caller_is_cancelled_is_written_all_the_same(statio
             break
         await asyncio.sleep(0.05)
     assert await offline()
+
+
+def test_a_batch_costs_the_same_statements_for_five_chargers_as_for_fifty(station: Station) -> None:
+    chargers = [ChargePointFactory(tenant=station.tenant, identity=f"CP-S-{n}") for n in range(50)]
+
+    def statements(changes: list[tuple[bool, int, str]]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            station_services.charge_points_connections_record(changes=changes)
+        sql = [query["sql"] for query in queries.captured_queries]
+        return sql.index("COMMIT")  # the batch's own transaction (the outbox delivers the events after it here)
+
+    few = statements([(True, cp.pk, f"c-{cp.pk}") for cp in chargers[:5]])
+    many = statements([(True, cp.pk, f"c-{cp.pk}") for cp in chargers[5:]])
+    closes = statements([(False, cp.pk, f"c-{cp.pk}") for cp in chargers[5:]])
+
+    assert few == many == closes
+    assert ChargePoint.objects.filter(identity__startswith="CP-S-", online=True).count() == 5
