@@ -9,6 +9,11 @@ The options that must agree with the application come from the settings, so they
   reconnecting on a busy machine);
 - `--application-close-timeout` (after which daphne kills a consumer whose socket closed) = the drain at close
   (`OCPP_CLOSE_DRAIN_SECONDS`) plus the time to record the disconnect.
+- the listen backlog of its TCP and `ocpptls:` endpoints = `OCPP_LISTEN_BACKLOG` (4,096; the kernel caps it at
+  `net.core.somaxconn`): Twisted listens with a backlog of 50, and a fleet reconnecting at once after a restart
+  overflowed it: the kernel dropped the SYNs (85,481 "SYNs to LISTEN sockets dropped" in `netstat -s` after a few
+  storms of 10,000 chargers), so chargers waited out TCP's doubling SYN retries (1, 3, 7, 15, 31 s ...) and some
+  timed out before the process even saw them. An endpoint that names its own `backlog` keeps it.
 An option given on the command line still wins.
 """
 
@@ -21,6 +26,7 @@ import sys
 from typing import Any
 
 from daphne.cli import CommandLineInterface
+from daphne.server import Server
 
 CLOSE_MARGIN = 10  # seconds to record a disconnect after the drain (gate, Redis, one UPDATE)
 
@@ -37,7 +43,26 @@ def server_options() -> dict[str, int]:
     }
 
 
+def with_backlog(endpoints: list[str], backlog: int) -> list[str]:
+    """The endpoint description strings with `backlog=` added to the TCP and `ocpptls:` ones that lack it."""
+    return [
+        f"{endpoint}:backlog={backlog}"
+        if endpoint.split(":", 1)[0] in ("tcp", "ocpptls") and ":backlog=" not in endpoint
+        else endpoint
+        for endpoint in endpoints
+    ]
+
+
+class BacklogServer(Server):  # type: ignore[misc]
+    def __init__(self, *args: Any, endpoints: list[str] | None = None, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        super().__init__(*args, endpoints=with_backlog(endpoints or [], settings.OCPP_LISTEN_BACKLOG), **kwargs)
+
+
 class CommandLine(CommandLineInterface):  # type: ignore[misc]
+    server_class = BacklogServer
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options = server_options()

@@ -470,6 +470,7 @@ OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
 # line runs), and the handshake gate's patience (a handshake still queued at half of it is refused with 503)
 OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 128)  # handshakes at once per process
+OCPP_LISTEN_BACKLOG = env_int("OCPP_LISTEN_BACKLOG", 4096)  # connections the kernel queues for daphne (server.py)
 # BootNotifications a process records at once; past that (a fleet rebooting at once) a charger is answered Pending
 # with an interval drawn from OCPP_BOOT_RETRY_SECONDS and boots again then, as OCPP 1.6 intends (apps/ocpp/central.py)
 OCPP_BOOT_CONCURRENCY = env_int("OCPP_BOOT_CONCURRENCY", 64)
