@@ -823,23 +823,22 @@ def _withdraw_end(session: ChargingSession, why: str) -> None:
 
 
 def _running_ids(charge_point_id: int, connector_id: int | None = None, before: dt.datetime | None = None) -> list[int]:
-    if connector_id is None and before is None:  # every BootNotification asks: in SQL (1.0 ms of ORM, 0.2 ms)
-        with connection.cursor() as cursor:
-            cursor.execute(_RUNNING_ON_CHARGER_SQL, [charge_point_id, [s.value for s in RUNNING_STATUSES]])
-            return [row[0] for row in cursor.fetchall()]
-    found = ChargingSession.objects.filter(
-        charge_point_id=charge_point_id, status__in=RUNNING_STATUSES, stopped_at__isnull=True
-    )
-    if connector_id is not None:
-        found = found.filter(connector_id=connector_id)
-    if before is not None:
-        found = found.filter(started_at__lt=before)
-    return list(found.order_by("pk").values_list("pk", flat=True))
+    """Running sessions of a charger (of one connector, started before `before`). Every BootNotification and every
+    StatusNotification of a connector asks, so in SQL: 1.0 ms of Python through the ORM, 0.2 ms here (py-spy of
+    10,000 chargers: the ORM read was 7 % of the time daphne held the interpreter)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUNNING_SQL, [charge_point_id, _RUNNING_STATUS_VALUES, connector_id, connector_id, before, before]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
-_RUNNING_ON_CHARGER_SQL = (
+_RUNNING_STATUS_VALUES = [status.value for status in RUNNING_STATUSES]
+_RUNNING_SQL = (
     f"SELECT id FROM {ChargingSession._meta.db_table} "  # noqa: S608 - the model's table, placeholders only
-    "WHERE charge_point_id = %s AND status = ANY(%s) AND stopped_at IS NULL ORDER BY id"
+    "WHERE charge_point_id = %s AND status = ANY(%s) AND stopped_at IS NULL"
+    " AND (%s::smallint IS NULL OR connector_id = %s::smallint)"
+    " AND (%s::timestamptz IS NULL OR started_at < %s::timestamptz) ORDER BY id"
 )
 
 

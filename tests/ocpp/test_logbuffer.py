@@ -15,20 +15,25 @@ from tests.ocpp.conftest import Station, db, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def heartbeat_frame(buffer: MessageLogBuffer, station: Station, unique_id: str) -> None:
+    """A charger's Heartbeat CALL added to the buffer."""
+    buffer.add(
+        tenant_id=station.tenant.pk,
+        charge_point_id=station.charge_point.pk,
+        direction=MessageLog.Direction.IN,
+        kind=MessageLog.Kind.CALL,
+        action="Heartbeat",
+        unique_id=unique_id,
+    )
+
+
 async def test_a_flush_cancelled_while_its_insert_waits_for_a_db_thread_still_writes_its_rows(station: Station) -> None:
     """daphne kills a consumer that outlives its application close timeout; when that happened during the
     consumer's flush, the INSERT still queued for a DB thread was cancelled with it, and the frames it had taken
     from the buffer (of every charger of the process) were lost."""
     buffer = MessageLogBuffer()
     for n in range(3):
-        buffer.add(
-            tenant_id=station.tenant.pk,
-            charge_point_id=station.charge_point.pk,
-            direction=MessageLog.Direction.IN,
-            kind=MessageLog.Kind.CALL,
-            action="Heartbeat",
-            unique_id=f"cancelled-flush-{n}",
-        )
+        heartbeat_frame(buffer, station, f"cancelled-flush-{n}")
     release = threading.Event()
     busy = [dbcall._executor.submit(release.wait, 10) for _ in range(dbcall._executor._max_workers)]
     try:
@@ -67,18 +72,8 @@ async def test_flushes_asked_for_while_one_writes_share_the_next_and_each_return
 
     monkeypatch.setattr(logbuffer, "_insert", counted_insert)
 
-    def add(unique_id: str) -> None:
-        buffer.add(
-            tenant_id=station.tenant.pk,
-            charge_point_id=station.charge_point.pk,
-            direction=MessageLog.Direction.IN,
-            kind=MessageLog.Kind.CALL,
-            action="Heartbeat",
-            unique_id=unique_id,
-        )
-
     async def close(n: int) -> int:  # a socket's last frame, then its flush; its frame is in the log after it
-        add(f"shared-flush-{n}")
+        heartbeat_frame(buffer, station, f"shared-flush-{n}")
         await buffer.flush()
         return await db(MessageLog.objects.filter(unique_id=f"shared-flush-{n}").count)()
 
@@ -89,7 +84,7 @@ async def test_flushes_asked_for_while_one_writes_share_the_next_and_each_return
             CountedLock.taken += 1
             return await super().acquire()
 
-    add("shared-flush-first")  # the buffer's task and lock of this event loop
+    heartbeat_frame(buffer, station, "shared-flush-first")  # the buffer's task and lock of this event loop
     buffer._lock = CountedLock()
 
     found = await asyncio.gather(*(close(n) for n in range(200)))
