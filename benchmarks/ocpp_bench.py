@@ -87,7 +87,7 @@ class Stats:
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     errors: int = 0
     messages: int = 0
-    latencies: dict[str, list[float]] = field(default_factory=dict)  # by backend (X-EVP-Backend)
+    latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # by backend (X-EVP-Backend), action
     by_action: dict[str, int] = field(default_factory=dict)  # measured messages by action
     backend_of: dict[str, str] = field(default_factory=dict)  # charger -> the process that took its last connection
     started: int = 0  # transactions Accepted
@@ -107,7 +107,7 @@ class Stats:
     def measured(self, action: str, backend: str, elapsed: float) -> None:
         self.messages += 1
         self.by_action[action] = self.by_action.get(action, 0) + 1
-        self.latencies.setdefault(backend, []).append(elapsed)
+        self.latencies.setdefault(backend, {}).setdefault(action, []).append(elapsed)
 
     def merge(self, other: Stats) -> None:
         """Add another client process's figures (--clients)."""
@@ -116,8 +116,9 @@ class Stats:
         self.stopped += other.stopped
         self.resent += other.resent
         self.errors += other.errors
-        for backend, values in other.latencies.items():
-            self.latencies.setdefault(backend, []).extend(values)
+        for backend, actions in other.latencies.items():
+            for action, values in actions.items():
+                self.latencies.setdefault(backend, {}).setdefault(action, []).extend(values)
         for action, count in other.by_action.items():
             self.by_action[action] = self.by_action.get(action, 0) + count
         self.backend_of.update(other.backend_of)
@@ -128,8 +129,15 @@ class Stats:
         for key, value in other.cpu.items():
             self.cpu[f"{key}#{len(self.cpu) // 2 + 1}"] = value
 
-    def all_latencies(self) -> list[float]:
-        return [value for values in self.latencies.values() for value in values]
+    def all_latencies(self, backend: str | None = None, action: str | None = None) -> list[float]:
+        return [
+            value
+            for name, actions in self.latencies.items()
+            if backend in (None, name)
+            for kind, values in actions.items()
+            if action in (None, kind)
+            for value in values
+        ]
 
 
 def rss_mb(pid: int | None) -> float | None:
@@ -734,8 +742,15 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
         f"p99={row['p99_ms']} ms errors={stats.errors} rss={row['rss_mb']} MB "
         f"refused(503)+retried={stats.refused} boots-pending={stats.pending}"
     )
-    row["by_action"] = dict(sorted(stats.by_action.items()))
-    print("           messages by action: " + ", ".join(f"{k}={v}" for k, v in row["by_action"].items()))
+    row["by_action"] = {}
+    for action, count in sorted(stats.by_action.items()):
+        a50, a99 = percentiles(stats.all_latencies(action=action))
+        row["by_action"][action] = {"messages": count, "p50_ms": round(a50, 2), "p99_ms": round(a99, 2)}
+    actions = row["by_action"].items()
+    print(
+        "           messages by action: "
+        + ", ".join(f"{k}={v['messages']} (p50 {v['p50_ms']} p99 {v['p99_ms']} ms)" for k, v in actions)
+    )
     if stats.started or stats.refused_tx:
         s50, s99 = percentiles(stats.stop_latencies)
         row["transactions"] = {"started": stats.started, "refused": stats.refused_tx, "stopped": stats.stopped}
@@ -776,12 +791,13 @@ def report_processes(stats: Stats, seconds: float, rss: dict[str, float | None])
         held[backend] = held.get(backend, 0) + 1
     rows = {}
     for backend in sorted(set(held) | set(rss)):
-        p50, p99 = percentiles(stats.latencies.get(backend, []))
+        values = stats.all_latencies(backend=backend)
+        p50, p99 = percentiles(values)
         memory = rss.get(backend)
         rows[backend] = {
             "connected": held.get(backend, 0),
             "rss_mb": round(memory, 1) if memory is not None else None,
-            "msgs_per_s": round(len(stats.latencies.get(backend, [])) / seconds, 1),
+            "msgs_per_s": round(len(values) / seconds, 1),
             "p50_ms": round(p50, 2),
             "p99_ms": round(p99, 2),
         }
