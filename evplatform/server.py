@@ -19,7 +19,7 @@ An option given on the command line still wins.
 
 from __future__ import annotations
 
-import daphne.server  # noqa: F401  # isort: skip - installs Twisted's asyncio reactor before anything else can
+import daphne.server  # isort: skip - installs Twisted's asyncio reactor before anything else can
 
 import os
 import sys
@@ -73,6 +73,10 @@ class CommandLine(CommandLineInterface):  # type: ignore[misc]
 
 
 def main(argv: list[str] | None = None) -> None:
+    from apps.ocpp import stalls
+
+    # the loop Twisted's asyncio reactor (installed by the daphne.server import above) runs
+    stalls.install(daphne.server.twisted_loop, float(os.environ.get("OCPP_STALL_LOG_MS", "0")))
     CommandLine().run(sys.argv[1:] if argv is None else argv)
 
 
