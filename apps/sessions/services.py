@@ -512,17 +512,43 @@ def _store_late(
     return samples
 
 
+# What MeterValues reads of its charger and session (anything else would be read on first use). A charger with its
+# tenant and a session are 52, 30 and 60 columns: through whole rows, the two reads were 70 % of the interpreter time
+# MeterValues took (py-spy --gil of daphne with 3,000 chargers, 900 of them charging: 140 of 217 samples).
+_METER_SESSION_FIELDS = (
+    "id",
+    "tenant_id",
+    "charge_point_id",
+    "status",
+    "stopped_at",
+    "end_evidence",
+    "end_evidence_at",
+    "meter_start_wh",
+    "last_meter_wh",
+    "last_meter_at",
+    "last_power_w",
+    "max_power_w",
+    "flags",
+    "samples_from",
+    "samples_until",
+    "updated_at",
+)
+
+
 @transaction.atomic
 def session_add_meter_values(
     *, charge_point_id: int, connector_id: int, transaction_id: int | None, meter_value: list[dict[str, Any]]
 ) -> ChargingSession | None:
     """MeterValues: stored (deduplicated); the transaction's register reading advances, backwards is flagged.
     Values of a session that has ended are kept as late samples and change nothing of it."""
-    charge_point = _charge_point(charge_point_id)
+    charge_point = ChargePoint.objects.only("id", "tenant_id").get(pk=charge_point_id)
     session = None
     if transaction_id is not None:
         session = (
-            ChargingSession.objects.select_for_update().filter(pk=transaction_id, charge_point=charge_point).first()
+            ChargingSession.objects.select_for_update()
+            .only(*_METER_SESSION_FIELDS)
+            .filter(pk=transaction_id, charge_point_id=charge_point_id)
+            .first()
         )
         if session is None:
             _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")

@@ -226,3 +226,27 @@ def test_a_session_older_than_the_partitioning_reads_all_its_samples(charger: An
     assert (session.samples_from, session.samples_until) == (ancient, end_of_time)
     registers = [s.energy_wh for s in completion.energy_samples(session)]
     assert registers == [1_000, 1_500, 2_000, 2_500]
+
+
+def test_meter_values_read_only_what_they_use_of_the_charger_and_the_session(charger: Any) -> None:
+    """The hot path of a charging fleet (a MeterValues per charger and minute): no whole session row, no tenant,
+    and no deferred field loaded on first use (one more statement each)."""
+    start = NEW_YEAR + dt.timedelta(hours=8)
+    session = charge(charger, start, [1], stop_after=None)
+    at = start + dt.timedelta(minutes=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        session_services.session_add_meter_values(
+            charge_point_id=charger.pk, connector_id=1, transaction_id=session.pk, meter_value=sample(at, 2_500, 7_000)
+        )
+
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert not any("tenants_tenant" in sql for sql in reads)
+    session_read = next(sql for sql in reads if 'FROM "charging_chargingsession"' in sql)
+    selected = session_read.split(" FROM ")[0]
+    assert selected.count('"charging_chargingsession".') == len(session_services._METER_SESSION_FIELDS)
+    assert len(reads) == 2  # the charger's tenant id, the locked session: nothing loaded afterwards
+    session.refresh_from_db()
+    assert (session.last_meter_wh, session.last_power_w, session.max_power_w) == (2_500, 7_000, 11_000)
+    assert (session.last_meter_at, session.samples_until) == (at, at)
+    assert MeterValue.objects.filter(session=session, timestamp=at).count() == 2
