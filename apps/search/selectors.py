@@ -7,7 +7,12 @@ Ranking, per result (`score`; the integer part is the tier, so a better tier alw
 - 3 `prefix`: an identifier starts with the query (+ the share of the identifier the query covers);
 - 2 `text`: every word of the query starts a word of the object's names, addresses, e-mails (+ `ts_rank`, names
   weigh more than addresses);
-- 1 `fuzzy`: the query is like a word of the object's names (pg_trgm word similarity, + that similarity).
+- 1 `fuzzy`: the query is like a word of the object's names (pg_trgm word similarity, + that similarity). The rows
+  are first looked for through the words table (`migrations/0004_search_words.py`, pg_trgm's documented way to
+  correct spelling over full text): each query word's nearest look-alike words (its small trigram index), then the
+  rows holding a look-alike of every query word (the full-text GIN index, exact lexemes: short posting lists),
+  filtered and ranked by the same word similarity. Only when no row has them does the trigram index of the names
+  themselves answer (as the tier did before: every row like the query, at its GIN index's cost).
 
 Sequential scans are off for the search's transaction: the planner prices pg_trgm's and full text's per-row
 tests as cheap and, with a row estimate of a few hundred, would read a table of 200k drivers in full to find none
@@ -43,6 +48,8 @@ WORD_SIMILARITY = 0.4  # pg_trgm.word_similarity_threshold for the fuzzy tier (d
 # more ask at most, each reads the same posting lists again (measured under load 5 on the search benchmark, misspelt
 # names p50/p95: 508/604 ms without, 546/621 ms with one ask at 0.7, 472-512/896-919 ms with two at 0.6 and 0.8)
 STRICTER = (0.7,)
+WORD_ALIKE = 0.3  # pg_trgm.similarity_threshold: a query word's look-alikes in the words table (pg_trgm's default)
+ALIKE_WORDS = 20  # look-alikes per query word, nearest first
 MIN_PREFIX = 2
 MIN_FUZZY = 3
 INT8_MAX = 2**63 - 1
@@ -100,7 +107,9 @@ def _tenant_condition(tenant_ids: frozenset[int] | None) -> str:
     return "TRUE" if tenant_ids is None else "t.tenant_id + 0 = ANY(%(tenants)s::bigint[])"
 
 
-def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool) -> str:
+def _kind_sql(
+    kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool, words: bool = False
+) -> str:
     """One kind's hits as (kind, id, tenant_id, score, title, subtitle), best first, at most %(n)s.
 
     The subtitles read their parent rows (location, charge point, driver) through scalar subqueries, not joins: with
@@ -131,6 +140,16 @@ def _kind_sql(kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool
             f" false AS truncated FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
             " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s::text) LIMIT %(candidates)s::int) s"
             " ORDER BY score DESC LIMIT %(n)s::int)"
+        )
+    if kind.text and words:
+        # the rows with a look-alike of every query word (`%(alike)s`, exact lexemes of the words table: short posting
+        # lists), ranked and filtered as the trigram tier below does, so they are the same hits with the same scores
+        tiers.append(
+            "(SELECT s.id, 1 + s.similarity AS score, count(*) OVER () > %(candidates)s::int AS truncated"
+            f" FROM (SELECT t.id, word_similarity(%(nq)s::text, t.search_names) AS similarity FROM {table} t"
+            f" WHERE {tenants} AND t.search_document @@ %(alike)s::tsquery"
+            " AND word_similarity(%(nq)s::text, t.search_names) >= %(similarity)s::float8"
+            " LIMIT %(candidates)s::int + 1) s ORDER BY score DESC LIMIT %(n)s::int)"
         )
     if kind.text and fuzzy:
         # one row more than are ranked: when it comes, the look-alikes were cut (`search` then asks again, stricter)
@@ -169,6 +188,28 @@ def _tsquery(lexemes: Iterable[str]) -> str:
     return " & ".join(f"'{lexeme}':*" for lexeme in safe)
 
 
+def _alike_tsquery(alikes: Iterable[tuple[str, list[str] | None]]) -> str:
+    """`(a | a2 | a3) & (b | b2)`: per query word, the word itself or one of its look-alikes, as exact lexemes."""
+    terms = []
+    for word, alike in alikes:
+        options = [w for w in dict.fromkeys([word, *(alike or [])]) if w and "'" not in w and "\\" not in w]
+        if options:
+            terms.append("(" + " | ".join(f"'{w}'" for w in options) + ")")
+    return " & ".join(terms)
+
+
+def _words_sql(tenants: str) -> str:
+    """Per query word (`%(words)s`, in order), its nearest look-alikes in the tenants' words (`search_word`, its
+    trigram GIN index; `pg_trgm.similarity_threshold` = `WORD_ALIKE`), at most `%(alike_words)s`, best first. Words
+    with digits are not looked up (the table has none: identifiers and numbers are taken as they are)."""
+    return (
+        "SELECT q.word, CASE WHEN q.word !~ '[0-9]' THEN ARRAY(SELECT t.word FROM search_word t"
+        f" WHERE {tenants} AND t.word %% q.word GROUP BY t.word"
+        " ORDER BY similarity(t.word, q.word) DESC, t.word LIMIT %(alike_words)s::int) END"
+        " FROM unnest(%(words)s::text[]) WITH ORDINALITY q(word, i) ORDER BY q.i"
+    )
+
+
 def _prepared_cursor(django_cursor: Any) -> Any:
     """A server-side-binding cursor with prepared statements on (`core.prepared`): with `prepare=True` each shape of
     the search's statement is planned once per connection and kept, and `plan_cache_mode = force_generic_plan`
@@ -202,13 +243,15 @@ def search(
         cursor = _prepared_cursor(django_cursor)
         cursor.execute(
             "SELECT current_setting('pg_trgm.word_similarity_threshold', true), current_setting('enable_seqscan'),"
-            " current_setting('plan_cache_mode'), set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
+            " current_setting('plan_cache_mode'), current_setting('pg_trgm.similarity_threshold', true),"
+            " set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
+            " set_config('pg_trgm.similarity_threshold', %s::text, true),"
             " set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),"
             " search_norm(%s::text), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s::text)))",
-            [str(WORD_SIMILARITY), query, query],
+            [str(WORD_SIMILARITY), str(WORD_ALIKE), query, query],
             prepare=True,
         )
-        threshold, seqscan, plan_cache_mode, _, _, _, normalized, lexemes = cursor.fetchone()
+        threshold, seqscan, plan_cache_mode, alike_threshold, _, _, _, _, normalized, lexemes = cursor.fetchone()
         tsq = _tsquery(lexemes)
         number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
         params: dict[str, Any] = {
@@ -219,6 +262,10 @@ def search(
             "tenants": list(tenants) if tenants is not None else None,
             "n": limit + 1,
             "candidates": CANDIDATES,
+            "similarity": WORD_SIMILARITY,
+            "words": lexemes,
+            "alike_words": ALIKE_WORDS,
+            "alike": "",
         }
         # identifiers have no spaces (a query with spaces is words: no identifier prefix to look for), and a
         # spaceless query with digits is an identifier, not a misspelt name (no typo tier: it would find every
@@ -226,7 +273,7 @@ def search(
         spaced = " " in normalized
         digits = any(char.isdigit() for char in normalized)
 
-        def statement(*, text: bool, fuzzy: bool, only: Collection[str] | None = None) -> str:
+        def statement(*, text: bool, fuzzy: bool, words: bool = False, only: Collection[str] | None = None) -> str:
             return " UNION ALL ".join(
                 _kind_sql(
                     kind,
@@ -235,6 +282,7 @@ def search(
                     text=text,
                     fuzzy=fuzzy,
                     number=number is not None,
+                    words=words,
                 )
                 for kind in wanted
                 if only is None or kind.name in only
@@ -245,13 +293,28 @@ def search(
         # benchmark's data). 1. An identifier (no spaces, digits): exact and prefix on the btrees (~1 ms); its
         # words would cost 29-68 ms of GIN reads (`DE*BCH*E036733*1` is 'de':* & 'bch':* & 'e036733':* & '1':*,
         # every posting list of every word starting with "1" or "de") to find nothing the identifier missed.
-        # 2. Words (full text). 3. Typos (pg_trgm): 15-60 ms per table to rank up to CANDIDATES look-alikes, spent
-        # only when no word matched, as a misspelt name does. A stage's statement is prepared like the others.
+        # 2. Words (full text). 3. Typos, only when no word matched, as a misspelt name does: first the rows with a
+        # look-alike of every query word (`_words_sql`, `_alike_tsquery`), then, if there are none, the trigram index
+        # of the names (15-60 ms per table to rank up to CANDIDATES look-alikes). On the benchmark's data (220k
+        # drivers, search_bench.py --reuse --queries 10 --repeat 5, same database and load) misspelt names took
+        # p50/p95 14.7/23.1 ms this way, 56.3/68.6 ms through the trigram index. The look-alike words miss a row
+        # only when one of its words is none of a query word's ALIKE_WORDS nearest (similarity >= WORD_ALIKE, e.g.
+        # a typo in a three-letter word: "mai" is 0.14 like "mia") and some other row has them all; a row like
+        # the query through its other words alone ("Lukas <anyone>" for "Lukas Ehrlichh") is then not listed
+        # after the ones that have them all (the trigram tier listed it). A stage's statement is prepared too.
         fuzzy = len(normalized) >= MIN_FUZZY and (spaced or not digits)
         stages = [(False, False)] if not spaced and digits else []
         stages += [(bool(tsq), False), (False, fuzzy)] if fuzzy else [(bool(tsq), False)]
         rows = []
         for text_tier, fuzzy_tier in stages:
+            if fuzzy_tier:  # first the rows with a look-alike of every query word
+                cursor.execute(_words_sql(_tenant_condition(tenants)), params, prepare=True)
+                params["alike"] = _alike_tsquery(cursor.fetchall())
+                if params["alike"]:
+                    cursor.execute(statement(text=False, fuzzy=False, words=True), params, prepare=True)
+                    rows = cursor.fetchall()
+                if rows:
+                    break
             cursor.execute(statement(text=text_tier, fuzzy=fuzzy_tier), params, prepare=True)
             rows = cursor.fetchall()
             if rows:
@@ -277,8 +340,10 @@ def search(
         if nested:
             cursor.execute(
                 "SELECT set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
+                " set_config('pg_trgm.similarity_threshold', %s::text, true),"
                 " set_config('enable_seqscan', %s::text, true), set_config('plan_cache_mode', %s::text, true)",
-                [threshold or "0.6", seqscan, plan_cache_mode],  # (unset before pg_trgm's first use: its default)
+                # (unset before pg_trgm's first use: its defaults)
+                [threshold or "0.6", alike_threshold or "0.3", seqscan, plan_cache_mode],
                 prepare=True,
             )
     by_kind: dict[str, list[SearchHit]] = {kind.name: [] for kind in wanted}

@@ -85,7 +85,7 @@ def _generic_plan(sql: str, params: dict[str, Any], *disabled: str) -> dict[str,
     return plan[0]["Plan"]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("query", ["ALP-HUB-0001", "Jürgen Müller", "Muler", "42", "gorlitzer str"])
+@pytest.mark.parametrize("query", ["ALP-HUB-0001", "Jürgen Müller", "Muler", "Mai Keller", "42", "gorlitzer str"])
 @pytest.mark.parametrize("tenant_ids", [None, {1, 2}], ids=["all tenants", "two tenants"])
 def test_no_searched_table_is_read_in_full(
     query: str, tenant_ids: Any, tenant_a: object, monkeypatch: pytest.MonkeyPatch
@@ -155,7 +155,9 @@ def test_a_prefix_reads_its_btree_in_order_in_the_generic_plan(
         ("ALP-HUB-0001", ["id"]),  # an identifier that matches: answered by the btrees alone
         ("ALP-NONE-0001", ["id", "id+text"]),  # none matches: then its words
         ("Jürgen Müller", ["id+text"]),  # words that match: no typo tier
-        ("Jurgen Mulr", ["id+text", "id+fuzzy"]),  # a typo: no word matches, then the look-alikes
+        ("Jurgen Mulr", ["id+text", "id+words"]),  # a typo: no word matches, then the rows with look-alike words
+        # a typo in a short word: no look-alike word ("mai" is 0.14 like "mia"), then the trigram index of the names
+        ("Mai Keller", ["id+text", "id+words", "id+fuzzy"]),
     ],
 )
 def test_slower_tiers_run_only_when_the_better_ones_found_nothing(
@@ -163,7 +165,10 @@ def test_slower_tiers_run_only_when_the_better_ones_found_nothing(
 ) -> None:
     statements = _statements(monkeypatch, query, None)
     tiers = [
-        "id" + ("+text" if "search_document @@" in sql else "") + ("+fuzzy" if "<%% t.search_names" in sql else "")
+        "id"
+        + ("+text" if "search_document @@ to_tsquery" in sql else "")
+        + ("+words" if "search_document @@ %(alike)s" in sql else "")
+        + ("+fuzzy" if "<%% t.search_names" in sql else "")
         for sql, _ in statements
     ]
     assert tiers == stages

@@ -48,6 +48,7 @@ EXPECTED_FIRST: list[tuple[Callable[[World], str], str, str, str]] = [
     (lambda _: "Schmitd", "schmidt", "driver", "fuzzy"),
     (lambda _: "Görlizer", "location", "location", "fuzzy"),
     (lambda _: "Stadtwrke", "fleet", "business_customer", "fuzzy"),
+    (lambda _: "Mai Keller", "keller", "driver", "fuzzy"),  # a short word's typo: no look-alike word, the trigram tier
 ]
 
 
@@ -186,13 +187,16 @@ def test_the_best_look_alike_is_found_among_more_candidates_than_are_ranked(
 ) -> None:
     """More rows are like the misspelt query than the fuzzy tier ranks (`CANDIDATES`): the best one is still first,
     whatever the order the index returns them in (the decoys are written first, so a scan in table order meets
-    them before the best look-alike)."""
+    them before the best look-alike). The decoys' last names ("Ehrbalich", ...) are look-alike words of the query's
+    (similarity 0.36) and the decoys are like the query (word similarity 0.6, the best 0.87): every one is among the
+    rows with look-alike words, more of them than are ranked."""
     from apps.search import selectors
     from tests.customers.factories import DriverFactory
 
     monkeypatch.setattr(selectors, "CANDIDATES", 5)
-    for n in range(30):
-        DriverFactory(tenant=tenant_a, first_name="Lukas", last_name=f"Weber{n:02d}", email=f"lw{n}@example.com")
+    infixes = [a + b for a in "bdfgkmnp" for b in "aeou"][:30]
+    for n, infix in enumerate(infixes):
+        DriverFactory(tenant=tenant_a, first_name="Lukas", last_name=f"Ehr{infix}lich", email=f"lw{n}@example.com")
     best = DriverFactory(tenant=tenant_a, first_name="Lukas", last_name="Ehrlich", email="le@example.com")
 
     results = search(query="Lukas Ehrlichh", tenant_ids={tenant_a.pk}, kinds=["driver"])
