@@ -15,6 +15,7 @@ from django.db import connection
 
 from apps.customers.models import Token
 from apps.sessions.models import ChargingSession, MeterValue
+from apps.stations.models import Evse, StatusEvent
 from tests.ocpp.conftest import Charger, ConnectCharger, Station, db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,6 +131,31 @@ async def test_a_lost_connection_is_retried_and_the_charger_gets_its_answer(
     assert (await answer)[0] == 3
     assert await stored(tx) == ([(SAMPLED_AT, 5000)], 5000)
     assert "session_add_meter_values: transient database error, retry 1 of 3" in caplog.text
+
+
+async def test_a_status_whose_connection_is_lost_is_retried_and_recorded(
+    station: Station, connect: ConnectCharger, other: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status statement runs on a prepared (raw psycopg) cursor: its errors must reach the retry as Django's."""
+    charger = await connect(station.charge_point.identity, station.password)
+    await charger.ok("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    # given another transaction holding the connector's EVSE
+    other.execute("SELECT id FROM stations_evse WHERE id = %s FOR UPDATE", [station.connectors[0].evse_id])
+
+    # when the charger reports the connector's status and its database connection is terminated while it waits
+    status = {"connectorId": 1, "errorCode": "NoError", "status": "Faulted", "timestamp": "2026-03-01T10:00:00Z"}
+    answer = asyncio.create_task(charger.call("StatusNotification", status))
+    pid = await a_backend_waits_on_a_lock(other)
+    other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    other.rollback()
+
+    # then it was run again on a new connection, answered, and recorded once
+    assert (await answer)[0] == 3
+    assert "_status: transient database error, retry 1 of 3" in caplog.text
+    evse = await db(Evse.objects.get)(pk=station.connectors[0].evse_id)
+    assert evse.status == "Faulted"
+    events = await db(lambda: StatusEvent.objects.filter(charge_point=station.charge_point, status="Faulted").count())()
+    assert events == 1
 
 
 async def test_a_lasting_error_is_still_an_internal_error(
