@@ -17,7 +17,13 @@ correct spelling over full text (a separate table of the distinct words with a t
   the same new word never wait for each other (ON CONFLICT would make the second wait for the first's commit, and
   two transactions adding new words in opposite orders could deadlock); a race leaves a duplicate row, which the
   selector's lookup folds (GROUP BY).
-- Filled from the existing rows when migrated.
+- Filled from the existing rows when migrated (47k words from 220k drivers, 110k charge points, 110k invoices, 22k
+  locations, 11k business customers of the search benchmark: ~7 s).
+
+Cost on writes, measured on the benchmark's database (with 0003's `fastupdate = off`): 1,000 drivers inserted one
+statement each, every one with a new last name (so every insert adds a word), took 268 ms, 164 ms without these
+triggers, 95 ms + 14 ms of pending-list merge before both changes; the benchmark's bulk generation took 258 s
+instead of 220 s (200k drivers in one INSERT: 36.7 s instead of 10.5 s).
 """
 
 from __future__ import annotations
