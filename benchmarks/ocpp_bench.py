@@ -98,6 +98,7 @@ class Stats:
     received: list[tuple[str, str, str]] = field(default_factory=list)  # calls from the server: charger, action, id
     cpu: dict[str, float] = field(default_factory=dict)  # client process CPU seconds: total, steady (per process)
     error_samples: list[str] = field(default_factory=list)
+    in_flight: int = 0  # measured calls sent and not answered yet (the end of the run waits for them)
 
     def error(self, text: str) -> None:
         self.errors += 1
@@ -268,6 +269,9 @@ async def open_socket(url: str, identity: str, stats: Stats, stop_at: float) -> 
             return None
 
 
+settled = asyncio.Event()  # set by `drive` when the measured time is over and its calls are answered
+
+
 class ServerClosed(Exception):
     """The server closed the socket while the charger was waiting between messages."""
 
@@ -325,16 +329,20 @@ class Link:
         unique_id = f"{charger.identity}-{charger.counter}"
         charger.unanswered = (action, payload)
         started = time.perf_counter()
-        await self.ws.send(json.dumps([2, unique_id, action, payload]))
-        deadline = time.monotonic() + 30
-        while True:
-            frame = await self.receive(deadline - time.monotonic())
-            if frame is None:
-                raise TimeoutError(f"{action}: no answer within 30 s")
-            if frame[0] == 2:
-                await self.answer(frame)
-                continue
-            break
+        self.stats.in_flight += measured
+        try:
+            await self.ws.send(json.dumps([2, unique_id, action, payload]))
+            deadline = time.monotonic() + 30
+            while True:
+                frame = await self.receive(deadline - time.monotonic())
+                if frame is None:
+                    raise TimeoutError(f"{action}: no answer within 30 s")
+                if frame[0] == 2:
+                    await self.answer(frame)
+                    continue
+                break
+        finally:
+            self.stats.in_flight -= measured
         elapsed = (time.perf_counter() - started) * 1000
         charger.unanswered = None
         now = time.monotonic()
@@ -574,7 +582,8 @@ async def charger(
                         await link.rpc("StatusNotification", payload)
                     await link.pause(wait() / 2)
                 # the run is over: the car leaves. Not all at one instant (a fleet's stops are spread): within
-                # `stop_spread` seconds, timed apart from the steady state
+                # `stop_spread` seconds, timed apart from the steady state, once every measured call is answered
+                await settled.wait()
                 await link.pause(random.uniform(0, stop_spread))
                 await transaction_stop(link, state)
                 return
@@ -587,6 +596,7 @@ async def charger(
                 payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}
                 await link.rpc("StatusNotification", payload)
                 await link.pause(wait())
+            await settled.wait()  # the socket closes once every measured call is answered
             return
         except (websockets.ConnectionClosed, ServerClosed):
             continue  # the server went away: reconnect (the storm)
@@ -613,6 +623,8 @@ async def drive(
     server is restarted in the middle of the measured time and the time until every charger is back is kept.
     `start_at` (monotonic, shared by the client processes) aligns their windows; `at_steady` runs in a thread
     when the measured time begins (the commands of ops)."""
+    global settled
+    settled = asyncio.Event()  # this run's (an Event is bound to the loop that first waits on it)
     stats = Stats()
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
@@ -639,6 +651,12 @@ async def drive(
         await asyncio.to_thread(restart, stats)
     await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
     cpu_end = cpu_seconds()
+    # The stops and closes of the end wait until every measured call is answered (at most their 30 s timeout): the
+    # wave of 900 StopTransactions (pricing, CDR) that began at once delayed the answers of the calls still in flight
+    # and made the steady state's p99 (3,000 chargers: 4.2 s, against a p50 of 14 ms).
+    while stats.in_flight > 0 and time.monotonic() < stop_at + 31:
+        await asyncio.sleep(0.05)
+    settled.set()
     await asyncio.gather(*tasks)
     stats.cpu = {"run": cpu_seconds() - cpu_start, "steady": cpu_end - cpu_steady}
     return stats, duration
