@@ -45,3 +45,9 @@ def test_the_table_leaves_room_on_its_pages_for_hot_updates() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'stations_chargepoint'")
         assert "fillfactor=85" in (cursor.fetchone()[0] or [])
+
+
+def test_sessions_leave_room_on_their_pages_for_the_meter_values_updates() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'charging_chargingsession'")
+        assert "fillfactor=90" in (cursor.fetchone()[0] or [])
