@@ -550,8 +550,12 @@ async def charger(
         link = Link(ws, state, stats, (measure_from[0], stop_at))
         stats.backend_of[identity] = link.backend
 
-        def wait() -> float:
-            return min(interval * random.uniform(0.8, 1.2), max(0.0, stop_at - time.monotonic()))
+        def wait(share: float = 1.0) -> float:
+            """A share of the (jittered) interval, cut at the end of the run. Halving what was left instead (a
+            charging charger's two messages per interval) made every charging charger send faster and faster as the
+            end came near (20, 10, 5, 2.5 s ...): a burst of thousands of calls in the last seconds of the measured
+            time, which was its p99 (3,000 chargers: 3.0 s against a p50 of 12 ms)."""
+            return min(interval * random.uniform(0.8, 1.2) * share, max(0.0, stop_at - time.monotonic()))
 
         try:
             if not (state.charging and state.booted):  # a charger that only lost its connection does not reboot
@@ -571,7 +575,7 @@ async def charger(
                 toggle = 0
                 while time.monotonic() < stop_at:
                     await link.rpc("MeterValues", meter_values(state.transaction))
-                    await link.pause(wait() / 2)
+                    await link.pause(wait(0.5))
                     if time.monotonic() >= stop_at:
                         break
                     toggle ^= 1
@@ -580,7 +584,7 @@ async def charger(
                     else:
                         payload = {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
                         await link.rpc("StatusNotification", payload)
-                    await link.pause(wait() / 2)
+                    await link.pause(wait(0.5))
                 # the run is over: the car leaves. Not all at one instant (a fleet's stops are spread): within
                 # `stop_spread` seconds, timed apart from the steady state, once every measured call is answered
                 await settled.wait()
