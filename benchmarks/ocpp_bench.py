@@ -698,6 +698,27 @@ def targets_of(stats: Stats) -> dict[str, str]:
     return found
 
 
+def run_fleet(
+    url: str,
+    ids: list[str],
+    args: argparse.Namespace,
+    charging: frozenset[str],
+    *,
+    restart: Callable[[Stats], None] | None = None,
+    single: Callable[[Stats], None] | None = None,
+    many: Callable[[dict[str, str]], None] | None = None,
+) -> tuple[Stats, float]:
+    """The fleet against `url`: in this process (`drive`, with `restart` and `single` at the steady state) or over
+    `--clients` processes (`drive_clients`, `many` at the steady state; no restart there)."""
+    if args.clients == 1:
+        return asyncio.run(
+            drive(url, ids, args.interval, args.duration, args.ramp, restart, charging=charging, at_steady=single)
+        )
+    return drive_clients(
+        url, ids, args.interval, args.duration, args.ramp, clients=args.clients, charging=charging, at_steady=many
+    )
+
+
 def drive_clients(
     url: str,
     ids: list[str],
@@ -1076,30 +1097,15 @@ def main() -> None:
         def commands_many(targets: dict[str, str]) -> None:
             command_results.extend(send_commands(targets))
 
-        if args.clients == 1:
-            stats, seconds = asyncio.run(
-                drive(
-                    url,
-                    ids,
-                    args.interval,
-                    args.duration,
-                    args.ramp,
-                    restart if args.storm and daphne else None,
-                    charging=charging,
-                    at_steady=commands_single if send else None,
-                )
-            )
-        else:
-            stats, seconds = drive_clients(
-                url,
-                ids,
-                args.interval,
-                args.duration,
-                args.ramp,
-                clients=args.clients,
-                charging=charging,
-                at_steady=commands_many if send else None,
-            )
+        stats, seconds = run_fleet(
+            url,
+            ids,
+            args,
+            charging,
+            restart=restart if args.storm and daphne else None,
+            single=commands_single if send else None,
+            many=commands_many if send else None,
+        )
         wall = time.monotonic() - started
         current = daphne[-args.processes :] if daphne else []
         rss = {name: rss_mb(proc.pid) for name, proc in zip(backend_names, current, strict=True)}
@@ -1133,21 +1139,7 @@ def main() -> None:
     try:
         wait_port(port, floor)
         floor_url = f"ws://127.0.0.1:{port}"
-        if args.clients == 1:
-            stats, seconds = asyncio.run(
-                drive(floor_url, ids, args.interval, args.duration, args.ramp, charging=charging)
-            )
-        else:
-            stats, seconds = drive_clients(
-                floor_url,
-                ids,
-                args.interval,
-                args.duration,
-                args.ramp,
-                clients=args.clients,
-                charging=charging,
-                at_steady=None,
-            )
+        stats, seconds = run_fleet(floor_url, ids, args, charging)
         rows.append(report("floor", stats, seconds, rss_mb(floor.pid)))
     finally:
         stop(floor, 30)
