@@ -20,6 +20,12 @@ taken from the data, each run `--repeat` times, as a staff user of the main tena
 - address: "<street> <number> <city>" of a location, street without its "straße";
 - free text: two words of a location or business customer name, lower case, without accents.
 
+`--language de` sets the main tenant's language first (the stemmed tier searches in it: migration search 0005);
+`--write-cost 1000` times that many single-row inserts of drivers and of locations (new names and streets, one
+statement each, in a transaction that is rolled back) before measuring: what the search's triggers and indexes
+cost a write; with the stemming indexes of migration search 0005, each round also without them (dropped inside
+the rolled-back transaction).
+
 The baseline is what a changelist's default `search_fields` does: per kind, `col ILIKE '%q%' OR ...` over the
 same columns (no index can serve it), LIMIT 6 per kind, in one UNION ALL statement.
 """
@@ -337,6 +343,55 @@ def measure(url: str, tenant: int, args: argparse.Namespace) -> None:
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
 
 
+def write_cost(url: str, tenant: int, rows: int, rounds: int = 5) -> None:
+    """Milliseconds for `rows` single-row INSERTs of drivers, then of locations, each statement on its own (as the
+    admin and the API write them), in a transaction rolled back at the end; `rounds` times, every round printed."""
+    import psycopg
+
+    drivers = (
+        "INSERT INTO customers_driver (created_at, updated_at, tenant_id, first_name, last_name, email, phone,"
+        " language, address_line, postal_code, city, country, is_active)"
+        " VALUES (now(), now(), %s, %s, %s, %s, '', 'de', %s, '10115', %s, 'DE', true)"
+    )
+    locations = (
+        "INSERT INTO stations_location (created_at, updated_at, tenant_id, name, ocpi_id, address, postal_code, city,"
+        " country, latitude, longitude, timezone, parking_type, publish, opening_24_7)"
+        " VALUES (now(), now(), %s, %s, %s, %s, '10115', %s, 'DE', 52.5, 13.4, 'Europe/Berlin', '', true, true)"
+    )
+
+    def values(table: str, round_: int, i: int) -> list[Any]:
+        if table == "drivers":  # a new last name each: every insert adds a word (migration search 0004)
+            name, street = f"Neuname{round_}x{i}", f"{STREETS[i % len(STREETS)]} {1 + i % 99}"
+            return [tenant, FIRST_NAMES[i % len(FIRST_NAMES)], name, f"w{round_}x{i}@mail.example", street]
+        place = f"{PLACES[i % len(PLACES)]} Neustraße{round_}x{i}"
+        return [tenant, place, f"WRL{round_}X{i}", f"Neuweg{round_}x{i} {1 + i % 180}"]
+
+    print(f"write cost, {rows:,} single-row inserts each, rolled back (ms):", flush=True)
+    with psycopg.connect(url) as conn:
+        # the stemming indexes of migration search 0005, if any: each round is timed with them and, in the same
+        # rolled-back transaction that drops them first, without them (an A/B under the same load)
+        stemming = [
+            name for (name,) in conn.execute(r"SELECT relname FROM pg_class WHERE relname LIKE 'search\_%\_stem\_%'")
+        ]
+        conn.rollback()
+        variants = ("with the stemming indexes", "without them") if stemming else ("as migrated",)
+        for round_ in range(rounds):
+            for variant in variants:
+                timings = {}
+                with conn.transaction(force_rollback=True), conn.cursor() as cursor:
+                    if variant == "without them":
+                        cursor.execute("DROP INDEX " + ", ".join(stemming))
+                    for table, sql in (("drivers", drivers), ("locations", locations)):
+                        started = time.perf_counter()
+                        for i in range(rows):
+                            cursor.execute(sql, [*values(table, round_, i), CITIES[i % len(CITIES)]])
+                        timings[table] = (time.perf_counter() - started) * 1000
+                print(
+                    f"  round {round_ + 1}, {variant}: " + ", ".join(f"{k} {v:,.0f}" for k, v in timings.items()),
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=1_000_000)
@@ -350,6 +405,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the ILIKE baseline")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", action="store_true", help="measure on the kept database (no generation)")
+    parser.add_argument("--language", help="set the main tenant's language (en, de, fr) before measuring")
+    parser.add_argument("--write-cost", type=int, default=0, help="single-row inserts to time per table (0: none)")
     args = parser.parse_args()
 
     import psycopg
@@ -365,13 +422,18 @@ def main() -> None:
                 cursor.execute("ANALYZE")
             print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
         with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT id FROM tenants_tenant WHERE slug = 'bench-main'").fetchone()
+            if args.language:
+                conn.execute("UPDATE tenants_tenant SET language = %s WHERE slug = 'bench-main'", [args.language])
+            row = conn.execute("SELECT id, language FROM tenants_tenant WHERE slug = 'bench-main'").fetchone()
             counts = {
                 table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
                 for table in ("charging_chargingsession", "stations_chargepoint", "customers_token", "customers_driver")
             }
         print("rows (both tenants): " + ", ".join(f"{t} {c:,}" for t, c in counts.items()), flush=True)
         assert row is not None
+        print(f"main tenant's language: {row[1]}", flush=True)
+        if args.write_cost:
+            write_cost(url, row[0], args.write_cost)
         measure(url, row[0], args)
     finally:
         if not args.keep:

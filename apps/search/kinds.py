@@ -1,12 +1,17 @@
 """What the search finds: one `Kind` per searchable table, with the columns the migration indexed.
 
-The identifier and text columns here must match `migrations/0001_search_indexes.py` (a test compares them with
-the indexes in the database): the selector's SQL uses the very expressions the indexes were built on, else
-PostgreSQL would scan the table."""
+The identifier and text columns here must match `migrations/0001_search_indexes.py`, the stemmed fields
+`migrations/0005_search_languages.py` (tests compare them with the indexes in the database and the plans): the
+selector's SQL uses the very expressions the indexes were built on, else PostgreSQL would scan the table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# the tenant's language (`Tenant.language`, a code of settings.LANGUAGES) -> its stemming text search configuration
+# (`search_<code>`: PostgreSQL's Snowball configuration behind `unaccent`, migrations/0005_search_languages.py); a
+# language without one is searched without stemming
+STEMMING: tuple[str, ...] = ("en", "de", "fr")
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,10 @@ class Kind:
     text: bool  # has the generated search_names (trigram) and search_document (tsvector) columns
     title: str  # SQL over alias t; a parent row is read by a scalar subquery, never a join (see `_kind_sql`)
     subtitle: str
+    # the fields stemmed in the tenant's language, (SQL over the unqualified columns, weight): words of a language
+    # (location names, addresses), never people's or companies' names nor identifiers; each language's GIN
+    # expression index of migrations/0005_search_languages.py is built on exactly `stemmed_document`
+    stemmed: tuple[tuple[str, str], ...] = ()
     admin_view: str = ""  # admin change view name
     api_view: str = ""  # API detail route name
 
@@ -54,6 +63,7 @@ KINDS: tuple[Kind, ...] = (
         subtitle=(
             "concat_ws(', ', nullif(t.address, ''), nullif(trim(t.postal_code || ' ' || t.city), ''), t.country)"
         ),
+        stemmed=(("name", "A"), ("address || ' ' || postal_code || ' ' || city", "B")),
         admin_view="admin:stations_location_change",
         api_view="location-detail",
     ),
@@ -100,6 +110,7 @@ KINDS: tuple[Kind, ...] = (
         text=True,
         title="trim(t.first_name || ' ' || t.last_name)",
         subtitle="concat_ws(' · ', 'no. ' || t.id, nullif(t.email, ''), nullif(t.city, ''))",
+        stemmed=(("address_line || ' ' || postal_code || ' ' || city", "C"),),
         admin_view="admin:customers_driver_change",
         api_view="driver-detail",
     ),
@@ -116,6 +127,7 @@ KINDS: tuple[Kind, ...] = (
             "concat_ws(' · ', 'no. ' || t.id, nullif(t.billing_email, ''), nullif(t.vat_id, ''),"
             " nullif(t.billing_city, ''))"
         ),
+        stemmed=(("billing_address_line || ' ' || billing_postal_code || ' ' || billing_city", "C"),),
         admin_view="admin:customers_businesscustomer_change",
         api_view="business-customer-detail",
     ),
@@ -146,9 +158,18 @@ KINDS: tuple[Kind, ...] = (
         text=True,
         title="coalesce(nullif(t.number, ''), initcap(replace(t.kind, '_', ' ')) || ' draft ' || t.id)",
         subtitle="concat_ws(' · ', t.customer_name, t.status, t.total_incl_vat || ' ' || t.currency)",
+        stemmed=(("customer_address", "C"),),
         admin_view="admin:billing_invoice_change",
         api_view="invoice-detail",
     ),
 )
+
+
+def stemmed_document(kind: Kind, language: str) -> str:
+    """The kind's stemmed tsvector in `language` (one of `STEMMING`), the expression its index was built on."""
+    return " || ".join(
+        f"setweight(to_tsvector('search_{language}', {part}), '{weight}')" for part, weight in kind.stemmed
+    )
+
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -6,7 +6,10 @@ Ranking, per result (`score`; the integer part is the tier, so a better tier alw
   people quote it (a session's transaction id, a driver's or business customer's customer number);
 - 3 `prefix`: an identifier starts with the query (+ the share of the identifier the query covers);
 - 2 `text`: every word of the query starts a word of the object's names, addresses, e-mails (+ `ts_rank`, names
-  weigh more than addresses);
+  weigh more than addresses); or, stemmed in the language of the object's tenant (`Tenant.language`, Snowball
+  English, German or French: `charging` → `charg`, `Ladestationen` → `ladestation`), every stem starts a stem of
+  its location name or address (`kinds.Kind.stemmed`, migrations/0005_search_languages.py: never people's names),
+  at half the rank of a literal match;
 - 1 `fuzzy`: the query is like a word of the object's names (pg_trgm word similarity, + that similarity). The rows
   are first looked for through the words table (`migrations/0004_search_words.py`, pg_trgm's documented way to
   correct spelling over full text): each query word's nearest look-alike words (its small trigram index), then the
@@ -36,7 +39,7 @@ from django.db import connections, transaction
 from apps.core.prepared import prepared_cursor
 from apps.core.replica import replica_alias
 from apps.search.highlight import mark
-from apps.search.kinds import BY_NAME, KINDS, Kind
+from apps.search.kinds import BY_NAME, KINDS, STEMMING, Kind, stemmed_document
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_LIMIT = 5
@@ -108,7 +111,15 @@ def _tenant_condition(tenant_ids: frozenset[int] | None) -> str:
 
 
 def _kind_sql(
-    kind: Kind, *, tenants: str, prefix: bool, text: bool, fuzzy: bool, number: bool, words: bool = False
+    kind: Kind,
+    *,
+    tenants: str,
+    prefix: bool,
+    text: bool,
+    fuzzy: bool,
+    number: bool,
+    words: bool = False,
+    stems: Collection[str] = (),
 ) -> str:
     """One kind's hits as (kind, id, tenant_id, score, title, subtitle), best first, at most %(n)s.
 
@@ -139,6 +150,20 @@ def _kind_sql(
             "(SELECT s.id, 2 + ts_rank(s.search_document, to_tsquery('search_simple', %(tsq)s::text), 32) AS score,"
             f" false AS truncated FROM (SELECT t.id, t.search_document FROM {table} t WHERE {tenants}"
             " AND t.search_document @@ to_tsquery('search_simple', %(tsq)s::text) LIMIT %(candidates)s::int) s"
+            " ORDER BY score DESC LIMIT %(n)s::int)"
+        )
+    for language in stems if kind.stemmed and text else ():
+        # the query's words stemmed in the language of the tenants that have it (`%(stems_<language>)s`, prefixes as
+        # above) on that language's expression index of the kind's stemmed fields. Ranked on the stored
+        # `search_document` by the same stems as prefixes (a stem is mostly the start of its words: `charg` of
+        # charger), at half the weight of a literal match: recomputing the stemmed document of each of the
+        # CANDIDATES rows to rank it cost 8-11 ms per kind and 1,000 rows on the benchmark's data
+        document = stemmed_document(kind, language)
+        tiers.append(
+            f"(SELECT s.id, 2 + ts_rank(s.search_document, %(stems_{language})s::tsquery, 32) / 2 AS score,"
+            f" false AS truncated FROM (SELECT t.id, t.search_document FROM {table} t"
+            f" WHERE t.tenant_id + 0 = ANY(%(tenants_{language})s::bigint[])"
+            f" AND {document} @@ %(stems_{language})s::tsquery LIMIT %(candidates)s::int) s"
             " ORDER BY score DESC LIMIT %(n)s::int)"
         )
     if kind.text and words:
@@ -239,6 +264,7 @@ def search(
     limit = max(1, min(limit, MAX_IDS))
     db = connections[replica_alias()]  # the read replica when configured
     nested = db.in_atomic_block  # then the settings below would outlive the search: put them back
+    tenant_list = sorted(tenants) if tenants is not None else None
     with transaction.atomic(using=db.alias), db.cursor() as django_cursor:
         cursor = _prepared_cursor(django_cursor)
         cursor.execute(
@@ -247,19 +273,36 @@ def search(
             " set_config('pg_trgm.word_similarity_threshold', %s::text, true),"
             " set_config('pg_trgm.similarity_threshold', %s::text, true),"
             " set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),"
-            " search_norm(%s::text), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s::text)))",
-            [str(WORD_SIMILARITY), str(WORD_ALIKE), query, query],
+            " search_norm(%s::text), ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_simple', %s::text))),"
+            # the query's words stemmed in each language, and the tenants searched by their language
+            + "".join(
+                f" ARRAY(SELECT lexeme FROM unnest(to_tsvector('search_{language}', %s::text))),"
+                for language in STEMMING
+            )
+            + " (SELECT json_object_agg(l.language, l.ids) FROM (SELECT language, array_agg(id ORDER BY id) AS ids"
+            " FROM tenants_tenant WHERE %s::bigint[] IS NULL OR id = ANY(%s::bigint[]) GROUP BY language) l)",
+            [str(WORD_SIMILARITY), str(WORD_ALIKE), query, query, *[query] * len(STEMMING), tenant_list, tenant_list],
             prepare=True,
         )
-        threshold, seqscan, plan_cache_mode, alike_threshold, _, _, _, _, normalized, lexemes = cursor.fetchone()
+        threshold, seqscan, plan_cache_mode, alike_threshold, _, _, _, _, normalized, lexemes, *stemmed = (
+            cursor.fetchone()
+        )
+        languages: dict[str, list[int]] = stemmed.pop() or {}
         tsq = _tsquery(lexemes)
+        # a language's stemmed tier runs for the tenants of that language, when its stemmer left a word of the query
+        # (stop words are dropped: "am" in German)
+        stems = {
+            language: _tsquery(words)
+            for language, words in zip(STEMMING, stemmed, strict=True)
+            if languages.get(language) and _tsquery(words)
+        }
         number = int(query) if query.isascii() and query.isdigit() and 0 < int(query) <= INT8_MAX else None
         params: dict[str, Any] = {
             "nq": normalized,
             "upper": _prefix_upper(normalized),
             "tsq": tsq,
             "number": number,
-            "tenants": list(tenants) if tenants is not None else None,
+            "tenants": tenant_list,
             "n": limit + 1,
             "candidates": CANDIDATES,
             "similarity": WORD_SIMILARITY,
@@ -267,6 +310,9 @@ def search(
             "alike_words": ALIKE_WORDS,
             "alike": "",
         }
+        for language, stem_query in stems.items():
+            params[f"stems_{language}"] = stem_query
+            params[f"tenants_{language}"] = languages[language]
         # identifiers have no spaces (a query with spaces is words: no identifier prefix to look for), and a
         # spaceless query with digits is an identifier, not a misspelt name (no typo tier: it would find every
         # charger sharing "CP-0" trigrams)
@@ -283,6 +329,7 @@ def search(
                     fuzzy=fuzzy,
                     number=number is not None,
                     words=words,
+                    stems=stems,
                 )
                 for kind in wanted
                 if only is None or kind.name in only
