@@ -471,6 +471,11 @@ OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
 OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 128)  # handshakes at once per process
 OCPP_LISTEN_BACKLOG = env_int("OCPP_LISTEN_BACKLOG", 4096)  # connections the kernel queues for daphne (server.py)
+# seconds a charger's WebSocket may be silent before daphne pings it, and then waits for the pong before it closes
+# the socket (a half-open TCP connection is found within their sum). daphne's 20 s meant 500 pings and 500 pongs a
+# second for 10,000 chargers, more frames than their OCPP messages (evplatform/server.py)
+OCPP_WS_PING_INTERVAL = env_int("OCPP_WS_PING_INTERVAL", 120)
+OCPP_WS_PING_TIMEOUT = env_int("OCPP_WS_PING_TIMEOUT", 30)
 # BootNotifications a process records at once; past that (a fleet rebooting at once) a charger is answered Pending
 # with an interval drawn from OCPP_BOOT_RETRY_SECONDS and boots again then, as OCPP 1.6 intends (apps/ocpp/central.py)
 OCPP_BOOT_CONCURRENCY = env_int("OCPP_BOOT_CONCURRENCY", 64)

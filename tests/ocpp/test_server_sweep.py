@@ -1,0 +1,85 @@
+"""daphne as the project starts it (evplatform/server.py): the ping interval comes from the settings, and the sweep
+of every connection's timeouts runs in slices instead of one loop over every socket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from evplatform import server
+
+
+class FakeProtocol:
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def check_timeouts(self) -> None:
+        self.checked += 1
+
+
+class FakeReactor:
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[float, Any, tuple[Any, ...]]] = []
+
+    def callLater(self, delay: float, func: Any, *args: Any) -> None:  # noqa: N802 - Twisted's name
+        self.scheduled.append((delay, func, args))
+
+    def run_next(self) -> float:
+        delay, func, args = self.scheduled.pop(0)
+        func(*args)
+        return delay
+
+
+@pytest.fixture
+def reactor(monkeypatch: pytest.MonkeyPatch) -> FakeReactor:
+    fake = FakeReactor()
+    monkeypatch.setattr("twisted.internet.reactor", fake)
+    return fake
+
+
+def sweeper(count: int) -> Any:
+    swept = server.BacklogServer.__new__(server.BacklogServer)  # the sweep needs only the connections
+    swept.connections = {FakeProtocol(): {} for _ in range(count)}
+    return swept
+
+
+def test_every_connection_is_checked_once_per_sweep_one_slice_per_loop_turn(reactor: FakeReactor) -> None:
+    swept = sweeper(server.TIMEOUT_CHECK_SLICE * 2 + 1)
+    protocols = list(swept.connections)
+
+    swept.timeout_checker()
+    # the first slice at once, the others each on a later turn of the loop, then the next sweep after the interval
+    assert sum(p.checked for p in protocols) == server.TIMEOUT_CHECK_SLICE
+    delays = [reactor.run_next(), reactor.run_next()]
+    assert delays == [0, 0]
+    assert [p.checked for p in protocols] == [1] * len(protocols)
+    assert [(delay, func.__name__) for delay, func, _ in reactor.scheduled] == [
+        (server.TIMEOUT_CHECK_SECONDS, "timeout_checker")
+    ]
+
+    reactor.run_next()  # the next sweep
+    assert sum(p.checked for p in protocols) == len(protocols) + server.TIMEOUT_CHECK_SLICE
+
+
+def test_a_connection_closed_during_the_sweep_is_not_checked(reactor: FakeReactor) -> None:
+    swept = sweeper(server.TIMEOUT_CHECK_SLICE + 1)
+    last = list(swept.connections)[-1]
+    swept.timeout_checker()
+    del swept.connections[last]  # closed before its slice's turn
+    reactor.run_next()
+    assert last.checked == 0
+
+
+def test_an_idle_server_schedules_its_next_sweep(reactor: FakeReactor) -> None:
+    sweeper(0).timeout_checker()
+    assert [delay for delay, _, _ in reactor.scheduled] == [server.TIMEOUT_CHECK_SECONDS]
+
+
+@override_settings(OCPP_WS_PING_INTERVAL=300, OCPP_WS_PING_TIMEOUT=45)
+def test_the_ping_interval_and_timeout_come_from_the_settings() -> None:
+    options = server.server_options()
+    assert (options["ping_interval"], options["ping_timeout"]) == (300, 45)
+    parsed = server.CommandLine().parser.parse_args(["evplatform.asgi:application"])
+    assert (parsed.ping_interval, parsed.ping_timeout) == (300, 45)
