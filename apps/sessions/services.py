@@ -463,16 +463,21 @@ def _apply_samples(
     MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
     if session is not None:
         span = _widen_span(session, samples)
-        session.save(
-            update_fields=[
-                "last_meter_wh",
-                "last_meter_at",
-                "flags",
-                "max_power_w",
-                "last_power_w",
-                "updated_at",
-                *span,
-            ]
+        _save_fields(
+            session, ["last_meter_wh", "last_meter_at", "flags", "max_power_w", "last_power_w", "updated_at", *span]
+        )
+
+
+def _save_fields(session: ChargingSession, names: list[str]) -> None:
+    """`session.save(update_fields=names)` in one SQL UPDATE built from the model's fields (their `pre_save`, so
+    `updated_at` is now, and their database form): MeterValues of every charging charger each minute, where the
+    ORM's save was 21 % of the path's interpreter time (py-spy `--gil`, 54 of 256 samples)."""
+    fields = [ChargingSession._meta.get_field(name) for name in names]
+    values = [field.get_db_prep_save(field.pre_save(session, False), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_SESSIONS} SET {', '.join(f'{field.column} = %s' for field in fields)} WHERE id = %s",  # noqa: S608
+            [*values, session.pk],
         )
 
 
@@ -566,23 +571,47 @@ _METER_SESSION_FIELDS = (
 )
 
 
+_METER_SESSION_COLUMNS = [f for f in ChargingSession._meta.concrete_fields if f.attname in _METER_SESSION_FIELDS]
+_METER_SESSION_SQL = (
+    f"SELECT {', '.join(f.column for f in _METER_SESSION_COLUMNS)} FROM {_SESSIONS}"  # noqa: S608 - model's names
+    " WHERE id = %s AND charge_point_id = %s FOR UPDATE"
+)
+_METER_CHARGE_POINT_FIELDS = [f for f in ChargePoint._meta.concrete_fields if f.attname in ("id", "tenant_id")]
+_METER_CHARGE_POINT_SQL = (
+    f"SELECT {', '.join(f.column for f in _METER_CHARGE_POINT_FIELDS)} FROM {ChargePoint._meta.db_table}"  # noqa: S608
+    " WHERE id = %s"
+)
+
+
+def _meter_reads(charge_point_id: int, transaction_id: int | None) -> tuple[ChargePoint, ChargingSession | None]:
+    """The charger (its id and tenant) and the session (its `_METER_SESSION_FIELDS`, locked) of a MeterValues, as
+    `.only()` would load them (the other fields deferred), read in SQL: the ORM compiling those two queries was 48 %
+    of the MeterValues path's interpreter time (py-spy `--gil` of 10,000 chargers, 30 % of them charging: 123 of
+    256 samples in `session_add_meter_values`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_METER_CHARGE_POINT_SQL, [charge_point_id])
+        found = cursor.fetchone()
+        if found is None:
+            raise ChargePoint.DoesNotExist(f"charge point {charge_point_id}")
+        charge_point = ChargePoint.from_db(connection.alias, [f.attname for f in _METER_CHARGE_POINT_FIELDS], found)
+        if transaction_id is None:
+            return charge_point, None
+        cursor.execute(_METER_SESSION_SQL, [transaction_id, charge_point_id])
+        row = cursor.fetchone()
+    if row is None:
+        return charge_point, None
+    return charge_point, ChargingSession.from_db(connection.alias, [f.attname for f in _METER_SESSION_COLUMNS], row)
+
+
 @transaction.atomic
 def session_add_meter_values(
     *, charge_point_id: int, connector_id: int, transaction_id: int | None, meter_value: list[dict[str, Any]]
 ) -> ChargingSession | None:
     """MeterValues: stored (deduplicated); the transaction's register reading advances, backwards is flagged.
     Values of a session that has ended are kept as late samples and change nothing of it."""
-    charge_point = ChargePoint.objects.only("id", "tenant_id").get(pk=charge_point_id)
-    session = None
-    if transaction_id is not None:
-        session = (
-            ChargingSession.objects.select_for_update()
-            .only(*_METER_SESSION_FIELDS)
-            .filter(pk=transaction_id, charge_point_id=charge_point_id)
-            .first()
-        )
-        if session is None:
-            _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")
+    charge_point, session = _meter_reads(charge_point_id, transaction_id)
+    if transaction_id is not None and session is None:
+        _anomaly(charge_point, TransactionAnomaly.Kind.UNKNOWN_TRANSACTION, tx=transaction_id, detail="MeterValues")
     if session is not None and _ended(session):
         samples = _store_late(charge_point, session, connector_id, meter_value)
         stamps = sorted(sample.timestamp for sample in samples)
