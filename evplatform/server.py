@@ -76,8 +76,9 @@ class BacklogServer(Server):  # type: ignore[misc]
         self._check_slice(list(self.connections.keys()), 0)
 
     def _check_slice(self, protocols: list[Any], start: int) -> None:
-        from twisted.internet import reactor
+        from twisted.internet import reactor as twisted_reactor
 
+        reactor: Any = twisted_reactor  # the installed reactor (its interface's stubs take callLater for a method)
         for protocol in protocols[start : start + TIMEOUT_CHECK_SLICE]:
             if protocol in self.connections:  # closed since the sweep began: nothing to check
                 protocol.check_timeouts()

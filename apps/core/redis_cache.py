@@ -24,12 +24,11 @@ class KeptClientRedisCacheClient(RedisCacheClient):  # type: ignore[misc]
         self._clients: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
+        django_client: Any = self  # Django's private helpers, untyped in the stubs
+        pool = django_client._get_connection_pool(write)  # one per server, built once
+        client = self._clients.get(id(pool))
         if client is None:  # a race builds two, one is kept: both use the same pool
-            if index not in self._pools:
-                self._pools[index] = self._pool_class.from_url(self._servers[index], **self._pool_options)
-            client = self._clients.setdefault(index, self._client(connection_pool=self._pools[index]))
+            client = self._clients.setdefault(id(pool), django_client._client(connection_pool=pool))
         return client
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Func, Q, QuerySet, Value
+from django.db.models import Field, Func, Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -472,7 +472,7 @@ def _save_fields(session: ChargingSession, names: list[str]) -> None:
     """`session.save(update_fields=names)` in one SQL UPDATE built from the model's fields (their `pre_save`, so
     `updated_at` is now, and their database form): MeterValues of every charging charger each minute, where the
     ORM's save was 21 % of the path's interpreter time (py-spy `--gil`, 54 of 256 samples)."""
-    fields = [ChargingSession._meta.get_field(name) for name in names]
+    fields = [cast(Field, ChargingSession._meta.get_field(name)) for name in names]  # concrete fields by name
     values = [field.get_db_prep_save(field.pre_save(session, False), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -573,12 +573,12 @@ _METER_SESSION_FIELDS = (
 
 _METER_SESSION_COLUMNS = [f for f in ChargingSession._meta.concrete_fields if f.attname in _METER_SESSION_FIELDS]
 _METER_SESSION_SQL = (
-    f"SELECT {', '.join(f.column for f in _METER_SESSION_COLUMNS)} FROM {_SESSIONS}"  # noqa: S608 - model's names
+    f"SELECT {', '.join(str(f.column) for f in _METER_SESSION_COLUMNS)} FROM {_SESSIONS}"  # noqa: S608 - model's names
     " WHERE id = %s AND charge_point_id = %s FOR UPDATE"
 )
 _METER_CHARGE_POINT_FIELDS = [f for f in ChargePoint._meta.concrete_fields if f.attname in ("id", "tenant_id")]
 _METER_CHARGE_POINT_SQL = (
-    f"SELECT {', '.join(f.column for f in _METER_CHARGE_POINT_FIELDS)} FROM {ChargePoint._meta.db_table}"  # noqa: S608
+    f"SELECT {', '.join(str(f.column) for f in _METER_CHARGE_POINT_FIELDS)} FROM {ChargePoint._meta.db_table}"  # noqa: S608
     " WHERE id = %s"
 )
 

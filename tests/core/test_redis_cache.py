@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from django.core.cache import cache, caches
 
@@ -13,11 +14,12 @@ from apps.core.redis_cache import KeptClientRedisCacheClient, RedisCache
 
 def test_the_configured_cache_is_the_kept_client_backend() -> None:
     assert isinstance(caches["default"], RedisCache)
-    assert isinstance(caches["default"]._cache, KeptClientRedisCacheClient)
+    backend: Any = caches["default"]
+    assert isinstance(backend._cache, KeptClientRedisCacheClient)
 
 
 def test_the_client_is_built_once_and_serves_every_call() -> None:
-    backend = caches["default"]
+    backend: Any = caches["default"]
     client = backend._cache.get_client(write=True)
     for n in range(3):
         backend.set(f"kept-client-test:{n}", n, 30)

@@ -23,7 +23,7 @@ class FakeReactor:
     def __init__(self) -> None:
         self.scheduled: list[tuple[float, Any, tuple[Any, ...]]] = []
 
-    def callLater(self, delay: float, func: Any, *args: Any) -> None:  # noqa: N802 - Twisted's name
+    def callLater(self, delay: float, func: Any, *args: Any) -> None:
         self.scheduled.append((delay, func, args))
 
     def run_next(self) -> float:
