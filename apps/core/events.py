@@ -115,7 +115,22 @@ class SessionMeterUpdated(Event):
 
 
 @dataclass(frozen=True)
+class SessionStopped(Event):
+    """The charger's StopTransaction ended the session (committed with the stop). Its completion (pricing, CDR)
+    follows in this event's delivery, off the charger's answer, and publishes SessionEnded."""
+
+    session_id: int
+    charge_point_id: int
+
+    @property
+    def subject(self) -> str:
+        return f"session:{self.session_id}"
+
+
+@dataclass(frozen=True)
 class SessionEnded(Event):
+    """A session ended; a completed one is priced and has its CDR by now."""
+
     session_id: int
     charge_point_id: int
 
@@ -240,6 +255,7 @@ SUBSCRIBERS: dict[type[Event], list[str]] = {
         "apps.energy.subscribers.session_meter_updated",
         "apps.roaming.subscribers.session_meter_updated",
     ],
+    SessionStopped: ["apps.sessions.subscribers.session_stopped"],
     SessionEnded: [
         "apps.analytics.subscribers.session_ended",
         "apps.billing.subscribers.session_ended",

@@ -55,5 +55,13 @@ def session_meter_updated(event: events.SessionMeterUpdated) -> None:
         transaction.on_commit(lambda: enforce_limit.delay(session_id))
 
 
+def session_stopped(event: events.SessionStopped) -> None:
+    """Price the stopped session and write its CDR, then publish SessionEnded (idempotent: a second delivery finds
+    the CDR)."""
+    from apps.sessions import services
+
+    services.session_completion(session_id=event.session_id)
+
+
 def session_ended(event: events.SessionEnded) -> None:
     _snapshot(event.session_id, "ended")

@@ -52,6 +52,7 @@ def _completed_cdr(tenant: Tenant) -> Cdr:
         timestamp=start + dt.timedelta(hours=1),
         reason="Local",
     )
+    services.session_completion(session_id=session.pk)  # what the stop's SessionStopped delivery does
     return Cdr.objects.get(session=session)
 
 

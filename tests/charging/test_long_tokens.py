@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.core import outbox
 from apps.customers.models import Token, TokenType, wire_id_for
 from apps.ocpp.simulator import SimConfig, run_charger
 from apps.sessions.models import Cdr, ChargingSession, Reservation, SessionStatus
@@ -141,6 +142,7 @@ async def test_the_projects_simulator_charges_a_uuid_token_started_by_qr(server:
         stop.set()
         charger.cancel()
         await asyncio.gather(charger, return_exceptions=True)
+    await db(outbox.deliver_pending)(wait=True)  # the stop's SessionStopped: pricing and the CDR
     session = await db(ChargingSession.objects.get)(pk=session_id)
     assert (session.driver_id, session.id_tag, session.auth_status, session.connector_id) == (
         given["driver"].pk,

@@ -70,10 +70,12 @@ def charge(
     statuses: tuple[tuple[float, str], ...] = ((0, "Charging"),),
     parked: float = 0,
     stop_after_last_reading: dt.timedelta = dt.timedelta(milliseconds=50),
+    complete: bool = True,
 ) -> ChargingSession:
     """A session as a charger reports it: StartTransaction, a MeterValues reading (register + power) every minute
     while charging (and every minute while parked), StatusNotifications at the given minutes, StopTransaction
-    `stop_after_last_reading` after the last reading."""
+    `stop_after_last_reading` after the last reading; then (`complete`) its pricing and CDR, as the stop's
+    SessionStopped delivery does."""
     session, info = services.session_start(
         charge_point_id=charge_point_id, connector_id=1, id_tag=id_tag, meter_start=100_000, timestamp=T0
     )
@@ -107,6 +109,8 @@ def charge(
         timestamp=at(minutes + parked) + stop_after_last_reading,
         reason="Local",
     )
+    if complete:
+        services.session_completion(session_id=session.pk)
     return ChargingSession.objects.get(pk=session.pk)
 
 

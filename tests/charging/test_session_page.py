@@ -98,6 +98,7 @@ def _session(tenant: Tenant) -> ChargingSession:
         timestamp=began + dt.timedelta(minutes=31),
         reason="EVDisconnected",
     )
+    session_services.session_completion(session_id=session.pk)  # what the stop's SessionStopped delivery does
     return ChargingSession.objects.get(pk=session.pk)
 
 

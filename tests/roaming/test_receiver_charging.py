@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from apps.core import outbox
 from apps.customers import services as customer_services
 from apps.customers.models import Token
 from apps.reports import services as report_services
@@ -55,6 +56,8 @@ def test_a_pushed_token_charges_on_the_simulated_charger_as_the_partners_driver(
 
     sim_charger = charger(connectors=1, id_tags=["SIMCARD01"], idle_seconds=(0.2, 0.4), session_seconds=(1.0, 1.0))
     session = wait_until(lambda: completed("SIMCARD01"), what="a completed session of SIMCARD01")
+    outbox.deliver_pending(wait=True)  # no worker here: the stop's SessionStopped (pricing, CDR), then SessionEnded
+    session.refresh_from_db()
 
     assert session.auth_status == "Accepted"
     assert session.roaming_partner == "NL*SIM"

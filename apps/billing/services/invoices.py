@@ -35,6 +35,7 @@ from apps.billing.models import (
 from apps.core.deletion import ensure_deletable
 from apps.core.errors import ApplicationError, Conflict
 from apps.customers.models import BusinessCustomer, Driver
+from apps.sessions import services as session_services
 from apps.sessions.models import ChargingSession, PartnerCdr, SessionStatus
 from apps.tenants.models import Tenant, User
 
@@ -530,6 +531,10 @@ def _customer_sessions(
     """Completed sessions that stopped in the period (tenant's local days), by the business customer who pays:
     the session's own link, set at its start (the one whose contract price list priced it)."""
     since, until = costing.utc_day_bounds(period_start, period_end, zoneinfo.ZoneInfo(tenant.timezone))
+    # a session stopped moments ago may still wait for its pricing (SessionStopped's delivery): priced here first,
+    # never left off the invoice as unpriced
+    for session_id in session_services.sessions_awaiting_completion(tenant_id=tenant.pk, stopped_before=until):
+        session_services.session_completion(session_id=session_id)
     sessions = _sessions(tenant).filter(stopped_at__gte=since, stopped_at__lt=until, business_customer__isnull=False)
     if business_customer_id is not None:
         sessions = sessions.filter(business_customer_id=business_customer_id)
