@@ -5,11 +5,16 @@ when the stall was noticed, so the tail of the chargers' round trips can be trac
 The loop ticks a timestamp every `TICK` seconds; a thread checks it every `TICK` seconds and, when it is older than
 the threshold, samples the main thread's stack (`sys._current_frames`) once per stall. The thread needs the
 interpreter lock to look: a stall in C code holding it is seen when the lock is released, by its length. Off by
-default; on, it costs one loop callback and one thread wake-up per `TICK`."""
+default; on, it costs one loop callback and one thread wake-up per `TICK`.
+
+A garbage collection stops the whole process (every thread) while it runs, and a full one walks every tracked object
+of 10,000 connections; with the watchdog on, each collection longer than the threshold is logged too (generation,
+milliseconds, objects tracked)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -56,6 +61,27 @@ class StallWatch:
         threading.Thread(target=self.watch, name="stall-watch", daemon=True).start()
 
 
+class GcWatch:
+    def __init__(self, threshold_ms: float) -> None:
+        self.threshold = threshold_ms / 1000
+        self.began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+            return
+        took = time.perf_counter() - self.began
+        if took > self.threshold:
+            logger.warning(
+                "garbage collection of generation %d took %.0f ms (%d collected, %d objects tracked)",
+                info["generation"],
+                took * 1000,
+                info["collected"],
+                len(gc.get_objects(info["generation"])) if info["generation"] == 2 else -1,
+            )
+
+
 def install(loop: asyncio.AbstractEventLoop, threshold_ms: float) -> None:
     if threshold_ms > 0:
         StallWatch(loop, threshold_ms).start()
+        gc.callbacks.append(GcWatch(threshold_ms))
