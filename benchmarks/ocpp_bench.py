@@ -9,9 +9,10 @@ Heartbeat and StatusNotification every `--interval` seconds (jittered) and times
 (`--charging`) charges a car: StatusNotification Preparing, StartTransaction with its own idTag (a token registered
 for the bench's tenant; anything but Accepted is an error), StatusNotification Charging, then MeterValues (energy
 register rising at the charger's power, power) every interval and a Heartbeat or StatusNotification Charging in
-between; StopTransaction at the end of the run (after the measured window, timed apart). A charger answers the
-server's calls (TriggerMessage, GetConfiguration, ChangeAvailability...). Prints connected chargers, messages/s
-(and by action), p50/p99 round-trip latency, errors and the server's RSS, for both servers.
+between; StopTransaction at the end of the run (after the measured window, timed apart; every socket closes once
+the stops are answered). A charger answers the server's calls (TriggerMessage, GetConfiguration,
+ChangeAvailability...). Prints connected chargers, messages/s (and by action), p50/p99 round-trip latency, errors
+and the server's RSS, for both servers.
 
 Without --url, the platform is started here: `daphne` on a free loopback port with the environment's
 DATABASE_URL / REDIS_URL (run `eval $(python scripts/stack.py up | grep export)` first), and N charge points
@@ -99,6 +100,7 @@ class Stats:
     cpu: dict[str, float] = field(default_factory=dict)  # client process CPU seconds: total, steady (per process)
     error_samples: list[str] = field(default_factory=list)
     in_flight: int = 0  # measured calls sent and not answered yet (the end of the run waits for them)
+    stops_done: int = 0  # StopTransactions of the end answered or given up (the sockets close after them)
 
     def error(self, text: str) -> None:
         self.errors += 1
@@ -270,6 +272,7 @@ async def open_socket(url: str, identity: str, stats: Stats, stop_at: float) -> 
 
 
 settled = asyncio.Event()  # set by `drive` when the measured time is over and its calls are answered
+closing = asyncio.Event()  # set by `drive` when the end's StopTransactions are answered: the sockets close
 
 
 class ServerClosed(Exception):
@@ -589,7 +592,11 @@ async def charger(
                 # `stop_spread` seconds, timed apart from the steady state, once every measured call is answered
                 await settled.wait()
                 await link.pause(random.uniform(0, stop_spread))
-                await transaction_stop(link, state)
+                try:
+                    await transaction_stop(link, state)
+                finally:
+                    stats.stops_done += 1
+                await closing.wait()
                 return
             status = ("Available", "Preparing", "Charging", "Finishing")
             while time.monotonic() < stop_at:
@@ -600,7 +607,8 @@ async def charger(
                 payload = {"connectorId": 1, "errorCode": "NoError", "status": random.choice(status)}
                 await link.rpc("StatusNotification", payload)
                 await link.pause(wait())
-            await settled.wait()  # the socket closes once every measured call is answered
+            await settled.wait()  # the socket closes once every measured call and every stop is answered
+            await closing.wait()
             return
         except (websockets.ConnectionClosed, ServerClosed):
             continue  # the server went away: reconnect (the storm)
@@ -627,8 +635,9 @@ async def drive(
     server is restarted in the middle of the measured time and the time until every charger is back is kept.
     `start_at` (monotonic, shared by the client processes) aligns their windows; `at_steady` runs in a thread
     when the measured time begins (the commands of ops)."""
-    global settled
+    global settled, closing
     settled = asyncio.Event()  # this run's (an Event is bound to the loop that first waits on it)
+    closing = asyncio.Event()
     stats = Stats()
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
@@ -661,6 +670,13 @@ async def drive(
     while stats.in_flight > 0 and time.monotonic() < stop_at + 31:
         await asyncio.sleep(0.05)
     settled.set()
+    # The sockets close once the stops are answered (or timed out): 7,000 idle chargers closing at the instant the
+    # stops began put their 7,000 disconnects (an UPDATE and an event each) in front of the 3,000 StopTransactions,
+    # which then waited 25 s (p50) and timed out: a measure of the disconnect storm, not of the stops.
+    stop_end = time.monotonic() + min(interval / 2, 20.0) + 31
+    while stats.stops_done < stats.started and time.monotonic() < stop_end:
+        await asyncio.sleep(0.05)
+    closing.set()
     await asyncio.gather(*tasks)
     stats.cpu = {"run": cpu_seconds() - cpu_start, "steady": cpu_end - cpu_steady}
     return stats, duration
