@@ -780,10 +780,10 @@ def session_completion(*, session_id: int) -> bool:
 
 
 def sessions_awaiting_completion(
-    *, tenant_id: int | None = None, stopped_before: dt.datetime | None = None
+    *, tenant_id: int | None = None, stopped_since: dt.datetime | None = None, stopped_before: dt.datetime | None = None
 ) -> list[int]:
     """Completed sessions whose pricing and CDR have not run yet (their SessionStopped is on its way): no CDR, no
-    cost and no reason why not."""
+    cost and no reason why not. Bound it by time: it reads every completed session the bounds leave in."""
     pending = ChargingSession.objects.filter(
         status=SessionStatus.COMPLETED,
         stopped_at__isnull=False,
@@ -793,6 +793,8 @@ def sessions_awaiting_completion(
     )
     if tenant_id is not None:
         pending = pending.filter(tenant_id=tenant_id)
+    if stopped_since is not None:
+        pending = pending.filter(stopped_at__gte=stopped_since)
     if stopped_before is not None:
         pending = pending.filter(stopped_at__lt=stopped_before)
     return list(pending.values_list("pk", flat=True).order_by("pk"))

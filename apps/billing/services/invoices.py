@@ -533,7 +533,9 @@ def _customer_sessions(
     since, until = costing.utc_day_bounds(period_start, period_end, zoneinfo.ZoneInfo(tenant.timezone))
     # a session stopped moments ago may still wait for its pricing (SessionStopped's delivery): priced here first,
     # never left off the invoice as unpriced
-    for session_id in session_services.sessions_awaiting_completion(tenant_id=tenant.pk, stopped_before=until):
+    for session_id in session_services.sessions_awaiting_completion(
+        tenant_id=tenant.pk, stopped_since=since, stopped_before=until
+    ):
         session_services.session_completion(session_id=session_id)
     sessions = _sessions(tenant).filter(stopped_at__gte=since, stopped_at__lt=until, business_customer__isnull=False)
     if business_customer_id is not None:
