@@ -7,12 +7,10 @@ the threshold, samples the main thread's stack (`sys._current_frames`) once per 
 interpreter lock to look: a stall in C code holding it is seen when the lock is released, by its length. Off by
 default; on, it costs one loop callback and one thread wake-up per `TICK`.
 
-A garbage collection holds the interpreter (every thread waits) while it walks the objects, and a full one walks
-every tracked object of 10,000 connections; with the watchdog on, each collection longer than the threshold is logged
-too (generation, milliseconds, objects collected, objects tracked for a full one). The time is the wall time from its
-start to its end, finalizers included, which may let other threads run: with 10,000 chargers connecting it logged
-generation-1 collections of 136-224 ms of 75-202 objects each, every 40-50 s, far more than walking so few objects
-takes, so finalizers (closing what the collected objects held) are the likelier cost there."""
+A garbage collection holds the interpreter (every thread waits) while it walks the objects; with the watchdog on,
+each collection longer than the threshold is logged too (generation, milliseconds, objects collected). The time is
+the wall time from its start to its end, finalizers included, which may let other threads run: with 10,000 chargers
+connecting it logged generation-1 collections of 136-224 ms of 75-202 objects each, every 40-50 s."""
 
 from __future__ import annotations
 
@@ -76,11 +74,10 @@ class GcWatch:
         took = time.perf_counter() - self.began
         if took > self.threshold:
             logger.warning(
-                "garbage collection of generation %d took %.0f ms (%d collected, %d objects tracked)",
+                "garbage collection of generation %d took %.0f ms (%d collected)",
                 info["generation"],
                 took * 1000,
                 info["collected"],
-                len(gc.get_objects(info["generation"])) if info["generation"] == 2 else -1,
             )
 
 

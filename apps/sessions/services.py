@@ -39,7 +39,6 @@ from apps.customers.models import Token
 from apps.sessions.models import (
     RUNNING_STATUSES,
     TRANSITIONS,
-    Cdr,
     ChargingSession,
     MeterValue,
     PartnerCdr,
@@ -767,10 +766,15 @@ def session_completion(*, session_id: int) -> bool:
     from apps.sessions import completion  # pricing, CDR and data quality of a completed session
 
     with transaction.atomic():
-        session = ChargingSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None or session.status != SessionStatus.COMPLETED or Cdr.objects.filter(session=session).exists():
+        session = (
+            ChargingSession.objects.select_for_update(of=("self",))
+            .filter(pk=session_id, status=SessionStatus.COMPLETED, cdr__isnull=True)
+            .only("pk", "tenant_id", "charge_point_id")
+            .first()
+        )
+        if session is None:
             return False
-        completion.session_complete(session=session)
+        completion.session_complete(session=session)  # reads the whole session again, with what it prices from
         events.publish(
             events.SessionEnded(
                 tenant_id=session.tenant_id, session_id=session.pk, charge_point_id=session.charge_point_id
