@@ -83,3 +83,25 @@ def test_the_ping_interval_and_timeout_come_from_the_settings() -> None:
     assert (options["ping_interval"], options["ping_timeout"]) == (300, 45)
     parsed = server.CommandLine().parser.parse_args(["evplatform.asgi:application"])
     assert (parsed.ping_interval, parsed.ping_timeout) == (300, 45)
+
+
+def test_autobahn_formats_its_configuration_only_for_a_debug_line_that_is_written() -> None:
+    """autobahn pformat()s its whole configuration at every TCP connection for a debug line; once the project's
+    patches are installed (apps.ocpp.daphne_patch, from the app config) that text is made only if asked for."""
+    from autobahn.websocket import protocol
+
+    from apps.ocpp import daphne_patch
+
+    daphne_patch.install()
+    calls: list[Any] = []
+
+    class Counted:
+        def __repr__(self) -> str:
+            calls.append(1)
+            return "counted"
+
+    lazy = protocol.pformat([("attribute", Counted(), "Factory")])
+    assert calls == []
+    assert "{attrs}".format(attrs=lazy) == "[('attribute', counted, 'Factory')]"
+    assert len(calls) == 1
+    assert str(protocol.Timings()) == "{}"  # its __str__ still returns text
