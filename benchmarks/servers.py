@@ -36,6 +36,16 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise SystemExit("server did not start")
 
 
+def wait_closed(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until nothing listens on `port` any more (or `proc` has exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.02)
+
+
 # --------------------------------------------------------------------------- the platform's processes
 
 ROOT = Path(__file__).resolve().parents[1]
