@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     from apps.ocpp import stalls
 
     # the loop Twisted's asyncio reactor (installed by the daphne.server import above) runs
-    stalls.install(daphne.server.twisted_loop, float(os.environ.get("OCPP_STALL_LOG_MS", "0")))
+    stalls.install(
+        daphne.server.twisted_loop,
+        float(os.environ.get("OCPP_STALL_LOG_MS", "0")),
+        float(os.environ.get("OCPP_PACE_LOG_SECONDS", "0")),
+    )
     CommandLine().run(sys.argv[1:] if argv is None else argv)
 
 

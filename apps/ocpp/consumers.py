@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import logging
+import math
 import time
 import uuid
 from typing import Any
@@ -125,10 +127,16 @@ class Refused(Exception):
         self.headers = headers or []
 
 
-_gates: dict[int, asyncio.Semaphore] = {}
+tally: collections.Counter[str] = collections.Counter()  # handshakes and frames of this process (stalls.PaceLog)
 
 
-def gate() -> asyncio.Semaphore:
+class Busy(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class Gate:
     """Bounds the handshakes a process runs at once (per event loop): a fleet reconnecting at once after a deploy
     queues here instead of flooding the database threads. Closes are not gated: their Redis round trip waits for
     a connection of the blocking pool (`dispatch.async_client`) and their writes go in batches
@@ -137,13 +145,78 @@ def gate() -> asyncio.Semaphore:
     A handshake spends most of its time waiting (a DB thread, Redis), so the bound is set by throughput, not by
     CPU: with 32 at once a storm of 3,000 chargers came back at ~100 handshakes a second while the process held
     the interpreter half of the time, and 1,046 waited so long they were refused; with 128 (the default), all
-    were back within 16.5 s of the SIGTERM, none refused (benchmarks/ocpp_bench.py --storm, README). A handshake
-    waits for it at most half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's connect timeout is set from
-    (evplatform/server.py), so daphne never cuts a handshake that waits its turn."""
+    were back within 16.5 s of the SIGTERM, none refused (benchmarks/ocpp_bench.py --storm, README).
+
+    Admission: a handshake waits for its slot at most `patience` (half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's
+    connect timeout is set from, evplatform/server.py, so daphne never cuts a handshake that waits its turn). One
+    that the queue ahead of it would keep longer is refused at once (503) with a Retry-After that gives it a turn
+    of its own: the turns handed out follow one another at the rate the gate lets handshakes through (measured over
+    the last `WINDOW` seconds, at least OCPP_HANDSHAKE_RATE), after the queue has drained. Before, every handshake
+    queued and those still waiting after 15 s were refused together, thousands at one instant with the same
+    Retry-After (15 s), and came back as one wave: a storm of 10,000 chargers came back in waves (per 10 s: 2,485,
+    967, 1,810, 323, 495 ...) while the process had CPU to spare between them."""
+
+    WINDOW = 5.0  # seconds over which the rate is measured
+    LONGEST = 300  # the longest Retry-After given (s)
+
+    def __init__(self, slots: int) -> None:
+        self.slots = asyncio.Semaphore(slots)
+        self.waiting = 0
+        self.entered: collections.deque[float] = collections.deque()  # when handshakes got a slot (last WINDOW s)
+        self.promised = 0.0  # the turn (monotonic) given to the last charger told to come back
+        self.full_since: float | None = None  # since when every slot has been taken
+
+    def rate(self, now: float) -> float:
+        """Handshakes per second through the gate over the last WINDOW seconds. Until the gate has been full that
+        long, what it measured says nothing of what it can do (a process that just started, a fleet that came at
+        once): then at least OCPP_HANDSHAKE_RATE."""
+        while self.entered and self.entered[0] < now - self.WINDOW:
+            self.entered.popleft()
+        measured = len(self.entered) / self.WINDOW
+        if self.full_since is not None and now - self.full_since >= self.WINDOW:
+            return max(1.0, measured)
+        return max(float(settings.OCPP_HANDSHAKE_RATE), measured)
+
+    def turn(self, now: float) -> int:
+        """The seconds after which a refused charger comes back: its turn after the queue and after the turns given
+        before it, one per 1/rate seconds."""
+        rate = self.rate(now)
+        self.promised = max(self.promised, now + self.waiting / rate) + 1 / rate
+        return max(1, min(self.LONGEST, math.ceil(self.promised - now)))
+
+    async def enter(self, patience: float) -> None:
+        """A slot, or `Busy` with the seconds after which to come back."""
+        now = time.monotonic()
+        if self.slots.locked():
+            if self.full_since is None:
+                self.full_since = now
+            if (self.waiting + 1) / self.rate(now) > patience:
+                raise Busy(self.turn(now))
+        else:
+            self.full_since = None
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self.slots.acquire(), timeout=patience)
+        except TimeoutError:  # the gate let fewer through than it counted on: a turn after those now waiting
+            self.waiting -= 1
+            raise Busy(self.turn(time.monotonic())) from None
+        else:
+            self.waiting -= 1
+        self.entered.append(time.monotonic())
+
+    def leave(self) -> None:
+        self.slots.release()
+
+
+_gates: dict[int, Gate] = {}
+
+
+def gate() -> Gate:
+    """This event loop's gate (a test's loop gets its own)."""
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _gates:
         _gates.clear()
-        _gates[loop_id] = asyncio.Semaphore(settings.OCPP_HANDSHAKE_CONCURRENCY)
+        _gates[loop_id] = Gate(settings.OCPP_HANDSHAKE_CONCURRENCY)
     return _gates[loop_id]
 
 
@@ -192,19 +265,21 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
         self.tasks: list[asyncio.Task[Any]] = []
         patience = settings.OCPP_HANDSHAKE_TIMEOUT / 2
+        tally["handshakes"] += 1
         try:
             try:
-                await asyncio.wait_for(gate().acquire(), timeout=patience)
-            except TimeoutError:
+                await gate().enter(patience)
+            except Busy as busy:
+                tally["refused_busy"] += 1
                 raise Refused(
                     503,
-                    f"The central system is busy with other chargers' handshakes; retry in {int(patience)} s.",
-                    [(b"retry-after", str(int(patience)).encode())],
+                    f"The central system is busy with other chargers' handshakes; retry in {busy.retry_after} s.",
+                    [(b"retry-after", str(busy.retry_after).encode())],
                 ) from None
             try:
                 await self._connect()
             finally:
-                gate().release()
+                gate().leave()
         except Refused as refused:
             logger.warning("ocpp %s refused (HTTP %s): %s", self.identity, refused.status, refused.reason)
             await deny(self.scope, self.base_send, refused.status, refused.reason, refused.headers)
@@ -260,6 +335,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             except Exception:
                 logger.warning("ocpp %s: the replaced connection could not be told", self.identity, exc_info=True)
         await self.accept(subprotocol=SUBPROTOCOL)
+        tally["accepted"] += 1
         registry.add(self)
         self.cp = CentralChargePoint(handshake, _Transport(self))
         self.serving = asyncio.create_task(self._serve())
@@ -291,6 +367,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if text_data is None:
             logger.warning("ocpp %s: binary frame ignored (OCPP-J uses text frames)", self.identity)
             return
+        tally["frames"] += 1
         self.inbox.put_nowait(text_data)
 
     async def disconnect(self, code: int) -> None:

@@ -81,7 +81,50 @@ class GcWatch:
             )
 
 
-def install(loop: asyncio.AbstractEventLoop, threshold_ms: float) -> None:
+class PaceLog:
+    """With `OCPP_PACE_LOG_SECONDS` > 0, one line every that many seconds: what the process did in that time
+    (handshakes arrived, refused busy, accepted; frames received; boots recorded and answered Pending), what waits
+    (handshakes at the gate, calls queued for the DB threads), the process's CPU share and how late the line
+    itself came (the event loop's lag). Where a reconnect storm's time goes, at one loop callback per line."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float) -> None:
+        self.loop = loop
+        self.every = every
+        self.seen: dict[str, int] | None = None  # the counts at the last line (None: not taken yet)
+        self.cpu = time.process_time()
+        self.at = time.monotonic()
+
+    def tick(self) -> None:
+        from apps.ocpp import consumers, dbcall
+        from apps.ocpp.central import boots
+
+        now, cpu = time.monotonic(), time.process_time()
+        counts = dict(consumers.tally, boots=boots.admitted, pending=boots.deferred)
+        if self.seen is None:  # the first tick takes the baseline (the counters are the process's, since its start)
+            self.seen, self.cpu, self.at = counts, cpu, now
+            self.loop.call_later(self.every, self.tick)
+            return
+        delta = {key: value - self.seen.get(key, 0) for key, value in counts.items()}
+        waiting = sum(gate.waiting for gate in consumers._gates.values())
+        logger.warning(
+            "pace: %s | gate waiting %d, db queue %d, sockets %d, cpu %.0f %%, lag %.0f ms",
+            " ".join(f"{key} {value}" for key, value in sorted(delta.items())),
+            waiting,
+            dbcall._executor._work_queue.qsize(),
+            len(consumers.registry.consumers),
+            (cpu - self.cpu) / (now - self.at) * 100,
+            (now - self.at - self.every) * 1000,
+        )
+        self.seen, self.cpu, self.at = counts, cpu, now
+        self.loop.call_later(self.every, self.tick)
+
+    def start(self) -> None:
+        self.loop.call_soon(self.tick)
+
+
+def install(loop: asyncio.AbstractEventLoop, threshold_ms: float, pace_seconds: float = 0) -> None:
     if threshold_ms > 0:
         StallWatch(loop, threshold_ms).start()
         gc.callbacks.append(GcWatch(threshold_ms))
+    if pace_seconds > 0:
+        PaceLog(loop, pace_seconds).start()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
+from apps.ocpp import consumers
 from apps.ocpp.models import MessageLog
 from apps.stations import dispatch
 from apps.stations.models import ChargePoint
@@ -205,3 +206,49 @@ async def test_a_handshake_that_cannot_get_its_turn_in_time_is_refused_with_503(
     await wait_for(lambda: online("BUSY-", gate))
     assert await db(ChargePoint.objects.filter(identity__startswith="BUSY-", online=True).count)() == gate
     await asyncio.gather(*(s.close() for s in opened))
+
+
+def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: Any) -> None:
+    """Past what it can let through within its patience, the gate refuses at once, and the Retry-After it gives each
+    refused charger is a turn of its own, after the queue, spaced at the gate's rate (OCPP_HANDSHAKE_RATE before it
+    has measured one): not one Retry-After for thousands, who would come back as one wave."""
+    settings.OCPP_HANDSHAKE_RATE = 2
+
+    async def run() -> tuple[list[int], list[Any]]:
+        gate = consumers.Gate(1)
+        await gate.enter(1)  # the only slot, taken
+        queued = [asyncio.create_task(gate.enter(1)) for _ in range(2)]  # 0.5 s and 1 s of queue at 2 a second
+        await asyncio.sleep(0)
+        turns = []
+        for _ in range(6):
+            with pytest.raises(consumers.Busy) as busy:
+                await gate.enter(1)
+            turns.append(busy.value.retry_after)
+        assert gate.waiting == 2
+        gate.leave()
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)  # the first gets the slot, the second waits
+        return turns, outcomes  # past its patience (1 s): refused then, with the turn after those given before
+
+    turns, outcomes = asyncio.run(run())
+    assert turns == [2, 2, 3, 3, 4, 4]
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], consumers.Busy)
+    assert outcomes[1].retry_after == 4
+
+
+def test_a_gate_full_for_its_whole_window_counts_on_the_rate_it_measured(settings: Any) -> None:
+    """OCPP_HANDSHAKE_RATE is what a gate counts on until it has measured its own rate while full: a process slower
+    than that (a small machine, a storm with charging) then gives turns at its own rate, not at the assumed one."""
+    settings.OCPP_HANDSHAKE_RATE = 200
+    gate = consumers.Gate(1)
+    now = 1000.0
+    gate.entered.extend(now - 4 + n * 0.1 for n in range(40))  # 40 handshakes in the last 5 s: 8 a second
+    assert gate.rate(now) == 200  # not full: what it let through says nothing of what it can do
+    gate.full_since = now - 2
+    assert gate.rate(now) == 200  # full for less than the window
+    gate.full_since = now - consumers.Gate.WINDOW
+    assert gate.rate(now) == 8
+    gate.waiting = 16
+    assert [gate.turn(now) for _ in range(3)] == [3, 3, 3]  # 2 s of queue, then one turn per 1/8 s
+    assert gate.turn(now + 0.01) == 3
+    assert [gate.turn(now) for _ in range(5)][-1] == 4

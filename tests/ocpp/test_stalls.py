@@ -44,3 +44,31 @@ def test_off_by_default() -> None:
         return len(loop._scheduled) - before  # type: ignore[attr-defined]
 
     assert asyncio.run(run()) == 0
+
+
+def test_the_pace_line_says_what_the_process_did_since_the_last_one(caplog: pytest.LogCaptureFixture) -> None:
+    """`OCPP_PACE_LOG_SECONDS`: one line per period with the handshakes and frames of that period (not the totals)."""
+    from apps.ocpp import consumers
+
+    async def run() -> None:
+        pace = stalls.PaceLog(asyncio.get_running_loop(), 3600)  # ticked by hand below
+        pace.tick()  # the baseline: what earlier tests counted is not this period's
+        consumers.tally["frames"] += 7
+        pace.tick()
+        consumers.tally["frames"] += 2
+        consumers.tally["handshakes"] += 1
+        pace.tick()
+
+    with caplog.at_level(logging.WARNING, logger="apps.ocpp.stalls"):
+        asyncio.run(run())
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "apps.ocpp.stalls"]
+    assert len(lines) == 2
+
+    def counts(line: str) -> dict[str, int]:
+        words = line.removeprefix("pace: ").split(" | ")[0].split()
+        return {key: int(value) for key, value in zip(words[::2], words[1::2], strict=True)}
+
+    assert (counts(lines[0])["frames"], counts(lines[0]).get("handshakes", 0)) == (7, 0)
+    assert (counts(lines[1])["frames"], counts(lines[1])["handshakes"]) == (2, 1)
+    assert "gate waiting 0, db queue 0" in lines[1]
