@@ -102,6 +102,6 @@ def test_autobahn_formats_its_configuration_only_for_a_debug_line_that_is_writte
 
     lazy = protocol.pformat([("attribute", Counted(), "Factory")])
     assert calls == []
-    assert "{attrs}".format(attrs=lazy) == "[('attribute', counted, 'Factory')]"
+    assert f"{lazy}" == "[('attribute', counted, 'Factory')]"
     assert len(calls) == 1
     assert str(protocol.Timings()) == "{}"  # its __str__ still returns text
