@@ -152,9 +152,11 @@ class Gate:
     that the queue ahead of it would keep longer is refused at once (503) with a Retry-After that gives it a turn
     of its own: the turns handed out follow one another at the rate the gate lets handshakes through (measured over
     the last `WINDOW` seconds, at least OCPP_HANDSHAKE_RATE), after the queue has drained. Before, every handshake
-    queued and those still waiting after 15 s were refused together, thousands at one instant with the same
-    Retry-After (15 s), and came back as one wave: a storm of 10,000 chargers came back in waves (per 10 s: 2,485,
-    967, 1,810, 323, 495 ...) while the process had CPU to spare between them."""
+    queued and those still waiting after 15 s were refused together, thousands at one instant (6,290 in one second)
+    with the same Retry-After (15 s), and came back as one wave: a storm of 10,000 chargers (3,000 charging) came
+    back per 10 s 2,485, 967, 1,810, 323, 495, 324 ... With the turns: 831, 1,559, 1,227, 1,424, 1,334, 1,458, 1,587,
+    all 10,000 back, none refused for good; ~140 a second is what the process could do next to the traffic of
+    those already back (benchmarks/ocpp_bench.py --storm, README)."""
 
     WINDOW = 5.0  # seconds over which the rate is measured
     LONGEST = 300  # the longest Retry-After given (s)

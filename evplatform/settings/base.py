@@ -470,9 +470,9 @@ OCPP_MESSAGE_LOG_FLUSH_MS = env_int("OCPP_MESSAGE_LOG_FLUSH_MS", 500)
 # line runs), and the handshake gate's patience (a handshake still queued at half of it is refused with 503)
 OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 128)  # handshakes at once per process
-# handshakes a second a process counts on until it has measured its own rate with its gate full for 5 s: the turns
-# it gives the chargers it refuses (503 + Retry-After) in a reconnect storm follow one another at that rate
-# (apps/ocpp/consumers.Gate). 105-260 a second (~170) measured here in storms of 10,000 chargers, 3,000 charging.
+# the least handshakes a second a process counts on (it counts on more when it measured more over the last 5 s): the
+# turns it gives the chargers it refuses (503 + Retry-After) in a reconnect storm follow one another at that rate
+# (apps/ocpp/consumers.Gate). 105-260 a second (~140-170) measured here in storms of 10,000 chargers, 3,000 charging.
 OCPP_HANDSHAKE_RATE = env_int("OCPP_HANDSHAKE_RATE", 200)
 OCPP_LISTEN_BACKLOG = env_int("OCPP_LISTEN_BACKLOG", 4096)  # connections the kernel queues for daphne (server.py)
 # seconds a charger's WebSocket may be silent before daphne pings it, and then waits for the pong before it closes
