@@ -175,9 +175,12 @@ class Gate:
         1 a second and gave 8,205 chargers a Retry-After of 300 s (benchmarks/ocpp_bench.py --storm). Counting on
         more than the process does costs less: a charger given too early a turn waits its patience at the gate and
         gets the next turn."""
+        self._forget(now)
+        return max(float(settings.OCPP_HANDSHAKE_RATE), len(self.entered) / self.WINDOW)
+
+    def _forget(self, now: float) -> None:
         while self.entered and self.entered[0] < now - self.WINDOW:
             self.entered.popleft()
-        return max(float(settings.OCPP_HANDSHAKE_RATE), len(self.entered) / self.WINDOW)
 
     def turn(self, now: float) -> int:
         """The seconds after which a refused charger comes back: its turn after the queue and after the turns given
@@ -199,7 +202,9 @@ class Gate:
             raise Busy(self.turn(time.monotonic())) from None
         else:
             self.waiting -= 1
-        self.entered.append(time.monotonic())
+        now = time.monotonic()
+        self.entered.append(now)
+        self._forget(now)  # a gate that is never full reads no rate: its record of entries stays WINDOW s long
 
     def leave(self) -> None:
         self.slots.release()

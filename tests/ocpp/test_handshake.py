@@ -250,3 +250,17 @@ def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_on
     assert [gate.turn(now) for _ in range(3)] == [3, 3, 3]  # 2 s of queue, then one turn per 1/16 s
     assert [gate.turn(now) for _ in range(14)][-1] == 4
     assert gate.rate(now + 10) == 8  # the window has passed
+
+
+def test_a_gate_keeps_only_the_last_window_of_entries(settings: Any) -> None:
+    """A gate that is never full never asks for its rate: what it records of its entries must not grow with the
+    handshakes of weeks."""
+
+    async def run() -> int:
+        gate = consumers.Gate(10)
+        gate.entered.extend([0.0] * 1000)  # entries long past
+        await gate.enter(1)
+        gate.leave()
+        return len(gate.entered)
+
+    assert asyncio.run(run()) == 1
