@@ -96,3 +96,31 @@ async def test_flushes_asked_for_while_one_writes_share_the_next_and_each_return
     if buffer._task is not None:
         buffer._task.cancel()
         await asyncio.gather(buffer._task, return_exceptions=True)
+
+
+async def test_rows_go_in_by_copy_with_their_payloads_as_sent(station: Station) -> None:
+    """COPY's text format escapes tabs, newlines and backslashes; a payload must come back as the charger sent it,
+    a missing one as SQL NULL, and a payload JSON cannot write must not fail the rows of its batch."""
+    buffer = MessageLogBuffer()
+    tricky = {"data": 'tab\there\nnew line \\ backslash "quoted" \u00e9\u20ac', "n": [1, 2.5, None, True]}
+    common = {"tenant_id": station.tenant.pk, "charge_point_id": station.charge_point.pk, "direction": "in"}
+    buffer.add(**common, kind=2, action="DataTransfer", unique_id="copy-1", payload=tricky, warning="w\tx")
+    buffer.add(**common, kind=3, unique_id="copy-2", payload=None, result="Accepted", latency_ms=1.25)
+    buffer.add(**common, kind=2, action="DataTransfer", unique_id="copy-3", payload={"when": object()})
+    await buffer.flush()
+
+    rows = await db(
+        lambda: {
+            row.unique_id: row
+            for row in MessageLog.objects.filter(unique_id__startswith="copy-", charge_point=station.charge_point)
+        }
+    )()
+    assert rows["copy-1"].payload == tricky
+    assert rows["copy-1"].warning == "w\tx"
+    assert rows["copy-1"].action == "DataTransfer"
+    assert rows["copy-2"].payload is None
+    assert (rows["copy-2"].result, rows["copy-2"].latency_ms, rows["copy-2"].kind) == ("Accepted", 1.25, 3)
+    assert list(rows["copy-3"].payload) == ["unserializable"]
+    if buffer._task is not None:
+        buffer._task.cancel()
+        await asyncio.gather(buffer._task, return_exceptions=True)
