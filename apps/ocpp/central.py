@@ -9,6 +9,7 @@ and domain errors mapped to CallErrors without ever closing the socket.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -51,6 +52,26 @@ from apps.stations import services as station_services
 from apps.stations.services import Handshake
 
 _KIND_NAMES = {2: "call", 3: "result", 4: "error"}  # OCPP-J message type ids
+_ACTIONS = frozenset(action.value for action in Action)
+
+
+def _action_label(action: str) -> str:
+    """An action that is not OCPP 1.6 (a typo, anything a charger sends) is counted as "other": a label per
+    string a charger invents would grow the metrics without bound."""
+    return action if action in _ACTIONS or not action else "other"
+
+
+@functools.lru_cache(maxsize=1024)
+def _frames_counter(action: str, direction: str, kind: int) -> Any:
+    """The frame counter of a label set. `labels()` takes a lock and builds its key at every call (up to twice
+    per frame with the latency below); the children are kept instead."""
+    return metrics.OCPP_MESSAGES.labels(_action_label(action), direction, _KIND_NAMES.get(kind, "unparsable"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency_histogram(action: str, direction: str) -> Any:
+    return metrics.OCPP_LATENCY.labels(_action_label(action), direction)
+
 
 logger = logging.getLogger(__name__)
 
@@ -194,9 +215,9 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
     # ------------------------------------------------------------------ frames
     def _log(self, direction: str, kind: int, **fields: Any) -> None:
         action = str(getattr(fields.get("action"), "value", fields.get("action")) or "")
-        metrics.OCPP_MESSAGES.labels(action, direction, _KIND_NAMES.get(kind, "unparsable")).inc()
+        _frames_counter(action, direction, kind).inc()
         if fields.get("latency_ms") is not None:
-            metrics.OCPP_LATENCY.labels(action, direction).observe(fields["latency_ms"] / 1000)
+            _latency_histogram(action, direction).observe(fields["latency_ms"] / 1000)
         log.add(
             tenant_id=self.handshake.tenant_id,
             charge_point_id=self.handshake.charge_point_id,

@@ -251,3 +251,21 @@ async def test_frames_and_latency_are_recorded_for_prometheus(station: Station, 
 
     assert calls._value.get() == calls_before + 1
     assert answers._sum.get() > answers_before
+
+
+async def test_actions_a_charger_invents_are_counted_as_other_not_as_a_label_each(
+    station: Station, connect: ConnectCharger
+) -> None:
+    """The action label comes from the charger: counted as sent, every invented name would be a new time series."""
+    other = metrics.OCPP_MESSAGES.labels("other", "in", "call")
+    before = other._value.get()
+    invented = [f"Invented{n}" for n in range(3)]
+    charger = await connect(station.charge_point.identity, station.password)
+
+    for action in invented:
+        answer = await charger.call(action, {})
+        assert answer[:1] + answer[2:3] == [4, "NotSupported"]
+
+    assert other._value.get() == before + 3
+    labels = {sample.labels.get("action") for metric in metrics.OCPP_MESSAGES.collect() for sample in metric.samples}
+    assert not labels & set(invented)
