@@ -32,7 +32,10 @@ sockets and records their closes) and starts the next process on the port as soo
 a deploy does; the measured time must leave at least STORM_WINDOW seconds after the restart (--duration 90), so that
 "all back within 60 s" can be seen. A charging charger that loses its connection comes back without a
 BootNotification (it did not reboot), resends the message whose answer it did not get, says StatusNotification
-Charging and carries on with its transaction; the others boot again, as before.
+Charging and carries on with its transaction; the others boot again, as before. With --handover daphne adopts a
+listening socket the benchmark holds (daphne's --fd, as systemd's socket activation hands one to a service), so
+the port never closes across the restart: chargers reconnecting while the next process starts wait in the kernel's
+queue instead of being refused.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from servers import (  # benchmarks/servers.py (the script's folder is on sys.pa
     HAPROXY_BACKENDS,
     free_port,
     haproxy_maxconn_limit,
+    listening_socket,
     start_daphne,
     start_haproxy,
     stop,
@@ -91,7 +95,8 @@ class Stats:
     restart_at: float | None = None  # --storm: when the server was restarted
     unlistened_at: float | None = None  # --storm: when the old process no longer accepted connections
     stopped_at: float | None = None  # --storm: when the old process had exited
-    listening_at: float | None = None  # --storm: when the new process accepted connections
+    listening_at: float | None = None  # --storm: when the new process accepted connections (--handover: served)
+    handover: bool = False  # --handover: the listening socket stayed open across the restart
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     rebooted: dict[str, float] = field(default_factory=dict)  # --storm: when a rebooting charger was Accepted again
     errors: int = 0
@@ -852,10 +857,16 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
             per_10s: dict[int, int] = {}
             for at in back:
                 per_10s[int(at // 10) * 10] = per_10s.get(int(at // 10) * 10, 0) + 1
+            phases = (
+                f"the listening socket stayed open (--handover); the old process exited in {row['storm_stop_s']} s; "
+                f"the new one served /healthz {row['storm_listen_s']} s after the SIGTERM"
+                if stats.handover
+                else f"the old process stopped listening in {row['storm_unlisten_s']} s and exited in "
+                f"{row['storm_stop_s']} s; the new one listened {row['storm_listen_s']} s after it"
+            )
             print(
-                f"           after the SIGTERM the old process stopped listening in {row['storm_unlisten_s']} s and "
-                f"exited in {row['storm_stop_s']} s; the new one listened {row['storm_listen_s']} s after it; back "
-                "per 10 s after the SIGTERM: " + ", ".join(f"{k}-{k + 10} s: {v}" for k, v in sorted(per_10s.items()))
+                f"           after the SIGTERM {phases}; back per 10 s after the SIGTERM: "
+                + ", ".join(f"{k}-{k + 10} s: {v}" for k, v in sorted(per_10s.items()))
             )
     for sample in stats.error_samples:
         print(f"           error: {sample}")
@@ -1046,6 +1057,12 @@ def main() -> None:
         help=f"share of the chargers in a transaction, sending MeterValues (default {CHARGING_DEFAULT})",
     )
     parser.add_argument("--processes", type=int, default=1, help="daphne processes (2: behind HAProxy)")
+    parser.add_argument(
+        "--handover",
+        action="store_true",
+        help="daphne adopts a listening socket the benchmark holds (--fd, as systemd socket activation): a restart "
+        "never closes the port",
+    )
     parser.add_argument("--clients", type=int, default=1, help="client processes simulating the chargers")
     parser.add_argument(
         "--lb-instances", type=int, default=0, help="HAProxy processes on the port (default: as the fd limit needs)"
@@ -1067,6 +1084,8 @@ def main() -> None:
         return
     if args.processes not in (1, len(HAPROXY_BACKENDS)):
         parser.error(f"--processes: 1, or {len(HAPROXY_BACKENDS)} behind docker/haproxy.cfg (its servers)")
+    if args.handover and (args.processes != 1 or args.url):
+        parser.error("--handover hands the socket of the one daphne it starts")
     if args.storm and (args.processes != 1 or args.clients != 1 or args.url):
         parser.error("--storm restarts the one daphne it started, with one client process")
     if args.storm and args.duration < STORM_AT + STORM_WINDOW:
@@ -1102,15 +1121,21 @@ def main() -> None:
     ports = [free_port() for _ in range(args.processes)]
     backend_names = [SINGLE] if args.processes == 1 else list(HAPROXY_BACKENDS)
 
+    listening = listening_socket(ports[0]) if args.handover else None
+
     def restart(stats: Stats) -> None:
         """A deploy: SIGTERM, and the next process on the port as soon as the old one stops listening (at once: it
         then closes its sockets, each with a close frame, and records their closes). Waiting for the old process to
-        exit first (8.7-11.6 s for 10,000 sockets) left the chargers nothing to reconnect to meanwhile."""
+        exit first (8.7-11.6 s for 10,000 sockets) left the chargers nothing to reconnect to meanwhile. With
+        --handover the next process adopts the listening socket, which never closed: the chargers that reconnect
+        while it starts wait in the kernel's queue instead of being refused (and waiting out their back-off)."""
         old = daphne[-1]
         old.send_signal(signal.SIGTERM)
-        wait_closed(ports[0], old)
+        if listening is None:
+            wait_closed(ports[0], old)
         stats.unlistened_at = time.monotonic()
-        daphne.append(start_daphne(ports[0], env, log))
+        stats.handover = listening is not None
+        daphne.append(start_daphne(ports[0], env, log, listening))
         stats.listening_at = time.monotonic()
         old.wait(120)
         stats.stopped_at = time.monotonic()
@@ -1119,7 +1144,7 @@ def main() -> None:
         if not url:
             # the platform's warnings (a refused handshake each during a storm) are counted by the client; kept
             # only with --server-log
-            daphne.extend(start_daphne(port, env, log) for port in ports)
+            daphne.extend(start_daphne(port, env, log, listening) for port in ports)
             url = f"ws://127.0.0.1:{ports[0]}"
             if args.processes > 1:
                 per_instance = haproxy_maxconn_limit()

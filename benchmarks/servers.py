@@ -5,6 +5,7 @@ test module."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -57,23 +58,53 @@ HAPROXY_BACKENDS = ("web1", "web2")  # its servers (EVP_WEB1, EVP_WEB2)
 HAPROXY_OWN_FDS = 300
 
 
-def daphne_command(port: int) -> list[str]:
-    """The platform's daphne (evplatform.server: daphne with the settings' handshake and close timeouts)."""
-    return [
-        sys.executable,
-        "-m",
-        "evplatform.server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "evplatform.asgi:application",
-    ]
+def daphne_command(port: int, fd: int | None = None) -> list[str]:
+    """The platform's daphne (evplatform.server: daphne with the settings' handshake and close timeouts), on the
+    port, or on the listening socket `fd` it inherits (daphne's `--fd`, as systemd's socket activation hands it)."""
+    bind = ["--fd", str(fd)] if fd is not None else ["-b", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-m", "evplatform.server", *bind, "evplatform.asgi:application"]
 
 
-def start_daphne(port: int, env: dict[str, str], log: IO[bytes] | int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(daphne_command(port), cwd=ROOT, env=env, stdout=log, stderr=log)
-    wait_port(port, proc)
+def listening_socket(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:`port` that the daphnes started with it adopt, the way systemd's socket
+    activation hands a socket to a service: it stays open across a restart, so the kernel queues the connections
+    that come while one process stops and the next starts (up to the backlog, OCPP_LISTEN_BACKLOG; SYNs past it are
+    retried by the client's TCP) instead of refusing them."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(int(os.environ.get("OCPP_LISTEN_BACKLOG", "4096")))
+    sock.set_inheritable(True)
+    return sock
+
+
+def wait_serving(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until the process answers `/healthz` on `port` (a socket it shares listens before it serves)."""
+    deadline = time.monotonic() + timeout
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(request)
+            if sock.recv(16).startswith(b"HTTP/1.1 200"):
+                return
+        time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def start_daphne(
+    port: int, env: dict[str, str], log: IO[bytes] | int, listening: socket.socket | None = None
+) -> subprocess.Popen[bytes]:
+    """daphne on `port`, or on the `listening` socket (returns once it serves)."""
+    fd = listening.fileno() if listening is not None else None
+    proc = subprocess.Popen(
+        daphne_command(port, fd), cwd=ROOT, env=env, stdout=log, stderr=log, pass_fds=() if fd is None else (fd,)
+    )
+    if listening is None:
+        wait_port(port, proc)
+    else:
+        wait_serving(port, proc)
     return proc
 
 
