@@ -160,14 +160,12 @@ class Gate:
 
     WINDOW = 5.0  # seconds over which the rate is measured
     LONGEST = 300  # the longest Retry-After given (s)
-    EARLY = 0.15  # a turn is announced this share early (at most half the patience): see `turn`
 
     def __init__(self, slots: int) -> None:
         self.slots = asyncio.Semaphore(slots)
         self.waiting = 0
         self.entered: collections.deque[float] = collections.deque()  # when handshakes got a slot (last WINDOW s)
         self.promised = 0.0  # the turn (monotonic) given to the last charger told to come back
-        self.clock = time.monotonic
 
     def rate(self, now: float) -> float:
         """Handshakes per second through the gate over the last WINDOW seconds, at least OCPP_HANDSHAKE_RATE.
@@ -184,33 +182,27 @@ class Gate:
         while self.entered and self.entered[0] < now - self.WINDOW:
             self.entered.popleft()
 
-    def turn(self, now: float, patience: float) -> int:
+    def turn(self, now: float) -> int:
         """The seconds after which a refused charger comes back: its turn after the queue and after the turns given
-        before it, one per 1/rate seconds, announced a little early (`EARLY` of the wait, at most half the
-        patience, rounded down). Chargers come back later than told, never earlier (RFC 9110: how long the client
-        "ought to wait"; many add their own jitter, the benchmark's x1.0-1.2), and one that comes late leaves the
-        process idle, while one that comes early waits its turn at the gate, within its patience. Announced
-        exactly (rounded up), a storm of 10,000 chargers (3,000 charging) left the process idle at 12, 2 and
-        5 % of a core for 4 s, 35 s after the restart, between the queue it had and the turns it had given."""
+        before it, one per 1/rate seconds."""
         rate = self.rate(now)
         self.promised = max(self.promised, now + self.waiting / rate) + 1 / rate
-        wait = self.promised - now
-        return max(1, min(self.LONGEST, math.floor(wait - min(wait * self.EARLY, patience / 2))))
+        return max(1, min(self.LONGEST, math.ceil(self.promised - now)))
 
     async def enter(self, patience: float) -> None:
         """A slot, or `Busy` with the seconds after which to come back."""
-        now = self.clock()
+        now = time.monotonic()
         if self.slots.locked() and (self.waiting + 1) / self.rate(now) > patience:
-            raise Busy(self.turn(now, patience))
+            raise Busy(self.turn(now))
         self.waiting += 1
         try:
             await asyncio.wait_for(self.slots.acquire(), timeout=patience)
         except TimeoutError:  # the gate let fewer through than it counted on: a turn after those now waiting
             self.waiting -= 1
-            raise Busy(self.turn(self.clock(), patience)) from None
+            raise Busy(self.turn(time.monotonic())) from None
         else:
             self.waiting -= 1
-        now = self.clock()
+        now = time.monotonic()
         self.entered.append(now)
         self._forget(now)  # a gate that is never full reads no rate: its record of entries stays WINDOW s long
 

@@ -211,13 +211,11 @@ async def test_a_handshake_that_cannot_get_its_turn_in_time_is_refused_with_503(
 def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: Any) -> None:
     """Past what it can let through within its patience, the gate refuses at once, and the Retry-After it gives each
     refused charger is a turn of its own, after the queue, spaced at the gate's rate (OCPP_HANDSHAKE_RATE before it
-    has measured one): not one Retry-After for thousands, who would come back as one wave. Each is announced a
-    little early (15 % of the wait, at most half the patience, rounded down): chargers come back late, not early."""
+    has measured one): not one Retry-After for thousands, who would come back as one wave."""
     settings.OCPP_HANDSHAKE_RATE = 2
 
     async def run() -> tuple[list[int], list[Any]]:
         gate = consumers.Gate(1)
-        gate.clock = lambda: 1000.0  # the turns are counted from one instant (the waits still take real time)
         await gate.enter(1)  # the only slot, taken
         queued = [asyncio.create_task(gate.enter(1)) for _ in range(2)]  # 0.5 s and 1 s of queue at 2 a second
         await asyncio.sleep(0)
@@ -232,12 +230,10 @@ def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: A
         return turns, outcomes  # past its patience (1 s): refused then, with the turn after those given before
 
     turns, outcomes = asyncio.run(run())
-    # turns at 1.5, 2, 2.5, 3, 3.5 and 4 s (after 1 s of queue, one per 1/2 s), announced early by
-    # 0.225, 0.3, 0.375, 0.45, 0.5 and 0.5 s
-    assert turns == [1, 1, 2, 2, 3, 3]
+    assert turns == [2, 2, 3, 3, 4, 4]
     assert outcomes[0] is None
     assert isinstance(outcomes[1], consumers.Busy)
-    assert outcomes[1].retry_after == 4  # the next turn, 4.5 s, announced 0.5 s early
+    assert outcomes[1].retry_after == 4
 
 
 def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_one(settings: Any) -> None:
@@ -251,9 +247,8 @@ def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_on
     gate.entered.extend(now - 3 + n * 0.01 for n in range(70))  # 80: 16 a second
     assert gate.rate(now) == 16
     gate.waiting = 32
-    # 2 s of queue, then one turn per 1/16 s: 2.06, 2.13, 2.19 s, announced 15 % early
-    assert [gate.turn(now, 15) for _ in range(3)] == [1, 1, 1]
-    assert [gate.turn(now, 15) for _ in range(14)][-1] == 2  # 3.06 s, announced 0.46 s early
+    assert [gate.turn(now) for _ in range(3)] == [3, 3, 3]  # 2 s of queue, then one turn per 1/16 s
+    assert [gate.turn(now) for _ in range(14)][-1] == 4
     assert gate.rate(now + 10) == 8  # the window has passed
 
 
