@@ -99,6 +99,10 @@ class Stats:
     handover: bool = False  # --handover: the listening socket stayed open across the restart
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     rebooted: dict[str, float] = field(default_factory=dict)  # --storm: when a rebooting charger was Accepted again
+    # --storm: when each charger saw its connection end (the close frame, or the TCP close it waits for) and when
+    # its socket was closed (the client waits for the server to close TCP after the closing handshake)
+    noticed: dict[str, float] = field(default_factory=dict)
+    released: dict[str, float] = field(default_factory=dict)
     errors: int = 0
     messages: int = 0
     latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # by backend (X-EVP-Backend), action
@@ -140,6 +144,8 @@ class Stats:
         self.backend_of.update(other.backend_of)
         self.back.update(other.back)
         self.rebooted.update(other.rebooted)
+        self.noticed.update(other.noticed)
+        self.released.update(other.released)
         self.stop_latencies.extend(other.stop_latencies)
         self.received.extend(other.received)
         self.error_samples.extend(other.error_samples[: max(0, 5 - len(self.error_samples))])
@@ -275,7 +281,9 @@ async def open_socket(url: str, identity: str, stats: Stats, stop_at: float) -> 
             stats.refused += 1
             retry_after = float(error.response.headers.get("Retry-After", "10"))
             await asyncio.sleep(retry_after * random.uniform(1.0, 1.2))
-        except OSError as error:  # the server is restarting: come back shortly, as chargers do
+        except (OSError, websockets.InvalidMessage) as error:
+            # the server is restarting (refused, or reset in the backlog of a listener that closed under the
+            # handshake: "did not receive a valid HTTP response"): come back shortly, as chargers do
             if time.monotonic() >= stop_at:
                 stats.connect_errors += 1
                 stats.error(f"connect: {error!r}"[:300])
@@ -629,12 +637,16 @@ async def charger(
             await closing.wait()
             return
         except (websockets.ConnectionClosed, ServerClosed):
+            if stats.restart_at is not None and identity not in stats.noticed:
+                stats.noticed[identity] = time.monotonic()
             continue  # the server went away: reconnect (the storm)
         except Exception as error:  # noqa: BLE001
             stats.error(f"{identity}: {error!r}"[:200])
             return
         finally:
             await ws.close()
+            if identity in stats.noticed and identity not in stats.released:
+                stats.released[identity] = time.monotonic()
 
 
 async def drive(
@@ -850,6 +862,18 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
             f"charging), {len(booted)} Accepted by the end, half within "
             f"{round(booted[len(booted) // 2], 1) if booted else None} s, all within {row['storm_all_rebooted_s']} s"
         )
+        if stats.noticed:
+            noticed = sorted(at - stats.restart_at for at in stats.noticed.values())
+            released = sorted(at - stats.restart_at for at in stats.released.values())
+            row["storm_noticed_p50_s"] = round(noticed[len(noticed) // 2], 1)
+            row["storm_noticed_all_s"] = round(noticed[-1], 1)
+            row["storm_released_all_s"] = round(released[-1], 1) if released else None
+            print(
+                f"           after the SIGTERM {len(noticed)} chargers saw their connection end, half within "
+                f"{row['storm_noticed_p50_s']} s, all within {row['storm_noticed_all_s']} s; their sockets closed "
+                f"(TCP) half within {round(released[len(released) // 2], 1) if released else None} s, all within "
+                f"{row['storm_released_all_s']} s"
+            )
         if stats.unlistened_at is not None and stats.stopped_at is not None and stats.listening_at is not None:
             row["storm_unlisten_s"] = round(stats.unlistened_at - stats.restart_at, 1)
             row["storm_stop_s"] = round(stats.stopped_at - stats.restart_at, 1)
