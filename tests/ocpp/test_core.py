@@ -215,6 +215,10 @@ async def test_meter_backwards_and_future_timestamps_are_flagged_old_ones_accept
     assert session.flags == ["meter_backwards", "future_timestamp"]
     assert session.last_meter_wh == 2100
     assert await db(MeterValue.objects.filter(session=session).count)() == 4
+    flags = await db(
+        lambda: list(MeterValue.objects.filter(session=session).order_by("timestamp").values_list("flags", flat=True))
+    )()
+    assert flags == [[], [], ["meter_backwards"], ["future_timestamp"]]  # each sample keeps its own flags
     kinds = await db(
         lambda: sorted(TransactionAnomaly.objects.filter(session=session).values_list("kind", flat=True))
     )()
