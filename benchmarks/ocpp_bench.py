@@ -99,10 +99,9 @@ class Stats:
     handover: bool = False  # --handover: the listening socket stayed open across the restart
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     rebooted: dict[str, float] = field(default_factory=dict)  # --storm: when a rebooting charger was Accepted again
-    # --storm: when each charger saw its connection end (the close frame, or the TCP close it waits for) and when
-    # its socket was closed (the client waits for the server to close TCP after the closing handshake)
+    # --storm: when each charger saw its connection end (websockets raises once the closing handshake is done and
+    # the TCP connection closed)
     noticed: dict[str, float] = field(default_factory=dict)
-    released: dict[str, float] = field(default_factory=dict)
     errors: int = 0
     messages: int = 0
     latencies: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # by backend (X-EVP-Backend), action
@@ -145,7 +144,6 @@ class Stats:
         self.back.update(other.back)
         self.rebooted.update(other.rebooted)
         self.noticed.update(other.noticed)
-        self.released.update(other.released)
         self.stop_latencies.extend(other.stop_latencies)
         self.received.extend(other.received)
         self.error_samples.extend(other.error_samples[: max(0, 5 - len(self.error_samples))])
@@ -645,8 +643,6 @@ async def charger(
             return
         finally:
             await ws.close()
-            if identity in stats.noticed and identity not in stats.released:
-                stats.released[identity] = time.monotonic()
 
 
 async def drive(
@@ -864,15 +860,11 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
         )
         if stats.noticed:
             noticed = sorted(at - stats.restart_at for at in stats.noticed.values())
-            released = sorted(at - stats.restart_at for at in stats.released.values())
             row["storm_noticed_p50_s"] = round(noticed[len(noticed) // 2], 1)
             row["storm_noticed_all_s"] = round(noticed[-1], 1)
-            row["storm_released_all_s"] = round(released[-1], 1) if released else None
             print(
                 f"           after the SIGTERM {len(noticed)} chargers saw their connection end, half within "
-                f"{row['storm_noticed_p50_s']} s, all within {row['storm_noticed_all_s']} s; their sockets closed "
-                f"(TCP) half within {round(released[len(released) // 2], 1) if released else None} s, all within "
-                f"{row['storm_released_all_s']} s"
+                f"{row['storm_noticed_p50_s']} s, all within {row['storm_noticed_all_s']} s"
             )
         if stats.unlistened_at is not None and stats.stopped_at is not None and stats.listening_at is not None:
             row["storm_unlisten_s"] = round(stats.unlistened_at - stats.restart_at, 1)
