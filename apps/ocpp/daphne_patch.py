@@ -29,6 +29,7 @@ import logging
 import pprint
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from apps.ocpp import tls
@@ -36,6 +37,10 @@ from apps.ocpp import tls
 logger = logging.getLogger(__name__)
 
 DENIAL = "websocket.http.response"
+
+# A WebSocket handshake's path -> the (status, headers, body) to refuse it with before daphne makes its application,
+# or None; set by `apps.ocpp.consumers` (the handshake gate's refusal when it is full)
+refuse_before_application: Callable[[str], tuple[int, list[tuple[bytes, bytes]], bytes] | None] | None = None
 
 
 def _denial_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
@@ -85,6 +90,7 @@ def install() -> None:
     original_reply = WebSocketProtocol.handle_reply
     original_error_response = WebSocketProtocol.sendHttpErrorResponse
     original_connect = WebSocketProtocol.onConnect
+    original_close = WebSocketProtocol.onClose
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -129,11 +135,23 @@ def install() -> None:
 
             server.create_application = create_application
             server._evp_denial = True
+        refusal = refuse_before_application(request.path) if refuse_before_application is not None else None
+        if refusal is not None:  # written by send_http_error_response; daphne never sees the socket
+            status, headers, body = refusal
+            self._evp_refused_early = True
+            self._evp_denial = (status, headers, [body])
+            raise ConnectionDeny(code=status)
         return original_connect(self, request)
+
+    def on_close(self: Any, was_clean: bool, code: int | None, reason: str | None) -> None:
+        if getattr(self, "_evp_refused_early", False):  # neither in daphne's connections nor with an application
+            return
+        original_close(self, was_clean, code, reason)
 
     WebSocketProtocol.handle_reply = handle_reply
     WebSocketProtocol.sendHttpErrorResponse = send_http_error_response
     WebSocketProtocol.onConnect = on_connect
+    WebSocketProtocol.onClose = on_close
     WebSocketProtocol._evp_patched = True
 
 
@@ -183,8 +201,14 @@ def install_graceful_stop() -> None:
                     return True
             return False
 
+        closed_at = [time.monotonic()]
+
         def check() -> None:
-            close_open_sockets(self)  # handshakes that were under way when the stop began
+            # handshakes that were under way when the stop began; every 0.5 s, not at each check: a pass over
+            # 10,000 sockets was 3.6 % of the stopping process's samples (py-spy, a storm of 10,000 chargers)
+            if time.monotonic() - closed_at[0] >= 0.5:
+                close_open_sockets(self)
+                closed_at[0] = time.monotonic()
             if running() and time.monotonic() < deadline:
                 reactor.callLater(0.05, check)
             else:

@@ -236,6 +236,80 @@ def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: A
     assert outcomes[1].retry_after == 4
 
 
+async def test_a_full_gate_refuses_a_charger_before_daphne_makes_its_application(
+    station: Station, server: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused at once by a full gate, a handshake costs no application instance (scope, consumer, channel, denial
+    through daphne): the answer is the consumer's own 503, Retry-After and body, written by daphne's protocol."""
+    full = consumers.Gate(1)
+    full.slots = asyncio.Semaphore(0)  # every slot taken
+    full.waiting = 100_000  # and a queue far past the patience (at the rate it counts on)
+    monkeypatch.setattr(consumers, "gate", lambda: full)
+    connects = []
+    original_connect = consumers.OcppConsumer.connect
+
+    async def connect(self: consumers.OcppConsumer) -> None:
+        connects.append(self.scope["path"])
+        await original_connect(self)
+
+    monkeypatch.setattr(consumers.OcppConsumer, "connect", connect)
+    before = consumers.tally["refused_busy"]
+
+    error = await refused(
+        f"{server}/ocpp/{station.charge_point.identity}", auth_header(station.charge_point.identity, station.password)
+    )
+
+    retry_after = error.response.headers["Retry-After"]
+    assert int(retry_after) >= 1
+    assert error.response.status_code == 503
+    assert error.response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert error.response.body.decode() == (
+        f"The central system is busy with other chargers' handshakes; retry in {retry_after} s.\n"
+    )
+    assert connects == []  # no application was made
+    assert consumers.tally["refused_busy"] == before + 1
+    assert f"ocpp {station.charge_point.identity} refused (HTTP 503)" in caplog.text
+    await nothing_changed(station)
+
+    monkeypatch.setattr(consumers, "gate", lambda: consumers.Gate(1))  # room again: the same charger connects
+    async with websockets.connect(
+        f"{server}/ocpp/{station.charge_point.identity}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        additional_headers=auth_header(station.charge_point.identity, station.password),
+    ) as ws:
+        assert ws.subprotocol == "ocpp1.6"
+    assert connects == ["/ocpp/" + station.charge_point.identity]
+    assert "Unhandled Error" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_the_gate_refuses_before_the_application_only_chargers_it_would_refuse(settings: Any) -> None:
+    """Other WebSocket paths, and chargers the gate would let wait, go on to the application."""
+    settings.OCPP_HANDSHAKE_RATE = 2
+    settings.OCPP_HANDSHAKE_TIMEOUT = 2  # patience 1 s: two waiting at 2 a second
+
+    async def run() -> list[Any]:
+        gate = consumers.Gate(1)
+        consumers._gates.clear()
+        consumers._gates[id(asyncio.get_running_loop())] = gate
+        outcomes = [consumers.refuse_before_application("/ocpp/CP-1")]  # a free slot
+        await gate.enter(1)
+        outcomes.append(consumers.refuse_before_application("/ocpp/CP-1"))  # its queue would be 0.5 s
+        gate.waiting = 2
+        outcomes.append(consumers.refuse_before_application("/ws/live"))
+        outcomes.append(consumers.refuse_before_application("/ocpp/CP%201"))
+        gate.leave()
+        consumers._gates.clear()
+        return outcomes
+
+    free, short_queue, other_path, full = asyncio.run(run())
+    assert (free, short_queue, other_path) == (None, None, None)
+    status, headers, body = full
+    assert status == 503
+    assert (b"retry-after", b"2") in headers
+    assert body == b"The central system is busy with other chargers' handshakes; retry in 2 s.\n"
+
+
 def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_one(settings: Any) -> None:
     """The turns follow the rate measured over the last 5 s, never less than OCPP_HANDSHAKE_RATE (a storm's first
     seconds measure next to nothing: counted on, they gave turns minutes away)."""
