@@ -45,10 +45,11 @@ class _Lanes:
     front lane its threads serve first: a charger's handshake (`run_handshake_db`). In one FIFO a handshake queued
     behind the frames of the chargers already back: in a reconnect storm of 10,000 chargers (3,000 charging) that
     queue held ~1,000 calls for seconds at a time and the handshakes let through fell from ~450-550 a second to
-    24-130 while 2,800-3,900 chargers waited at the gate. Two threads of their own for the handshakes did worse in
-    the one run measured (all back within 77.5 s against 66.2-66.9 s in two runs before; their pace log showed 128
-    slots waiting on them while the gate had a queue): a front lane of the same threads instead
-    (benchmarks/ocpp_bench.py --storm, pace log, 2026-12-07)."""
+    24-130 while 2,800-3,900 chargers waited at the gate. Two threads of their own for the handshakes were tried
+    first: their pace log showed the gate's 128 slots waiting on those two threads while it had a queue. The
+    storm's last charger did not tell them apart (77.5 s in one run with them; 66.3 and 77.9 s with this lane;
+    66.2 and 66.9 s before either), so what this rests on is the pace log (benchmarks/ocpp_bench.py --storm,
+    2026-12-07)."""
 
     def __init__(self) -> None:
         self._front: collections.deque[Any] = collections.deque()
