@@ -109,14 +109,16 @@ async def deny(
     if DENIAL not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": 1000})
         return
-    await send(
-        {
-            "type": f"{DENIAL}.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
-        }
-    )
-    await send({"type": f"{DENIAL}.body", "body": (reason + "\n").encode()})
+    status, all_headers, body = denial(status, reason, headers)
+    await send({"type": f"{DENIAL}.start", "status": status, "headers": all_headers})
+    await send({"type": f"{DENIAL}.body", "body": body})
+
+
+def denial(
+    status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The status, headers and text body of a refused handshake, as `deny` and daphne's early refusal send them."""
+    return status, [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])], (reason + "\n").encode()
 
 
 class Refused(Exception):
@@ -246,11 +248,7 @@ def refuse_before_application(path: str) -> tuple[int, list[tuple[bytes, bytes]]
     tally["handshakes"] += 1
     refused = busy(retry_after)
     logger.warning("ocpp %s refused (HTTP %s): %s", unquote(path[len("/ocpp/") :]), refused.status, refused.reason)
-    return (
-        refused.status,
-        [(b"content-type", b"text/plain; charset=utf-8"), *refused.headers],
-        (refused.reason + "\n").encode(),
-    )
+    return denial(refused.status, refused.reason, refused.headers)
 
 
 daphne_patch.refuse_before_application = refuse_before_application
