@@ -19,6 +19,16 @@ The options that must agree with the application come from the settings, so they
   daphne's 20 s meant 500 pings and 500 pongs a second for 10,000 chargers, more frames than their OCPP traffic.
 An option given on the command line still wins.
 
+The interpreter's switch interval is 0.5 ms instead of CPython's 5 ms (`SWITCH_INTERVAL`). The event loop serves
+every socket on one thread and gives up the interpreter at each system call it makes (a socket's send, epoll's
+modify when Twisted starts or stops writing to a socket, `os.urandom` in `uuid4`); a DB thread (`apps.ocpp.dbcall`)
+then takes it and keeps it until its own next system call or until the loop has waited the switch interval. With
+5 ms, py-spy of 10,000 chargers found the event loop 95 % busy in a reconnect storm and a third of that in those
+quick calls (epoll's modify 14.6 %, a Redis send 8.8 %, `uuid4` 4.5 %: waiting for the interpreter, not working),
+while the DB threads waited for PostgreSQL. With 0.5 ms the loop was 70 % busy at the same point of the storm, the
+stopping process exited after 7.3 s (10.4 s), and the fleet was back within 71.2 s (79.9 s)
+(benchmarks/ocpp_bench.py --storm --warm, 2026-12-07).
+
 daphne checks every connection's timeouts (connect, ping) every 2 s in one callback: 10,000 sockets made that a
 loop of ~10,000 calls holding the event loop at once (`Server.timeout_checker`: 5.7 % of the samples where daphne
 held the interpreter, py-spy of 10,000 chargers). `SlicedTimeoutServer` checks every `TIMEOUT_CHECK_SECONDS` in
@@ -37,6 +47,9 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+# how long the event loop waits for the interpreter once it asked for it back (CPython's default: 5 ms); see the
+# module's docstring
+SWITCH_INTERVAL = 0.0005
 CLOSE_MARGIN = 10  # seconds to record a disconnect after the drain (gate, Redis, one UPDATE)
 TIMEOUT_CHECK_SECONDS = 5.0  # the connect timeout (30 s) and the ping interval are checked this often
 TIMEOUT_CHECK_SLICE = 500  # connections checked per event loop turn
@@ -105,6 +118,8 @@ class CommandLine(CommandLineInterface):  # type: ignore[misc]
 
 def main(argv: list[str] | None = None) -> None:
     from apps.ocpp import stalls
+
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     # the loop Twisted's asyncio reactor (installed by the daphne.server import above) runs
     stalls.install(

@@ -472,10 +472,13 @@ OCPP_HANDSHAKE_TIMEOUT = env_int("OCPP_HANDSHAKE_TIMEOUT", 30)
 OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 128)  # handshakes at once per process
 # the least handshakes a second a process counts on (it counts on more when it measured more over the last 5 s): the
 # turns it gives the chargers it refuses (503 + Retry-After) in a reconnect storm follow one another at that rate
-# (apps/ocpp/consumers.Gate). 105-260 a second (~140-170) measured here in storms of 10,000 chargers, 3,000 charging.
-# Counting on 300 brought the refused back faster than the process could boot them (one run, 2026-12-07: the event
-# loop's turns grew to 1-4 s, 9,494 of 10,000 back by the end of the run, 585 errors); 200: all back, 0 errors.
-OCPP_HANDSHAKE_RATE = env_int("OCPP_HANDSHAKE_RATE", 200)
+# (apps/ocpp/consumers.Gate). In storms of 10,000 chargers (3,000 charging) the process let 200-380 a second through
+# with the 0.5 ms switch interval (evplatform/server.py); counting on 200 then left it idle for seconds between the
+# queue it had and the turns it had given (all back within 71.2 s); on 250 all were back within 55.2 and 58.8 s
+# (benchmarks/ocpp_bench.py --storm --warm, 2026-12-07).
+# Before that interval it let ~140-170 a second through, and counting on 300 brought the refused back faster than it
+# could boot them (the event loop's turns grew to 1-4 s, 9,494 of 10,000 back by the end of the run, 585 errors).
+OCPP_HANDSHAKE_RATE = env_int("OCPP_HANDSHAKE_RATE", 250)
 OCPP_LISTEN_BACKLOG = env_int("OCPP_LISTEN_BACKLOG", 4096)  # connections the kernel queues for daphne (server.py)
 # seconds a charger's WebSocket may be silent before daphne pings it, and then waits for the pong before it closes
 # the socket (a half-open TCP connection is found within their sum). daphne's 20 s meant 500 pings and 500 pongs a
