@@ -35,7 +35,9 @@ BootNotification (it did not reboot), resends the message whose answer it did no
 Charging and carries on with its transaction; the others boot again, as before. With --handover daphne adopts a
 listening socket the benchmark holds (daphne's --fd, as systemd's socket activation hands one to a service), so
 the port never closes across the restart: chargers reconnecting while the next process starts wait in the kernel's
-queue instead of being refused.
+queue instead of being refused. With --warm (a handover too) the next process is started on that socket and serves
+before the old one gets its SIGTERM, as a supervisor that hands the socket over does (or a network blip, where the
+process stays up): the time is measured from the SIGTERM.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class Stats:
     stopped_at: float | None = None  # --storm: when the old process had exited
     listening_at: float | None = None  # --storm: when the new process accepted connections (--handover: served)
     handover: bool = False  # --handover: the listening socket stayed open across the restart
+    warm: bool = False  # --warm: the next process served on it before the SIGTERM
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     rebooted: dict[str, float] = field(default_factory=dict)  # --storm: when a rebooting charger was Accepted again
     # --storm: when each charger saw its connection end (websockets raises once the closing handshake is done and
@@ -879,8 +882,11 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
             for at in back:
                 per_10s[int(at // 10) * 10] = per_10s.get(int(at // 10) * 10, 0) + 1
             phases = (
-                f"the listening socket stayed open (--handover); the old process exited in {row['storm_stop_s']} s; "
-                f"the new one served /healthz {row['storm_listen_s']} s after the SIGTERM"
+                f"the next process served on the listening socket before it (--warm); the old process exited in "
+                f"{row['storm_stop_s']} s"
+                if stats.warm
+                else f"the listening socket stayed open (--handover); the old process exited in {row['storm_stop_s']} "
+                f"s; the new one served /healthz {row['storm_listen_s']} s after the SIGTERM"
                 if stats.handover
                 else f"the old process stopped listening in {row['storm_unlisten_s']} s and exited in "
                 f"{row['storm_stop_s']} s; the new one listened {row['storm_listen_s']} s after it"
@@ -1084,6 +1090,11 @@ def main() -> None:
         help="daphne adopts a listening socket the benchmark holds (--fd, as systemd socket activation): a restart "
         "never closes the port",
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="--storm with --handover, the next daphne started on the socket and serving before the old one's SIGTERM",
+    )
     parser.add_argument("--clients", type=int, default=1, help="client processes simulating the chargers")
     parser.add_argument(
         "--lb-instances", type=int, default=0, help="HAProxy processes on the port (default: as the fd limit needs)"
@@ -1105,6 +1116,7 @@ def main() -> None:
         return
     if args.processes not in (1, len(HAPROXY_BACKENDS)):
         parser.error(f"--processes: 1, or {len(HAPROXY_BACKENDS)} behind docker/haproxy.cfg (its servers)")
+    args.handover = args.handover or args.warm
     if args.handover and (args.processes != 1 or args.url):
         parser.error("--handover hands the socket of the one daphne it starts")
     if args.storm and (args.processes != 1 or args.clients != 1 or args.url):
@@ -1153,15 +1165,22 @@ def main() -> None:
         then closes its sockets, each with a close frame, and records their closes). Waiting for the old process to
         exit first (8.7-11.6 s for 10,000 sockets) left the chargers nothing to reconnect to meanwhile. With
         --handover the next process adopts the listening socket, which never closed: the chargers that reconnect
-        while it starts wait in the kernel's queue instead of being refused (and waiting out their back-off)."""
+        while it starts wait in the kernel's queue instead of being refused (and waiting out their back-off). With
+        --warm the next process adopts it and serves before the old one gets its SIGTERM: the measured time
+        begins at the SIGTERM, and the chargers come back to a process that is up."""
         old = daphne[-1]
+        stats.handover = listening is not None
+        stats.warm = args.warm
+        if args.warm:
+            daphne.append(start_daphne(ports[0], env, log, listening, beside=True))
+            stats.listening_at = stats.restart_at = time.monotonic()
         old.send_signal(signal.SIGTERM)
         if listening is None:
             wait_closed(ports[0], old)
         stats.unlistened_at = time.monotonic()
-        stats.handover = listening is not None
-        daphne.append(start_daphne(ports[0], env, log, listening))
-        stats.listening_at = time.monotonic()
+        if not args.warm:
+            daphne.append(start_daphne(ports[0], env, log, listening))
+            stats.listening_at = time.monotonic()
         old.wait(120)
         stats.stopped_at = time.monotonic()
 

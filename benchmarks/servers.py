@@ -58,10 +58,13 @@ HAPROXY_BACKENDS = ("web1", "web2")  # its servers (EVP_WEB1, EVP_WEB2)
 HAPROXY_OWN_FDS = 300
 
 
-def daphne_command(port: int, fd: int | None = None) -> list[str]:
+def daphne_command(port: int, fd: int | None = None, own_port: int | None = None) -> list[str]:
     """The platform's daphne (evplatform.server: daphne with the settings' handshake and close timeouts), on the
-    port, or on the listening socket `fd` it inherits (daphne's `--fd`, as systemd's socket activation hands it)."""
+    port, or on the listening socket `fd` it inherits (daphne's `--fd`, as systemd's socket activation hands it);
+    with `own_port` also on a port of its own (where it alone answers: is it serving yet?)."""
     bind = ["--fd", str(fd)] if fd is not None else ["-b", "127.0.0.1", "-p", str(port)]
+    if own_port is not None:
+        bind += ["-e", f"tcp:port={own_port}:interface=127.0.0.1"]
     return [sys.executable, "-m", "evplatform.server", *bind, "evplatform.asgi:application"]
 
 
@@ -94,14 +97,28 @@ def wait_serving(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 def start_daphne(
-    port: int, env: dict[str, str], log: IO[bytes] | int, listening: socket.socket | None = None
+    port: int,
+    env: dict[str, str],
+    log: IO[bytes] | int,
+    listening: socket.socket | None = None,
+    *,
+    beside: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """daphne on `port`, or on the `listening` socket (returns once it serves)."""
+    """daphne on `port`, or on the `listening` socket (returns once it serves). `beside`: another daphne serves on
+    that socket too (the one a warm restart replaces), so this one is asked on a port of its own whether it serves."""
     fd = listening.fileno() if listening is not None else None
+    own_port = free_port() if beside else None
     proc = subprocess.Popen(
-        daphne_command(port, fd), cwd=ROOT, env=env, stdout=log, stderr=log, pass_fds=() if fd is None else (fd,)
+        daphne_command(port, fd, own_port),
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+        pass_fds=() if fd is None else (fd,),
     )
-    if listening is None:
+    if own_port is not None:
+        wait_serving(own_port, proc)
+    elif listening is None:
         wait_port(port, proc)
     else:
         wait_serving(port, proc)
