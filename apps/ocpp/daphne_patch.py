@@ -18,6 +18,13 @@ daphne is not installed.
   (`WebSocketProtocol._connectionMade`), whether debug logging is on or not: 0.16 ms each on an idle machine, 7 % of
   the event loop's samples in a reconnect storm of 10,000 chargers (py-spy). Its `pformat` is replaced by a lazy
   one: the text is made only if the line is ever written.
+- Writes go to the socket at once: Twisted buffers every write and has the reactor watch the socket for writing
+  until the next loop turn sends it (epoll's modify twice per frame and a callback). Each of those system calls let
+  a DB thread take the interpreter from the event loop (`evplatform/server.py`, the switch interval): py-spy of
+  10,000 chargers found epoll's modify in 7.5-16.6 % of the event loop's busy samples. A TCP connection with nothing
+  buffered now sends what it is given; only what the kernel does not take is buffered, as before. In the storm after
+  it modify was gone from the samples and all 10,000 were back within 52.0 s (55.2 and 58.8 s without it: within
+  the runs' spread; benchmarks/ocpp_bench.py --storm --warm, 2026-12-07).
 - TLS for security profiles 2 and 3 (`apps.ocpp.tls`): the `ocpptls:` endpoint (asks for client certificates) and,
   on its connections, the ASGI TLS extension (`client_cert_chain`) and `scheme` "wss" in WebSocket scopes.
 """
@@ -79,6 +86,7 @@ def install() -> None:
         return
     if "daphne.server" in sys.modules:
         install_graceful_stop()
+        install_immediate_writes()
         tls.install()
     if getattr(WebSocketProtocol, "_evp_patched", False):
         return
@@ -227,3 +235,32 @@ def install_graceful_stop() -> None:
     Server.listen_success = listen_success
     Server.kill_all_applications = kill_all_applications
     Server._evp_graceful = True
+
+
+def install_immediate_writes() -> None:
+    """A TCP connection with nothing buffered sends a write at once (see the module doc)."""
+    from twisted.internet import abstract, tcp
+
+    if getattr(abstract.FileDescriptor, "_evp_immediate", False):
+        return
+    buffered_write = abstract.FileDescriptor.write
+
+    def write(self: Any, data: bytes) -> None:
+        if (
+            data
+            and isinstance(self, tcp.Connection)
+            and isinstance(data, bytes)
+            and self.connected
+            and not self._writeDisconnected
+            and not self._tempDataLen
+            and self.offset == len(self.dataBuffer)
+        ):
+            sent = self.writeSomeData(data)  # bytes the kernel took, or the connection's loss (left to doWrite)
+            if isinstance(sent, int):
+                if sent == len(data):
+                    return
+                data = data[sent:]
+        buffered_write(self, data)
+
+    abstract.FileDescriptor.write = write  # type: ignore[method-assign]
+    abstract.FileDescriptor._evp_immediate = True  # type: ignore[attr-defined]
