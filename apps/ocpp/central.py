@@ -303,11 +303,11 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             if not logged:
                 self._log_call(msg, warnings)
         kind = 4 if answer.startswith("[4") else 3
-        await self._send(answer)
-        self._run_after_answer()
         self._answers[msg.unique_id] = answer
         if len(self._answers) > RECENT_ANSWERS:
             self._answers.popitem(last=False)
+        # recorded (frame log, latency) before it is sent: the answer leaves within `_send` (daphne_patch writes to
+        # the socket at once), and a charger that has it may already be looking at what the platform recorded
         self._log(
             "out",
             kind,
@@ -317,6 +317,8 @@ class CentralChargePoint(ChargePoint):  # type: ignore[misc]
             result=result,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+        await self._send(answer)
+        self._run_after_answer()
 
     def _run_after_answer(self) -> None:
         work, self._after_answer = self._after_answer, []
