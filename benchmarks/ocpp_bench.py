@@ -38,6 +38,10 @@ the port never closes across the restart: chargers reconnecting while the next p
 queue instead of being refused. With --warm (a handover too) the next process is started on that socket and serves
 before the old one gets its SIGTERM, as a supervisor that hands the socket over does (or a network blip, where the
 process stays up): the time is measured from the SIGTERM.
+
+--blip is the network blip itself: 15 s into the measured time every charger's TCP connection is reset (RST, as a
+NAT gateway or a router that reboots drops them) while the one daphne process stays up; that process then records
+10,000 lost connections and takes 10,000 handshakes back at once. The time is measured from the reset.
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ import queue
 import random
 import resource
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -101,6 +107,7 @@ class Stats:
     listening_at: float | None = None  # --storm: when the new process accepted connections (--handover: served)
     handover: bool = False  # --handover: the listening socket stayed open across the restart
     warm: bool = False  # --warm: the next process served on it before the SIGTERM
+    blip: bool = False  # --blip: the fleet's connections were reset, the process stayed up
     back: dict[str, float] = field(default_factory=dict)  # --storm: when each charger was connected again
     rebooted: dict[str, float] = field(default_factory=dict)  # --storm: when a rebooting charger was Accepted again
     # --storm: when each charger saw its connection end (websockets raises once the closing handshake is done and
@@ -299,6 +306,17 @@ async def open_socket(url: str, identity: str, stats: Stats, stop_at: float) -> 
             stats.connect_errors += 1
             stats.error(f"connect: {error!r}"[:300])
             return None
+
+
+live: dict[str, websockets.ClientConnection] = {}  # each connected charger's socket (--blip resets them)
+
+
+def reset(ws: websockets.ClientConnection) -> None:
+    """The connection dropped by the network: closed with a TCP RST (SO_LINGER 0), no closing handshake."""
+    sock = ws.transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    ws.transport.abort()
 
 
 settled = asyncio.Event()  # set by `drive` when the measured time is over and its calls are answered
@@ -580,6 +598,7 @@ async def charger(
             stats.connected += 1
         else:
             stats.back[identity] = time.monotonic()
+        live[identity] = ws
         link = Link(ws, state, stats, (measure_from[0], stop_at))
         stats.backend_of[identity] = link.backend
 
@@ -650,6 +669,8 @@ async def charger(
             stats.error(f"{identity}: {error!r}"[:200])
             return
         finally:
+            if live.get(identity) is ws:
+                del live[identity]
             await ws.close()
 
 
@@ -664,9 +685,11 @@ async def drive(
     charging: frozenset[str] = frozenset(),
     start_at: float | None = None,
     at_steady: Callable[[Stats], None] | None = None,
+    blip: bool = False,
 ) -> tuple[Stats, float]:
     """Connect everyone over `ramp` seconds, then measure `duration` seconds. With `restart` (--storm), the
-    server is restarted in the middle of the measured time and the time until every charger is back is kept.
+    server is restarted in the middle of the measured time and the time until every charger is back is kept; with
+    `blip` (--blip) every charger's connection is reset there instead.
     `start_at` (monotonic, shared by the client processes) aligns their windows; `at_steady` runs in a thread
     when the measured time begins (the commands of ops)."""
     global settled, closing
@@ -692,10 +715,15 @@ async def drive(
     cpu_steady = cpu_seconds()
     if at_steady is not None:
         await asyncio.to_thread(at_steady, stats)
-    if restart is not None:
+    if restart is not None or blip:
         await asyncio.sleep(max(0.0, measure_from[0] + STORM_AT - time.monotonic()))
         stats.restart_at = time.monotonic()
-        await asyncio.to_thread(restart, stats)
+        if blip:
+            stats.blip = True
+            for ws in list(live.values()):
+                reset(ws)
+        else:
+            await asyncio.to_thread(restart, stats)
     await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
     cpu_end = cpu_seconds()
     # The stops and closes of the end wait until every measured call is answered (at most their 30 s timeout): the
@@ -757,12 +785,23 @@ def run_fleet(
     restart: Callable[[Stats], None] | None = None,
     single: Callable[[Stats], None] | None = None,
     many: Callable[[dict[str, str]], None] | None = None,
+    blip: bool = False,
 ) -> tuple[Stats, float]:
     """The fleet against `url`: in this process (`drive`, with `restart` and `single` at the steady state) or over
     `--clients` processes (`drive_clients`, `many` at the steady state; no restart there)."""
     if args.clients == 1:
         return asyncio.run(
-            drive(url, ids, args.interval, args.duration, args.ramp, restart, charging=charging, at_steady=single)
+            drive(
+                url,
+                ids,
+                args.interval,
+                args.duration,
+                args.ramp,
+                restart,
+                charging=charging,
+                at_steady=single,
+                blip=blip,
+            )
         )
     return drive_clients(
         url, ids, args.interval, args.duration, args.ramp, clients=args.clients, charging=charging, at_steady=many
@@ -860,8 +899,9 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
         booted = sorted(at - stats.restart_at for at in stats.rebooted.values())
         row["storm_rebooted"] = len(booted)
         row["storm_all_rebooted_s"] = round(booted[-1], 1) if booted else None
+        event = "the reset" if stats.blip else "the SIGTERM"
         print(
-            f"           storm: {len(back)}/{stats.connected} back after the restart; half within "
+            f"           storm: {len(back)}/{stats.connected} back after {event}; half within "
             f"{row['storm_p50_back_s']} s, all within {row['storm_all_back_s']} s; of those that boot again (not "
             f"charging), {len(booted)} Accepted by the end, half within "
             f"{round(booted[len(booted) // 2], 1) if booted else None} s, all within {row['storm_all_rebooted_s']} s"
@@ -871,16 +911,21 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
             row["storm_noticed_p50_s"] = round(noticed[len(noticed) // 2], 1)
             row["storm_noticed_all_s"] = round(noticed[-1], 1)
             print(
-                f"           after the SIGTERM {len(noticed)} chargers saw their connection end, half within "
+                f"           after {event} {len(noticed)} chargers saw their connection end, half within "
                 f"{row['storm_noticed_p50_s']} s, all within {row['storm_noticed_all_s']} s"
             )
+        per_10s: dict[int, int] = {}
+        for at in back:
+            per_10s[int(at // 10) * 10] = per_10s.get(int(at // 10) * 10, 0) + 1
+        per_10s_text = f"back per 10 s after {event}: " + ", ".join(
+            f"{k}-{k + 10} s: {v}" for k, v in sorted(per_10s.items())
+        )
+        if stats.blip:
+            print(f"           the connections were reset (--blip), the process stayed up; {per_10s_text}")
         if stats.unlistened_at is not None and stats.stopped_at is not None and stats.listening_at is not None:
             row["storm_unlisten_s"] = round(stats.unlistened_at - stats.restart_at, 1)
             row["storm_stop_s"] = round(stats.stopped_at - stats.restart_at, 1)
             row["storm_listen_s"] = round(stats.listening_at - stats.restart_at, 1)
-            per_10s: dict[int, int] = {}
-            for at in back:
-                per_10s[int(at // 10) * 10] = per_10s.get(int(at // 10) * 10, 0) + 1
             phases = (
                 f"the next process served on the listening socket before it (--warm); the old process exited in "
                 f"{row['storm_stop_s']} s"
@@ -891,10 +936,7 @@ def report(name: str, stats: Stats, seconds: float, rss: float | None) -> dict[s
                 else f"the old process stopped listening in {row['storm_unlisten_s']} s and exited in "
                 f"{row['storm_stop_s']} s; the new one listened {row['storm_listen_s']} s after it"
             )
-            print(
-                f"           after the SIGTERM {phases}; back per 10 s after the SIGTERM: "
-                + ", ".join(f"{k}-{k + 10} s: {v}" for k, v in sorted(per_10s.items()))
-            )
+            print(f"           after the SIGTERM {phases}; {per_10s_text}")
     for sample in stats.error_samples:
         print(f"           error: {sample}")
     return row
@@ -1095,6 +1137,11 @@ def main() -> None:
         action="store_true",
         help="--storm with --handover, the next daphne started on the socket and serving before the old one's SIGTERM",
     )
+    parser.add_argument(
+        "--blip",
+        action="store_true",
+        help="--storm without a restart: every charger's TCP connection is reset (RST), the daphne process stays up",
+    )
     parser.add_argument("--clients", type=int, default=1, help="client processes simulating the chargers")
     parser.add_argument(
         "--lb-instances", type=int, default=0, help="HAProxy processes on the port (default: as the fd limit needs)"
@@ -1117,6 +1164,9 @@ def main() -> None:
     if args.processes not in (1, len(HAPROXY_BACKENDS)):
         parser.error(f"--processes: 1, or {len(HAPROXY_BACKENDS)} behind docker/haproxy.cfg (its servers)")
     args.handover = args.handover or args.warm
+    if args.blip and args.handover:
+        parser.error("--blip keeps the one daphne process: nothing is handed over")
+    args.storm = args.storm or args.blip
     if args.handover and (args.processes != 1 or args.url):
         parser.error("--handover hands the socket of the one daphne it starts")
     if args.storm and (args.processes != 1 or args.clients != 1 or args.url):
@@ -1214,7 +1264,8 @@ def main() -> None:
             ids,
             args,
             charging,
-            restart=restart if args.storm and daphne else None,
+            restart=restart if args.storm and daphne and not args.blip else None,
+            blip=args.blip,
             single=commands_single if send else None,
             many=commands_many if send else None,
         )
