@@ -149,16 +149,16 @@ class Gate:
     the interpreter half of the time, and 1,046 waited so long they were refused; with 128 (the default), all
     were back within 16.5 s of the SIGTERM, none refused (benchmarks/ocpp_bench.py --storm, README).
 
-    Admission: a handshake waits for its slot at most `patience` (half of OCPP_HANDSHAKE_TIMEOUT, the figure daphne's
-    connect timeout is set from, evplatform/server.py, so daphne never cuts a handshake that waits its turn). One
-    that the queue ahead of it would keep longer is refused at once (503) with a Retry-After that gives it a turn
-    of its own: the turns handed out follow one another at the rate the gate lets handshakes through (measured over
-    the last `WINDOW` seconds, at least OCPP_HANDSHAKE_RATE), after the queue has drained. Before, every handshake
-    queued and those still waiting after 15 s were refused together, thousands at one instant (6,290 in one second)
-    with the same Retry-After (15 s), and came back as one wave: a storm of 10,000 chargers (3,000 charging) came
-    back per 10 s 2,485, 967, 1,810, 323, 495, 324 ... With the turns: 831, 1,559, 1,227, 1,424, 1,334, 1,458, 1,587,
-    all 10,000 back, none refused for good; ~140 a second is what the process could do next to the traffic of
-    those already back (benchmarks/ocpp_bench.py --storm, README)."""
+    Admission: a handshake waits for its slot at most `patience` (half of OCPP_HANDSHAKE_TIMEOUT, the figure
+    daphne's connect timeout is set from, evplatform/server.py, so daphne never cuts a handshake that waits its
+    turn). One that the queue ahead of it would keep longer is refused at once (503) with a Retry-After that gives
+    it a turn of its own: the turns handed out follow one another at the rate the gate lets handshakes through
+    (measured over the last `WINDOW` seconds, at least OCPP_HANDSHAKE_RATE), from half of the queue's time on
+    (`turn`). Before, every handshake queued and those still waiting after 15 s were refused together, thousands at
+    one instant (6,290 in one second) with the same Retry-After (15 s), and came back as one wave: a storm of 10,000
+    chargers (3,000 charging) came back per 10 s 2,485, 967, 1,810, 323, 495, 324 ... With the turns: 831, 1,559,
+    1,227, 1,424, 1,334, 1,458, 1,587, all 10,000 back, none refused for good; ~140 a second is what the process
+    could do next to the traffic of those already back (benchmarks/ocpp_bench.py --storm, README)."""
 
     WINDOW = 5.0  # seconds over which the rate is measured
     LONGEST = 300  # the longest Retry-After given (s)
@@ -185,10 +185,18 @@ class Gate:
             self.entered.popleft()
 
     def turn(self, now: float) -> int:
-        """The seconds after which a refused charger comes back: its turn after the queue and after the turns given
-        before it, one per 1/rate seconds."""
+        """The seconds after which a refused charger comes back: its turn after the turns given before it, one per
+        1/rate seconds, the first once half of the queue's time at that rate has passed.
+
+        Half: the queue drains faster than the turns come back (its handshakes are parsed and waiting; a returning
+        charger connects and is parsed first), and a storm's first turns are given before the gate has measured
+        anything. With the turns after the whole queue, a network blip of 10,000 chargers (3,000 charging) drained
+        its queue of 3,750 at 375-490 a second while the 6,026 refused had turns from 15 s on at 250 a second: the
+        process idled 4-5 s between the two, and all were back within 59.8 s (benchmarks/ocpp_bench.py --blip). A
+        turn that comes too early costs a wait at the gate: the queue it finds is at most half of what the gate
+        lets wait (the patience), so it is not refused again while the process keeps the rate counted on."""
         rate = self.rate(now)
-        self.promised = max(self.promised, now + self.waiting / rate) + 1 / rate
+        self.promised = max(self.promised, now + self.waiting / (2 * rate)) + 1 / rate
         return max(1, min(self.LONGEST, math.ceil(self.promised - now)))
 
     def refusal(self, patience: float) -> int | None:

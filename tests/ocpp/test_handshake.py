@@ -210,8 +210,9 @@ async def test_a_handshake_that_cannot_get_its_turn_in_time_is_refused_with_503(
 
 def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: Any) -> None:
     """Past what it can let through within its patience, the gate refuses at once, and the Retry-After it gives each
-    refused charger is a turn of its own, after the queue, spaced at the gate's rate (OCPP_HANDSHAKE_RATE before it
-    has measured one): not one Retry-After for thousands, who would come back as one wave."""
+    refused charger is a turn of its own, from half of the queue's time on, spaced at the gate's rate
+    (OCPP_HANDSHAKE_RATE before it has measured one): not one Retry-After for thousands, who would come back as one
+    wave."""
     settings.OCPP_HANDSHAKE_RATE = 2
 
     async def run() -> tuple[list[int], list[Any]]:
@@ -230,10 +231,10 @@ def test_a_full_gate_refuses_at_once_with_turns_that_follow_its_rate(settings: A
         return turns, outcomes  # past its patience (1 s): refused then, with the turn after those given before
 
     turns, outcomes = asyncio.run(run())
-    assert turns == [2, 2, 3, 3, 4, 4]
+    assert turns == [1, 2, 2, 3, 3, 4]
     assert outcomes[0] is None
     assert isinstance(outcomes[1], consumers.Busy)
-    assert outcomes[1].retry_after == 4
+    assert outcomes[1].retry_after == 3
 
 
 async def test_a_full_gate_refuses_a_charger_before_daphne_makes_its_application(
@@ -306,8 +307,8 @@ def test_the_gate_refuses_before_the_application_only_chargers_it_would_refuse(s
     assert (free, short_queue, other_path) == (None, None, None)
     status, headers, body = full
     assert status == 503
-    assert (b"retry-after", b"2") in headers
-    assert body == b"The central system is busy with other chargers' handshakes; retry in 2 s.\n"
+    assert (b"retry-after", b"1") in headers  # half of the queue's second at 2 a second, then its own turn
+    assert body == b"The central system is busy with other chargers' handshakes; retry in 1 s.\n"
 
 
 def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_one(settings: Any) -> None:
@@ -321,8 +322,8 @@ def test_the_gate_counts_on_the_rate_it_measured_when_higher_than_the_assumed_on
     gate.entered.extend(now - 3 + n * 0.01 for n in range(70))  # 80: 16 a second
     assert gate.rate(now) == 16
     gate.waiting = 32
-    assert [gate.turn(now) for _ in range(3)] == [3, 3, 3]  # 2 s of queue, then one turn per 1/16 s
-    assert [gate.turn(now) for _ in range(14)][-1] == 4
+    assert [gate.turn(now) for _ in range(3)] == [2, 2, 2]  # half of the queue's 2 s, then one turn per 1/16 s
+    assert [gate.turn(now) for _ in range(14)][-1] == 3
     assert gate.rate(now + 10) == 8  # the window has passed
 
 
