@@ -11,6 +11,9 @@ even when its caller was cancelled meanwhile (daphne's close timeout), as the fr
 
 A close also releases the charger's presence in Redis (`dispatch.presence_release_many`): one pipeline per batch.
 One round trip each, the graceful stop of 10,000 sockets queued them on the 64 connections of the Redis pool.
+A handshake takes the presence in a batch too (`takes`, `dispatch.presence_take_many`): its own round trip through
+the client (pool, retry, parse) was 7.2 % of the event loop's samples while a network blip's 10,000 chargers
+came back (py-spy; benchmarks/ocpp_bench.py --blip).
 """
 
 from __future__ import annotations
@@ -86,6 +89,12 @@ class ConnectionChanges(Batches[Change, bool]):
         return self.submit((online, charge_point_id, connection_id))
 
 
+async def _take(entries: list[tuple[str, str]]) -> list[str | None]:
+    return await dispatch.presence_take_many(entries)
+
+
 changes = ConnectionChanges()
+# (identity, presence entry) of accepted handshakes; the future has the entry of the connection that held it before
+takes: Batches[tuple[str, str], str | None] = Batches(_take, "presence takes")
 # (identity, presence entry) of closed sockets; the future says whether the entry was still theirs
 releases: Batches[tuple[str, str], bool] = Batches(dispatch.presence_release_many, "presence releases")

@@ -372,7 +372,7 @@ class OcppConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # socket of this charger (in any process) to go. A reconnect storm of a whole fleet costs one SET ... GET
         # per charger. A socket that closes from here on releases the presence at its disconnect (the entry names
         # this connection); an entry left otherwise expires (PRESENCE_TTL).
-        previous = await dispatch.presence_take(self.identity, self.presence)
+        previous = await connections.takes.submit((self.identity, self.presence))
         if previous is not None and dispatch.presence_connection(previous) != self.connection_id:
             replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
             try:  # after a crash every entry names a dead process: telling it is best effort

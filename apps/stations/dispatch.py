@@ -157,6 +157,14 @@ async def presence_take(identity: str, value: str) -> str | None:
     return previous.decode() if isinstance(previous, bytes) else previous
 
 
+async def presence_take_many(entries: Sequence[tuple[str, str]]) -> list[str | None]:
+    """`presence_take` of many (identity, entry) in one pipeline; for each, the entry that held it before."""
+    pipe, base = async_client().pipeline(transaction=False), prefix()
+    for identity, value in entries:
+        pipe.set(presence_key(identity, base), value, ex=PRESENCE_TTL, get=True)
+    return [previous.decode() if isinstance(previous, bytes) else previous for previous in await pipe.execute()]
+
+
 async def presence_release(identity: str, value: str) -> None:
     """Forget the presence entry (`presence_value`), unless a newer connection already owns it."""
     await presence_release_many([(identity, value)])

@@ -143,13 +143,13 @@ async def test_right_path_and_password_connect(station: Station, connect: Connec
 
 def slow_handshakes(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every handshake takes `seconds` longer, inside the handshake gate (a busy Redis, say)."""
-    presence_take = dispatch.presence_take
+    presence_take_many = dispatch.presence_take_many
 
-    async def slow_presence_take(identity: str, connection_id: str) -> str | None:
+    async def slow_presence_take_many(entries: list[tuple[str, str]]) -> list[str | None]:
         await asyncio.sleep(seconds)
-        return await presence_take(identity, connection_id)
+        return await presence_take_many(entries)
 
-    monkeypatch.setattr(dispatch, "presence_take", slow_presence_take)
+    monkeypatch.setattr(dispatch, "presence_take_many", slow_presence_take_many)
 
 
 async def online(prefix: str, count: int) -> bool:

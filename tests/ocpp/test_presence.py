@@ -4,6 +4,7 @@ earlier version (a connection id alone, its consumer in the group) is still reac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -105,3 +106,35 @@ async def test_closes_release_their_presence_in_one_pipeline_and_never_a_newer_c
     assert await dispatch.presence_get_async("CP-REL-2") == theirs
     await dispatch.presence_release("CP-REL-2", theirs)
     assert await dispatch.presence_get_async("CP-REL-2") is None
+
+
+async def test_handshakes_take_their_presence_in_one_pipeline_each_told_who_held_it(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handshakes of one moment go to Redis as one batch (apps/ocpp/connections.takes): each gets the entry of
+    the connection that held its charger before, and holds it from then on, with the presence's expiry."""
+    from apps.ocpp import connections
+
+    old = dispatch.presence_value("d" * 32, "specific.old!d")
+    await dispatch.presence_take("CP-TAKE-2", old)
+    batches: list[int] = []
+    take_many = dispatch.presence_take_many
+
+    async def counted(entries: list[tuple[str, str]]) -> list[str | None]:
+        batches.append(len(entries))
+        return await take_many(entries)
+
+    monkeypatch.setattr(dispatch, "presence_take_many", counted)
+    new = [dispatch.presence_value(f"{n}" * 32, f"specific.new!{n}") for n in (1, 2, 3)]
+
+    previous = await asyncio.gather(
+        *(connections.takes.submit((f"CP-TAKE-{n}", entry)) for n, entry in zip((1, 2, 3), new, strict=True))
+    )
+
+    assert batches == [3]
+    assert previous == [None, old, None]
+    for n, entry in zip((1, 2, 3), new, strict=True):
+        assert await dispatch.presence_get_async(f"CP-TAKE-{n}") == entry
+        ttl = dispatch.sync_client().ttl(dispatch.presence_key(f"CP-TAKE-{n}"))
+        assert 0 < ttl <= dispatch.PRESENCE_TTL
+        await dispatch.presence_release(f"CP-TAKE-{n}", entry)
