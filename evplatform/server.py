@@ -79,10 +79,32 @@ def with_backlog(endpoints: list[str], backlog: int) -> list[str]:
     ]
 
 
+class QuietChargerSockets:
+    """daphne's access log (its `action_logger`) without the lines of chargers' WebSockets (`/ocpp/...`): daphne
+    writes WSCONNECTING, WSCONNECT, WSDISCONNECT (WSREJECT when refused) for each, and the platform keeps what they
+    say already: every connect and close on the charger (`apps.ocpp.connections`), every refusal in a warning that
+    names the charger and why. Each line is a write to stdout on the event loop (PYTHONUNBUFFERED in the image): a
+    system call that hands the interpreter to a DB thread. A run of 10,000 chargers with a restart wrote 73,180 of
+    them (py-spy of the next process in the storm: the log's write 2.3 % of the event loop's samples;
+    benchmarks/ocpp_bench.py --storm --handover). Other
+    requests (the API, the admin, /healthz) and other WebSockets are logged as daphne does; OCPP_WS_ACCESS_LOG=1
+    logs the chargers' too."""
+
+    def __init__(self, logger: Any) -> None:
+        self.logger = logger
+
+    def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if protocol == "websocket" and str(details.get("path") or "").startswith("/ocpp/"):
+            return
+        self.logger(protocol, action, details)
+
+
 class BacklogServer(Server):  # type: ignore[misc]
     def __init__(self, *args: Any, endpoints: list[str] | None = None, **kwargs: Any) -> None:
         from django.conf import settings
 
+        if kwargs.get("action_logger") is not None and not settings.OCPP_WS_ACCESS_LOG:
+            kwargs["action_logger"] = QuietChargerSockets(kwargs["action_logger"])
         super().__init__(*args, endpoints=with_backlog(endpoints or [], settings.OCPP_LISTEN_BACKLOG), **kwargs)
 
     def timeout_checker(self) -> None:

@@ -479,6 +479,9 @@ OCPP_HANDSHAKE_CONCURRENCY = env_int("OCPP_HANDSHAKE_CONCURRENCY", 128)  # hands
 # Before that interval it let ~140-170 a second through, and counting on 300 brought the refused back faster than it
 # could boot them (the event loop's turns grew to 1-4 s, 9,494 of 10,000 back by the end of the run, 585 errors).
 OCPP_HANDSHAKE_RATE = env_int("OCPP_HANDSHAKE_RATE", 250)
+# daphne's access log lines of chargers' WebSockets (connect, close, refusal: 3 lines per connection); off, the
+# platform records those itself (evplatform/server.QuietChargerSockets)
+OCPP_WS_ACCESS_LOG = env_bool("OCPP_WS_ACCESS_LOG", False)
 OCPP_LISTEN_BACKLOG = env_int("OCPP_LISTEN_BACKLOG", 4096)  # connections the kernel queues for daphne (server.py)
 # seconds a charger's WebSocket may be silent before daphne pings it, and then waits for the pong before it closes
 # the socket (a half-open TCP connection is found within their sum). daphne's 20 s meant 500 pings and 500 pongs a

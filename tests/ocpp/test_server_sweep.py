@@ -126,3 +126,44 @@ def test_daphne_runs_with_the_short_switch_interval(monkeypatch: pytest.MonkeyPa
 
     assert seen == [server.SWITCH_INTERVAL]
     assert server.SWITCH_INTERVAL == 0.0005 != before
+
+
+def access_log_of(**overrides: Any) -> str:
+    """What daphne's own access log (AccessLogGenerator, as its command line makes it) writes through the project's
+    server for a charger's socket, another WebSocket and an HTTP request."""
+    import io
+
+    from daphne.access import AccessLogGenerator
+
+    stream = io.StringIO()
+    with override_settings(**overrides):
+        served = server.BacklogServer(
+            application=None, endpoints=["tcp:port=0"], action_logger=AccessLogGenerator(stream)
+        )
+    client = {"client": "10.0.0.7:4242"}
+    for action in ("connecting", "connected", "disconnected", "rejected"):
+        served.log_action("websocket", action, {"path": "/ocpp/CP-1", **client})
+    served.log_action("websocket", "connected", {"path": "/ws/live", **client})
+    served.log_action("http", "complete", {"method": "GET", "path": "/healthz", "status": 200, "size": 2, **client})
+    return stream.getvalue()
+
+
+def test_the_access_log_leaves_out_the_chargers_sockets() -> None:
+    """A charger's connect, close and refusal are recorded by the platform (connections, warnings); daphne's three
+    lines per charger socket are left out, every other request is logged as daphne does."""
+    lines = access_log_of().splitlines()
+    assert [line.split('"')[1] for line in lines] == ["WSCONNECT /ws/live", "GET /healthz"]
+    assert lines[1].startswith("10.0.0.7:4242 - - [")
+    assert lines[1].endswith('"GET /healthz" 200 2')
+
+
+def test_the_chargers_sockets_are_in_the_access_log_when_asked_for() -> None:
+    lines = access_log_of(OCPP_WS_ACCESS_LOG=True).splitlines()
+    assert [line.split('"')[1] for line in lines] == [
+        "WSCONNECTING /ocpp/CP-1",
+        "WSCONNECT /ocpp/CP-1",
+        "WSDISCONNECT /ocpp/CP-1",
+        "WSREJECT /ocpp/CP-1",
+        "WSCONNECT /ws/live",
+        "GET /healthz",
+    ]
