@@ -80,15 +80,14 @@ def with_backlog(endpoints: list[str], backlog: int) -> list[str]:
 
 
 class QuietChargerSockets:
-    """daphne's access log (its `action_logger`) without the lines of chargers' WebSockets (`/ocpp/...`): daphne
-    writes WSCONNECTING, WSCONNECT, WSDISCONNECT (WSREJECT when refused) for each, and the platform keeps what they
-    say already: every connect and close on the charger (`apps.ocpp.connections`), every refusal in a warning that
-    names the charger and why. Each line is a write to stdout on the event loop (PYTHONUNBUFFERED in the image): a
-    system call that hands the interpreter to a DB thread. A run of 10,000 chargers with a restart wrote 73,180 of
-    them (py-spy of the next process in the storm: the log's write 2.3 % of the event loop's samples;
-    benchmarks/ocpp_bench.py --storm --handover). Other
-    requests (the API, the admin, /healthz) and other WebSockets are logged as daphne does; OCPP_WS_ACCESS_LOG=1
-    logs the chargers' too."""
+    """daphne's access log (its `action_logger`) without the lines of chargers' WebSockets (`/ocpp/...`): daphne writes
+    WSCONNECTING, WSCONNECT, WSDISCONNECT (WSREJECT when refused) for each, and the platform keeps what they say
+    already: every connect and close on the charger (`apps.ocpp.connections`), every refusal in a warning that names
+    the charger and why. Each line is a write to stdout on the event loop (PYTHONUNBUFFERED in the image): a system
+    call that hands the interpreter to a DB thread. A run of 10,000 chargers with a restart wrote 73,180 of them
+    (py-spy of the next process in the storm: the log's write 2.3 % of the event loop's samples;
+    benchmarks/ocpp_bench.py --storm --handover). Other requests (the API, the admin, /healthz) and other WebSockets
+    are logged as daphne does; OCPP_WS_ACCESS_LOG=1 logs the chargers' too."""
 
     def __init__(self, logger: Any) -> None:
         self.logger = logger
