@@ -230,3 +230,57 @@ async def test_a_stopping_daphne_accepts_no_new_charger(station: Station) -> Non
         assert await asyncio.to_thread(daphne.proc.wait, 30) == 0
     finally:
         daphne.stop()
+
+
+async def test_connections_reset_by_the_network_leave_nothing_behind(server: str) -> None:
+    """A network blip resets every charger's TCP connection (RST, no closing handshake) and the fleet comes back at
+    once: after each round, no consumer, charge point or daphne protocol of those connections is left in the
+    process (a process that takes a whole fleet back after every blip must not grow by its objects)."""
+    import gc
+    import socket
+    import struct
+
+    from daphne.ws_protocol import WebSocketProtocol
+
+    from apps.ocpp.central import CentralChargePoint
+    from apps.ocpp.consumers import OcppConsumer, registry
+    from tests.ocpp.factories import ChargePointFactory
+    from tests.tenants.factories import TenantFactory
+
+    tenant = await db(TenantFactory)()
+    identities = [f"BLIP-{n:02d}" for n in range(30)]
+    await db(lambda: [ChargePointFactory(tenant=tenant, identity=identity) for identity in identities])()
+
+    def left() -> list[str]:
+        gc.collect()
+        return [
+            type(obj).__name__
+            for obj in gc.get_objects()
+            if (isinstance(obj, OcppConsumer) and getattr(obj, "identity", "").startswith("BLIP-"))
+            or (isinstance(obj, CentralChargePoint) and obj.id.startswith("BLIP-"))
+            or (isinstance(obj, WebSocketProtocol) and str(getattr(obj, "path", b"")).find("/ocpp/BLIP-") >= 0)
+        ]
+
+    for _ in range(2):
+        sockets = await asyncio.gather(
+            *(websockets.connect(f"{server}/ocpp/{identity}", subprotocols=["ocpp1.6"]) for identity in identities)  # type: ignore[list-item]
+        )
+        for n, ws in enumerate(sockets):
+            await ws.send(
+                json.dumps([2, f"b{n}", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}])
+            )
+        assert [json.loads(await ws.recv())[0] for ws in sockets] == [3] * len(sockets)
+        assert len(left()) >= 2 * len(identities)  # the live ones are found
+        for ws in sockets:
+            raw = ws.transport.get_extra_info("socket")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            ws.transport.abort()
+
+        async def closed() -> bool:
+            return not any(consumer.identity.startswith("BLIP-") for consumer in list(registry.consumers.values()))
+
+        async def nothing_left() -> bool:
+            return not left()
+
+        await wait_for(closed)
+        await wait_for(nothing_left)
