@@ -152,9 +152,8 @@ async def presence_take(identity: str, value: str) -> str | None:
     """This connection (its `presence_value`) holds the charger from now on (for PRESENCE_TTL seconds); returns the
     entry of the connection that held it before, if any. One round trip (`SET ... GET`, Redis 6.2): a handshake
     paid a GET and a SET, and in a reconnect storm every round trip of the event loop waited 50-100 ms (README,
-    issue 18)."""
-    previous: Any = await async_client().set(presence_key(identity), value, ex=PRESENCE_TTL, get=True)
-    return previous.decode() if isinstance(previous, bytes) else previous
+    issue 18). The OCPP consumers take theirs in batches (`presence_take_many`, apps/ocpp/connections.takes)."""
+    return (await presence_take_many([(identity, value)]))[0]
 
 
 async def presence_take_many(entries: Sequence[tuple[str, str]]) -> list[str | None]:
